@@ -1,0 +1,291 @@
+//! The KVM platform: application threads run in guest ring 3 of one VM.
+//!
+//! See `docs/architecture.md` and the module docs of [`guest_code`], [`ring`] and [`layout`]
+//! for how system calls, exceptions and page tables work on this PVM host.
+
+mod address_space;
+mod cpu;
+pub mod guest_code;
+pub mod layout;
+mod pagetables;
+pub mod ring;
+mod selftest;
+mod vcpu;
+
+use std::sync::{Arc, Mutex};
+
+use kvm_bindings::{kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
+use kvm_ioctls::{Cap, Kvm, VmFd};
+
+use self::address_space::KvmAddressSpace;
+use self::layout::*;
+use self::pagetables::{PTE_ACCESSED, PTE_NX, PTE_PRESENT, PTE_WRITE};
+use self::ring::Poller;
+use crate::memory::{Gpa, MemoryFile};
+use crate::{
+    AddressSpace, Context, FastSyscalls, Platform, PlatformError, SyscallPath, PAGE_SIZE,
+};
+
+pub use self::selftest::SyscallEntry;
+
+/// Default size of the memory file (sparse: only touched pages cost host memory).
+pub const DEFAULT_MEMORY_SIZE: u64 = 4 << 30;
+
+/// Options of the KVM platform.
+#[derive(Debug, Clone)]
+pub struct KvmConfig {
+    pub device: String,
+    pub memory_size: u64,
+    pub syscall_path: SyscallPath,
+}
+
+impl Default for KvmConfig {
+    fn default() -> Self {
+        KvmConfig {
+            device: "/dev/kvm".into(),
+            memory_size: DEFAULT_MEMORY_SIZE,
+            syscall_path: SyscallPath::Ring,
+        }
+    }
+}
+
+/// State shared by the platform, its address spaces and its contexts.
+pub(crate) struct VmShared {
+    pub vm: VmFd,
+    pub mem: Arc<MemoryFile>,
+    pub cpuid: CpuId,
+    /// The kernel region's tables, shared by every root.
+    pub kernel_pdpt: Gpa,
+    kernel_pt: Gpa,
+    pub trampoline_page: Gpa,
+    /// Guest-physical address with no memory behind it: the doorbell.
+    pub doorbell_gpa: Gpa,
+    pub entry: Mutex<SyscallEntry>,
+    pub poller: Option<Poller>,
+    free_vcpu_indexes: Mutex<Vec<usize>>,
+    /// A host page used to add and remove a throwaway memory slot (see `retire_tables`).
+    scratch_slot_page: u64,
+}
+
+impl VmShared {
+    /// Maps a supervisor page in the kernel region.
+    pub fn map_kernel_page(&self, va: u64, gpa: Gpa, writable: bool, exec: bool) {
+        let idx = (va - KERNEL_BASE) / PAGE_SIZE;
+        assert!(idx < 512, "kernel region is one page table");
+        let mut entry = gpa | PTE_PRESENT | PTE_ACCESSED;
+        if writable {
+            entry |= PTE_WRITE | pagetables::PTE_DIRTY;
+        }
+        if !exec {
+            entry |= PTE_NX;
+        }
+        self.mem.write_u64(self.kernel_pt + idx * 8, entry);
+    }
+
+    /// Removes a page from the kernel region.
+    pub fn unmap_kernel_page(&self, va: u64) {
+        let idx = (va - KERNEL_BASE) / PAGE_SIZE;
+        self.mem.write_u64(self.kernel_pt + idx * 8, 0);
+    }
+
+    pub fn alloc_vcpu_index(&self) -> Result<usize, PlatformError> {
+        self.free_vcpu_indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .ok_or(PlatformError::TooManyVcpus(MAX_VCPUS))
+    }
+
+    pub fn release_vcpu_index(&self, index: usize) {
+        self.free_vcpu_indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(index);
+    }
+
+    /// Frees the page-table pages of a dead address space.
+    ///
+    /// KVM shadows guest page tables and trusts its shadow as long as the guest does not write
+    /// the table pages; our writes come from the host and go unnoticed. A table page reused
+    /// with new content could therefore be served from a stale shadow. Adding and deleting a
+    /// memory slot makes KVM drop every shadow page, after which the pages are safe to reuse.
+    pub fn retire_tables(&self, pages: Vec<Gpa>) {
+        if pages.is_empty() {
+            return;
+        }
+        let scratch_gpa = self.mem.size() + 16 * PAGE_SIZE;
+        let mut region = kvm_userspace_memory_region {
+            slot: 1,
+            flags: 0,
+            guest_phys_addr: scratch_gpa,
+            memory_size: PAGE_SIZE,
+            userspace_addr: self.scratch_slot_page,
+        };
+        // SAFETY: the scratch page is a private anonymous page owned by VmShared, mapped for its
+        // whole life; the slot lies above the memory file and is never mapped by a guest.
+        let added = unsafe { self.vm.set_user_memory_region(region) };
+        region.memory_size = 0;
+        // SAFETY: deleting the slot added above.
+        let removed = unsafe { self.vm.set_user_memory_region(region) };
+        if added.is_err() || removed.is_err() {
+            // Without the flush the pages must never be reused: leak them.
+            tracing::warn!("could not flush KVM shadow pages; leaking {} pages", pages.len());
+            return;
+        }
+        self.mem.free_pages(&pages);
+    }
+}
+
+impl Drop for VmShared {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the page mapped in `KvmPlatform::new`.
+        unsafe { libc::munmap(self.scratch_slot_page as *mut libc::c_void, PAGE_SIZE as usize) };
+    }
+}
+
+/// The KVM platform.
+pub struct KvmPlatform {
+    shared: Arc<VmShared>,
+    config: KvmConfig,
+}
+
+fn kvm_err(what: &str, e: kvm_ioctls::Error) -> PlatformError {
+    PlatformError::Kvm(format!("{what}: {e}"))
+}
+
+impl KvmPlatform {
+    /// Opens KVM, creates the VM and its memory, and runs the start-up self-test.
+    pub fn new(config: KvmConfig) -> Result<Self, PlatformError> {
+        vcpu::install_kick_handler();
+        let kvm = open_kvm(&config.device)?;
+        if !kvm.check_extension(Cap::SyncRegs) {
+            return Err(PlatformError::KvmUnavailable(
+                "KVM lacks KVM_CAP_SYNC_REGS".into(),
+            ));
+        }
+        let vm = kvm.create_vm().map_err(|e| kvm_err("create VM", e))?;
+        let mem = Arc::new(MemoryFile::new(config.memory_size)?);
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: mem.size(),
+            userspace_addr: mem.host_base(),
+        };
+        // SAFETY: the memory file mapping lives as long as VmShared (which owns both the VM
+        // and an Arc of the file) and is never shrunk.
+        unsafe { vm.set_user_memory_region(region) }.map_err(|e| kvm_err("memory slot", e))?;
+        let cpuid = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(|e| kvm_err("supported CPUID", e))?;
+
+        // The kernel region: PML4[511] -> PDPT -> PD -> one page table.
+        let kernel_pdpt = mem.alloc_page()?;
+        let kernel_pd = mem.alloc_page()?;
+        let kernel_pt = mem.alloc_page()?;
+        let table = PTE_PRESENT | PTE_WRITE | PTE_ACCESSED;
+        mem.write_u64(kernel_pdpt, kernel_pd | table);
+        mem.write_u64(kernel_pd, kernel_pt | table);
+        let code_page = mem.alloc_page()?;
+        mem.write(code_page, guest_code::kernel_code());
+        let idt_page = mem.alloc_page()?;
+        for vector in 0..guest_code::STUB_COUNT {
+            let handler = KERNEL_CODE_VA + guest_code::stub_offset(vector);
+            let gate = cpu::idt_gate(handler, vector == 3 || vector == 4);
+            mem.write(idt_page + vector as u64 * 16, &gate);
+        }
+        let trampoline_page = mem.alloc_page()?;
+        mem.write(trampoline_page, guest_code::trampoline());
+
+        // SAFETY: a fresh private anonymous page.
+        let scratch = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if scratch == libc::MAP_FAILED {
+            return Err(PlatformError::Memory("scratch page".into()));
+        }
+        let poller = match config.syscall_path {
+            SyscallPath::Ring => Some(
+                Poller::start().map_err(|e| PlatformError::Kvm(format!("poller thread: {e}")))?,
+            ),
+            SyscallPath::ExitOnly => None,
+        };
+        let shared = Arc::new(VmShared {
+            vm,
+            doorbell_gpa: mem.size(),
+            mem,
+            cpuid,
+            kernel_pdpt,
+            kernel_pt,
+            trampoline_page,
+            entry: Mutex::new(SyscallEntry::UserTrampoline),
+            poller,
+            free_vcpu_indexes: Mutex::new((0..MAX_VCPUS).rev().collect()),
+            scratch_slot_page: scratch as u64,
+        });
+        shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
+        shared.map_kernel_page(IDT_VA, idt_page, false, false);
+
+        let entry = selftest::probe(&shared)?;
+        tracing::debug!("syscall entry: {entry:?}");
+        *shared.entry.lock().unwrap_or_else(|e| e.into_inner()) = entry;
+        Ok(KvmPlatform { shared, config })
+    }
+
+    /// How system calls enter the sentry on this host.
+    pub fn syscall_entry(&self) -> SyscallEntry {
+        *self.shared.entry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn open_kvm(device: &str) -> Result<Kvm, PlatformError> {
+    use std::os::fd::FromRawFd;
+    let path = std::ffi::CString::new(device)
+        .map_err(|_| PlatformError::KvmUnavailable(format!("bad device path {device:?}")))?;
+    // SAFETY: opening a path; the fd is owned by the Kvm object below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        let hint = match err.raw_os_error() {
+            Some(libc::ENOENT) => " (is the kvm module loaded?)",
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                " (add the user to the kvm group or run as root)"
+            }
+            _ => "",
+        };
+        return Err(PlatformError::KvmUnavailable(format!(
+            "{device}: {err}{hint}"
+        )));
+    }
+    // SAFETY: fd is a freshly opened KVM device descriptor we own.
+    Ok(unsafe { Kvm::from_raw_fd(fd) })
+}
+
+impl Platform for KvmPlatform {
+    fn memory(&self) -> &Arc<MemoryFile> {
+        &self.shared.mem
+    }
+
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        Ok(Arc::new(KvmAddressSpace::new(self.shared.clone())?))
+    }
+
+    fn new_context(&self, fast: Arc<dyn FastSyscalls>) -> Result<Box<dyn Context>, PlatformError> {
+        Ok(Box::new(vcpu::KvmContext::new(self.shared.clone(), fast)?))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "kvm (syscall entry {:?}, path {:?})",
+            self.syscall_entry(),
+            self.config.syscall_path
+        )
+    }
+}

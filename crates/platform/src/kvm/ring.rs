@@ -1,0 +1,312 @@
+//! The exitless system call transport: per-vCPU shared pages polled by one sentry thread.
+//!
+//! Protocol (the trampoline's side is in `guest_code.rs`): the guest saves its registers in
+//! the page and sets `state` to REQUEST. The poller claims a request with a compare-and-swap
+//! REQUEST -> SERVING, serves it and stores DONE; the guest reloads registers and returns. When
+//! `poller_active` is zero the guest claims its own request (REQUEST -> EXIT) and writes the
+//! doorbell, exiting to its vCPU thread, which serves it the same way. Exactly one side wins
+//! each request. A request the poller may not serve (it could block) stays SERVING and is
+//! handed to the vCPU thread by kicking it out of `KVM_RUN`.
+//!
+//! The page is guest-writable: the sentry copies registers out once, never re-reads them,
+//! and treats every value as untrusted.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::memory::{Gpa, MemoryFile};
+use crate::{FastSyscalls, Interrupter, UserRegs};
+
+pub const STATE_IDLE: u32 = 0;
+pub const STATE_REQUEST: u32 = 1;
+pub const STATE_SERVING: u32 = 2;
+pub const STATE_DONE: u32 = 3;
+pub const STATE_EXIT: u32 = 4;
+
+const OFF_STATE: u64 = 0x00;
+const OFF_ACTIVE: u64 = 0x04;
+const OFF_REGS: u64 = 0x40;
+/// Registers in the page, in order: the 16 GPRs, RIP, RFLAGS.
+const NREGS: usize = 18;
+
+/// How long the poller keeps spinning after the last request before it sleeps. An exit costs
+/// ~30 us here; a program making calls more often than this stays on the ring.
+const SPIN_LIMIT: Duration = Duration::from_micros(200);
+
+/// A vCPU's shared page.
+pub struct SharedPage {
+    mem: Arc<MemoryFile>,
+    gpa: Gpa,
+}
+
+impl SharedPage {
+    pub fn new(mem: Arc<MemoryFile>, gpa: Gpa) -> Self {
+        SharedPage { mem, gpa }
+    }
+
+    fn atomic(&self, offset: u64) -> &AtomicU32 {
+        let ptr = self.mem.host_ptr(self.gpa + offset, 4) as *mut u32;
+        // SAFETY: aligned, inside the memory file which outlives self; the guest accesses the
+        // word only with plain or locked 32-bit instructions, which are atomic on x86.
+        unsafe { AtomicU32::from_ptr(ptr) }
+    }
+
+    pub fn state(&self) -> &AtomicU32 {
+        self.atomic(OFF_STATE)
+    }
+
+    pub fn set_poller_active(&self, active: bool) {
+        self.atomic(OFF_ACTIVE)
+            .store(active as u32, Ordering::SeqCst);
+    }
+
+    /// Claims a request in state `from` for the sentry.
+    pub fn claim(&self, from: u32) -> bool {
+        self.state()
+            .compare_exchange(from, STATE_SERVING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Copies the guest's registers out of the page (FS/GS base are not part of it).
+    pub fn read_regs(&self, regs: &mut UserRegs) {
+        let mut raw = [0u8; NREGS * 8];
+        self.mem.read(self.gpa + OFF_REGS, &mut raw);
+        let v = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        regs.rax = v(0);
+        regs.rbx = v(1);
+        regs.rcx = v(2);
+        regs.rdx = v(3);
+        regs.rsi = v(4);
+        regs.rdi = v(5);
+        regs.rbp = v(6);
+        regs.rsp = v(7);
+        regs.r8 = v(8);
+        regs.r9 = v(9);
+        regs.r10 = v(10);
+        regs.r11 = v(11);
+        regs.r12 = v(12);
+        regs.r13 = v(13);
+        regs.r14 = v(14);
+        regs.r15 = v(15);
+        regs.rip = v(16);
+        regs.rflags = v(17);
+    }
+
+    /// Writes the registers the guest resumes with and answers the request.
+    pub fn answer(&self, regs: &UserRegs) {
+        let values = [
+            regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi, regs.rbp, regs.rsp,
+            regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+            sanitize_rip(regs.rip), regs.rflags,
+        ];
+        let mut raw = [0u8; NREGS * 8];
+        for (i, v) in values.iter().enumerate() {
+            raw[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        self.mem.write(self.gpa + OFF_REGS, &raw);
+        self.state().store(STATE_DONE, Ordering::Release);
+    }
+}
+
+/// A non-canonical or kernel return address would fault inside the ring-0 trampoline's
+/// `sysretq` on some CPUs; send such a thread to address 0 instead, where it faults in user
+/// mode just as it would have at the bad address.
+fn sanitize_rip(rip: u64) -> u64 {
+    if rip < 0x8000_0000_0000 {
+        rip
+    } else {
+        0
+    }
+}
+
+/// Kicks a vCPU thread out of `KVM_RUN`.
+pub struct Kicker {
+    tid: libc::pid_t,
+    immediate_exit: *mut u8,
+    /// Set when the kick asks the thread to return `Event::Interrupted`.
+    pub interrupted: AtomicBool,
+}
+
+// SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping, which lives as long as the
+// context that owns this kicker; it is written only with atomic byte stores.
+unsafe impl Send for Kicker {}
+// SAFETY: as above.
+unsafe impl Sync for Kicker {}
+
+/// The signal used to kick vCPU threads; its handler does nothing.
+pub const KICK_SIGNAL: libc::c_int = libc::SIGUSR2;
+
+impl Kicker {
+    pub fn new(tid: libc::pid_t, immediate_exit: *mut u8) -> Self {
+        Kicker {
+            tid,
+            immediate_exit,
+            interrupted: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the vCPU's current or next `KVM_RUN` return EINTR.
+    pub fn kick(&self) {
+        // SAFETY: see the Send impl; the byte is only ever accessed atomically by us.
+        unsafe { AtomicU8::from_ptr(self.immediate_exit) }.store(1, Ordering::SeqCst);
+        // SAFETY: plain syscall; a stale tid at worst signals a thread that ignores it.
+        unsafe {
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, KICK_SIGNAL);
+        }
+    }
+}
+
+impl Interrupter for Kicker {
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+}
+
+/// One context's end of the ring.
+pub struct RingSlot {
+    pub page: SharedPage,
+    fast: Arc<dyn FastSyscalls>,
+    /// A request the poller declined, waiting for the vCPU thread.
+    pub deferred: Mutex<Option<UserRegs>>,
+    pub kicker: Arc<Kicker>,
+}
+
+impl RingSlot {
+    pub fn new(page: SharedPage, fast: Arc<dyn FastSyscalls>, kicker: Arc<Kicker>) -> Self {
+        RingSlot {
+            page,
+            fast,
+            deferred: Mutex::new(None),
+            kicker,
+        }
+    }
+
+    /// Serves a pending request if there is one. Returns whether one was found.
+    fn poll(&self) -> bool {
+        if self.page.state().load(Ordering::Relaxed) != STATE_REQUEST
+            || !self.page.claim(STATE_REQUEST)
+        {
+            return false;
+        }
+        let mut regs = UserRegs::default();
+        self.page.read_regs(&mut regs);
+        if self.fast.serve(&mut regs) {
+            self.page.answer(&regs);
+        } else {
+            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some(regs);
+            self.kicker.kick();
+        }
+        true
+    }
+}
+
+struct PollerShared {
+    slots: Mutex<Vec<Arc<RingSlot>>>,
+    stop: AtomicBool,
+    sleeping: AtomicBool,
+}
+
+/// The sentry thread that polls every registered shared page.
+pub struct Poller {
+    shared: Arc<PollerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Poller {
+    pub fn start() -> std::io::Result<Self> {
+        let shared = Arc::new(PollerShared {
+            slots: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ring-poller".into())
+            .spawn(move || poll_loop(&s))?;
+        Ok(Poller {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn register(&self, slot: Arc<RingSlot>) {
+        slot.page
+            .set_poller_active(!self.shared.sleeping.load(Ordering::SeqCst));
+        self.shared
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot);
+    }
+
+    pub fn unregister(&self, slot: &Arc<RingSlot>) {
+        self.shared
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| !Arc::ptr_eq(s, slot));
+    }
+
+    /// Wakes the poller after an exit showed it was asleep.
+    pub fn wake(&self) {
+        if self.shared.sleeping.load(Ordering::Relaxed) {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn set_all_active(shared: &PollerShared, active: bool) {
+    for slot in shared.slots.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        slot.page.set_poller_active(active);
+    }
+}
+
+fn poll_all(shared: &PollerShared) -> bool {
+    let slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut found = false;
+    for slot in &slots {
+        found |= slot.poll();
+    }
+    found
+}
+
+fn poll_loop(shared: &PollerShared) {
+    let mut last_request = Instant::now();
+    let mut idle_rounds = 0u32;
+    while !shared.stop.load(Ordering::Relaxed) {
+        if poll_all(shared) {
+            idle_rounds = 0;
+            last_request = Instant::now();
+            continue;
+        }
+        std::hint::spin_loop();
+        idle_rounds += 1;
+        // Reading the clock costs more than a poll: check it every few hundred rounds.
+        if idle_rounds % 256 != 0 || last_request.elapsed() < SPIN_LIMIT {
+            continue;
+        }
+        // Go to sleep: tell the trampolines first, then serve anything that raced in.
+        shared.sleeping.store(true, Ordering::SeqCst);
+        set_all_active(shared, false);
+        poll_all(shared);
+        std::thread::park();
+        shared.sleeping.store(false, Ordering::SeqCst);
+        set_all_active(shared, true);
+        last_request = Instant::now();
+    }
+}

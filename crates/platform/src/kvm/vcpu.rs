@@ -1,0 +1,557 @@
+//! A vCPU and the [`Context`] built on it.
+//!
+//! A context is created on, and always run from, the host thread of the application thread it
+//! serves: KVM charges ~20-30 us when a vCPU moves between host threads.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Once};
+
+use kvm_bindings::{kvm_regs, Msrs, kvm_msr_entry};
+use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
+
+use super::address_space::KvmAddressSpace;
+use super::cpu;
+use super::guest_code;
+use super::layout::*;
+use super::pagetables::*;
+use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, STATE_EXIT};
+use super::{SyscallEntry, VmShared};
+use crate::memory::Gpa;
+use crate::{
+    AccessType, AddressSpace, Context, Event, FastSyscalls, Fault, Interrupter, PlatformError,
+    UserRegs, PAGE_SIZE,
+};
+
+extern "C" fn ignore_kick(_: libc::c_int) {}
+
+/// Installs the no-op handler of the kick signal; its only effect is to interrupt `KVM_RUN`.
+pub fn install_kick_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: installing a handler that does nothing; no SA_RESTART so KVM_RUN returns EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore_kick as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(KICK_SIGNAL, &sa, std::ptr::null_mut());
+        }
+    });
+}
+
+/// What a run of the vCPU ended with, copied out of `kvm_run`.
+#[derive(Debug)]
+pub(super) enum RawExit {
+    Io(u16),
+    Mmio(u64),
+    Interrupted,
+    Other(String),
+}
+
+/// The user-mode state the CPU pushed on the ring-0 stack, plus what the stub added.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ExceptionFrame {
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+}
+
+const FRAME_WORDS: u64 = 7;
+
+/// A vCPU with its kernel pages and private top-level slot.
+pub(super) struct Vcpu {
+    pub fd: VcpuFd,
+    pub vm: Arc<VmShared>,
+    pub index: usize,
+    /// Top page of the ring-0 stack, where exception frames land.
+    stack_top_page: Gpa,
+    /// PDPT for PML4 slot 255 of this vCPU's roots.
+    per_vcpu_pdpt: Gpa,
+    /// Pages owned by this vCPU, freed with it.
+    owned: Vec<Gpa>,
+    pub shared_page: Gpa,
+    /// The root currently loaded and the address space it mirrors.
+    root: Option<(Gpa, Arc<dyn AddressSpace>)>,
+}
+
+impl Vcpu {
+    pub fn new(vm: Arc<VmShared>, lstar: u64) -> Result<Self, PlatformError> {
+        let index = vm.alloc_vcpu_index()?;
+        match Self::build(vm.clone(), index, lstar) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                vm.release_vcpu_index(index);
+                Err(e)
+            }
+        }
+    }
+
+    fn build(vm: Arc<VmShared>, index: usize, lstar: u64) -> Result<Self, PlatformError> {
+        let kvm = |what: &str, e: kvm_ioctls::Error| PlatformError::Kvm(format!("{what}: {e}"));
+        let mut fd = vm
+            .vm
+            .create_vcpu(index as u64)
+            .map_err(|e| kvm("create vCPU", e))?;
+        fd.set_cpuid2(&vm.cpuid).map_err(|e| kvm("set CPUID", e))?;
+        let mem = &vm.mem;
+        let mut owned = Vec::new();
+        let mut page = || -> Result<Gpa, PlatformError> {
+            let p = mem.alloc_page()?;
+            owned.push(p);
+            Ok(p)
+        };
+        // Kernel pages: GDT+TSS, two stack pages.
+        let gdt_page = page()?;
+        let stack_low = page()?;
+        let stack_top_page = page()?;
+        // Per-vCPU user slot: PDPT -> PD -> PT -> {trampoline, shared page, doorbell}.
+        let pdpt = page()?;
+        let pd = page()?;
+        let pt = page()?;
+        let shared_page = page()?;
+
+        let gdt_va = vcpu_gdt_va(index);
+        let gdt = cpu::gdt(gdt_va + TSS_OFFSET);
+        for (i, d) in gdt.iter().enumerate() {
+            mem.write_u64(gdt_page + i as u64 * 8, *d);
+        }
+        mem.write(gdt_page + TSS_OFFSET, &cpu::tss(vcpu_stack_top(index)));
+        vm.map_kernel_page(gdt_va, gdt_page, true, false);
+        vm.map_kernel_page(gdt_va + PAGE_SIZE, stack_low, true, false);
+        vm.map_kernel_page(gdt_va + 2 * PAGE_SIZE, stack_top_page, true, false);
+
+        let table = PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_ACCESSED;
+        mem.write_u64(pdpt + 511 * 8, pd | table);
+        mem.write_u64(pd + 511 * 8, pt | table);
+        let user_rw = PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_ACCESSED | PTE_DIRTY | PTE_NX;
+        mem.write_u64(pt + 511 * 8, vm.trampoline_page | PTE_PRESENT | PTE_USER | PTE_ACCESSED);
+        mem.write_u64(pt + 510 * 8, shared_page | user_rw);
+        mem.write_u64(pt + 509 * 8, vm.doorbell_gpa | user_rw);
+
+        // A bootstrap root holding only the kernel region, until an address space is loaded.
+        let boot_root = page()?;
+        mem.write_u64(
+            boot_root + KERNEL_PML4_INDEX as u64 * 8,
+            vm.kernel_pdpt | PTE_PRESENT | PTE_WRITE | PTE_ACCESSED,
+        );
+        let sregs = fd.get_sregs().map_err(|e| kvm("get sregs", e))?;
+        let sregs = cpu::initial_sregs(sregs, index, boot_root);
+        fd.set_sregs(&sregs).map_err(|e| kvm("set sregs", e))?;
+        // The sync-register copy is only filled by an exit; seed it so that the first run can
+        // mark it dirty without loading garbage.
+        let regs = fd.get_regs().map_err(|e| kvm("get regs", e))?;
+        fd.sync_regs_mut().sregs = sregs;
+        fd.sync_regs_mut().regs = regs;
+        let msrs = Msrs::from_entries(&[
+            msr(cpu::MSR_STAR, cpu::STAR),
+            msr(cpu::MSR_LSTAR, lstar),
+            msr(cpu::MSR_CSTAR, lstar),
+            msr(cpu::MSR_SYSCALL_MASK, cpu::SYSCALL_MASK),
+            msr(cpu::MSR_KERNEL_GS_BASE, SHARED_VA),
+            msr(cpu::MSR_PAT, cpu::PAT),
+        ])
+        .map_err(|e| PlatformError::Kvm(format!("MSR list: {e:?}")))?;
+        fd.set_msrs(&msrs).map_err(|e| kvm("set MSRs", e))?;
+        fd.set_sync_valid_reg(SyncReg::Register);
+        fd.set_sync_valid_reg(SyncReg::SystemRegister);
+        Ok(Vcpu {
+            fd,
+            vm,
+            index,
+            stack_top_page,
+            per_vcpu_pdpt: pdpt,
+            owned,
+            shared_page,
+            root: None,
+        })
+    }
+
+    /// Loads a root mirroring `space`, unless it is already loaded.
+    pub fn activate(&mut self, space: &Arc<dyn AddressSpace>) -> Result<(), PlatformError> {
+        if let Some((_, current)) = &self.root {
+            if Arc::ptr_eq(current, space) {
+                return Ok(());
+            }
+        }
+        let kvm_space = space
+            .as_any()
+            .downcast_ref::<KvmAddressSpace>()
+            .ok_or_else(|| PlatformError::Kvm("address space of another platform".into()))?;
+        let root = kvm_space
+            .tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .new_mirror(self.per_vcpu_pdpt)?;
+        self.deactivate();
+        self.root = Some((root, space.clone()));
+        let sregs = &mut self.fd.sync_regs_mut().sregs;
+        sregs.cr3 = root;
+        self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+        Ok(())
+    }
+
+    fn deactivate(&mut self) {
+        if let Some((root, space)) = self.root.take() {
+            if let Some(s) = space.as_any().downcast_ref::<KvmAddressSpace>() {
+                s.tables
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drop_mirror(root);
+            }
+        }
+    }
+
+    /// Makes the next run enter user mode at `regs` through `iretq` from the exception tail.
+    pub fn enter_user(&mut self, regs: &UserRegs) {
+        let frame_va = vcpu_stack_top(self.index) - FRAME_WORDS * 8;
+        let frame = [
+            0,
+            0,
+            regs.rip,
+            USER_CS as u64,
+            user_rflags(regs.rflags),
+            regs.rsp,
+            USER_DS as u64,
+        ];
+        self.write_frame(&frame);
+        let r = &mut self.fd.sync_regs_mut().regs;
+        set_gprs(r, regs);
+        r.rip = KERNEL_CODE_VA + guest_code::resume_offset();
+        r.rsp = frame_va;
+        r.rflags = 0x2;
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        self.set_segment_bases(regs);
+    }
+
+    /// Sets FS and GS bases, if they differ from the vCPU's.
+    pub fn set_segment_bases(&mut self, regs: &UserRegs) {
+        let s = &mut self.fd.sync_regs_mut().sregs;
+        if s.fs.base != regs.fs_base || s.gs.base != regs.gs_base {
+            s.fs.base = regs.fs_base;
+            s.gs.base = regs.gs_base;
+            self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+        }
+    }
+
+    fn frame_gpa(&self) -> Gpa {
+        self.stack_top_page + PAGE_SIZE - FRAME_WORDS * 8
+    }
+
+    fn write_frame(&self, words: &[u64; 7]) {
+        for (i, w) in words.iter().enumerate() {
+            self.vm.mem.write_u64(self.frame_gpa() + i as u64 * 8, *w);
+        }
+    }
+
+    /// Reads the exception frame after an exit on the exception port.
+    pub fn read_frame(&self) -> Result<ExceptionFrame, PlatformError> {
+        let regs = &self.fd.sync_regs().regs;
+        let expected_rsp = vcpu_stack_top(self.index) - FRAME_WORDS * 8;
+        let w = |i: u64| self.vm.mem.read_u64(self.frame_gpa() + i * 8);
+        let frame = ExceptionFrame {
+            vector: w(0),
+            error_code: w(1),
+            rip: w(2),
+            cs: w(3),
+            rflags: w(4),
+            rsp: w(5),
+        };
+        if regs.rsp != expected_rsp || frame.cs & 3 != 3 {
+            return Err(PlatformError::GuestKernel(format!(
+                "exception {} in guest ring 0 (rip {:#x}, rsp {:#x})",
+                frame.vector, frame.rip, regs.rsp
+            )));
+        }
+        Ok(frame)
+    }
+
+    /// Resumes after an exception with `regs` (the stub's `iretq` returns to them).
+    pub fn resume_from_exception(&mut self, regs: &UserRegs) {
+        let frame = [
+            0,
+            0,
+            regs.rip,
+            USER_CS as u64,
+            user_rflags(regs.rflags),
+            regs.rsp,
+            USER_DS as u64,
+        ];
+        self.write_frame(&frame);
+        let r = &mut self.fd.sync_regs_mut().regs;
+        set_gprs(r, regs);
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        self.set_segment_bases(regs);
+    }
+
+    /// Runs until the next exit the platform must look at.
+    pub fn run(&mut self) -> RawExit {
+        let exit = match self.fd.run() {
+            Ok(VcpuExit::IoOut(port, _)) => RawExit::Io(port),
+            Ok(VcpuExit::MmioWrite(addr, _)) => RawExit::Mmio(addr),
+            Ok(VcpuExit::MmioRead(_, data)) => {
+                // Only a misbehaving application reads the doorbell; give it zeros.
+                data.fill(0);
+                return RawExit::Mmio(u64::MAX);
+            }
+            Ok(VcpuExit::IoIn(_, data)) => {
+                data.fill(0);
+                return RawExit::Other("port input from the guest".into());
+            }
+            Ok(other) => RawExit::Other(format!("{other:?}")),
+            Err(e) if e.errno() == libc::EINTR => RawExit::Interrupted,
+            Err(e) => RawExit::Other(format!("KVM_RUN: {e}")),
+        };
+        if matches!(exit, RawExit::Interrupted) {
+            self.fd.set_kvm_immediate_exit(0);
+        }
+        exit
+    }
+
+    /// Copies user registers out of the vCPU (after an exception exit).
+    pub fn user_regs_after_exception(&self, frame: &ExceptionFrame) -> UserRegs {
+        let s = self.fd.sync_regs();
+        let r = &s.regs;
+        UserRegs {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rbp: r.rbp,
+            rsp: frame.rsp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: frame.rip,
+            rflags: frame.rflags,
+            fs_base: s.sregs.fs.base,
+            gs_base: s.sregs.gs.base,
+        }
+    }
+
+    pub fn cr2(&self) -> u64 {
+        self.fd.sync_regs().sregs.cr2
+    }
+
+    /// Pointer to `kvm_run.immediate_exit`, for kicking from other threads.
+    pub fn immediate_exit_ptr(&mut self) -> *mut u8 {
+        &mut self.fd.get_kvm_run().immediate_exit as *mut u8
+    }
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        self.deactivate();
+        let gdt_va = vcpu_gdt_va(self.index);
+        for i in 0..3 {
+            self.vm.unmap_kernel_page(gdt_va + i * PAGE_SIZE);
+        }
+        // The vCPU fd closes after this; KVM keeps the vCPU until the VM goes, so its index
+        // stays reserved rather than being reused by a new vCPU with the same id.
+        let pages = std::mem::take(&mut self.owned);
+        self.vm.retire_tables(pages);
+    }
+}
+
+fn msr(index: u32, data: u64) -> kvm_msr_entry {
+    kvm_msr_entry {
+        index,
+        data,
+        ..Default::default()
+    }
+}
+
+/// User RFLAGS: reserved bit 1 set, IF set (as Linux shows it), IOPL and VM cleared.
+fn user_rflags(rflags: u64) -> u64 {
+    (rflags & 0x0000_0000_003f_4fd5) | 0x202
+}
+
+fn set_gprs(r: &mut kvm_regs, regs: &UserRegs) {
+    r.rax = regs.rax;
+    r.rbx = regs.rbx;
+    r.rcx = regs.rcx;
+    r.rdx = regs.rdx;
+    r.rsi = regs.rsi;
+    r.rdi = regs.rdi;
+    r.rbp = regs.rbp;
+    r.r8 = regs.r8;
+    r.r9 = regs.r9;
+    r.r10 = regs.r10;
+    r.r11 = regs.r11;
+    r.r12 = regs.r12;
+    r.r13 = regs.r13;
+    r.r14 = regs.r14;
+    r.r15 = regs.r15;
+}
+
+/// Decodes an exception frame into a platform fault.
+pub(super) fn decode_fault(frame: &ExceptionFrame, cr2: u64) -> Fault {
+    let e = frame.error_code;
+    match frame.vector {
+        0 => Fault::DivideError,
+        1 => Fault::Debug,
+        3 => Fault::Breakpoint,
+        6 => Fault::InvalidOpcode,
+        13 => Fault::GeneralProtection { error_code: e },
+        14 => Fault::Page {
+            addr: cr2,
+            access: AccessType {
+                write: e & 2 != 0,
+                exec: e & 0x10 != 0,
+                present: e & 1 != 0,
+            },
+        },
+        16 | 19 => Fault::FloatingPoint,
+        17 => Fault::AlignmentCheck,
+        v => Fault::Other {
+            vector: v as u8,
+            error_code: e,
+        },
+    }
+}
+
+/// How the next `switch` resumes the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Never ran: enter user mode through `iretq`.
+    Fresh,
+    /// Stopped in a system call: answer through the shared page.
+    Syscall,
+    /// Stopped in an exception stub: rewrite the frame and `iretq`.
+    Exception,
+    /// Interrupted somewhere: run on unchanged.
+    Continue,
+}
+
+/// The KVM context of one application thread.
+pub struct KvmContext {
+    vcpu: Vcpu,
+    slot: Arc<RingSlot>,
+    resume: Resume,
+}
+
+impl KvmContext {
+    pub(super) fn new(vm: Arc<VmShared>, fast: Arc<dyn FastSyscalls>) -> Result<Self, PlatformError> {
+        let entry = *vm.entry.lock().unwrap_or_else(|e| e.into_inner());
+        let lstar = match entry {
+            SyscallEntry::UserTrampoline => TRAMPOLINE_VA,
+            SyscallEntry::Ring0 => KERNEL_CODE_VA + guest_code::ring0_syscall_offset(),
+        };
+        let mut vcpu = Vcpu::new(vm.clone(), lstar)?;
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr()));
+        let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
+        let slot = Arc::new(RingSlot::new(page, fast, kicker));
+        if let Some(poller) = &vm.poller {
+            poller.register(slot.clone());
+        }
+        Ok(KvmContext {
+            vcpu,
+            slot,
+            resume: Resume::Fresh,
+        })
+    }
+
+    fn take_syscall(&mut self, regs: &mut UserRegs, from_page: bool) -> Event {
+        let sregs = &self.vcpu.fd.sync_regs().sregs;
+        let (fs, gs) = (sregs.fs.base, sregs.gs.base);
+        if from_page {
+            self.slot.page.read_regs(regs);
+        }
+        regs.fs_base = fs;
+        regs.gs_base = gs;
+        self.resume = Resume::Syscall;
+        Event::Syscall
+    }
+}
+
+impl Context for KvmContext {
+    fn switch(
+        &mut self,
+        space: &Arc<dyn AddressSpace>,
+        regs: &mut UserRegs,
+    ) -> Result<Event, PlatformError> {
+        self.vcpu.activate(space)?;
+        match self.resume {
+            Resume::Fresh => self.vcpu.enter_user(regs),
+            Resume::Syscall => {
+                self.vcpu.set_segment_bases(regs);
+                self.slot.page.answer(regs);
+            }
+            Resume::Exception => self.vcpu.resume_from_exception(regs),
+            Resume::Continue => {}
+        }
+        loop {
+            match self.vcpu.run() {
+                RawExit::Io(EXCEPTION_PORT) => {
+                    let frame = self.vcpu.read_frame()?;
+                    *regs = self.vcpu.user_regs_after_exception(&frame);
+                    self.resume = Resume::Exception;
+                    return Ok(Event::Fault(decode_fault(&frame, self.vcpu.cr2())));
+                }
+                RawExit::Io(RING0_DOORBELL_PORT) => {
+                    if self.slot.page.claim(STATE_EXIT) {
+                        if let Some(p) = &self.vcpu.vm.poller {
+                            p.wake();
+                        }
+                        return Ok(self.take_syscall(regs, true));
+                    }
+                }
+                RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
+                    if self.slot.page.claim(STATE_EXIT) {
+                        if let Some(p) = &self.vcpu.vm.poller {
+                            p.wake();
+                        }
+                        return Ok(self.take_syscall(regs, true));
+                    }
+                }
+                RawExit::Mmio(_) => {}
+                RawExit::Interrupted => {
+                    let deferred = self
+                        .slot
+                        .deferred
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take();
+                    if let Some(d) = deferred {
+                        *regs = d;
+                        return Ok(self.take_syscall(regs, false));
+                    }
+                    if self.slot.kicker.interrupted.swap(false, Ordering::SeqCst) {
+                        self.resume = Resume::Continue;
+                        return Ok(Event::Interrupted);
+                    }
+                }
+                RawExit::Io(port) => {
+                    return Err(PlatformError::GuestKernel(format!(
+                        "unexpected port write {port:#x}"
+                    )))
+                }
+                RawExit::Other(what) => {
+                    return Err(PlatformError::GuestKernel(format!("unexpected exit: {what}")))
+                }
+            }
+        }
+    }
+
+    fn interrupter(&self) -> Arc<dyn Interrupter> {
+        self.slot.kicker.clone()
+    }
+}
+
+impl Drop for KvmContext {
+    fn drop(&mut self) {
+        if let Some(poller) = &self.vcpu.vm.poller {
+            poller.unregister(&self.slot);
+        }
+    }
+}

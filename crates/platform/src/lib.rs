@@ -1,0 +1,211 @@
+//! How application code runs and comes back to the sentry.
+//!
+//! A [`Platform`] makes [`AddressSpace`]s (page mappings of the memory file into an
+//! application's virtual address space) and [`Context`]s (one per application thread: a way to
+//! run user code until it makes a system call or faults). The platform knows nothing about
+//! Linux semantics beyond the x86-64 user register file.
+//!
+//! System calls take two routes. The usual one for a platform with a fast transport (KVM's
+//! ring) is [`FastSyscalls::serve`], called on a sentry polling thread while the application
+//! thread spins; calls that may block, or that need the thread's full machine state, are
+//! declined there and come back from [`Context::switch`] as [`Event::Syscall`] on the thread
+//! that owns the context, where blocking is fine.
+
+pub mod kvm;
+pub mod memory;
+
+use std::any::Any;
+use std::sync::Arc;
+
+pub use memory::{Gpa, MemoryFile};
+
+/// Page size of the application.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Errors of the platform layer.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("/dev/kvm: {0}")]
+    KvmUnavailable(String),
+    #[error("KVM: {0}")]
+    Kvm(String),
+    #[error("memory file: {0}")]
+    Memory(String),
+    #[error("out of sandbox memory")]
+    OutOfMemory,
+    #[error("guest kernel failure: {0}")]
+    GuestKernel(String),
+    #[error("too many threads: the platform supports at most {0} vCPUs")]
+    TooManyVcpus(usize),
+}
+
+/// The user-visible register file of an x86-64 thread.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct UserRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+}
+
+impl UserRegs {
+    /// System call number, as the `syscall` instruction leaves it.
+    pub fn syscall_nr(&self) -> u64 {
+        self.rax
+    }
+
+    /// The six system call arguments in ABI order.
+    pub fn syscall_args(&self) -> [u64; 6] {
+        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9]
+    }
+}
+
+/// Memory protection of a mapping.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot {
+        read: false,
+        write: false,
+        exec: false,
+    };
+
+    /// Builds a protection from Linux `PROT_*` bits.
+    pub fn from_linux(bits: u32) -> Prot {
+        Prot {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+            exec: bits & 4 != 0,
+        }
+    }
+
+    /// Whether any access is allowed.
+    pub fn any(&self) -> bool {
+        self.read || self.write || self.exec
+    }
+}
+
+/// What kind of access faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessType {
+    pub write: bool,
+    pub exec: bool,
+    /// The page was present: the fault is a protection violation, not a missing page.
+    pub present: bool,
+}
+
+/// A user-mode exception reported by the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// #PF at `addr`.
+    Page { addr: u64, access: AccessType },
+    /// #GP, with the CPU's error code.
+    GeneralProtection { error_code: u64 },
+    /// #UD.
+    InvalidOpcode,
+    /// #DE.
+    DivideError,
+    /// #BP (int3).
+    Breakpoint,
+    /// #AC.
+    AlignmentCheck,
+    /// #DB (single step, hardware breakpoint).
+    Debug,
+    /// x87 (#MF) or SIMD (#XM) floating-point exception.
+    FloatingPoint,
+    /// Any other vector.
+    Other { vector: u8, error_code: u64 },
+}
+
+/// Why [`Context::switch`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The thread made a system call; registers hold it. Put the result in `rax` (and change
+    /// any other register) before switching again.
+    Syscall,
+    /// The thread took an exception; registers hold the faulting state.
+    Fault(Fault),
+    /// The context was interrupted through its [`Interrupter`]; registers are unchanged.
+    Interrupted,
+}
+
+/// Serves system calls on a platform thread while the application waits. Must not block.
+pub trait FastSyscalls: Send + Sync {
+    /// Tries to serve the call in `regs`. Returns false to decline: the call then comes back
+    /// from [`Context::switch`] as [`Event::Syscall`] on the context's own thread.
+    fn serve(&self, regs: &mut UserRegs) -> bool;
+}
+
+/// An application address space: a mapping of memory-file pages at user addresses.
+pub trait AddressSpace: Send + Sync {
+    /// Maps `len` bytes of the memory file at `gpa` to `addr` with `prot`, replacing whatever
+    /// was mapped there. `addr`, `gpa` and `len` are page aligned.
+    fn map(&self, addr: u64, gpa: Gpa, len: u64, prot: Prot) -> Result<(), PlatformError>;
+    /// Removes mappings in `[addr, addr+len)`.
+    fn unmap(&self, addr: u64, len: u64);
+    /// The memory-file page mapped at `addr` and whether it is writable, if any.
+    fn translate(&self, addr: u64) -> Option<(Gpa, bool)>;
+    /// For downcasting to the platform's own type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Interrupts a running context from another thread (for signals, exit of the thread group).
+pub trait Interrupter: Send + Sync {
+    fn interrupt(&self);
+}
+
+/// One application thread's execution context.
+pub trait Context: Send {
+    /// Runs the thread in `address_space` from `regs` until it needs the sentry.
+    fn switch(
+        &mut self,
+        address_space: &Arc<dyn AddressSpace>,
+        regs: &mut UserRegs,
+    ) -> Result<Event, PlatformError>;
+    /// A handle that makes a running `switch` return [`Event::Interrupted`].
+    fn interrupter(&self) -> Arc<dyn Interrupter>;
+}
+
+/// Which system call transports a context may use (benchmarks compare them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyscallPath {
+    /// The ring with a polling sentry thread, falling back to an exit when the poller sleeps.
+    #[default]
+    Ring,
+    /// Every system call is an exit served by the thread's own host thread.
+    ExitOnly,
+}
+
+/// A way to run application code.
+pub trait Platform: Send + Sync {
+    /// The memory file all application memory comes from.
+    fn memory(&self) -> &Arc<MemoryFile>;
+    /// A new, empty address space.
+    fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError>;
+    /// A new context whose fast system calls are served by `fast`.
+    fn new_context(&self, fast: Arc<dyn FastSyscalls>) -> Result<Box<dyn Context>, PlatformError>;
+    /// A short description for logs (platform and syscall entry in use).
+    fn describe(&self) -> String;
+}

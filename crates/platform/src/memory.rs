@@ -1,0 +1,199 @@
+//! The sandbox's memory file: one memfd holding every guest-physical page (application memory,
+//! page tables, kernel pages), mapped once into the sentry and registered as one KVM memory
+//! slot at guest-physical address 0. Guest-physical address == offset in the file.
+//!
+//! Pages are handed out by a simple allocator. A freed page is returned to the host with
+//! `FALLOCATE_PUNCH_HOLE`, which zeroes it and, because it changes the host mapping, makes KVM
+//! drop every shadow translation that pointed at it: a freed page is never reachable from a
+//! stale guest TLB entry when it is handed out again.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+
+use crate::PAGE_SIZE;
+use crate::PlatformError;
+
+/// A guest-physical address (offset in the memory file).
+pub type Gpa = u64;
+
+struct Allocator {
+    /// Pages below this have been handed out at least once.
+    next: Gpa,
+    /// Pages returned by `free`, ready for reuse.
+    free: Vec<Gpa>,
+}
+
+/// The memory file and its host mapping.
+pub struct MemoryFile {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    size: u64,
+    alloc: Mutex<Allocator>,
+}
+
+// SAFETY: the mapping is shared memory accessed only through raw pointers with explicit
+// copies; the allocator state is behind a mutex.
+unsafe impl Send for MemoryFile {}
+// SAFETY: as above.
+unsafe impl Sync for MemoryFile {}
+
+impl MemoryFile {
+    /// Creates a sparse memory file of `size` bytes and maps it.
+    pub fn new(size: u64) -> Result<Self, PlatformError> {
+        let fd = memfd_create(c"runsc-memory", MemFdCreateFlag::MFD_CLOEXEC)
+            .map_err(|e| PlatformError::Memory(format!("memfd_create: {e}")))?;
+        nix::unistd::ftruncate(&fd, size as i64)
+            .map_err(|e| PlatformError::Memory(format!("ftruncate memory file: {e}")))?;
+        // SAFETY: a fresh shared mapping of a file we own; the kernel picks the address.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(PlatformError::Memory(format!(
+                "mmap memory file: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(MemoryFile {
+            fd,
+            base: NonNull::new(ptr.cast()).expect("mmap never returns null on success"),
+            size,
+            // Page 0 is never handed out so that a zero GPA can mean "none".
+            alloc: Mutex::new(Allocator {
+                next: PAGE_SIZE,
+                free: Vec::new(),
+            }),
+        })
+    }
+
+    /// Size of the file in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Host address of the start of the mapping (for the KVM memory slot).
+    pub fn host_base(&self) -> u64 {
+        self.base.as_ptr() as u64
+    }
+
+    /// Allocates one zeroed page.
+    pub fn alloc_page(&self) -> Result<Gpa, PlatformError> {
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(page) = a.free.pop() {
+            return Ok(page);
+        }
+        if a.next + PAGE_SIZE > self.size {
+            return Err(PlatformError::OutOfMemory);
+        }
+        let page = a.next;
+        a.next += PAGE_SIZE;
+        Ok(page)
+    }
+
+    /// Returns pages to the allocator. Their content is discarded (they read as zeros after).
+    pub fn free_pages(&self, pages: &[Gpa]) {
+        for &page in pages {
+            self.punch_hole(page, PAGE_SIZE);
+        }
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        a.free.extend_from_slice(pages);
+    }
+
+    /// Zeroes a range and gives its memory back to the host.
+    pub fn punch_hole(&self, gpa: Gpa, len: u64) {
+        let r = nix::fcntl::fallocate(
+            self.fd.as_raw_fd(),
+            nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE
+                | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            gpa as i64,
+            len as i64,
+        );
+        if let Err(e) = r {
+            // Punching holes in a memfd only fails on programming errors; zero by hand so the
+            // page is still clean.
+            tracing::warn!("punch hole at {gpa:#x}+{len:#x}: {e}");
+            self.zero(gpa, len);
+        }
+    }
+
+    /// Drops the host's page-table entries for a range without changing its content. KVM's
+    /// MMU notifier then forgets every guest translation of these pages, so a guest page-table
+    /// entry that was narrowed (unmapped, made read-only) takes effect on the next access.
+    pub fn invalidate_translations(&self, gpa: Gpa, len: u64) {
+        let ptr = self.host_ptr(gpa, len);
+        // SAFETY: the range lies inside our shared file mapping; MADV_DONTNEED on a shared
+        // mapping only drops page-table entries, the file keeps the data.
+        let r = unsafe { libc::madvise(ptr.cast(), len as usize, libc::MADV_DONTNEED) };
+        if r != 0 {
+            tracing::warn!(
+                "madvise(DONTNEED) at {gpa:#x}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// Host pointer to `len` bytes at `gpa`. Panics if the range is outside the file: callers
+    /// pass only addresses they allocated, never guest-supplied ones.
+    pub fn host_ptr(&self, gpa: Gpa, len: u64) -> *mut u8 {
+        assert!(
+            gpa.checked_add(len).is_some_and(|end| end <= self.size),
+            "guest-physical range {gpa:#x}+{len:#x} outside the memory file"
+        );
+        // SAFETY: in bounds of the mapping, checked above.
+        unsafe { self.base.as_ptr().add(gpa as usize) }
+    }
+
+    /// Copies bytes out of guest memory. Guest memory can change concurrently; the copy is
+    /// a snapshot and must be treated as untrusted.
+    pub fn read(&self, gpa: Gpa, buf: &mut [u8]) {
+        let src = self.host_ptr(gpa, buf.len() as u64);
+        // SAFETY: src is in bounds; no Rust reference to guest memory is formed; a racing
+        // guest write can only produce garbage bytes, which callers validate.
+        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    /// Copies bytes into guest memory.
+    pub fn write(&self, gpa: Gpa, data: &[u8]) {
+        let dst = self.host_ptr(gpa, data.len() as u64);
+        // SAFETY: dst is in bounds of our mapping; see `read`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
+    }
+
+    /// Fills a range with zeros.
+    pub fn zero(&self, gpa: Gpa, len: u64) {
+        let dst = self.host_ptr(gpa, len);
+        // SAFETY: in bounds, see `host_ptr`.
+        unsafe { std::ptr::write_bytes(dst, 0, len as usize) }
+    }
+
+    /// Reads a u64 (page-table entries and other sentry-owned structures).
+    pub fn read_u64(&self, gpa: Gpa) -> u64 {
+        let p = self.host_ptr(gpa, 8) as *const u64;
+        // SAFETY: in bounds and 8-byte aligned by every caller (page tables, frames).
+        unsafe { p.read_volatile() }
+    }
+
+    /// Writes a u64.
+    pub fn write_u64(&self, gpa: Gpa, value: u64) {
+        let p = self.host_ptr(gpa, 8) as *mut u64;
+        // SAFETY: in bounds and aligned, see `read_u64`.
+        unsafe { p.write_volatile(value) }
+    }
+}
+
+impl Drop for MemoryFile {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping created in `new`; no pointers into it outlive self.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+    }
+}

@@ -1,0 +1,167 @@
+//! End-to-end tests of the KVM platform with hand-written guest code.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use platform::kvm::{KvmConfig, KvmPlatform};
+use platform::{Event, FastSyscalls, Fault, Platform, Prot, SyscallPath, UserRegs, PAGE_SIZE};
+
+const CODE: u64 = 0x40_0000;
+const DATA: u64 = 0x50_0000;
+
+fn platform(path: SyscallPath) -> Option<KvmPlatform> {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        eprintln!("SKIPPED: no usable /dev/kvm");
+        return None;
+    }
+    Some(
+        KvmPlatform::new(KvmConfig {
+            memory_size: 64 << 20,
+            syscall_path: path,
+            ..Default::default()
+        })
+        .expect("KVM platform"),
+    )
+}
+
+/// Serves syscall 39 (getpid) with 1234 and counts; declines everything else.
+struct Fast(AtomicU64);
+impl FastSyscalls for Fast {
+    fn serve(&self, regs: &mut UserRegs) -> bool {
+        if regs.rax == 39 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            regs.rax = 1234;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Maps `code` at CODE and a data page at DATA; returns the address space.
+fn setup(p: &KvmPlatform, code: &[u8]) -> Arc<dyn platform::AddressSpace> {
+    let space = p.new_address_space().unwrap();
+    let mem = p.memory();
+    let page = mem.alloc_page().unwrap();
+    mem.write(page, code);
+    space
+        .map(CODE, page, PAGE_SIZE, Prot { read: true, write: false, exec: true })
+        .unwrap();
+    let data = mem.alloc_page().unwrap();
+    space
+        .map(DATA, data, PAGE_SIZE, Prot { read: true, write: true, exec: false })
+        .unwrap();
+    space
+}
+
+// mov $39,%eax; syscall; mov %rax,%rbx; mov $60,%eax; syscall; ud2
+const GETPID_THEN_EXIT: &[u8] = &[
+    0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x48, 0x89, 0xc3, 0xb8, 60, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+];
+
+fn run_getpid(path: SyscallPath) {
+    let Some(p) = platform(path) else { return };
+    let space = setup(&p, GETPID_THEN_EXIT);
+    let fast = Arc::new(Fast(AtomicU64::new(0)));
+    let mut ctx = p.new_context(fast.clone()).unwrap();
+    let mut regs = UserRegs {
+        rip: CODE,
+        rsp: DATA + PAGE_SIZE,
+        r12: 0xdead_beef,
+        ..Default::default()
+    };
+    let mut served_by_thread = 0;
+    loop {
+        let ev = ctx.switch(&space, &mut regs).unwrap();
+        assert_eq!(ev, Event::Syscall);
+        match regs.rax {
+            39 => {
+                served_by_thread += 1;
+                regs.rax = 1234;
+            }
+            60 => break,
+            other => panic!("unexpected syscall {other}"),
+        }
+    }
+    assert_eq!(regs.rbx, 1234, "getpid result reached the program");
+    assert_eq!(regs.r12, 0xdead_beef, "callee registers preserved");
+    assert_eq!(regs.rip, CODE + 17, "rip after the exit syscall");
+    assert_eq!(regs.rcx, regs.rip, "rcx holds the return address");
+    let fast_count = fast.0.load(Ordering::Relaxed);
+    eprintln!("{}: fast {fast_count}, thread {served_by_thread}", p.describe());
+    assert_eq!(fast_count + served_by_thread, 1);
+    if path == SyscallPath::ExitOnly {
+        assert_eq!(fast_count, 0);
+    }
+}
+
+#[test]
+fn syscalls_through_the_ring() {
+    run_getpid(SyscallPath::Ring);
+}
+
+#[test]
+fn syscalls_through_exits_only() {
+    run_getpid(SyscallPath::ExitOnly);
+}
+
+#[test]
+fn faults_come_back_as_events() {
+    let Some(p) = platform(SyscallPath::Ring) else { return };
+    // movq $1, (0x600000); ud2   -> #PF write at 0x600000, then after mapping it, #UD
+    let code = [
+        0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x0b,
+    ];
+    let space = setup(&p, &code);
+    let mut ctx = p.new_context(Arc::new(Fast(AtomicU64::new(0)))).unwrap();
+    let mut regs = UserRegs {
+        rip: CODE,
+        rsp: DATA + PAGE_SIZE,
+        ..Default::default()
+    };
+    let ev = ctx.switch(&space, &mut regs).unwrap();
+    match ev {
+        Event::Fault(Fault::Page { addr, access }) => {
+            assert_eq!(addr, 0x60_0000);
+            assert!(access.write && !access.present);
+        }
+        other => panic!("expected a page fault, got {other:?}"),
+    }
+    assert_eq!(regs.rip, CODE);
+    let page = p.memory().alloc_page().unwrap();
+    space
+        .map(0x60_0000, page, PAGE_SIZE, Prot { read: true, write: true, exec: false })
+        .unwrap();
+    let ev = ctx.switch(&space, &mut regs).unwrap();
+    assert_eq!(ev, Event::Fault(Fault::InvalidOpcode));
+    assert_eq!(regs.rip, CODE + 12);
+    let mut word = [0u8; 8];
+    p.memory().read(page, &mut word);
+    assert_eq!(u64::from_le_bytes(word), 1);
+
+    // Narrowing a mapping takes effect: make the page read-only and write again.
+    space
+        .map(0x60_0000, page, PAGE_SIZE, Prot { read: true, write: false, exec: false })
+        .unwrap();
+    regs.rip = CODE;
+    let ev = ctx.switch(&space, &mut regs).unwrap();
+    match ev {
+        Event::Fault(Fault::Page { addr, access }) => {
+            assert_eq!(addr, 0x60_0000);
+            assert!(access.write && access.present, "{access:?}");
+        }
+        other => panic!("expected a protection fault, got {other:?}"),
+    }
+    // And unmapping takes effect too.
+    space.unmap(0x60_0000, PAGE_SIZE);
+    let ev = ctx.switch(&space, &mut regs).unwrap();
+    match ev {
+        Event::Fault(Fault::Page { access, .. }) => assert!(!access.present),
+        other => panic!("expected a not-present fault, got {other:?}"),
+    }
+}
