@@ -1,0 +1,148 @@
+//! Builds a sandbox from what the user asked for and runs it.
+//!
+//! `runsc do` is the first way in: a program from the host file system, the caller's
+//! environment, working directory, credentials and standard streams.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use platform::kvm::{KvmConfig, KvmPlatform};
+use platform::SyscallPath;
+use sentry::loader::{self, LoadError};
+use sentry::{Creds, ProcessSpec, SentryError};
+
+/// Platforms `runsc` knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformKind {
+    Kvm,
+    Systrap,
+}
+
+/// Options of `runsc do`.
+#[derive(Debug, Clone)]
+pub struct DoOptions {
+    pub platform: PlatformKind,
+    pub syscall_path: SyscallPath,
+    /// Program and arguments.
+    pub argv: Vec<OsString>,
+}
+
+/// Failures of `runsc do`, each with the exit status a shell would use.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}: command not found")]
+    NotFound(String),
+    #[error("no program given")]
+    NoProgram,
+    #[error("platform {0} is not available yet; use --platform=kvm")]
+    PlatformUnavailable(&'static str),
+    #[error(transparent)]
+    Sentry(#[from] SentryError),
+    #[error(transparent)]
+    Platform(#[from] platform::PlatformError),
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+}
+
+impl BootError {
+    /// 127 for a missing program, 126 for one that can't run, 125 for the runtime failing.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            BootError::Load(e) => e.exit_status(),
+            BootError::NotFound(_) => 127,
+            BootError::Sentry(e) => e.exit_status(),
+            _ => 125,
+        }
+    }
+}
+
+/// Finds `name` as a shell would: as a path if it has a slash, else along `$PATH`.
+fn resolve_program(name: &OsString) -> Result<PathBuf, BootError> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return Err(BootError::NotFound(String::new()));
+    }
+    if bytes.contains(&b'/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(BootError::NotFound(name.to_string_lossy().into_owned()))
+}
+
+fn dup_stdio() -> Result<[OwnedFd; 3], BootError> {
+    let dup = |fd: i32| -> Result<OwnedFd, BootError> {
+        // SAFETY: borrowing our own standard stream for the duration of the dup call.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        borrowed
+            .try_clone_to_owned()
+            .map_err(|e| BootError::Io("duplicating a standard stream", e))
+    };
+    Ok([dup(0)?, dup(1)?, dup(2)?])
+}
+
+fn caller_creds() -> Creds {
+    let groups = nix::unistd::getgroups()
+        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_default();
+    Creds {
+        uid: nix::unistd::getuid().as_raw(),
+        euid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        egid: nix::unistd::getegid().as_raw(),
+        groups,
+    }
+}
+
+/// Runs `runsc do`: returns the program's exit status as a shell reports it.
+pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
+    let name = opts.argv.first().ok_or(BootError::NoProgram)?;
+    let path = resolve_program(name)?;
+    // Check the program before starting a VM, so bad input costs nothing.
+    let file = loader::read_program(&path)?;
+    let image = loader::parse(&path, &file)?;
+    tracing::debug!("{}: {:?} image, entry {:#x}", path.display(), image.kind, image.entry);
+
+    let platform = match opts.platform {
+        PlatformKind::Kvm => KvmPlatform::new(KvmConfig {
+            syscall_path: opts.syscall_path,
+            ..Default::default()
+        })?,
+        PlatformKind::Systrap => return Err(BootError::PlatformUnavailable("systrap")),
+    };
+    tracing::debug!("platform: {}", platform::Platform::describe(&platform));
+
+    let cwd = std::env::current_dir()
+        .map(|p| p.into_os_string().into_encoded_bytes())
+        .unwrap_or_else(|_| b"/".to_vec());
+    let envp = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_encoded_bytes();
+            e.push(b'=');
+            e.extend_from_slice(v.as_encoded_bytes());
+            e
+        })
+        .collect();
+    let spec = ProcessSpec {
+        path: path.clone(),
+        file,
+        image,
+        argv: opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        envp,
+        cwd,
+        creds: caller_creds(),
+        stdio: dup_stdio()?,
+    };
+    let status = sentry::run(&platform, spec)?;
+    tracing::debug!("{}: exited with {status:?}", Path::new(&path).display());
+    Ok(status.shell_status())
+}

@@ -1,0 +1,134 @@
+//! `runsc`: the command line of the sandbox.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A secure container runtime: programs run in a KVM guest and their system calls are served
+/// by the sentry, a user-space implementation of Linux.
+#[derive(Parser, Debug)]
+#[command(name = "runsc", version, about, long_about = None)]
+struct Cli {
+    /// Platform that runs application code.
+    #[arg(long, global = true, value_enum, default_value_t = PlatformArg::Kvm)]
+    platform: PlatformArg,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Where debug logs go: a directory (a file named runsc.PID.log is created in it) or a
+    /// file. Implies --debug.
+    #[arg(long, global = true, value_name = "DIR")]
+    debug_log: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlatformArg {
+    /// Application code runs in guest ring 3 of a KVM virtual machine.
+    Kvm,
+    /// Application code runs as a host process whose system calls trap (not yet available).
+    Systrap,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SyscallPathArg {
+    /// The exitless ring served by a polling sentry thread, with the exit as fallback.
+    Ring,
+    /// Every system call exits to the vCPU's host thread (for comparison).
+    Exit,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a program in a new sandbox, with the caller's environment, working directory and
+    /// standard streams. Exits with the program's status, or 128+N if signal N killed it.
+    Do {
+        /// How system calls reach the sentry (benchmarks compare the two).
+        #[arg(long, value_enum, default_value_t = SyscallPathArg::Ring, hide = true)]
+        syscall_path: SyscallPathArg,
+        /// The program (a static x86-64 ELF; looked up in $PATH if it has no slash) and its
+        /// arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]")]
+        argv: Vec<OsString>,
+    },
+    /// Print the sentry's system call table.
+    Syscalls {
+        /// As the Markdown of docs/syscalls.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let debug = cli.debug || cli.debug_log.is_some();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNSC_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if debug { "debug" } else { "warn" })
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match &cli.debug_log {
+        Some(path) => {
+            let file_path = if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("creating log directory {}", path.display()))?;
+                path.join(format!("runsc.{}.log", std::process::id()))
+            } else {
+                path.clone()
+            };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file_path)
+                .with_context(|| format!("opening debug log {}", file_path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli) {
+        eprintln!("runsc: {e:#}");
+        return ExitCode::from(125);
+    }
+    match cli.command {
+        Command::Syscalls { markdown } => {
+            if markdown {
+                print!("{}", sentry::syscalls::markdown_status());
+            } else {
+                for s in sentry::syscalls::TABLE {
+                    println!("{} {}", s.nr, sentry::syscalls::name(s.nr));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Do { syscall_path, argv } => {
+            let opts = boot::DoOptions {
+                platform: match cli.platform {
+                    PlatformArg::Kvm => boot::PlatformKind::Kvm,
+                    PlatformArg::Systrap => boot::PlatformKind::Systrap,
+                },
+                syscall_path: match syscall_path {
+                    SyscallPathArg::Ring => platform::SyscallPath::Ring,
+                    SyscallPathArg::Exit => platform::SyscallPath::ExitOnly,
+                },
+                argv,
+            };
+            match boot::run_do(opts) {
+                Ok(status) => ExitCode::from(status as u8),
+                Err(e) => {
+                    eprintln!("runsc: {e}");
+                    ExitCode::from(e.exit_status() as u8)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Starting the sandbox's first process.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use platform::{Platform, Prot, UserRegs, PAGE_SIZE};
+
+use crate::fdtable::FdTable;
+use crate::loader::stack::*;
+use crate::loader::{self, ElfImage, StackArgs};
+use crate::mm::{page_align_down, page_align_up, MemoryManager, VmaKind};
+use crate::signal::SignalState;
+use crate::task::{Creds, ExitStatus, Task, TaskState, TaskSyscalls, RLIM_NLIMITS};
+use crate::SentryError;
+
+/// Size of the main thread's stack area (Linux's default RLIMIT_STACK).
+const STACK_SIZE: u64 = 8 << 20;
+/// Gap kept between the stack and the mmap area, as Linux's minimum.
+const STACK_GAP: u64 = 128 << 20;
+
+/// What to run as the sandbox's first process.
+pub struct ProcessSpec {
+    /// The program on the host file system, as named (AT_EXECFN).
+    pub path: PathBuf,
+    /// Its contents and parsed image (see [`loader::read_program`] and [`loader::parse`]).
+    pub file: Vec<u8>,
+    pub image: ElfImage,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Working directory the program sees.
+    pub cwd: Vec<u8>,
+    pub creds: Creds,
+    /// Standard input, output and error.
+    pub stdio: [OwnedFd; 3],
+}
+
+/// Fills `buf` from the host's random source.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), crate::errno::Errno> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: rest is a valid writable buffer of rest.len() bytes.
+        let r = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(crate::errno::Errno::from_io(&e));
+        }
+        filled += r as usize;
+    }
+    Ok(())
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // Failure leaves zeros: a less random but still valid layout.
+    let _ = fill_random(&mut b);
+    u64::from_le_bytes(b)
+}
+
+fn prot(p: loader::Prot) -> Prot {
+    Prot {
+        read: p.read,
+        write: p.write,
+        exec: p.exec,
+    }
+}
+
+/// Maps the program's segments and returns the load bias.
+fn load_image(mm: &mut MemoryManager, image: &ElfImage, file: &[u8]) -> Result<u64, SentryError> {
+    let bias = image.load_bias(random_u64());
+    let oom = |_| SentryError::OutOfMemory;
+    for seg in &image.segments {
+        let start = page_align_down(seg.vaddr + bias);
+        let end = page_align_up(seg.vaddr + bias + seg.memsz).ok_or(SentryError::OutOfMemory)?;
+        // Segments may share a boundary page; keep what an earlier one wrote there.
+        let mut at = start;
+        while at < end {
+            let next = mm
+                .vma_at(at)
+                .map(|v| v.end.min(end))
+                .unwrap_or_else(|| {
+                    mm.vmas()
+                        .map(|v| v.start)
+                        .find(|&s| s > at)
+                        .unwrap_or(end)
+                        .min(end)
+                });
+            if mm.vma_at(at).is_none() {
+                mm.map_anonymous(at, next - at, prot(seg.prot), VmaKind::Image);
+            }
+            at = next;
+        }
+        let data_start = seg.file_offset as usize;
+        let data = &file[data_start..data_start + seg.filesz as usize];
+        mm.write_force(seg.vaddr + bias, data).map_err(oom)?;
+        mm.populate(start, end).map_err(|_| SentryError::OutOfMemory)?;
+    }
+    // Shared boundary pages get the union of both segments' rights, as Linux's would.
+    Ok(bias)
+}
+
+fn host_auxv(key: u64) -> u64 {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(key) }
+}
+
+fn host_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
+    let mut out = [(libc::RLIM_INFINITY, libc::RLIM_INFINITY); RLIM_NLIMITS];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: r is a valid out-pointer; i is below RLIM_NLIMITS.
+        if unsafe { libc::getrlimit(i as _, &mut r) } == 0 {
+            *slot = (r.rlim_cur, r.rlim_max);
+        }
+    }
+    out
+}
+
+/// Loads `spec` into a fresh address space and runs it to completion.
+pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
+    let (file, image) = (&spec.file, &spec.image);
+    let space = platform.new_address_space()?;
+    let mut mm = MemoryManager::new(platform.memory().clone(), space, loader::USER_ADDR_LIMIT);
+    let bias = load_image(&mut mm, image, file)?;
+
+    // Layout as Linux's: stack at the top (randomized), mmap area below it, brk after the image.
+    let stack_top = page_align_down(
+        loader::USER_ADDR_LIMIT - PAGE_SIZE - (random_u64() % (1 << 22)) * PAGE_SIZE,
+    );
+    let stack_bottom = stack_top - STACK_SIZE;
+    let rw = Prot {
+        read: true,
+        write: true,
+        exec: image.stack_exec,
+    };
+    mm.map_anonymous(stack_bottom, STACK_SIZE, rw, VmaKind::Stack);
+    mm.mmap_base = page_align_down(stack_bottom - STACK_GAP - (random_u64() % (1 << 28)) * PAGE_SIZE);
+    let image_end = page_align_up(image.max_vaddr + bias).ok_or(SentryError::OutOfMemory)?;
+    mm.brk_start = image_end + (random_u64() % (1 << 13)) * PAGE_SIZE;
+    mm.brk = mm.brk_start;
+
+    let mut random = [0u8; 16];
+    random[..8].copy_from_slice(&random_u64().to_le_bytes());
+    random[8..].copy_from_slice(&random_u64().to_le_bytes());
+    let phdr = image.phdr_vaddr.map(|p| p + bias).unwrap_or(0);
+    let c = &spec.creds;
+    let auxv = vec![
+        (AT_HWCAP, host_auxv(libc::AT_HWCAP)),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, phdr),
+        (AT_PHENT, image.phent as u64),
+        (AT_PHNUM, image.phnum as u64),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, image.entry + bias),
+        (AT_UID, c.uid as u64),
+        (AT_EUID, c.euid as u64),
+        (AT_GID, c.gid as u64),
+        (AT_EGID, c.egid as u64),
+        (AT_SECURE, 0),
+        (AT_HWCAP2, host_auxv(libc::AT_HWCAP2)),
+        (AT_MINSIGSTKSZ, host_auxv(AT_MINSIGSTKSZ).max(2048)),
+    ];
+    let execfn = spec.path.as_os_str().as_encoded_bytes().to_vec();
+    let stack = loader::build_initial_stack(
+        stack_top,
+        &StackArgs {
+            argv: spec.argv.clone(),
+            envp: spec.envp.clone(),
+            execfn: execfn.clone(),
+            platform: b"x86_64".to_vec(),
+            random,
+            auxv,
+        },
+    )
+    .map_err(|e| SentryError::Stack(spec.path.display().to_string(), e.to_string()))?;
+    mm.write_force(stack.sp, &stack.bytes)
+        .map_err(|_| SentryError::OutOfMemory)?;
+
+    let mut fds = FdTable::default();
+    for (i, fd) in spec.stdio.into_iter().enumerate() {
+        fds.install(i as i32, Arc::new(fs::host::HostFile::new(fd)));
+    }
+    let exe = std::fs::canonicalize(&spec.path)
+        .map(|p| p.into_os_string().into_encoded_bytes())
+        .unwrap_or(execfn);
+    let state = Arc::new(Mutex::new(TaskState {
+        mm,
+        fds,
+        creds: spec.creds,
+        pid: 1,
+        tid: 1,
+        ppid: 0,
+        exe,
+        cwd: spec.cwd,
+        signals: SignalState::default(),
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        rlimits: host_rlimits(),
+        umask: 0o022,
+        exit: None,
+        logged_missing: Default::default(),
+    }));
+    let fast = Arc::new(TaskSyscalls {
+        state: state.clone(),
+    });
+    let mut ctx = platform.new_context(fast)?;
+    let regs = UserRegs {
+        rip: image.entry + bias,
+        rsp: stack.sp,
+        rflags: 0x202,
+        ..Default::default()
+    };
+    let task = Task { state };
+    task.run(ctx.as_mut(), regs)
+}

@@ -1,0 +1,41 @@
+//! The sentry: the application kernel that serves a sandboxed program's system calls.
+//!
+//! It implements the Linux x86-64 ABI on top of a [`platform::Platform`]: tasks, the memory
+//! manager, the fd table, the ELF loader and the system call table (one file per family in
+//! [`syscalls`]).
+
+pub mod errno;
+pub mod fdtable;
+pub mod kernel;
+pub mod loader;
+pub mod mm;
+pub mod signal;
+pub mod syscalls;
+pub mod task;
+
+pub use kernel::{run, ProcessSpec};
+pub use task::{Creds, ExitStatus};
+
+/// Errors that stop the sandbox (as opposed to errnos returned to the application).
+#[derive(Debug, thiserror::Error)]
+pub enum SentryError {
+    #[error(transparent)]
+    Load(#[from] loader::LoadError),
+    #[error("{0}: cannot build the initial stack: {1}")]
+    Stack(String, String),
+    #[error(transparent)]
+    Platform(#[from] platform::PlatformError),
+    #[error("out of sandbox memory")]
+    OutOfMemory,
+}
+
+impl SentryError {
+    /// The exit status a shell would use for this failure to start a program.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            SentryError::Load(e) => e.exit_status(),
+            SentryError::Stack(..) => 126,
+            _ => 125,
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The memory manager: an application's virtual memory areas and the pages behind them.
+//!
+//! The MM owns the truth (VMAs and the memory-file page backing each populated virtual
+//! page); the platform address space is a cache of it, filled eagerly in windows because a
+//! user-mode page fault costs tens of microseconds under KVM.
+
+mod vma;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use platform::{AccessType, AddressSpace, Gpa, MemoryFile, Prot, PAGE_SIZE};
+
+use crate::errno::Errno;
+pub use vma::{Vma, VmaKind};
+
+/// First address the application may use (Linux's default `vm.mmap_min_addr`).
+pub const MIN_ADDR: u64 = 0x1_0000;
+/// How many pages a fault populates around the faulting page.
+const FAULT_WINDOW_PAGES: u64 = 16;
+
+pub fn page_align_down(v: u64) -> u64 {
+    v & !(PAGE_SIZE - 1)
+}
+
+/// Rounds up to a page, or None on overflow.
+pub fn page_align_up(v: u64) -> Option<u64> {
+    v.checked_add(PAGE_SIZE - 1).map(page_align_down)
+}
+
+/// Why a fault could not be resolved: Linux's SEGV_MAPERR or SEGV_ACCERR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultError {
+    NotMapped,
+    AccessDenied,
+    OutOfMemory,
+}
+
+/// One address space's memory.
+pub struct MemoryManager {
+    mem: Arc<MemoryFile>,
+    space: Arc<dyn AddressSpace>,
+    /// Application address limit (exclusive).
+    limit: u64,
+    vmas: BTreeMap<u64, Vma>,
+    /// Populated pages: virtual page -> memory-file page.
+    pages: BTreeMap<u64, Gpa>,
+    /// Top of the area top-down mmap allocation searches below.
+    pub mmap_base: u64,
+    pub brk_start: u64,
+    pub brk: u64,
+}
+
+impl MemoryManager {
+    pub fn new(mem: Arc<MemoryFile>, space: Arc<dyn AddressSpace>, limit: u64) -> Self {
+        MemoryManager {
+            mem,
+            space,
+            limit,
+            vmas: BTreeMap::new(),
+            pages: BTreeMap::new(),
+            mmap_base: limit,
+            brk_start: 0,
+            brk: 0,
+        }
+    }
+
+    pub fn address_space(&self) -> &Arc<dyn AddressSpace> {
+        &self.space
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The VMA containing `addr`.
+    pub fn vma_at(&self, addr: u64) -> Option<&Vma> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| addr < v.end)
+    }
+
+    /// Whether any VMA intersects `[start, end)`.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        if start < MIN_ADDR || end > self.limit || start >= end {
+            return false;
+        }
+        if let Some((_, v)) = self.vmas.range(..end).next_back() {
+            if v.end > start {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Finds a free range of `len` bytes, top-down below `mmap_base` (or below 2 GiB for
+    /// MAP_32BIT), as Linux's default layout does.
+    pub fn find_free(&self, len: u64, below: u64) -> Option<u64> {
+        let mut top = below.min(self.limit);
+        for (_, v) in self.vmas.range(..top).rev() {
+            if v.end <= top && top - v.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(v.start);
+        }
+        (top >= MIN_ADDR + len).then(|| top - len)
+    }
+
+    /// All VMAs in address order.
+    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    /// Splits VMAs so that `addr` is a boundary.
+    fn split_at(&mut self, addr: u64) {
+        let Some((&start, v)) = self.vmas.range(..addr).next_back() else {
+            return;
+        };
+        if v.end > addr {
+            let mut tail = v.clone();
+            tail.start = addr;
+            self.vmas.get_mut(&start).expect("present").end = addr;
+            self.vmas.insert(addr, tail);
+        }
+    }
+
+    /// Inserts a new anonymous VMA, replacing anything in its range.
+    pub fn map_anonymous(&mut self, start: u64, len: u64, prot: Prot, kind: VmaKind) {
+        self.unmap(start, len);
+        self.vmas.insert(
+            start,
+            Vma {
+                start,
+                end: start + len,
+                prot,
+                kind,
+            },
+        );
+    }
+
+    /// Removes `[start, start+len)` from the address space and frees its pages.
+    pub fn unmap(&mut self, start: u64, len: u64) {
+        let end = start + len;
+        self.split_at(start);
+        self.split_at(end);
+        let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in doomed {
+            self.vmas.remove(&s);
+        }
+        self.release_pages(start, end);
+    }
+
+    /// Drops the pages of `[start, end)`: unmapped from the guest and returned as zeros.
+    fn release_pages(&mut self, start: u64, end: u64) {
+        let vas: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
+        if vas.is_empty() {
+            return;
+        }
+        let mut frames = Vec::with_capacity(vas.len());
+        for va in &vas {
+            if let Some(gpa) = self.pages.remove(va) {
+                frames.push(gpa);
+            }
+        }
+        self.unmap_runs(&vas);
+        self.mem.free_pages(&frames);
+    }
+
+    /// Removes guest mappings of the given (sorted) virtual pages, in contiguous runs.
+    fn unmap_runs(&self, vas: &[u64]) {
+        let mut i = 0;
+        while i < vas.len() {
+            let start = vas[i];
+            let mut end = start + PAGE_SIZE;
+            i += 1;
+            while i < vas.len() && vas[i] == end {
+                end += PAGE_SIZE;
+                i += 1;
+            }
+            self.space.unmap(start, end - start);
+        }
+    }
+
+    /// Changes the protection of `[start, end)`, which must be fully mapped.
+    pub fn protect(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
+        if !self.is_fully_mapped(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_at(start);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(start..end) {
+            v.prot = prot;
+        }
+        let populated: Vec<(u64, Gpa)> =
+            self.pages.range(start..end).map(|(&va, &g)| (va, g)).collect();
+        if prot.any() {
+            for (va, gpa) in populated {
+                self.space
+                    .map(va, gpa, PAGE_SIZE, prot)
+                    .map_err(|_| Errno::ENOMEM)?;
+            }
+        } else {
+            let vas: Vec<u64> = populated.iter().map(|&(va, _)| va).collect();
+            self.unmap_runs(&vas);
+        }
+        self.merge_around(start, end);
+        Ok(())
+    }
+
+    /// Merges VMAs with equal attributes at the edges of `[start, end)`, as Linux does, so
+    /// that repeated mprotect calls don't fragment the tree.
+    fn merge_around(&mut self, start: u64, end: u64) {
+        let keys: Vec<u64> = self
+            .vmas
+            .range(..=end)
+            .rev()
+            .take_while(|(_, v)| v.end >= start)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in keys.into_iter().rev() {
+            let Some(v) = self.vmas.get(&k).cloned() else { continue };
+            if let Some(next) = self.vmas.get(&v.end).cloned() {
+                if next.prot == v.prot && next.kind == v.kind {
+                    self.vmas.remove(&next.start);
+                    self.vmas.get_mut(&k).expect("present").end = next.end;
+                }
+            }
+        }
+    }
+
+    /// Whether every byte of `[start, end)` lies in some VMA.
+    pub fn is_fully_mapped(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.vma_at(at) {
+                Some(v) => at = v.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// MADV_DONTNEED: the range reads as zeros afterwards.
+    pub fn discard(&mut self, start: u64, end: u64) {
+        self.release_pages(start, end);
+    }
+
+    /// Moves the pages of `[old, old+len)` to `new` (same length), without copying data.
+    pub fn move_pages(&mut self, old: u64, new: u64, len: u64) -> Result<(), Errno> {
+        let moved: Vec<(u64, Gpa)> = self
+            .pages
+            .range(old..old + len)
+            .map(|(&va, &g)| (va, g))
+            .collect();
+        let vas: Vec<u64> = moved.iter().map(|&(va, _)| va).collect();
+        for &(va, _) in &moved {
+            self.pages.remove(&va);
+        }
+        self.unmap_runs(&vas);
+        let prot = self.vma_at(new).map(|v| v.prot).unwrap_or(Prot::NONE);
+        for (va, gpa) in moved {
+            let to = va - old + new;
+            self.pages.insert(to, gpa);
+            if prot.any() {
+                self.space
+                    .map(to, gpa, PAGE_SIZE, prot)
+                    .map_err(|_| Errno::ENOMEM)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the VMA bookkeeping of a range without touching pages (used by mremap after
+    /// the pages moved away).
+    pub fn remove_vmas(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in doomed {
+            self.vmas.remove(&s);
+        }
+    }
+
+    /// The memory-file page behind `va`, allocating and mapping it if needed.
+    fn populate_page(&mut self, va: u64, prot: Prot) -> Result<Gpa, FaultError> {
+        if let Some(&gpa) = self.pages.get(&va) {
+            return Ok(gpa);
+        }
+        let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+        self.pages.insert(va, gpa);
+        if prot.any() {
+            self.space
+                .map(va, gpa, PAGE_SIZE, prot)
+                .map_err(|_| FaultError::OutOfMemory)?;
+        }
+        Ok(gpa)
+    }
+
+    /// Populates `[start, end)` (page aligned, inside one VMA) eagerly.
+    pub fn populate(&mut self, start: u64, end: u64) -> Result<(), FaultError> {
+        let mut va = start;
+        while va < end {
+            let prot = self.vma_at(va).ok_or(FaultError::NotMapped)?.prot;
+            self.populate_page(va, prot)?;
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Resolves a user page fault, or says which signal code it deserves.
+    pub fn handle_fault(&mut self, addr: u64, access: AccessType) -> Result<(), FaultError> {
+        let vma = self.vma_at(addr).ok_or(FaultError::NotMapped)?.clone();
+        let allowed = if access.exec {
+            vma.prot.exec
+        } else if access.write {
+            vma.prot.write
+        } else {
+            vma.prot.any()
+        };
+        if !allowed {
+            return Err(FaultError::AccessDenied);
+        }
+        let page = page_align_down(addr);
+        if access.present && self.pages.contains_key(&page) {
+            // The guest's view was stale (e.g. raced with mprotect): map it again.
+            let gpa = self.pages[&page];
+            return self
+                .space
+                .map(page, gpa, PAGE_SIZE, vma.prot)
+                .map_err(|_| FaultError::OutOfMemory);
+        }
+        let half = FAULT_WINDOW_PAGES / 2 * PAGE_SIZE;
+        let start = page.saturating_sub(half).max(vma.start);
+        let end = page.saturating_add(half).min(vma.end);
+        // The faulting page first, so running out of memory fails on it and nowhere else.
+        self.populate_page(page, vma.prot)?;
+        let mut va = start;
+        while va < end {
+            if self.populate_page(va, vma.prot).is_err() {
+                break;
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Walks `[addr, addr+len)` page by page, giving each piece's memory-file address.
+    /// `write` selects the permission checked (reads need any access, as Linux's
+    /// `access_ok` plus a fault would). Ignores protections if `force`.
+    fn for_each_piece(
+        &mut self,
+        addr: u64,
+        len: usize,
+        write: bool,
+        force: bool,
+        mut f: impl FnMut(Gpa, usize, usize),
+    ) -> Result<(), Errno> {
+        let end = addr.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+        if end > self.limit {
+            return Err(Errno::EFAULT);
+        }
+        let mut at = addr;
+        let mut done = 0usize;
+        while at < end {
+            let vma = self.vma_at(at).ok_or(Errno::EFAULT)?;
+            let prot = vma.prot;
+            let ok = force || if write { prot.write } else { prot.read || prot.write };
+            if !ok {
+                return Err(Errno::EFAULT);
+            }
+            let page = page_align_down(at);
+            let gpa = self.populate_page(page, prot).map_err(|_| Errno::EFAULT)?;
+            let off = (at - page) as usize;
+            let n = ((PAGE_SIZE as usize) - off).min((end - at) as usize);
+            f(gpa + off as u64, done, n);
+            done += n;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Checks that `[addr, addr+len)` is mapped with the access a copy would need, before a
+    /// side effect (consuming pipe data) that a later EFAULT could not undo.
+    pub fn check_range(&self, addr: u64, len: usize, write: bool) -> Result<(), Errno> {
+        let end = addr.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+        if end > self.limit {
+            return Err(Errno::EFAULT);
+        }
+        let mut at = addr;
+        while at < end {
+            let v = self.vma_at(at).ok_or(Errno::EFAULT)?;
+            let ok = if write { v.prot.write } else { v.prot.read || v.prot.write };
+            if !ok {
+                return Err(Errno::EFAULT);
+            }
+            at = v.end;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to application memory at `addr`.
+    pub fn copy_out(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_piece(addr, data.len(), true, false, |gpa, done, n| {
+            mem.write(gpa, &data[done..done + n])
+        })
+    }
+
+    /// Copies application memory at `addr` into `buf`.
+    pub fn copy_in(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_piece(addr, buf.len(), false, false, |gpa, done, n| {
+            mem.read(gpa, &mut buf[done..done + n])
+        })
+    }
+
+    /// Writes to application memory ignoring protections (loading a program).
+    pub fn write_force(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mem = self.mem.clone();
+        self.for_each_piece(addr, data.len(), true, true, |gpa, done, n| {
+            mem.write(gpa, &data[done..done + n])
+        })
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes.
+    pub fn copy_in_cstring(&mut self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut at = addr;
+        loop {
+            let chunk = (PAGE_SIZE - (at % PAGE_SIZE)) as usize;
+            let mut buf = vec![0u8; chunk];
+            self.copy_in(at, &mut buf)?;
+            if let Some(nul) = buf.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&buf[..nul]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf);
+            if out.len() >= max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            at += chunk as u64;
+        }
+    }
+
+    /// Reads a u64.
+    pub fn read_u64(&mut self, addr: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        self.copy_in(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Number of populated pages (for tests and accounting).
+    pub fn resident_pages(&self) -> usize {
+        self.pages.len()
+    }
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        let frames: Vec<Gpa> = self.pages.values().copied().collect();
+        self.pages.clear();
+        // The address space goes with us; its tables are retired by the platform.
+        self.mem.free_pages(&frames);
+    }
+}

@@ -1,0 +1,214 @@
+//! Memory system calls.
+
+use platform::{Prot, UserRegs, PAGE_SIZE};
+
+use crate::errno::{Errno, SysResult};
+use crate::mm::{page_align_up, VmaKind, MIN_ADDR};
+use crate::task::TaskState;
+
+const PROT_MASK: u64 = 0x7;
+const PROT_GROWSDOWN: u64 = 0x0100_0000;
+const PROT_GROWSUP: u64 = 0x0200_0000;
+
+fn aligned(v: u64) -> bool {
+    v % PAGE_SIZE == 0
+}
+
+/// Checks and rounds a (start, length) pair the way munmap/mprotect/madvise do.
+fn range(start: u64, len: u64) -> Result<(u64, u64), Errno> {
+    if !aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+    Ok((start, end))
+}
+
+pub fn brk(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let want = a[0];
+    let mm = &mut t.mm;
+    if want < mm.brk_start {
+        return Ok(mm.brk);
+    }
+    let old_top = page_align_up(mm.brk).ok_or(Errno::ENOMEM)?;
+    let Some(new_top) = page_align_up(want) else {
+        return Ok(mm.brk);
+    };
+    if new_top > old_top {
+        if !mm.is_free(old_top, new_top) {
+            return Ok(mm.brk);
+        }
+        let rw = Prot {
+            read: true,
+            write: true,
+            exec: false,
+        };
+        mm.map_anonymous(old_top, new_top - old_top, rw, VmaKind::Heap);
+    } else if new_top < old_top {
+        mm.unmap(new_top, old_top - new_top);
+    }
+    mm.brk = want;
+    Ok(want)
+}
+
+pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3] as i32, a[4] as i32, a[5]);
+    if prot & !(PROT_MASK | PROT_GROWSDOWN | PROT_GROWSUP) != 0 || len == 0 || !aligned(offset) {
+        return Err(Errno::EINVAL);
+    }
+    let sharing = flags & 0x3;
+    if sharing != libc::MAP_PRIVATE && sharing != libc::MAP_SHARED && sharing != 0x3 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & libc::MAP_ANONYMOUS == 0 {
+        // File mappings need the VFS; a valid descriptor here is a stream, which Linux
+        // refuses with ENODEV.
+        t.fds.get(fd as u64)?;
+        return Err(Errno::ENODEV);
+    }
+    let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+    let mm = &mut t.mm;
+    let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
+    let start = if fixed {
+        if !aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if addr < MIN_ADDR || end > mm.limit() {
+            return Err(if addr < MIN_ADDR { Errno::EPERM } else { Errno::ENOMEM });
+        }
+        if flags & libc::MAP_FIXED_NOREPLACE != 0
+            && flags & libc::MAP_FIXED == 0
+            && !mm.is_free(addr, end)
+        {
+            return Err(Errno::EEXIST);
+        }
+        addr
+    } else {
+        let hint = addr & !(PAGE_SIZE - 1);
+        let hint_ok = hint >= MIN_ADDR
+            && hint.checked_add(len).is_some_and(|end| mm.is_free(hint, end));
+        if hint_ok {
+            hint
+        } else {
+            let below = if flags & libc::MAP_32BIT != 0 {
+                0x8000_0000
+            } else {
+                mm.mmap_base
+            };
+            mm.find_free(len, below).ok_or(Errno::ENOMEM)?
+        }
+    };
+    let prot = Prot::from_linux(prot as u32);
+    mm.map_anonymous(start, len, prot, VmaKind::Anonymous);
+    if flags & libc::MAP_POPULATE != 0 && prot.any() {
+        // Best effort, as Linux: running out of memory here surfaces at first touch.
+        let _ = mm.populate(start, start + len);
+    }
+    Ok(start)
+}
+
+pub fn munmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[1] == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = range(a[0], a[1]).map_err(|_| Errno::EINVAL)?;
+    if end > t.mm.limit() {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.unmap(start, end - start);
+    Ok(0)
+}
+
+pub fn mprotect(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let prot = a[2];
+    if prot & !(PROT_MASK | PROT_GROWSDOWN | PROT_GROWSUP) != 0
+        || prot & (PROT_GROWSDOWN | PROT_GROWSUP) == (PROT_GROWSDOWN | PROT_GROWSUP)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = range(a[0], a[1])?;
+    if start == end {
+        return Ok(0);
+    }
+    if end > t.mm.limit() {
+        return Err(Errno::ENOMEM);
+    }
+    t.mm.protect(start, end, Prot::from_linux(prot as u32))?;
+    Ok(0)
+}
+
+pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3] as i32, a[4]);
+    let known = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | 4; // 4: MREMAP_DONTUNMAP
+    if flags & !known != 0
+        || (flags & libc::MREMAP_FIXED != 0 && flags & libc::MREMAP_MAYMOVE == 0)
+        || !aligned(old)
+        || flags & 4 != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let old_len = page_align_up(old_len).ok_or(Errno::EINVAL)?;
+    let new_len = page_align_up(new_len).ok_or(Errno::EINVAL)?;
+    if new_len == 0 || old_len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mm = &mut t.mm;
+    let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
+    let vma = mm.vma_at(old).ok_or(Errno::EFAULT)?.clone();
+    if old_end > vma.end {
+        return Err(Errno::EFAULT);
+    }
+    let move_to = |mm: &mut crate::mm::MemoryManager, to: u64| -> SysResult {
+        mm.map_anonymous(to, new_len, vma.prot, vma.kind);
+        let moved = old_len.min(new_len);
+        mm.move_pages(old, to, moved)?;
+        mm.unmap(old, old_len);
+        Ok(to)
+    };
+    if flags & libc::MREMAP_FIXED != 0 {
+        let new_end = new_addr.checked_add(new_len).ok_or(Errno::EINVAL)?;
+        if !aligned(new_addr) || (new_addr < old_end && old < new_end) {
+            return Err(Errno::EINVAL);
+        }
+        if new_addr < MIN_ADDR || new_end > mm.limit() {
+            return Err(Errno::EINVAL);
+        }
+        return move_to(mm, new_addr);
+    }
+    if new_len <= old_len {
+        mm.unmap(old + new_len, old_len - new_len);
+        return Ok(old);
+    }
+    let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
+    if old_end == vma.end && mm.is_free(old_end, grow_end) {
+        mm.map_anonymous(old_end, grow_end - old_end, vma.prot, vma.kind);
+        return Ok(old);
+    }
+    if flags & libc::MREMAP_MAYMOVE == 0 {
+        return Err(Errno::ENOMEM);
+    }
+    let to = mm.find_free(new_len, mm.mmap_base).ok_or(Errno::ENOMEM)?;
+    move_to(mm, to)
+}
+
+pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let advice = a[2] as i32;
+    let (start, end) = range(a[0], a[1])?;
+    let discard = match advice {
+        libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE => true,
+        0..=3 | 10..=23 => false,
+        libc::MADV_HWPOISON => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    if start == end {
+        return Ok(0);
+    }
+    if end > t.mm.limit() || !t.mm.is_fully_mapped(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    if discard {
+        t.mm.discard(start, end);
+    }
+    Ok(0)
+}

@@ -1,0 +1,252 @@
+//! Process identity, exit, limits and other per-process calls.
+
+use platform::UserRegs;
+
+use crate::errno::{Errno, SysResult};
+use crate::task::{ExitStatus, TaskState, RLIM_NLIMITS};
+
+pub fn exit(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    // With one thread per process, the thread's exit is the process's.
+    t.exit = Some(ExitStatus::Code(a[0] as u8));
+    Ok(0)
+}
+
+pub fn exit_group(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    t.exit = Some(ExitStatus::Code(a[0] as u8));
+    Ok(0)
+}
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+/// Highest user address plus one, as Linux's TASK_SIZE_MAX checks it for segment bases.
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+
+pub fn arch_prctl(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if a[1] >= TASK_SIZE_MAX {
+                return Err(Errno::EPERM);
+            }
+            if a[0] == ARCH_SET_FS {
+                regs.fs_base = a[1];
+            } else {
+                regs.gs_base = a[1];
+            }
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            t.mm.copy_out(a[1], &regs.fs_base.to_le_bytes())?;
+            Ok(0)
+        }
+        ARCH_GET_GS => {
+            t.mm.copy_out(a[1], &regs.gs_base.to_le_bytes())?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn set_tid_address(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    t.clear_child_tid = a[0];
+    Ok(t.tid as u64)
+}
+
+pub fn set_robust_list(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    // sizeof(struct robust_list_head)
+    if a[1] != 24 {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+fn utsname_field(s: &[u8]) -> [u8; 65] {
+    let mut f = [0u8; 65];
+    let n = s.len().min(64);
+    f[..n].copy_from_slice(&s[..n]);
+    f
+}
+
+pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let host = nix::sys::utsname::uname().map_err(Errno::from)?;
+    let fields = [
+        b"Linux".as_slice(),
+        host.nodename().as_encoded_bytes(),
+        host.release().as_encoded_bytes(),
+        host.version().as_encoded_bytes(),
+        b"x86_64".as_slice(),
+        b"(none)".as_slice(),
+    ];
+    let mut out = Vec::with_capacity(6 * 65);
+    for f in fields {
+        out.extend_from_slice(&utsname_field(f));
+    }
+    t.mm.copy_out(a[0], &out)?;
+    Ok(0)
+}
+
+pub fn getpid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.pid as u64)
+}
+
+pub fn gettid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.tid as u64)
+}
+
+pub fn getppid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.ppid as u64)
+}
+
+pub fn getuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.uid as u64)
+}
+
+pub fn geteuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.euid as u64)
+}
+
+pub fn getgid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.gid as u64)
+}
+
+pub fn getegid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.egid as u64)
+}
+
+pub fn getgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let size = a[0] as i32;
+    let n = t.creds.groups.len();
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(n as u64);
+    }
+    if (size as usize) < n {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = t.creds.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    t.mm.copy_out(a[1], &bytes)?;
+    Ok(n as u64)
+}
+
+const GRND_NONBLOCK: u64 = 1;
+const GRND_RANDOM: u64 = 2;
+const GRND_INSECURE: u64 = 4;
+
+pub fn getrandom(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let flags = a[2];
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    // Linux returns at most 32 MiB - 1 per call; we return at most 64 KiB, which callers
+    // handle as any short read.
+    let len = a[1].min(1 << 16) as usize;
+    let mut buf = vec![0u8; len];
+    crate::kernel::fill_random(&mut buf)?;
+    t.mm.copy_out(a[0], &buf)?;
+    Ok(len as u64)
+}
+
+fn rlimit_bytes(l: (u64, u64)) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&l.0.to_le_bytes());
+    b[8..].copy_from_slice(&l.1.to_le_bytes());
+    b
+}
+
+/// Applies a new limit; only a privileged task may raise the hard limit.
+fn set_limit(t: &mut TaskState, resource: usize, soft: u64, hard: u64) -> Result<(), Errno> {
+    if soft > hard {
+        return Err(Errno::EINVAL);
+    }
+    if hard > t.rlimits[resource].1 && t.creds.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if resource == libc::RLIMIT_NOFILE as usize && hard > 1 << 20 {
+        return Err(Errno::EPERM);
+    }
+    t.rlimits[resource] = (soft, hard);
+    Ok(())
+}
+
+pub fn prlimit64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (pid, resource, new, old) = (a[0] as i32, a[1] as usize, a[2], a[3]);
+    if pid != 0 && pid != t.pid {
+        return Err(Errno::ESRCH);
+    }
+    if resource >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL);
+    }
+    let new_limit = if new != 0 {
+        let mut b = [0u8; 16];
+        t.mm.copy_in(new, &mut b)?;
+        let w = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        Some((w(0), w(8)))
+    } else {
+        None
+    };
+    if old != 0 {
+        let cur = rlimit_bytes(t.rlimits[resource]);
+        t.mm.copy_out(old, &cur)?;
+    }
+    if let Some((soft, hard)) = new_limit {
+        set_limit(t, resource, soft, hard)?;
+    }
+    Ok(0)
+}
+
+pub fn getrlimit(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    prlimit64(t, regs, [0, a[0], 0, a[1], 0, 0])
+}
+
+pub fn setrlimit(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    prlimit64(t, regs, [0, a[0], a[1], 0, 0, 0])
+}
+
+pub fn sched_getaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (pid, len, out) = (a[0] as i32, a[1] as usize, a[2]);
+    if pid != 0 && pid != t.pid {
+        return Err(Errno::ESRCH);
+    }
+    let host = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_err(Errno::from)?;
+    let ncpus = nix::sched::CpuSet::count();
+    // Linux: the buffer must hold nr_cpu_ids bits and be a multiple of a long.
+    let needed = (ncpus_online().max(1)).div_ceil(64) * 8;
+    if len * 8 < ncpus_online() || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut mask = vec![0u8; needed];
+    for cpu in 0..ncpus.min(needed * 8) {
+        if host.is_set(cpu).unwrap_or(false) {
+            mask[cpu / 8] |= 1 << (cpu % 8);
+        }
+    }
+    t.mm.copy_out(out, &mask)?;
+    Ok(needed as u64)
+}
+
+fn ncpus_online() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    if n > 0 {
+        n as usize
+    } else {
+        1
+    }
+}
+
+pub fn sched_yield(_: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    std::thread::yield_now();
+    Ok(0)
+}
+
+pub fn umask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let old = t.umask;
+    t.umask = a[0] as u32 & 0o777;
+    Ok(old as u64)
+}

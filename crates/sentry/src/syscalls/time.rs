@@ -1,0 +1,158 @@
+//! Clocks and sleeping.
+
+use platform::UserRegs;
+
+use crate::errno::{Errno, SysResult};
+use crate::task::TaskState;
+
+/// Clocks a program may read; each maps to the host clock of the same id. CPU-time clocks
+/// of the process and thread are the sentry's, whose task thread runs the vCPU.
+fn check_clock(id: u64) -> Result<libc::clockid_t, Errno> {
+    let id = id as i64 as i32;
+    match id {
+        libc::CLOCK_REALTIME
+        | libc::CLOCK_MONOTONIC
+        | libc::CLOCK_PROCESS_CPUTIME_ID
+        | libc::CLOCK_THREAD_CPUTIME_ID
+        | libc::CLOCK_MONOTONIC_RAW
+        | libc::CLOCK_REALTIME_COARSE
+        | libc::CLOCK_MONOTONIC_COARSE
+        | libc::CLOCK_BOOTTIME
+        | libc::CLOCK_TAI => Ok(id),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn host_clock(id: libc::clockid_t) -> Result<libc::timespec, Errno> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(ts)
+}
+
+fn timespec_bytes(ts: &libc::timespec) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(ts.tv_sec as i64).to_le_bytes());
+    b[8..].copy_from_slice(&(ts.tv_nsec as i64).to_le_bytes());
+    b
+}
+
+/// Reads and validates a guest `struct timespec`.
+fn read_timespec(t: &mut TaskState, addr: u64) -> Result<libc::timespec, Errno> {
+    let mut b = [0u8; 16];
+    t.mm.copy_in(addr, &mut b)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    })
+}
+
+pub fn clock_gettime(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let ts = host_clock(check_clock(a[0])?)?;
+    t.mm.copy_out(a[1], &timespec_bytes(&ts))?;
+    Ok(0)
+}
+
+pub fn clock_getres(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let id = check_clock(a[0])?;
+    if a[1] != 0 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid out-pointer.
+        unsafe { libc::clock_getres(id, &mut ts) };
+        t.mm.copy_out(a[1], &timespec_bytes(&ts))?;
+    }
+    Ok(0)
+}
+
+pub fn gettimeofday(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let ts = host_clock(libc::CLOCK_REALTIME)?;
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(ts.tv_sec as i64).to_le_bytes());
+        b[8..].copy_from_slice(&(ts.tv_nsec as i64 / 1000).to_le_bytes());
+        t.mm.copy_out(a[0], &b)?;
+    }
+    if a[1] != 0 {
+        // struct timezone: the kernel's is always zero unless settimeofday set it.
+        t.mm.copy_out(a[1], &[0u8; 8])?;
+    }
+    Ok(0)
+}
+
+pub fn time(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let now = host_clock(libc::CLOCK_REALTIME)?.tv_sec as i64;
+    if a[0] != 0 {
+        t.mm.copy_out(a[0], &now.to_le_bytes())?;
+    }
+    Ok(now as u64)
+}
+
+fn sleep(clock: libc::clockid_t, flags: i32, ts: &libc::timespec) -> Result<(), Errno> {
+    loop {
+        // SAFETY: ts is a valid timespec; no remainder is requested (we restart ourselves).
+        let r = unsafe { libc::clock_nanosleep(clock, flags, ts, std::ptr::null_mut()) };
+        match r {
+            0 => return Ok(()),
+            // The sentry's own threads take kick signals; those are not the guest's.
+            libc::EINTR if flags & libc::TIMER_ABSTIME != 0 => continue,
+            libc::EINTR => {
+                // A relative sleep restarted from scratch would oversleep; fall back to
+                // an absolute deadline. Rare: only kicks interrupt us.
+                return Err(Errno::EINTR);
+            }
+            e => return Err(Errno(e)),
+        }
+    }
+}
+
+pub fn nanosleep(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let ts = read_timespec(t, a[0])?;
+    sleep_relative(libc::CLOCK_MONOTONIC, &ts)?;
+    Ok(0)
+}
+
+/// Sleeps for `ts` on `clock`, turning it into an absolute deadline so that host
+/// interruptions resume rather than restart.
+fn sleep_relative(clock: libc::clockid_t, ts: &libc::timespec) -> Result<(), Errno> {
+    let now = host_clock(clock)?;
+    let mut deadline = libc::timespec {
+        tv_sec: now.tv_sec.saturating_add(ts.tv_sec),
+        tv_nsec: now.tv_nsec + ts.tv_nsec,
+    };
+    if deadline.tv_nsec >= 1_000_000_000 {
+        deadline.tv_sec = deadline.tv_sec.saturating_add(1);
+        deadline.tv_nsec -= 1_000_000_000;
+    }
+    sleep(clock, libc::TIMER_ABSTIME, &deadline)
+}
+
+pub fn clock_nanosleep(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let id = a[0] as i64 as i32;
+    let clock = match id {
+        libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI => id,
+        libc::CLOCK_PROCESS_CPUTIME_ID => return Err(Errno::ENOTSUP),
+        libc::CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EINVAL),
+        _ => return Err(Errno::EINVAL),
+    };
+    let flags = a[1] as i32;
+    let ts = read_timespec(t, a[2])?;
+    if flags & libc::TIMER_ABSTIME != 0 {
+        sleep(clock, libc::TIMER_ABSTIME, &ts)?;
+    } else {
+        sleep_relative(clock, &ts)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,145 @@
+//! Tasks: the state of an application thread and the loop that runs it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use platform::{Context, Event, FastSyscalls, Fault, UserRegs};
+
+use crate::fdtable::FdTable;
+use crate::mm::{FaultError, MemoryManager};
+use crate::signal::{SignalState, Signo};
+use crate::syscalls;
+use crate::SentryError;
+
+/// Credentials of a task.
+#[derive(Debug, Clone, Default)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// How a thread group ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit(code)`: the low 8 bits are what the parent sees.
+    Code(u8),
+    /// Killed by a signal.
+    Signal(Signo),
+}
+
+impl ExitStatus {
+    /// The status a shell reports: the code, or 128 + signal.
+    pub fn shell_status(&self) -> i32 {
+        match *self {
+            ExitStatus::Code(c) => c as i32,
+            ExitStatus::Signal(s) => 128 + s.0,
+        }
+    }
+}
+
+/// Resource limits (soft, hard) indexed by RLIMIT_*.
+pub const RLIM_NLIMITS: usize = 16;
+
+/// Everything a system call may touch. Guarded by one mutex: the ring poller and the task's
+/// own thread take turns, never at once, since the application thread waits for each call.
+pub struct TaskState {
+    pub mm: MemoryManager,
+    pub fds: FdTable,
+    pub creds: Creds,
+    pub pid: i32,
+    pub tid: i32,
+    pub ppid: i32,
+    /// Path of the running program, as `/proc/self/exe` shows it.
+    pub exe: Vec<u8>,
+    pub cwd: Vec<u8>,
+    pub signals: SignalState,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    pub rlimits: [(u64, u64); RLIM_NLIMITS],
+    pub umask: u32,
+    /// Set by exit and exit_group.
+    pub exit: Option<ExitStatus>,
+    /// System calls already reported as unimplemented (logged once each).
+    pub logged_missing: HashSet<u64>,
+}
+
+/// A task: its state and the context that runs it.
+pub struct Task {
+    pub state: Arc<Mutex<TaskState>>,
+}
+
+fn lock(state: &Mutex<TaskState>) -> MutexGuard<'_, TaskState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The fast path the platform's poller calls: serves calls that never block.
+pub struct TaskSyscalls {
+    pub state: Arc<Mutex<TaskState>>,
+}
+
+impl FastSyscalls for TaskSyscalls {
+    fn serve(&self, regs: &mut UserRegs) -> bool {
+        if !syscalls::can_serve_on_poller(regs.rax) {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        syscalls::dispatch(&mut st, regs);
+        true
+    }
+}
+
+/// The signal a fault raises when the memory manager can't resolve it.
+fn fault_signal(fault: &Fault, mm_result: Option<FaultError>) -> Signo {
+    match fault {
+        Fault::Page { .. } => match mm_result {
+            Some(FaultError::OutOfMemory) => Signo::SIGKILL,
+            _ => Signo::SIGSEGV,
+        },
+        Fault::GeneralProtection { .. } => Signo::SIGSEGV,
+        Fault::InvalidOpcode => Signo::SIGILL,
+        Fault::DivideError | Fault::FloatingPoint => Signo::SIGFPE,
+        Fault::Breakpoint | Fault::Debug => Signo::SIGTRAP,
+        Fault::AlignmentCheck => Signo::SIGBUS,
+        Fault::Other { .. } => Signo::SIGSEGV,
+    }
+}
+
+impl Task {
+    /// Runs the task until its thread group exits.
+    pub fn run(
+        &self,
+        ctx: &mut dyn Context,
+        mut regs: UserRegs,
+    ) -> Result<ExitStatus, SentryError> {
+        let space = lock(&self.state).mm.address_space().clone();
+        loop {
+            let event = ctx.switch(&space, &mut regs)?;
+            let mut st = lock(&self.state);
+            match event {
+                Event::Syscall => syscalls::dispatch(&mut st, &mut regs),
+                Event::Fault(fault) => {
+                    let unresolved = match fault {
+                        Fault::Page { addr, access } => st.mm.handle_fault(addr, access).err(),
+                        _ => Some(FaultError::AccessDenied),
+                    };
+                    if let Some(err) = unresolved {
+                        let sig = fault_signal(&fault, Some(err));
+                        tracing::debug!(
+                            "fault {fault:?} at rip {:#x}: killed by signal {}",
+                            regs.rip,
+                            sig.0
+                        );
+                        st.exit = Some(ExitStatus::Signal(sig));
+                    }
+                }
+                Event::Interrupted => {}
+            }
+            if let Some(status) = st.exit {
+                return Ok(status);
+            }
+        }
+    }
+}
