@@ -110,7 +110,12 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     // Check the program before starting a VM, so bad input costs nothing.
     let file = loader::read_program(&path)?;
     let image = loader::parse(&path, &file)?;
-    tracing::debug!("{}: {:?} image, entry {:#x}", path.display(), image.kind, image.entry);
+    tracing::debug!(
+        "{}: {:?} image, entry {:#x}",
+        path.display(),
+        image.kind,
+        image.entry
+    );
 
     let platform = match opts.platform {
         PlatformKind::Kvm => KvmPlatform::new(KvmConfig {

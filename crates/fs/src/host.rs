@@ -65,6 +65,16 @@ impl FileDescription for HostFile {
         check(unsafe { libc::pwrite(self.raw(), buf.as_ptr().cast(), buf.len(), offset) })
     }
 
+    fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno> {
+        // SAFETY: plain lseek on a descriptor we own.
+        let r = unsafe { libc::lseek(self.raw(), offset, whence) };
+        if r < 0 {
+            Err(last_errno())
+        } else {
+            Ok(r)
+        }
+    }
+
     fn stat(&self) -> Result<Stat, Errno> {
         let st = nix::sys::stat::fstat(self.raw()).map_err(|e| e as i32)?;
         Ok(Stat {

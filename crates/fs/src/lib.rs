@@ -37,6 +37,8 @@ pub trait FileDescription: Send + Sync {
     fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, Errno>;
     /// Writes at `offset` without moving the file offset.
     fn pwrite(&self, buf: &[u8], offset: i64) -> Result<usize, Errno>;
+    /// Moves the file offset (`lseek`); streams give ESPIPE.
+    fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno>;
     /// File metadata.
     fn stat(&self) -> Result<Stat, Errno>;
     /// Terminal attributes (`TCGETS`): the raw 60-byte `struct termios`.

@@ -184,6 +184,10 @@ pub trait Context: Send {
         address_space: &Arc<dyn AddressSpace>,
         regs: &mut UserRegs,
     ) -> Result<Event, PlatformError>;
+    /// Platform counters of this context (exits, faults...), for debugging; may be empty.
+    fn debug_stats(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
     /// A handle that makes a running `switch` return [`Event::Interrupted`].
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 }

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
-use crate::PAGE_SIZE;
 use crate::PlatformError;
+use crate::PAGE_SIZE;
 
 /// A guest-physical address (offset in the memory file).
 pub type Gpa = u64;

@@ -50,11 +50,29 @@ fn setup(p: &KvmPlatform, code: &[u8]) -> Arc<dyn platform::AddressSpace> {
     let page = mem.alloc_page().unwrap();
     mem.write(page, code);
     space
-        .map(CODE, page, PAGE_SIZE, Prot { read: true, write: false, exec: true })
+        .map(
+            CODE,
+            page,
+            PAGE_SIZE,
+            Prot {
+                read: true,
+                write: false,
+                exec: true,
+            },
+        )
         .unwrap();
     let data = mem.alloc_page().unwrap();
     space
-        .map(DATA, data, PAGE_SIZE, Prot { read: true, write: true, exec: false })
+        .map(
+            DATA,
+            data,
+            PAGE_SIZE,
+            Prot {
+                read: true,
+                write: true,
+                exec: false,
+            },
+        )
         .unwrap();
     space
 }
@@ -93,7 +111,10 @@ fn run_getpid(path: SyscallPath) {
     assert_eq!(regs.rip, CODE + 17, "rip after the exit syscall");
     assert_eq!(regs.rcx, regs.rip, "rcx holds the return address");
     let fast_count = fast.0.load(Ordering::Relaxed);
-    eprintln!("{}: fast {fast_count}, thread {served_by_thread}", p.describe());
+    eprintln!(
+        "{}: fast {fast_count}, thread {served_by_thread}",
+        p.describe()
+    );
     assert_eq!(fast_count + served_by_thread, 1);
     if path == SyscallPath::ExitOnly {
         assert_eq!(fast_count, 0);
@@ -112,7 +133,9 @@ fn syscalls_through_exits_only() {
 
 #[test]
 fn faults_come_back_as_events() {
-    let Some(p) = platform(SyscallPath::Ring) else { return };
+    let Some(p) = platform(SyscallPath::Ring) else {
+        return;
+    };
     // movq $1, (0x600000); ud2   -> #PF write at 0x600000, then after mapping it, #UD
     let code = [
         0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x0b,
@@ -135,7 +158,16 @@ fn faults_come_back_as_events() {
     assert_eq!(regs.rip, CODE);
     let page = p.memory().alloc_page().unwrap();
     space
-        .map(0x60_0000, page, PAGE_SIZE, Prot { read: true, write: true, exec: false })
+        .map(
+            0x60_0000,
+            page,
+            PAGE_SIZE,
+            Prot {
+                read: true,
+                write: true,
+                exec: false,
+            },
+        )
         .unwrap();
     let ev = ctx.switch(&space, &mut regs).unwrap();
     assert_eq!(ev, Event::Fault(Fault::InvalidOpcode));
@@ -146,7 +178,16 @@ fn faults_come_back_as_events() {
 
     // Narrowing a mapping takes effect: make the page read-only and write again.
     space
-        .map(0x60_0000, page, PAGE_SIZE, Prot { read: true, write: false, exec: false })
+        .map(
+            0x60_0000,
+            page,
+            PAGE_SIZE,
+            Prot {
+                read: true,
+                write: false,
+                exec: false,
+            },
+        )
         .unwrap();
     regs.rip = CODE;
     let ev = ctx.switch(&space, &mut regs).unwrap();

@@ -52,7 +52,12 @@ enum Command {
         syscall_path: SyscallPathArg,
         /// The program (a static x86-64 ELF; looked up in $PATH if it has no slash) and its
         /// arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PROGRAM [ARGS]"
+        )]
         argv: Vec<OsString>,
     },
     /// Print the sentry's system call table.
@@ -68,7 +73,9 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNSC_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if debug { "debug" } else { "warn" })
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match &cli.debug_log {
         Some(path) => {
             let file_path = if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {

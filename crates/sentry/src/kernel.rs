@@ -79,16 +79,13 @@ fn load_image(mm: &mut MemoryManager, image: &ElfImage, file: &[u8]) -> Result<u
         // Segments may share a boundary page; keep what an earlier one wrote there.
         let mut at = start;
         while at < end {
-            let next = mm
-                .vma_at(at)
-                .map(|v| v.end.min(end))
-                .unwrap_or_else(|| {
-                    mm.vmas()
-                        .map(|v| v.start)
-                        .find(|&s| s > at)
-                        .unwrap_or(end)
-                        .min(end)
-                });
+            let next = mm.vma_at(at).map(|v| v.end.min(end)).unwrap_or_else(|| {
+                mm.vmas()
+                    .map(|v| v.start)
+                    .find(|&s| s > at)
+                    .unwrap_or(end)
+                    .min(end)
+            });
             if mm.vma_at(at).is_none() {
                 mm.map_anonymous(at, next - at, prot(seg.prot), VmaKind::Image);
             }
@@ -97,7 +94,8 @@ fn load_image(mm: &mut MemoryManager, image: &ElfImage, file: &[u8]) -> Result<u
         let data_start = seg.file_offset as usize;
         let data = &file[data_start..data_start + seg.filesz as usize];
         mm.write_force(seg.vaddr + bias, data).map_err(oom)?;
-        mm.populate(start, end).map_err(|_| SentryError::OutOfMemory)?;
+        mm.populate(start, end)
+            .map_err(|_| SentryError::OutOfMemory)?;
     }
     // Shared boundary pages get the union of both segments' rights, as Linux's would.
     Ok(bias)
@@ -141,7 +139,8 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
         exec: image.stack_exec,
     };
     mm.map_anonymous(stack_bottom, STACK_SIZE, rw, VmaKind::Stack);
-    mm.mmap_base = page_align_down(stack_bottom - STACK_GAP - (random_u64() % (1 << 28)) * PAGE_SIZE);
+    mm.mmap_base =
+        page_align_down(stack_bottom - STACK_GAP - (random_u64() % (1 << 28)) * PAGE_SIZE);
     let image_end = page_align_up(image.max_vaddr + bias).ok_or(SentryError::OutOfMemory)?;
     mm.brk_start = image_end + (random_u64() % (1 << 13)) * PAGE_SIZE;
     mm.brk = mm.brk_start;

@@ -6,8 +6,9 @@ use super::layout::*;
 
 /// CR0: PG, AM, WP, NE, ET, MP, PE (values measured to be accepted on this host).
 pub const CR0: u64 = 0x8005_0033;
-/// CR4: PAE, PGE, OSFXSR, OSXMMEXCPT, SMEP, SMAP.
-pub const CR4: u64 = 0x0030_06a0;
+/// CR4: PAE, PGE, OSFXSR, OSXMMEXCPT, OSXSAVE, SMEP, SMAP. OSXSAVE lets programs find and use
+/// AVX (with XCR0 set from the host's, see [`xcr0`]), as they do natively.
+pub const CR4: u64 = 0x0034_06a0;
 /// EFER: SCE, LME, LMA, NXE.
 pub const EFER: u64 = 0xd01;
 
@@ -123,4 +124,24 @@ pub fn initial_sregs(mut sregs: kvm_sregs, index: usize, cr3: u64) -> kvm_sregs 
     sregs.cr4 = CR4;
     sregs.efer = EFER;
     sregs
+}
+
+/// The XCR0 for the guest: the host's enabled state components that KVM supports, so the
+/// guest sees the same vector extensions (and signal frame sizes) as a native process.
+pub fn xcr0(cpuid: &kvm_bindings::CpuId) -> u64 {
+    let supported = cpuid
+        .as_slice()
+        .iter()
+        .find(|e| e.function == 0xd && e.index == 0)
+        .map(|e| e.eax as u64 | ((e.edx as u64) << 32))
+        .unwrap_or(0x3);
+    let host: u64;
+    // SAFETY: xgetbv(0) only reads XCR0; the sentry runs on x86-64 Linux, which enables
+    // OSXSAVE on every CPU that has XSAVE (and this host has it: KVM requires it).
+    unsafe {
+        let (lo, hi): (u32, u32);
+        std::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi, options(nomem, nostack));
+        host = lo as u64 | ((hi as u64) << 32);
+    }
+    (host & supported) | 0x3
 }

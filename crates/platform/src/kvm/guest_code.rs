@@ -83,6 +83,7 @@ runsc_trampoline_start:
     movl $1, SP_STATE + 1b(%rip)
     cmpl $0, SP_ACTIVE + 1b(%rip)
     je 3f
+    mov ${spin_limit}, %ecx
 2:
     pause
     mov SP_STATE + 1b(%rip), %eax
@@ -90,9 +91,12 @@ runsc_trampoline_start:
     je 4f
     cmp $1, %eax
     jne 2b
-    // Still unclaimed: if the poller went to sleep, serve it through an exit.
+    // Still unclaimed: if the poller went to sleep, or hasn't come for a long while (it
+    // shares two cores with everything else), serve it through an exit.
     cmpl $0, SP_ACTIVE + 1b(%rip)
-    jne 2b
+    je 3f
+    dec %ecx
+    jnz 2b
 3:
     mov $1, %eax
     mov $4, %ecx
@@ -247,6 +251,7 @@ runsc_selftest_user_end:
     .popsection
     "#,
     exception_port = const super::layout::EXCEPTION_PORT,
+    spin_limit = const TRAMPOLINE_SPIN_LIMIT,
     selftest_port = const super::layout::SELFTEST_PORT,
     ring0_doorbell_port = const super::layout::RING0_DOORBELL_PORT,
     options(att_syntax)
@@ -263,6 +268,10 @@ extern "C" {
     static runsc_selftest_user: u8;
     static runsc_selftest_user_end: u8;
 }
+
+/// Polls of an unclaimed request before the trampoline stops waiting for the poller and exits
+/// (each `pause` is tens of nanoseconds: this is on the order of 100 us).
+pub const TRAMPOLINE_SPIN_LIMIT: u32 = 4000;
 
 /// Vectors whose stubs exist (all architectural exceptions, 0-31).
 pub const STUB_COUNT: usize = 32;

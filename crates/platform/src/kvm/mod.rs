@@ -10,6 +10,7 @@ pub mod layout;
 mod pagetables;
 pub mod ring;
 mod selftest;
+pub mod stats;
 mod vcpu;
 
 use std::sync::{Arc, Mutex};
@@ -22,9 +23,7 @@ use self::layout::*;
 use self::pagetables::{PTE_ACCESSED, PTE_NX, PTE_PRESENT, PTE_WRITE};
 use self::ring::Poller;
 use crate::memory::{Gpa, MemoryFile};
-use crate::{
-    AddressSpace, Context, FastSyscalls, Platform, PlatformError, SyscallPath, PAGE_SIZE,
-};
+use crate::{AddressSpace, Context, FastSyscalls, Platform, PlatformError, SyscallPath, PAGE_SIZE};
 
 pub use self::selftest::SyscallEntry;
 
@@ -129,7 +128,10 @@ impl VmShared {
         let removed = unsafe { self.vm.set_user_memory_region(region) };
         if added.is_err() || removed.is_err() {
             // Without the flush the pages must never be reused: leak them.
-            tracing::warn!("could not flush KVM shadow pages; leaking {} pages", pages.len());
+            tracing::warn!(
+                "could not flush KVM shadow pages; leaking {} pages",
+                pages.len()
+            );
             return;
         }
         self.mem.free_pages(&pages);
@@ -139,7 +141,12 @@ impl VmShared {
 impl Drop for VmShared {
     fn drop(&mut self) {
         // SAFETY: unmapping the page mapped in `KvmPlatform::new`.
-        unsafe { libc::munmap(self.scratch_slot_page as *mut libc::c_void, PAGE_SIZE as usize) };
+        unsafe {
+            libc::munmap(
+                self.scratch_slot_page as *mut libc::c_void,
+                PAGE_SIZE as usize,
+            )
+        };
     }
 }
 

@@ -56,7 +56,8 @@ impl PageTables {
     /// Points top-level slot `slot` at an existing table (shared kernel region, per-vCPU slot).
     pub fn set_top_level(&mut self, slot: usize, table: Gpa, user: bool) {
         let flags = if user { TABLE_USER } else { TABLE_KERNEL };
-        self.mem.write_u64(self.root + slot as u64 * 8, table | flags);
+        self.mem
+            .write_u64(self.root + slot as u64 * 8, table | flags);
     }
 
     /// Creates a root for a vCPU that shares everything with this tree but slot 255, which

@@ -11,7 +11,7 @@
 //! The page is guest-writable: the sentry copies registers out once, never re-reads them,
 //! and treats every value as untrusted.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -97,9 +97,24 @@ impl SharedPage {
     /// Writes the registers the guest resumes with and answers the request.
     pub fn answer(&self, regs: &UserRegs) {
         let values = [
-            regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi, regs.rbp, regs.rsp,
-            regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
-            sanitize_rip(regs.rip), regs.rflags,
+            regs.rax,
+            regs.rbx,
+            regs.rcx,
+            regs.rdx,
+            regs.rsi,
+            regs.rdi,
+            regs.rbp,
+            regs.rsp,
+            regs.r8,
+            regs.r9,
+            regs.r10,
+            regs.r11,
+            regs.r12,
+            regs.r13,
+            regs.r14,
+            regs.r15,
+            sanitize_rip(regs.rip),
+            regs.rflags,
         ];
         let mut raw = [0u8; NREGS * 8];
         for (i, v) in values.iter().enumerate() {
@@ -165,9 +180,18 @@ impl Interrupter for Kicker {
     }
 }
 
+/// How a context's system calls were served (reported at debug level when it ends).
+#[derive(Debug, Default)]
+pub struct RingStats {
+    pub by_poller: AtomicU64,
+    pub deferred: AtomicU64,
+    pub by_exit: AtomicU64,
+}
+
 /// One context's end of the ring.
 pub struct RingSlot {
     pub page: SharedPage,
+    pub stats: RingStats,
     fast: Arc<dyn FastSyscalls>,
     /// A request the poller declined, waiting for the vCPU thread.
     pub deferred: Mutex<Option<UserRegs>>,
@@ -178,6 +202,7 @@ impl RingSlot {
     pub fn new(page: SharedPage, fast: Arc<dyn FastSyscalls>, kicker: Arc<Kicker>) -> Self {
         RingSlot {
             page,
+            stats: RingStats::default(),
             fast,
             deferred: Mutex::new(None),
             kicker,
@@ -195,7 +220,9 @@ impl RingSlot {
         self.page.read_regs(&mut regs);
         if self.fast.serve(&mut regs) {
             self.page.answer(&regs);
+            self.stats.by_poller.fetch_add(1, Ordering::Relaxed);
         } else {
+            self.stats.deferred.fetch_add(1, Ordering::Relaxed);
             *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some(regs);
             self.kicker.kick();
         }
@@ -232,14 +259,14 @@ impl Poller {
         })
     }
 
+    /// Adds a context's page. Done under the slot lock, which the poller also holds while it
+    /// flips `poller_active` on going to sleep, so a page registered at that moment can't
+    /// keep claiming an active poller that is asleep.
     pub fn register(&self, slot: Arc<RingSlot>) {
+        let mut slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
         slot.page
             .set_poller_active(!self.shared.sleeping.load(Ordering::SeqCst));
-        self.shared
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(slot);
+        slots.push(slot);
     }
 
     pub fn unregister(&self, slot: &Arc<RingSlot>) {
@@ -270,14 +297,22 @@ impl Drop for Poller {
     }
 }
 
-fn set_all_active(shared: &PollerShared, active: bool) {
-    for slot in shared.slots.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        slot.page.set_poller_active(active);
+/// Records whether the poller sleeps and tells every trampoline, atomically with respect to
+/// `register`.
+fn set_sleeping(shared: &PollerShared, sleeping: bool) {
+    let slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner());
+    shared.sleeping.store(sleeping, Ordering::SeqCst);
+    for slot in slots.iter() {
+        slot.page.set_poller_active(!sleeping);
     }
 }
 
 fn poll_all(shared: &PollerShared) -> bool {
-    let slots = shared.slots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let slots = shared
+        .slots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut found = false;
     for slot in &slots {
         found |= slot.poll();
@@ -301,12 +336,10 @@ fn poll_loop(shared: &PollerShared) {
             continue;
         }
         // Go to sleep: tell the trampolines first, then serve anything that raced in.
-        shared.sleeping.store(true, Ordering::SeqCst);
-        set_all_active(shared, false);
+        set_sleeping(shared, true);
         poll_all(shared);
         std::thread::park();
-        shared.sleeping.store(false, Ordering::SeqCst);
-        set_all_active(shared, true);
+        set_sleeping(shared, false);
         last_request = Instant::now();
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 
-use kvm_bindings::{kvm_regs, Msrs, kvm_msr_entry};
+use kvm_bindings::{kvm_msr_entry, kvm_regs, Msrs};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 
 use super::address_space::KvmAddressSpace;
@@ -126,7 +126,10 @@ impl Vcpu {
         mem.write_u64(pdpt + 511 * 8, pd | table);
         mem.write_u64(pd + 511 * 8, pt | table);
         let user_rw = PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_ACCESSED | PTE_DIRTY | PTE_NX;
-        mem.write_u64(pt + 511 * 8, vm.trampoline_page | PTE_PRESENT | PTE_USER | PTE_ACCESSED);
+        mem.write_u64(
+            pt + 511 * 8,
+            vm.trampoline_page | PTE_PRESENT | PTE_USER | PTE_ACCESSED,
+        );
         mem.write_u64(pt + 510 * 8, shared_page | user_rw);
         mem.write_u64(pt + 509 * 8, vm.doorbell_gpa | user_rw);
 
@@ -154,6 +157,13 @@ impl Vcpu {
         ])
         .map_err(|e| PlatformError::Kvm(format!("MSR list: {e:?}")))?;
         fd.set_msrs(&msrs).map_err(|e| kvm("set MSRs", e))?;
+        let mut xcrs = kvm_bindings::kvm_xcrs {
+            nr_xcrs: 1,
+            ..Default::default()
+        };
+        xcrs.xcrs[0].xcr = 0;
+        xcrs.xcrs[0].value = cpu::xcr0(&vm.cpuid);
+        fd.set_xcrs(&xcrs).map_err(|e| kvm("set XCR0", e))?;
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
         Ok(Vcpu {
@@ -439,13 +449,17 @@ pub struct KvmContext {
 }
 
 impl KvmContext {
-    pub(super) fn new(vm: Arc<VmShared>, fast: Arc<dyn FastSyscalls>) -> Result<Self, PlatformError> {
+    pub(super) fn new(
+        vm: Arc<VmShared>,
+        fast: Arc<dyn FastSyscalls>,
+    ) -> Result<Self, PlatformError> {
         let entry = *vm.entry.lock().unwrap_or_else(|e| e.into_inner());
         let lstar = match entry {
             SyscallEntry::UserTrampoline => TRAMPOLINE_VA,
             SyscallEntry::Ring0 => KERNEL_CODE_VA + guest_code::ring0_syscall_offset(),
         };
         let mut vcpu = Vcpu::new(vm.clone(), lstar)?;
+
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr()));
@@ -462,6 +476,9 @@ impl KvmContext {
     }
 
     fn take_syscall(&mut self, regs: &mut UserRegs, from_page: bool) -> Event {
+        if from_page {
+            self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+        }
         let sregs = &self.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);
         if from_page {
@@ -537,10 +554,16 @@ impl Context for KvmContext {
                     )))
                 }
                 RawExit::Other(what) => {
-                    return Err(PlatformError::GuestKernel(format!("unexpected exit: {what}")))
+                    return Err(PlatformError::GuestKernel(format!(
+                        "unexpected exit: {what}"
+                    )))
                 }
             }
         }
+    }
+
+    fn debug_stats(&self) -> Vec<(String, u64)> {
+        super::stats::read_vcpu_stats(&self.vcpu.fd).unwrap_or_default()
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
@@ -550,6 +573,20 @@ impl Context for KvmContext {
 
 impl Drop for KvmContext {
     fn drop(&mut self) {
+        tracing::debug!(
+            "vCPU {} system calls: {:?}",
+            self.vcpu.index,
+            self.slot.stats
+        );
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let stats: Vec<String> = self
+                .debug_stats()
+                .into_iter()
+                .filter(|(_, v)| *v != 0)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            tracing::debug!("vCPU {} KVM stats: {}", self.vcpu.index, stats.join(" "));
+        }
         if let Some(poller) = &self.vcpu.vm.poller {
             poller.unregister(&self.slot);
         }

@@ -193,8 +193,11 @@ impl MemoryManager {
         for (_, v) in self.vmas.range_mut(start..end) {
             v.prot = prot;
         }
-        let populated: Vec<(u64, Gpa)> =
-            self.pages.range(start..end).map(|(&va, &g)| (va, g)).collect();
+        let populated: Vec<(u64, Gpa)> = self
+            .pages
+            .range(start..end)
+            .map(|(&va, &g)| (va, g))
+            .collect();
         if prot.any() {
             for (va, gpa) in populated {
                 self.space
@@ -220,7 +223,9 @@ impl MemoryManager {
             .map(|(&k, _)| k)
             .collect();
         for k in keys.into_iter().rev() {
-            let Some(v) = self.vmas.get(&k).cloned() else { continue };
+            let Some(v) = self.vmas.get(&k).cloned() else {
+                continue;
+            };
             if let Some(next) = self.vmas.get(&v.end).cloned() {
                 if next.prot == v.prot && next.kind == v.kind {
                     self.vmas.remove(&next.start);
@@ -366,7 +371,12 @@ impl MemoryManager {
         while at < end {
             let vma = self.vma_at(at).ok_or(Errno::EFAULT)?;
             let prot = vma.prot;
-            let ok = force || if write { prot.write } else { prot.read || prot.write };
+            let ok = force
+                || if write {
+                    prot.write
+                } else {
+                    prot.read || prot.write
+                };
             if !ok {
                 return Err(Errno::EFAULT);
             }
@@ -391,7 +401,11 @@ impl MemoryManager {
         let mut at = addr;
         while at < end {
             let v = self.vma_at(at).ok_or(Errno::EFAULT)?;
-            let ok = if write { v.prot.write } else { v.prot.read || v.prot.write };
+            let ok = if write {
+                v.prot.write
+            } else {
+                v.prot.read || v.prot.write
+            };
             if !ok {
                 return Err(Errno::EFAULT);
             }

@@ -251,3 +251,12 @@ pub fn getcwd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     t.mm.copy_out(a[0], &cwd)?;
     Ok(cwd.len() as u64)
 }
+
+pub fn lseek(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let whence = a[2] as i32;
+    if !(libc::SEEK_SET..=libc::SEEK_HOLE).contains(&whence) {
+        return Err(Errno::EINVAL);
+    }
+    let off = t.fds.get(a[0])?.seek(a[1] as i64, whence).map_err(fs_err)?;
+    Ok(off as u64)
+}

@@ -75,7 +75,11 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
         if addr < MIN_ADDR || end > mm.limit() {
-            return Err(if addr < MIN_ADDR { Errno::EPERM } else { Errno::ENOMEM });
+            return Err(if addr < MIN_ADDR {
+                Errno::EPERM
+            } else {
+                Errno::ENOMEM
+            });
         }
         if flags & libc::MAP_FIXED_NOREPLACE != 0
             && flags & libc::MAP_FIXED == 0
@@ -87,7 +91,9 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         let hint = addr & !(PAGE_SIZE - 1);
         let hint_ok = hint >= MIN_ADDR
-            && hint.checked_add(len).is_some_and(|end| mm.is_free(hint, end));
+            && hint
+                .checked_add(len)
+                .is_some_and(|end| mm.is_free(hint, end));
         if hint_ok {
             hint
         } else {
@@ -156,6 +162,11 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let mm = &mut t.mm;
     let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
     let vma = mm.vma_at(old).ok_or(Errno::EFAULT)?.clone();
+    if new_len <= old_len && flags & libc::MREMAP_FIXED == 0 {
+        // Shrinking is an munmap of the tail, whatever VMAs it spans (as Linux).
+        mm.unmap(old + new_len, old_len - new_len);
+        return Ok(old);
+    }
     if old_end > vma.end {
         return Err(Errno::EFAULT);
     }
@@ -175,10 +186,6 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             return Err(Errno::EINVAL);
         }
         return move_to(mm, new_addr);
-    }
-    if new_len <= old_len {
-        mm.unmap(old + new_len, old_len - new_len);
-        return Ok(old);
     }
     let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
     if old_end == vma.end && mm.is_free(old_end, grow_end) {

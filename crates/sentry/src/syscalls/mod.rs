@@ -68,6 +68,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_writev, fs::writev, Partial(NO_FS), Own),
     sys(n::SYS_pread64, fs::pread64, Partial(NO_FS), Own),
     sys(n::SYS_pwrite64, fs::pwrite64, Partial(NO_FS), Own),
+    sys(n::SYS_lseek, fs::lseek, Partial(NO_FS), Any),
     sys(n::SYS_fstat, fs::fstat, Partial(NO_FS), Any),
     sys(n::SYS_newfstatat, fs::newfstatat, Partial("AT_EMPTY_PATH on an open fd only; paths give ENOENT until the VFS lands"), Any),
     sys(n::SYS_ioctl, fs::ioctl, Partial("TCGETS and TIOCGWINSZ only; others give ENOTTY"), Any),
@@ -94,6 +95,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_getgid, process::getgid, Full, Any),
     sys(n::SYS_getegid, process::getegid, Full, Any),
     sys(n::SYS_getgroups, process::getgroups, Full, Any),
+    sys(n::SYS_getresuid, process::getresuid, Full, Any),
+    sys(n::SYS_getresgid, process::getresgid, Full, Any),
     sys(n::SYS_getrandom, process::getrandom, Full, Any),
     sys(n::SYS_prlimit64, process::prlimit64, Partial("limits are recorded, not enforced"), Any),
     sys(n::SYS_getrlimit, process::getrlimit, Partial("limits are recorded, not enforced"), Any),
@@ -153,7 +156,13 @@ pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
             Err(Errno::ENOSYS)
         }
     };
-    tracing::trace!("{}({:#x}, {:#x}, {:#x}) = {result:?}", name(nr), args[0], args[1], args[2]);
+    tracing::trace!(
+        "{}({:#x}, {:#x}, {:#x}) = {result:?}",
+        name(nr),
+        args[0],
+        args[1],
+        args[2]
+    );
     regs.rax = match result {
         Ok(v) => v,
         Err(Errno(e)) => (-(e as i64)) as u64,

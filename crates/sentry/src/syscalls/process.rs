@@ -115,6 +115,26 @@ pub fn getegid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
     Ok(t.creds.egid as u64)
 }
 
+fn write_ids(t: &mut TaskState, addrs: [u64; 3], ids: [u32; 3]) -> SysResult {
+    for (addr, id) in addrs.into_iter().zip(ids) {
+        t.mm.copy_out(addr, &id.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn getresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let c = &t.creds;
+    // The saved set-user-ID equals the effective one until setuid calls exist.
+    let ids = [c.uid, c.euid, c.euid];
+    write_ids(t, [a[0], a[1], a[2]], ids)
+}
+
+pub fn getresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let c = &t.creds;
+    let ids = [c.gid, c.egid, c.egid];
+    write_ids(t, [a[0], a[1], a[2]], ids)
+}
+
 pub fn getgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let size = a[0] as i32;
     let n = t.creds.groups.len();
@@ -127,7 +147,12 @@ pub fn getgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if (size as usize) < n {
         return Err(Errno::EINVAL);
     }
-    let bytes: Vec<u8> = t.creds.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    let bytes: Vec<u8> = t
+        .creds
+        .groups
+        .iter()
+        .flat_map(|g| g.to_le_bytes())
+        .collect();
     t.mm.copy_out(a[1], &bytes)?;
     Ok(n as u64)
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run installs the packages first):
+#   1. build runsc (release);
+#   2. check that docs/syscalls.md matches `runsc syscalls --markdown`;
+#   3. cargo test --release --workspace: every crate's unit tests and the
+#      differential conformance suite (tests/), which runs each program in
+#      tests/conformance/ natively and under `runsc do` and compares.
+# Exits non-zero if any step fails (steps 2 and 3 both run either way).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-target}"
+runsc="$target/release/runsc"
+
+cargo build --release -p runsc
+
+status=0
+
+# docs/syscalls.md is generated from the sentry's syscall table.
+generated="$target/syscalls.md.generated"
+if ! "$runsc" syscalls --markdown >"$generated"; then
+    echo "FAILED: '$runsc syscalls --markdown' did not run" >&2
+    status=1
+elif ! diff -u docs/syscalls.md "$generated"; then
+    echo "FAILED: docs/syscalls.md is out of date; regenerate it with:" >&2
+    echo "    $runsc syscalls --markdown > docs/syscalls.md" >&2
+    status=1
+else
+    echo "docs/syscalls.md is up to date"
+fi
+
+if ! [ -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+    echo "************************************************************************" >&2
+    echo "* WARNING: /dev/kvm is missing or not read-write for $(id -un):" >&2
+    echo "* the conformance tests will print SKIPPED and NOT run the sandbox." >&2
+    echo "************************************************************************" >&2
+fi
+
+cargo test --release --workspace || status=1
+
+exit "$status"

@@ -1,0 +1,308 @@
+//! Differential conformance: every program in tests/conformance/*.c, built
+//! with glibc and musl, must print the same stdout and exit with the same
+//! status natively and under `runsc do`. See tests/src/lib.rs for the knobs
+//! (RUNSC, RUNSC_FLAGS, CONFORMANCE_NATIVE_ONLY).
+//!
+//! Without a usable /dev/kvm each test prints "SKIPPED: no usable /dev/kvm"
+//! on stderr and returns early: that is a skip, not a pass.
+
+use conformance::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// One #[test] per C program: `program_test!(name)` runs it with no
+/// arguments; `program_test!(name, cases)` with the given cases.
+macro_rules! program_test {
+    ($name:ident) => {
+        program_test!($name, vec![Case::default()]);
+    };
+    ($name:ident, $cases:expr) => {
+        #[test]
+        fn $name() {
+            let cases: Vec<Case> = $cases;
+            check_program(stringify!($name), &cases);
+        }
+    };
+}
+
+program_test!(hello);
+program_test!(
+    args_env_auxv,
+    vec![
+        Case::default(),
+        Case::args(["one", "two words", "", "ünïcödé ✓", "--flag=x", "a\tb"]),
+        Case::args((0..200).map(|i| format!("arg{i}"))),
+    ]
+);
+program_test!(malloc_stress);
+program_test!(mmap_patterns);
+program_test!(write_readonly);
+program_test!(null_deref);
+program_test!(
+    faults,
+    [
+        "ud2",
+        "int3",
+        "div0",
+        "hlt",
+        "cli",
+        "read_null",
+        "jump_null",
+        "exec_nx",
+        "prot_none",
+        "unmapped",
+        "noncanonical",
+        "stack_overflow",
+        "bogus",
+    ]
+    .into_iter()
+    .map(|k| Case::args([k]))
+    .collect()
+);
+program_test!(uname);
+program_test!(clock);
+program_test!(getrandom);
+program_test!(ids_misc);
+program_test!(tls);
+program_test!(fpu);
+program_test!(stack);
+program_test!(
+    stdio_io,
+    vec![
+        Case::default().with_stdin(*b""),
+        Case::default().with_stdin("hello\nworld\nhéllo wörld ✓\nno newline at the end".as_bytes()),
+        Case::default().with_stdin(big_text()),
+    ]
+);
+
+/// ~330 KiB of numbered lines: more than a pipe buffer, so reads block.
+fn big_text() -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..6000 {
+        s.push_str(&format!(
+            "line {i:05}: the quick brown fox jumps over the lazy dog\n"
+        ));
+    }
+    s.into_bytes()
+}
+
+/// exit_code exits with atoi(argv[1]). A representative spread always runs
+/// (including values that wrap: 256, 257, -1, 1000); every code 0..=255 runs
+/// too when sandboxed runs are quick (mean under 50 ms), which keeps the
+/// test well under a minute on slow machines.
+#[test]
+fn exit_code() {
+    let name = "exit_code";
+    if skip_without_kvm(name) {
+        return;
+    }
+    if !native_only() {
+        runsc_path();
+    }
+    let spread = [
+        "0", "1", "2", "42", "126", "127", "128", "139", "255", "256", "257", "-1", "1000",
+    ];
+    let mut failures = Vec::new();
+    let mut times = Vec::new();
+    let progs: Vec<_> = Libc::ALL.iter().map(|&l| (l, build(name, l))).collect();
+    for (libc, prog) in &progs {
+        let cases: Vec<Case> = spread.iter().map(|a| Case::args([*a])).collect();
+        failures.extend(check_cases(name, *libc, prog, &cases, &mut times));
+    }
+    let mean = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+    if mean < Duration::from_millis(50) {
+        for (libc, prog) in &progs {
+            let cases: Vec<Case> = (0..=255)
+                .map(|c: i32| c.to_string())
+                .filter(|c| !spread.contains(&c.as_str()))
+                .map(|c| Case::args([c]))
+                .collect();
+            failures.extend(check_cases(name, *libc, prog, &cases, &mut times));
+        }
+        loud(&format!(
+            "exit_code: ran every code 0..=255 (mean run {mean:?})"
+        ));
+    } else {
+        loud(&format!(
+            "exit_code: ran the representative spread only (mean sandboxed run {mean:?} >= 50ms)"
+        ));
+    }
+    finish(name, failures);
+}
+
+/// Hand-made valid executables: the loader must run them like Linux does.
+#[test]
+fn handmade_elf() {
+    let name = "handmade_elf";
+    if skip_without_kvm(name) {
+        return;
+    }
+    let dir = ScratchDir::new("handmade");
+    let files = [
+        ("minimal-exit-42", elf::minimal(42), 42),
+        ("bss-check-exit-7", elf::bss_check(), 7),
+    ];
+    let mut failures = Vec::new();
+    for (file, bytes, want) in files {
+        let path = dir.file(file, &bytes, 0o755);
+        let case = Case::default();
+        let native = run_native(&path, &case).expect("native run");
+        assert_eq!(
+            native.status, want,
+            "{file}: the hand-made ELF itself is wrong (native status)"
+        );
+        let other = if native_only() {
+            run_native(&path, &case)
+        } else {
+            run_sandboxed(&path, &case)
+        };
+        match other {
+            Err(e) => failures.push(format!("=== {file}: {e}")),
+            Ok(o) => {
+                if let Some(f) = runsc_killed(file, &o) {
+                    failures.push(f);
+                } else if let Err(r) = compare(file, &native, &o, "sandbox") {
+                    failures.push(r);
+                }
+            }
+        }
+    }
+    finish(name, failures);
+}
+
+/// `runsc do` on things that are not runnable static x86-64 executables:
+/// the status must be 127 for a missing file and 126 for the rest, with
+/// exactly one line on stderr that names the file.
+#[test]
+fn bad_inputs() {
+    let name = "bad_inputs";
+    if native_only() {
+        loud("bad_inputs: skipped with CONFORMANCE_NATIVE_ONLY");
+        return;
+    }
+    if skip_without_kvm(name) {
+        return;
+    }
+    runsc_path();
+    let dir = ScratchDir::new("bad-inputs");
+    let hello = std::fs::read(build("hello", Libc::Glibc)).expect("read hello");
+
+    let mut cases: Vec<(&str, std::path::PathBuf, i32)> = vec![
+        ("missing file", dir.path().join("does-not-exist"), 127),
+        (
+            "text file without #!",
+            dir.file("not-elf.txt", b"echo hello\nexit 3\n", 0o755),
+            126,
+        ),
+        ("empty file", dir.file("empty", b"", 0o755), 126),
+        (
+            "ELFCLASS32 (i386) executable",
+            dir.file("elf32-i386", &elf::elf32_i386(), 0o755),
+            126,
+        ),
+        (
+            "wrong e_machine (aarch64)",
+            dir.file("elf-aarch64", &elf::wrong_machine(), 0o755),
+            126,
+        ),
+        (
+            "ET_REL object",
+            dir.file("elf-rel", &elf::relocatable(), 0o755),
+            126,
+        ),
+        (
+            "truncated (first 30 bytes of a static binary)",
+            dir.file("truncated", &hello[..30], 0o755),
+            126,
+        ),
+        (
+            "program headers past the end",
+            dir.file("phdrs-past-end", &elf::phdrs_past_end(), 0o755),
+            126,
+        ),
+        (
+            "e_phnum = 65535",
+            dir.file("phnum-65535", &elf::absurd_phnum(), 0o755),
+            126,
+        ),
+        (
+            "e_phentsize = 32",
+            dir.file("phentsize-32", &elf::bad_phentsize(), 0o755),
+            126,
+        ),
+        (
+            "overlapping PT_LOAD segments",
+            dir.file("overlapping-loads", &elf::overlapping_loads(), 0o755),
+            126,
+        ),
+        (
+            "PT_LOAD with p_filesz > p_memsz",
+            dir.file("filesz-over-memsz", &elf::filesz_over_memsz(), 0o755),
+            126,
+        ),
+        (
+            "file without execute permission",
+            dir.file("not-executable", &elf::minimal(0), 0o644),
+            126,
+        ),
+    ];
+    let subdir = dir.path().join("a-directory");
+    std::fs::create_dir(&subdir).expect("mkdir");
+    cases.push(("a directory", subdir, 126));
+
+    let mut failures = Vec::new();
+    for (what, path, want) in &cases {
+        let out = run_with_timeout(
+            &mut runsc_do_command(path, &[] as &[&str]),
+            &Input::Null,
+            TIMEOUT,
+        );
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("=== {what}: {e}"));
+                continue;
+            }
+        };
+        if let Err(e) = check_refusal(path, *want, &out) {
+            failures.push(format!(
+                "=== {what} ({}): {e}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                path.display(),
+                clip(&String::from_utf8_lossy(&out.stdout)),
+                clip(&String::from_utf8_lossy(&out.stderr)),
+            ));
+        }
+    }
+    finish(name, failures);
+}
+
+fn check_refusal(path: &Path, want: i32, out: &Outcome) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if out.status != want {
+        problems.push(format!("exit status {} (want {want})", out.status));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.trim_end_matches('\n').split('\n').collect();
+    if err.trim().is_empty() {
+        problems.push("nothing on stderr (want one line naming the file)".into());
+    } else if lines.len() != 1 {
+        problems.push(format!(
+            "{} lines on stderr (want exactly one)",
+            lines.len()
+        ));
+    }
+    if !err.contains(&*path.to_string_lossy()) {
+        problems.push(format!(
+            "stderr does not contain the path {}",
+            path.display()
+        ));
+    }
+    if !out.stdout.is_empty() {
+        problems.push("unexpected output on stdout".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
