@@ -1,12 +1,152 @@
+//! Benchmarks of the foundation: the cost of a system call through each transport, and of
+//! starting a program, as ratios against native Linux measured in the same run.
+//!
+//! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`
+//!
+//! These are measurements, not tests: the machines are shared and noisy, so each figure is
+//! the median of several runs and nothing here fails on a slow result.
+
+mod programs;
 mod transport;
-fn main() -> anyhow::Result<()> {
-    for path in [platform::SyscallPath::Ring, platform::SyscallPath::ExitOnly] {
-        let n = if path == platform::SyscallPath::Ring {
-            200_000
-        } else {
-            20_000
-        };
-        println!("{path:?}: {:.0} ns", transport::bare_round_trip(path, n)?);
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use platform::SyscallPath;
+
+/// Median of a set of samples.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs a command and parses the one number it prints (ns per call).
+fn run_for_number(cmd: &mut Command) -> anyhow::Result<f64> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("{cmd:?} printed {text:?}"))
+}
+
+/// Wall time of running a command to completion, in microseconds.
+fn time_run(cmd: &mut Command) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    let us = start.elapsed().as_secs_f64() * 1e6;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(us)
+}
+
+struct Bench {
+    runsc: PathBuf,
+    programs: programs::Programs,
+    runs: usize,
+    iterations: u64,
+}
+
+impl Bench {
+    fn native(&self, program: &PathBuf, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    }
+
+    fn sandboxed(&self, path: SyscallPath, program: &PathBuf, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.runsc);
+        c.arg("do");
+        if path == SyscallPath::ExitOnly {
+            c.arg("--syscall-path=exit");
+        }
+        c.arg("--").arg(program).args(args);
+        c
+    }
+
+    fn per_call(&self, mut make: impl FnMut() -> Command) -> anyhow::Result<f64> {
+        let samples = (0..self.runs)
+            .map(|_| run_for_number(&mut make()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(median(samples))
+    }
+}
+
+fn row(name: &str, value: f64, unit: &str, native: Option<f64>) {
+    match native {
+        Some(n) => println!("{name:<44} {value:>12.2} {unit:<3} {:>9.1}x", value / n),
+        None => println!("{name:<44} {value:>12.2} {unit:<3}"),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("bench has no directory")?;
+    let runsc = dir.join("runsc");
+    if !runsc.exists() {
+        bail!("{} is missing: cargo build --release -p runsc", runsc.display());
+    }
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        bail!("/dev/kvm is not usable: the benchmarks need KVM");
+    }
+    let b = Bench {
+        runsc,
+        programs: programs::build(&dir.join("bench-programs"))?,
+        runs: if quick { 3 } else { 7 },
+        iterations: if quick { 20_000 } else { 100_000 },
+    };
+    let n = b.iterations.to_string();
+    let loop_prog = &b.programs.syscall_loop;
+
+    println!("{:<44} {:>12} {:<3} {:>10}", "benchmark", "cost", "", "vs native");
+    println!("{}", "-".repeat(72));
+
+    let native_getpid = b.per_call(|| b.native(loop_prog, &["getpid", &n]))?;
+    row("getpid, native", native_getpid, "ns", Some(native_getpid));
+    let ring = b.per_call(|| b.sandboxed(SyscallPath::Ring, loop_prog, &["getpid", &n]))?;
+    row("getpid, sandbox, ring", ring, "ns", Some(native_getpid));
+    let exit_n = (b.iterations / 10).to_string();
+    let exit = b.per_call(|| b.sandboxed(SyscallPath::ExitOnly, loop_prog, &["getpid", &exit_n]))?;
+    row("getpid, sandbox, exit fallback only", exit, "ns", Some(native_getpid));
+
+    let native_nosys = b.per_call(|| b.native(loop_prog, &["nosys", &n]))?;
+    row("unknown syscall (ENOSYS), native", native_nosys, "ns", Some(native_nosys));
+    let bare_ring = median(
+        (0..b.runs)
+            .map(|_| transport::bare_round_trip(SyscallPath::Ring, b.iterations))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    row("bare transport, ring (no sentry work)", bare_ring, "ns", Some(native_nosys));
+    let bare_exit = median(
+        (0..b.runs)
+            .map(|_| transport::bare_round_trip(SyscallPath::ExitOnly, b.iterations / 10))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    row("bare transport, exit (no sentry work)", bare_exit, "ns", Some(native_nosys));
+
+    let start_runs = if quick { 5 } else { 21 };
+    let nothing = &b.programs.donothing;
+    let native_start = median(
+        (0..start_runs)
+            .map(|_| time_run(&mut b.native(nothing, &[])))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    row("start to exit, do-nothing program, native", native_start, "us", Some(native_start));
+    let sandbox_start = median(
+        (0..start_runs)
+            .map(|_| time_run(&mut b.sandboxed(SyscallPath::Ring, nothing, &[])))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    row("start to exit, do-nothing program, runsc do", sandbox_start, "us", Some(native_start));
     Ok(())
 }
