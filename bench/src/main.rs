@@ -94,9 +94,17 @@ fn main() -> anyhow::Result<()> {
     let dir = exe.parent().context("bench has no directory")?;
     let runsc = dir.join("runsc");
     if !runsc.exists() {
-        bail!("{} is missing: cargo build --release -p runsc", runsc.display());
+        bail!(
+            "{} is missing: cargo build --release -p runsc",
+            runsc.display()
+        );
     }
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         bail!("/dev/kvm is not usable: the benchmarks need KVM");
     }
     let b = Bench {
@@ -108,7 +116,10 @@ fn main() -> anyhow::Result<()> {
     let n = b.iterations.to_string();
     let loop_prog = &b.programs.syscall_loop;
 
-    println!("{:<44} {:>12} {:<3} {:>10}", "benchmark", "cost", "", "vs native");
+    println!(
+        "{:<44} {:>12} {:<3} {:>10}",
+        "benchmark", "cost", "", "vs native"
+    );
     println!("{}", "-".repeat(72));
 
     let native_getpid = b.per_call(|| b.native(loop_prog, &["getpid", &n]))?;
@@ -116,23 +127,44 @@ fn main() -> anyhow::Result<()> {
     let ring = b.per_call(|| b.sandboxed(SyscallPath::Ring, loop_prog, &["getpid", &n]))?;
     row("getpid, sandbox, ring", ring, "ns", Some(native_getpid));
     let exit_n = (b.iterations / 10).to_string();
-    let exit = b.per_call(|| b.sandboxed(SyscallPath::ExitOnly, loop_prog, &["getpid", &exit_n]))?;
-    row("getpid, sandbox, exit fallback only", exit, "ns", Some(native_getpid));
+    let exit =
+        b.per_call(|| b.sandboxed(SyscallPath::ExitOnly, loop_prog, &["getpid", &exit_n]))?;
+    row(
+        "getpid, sandbox, exit fallback only",
+        exit,
+        "ns",
+        Some(native_getpid),
+    );
 
     let native_nosys = b.per_call(|| b.native(loop_prog, &["nosys", &n]))?;
-    row("unknown syscall (ENOSYS), native", native_nosys, "ns", Some(native_nosys));
+    row(
+        "unknown syscall (ENOSYS), native",
+        native_nosys,
+        "ns",
+        Some(native_nosys),
+    );
     let bare_ring = median(
         (0..b.runs)
             .map(|_| transport::bare_round_trip(SyscallPath::Ring, b.iterations))
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    row("bare transport, ring (no sentry work)", bare_ring, "ns", Some(native_nosys));
+    row(
+        "bare transport, ring (no sentry work)",
+        bare_ring,
+        "ns",
+        Some(native_nosys),
+    );
     let bare_exit = median(
         (0..b.runs)
             .map(|_| transport::bare_round_trip(SyscallPath::ExitOnly, b.iterations / 10))
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    row("bare transport, exit (no sentry work)", bare_exit, "ns", Some(native_nosys));
+    row(
+        "bare transport, exit (no sentry work)",
+        bare_exit,
+        "ns",
+        Some(native_nosys),
+    );
 
     let start_runs = if quick { 5 } else { 21 };
     let nothing = &b.programs.donothing;
@@ -141,12 +173,22 @@ fn main() -> anyhow::Result<()> {
             .map(|_| time_run(&mut b.native(nothing, &[])))
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    row("start to exit, do-nothing program, native", native_start, "us", Some(native_start));
+    row(
+        "start to exit, do-nothing program, native",
+        native_start,
+        "us",
+        Some(native_start),
+    );
     let sandbox_start = median(
         (0..start_runs)
             .map(|_| time_run(&mut b.sandboxed(SyscallPath::Ring, nothing, &[])))
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    row("start to exit, do-nothing program, runsc do", sandbox_start, "us", Some(native_start));
+    row(
+        "start to exit, do-nothing program, runsc do",
+        sandbox_start,
+        "us",
+        Some(native_start),
+    );
     Ok(())
 }

@@ -64,6 +64,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(k, "noncanonical")) {
 		/* A non-canonical address raises #GP, not #PF: still SIGSEGV. */
 		printf("%d\n", *(volatile int *volatile)0x8000000000000000UL);
+	} else if (!strcmp(k, "align")) {
+		/* RFLAGS.AC with CR0.AM: a misaligned load raises #AC, SIGBUS. */
+		static char buf[16];
+		__asm__ volatile("pushf; orl $0x40000, (%%rsp); popf" ::: "memory", "cc");
+		printf("%d\n", *(volatile int *)(buf + 1));
 	} else if (!strcmp(k, "stack_overflow")) {
 		return recurse(NULL, 0);		/* runs into the stack limit: SIGSEGV */
 	} else {

@@ -53,6 +53,7 @@ program_test!(
         "unmapped",
         "noncanonical",
         "stack_overflow",
+        "align",
         "bogus",
     ]
     .into_iter()

@@ -25,6 +25,8 @@ pub enum PlatformKind {
 pub struct DoOptions {
     pub platform: PlatformKind,
     pub syscall_path: SyscallPath,
+    /// Bytes of memory the sandbox may use (its memory file); None for the default.
+    pub total_memory: Option<u64>,
     /// Program and arguments.
     pub argv: Vec<OsString>,
 }
@@ -118,10 +120,16 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     );
 
     let platform = match opts.platform {
-        PlatformKind::Kvm => KvmPlatform::new(KvmConfig {
-            syscall_path: opts.syscall_path,
-            ..Default::default()
-        })?,
+        PlatformKind::Kvm => {
+            let mut config = KvmConfig {
+                syscall_path: opts.syscall_path,
+                ..Default::default()
+            };
+            if let Some(bytes) = opts.total_memory {
+                config.memory_size = bytes;
+            }
+            KvmPlatform::new(config)?
+        }
         PlatformKind::Systrap => return Err(BootError::PlatformUnavailable("systrap")),
     };
     tracing::debug!("platform: {}", platform::Platform::describe(&platform));

@@ -206,3 +206,87 @@ fn faults_come_back_as_events() {
         other => panic!("expected a not-present fault, got {other:?}"),
     }
 }
+
+#[test]
+fn missing_device_is_named_in_the_error() {
+    let err = match KvmPlatform::new(KvmConfig {
+        device: "/nonexistent/kvm".into(),
+        ..Default::default()
+    }) {
+        Ok(_) => panic!("a platform without a device"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("/nonexistent/kvm"), "{err}");
+    assert!(err.contains("No such file"), "{err}");
+}
+
+/// Regression: a context registered while the poller was going to sleep could see the
+/// poller as active forever and spin on its first system call. Create contexts at delays
+/// around the poller's spin limit so registrations race with its sleep transitions.
+#[test]
+fn contexts_registered_while_the_poller_falls_asleep() {
+    let Some(p) = platform(SyscallPath::Ring) else {
+        return;
+    };
+    for i in 0..150u64 {
+        std::thread::sleep(std::time::Duration::from_micros(120 + (i * 37) % 200));
+        let space = setup(&p, GETPID_THEN_EXIT);
+        let mut ctx = p.new_context(Arc::new(Fast(AtomicU64::new(0)))).unwrap();
+        let mut regs = UserRegs {
+            rip: CODE,
+            rsp: DATA + PAGE_SIZE,
+            ..Default::default()
+        };
+        loop {
+            assert_eq!(ctx.switch(&space, &mut regs).unwrap(), Event::Syscall);
+            match regs.rax {
+                39 => regs.rax = 1234,
+                60 => break,
+                other => panic!("unexpected syscall {other}"),
+            }
+        }
+        assert_eq!(regs.rbx, 1234);
+    }
+}
+
+/// Runs `code` in a fresh context until its exit system call; returns the registers.
+fn run_to_exit(p: &KvmPlatform, code: &[u8]) -> UserRegs {
+    let space = setup(p, code);
+    let mut ctx = p.new_context(Arc::new(Fast(AtomicU64::new(0)))).unwrap();
+    let mut regs = UserRegs {
+        rip: CODE,
+        rsp: DATA + PAGE_SIZE,
+        ..Default::default()
+    };
+    loop {
+        assert_eq!(ctx.switch(&space, &mut regs).unwrap(), Event::Syscall);
+        if regs.rax == 60 {
+            return regs;
+        }
+        regs.rax = 0;
+    }
+}
+
+/// vCPUs are pooled and reused: a thread must not see the vector registers of the thread
+/// that used the vCPU before it.
+#[test]
+fn reused_vcpus_do_not_leak_registers() {
+    let Some(p) = platform(SyscallPath::Ring) else {
+        return;
+    };
+    // movabs $0x1122334455667788,%rax; movq %rax,%xmm0; mov $60,%eax; syscall; ud2
+    let mut writer = vec![0x48, 0xb8];
+    writer.extend_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+    writer.extend_from_slice(&[
+        0x66, 0x48, 0x0f, 0x6e, 0xc0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+    ]);
+    // movq %xmm0,%rax; mov %rax,%rbx; mov $60,%eax; syscall; ud2
+    let reader = [
+        0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x48, 0x89, 0xc3, 0xb8, 60, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+    ];
+    for _ in 0..3 {
+        run_to_exit(&p, &writer);
+        let regs = run_to_exit(&p, &reader);
+        assert_eq!(regs.rbx, 0, "xmm0 of the previous thread leaked");
+    }
+}

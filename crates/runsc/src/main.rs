@@ -22,8 +22,32 @@ struct Cli {
     /// file. Implies --debug.
     #[arg(long, global = true, value_name = "DIR")]
     debug_log: Option<PathBuf>,
+    /// Memory the sandbox may use, in bytes or with a K, M or G suffix (default 2G). Only
+    /// touched pages cost host memory; a larger size costs a little more start-up time.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    total_memory: Option<u64>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Parses "4096", "64K", "512M" or "2G" into bytes (whole pages, at least 16 MiB).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 512M or 2G"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s} is too large"))?;
+    if bytes < 16 << 20 || bytes % 4096 != 0 || bytes > 1 << 46 {
+        return Err(format!("{s}: must be whole pages between 16M and 64T"));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -127,6 +151,7 @@ fn main() -> ExitCode {
                     SyscallPathArg::Ring => platform::SyscallPath::Ring,
                     SyscallPathArg::Exit => platform::SyscallPath::ExitOnly,
                 },
+                total_memory: cli.total_memory,
                 argv,
             };
             match boot::run_do(opts) {

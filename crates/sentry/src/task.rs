@@ -121,6 +121,7 @@ impl Task {
             match event {
                 Event::Syscall => syscalls::dispatch(&mut st, &mut regs),
                 Event::Fault(fault) => {
+                    tracing::trace!("fault {fault:?} at rip {:#x}", regs.rip);
                     let unresolved = match fault {
                         Fault::Page { addr, access } => st.mm.handle_fault(addr, access).err(),
                         _ => Some(FaultError::AccessDenied),

@@ -145,3 +145,14 @@ pub fn xcr0(cpuid: &kvm_bindings::CpuId) -> u64 {
     }
     (host & supported) | 0x3
 }
+
+/// XSAVE image of a reset CPU: x87 control word 0x37f, MXCSR 0x1f80, every other component
+/// in its initial state.
+pub fn initial_xsave() -> kvm_bindings::kvm_xsave {
+    let mut x = kvm_bindings::kvm_xsave::default();
+    x.region[0] = 0x037f; // FCW (low half), FSW 0
+    x.region[6] = 0x1f80; // MXCSR at byte 24
+    x.region[7] = 0xffff; // MXCSR_MASK at byte 28 (ignored on restore)
+    x.region[128] = 0x3; // XSTATE_BV at byte 512: x87 and SSE hold the values above
+    x
+}

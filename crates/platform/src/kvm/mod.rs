@@ -28,7 +28,7 @@ use crate::{AddressSpace, Context, FastSyscalls, Platform, PlatformError, Syscal
 pub use self::selftest::SyscallEntry;
 
 /// Default size of the memory file (sparse: only touched pages cost host memory).
-pub const DEFAULT_MEMORY_SIZE: u64 = 4 << 30;
+pub const DEFAULT_MEMORY_SIZE: u64 = 2 << 30;
 
 /// Options of the KVM platform.
 #[derive(Debug, Clone)]
@@ -62,6 +62,8 @@ pub(crate) struct VmShared {
     pub entry: Mutex<SyscallEntry>,
     pub poller: Option<Poller>,
     free_vcpu_indexes: Mutex<Vec<usize>>,
+    /// vCPUs whose contexts ended, ready for reuse.
+    vcpu_pool: Mutex<Vec<vcpu::VcpuHw>>,
     /// A host page used to add and remove a throwaway memory slot (see `retire_tables`).
     scratch_slot_page: u64,
 }
@@ -79,12 +81,6 @@ impl VmShared {
             entry |= PTE_NX;
         }
         self.mem.write_u64(self.kernel_pt + idx * 8, entry);
-    }
-
-    /// Removes a page from the kernel region.
-    pub fn unmap_kernel_page(&self, va: u64) {
-        let idx = (va - KERNEL_BASE) / PAGE_SIZE;
-        self.mem.write_u64(self.kernel_pt + idx * 8, 0);
     }
 
     pub fn alloc_vcpu_index(&self) -> Result<usize, PlatformError> {
@@ -235,6 +231,7 @@ impl KvmPlatform {
             entry: Mutex::new(SyscallEntry::UserTrampoline),
             poller,
             free_vcpu_indexes: Mutex::new((0..MAX_VCPUS).rev().collect()),
+            vcpu_pool: Mutex::new(Vec::new()),
             scratch_slot_page: scratch as u64,
         });
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);

@@ -332,7 +332,7 @@ fn poll_loop(shared: &PollerShared) {
         std::hint::spin_loop();
         idle_rounds += 1;
         // Reading the clock costs more than a poll: check it every few hundred rounds.
-        if idle_rounds % 256 != 0 || last_request.elapsed() < SPIN_LIMIT {
+        if !idle_rounds.is_multiple_of(256) || last_request.elapsed() < SPIN_LIMIT {
             continue;
         }
         // Go to sleep: tell the trampolines first, then serve anything that raced in.

@@ -60,48 +60,82 @@ pub(super) struct ExceptionFrame {
 
 const FRAME_WORDS: u64 = 7;
 
-/// A vCPU with its kernel pages and private top-level slot.
-pub(super) struct Vcpu {
+/// A KVM vCPU and the guest pages that belong to it. KVM cannot destroy a vCPU before its
+/// VM, nor reuse its id, so a vCPU whose context ended goes back to a pool in [`VmShared`]
+/// and is reset for the next context instead.
+pub(super) struct VcpuHw {
     pub fd: VcpuFd,
-    pub vm: Arc<VmShared>,
     pub index: usize,
     /// Top page of the ring-0 stack, where exception frames land.
     stack_top_page: Gpa,
     /// PDPT for PML4 slot 255 of this vCPU's roots.
     per_vcpu_pdpt: Gpa,
-    /// Pages owned by this vCPU, freed with it.
-    owned: Vec<Gpa>,
     pub shared_page: Gpa,
+    /// System registers of a freshly reset vCPU (ring 0, bootstrap root).
+    initial_sregs: kvm_bindings::kvm_sregs,
+}
+
+/// A vCPU in use, with the root it currently runs.
+pub(super) struct Vcpu {
+    hw: Option<VcpuHw>,
+    pub vm: Arc<VmShared>,
     /// The root currently loaded and the address space it mirrors.
     root: Option<(Gpa, Arc<dyn AddressSpace>)>,
 }
 
-impl Vcpu {
-    pub fn new(vm: Arc<VmShared>, lstar: u64) -> Result<Self, PlatformError> {
-        let index = vm.alloc_vcpu_index()?;
-        match Self::build(vm.clone(), index, lstar) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                vm.release_vcpu_index(index);
-                Err(e)
-            }
-        }
+impl std::ops::Deref for Vcpu {
+    type Target = VcpuHw;
+    fn deref(&self) -> &VcpuHw {
+        self.hw
+            .as_ref()
+            .expect("a live Vcpu always has its hardware")
     }
+}
 
-    fn build(vm: Arc<VmShared>, index: usize, lstar: u64) -> Result<Self, PlatformError> {
-        let kvm = |what: &str, e: kvm_ioctls::Error| PlatformError::Kvm(format!("{what}: {e}"));
-        let mut fd = vm
+impl std::ops::DerefMut for Vcpu {
+    fn deref_mut(&mut self) -> &mut VcpuHw {
+        self.hw
+            .as_mut()
+            .expect("a live Vcpu always has its hardware")
+    }
+}
+
+fn kvm(what: &str, e: kvm_ioctls::Error) -> PlatformError {
+    PlatformError::Kvm(format!("{what}: {e}"))
+}
+
+impl Vcpu {
+    /// A vCPU from the pool, reset, or a new one.
+    pub fn new(vm: Arc<VmShared>, lstar: u64) -> Result<Self, PlatformError> {
+        let pooled = vm.vcpu_pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let hw = match pooled {
+            Some(mut hw) => {
+                hw.reset(&vm, lstar)?;
+                hw
+            }
+            None => {
+                let index = vm.alloc_vcpu_index()?;
+                VcpuHw::build(&vm, index, lstar).inspect_err(|_| vm.release_vcpu_index(index))?
+            }
+        };
+        Ok(Vcpu {
+            hw: Some(hw),
+            vm,
+            root: None,
+        })
+    }
+}
+
+impl VcpuHw {
+    fn build(vm: &Arc<VmShared>, index: usize, lstar: u64) -> Result<Self, PlatformError> {
+        let fd = vm
             .vm
             .create_vcpu(index as u64)
             .map_err(|e| kvm("create vCPU", e))?;
         fd.set_cpuid2(&vm.cpuid).map_err(|e| kvm("set CPUID", e))?;
         let mem = &vm.mem;
-        let mut owned = Vec::new();
-        let mut page = || -> Result<Gpa, PlatformError> {
-            let p = mem.alloc_page()?;
-            owned.push(p);
-            Ok(p)
-        };
+        // These pages live as long as the VM: the vCPU is pooled, never destroyed.
+        let page = || mem.alloc_page();
         // Kernel pages: GDT+TSS, two stack pages.
         let gdt_page = page()?;
         let stack_low = page()?;
@@ -140,13 +174,46 @@ impl Vcpu {
             vm.kernel_pdpt | PTE_PRESENT | PTE_WRITE | PTE_ACCESSED,
         );
         let sregs = fd.get_sregs().map_err(|e| kvm("get sregs", e))?;
-        let sregs = cpu::initial_sregs(sregs, index, boot_root);
-        fd.set_sregs(&sregs).map_err(|e| kvm("set sregs", e))?;
+        let mut hw = VcpuHw {
+            fd,
+            index,
+            stack_top_page,
+            per_vcpu_pdpt: pdpt,
+            shared_page,
+            initial_sregs: cpu::initial_sregs(sregs, index, boot_root),
+        };
+        let mut xcrs = kvm_bindings::kvm_xcrs {
+            nr_xcrs: 1,
+            ..Default::default()
+        };
+        xcrs.xcrs[0].xcr = 0;
+        xcrs.xcrs[0].value = cpu::xcr0(&vm.cpuid);
+        hw.fd.set_xcrs(&xcrs).map_err(|e| kvm("set XCR0", e))?;
+        hw.fd.set_sync_valid_reg(SyncReg::Register);
+        hw.fd.set_sync_valid_reg(SyncReg::SystemRegister);
+        hw.reset(vm, lstar)?;
+        Ok(hw)
+    }
+
+    /// Puts the vCPU in the state of a new one: ring 0 on the bootstrap root, `lstar` as the
+    /// syscall entry, FPU and vector registers in their initial state (nothing of a previous
+    /// thread survives), an idle shared page.
+    fn reset(&mut self, vm: &VmShared, lstar: u64) -> Result<(), PlatformError> {
+        let fd = &mut self.fd;
+        fd.set_sregs(&self.initial_sregs)
+            .map_err(|e| kvm("set sregs", e))?;
+        fd.set_regs(&kvm_regs {
+            rflags: 0x2,
+            ..Default::default()
+        })
+        .map_err(|e| kvm("set regs", e))?;
         // The sync-register copy is only filled by an exit; seed it so that the first run can
         // mark it dirty without loading garbage.
-        let regs = fd.get_regs().map_err(|e| kvm("get regs", e))?;
-        fd.sync_regs_mut().sregs = sregs;
-        fd.sync_regs_mut().regs = regs;
+        fd.sync_regs_mut().sregs = self.initial_sregs;
+        fd.sync_regs_mut().regs = kvm_regs {
+            rflags: 0x2,
+            ..Default::default()
+        };
         let msrs = Msrs::from_entries(&[
             msr(cpu::MSR_STAR, cpu::STAR),
             msr(cpu::MSR_LSTAR, lstar),
@@ -157,27 +224,24 @@ impl Vcpu {
         ])
         .map_err(|e| PlatformError::Kvm(format!("MSR list: {e:?}")))?;
         fd.set_msrs(&msrs).map_err(|e| kvm("set MSRs", e))?;
-        let mut xcrs = kvm_bindings::kvm_xcrs {
-            nr_xcrs: 1,
-            ..Default::default()
-        };
-        xcrs.xcrs[0].xcr = 0;
-        xcrs.xcrs[0].value = cpu::xcr0(&vm.cpuid);
-        fd.set_xcrs(&xcrs).map_err(|e| kvm("set XCR0", e))?;
-        fd.set_sync_valid_reg(SyncReg::Register);
-        fd.set_sync_valid_reg(SyncReg::SystemRegister);
-        Ok(Vcpu {
-            fd,
-            vm,
-            index,
-            stack_top_page,
-            per_vcpu_pdpt: pdpt,
-            owned,
-            shared_page,
-            root: None,
-        })
+        fd.set_xsave(&cpu::initial_xsave())
+            .map_err(|e| kvm("set XSAVE", e))?;
+        fd.set_kvm_immediate_exit(0);
+        vm.mem.zero(self.shared_page, PAGE_SIZE);
+        Ok(())
     }
 
+    /// Lets KVM finish any operation pending from the last exit (an MMIO write completes on
+    /// the next `KVM_RUN` and would otherwise rewrite RIP after a reset), without running
+    /// guest code: `KVM_RUN` with `immediate_exit` returns at once with EINTR.
+    fn quiesce(&mut self) {
+        self.fd.set_kvm_immediate_exit(1);
+        let _ = self.fd.run();
+        self.fd.set_kvm_immediate_exit(0);
+    }
+}
+
+impl Vcpu {
     /// Loads a root mirroring `space`, unless it is already loaded.
     pub fn activate(&mut self, space: &Arc<dyn AddressSpace>) -> Result<(), PlatformError> {
         if let Some((_, current)) = &self.root {
@@ -213,9 +277,9 @@ impl Vcpu {
         }
     }
 
-    /// Makes the next run enter user mode at `regs` through `iretq` from the exception tail.
-    pub fn enter_user(&mut self, regs: &UserRegs) {
-        let frame_va = vcpu_stack_top(self.index) - FRAME_WORDS * 8;
+    /// Puts `regs` where the exception tail's `iretq` and the vCPU will take them: RIP, RSP
+    /// and RFLAGS in the frame on the ring-0 stack, the rest in the sync registers.
+    fn load_user_state(&mut self, regs: &UserRegs) {
         let frame = [
             0,
             0,
@@ -226,13 +290,19 @@ impl Vcpu {
             USER_DS as u64,
         ];
         self.write_frame(&frame);
+        set_gprs(&mut self.fd.sync_regs_mut().regs, regs);
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        self.set_segment_bases(regs);
+    }
+
+    /// Makes the next run enter user mode at `regs` through `iretq` from the exception tail.
+    pub fn enter_user(&mut self, regs: &UserRegs) {
+        self.load_user_state(regs);
+        let frame_va = vcpu_stack_top(self.index) - FRAME_WORDS * 8;
         let r = &mut self.fd.sync_regs_mut().regs;
-        set_gprs(r, regs);
         r.rip = KERNEL_CODE_VA + guest_code::resume_offset();
         r.rsp = frame_va;
         r.rflags = 0x2;
-        self.fd.set_sync_dirty_reg(SyncReg::Register);
-        self.set_segment_bases(regs);
     }
 
     /// Sets FS and GS bases, if they differ from the vCPU's.
@@ -279,20 +349,7 @@ impl Vcpu {
 
     /// Resumes after an exception with `regs` (the stub's `iretq` returns to them).
     pub fn resume_from_exception(&mut self, regs: &UserRegs) {
-        let frame = [
-            0,
-            0,
-            regs.rip,
-            USER_CS as u64,
-            user_rflags(regs.rflags),
-            regs.rsp,
-            USER_DS as u64,
-        ];
-        self.write_frame(&frame);
-        let r = &mut self.fd.sync_regs_mut().regs;
-        set_gprs(r, regs);
-        self.fd.set_sync_dirty_reg(SyncReg::Register);
-        self.set_segment_bases(regs);
+        self.load_user_state(regs);
     }
 
     /// Runs until the next exit the platform must look at.
@@ -360,14 +417,14 @@ impl Vcpu {
 impl Drop for Vcpu {
     fn drop(&mut self) {
         self.deactivate();
-        let gdt_va = vcpu_gdt_va(self.index);
-        for i in 0..3 {
-            self.vm.unmap_kernel_page(gdt_va + i * PAGE_SIZE);
+        if let Some(mut hw) = self.hw.take() {
+            hw.quiesce();
+            self.vm
+                .vcpu_pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(hw);
         }
-        // The vCPU fd closes after this; KVM keeps the vCPU until the VM goes, so its index
-        // stays reserved rather than being reused by a new vCPU with the same id.
-        let pages = std::mem::take(&mut self.owned);
-        self.vm.retire_tables(pages);
     }
 }
 

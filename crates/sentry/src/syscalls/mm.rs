@@ -11,7 +11,7 @@ const PROT_GROWSDOWN: u64 = 0x0100_0000;
 const PROT_GROWSUP: u64 = 0x0200_0000;
 
 fn aligned(v: u64) -> bool {
-    v % PAGE_SIZE == 0
+    v.is_multiple_of(PAGE_SIZE)
 }
 
 /// Checks and rounds a (start, length) pair the way munmap/mprotect/madvise do.

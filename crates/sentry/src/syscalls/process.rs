@@ -242,7 +242,7 @@ pub fn sched_getaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
     let ncpus = nix::sched::CpuSet::count();
     // Linux: the buffer must hold nr_cpu_ids bits and be a multiple of a long.
     let needed = (ncpus_online().max(1)).div_ceil(64) * 8;
-    if len * 8 < ncpus_online() || len % 8 != 0 {
+    if len.saturating_mul(8) < ncpus_online() || len % 8 != 0 {
         return Err(Errno::EINVAL);
     }
     let mut mask = vec![0u8; needed];

@@ -37,8 +37,8 @@ fn host_clock(id: libc::clockid_t) -> Result<libc::timespec, Errno> {
 
 fn timespec_bytes(ts: &libc::timespec) -> [u8; 16] {
     let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(ts.tv_sec as i64).to_le_bytes());
-    b[8..].copy_from_slice(&(ts.tv_nsec as i64).to_le_bytes());
+    b[..8].copy_from_slice(&ts.tv_sec.to_le_bytes());
+    b[8..].copy_from_slice(&ts.tv_nsec.to_le_bytes());
     b
 }
 
@@ -81,8 +81,8 @@ pub fn gettimeofday(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
     if a[0] != 0 {
         let ts = host_clock(libc::CLOCK_REALTIME)?;
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&(ts.tv_sec as i64).to_le_bytes());
-        b[8..].copy_from_slice(&(ts.tv_nsec as i64 / 1000).to_le_bytes());
+        b[..8].copy_from_slice(&ts.tv_sec.to_le_bytes());
+        b[8..].copy_from_slice(&(ts.tv_nsec / 1000).to_le_bytes());
         t.mm.copy_out(a[0], &b)?;
     }
     if a[1] != 0 {
@@ -93,7 +93,7 @@ pub fn gettimeofday(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
 }
 
 pub fn time(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let now = host_clock(libc::CLOCK_REALTIME)?.tv_sec as i64;
+    let now = host_clock(libc::CLOCK_REALTIME)?.tv_sec;
     if a[0] != 0 {
         t.mm.copy_out(a[0], &now.to_le_bytes())?;
     }
