@@ -81,12 +81,18 @@ fn resolve_program(name: &OsString) -> Result<PathBuf, BootError> {
     Err(BootError::NotFound(name.to_string_lossy().into_owned()))
 }
 
-fn dup_stdio() -> Result<[OwnedFd; 3], BootError> {
-    let dup = |fd: i32| -> Result<OwnedFd, BootError> {
-        // SAFETY: borrowing our own standard stream for the duration of the dup call.
+/// Duplicates our standard streams for the sandbox; a closed one stays closed there too.
+fn dup_stdio() -> Result<[Option<OwnedFd>; 3], BootError> {
+    let dup = |fd: i32| -> Result<Option<OwnedFd>, BootError> {
+        // SAFETY: fcntl(F_GETFD) only asks whether fd is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Ok(None);
+        }
+        // SAFETY: fd is open (checked above) and borrowed only for the dup call.
         let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         borrowed
             .try_clone_to_owned()
+            .map(Some)
             .map_err(|e| BootError::Io("duplicating a standard stream", e))
     };
     Ok([dup(0)?, dup(1)?, dup(2)?])

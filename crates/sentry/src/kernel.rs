@@ -31,8 +31,8 @@ pub struct ProcessSpec {
     /// Working directory the program sees.
     pub cwd: Vec<u8>,
     pub creds: Creds,
-    /// Standard input, output and error.
-    pub stdio: [OwnedFd; 3],
+    /// Standard input, output and error (None: closed).
+    pub stdio: [Option<OwnedFd>; 3],
 }
 
 /// Fills `buf` from the host's random source.
@@ -186,7 +186,9 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
 
     let mut fds = FdTable::default();
     for (i, fd) in spec.stdio.into_iter().enumerate() {
-        fds.install(i as i32, Arc::new(fs::host::HostFile::new(fd)));
+        if let Some(fd) = fd {
+            fds.install(i as i32, Arc::new(fs::host::HostFile::new(fd)));
+        }
     }
     let exe = std::fs::canonicalize(&spec.path)
         .map(|p| p.into_os_string().into_encoded_bytes())
