@@ -5,6 +5,7 @@
 //! the application. Path resolution, mounts, tmpfs, devfs, procfs and ImgFS come with the VFS.
 
 pub mod host;
+pub mod vfs;
 
 /// A Linux errno (positive).
 pub type Errno = i32;
