@@ -54,6 +54,17 @@ __attribute__((unused)) static const char *errname(int e)
 	case ENOSYS: return "ENOSYS";
 	case EOVERFLOW: return "EOVERFLOW";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ELOOP: return "ELOOP";
+	case EXDEV: return "EXDEV";
+	case ENOTEMPTY: return "ENOTEMPTY";
+	case ENODATA: return "ENODATA";
+	case ENXIO: return "ENXIO";
+	case EMLINK: return "EMLINK";
+	case ETXTBSY: return "ETXTBSY";
+	case ENFILE: return "ENFILE";
+	case EDQUOT: return "EDQUOT";
+	case EBADFD: return "EBADFD";
+	case ESTALE: return "ESTALE";
 	default: {
 		static char buf[32];
 		snprintf(buf, sizeof buf, "errno%d", e);
@@ -108,5 +119,236 @@ __attribute__((unused)) static uint64_t rng(void)
 	rng_state = x;
 	return x * 2685821657736338717ULL;
 }
+
+/* ---------------------------------------------------------------------------
+ * File-system helpers, for the fs_*.c programs: #define CONF_FS before
+ * including conf.h. Each program works in a fresh /tmp/fsconf-XXXXXX (its
+ * name is never printed), uses relative paths, and removes it at the end. */
+#ifdef CONF_FS
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static char conf_tmpdir[64];
+
+/* Print "label: N" for N >= 0, "label: -1 errno=NAME" for -1. For sizes and
+ * counts (never for fds, addresses or times). */
+#define NUMCALL(label, expr)                                                 \
+	do {                                                                 \
+		errno = 0;                                                   \
+		long _r = (long)(expr);                                      \
+		int _e = errno;                                              \
+		if (_r == -1)                                                \
+			printf("%s: -1 errno=%s\n", label, errname(_e));    \
+		else                                                         \
+			printf("%s: %ld\n", label, _r);                      \
+	} while (0)
+
+/* Creates /tmp/fsconf-XXXXXX and makes it the working directory. */
+__attribute__((unused)) static void fs_enter(void)
+{
+	strcpy(conf_tmpdir, "/tmp/fsconf-XXXXXX");
+	if (!mkdtemp(conf_tmpdir)) {
+		printf("mkdtemp: FAIL errno=%s\n", errname(errno));
+		exit(2);
+	}
+	if (chdir(conf_tmpdir) != 0) {
+		printf("chdir tmpdir: FAIL errno=%s\n", errname(errno));
+		exit(2);
+	}
+}
+
+/* rm -rf NAME relative to dfd. Returns 0 when everything went. */
+__attribute__((unused)) static int fs_rm_rf_at(int dfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dfd, name, 0);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *e;
+	/* Collect names first: removing while reading is allowed but keep it
+	 * simple and filesystem-independent. */
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			names = realloc(names, cap * sizeof *names);
+		}
+		names[n++] = strdup(e->d_name);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (fs_rm_rf_at(dirfd(d), names[i]) != 0)
+			rc = -1;
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* Leaves the tmp dir and removes it; prints "cleanup: ok". */
+__attribute__((unused)) static void fs_leave(void)
+{
+	if (chdir("/") != 0)
+		printf("chdir /: FAIL errno=%s\n", errname(errno));
+	int rc = fs_rm_rf_at(AT_FDCWD, conf_tmpdir);
+	struct stat st;
+	int gone = lstat(conf_tmpdir, &st) != 0 && errno == ENOENT;
+	printf("cleanup: %s\n", rc == 0 && gone ? "ok" : "FAIL");
+}
+
+__attribute__((unused)) static const char *fs_type(mode_t m)
+{
+	if (S_ISREG(m)) return "reg";
+	if (S_ISDIR(m)) return "dir";
+	if (S_ISLNK(m)) return "lnk";
+	if (S_ISFIFO(m)) return "fifo";
+	if (S_ISCHR(m)) return "chr";
+	if (S_ISBLK(m)) return "blk";
+	if (S_ISSOCK(m)) return "sock";
+	return "?";
+}
+
+/* "type=reg mode=0644 nlink=1 size=5": sizes only for files and symlinks
+ * (directory sizes differ between filesystems). */
+__attribute__((unused)) static void fs_print_stat(const char *label, const struct stat *st)
+{
+	printf("%s: type=%s mode=%04o nlink=%lu", label, fs_type(st->st_mode),
+	       (unsigned)(st->st_mode & 07777), (unsigned long)st->st_nlink);
+	if (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode))
+		printf(" size=%lld", (long long)st->st_size);
+	printf("\n");
+}
+
+/* lstat (follow = 0) or stat (follow = 1) PATH and print it or the errno. */
+__attribute__((unused)) static void fs_show(const char *label, const char *path, int follow)
+{
+	struct stat st;
+	int r = follow ? stat(path, &st) : lstat(path, &st);
+	if (r != 0)
+		printf("%s: -1 errno=%s\n", label, errname(errno));
+	else
+		fs_print_stat(label, &st);
+}
+
+__attribute__((unused)) static void fs_showfd(const char *label, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		printf("%s: -1 errno=%s\n", label, errname(errno));
+	else
+		fs_print_stat(label, &st);
+}
+
+__attribute__((unused)) static int fs_cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Prints the sorted names in directory PATH (including . and ..). */
+__attribute__((unused)) static void fs_ls(const char *label, const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d) {
+		printf("%s: -1 errno=%s\n", label, errname(errno));
+		return;
+	}
+	char *names[512];
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < 512)
+		names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof *names, fs_cmpstr);
+	printf("%s:", label);
+	for (size_t i = 0; i < n; i++) {
+		printf(" %s", names[i]);
+		free(names[i]);
+	}
+	printf("\n");
+}
+
+/* Prints getcwd() with the tmp dir replaced by "<tmp>". */
+__attribute__((unused)) static void fs_cwd(const char *label)
+{
+	char buf[PATH_MAX];
+	if (!getcwd(buf, sizeof buf)) {
+		printf("%s: -1 errno=%s\n", label, errname(errno));
+		return;
+	}
+	size_t n = strlen(conf_tmpdir);
+	if (n && !strncmp(buf, conf_tmpdir, n) && (buf[n] == 0 || buf[n] == '/'))
+		printf("%s: <tmp>%s\n", label, buf + n);
+	else
+		printf("%s: %s\n", label, buf);
+}
+
+/* Creates (or truncates) PATH with DATA and mode 0644 (before umask). */
+__attribute__((unused)) static int fs_put(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(data);
+	ssize_t w = write(fd, data, n);
+	close(fd);
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+/* Prints BUF[0..n) escaped: "label: "text\n"". */
+__attribute__((unused)) static void fs_print_bytes(const char *label, const char *buf, long n)
+{
+	printf("%s: %ld \"", label, n);
+	for (long i = 0; i < n && i < 128; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c == '\n')
+			printf("\\n");
+		else if (c == '\\' || c == '"')
+			printf("\\%c", c);
+		else if (c < 32 || c > 126)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+	printf("%s\"\n", n > 128 ? "..." : "");
+}
+
+/* Prints the contents of PATH (up to 128 bytes shown) or the errno. */
+__attribute__((unused)) static void fs_cat(const char *label, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		printf("%s: -1 errno=%s\n", label, errname(errno));
+		return;
+	}
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof buf);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		printf("%s: read -1 errno=%s\n", label, errname(e));
+	else
+		fs_print_bytes(label, buf, n);
+}
+#endif /* CONF_FS */
 
 #endif

@@ -307,3 +307,10 @@ fn check_refusal(path: &Path, want: i32, out: &Outcome) -> Result<(), String> {
         Err(problems.join("; "))
     }
 }
+
+// File-system programs: each works in a fresh /tmp/fsconf-XXXXXX and removes it.
+program_test!(fs_open);
+program_test!(fs_rw);
+program_test!(fs_dir);
+program_test!(fs_attr);
+program_test!(fs_escape);

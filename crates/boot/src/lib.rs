@@ -3,6 +3,8 @@
 //! `runsc do` is the first way in: a program from the host file system, the caller's
 //! environment, working directory, credentials and standard streams.
 
+mod mounts;
+
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -151,7 +153,10 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
             e
         })
         .collect();
+    let procfs = sentry::procfs::ProcFs::new();
     let spec = ProcessSpec {
+        mounts: mounts::host_root(&procfs)?,
+        procfs,
         path: path.clone(),
         file,
         image,

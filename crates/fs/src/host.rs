@@ -117,4 +117,13 @@ impl FileDescription for HostFile {
     fn may_block(&self) -> bool {
         self.may_block
     }
+
+    fn bytes_available(&self) -> Result<u32, Errno> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into n.
+        if unsafe { libc::ioctl(self.raw(), libc::FIONREAD, &mut n) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(n.max(0) as u32)
+    }
 }

@@ -4,7 +4,11 @@
 //! passthrough of host file descriptors, used for the standard streams `runsc do` hands to
 //! the application. Path resolution, mounts, tmpfs, devfs, procfs and ImgFS come with the VFS.
 
+pub mod dev;
 pub mod host;
+pub mod hostfs;
+pub mod pipe;
+pub mod tmpfs;
 pub mod vfs;
 
 /// A Linux errno (positive).
@@ -43,9 +47,29 @@ pub trait FileDescription: Send + Sync {
     /// File metadata.
     fn stat(&self) -> Result<Stat, Errno>;
     /// Terminal attributes (`TCGETS`): the raw 60-byte `struct termios`.
-    fn tcgets(&self) -> Result<[u8; 60], Errno>;
+    fn tcgets(&self) -> Result<[u8; 60], Errno> {
+        Err(libc::ENOTTY)
+    }
     /// Window size (`TIOCGWINSZ`): the raw 8-byte `struct winsize`.
-    fn window_size(&self) -> Result<[u8; 8], Errno>;
+    fn window_size(&self) -> Result<[u8; 8], Errno> {
+        Err(libc::ENOTTY)
+    }
     /// Whether an operation on this file may block (pipes, terminals, sockets).
     fn may_block(&self) -> bool;
+    /// `read` honouring the description's status flags (O_NONBLOCK).
+    fn read_with_flags(&self, buf: &mut [u8], _flags: u32) -> Result<usize, Errno> {
+        self.read(buf)
+    }
+    /// `write` honouring the description's status flags (O_NONBLOCK).
+    fn write_with_flags(&self, buf: &[u8], _flags: u32) -> Result<usize, Errno> {
+        self.write(buf)
+    }
+    /// F_GETPIPE_SZ (`set` None) and F_SETPIPE_SZ: EBADF for anything but a pipe.
+    fn pipe_size(&self, _set: Option<u64>, _privileged: bool) -> Result<u64, Errno> {
+        Err(libc::EBADF)
+    }
+    /// Bytes readable without blocking (`FIONREAD`).
+    fn bytes_available(&self) -> Result<u32, Errno> {
+        Err(libc::ENOTTY)
+    }
 }

@@ -1,44 +1,126 @@
 //! The file descriptor table of a process.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use fs::FileDescription;
+use fs::vfs::OpenFile;
 
 use crate::errno::Errno;
 
 /// One descriptor: an open file description and the close-on-exec flag.
 #[derive(Clone)]
 pub struct FdEntry {
-    pub file: Arc<dyn FileDescription>,
+    pub file: Arc<OpenFile>,
     pub cloexec: bool,
 }
 
-/// Maps descriptor numbers to open file descriptions.
+/// Maps descriptor numbers to open file descriptions. Internally locked, so that it can be
+/// shared (threads with CLONE_FILES, /proc/PID/fd) and read while a system call runs.
 #[derive(Default)]
 pub struct FdTable {
-    entries: BTreeMap<i32, FdEntry>,
+    entries: Mutex<BTreeMap<i32, FdEntry>>,
+}
+
+/// A guest-supplied descriptor number: anything that isn't a non-negative i32 is not open.
+fn fd_number(fd: u64) -> Result<i32, Errno> {
+    i32::try_from(fd as i64)
+        .ok()
+        .filter(|&fd| fd >= 0)
+        .ok_or(Errno::EBADF)
 }
 
 impl FdTable {
-    /// Installs `file` at `fd`, replacing what was there.
-    pub fn install(&mut self, fd: i32, file: Arc<dyn FileDescription>) {
-        self.entries.insert(
-            fd,
-            FdEntry {
-                file,
-                cloexec: false,
-            },
-        );
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, FdEntry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The file at `fd`, or EBADF. Guest-supplied fds are u64 registers: anything that
-    /// isn't a non-negative i32 is simply not open.
-    pub fn get(&self, fd: u64) -> Result<Arc<dyn FileDescription>, Errno> {
-        let fd = i32::try_from(fd as i64).map_err(|_| Errno::EBADF)?;
-        self.entries
-            .get(&fd)
-            .map(|e| e.file.clone())
+    /// Installs `file` at `fd`, replacing (and returning) what was there.
+    pub fn install(&self, fd: i32, file: Arc<OpenFile>, cloexec: bool) -> Option<FdEntry> {
+        self.lock().insert(fd, FdEntry { file, cloexec })
+    }
+
+    /// The lowest descriptor at or above `min` not in use.
+    pub fn lowest_free(&self, min: i32) -> i32 {
+        let entries = self.lock();
+        let mut fd = min;
+        for (&used, _) in entries.range(min..) {
+            if used != fd {
+                break;
+            }
+            fd += 1;
+        }
+        fd
+    }
+
+    /// Installs `file` at the lowest free descriptor at or above `min`, below `limit`.
+    pub fn alloc(
+        &self,
+        min: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<i32, Errno> {
+        let mut entries = self.lock();
+        let mut fd = min;
+        for (&used, _) in entries.range(min..) {
+            if used != fd {
+                break;
+            }
+            fd += 1;
+        }
+        if fd as u64 >= limit {
+            return Err(Errno::EMFILE);
+        }
+        entries.insert(fd, FdEntry { file, cloexec });
+        Ok(fd)
+    }
+
+    /// The file at `fd`, or EBADF.
+    pub fn get(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+        self.entry(fd).map(|e| e.file)
+    }
+
+    pub fn entry(&self, fd: u64) -> Result<FdEntry, Errno> {
+        self.lock()
+            .get(&fd_number(fd)?)
+            .cloned()
             .ok_or(Errno::EBADF)
+    }
+
+    pub fn set_cloexec(&self, fd: u64, cloexec: bool) -> Result<(), Errno> {
+        let fd = fd_number(fd)?;
+        self.lock()
+            .get_mut(&fd)
+            .map(|e| e.cloexec = cloexec)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Removes `fd`.
+    pub fn remove(&self, fd: u64) -> Result<FdEntry, Errno> {
+        self.lock().remove(&fd_number(fd)?).ok_or(Errno::EBADF)
+    }
+
+    /// close_range: removes (or marks close-on-exec) every fd in `[first, last]`.
+    pub fn close_range(&self, first: u32, last: u32, cloexec_only: bool) -> Vec<FdEntry> {
+        let first = first.min(i32::MAX as u32) as i32;
+        let last = last.min(i32::MAX as u32) as i32;
+        let mut entries = self.lock();
+        let fds: Vec<i32> = entries.range(first..=last).map(|(&fd, _)| fd).collect();
+        let mut closed = Vec::new();
+        for fd in fds {
+            if cloexec_only {
+                if let Some(e) = entries.get_mut(&fd) {
+                    e.cloexec = true;
+                }
+            } else if let Some(e) = entries.remove(&fd) {
+                closed.push(e);
+            }
+        }
+        closed
+    }
+
+    /// A snapshot of every open descriptor, in order (for /proc/PID/fd).
+    pub fn snapshot(&self) -> Vec<(i32, FdEntry)> {
+        self.lock().iter().map(|(&fd, e)| (fd, e.clone())).collect()
     }
 }

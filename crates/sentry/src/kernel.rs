@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use platform::{Platform, Prot, UserRegs, PAGE_SIZE};
 
+use fs::vfs::{Creds as FsCreds, MountNamespace, OpenFile, ResolveFlags, Resolver};
+
 use crate::fdtable::FdTable;
+use crate::fs_context::FsContext;
 use crate::loader::stack::*;
 use crate::loader::{self, ElfImage, StackArgs};
 use crate::mm::{page_align_down, page_align_up, MemoryManager, VmaKind};
@@ -28,7 +31,11 @@ pub struct ProcessSpec {
     pub image: ElfImage,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
-    /// Working directory the program sees.
+    /// The file system the sandbox sees.
+    pub mounts: Arc<MountNamespace>,
+    /// The sandbox's /proc, where the process is registered.
+    pub procfs: Arc<crate::procfs::ProcFs>,
+    /// Working directory the program starts in (the root if it doesn't resolve).
     pub cwd: Vec<u8>,
     pub creds: Creds,
     /// Standard input, output and error (None: closed).
@@ -54,7 +61,7 @@ pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), crate::errno::Errno> {
     Ok(())
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // Failure leaves zeros: a less random but still valid layout.
     let _ = fill_random(&mut b);
@@ -121,6 +128,32 @@ fn host_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
     out
 }
 
+/// The first task's view of the file system: the namespace root, and `cwd` if it resolves.
+fn start_fs(mounts: &Arc<MountNamespace>, cwd: &[u8], creds: &Creds) -> FsContext {
+    let root = mounts.root();
+    let fs_creds = FsCreds {
+        uid: creds.euid,
+        gid: creds.egid,
+        groups: creds.groups.clone(),
+    };
+    let resolver = Resolver {
+        ns: mounts,
+        root: &root,
+        creds: &fs_creds,
+    };
+    let cwd = match resolver.resolve(&root, cwd, ResolveFlags::follow()) {
+        Ok(loc) => loc,
+        Err(e) => {
+            tracing::debug!(
+                "working directory {:?}: errno {e}; using /",
+                String::from_utf8_lossy(cwd)
+            );
+            root.clone()
+        }
+    };
+    FsContext::new(mounts.clone(), root, cwd)
+}
+
 /// Loads `spec` into a fresh address space and runs it to completion.
 pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
     let (file, image) = (&spec.file, &spec.image);
@@ -184,24 +217,53 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
     mm.write_force(stack.sp, &stack.bytes)
         .map_err(|_| SentryError::OutOfMemory)?;
 
-    let mut fds = FdTable::default();
+    let fds = Arc::new(FdTable::default());
     for (i, fd) in spec.stdio.into_iter().enumerate() {
         if let Some(fd) = fd {
-            fds.install(i as i32, Arc::new(fs::host::HostFile::new(fd)));
+            // The sandbox sees the stream with the access mode and flags it was opened with.
+            // SAFETY: F_GETFL on a descriptor we own.
+            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
+            let desc = Arc::new(fs::host::HostFile::new(fd));
+            let file = OpenFile::special(None, None, desc, flags.max(0) as u32);
+            fds.install(i as i32, file, false);
         }
     }
+    let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let exe = std::fs::canonicalize(&spec.path)
         .map(|p| p.into_os_string().into_encoded_bytes())
         .unwrap_or(execfn);
+    let mm = Arc::new(crate::mm::Mm::new(mm));
+    let nul_joined = |v: &[Vec<u8>]| -> Vec<u8> {
+        v.iter()
+            .flat_map(|s| s.iter().copied().chain(std::iter::once(0)))
+            .collect()
+    };
+    let info = Arc::new(crate::procfs::ProcessInfo {
+        pid: 1,
+        ppid: 0,
+        exe: exe.clone(),
+        cmdline: nul_joined(&spec.argv),
+        environ: nul_joined(&spec.envp),
+        auxv: stack
+            .auxv
+            .iter()
+            .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
+            .collect(),
+        mm: mm.clone(),
+        fds: fds.clone(),
+        fs: fs.clone(),
+        creds: spec.creds.clone(),
+    });
+    spec.procfs.register(info);
     let state = Arc::new(Mutex::new(TaskState {
         mm,
         fds,
+        fs,
         creds: spec.creds,
         pid: 1,
         tid: 1,
         ppid: 0,
         exe,
-        cwd: spec.cwd,
         signals: SignalState::default(),
         clear_child_tid: 0,
         robust_list: (0, 0),

@@ -6,9 +6,11 @@
 
 pub mod errno;
 pub mod fdtable;
+pub mod fs_context;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod procfs;
 pub mod signal;
 pub mod syscalls;
 pub mod task;

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use platform::{Context, Event, FastSyscalls, Fault, UserRegs};
 
 use crate::fdtable::FdTable;
-use crate::mm::{FaultError, MemoryManager};
+use crate::fs_context::FsContext;
+use crate::mm::{FaultError, Mm};
 use crate::signal::{SignalState, Signo};
 use crate::syscalls;
 use crate::SentryError;
@@ -46,15 +47,15 @@ pub const RLIM_NLIMITS: usize = 16;
 /// Everything a system call may touch. Guarded by one mutex: the ring poller and the task's
 /// own thread take turns, never at once, since the application thread waits for each call.
 pub struct TaskState {
-    pub mm: MemoryManager,
-    pub fds: FdTable,
+    pub mm: Arc<Mm>,
+    pub fds: Arc<FdTable>,
+    pub fs: Arc<FsContext>,
     pub creds: Creds,
     pub pid: i32,
     pub tid: i32,
     pub ppid: i32,
     /// Path of the running program, as `/proc/self/exe` shows it.
     pub exe: Vec<u8>,
-    pub cwd: Vec<u8>,
     pub signals: SignalState,
     pub clear_child_tid: u64,
     pub robust_list: (u64, u64),
@@ -82,10 +83,10 @@ pub struct TaskSyscalls {
 
 impl FastSyscalls for TaskSyscalls {
     fn serve(&self, regs: &mut UserRegs) -> bool {
-        if !syscalls::can_serve_on_poller(regs.rax) {
+        let mut st = lock(&self.state);
+        if !syscalls::can_serve_on_poller(&st, regs) {
             return false;
         }
-        let mut st = lock(&self.state);
         syscalls::dispatch(&mut st, regs);
         true
     }

@@ -173,6 +173,17 @@ pub trait Inode: Send + Sync + Any {
         Err(libc::ENOTDIR)
     }
 
+    /// Creates an unnamed regular file in this directory (O_TMPFILE), with link count 0;
+    /// `link` may give it a name later if `linkable` (O_TMPFILE without O_EXCL).
+    fn create_tmpfile(
+        &self,
+        _mode: u32,
+        _owner: Owner,
+        _linkable: bool,
+    ) -> Result<Arc<dyn Inode>, Errno> {
+        Err(libc::EOPNOTSUPP)
+    }
+
     /// Adds a hard link `name` to `target` (an inode of the same filesystem, else EXDEV).
     fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> Result<(), Errno> {
         Err(libc::ENOTDIR)
@@ -207,6 +218,12 @@ pub trait Inode: Send + Sync + Any {
     /// Writes at `offset`, growing the file as needed.
     fn write_at(&self, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
         Err(libc::EINVAL)
+    }
+
+    /// SEEK_DATA / SEEK_HOLE from `offset` (< size): the default reports no holes.
+    fn seek_data_or_hole(&self, offset: u64, hole: bool) -> Result<u64, Errno> {
+        let size = self.stat()?.size as u64;
+        Ok(if hole { size } else { offset })
     }
 
     /// `fallocate(mode, offset, len)`.
@@ -264,5 +281,11 @@ pub trait Inode: Send + Sync + Any {
     /// Whether the filesystem refuses all changes (EROFS).
     fn read_only(&self) -> bool {
         false
+    }
+
+    /// Whether the VFS may cache this directory's children by name. Directories whose
+    /// entries change without VFS calls (procfs) say no, and are asked on every lookup.
+    fn cache_children(&self) -> bool {
+        true
     }
 }

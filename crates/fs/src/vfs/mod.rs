@@ -1,5 +1,20 @@
 //! The virtual file system: names, mounts and path resolution over [`Inode`]s.
+//!
+//! Filesystems implement [`Inode`]. The VFS gives inodes names ([`Dentry`], cached so that a
+//! file has one identity), attaches filesystems to a tree ([`MountNamespace`]), resolves
+//! paths with Linux's rules ([`Resolver`]), checks permissions ([`perm`]) and keeps open file
+//! descriptions ([`OpenFile`]).
 
+pub mod dentry;
+pub mod file;
 pub mod inode;
+pub mod mount;
+pub mod perm;
+pub mod resolve;
 
+pub use dentry::Dentry;
+pub use file::OpenFile;
 pub use inode::*;
+pub use mount::{Location, Mount, MountInfo, MountNamespace};
+pub use perm::Creds;
+pub use resolve::{Parent, ResolveFlags, Resolver};

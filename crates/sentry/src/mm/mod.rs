@@ -7,7 +7,7 @@
 mod vma;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use platform::{AccessType, AddressSpace, Gpa, MemoryFile, Prot, PAGE_SIZE};
 
@@ -138,6 +138,7 @@ impl MemoryManager {
                 kind,
             },
         );
+        self.merge_around(start, start + len);
     }
 
     /// Removes `[start, start+len)` from the address space and frees its pages.
@@ -458,6 +459,13 @@ impl MemoryManager {
         }
     }
 
+    /// Reads a u32.
+    pub fn read_u32(&mut self, addr: u64) -> Result<u32, Errno> {
+        let mut b = [0u8; 4];
+        self.copy_in(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
     /// Reads a u64.
     pub fn read_u64(&mut self, addr: u64) -> Result<u64, Errno> {
         let mut b = [0u8; 8];
@@ -477,5 +485,58 @@ impl Drop for MemoryManager {
         self.pages.clear();
         // The address space goes with us; its tables are retired by the platform.
         self.mem.free_pages(&frames);
+    }
+}
+
+/// A memory manager shared by the threads of a process (and read by /proc), with its own
+/// lock. The copy helpers lock for the duration of one copy.
+pub struct Mm {
+    inner: Mutex<MemoryManager>,
+    space: Arc<dyn AddressSpace>,
+}
+
+impl Mm {
+    pub fn new(mm: MemoryManager) -> Self {
+        Mm {
+            space: mm.address_space().clone(),
+            inner: Mutex::new(mm),
+        }
+    }
+
+    /// The manager itself, for operations that change the address space.
+    pub fn lock(&self) -> MutexGuard<'_, MemoryManager> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn address_space(&self) -> &Arc<dyn AddressSpace> {
+        &self.space
+    }
+
+    pub fn copy_out(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        self.lock().copy_out(addr, data)
+    }
+
+    pub fn copy_in(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.lock().copy_in(addr, buf)
+    }
+
+    pub fn copy_in_cstring(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        self.lock().copy_in_cstring(addr, max)
+    }
+
+    pub fn read_u32(&self, addr: u64) -> Result<u32, Errno> {
+        self.lock().read_u32(addr)
+    }
+
+    pub fn read_u64(&self, addr: u64) -> Result<u64, Errno> {
+        self.lock().read_u64(addr)
+    }
+
+    pub fn check_range(&self, addr: u64, len: usize, write: bool) -> Result<(), Errno> {
+        self.lock().check_range(addr, len, write)
+    }
+
+    pub fn handle_fault(&self, addr: u64, access: AccessType) -> Result<(), FaultError> {
+        self.lock().handle_fault(addr, access)
     }
 }

@@ -26,7 +26,7 @@ fn range(start: u64, len: u64) -> Result<(u64, u64), Errno> {
 
 pub fn brk(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let want = a[0];
-    let mm = &mut t.mm;
+    let mut mm = t.mm.lock();
     if want < mm.brk_start {
         return Ok(mm.brk);
     }
@@ -67,7 +67,7 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENODEV);
     }
     let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
-    let mm = &mut t.mm;
+    let mut mm = t.mm.lock();
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
         if !aligned(addr) {
@@ -119,10 +119,11 @@ pub fn munmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (start, end) = range(a[0], a[1]).map_err(|_| Errno::EINVAL)?;
-    if end > t.mm.limit() {
+    let mut mm = t.mm.lock();
+    if end > mm.limit() {
         return Err(Errno::EINVAL);
     }
-    t.mm.unmap(start, end - start);
+    mm.unmap(start, end - start);
     Ok(0)
 }
 
@@ -137,10 +138,11 @@ pub fn mprotect(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if start == end {
         return Ok(0);
     }
-    if end > t.mm.limit() {
+    let mut mm = t.mm.lock();
+    if end > mm.limit() {
         return Err(Errno::ENOMEM);
     }
-    t.mm.protect(start, end, Prot::from_linux(prot as u32))?;
+    mm.protect(start, end, Prot::from_linux(prot as u32))?;
     Ok(0)
 }
 
@@ -159,7 +161,7 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if new_len == 0 || old_len == 0 {
         return Err(Errno::EINVAL);
     }
-    let mm = &mut t.mm;
+    let mut mm = t.mm.lock();
     let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
     let vma = mm.vma_at(old).ok_or(Errno::EFAULT)?.clone();
     if new_len <= old_len && flags & libc::MREMAP_FIXED == 0 {
@@ -185,7 +187,7 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         if new_addr < MIN_ADDR || new_end > mm.limit() {
             return Err(Errno::EINVAL);
         }
-        return move_to(mm, new_addr);
+        return move_to(&mut mm, new_addr);
     }
     let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
     if old_end == vma.end && mm.is_free(old_end, grow_end) {
@@ -196,7 +198,7 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOMEM);
     }
     let to = mm.find_free(new_len, mm.mmap_base).ok_or(Errno::ENOMEM)?;
-    move_to(mm, to)
+    move_to(&mut mm, to)
 }
 
 pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -211,11 +213,12 @@ pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if start == end {
         return Ok(0);
     }
-    if end > t.mm.limit() || !t.mm.is_fully_mapped(start, end) {
+    let mut mm = t.mm.lock();
+    if end > mm.limit() || !mm.is_fully_mapped(start, end) {
         return Err(Errno::ENOMEM);
     }
     if discard {
-        t.mm.discard(start, end);
+        mm.discard(start, end);
     }
     Ok(0)
 }

@@ -1,10 +1,14 @@
 //! The system call table and dispatch. One file per family; this table is the single map from
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
-mod fs;
+mod attr;
+mod fd;
 mod mm;
+mod namei;
 pub mod names;
+mod path;
 mod process;
+mod rw;
 mod signal;
 mod time;
 
@@ -58,23 +62,95 @@ use libc as n;
 use Support::{Full, Partial};
 use Thread::{Any, Own};
 
-const NO_FS: &str = "standard streams only: there is no file system yet";
+const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
-    sys(n::SYS_read, fs::read, Partial(NO_FS), Own),
-    sys(n::SYS_write, fs::write, Partial(NO_FS), Own),
-    sys(n::SYS_readv, fs::readv, Partial(NO_FS), Own),
-    sys(n::SYS_writev, fs::writev, Partial(NO_FS), Own),
-    sys(n::SYS_pread64, fs::pread64, Partial(NO_FS), Own),
-    sys(n::SYS_pwrite64, fs::pwrite64, Partial(NO_FS), Own),
-    sys(n::SYS_lseek, fs::lseek, Partial(NO_FS), Any),
-    sys(n::SYS_fstat, fs::fstat, Partial(NO_FS), Any),
-    sys(n::SYS_newfstatat, fs::newfstatat, Partial("AT_EMPTY_PATH on an open fd only; paths give ENOENT until the VFS lands"), Any),
-    sys(n::SYS_ioctl, fs::ioctl, Partial("TCGETS and TIOCGWINSZ only; others give ENOTTY"), Any),
-    sys(n::SYS_readlink, fs::readlink, Partial("/proc/self/exe only"), Any),
-    sys(n::SYS_readlinkat, fs::readlinkat, Partial("/proc/self/exe only"), Any),
-    sys(n::SYS_getcwd, fs::getcwd, Full, Any),
+    // Reading and writing (rw.rs). May block on streams: see `can_serve_on_poller`.
+    sys(n::SYS_read, rw::read, Full, Own),
+    sys(n::SYS_write, rw::write, Full, Own),
+    sys(n::SYS_readv, rw::readv, Full, Own),
+    sys(n::SYS_writev, rw::writev, Full, Own),
+    sys(n::SYS_pread64, rw::pread64, Full, Own),
+    sys(n::SYS_pwrite64, rw::pwrite64, Full, Own),
+    sys(n::SYS_preadv, rw::preadv, Full, Own),
+    sys(n::SYS_pwritev, rw::pwritev, Full, Own),
+    sys(n::SYS_preadv2, rw::preadv2, Partial("RWF_* flags are accepted and ignored"), Own),
+    sys(n::SYS_pwritev2, rw::pwritev2, Partial("RWF_* flags are accepted and ignored"), Own),
+    sys(n::SYS_lseek, rw::lseek, Partial("SEEK_DATA/SEEK_HOLE report no holes"), Any),
+    sys(n::SYS_ioctl, rw::ioctl, Partial("TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX"), Any),
+    // Opening and descriptors (fd.rs).
+    sys(n::SYS_open, fd::open, Partial(NO_PIPES), Any),
+    sys(n::SYS_openat, fd::openat, Partial(NO_PIPES), Any),
+    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_NO_MAGICLINKS has nothing to refuse until procfs magic links exist"), Any),
+    sys(n::SYS_creat, fd::creat, Full, Any),
+    sys(n::SYS_close, fd::close, Full, Any),
+    sys(n::SYS_close_range, fd::close_range, Full, Any),
+    sys(n::SYS_dup, fd::dup, Full, Any),
+    sys(n::SYS_dup2, fd::dup2, Full, Any),
+    sys(n::SYS_dup3, fd::dup3, Full, Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("record locks give ENOLCK"), Any),
+    sys(n::SYS_pipe, fd::pipe, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
+    sys(n::SYS_pipe2, fd::pipe2, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
+    // The namespace (namei.rs).
+    sys(n::SYS_mkdir, namei::mkdir, Full, Any),
+    sys(n::SYS_mkdirat, namei::mkdirat, Full, Any),
+    sys(n::SYS_mknod, namei::mknod, Partial("fifos and devices are created but can't be opened yet"), Any),
+    sys(n::SYS_mknodat, namei::mknodat, Partial("fifos and devices are created but can't be opened yet"), Any),
+    sys(n::SYS_symlink, namei::symlink, Full, Any),
+    sys(n::SYS_symlinkat, namei::symlinkat, Full, Any),
+    sys(n::SYS_unlink, namei::unlink, Full, Any),
+    sys(n::SYS_unlinkat, namei::unlinkat, Full, Any),
+    sys(n::SYS_rmdir, namei::rmdir, Full, Any),
+    sys(n::SYS_rename, namei::rename, Full, Any),
+    sys(n::SYS_renameat, namei::renameat, Full, Any),
+    sys(n::SYS_renameat2, namei::renameat2, Partial("RENAME_WHITEOUT is refused"), Any),
+    sys(n::SYS_link, namei::link, Full, Any),
+    sys(n::SYS_linkat, namei::linkat, Full, Any),
+    sys(n::SYS_readlink, namei::readlink, Full, Any),
+    sys(n::SYS_readlinkat, namei::readlinkat, Full, Any),
+    sys(n::SYS_chdir, namei::chdir, Full, Any),
+    sys(n::SYS_fchdir, namei::fchdir, Full, Any),
+    sys(n::SYS_getcwd, namei::getcwd, Full, Any),
+    sys(n::SYS_getdents64, namei::getdents64, Full, Any),
+    // Metadata (attr.rs).
+    sys(n::SYS_stat, attr::stat, Full, Any),
+    sys(n::SYS_lstat, attr::lstat, Full, Any),
+    sys(n::SYS_fstat, attr::fstat, Full, Any),
+    sys(n::SYS_newfstatat, attr::newfstatat, Full, Any),
+    sys(n::SYS_statx, attr::statx, Partial("basic fields only; no btime, mount id or attributes"), Any),
+    sys(n::SYS_access, attr::access, Full, Any),
+    sys(n::SYS_faccessat, attr::faccessat, Full, Any),
+    sys(n::SYS_faccessat2, attr::faccessat2, Full, Any),
+    sys(n::SYS_chmod, attr::chmod, Full, Any),
+    sys(n::SYS_fchmod, attr::fchmod, Full, Any),
+    sys(n::SYS_fchmodat, attr::fchmodat, Full, Any),
+    sys(n::SYS_chown, attr::chown, Full, Any),
+    sys(n::SYS_fchown, attr::fchown, Full, Any),
+    sys(n::SYS_lchown, attr::lchown, Full, Any),
+    sys(n::SYS_fchownat, attr::fchownat, Full, Any),
+    sys(n::SYS_truncate, attr::truncate, Full, Any),
+    sys(n::SYS_ftruncate, attr::ftruncate, Full, Any),
+    sys(n::SYS_fallocate, attr::fallocate, Full, Any),
+    sys(n::SYS_utimensat, attr::utimensat, Full, Any),
+    sys(n::SYS_statfs, attr::statfs, Full, Any),
+    sys(n::SYS_fstatfs, attr::fstatfs, Full, Any),
+    sys(n::SYS_sync, attr::sync, Full, Any),
+    sys(n::SYS_syncfs, attr::fsync, Full, Any),
+    sys(n::SYS_fsync, attr::fsync, Full, Any),
+    sys(n::SYS_fdatasync, attr::fsync, Full, Any),
+    sys(n::SYS_getxattr, attr::getxattr, Full, Any),
+    sys(n::SYS_lgetxattr, attr::lgetxattr, Full, Any),
+    sys(n::SYS_fgetxattr, attr::fgetxattr, Full, Any),
+    sys(n::SYS_setxattr, attr::setxattr, Full, Any),
+    sys(n::SYS_lsetxattr, attr::lsetxattr, Full, Any),
+    sys(n::SYS_fsetxattr, attr::fsetxattr, Full, Any),
+    sys(n::SYS_listxattr, attr::listxattr, Full, Any),
+    sys(n::SYS_llistxattr, attr::llistxattr, Full, Any),
+    sys(n::SYS_flistxattr, attr::flistxattr, Full, Any),
+    sys(n::SYS_removexattr, attr::removexattr, Full, Any),
+    sys(n::SYS_lremovexattr, attr::lremovexattr, Full, Any),
+    sys(n::SYS_fremovexattr, attr::fremovexattr, Full, Any),
     sys(n::SYS_brk, mm::brk, Full, Any),
     sys(n::SYS_mmap, mm::mmap, Partial("anonymous memory only; MAP_SHARED is private until fork exists"), Any),
     sys(n::SYS_munmap, mm::munmap, Full, Any),
@@ -130,9 +206,38 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
     lookup_table().get(nr as usize).copied().flatten()
 }
 
-/// Whether the ring poller may serve `nr` (unknown numbers too: they just fail with ENOSYS).
-pub fn can_serve_on_poller(nr: u64) -> bool {
-    lookup(nr).is_none_or(|s| s.thread == Thread::Any)
+/// Calls whose first argument is a descriptor and which block only if that file may.
+fn blocks_only_on_streams(nr: u64) -> bool {
+    [
+        n::SYS_read,
+        n::SYS_write,
+        n::SYS_readv,
+        n::SYS_writev,
+        n::SYS_pread64,
+        n::SYS_pwrite64,
+        n::SYS_preadv,
+        n::SYS_pwritev,
+        n::SYS_preadv2,
+        n::SYS_pwritev2,
+    ]
+    .contains(&(nr as i64))
+}
+
+/// Whether the ring poller may serve the call in `regs` (unknown numbers too: they just
+/// fail with ENOSYS). Reads and writes of files that never block (regular files) are served
+/// there; streams go to the task's thread.
+pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
+    let nr = regs.rax;
+    match lookup(nr) {
+        None => true,
+        Some(s) if s.thread == Thread::Any => true,
+        Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
+            Ok(file) => !file.may_block(),
+            // A bad descriptor fails at once.
+            Err(_) => true,
+        },
+        Some(_) => false,
+    }
 }
 
 /// Name of a system call number, for logs.
@@ -145,6 +250,7 @@ pub fn name(nr: u64) -> &'static str {
 
 /// Serves the system call in `regs`, leaving the result in `rax`.
 pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
+    crate::procfs::set_current_pid(task.pid);
     let nr = regs.rax;
     let args = regs.syscall_args();
     let result = match lookup(nr) {

@@ -1,0 +1,644 @@
+//! hostfs: a read-only passthrough of a host directory.
+//!
+//! # How host files are reached
+//!
+//! Every inode holds one `O_PATH | O_NOFOLLOW` descriptor that pins the host object it
+//! stands for (not a name: renames and replacements on the host cannot make an inode refer
+//! to something else). The root's descriptor comes from `open(root, O_PATH | O_DIRECTORY)`;
+//! every other descriptor comes from [`Inode::lookup`] on its parent, which hands the host
+//! exactly one path component, validated (not empty, not `.` or `..`, no `/`, no NUL), to
+//! `openat2(parent, name, O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+//! RESOLVE_NO_MAGICLINKS)`. On kernels without `openat2` (`ENOSYS`, before 5.6) it falls
+//! back to `openat(parent, name, O_PATH | O_NOFOLLOW)`, which for a single component that
+//! is not `..` resolves exactly the same thing.
+//!
+//! Hence:
+//! - the host never follows a symlink for us: a symlink is an inode of type
+//!   [`FileType::Symlink`] whose target [`Inode::readlink`] returns (`readlinkat(fd, "")`);
+//!   the VFS resolves it in the sandbox's own tree;
+//! - `..` is never passed to the host; the VFS handles it with its dentry tree;
+//! - so no path the guest controls can name a host object outside the root. (Only the host
+//!   itself could: a host process moving a directory the sandbox holds out of the root.)
+//!
+//! Other descriptors are opened from the pinned one and never by name: a directory is opened
+//! for `getdents64` as `openat(fd, ".", O_RDONLY | O_DIRECTORY)` and closed once read; a
+//! regular file is opened for reading through its `/proc/self/fd/N` magic link (checked to
+//! be procfs when the filesystem is created), then `fstat`ed to check it is the same regular
+//! file. Only regular files are ever opened for I/O, and with `O_NONBLOCK`: hostfs never
+//! opens a host device, fifo or socket.
+//!
+//! # Never modifying the host
+//!
+//! Every modifying operation fails with `EROFS` (or, as in Linux, `ENOTDIR` for a directory
+//! operation on a non-directory and `EISDIR` for opening a directory for writing), before any
+//! host call. Reads and directory
+//! listings open with `O_NOATIME` when the sentry may (it owns the file or has
+//! `CAP_FOWNER`), so even access times stay untouched then. Nothing is ever opened for
+//! writing.
+//!
+//! # Pseudo filesystems
+//!
+//! Crossing into a mount is allowed (the sandbox root is the host `/`, which spans several
+//! mounts), unless [`HostFsOptions::same_mount_only`]. But mounts of kernel pseudo
+//! filesystems whose files are interfaces rather than data (procfs, sysfs, debugfs, tracefs,
+//! securityfs, cgroupfs, bpffs, configfs, devpts, efivarfs, ...: reading
+//! `/proc/<sentry>/mem` or `tracing/trace_pipe` would leak the sentry or change host state)
+//! are *denied*, and so is autofs (a lookup in it mounts something on the host): such an
+//! inode exists (so the VFS can mount its own /proc or /sys over it) and can be `stat`ed,
+//! but lookup, readdir, open and read give `EACCES`. Whether a lookup crossed into another
+//! filesystem is told by `st_dev` differing from the parent's, then `fstatfs`.
+//!
+//! # What the VFS must do itself
+//!
+//! Devices, fifos and sockets found on the host are ordinary inodes here ([`Inode::open`]
+//! gives `Ok(None)`, reads fail with `EINVAL`). The VFS must never let the guest talk to the
+//! host through them: opening one, or `connect`ing to a host socket (think of
+//! `/var/run/docker.sock`), must be refused (`EACCES`) or served by a sandbox-side object.
+//! [`is_host_special`] tells such inodes apart.
+//!
+//! # Identity
+//!
+//! `stat` reports the host's `st_dev` and `st_ino`, unchanged: `(dev, ino)` is unique across
+//! all host mounts under the root and stable while an inode lives (the pinned descriptor
+//! keeps the host inode number allocated), and programs that compare `st_dev` (`find
+//! -xdev`, `du -x`) behave as natively. The cost is that host device numbers are visible in
+//! the sandbox. Lookups of the same host object (hard links, repeated lookups) return the
+//! same [`HostInode`] while one is alive.
+//!
+//! # Descriptors
+//!
+//! A live inode holds one `O_PATH` descriptor; a regular file that was read also caches its
+//! read descriptor, up to [`HostFsOptions::max_cached_read_fds`] of them for the whole
+//! filesystem (beyond that a read opens and closes a descriptor). Descriptors are released
+//! when the inode is dropped, so the VFS's dentry cache bounds how many are open.
+
+mod sys;
+
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use crate::vfs::{DirEntry, FileType, Inode, NewNode, Owner, SetAttr, StatFs};
+use crate::{Errno, FileDescription, Stat};
+
+/// `f_type` of filesystems hostfs refuses to look into (from `linux/magic.h`).
+const DENIED_FS_TYPES: &[(u32, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6265_6570, "configfs"),
+    (0x1cd1, "devpts"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x4249_4e4d, "binfmt_misc"),
+    (0x6573_5543, "fusectl"),
+    (0x6165_676c, "pstore"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6e73_6673, "nsfs"),
+    (0xf97c_ff8c, "selinuxfs"),
+    (0x4341_5d53, "smackfs"),
+    // Looking up a name in an autofs directory mounts something on the host.
+    (0x0187, "autofs"),
+];
+
+/// The low 32 bits of `f_type` (magic numbers are 32-bit; `f_type`'s width and sign vary).
+fn fs_magic(st: &libc::statfs) -> u32 {
+    #[allow(clippy::unnecessary_cast)]
+    let t = st.f_type as u64;
+    t as u32
+}
+
+fn is_denied_fs(st: &libc::statfs) -> bool {
+    let magic = fs_magic(st);
+    DENIED_FS_TYPES.iter().any(|&(m, _)| m == magic)
+}
+
+/// Options of [`HostFs::with_options`].
+#[derive(Debug, Clone, Default)]
+pub struct HostFsOptions {
+    /// Refuse (`EXDEV`) to cross into another host mount (`RESOLVE_NO_XDEV`).
+    pub same_mount_only: bool,
+    /// How many read descriptors of regular files the filesystem keeps open at most.
+    /// `None`: a quarter of the sentry's `RLIMIT_NOFILE`, between 16 and 4096.
+    pub max_cached_read_fds: Option<usize>,
+}
+
+/// State shared by a filesystem and its inodes.
+struct Shared {
+    same_mount_only: bool,
+    /// Cleared once `openat2` turned out to be missing.
+    use_openat2: AtomicBool,
+    read_fd_cap: usize,
+    read_fds: AtomicUsize,
+    /// Live inodes by host `(st_dev, st_ino)`.
+    inodes: Mutex<HashMap<(u64, u64), Weak<HostInode>>>,
+}
+
+impl Shared {
+    fn inodes(&self) -> MutexGuard<'_, HashMap<(u64, u64), Weak<HostInode>>> {
+        self.inodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one of the cached read descriptor slots, if any is left.
+    fn reserve_read_fd(&self) -> bool {
+        self.read_fds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.read_fd_cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_read_fd(&self) {
+        self.read_fds.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The inode for the host object `fd` pins: the live one if there is one, else a new one.
+    fn intern(
+        self: &Arc<Self>,
+        fd: OwnedFd,
+        st: &libc::stat,
+        file_type: FileType,
+        denied: bool,
+    ) -> Arc<HostInode> {
+        let key = (st.st_dev, st.st_ino);
+        let mut inodes = self.inodes();
+        if let Some(live) = inodes.get(&key).and_then(Weak::upgrade) {
+            if live.file_type == file_type {
+                // `fd` pins the same object; it is closed on return.
+                return live;
+            }
+        }
+        let inode = Arc::new(HostInode {
+            shared: Arc::clone(self),
+            fd,
+            file_type,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            denied,
+            read_fd: OnceLock::new(),
+        });
+        inodes.insert(key, Arc::downgrade(&inode));
+        inode
+    }
+}
+
+/// A read-only passthrough of a host directory.
+pub struct HostFs {
+    root: Arc<HostInode>,
+}
+
+impl std::fmt::Debug for HostFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostFs").field("root", &self.root).finish()
+    }
+}
+
+impl HostFs {
+    /// Opens the host directory `root` (`O_PATH | O_DIRECTORY`, following symlinks in `root`
+    /// itself: it is the host's choice) with default options.
+    ///
+    /// Fails with the host's errno, `EACCES` if `root` is on a denied pseudo filesystem, or
+    /// `ENOENT` if `/proc/self/fd` is not procfs (hostfs reopens files through it).
+    pub fn new(root: &Path) -> Result<Arc<HostFs>, Errno> {
+        Self::with_options(root, HostFsOptions::default())
+    }
+
+    /// [`HostFs::new`] with options.
+    pub fn with_options(root: &Path, options: HostFsOptions) -> Result<Arc<HostFs>, Errno> {
+        let path = CString::new(root.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+        // SAFETY: `path` is NUL-terminated; the returned fd is owned right away.
+        let raw = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        let fd = sys::owned_fd(raw)?;
+        let st = sys::fstat(fd.as_fd())?;
+        if FileType::from_mode(st.st_mode) != Some(FileType::Directory) {
+            return Err(libc::ENOTDIR);
+        }
+        if is_denied_fs(&sys::fstatfs(fd.as_fd())?) {
+            return Err(libc::EACCES);
+        }
+        if !sys::proc_fd_is_procfs() {
+            tracing::warn!("hostfs: /proc/self/fd is not procfs; refusing to start");
+            return Err(libc::ENOENT);
+        }
+        let shared = Arc::new(Shared {
+            same_mount_only: options.same_mount_only,
+            use_openat2: AtomicBool::new(true),
+            read_fd_cap: options
+                .max_cached_read_fds
+                .unwrap_or_else(default_read_fd_cap),
+            read_fds: AtomicUsize::new(0),
+            inodes: Mutex::new(HashMap::new()),
+        });
+        let root = shared.intern(fd, &st, FileType::Directory, false);
+        Ok(Arc::new(HostFs { root }))
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Arc<dyn Inode> {
+        self.root.clone()
+    }
+}
+
+/// A quarter of the soft `RLIMIT_NOFILE`, between 16 and 4096.
+fn default_read_fd_cap() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    (soft / 4).clamp(16, 4096)
+}
+
+/// Whether `inode` is a hostfs device, fifo or socket: something the VFS must not open or
+/// connect to on the host.
+pub fn is_host_special(inode: &dyn Inode) -> bool {
+    inode
+        .as_any()
+        .downcast_ref::<HostInode>()
+        .is_some_and(HostInode::is_host_special)
+}
+
+/// Checks a name the VFS passes to `lookup` and turns it into a C string.
+fn component(name: &[u8]) -> Result<CString, Errno> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return Err(libc::EINVAL);
+    }
+    if name.len() > 255 {
+        return Err(libc::ENAMETOOLONG);
+    }
+    CString::new(name).map_err(|_| libc::EINVAL)
+}
+
+/// An xattr name the guest may read: `user.`, `security.` or `system.` (never `trusted.`,
+/// which on the host needs `CAP_SYS_ADMIN`).
+fn xattr_visible(name: &[u8]) -> bool {
+    [&b"user."[..], b"security.", b"system."]
+        .iter()
+        .any(|p| name.starts_with(p) && name.len() > p.len())
+}
+
+fn to_stat(st: &libc::stat) -> Stat {
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    Stat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        nlink: st.st_nlink as u64,
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        rdev: st.st_rdev,
+        size: st.st_size,
+        blksize: st.st_blksize as i64,
+        blocks: st.st_blocks as i64,
+        atime: (st.st_atime, st.st_atime_nsec),
+        mtime: (st.st_mtime, st.st_mtime_nsec),
+        ctime: (st.st_ctime, st.st_ctime_nsec),
+    }
+}
+
+/// A host file, pinned by an `O_PATH` descriptor.
+pub struct HostInode {
+    shared: Arc<Shared>,
+    /// `O_PATH | O_NOFOLLOW | O_CLOEXEC`.
+    fd: OwnedFd,
+    file_type: FileType,
+    /// Host `st_dev` and `st_ino` when looked up.
+    dev: u64,
+    ino: u64,
+    /// On a denied pseudo filesystem: only stat and statfs work.
+    denied: bool,
+    /// `O_RDONLY` descriptor of a regular file, opened on the first read.
+    read_fd: OnceLock<OwnedFd>,
+}
+
+impl std::fmt::Debug for HostInode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostInode")
+            .field("file_type", &self.file_type)
+            .field("dev", &self.dev)
+            .field("ino", &self.ino)
+            .field("denied", &self.denied)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for HostInode {
+    fn drop(&mut self) {
+        if self.read_fd.get().is_some() {
+            self.shared.release_read_fd();
+        }
+        let mut inodes = self.shared.inodes();
+        let key = (self.dev, self.ino);
+        if inodes.get(&key).is_some_and(|w| w.strong_count() == 0) {
+            inodes.remove(&key);
+        }
+    }
+}
+
+impl HostInode {
+    /// A device, fifo or socket of the host.
+    pub fn is_host_special(&self) -> bool {
+        !matches!(
+            self.file_type,
+            FileType::Regular | FileType::Directory | FileType::Symlink
+        )
+    }
+
+    /// Whether this is (the root of) a denied pseudo filesystem mount.
+    pub fn is_denied(&self) -> bool {
+        self.denied
+    }
+
+    /// The host's `(st_dev, st_ino)`.
+    pub fn host_id(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    /// The error of a namespace change in this inode: EROFS, or ENOTDIR if not a directory.
+    fn dir_op(&self) -> Errno {
+        if self.file_type == FileType::Directory {
+            libc::EROFS
+        } else {
+            libc::ENOTDIR
+        }
+    }
+
+    /// Opens the pinned regular file for reading and checks the result is that very file.
+    fn open_for_read(&self) -> Result<OwnedFd, Errno> {
+        let fd = sys::reopen_read(self.fd.as_fd())?;
+        let st = sys::fstat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_dev, st.st_ino) != self.host_id() {
+            tracing::warn!("hostfs: reopening {:?} gave another file", self.host_id());
+            return Err(libc::EIO);
+        }
+        Ok(fd)
+    }
+
+    fn xattr_path(&self) -> Option<CString> {
+        // Symlinks: the magic link would resolve to the symlink, and host lgetxattr cannot
+        // take an O_PATH fd; a symlink's xattrs are not offered. Denied filesystems neither.
+        (self.file_type != FileType::Symlink && !self.denied)
+            .then(|| sys::proc_path(self.fd.as_fd()))
+    }
+}
+
+impl Inode for HostInode {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(to_stat(&sys::fstat(self.fd.as_fd())?))
+    }
+
+    fn file_type(&self) -> FileType {
+        self.file_type
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        if self.file_type != FileType::Directory {
+            return Err(libc::ENOTDIR);
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        let name = component(name)?;
+        let shared = &self.shared;
+        let fd = sys::open_beneath(
+            self.fd.as_fd(),
+            &name,
+            shared.same_mount_only,
+            &shared.use_openat2,
+        )?;
+        let st = sys::fstat(fd.as_fd())?;
+        let file_type = FileType::from_mode(st.st_mode).ok_or(libc::EIO)?;
+        let crossed = st.st_dev != self.dev;
+        if crossed && shared.same_mount_only && !shared.use_openat2.load(Ordering::Relaxed) {
+            // The openat fallback cannot say RESOLVE_NO_XDEV; st_dev is the next best thing.
+            return Err(libc::EXDEV);
+        }
+        // Same st_dev as a non-denied parent: same filesystem, not denied.
+        let denied = crossed && is_denied_fs(&sys::fstatfs(fd.as_fd())?);
+        Ok(shared.intern(fd, &st, file_type, denied))
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        if self.file_type != FileType::Directory {
+            return Err(libc::ENOTDIR);
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        // Closed when this function returns, whatever happens.
+        let dir = sys::open_dir(self.fd.as_fd())?;
+        let raw = sys::getdents(dir.as_fd())?;
+        let mut out = Vec::with_capacity(raw.len());
+        for e in raw {
+            let file_type = match e.d_type {
+                libc::DT_REG => Some(FileType::Regular),
+                libc::DT_DIR => Some(FileType::Directory),
+                libc::DT_LNK => Some(FileType::Symlink),
+                libc::DT_CHR => Some(FileType::CharDevice),
+                libc::DT_BLK => Some(FileType::BlockDevice),
+                libc::DT_FIFO => Some(FileType::Fifo),
+                libc::DT_SOCK => Some(FileType::Socket),
+                _ => None,
+            };
+            let file_type = match file_type {
+                Some(t) => t,
+                // DT_UNKNOWN (some filesystems never fill d_type): ask.
+                None => {
+                    let Ok(name) = CString::new(e.name.clone()) else {
+                        continue;
+                    };
+                    match sys::fstatat_nofollow(dir.as_fd(), &name) {
+                        Ok(st) => match FileType::from_mode(st.st_mode) {
+                            Some(t) => t,
+                            None => continue,
+                        },
+                        // Removed meanwhile, or unreadable: leave it out.
+                        Err(err) => {
+                            tracing::debug!("hostfs: readdir: fstatat: errno {err}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            out.push(DirEntry {
+                name: e.name,
+                ino: e.ino,
+                file_type,
+            });
+        }
+        Ok(out)
+    }
+
+    fn create(
+        &self,
+        _name: &[u8],
+        _node: NewNode,
+        _mode: u32,
+        _owner: Owner,
+    ) -> Result<Arc<dyn Inode>, Errno> {
+        Err(self.dir_op())
+    }
+
+    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        Err(self.dir_op())
+    }
+
+    fn unlink(&self, _name: &[u8], _dir: bool) -> Result<(), Errno> {
+        Err(self.dir_op())
+    }
+
+    fn rename(
+        &self,
+        _old: &[u8],
+        _new_dir: &Arc<dyn Inode>,
+        _new: &[u8],
+        _flags: u32,
+    ) -> Result<(), Errno> {
+        Err(self.dir_op())
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.file_type {
+            FileType::Regular => {}
+            FileType::Directory => return Err(libc::EISDIR),
+            _ => return Err(libc::EINVAL),
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        let offset = i64::try_from(offset).map_err(|_| libc::EINVAL)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(fd) = self.read_fd.get() {
+            return sys::pread_full(fd.as_fd(), buf, offset);
+        }
+        let fd = self.open_for_read()?;
+        if !self.shared.reserve_read_fd() {
+            // Over the cap: this descriptor lives for this read only.
+            return sys::pread_full(fd.as_fd(), buf, offset);
+        }
+        if self.read_fd.set(fd).is_err() {
+            // Another reader cached one first; ours is closed.
+            self.shared.release_read_fd();
+        }
+        match self.read_fd.get() {
+            Some(fd) => sys::pread_full(fd.as_fd(), buf, offset),
+            None => Err(libc::EIO),
+        }
+    }
+
+    fn write_at(&self, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(libc::EROFS)
+    }
+
+    fn allocate(&self, _mode: i32, _offset: u64, _len: u64) -> Result<(), Errno> {
+        Err(libc::EROFS)
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        if self.file_type != FileType::Symlink {
+            return Err(libc::EINVAL);
+        }
+        sys::readlink(self.fd.as_fd())
+    }
+
+    fn setattr(&self, _attr: &SetAttr) -> Result<(), Errno> {
+        Err(libc::EROFS)
+    }
+
+    fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        match self.file_type {
+            FileType::Directory if writes => Err(libc::EISDIR),
+            FileType::Regular if writes => Err(libc::EROFS),
+            FileType::Directory | FileType::Regular if self.denied => Err(libc::EACCES),
+            // Devices, fifos and sockets: the VFS must not open host ones (module docs);
+            // `read_at` refuses them anyway.
+            _ => Ok(None),
+        }
+    }
+
+    fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        if name.is_empty() || name.len() > 255 {
+            return Err(libc::ERANGE);
+        }
+        if !xattr_visible(name) {
+            return Err(if name.starts_with(b"trusted.") {
+                libc::ENODATA
+            } else {
+                libc::EOPNOTSUPP
+            });
+        }
+        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let Some(path) = self.xattr_path() else {
+            return Err(libc::ENODATA);
+        };
+        sys::getxattr(&path, &name)
+    }
+
+    fn setxattr(&self, _name: &[u8], _value: &[u8], _flags: i32) -> Result<(), Errno> {
+        Err(libc::EROFS)
+    }
+
+    fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        let Some(path) = self.xattr_path() else {
+            return Ok(Vec::new());
+        };
+        match sys::listxattr(&path) {
+            Ok(names) => Ok(names.into_iter().filter(|n| xattr_visible(n)).collect()),
+            Err(libc::EOPNOTSUPP) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn removexattr(&self, _name: &[u8]) -> Result<(), Errno> {
+        Err(libc::EROFS)
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let st = sys::fstatfs(self.fd.as_fd())?;
+        let mount_flags = sys::mount_flags(self.fd.as_fd())?;
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        Ok(StatFs {
+            fs_type: i64::from(fs_magic(&st)),
+            block_size: st.f_bsize as i64,
+            blocks: st.f_blocks as u64,
+            blocks_free: st.f_bfree as u64,
+            blocks_available: st.f_bavail as u64,
+            files: st.f_files as u64,
+            files_free: st.f_ffree as u64,
+            name_max: st.f_namelen as i64,
+            flags: (mount_flags | libc::ST_RDONLY as u64) as i64,
+        })
+    }
+
+    fn read_only(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,297 @@
+//! Open file descriptions: what a file descriptor refers to. The offset and the status flags
+//! live here, so `dup` and `fork` share them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::inode::{DirEntry, FileType, Inode};
+use super::mount::Location;
+use crate::{Errno, FileDescription, Stat};
+
+/// Status flags `fcntl(F_SETFL)` may change.
+pub const SETTABLE_FLAGS: u32 =
+    (libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME | libc::O_ASYNC) as u32;
+
+enum Backing {
+    /// Served by the VFS from the inode (regular files, directories, symlinks via O_PATH).
+    Inode(Arc<dyn Inode>),
+    /// A file with its own read/write semantics (streams, devices, generated files).
+    Special {
+        desc: Arc<dyn FileDescription>,
+        inode: Option<Arc<dyn Inode>>,
+    },
+}
+
+/// An open file description.
+pub struct OpenFile {
+    /// Where it was opened (None for pipes, sockets and inherited host streams).
+    pub location: Option<Location>,
+    backing: Backing,
+    /// Access mode and status flags, as `fcntl(F_GETFL)` reports them.
+    flags: AtomicU32,
+    offset: Mutex<u64>,
+    /// The directory listing being read by getdents64, taken when reading from offset 0.
+    listing: Mutex<Option<Vec<DirEntry>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Largest file offset (Linux's MAX_LFS_FILESIZE).
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+impl OpenFile {
+    /// A description served from `inode`.
+    pub fn new(location: Option<Location>, inode: Arc<dyn Inode>, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            location,
+            backing: Backing::Inode(inode),
+            flags: AtomicU32::new(flags),
+            offset: Mutex::new(0),
+            listing: Mutex::new(None),
+        })
+    }
+
+    /// A description with its own semantics (a device, a pipe end, a host stream).
+    pub fn special(
+        location: Option<Location>,
+        inode: Option<Arc<dyn Inode>>,
+        desc: Arc<dyn FileDescription>,
+        flags: u32,
+    ) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            location,
+            backing: Backing::Special { desc, inode },
+            flags: AtomicU32::new(flags),
+            offset: Mutex::new(0),
+            listing: Mutex::new(None),
+        })
+    }
+
+    /// The inode, if the description has one.
+    pub fn inode(&self) -> Option<&Arc<dyn Inode>> {
+        match &self.backing {
+            Backing::Inode(i) => Some(i),
+            Backing::Special { inode, .. } => inode.as_ref(),
+        }
+    }
+
+    /// The special description, if any.
+    pub fn special_desc(&self) -> Option<&Arc<dyn FileDescription>> {
+        match &self.backing {
+            Backing::Special { desc, .. } => Some(desc),
+            Backing::Inode(_) => None,
+        }
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// F_SETFL: only the settable status flags change.
+    pub fn set_flags(&self, flags: u32) {
+        let old = self.flags();
+        let new = (old & !SETTABLE_FLAGS) | (flags & SETTABLE_FLAGS);
+        self.flags.store(new, Ordering::Relaxed);
+    }
+
+    fn is_path_only(&self) -> bool {
+        self.flags() & libc::O_PATH as u32 != 0
+    }
+
+    pub fn readable(&self) -> bool {
+        let acc = self.flags() & libc::O_ACCMODE as u32;
+        !self.is_path_only() && (acc == libc::O_RDONLY as u32 || acc == libc::O_RDWR as u32)
+    }
+
+    pub fn writable(&self) -> bool {
+        let acc = self.flags() & libc::O_ACCMODE as u32;
+        !self.is_path_only() && (acc == libc::O_WRONLY as u32 || acc == libc::O_RDWR as u32)
+    }
+
+    /// Whether operations may block (the sentry serves such calls on the task's thread).
+    pub fn may_block(&self) -> bool {
+        match &self.backing {
+            Backing::Special { desc, .. } => desc.may_block(),
+            Backing::Inode(_) => false,
+        }
+    }
+
+    fn regular(&self) -> Result<&Arc<dyn Inode>, Errno> {
+        match &self.backing {
+            Backing::Inode(i) if i.file_type() == FileType::Directory => Err(libc::EISDIR),
+            Backing::Inode(i) => Ok(i),
+            Backing::Special { .. } => Err(libc::EINVAL),
+        }
+    }
+
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(libc::EBADF);
+        }
+        if let Backing::Special { desc, .. } = &self.backing {
+            return desc.read_with_flags(buf, self.flags());
+        }
+        let inode = self.regular()?;
+        let mut off = lock(&self.offset);
+        let n = inode.read_at(*off, buf)?;
+        *off += n as u64;
+        Ok(n)
+    }
+
+    pub fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(libc::EBADF);
+        }
+        if let Backing::Special { desc, .. } = &self.backing {
+            return desc.pread(buf, offset as i64);
+        }
+        self.regular()?.read_at(offset, buf)
+    }
+
+    pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(libc::EBADF);
+        }
+        if let Backing::Special { desc, .. } = &self.backing {
+            return desc.write_with_flags(buf, self.flags());
+        }
+        let inode = self.regular()?;
+        let mut off = lock(&self.offset);
+        if self.flags() & libc::O_APPEND as u32 != 0 {
+            *off = inode.stat()?.size as u64;
+        }
+        let room = MAX_OFFSET.saturating_sub(*off) as usize;
+        if room == 0 && !buf.is_empty() {
+            return Err(libc::EFBIG);
+        }
+        let n = inode.write_at(*off, &buf[..buf.len().min(room)])?;
+        *off += n as u64;
+        Ok(n)
+    }
+
+    pub fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(libc::EBADF);
+        }
+        if let Backing::Special { desc, .. } = &self.backing {
+            return desc.pwrite(buf, offset as i64);
+        }
+        let inode = self.regular()?;
+        // Linux writes at the end for O_APPEND even with pwrite.
+        let at = if self.flags() & libc::O_APPEND as u32 != 0 {
+            inode.stat()?.size as u64
+        } else {
+            offset
+        };
+        if at
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > MAX_OFFSET)
+        {
+            return Err(libc::EFBIG);
+        }
+        inode.write_at(at, buf)
+    }
+
+    /// lseek.
+    pub fn seek(&self, offset: i64, whence: i32) -> Result<u64, Errno> {
+        if self.is_path_only() {
+            return Err(libc::EBADF);
+        }
+        let inode = match &self.backing {
+            Backing::Special { desc, .. } => return desc.seek(offset, whence).map(|o| o as u64),
+            Backing::Inode(i) => i,
+        };
+        let mut off = lock(&self.offset);
+        let size = inode.stat()?.size;
+        let base: i64 = match whence {
+            libc::SEEK_SET => 0,
+            libc::SEEK_CUR => *off as i64,
+            libc::SEEK_END => size,
+            libc::SEEK_DATA | libc::SEEK_HOLE => {
+                if inode.file_type() == FileType::Directory {
+                    return Err(libc::EINVAL);
+                }
+                if offset < 0 || offset >= size {
+                    return Err(libc::ENXIO);
+                }
+                let at = inode.seek_data_or_hole(offset as u64, whence == libc::SEEK_HOLE)?;
+                *off = at;
+                return Ok(at);
+            }
+            _ => return Err(libc::EINVAL),
+        };
+        let new = base.checked_add(offset).ok_or(libc::EOVERFLOW)?;
+        if new < 0 {
+            return Err(libc::EINVAL);
+        }
+        if inode.file_type() == FileType::Directory && new == 0 {
+            *lock(&self.listing) = None;
+        }
+        *off = new as u64;
+        Ok(new as u64)
+    }
+
+    /// Metadata of the open file.
+    pub fn stat(&self) -> Result<Stat, Errno> {
+        match &self.backing {
+            Backing::Inode(i) => i.stat(),
+            Backing::Special { inode: Some(i), .. } => i.stat(),
+            Backing::Special { desc, .. } => desc.stat(),
+        }
+    }
+
+    /// getdents64: as many `linux_dirent64` records as fit in `max` bytes. `.` and `..` come
+    /// first; the offset is the index of the next entry.
+    pub fn getdents(&self, max: usize, parent_ino: u64) -> Result<Vec<u8>, Errno> {
+        let inode = match &self.backing {
+            Backing::Inode(i) if i.file_type() == FileType::Directory => i,
+            _ => return Err(libc::ENOTDIR),
+        };
+        if self.is_path_only() {
+            return Err(libc::EBADF);
+        }
+        let mut off = lock(&self.offset);
+        let mut listing = lock(&self.listing);
+        if listing.is_none() || *off == 0 {
+            let ino = inode.stat()?.ino;
+            let mut entries = vec![
+                DirEntry {
+                    name: b".".to_vec(),
+                    ino,
+                    file_type: FileType::Directory,
+                },
+                DirEntry {
+                    name: b"..".to_vec(),
+                    ino: parent_ino,
+                    file_type: FileType::Directory,
+                },
+            ];
+            entries.extend(inode.readdir()?);
+            *listing = Some(entries);
+        }
+        let entries = listing.as_ref().map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut index = *off as usize;
+        while let Some(e) = entries.get(index) {
+            let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
+            if out.len() + reclen > max {
+                if out.is_empty() {
+                    return Err(libc::EINVAL);
+                }
+                break;
+            }
+            let start = out.len();
+            out.extend_from_slice(&e.ino.to_le_bytes());
+            out.extend_from_slice(&((index + 1) as i64).to_le_bytes());
+            out.extend_from_slice(&(reclen as u16).to_le_bytes());
+            out.push(e.file_type.dirent_type());
+            out.extend_from_slice(&e.name);
+            out.resize(start + reclen, 0);
+            index += 1;
+        }
+        *off = index as u64;
+        Ok(out)
+    }
+}

@@ -1,0 +1,192 @@
+//! procfs: the sandbox's /proc, generated from the sentry's own kernel objects.
+//!
+//! The system-wide files that describe hardware and load (cpuinfo, meminfo, stat, uptime,
+//! loadavg, version) pass the host's through; everything about processes is the sandbox's.
+
+mod nodes;
+mod process;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use fs::vfs::Inode;
+
+use nodes::{DynDir, DynLink, GenFile};
+pub use nodes::{PROC_DEV, PROC_SUPER_MAGIC};
+pub use process::ProcessInfo;
+
+thread_local! {
+    /// The pid of the task whose system call this thread is serving ("self").
+    static CURRENT_PID: Cell<i32> = const { Cell::new(0) };
+}
+
+/// Records which task the current thread serves, for /proc/self.
+pub fn set_current_pid(pid: i32) {
+    CURRENT_PID.with(|c| c.set(pid));
+}
+
+fn current_pid() -> i32 {
+    CURRENT_PID.with(|c| c.get())
+}
+
+/// One procfs instance (one per sandbox).
+pub struct ProcFs {
+    processes: Mutex<BTreeMap<i32, Arc<ProcessInfo>>>,
+    me: Weak<ProcFs>,
+}
+
+fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
+    Box::new(move || std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+fn text(s: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
+    Box::new(move || Ok(s.as_bytes().to_vec()))
+}
+
+fn uname_field(
+    f: fn(&nix::sys::utsname::UtsName) -> Vec<u8>,
+) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
+    Box::new(move || {
+        let u = nix::sys::utsname::uname().map_err(|e| e as i32)?;
+        let mut v = f(&u);
+        v.push(b'\n');
+        Ok(v)
+    })
+}
+
+impl ProcFs {
+    pub fn new() -> Arc<ProcFs> {
+        Arc::new_cyclic(|me| ProcFs {
+            processes: Mutex::new(BTreeMap::new()),
+            me: me.clone(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Arc<ProcessInfo>>> {
+        self.processes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes a process visible as /proc/PID.
+    pub fn register(&self, info: Arc<ProcessInfo>) {
+        self.lock().insert(info.pid, info);
+    }
+
+    /// Removes /proc/PID (the process was reaped).
+    pub fn unregister(&self, pid: i32) {
+        self.lock().remove(&pid);
+    }
+
+    fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
+        self.lock().get(&pid).cloned()
+    }
+
+    /// The root directory, to mount at /proc.
+    pub fn root(&self) -> Arc<dyn Inode> {
+        let me = self.me.clone();
+        DynDir::new(
+            "/",
+            0o555,
+            Box::new(move || {
+                let Some(fs) = me.upgrade() else {
+                    return Vec::new();
+                };
+                let mut out: Vec<(Vec<u8>, Arc<dyn Inode>)> = vec![
+                    (
+                        b"self".to_vec(),
+                        DynLink::new(
+                            "/self",
+                            Box::new(|| Ok(current_pid().to_string().into_bytes())),
+                        ),
+                    ),
+                    (
+                        b"cpuinfo".to_vec(),
+                        GenFile::new("/cpuinfo", host_file("/proc/cpuinfo")),
+                    ),
+                    (
+                        b"meminfo".to_vec(),
+                        GenFile::new("/meminfo", host_file("/proc/meminfo")),
+                    ),
+                    (
+                        b"stat".to_vec(),
+                        GenFile::new("/stat", host_file("/proc/stat")),
+                    ),
+                    (
+                        b"uptime".to_vec(),
+                        GenFile::new("/uptime", host_file("/proc/uptime")),
+                    ),
+                    (
+                        b"loadavg".to_vec(),
+                        GenFile::new("/loadavg", host_file("/proc/loadavg")),
+                    ),
+                    (
+                        b"version".to_vec(),
+                        GenFile::new("/version", host_file("/proc/version")),
+                    ),
+                    (
+                        b"filesystems".to_vec(),
+                        GenFile::new(
+                            "/filesystems",
+                            text("nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n"),
+                        ),
+                    ),
+                    (
+                        b"mounts".to_vec(),
+                        DynLink::new("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
+                    ),
+                    (b"sys".to_vec(), sys_dir()),
+                ];
+                for (pid, info) in fs.lock().iter() {
+                    out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
+                }
+                out
+            }),
+        )
+    }
+}
+
+/// /proc/sys: only kernel/{hostname,ostype,osrelease} for now.
+fn sys_dir() -> Arc<dyn Inode> {
+    DynDir::new(
+        "/sys",
+        0o555,
+        Box::new(|| {
+            vec![(
+                b"kernel".to_vec(),
+                DynDir::new(
+                    "/sys/kernel",
+                    0o555,
+                    Box::new(|| {
+                        vec![
+                            (
+                                b"hostname".to_vec(),
+                                GenFile::new(
+                                    "/sys/kernel/hostname",
+                                    uname_field(|u| u.nodename().as_encoded_bytes().to_vec()),
+                                ),
+                            ),
+                            (
+                                b"ostype".to_vec(),
+                                GenFile::new("/sys/kernel/ostype", text("Linux\n")),
+                            ),
+                            (
+                                b"osrelease".to_vec(),
+                                GenFile::new(
+                                    "/sys/kernel/osrelease",
+                                    uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                ),
+                            ),
+                        ]
+                    }),
+                ),
+            )]
+        }),
+    )
+}
+
+impl ProcFs {
+    /// The process /proc/self names for the calling thread, if registered.
+    pub fn current(&self) -> Option<Arc<ProcessInfo>> {
+        self.process(current_pid())
+    }
+}

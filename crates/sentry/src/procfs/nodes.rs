@@ -1,0 +1,268 @@
+//! The three kinds of procfs inode: directories whose entries are computed, symlinks whose
+//! targets are computed, and files whose content is generated when they are opened.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use fs::vfs::{DirEntry, FileType, Inode, StatFs};
+use fs::{Errno, FileDescription, Stat};
+
+/// procfs's magic, as statfs reports it.
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// procfs's device number (anonymous 0:N, like Linux's).
+pub const PROC_DEV: u64 = fs::dev::makedev(0, 23);
+
+/// A stable inode number for a procfs path (FNV-1a), so repeated lookups agree.
+pub fn ino_of(path: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h | 1
+}
+
+fn base_stat(ino: u64, mode: u32, nlink: u64) -> Stat {
+    Stat {
+        dev: PROC_DEV,
+        ino,
+        nlink,
+        mode,
+        blksize: 1024,
+        ..Default::default()
+    }
+}
+
+fn statfs() -> StatFs {
+    StatFs {
+        fs_type: PROC_SUPER_MAGIC,
+        block_size: 4096,
+        name_max: 255,
+        ..Default::default()
+    }
+}
+
+type Children = Box<dyn Fn() -> Vec<(Vec<u8>, Arc<dyn Inode>)> + Send + Sync>;
+
+/// A directory whose entries are computed on each lookup and listing.
+pub struct DynDir {
+    ino: u64,
+    mode: u32,
+    children: Children,
+}
+
+impl DynDir {
+    pub fn new(path: &str, mode: u32, children: Children) -> Arc<dyn Inode> {
+        Arc::new(DynDir {
+            ino: ino_of(path),
+            mode,
+            children,
+        })
+    }
+}
+
+impl Inode for DynDir {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(base_stat(self.ino, libc::S_IFDIR | self.mode, 2))
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Directory
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        (self.children)()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, i)| i)
+            .ok_or(libc::ENOENT)
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Ok((self.children)()
+            .into_iter()
+            .map(|(name, inode)| DirEntry {
+                ino: inode.stat().map(|s| s.ino).unwrap_or(0),
+                file_type: inode.file_type(),
+                name,
+            })
+            .collect())
+    }
+
+    fn create(
+        &self,
+        _: &[u8],
+        _: fs::vfs::NewNode,
+        _: u32,
+        _: fs::vfs::Owner,
+    ) -> Result<Arc<dyn Inode>, Errno> {
+        Err(libc::EACCES)
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(statfs())
+    }
+
+    fn cache_children(&self) -> bool {
+        false
+    }
+}
+
+type Target = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
+
+/// A symlink whose target is computed when read.
+pub struct DynLink {
+    ino: u64,
+    target: Target,
+}
+
+impl DynLink {
+    pub fn new(path: &str, target: Target) -> Arc<dyn Inode> {
+        Arc::new(DynLink {
+            ino: ino_of(path),
+            target,
+        })
+    }
+}
+
+impl Inode for DynLink {
+    fn stat(&self) -> Result<Stat, Errno> {
+        let mut st = base_stat(self.ino, libc::S_IFLNK | 0o777, 1);
+        st.size = 64;
+        Ok(st)
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Symlink
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        (self.target)()
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(statfs())
+    }
+}
+
+type Content = Box<dyn Fn() -> Result<Vec<u8>, Errno> + Send + Sync>;
+
+/// A read-only file whose content is generated at open, like Linux's seq files.
+pub struct GenFile {
+    ino: u64,
+    content: Content,
+}
+
+impl GenFile {
+    pub fn new(path: &str, content: Content) -> Arc<dyn Inode> {
+        Arc::new(GenFile {
+            ino: ino_of(path),
+            content,
+        })
+    }
+}
+
+impl Inode for GenFile {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(base_stat(self.ino, libc::S_IFREG | 0o444, 1))
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return Err(libc::EACCES);
+        }
+        Ok(Some(Arc::new(Snapshot {
+            data: (self.content)()?,
+            offset: std::sync::Mutex::new(0),
+            ino: self.ino,
+        })))
+    }
+
+    fn setattr(&self, _: &fs::vfs::SetAttr) -> Result<(), Errno> {
+        Err(libc::EPERM)
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(statfs())
+    }
+}
+
+/// The content of a generated file as of its opening.
+struct Snapshot {
+    data: Vec<u8>,
+    offset: std::sync::Mutex<usize>,
+    ino: u64,
+}
+
+impl Snapshot {
+    fn read_from(&self, at: usize, buf: &mut [u8]) -> usize {
+        let rest = self.data.get(at..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        n
+    }
+}
+
+impl FileDescription for Snapshot {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.read_from(*off, buf);
+        *off += n;
+        Ok(n)
+    }
+
+    fn write(&self, _: &[u8]) -> Result<usize, Errno> {
+        Err(libc::EBADF)
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, Errno> {
+        if offset < 0 {
+            return Err(libc::EINVAL);
+        }
+        Ok(self.read_from(offset as usize, buf))
+    }
+
+    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
+        Err(libc::EBADF)
+    }
+
+    fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let base = match whence {
+            libc::SEEK_SET => 0,
+            libc::SEEK_CUR => *off as i64,
+            libc::SEEK_END => self.data.len() as i64,
+            _ => return Err(libc::EINVAL),
+        };
+        let new = base
+            .checked_add(offset)
+            .filter(|&n| n >= 0)
+            .ok_or(libc::EINVAL)?;
+        *off = new as usize;
+        Ok(new)
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(base_stat(self.ino, libc::S_IFREG | 0o444, 1))
+    }
+
+    fn may_block(&self) -> bool {
+        false
+    }
+}

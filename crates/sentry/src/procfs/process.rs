@@ -1,0 +1,247 @@
+//! /proc/PID: what procfs shows of one process.
+
+use std::sync::Arc;
+
+use fs::vfs::Inode;
+
+use super::nodes::{DynDir, DynLink, GenFile};
+use crate::fdtable::FdTable;
+use crate::fs_context::FsContext;
+use crate::mm::{Mm, VmaKind};
+use crate::task::Creds;
+
+/// The parts of a process procfs reads. Each is shared with the process and locked on its
+/// own, so reading /proc never waits for a system call to finish.
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The program's path, as /proc/PID/exe shows it.
+    pub exe: Vec<u8>,
+    /// argv and envp, each string NUL-terminated.
+    pub cmdline: Vec<u8>,
+    pub environ: Vec<u8>,
+    /// The auxiliary vector, as raw (key, value) u64 pairs ending with AT_NULL.
+    pub auxv: Vec<u8>,
+    pub mm: Arc<Mm>,
+    pub fds: Arc<FdTable>,
+    pub fs: Arc<FsContext>,
+    pub creds: Creds,
+}
+
+impl ProcessInfo {
+    /// The command name: the program's base name, at most 15 bytes.
+    pub fn comm(&self) -> Vec<u8> {
+        let base = self.exe.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        base[..base.len().min(15)].to_vec()
+    }
+}
+
+fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
+    Ok(v)
+}
+
+/// /proc/PID.
+pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
+    let base = format!("/{}", p.pid);
+    let dir_path = base.clone();
+    DynDir::new(
+        &dir_path,
+        0o555,
+        Box::new(move || {
+            let p = p.clone();
+            let path = |name: &str| format!("{base}/{name}");
+            let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+                p.clone(),
+            );
+            vec![
+                (
+                    b"exe".to_vec(),
+                    DynLink::new(&path("exe"), Box::new(move || ok(p1.exe.clone()))),
+                ),
+                (
+                    b"cwd".to_vec(),
+                    DynLink::new(
+                        &path("cwd"),
+                        Box::new(move || ok(p2.fs.ns.path(&p2.fs.cwd(), &p2.fs.root()))),
+                    ),
+                ),
+                (
+                    b"root".to_vec(),
+                    DynLink::new(&path("root"), Box::new(|| ok(b"/".to_vec()))),
+                ),
+                (
+                    b"cmdline".to_vec(),
+                    GenFile::new(&path("cmdline"), Box::new(move || ok(p3.cmdline.clone()))),
+                ),
+                (
+                    b"environ".to_vec(),
+                    GenFile::new(&path("environ"), Box::new(move || ok(p4.environ.clone()))),
+                ),
+                (
+                    b"auxv".to_vec(),
+                    GenFile::new(&path("auxv"), Box::new(move || ok(p5.auxv.clone()))),
+                ),
+                (
+                    b"comm".to_vec(),
+                    GenFile::new(
+                        &path("comm"),
+                        Box::new(move || {
+                            let mut c = p6.comm();
+                            c.push(b'\n');
+                            ok(c)
+                        }),
+                    ),
+                ),
+                (
+                    b"maps".to_vec(),
+                    GenFile::new(&path("maps"), Box::new(move || ok(maps(&p7)))),
+                ),
+                (
+                    b"status".to_vec(),
+                    GenFile::new(&path("status"), Box::new(move || ok(status(&p8)))),
+                ),
+                (
+                    b"stat".to_vec(),
+                    GenFile::new(&path("stat"), Box::new(move || ok(stat(&p9)))),
+                ),
+                (
+                    b"mounts".to_vec(),
+                    GenFile::new(&path("mounts"), Box::new(move || ok(mounts(&p10)))),
+                ),
+                (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
+            ]
+        }),
+    )
+}
+
+/// /proc/PID/fd: a link per open descriptor to what it refers to.
+fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
+    let base = path.to_string();
+    DynDir::new(
+        path,
+        0o500,
+        Box::new(move || {
+            let root = p.fs.root();
+            p.fds
+                .snapshot()
+                .into_iter()
+                .map(|(fd, entry)| {
+                    let target = match &entry.file.location {
+                        Some(loc) => p.fs.ns.path(loc, &root),
+                        None => format!("host:[{fd}]").into_bytes(),
+                    };
+                    let inode = DynLink::new(
+                        &format!("{base}/{fd}"),
+                        Box::new(move || ok(target.clone())),
+                    );
+                    (fd.to_string().into_bytes(), inode)
+                })
+                .collect()
+        }),
+    )
+}
+
+/// /proc/PID/maps, in Linux's format.
+fn maps(p: &ProcessInfo) -> Vec<u8> {
+    let mm = p.mm.lock();
+    let mut out = String::new();
+    for v in mm.vmas() {
+        let perms = format!(
+            "{}{}{}p",
+            if v.prot.read { 'r' } else { '-' },
+            if v.prot.write { 'w' } else { '-' },
+            if v.prot.exec { 'x' } else { '-' }
+        );
+        let name = match v.kind {
+            VmaKind::Heap => "[heap]".to_string(),
+            VmaKind::Stack => "[stack]".to_string(),
+            VmaKind::Image => String::from_utf8_lossy(&p.exe).into_owned(),
+            VmaKind::Anonymous => String::new(),
+        };
+        let line = format!("{:08x}-{:08x} {perms} 00000000 00:00 0", v.start, v.end);
+        if name.is_empty() {
+            out.push_str(&line);
+        } else {
+            out.push_str(&format!("{line:<73}{name}"));
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// /proc/PID/mounts (and /proc/mounts): the namespace as seen from the process's root.
+fn mounts(p: &ProcessInfo) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in p.fs.ns.mounts(&p.fs.root()) {
+        out.extend_from_slice(m.source.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(&m.path);
+        let opts = if m.read_only { "ro" } else { "rw" };
+        out.extend_from_slice(format!(" {} {opts} 0 0\n", m.fs_type).as_bytes());
+    }
+    out
+}
+
+fn status(p: &ProcessInfo) -> Vec<u8> {
+    let c = &p.creds;
+    let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
+    let (vm_kb, rss_kb) = {
+        let mm = p.mm.lock();
+        let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
+        (vm / 1024, mm.resident_pages() as u64 * 4)
+    };
+    format!(
+        "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
+         TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
+         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t1\n\
+         SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+         CapInh:\t0000000000000000\nSeccomp:\t0\n",
+        String::from_utf8_lossy(&p.comm()),
+        p.ppid,
+        c.uid,
+        c.euid,
+        c.euid,
+        c.euid,
+        c.gid,
+        c.egid,
+        c.egid,
+        c.egid,
+        groups.join(" "),
+        pid = p.pid,
+    )
+    .into_bytes()
+}
+
+fn stat(p: &ProcessInfo) -> Vec<u8> {
+    let (vsize, rss) = {
+        let mm = p.mm.lock();
+        let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
+        (vm, mm.resident_pages())
+    };
+    // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+    // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...
+    let mut s = format!(
+        "{} ({}) R {} {} {} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {rss}",
+        p.pid,
+        String::from_utf8_lossy(&p.comm()),
+        p.ppid,
+        p.pid,
+        p.pid,
+    );
+    // The remaining 28 fields (rsslim .. exit_code) are zero.
+    for _ in 0..28 {
+        s.push_str(" 0");
+    }
+    s.push('\n');
+    s.into_bytes()
+}

@@ -1,0 +1,663 @@
+//! Metadata: the stat family, statx, access, chmod, chown, truncate, fallocate, utimensat,
+//! statfs, the sync family and extended attributes.
+
+use std::sync::Arc;
+
+use fs::vfs::{perm, FileType, Inode, ResolveFlags, SetAttr};
+use fs::Stat;
+use platform::UserRegs;
+
+use super::fd::read_only;
+use super::path::{fd_location, fs_creds, read_path, resolve_at, target_inode};
+use crate::errno::{Errno, SysResult};
+use crate::task::TaskState;
+
+/// Encodes Linux's x86-64 `struct stat` (144 bytes).
+fn stat_bytes(s: &Stat) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0, s.dev);
+    put(8, s.ino);
+    put(16, s.nlink);
+    put(24, s.mode as u64 | ((s.uid as u64) << 32));
+    put(32, s.gid as u64);
+    put(40, s.rdev);
+    put(48, s.size as u64);
+    put(56, s.blksize as u64);
+    put(64, s.blocks as u64);
+    put(72, s.atime.0 as u64);
+    put(80, s.atime.1 as u64);
+    put(88, s.mtime.0 as u64);
+    put(96, s.mtime.1 as u64);
+    put(104, s.ctime.0 as u64);
+    put(112, s.ctime.1 as u64);
+    b
+}
+
+fn write_stat(t: &mut TaskState, out: u64, st: &Stat) -> SysResult {
+    t.mm.copy_out(out, &stat_bytes(st))?;
+    Ok(0)
+}
+
+pub fn fstat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let st = t.fds.get(a[0])?.stat().map_err(Errno)?;
+    write_stat(t, a[1], &st)
+}
+
+pub fn newfstatat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let flags = a[3] as i32;
+    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = stat_at(t, a[0], a[1], flags)?;
+    write_stat(t, a[2], &st)
+}
+
+/// The metadata a stat-like call with `flags` designates (an open file via AT_EMPTY_PATH).
+fn stat_at(t: &mut TaskState, dirfd: u64, path: u64, flags: i32) -> Result<Stat, Errno> {
+    let p = read_path(t, path)?;
+    if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        if let (_, Some(f)) = fd_location(t, dirfd)? {
+            return f.stat().map_err(Errno);
+        }
+    }
+    target_inode(t, dirfd, path, flags)?.stat().map_err(Errno)
+}
+
+pub fn stat(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    newfstatat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+pub fn lstat(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let nofollow = libc::AT_SYMLINK_NOFOLLOW as u64;
+    newfstatat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], nofollow, 0, 0])
+}
+
+const STATX_BASIC_STATS: u32 = 0x7ff;
+const AT_STATX_SYNC_TYPE: i32 = 0x6000;
+
+pub fn statx(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (dirfd, path, flags, mask, out) = (a[0], a[1], a[2] as i32, a[3] as u32, a[4]);
+    let known = libc::AT_EMPTY_PATH
+        | libc::AT_SYMLINK_NOFOLLOW
+        | libc::AT_NO_AUTOMOUNT
+        | AT_STATX_SYNC_TYPE;
+    if flags & !known != 0 || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
+        return Err(Errno::EINVAL);
+    }
+    if mask & 0x8000_0000 != 0 {
+        // STATX__RESERVED
+        return Err(Errno::EINVAL);
+    }
+    let s = stat_at(t, dirfd, path, flags)?;
+    let mut b = [0u8; 256];
+    let put32 =
+        |b: &mut [u8; 256], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    put32(&mut b, 0, STATX_BASIC_STATS);
+    put32(&mut b, 4, s.blksize as u32);
+    put32(&mut b, 16, s.nlink as u32);
+    put32(&mut b, 20, s.uid);
+    put32(&mut b, 24, s.gid);
+    b[28..30].copy_from_slice(&(s.mode as u16).to_le_bytes());
+    let put64 =
+        |b: &mut [u8; 256], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put64(&mut b, 32, s.ino);
+    put64(&mut b, 40, s.size as u64);
+    put64(&mut b, 48, s.blocks as u64);
+    let time = |b: &mut [u8; 256], off: usize, ts: (i64, i64)| {
+        b[off..off + 8].copy_from_slice(&ts.0.to_le_bytes());
+        b[off + 8..off + 12].copy_from_slice(&(ts.1 as u32).to_le_bytes());
+    };
+    time(&mut b, 64, s.atime);
+    time(&mut b, 96, s.ctime);
+    time(&mut b, 112, s.mtime);
+    put32(&mut b, 128, libc::major(s.rdev));
+    put32(&mut b, 132, libc::minor(s.rdev));
+    put32(&mut b, 136, libc::major(s.dev));
+    put32(&mut b, 140, libc::minor(s.dev));
+    t.mm.copy_out(out, &b)?;
+    Ok(0)
+}
+
+fn access_at(t: &mut TaskState, dirfd: u64, path: u64, mode: u64, flags: i32) -> SysResult {
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & !(libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = read_path(t, path)?;
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    let loc = if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        fd_location(t, dirfd)?.0.ok_or(Errno::EBADF)?
+    } else {
+        let rf = if follow {
+            ResolveFlags::follow()
+        } else {
+            ResolveFlags::nofollow()
+        };
+        resolve_at(t, dirfd, &p, rf)?
+    };
+    if mode == 0 {
+        return Ok(0);
+    }
+    // access() checks with the real IDs unless AT_EACCESS.
+    let mut creds = fs_creds(t);
+    if flags & libc::AT_EACCESS == 0 {
+        creds.uid = t.creds.uid;
+        creds.gid = t.creds.gid;
+    }
+    let st = loc.inode().stat().map_err(Errno)?;
+    perm::check(&st, &creds, mode as u32).map_err(Errno)?;
+    let special = !matches!(
+        loc.inode().file_type(),
+        FileType::Regular | FileType::Directory | FileType::Symlink
+    );
+    if mode & perm::MAY_WRITE as u64 != 0 && !special && read_only(&loc) {
+        return Err(Errno::EROFS);
+    }
+    Ok(0)
+}
+
+pub fn access(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    access_at(t, libc::AT_FDCWD as u64, a[0], a[1], 0)
+}
+
+pub fn faccessat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    access_at(t, a[0], a[1], a[2], 0)
+}
+
+pub fn faccessat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    access_at(t, a[0], a[1], a[2], a[3] as i32)
+}
+
+/// The inode and whether it lives on a read-only mount, for an fd.
+fn fd_inode(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool), Errno> {
+    let file = t.fds.get(fd)?;
+    if file.flags() & libc::O_PATH as u32 != 0 {
+        return Err(Errno::EBADF);
+    }
+    fd_inode_any(t, fd)
+}
+
+/// As [`fd_inode`], also for O_PATH descriptors (the `*at(fd, "", AT_EMPTY_PATH)` calls).
+fn fd_inode_any(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool), Errno> {
+    let file = t.fds.get(fd)?;
+    let inode = file.inode().cloned().ok_or(Errno::EINVAL)?;
+    let ro = file.location.as_ref().is_some_and(read_only) || inode.read_only();
+    Ok((inode, ro))
+}
+
+/// The inode a path-or-fd metadata call changes, and whether it is read-only.
+fn path_inode(
+    t: &mut TaskState,
+    dirfd: u64,
+    path: u64,
+    flags: i32,
+) -> Result<(Arc<dyn Inode>, bool), Errno> {
+    let p = read_path(t, path)?;
+    if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        if dirfd as i64 as i32 == libc::AT_FDCWD {
+            let loc = t.fs.cwd();
+            return Ok((loc.inode().clone(), read_only(&loc)));
+        }
+        return fd_inode_any(t, dirfd);
+    }
+    let rf = if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+        ResolveFlags::nofollow()
+    } else {
+        ResolveFlags::follow()
+    };
+    let loc = resolve_at(t, dirfd, &p, rf)?;
+    Ok((loc.inode().clone(), read_only(&loc)))
+}
+
+fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, mode: u32) -> SysResult {
+    let st = inode.stat().map_err(Errno)?;
+    let creds = fs_creds(t);
+    if !perm::is_owner_or_root(&st, &creds) {
+        return Err(Errno::EPERM);
+    }
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    let mut mode = mode & 0o7777;
+    // Only a member of the file's group (or root) may set setgid.
+    if !creds.is_root() && !creds.in_group(st.gid) {
+        mode &= !libc::S_ISGID;
+    }
+    inode
+        .setattr(&SetAttr {
+            mode: Some(mode),
+            ..Default::default()
+        })
+        .map_err(Errno)?;
+    Ok(0)
+}
+
+pub fn fchmod(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (inode, ro) = fd_inode(t, a[0])?;
+    chmod_inode(t, &inode, ro, a[1] as u32)
+}
+
+pub fn fchmodat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (inode, ro) = path_inode(t, a[0], a[1], 0)?;
+    chmod_inode(t, &inode, ro, a[2] as u32)
+}
+
+pub fn chmod(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    fchmodat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+fn chown_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, uid: u32, gid: u32) -> SysResult {
+    let st = inode.stat().map_err(Errno)?;
+    let creds = fs_creds(t);
+    let new_uid = (uid != u32::MAX).then_some(uid);
+    let new_gid = (gid != u32::MAX).then_some(gid);
+    if !creds.is_root() {
+        // An owner may only give the file to a group they belong to.
+        let uid_ok = new_uid.is_none_or(|u| u == st.uid);
+        let gid_ok = new_gid.is_none_or(|g| creds.in_group(g) || g == st.gid);
+        if creds.uid != st.uid || !uid_ok || !gid_ok {
+            return Err(Errno::EPERM);
+        }
+    }
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    // Even chown(-1, -1) is a chown: Linux applies it, updating ctime and dropping setuid.
+    let mut attr = SetAttr {
+        uid: Some(new_uid.unwrap_or(st.uid)),
+        gid: Some(new_gid.unwrap_or(st.gid)),
+        ..Default::default()
+    };
+    // Changing the owner of a non-directory drops setuid, and setgid when group-executable.
+    if inode.file_type() == FileType::Regular {
+        let mut mode = st.mode & 0o7777;
+        mode &= !libc::S_ISUID;
+        if mode & libc::S_IXGRP != 0 {
+            mode &= !libc::S_ISGID;
+        }
+        if mode != st.mode & 0o7777 {
+            attr.mode = Some(mode);
+        }
+    }
+    inode.setattr(&attr).map_err(Errno)?;
+    Ok(0)
+}
+
+pub fn fchown(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (inode, ro) = fd_inode(t, a[0])?;
+    chown_inode(t, &inode, ro, a[1] as u32, a[2] as u32)
+}
+
+pub fn fchownat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let flags = a[4] as i32;
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (inode, ro) = path_inode(t, a[0], a[1], flags)?;
+    chown_inode(t, &inode, ro, a[2] as u32, a[3] as u32)
+}
+
+pub fn chown(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    fchownat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], a[2], 0, 0])
+}
+
+pub fn lchown(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let nofollow = libc::AT_SYMLINK_NOFOLLOW as u64;
+    fchownat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], a[2], nofollow, 0])
+}
+
+fn truncate_inode(inode: &Arc<dyn Inode>, ro: bool, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match inode.file_type() {
+        FileType::Directory => return Err(Errno::EISDIR),
+        FileType::Regular => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    // truncate always touches mtime, even to the same size.
+    inode
+        .setattr(&SetAttr {
+            size: Some(len),
+            mtime: Some(now()),
+            ..Default::default()
+        })
+        .map_err(Errno)?;
+    Ok(0)
+}
+
+pub fn truncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let p = read_path(t, a[0])?;
+    let loc = resolve_at(t, libc::AT_FDCWD as u64, &p, ResolveFlags::follow())?;
+    if loc.inode().file_type() == FileType::Regular {
+        perm::check(
+            &loc.inode().stat().map_err(Errno)?,
+            &fs_creds(t),
+            perm::MAY_WRITE,
+        )
+        .map_err(Errno)?;
+    }
+    truncate_inode(loc.inode(), read_only(&loc), a[1])
+}
+
+pub fn ftruncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let file = t.fds.get(a[0])?;
+    if !file.writable() {
+        return Err(Errno::EINVAL);
+    }
+    let (inode, ro) = fd_inode(t, a[0])?;
+    truncate_inode(&inode, ro, a[1])
+}
+
+pub fn fallocate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (mode, offset, len) = (a[1] as i32, a[2] as i64, a[3] as i64);
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = t.fds.get(a[0])?;
+    if !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    let (inode, ro) = fd_inode(t, a[0])?;
+    match inode.file_type() {
+        FileType::Regular => {}
+        FileType::Directory => return Err(Errno::EISDIR),
+        FileType::Fifo => return Err(Errno::ESPIPE),
+        _ => return Err(Errno::ENODEV),
+    }
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::EFBIG);
+    }
+    inode
+        .allocate(mode, offset as u64, len as u64)
+        .map_err(Errno)?;
+    Ok(0)
+}
+
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+fn now() -> (i64, i64) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos() as i64)
+}
+
+pub fn utimensat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (dirfd, path, times, flags) = (a[0], a[1], a[2], a[3] as i32);
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let requested = if times == 0 {
+        [(0, UTIME_NOW), (0, UTIME_NOW)]
+    } else {
+        let mut b = [0u8; 32];
+        t.mm.copy_in(times, &mut b)?;
+        let w = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        [(w(0), w(1)), (w(2), w(3))]
+    };
+    for &(_, ns) in &requested {
+        if ns != UTIME_NOW && ns != UTIME_OMIT && !(0..1_000_000_000).contains(&ns) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    // A NULL path (futimens) means the file open at dirfd.
+    let (inode, ro) = if path == 0 {
+        fd_inode(t, dirfd)?
+    } else {
+        path_inode(t, dirfd, path, flags)?
+    };
+    if requested.iter().all(|&(_, ns)| ns == UTIME_OMIT) {
+        return Ok(0);
+    }
+    let st = inode.stat().map_err(Errno)?;
+    let creds = fs_creds(t);
+    let only_now = requested
+        .iter()
+        .all(|&(_, ns)| ns == UTIME_NOW || ns == UTIME_OMIT);
+    if !perm::is_owner_or_root(&st, &creds) {
+        if !only_now {
+            return Err(Errno::EPERM);
+        }
+        perm::check(&st, &creds, perm::MAY_WRITE).map_err(Errno)?;
+    }
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    let pick = |(s, ns): (i64, i64)| match ns {
+        UTIME_OMIT => None,
+        UTIME_NOW => Some(now()),
+        _ => Some((s, ns)),
+    };
+    inode
+        .setattr(&SetAttr {
+            atime: pick(requested[0]),
+            mtime: pick(requested[1]),
+            ..Default::default()
+        })
+        .map_err(Errno)?;
+    Ok(0)
+}
+
+/// Encodes `struct statfs` (120 bytes).
+fn statfs_bytes(s: &fs::vfs::StatFs) -> [u8; 120] {
+    let mut b = [0u8; 120];
+    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0, s.fs_type as u64);
+    put(8, s.block_size as u64);
+    put(16, s.blocks);
+    put(24, s.blocks_free);
+    put(32, s.blocks_available);
+    put(40, s.files);
+    put(48, s.files_free);
+    put(64, s.name_max as u64);
+    put(72, s.block_size as u64);
+    put(80, s.flags as u64);
+    b
+}
+
+pub fn statfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let p = read_path(t, a[0])?;
+    let loc = resolve_at(t, libc::AT_FDCWD as u64, &p, ResolveFlags::follow())?;
+    let mut s = loc.inode().statfs().map_err(Errno)?;
+    if loc.mount.read_only {
+        s.flags |= libc::ST_RDONLY as i64;
+    }
+    t.mm.copy_out(a[1], &statfs_bytes(&s))?;
+    Ok(0)
+}
+
+pub fn fstatfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let file = t.fds.get(a[0])?;
+    let inode = file.inode().cloned().ok_or(Errno::ENOSYS)?;
+    let mut s = inode.statfs().map_err(Errno)?;
+    if file.location.as_ref().is_some_and(|l| l.mount.read_only) {
+        s.flags |= libc::ST_RDONLY as i64;
+    }
+    t.mm.copy_out(a[1], &statfs_bytes(&s))?;
+    Ok(0)
+}
+
+pub fn sync(_: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+pub fn fsync(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let file = t.fds.get(a[0])?;
+    if let Some(i) = file.inode() {
+        i.sync().map_err(Errno)?;
+    }
+    Ok(0)
+}
+
+// --- extended attributes ---------------------------------------------------------------
+
+const XATTR_SIZE_MAX: u64 = 65536;
+const XATTR_NAME_MAX: usize = 255;
+
+fn xattr_name(t: &mut TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
+    let name =
+        t.mm.copy_in_cstring(addr, XATTR_NAME_MAX + 1)
+            .map_err(|e| {
+                if e == Errno::ENAMETOOLONG {
+                    Errno::ERANGE
+                } else {
+                    e
+                }
+            })?;
+    if name.is_empty() || name.len() > XATTR_NAME_MAX {
+        return Err(Errno::ERANGE);
+    }
+    Ok(name)
+}
+
+/// Who may touch an attribute namespace: trusted.* and writes to security.* are root's.
+fn check_xattr_access(
+    t: &TaskState,
+    inode: &Arc<dyn Inode>,
+    name: &[u8],
+    write: bool,
+) -> Result<(), Errno> {
+    let creds = fs_creds(t);
+    if name.starts_with(b"trusted.") || (write && name.starts_with(b"security.")) {
+        return if creds.is_root() {
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        };
+    }
+    if name.starts_with(b"user.") {
+        let ft = inode.file_type();
+        if !matches!(ft, FileType::Regular | FileType::Directory) {
+            // Linux: user attributes exist only on files and directories.
+            return Err(if write {
+                Errno::EPERM
+            } else {
+                Errno(libc::ENODATA)
+            });
+        }
+        let mask = if write {
+            perm::MAY_WRITE
+        } else {
+            perm::MAY_READ
+        };
+        perm::check(&inode.stat().map_err(Errno)?, &creds, mask).map_err(Errno)?;
+    }
+    Ok(())
+}
+
+/// The inode of a path (follow or not) or an fd, for the xattr families.
+fn xattr_target(
+    t: &mut TaskState,
+    target: u64,
+    by_fd: bool,
+    follow: bool,
+) -> Result<(Arc<dyn Inode>, bool), Errno> {
+    if by_fd {
+        return fd_inode(t, target);
+    }
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    path_inode(t, libc::AT_FDCWD as u64, target, flags)
+}
+
+fn getxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
+    let (inode, _) = xattr_target(t, a[0], by_fd, follow)?;
+    let name = xattr_name(t, a[1])?;
+    check_xattr_access(t, &inode, &name, false)?;
+    let value = inode.getxattr(&name).map_err(Errno)?;
+    let size = a[3];
+    if size == 0 {
+        return Ok(value.len() as u64);
+    }
+    if (value.len() as u64) > size {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(a[2], &value)?;
+    Ok(value.len() as u64)
+}
+
+fn setxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
+    let (inode, ro) = xattr_target(t, a[0], by_fd, follow)?;
+    let name = xattr_name(t, a[1])?;
+    let (size, flags) = (a[3], a[4] as i32);
+    if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size > XATTR_SIZE_MAX {
+        return Err(Errno::E2BIG);
+    }
+    let mut value = vec![0u8; size as usize];
+    t.mm.copy_in(a[2], &mut value)?;
+    check_xattr_access(t, &inode, &name, true)?;
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    inode.setxattr(&name, &value, flags).map_err(Errno)?;
+    Ok(0)
+}
+
+fn listxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
+    let (inode, _) = xattr_target(t, a[0], by_fd, follow)?;
+    let creds = fs_creds(t);
+    let mut list = Vec::new();
+    for name in inode.listxattr().map_err(Errno)? {
+        if name.starts_with(b"trusted.") && !creds.is_root() {
+            continue;
+        }
+        list.extend_from_slice(&name);
+        list.push(0);
+    }
+    let size = a[2];
+    if size == 0 {
+        return Ok(list.len() as u64);
+    }
+    if (list.len() as u64) > size {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(a[1], &list)?;
+    Ok(list.len() as u64)
+}
+
+fn removexattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
+    let (inode, ro) = xattr_target(t, a[0], by_fd, follow)?;
+    let name = xattr_name(t, a[1])?;
+    check_xattr_access(t, &inode, &name, true)?;
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    inode.removexattr(&name).map_err(Errno)?;
+    Ok(0)
+}
+
+macro_rules! xattr_calls {
+    ($($name:ident => $common:ident($by_fd:expr, $follow:expr);)*) => {
+        $(pub fn $name(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+            $common(t, a, $by_fd, $follow)
+        })*
+    };
+}
+
+xattr_calls! {
+    getxattr => getxattr_common(false, true);
+    lgetxattr => getxattr_common(false, false);
+    fgetxattr => getxattr_common(true, true);
+    setxattr => setxattr_common(false, true);
+    lsetxattr => setxattr_common(false, false);
+    fsetxattr => setxattr_common(true, true);
+    listxattr => listxattr_common(false, true);
+    llistxattr => listxattr_common(false, false);
+    flistxattr => listxattr_common(true, true);
+    removexattr => removexattr_common(false, true);
+    lremovexattr => removexattr_common(false, false);
+    fremovexattr => removexattr_common(true, true);
+}
