@@ -1,5 +1,8 @@
-//! The file system `runsc do` gives a sandbox: the host root, read-only, with the sandbox's
-//! own /tmp (tmpfs) and /dev (a tmpfs holding the sandbox's device nodes).
+//! The file system `runsc do` gives a sandbox: the host root as the read-only lower layer of
+//! an overlay whose upper layer is a tmpfs (writes land in memory, never on the host), with
+//! the sandbox's own /proc, /dev (a tmpfs holding the sandbox's device nodes) and /dev/shm.
+//! /tmp is the host's, seen through the overlay: a working directory under it stays
+//! reachable.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use fs::vfs::{Creds, Inode, MountNamespace, NewNode, Owner, ResolveFlags, Resolv
 use crate::BootError;
 
 /// Device numbers of the sandbox's filesystems (anonymous, like Linux's 0:N).
-const TMP_DEV: u64 = fs::dev::makedev(0, 40);
+const UPPER_DEV: u64 = fs::dev::makedev(0, 40);
 const DEV_DEV: u64 = fs::dev::makedev(0, 41);
 const SHM_DEV: u64 = fs::dev::makedev(0, 42);
 
@@ -71,10 +74,11 @@ fn devfs() -> Result<Arc<dyn Inode>, BootError> {
     Ok(root)
 }
 
-/// Builds the namespace: host `/` read-only, then /proc, /tmp, /dev and /dev/shm.
+/// Builds the namespace: host `/` under a memory upper layer, then /proc, /dev and /dev/shm.
 pub fn host_root(procfs: &sentry::procfs::ProcFs) -> Result<Arc<MountNamespace>, BootError> {
     let host = HostFs::new(Path::new("/")).map_err(|e| mount_error("/ (host root)", e))?;
-    let ns = Arc::new(MountNamespace::new(host.root(), "hostfs", "/", true));
+    let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
+    let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
     let root = ns.root();
     let creds = Creds::default();
     let resolver = Resolver {
@@ -89,14 +93,6 @@ pub fn host_root(procfs: &sentry::procfs::ProcFs) -> Result<Arc<MountNamespace>,
     };
     ns.mount(&at(b"/proc")?, procfs.root(), "proc", "proc", false)
         .map_err(|e| mount_error("/proc", e))?;
-    ns.mount(
-        &at(b"/tmp")?,
-        tmpfs(TMP_DEV, 0o1777),
-        "tmpfs",
-        "tmpfs",
-        false,
-    )
-    .map_err(|e| mount_error("/tmp", e))?;
     ns.mount(&at(b"/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
         .map_err(|e| mount_error("/dev", e))?;
     ns.mount(

@@ -84,7 +84,7 @@ impl ProcFs {
     /// The root directory, to mount at /proc.
     pub fn root(&self) -> Arc<dyn Inode> {
         let me = self.me.clone();
-        DynDir::new(
+        DynDir::build(
             "/",
             0o555,
             Box::new(move || {
@@ -94,45 +94,45 @@ impl ProcFs {
                 let mut out: Vec<(Vec<u8>, Arc<dyn Inode>)> = vec![
                     (
                         b"self".to_vec(),
-                        DynLink::new(
+                        DynLink::build(
                             "/self",
                             Box::new(|| Ok(current_pid().to_string().into_bytes())),
                         ),
                     ),
                     (
                         b"cpuinfo".to_vec(),
-                        GenFile::new("/cpuinfo", host_file("/proc/cpuinfo")),
+                        GenFile::build("/cpuinfo", host_file("/proc/cpuinfo")),
                     ),
                     (
                         b"meminfo".to_vec(),
-                        GenFile::new("/meminfo", host_file("/proc/meminfo")),
+                        GenFile::build("/meminfo", host_file("/proc/meminfo")),
                     ),
                     (
                         b"stat".to_vec(),
-                        GenFile::new("/stat", host_file("/proc/stat")),
+                        GenFile::build("/stat", host_file("/proc/stat")),
                     ),
                     (
                         b"uptime".to_vec(),
-                        GenFile::new("/uptime", host_file("/proc/uptime")),
+                        GenFile::build("/uptime", host_file("/proc/uptime")),
                     ),
                     (
                         b"loadavg".to_vec(),
-                        GenFile::new("/loadavg", host_file("/proc/loadavg")),
+                        GenFile::build("/loadavg", host_file("/proc/loadavg")),
                     ),
                     (
                         b"version".to_vec(),
-                        GenFile::new("/version", host_file("/proc/version")),
+                        GenFile::build("/version", host_file("/proc/version")),
                     ),
                     (
                         b"filesystems".to_vec(),
-                        GenFile::new(
+                        GenFile::build(
                             "/filesystems",
                             text("nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n"),
                         ),
                     ),
                     (
                         b"mounts".to_vec(),
-                        DynLink::new("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
+                        DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
                     (b"sys".to_vec(), sys_dir()),
                 ];
@@ -147,31 +147,31 @@ impl ProcFs {
 
 /// /proc/sys: only kernel/{hostname,ostype,osrelease} for now.
 fn sys_dir() -> Arc<dyn Inode> {
-    DynDir::new(
+    DynDir::build(
         "/sys",
         0o555,
         Box::new(|| {
             vec![(
                 b"kernel".to_vec(),
-                DynDir::new(
+                DynDir::build(
                     "/sys/kernel",
                     0o555,
                     Box::new(|| {
                         vec![
                             (
                                 b"hostname".to_vec(),
-                                GenFile::new(
+                                GenFile::build(
                                     "/sys/kernel/hostname",
                                     uname_field(|u| u.nodename().as_encoded_bytes().to_vec()),
                                 ),
                             ),
                             (
                                 b"ostype".to_vec(),
-                                GenFile::new("/sys/kernel/ostype", text("Linux\n")),
+                                GenFile::build("/sys/kernel/ostype", text("Linux\n")),
                             ),
                             (
                                 b"osrelease".to_vec(),
-                                GenFile::new(
+                                GenFile::build(
                                     "/sys/kernel/osrelease",
                                     uname_field(|u| u.release().as_encoded_bytes().to_vec()),
                                 ),

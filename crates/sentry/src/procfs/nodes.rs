@@ -52,7 +52,7 @@ pub struct DynDir {
 }
 
 impl DynDir {
-    pub fn new(path: &str, mode: u32, children: Children) -> Arc<dyn Inode> {
+    pub fn build(path: &str, mode: u32, children: Children) -> Arc<dyn Inode> {
         Arc::new(DynDir {
             ino: ino_of(path),
             mode,
@@ -121,7 +121,7 @@ pub struct DynLink {
 }
 
 impl DynLink {
-    pub fn new(path: &str, target: Target) -> Arc<dyn Inode> {
+    pub fn build(path: &str, target: Target) -> Arc<dyn Inode> {
         Arc::new(DynLink {
             ino: ino_of(path),
             target,
@@ -162,7 +162,7 @@ pub struct GenFile {
 }
 
 impl GenFile {
-    pub fn new(path: &str, content: Content) -> Arc<dyn Inode> {
+    pub fn build(path: &str, content: Content) -> Arc<dyn Inode> {
         Arc::new(GenFile {
             ino: ino_of(path),
             content,

@@ -44,7 +44,7 @@ fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
 pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
     let base = format!("/{}", p.pid);
     let dir_path = base.clone();
-    DynDir::new(
+    DynDir::build(
         &dir_path,
         0o555,
         Box::new(move || {
@@ -66,34 +66,34 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
             vec![
                 (
                     b"exe".to_vec(),
-                    DynLink::new(&path("exe"), Box::new(move || ok(p1.exe.clone()))),
+                    DynLink::build(&path("exe"), Box::new(move || ok(p1.exe.clone()))),
                 ),
                 (
                     b"cwd".to_vec(),
-                    DynLink::new(
+                    DynLink::build(
                         &path("cwd"),
                         Box::new(move || ok(p2.fs.ns.path(&p2.fs.cwd(), &p2.fs.root()))),
                     ),
                 ),
                 (
                     b"root".to_vec(),
-                    DynLink::new(&path("root"), Box::new(|| ok(b"/".to_vec()))),
+                    DynLink::build(&path("root"), Box::new(|| ok(b"/".to_vec()))),
                 ),
                 (
                     b"cmdline".to_vec(),
-                    GenFile::new(&path("cmdline"), Box::new(move || ok(p3.cmdline.clone()))),
+                    GenFile::build(&path("cmdline"), Box::new(move || ok(p3.cmdline.clone()))),
                 ),
                 (
                     b"environ".to_vec(),
-                    GenFile::new(&path("environ"), Box::new(move || ok(p4.environ.clone()))),
+                    GenFile::build(&path("environ"), Box::new(move || ok(p4.environ.clone()))),
                 ),
                 (
                     b"auxv".to_vec(),
-                    GenFile::new(&path("auxv"), Box::new(move || ok(p5.auxv.clone()))),
+                    GenFile::build(&path("auxv"), Box::new(move || ok(p5.auxv.clone()))),
                 ),
                 (
                     b"comm".to_vec(),
-                    GenFile::new(
+                    GenFile::build(
                         &path("comm"),
                         Box::new(move || {
                             let mut c = p6.comm();
@@ -104,19 +104,19 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
                 ),
                 (
                     b"maps".to_vec(),
-                    GenFile::new(&path("maps"), Box::new(move || ok(maps(&p7)))),
+                    GenFile::build(&path("maps"), Box::new(move || ok(maps(&p7)))),
                 ),
                 (
                     b"status".to_vec(),
-                    GenFile::new(&path("status"), Box::new(move || ok(status(&p8)))),
+                    GenFile::build(&path("status"), Box::new(move || ok(status(&p8)))),
                 ),
                 (
                     b"stat".to_vec(),
-                    GenFile::new(&path("stat"), Box::new(move || ok(stat(&p9)))),
+                    GenFile::build(&path("stat"), Box::new(move || ok(stat(&p9)))),
                 ),
                 (
                     b"mounts".to_vec(),
-                    GenFile::new(&path("mounts"), Box::new(move || ok(mounts(&p10)))),
+                    GenFile::build(&path("mounts"), Box::new(move || ok(mounts(&p10)))),
                 ),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
             ]
@@ -127,7 +127,7 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
 /// /proc/PID/fd: a link per open descriptor to what it refers to.
 fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     let base = path.to_string();
-    DynDir::new(
+    DynDir::build(
         path,
         0o500,
         Box::new(move || {
@@ -140,7 +140,7 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                         Some(loc) => p.fs.ns.path(loc, &root),
                         None => format!("host:[{fd}]").into_bytes(),
                     };
-                    let inode = DynLink::new(
+                    let inode = DynLink::build(
                         &format!("{base}/{fd}"),
                         Box::new(move || ok(target.clone())),
                     );

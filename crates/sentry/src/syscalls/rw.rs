@@ -326,5 +326,5 @@ pub fn lseek(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let off = t.fds.get(a[0])?.seek(a[1] as i64, whence).map_err(fs_err)?;
-    Ok(off as u64)
+    Ok(off)
 }
