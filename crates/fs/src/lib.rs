@@ -7,6 +7,7 @@
 pub mod dev;
 pub mod host;
 pub mod hostfs;
+pub mod imgfs;
 pub mod overlay;
 pub mod pipe;
 pub mod tmpfs;

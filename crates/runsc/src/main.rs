@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod image;
+
 /// A secure container runtime: programs run in a KVM guest and their system calls are served
 /// by the sentry, a user-space implementation of Linux.
 #[derive(Parser, Debug)]
@@ -84,6 +86,8 @@ enum Command {
         )]
         argv: Vec<OsString>,
     },
+    /// Build, inspect and verify ImgFS images (container image layers).
+    Image(image::ImageArgs),
     /// Print the sentry's system call table.
     Syscalls {
         /// As the Markdown of docs/syscalls.md.
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     match cli.command {
+        Command::Image(args) => image::run(args),
         Command::Syscalls { markdown } => {
             if markdown {
                 print!("{}", sentry::syscalls::markdown_status());

@@ -1,0 +1,72 @@
+//! Helpers for the fuzz target and the hostile-image tests: call every reader entry point on
+//! every inode, and re-seal a damaged image's checksums so that damage reaches the structural
+//! checks instead of stopping at the header digest.
+
+use sha2::Digest as _;
+
+use super::format::{Header, HEADER_HASHED, HEADER_SIZE};
+use super::reader::Image;
+
+/// Calls every reader entry point on every inode of `image` (at most 10,000 inodes and
+/// 1,000 entries per directory), ignoring the errors: whatever the image holds, this must
+/// return without a panic, an out-of-bounds read or an endless loop.
+pub fn exercise(image: &Image) {
+    let _ = super::verify(image, &mut |_| {});
+    let _ = super::inspect(image, &mut std::io::sink());
+    let _ = image.check_metadata();
+    let _ = image.lookup_path(b"a/../b/./c");
+    let mut buf = vec![0u8; 5000];
+    let n = image.inode_count().min(10_000) as u32;
+    for ino in 0..=n.saturating_add(1) {
+        let _ = image.attrs(ino);
+        let _ = image.is_opaque(ino);
+        let _ = image.parent(ino);
+        let _ = image.dir_len(ino);
+        if let Ok(rd) = image.read_dir(ino) {
+            for e in rd.take(1000).flatten() {
+                let _ = image.lookup(ino, e.name);
+                let _ = image.lookup_entry(ino, e.name);
+            }
+        }
+        let _ = image.lookup(ino, b"x");
+        let _ = image.readlink(ino);
+        if let Ok(xs) = image.xattrs(ino) {
+            for (name, _) in xs.take(1000).flatten() {
+                let _ = image.get_xattr(ino, name);
+            }
+        }
+        let _ = image.get_xattr(ino, b"user.x");
+        if let Ok(Some(x)) = image.data_extent(ino) {
+            let _ = image.slice(x.offset, x.mapped_len);
+            for off in [0, x.len / 2, x.len.saturating_sub(1), x.len, u64::MAX] {
+                let _ = image.read(ino, off, &mut buf);
+            }
+        }
+        let _ = image.file_bytes(ino);
+    }
+}
+
+/// Recomputes the metadata digest (when the header's metadata range lies inside `bytes`),
+/// sets `image_size` to the length of `bytes` and recomputes the header digest.
+pub fn reseal(bytes: &mut [u8]) {
+    let Some(raw) = bytes.get(..HEADER_SIZE) else {
+        return;
+    };
+    let Ok(raw) = <&[u8; HEADER_SIZE]>::try_from(raw) else {
+        return;
+    };
+    let mut h = Header::decode(raw);
+    h.image_size = bytes.len() as u64;
+    let range = usize::try_from(h.metadata_offset).ok().and_then(|start| {
+        let end = start.checked_add(usize::try_from(h.metadata_size).ok()?)?;
+        bytes.get(start..end)
+    });
+    if let Some(meta) = range {
+        h.metadata_sha256 = sha2::Sha256::digest(meta).into();
+    }
+    h.seal();
+    let enc = h.encode();
+    if let Some(dst) = bytes.get_mut(..HEADER_HASHED + 32) {
+        dst.copy_from_slice(&enc);
+    }
+}

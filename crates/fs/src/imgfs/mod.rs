@@ -1,0 +1,39 @@
+//! ImgFS: the read-only, page-aligned, memory-mappable image format of ContainerFS layers.
+//!
+//! The format is specified in `docs/imgfs-format.md`; [`format`] holds its records,
+//! [`reader`] opens and serves an image from a read-only mapping (O(1) open, binary-search
+//! lookups, every offset checked), [`builder`] writes one from a directory or a layer tarball,
+//! [`verify()`] checks every rule and checksum, and [`inspect()`] lists an image like `ls -lR`.
+
+pub mod builder;
+pub mod error;
+pub mod format;
+pub mod fuzzing;
+pub mod inspect;
+pub mod reader;
+pub mod verify;
+
+pub use builder::{
+    build_from_dir, build_from_tar, build_from_tar_file, BuildError, BuildOptions, BuildSummary,
+};
+pub use error::{Fault, ImageError};
+pub use format::FileType;
+pub use inspect::{inspect, InspectError};
+pub use reader::{Attrs, DataExtent, DirEntry, Image, Ino, ReadDir, Timespec, Xattrs};
+pub use verify::{verify, Summary};
+
+/// Receives the progress of a long operation (the CLI shows a bar on a terminal).
+pub trait Progress {
+    /// A phase starts: `what` it is, its total (0 if unknown), and whether it counts bytes
+    /// (otherwise items).
+    fn start(&self, _what: &str, _total: u64, _bytes: bool) {}
+    /// `n` more bytes (or items) are done.
+    fn advance(&self, _n: u64) {}
+    /// The phase is over.
+    fn finish(&self) {}
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,227 @@
+//! `runsc image`: build, inspect and verify ImgFS images (`docs/imgfs-format.md`).
+
+use std::cell::RefCell;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use fs::imgfs::{self, Image, Progress};
+
+/// Arguments of `runsc image`.
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    command: ImageCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ImageCommand {
+    /// Build an image from a directory (DIR) or from a layer tarball (--tar). The output is
+    /// byte-identical for the same input; identical file contents are stored once.
+    Build {
+        /// The directory to build from (symlinks inside it are never followed).
+        #[arg(
+            required_unless_present = "tar",
+            conflicts_with = "tar",
+            value_name = "DIR"
+        )]
+        dir: Option<PathBuf>,
+        /// A layer tarball (plain, gzip or zstd; `-` for standard input), streamed without
+        /// unpacking. OCI whiteouts and opaque markers become metadata.
+        #[arg(long, value_name = "LAYER.tar[.gz|.zst]")]
+        tar: Option<PathBuf>,
+        /// The image file to write.
+        #[arg(short, long, value_name = "IMG")]
+        output: PathBuf,
+        /// Store each inode's atime and ctime as its mtime: a host tree's ctimes cannot be
+        /// set and reading a symlink moves its atime, so copies of one tree differ in them.
+        #[arg(long)]
+        times_from_mtime: bool,
+        /// No progress bar and no summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print an image's header and its tree, like `ls -lR`.
+    Inspect {
+        #[arg(value_name = "IMG")]
+        image: PathBuf,
+    },
+    /// Check every checksum and every rule of the format; print OK or the first fault.
+    Verify {
+        #[arg(value_name = "IMG")]
+        image: PathBuf,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+/// A progress bar on standard error, shown only on a terminal.
+struct Bar {
+    enabled: bool,
+    bar: RefCell<Option<indicatif::ProgressBar>>,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        Bar {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: RefCell::new(None),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, what: &str, total: u64, bytes: bool) {
+        if !self.enabled {
+            return;
+        }
+        let template = match (total, bytes) {
+            (0, true) => "{spinner} {msg}: {bytes} ({binary_bytes_per_sec})",
+            (0, false) => "{spinner} {msg}: {pos}",
+            (_, true) => {
+                "{msg:>13} [{bar:40}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta})"
+            }
+            (_, false) => "{msg:>13} [{bar:40}] {pos}/{len}",
+        };
+        let bar = if total == 0 {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::new(total)
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        if let Some(old) = self.bar.replace(Some(bar)) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = &*self.bar.borrow() {
+            b.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `runsc image ...`.
+pub fn run(args: ImageArgs) -> ExitCode {
+    match args.command {
+        ImageCommand::Build {
+            dir,
+            tar,
+            output,
+            times_from_mtime,
+            quiet,
+        } => {
+            let opts = imgfs::BuildOptions { times_from_mtime };
+            let bar = Bar::new(quiet);
+            let t0 = Instant::now();
+            let r = match (&dir, &tar) {
+                (_, Some(tar)) => imgfs::build_from_tar_file(tar, &output, &opts, &bar),
+                (Some(dir), None) => imgfs::build_from_dir(dir, &output, &opts, &bar),
+                (None, None) => unreachable!("clap requires DIR or --tar"),
+            };
+            bar.finish();
+            match r {
+                Ok(s) => {
+                    if !quiet {
+                        println!(
+                            "{}: {} inodes, {} entries ({} whiteouts), {} regular files, {} contents stored ({} files deduplicated), {} bytes of data, image {} bytes, {:.2}s",
+                            output.display(),
+                            s.inodes,
+                            s.entries,
+                            s.whiteouts,
+                            s.regular_files,
+                            s.extents,
+                            s.deduplicated,
+                            s.data_bytes,
+                            s.image_size,
+                            t0.elapsed().as_secs_f64()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("runsc: image build: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ImageCommand::Inspect { image } => {
+            let img = match Image::open(&image) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("runsc: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let r = imgfs::inspect(&img, &mut out).and_then(|()| Ok(out.flush()?));
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(imgfs::InspectError::Output(e))
+                    if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let _ = out.flush();
+                    eprintln!("runsc: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ImageCommand::Verify { image, quiet } => {
+            let img = match Image::open(&image) {
+                Ok(i) => i,
+                Err(e) => {
+                    println!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let bar = Bar::new(quiet);
+            bar.start("verifying", img.header().data_size, true);
+            let mut last = 0u64;
+            let r = imgfs::verify(&img, &mut |done| {
+                bar.advance(done.saturating_sub(last));
+                last = done;
+            });
+            bar.finish();
+            match r {
+                Ok(s) => {
+                    println!(
+                        "{}: OK: {} inodes ({} directories, {} regular files, {} symlinks, {} devices, {} fifos/sockets), {} entries ({} whiteouts, {} opaque directories), {} extents ({} bytes), depth {}",
+                        image.display(),
+                        s.inodes,
+                        s.directories,
+                        s.regular_files,
+                        s.symlinks,
+                        s.devices,
+                        s.fifos_and_sockets,
+                        s.entries,
+                        s.whiteouts,
+                        s.opaque_dirs,
+                        s.extents,
+                        s.data_bytes,
+                        s.max_depth
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
