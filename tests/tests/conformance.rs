@@ -314,3 +314,4 @@ program_test!(fs_rw);
 program_test!(fs_dir);
 program_test!(fs_attr);
 program_test!(fs_escape);
+program_test!(mmap_file);

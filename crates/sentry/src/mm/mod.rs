@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use platform::{AccessType, AddressSpace, Gpa, MemoryFile, Prot, PAGE_SIZE};
 
 use crate::errno::Errno;
-pub use vma::{Vma, VmaKind};
+pub use vma::{FileMapping, Vma, VmaKind};
 
 /// First address the application may use (Linux's default `vm.mmap_min_addr`).
 pub const MIN_ADDR: u64 = 0x1_0000;
@@ -120,6 +120,9 @@ impl MemoryManager {
         };
         if v.end > addr {
             let mut tail = v.clone();
+            if let Some(f) = tail.file.as_mut() {
+                f.offset += addr - start;
+            }
             tail.start = addr;
             self.vmas.get_mut(&start).expect("present").end = addr;
             self.vmas.insert(addr, tail);
@@ -128,24 +131,30 @@ impl MemoryManager {
 
     /// Inserts a new anonymous VMA, replacing anything in its range.
     pub fn map_anonymous(&mut self, start: u64, len: u64, prot: Prot, kind: VmaKind) {
-        self.unmap(start, len);
-        self.vmas.insert(
+        self.insert_vma(Vma {
             start,
-            Vma {
-                start,
-                end: start + len,
-                prot,
-                kind,
-            },
-        );
-        self.merge_around(start, start + len);
+            end: start + len,
+            prot,
+            kind,
+            file: None,
+        });
     }
 
-    /// Removes `[start, start+len)` from the address space and frees its pages.
+    /// Inserts a VMA (anonymous or file), replacing anything in its range.
+    pub fn insert_vma(&mut self, vma: Vma) {
+        let (start, end) = (vma.start, vma.end);
+        self.unmap(start, end - start);
+        self.vmas.insert(start, vma);
+        self.merge_around(start, end);
+    }
+
+    /// Removes `[start, start+len)` from the address space and frees its pages (shared file
+    /// mappings are written back first).
     pub fn unmap(&mut self, start: u64, len: u64) {
         let end = start + len;
         self.split_at(start);
         self.split_at(end);
+        self.write_back(start, end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
             self.vmas.remove(&s);
@@ -189,6 +198,16 @@ impl MemoryManager {
         if !self.is_fully_mapped(start, end) {
             return Err(Errno::ENOMEM);
         }
+        // A shared mapping of a file opened read-only can never become writable.
+        let denied = self
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .any(|(_, v)| prot.write && v.file.as_ref().is_some_and(|f| f.shared && !f.may_write));
+        if denied {
+            return Err(Errno::EACCES);
+        }
         self.split_at(start);
         self.split_at(end);
         for (_, v) in self.vmas.range_mut(start..end) {
@@ -228,7 +247,11 @@ impl MemoryManager {
                 continue;
             };
             if let Some(next) = self.vmas.get(&v.end).cloned() {
-                if next.prot == v.prot && next.kind == v.kind {
+                if next.prot == v.prot
+                    && next.kind == v.kind
+                    && v.file.is_none()
+                    && next.file.is_none()
+                {
                     self.vmas.remove(&next.start);
                     self.vmas.get_mut(&k).expect("present").end = next.end;
                 }
@@ -289,12 +312,67 @@ impl MemoryManager {
         }
     }
 
-    /// The memory-file page behind `va`, allocating and mapping it if needed.
+    /// Writes the populated pages of shared file mappings in `[start, end)` back to their
+    /// files (munmap, msync, exit). Every populated page is written: dirtiness isn't tracked.
+    pub fn write_back(&self, start: u64, end: u64) {
+        for v in self
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .map(|(_, v)| v)
+        {
+            let Some(f) = v.file.as_ref().filter(|f| f.shared && f.may_write) else {
+                continue;
+            };
+            let size = f.inode.stat().map(|s| s.size.max(0) as u64).unwrap_or(0);
+            let from = v.start.max(start);
+            let to = v.end.min(end);
+            for (&va, &gpa) in self.pages.range(from..to) {
+                let off = f.offset + (va - v.start);
+                if off >= size {
+                    continue;
+                }
+                // Never grow the file: only the part of the page inside it goes back.
+                let n = (size - off).min(PAGE_SIZE) as usize;
+                let mut buf = vec![0u8; n];
+                self.mem.read(gpa, &mut buf);
+                if let Err(e) = f.inode.write_at(off, &buf) {
+                    tracing::debug!("write-back of a shared mapping failed: errno {e}");
+                }
+            }
+        }
+    }
+
+    /// Fills a new page of a file mapping from the file (zeros past its end).
+    fn fill_from_file(&self, gpa: Gpa, vma: &Vma, va: u64) {
+        let Some(off) = vma.file_offset(va) else {
+            return;
+        };
+        let Some(f) = vma.file.as_ref() else { return };
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match f.inode.read_at(off + filled as u64, &mut buf[filled..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => filled += n,
+            }
+        }
+        if filled > 0 {
+            self.mem.write(gpa, &buf[..filled]);
+        }
+    }
+
+    /// The memory-file page behind `va`, allocating (filling from the file for file
+    /// mappings) and mapping it if needed.
     fn populate_page(&mut self, va: u64, prot: Prot) -> Result<Gpa, FaultError> {
         if let Some(&gpa) = self.pages.get(&va) {
             return Ok(gpa);
         }
         let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+        if let Some(vma) = self.vma_at(va).filter(|v| v.file.is_some()).cloned() {
+            self.fill_from_file(gpa, &vma, va);
+        }
         self.pages.insert(va, gpa);
         if prot.any() {
             self.space
@@ -481,6 +559,7 @@ impl MemoryManager {
 
 impl Drop for MemoryManager {
     fn drop(&mut self) {
+        self.write_back(0, u64::MAX);
         let frames: Vec<Gpa> = self.pages.values().copied().collect();
         self.pages.clear();
         // The address space goes with us; its tables are retired by the platform.

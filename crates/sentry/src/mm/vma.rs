@@ -1,8 +1,11 @@
 //! Virtual memory areas.
 
+use std::sync::Arc;
+
+use fs::vfs::Inode;
 use platform::Prot;
 
-/// What backs a VMA. Only anonymous memory exists until the VFS lands.
+/// What backs a VMA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmaKind {
     /// Private or shared anonymous memory (the same thing while there is no fork).
@@ -13,13 +16,47 @@ pub enum VmaKind {
     Heap,
     /// The main thread's stack.
     Stack,
+    /// A mapping of a file (see [`Vma::file`]).
+    File,
+}
+
+/// The file behind a file mapping.
+#[derive(Clone)]
+pub struct FileMapping {
+    pub inode: Arc<dyn Inode>,
+    /// File offset of the VMA's first byte.
+    pub offset: u64,
+    /// MAP_SHARED: changes are written back to the file.
+    pub shared: bool,
+    /// Whether the descriptor allowed writing (bounds mprotect of shared mappings).
+    pub may_write: bool,
+    /// Path for /proc/PID/maps.
+    pub path: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileMapping")
+            .field("offset", &self.offset)
+            .field("shared", &self.shared)
+            .field("path", &String::from_utf8_lossy(&self.path))
+            .finish()
+    }
 }
 
 /// A contiguous range of the address space with one protection and one kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
     pub prot: Prot,
     pub kind: VmaKind,
+    pub file: Option<FileMapping>,
+}
+
+impl Vma {
+    /// File offset of `addr` in a file mapping.
+    pub fn file_offset(&self, addr: u64) -> Option<u64> {
+        self.file.as_ref().map(|f| f.offset + (addr - self.start))
+    }
 }

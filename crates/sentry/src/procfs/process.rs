@@ -167,8 +167,33 @@ fn maps(p: &ProcessInfo) -> Vec<u8> {
             VmaKind::Stack => "[stack]".to_string(),
             VmaKind::Image => String::from_utf8_lossy(&p.exe).into_owned(),
             VmaKind::Anonymous => String::new(),
+            VmaKind::File => v
+                .file
+                .as_ref()
+                .map(|f| String::from_utf8_lossy(&f.path).into_owned())
+                .unwrap_or_default(),
         };
-        let line = format!("{:08x}-{:08x} {perms} 00000000 00:00 0", v.start, v.end);
+        let shared = v.file.as_ref().is_some_and(|f| f.shared);
+        let perms = if shared {
+            perms.replace('p', "s")
+        } else {
+            perms
+        };
+        let (offset, dev, ino) = match &v.file {
+            Some(f) => {
+                let st = f.inode.stat().unwrap_or_default();
+                (
+                    f.offset,
+                    format!("{:02x}:{:02x}", libc::major(st.dev), libc::minor(st.dev)),
+                    st.ino,
+                )
+            }
+            None => (0, "00:00".to_string(), 0),
+        };
+        let line = format!(
+            "{:08x}-{:08x} {perms} {offset:08x} {dev} {ino}",
+            v.start, v.end
+        );
         if name.is_empty() {
             out.push_str(&line);
         } else {

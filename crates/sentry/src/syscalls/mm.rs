@@ -3,7 +3,7 @@
 use platform::{Prot, UserRegs, PAGE_SIZE};
 
 use crate::errno::{Errno, SysResult};
-use crate::mm::{page_align_up, VmaKind, MIN_ADDR};
+use crate::mm::{page_align_up, FileMapping, Vma, VmaKind, MIN_ADDR};
 use crate::task::TaskState;
 
 const PROT_MASK: u64 = 0x7;
@@ -60,13 +60,19 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if sharing != libc::MAP_PRIVATE && sharing != libc::MAP_SHARED && sharing != 0x3 {
         return Err(Errno::EINVAL);
     }
-    if flags & libc::MAP_ANONYMOUS == 0 {
-        // File mappings need the VFS; a valid descriptor here is a stream, which Linux
-        // refuses with ENODEV.
-        t.fds.get(fd as u64)?;
-        return Err(Errno::ENODEV);
-    }
     let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+    let file = if flags & libc::MAP_ANONYMOUS == 0 {
+        file_mapping(
+            t,
+            fd,
+            offset,
+            len,
+            sharing == libc::MAP_SHARED || sharing == 0x3,
+            prot,
+        )?
+    } else {
+        None
+    };
     let mut mm = t.mm.lock();
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
@@ -106,12 +112,87 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
     };
     let prot = Prot::from_linux(prot as u32);
-    mm.map_anonymous(start, len, prot, VmaKind::Anonymous);
+    let kind = if file.is_some() {
+        VmaKind::File
+    } else {
+        VmaKind::Anonymous
+    };
+    mm.insert_vma(Vma {
+        start,
+        end: start + len,
+        prot,
+        kind,
+        file,
+    });
     if flags & libc::MAP_POPULATE != 0 && prot.any() {
         // Best effort, as Linux: running out of memory here surfaces at first touch.
         let _ = mm.populate(start, start + len);
     }
     Ok(start)
+}
+
+/// Checks a file mapping request against the descriptor and describes it. /dev/zero maps
+/// as anonymous memory (None).
+fn file_mapping(
+    t: &TaskState,
+    fd: i32,
+    offset: u64,
+    len: u64,
+    shared: bool,
+    prot: u64,
+) -> Result<Option<FileMapping>, Errno> {
+    let file = t.fds.get(fd as u64)?;
+    if file.flags() & libc::O_PATH as u32 != 0 {
+        return Err(Errno::EBADF);
+    }
+    let inode = file.inode().cloned().ok_or(Errno::ENODEV)?;
+    let st = inode.stat().map_err(Errno)?;
+    match inode.file_type() {
+        fs::vfs::FileType::Regular => {}
+        fs::vfs::FileType::CharDevice if st.rdev == fs::dev::ZERO => return Ok(None),
+        _ => return Err(Errno::ENODEV),
+    }
+    if !file.readable() {
+        return Err(Errno::EACCES);
+    }
+    let may_write = file.writable() && file.flags() & libc::O_APPEND as u32 == 0;
+    if shared && prot & libc::PROT_WRITE as u64 != 0 && !may_write {
+        return Err(Errno::EACCES);
+    }
+    if offset
+        .checked_add(len)
+        .is_none_or(|end| end > i64::MAX as u64)
+    {
+        return Err(Errno::EOVERFLOW);
+    }
+    let path = match &file.location {
+        Some(loc) => t.fs.ns.path(loc, &t.fs.root()),
+        None => Vec::new(),
+    };
+    Ok(Some(FileMapping {
+        inode,
+        offset,
+        shared,
+        may_write,
+        path,
+    }))
+}
+
+pub fn msync(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let flags = a[2] as i32;
+    let known = libc::MS_ASYNC | libc::MS_SYNC | libc::MS_INVALIDATE;
+    if flags & !known != 0
+        || flags & (libc::MS_ASYNC | libc::MS_SYNC) == (libc::MS_ASYNC | libc::MS_SYNC)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = range(a[0], a[1])?;
+    let mm = t.mm.lock();
+    if end > mm.limit() || !mm.is_fully_mapped(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    mm.write_back(start, end);
+    Ok(0)
 }
 
 pub fn munmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -172,8 +253,19 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if old_end > vma.end {
         return Err(Errno::EFAULT);
     }
+    let old_offset = vma.file_offset(old);
+    let moved_vma = |to: u64, len: u64| Vma {
+        start: to,
+        end: to + len,
+        prot: vma.prot,
+        kind: vma.kind,
+        file: vma.file.clone().map(|mut f| {
+            f.offset = old_offset.unwrap_or(f.offset);
+            f
+        }),
+    };
     let move_to = |mm: &mut crate::mm::MemoryManager, to: u64| -> SysResult {
-        mm.map_anonymous(to, new_len, vma.prot, vma.kind);
+        mm.insert_vma(moved_vma(to, new_len));
         let moved = old_len.min(new_len);
         mm.move_pages(old, to, moved)?;
         mm.unmap(old, old_len);
@@ -191,7 +283,11 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
     let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
     if old_end == vma.end && mm.is_free(old_end, grow_end) {
-        mm.map_anonymous(old_end, grow_end - old_end, vma.prot, vma.kind);
+        let mut grown = moved_vma(old_end, grow_end - old_end);
+        if let (Some(f), Some(off)) = (grown.file.as_mut(), vma.file_offset(old_end)) {
+            f.offset = off;
+        }
+        mm.insert_vma(grown);
         return Ok(old);
     }
     if flags & libc::MREMAP_MAYMOVE == 0 {
