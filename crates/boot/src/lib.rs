@@ -136,11 +136,14 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
             if let Some(bytes) = opts.total_memory {
                 config.memory_size = bytes;
             }
-            KvmPlatform::new(config)?
+            std::sync::Arc::new(KvmPlatform::new(config)?)
         }
         PlatformKind::Systrap => return Err(BootError::PlatformUnavailable("systrap")),
     };
-    tracing::debug!("platform: {}", platform::Platform::describe(&platform));
+    tracing::debug!(
+        "platform: {}",
+        platform::Platform::describe(platform.as_ref())
+    );
 
     let cwd = std::env::current_dir()
         .map(|p| p.into_os_string().into_encoded_bytes())
@@ -166,7 +169,7 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
         creds: caller_creds(),
         stdio: dup_stdio()?,
     };
-    let status = sentry::run(&platform, spec)?;
+    let status = sentry::run(platform, spec)?;
     tracing::debug!("{}: exited with {status:?}", Path::new(&path).display());
     Ok(status.shell_status())
 }

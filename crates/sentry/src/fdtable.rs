@@ -21,12 +21,14 @@ pub struct FdTable {
     entries: Mutex<BTreeMap<i32, FdEntry>>,
 }
 
-/// A guest-supplied descriptor number: anything that isn't a non-negative i32 is not open.
+/// A guest-supplied descriptor number. Linux takes descriptors as 32-bit ints: the upper
+/// half of the register is ignored, and a negative number is not open.
 fn fd_number(fd: u64) -> Result<i32, Errno> {
-    i32::try_from(fd as i64)
-        .ok()
-        .filter(|&fd| fd >= 0)
-        .ok_or(Errno::EBADF)
+    let fd = fd as u32 as i32;
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(fd)
 }
 
 impl FdTable {
@@ -117,6 +119,11 @@ impl FdTable {
             }
         }
         closed
+    }
+
+    /// Closes every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&self) {
+        self.lock().retain(|_, e| !e.cloexec);
     }
 
     /// A snapshot of every open descriptor, in order (for /proc/PID/fd).

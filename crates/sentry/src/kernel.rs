@@ -78,7 +78,16 @@ fn prot(p: loader::Prot) -> Prot {
 
 /// Maps the program's segments and returns the load bias.
 fn load_image(mm: &mut MemoryManager, image: &ElfImage, file: &[u8]) -> Result<u64, SentryError> {
-    let bias = image.load_bias(random_u64());
+    load_image_at(mm, image, file, image.load_bias(random_u64()))
+}
+
+/// Maps the segments of `image` with load bias `bias`.
+fn load_image_at(
+    mm: &mut MemoryManager,
+    image: &ElfImage,
+    file: &[u8],
+    bias: u64,
+) -> Result<u64, SentryError> {
     let oom = |_| SentryError::OutOfMemory;
     for seg in &image.segments {
         let start = page_align_down(seg.vaddr + bias);
@@ -154,9 +163,88 @@ fn start_fs(mounts: &Arc<MountNamespace>, cwd: &[u8], creds: &Creds) -> FsContex
     FsContext::new(mounts.clone(), root, cwd)
 }
 
-/// Loads `spec` into a fresh address space and runs it to completion.
-pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
-    let (file, image) = (&spec.file, &spec.image);
+/// Largest interpreter the loader reads.
+const MAX_INTERP_SIZE: u64 = 64 << 20;
+
+/// Reads the program interpreter named by PT_INTERP, through the sandbox's file system.
+fn read_interpreter(
+    fs: &FsContext,
+    creds: &Creds,
+    name: &[u8],
+    program: &std::path::Path,
+) -> Result<(Vec<u8>, ElfImage), SentryError> {
+    let shown = String::from_utf8_lossy(name).into_owned();
+    let fail = |reason: String| {
+        SentryError::Load(loader::LoadError::Unsupported {
+            path: program.to_path_buf(),
+            reason: format!("interpreter {shown}: {reason}"),
+        })
+    };
+    let root = fs.root();
+    let fs_creds = FsCreds {
+        uid: creds.euid,
+        gid: creds.egid,
+        groups: creds.groups.clone(),
+    };
+    let resolver = Resolver {
+        ns: &fs.ns,
+        root: &root,
+        creds: &fs_creds,
+    };
+    let loc = resolver
+        .resolve(&fs.cwd(), name, ResolveFlags::follow())
+        .map_err(|e| fail(std::io::Error::from_raw_os_error(e).to_string()))?;
+    let inode = loc.inode();
+    let size = inode
+        .stat()
+        .map_err(|e| fail(std::io::Error::from_raw_os_error(e).to_string()))?
+        .size as u64;
+    if size > MAX_INTERP_SIZE {
+        return Err(fail("too large".into()));
+    }
+    let mut bytes = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match inode.read_at(done as u64, &mut bytes[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => return Err(fail(std::io::Error::from_raw_os_error(e).to_string())),
+        }
+    }
+    bytes.truncate(done);
+    let path = std::path::PathBuf::from(shown.clone());
+    let image = loader::parse(&path, &bytes)?;
+    if image.interp.is_some() || image.kind != loader::ElfKind::StaticPie {
+        return Err(fail("not a position-independent interpreter".into()));
+    }
+    Ok((bytes, image))
+}
+
+/// A program loaded into a new address space, ready to run.
+pub struct Loaded {
+    pub mm: MemoryManager,
+    pub regs: UserRegs,
+    pub stack: loader::InitialStack,
+}
+
+/// Builds a process image: the program (and its interpreter, read through `fs`), the
+/// stack with argv, envp and auxv, brk and the mmap area, as Linux's load_elf_binary.
+#[allow(clippy::too_many_arguments)]
+pub fn load_program(
+    platform: &dyn Platform,
+    fs: &FsContext,
+    creds: &Creds,
+    path: &std::path::Path,
+    file: &[u8],
+    image: &ElfImage,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    execfn: &[u8],
+) -> Result<Loaded, SentryError> {
+    let interp = match &image.interp {
+        Some(name) => Some(read_interpreter(fs, creds, name, path)?),
+        None => None,
+    };
     let space = platform.new_address_space()?;
     let mut mm = MemoryManager::new(platform.memory().clone(), space, loader::USER_ADDR_LIMIT);
     let bias = load_image(&mut mm, image, file)?;
@@ -177,12 +265,24 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
     let image_end = page_align_up(image.max_vaddr + bias).ok_or(SentryError::OutOfMemory)?;
     mm.brk_start = image_end + (random_u64() % (1 << 13)) * PAGE_SIZE;
     mm.brk = mm.brk_start;
+    // The interpreter goes at the top of the mmap area, as Linux places ld.so.
+    let (interp_base, start_rip) = match &interp {
+        Some((bytes, ii)) => {
+            let span = ii.max_vaddr - ii.min_vaddr;
+            let at = mm
+                .find_free(span, mm.mmap_base)
+                .ok_or(SentryError::OutOfMemory)?;
+            let ibias = at.wrapping_sub(ii.min_vaddr);
+            load_image_at(&mut mm, ii, bytes, ibias)?;
+            (ibias, ii.entry.wrapping_add(ibias))
+        }
+        None => (0, image.entry + bias),
+    };
 
     let mut random = [0u8; 16];
     random[..8].copy_from_slice(&random_u64().to_le_bytes());
     random[8..].copy_from_slice(&random_u64().to_le_bytes());
     let phdr = image.phdr_vaddr.map(|p| p + bias).unwrap_or(0);
-    let c = &spec.creds;
     let auxv = vec![
         (AT_HWCAP, host_auxv(libc::AT_HWCAP)),
         (AT_PAGESZ, PAGE_SIZE),
@@ -190,33 +290,70 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
         (AT_PHDR, phdr),
         (AT_PHENT, image.phent as u64),
         (AT_PHNUM, image.phnum as u64),
-        (AT_BASE, 0),
+        (AT_BASE, interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, image.entry + bias),
-        (AT_UID, c.uid as u64),
-        (AT_EUID, c.euid as u64),
-        (AT_GID, c.gid as u64),
-        (AT_EGID, c.egid as u64),
+        (AT_UID, creds.uid as u64),
+        (AT_EUID, creds.euid as u64),
+        (AT_GID, creds.gid as u64),
+        (AT_EGID, creds.egid as u64),
         (AT_SECURE, 0),
         (AT_HWCAP2, host_auxv(libc::AT_HWCAP2)),
         (AT_MINSIGSTKSZ, host_auxv(AT_MINSIGSTKSZ).max(2048)),
     ];
-    let execfn = spec.path.as_os_str().as_encoded_bytes().to_vec();
     let stack = loader::build_initial_stack(
         stack_top,
         &StackArgs {
-            argv: spec.argv.clone(),
-            envp: spec.envp.clone(),
-            execfn: execfn.clone(),
+            argv: argv.to_vec(),
+            envp: envp.to_vec(),
+            execfn: execfn.to_vec(),
             platform: b"x86_64".to_vec(),
             random,
             auxv,
         },
     )
-    .map_err(|e| SentryError::Stack(spec.path.display().to_string(), e.to_string()))?;
+    .map_err(|e| SentryError::Stack(path.display().to_string(), e.to_string()))?;
     mm.write_force(stack.sp, &stack.bytes)
         .map_err(|_| SentryError::OutOfMemory)?;
+    let regs = UserRegs {
+        rip: start_rip,
+        rsp: stack.sp,
+        rflags: 0x202,
+        ..Default::default()
+    };
+    Ok(Loaded { mm, regs, stack })
+}
 
+/// argv or envp as /proc shows them: each string NUL-terminated.
+pub fn nul_joined(v: &[Vec<u8>]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|s| s.iter().copied().chain(std::iter::once(0)))
+        .collect()
+}
+
+/// The auxiliary vector as /proc/PID/auxv shows it.
+pub fn auxv_bytes(auxv: &[(u64, u64)]) -> Vec<u8> {
+    auxv.iter()
+        .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
+        .collect()
+}
+
+/// Loads `spec` into a fresh address space and runs it to completion.
+pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
+    let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
+    let execfn = spec.path.as_os_str().as_encoded_bytes().to_vec();
+    let loaded = load_program(
+        platform.as_ref(),
+        &fs,
+        &spec.creds,
+        &spec.path,
+        &spec.file,
+        &spec.image,
+        &spec.argv,
+        &spec.envp,
+        &execfn,
+    )?;
+    let (mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
     let fds = Arc::new(FdTable::default());
     for (i, fd) in spec.stdio.into_iter().enumerate() {
         if let Some(fd) = fd {
@@ -228,33 +365,25 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
             fds.install(i as i32, file, false);
         }
     }
-    let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let exe = std::fs::canonicalize(&spec.path)
         .map(|p| p.into_os_string().into_encoded_bytes())
         .unwrap_or(execfn);
     let mm = Arc::new(crate::mm::Mm::new(mm));
-    let nul_joined = |v: &[Vec<u8>]| -> Vec<u8> {
-        v.iter()
-            .flat_map(|s| s.iter().copied().chain(std::iter::once(0)))
-            .collect()
-    };
     let info = Arc::new(crate::procfs::ProcessInfo {
         pid: 1,
         ppid: 0,
-        exe: exe.clone(),
-        cmdline: nul_joined(&spec.argv),
-        environ: nul_joined(&spec.envp),
-        auxv: stack
-            .auxv
-            .iter()
-            .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
-            .collect(),
-        mm: mm.clone(),
         fds: fds.clone(),
         fs: fs.clone(),
         creds: spec.creds.clone(),
+        image: std::sync::Mutex::new(crate::procfs::ImageInfo {
+            exe: exe.clone(),
+            cmdline: nul_joined(&spec.argv),
+            environ: nul_joined(&spec.envp),
+            auxv: auxv_bytes(&stack.auxv),
+            mm: mm.clone(),
+        }),
     });
-    spec.procfs.register(info);
+    spec.procfs.register(info.clone());
     let state = Arc::new(Mutex::new(TaskState {
         mm,
         fds,
@@ -271,17 +400,13 @@ pub fn run(platform: &dyn Platform, spec: ProcessSpec) -> Result<ExitStatus, Sen
         umask: 0o022,
         exit: None,
         logged_missing: Default::default(),
+        platform: platform.clone(),
+        process: info,
     }));
     let fast = Arc::new(TaskSyscalls {
         state: state.clone(),
     });
     let mut ctx = platform.new_context(fast)?;
-    let regs = UserRegs {
-        rip: image.entry + bias,
-        rsp: stack.sp,
-        rflags: 0x202,
-        ..Default::default()
-    };
     let task = Task { state };
     task.run(ctx.as_mut(), regs)
 }

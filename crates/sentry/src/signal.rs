@@ -60,6 +60,18 @@ pub struct SignalState {
     pub mask: u64,
 }
 
+impl SignalState {
+    /// execve: handled signals return to their default action; ignored ones stay ignored,
+    /// and the mask is kept.
+    pub fn reset_for_exec(&mut self) {
+        for a in self.actions.iter_mut() {
+            if a.handler != libc::SIG_IGN as u64 {
+                *a = SigAction::default();
+            }
+        }
+    }
+}
+
 impl Default for SignalState {
     fn default() -> Self {
         SignalState {

@@ -65,6 +65,10 @@ pub struct TaskState {
     pub exit: Option<ExitStatus>,
     /// System calls already reported as unimplemented (logged once each).
     pub logged_missing: HashSet<u64>,
+    /// What runs the task's code (execve builds new address spaces with it).
+    pub platform: Arc<dyn platform::Platform>,
+    /// What /proc shows of the process.
+    pub process: Arc<crate::procfs::ProcessInfo>,
 }
 
 /// A task: its state and the context that runs it.
@@ -115,8 +119,9 @@ impl Task {
         ctx: &mut dyn Context,
         mut regs: UserRegs,
     ) -> Result<ExitStatus, SentryError> {
-        let space = lock(&self.state).mm.address_space().clone();
         loop {
+            // execve replaces the address space: pick up the current one each time.
+            let space = lock(&self.state).mm.address_space().clone();
             let event = ctx.switch(&space, &mut regs)?;
             let mut st = lock(&self.state);
             match event {

@@ -210,6 +210,8 @@ pub struct ElfImage {
     pub align: u64,
     /// Exclusive user address limit the image was validated against.
     pub addr_limit: u64,
+    /// The program interpreter (PT_INTERP), for dynamically linked programs.
+    pub interp: Option<Vec<u8>>,
 }
 
 impl ElfImage {
@@ -341,14 +343,10 @@ fn malformed(reason: impl Into<String>) -> Bad {
 fn build_image(bytes: &[u8], max_addr: u64) -> Result<ElfImage, Bad> {
     let ehdr = Ehdr::parse(bytes)?;
     let phdrs = read_phdrs(bytes, &ehdr)?;
-    // Reported first: it is the most useful message for a real dynamic
-    // binary, whatever else is odd about it.
-    if let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        return Err(Bad::Unsupported(format!(
-            "dynamic programs are not supported yet (PT_INTERP {})",
-            interp_name(bytes, interp)
-        )));
-    }
+    let interp = match phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        Some(p) => Some(interp_path(bytes, p)?),
+        None => None,
+    };
     let kind = if ehdr.e_type == ET_DYN {
         ElfKind::StaticPie
     } else {
@@ -392,7 +390,31 @@ fn build_image(bytes: &[u8], max_addr: u64) -> Result<ElfImage, Bad> {
         max_vaddr,
         align,
         addr_limit: max_addr,
+        interp,
     })
+}
+
+/// The interpreter path of a PT_INTERP header: inside the file, NUL-terminated, no NUL
+/// inside, not empty, shorter than PATH_MAX.
+fn interp_path(bytes: &[u8], interp: &Phdr) -> Result<Vec<u8>, Bad> {
+    let shown = || interp_name(bytes, interp);
+    let raw = interp
+        .file_range(bytes.len())
+        .and_then(|r| bytes.get(r))
+        .ok_or_else(|| malformed(format!("PT_INTERP {} outside the file", shown())))?;
+    let path = match raw.iter().position(|&b| b == 0) {
+        Some(end) if end + 1 == raw.len() => &raw[..end],
+        _ => {
+            return Err(malformed(format!(
+                "PT_INTERP {} is not a NUL-terminated path",
+                shown()
+            )))
+        }
+    };
+    if path.is_empty() || path.len() >= 4096 {
+        return Err(malformed("PT_INTERP path is empty or too long".to_string()));
+    }
+    Ok(path.to_vec())
 }
 
 /// Reads `N` little-endian bytes at `off` of a record whose length the
@@ -1017,7 +1039,7 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_programs_are_rejected() {
+    fn dynamic_programs_name_their_interpreter() {
         let interp = b"/lib64/ld-linux-x86-64.so.2\0";
         let elf = TestElf::pie().with(|e| {
             let mut p = other(PT_INTERP, PF_R);
@@ -1027,16 +1049,23 @@ mod tests {
         });
         let mut bytes = elf.bytes();
         bytes[0x300..0x300 + interp.len()].copy_from_slice(interp);
-        let err = parse(Path::new(PATH), &bytes).unwrap_err();
+        let img = parse(Path::new(PATH), &bytes).unwrap();
         assert_eq!(
-            err.to_string(),
-            "/x/y: dynamic programs are not supported yet (PT_INTERP /lib64/ld-linux-x86-64.so.2)"
+            img.interp.as_deref(),
+            Some(&b"/lib64/ld-linux-x86-64.so.2"[..])
         );
-        assert!(matches!(err, LoadError::Unsupported { .. }));
-        // A PT_INTERP pointing outside the file is still reported sanely.
+        // A PT_INTERP pointing outside the file is refused and reported sanely.
         assert_err(
             elf.with(|e| e.phdrs[0].offset = u64::MAX),
-            "PT_INTERP <outside the file>",
+            "PT_INTERP <outside the file> outside the file",
+        );
+        // So is one without its terminating NUL.
+        let mut unterminated = bytes.clone();
+        unterminated[0x300 + interp.len() - 1] = b'x';
+        let err = parse(Path::new(PATH), &unterminated).unwrap_err();
+        assert!(
+            err.to_string().contains("not a NUL-terminated path"),
+            "{err}"
         );
     }
 
@@ -1346,10 +1375,11 @@ mod tests {
             assert_eq!(bias, ELF_ET_DYN_BASE + 12345 * PAGE_SIZE);
         }
         if let Some(exe) = compile(&dir, "-no-pie") {
-            assert!(matches!(
-                parse(&exe, &std::fs::read(&exe).unwrap()),
-                Err(LoadError::Unsupported { .. })
-            ));
+            let img = parse(&exe, &std::fs::read(&exe).unwrap()).unwrap();
+            assert!(
+                img.interp.is_some(),
+                "a dynamic executable names its interpreter"
+            );
         }
     }
 

@@ -15,6 +15,16 @@ use crate::task::Creds;
 pub struct ProcessInfo {
     pub pid: i32,
     pub ppid: i32,
+    pub fds: Arc<FdTable>,
+    pub fs: Arc<FsContext>,
+    pub creds: Creds,
+    /// What execve replaces.
+    pub image: std::sync::Mutex<ImageInfo>,
+}
+
+/// The program a process runs, as of its last execve.
+#[derive(Clone)]
+pub struct ImageInfo {
     /// The program's path, as /proc/PID/exe shows it.
     pub exe: Vec<u8>,
     /// argv and envp, each string NUL-terminated.
@@ -23,15 +33,23 @@ pub struct ProcessInfo {
     /// The auxiliary vector, as raw (key, value) u64 pairs ending with AT_NULL.
     pub auxv: Vec<u8>,
     pub mm: Arc<Mm>,
-    pub fds: Arc<FdTable>,
-    pub fs: Arc<FsContext>,
-    pub creds: Creds,
 }
 
 impl ProcessInfo {
+    /// A copy of the current image description.
+    pub fn image(&self) -> ImageInfo {
+        self.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records a new program (execve).
+    pub fn set_image(&self, image: ImageInfo) {
+        *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
+    }
+
     /// The command name: the program's base name, at most 15 bytes.
     pub fn comm(&self) -> Vec<u8> {
-        let base = self.exe.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        let exe = self.image().exe;
+        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or_default();
         base[..base.len().min(15)].to_vec()
     }
 }
@@ -66,7 +84,7 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
             vec![
                 (
                     b"exe".to_vec(),
-                    DynLink::build(&path("exe"), Box::new(move || ok(p1.exe.clone()))),
+                    DynLink::build(&path("exe"), Box::new(move || ok(p1.image().exe))),
                 ),
                 (
                     b"cwd".to_vec(),
@@ -81,15 +99,15 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
                 ),
                 (
                     b"cmdline".to_vec(),
-                    GenFile::build(&path("cmdline"), Box::new(move || ok(p3.cmdline.clone()))),
+                    GenFile::build(&path("cmdline"), Box::new(move || ok(p3.image().cmdline))),
                 ),
                 (
                     b"environ".to_vec(),
-                    GenFile::build(&path("environ"), Box::new(move || ok(p4.environ.clone()))),
+                    GenFile::build(&path("environ"), Box::new(move || ok(p4.image().environ))),
                 ),
                 (
                     b"auxv".to_vec(),
-                    GenFile::build(&path("auxv"), Box::new(move || ok(p5.auxv.clone()))),
+                    GenFile::build(&path("auxv"), Box::new(move || ok(p5.image().auxv))),
                 ),
                 (
                     b"comm".to_vec(),
@@ -153,7 +171,8 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
 
 /// /proc/PID/maps, in Linux's format.
 fn maps(p: &ProcessInfo) -> Vec<u8> {
-    let mm = p.mm.lock();
+    let image = p.image();
+    let mm = image.mm.lock();
     let mut out = String::new();
     for v in mm.vmas() {
         let perms = format!(
@@ -165,7 +184,7 @@ fn maps(p: &ProcessInfo) -> Vec<u8> {
         let name = match v.kind {
             VmaKind::Heap => "[heap]".to_string(),
             VmaKind::Stack => "[stack]".to_string(),
-            VmaKind::Image => String::from_utf8_lossy(&p.exe).into_owned(),
+            VmaKind::Image => String::from_utf8_lossy(&image.exe).into_owned(),
             VmaKind::Anonymous => String::new(),
             VmaKind::File => v
                 .file
@@ -221,7 +240,8 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     let c = &p.creds;
     let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
     let (vm_kb, rss_kb) = {
-        let mm = p.mm.lock();
+        let image = p.image();
+        let mm = image.mm.lock();
         let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
         (vm / 1024, mm.resident_pages() as u64 * 4)
     };
@@ -249,7 +269,8 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
 
 fn stat(p: &ProcessInfo) -> Vec<u8> {
     let (vsize, rss) = {
-        let mm = p.mm.lock();
+        let image = p.image();
+        let mm = image.mm.lock();
         let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
         (vm, mm.resident_pages())
     };

@@ -2,7 +2,9 @@
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
 mod attr;
+mod exec;
 mod fd;
+mod futex;
 mod mm;
 mod namei;
 pub mod names;
@@ -158,6 +160,12 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
     sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages; other advice is accepted and ignored"), Any),
+    sys(n::SYS_execve, exec::execve, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
+    sys(n::SYS_execveat, exec::execveat, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
+    sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes; not interruptible by signals yet"), Own),
+    sys(n::SYS_kill, signal::kill, Partial("a signal to the process itself takes its default action; handlers are not run yet"), Own),
+    sys(n::SYS_tkill, signal::tkill, Partial("a signal to the process itself takes its default action; handlers are not run yet"), Own),
+    sys(n::SYS_tgkill, signal::tgkill, Partial("a signal to the process itself takes its default action; handlers are not run yet"), Own),
     sys(n::SYS_exit, process::exit, Partial("single-threaded: ends the process"), Own),
     sys(n::SYS_exit_group, process::exit_group, Full, Own),
     sys(n::SYS_arch_prctl, process::arch_prctl, Partial("ARCH_SET/GET_FS and _GS only"), Own),
@@ -228,10 +236,11 @@ fn blocks_only_on_streams(nr: u64) -> bool {
 /// fail with ENOSYS). Reads and writes of files that never block (regular files) are served
 /// there; streams go to the task's thread.
 pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
-    let nr = regs.rax;
+    let nr = regs.rax as u32 as u64;
     match lookup(nr) {
         None => true,
         Some(s) if s.thread == Thread::Any => true,
+        Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
             Ok(file) => !file.may_block(),
             // A bad descriptor fails at once.
@@ -252,7 +261,8 @@ pub fn name(nr: u64) -> &'static str {
 /// Serves the system call in `regs`, leaving the result in `rax`.
 pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
     crate::procfs::set_current_pid(task.pid);
-    let nr = regs.rax;
+    // Linux reads the number as a 32-bit int: the upper half of RAX is ignored.
+    let nr = regs.rax as u32 as u64;
     let args = regs.syscall_args();
     let result = match lookup(nr) {
         Some(s) => (s.handler)(task, regs, args),

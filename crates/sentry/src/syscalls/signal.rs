@@ -59,3 +59,72 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
     }
     Ok(0)
 }
+
+/// Default actions: true when the signal terminates the process (with a core dump or not);
+/// false for the signals ignored by default (SIGCHLD, SIGURG, SIGWINCH, SIGCONT).
+fn terminates_by_default(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
+    )
+}
+
+/// Sends `sig` to this process. Handlers can't run yet, so a signal that isn't ignored takes
+/// its default action; stop signals are ignored (there is no one to continue us).
+fn signal_self(t: &mut TaskState, sig: u64) -> SysResult {
+    if sig > NSIG as u64 {
+        return Err(Errno::EINVAL);
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    let sig = sig as i32;
+    let action = t.signals.actions[sig as usize - 1];
+    let ignored = action.handler == libc::SIG_IGN as u64 && sig != libc::SIGKILL;
+    let blocked = t.signals.mask & (1u64 << (sig - 1)) != 0;
+    let stop = matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    );
+    if ignored || stop || !terminates_by_default(sig) {
+        return Ok(0);
+    }
+    if blocked && action.handler == libc::SIG_DFL as u64 {
+        // Pending until unblocked; without delivery, it stays pending.
+        return Ok(0);
+    }
+    if action.handler != libc::SIG_DFL as u64 {
+        tracing::debug!("signal {sig} has a handler, which can't run yet: default action taken");
+    }
+    t.exit = Some(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
+    Ok(0)
+}
+
+pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    // The process, its group (0, -pid) or everyone (-1): all just us until fork exists.
+    if pid != t.pid && pid != 0 && pid != -1 && pid != -t.pid {
+        return Err(Errno::ESRCH);
+    }
+    signal_self(t, a[1])
+}
+
+pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] as i32 != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    signal_self(t, a[1])
+}
+
+pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] as i32 != t.pid || a[1] as i32 != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    signal_self(t, a[2])
+}

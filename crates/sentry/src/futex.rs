@@ -1,0 +1,217 @@
+//! Futex wait queues, keyed by (address space, address).
+//!
+//! The value check and the enqueue happen under the table lock, and a waker takes the same
+//! lock, so a wake between a waiter's check and its sleep is never lost (Linux's hash-bucket
+//! rule).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+/// Identifies a futex word: the address space and the address.
+pub type Key = (usize, u64);
+
+struct Waiter {
+    bitset: u32,
+    woken: Mutex<bool>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct Table {
+    queues: HashMap<Key, Vec<Arc<Waiter>>>,
+}
+
+fn table() -> &'static Mutex<Table> {
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    TABLE.get_or_init(|| Mutex::new(Table::default()))
+}
+
+fn lock() -> MutexGuard<'static, Table> {
+    table().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WaitResult {
+    Woken,
+    /// The word didn't hold the expected value (EAGAIN).
+    ValueChanged,
+    TimedOut,
+}
+
+/// Waits on `key` if `check()` (reading the word, under the table lock) is true, until woken
+/// with a matching bit or `deadline`.
+pub fn wait(
+    key: Key,
+    bitset: u32,
+    deadline: Option<Instant>,
+    check: impl FnOnce() -> bool,
+) -> WaitResult {
+    let waiter = Arc::new(Waiter {
+        bitset,
+        woken: Mutex::new(false),
+        cv: Condvar::new(),
+    });
+    {
+        let mut t = lock();
+        if !check() {
+            return WaitResult::ValueChanged;
+        }
+        t.queues.entry(key).or_default().push(waiter.clone());
+    }
+    let mut woken = waiter.woken.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if *woken {
+            return WaitResult::Woken;
+        }
+        match deadline {
+            None => woken = waiter.cv.wait(woken).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break;
+                }
+                woken = waiter
+                    .cv
+                    .wait_timeout(woken, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+    drop(woken);
+    // Timed out: leave the queue, unless a waker took us meanwhile.
+    let mut t = lock();
+    if let Some(q) = t.queues.get_mut(&key) {
+        q.retain(|w| !Arc::ptr_eq(w, &waiter));
+        if q.is_empty() {
+            t.queues.remove(&key);
+        }
+    }
+    if *waiter.woken.lock().unwrap_or_else(|e| e.into_inner()) {
+        WaitResult::Woken
+    } else {
+        WaitResult::TimedOut
+    }
+}
+
+fn wake_locked(t: &mut Table, key: Key, bitset: u32, max: usize) -> usize {
+    let Some(q) = t.queues.get_mut(&key) else {
+        return 0;
+    };
+    let mut woken = 0;
+    q.retain(|w| {
+        if woken < max && w.bitset & bitset != 0 {
+            *w.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            w.cv.notify_one();
+            woken += 1;
+            false
+        } else {
+            true
+        }
+    });
+    if q.is_empty() {
+        t.queues.remove(&key);
+    }
+    woken
+}
+
+/// Wakes up to `max` waiters of `key` whose bitset intersects `bitset`.
+pub fn wake(key: Key, bitset: u32, max: usize) -> usize {
+    wake_locked(&mut lock(), key, bitset, max)
+}
+
+/// FUTEX_(CMP_)REQUEUE: wakes up to `max_wake` waiters of `from`, moves up to `max_requeue`
+/// others to `to`, if `check()` (under the lock) holds. Returns woken + requeued, or None
+/// when the check failed.
+pub fn requeue(
+    from: Key,
+    to: Key,
+    max_wake: usize,
+    max_requeue: usize,
+    check: impl FnOnce() -> bool,
+) -> Option<usize> {
+    let mut t = lock();
+    if !check() {
+        return None;
+    }
+    let woken = wake_locked(&mut t, from, u32::MAX, max_wake);
+    let mut moved = Vec::new();
+    if let Some(q) = t.queues.get_mut(&from) {
+        let n = max_requeue.min(q.len());
+        moved = q.drain(..n).collect();
+        if q.is_empty() {
+            t.queues.remove(&from);
+        }
+    }
+    let count = moved.len();
+    if count > 0 {
+        t.queues.entry(to).or_default().extend(moved);
+    }
+    Some(woken + count)
+}
+
+/// FUTEX_WAKE_OP: under the lock, applies `op` to the word at `uaddr2` (via `apply`, which
+/// returns the old value), wakes `max1` waiters of `k1`, and `max2` of `k2` if the
+/// comparison on the old value holds.
+pub fn wake_op(
+    k1: Key,
+    k2: Key,
+    max1: usize,
+    max2: usize,
+    apply: impl FnOnce() -> Option<bool>,
+) -> Option<usize> {
+    let mut t = lock();
+    let cond = apply()?;
+    let mut n = wake_locked(&mut t, k1, u32::MAX, max1);
+    if cond {
+        n += wake_locked(&mut t, k2, u32::MAX, max2);
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn wait_checks_the_value_and_times_out() {
+        let k = (1, 0x1000);
+        assert_eq!(wait(k, u32::MAX, None, || false), WaitResult::ValueChanged);
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(wait(k, u32::MAX, Some(soon), || true), WaitResult::TimedOut);
+        assert!(Instant::now() >= soon);
+        assert_eq!(wake(k, u32::MAX, 1), 0, "a timed-out waiter left the queue");
+    }
+
+    #[test]
+    fn wake_wakes_a_waiter_and_bitsets_filter() {
+        let k = (2, 0x2000);
+        let waiter = std::thread::spawn(move || wait(k, 0b01, None, || true));
+        while lock().queues.get(&k).is_none_or(|q| q.is_empty()) {
+            std::thread::yield_now();
+        }
+        assert_eq!(wake(k, 0b10, 1), 0, "bitset mismatch wakes nobody");
+        assert_eq!(wake(k, 0b11, 1), 1);
+        assert_eq!(waiter.join().unwrap(), WaitResult::Woken);
+    }
+
+    #[test]
+    fn requeue_moves_waiters() {
+        let (from, to) = ((3, 0x3000), (3, 0x4000));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| std::thread::spawn(move || wait(from, u32::MAX, None, || true)))
+            .collect();
+        while lock().queues.get(&from).map_or(0, |q| q.len()) < 3 {
+            std::thread::yield_now();
+        }
+        assert_eq!(requeue(from, to, 1, 10, || false), None);
+        assert_eq!(requeue(from, to, 1, 10, || true), Some(3));
+        assert_eq!(wake(to, u32::MAX, 10), 2);
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), WaitResult::Woken);
+        }
+    }
+}

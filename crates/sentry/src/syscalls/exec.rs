@@ -1,0 +1,236 @@
+//! execve and execveat: replacing the program a process runs.
+
+use std::sync::Arc;
+
+use fs::vfs::{perm, FileType, ResolveFlags};
+use platform::UserRegs;
+
+use super::path::{fd_location, fs_creds, read_path, resolve_at};
+use crate::errno::{Errno, SysResult};
+use crate::kernel::{auxv_bytes, load_program, nul_joined};
+use crate::loader::{self, LoadError};
+use crate::mm::Mm;
+use crate::task::TaskState;
+use crate::SentryError;
+
+/// Linux's limits: argument count and the `#!` line.
+const MAX_ARG_STRINGS: usize = 0x7fff_ffff;
+const BINPRM_BUF_SIZE: usize = 256;
+/// Nested interpreters (`#!` pointing at a `#!` script) Linux allows.
+const MAX_INTERP_DEPTH: usize = 4;
+/// Largest program read (as the loader's limit for `runsc do`).
+const MAX_PROGRAM_SIZE: u64 = 1 << 30;
+
+/// Reads a NULL-terminated array of string pointers (argv or envp).
+fn read_string_array(t: &TaskState, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    for i in 0.. {
+        if i >= MAX_ARG_STRINGS {
+            return Err(Errno::E2BIG);
+        }
+        let ptr = t.mm.read_u64(addr + 8 * i as u64)?;
+        if ptr == 0 {
+            break;
+        }
+        let s =
+            t.mm.copy_in_cstring(ptr, loader::stack::MAX_ARG_STRLEN)
+                .map_err(|e| {
+                    if e == Errno::ENAMETOOLONG {
+                        Errno::E2BIG
+                    } else {
+                        e
+                    }
+                })?;
+        total += s.len() + 1;
+        if total > loader::stack::MAX_ARG_BYTES {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// A resolved, permitted, fully read executable.
+struct Program {
+    path: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Program, Errno> {
+    let loc = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        fd_location(t, dirfd)?.0.ok_or(Errno::EBADF)?
+    } else {
+        let follow = if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+            ResolveFlags::nofollow()
+        } else {
+            ResolveFlags::follow()
+        };
+        resolve_at(t, dirfd, path, follow)?
+    };
+    let inode = loc.inode().clone();
+    match inode.file_type() {
+        FileType::Regular => {}
+        FileType::Symlink => return Err(Errno::ELOOP),
+        _ => return Err(Errno::EACCES),
+    }
+    let st = inode.stat().map_err(Errno)?;
+    perm::check(&st, &fs_creds(t), perm::MAY_EXEC).map_err(Errno)?;
+    if st.size as u64 > MAX_PROGRAM_SIZE {
+        return Err(Errno::ENOMEM);
+    }
+    let mut bytes = vec![0u8; st.size.max(0) as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match inode
+            .read_at(done as u64, &mut bytes[done..])
+            .map_err(Errno)?
+        {
+            0 => break,
+            n => done += n,
+        }
+    }
+    bytes.truncate(done);
+    let shown = if path.is_empty() {
+        t.fs.ns.path(&loc, &t.fs.root())
+    } else {
+        path.to_vec()
+    };
+    Ok(Program { path: shown, bytes })
+}
+
+/// Splits a `#!` line into the interpreter and its optional single argument.
+fn parse_shebang(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let line = bytes.get(2..)?;
+    let line = &line[..line.len().min(BINPRM_BUF_SIZE - 2)];
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let line = &line[..end];
+    let trimmed: &[u8] = {
+        let start = line.iter().position(|&b| b != b' ' && b != b'\t')?;
+        let stop = line.iter().rposition(|&b| b != b' ' && b != b'\t')? + 1;
+        &line[start..stop]
+    };
+    match trimmed.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(i) => {
+            let arg = &trimmed[i..];
+            let arg_start = arg
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(0);
+            Some((trimmed[..i].to_vec(), Some(arg[arg_start..].to_vec())))
+        }
+        None => Some((trimmed.to_vec(), None)),
+    }
+}
+
+fn load_error_errno(e: &SentryError) -> Errno {
+    match e {
+        SentryError::Load(LoadError::Unsupported { .. })
+        | SentryError::Load(LoadError::Malformed { .. }) => Errno::ENOEXEC,
+        SentryError::Load(l) => Errno(l.errno()),
+        SentryError::Stack(..) => Errno::E2BIG,
+        SentryError::OutOfMemory => Errno::ENOMEM,
+        SentryError::Platform(_) => Errno::ENOMEM,
+    }
+}
+
+fn do_execve(
+    t: &mut TaskState,
+    regs: &mut UserRegs,
+    dirfd: u64,
+    path: &[u8],
+    argv_addr: u64,
+    envp_addr: u64,
+    flags: i32,
+) -> SysResult {
+    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut argv = read_string_array(t, argv_addr)?;
+    let envp = read_string_array(t, envp_addr)?;
+    let mut program = open_program(t, dirfd, path, flags)?;
+    let execfn = program.path.clone();
+    // Interpreters of `#!` scripts replace the program, which becomes an argument.
+    for depth in 0.. {
+        if !program.bytes.starts_with(b"#!") {
+            break;
+        }
+        if depth >= MAX_INTERP_DEPTH {
+            return Err(Errno::ELOOP);
+        }
+        let (interp, arg) = parse_shebang(&program.bytes).ok_or(Errno::ENOEXEC)?;
+        let mut new_argv = vec![interp.clone()];
+        new_argv.extend(arg);
+        new_argv.push(program.path.clone());
+        new_argv.extend(argv.into_iter().skip(1));
+        argv = new_argv;
+        program = open_program(t, libc::AT_FDCWD as u64, &interp, 0)?;
+    }
+    let host_path = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+    let image = loader::parse(&host_path, &program.bytes)
+        .map_err(|e| load_error_errno(&SentryError::Load(e)))?;
+    let loaded = load_program(
+        t.platform.as_ref(),
+        &t.fs,
+        &t.creds,
+        &host_path,
+        &program.bytes,
+        &image,
+        &argv,
+        &envp,
+        &execfn,
+    )
+    .map_err(|e| load_error_errno(&e))?;
+
+    // The point of no return: the old image is gone from here on.
+    let mm = Arc::new(Mm::new(loaded.mm));
+    t.mm = mm.clone();
+    t.fds.close_on_exec();
+    t.signals.reset_for_exec();
+    t.clear_child_tid = 0;
+    t.robust_list = (0, 0);
+    t.exe = program.path.clone();
+    t.process.set_image(crate::procfs::ImageInfo {
+        exe: program.path,
+        cmdline: nul_joined(&argv),
+        environ: nul_joined(&envp),
+        auxv: auxv_bytes(&loaded.stack.auxv),
+        mm,
+    });
+    *regs = loaded.regs;
+    Ok(0)
+}
+
+pub fn execve(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    do_execve(t, regs, libc::AT_FDCWD as u64, &path, a[1], a[2], 0)?;
+    // The new program starts with every register as set by the loader (RAX 0).
+    Ok(regs.rax)
+}
+
+pub fn execveat(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let path = read_path(t, a[1])?;
+    do_execve(t, regs, a[0], &path, a[2], a[3], a[4] as i32)?;
+    Ok(regs.rax)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shebang;
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh\necho"),
+            Some((b"/bin/sh".to_vec(), None))
+        );
+        assert_eq!(
+            parse_shebang(b"#! /usr/bin/env  python3 -u \n"),
+            Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
+        );
+        assert_eq!(parse_shebang(b"#!   \n"), None);
+    }
+}
