@@ -315,3 +315,4 @@ program_test!(fs_dir);
 program_test!(fs_attr);
 program_test!(fs_escape);
 program_test!(mmap_file);
+program_test!(proc_fork);

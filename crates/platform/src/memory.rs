@@ -24,6 +24,8 @@ struct Allocator {
     next: Gpa,
     /// Pages returned by `free`, ready for reuse.
     free: Vec<Gpa>,
+    /// Extra owners of shared pages (a page absent here has one owner).
+    extra_refs: std::collections::HashMap<Gpa, u32>,
 }
 
 /// The memory file and its host mapping.
@@ -72,6 +74,7 @@ impl MemoryFile {
             alloc: Mutex::new(Allocator {
                 next: PAGE_SIZE,
                 free: Vec::new(),
+                extra_refs: std::collections::HashMap::new(),
             }),
         })
     }
@@ -100,13 +103,34 @@ impl MemoryFile {
         Ok(page)
     }
 
-    /// Returns pages to the allocator. Their content is discarded (they read as zeros after).
+    /// Adds an owner to a page (a shared mapping inherited by fork): `free_pages` then
+    /// frees it only when the last owner does.
+    pub fn share_page(&self, page: Gpa) {
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        *a.extra_refs.entry(page).or_insert(0) += 1;
+    }
+
+    /// Returns pages to the allocator, or drops one owner of shared ones. Freed pages read as
+    /// zeros after.
     pub fn free_pages(&self, pages: &[Gpa]) {
-        for &page in pages {
+        let mut freed = Vec::with_capacity(pages.len());
+        {
+            let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+            for &page in pages {
+                match a.extra_refs.get_mut(&page) {
+                    Some(n) if *n > 1 => *n -= 1,
+                    Some(_) => {
+                        a.extra_refs.remove(&page);
+                    }
+                    None => freed.push(page),
+                }
+            }
+        }
+        for &page in &freed {
             self.punch_hole(page, PAGE_SIZE);
         }
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        a.free.extend_from_slice(pages);
+        a.free.extend_from_slice(&freed);
     }
 
     /// Zeroes a range and gives its memory back to the host.

@@ -121,6 +121,13 @@ impl FdTable {
         closed
     }
 
+    /// A table with the same descriptors (fork without CLONE_FILES).
+    pub fn copy_of(other: &FdTable) -> FdTable {
+        FdTable {
+            entries: Mutex::new(other.lock().clone()),
+        }
+    }
+
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&self) {
         self.lock().retain(|_, e| !e.cloexec);

@@ -38,7 +38,12 @@ pub enum WaitResult {
     /// The word didn't hold the expected value (EAGAIN).
     ValueChanged,
     TimedOut,
+    /// `interrupted()` said to stop waiting (the thread's group is ending).
+    Interrupted,
 }
+
+/// How often a waiter checks whether it was interrupted.
+const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Waits on `key` if `check()` (reading the word, under the table lock) is true, until woken
 /// with a matching bit or `deadline`.
@@ -47,6 +52,7 @@ pub fn wait(
     bitset: u32,
     deadline: Option<Instant>,
     check: impl FnOnce() -> bool,
+    interrupted: impl Fn() -> bool,
 ) -> WaitResult {
     let waiter = Arc::new(Waiter {
         bitset,
@@ -61,24 +67,26 @@ pub fn wait(
         t.queues.entry(key).or_default().push(waiter.clone());
     }
     let mut woken = waiter.woken.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stopped = false;
     loop {
         if *woken {
             return WaitResult::Woken;
         }
-        match deadline {
-            None => woken = waiter.cv.wait(woken).unwrap_or_else(|e| e.into_inner()),
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    break;
-                }
-                woken = waiter
-                    .cv
-                    .wait_timeout(woken, d - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
+        if interrupted() {
+            stopped = true;
+            break;
         }
+        let now = Instant::now();
+        let slice = match deadline {
+            Some(d) if now >= d => break,
+            Some(d) => (d - now).min(SLICE),
+            None => SLICE,
+        };
+        woken = waiter
+            .cv
+            .wait_timeout(woken, slice)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
     drop(woken);
     // Timed out: leave the queue, unless a waker took us meanwhile.
@@ -91,6 +99,8 @@ pub fn wait(
     }
     if *waiter.woken.lock().unwrap_or_else(|e| e.into_inner()) {
         WaitResult::Woken
+    } else if stopped {
+        WaitResult::Interrupted
     } else {
         WaitResult::TimedOut
     }
@@ -179,9 +189,15 @@ mod tests {
     #[test]
     fn wait_checks_the_value_and_times_out() {
         let k = (1, 0x1000);
-        assert_eq!(wait(k, u32::MAX, None, || false), WaitResult::ValueChanged);
+        assert_eq!(
+            wait(k, u32::MAX, None, || false, || false),
+            WaitResult::ValueChanged
+        );
         let soon = Instant::now() + Duration::from_millis(20);
-        assert_eq!(wait(k, u32::MAX, Some(soon), || true), WaitResult::TimedOut);
+        assert_eq!(
+            wait(k, u32::MAX, Some(soon), || true, || false),
+            WaitResult::TimedOut
+        );
         assert!(Instant::now() >= soon);
         assert_eq!(wake(k, u32::MAX, 1), 0, "a timed-out waiter left the queue");
     }
@@ -189,7 +205,7 @@ mod tests {
     #[test]
     fn wake_wakes_a_waiter_and_bitsets_filter() {
         let k = (2, 0x2000);
-        let waiter = std::thread::spawn(move || wait(k, 0b01, None, || true));
+        let waiter = std::thread::spawn(move || wait(k, 0b01, None, || true, || false));
         while lock().queues.get(&k).is_none_or(|q| q.is_empty()) {
             std::thread::yield_now();
         }
@@ -202,7 +218,7 @@ mod tests {
     fn requeue_moves_waiters() {
         let (from, to) = ((3, 0x3000), (3, 0x4000));
         let waiters: Vec<_> = (0..3)
-            .map(|_| std::thread::spawn(move || wait(from, u32::MAX, None, || true)))
+            .map(|_| std::thread::spawn(move || wait(from, u32::MAX, None, || true, || false)))
             .collect();
         while lock().queues.get(&from).map_or(0, |q| q.len()) < 3 {
             std::thread::yield_now();

@@ -13,6 +13,7 @@ use crate::fs_context::FsContext;
 use crate::loader::stack::*;
 use crate::loader::{self, ElfImage, StackArgs};
 use crate::mm::{page_align_down, page_align_up, MemoryManager, VmaKind};
+use crate::process::{Kernel, ThreadGroup};
 use crate::signal::SignalState;
 use crate::task::{Creds, ExitStatus, Task, TaskState, TaskSyscalls, RLIM_NLIMITS};
 use crate::SentryError;
@@ -372,7 +373,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     let info = Arc::new(crate::procfs::ProcessInfo {
         pid: 1,
         ppid: 0,
-        fds: fds.clone(),
+        fds: Arc::downgrade(&fds),
         fs: fs.clone(),
         creds: spec.creds.clone(),
         image: std::sync::Mutex::new(crate::procfs::ImageInfo {
@@ -380,10 +381,15 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
             cmdline: nul_joined(&spec.argv),
             environ: nul_joined(&spec.envp),
             auxv: auxv_bytes(&stack.auxv),
-            mm: mm.clone(),
+            mm: Arc::downgrade(&mm),
         }),
     });
     spec.procfs.register(info.clone());
+    let kernel = Kernel::new(platform.clone(), spec.procfs.clone());
+    let pid = kernel.new_id();
+    let group = ThreadGroup::new(pid);
+    group.add_thread(pid);
+    kernel.add_process(group.clone(), 0, pid, pid);
     let state = Arc::new(Mutex::new(TaskState {
         mm,
         fds,
@@ -402,11 +408,26 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         logged_missing: Default::default(),
         platform: platform.clone(),
         process: info,
+        kernel: kernel.clone(),
+        group: group.clone(),
+        thread_exit: false,
+        vfork_done: None,
     }));
     let fast = Arc::new(TaskSyscalls {
         state: state.clone(),
     });
     let mut ctx = platform.new_context(fast)?;
+    group.set_interrupter(pid, ctx.interrupter());
     let task = Task { state };
-    task.run(ctx.as_mut(), regs)
+    let status = task.run(ctx.as_mut(), regs)?;
+    // The first process is the sandbox's init: when its main thread is done, wait for its
+    // other threads, then end everything else, as Linux does when init dies.
+    while group.thread_count() > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = group.exiting().unwrap_or(status);
+    for g in kernel.all_groups() {
+        g.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
+    }
+    Ok(status)
 }

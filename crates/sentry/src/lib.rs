@@ -11,6 +11,7 @@ pub mod futex;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod process;
 pub mod procfs;
 pub mod signal;
 pub mod syscalls;

@@ -58,6 +58,8 @@ pub const UNBLOCKABLE: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP -
 pub struct SignalState {
     pub actions: [SigAction; NSIG],
     pub mask: u64,
+    /// Signals sent while blocked, taken when unblocked.
+    pub pending: u64,
 }
 
 impl SignalState {
@@ -77,6 +79,7 @@ impl Default for SignalState {
         SignalState {
             actions: [SigAction::default(); NSIG],
             mask: 0,
+            pending: 0,
         }
     }
 }

@@ -8,6 +8,7 @@ use platform::{Context, Event, FastSyscalls, Fault, UserRegs};
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{FaultError, Mm};
+use crate::process::{Completion, Kernel, ThreadGroup};
 use crate::signal::{SignalState, Signo};
 use crate::syscalls;
 use crate::SentryError;
@@ -69,6 +70,13 @@ pub struct TaskState {
     pub platform: Arc<dyn platform::Platform>,
     /// What /proc shows of the process.
     pub process: Arc<crate::procfs::ProcessInfo>,
+    pub kernel: Arc<Kernel>,
+    /// The thread group (process) this thread belongs to.
+    pub group: Arc<ThreadGroup>,
+    /// exit() ends only this thread; exit_group and fatal signals end the group.
+    pub thread_exit: bool,
+    /// A vfork parent waiting for this child to exec or exit.
+    pub vfork_done: Option<Arc<Completion>>,
 }
 
 /// A task: its state and the context that runs it.
@@ -139,14 +147,37 @@ impl Task {
                             regs.rip,
                             sig.0
                         );
-                        st.exit = Some(ExitStatus::Signal(sig));
+                        st.group.exit(ExitStatus::Signal(sig));
                     }
                 }
                 Event::Interrupted => {}
             }
-            if let Some(status) = st.exit {
-                return Ok(status);
+            if st.exit.is_some() || st.group.exiting().is_some() {
+                drop(st);
+                return Ok(self.finish());
             }
         }
+    }
+
+    /// Ends this thread: clears and wakes its child-tid word, releases a vfork parent, and
+    /// when it was the last thread, makes the process a zombie. Returns the thread's status.
+    pub fn finish(&self) -> ExitStatus {
+        let mut st = lock(&self.state);
+        let group_status = st.group.exiting();
+        let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
+        if st.clear_child_tid != 0 && group_status.is_none() {
+            let addr = st.clear_child_tid;
+            if st.mm.copy_out(addr, &0u32.to_le_bytes()).is_ok() {
+                crate::futex::wake((Arc::as_ptr(&st.mm) as usize, addr), u32::MAX, 1);
+            }
+        }
+        if let Some(v) = st.vfork_done.take() {
+            v.complete();
+        }
+        let remaining = st.group.remove_thread(st.tid);
+        if remaining == 0 {
+            st.kernel.process_exited(st.pid, status);
+        }
+        status
     }
 }

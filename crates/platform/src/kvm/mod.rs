@@ -66,6 +66,8 @@ pub(crate) struct VmShared {
     vcpu_pool: Mutex<Vec<vcpu::VcpuHw>>,
     /// A host page used to add and remove a throwaway memory slot (see `retire_tables`).
     scratch_slot_page: u64,
+    /// Serializes the add/delete of the throwaway slot between threads.
+    retire_lock: Mutex<()>,
 }
 
 impl VmShared {
@@ -108,6 +110,7 @@ impl VmShared {
         if pages.is_empty() {
             return;
         }
+        let _serialized = self.retire_lock.lock().unwrap_or_else(|e| e.into_inner());
         let scratch_gpa = self.mem.size() + 16 * PAGE_SIZE;
         let mut region = kvm_userspace_memory_region {
             slot: 1,
@@ -233,6 +236,7 @@ impl KvmPlatform {
             free_vcpu_indexes: Mutex::new((0..MAX_VCPUS).rev().collect()),
             vcpu_pool: Mutex::new(Vec::new()),
             scratch_slot_page: scratch as u64,
+            retire_lock: Mutex::new(()),
         });
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
         shared.map_kernel_page(IDT_VA, idt_page, false, false);

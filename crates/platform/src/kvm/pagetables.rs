@@ -76,10 +76,10 @@ impl PageTables {
         Ok(mirror)
     }
 
-    /// Forgets a mirror root made by [`new_mirror`](Self::new_mirror) and frees it.
+    /// Forgets a mirror root made by [`new_mirror`](Self::new_mirror). The caller retires
+    /// the page (it was a page table: KVM may still shadow it).
     pub fn drop_mirror(&mut self, mirror: Gpa) {
         self.mirrors.retain(|&m| m != mirror);
-        self.mem.free_pages(&[mirror]);
     }
 
     /// Walks to the leaf table for `va`, creating tables if `create`.

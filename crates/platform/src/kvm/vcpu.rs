@@ -274,6 +274,8 @@ impl Vcpu {
                     .unwrap_or_else(|e| e.into_inner())
                     .drop_mirror(root);
             }
+            // A root page KVM shadowed must not come back as another table unflushed.
+            self.vm.retire_tables(vec![root]);
         }
     }
 

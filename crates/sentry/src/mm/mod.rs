@@ -137,6 +137,7 @@ impl MemoryManager {
             prot,
             kind,
             file: None,
+            shared: false,
         });
     }
 
@@ -549,6 +550,38 @@ impl MemoryManager {
         let mut b = [0u8; 8];
         self.copy_in(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))
+    }
+
+    /// A copy for a forked child, in the new address space `space`. Private memory is copied
+    /// (eagerly: no copy-on-write yet); shared anonymous memory is shared, page by page.
+    pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, FaultError> {
+        let mut child = MemoryManager::new(self.mem.clone(), space, self.limit);
+        child.vmas = self.vmas.clone();
+        child.mmap_base = self.mmap_base;
+        child.brk_start = self.brk_start;
+        child.brk = self.brk;
+        for (&va, &gpa) in &self.pages {
+            let Some(vma) = self.vma_at(va) else { continue };
+            let shared = vma.kind == VmaKind::Anonymous && vma.shared;
+            let page = if shared {
+                self.mem.share_page(gpa);
+                gpa
+            } else {
+                let copy = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+                let mut buf = vec![0u8; PAGE_SIZE as usize];
+                self.mem.read(gpa, &mut buf);
+                self.mem.write(copy, &buf);
+                copy
+            };
+            child.pages.insert(va, page);
+            if vma.prot.any() {
+                child
+                    .space
+                    .map(va, page, PAGE_SIZE, vma.prot)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+            }
+        }
+        Ok(child)
     }
 
     /// Number of populated pages (for tests and accounting).

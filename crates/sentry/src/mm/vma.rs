@@ -52,6 +52,8 @@ pub struct Vma {
     pub prot: Prot,
     pub kind: VmaKind,
     pub file: Option<FileMapping>,
+    /// MAP_SHARED anonymous memory: fork shares its pages instead of copying them.
+    pub shared: bool,
 }
 
 impl Vma {

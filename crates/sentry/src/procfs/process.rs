@@ -15,7 +15,9 @@ use crate::task::Creds;
 pub struct ProcessInfo {
     pub pid: i32,
     pub ppid: i32,
-    pub fds: Arc<FdTable>,
+    /// Weak: a process that exited must not keep its files open (its pipes would never see
+    /// EOF) while it waits to be reaped.
+    pub fds: std::sync::Weak<FdTable>,
     pub fs: Arc<FsContext>,
     pub creds: Creds,
     /// What execve replaces.
@@ -32,7 +34,8 @@ pub struct ImageInfo {
     pub environ: Vec<u8>,
     /// The auxiliary vector, as raw (key, value) u64 pairs ending with AT_NULL.
     pub auxv: Vec<u8>,
-    pub mm: Arc<Mm>,
+    /// Weak, for the same reason as `fds`: a zombie holds no memory.
+    pub mm: std::sync::Weak<Mm>,
 }
 
 impl ProcessInfo {
@@ -151,7 +154,9 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
         Box::new(move || {
             let root = p.fs.root();
             p.fds
-                .snapshot()
+                .upgrade()
+                .map(|f| f.snapshot())
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(fd, entry)| {
                     let target = match &entry.file.location {
@@ -172,7 +177,10 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
 /// /proc/PID/maps, in Linux's format.
 fn maps(p: &ProcessInfo) -> Vec<u8> {
     let image = p.image();
-    let mm = image.mm.lock();
+    let Some(mm) = image.mm.upgrade() else {
+        return Vec::new();
+    };
+    let mm = mm.lock();
     let mut out = String::new();
     for v in mm.vmas() {
         let perms = format!(
@@ -241,9 +249,14 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
     let (vm_kb, rss_kb) = {
         let image = p.image();
-        let mm = image.mm.lock();
-        let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
-        (vm / 1024, mm.resident_pages() as u64 * 4)
+        match image.mm.upgrade() {
+            Some(mm) => {
+                let mm = mm.lock();
+                let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
+                (vm / 1024, mm.resident_pages() as u64 * 4)
+            }
+            None => (0, 0),
+        }
     };
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
@@ -270,9 +283,14 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
 fn stat(p: &ProcessInfo) -> Vec<u8> {
     let (vsize, rss) = {
         let image = p.image();
-        let mm = image.mm.lock();
-        let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
-        (vm, mm.resident_pages())
+        match image.mm.upgrade() {
+            Some(mm) => {
+                let mm = mm.lock();
+                let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
+                (vm, mm.resident_pages())
+            }
+            None => (0, 0),
+        }
     };
     // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
     // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...

@@ -198,9 +198,13 @@ fn do_execve(
         cmdline: nul_joined(&argv),
         environ: nul_joined(&envp),
         auxv: auxv_bytes(&loaded.stack.auxv),
-        mm,
+        mm: Arc::downgrade(&mm),
     });
     *regs = loaded.regs;
+    // A vfork parent may run again: the child no longer uses its memory.
+    if let Some(v) = t.vfork_done.take() {
+        v.complete();
+    }
     Ok(0)
 }
 

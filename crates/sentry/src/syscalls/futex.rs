@@ -84,12 +84,13 @@ fn wait(t: &TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32) ->
     // Fault before queueing: a bad address is EFAULT, not a hang.
     t.mm.read_u32(addr)?;
     let mm = t.mm.clone();
-    match futex::wait(k, bitset, dl, || {
-        mm.read_u32(addr).map(|v| v == val).unwrap_or(false)
-    }) {
+    let group = t.group.clone();
+    let check = || mm.read_u32(addr).map(|v| v == val).unwrap_or(false);
+    match futex::wait(k, bitset, dl, check, || group.exiting().is_some()) {
         WaitResult::Woken => Ok(0),
         WaitResult::ValueChanged => Err(Errno::EAGAIN),
         WaitResult::TimedOut => Err(Errno(libc::ETIMEDOUT)),
+        WaitResult::Interrupted => Err(Errno::EINTR),
     }
 }
 

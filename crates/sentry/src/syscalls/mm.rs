@@ -117,12 +117,14 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         VmaKind::Anonymous
     };
+    let shared = file.is_none() && (sharing == libc::MAP_SHARED || sharing == 0x3);
     mm.insert_vma(Vma {
         start,
         end: start + len,
         prot,
         kind,
         file,
+        shared,
     });
     if flags & libc::MAP_POPULATE != 0 && prot.any() {
         // Best effort, as Linux: running out of memory here surfaces at first touch.
@@ -259,6 +261,7 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         end: to + len,
         prot: vma.prot,
         kind: vma.kind,
+        shared: vma.shared,
         file: vma.file.clone().map(|mut f| {
             f.offset = old_offset.unwrap_or(f.offset);
             f

@@ -2,6 +2,7 @@
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
 mod attr;
+mod clone;
 mod exec;
 mod fd;
 mod futex;
@@ -160,6 +161,17 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
     sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages; other advice is accepted and ignored"), Any),
+    sys(n::SYS_clone, clone::clone, Partial("no namespaces or pidfds; fork copies memory eagerly (no copy-on-write yet); signal handlers are copied, not shared"), Own),
+    sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
+    sys(n::SYS_fork, clone::fork, Partial("memory is copied eagerly, not copy-on-write"), Own),
+    sys(n::SYS_vfork, clone::vfork, Full, Own),
+    sys(n::SYS_wait4, clone::wait4, Partial("no stopped/continued children (no job control yet); rusage is zero"), Own),
+    sys(n::SYS_waitid, clone::waitid, Partial("no stopped/continued children (no job control yet)"), Own),
+    sys(n::SYS_getpgid, process::getpgid, Full, Any),
+    sys(n::SYS_getpgrp, process::getpgrp, Full, Any),
+    sys(n::SYS_getsid, process::getsid, Full, Any),
+    sys(n::SYS_setpgid, process::setpgid, Full, Any),
+    sys(n::SYS_setsid, process::setsid, Full, Any),
     sys(n::SYS_execve, exec::execve, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes; not interruptible by signals yet"), Own),

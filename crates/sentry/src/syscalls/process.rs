@@ -6,12 +6,14 @@ use crate::errno::{Errno, SysResult};
 use crate::task::{ExitStatus, TaskState, RLIM_NLIMITS};
 
 pub fn exit(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    // With one thread per process, the thread's exit is the process's.
+    // Ends this thread; the process ends with its last thread.
     t.exit = Some(ExitStatus::Code(a[0] as u8));
+    t.thread_exit = true;
     Ok(0)
 }
 
 pub fn exit_group(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    t.group.exit(ExitStatus::Code(a[0] as u8));
     t.exit = Some(ExitStatus::Code(a[0] as u8));
     Ok(0)
 }
@@ -96,7 +98,47 @@ pub fn gettid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
 }
 
 pub fn getppid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.ppid as u64)
+    Ok(t.kernel.ppid(t.pid) as u64)
+}
+
+/// The process a pid argument names: 0 is the caller.
+fn target(t: &TaskState, pid: u64) -> Result<i32, Errno> {
+    let pid = pid as i32;
+    if pid < 0 {
+        return Err(Errno::ESRCH);
+    }
+    Ok(if pid == 0 { t.pid } else { pid })
+}
+
+pub fn getpgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let pid = target(t, a[0])?;
+    t.kernel
+        .ids(pid)
+        .map(|(pgid, _)| pgid as u64)
+        .ok_or(Errno::ESRCH)
+}
+
+pub fn getpgrp(t: &mut TaskState, r: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    getpgid(t, r, [0; 6])
+}
+
+pub fn getsid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let pid = target(t, a[0])?;
+    t.kernel
+        .ids(pid)
+        .map(|(_, sid)| sid as u64)
+        .ok_or(Errno::ESRCH)
+}
+
+pub fn setpgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    t.kernel
+        .setpgid(t.pid, a[0] as i32, a[1] as i32)
+        .map(|_| 0)
+        .map_err(Errno)
+}
+
+pub fn setsid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    t.kernel.setsid(t.pid).map(|s| s as u64).map_err(Errno)
 }
 
 pub fn getuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {

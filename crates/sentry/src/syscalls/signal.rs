@@ -56,6 +56,12 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
     }
     if let Some(m) = new {
         t.signals.mask = m & !UNBLOCKABLE;
+        let deliverable = t.signals.pending & !t.signals.mask;
+        if deliverable != 0 {
+            let sig = deliverable.trailing_zeros() as u64 + 1;
+            t.signals.pending &= !(1u64 << (sig - 1));
+            signal_self(t, sig)?;
+        }
     }
     Ok(0)
 }
@@ -89,14 +95,16 @@ fn signal_self(t: &mut TaskState, sig: u64) -> SysResult {
     if ignored || stop || !terminates_by_default(sig) {
         return Ok(0);
     }
-    if blocked && action.handler == libc::SIG_DFL as u64 {
-        // Pending until unblocked; without delivery, it stays pending.
+    if blocked {
+        // Pending until unblocked (rt_sigprocmask takes it then).
+        t.signals.pending |= 1u64 << (sig - 1);
         return Ok(0);
     }
     if action.handler != libc::SIG_DFL as u64 {
         tracing::debug!("signal {sig} has a handler, which can't run yet: default action taken");
     }
-    t.exit = Some(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
+    t.group
+        .exit(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
     Ok(0)
 }
 

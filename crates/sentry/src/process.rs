@@ -1,0 +1,337 @@
+//! Processes and threads: the process table, thread groups, fork/clone plumbing, exit and
+//! wait.
+//!
+//! A thread is a `Task` run by its own host thread on its own vCPU. A process is a thread
+//! group; its threads share what clone asked them to share (address space, descriptors,
+//! file system context) through `Arc`s. The table records parents, process groups and
+//! sessions, and keeps zombies until their parent reaps them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use platform::{Interrupter, Platform};
+
+use crate::procfs::ProcFs;
+use crate::task::ExitStatus;
+
+/// A live thread: its id and, once its vCPU exists, how to interrupt it.
+type ThreadSlot = (i32, Option<Arc<dyn Interrupter>>);
+
+/// One process's threads and its pending group exit.
+pub struct ThreadGroup {
+    pub pid: i32,
+    /// Set when the whole group must end (exit_group, a fatal signal, the sandbox ending).
+    exiting: Mutex<Option<ExitStatus>>,
+    /// Live threads and how to interrupt them (None until the thread's vCPU exists).
+    threads: Mutex<Vec<ThreadSlot>>,
+}
+
+impl ThreadGroup {
+    pub fn new(pid: i32) -> Arc<ThreadGroup> {
+        Arc::new(ThreadGroup {
+            pid,
+            exiting: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn exiting(&self) -> Option<ExitStatus> {
+        *lock(&self.exiting)
+    }
+
+    /// Ends the whole group with `status` (the first request wins) and stops every thread.
+    pub fn exit(&self, status: ExitStatus) {
+        {
+            let mut e = lock(&self.exiting);
+            if e.is_none() {
+                *e = Some(status);
+            }
+        }
+        for (_, i) in lock(&self.threads).iter() {
+            if let Some(i) = i {
+                i.interrupt();
+            }
+        }
+    }
+
+    /// Counts a new thread (at clone time, before it runs).
+    pub fn add_thread(&self, tid: i32) {
+        lock(&self.threads).push((tid, None));
+    }
+
+    /// Records how to interrupt a thread once its vCPU exists.
+    pub fn set_interrupter(&self, tid: i32, interrupter: Arc<dyn Interrupter>) {
+        let exiting = self.exiting().is_some();
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|(id, _)| *id == tid) {
+            if exiting {
+                interrupter.interrupt();
+            }
+            slot.1 = Some(interrupter);
+        }
+    }
+
+    /// Removes a thread; returns how many are left.
+    pub fn remove_thread(&self, tid: i32) -> usize {
+        let mut t = lock(&self.threads);
+        t.retain(|(id, _)| *id != tid);
+        t.len()
+    }
+
+    pub fn thread_count(&self) -> usize {
+        lock(&self.threads).len()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Entry {
+    group: Arc<ThreadGroup>,
+    ppid: i32,
+    pgid: i32,
+    sid: i32,
+    /// Set when every thread has ended: a zombie waiting for its parent.
+    zombie: Option<ExitStatus>,
+}
+
+/// A process as wait reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    pub pid: i32,
+    pub status: ExitStatus,
+}
+
+/// Which children a wait is for (wait4's pid argument, waitid's idtype/id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    Any,
+    Pid(i32),
+    Group(i32),
+}
+
+/// The sandbox's kernel-wide state.
+pub struct Kernel {
+    pub platform: Arc<dyn Platform>,
+    pub procfs: Arc<ProcFs>,
+    table: Mutex<BTreeMap<i32, Entry>>,
+    /// Signalled when a process becomes a zombie.
+    changed: Condvar,
+    /// Pids and tids come from one counter, as Linux's.
+    next_id: AtomicI32,
+}
+
+/// How long a blocked wait sleeps before checking whether its own group is ending.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+impl Kernel {
+    pub fn new(platform: Arc<dyn Platform>, procfs: Arc<ProcFs>) -> Arc<Kernel> {
+        Arc::new(Kernel {
+            platform,
+            procfs,
+            table: Mutex::new(BTreeMap::new()),
+            changed: Condvar::new(),
+            next_id: AtomicI32::new(1),
+        })
+    }
+
+    /// A fresh process or thread id.
+    pub fn new_id(&self) -> i32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a new process.
+    pub fn add_process(&self, group: Arc<ThreadGroup>, ppid: i32, pgid: i32, sid: i32) {
+        lock(&self.table).insert(
+            group.pid,
+            Entry {
+                group,
+                ppid,
+                pgid,
+                sid,
+                zombie: None,
+            },
+        );
+    }
+
+    /// The parent of `pid` (it changes when the parent dies).
+    pub fn ppid(&self, pid: i32) -> i32 {
+        lock(&self.table).get(&pid).map(|e| e.ppid).unwrap_or(0)
+    }
+
+    /// (pgid, sid) of `pid`, if it exists.
+    pub fn ids(&self, pid: i32) -> Option<(i32, i32)> {
+        lock(&self.table)
+            .get(&pid)
+            .filter(|e| e.zombie.is_none())
+            .map(|e| (e.pgid, e.sid))
+    }
+
+    /// setpgid: moves `pid` (the caller or one of its children, in the caller's session) to
+    /// group `pgid` (0: its own pid).
+    pub fn setpgid(&self, caller: i32, pid: i32, pgid: i32) -> Result<(), i32> {
+        let mut t = lock(&self.table);
+        let pid = if pid == 0 { caller } else { pid };
+        if pgid < 0 {
+            return Err(libc::EINVAL);
+        }
+        let pgid = if pgid == 0 { pid } else { pgid };
+        let caller_sid = t.get(&caller).map(|e| e.sid).ok_or(libc::ESRCH)?;
+        let target = t.get(&pid).ok_or(libc::ESRCH)?;
+        if pid != caller && target.ppid != caller {
+            return Err(libc::ESRCH);
+        }
+        if target.sid != caller_sid {
+            return Err(libc::EPERM);
+        }
+        if target.sid == pid {
+            // A session leader can't change group.
+            return Err(libc::EPERM);
+        }
+        if pgid != pid
+            && !t
+                .values()
+                .any(|e| e.pgid == pgid && e.sid == caller_sid && e.zombie.is_none())
+        {
+            return Err(libc::EPERM);
+        }
+        if let Some(e) = t.get_mut(&pid) {
+            e.pgid = pgid;
+        }
+        Ok(())
+    }
+
+    /// setsid: the caller leads a new session and group, unless it already leads a group.
+    pub fn setsid(&self, caller: i32) -> Result<i32, i32> {
+        let mut t = lock(&self.table);
+        if t.values().any(|e| e.pgid == caller && e.zombie.is_none()) {
+            return Err(libc::EPERM);
+        }
+        let e = t.get_mut(&caller).ok_or(libc::ESRCH)?;
+        e.pgid = caller;
+        e.sid = caller;
+        Ok(caller)
+    }
+
+    /// Marks `pid` a zombie with `status`, gives its children to init, and wakes waiters.
+    pub fn process_exited(&self, pid: i32, status: ExitStatus) {
+        let mut t = lock(&self.table);
+        if let Some(e) = t.get_mut(&pid) {
+            e.zombie = Some(status);
+        }
+        for e in t.values_mut() {
+            if e.ppid == pid {
+                e.ppid = 1;
+            }
+        }
+        drop(t);
+        self.changed.notify_all();
+    }
+
+    /// Every live process's group (to end the sandbox).
+    pub fn all_groups(&self) -> Vec<Arc<ThreadGroup>> {
+        lock(&self.table)
+            .values()
+            .filter(|e| e.zombie.is_none())
+            .map(|e| e.group.clone())
+            .collect()
+    }
+
+    /// The group of a live process.
+    pub fn group(&self, pid: i32) -> Option<Arc<ThreadGroup>> {
+        lock(&self.table)
+            .get(&pid)
+            .filter(|e| e.zombie.is_none())
+            .map(|e| e.group.clone())
+    }
+
+    /// Live processes in process group `pgid`.
+    pub fn group_members(&self, pgid: i32) -> Vec<Arc<ThreadGroup>> {
+        lock(&self.table)
+            .values()
+            .filter(|e| e.pgid == pgid && e.zombie.is_none())
+            .map(|e| e.group.clone())
+            .collect()
+    }
+
+    /// wait4/waitid: a zombie child of `parent` matching `which`, reaped unless `keep`
+    /// (WNOWAIT). Blocks unless `nohang` (then Ok(None) when children exist but none is
+    /// done). ECHILD when there is no matching child. Gives up with EINTR when `interrupted`
+    /// says so (the waiter's group is ending).
+    pub fn wait(
+        &self,
+        parent: i32,
+        which: WaitFor,
+        nohang: bool,
+        keep: bool,
+        interrupted: impl Fn() -> bool,
+    ) -> Result<Option<Reaped>, i32> {
+        let mut t = lock(&self.table);
+        loop {
+            let matches = |pid: i32, e: &Entry| {
+                e.ppid == parent
+                    && match which {
+                        WaitFor::Any => true,
+                        WaitFor::Pid(p) => p == pid,
+                        WaitFor::Group(g) => e.pgid == g,
+                    }
+            };
+            let mut any = false;
+            let mut done = None;
+            for (&pid, e) in t.iter() {
+                if matches(pid, e) {
+                    any = true;
+                    if let Some(status) = e.zombie {
+                        done = Some(Reaped { pid, status });
+                        break;
+                    }
+                }
+            }
+            if let Some(r) = done {
+                if !keep {
+                    t.remove(&r.pid);
+                    self.procfs.unregister(r.pid);
+                }
+                return Ok(Some(r));
+            }
+            if !any {
+                return Err(libc::ECHILD);
+            }
+            if nohang {
+                return Ok(None);
+            }
+            if interrupted() {
+                return Err(libc::EINTR);
+            }
+            t = self
+                .changed
+                .wait_timeout(t, WAIT_SLICE)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A one-shot event a thread can wait for (vfork's parent waits for the child to exec or
+/// exit).
+#[derive(Default)]
+pub struct Completion {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Completion {
+    pub fn complete(&self) {
+        *lock(&self.done) = true;
+        self.cv.notify_all();
+    }
+
+    pub fn wait(&self) {
+        let mut d = lock(&self.done);
+        while !*d {
+            d = self.cv.wait(d).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Creating and reaping tasks: clone, clone3, fork, vfork, wait4, waitid.
+
+use std::sync::{Arc, Mutex};
+
+use platform::UserRegs;
+
+use crate::errno::{Errno, SysResult};
+use crate::fdtable::FdTable;
+use crate::fs_context::FsContext;
+use crate::mm::Mm;
+use crate::process::{Completion, ThreadGroup, WaitFor};
+use crate::task::{ExitStatus, Task, TaskState, TaskSyscalls};
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PTRACE: u64 = 0x2000;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PARENT: u64 = 0x8000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_NEWNS: u64 = 0x20000;
+const CLONE_SYSVSEM: u64 = 0x40000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x100000;
+const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+const CLONE_DETACHED: u64 = 0x400000;
+const CLONE_UNTRACED: u64 = 0x800000;
+const CLONE_CHILD_SETTID: u64 = 0x1000000;
+const CLONE_IO: u64 = 0x8000_0000;
+
+/// Flags we implement; namespaces and the rest are refused with EINVAL/EPERM-like errors.
+const SUPPORTED: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_VFORK
+    | CLONE_PARENT
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED
+    | CLONE_UNTRACED
+    | CLONE_CHILD_SETTID
+    | CLONE_IO
+    | CLONE_PTRACE;
+
+/// The arguments of clone and clone3, normalized.
+struct CloneArgs {
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+}
+
+fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResult {
+    let flags = args.flags & !0xff; // the low byte is the exit signal
+    if flags & CLONE_NEWNS != 0 || flags & 0x7e02_0000 & !CLONE_NEWNS != 0 {
+        return Err(Errno::EPERM);
+    }
+    if flags & !SUPPORTED & !0xff != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_PIDFD != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Linux's consistency rules.
+    if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+
+    let kernel = t.kernel.clone();
+    let tid = kernel.new_id();
+    let thread = flags & CLONE_THREAD != 0;
+    let mm = if flags & CLONE_VM != 0 {
+        t.mm.clone()
+    } else {
+        let space = kernel
+            .platform
+            .new_address_space()
+            .map_err(|_| Errno::ENOMEM)?;
+        let child = t.mm.lock().fork(space).map_err(|_| Errno::ENOMEM)?;
+        Arc::new(Mm::new(child))
+    };
+    let fds = if flags & CLONE_FILES != 0 {
+        t.fds.clone()
+    } else {
+        Arc::new(FdTable::copy_of(&t.fds))
+    };
+    let fs = if flags & CLONE_FS != 0 {
+        t.fs.clone()
+    } else {
+        Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
+    };
+    let (pid, group, process) = if thread {
+        t.group.add_thread(tid);
+        (t.pid, t.group.clone(), t.process.clone())
+    } else {
+        let group = ThreadGroup::new(tid);
+        group.add_thread(tid);
+        let ppid = if flags & CLONE_PARENT != 0 {
+            kernel.ppid(t.pid)
+        } else {
+            t.pid
+        };
+        let (pgid, sid) = kernel.ids(t.pid).unwrap_or((t.pid, t.pid));
+        kernel.add_process(group.clone(), ppid, pgid, sid);
+        let mut image = t.process.image();
+        image.mm = Arc::downgrade(&mm);
+        let info = Arc::new(crate::procfs::ProcessInfo {
+            pid: tid,
+            ppid,
+            fds: Arc::downgrade(&fds),
+            fs: fs.clone(),
+            creds: t.creds.clone(),
+            image: Mutex::new(image),
+        });
+        kernel.procfs.register(info.clone());
+        (tid, group, info)
+    };
+    if flags & CLONE_PARENT_SETTID != 0 {
+        t.mm.copy_out(args.parent_tid, &tid.to_le_bytes())?;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        mm.copy_out(args.child_tid, &tid.to_le_bytes())?;
+    }
+    let vfork_done = (flags & CLONE_VFORK != 0).then(|| Arc::new(Completion::default()));
+
+    let mut child_regs = *regs;
+    child_regs.rax = 0;
+    if args.stack != 0 {
+        child_regs.rsp = args.stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        child_regs.fs_base = args.tls;
+    }
+    let child = TaskState {
+        mm,
+        fds,
+        fs,
+        creds: t.creds.clone(),
+        pid,
+        tid,
+        ppid: if thread { t.ppid } else { t.pid },
+        exe: t.exe.clone(),
+        signals: t.signals.clone(),
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            args.child_tid
+        } else {
+            0
+        },
+        robust_list: (0, 0),
+        rlimits: t.rlimits,
+        umask: t.umask,
+        exit: None,
+        logged_missing: Default::default(),
+        platform: kernel.platform.clone(),
+        process,
+        kernel: kernel.clone(),
+        group,
+        thread_exit: false,
+        vfork_done: vfork_done.clone(),
+    };
+    spawn(child, child_regs)?;
+    if let Some(done) = vfork_done {
+        // The parent sleeps until the child execs or exits (its memory is ours).
+        done.wait();
+    }
+    Ok(tid as u64)
+}
+
+/// Starts a task on its own host thread, with its own vCPU.
+pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
+    let tid = state.tid;
+    let kernel = state.kernel.clone();
+    let group = state.group.clone();
+    let state = Arc::new(Mutex::new(state));
+    let task_state = state.clone();
+    let started = std::thread::Builder::new()
+        .name(format!("task-{tid}"))
+        .spawn(move || {
+            let fast = Arc::new(TaskSyscalls {
+                state: task_state.clone(),
+            });
+            let task = Task { state: task_state };
+            let mut ctx = match kernel.platform.new_context(fast) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("task {tid}: no vCPU: {e}");
+                    group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
+                    task.finish();
+                    return;
+                }
+            };
+            group.set_interrupter(tid, ctx.interrupter());
+            if let Err(e) = task.run(ctx.as_mut(), regs) {
+                tracing::warn!("task {tid}: {e}");
+                group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
+                task.finish();
+            }
+        });
+    match started {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            let st = state.lock().unwrap_or_else(|e| e.into_inner());
+            st.group.remove_thread(tid);
+            Err(Errno::EAGAIN)
+        }
+    }
+}
+
+pub fn clone(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    // x86-64: clone(flags, stack, parent_tid, child_tid, tls).
+    do_clone(
+        t,
+        regs,
+        CloneArgs {
+            flags: a[0],
+            stack: a[1],
+            parent_tid: a[2],
+            child_tid: a[3],
+            tls: a[4],
+        },
+    )
+}
+
+pub fn clone3(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let size = a[1];
+    // CLONE_ARGS_SIZE_VER0 is 64 bytes; later versions add set_tid and cgroup.
+    if !(64..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; size as usize];
+    t.mm.copy_in(a[0], &mut raw)?;
+    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) =
+        (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7));
+    if size > 64 && (w(8) != 0 || w(9) != 0) {
+        // set_tid needs CAP_SYS_ADMIN in a pid namespace.
+        return Err(Errno::EPERM);
+    }
+    if raw.len() > 88 && raw[88..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    if exit_signal > 64 || flags & 0xff != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    do_clone(
+        t,
+        regs,
+        CloneArgs {
+            flags: flags | exit_signal,
+            stack: if stack != 0 { stack + stack_size } else { 0 },
+            parent_tid,
+            child_tid,
+            tls,
+        },
+    )
+}
+
+pub fn fork(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    do_clone(
+        t,
+        regs,
+        CloneArgs {
+            flags: libc::SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
+}
+
+pub fn vfork(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    do_clone(
+        t,
+        regs,
+        CloneArgs {
+            flags: CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
+}
+
+const WNOHANG: i32 = 1;
+const WUNTRACED: i32 = 2;
+const WEXITED: i32 = 4;
+const WCONTINUED: i32 = 8;
+const WNOWAIT: i32 = 0x0100_0000;
+const WNOTHREAD: i32 = 0x2000_0000;
+const WALL: i32 = 0x4000_0000;
+const WCLONE: i32 = 0x8000_0000u32 as i32;
+
+/// The wait status word: code << 8 for an exit, the signal for a kill (no core dumps are
+/// written, so the core bit is never set).
+fn status_word(s: ExitStatus) -> i32 {
+    match s {
+        ExitStatus::Code(c) => (c as i32) << 8,
+        ExitStatus::Signal(sig) => sig.0,
+    }
+}
+
+pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (pid, status_addr, options, rusage) = (a[0] as i32, a[1], a[2] as i32, a[3]);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let which = match pid {
+        -1 => WaitFor::Any,
+        0 => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
+        p if p < -1 => WaitFor::Group(-p),
+        p => WaitFor::Pid(p),
+    };
+    let group = t.group.clone();
+    let reaped = t
+        .kernel
+        .wait(t.pid, which, options & WNOHANG != 0, false, || {
+            group.exiting().is_some()
+        })
+        .map_err(Errno)?;
+    let Some(r) = reaped else { return Ok(0) };
+    if status_addr != 0 {
+        t.mm.copy_out(status_addr, &status_word(r.status).to_le_bytes())?;
+    }
+    if rusage != 0 {
+        t.mm.copy_out(rusage, &[0u8; 144])?;
+    }
+    Ok(r.pid as u64)
+}
+
+pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (idtype, id, infop, options) = (a[0] as u32, a[1] as i32, a[2], a[3] as i32);
+    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE)
+        != 0
+        || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let which = match idtype {
+        libc::P_ALL => WaitFor::Any,
+        libc::P_PID if id > 0 => WaitFor::Pid(id),
+        libc::P_PGID if id > 0 => WaitFor::Group(id),
+        libc::P_PGID => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
+        _ => return Err(Errno::EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stops and continues were asked for: there are none without job control.
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        return Err(Errno::ECHILD);
+    }
+    let group = t.group.clone();
+    let reaped = t
+        .kernel
+        .wait(
+            t.pid,
+            which,
+            options & WNOHANG != 0,
+            options & WNOWAIT != 0,
+            || group.exiting().is_some(),
+        )
+        .map_err(Errno)?;
+    if infop != 0 {
+        // siginfo_t: signo, errno, code, then pid, uid, status; 128 bytes.
+        let mut info = [0u8; 128];
+        if let Some(r) = reaped {
+            let (code, status): (i32, i32) = match r.status {
+                ExitStatus::Code(c) => (1, c as i32), // CLD_EXITED
+                ExitStatus::Signal(s) => (2, s.0),    // CLD_KILLED
+            };
+            info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
+            info[8..12].copy_from_slice(&code.to_le_bytes());
+            info[16..20].copy_from_slice(&r.pid.to_le_bytes());
+            info[20..24].copy_from_slice(&t.creds.uid.to_le_bytes());
+            info[24..28].copy_from_slice(&status.to_le_bytes());
+        }
+        t.mm.copy_out(infop, &info)?;
+    }
+    Ok(0)
+}
