@@ -1,11 +1,14 @@
 //! Benchmarks of the foundation: the cost of a system call through each transport, and of
 //! starting a program, as ratios against native Linux measured in the same run.
 //!
-//! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`
+//! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
+//! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`).
 //!
 //! These are measurements, not tests: the machines are shared and noisy, so each figure is
 //! the median of several runs and nothing here fails on a slow result.
 
+mod imgfs;
+mod ops;
 mod programs;
 mod transport;
 
@@ -107,6 +110,9 @@ fn main() -> anyhow::Result<()> {
     {
         bail!("/dev/kvm is not usable: the benchmarks need KVM");
     }
+    if std::env::args().any(|a| a == "--imgfs") {
+        return imgfs::main(&runsc, &dir.join("bench-programs"));
+    }
     let b = Bench {
         runsc,
         programs: programs::build(&dir.join("bench-programs"))?,
@@ -190,5 +196,7 @@ fn main() -> anyhow::Result<()> {
         "us",
         Some(native_start),
     );
+    let ops_program = programs::build_one(&dir.join("bench-programs"), "ops")?;
+    ops::run(&b, &ops_program, quick)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ fn source_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("programs")
 }
 
-fn build_one(out_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+pub fn build_one(out_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let src = source_dir().join(format!("{name}.c"));
     let out = out_dir.join(name);
     let fresh = match (out.metadata(), src.metadata()) {

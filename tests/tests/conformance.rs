@@ -316,3 +316,36 @@ program_test!(fs_attr);
 program_test!(fs_escape);
 program_test!(mmap_file);
 program_test!(proc_fork);
+// Locks and copies: record locks, flock, sendfile, copy_file_range, memfd_create.
+program_test!(lock_fcntl);
+program_test!(lock_flock);
+program_test!(copy_sendfile);
+program_test!(copy_range);
+program_test!(copy_memfd);
+// AF_UNIX sockets (single process): socketpair data paths and options; names and
+// connections; SCM_RIGHTS, SCM_CREDENTIALS and SO_PEERCRED.
+program_test!(unix_pair);
+program_test!(unix_bind);
+program_test!(unix_scm);
+
+// Readiness and waiting: poll/ppoll, select/pselect6, epoll, eventfd, splice/tee/vmsplice.
+program_test!(poll_poll);
+program_test!(poll_select);
+program_test!(poll_epoll);
+program_test!(poll_eventfd);
+program_test!(
+    poll_splice,
+    // Then killed by SIGPIPE from each call.
+    std::iter::once(Case::default())
+        .chain(["splice", "tee", "vmsplice"].map(|k| Case::args([k])))
+        .collect()
+);
+program_test!(poll_stdin, {
+    // 200 KB: more than a pipe holds, so the program waits several times.
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut cases = vec![Case::args(["null"])];
+    for mode in ["poll", "select", "epoll", "epoll_et"] {
+        cases.push(Case::args([mode]).with_stdin(data.clone()));
+    }
+    cases
+});

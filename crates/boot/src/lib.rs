@@ -31,6 +31,40 @@ pub struct DoOptions {
     pub total_memory: Option<u64>,
     /// Program and arguments.
     pub argv: Vec<OsString>,
+    /// ImgFS images to mount read-only (`--mount-image IMG:/PATH`), in order.
+    pub image_mounts: Vec<ImageMount>,
+}
+
+/// An ImgFS image to mount read-only at a path of the sandbox (`--mount-image IMG:/PATH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMount {
+    /// The image file on the host.
+    pub image: PathBuf,
+    /// The absolute path in the sandbox; created (as a directory in the memory layer over
+    /// the host root) if missing.
+    pub target: PathBuf,
+}
+
+impl ImageMount {
+    /// Parses `IMG:/PATH`. The split is at the last `:`, so image file names may hold colons
+    /// (`sha256:...` blobs) and the path may not.
+    pub fn parse(arg: &str) -> Result<ImageMount, String> {
+        let Some((image, target)) = arg.rsplit_once(':') else {
+            return Err(format!("{arg:?}: expected IMG:/PATH"));
+        };
+        if image.is_empty() {
+            return Err(format!("{arg:?}: no image before the ':'"));
+        }
+        if !target.starts_with('/') {
+            return Err(format!(
+                "{arg:?}: the mount point {target:?} must be an absolute path"
+            ));
+        }
+        Ok(ImageMount {
+            image: image.into(),
+            target: target.into(),
+        })
+    }
 }
 
 /// Failures of `runsc do`, each with the exit status a shell would use.
@@ -50,6 +84,13 @@ pub enum BootError {
     Platform(#[from] platform::PlatformError),
     #[error("{0}: {1}")]
     Io(&'static str, std::io::Error),
+    /// A `--mount-image` that can't be mounted: the image, where, and why.
+    #[error("--mount-image {}:{}: {problem}", image.display(), target.display())]
+    MountImage {
+        image: PathBuf,
+        target: PathBuf,
+        problem: String,
+    },
 }
 
 impl BootError {
@@ -127,6 +168,9 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
         image.entry
     );
 
+    // Images too: a bad one fails before any VM exists.
+    let images = mounts::open_images(&opts.image_mounts)?;
+
     let platform = match opts.platform {
         PlatformKind::Kvm => {
             let mut config = KvmConfig {
@@ -158,7 +202,7 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
         .collect();
     let procfs = sentry::procfs::ProcFs::new();
     let spec = ProcessSpec {
-        mounts: mounts::host_root(&procfs)?,
+        mounts: mounts::host_root(&procfs, images)?,
         procfs,
         path: path.clone(),
         file,

@@ -1,15 +1,145 @@
 //! Host file descriptors passed through to the application (the standard streams of
 //! `runsc do`). The sentry owns a duplicate of each; the application only ever sees the
 //! sandbox's fd numbers.
+//!
+//! Readiness is the host's: `readiness` asks the host with poll(2) and a zero timeout. To
+//! learn of changes without polling in a loop, a host file that someone waits on (poll,
+//! select, epoll) is added to one host epoll instance, edge-triggered, served by a single
+//! sentry thread ([`Notifier`]) that turns every host edge into a notification of the file's
+//! [`WaitQueue`]. Edge-triggered because the thread must not spin while a file stays ready
+//! and nobody reads it: it hears of each new arrival (or new room) once, and the waiters
+//! re-check readiness with poll(2). Files the host can't poll (regular files, /dev/null)
+//! are refused by the host epoll with EPERM; those are always ready and have no queue, as in
+//! the sandbox's own filesystems.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
+use crate::waiter::WaitQueue;
 use crate::{Errno, FileDescription, Stat};
 
 /// A host file descriptor.
 pub struct HostFile {
     fd: OwnedFd,
     may_block: bool,
+    queue: WaitQueue,
+    /// The file's id in the notifier, once someone has waited on it (None inside: the host
+    /// can't poll it).
+    watch: OnceLock<Option<u64>>,
+}
+
+/// The thread that watches host files for readiness changes.
+struct Notifier {
+    epfd: OwnedFd,
+    queues: Mutex<HashMap<u64, WaitQueue>>,
+    next_id: AtomicU64,
+}
+
+impl Notifier {
+    /// The notifier, started on first use; None if the host refuses an epoll instance or a
+    /// thread (then host files are simply not waitable).
+    fn get() -> Option<&'static Notifier> {
+        static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
+        NOTIFIER
+            .get_or_init(|| {
+                // SAFETY: plain epoll_create1; the result is checked.
+                let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+                if fd < 0 {
+                    return None;
+                }
+                Some(Notifier {
+                    // SAFETY: fd is a fresh descriptor we own.
+                    epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+                    queues: Mutex::new(HashMap::new()),
+                    next_id: AtomicU64::new(1),
+                })
+            })
+            .as_ref()
+            .filter(|n| n.start())
+    }
+
+    /// Starts the thread once; false if it could not be started.
+    fn start(&'static self) -> bool {
+        static STARTED: OnceLock<bool> = OnceLock::new();
+        *STARTED.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("host-notifier".into())
+                .spawn(move || self.run())
+                .is_ok()
+        })
+    }
+
+    fn run(&self) {
+        const BATCH: usize = 32;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        loop {
+            // SAFETY: events has room for BATCH entries.
+            let n = unsafe {
+                libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, -1)
+            };
+            if n < 0 {
+                if last_errno() == libc::EINTR {
+                    continue;
+                }
+                tracing::warn!("host notifier: epoll_wait failed: errno {}", last_errno());
+                return;
+            }
+            for ev in &events[..n as usize] {
+                let (id, bits) = (ev.u64, ev.events);
+                let queue = lock(&self.queues).get(&id).cloned();
+                if let Some(q) = queue {
+                    q.notify(bits);
+                }
+            }
+        }
+    }
+
+    /// Watches `fd` for `queue`; None if the host can't poll it.
+    fn add(&self, fd: RawFd, queue: WaitQueue) -> Option<u64> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.queues).insert(id, queue);
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32
+                | libc::EPOLLET as u32,
+            u64: id,
+        };
+        // SAFETY: ev is a valid epoll_event; fd is open for the HostFile's lifetime.
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            lock(&self.queues).remove(&id);
+            return None;
+        }
+        Some(id)
+    }
+
+    fn remove(&self, fd: RawFd, id: u64) {
+        // SAFETY: fd is still open (called from HostFile's drop, before the fd closes).
+        unsafe {
+            libc::epoll_ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+        lock(&self.queues).remove(&id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        if let Some(Some(id)) = self.watch.get() {
+            if let Some(n) = Notifier::get() {
+                n.remove(self.fd.as_raw_fd(), *id);
+            }
+        }
+    }
 }
 
 fn last_errno() -> Errno {
@@ -36,11 +166,58 @@ impl HostFile {
             }
             Err(_) => true,
         };
-        HostFile { fd, may_block }
+        HostFile {
+            fd,
+            may_block,
+            queue: WaitQueue::new(),
+            watch: OnceLock::new(),
+        }
     }
 
     fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
+    }
+
+    /// A read or write that must not block, for a sandbox description with O_NONBLOCK. The
+    /// host description is shared with whoever started runsc (a shell's terminal), so its
+    /// own O_NONBLOCK is never touched: `RWF_NOWAIT` asks for one non-blocking operation
+    /// (pipes honour it); where the host refuses that, poll(2) says whether the operation
+    /// can start, and a write is kept to PIPE_BUF bytes, which a writable pipe or terminal
+    /// takes without waiting.
+    fn nonblocking_io(&self, buf: *mut u8, len: usize, write: bool) -> Result<usize, Errno> {
+        const RWF_NOWAIT: libc::c_long = 0x08;
+        let iov = libc::iovec {
+            iov_base: buf.cast(),
+            iov_len: len,
+        };
+        let nr = if write {
+            libc::SYS_pwritev2
+        } else {
+            libc::SYS_preadv2
+        };
+        // SAFETY: iov describes a valid buffer of len bytes (readable for writes, writable
+        // for reads); offset -1 means the file offset, as for read(2) and write(2).
+        let r = unsafe { libc::syscall(nr, self.raw(), &iov, 1, -1i64, 0i64, RWF_NOWAIT) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        match last_errno() {
+            libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => {}
+            e => return Err(e),
+        }
+        use crate::waiter::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+        let wanted = if write { POLLOUT } else { POLLIN };
+        if self.readiness(wanted | POLLERR | POLLHUP) == 0 {
+            return Err(libc::EAGAIN);
+        }
+        if write {
+            // SAFETY: buf is valid for len bytes; fewer are written.
+            let data = unsafe { std::slice::from_raw_parts(buf, len.min(crate::pipe::PIPE_BUF)) };
+            self.write(data)
+        } else {
+            // SAFETY: buf is valid and writable for len bytes.
+            self.read(unsafe { std::slice::from_raw_parts_mut(buf, len) })
+        }
     }
 }
 
@@ -125,5 +302,129 @@ impl FileDescription for HostFile {
             return Err(last_errno());
         }
         Ok(n.max(0) as u32)
+    }
+
+    fn read_with_flags(&self, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
+        if flags & libc::O_NONBLOCK as u32 != 0 && self.may_block {
+            return self.nonblocking_io(buf.as_mut_ptr(), buf.len(), false);
+        }
+        self.read(buf)
+    }
+
+    fn write_with_flags(&self, buf: &[u8], flags: u32) -> Result<usize, Errno> {
+        if flags & libc::O_NONBLOCK as u32 != 0 && self.may_block {
+            // The pointer is only read from for a write.
+            return self.nonblocking_io(buf.as_ptr().cast_mut(), buf.len(), true);
+        }
+        self.write(buf)
+    }
+
+    fn readiness(&self, mask: u32) -> u32 {
+        let mut p = libc::pollfd {
+            fd: self.raw(),
+            // Every poll bit fits in 16 bits (POLLRDHUP, the highest, is 0x2000).
+            events: (mask & 0xffff) as i16,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: p is one valid pollfd; timeout 0 never blocks.
+            let r = unsafe { libc::poll(&mut p, 1, 0) };
+            if r >= 0 {
+                return p.revents as u16 as u32 & mask;
+            }
+            if last_errno() != libc::EINTR {
+                // Report the failure as an error condition rather than never-ready.
+                return crate::waiter::POLLERR & mask;
+            }
+        }
+    }
+
+    fn wait_queue(&self) -> Option<&WaitQueue> {
+        let watched = self
+            .watch
+            .get_or_init(|| Notifier::get().and_then(|n| n.add(self.raw(), self.queue.clone())));
+        watched.map(|_| &self.queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::waiter::{Waiter, Wake, POLLHUP, POLLIN, POLLOUT};
+    use std::time::{Duration, Instant};
+
+    fn host_pipe() -> (HostFile, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both are fresh descriptors we own.
+        unsafe {
+            (
+                HostFile::new(OwnedFd::from_raw_fd(fds[0])),
+                OwnedFd::from_raw_fd(fds[1]),
+            )
+        }
+    }
+
+    #[test]
+    fn readiness_and_notification_from_the_host() {
+        let (r, w) = host_pipe();
+        assert_eq!(r.readiness(POLLIN | POLLOUT), 0);
+        let waiter = Waiter::new();
+        let _reg = r
+            .wait_queue()
+            .expect("a host pipe is pollable")
+            .register(&waiter, POLLIN);
+        waiter.reset();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: writes one byte from a valid buffer.
+            unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+            w
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.readiness(POLLIN) == 0 {
+            assert_eq!(waiter.wait(Some(deadline)), Wake::Notified);
+        }
+        assert_eq!(r.readiness(POLLIN | POLLOUT), POLLIN);
+        drop(writer.join().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.readiness(POLLHUP) == 0 {
+            assert_eq!(waiter.wait(Some(deadline)), Wake::Notified);
+        }
+    }
+
+    #[test]
+    fn o_nonblock_never_blocks_on_the_host() {
+        let (r, w) = host_pipe();
+        let nb = libc::O_NONBLOCK as u32;
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read_with_flags(&mut buf, nb), Err(libc::EAGAIN));
+        let wf = HostFile::new(w);
+        let big = vec![1u8; 1 << 20];
+        let mut total = 0;
+        loop {
+            match wf.write_with_flags(&big, nb) {
+                Ok(n) => total += n,
+                Err(e) => {
+                    assert_eq!(e, libc::EAGAIN);
+                    break;
+                }
+            }
+        }
+        assert!(total >= 4096, "the pipe took {total} bytes");
+        assert_eq!(r.read_with_flags(&mut buf, nb), Ok(8));
+        // The host description itself stays blocking.
+        // SAFETY: F_GETFL on a descriptor we own.
+        let fl = unsafe { libc::fcntl(r.raw(), libc::F_GETFL) };
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn regular_files_are_always_ready_and_have_no_queue() {
+        let f = tempfile::tempfile().unwrap();
+        let h = HostFile::new(OwnedFd::from(f));
+        assert_eq!(h.readiness(POLLIN | POLLOUT), POLLIN | POLLOUT);
+        assert!(h.wait_queue().is_none());
     }
 }

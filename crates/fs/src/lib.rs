@@ -5,13 +5,18 @@
 //! the application. Path resolution, mounts, tmpfs, devfs, procfs and ImgFS come with the VFS.
 
 pub mod dev;
+pub mod epoll;
+pub mod eventfd;
 pub mod host;
 pub mod hostfs;
 pub mod imgfs;
+pub mod lock;
 pub mod overlay;
 pub mod pipe;
 pub mod tmpfs;
+pub mod unix;
 pub mod vfs;
+pub mod waiter;
 
 /// A Linux errno (positive).
 pub type Errno = i32;
@@ -73,5 +78,29 @@ pub trait FileDescription: Send + Sync {
     /// Bytes readable without blocking (`FIONREAD`).
     fn bytes_available(&self) -> Result<u32, Errno> {
         Err(libc::ENOTTY)
+    }
+    /// The events among `mask` (`waiter::POLL*` bits) that hold now. Callers put POLLERR and
+    /// POLLHUP in `mask` when they want them (poll and epoll always do). The default is a
+    /// regular file's: always readable and writable. Must not block.
+    fn readiness(&self, mask: u32) -> u32 {
+        mask & waiter::DEFAULT_READY
+    }
+    /// The queue notified when readiness may change, or None for a file whose readiness
+    /// never changes (the default). epoll refuses files without one (EPERM), as Linux refuses
+    /// files without a poll method.
+    fn wait_queue(&self) -> Option<&waiter::WaitQueue> {
+        None
+    }
+    /// The pipe end behind this description, for splice and tee.
+    fn as_pipe(&self) -> Option<&pipe::PipeEnd> {
+        None
+    }
+    /// The epoll instance behind this description, for epoll_ctl and epoll_wait.
+    fn as_epoll(&self) -> Option<&epoll::Epoll> {
+        None
+    }
+    /// The AF_UNIX socket behind this description, for the socket calls.
+    fn unix_socket(&self) -> Option<&unix::UnixSocket> {
+        None
     }
 }

@@ -192,6 +192,7 @@ fn check(
     if let Ok(img) = Image::from_bytes(path.clone(), bytes.to_vec()) {
         fuzzing::exercise(&img);
     }
+    fuzzing::exercise_vfs(bytes);
 }
 
 #[test]

@@ -76,6 +76,14 @@ enum Command {
         /// How system calls reach the sentry (benchmarks compare the two).
         #[arg(long, value_enum, default_value_t = SyscallPathArg::Ring, hide = true)]
         syscall_path: SyscallPathArg,
+        /// Mount the ImgFS image IMG read-only at PATH in the sandbox (PATH is created if
+        /// missing). Repeatable; mounted in order.
+        #[arg(
+            long = "mount-image",
+            value_name = "IMG:/PATH",
+            value_parser = boot::ImageMount::parse
+        )]
+        mount_image: Vec<boot::ImageMount>,
         /// The program (a static x86-64 ELF; looked up in $PATH if it has no slash) and its
         /// arguments.
         #[arg(
@@ -146,7 +154,11 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Do { syscall_path, argv } => {
+        Command::Do {
+            syscall_path,
+            mount_image,
+            argv,
+        } => {
             let opts = boot::DoOptions {
                 platform: match cli.platform {
                     PlatformArg::Kvm => boot::PlatformKind::Kvm,
@@ -158,6 +170,7 @@ fn main() -> ExitCode {
                 },
                 total_memory: cli.total_memory,
                 argv,
+                image_mounts: mount_image,
             };
             match boot::run_do(opts) {
                 Ok(status) => ExitCode::from(status as u8),

@@ -1,8 +1,10 @@
 //! The file descriptor table of a process.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use fs::lock::LockOwner;
 use fs::vfs::OpenFile;
 
 use crate::errno::Errno;
@@ -16,9 +18,31 @@ pub struct FdEntry {
 
 /// Maps descriptor numbers to open file descriptions. Internally locked, so that it can be
 /// shared (threads with CLONE_FILES, /proc/PID/fd) and read while a system call runs.
-#[derive(Default)]
+///
+/// The table is also the owner of POSIX record locks, as Linux's `files_struct` is: every
+/// descriptor that goes away (close, close_range, replaced by dup2, close-on-exec, the table
+/// dropped) releases the table's record locks on its file.
 pub struct FdTable {
     entries: Mutex<BTreeMap<i32, FdEntry>>,
+    /// This table's identity as a lock owner: unique for the sandbox's life, unlike an
+    /// address, so a new table never inherits a dead one's locks.
+    lock_owner: u64,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        static NEXT_LOCK_OWNER: AtomicU64 = AtomicU64::new(1);
+        FdTable {
+            entries: Mutex::default(),
+            lock_owner: NEXT_LOCK_OWNER.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        fs::lock::release_owner(self.lock_owner());
+    }
 }
 
 /// A guest-supplied descriptor number. Linux takes descriptors as 32-bit ints: the upper
@@ -36,9 +60,23 @@ impl FdTable {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The owner of the POSIX record locks taken through this table.
+    pub fn lock_owner(&self) -> LockOwner {
+        LockOwner::Process(self.lock_owner)
+    }
+
+    /// A descriptor of `file` went away: the table's record locks on the file go too.
+    fn closed(&self, file: &OpenFile) {
+        fs::lock::file_closed(file, self.lock_owner());
+    }
+
     /// Installs `file` at `fd`, replacing (and returning) what was there.
     pub fn install(&self, fd: i32, file: Arc<OpenFile>, cloexec: bool) -> Option<FdEntry> {
-        self.lock().insert(fd, FdEntry { file, cloexec })
+        let old = self.lock().insert(fd, FdEntry { file, cloexec });
+        if let Some(old) = &old {
+            self.closed(&old.file);
+        }
+        old
     }
 
     /// The lowest descriptor at or above `min` not in use.
@@ -99,7 +137,9 @@ impl FdTable {
 
     /// Removes `fd`.
     pub fn remove(&self, fd: u64) -> Result<FdEntry, Errno> {
-        self.lock().remove(&fd_number(fd)?).ok_or(Errno::EBADF)
+        let entry = self.lock().remove(&fd_number(fd)?).ok_or(Errno::EBADF)?;
+        self.closed(&entry.file);
+        Ok(entry)
     }
 
     /// close_range: removes (or marks close-on-exec) every fd in `[first, last]`.
@@ -118,19 +158,33 @@ impl FdTable {
                 closed.push(e);
             }
         }
+        drop(entries);
+        for e in &closed {
+            self.closed(&e.file);
+        }
         closed
     }
 
-    /// A table with the same descriptors (fork without CLONE_FILES).
+    /// A table with the same descriptors (fork without CLONE_FILES). It is a new lock
+    /// owner: POSIX record locks belong to the parent only, as on Linux.
     pub fn copy_of(other: &FdTable) -> FdTable {
-        FdTable {
-            entries: Mutex::new(other.lock().clone()),
-        }
+        let table = FdTable::default();
+        *table.lock() = other.lock().clone();
+        table
     }
 
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&self) {
-        self.lock().retain(|_, e| !e.cloexec);
+        let mut closed = Vec::new();
+        self.lock().retain(|_, e| {
+            if e.cloexec {
+                closed.push(e.file.clone());
+            }
+            !e.cloexec
+        });
+        for file in &closed {
+            self.closed(file);
+        }
     }
 
     /// A snapshot of every open descriptor, in order (for /proc/PID/fd).

@@ -77,6 +77,10 @@ pub struct TaskState {
     pub thread_exit: bool,
     /// A vfork parent waiting for this child to exec or exit.
     pub vfork_done: Option<Arc<Completion>>,
+    /// What the task sleeps on in poll, select and epoll_wait. A signal interrupts the
+    /// sleep with `waiter.wake()`; keep a clone outside this struct to do so, since a
+    /// sleeping task holds the lock on its state.
+    pub waiter: Arc<fs::waiter::Waiter>,
 }
 
 /// A task: its state and the context that runs it.

@@ -1,7 +1,8 @@
 //! Fuzzes the ImgFS reader: any bytes, opened as an image, then every entry point on every
-//! inode. The input is tried as it is and re-sealed (checksums recomputed), so mutations reach
-//! the structural checks behind the header digest. Seed it with real images, then run it on
-//! the stable toolchain through RUSTC_BOOTSTRAP (cargo fuzz passes nightly-only flags):
+//! inode, and every VFS operation on every file. The input is tried as it is and re-sealed
+//! (checksums recomputed), so mutations reach the structural checks behind the header digest.
+//! Seed it with real images, then run it on the stable toolchain through RUSTC_BOOTSTRAP
+//! (cargo fuzz passes nightly-only flags):
 //!
 //! ```text
 //! cd crates/fs/fuzz && mkdir -p corpus/imgfs_reader
@@ -17,8 +18,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(img) = Image::from_bytes("fuzz.img", data.to_vec()) {
         fuzzing::exercise(&img);
     }
+    fuzzing::exercise_vfs(data);
     let mut sealed = data.to_vec();
     fuzzing::reseal(&mut sealed);
+    fuzzing::exercise_vfs(&sealed);
     if let Ok(img) = Image::from_bytes("fuzz.img", sealed) {
         fuzzing::exercise(&img);
     }

@@ -1,5 +1,5 @@
 //! Helpers for the fuzz target and the hostile-image tests: call every reader entry point on
-//! every inode, and re-seal a damaged image's checksums so that damage reaches the structural
+//! every inode (and every VFS operation on every file), and re-seal a damaged image's checksums so that damage reaches the structural
 //! checks instead of stopping at the header digest.
 
 use sha2::Digest as _;
@@ -43,6 +43,55 @@ pub fn exercise(image: &Image) {
             }
         }
         let _ = image.file_bytes(ino);
+    }
+}
+
+/// Walks `bytes`, opened as an image, through the VFS ([`super::ImgFs`]), mounted alone and
+/// as an overlay layer: every `Inode` call on at most 10,000 files (a damaged image may make
+/// its tree endless), ignoring the errors. Like [`exercise`], this must never panic.
+pub fn exercise_vfs(bytes: &[u8]) {
+    use crate::vfs::{Inode, Owner, SetAttr};
+    use std::sync::Arc;
+    for overlay_layer in [false, true] {
+        let Ok(image) = Image::from_bytes("fuzz.img", bytes.to_vec()) else {
+            return;
+        };
+        let opts = super::ImgFsOptions {
+            dev: Some(1),
+            overlay_layer,
+        };
+        let fs = super::ImgFs::new(image, opts);
+        let mut todo: Vec<Arc<dyn Inode>> = vec![fs.root()];
+        let mut seen = 0;
+        let mut buf = vec![0u8; 5000];
+        while let Some(inode) = todo.pop() {
+            seen += 1;
+            if seen > 10_000 {
+                break;
+            }
+            let _ = inode.stat();
+            let _ = inode.statfs();
+            let _ = inode.readlink();
+            let _ = inode.open(0);
+            for off in [0, 4095, 4096, u64::MAX] {
+                let _ = inode.read_at(off, &mut buf);
+            }
+            let _ = inode.seek_data_or_hole(0, true);
+            for name in inode.listxattr().unwrap_or_default().iter().take(100) {
+                let _ = inode.getxattr(name);
+            }
+            let _ = inode.getxattr(b"trusted.overlay.opaque");
+            let _ = inode.setattr(&SetAttr::default());
+            let _ = inode.create_tmpfile(0o600, Owner { uid: 0, gid: 0 }, false);
+            let _ = inode.lookup(b"x");
+            if let Ok(entries) = inode.readdir() {
+                for e in entries.iter().take(1000) {
+                    if let Ok(child) = inode.lookup(&e.name) {
+                        todo.push(child);
+                    }
+                }
+            }
+        }
     }
 }
 

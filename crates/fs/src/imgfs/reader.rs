@@ -465,6 +465,16 @@ impl Image {
 
     /// The entry `name` of `dir`, whiteouts included: a binary search.
     pub fn lookup_entry(&self, dir: Ino, name: &[u8]) -> Result<Option<DirEntry<'_>>, ImageError> {
+        Ok(self.lookup_entry_index(dir, name)?.map(|(_, e)| e))
+    }
+
+    /// As [`Image::lookup_entry`], with the entry's position in the directory (0-based, the
+    /// order of [`Image::read_dir`]).
+    pub fn lookup_entry_index(
+        &self,
+        dir: Ino,
+        name: &[u8],
+    ) -> Result<Option<(u64, DirEntry<'_>)>, ImageError> {
         let (first, count) = self.dir_range(dir)?;
         if name.is_empty() || name.len() > MAX_NAME {
             return Ok(None);
@@ -475,7 +485,7 @@ impl Image {
             // first + mid <= first + count, which dir_range checked does not overflow.
             let e = self.decode_entry(dir, first + mid)?;
             match e.name.cmp(name) {
-                std::cmp::Ordering::Equal => return Ok(Some(e)),
+                std::cmp::Ordering::Equal => return Ok(Some((mid, e))),
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
             }

@@ -118,6 +118,23 @@ impl OpenFile {
         }
     }
 
+    /// The events among `mask` that hold now (poll, select, epoll). Files served from an
+    /// inode are regular files and directories: always readable and writable.
+    pub fn readiness(&self, mask: u32) -> u32 {
+        match &self.backing {
+            Backing::Special { desc, .. } => desc.readiness(mask),
+            Backing::Inode(_) => mask & crate::waiter::DEFAULT_READY,
+        }
+    }
+
+    /// The queue told of readiness changes; None when readiness never changes.
+    pub fn wait_queue(&self) -> Option<&crate::waiter::WaitQueue> {
+        match &self.backing {
+            Backing::Special { desc, .. } => desc.wait_queue(),
+            Backing::Inode(_) => None,
+        }
+    }
+
     fn regular(&self) -> Result<&Arc<dyn Inode>, Errno> {
         match &self.backing {
             Backing::Inode(i) if i.file_type() == FileType::Directory => Err(libc::EISDIR),
@@ -293,5 +310,13 @@ impl OpenFile {
         }
         *off = index as u64;
         Ok(out)
+    }
+}
+
+impl Drop for OpenFile {
+    /// OFD record locks and flock locks belong to the description: they go with its last
+    /// reference (Linux's `locks_remove_file`). Cheap when no file has locks.
+    fn drop(&mut self) {
+        crate::lock::description_closed(self as *const OpenFile as usize);
     }
 }

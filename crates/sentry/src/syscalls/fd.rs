@@ -445,13 +445,15 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             file.set_flags(arg as u32);
             Ok(0)
         }
-        // Record locks come with the lock manager; say so rather than pretend to lock.
         libc::F_GETLK
         | libc::F_SETLK
         | libc::F_SETLKW
         | libc::F_OFD_GETLK
         | libc::F_OFD_SETLK
-        | libc::F_OFD_SETLKW => Err(Errno(libc::ENOLCK)),
+        | libc::F_OFD_SETLKW => super::locks::fcntl_lock(t, &file, cmd, arg),
+        super::copy::F_ADD_SEALS | super::copy::F_GET_SEALS => {
+            super::copy::fcntl_seals(&file, cmd, arg)
+        }
         libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
             let desc = file.special_desc().ok_or(Errno::EBADF)?;
             let set = (cmd == libc::F_SETPIPE_SZ).then_some(arg);

@@ -3,16 +3,20 @@
 
 mod attr;
 mod clone;
+mod copy;
 mod exec;
 mod fd;
 mod futex;
+mod locks;
 mod mm;
 mod namei;
 pub mod names;
 mod path;
+mod poll;
 mod process;
 mod rw;
 mod signal;
+mod socket;
 mod time;
 
 use std::sync::OnceLock;
@@ -65,7 +69,17 @@ use libc as n;
 use Support::{Full, Partial};
 use Thread::{Any, Own};
 
+const NOT_INTERRUPTIBLE: &str = "not interruptible by signals yet";
+const SIGMASK_IGNORED: &str =
+    "the signal mask is checked, not applied, until signals are delivered; not interruptible yet";
+const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots; SIGPIPE takes its default action only when neither handled, ignored nor blocked";
 const NO_PIPES: &str = "fifos and sockets can't be opened yet";
+
+const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
+const SOCK_SEND: &str = "AF_UNIX; no MSG_OOB; SIGPIPE takes its default action only when neither handled, ignored nor blocked; not interruptible by signals yet";
+const SOCK_RECV: &str =
+    "AF_UNIX; no MSG_OOB or MSG_ERRQUEUE; SO_RCVLOWAT ignored; not interruptible by signals yet";
+const SOCK_OPTS: &str = "SOL_SOCKET only; SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like are stored without effect; buffer sizes are capped at Linux's default maxima";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -92,7 +106,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("record locks give ENOLCK"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("F_SETLKW waits are not interrupted by signals yet; memfd seals are recorded, not enforced; no leases, F_NOTIFY or F_SETOWN"), Any),
     sys(n::SYS_pipe, fd::pipe, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
     sys(n::SYS_pipe2, fd::pipe2, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
     // The namespace (namei.rs).
@@ -209,6 +223,47 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_time, time::time, Full, Any),
     sys(n::SYS_nanosleep, time::nanosleep, Partial("not interruptible by signals yet"), Own),
     sys(n::SYS_clock_nanosleep, time::clock_nanosleep, Partial("not interruptible by signals yet"), Own),
+    // Readiness, events and pipes (poll.rs). The waits block: the task's own thread.
+    sys(n::SYS_poll, poll::poll, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_ppoll, poll::ppoll, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_select, poll::select, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_pselect6, poll::pselect6, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_epoll_create, poll::epoll_create, Full, Any),
+    sys(n::SYS_epoll_create1, poll::epoll_create1, Full, Any),
+    sys(n::SYS_epoll_ctl, poll::epoll_ctl, Partial("EPOLLEXCLUSIVE accepted, wakes every waiter; EPOLLWAKEUP dropped (no CAP_BLOCK_SUSPEND)"), Any),
+    sys(n::SYS_epoll_wait, poll::epoll_wait, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_epoll_pwait, poll::epoll_pwait, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_eventfd, poll::eventfd, Full, Any),
+    sys(n::SYS_eventfd2, poll::eventfd2, Full, Any),
+    sys(n::SYS_splice, poll::splice, Partial(PIPE_SLOTS), Own),
+    sys(n::SYS_tee, poll::tee, Partial(PIPE_SLOTS), Own),
+    sys(n::SYS_vmsplice, poll::vmsplice, Partial("the pages are copied into the pipe, not referenced; SIGPIPE as for splice"), Own),
+    // Locks and copies (locks.rs, copy.rs). flock and fcntl wait for a lock on the task's
+    // thread only in their blocking forms: see `locks::may_wait`.
+    sys(n::SYS_flock, locks::flock, Partial("blocking waits are not interrupted by signals yet"), Any),
+    sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
+    sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
+    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); seals are recorded, not enforced"), Any),
+    // AF_UNIX sockets (socket.rs). Calls that may wait for a peer run on the task's thread.
+    sys(n::SYS_socket, socket::socket, Partial(UNIX_ONLY), Any),
+    sys(n::SYS_socketpair, socket::socketpair, Partial(UNIX_ONLY), Any),
+    sys(n::SYS_bind, socket::bind, Full, Any),
+    sys(n::SYS_listen, socket::listen, Full, Any),
+    sys(n::SYS_accept, socket::accept, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_accept4, socket::accept4, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_connect, socket::connect, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_getsockname, socket::getsockname, Full, Any),
+    sys(n::SYS_getpeername, socket::getpeername, Full, Any),
+    sys(n::SYS_sendto, socket::sendto, Partial(SOCK_SEND), Own),
+    sys(n::SYS_sendmsg, socket::sendmsg, Partial(SOCK_SEND), Own),
+    sys(n::SYS_sendmmsg, socket::sendmmsg, Partial(SOCK_SEND), Own),
+    sys(n::SYS_recvfrom, socket::recvfrom, Partial(SOCK_RECV), Own),
+    sys(n::SYS_recvmsg, socket::recvmsg, Partial(SOCK_RECV), Own),
+    sys(n::SYS_recvmmsg, socket::recvmmsg, Partial("the timeout is ignored; MSG_OOB unsupported; not interruptible by signals yet"), Own),
+    sys(n::SYS_shutdown, socket::shutdown, Full, Any),
+    sys(n::SYS_getsockopt, socket::getsockopt, Partial(SOCK_OPTS), Any),
+    sys(n::SYS_setsockopt, socket::setsockopt, Partial(SOCK_OPTS), Any),
 ];
 
 fn lookup_table() -> &'static [Option<&'static Syscall>] {
@@ -240,6 +295,8 @@ fn blocks_only_on_streams(nr: u64) -> bool {
         n::SYS_pwritev,
         n::SYS_preadv2,
         n::SYS_pwritev2,
+        // Its input is never a stream; only writing to out_fd (the first argument) may block.
+        n::SYS_sendfile,
     ]
     .contains(&(nr as i64))
 }
@@ -251,6 +308,7 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
     let nr = regs.rax as u32 as u64;
     match lookup(nr) {
         None => true,
+        Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {

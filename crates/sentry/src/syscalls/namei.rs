@@ -125,6 +125,11 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
         }
         _ => {}
     }
+    // Linux asks for write access to the mount before it looks the name up: on a read-only
+    // filesystem even a missing name is EROFS.
+    if read_only(&parent.dir) {
+        return Err(Errno::EROFS);
+    }
     let victim = Location {
         dentry: parent.dir.dentry.child(name).map_err(Errno)?,
         mount: parent.dir.mount.clone(),
@@ -146,9 +151,6 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
         &creds,
     )
     .map_err(Errno)?;
-    if read_only(&parent.dir) {
-        return Err(Errno::EROFS);
-    }
     if is_mountpoint(t, &victim) {
         return Err(Errno::EBUSY);
     }
@@ -202,6 +204,11 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     }
     if !std::sync::Arc::ptr_eq(&old.dir.mount, &new.dir.mount) {
         return Err(Errno(libc::EXDEV));
+    }
+    // As in Linux, before any lookup: a rename on a read-only filesystem is EROFS even when
+    // the source is missing or is the target.
+    if read_only(&old.dir) {
+        return Err(Errno::EROFS);
     }
     let source = Location {
         dentry: old.dir.dentry.child(&old.name).map_err(Errno)?,
@@ -271,9 +278,6 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
             perm::MAY_WRITE,
         )
         .map_err(Errno)?;
-    }
-    if read_only(&old.dir) {
-        return Err(Errno::EROFS);
     }
     old.dir
         .inode()

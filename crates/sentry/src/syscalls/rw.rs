@@ -82,6 +82,10 @@ pub fn pread64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 fn write_from(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<i64>) -> SysResult {
     let file = t.fds.get(fd)?;
     let len = len.min(MAX_RW_COUNT);
+    if len == 0 && offset.is_none() {
+        // Linux hands empty writes to the file too: most return 0, an eventfd EINVAL.
+        return file.write(&[]).map(|n| n as u64).map_err(fs_err);
+    }
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(CHUNK as u64) as usize;

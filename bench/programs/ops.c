@@ -1,0 +1,137 @@
+/* Per-operation costs of file, process and thread operations, in nanoseconds.
+ * usage: ops KIND ITERATIONS [DONOTHING]   (prints one number) */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static char dir[64];
+static char buf[1 << 20];
+
+static void setup_files(void) {
+	strcpy(dir, "/tmp/runsc-bench-XXXXXX");
+	if (!mkdtemp(dir)) exit(3);
+	if (chdir(dir)) exit(3);
+	int fd = open("small", O_CREAT | O_WRONLY, 0644);
+	memset(buf, 'x', sizeof buf);
+	if (write(fd, buf, 4096) != 4096) exit(3);
+	close(fd);
+	fd = open("big", O_CREAT | O_WRONLY, 0644);
+	if (write(fd, buf, sizeof buf) != sizeof buf) exit(3);
+	close(fd);
+	mkdir("many", 0755);
+	for (int i = 0; i < 1000; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "many/f%04d", i);
+		close(open(name, O_CREAT | O_WRONLY, 0644));
+	}
+}
+
+static void cleanup_files(void) {
+	for (int i = 0; i < 1000; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "many/f%04d", i);
+		unlink(name);
+	}
+	rmdir("many");
+	unlink("small");
+	unlink("big");
+	if (chdir("/")) exit(3);
+	rmdir(dir);
+}
+
+static atomic_int word;
+
+static void *ponger(void *arg) {
+	long n = (long)arg;
+	for (long i = 0; i < n; i++) {
+		while (atomic_load(&word) != 1) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+		atomic_store(&word, 0);
+		syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+static void *nothing(void *arg) { return arg; }
+
+int main(int argc, char **argv) {
+	if (argc < 3) return 2;
+	const char *kind = argv[1];
+	long n = atol(argv[2]);
+	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex");
+	if (files) setup_files();
+	double start = now_ns();
+	if (!strcmp(kind, "open_close")) {
+		for (long i = 0; i < n; i++) close(open("small", O_RDONLY));
+	} else if (!strcmp(kind, "stat")) {
+		struct stat st;
+		for (long i = 0; i < n; i++) stat("small", &st);
+	} else if (!strcmp(kind, "read4k")) {
+		int fd = open("small", O_RDONLY);
+		for (long i = 0; i < n; i++) pread(fd, buf, 4096, 0);
+		close(fd);
+	} else if (!strcmp(kind, "read1m")) {
+		int fd = open("big", O_RDONLY);
+		for (long i = 0; i < n; i++) pread(fd, buf, sizeof buf, 0);
+		close(fd);
+	} else if (!strcmp(kind, "getdents")) {
+		for (long i = 0; i < n; i++) {
+			DIR *d = opendir("many");
+			while (readdir(d)) {}
+			closedir(d);
+		}
+	} else if (!strcmp(kind, "pipe4k")) {
+		int p[2];
+		if (pipe(p)) return 3;
+		for (long i = 0; i < n; i++) {
+			if (write(p[1], buf, 4096) != 4096 || read(p[0], buf, 4096) != 4096) return 3;
+		}
+	} else if (!strcmp(kind, "fork_exec")) {
+		for (long i = 0; i < n; i++) {
+			pid_t c = fork();
+			if (c == 0) {
+				execl(argv[3], argv[3], (char *)NULL);
+				_exit(127);
+			}
+			waitpid(c, NULL, 0);
+		}
+	} else if (!strcmp(kind, "thread")) {
+		for (long i = 0; i < n; i++) {
+			pthread_t t;
+			pthread_create(&t, NULL, nothing, NULL);
+			pthread_join(t, NULL);
+		}
+	} else if (!strcmp(kind, "futex")) {
+		pthread_t t;
+		pthread_create(&t, NULL, ponger, (void *)n);
+		start = now_ns();
+		for (long i = 0; i < n; i++) {
+			atomic_store(&word, 1);
+			syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+			while (atomic_load(&word) != 0) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+		}
+		pthread_join(t, NULL);
+	} else {
+		return 2;
+	}
+	double end = now_ns();
+	if (files) cleanup_files();
+	printf("%.1f\n", (end - start) / n);
+	return 0;
+}

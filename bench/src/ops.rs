@@ -1,0 +1,69 @@
+//! File, process and thread operations (issues 3 and 4), each a ratio to native.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{median, row, time_run, Bench};
+use platform::SyscallPath;
+
+/// (name shown, ops.c kind, iterations in full mode)
+const OPS: &[(&str, &str, u64)] = &[
+    ("open+close", "open_close", 20_000),
+    ("stat", "stat", 20_000),
+    ("4 KiB read (pread)", "read4k", 20_000),
+    ("1 MiB sequential read", "read1m", 200),
+    ("getdents of a 1000-entry directory", "getdents", 100),
+    ("4 KiB write then read through a pipe", "pipe4k", 5_000),
+    ("fork+exec+wait of a static do-nothing", "fork_exec", 50),
+    ("thread create and join", "thread", 200),
+    ("futex ping-pong between two threads", "futex", 2_000),
+];
+
+pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {
+    let nothing = b.programs.donothing.display().to_string();
+    for &(name, kind, full) in OPS {
+        let n = if quick { (full / 10).max(5) } else { full }.to_string();
+        let args = [kind, n.as_str(), nothing.as_str()];
+        let native = b.per_call(|| b.native(&ops.to_path_buf(), &args));
+        let sandbox = b.per_call(|| b.sandboxed(SyscallPath::Ring, &ops.to_path_buf(), &args));
+        match (native, sandbox) {
+            (Ok(nat), Ok(sb)) => {
+                row(&format!("{name}, native"), nat, "ns", Some(nat));
+                row(&format!("{name}, sandbox"), sb, "ns", Some(nat));
+            }
+            (n, s) => println!(
+                "{name}: failed (native {:?}, sandbox {:?})",
+                n.err(),
+                s.err()
+            ),
+        }
+    }
+    // python3 -c pass, start to exit, when the host has python3.
+    let python = Path::new("/usr/bin/python3");
+    if python.exists() {
+        let runs = if quick { 3 } else { 9 };
+        let native = median(
+            (0..runs)
+                .map(|_| time_run(Command::new(python).args(["-c", "pass"])))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        let sandbox = median(
+            (0..runs)
+                .map(|_| {
+                    time_run(Command::new(&b.runsc).args([
+                        "do",
+                        "--",
+                        "/usr/bin/python3",
+                        "-c",
+                        "pass",
+                    ]))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        row("python3 -c pass, native", native, "us", Some(native));
+        row("python3 -c pass, runsc do", sandbox, "us", Some(native));
+    } else {
+        println!("*** SKIPPED: python3 -c pass (no /usr/bin/python3)");
+    }
+    Ok(())
+}

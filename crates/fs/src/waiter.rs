@@ -1,0 +1,355 @@
+//! Readiness events and waiting for them.
+//!
+//! A file that can change readiness (a pipe, an eventfd, a socket, an epoll instance, a host
+//! stream) owns a [`WaitQueue`] and calls [`WaitQueue::notify`] with the events that may have
+//! become true. Whoever wants to learn of such changes registers a [`Listener`] on the queue:
+//! a [`Waiter`] (a task sleeping in poll, select or epoll_wait), or an epoll item that moves
+//! itself onto its instance's ready list. Files without a queue (regular files, directories,
+//! memory devices) are always ready and never change.
+//!
+//! The protocol for a waiting task, which is what makes lost wake-ups impossible:
+//!
+//! 1. register the task's waiter on every queue of interest;
+//! 2. check readiness ([`crate::FileDescription::readiness`]);
+//! 3. if nothing is ready, [`Waiter::wait`]; on return go back to 2.
+//!
+//! A change after 1 notifies the waiter, so a wait in 3 returns at once even if the change
+//! came between 2 and 3. Notifications are hints: a woken task always re-checks readiness.
+//!
+//! Rules for queue owners: notify after every change that can make an event true (data
+//! arrived: POLLIN; room appeared: POLLOUT; an end went away: POLLHUP/POLLERR with
+//! POLLIN/POLLOUT), and preferably after releasing the file's own lock. Listeners never call
+//! back into the file from `notify`, so notifying under the file's lock is also safe.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+/// Event bits, as poll(2) and epoll(7) use them (the two share values).
+pub const POLLIN: u32 = 0x001;
+pub const POLLPRI: u32 = 0x002;
+pub const POLLOUT: u32 = 0x004;
+pub const POLLERR: u32 = 0x008;
+pub const POLLHUP: u32 = 0x010;
+pub const POLLNVAL: u32 = 0x020;
+pub const POLLRDNORM: u32 = 0x040;
+pub const POLLRDBAND: u32 = 0x080;
+pub const POLLWRNORM: u32 = 0x100;
+pub const POLLWRBAND: u32 = 0x200;
+pub const POLLMSG: u32 = 0x400;
+pub const POLLRDHUP: u32 = 0x2000;
+
+/// What a file without a queue reports: always readable and writable (Linux's
+/// DEFAULT_POLLMASK).
+pub const DEFAULT_READY: u32 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+/// Events reported whether asked for or not.
+pub const ALWAYS: u32 = POLLERR | POLLHUP;
+/// Every event bit, for listeners that filter for themselves.
+pub const ALL_EVENTS: u32 = u32::MAX;
+
+/// Something told when a queue's events may have changed.
+pub trait Listener: Send + Sync {
+    /// `events` may have become true. Must be quick, must not block, and must not call
+    /// back into the file that notified (it may hold its own lock).
+    fn notify(&self, events: u32);
+}
+
+struct Entry {
+    id: u64,
+    mask: u32,
+    listener: Weak<dyn Listener>,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    entries: Vec<Entry>,
+    next_id: u64,
+}
+
+/// The listeners of one file (or of a group of files sharing state, like a pipe's two ends).
+/// Cloning gives another handle on the same queue.
+#[derive(Clone, Default)]
+pub struct WaitQueue {
+    inner: Arc<Mutex<QueueInner>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl WaitQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `listener` for `mask` (POLLERR and POLLHUP are always included, as on
+    /// Linux). The listener stays registered until the returned [`Registration`] is dropped;
+    /// the queue holds it weakly, so a listener dropped without unregistering just goes quiet.
+    pub fn register<L: Listener + 'static>(&self, listener: &Arc<L>, mask: u32) -> Registration {
+        let weak: Weak<dyn Listener> = Arc::downgrade(listener) as Weak<dyn Listener>;
+        let mut q = lock(&self.inner);
+        // Drop entries whose listener is gone, so a queue never grows without bound.
+        q.entries.retain(|e| e.listener.strong_count() > 0);
+        let id = q.next_id;
+        q.next_id += 1;
+        q.entries.push(Entry {
+            id,
+            mask: mask | ALWAYS,
+            listener: weak,
+        });
+        Registration {
+            queue: Arc::downgrade(&self.inner),
+            id,
+        }
+    }
+
+    /// Tells every listener whose mask meets `events` (all of them when `events` is 0, which
+    /// means "something changed"). Listeners run after the queue's lock is released, so they
+    /// may register and unregister freely.
+    pub fn notify(&self, events: u32) {
+        let listeners: Vec<Arc<dyn Listener>> = {
+            let q = lock(&self.inner);
+            if q.entries.is_empty() {
+                return;
+            }
+            q.entries
+                .iter()
+                .filter(|e| events == 0 || e.mask & events != 0)
+                .filter_map(|e| e.listener.upgrade())
+                .collect()
+        };
+        for l in listeners {
+            l.notify(events);
+        }
+    }
+
+    /// Whether anyone is listening (lets owners skip work nobody would see).
+    pub fn has_listeners(&self) -> bool {
+        !lock(&self.inner).entries.is_empty()
+    }
+}
+
+/// A listener's place in a queue; dropping it unregisters.
+#[must_use = "dropping a Registration unregisters at once"]
+pub struct Registration {
+    queue: Weak<Mutex<QueueInner>>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(q) = self.queue.upgrade() {
+            lock(&q).entries.retain(|e| e.id != self.id);
+        }
+    }
+}
+
+/// Why [`Waiter::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A queue the waiter is registered on was notified (re-check readiness).
+    Notified,
+    /// The deadline passed.
+    TimedOut,
+    /// [`Waiter::wake`] was called: the task must return to user mode (a signal).
+    Interrupted,
+}
+
+#[derive(Default)]
+struct WaiterState {
+    notified: bool,
+    interrupted: bool,
+}
+
+/// A sleeping task's side of waiting. One per task, reused by every blocking call; the
+/// sentry keeps a handle so that a signal can [`wake`](Waiter::wake) the task.
+#[derive(Default)]
+pub struct Waiter {
+    state: Mutex<WaiterState>,
+    cv: Condvar,
+}
+
+impl Waiter {
+    pub fn new() -> Arc<Waiter> {
+        Arc::new(Waiter::default())
+    }
+
+    /// Forgets notifications from earlier waits (call before registering for a new one).
+    /// A pending interrupt stays: it is consumed only by [`clear_interrupt`](Self::clear_interrupt).
+    pub fn reset(&self) {
+        lock(&self.state).notified = false;
+    }
+
+    /// Sleeps until notified, interrupted, or `deadline` (None: no deadline). Returns at once
+    /// if a notification or an interrupt came since the last wait (or [`reset`](Self::reset)).
+    /// A notification is consumed; an interrupt is not: it stays until cleared, so that every
+    /// wait of the task fails until the signal is dealt with.
+    pub fn wait(&self, deadline: Option<Instant>) -> Wake {
+        let mut st = lock(&self.state);
+        loop {
+            if st.interrupted {
+                return Wake::Interrupted;
+            }
+            if st.notified {
+                st.notified = false;
+                return Wake::Notified;
+            }
+            match deadline {
+                None => st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Wake::TimedOut;
+                    }
+                    st = self
+                        .cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+
+    /// Interrupts the current or next wait (for signals). Sticky until
+    /// [`clear_interrupt`](Self::clear_interrupt).
+    pub fn wake(&self) {
+        lock(&self.state).interrupted = true;
+        self.cv.notify_all();
+    }
+
+    /// Whether an interrupt is pending.
+    pub fn interrupted(&self) -> bool {
+        lock(&self.state).interrupted
+    }
+
+    /// Consumes a pending interrupt (once the signal has been handled).
+    pub fn clear_interrupt(&self) {
+        lock(&self.state).interrupted = false;
+    }
+}
+
+impl Listener for Waiter {
+    fn notify(&self, _events: u32) {
+        lock(&self.state).notified = true;
+        self.cv.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    struct Count(AtomicU32);
+    impl Listener for Count {
+        fn notify(&self, _: u32) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn masks_filter_and_registrations_unregister() {
+        let q = WaitQueue::new();
+        let c = Arc::new(Count(AtomicU32::new(0)));
+        let reg = q.register(&c, POLLIN);
+        q.notify(POLLOUT);
+        assert_eq!(c.0.load(Ordering::SeqCst), 0);
+        q.notify(POLLIN | POLLOUT);
+        q.notify(POLLHUP); // always included
+        q.notify(0); // "something changed"
+        assert_eq!(c.0.load(Ordering::SeqCst), 3);
+        drop(reg);
+        assert!(!q.has_listeners());
+        q.notify(POLLIN);
+        assert_eq!(c.0.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn dead_listeners_are_skipped_and_pruned() {
+        let q = WaitQueue::new();
+        let c = Arc::new(Count(AtomicU32::new(0)));
+        let reg = q.register(&c, POLLIN);
+        drop(c);
+        q.notify(POLLIN);
+        let c2 = Arc::new(Count(AtomicU32::new(0)));
+        let _r2 = q.register(&c2, POLLIN);
+        assert_eq!(lock(&q.inner).entries.len(), 1);
+        drop(reg);
+    }
+
+    #[test]
+    fn registration_outliving_queue_is_harmless() {
+        let q = WaitQueue::new();
+        let w = Waiter::new();
+        let reg = q.register(&w, POLLIN);
+        drop(q);
+        drop(reg);
+    }
+
+    #[test]
+    fn notification_before_wait_is_not_lost() {
+        let q = WaitQueue::new();
+        let w = Waiter::new();
+        let _reg = q.register(&w, POLLIN);
+        q.notify(POLLIN);
+        assert_eq!(w.wait(None), Wake::Notified);
+        // Consumed: the next wait times out.
+        let d = Instant::now() + Duration::from_millis(5);
+        assert_eq!(w.wait(Some(d)), Wake::TimedOut);
+        assert!(Instant::now() >= d);
+    }
+
+    #[test]
+    fn reset_forgets_stale_notifications() {
+        let w = Waiter::new();
+        w.notify(POLLIN);
+        w.reset();
+        assert_eq!(w.wait(Some(Instant::now())), Wake::TimedOut);
+    }
+
+    #[test]
+    fn notify_from_another_thread_wakes() {
+        let q = WaitQueue::new();
+        let w = Waiter::new();
+        let _reg = q.register(&w, POLLIN);
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            q2.notify(POLLIN);
+        });
+        assert_eq!(w.wait(None), Wake::Notified);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn wake_interrupts_until_cleared() {
+        let w = Waiter::new();
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w2.wake();
+        });
+        assert_eq!(w.wait(None), Wake::Interrupted);
+        t.join().unwrap();
+        assert!(w.interrupted());
+        assert_eq!(w.wait(None), Wake::Interrupted);
+        w.clear_interrupt();
+        assert_eq!(w.wait(Some(Instant::now())), Wake::TimedOut);
+    }
+
+    #[test]
+    fn listeners_may_unregister_during_notify() {
+        struct SelfRemoving(Mutex<Option<Registration>>);
+        impl Listener for SelfRemoving {
+            fn notify(&self, _: u32) {
+                self.0.lock().unwrap().take();
+            }
+        }
+        let q = WaitQueue::new();
+        let l = Arc::new(SelfRemoving(Mutex::new(None)));
+        *l.0.lock().unwrap() = Some(q.register(&l, POLLIN));
+        q.notify(POLLIN);
+        assert!(!q.has_listeners());
+    }
+}
