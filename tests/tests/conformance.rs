@@ -349,3 +349,4 @@ program_test!(poll_stdin, {
     }
     cases
 });
+program_test!(signals);

@@ -147,8 +147,10 @@ pub enum Event {
     Syscall,
     /// The thread took an exception; registers hold the faulting state.
     Fault(Fault),
-    /// The context was interrupted through its [`Interrupter`]; registers are unchanged.
-    Interrupted,
+    /// The context was interrupted through its [`Interrupter`]. `at_user` says whether the
+    /// thread stopped in plain user code: then `regs` hold its state and may be changed (to
+    /// deliver a signal); otherwise (mid system call) they are unchanged and must stay so.
+    Interrupted { at_user: bool },
 }
 
 /// Serves system calls on a platform thread while the application waits. Must not block.
@@ -190,6 +192,11 @@ pub trait Context: Send {
     }
     /// A handle that makes a running `switch` return [`Event::Interrupted`].
     fn interrupter(&self) -> Arc<dyn Interrupter>;
+    /// The thread's floating-point and vector state, in XSAVE format (for signal frames).
+    /// Only between switches.
+    fn fpu_state(&mut self) -> Result<Vec<u8>, PlatformError>;
+    /// Loads XSAVE-format state saved by [`fpu_state`](Self::fpu_state) (or a signal frame).
+    fn set_fpu_state(&mut self, state: &[u8]) -> Result<(), PlatformError>;
 }
 
 /// Which system call transports a context may use (benchmarks compare them).

@@ -412,6 +412,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         group: group.clone(),
         thread_exit: false,
         vfork_done: None,
+        restore_fpu: None,
         waiter: fs::waiter::Waiter::new(),
     }));
     let fast = Arc::new(TaskSyscalls {

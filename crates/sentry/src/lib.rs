@@ -14,6 +14,7 @@ pub mod mm;
 pub mod process;
 pub mod procfs;
 pub mod signal;
+pub mod signal_frame;
 pub mod syscalls;
 pub mod task;
 

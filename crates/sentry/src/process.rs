@@ -26,6 +26,8 @@ pub struct ThreadGroup {
     exiting: Mutex<Option<ExitStatus>>,
     /// Live threads and how to interrupt them (None until the thread's vCPU exists).
     threads: Mutex<Vec<ThreadSlot>>,
+    /// Signals sent to the process, taken by whichever thread doesn't block them.
+    pending: Mutex<(u64, [Option<crate::signal_frame::SigInfo>; 64])>,
 }
 
 impl ThreadGroup {
@@ -34,6 +36,7 @@ impl ThreadGroup {
             pid,
             exiting: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
+            pending: Mutex::new((0, [None; 64])),
         })
     }
 
@@ -77,6 +80,43 @@ impl ThreadGroup {
         let mut t = lock(&self.threads);
         t.retain(|(id, _)| *id != tid);
         t.len()
+    }
+
+    /// Queues a process-directed signal and interrupts the threads so one can take it.
+    pub fn send(&self, info: crate::signal_frame::SigInfo) {
+        {
+            let mut p = lock(&self.pending);
+            let bit = 1u64 << (info.signo - 1);
+            if p.0 & bit == 0 {
+                p.0 |= bit;
+                p.1[info.signo as usize - 1] = Some(info);
+            }
+        }
+        for (_, i) in lock(&self.threads).iter() {
+            if let Some(i) = i {
+                i.interrupt();
+            }
+        }
+    }
+
+    /// Takes the lowest pending signal not in `blocked`.
+    pub fn take_pending(&self, blocked: u64) -> Option<crate::signal_frame::SigInfo> {
+        let mut p = lock(&self.pending);
+        let ready = p.0 & !blocked;
+        if ready == 0 {
+            return None;
+        }
+        let sig = ready.trailing_zeros() as usize + 1;
+        p.0 &= !(1u64 << (sig - 1));
+        Some(p.1[sig - 1].take().unwrap_or(crate::signal_frame::SigInfo {
+            signo: sig as i32,
+            ..Default::default()
+        }))
+    }
+
+    /// Whether a signal not in `blocked` is pending for the process.
+    pub fn has_pending(&self, blocked: u64) -> bool {
+        lock(&self.pending).0 & !blocked != 0
     }
 
     pub fn thread_count(&self) -> usize {

@@ -58,8 +58,13 @@ pub const UNBLOCKABLE: u64 = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP -
 pub struct SignalState {
     pub actions: [SigAction; NSIG],
     pub mask: u64,
-    /// Signals sent while blocked, taken when unblocked.
+    /// Signals directed at this thread, not yet delivered.
     pub pending: u64,
+    /// What each pending signal carries (its sender, or the faulting address).
+    pub info: [Option<crate::signal_frame::SigInfo>; NSIG],
+    pub altstack: crate::signal_frame::AltStack,
+    /// The mask sigsuspend replaced, restored by the handler's frame.
+    pub saved_mask: Option<u64>,
 }
 
 impl SignalState {
@@ -80,6 +85,28 @@ impl Default for SignalState {
             actions: [SigAction::default(); NSIG],
             mask: 0,
             pending: 0,
+            info: [None; NSIG],
+            altstack: crate::signal_frame::AltStack {
+                flags: crate::signal_frame::AltStack::SS_DISABLE,
+                ..Default::default()
+            },
+            saved_mask: None,
         }
     }
+}
+
+/// Signals whose default action is to do nothing.
+pub fn ignored_by_default(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
+    )
+}
+
+/// Stop signals: without job control they are treated as ignored.
+pub fn stops_by_default(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }

@@ -77,6 +77,8 @@ pub struct TaskState {
     pub thread_exit: bool,
     /// A vfork parent waiting for this child to exec or exit.
     pub vfork_done: Option<Arc<Completion>>,
+    /// An XSAVE image rt_sigreturn read from a signal frame, loaded before the next run.
+    pub restore_fpu: Option<Vec<u8>>,
     /// What the task sleeps on in poll, select and epoll_wait. A signal interrupts the
     /// sleep with `waiter.wake()`; keep a clone outside this struct to do so, since a
     /// sleeping task holds the lock on its state.
@@ -100,11 +102,104 @@ pub struct TaskSyscalls {
 impl FastSyscalls for TaskSyscalls {
     fn serve(&self, regs: &mut UserRegs) -> bool {
         let mut st = lock(&self.state);
-        if !syscalls::can_serve_on_poller(&st, regs) {
+        // A pending signal is delivered by the task's own thread: send the call there.
+        if !syscalls::can_serve_on_poller(&st, regs) || has_deliverable(&st) {
             return false;
         }
         syscalls::dispatch(&mut st, regs);
         true
+    }
+}
+
+/// Whether a signal could be delivered to this thread now.
+pub fn has_deliverable(st: &TaskState) -> bool {
+    st.signals.pending & !st.signals.mask != 0 || st.group.has_pending(st.signals.mask)
+}
+
+/// A fault's signal. A handler that is installed and not blocked runs; otherwise (blocked,
+/// ignored or default) the process dies of it, as Linux's force_sig_fault.
+fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: Signo) {
+    let action = st.signals.actions[sig.0 as usize - 1];
+    let blocked = st.signals.mask & (1u64 << (sig.0 - 1)) != 0;
+    let handled = action.handler != libc::SIG_DFL as u64 && action.handler != libc::SIG_IGN as u64;
+    if !handled || blocked || sig == Signo::SIGKILL {
+        st.group.exit(ExitStatus::Signal(sig));
+        return;
+    }
+    let (code, addr) = match fault {
+        Fault::Page { addr, .. } => (
+            if err == FaultError::AccessDenied {
+                2
+            } else {
+                1
+            },
+            *addr,
+        ),
+        _ => (0x80, 0), // SI_KERNEL
+    };
+    st.signals.pending |= 1u64 << (sig.0 - 1);
+    st.signals.info[sig.0 as usize - 1] = Some(crate::signal_frame::SigInfo {
+        signo: sig.0,
+        code,
+        addr,
+        ..Default::default()
+    });
+}
+
+/// Delivers pending signals: ignored ones vanish, default actions end the process, and the
+/// first handled one gets a frame (one per return to user mode, like Linux's nesting).
+fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserRegs) {
+    use crate::signal::{ignored_by_default, stops_by_default, UNBLOCKABLE};
+    loop {
+        let mask = st.signals.mask;
+        let own = st.signals.pending & !mask;
+        let info = if own != 0 {
+            let sig = own.trailing_zeros() as usize + 1;
+            st.signals.pending &= !(1u64 << (sig - 1));
+            st.signals.info[sig - 1]
+                .take()
+                .unwrap_or(crate::signal_frame::SigInfo {
+                    signo: sig as i32,
+                    ..Default::default()
+                })
+        } else {
+            match st.group.take_pending(mask) {
+                Some(i) => i,
+                None => return,
+            }
+        };
+        let sig = info.signo;
+        let action = st.signals.actions[sig as usize - 1];
+        if action.handler == libc::SIG_IGN as u64 && sig != libc::SIGKILL {
+            continue;
+        }
+        if action.handler == libc::SIG_DFL as u64 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            if ignored_by_default(sig) || stops_by_default(sig) {
+                continue;
+            }
+            st.group.exit(ExitStatus::Signal(Signo(sig)));
+            return;
+        }
+        let fpu = ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
+        let alt = st.signals.altstack;
+        // After sigsuspend, the frame restores the mask from before the call.
+        let frame_mask = st.signals.saved_mask.take().unwrap_or(mask);
+        match crate::signal_frame::setup(&st.mm, regs, &action, &info, frame_mask, &alt, fpu) {
+            Ok(_) => {
+                // During the handler: the mask in force now, the action's, and the signal
+                // itself unless SA_NODEFER.
+                let mut new_mask = mask | action.mask;
+                if !crate::signal_frame::nodefer(&action) {
+                    new_mask |= 1u64 << (sig - 1);
+                }
+                st.signals.mask = new_mask & !UNBLOCKABLE;
+                if crate::signal_frame::resets(&action) {
+                    st.signals.actions[sig as usize - 1] = Default::default();
+                }
+            }
+            Err(_) => st.group.exit(ExitStatus::Signal(Signo::SIGSEGV)),
+        }
+        return;
     }
 }
 
@@ -136,6 +231,7 @@ impl Task {
             let space = lock(&self.state).mm.address_space().clone();
             let event = ctx.switch(&space, &mut regs)?;
             let mut st = lock(&self.state);
+            let mut safe_point = true;
             match event {
                 Event::Syscall => syscalls::dispatch(&mut st, &mut regs),
                 Event::Fault(fault) => {
@@ -146,15 +242,25 @@ impl Task {
                     };
                     if let Some(err) = unresolved {
                         let sig = fault_signal(&fault, Some(err));
-                        tracing::debug!(
-                            "fault {fault:?} at rip {:#x}: killed by signal {}",
-                            regs.rip,
-                            sig.0
-                        );
-                        st.group.exit(ExitStatus::Signal(sig));
+                        tracing::debug!("fault {fault:?} at rip {:#x}: signal {}", regs.rip, sig.0);
+                        force_fault_signal(&mut st, &fault, err, sig);
                     }
                 }
-                Event::Interrupted => {}
+                Event::Interrupted { at_user } => safe_point = at_user,
+            }
+            if st.group.exiting().is_none() && st.exit.is_none() {
+                if let Some(fpu) = st.restore_fpu.take() {
+                    if ctx.set_fpu_state(&fpu).is_err() {
+                        // A damaged frame: Linux answers a bad sigreturn with SIGSEGV.
+                        st.group.exit(ExitStatus::Signal(Signo::SIGSEGV));
+                    }
+                }
+                if safe_point {
+                    deliver_signals(&mut st, ctx, &mut regs);
+                } else if has_deliverable(&st) {
+                    // Stopped mid system call: come back once it is answered.
+                    ctx.interrupter().interrupt();
+                }
             }
             if st.exit.is_some() || st.group.exiting().is_some() {
                 drop(st);

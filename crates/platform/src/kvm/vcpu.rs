@@ -406,6 +406,45 @@ impl Vcpu {
         }
     }
 
+    /// The user registers of a vCPU stopped in user mode.
+    pub fn user_regs_now(&self) -> UserRegs {
+        let s = self.fd.sync_regs();
+        let r = &s.regs;
+        UserRegs {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rbp: r.rbp,
+            rsp: r.rsp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: r.rip,
+            rflags: r.rflags,
+            fs_base: s.sregs.fs.base,
+            gs_base: s.sregs.gs.base,
+        }
+    }
+
+    /// Sets every user register of a vCPU stopped in user mode.
+    pub fn set_user_regs_now(&mut self, regs: &UserRegs) {
+        let r = &mut self.fd.sync_regs_mut().regs;
+        set_gprs(r, regs);
+        r.rsp = regs.rsp;
+        r.rip = regs.rip;
+        r.rflags = user_rflags(regs.rflags);
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        self.set_segment_bases(regs);
+    }
+
     pub fn cr2(&self) -> u64 {
         self.fd.sync_regs().sregs.cr2
     }
@@ -498,6 +537,8 @@ enum Resume {
     Exception,
     /// Interrupted somewhere: run on unchanged.
     Continue,
+    /// Interrupted in user code: load the (possibly changed) registers directly.
+    Direct,
 }
 
 /// The KVM context of one application thread.
@@ -564,6 +605,7 @@ impl Context for KvmContext {
                 self.slot.page.answer(regs);
             }
             Resume::Exception => self.vcpu.resume_from_exception(regs),
+            Resume::Direct => self.vcpu.set_user_regs_now(regs),
             Resume::Continue => {}
         }
         loop {
@@ -603,8 +645,18 @@ impl Context for KvmContext {
                         return Ok(self.take_syscall(regs, false));
                     }
                     if self.slot.kicker.interrupted.swap(false, Ordering::SeqCst) {
-                        self.resume = Resume::Continue;
-                        return Ok(Event::Interrupted);
+                        // In plain user code (not the trampoline, not ring 0) the state is
+                        // the thread's own and may be rewritten through the sync registers.
+                        let s = self.vcpu.fd.sync_regs();
+                        let in_trampoline = s.regs.rip & !(PAGE_SIZE - 1) == TRAMPOLINE_VA;
+                        let at_user = s.sregs.cs.dpl == 3 && !in_trampoline;
+                        if at_user {
+                            *regs = self.vcpu.user_regs_now();
+                            self.resume = Resume::Direct;
+                        } else {
+                            self.resume = Resume::Continue;
+                        }
+                        return Ok(Event::Interrupted { at_user });
                     }
                 }
                 RawExit::Io(port) => {
@@ -627,6 +679,28 @@ impl Context for KvmContext {
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
         self.slot.kicker.clone()
+    }
+
+    fn fpu_state(&mut self) -> Result<Vec<u8>, PlatformError> {
+        let x = self
+            .vcpu
+            .fd
+            .get_xsave()
+            .map_err(|e| PlatformError::Kvm(format!("get XSAVE: {e}")))?;
+        Ok(x.region.iter().flat_map(|w| w.to_le_bytes()).collect())
+    }
+
+    fn set_fpu_state(&mut self, state: &[u8]) -> Result<(), PlatformError> {
+        let mut x = kvm_bindings::kvm_xsave::default();
+        for (i, chunk) in state.chunks_exact(4).take(x.region.len()).enumerate() {
+            x.region[i] = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+        }
+        // KVM validates the image (reserved bits, XSTATE_BV against XCR0) and refuses a bad
+        // one with EINVAL rather than loading it: a guest-written frame can't hurt us.
+        self.vcpu
+            .fd
+            .set_xsave(&x)
+            .map_err(|e| PlatformError::Kvm(format!("set XSAVE: {e}")))
     }
 }
 

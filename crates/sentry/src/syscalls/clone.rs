@@ -167,6 +167,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         group,
         thread_exit: false,
         vfork_done: vfork_done.clone(),
+        restore_fpu: None,
         waiter: fs::waiter::Waiter::new(),
     };
     spawn(child, child_regs)?;

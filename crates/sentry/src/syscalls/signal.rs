@@ -4,6 +4,7 @@ use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
 use crate::signal::{SigAction, NSIG, UNBLOCKABLE};
+use crate::signal_frame::{AltStack, SigInfo};
 use crate::task::TaskState;
 
 pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -56,28 +57,13 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
     }
     if let Some(m) = new {
         t.signals.mask = m & !UNBLOCKABLE;
-        let deliverable = t.signals.pending & !t.signals.mask;
-        if deliverable != 0 {
-            let sig = deliverable.trailing_zeros() as u64 + 1;
-            t.signals.pending &= !(1u64 << (sig - 1));
-            signal_self(t, sig)?;
-        }
     }
     Ok(0)
 }
 
-/// Default actions: true when the signal terminates the process (with a core dump or not);
-/// false for the signals ignored by default (SIGCHLD, SIGURG, SIGWINCH, SIGCONT).
-fn terminates_by_default(sig: i32) -> bool {
-    !matches!(
-        sig,
-        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
-    )
-}
-
-/// Sends `sig` to this process. Handlers can't run yet, so a signal that isn't ignored takes
-/// its default action; stop signals are ignored (there is no one to continue us).
-fn signal_self(t: &mut TaskState, sig: u64) -> SysResult {
+/// Queues `sig` for the calling thread; it is delivered (handler or default action) when
+/// the call returns.
+fn signal_self(t: &mut TaskState, sig: u64, code: i32) -> SysResult {
     if sig > NSIG as u64 {
         return Err(Errno::EINVAL);
     }
@@ -85,36 +71,75 @@ fn signal_self(t: &mut TaskState, sig: u64) -> SysResult {
         return Ok(0);
     }
     let sig = sig as i32;
-    let action = t.signals.actions[sig as usize - 1];
-    let ignored = action.handler == libc::SIG_IGN as u64 && sig != libc::SIGKILL;
-    let blocked = t.signals.mask & (1u64 << (sig - 1)) != 0;
-    let stop = matches!(
-        sig,
-        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
-    );
-    if ignored || stop || !terminates_by_default(sig) {
-        return Ok(0);
+    let bit = 1u64 << (sig - 1);
+    if t.signals.pending & bit == 0 {
+        t.signals.pending |= bit;
+        t.signals.info[sig as usize - 1] = Some(SigInfo {
+            signo: sig,
+            code,
+            pid: t.pid,
+            uid: t.creds.uid,
+            addr: 0,
+        });
     }
-    if blocked {
-        // Pending until unblocked (rt_sigprocmask takes it then).
-        t.signals.pending |= 1u64 << (sig - 1);
-        return Ok(0);
+    Ok(0)
+}
+
+/// Sends `sig` to another process.
+fn signal_process(t: &TaskState, pid: i32, sig: u64) -> SysResult {
+    if sig > NSIG as u64 {
+        return Err(Errno::EINVAL);
     }
-    if action.handler != libc::SIG_DFL as u64 {
-        tracing::debug!("signal {sig} has a handler, which can't run yet: default action taken");
+    let group = t.kernel.group(pid).ok_or(Errno::ESRCH)?;
+    if sig != 0 {
+        group.send(SigInfo {
+            signo: sig as i32,
+            code: 0, // SI_USER
+            pid: t.pid,
+            uid: t.creds.uid,
+            addr: 0,
+        });
     }
-    t.group
-        .exit(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
     Ok(0)
 }
 
 pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let pid = a[0] as i32;
-    // The process, its group (0, -pid) or everyone (-1): all just us until fork exists.
-    if pid != t.pid && pid != 0 && pid != -1 && pid != -t.pid {
+    let (pid, sig) = (a[0] as i32, a[1]);
+    if sig > NSIG as u64 {
+        return Err(Errno::EINVAL);
+    }
+    if pid == t.pid {
+        return signal_self(t, sig, 0);
+    }
+    if pid > 0 {
+        return signal_process(t, pid, sig);
+    }
+    // A process group (0: the caller's), or every process but init (-1).
+    let members: Vec<i32> = match pid {
+        -1 => t
+            .kernel
+            .all_groups()
+            .iter()
+            .map(|g| g.pid)
+            .filter(|&p| p != 1)
+            .collect(),
+        0 => {
+            let pgid = t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid);
+            t.kernel.group_members(pgid).iter().map(|g| g.pid).collect()
+        }
+        p => t.kernel.group_members(-p).iter().map(|g| g.pid).collect(),
+    };
+    if members.is_empty() {
         return Err(Errno::ESRCH);
     }
-    signal_self(t, a[1])
+    for p in members {
+        if p == t.pid {
+            signal_self(t, sig, 0)?;
+        } else {
+            let _ = signal_process(t, p, sig);
+        }
+    }
+    Ok(0)
 }
 
 pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -124,7 +149,7 @@ pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if a[0] as i32 != t.tid {
         return Err(Errno::ESRCH);
     }
-    signal_self(t, a[1])
+    signal_self(t, a[1], -6) // SI_TKILL
 }
 
 pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -134,5 +159,99 @@ pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if a[0] as i32 != t.pid || a[1] as i32 != t.tid {
         return Err(Errno::ESRCH);
     }
-    signal_self(t, a[2])
+    signal_self(t, a[2], -6) // SI_TKILL
+}
+
+pub fn rt_sigreturn(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    match crate::signal_frame::restore(&t.mm, regs) {
+        Ok((mask, fpu)) => {
+            t.signals.mask = mask & !UNBLOCKABLE;
+            t.restore_fpu = fpu;
+            // The restored RAX is the interrupted code's, not a return value.
+            Ok(regs.rax)
+        }
+        Err(_) => {
+            t.group.exit(crate::task::ExitStatus::Signal(
+                crate::signal::Signo::SIGSEGV,
+            ));
+            Ok(0)
+        }
+    }
+}
+
+pub fn sigaltstack(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (new, old) = (a[0], a[1]);
+    let cur = t.signals.altstack;
+    let on_stack = cur.contains(regs.rsp);
+    if old != 0 {
+        let mut b = [0u8; 24];
+        b[0..8].copy_from_slice(&cur.sp.to_le_bytes());
+        let flags = if on_stack {
+            AltStack::SS_ONSTACK
+        } else {
+            cur.flags & AltStack::SS_DISABLE
+        };
+        b[8..12].copy_from_slice(&flags.to_le_bytes());
+        b[16..24].copy_from_slice(&cur.size.to_le_bytes());
+        t.mm.copy_out(old, &b)?;
+    }
+    if new != 0 {
+        let mut b = [0u8; 24];
+        t.mm.copy_in(new, &mut b)?;
+        let sp = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
+        let flags = i32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+        let size = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
+        if on_stack {
+            return Err(Errno::EPERM);
+        }
+        // SS_AUTODISARM (1 << 31) is accepted and treated as plain.
+        let mode = flags & !(1 << 31);
+        if mode != 0 && mode != AltStack::SS_DISABLE && mode != AltStack::SS_ONSTACK {
+            return Err(Errno::EINVAL);
+        }
+        t.signals.altstack = if mode == AltStack::SS_DISABLE {
+            AltStack {
+                flags: AltStack::SS_DISABLE,
+                ..Default::default()
+            }
+        } else {
+            if size < 2048 {
+                return Err(Errno::ENOMEM);
+            }
+            AltStack { sp, flags: 0, size }
+        };
+    }
+    Ok(0)
+}
+
+pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[1] > 8 {
+        return Err(Errno::EINVAL);
+    }
+    let pending = t.signals.pending;
+    t.mm.copy_out(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
+    Ok(0)
+}
+
+/// Sleeps until a signal can be delivered (or the process ends): pause, sigsuspend.
+fn wait_for_signal(t: &TaskState) {
+    while !crate::task::has_deliverable(t) && t.group.exiting().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+pub fn pause(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    wait_for_signal(t);
+    Err(Errno::EINTR)
+}
+
+pub fn rt_sigsuspend(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[1] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = t.mm.read_u64(a[0])?;
+    t.signals.saved_mask = Some(t.signals.mask);
+    t.signals.mask = mask & !UNBLOCKABLE;
+    wait_for_signal(t);
+    Err(Errno::EINTR)
 }
