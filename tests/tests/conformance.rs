@@ -350,3 +350,4 @@ program_test!(poll_stdin, {
     cases
 });
 program_test!(signals);
+program_test!(shm_fork);

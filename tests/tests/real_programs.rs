@@ -7,7 +7,39 @@ use std::process::Command;
 
 use conformance::{loud, run_with_timeout, runsc_do_command, skip_without_kvm, Input};
 
-/// (program, arguments). Only what a single process can do: no fork yet.
+/// A bash script exercising pipelines, subshells, command substitution, traps,
+/// redirections, `wait` and coreutils, in a private temporary directory.
+const SHELL_SCRIPT: &str = r#"
+set -e
+d=$(mktemp -d /tmp/runsc-real-XXXXXX)
+trap 'rm -rf "$d"' EXIT
+cd "$d"
+printf 'b\na\nc\n' > in.txt
+sort in.txt | head -2 | tr '\n' ' '; echo
+( cd / && pwd ); echo "sub=$(echo nested $(echo deeper))"
+sleep 0.05 & sleep 0.05 & wait; echo waited
+echo err 1>&2 2>/dev/null
+mkdir -p a/b && echo x > a/b/f && cp -a a c && mv c e && ls -R e | tr '\n' ' '; echo
+tar czf t.tgz a && rm -r a && tar xzf t.tgz && cat a/b/f
+find . -type f -name f | sort | xargs cat
+sha256sum in.txt | cut -c1-16
+wc -l < in.txt
+date +%Y-is-a-year | grep -c year
+"#;
+
+/// A Python program using threads and subprocess. (A multiprocessing pool computes its
+/// results but hangs at shutdown: its workers sleep in pipe reads that a signal doesn't
+/// interrupt yet.)
+const PYTHON: &str = r#"
+import subprocess, threading
+print(subprocess.run(["echo", "from subprocess"], capture_output=True, text=True).stdout.strip())
+out = []
+ts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sorted(out))
+"#;
+
+/// (program, arguments), each run natively and in the sandbox.
 const CASES: &[(&str, &[&str])] = &[
     ("/bin/true", &[]),
     ("/bin/false", &[]),
@@ -43,6 +75,22 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("/usr/bin/env", &["-i", "A=1", "/usr/bin/printenv", "A"]),
+    ("/bin/bash", &["-c", SHELL_SCRIPT]),
+    (
+        "/bin/sh",
+        &[
+            "-c",
+            "echo a | cat; (exit 3) || echo status $?; x=$(printf y); echo $x",
+        ],
+    ),
+    ("/usr/bin/python3", &["-c", PYTHON]),
+    (
+        "/usr/bin/perl",
+        &[
+            "-e",
+            "my $p = fork; if ($p == 0) { exit 7 } waitpid($p, 0); print $? >> 8, \"\\n\"",
+        ],
+    ),
 ];
 
 #[test]

@@ -28,6 +28,24 @@ pub fn page_align_up(v: u64) -> Option<u64> {
     v.checked_add(PAGE_SIZE - 1).map(page_align_down)
 }
 
+/// A page of a file as shared mappings see it: (inode identity, file page index).
+type FilePageKey = (usize, u64);
+
+/// The memory-file page each file page has in shared mappings, and how many mapped pages
+/// use it, so that every MAP_SHARED mapping of a file (in any process) sees the same page.
+/// Each user holds a reference on the page (`MemoryFile::share_page`); the index holds none.
+fn shared_file_pages() -> &'static Mutex<std::collections::HashMap<FilePageKey, (Gpa, usize)>> {
+    static PAGES: std::sync::OnceLock<Mutex<std::collections::HashMap<FilePageKey, (Gpa, usize)>>> =
+        std::sync::OnceLock::new();
+    PAGES.get_or_init(|| Mutex::new(std::collections::HashMap::new()))
+}
+
+fn shared_index() -> MutexGuard<'static, std::collections::HashMap<FilePageKey, (Gpa, usize)>> {
+    shared_file_pages()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why a fault could not be resolved: Linux's SEGV_MAPERR or SEGV_ACCERR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultError {
@@ -45,6 +63,8 @@ pub struct MemoryManager {
     vmas: BTreeMap<u64, Vma>,
     /// Populated pages: virtual page -> memory-file page.
     pages: BTreeMap<u64, Gpa>,
+    /// Populated pages of shared file mappings: virtual page -> their file page.
+    shared_keys: BTreeMap<u64, FilePageKey>,
     /// Top of the area top-down mmap allocation searches below.
     pub mmap_base: u64,
     pub brk_start: u64,
@@ -59,6 +79,7 @@ impl MemoryManager {
             limit,
             vmas: BTreeMap::new(),
             pages: BTreeMap::new(),
+            shared_keys: BTreeMap::new(),
             mmap_base: limit,
             brk_start: 0,
             brk: 0,
@@ -173,6 +194,15 @@ impl MemoryManager {
         for va in &vas {
             if let Some(gpa) = self.pages.remove(va) {
                 frames.push(gpa);
+            }
+            if let Some(key) = self.shared_keys.remove(va) {
+                let mut index = shared_index();
+                if let Some(entry) = index.get_mut(&key) {
+                    entry.1 -= 1;
+                    if entry.1 == 0 {
+                        index.remove(&key);
+                    }
+                }
             }
         }
         self.unmap_runs(&vas);
@@ -293,6 +323,9 @@ impl MemoryManager {
         for (va, gpa) in moved {
             let to = va - old + new;
             self.pages.insert(to, gpa);
+            if let Some(key) = self.shared_keys.remove(&va) {
+                self.shared_keys.insert(to, key);
+            }
             if prot.any() {
                 self.space
                     .map(to, gpa, PAGE_SIZE, prot)
@@ -370,9 +403,42 @@ impl MemoryManager {
         if let Some(&gpa) = self.pages.get(&va) {
             return Ok(gpa);
         }
-        let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
-        if let Some(vma) = self.vma_at(va).filter(|v| v.file.is_some()).cloned() {
-            self.fill_from_file(gpa, &vma, va);
+        let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
+        let shared_key = file_vma.as_ref().and_then(|v| {
+            let f = v.file.as_ref()?;
+            let off = v.file_offset(va)?;
+            f.shared
+                .then_some((Arc::as_ptr(&f.inode) as *const () as usize, off / PAGE_SIZE))
+        });
+        let gpa = match shared_key {
+            Some(key) => {
+                let mut index = shared_index();
+                match index.get_mut(&key) {
+                    Some(entry) => {
+                        self.mem.share_page(entry.0);
+                        entry.1 += 1;
+                        entry.0
+                    }
+                    None => {
+                        let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+                        if let Some(vma) = &file_vma {
+                            self.fill_from_file(gpa, vma, va);
+                        }
+                        index.insert(key, (gpa, 1));
+                        gpa
+                    }
+                }
+            }
+            None => {
+                let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+                if let Some(vma) = &file_vma {
+                    self.fill_from_file(gpa, vma, va);
+                }
+                gpa
+            }
+        };
+        if let Some(key) = shared_key {
+            self.shared_keys.insert(va, key);
         }
         self.pages.insert(va, gpa);
         if prot.any() {
@@ -562,9 +628,16 @@ impl MemoryManager {
         child.brk = self.brk;
         for (&va, &gpa) in &self.pages {
             let Some(vma) = self.vma_at(va) else { continue };
-            let shared = vma.kind == VmaKind::Anonymous && vma.shared;
+            let shared_file = self.shared_keys.get(&va).copied();
+            let shared = (vma.kind == VmaKind::Anonymous && vma.shared) || shared_file.is_some();
             let page = if shared {
                 self.mem.share_page(gpa);
+                if let Some(key) = shared_file {
+                    if let Some(entry) = shared_index().get_mut(&key) {
+                        entry.1 += 1;
+                    }
+                    child.shared_keys.insert(va, key);
+                }
                 gpa
             } else {
                 let copy = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
@@ -593,6 +666,19 @@ impl MemoryManager {
 impl Drop for MemoryManager {
     fn drop(&mut self) {
         self.write_back(0, u64::MAX);
+        let keys: Vec<FilePageKey> = std::mem::take(&mut self.shared_keys)
+            .into_values()
+            .collect();
+        let mut index = shared_index();
+        for key in keys {
+            if let Some(entry) = index.get_mut(&key) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    index.remove(&key);
+                }
+            }
+        }
+        drop(index);
         let frames: Vec<Gpa> = self.pages.values().copied().collect();
         self.pages.clear();
         // The address space goes with us; its tables are retired by the platform.
