@@ -151,6 +151,8 @@ fn caller_creds() -> Creds {
         gid: nix::unistd::getgid().as_raw(),
         egid: nix::unistd::getegid().as_raw(),
         groups,
+        suid: nix::unistd::geteuid().as_raw(),
+        sgid: nix::unistd::getegid().as_raw(),
     }
 }
 

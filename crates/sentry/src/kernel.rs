@@ -413,6 +413,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         thread_exit: false,
         vfork_done: None,
         restore_fpu: None,
+        prctl: Default::default(),
         waiter: fs::waiter::Waiter::new(),
     }));
     let fast = Arc::new(TaskSyscalls {

@@ -21,6 +21,9 @@ pub struct Creds {
     pub gid: u32,
     pub egid: u32,
     pub groups: Vec<u32>,
+    /// Saved set-user-ID and set-group-ID.
+    pub suid: u32,
+    pub sgid: u32,
 }
 
 /// How a thread group ended.
@@ -38,6 +41,32 @@ impl ExitStatus {
         match *self {
             ExitStatus::Code(c) => c as i32,
             ExitStatus::Signal(s) => 128 + s.0,
+        }
+    }
+}
+
+/// What prctl sets on a thread.
+#[derive(Debug, Clone)]
+pub struct Prctl {
+    /// PR_SET_NAME (at most 15 bytes); empty means the program's name.
+    pub name: Vec<u8>,
+    pub pdeathsig: i32,
+    pub child_subreaper: bool,
+    pub no_new_privs: bool,
+    pub dumpable: bool,
+    pub keep_caps: bool,
+}
+
+impl Default for Prctl {
+    fn default() -> Self {
+        // Linux starts every process dumpable; everything else off.
+        Prctl {
+            name: Vec::new(),
+            pdeathsig: 0,
+            child_subreaper: false,
+            no_new_privs: false,
+            dumpable: true,
+            keep_caps: false,
         }
     }
 }
@@ -79,6 +108,8 @@ pub struct TaskState {
     pub vfork_done: Option<Arc<Completion>>,
     /// An XSAVE image rt_sigreturn read from a signal frame, loaded before the next run.
     pub restore_fpu: Option<Vec<u8>>,
+    /// prctl state: the thread's name, the signal sent when the parent dies, and flags.
+    pub prctl: Prctl,
     /// What the task sleeps on in poll, select and epoll_wait. A signal interrupts the
     /// sleep with `waiter.wake()`; keep a clone outside this struct to do so, since a
     /// sleeping task holds the lock on its state.

@@ -168,6 +168,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         thread_exit: false,
         vfork_done: vfork_done.clone(),
         restore_fpu: None,
+        prctl: t.prctl.clone(),
         waiter: fs::waiter::Waiter::new(),
     };
     spawn(child, child_regs)?;

@@ -166,15 +166,307 @@ fn write_ids(t: &mut TaskState, addrs: [u64; 3], ids: [u32; 3]) -> SysResult {
 
 pub fn getresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let c = &t.creds;
-    // The saved set-user-ID equals the effective one until setuid calls exist.
-    let ids = [c.uid, c.euid, c.euid];
+    let ids = [c.uid, c.euid, c.suid];
     write_ids(t, [a[0], a[1], a[2]], ids)
 }
 
 pub fn getresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let c = &t.creds;
-    let ids = [c.gid, c.egid, c.egid];
+    let ids = [c.gid, c.egid, c.sgid];
     write_ids(t, [a[0], a[1], a[2]], ids)
+}
+
+/// An id argument: -1 (as u32) leaves the id alone.
+fn id_arg(v: u64) -> Option<u32> {
+    let v = v as u32;
+    (v != u32::MAX).then_some(v)
+}
+
+/// setresuid/setresgid rules: privileged (euid 0) sets anything; otherwise each new id must
+/// be one of the current real, effective or saved ids.
+fn set_res(current: [u32; 3], new: [Option<u32>; 3], privileged: bool) -> Result<[u32; 3], Errno> {
+    let mut out = current;
+    for (slot, id) in out.iter_mut().zip(new) {
+        if let Some(id) = id {
+            if !privileged && !current.contains(&id) {
+                return Err(Errno::EPERM);
+            }
+            *slot = id;
+        }
+    }
+    Ok(out)
+}
+
+pub fn setresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let c = &t.creds;
+    let ids = set_res(
+        [c.uid, c.euid, c.suid],
+        [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
+        c.euid == 0,
+    )?;
+    [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
+    Ok(0)
+}
+
+pub fn setresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let c = &t.creds;
+    let ids = set_res(
+        [c.gid, c.egid, c.sgid],
+        [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
+        c.euid == 0,
+    )?;
+    [t.creds.gid, t.creds.egid, t.creds.sgid] = ids;
+    Ok(0)
+}
+
+pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    let c = &mut t.creds;
+    if c.euid == 0 {
+        // Privileged: all three change.
+        (c.uid, c.euid, c.suid) = (id, id, id);
+    } else if id == c.uid || id == c.suid {
+        c.euid = id;
+    } else {
+        return Err(Errno::EPERM);
+    }
+    Ok(0)
+}
+
+pub fn setgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    let c = &mut t.creds;
+    if c.euid == 0 {
+        (c.gid, c.egid, c.sgid) = (id, id, id);
+    } else if id == c.gid || id == c.sgid {
+        c.egid = id;
+    } else {
+        return Err(Errno::EPERM);
+    }
+    Ok(0)
+}
+
+pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (r, e) = (id_arg(a[0]), id_arg(a[1]));
+    let c = &t.creds;
+    let privileged = c.euid == 0;
+    if !privileged
+        && (r.is_some_and(|r| r != c.uid && r != c.euid)
+            || e.is_some_and(|e| e != c.uid && e != c.euid && e != c.suid))
+    {
+        return Err(Errno::EPERM);
+    }
+    let old_uid = c.uid;
+    let c = &mut t.creds;
+    if let Some(r) = r {
+        c.uid = r;
+    }
+    if let Some(e) = e {
+        c.euid = e;
+    }
+    // The saved id follows the effective one when the real id is set or euid != old ruid.
+    if r.is_some() || e.is_some_and(|e| e != old_uid) {
+        c.suid = c.euid;
+    }
+    Ok(0)
+}
+
+pub fn setregid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (r, e) = (id_arg(a[0]), id_arg(a[1]));
+    let c = &t.creds;
+    let privileged = c.euid == 0;
+    if !privileged
+        && (r.is_some_and(|r| r != c.gid && r != c.egid)
+            || e.is_some_and(|e| e != c.gid && e != c.egid && e != c.sgid))
+    {
+        return Err(Errno::EPERM);
+    }
+    let old_gid = c.gid;
+    let c = &mut t.creds;
+    if let Some(r) = r {
+        c.gid = r;
+    }
+    if let Some(e) = e {
+        c.egid = e;
+    }
+    if r.is_some() || e.is_some_and(|e| e != old_gid) {
+        c.sgid = c.egid;
+    }
+    Ok(0)
+}
+
+/// setfsuid/setfsgid: file-system ids follow the effective ids here; report the old one.
+pub fn setfsuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.euid as u64)
+}
+
+pub fn setfsgid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    Ok(t.creds.egid as u64)
+}
+
+/// Linux's NGROUPS_MAX.
+const NGROUPS_MAX: usize = 65536;
+
+pub fn setgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let n = a[0] as usize;
+    if n > NGROUPS_MAX {
+        return Err(Errno::EINVAL);
+    }
+    if t.creds.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut raw = vec![0u8; n * 4];
+    t.mm.copy_in(a[1], &mut raw)?;
+    let mut groups: Vec<u32> = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    groups.sort_unstable();
+    t.creds.groups = groups;
+    Ok(0)
+}
+
+const LINUX_CAPABILITY_VERSION_1: u32 = 0x1998_0330;
+const LINUX_CAPABILITY_VERSION_2: u32 = 0x2007_1026;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// Every capability Linux 6.x knows (CAP_LAST_CAP 40).
+const ALL_CAPS: u64 = (1 << 41) - 1;
+
+/// capget: root holds every capability, others none (no file capabilities yet).
+pub fn capget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let version = t.mm.read_u32(a[0])?;
+    let words = match version {
+        LINUX_CAPABILITY_VERSION_1 => 1,
+        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => 2,
+        _ => {
+            // Programs probe the preferred version with a NULL data pointer: that succeeds.
+            t.mm.copy_out(a[0], &LINUX_CAPABILITY_VERSION_3.to_le_bytes())?;
+            return if a[1] == 0 { Ok(0) } else { Err(Errno::EINVAL) };
+        }
+    };
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    let pid = t.mm.read_u32(a[0] + 4)? as i32;
+    if pid != 0 && pid != t.pid && t.kernel.group(pid).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    let caps = if t.creds.euid == 0 { ALL_CAPS } else { 0 };
+    let mut out = Vec::new();
+    for w in 0..words {
+        let v = (caps >> (32 * w)) as u32;
+        // effective, permitted, inheritable (none)
+        out.extend_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+    }
+    t.mm.copy_out(a[1], &out)?;
+    Ok(0)
+}
+
+/// capset: only the calling thread, and only asking for what it has.
+pub fn capset(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let version = t.mm.read_u32(a[0])?;
+    let words = match version {
+        LINUX_CAPABILITY_VERSION_1 => 1,
+        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => 2,
+        _ => return Err(Errno::EINVAL),
+    };
+    let pid = t.mm.read_u32(a[0] + 4)? as i32;
+    if pid != 0 && pid != t.pid {
+        return Err(Errno::EPERM);
+    }
+    let mut raw = vec![0u8; words * 12];
+    t.mm.copy_in(a[1], &mut raw)?;
+    let held = if t.creds.euid == 0 { ALL_CAPS } else { 0 };
+    for w in 0..words {
+        let permitted =
+            u32::from_le_bytes(raw[w * 12 + 4..w * 12 + 8].try_into().expect("4 bytes")) as u64;
+        if permitted << (32 * w) & !held != 0 {
+            return Err(Errno::EPERM);
+        }
+    }
+    Ok(0)
+}
+
+pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    match a[0] as i32 {
+        libc::PR_SET_NAME => {
+            let mut name = vec![0u8; 16];
+            t.mm.copy_in(a[1], &mut name[..16]).or_else(|_| {
+                // A short name at the end of a mapping: read what is there, up to the NUL.
+                t.mm.copy_in_cstring(a[1], 16).map(|s| {
+                    name = s;
+                })
+            })?;
+            let end = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
+            name.truncate(end);
+            t.prctl.name = name;
+            Ok(0)
+        }
+        libc::PR_GET_NAME => {
+            let mut name = if t.prctl.name.is_empty() {
+                t.process.comm()
+            } else {
+                t.prctl.name.clone()
+            };
+            name.resize(16, 0);
+            t.mm.copy_out(a[1], &name)?;
+            Ok(0)
+        }
+        libc::PR_SET_PDEATHSIG => {
+            if a[1] > 64 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.pdeathsig = a[1] as i32;
+            Ok(0)
+        }
+        libc::PR_GET_PDEATHSIG => {
+            t.mm.copy_out(a[1], &t.prctl.pdeathsig.to_le_bytes())?;
+            Ok(0)
+        }
+        libc::PR_SET_CHILD_SUBREAPER => {
+            t.prctl.child_subreaper = a[1] != 0;
+            Ok(0)
+        }
+        libc::PR_GET_CHILD_SUBREAPER => {
+            t.mm.copy_out(a[1], &(t.prctl.child_subreaper as i32).to_le_bytes())?;
+            Ok(0)
+        }
+        libc::PR_SET_NO_NEW_PRIVS => {
+            if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.no_new_privs = true;
+            Ok(0)
+        }
+        libc::PR_GET_NO_NEW_PRIVS => Ok(t.prctl.no_new_privs as u64),
+        libc::PR_GET_DUMPABLE => Ok(if t.prctl.dumpable { 1 } else { 0 }),
+        libc::PR_SET_DUMPABLE => {
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.dumpable = a[1] == 1;
+            Ok(0)
+        }
+        libc::PR_GET_KEEPCAPS => Ok(t.prctl.keep_caps as u64),
+        libc::PR_SET_KEEPCAPS => {
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.keep_caps = a[1] == 1;
+            Ok(0)
+        }
+        libc::PR_CAPBSET_READ => {
+            if a[1] > 40 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(1)
+        }
+        libc::PR_GET_SECUREBITS => Ok(0),
+        libc::PR_GET_TIMERSLACK => Ok(50_000),
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 pub fn getgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
