@@ -352,3 +352,4 @@ program_test!(poll_stdin, {
 });
 program_test!(signals);
 program_test!(shm_fork);
+program_test!(mmap_coherent);

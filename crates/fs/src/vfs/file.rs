@@ -2,7 +2,7 @@
 //! live here, so `dup` and `fork` share them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::inode::{DirEntry, FileType, Inode};
 use super::mount::Location;
@@ -40,6 +40,50 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Largest file offset (Linux's MAX_LFS_FILESIZE).
 const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// A file's identity for the pages shared mappings hold: the address of its inode.
+pub fn file_identity(inode: &Arc<dyn Inode>) -> usize {
+    Arc::as_ptr(inode) as *const () as usize
+}
+
+/// Pages of a file that MAP_SHARED mappings hold outside the file (in the sentry's memory
+/// file). read and write go through them so that a mapping and read/write agree, as they do
+/// on Linux where both are the page cache: a read sees what was stored through a mapping, a
+/// write shows in every mapping at once. The sentry owns those pages, so it supplies the
+/// functions; without them (the file system alone, in tests) there is nothing to keep
+/// coherent.
+#[derive(Clone, Copy)]
+pub struct SharedPageHooks {
+    /// Overwrites `buf` (file bytes at `offset`) with the bytes of any shared page in range.
+    pub read: fn(file: usize, offset: u64, buf: &mut [u8]),
+    /// Copies `data`, just written at `offset`, into any shared page in range.
+    pub write: fn(file: usize, offset: u64, data: &[u8]),
+}
+
+static SHARED_PAGE_HOOKS: OnceLock<SharedPageHooks> = OnceLock::new();
+
+/// Installs the shared-page functions (once per process; later calls keep the first).
+pub fn set_shared_page_hooks(hooks: SharedPageHooks) {
+    let _ = SHARED_PAGE_HOOKS.set(hooks);
+}
+
+/// Reads from a regular file's inode, seeing what shared mappings have stored.
+fn read_coherent(inode: &Arc<dyn Inode>, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    let n = inode.read_at(offset, buf)?;
+    if let Some(hooks) = SHARED_PAGE_HOOKS.get() {
+        (hooks.read)(file_identity(inode), offset, &mut buf[..n]);
+    }
+    Ok(n)
+}
+
+/// Writes to a regular file's inode and into the pages shared mappings of it hold.
+fn write_coherent(inode: &Arc<dyn Inode>, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+    let n = inode.write_at(offset, data)?;
+    if let Some(hooks) = SHARED_PAGE_HOOKS.get() {
+        (hooks.write)(file_identity(inode), offset, &data[..n]);
+    }
+    Ok(n)
+}
 
 impl OpenFile {
     /// A description served from `inode`.
@@ -152,7 +196,7 @@ impl OpenFile {
         }
         let inode = self.regular()?;
         let mut off = lock(&self.offset);
-        let n = inode.read_at(*off, buf)?;
+        let n = read_coherent(inode, *off, buf)?;
         *off += n as u64;
         Ok(n)
     }
@@ -164,7 +208,7 @@ impl OpenFile {
         if let Backing::Special { desc, .. } = &self.backing {
             return desc.pread(buf, offset as i64);
         }
-        self.regular()?.read_at(offset, buf)
+        read_coherent(self.regular()?, offset, buf)
     }
 
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
@@ -183,7 +227,7 @@ impl OpenFile {
         if room == 0 && !buf.is_empty() {
             return Err(libc::EFBIG);
         }
-        let n = inode.write_at(*off, &buf[..buf.len().min(room)])?;
+        let n = write_coherent(inode, *off, &buf[..buf.len().min(room)])?;
         *off += n as u64;
         Ok(n)
     }
@@ -208,7 +252,7 @@ impl OpenFile {
         {
             return Err(libc::EFBIG);
         }
-        inode.write_at(at, buf)
+        write_coherent(inode, at, buf)
     }
 
     /// lseek.

@@ -13,7 +13,7 @@ pub mod perm;
 pub mod resolve;
 
 pub use dentry::Dentry;
-pub use file::OpenFile;
+pub use file::{file_identity, set_shared_page_hooks, OpenFile, SharedPageHooks};
 pub use inode::*;
 pub use mount::{Location, Mount, MountInfo, MountNamespace};
 pub use perm::Creds;

@@ -31,19 +31,80 @@ pub fn page_align_up(v: u64) -> Option<u64> {
 /// A page of a file as shared mappings see it: (inode identity, file page index).
 type FilePageKey = (usize, u64);
 
-/// The memory-file page each file page has in shared mappings, and how many mapped pages
-/// use it, so that every MAP_SHARED mapping of a file (in any process) sees the same page.
-/// Each user holds a reference on the page (`MemoryFile::share_page`); the index holds none.
-fn shared_file_pages() -> &'static Mutex<std::collections::HashMap<FilePageKey, (Gpa, usize)>> {
-    static PAGES: std::sync::OnceLock<Mutex<std::collections::HashMap<FilePageKey, (Gpa, usize)>>> =
-        std::sync::OnceLock::new();
-    PAGES.get_or_init(|| Mutex::new(std::collections::HashMap::new()))
+/// A memory-file page that every MAP_SHARED mapping of one file page uses.
+struct SharedPage {
+    gpa: Gpa,
+    /// Mapped pages (in any address space) using it.
+    users: usize,
+    mem: Arc<MemoryFile>,
 }
 
-fn shared_index() -> MutexGuard<'static, std::collections::HashMap<FilePageKey, (Gpa, usize)>> {
-    shared_file_pages()
+type SharedPageIndex = std::collections::HashMap<FilePageKey, SharedPage>;
+
+/// The memory-file page each file page has in shared mappings, so that every MAP_SHARED
+/// mapping of a file (in any process) sees the same page, and read/write of the file see it
+/// too (`shared_page_hooks`). Each user holds a reference on the page
+/// (`MemoryFile::share_page`); the index holds none, and an entry leaves the index, under
+/// its lock, before its last user frees the page.
+fn shared_index() -> MutexGuard<'static, SharedPageIndex> {
+    static PAGES: std::sync::OnceLock<Mutex<SharedPageIndex>> = std::sync::OnceLock::new();
+    PAGES
+        .get_or_init(|| Mutex::new(SharedPageIndex::new()))
         .lock()
         .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Drops one user of a shared file page.
+fn release_shared_page(index: &mut SharedPageIndex, key: &FilePageKey) {
+    if let Some(entry) = index.get_mut(key) {
+        entry.users -= 1;
+        if entry.users == 0 {
+            index.remove(key);
+        }
+    }
+}
+
+/// Calls `each(page, offset in page, range in the caller's buffer)` for every file page in
+/// `[offset, offset+len)` that a shared mapping holds.
+fn for_shared_pages(
+    file: usize,
+    offset: u64,
+    len: usize,
+    mut each: impl FnMut(&SharedPage, u64, std::ops::Range<usize>),
+) {
+    let index = shared_index();
+    if index.is_empty() || len == 0 {
+        return;
+    }
+    let end = offset.saturating_add(len as u64);
+    let mut page = offset / PAGE_SIZE;
+    while page * PAGE_SIZE < end {
+        let page_start = page * PAGE_SIZE;
+        if let Some(entry) = index.get(&(file, page)) {
+            let from = page_start.max(offset);
+            let to = (page_start + PAGE_SIZE).min(end);
+            let range = (from - offset) as usize..(to - offset) as usize;
+            each(entry, from - page_start, range);
+        }
+        page += 1;
+    }
+}
+
+/// The functions that keep file read/write coherent with shared mappings (see
+/// `fs::vfs::SharedPageHooks`).
+fn shared_page_hooks() -> fs::vfs::SharedPageHooks {
+    fs::vfs::SharedPageHooks {
+        read: |file, offset, buf| {
+            for_shared_pages(file, offset, buf.len(), |p, in_page, range| {
+                p.mem.read(p.gpa + in_page, &mut buf[range]);
+            })
+        },
+        write: |file, offset, data| {
+            for_shared_pages(file, offset, data.len(), |p, in_page, range| {
+                p.mem.write(p.gpa + in_page, &data[range]);
+            })
+        },
+    }
 }
 
 /// Why a fault could not be resolved: Linux's SEGV_MAPERR or SEGV_ACCERR.
@@ -73,6 +134,7 @@ pub struct MemoryManager {
 
 impl MemoryManager {
     pub fn new(mem: Arc<MemoryFile>, space: Arc<dyn AddressSpace>, limit: u64) -> Self {
+        fs::vfs::set_shared_page_hooks(shared_page_hooks());
         MemoryManager {
             mem,
             space,
@@ -196,13 +258,7 @@ impl MemoryManager {
                 frames.push(gpa);
             }
             if let Some(key) = self.shared_keys.remove(va) {
-                let mut index = shared_index();
-                if let Some(entry) = index.get_mut(&key) {
-                    entry.1 -= 1;
-                    if entry.1 == 0 {
-                        index.remove(&key);
-                    }
-                }
+                release_shared_page(&mut shared_index(), &key);
             }
         }
         self.unmap_runs(&vas);
@@ -408,23 +464,30 @@ impl MemoryManager {
             let f = v.file.as_ref()?;
             let off = v.file_offset(va)?;
             f.shared
-                .then_some((Arc::as_ptr(&f.inode) as *const () as usize, off / PAGE_SIZE))
+                .then_some((fs::vfs::file_identity(&f.inode), off / PAGE_SIZE))
         });
         let gpa = match shared_key {
             Some(key) => {
                 let mut index = shared_index();
                 match index.get_mut(&key) {
                     Some(entry) => {
-                        self.mem.share_page(entry.0);
-                        entry.1 += 1;
-                        entry.0
+                        self.mem.share_page(entry.gpa);
+                        entry.users += 1;
+                        entry.gpa
                     }
                     None => {
                         let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
                         if let Some(vma) = &file_vma {
                             self.fill_from_file(gpa, vma, va);
                         }
-                        index.insert(key, (gpa, 1));
+                        index.insert(
+                            key,
+                            SharedPage {
+                                gpa,
+                                users: 1,
+                                mem: self.mem.clone(),
+                            },
+                        );
                         gpa
                     }
                 }
@@ -634,7 +697,7 @@ impl MemoryManager {
                 self.mem.share_page(gpa);
                 if let Some(key) = shared_file {
                     if let Some(entry) = shared_index().get_mut(&key) {
-                        entry.1 += 1;
+                        entry.users += 1;
                     }
                     child.shared_keys.insert(va, key);
                 }
@@ -671,12 +734,7 @@ impl Drop for MemoryManager {
             .collect();
         let mut index = shared_index();
         for key in keys {
-            if let Some(entry) = index.get_mut(&key) {
-                entry.1 -= 1;
-                if entry.1 == 0 {
-                    index.remove(&key);
-                }
-            }
+            release_shared_page(&mut index, &key);
         }
         drop(index);
         let frames: Vec<Gpa> = self.pages.values().copied().collect();
