@@ -250,6 +250,24 @@ fn fault_signal(fault: &Fault, mm_result: Option<FaultError>) -> Signo {
     }
 }
 
+/// How long a thread stopped mid system call may run before it is kicked again.
+const REKICK_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Interrupts a vCPU after `REKICK_DELAY`, from a short-lived thread (this is rare: a signal
+/// that arrives while a system call is in the trampoline).
+fn kick_later(kicker: Arc<dyn platform::Interrupter>) {
+    let k = kicker.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rekick".into())
+        .spawn(move || {
+            std::thread::sleep(REKICK_DELAY);
+            k.interrupt();
+        });
+    if spawned.is_err() {
+        kicker.interrupt();
+    }
+}
+
 impl Task {
     /// Runs the task until its thread group exits.
     pub fn run(
@@ -289,8 +307,12 @@ impl Task {
                 if safe_point {
                     deliver_signals(&mut st, ctx, &mut regs);
                 } else if has_deliverable(&st) {
-                    // Stopped mid system call: come back once it is answered.
-                    ctx.interrupter().interrupt();
+                    // Stopped in the trampoline mid system call: come back once it is
+                    // answered. The guest has to run on for that (to ring the doorbell when
+                    // the poller sleeps), so the kick must come later: kicking now would
+                    // make the next KVM_RUN return at once, forever (this livelocked
+                    // `signals`, about one run in ten).
+                    kick_later(ctx.interrupter());
                 }
             }
             if st.exit.is_some() || st.group.exiting().is_some() {
