@@ -36,6 +36,7 @@ program_test!(
 );
 program_test!(malloc_stress);
 program_test!(mmap_patterns);
+program_test!(rlimit_as);
 program_test!(write_readonly);
 program_test!(null_deref);
 program_test!(

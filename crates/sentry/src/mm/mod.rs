@@ -166,6 +166,16 @@ impl MemoryManager {
     }
 
     /// Whether any VMA intersects `[start, end)`.
+    /// Bytes of address space mapped in `[start, end)` (all of it: `mapped_bytes(0, u64::MAX)`).
+    pub fn mapped_bytes(&self, start: u64, end: u64) -> u64 {
+        self.vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .map(|(_, v)| v.end.min(end) - v.start.max(start))
+            .sum()
+    }
+
     pub fn is_free(&self, start: u64, end: u64) -> bool {
         if start < MIN_ADDR || end > self.limit || start >= end {
             return false;

@@ -24,6 +24,15 @@ fn range(start: u64, len: u64) -> Result<(u64, u64), Errno> {
     Ok((start, end))
 }
 
+/// RLIMIT_AS, as Linux's may_expand_vm: the address space may not grow past the soft limit
+/// to `new_total` bytes.
+fn check_address_space_limit(t: &TaskState, new_total: u64) -> Result<(), Errno> {
+    if new_total > t.rlimits[libc::RLIMIT_AS as usize].0 {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
 pub fn brk(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let want = a[0];
     let mut mm = t.mm.lock();
@@ -35,7 +44,8 @@ pub fn brk(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Ok(mm.brk);
     };
     if new_top > old_top {
-        if !mm.is_free(old_top, new_top) {
+        let total = mm.mapped_bytes(0, u64::MAX) + (new_top - old_top);
+        if !mm.is_free(old_top, new_top) || check_address_space_limit(t, total).is_err() {
             return Ok(mm.brk);
         }
         let rw = Prot {
@@ -111,6 +121,9 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             mm.find_free(len, below).ok_or(Errno::ENOMEM)?
         }
     };
+    // A fixed mapping replaces what it overlaps: only the difference counts.
+    let total = mm.mapped_bytes(0, u64::MAX) - mm.mapped_bytes(start, start + len) + len;
+    check_address_space_limit(t, total)?;
     let prot = Prot::from_linux(prot as u32);
     let kind = if file.is_some() {
         VmaKind::File
@@ -255,6 +268,10 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if old_end > vma.end {
         return Err(Errno::EFAULT);
     }
+    check_address_space_limit(
+        t,
+        mm.mapped_bytes(0, u64::MAX) + new_len.saturating_sub(old_len),
+    )?;
     let old_offset = vma.file_offset(old);
     let moved_vma = |to: u64, len: u64| Vma {
         start: to,
