@@ -246,55 +246,55 @@ pub fn setgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (r, e) = (id_arg(a[0]), id_arg(a[1]));
-    let c = &t.creds;
-    let privileged = c.euid == 0;
+/// setreuid/setregid rules on (real, effective, saved): unprivileged callers may set the
+/// real id to the real or effective one and the effective id to any of the three; the saved
+/// id follows the effective one when the real id is set or the effective id leaves the real.
+fn set_re(
+    current: [u32; 3],
+    r: Option<u32>,
+    e: Option<u32>,
+    privileged: bool,
+) -> Result<[u32; 3], Errno> {
+    let [real, effective, saved] = current;
     if !privileged
-        && (r.is_some_and(|r| r != c.uid && r != c.euid)
-            || e.is_some_and(|e| e != c.uid && e != c.euid && e != c.suid))
+        && (r.is_some_and(|r| r != real && r != effective)
+            || e.is_some_and(|e| !current.contains(&e)))
     {
         return Err(Errno::EPERM);
     }
-    let old_uid = c.uid;
-    let c = &mut t.creds;
-    if let Some(r) = r {
-        c.uid = r;
-    }
-    if let Some(e) = e {
-        c.euid = e;
-    }
-    // The saved id follows the effective one when the real id is set or euid != old ruid.
-    if r.is_some() || e.is_some_and(|e| e != old_uid) {
-        c.suid = c.euid;
-    }
+    let new_real = r.unwrap_or(real);
+    let new_effective = e.unwrap_or(effective);
+    let new_saved = if r.is_some() || e.is_some_and(|e| e != real) {
+        new_effective
+    } else {
+        saved
+    };
+    Ok([new_real, new_effective, new_saved])
+}
+
+pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let c = &t.creds;
+    let ids = set_re(
+        [c.uid, c.euid, c.suid],
+        id_arg(a[0]),
+        id_arg(a[1]),
+        c.euid == 0,
+    )?;
+    [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
     Ok(0)
 }
 
 pub fn setregid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (r, e) = (id_arg(a[0]), id_arg(a[1]));
     let c = &t.creds;
-    let privileged = c.euid == 0;
-    if !privileged
-        && (r.is_some_and(|r| r != c.gid && r != c.egid)
-            || e.is_some_and(|e| e != c.gid && e != c.egid && e != c.sgid))
-    {
-        return Err(Errno::EPERM);
-    }
-    let old_gid = c.gid;
-    let c = &mut t.creds;
-    if let Some(r) = r {
-        c.gid = r;
-    }
-    if let Some(e) = e {
-        c.egid = e;
-    }
-    if r.is_some() || e.is_some_and(|e| e != old_gid) {
-        c.sgid = c.egid;
-    }
+    let ids = set_re(
+        [c.gid, c.egid, c.sgid],
+        id_arg(a[0]),
+        id_arg(a[1]),
+        c.euid == 0,
+    )?;
+    [t.creds.gid, t.creds.egid, t.creds.sgid] = ids;
     Ok(0)
 }
-
 /// setfsuid/setfsgid: file-system ids follow the effective ids here; report the old one.
 pub fn setfsuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
     Ok(t.creds.euid as u64)
