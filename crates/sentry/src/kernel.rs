@@ -383,12 +383,14 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
             auxv: auxv_bytes(&stack.auxv),
             mm: Arc::downgrade(&mm),
         }),
+        group: std::sync::OnceLock::new(),
     });
     spec.procfs.register(info.clone());
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone());
     let pid = kernel.new_id();
     let group = ThreadGroup::new(pid);
     group.add_thread(pid);
+    let _ = info.group.set(Arc::downgrade(&group));
     kernel.add_process(group.clone(), 0, pid, pid);
     let state = Arc::new(Mutex::new(TaskState {
         mm,

@@ -60,6 +60,11 @@ impl ThreadGroup {
     }
 
     /// Counts a new thread (at clone time, before it runs).
+    /// The live threads' ids, in creation order.
+    pub fn tids(&self) -> Vec<i32> {
+        lock(&self.threads).iter().map(|(tid, _)| *tid).collect()
+    }
+
     pub fn add_thread(&self, tid: i32) {
         lock(&self.threads).push((tid, None));
     }

@@ -22,6 +22,8 @@ pub struct ProcessInfo {
     pub creds: Creds,
     /// What execve replaces.
     pub image: std::sync::Mutex<ImageInfo>,
+    /// The process's threads (set once the group exists; weak, as a zombie has none).
+    pub group: std::sync::OnceLock<std::sync::Weak<crate::process::ThreadGroup>>,
 }
 
 /// The program a process runs, as of its last execve.
@@ -49,6 +51,15 @@ impl ProcessInfo {
         *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
     }
 
+    /// The ids of the process's live threads (none once it has exited).
+    pub fn tids(&self) -> Vec<i32> {
+        self.group
+            .get()
+            .and_then(|g| g.upgrade())
+            .map(|g| g.tids())
+            .unwrap_or_default()
+    }
+
     /// The command name: the program's base name, at most 15 bytes.
     pub fn comm(&self) -> Vec<u8> {
         let exe = self.image().exe;
@@ -69,7 +80,45 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
         &dir_path,
         0o555,
         Box::new(move || {
-            let p = p.clone();
+            let mut entries = process_entries(p.clone(), &base);
+            entries.push((
+                b"task".to_vec(),
+                task_dir(p.clone(), &format!("{base}/task")),
+            ));
+            entries
+        }),
+    )
+}
+
+/// /proc/PID/task: a directory per thread. Its files describe the process (per-thread
+/// values such as a thread's own stat times aren't kept apart yet).
+fn task_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
+    let base = path.to_string();
+    DynDir::build(
+        path,
+        0o555,
+        Box::new(move || {
+            p.tids()
+                .into_iter()
+                .map(|tid| {
+                    let dir = format!("{base}/{tid}");
+                    let p = p.clone();
+                    let inode = DynDir::build(
+                        &dir.clone(),
+                        0o555,
+                        Box::new(move || process_entries(p.clone(), &dir)),
+                    );
+                    (tid.to_string().into_bytes(), inode)
+                })
+                .collect()
+        }),
+    )
+}
+
+/// The files of /proc/PID (and of /proc/PID/task/TID), under `base`.
+fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
+    {
+        {
             let path = |name: &str| format!("{base}/{name}");
             let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
                 p.clone(),
@@ -141,8 +190,8 @@ pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
                 ),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
             ]
-        }),
-    )
+        }
+    }
 }
 
 /// /proc/PID/fd: a link per open descriptor to what it refers to.
@@ -261,20 +310,21 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
-         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t1\n\
+         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t0000000000000000\nSeccomp:\t0\n",
         String::from_utf8_lossy(&p.comm()),
         p.ppid,
         c.uid,
         c.euid,
-        c.euid,
+        c.suid,
         c.euid,
         c.gid,
         c.egid,
-        c.egid,
+        c.sgid,
         c.egid,
         groups.join(" "),
+        p.tids().len().max(1),
         pid = p.pid,
     )
     .into_bytes()

@@ -121,7 +121,9 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             fs: fs.clone(),
             creds: t.creds.clone(),
             image: Mutex::new(image),
+            group: std::sync::OnceLock::new(),
         });
+        let _ = info.group.set(Arc::downgrade(&group));
         kernel.procfs.register(info.clone());
         (tid, group, info)
     };
