@@ -355,3 +355,10 @@ program_test!(poll_stdin, {
 program_test!(signals);
 program_test!(shm_fork);
 program_test!(mmap_coherent);
+program_test!(
+    poll_threads,
+    // Then leaving with threads asleep, by exit() and by returning from main.
+    std::iter::once(Case::default())
+        .chain(["exit", "return"].map(|k| Case::args([k])))
+        .collect()
+);

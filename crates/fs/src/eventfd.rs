@@ -42,8 +42,9 @@ impl EventFd {
         self.count.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, g: MutexGuard<'a, u64>) -> MutexGuard<'a, u64> {
-        self.changed.wait(g).unwrap_or_else(|e| e.into_inner())
+    /// Sleeps until the count changes; EINTR when the calling task is interrupted.
+    fn wait<'a>(&self, g: MutexGuard<'a, u64>) -> Result<MutexGuard<'a, u64>, Errno> {
+        crate::waiter::wait_on(&self.changed, g)
     }
 
     /// The current count (for tests and /proc fdinfo).
@@ -60,7 +61,7 @@ impl EventFd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            count = self.wait(count);
+            count = self.wait(count)?;
         }
         let value = if self.semaphore { 1 } else { *count };
         *count -= value;
@@ -84,7 +85,7 @@ impl EventFd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            count = self.wait(count);
+            count = self.wait(count)?;
         }
         *count += value;
         self.changed.notify_all();

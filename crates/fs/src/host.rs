@@ -28,6 +28,8 @@ pub struct HostFile {
     /// The file's id in the notifier, once someone has waited on it (None inside: the host
     /// can't poll it).
     watch: OnceLock<Option<u64>>,
+    /// The host refused RWF_NOWAIT once: don't ask again.
+    no_rwf_nowait: std::sync::atomic::AtomicBool,
 }
 
 /// The thread that watches host files for readiness changes.
@@ -171,11 +173,39 @@ impl HostFile {
             may_block,
             queue: WaitQueue::new(),
             watch: OnceLock::new(),
+            no_rwf_nowait: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
+    }
+
+    /// A blocking read that the calling task can be interrupted out of: non-blocking tries,
+    /// sleeping on the notifier's queue in between. None when there is no task to interrupt
+    /// or the host can't poll the file (then the read blocks in the host). Writes are left
+    /// to block in the host: they wait only for a slow consumer, not for input that may
+    /// never come.
+    fn interruptible_read(&self, buf: &mut [u8]) -> Option<Result<usize, Errno>> {
+        use crate::waiter::{Wake, POLLERR, POLLHUP, POLLIN};
+        let waiter = crate::waiter::current()?;
+        let queue = self.wait_queue()?;
+        let mut registration = None;
+        loop {
+            match self.nonblocking_io(buf.as_mut_ptr(), buf.len(), false) {
+                Err(libc::EAGAIN) => {}
+                r => return Some(r),
+            }
+            if registration.is_none() {
+                // Registered, then tried again: input arriving in between notifies.
+                waiter.reset();
+                registration = Some(queue.register(&waiter, POLLIN | POLLERR | POLLHUP));
+                continue;
+            }
+            if waiter.wait(None) == Wake::Interrupted {
+                return Some(Err(libc::EINTR));
+            }
+        }
     }
 
     /// A read or write that must not block, for a sandbox description with O_NONBLOCK. The
@@ -195,34 +225,43 @@ impl HostFile {
         } else {
             libc::SYS_preadv2
         };
-        // SAFETY: iov describes a valid buffer of len bytes (readable for writes, writable
-        // for reads); offset -1 means the file offset, as for read(2) and write(2).
-        let r = unsafe { libc::syscall(nr, self.raw(), &iov, 1, -1i64, 0i64, RWF_NOWAIT) };
-        if r >= 0 {
-            return Ok(r as usize);
-        }
-        match last_errno() {
-            libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => {}
-            e => return Err(e),
+        if !self.no_rwf_nowait.load(Ordering::Relaxed) {
+            // SAFETY: iov describes a valid buffer of len bytes (readable for writes,
+            // writable for reads); offset -1 means the file offset, as for read(2).
+            let r = unsafe { libc::syscall(nr, self.raw(), &iov, 1, -1i64, 0i64, RWF_NOWAIT) };
+            if r >= 0 {
+                return Ok(r as usize);
+            }
+            match last_errno() {
+                libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => {
+                    self.no_rwf_nowait.store(true, Ordering::Relaxed)
+                }
+                e => return Err(e),
+            }
         }
         use crate::waiter::{POLLERR, POLLHUP, POLLIN, POLLOUT};
         let wanted = if write { POLLOUT } else { POLLIN };
         if self.readiness(wanted | POLLERR | POLLHUP) == 0 {
             return Err(libc::EAGAIN);
         }
+        // The host calls themselves: `read` would come back here.
         if write {
-            // SAFETY: buf is valid for len bytes; fewer are written.
-            let data = unsafe { std::slice::from_raw_parts(buf, len.min(crate::pipe::PIPE_BUF)) };
-            self.write(data)
+            // SAFETY: buf is valid for len bytes; at most PIPE_BUF of them are written.
+            check(unsafe { libc::write(self.raw(), buf.cast(), len.min(crate::pipe::PIPE_BUF)) })
         } else {
             // SAFETY: buf is valid and writable for len bytes.
-            self.read(unsafe { std::slice::from_raw_parts_mut(buf, len) })
+            check(unsafe { libc::read(self.raw(), buf.cast(), len) })
         }
     }
 }
 
 impl FileDescription for HostFile {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.may_block && !buf.is_empty() {
+            if let Some(r) = self.interruptible_read(buf) {
+                return r;
+            }
+        }
         // SAFETY: buf is a valid writable buffer of buf.len() bytes.
         check(unsafe { libc::read(self.raw(), buf.as_mut_ptr().cast(), buf.len()) })
     }
@@ -418,6 +457,47 @@ mod tests {
         // SAFETY: F_GETFL on a descriptor we own.
         let fl = unsafe { libc::fcntl(r.raw(), libc::F_GETFL) };
         assert_eq!(fl & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn terminals_without_rwf_nowait_use_poll() {
+        // SAFETY: plain libc calls on descriptors this test owns.
+        let (master, slave) = unsafe {
+            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            if m < 0 || libc::grantpt(m) != 0 || libc::unlockpt(m) != 0 {
+                return; // no ptys here: nothing to test
+            }
+            let name = libc::ptsname(m);
+            let s = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            assert!(s >= 0);
+            (
+                OwnedFd::from_raw_fd(m),
+                HostFile::new(OwnedFd::from_raw_fd(s)),
+            )
+        };
+        let nb = libc::O_NONBLOCK as u32;
+        let mut buf = [0u8; 16];
+        assert_eq!(slave.read_with_flags(&mut buf, nb), Err(libc::EAGAIN));
+        // SAFETY: writes a line from a valid buffer.
+        unsafe { libc::write(master.as_raw_fd(), b"hi\n".as_ptr().cast(), 3) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while slave.readiness(POLLIN) == 0 {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(slave.read_with_flags(&mut buf, nb), Ok(3));
+        assert_eq!(slave.write_with_flags(b"ok", nb), Ok(2));
+        // A blocking read by a task goes through the notifier and can be interrupted.
+        let waiter = Waiter::new();
+        crate::waiter::set_current(Some(waiter.clone()));
+        let w2 = waiter.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w2.wake();
+        });
+        assert_eq!(slave.read(&mut buf), Err(libc::EINTR));
+        t.join().unwrap();
+        crate::waiter::set_current(None);
     }
 
     #[test]

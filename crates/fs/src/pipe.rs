@@ -58,8 +58,9 @@ impl Pipe {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    /// Sleeps until something changes; EINTR when the calling task is interrupted.
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>, Errno> {
+        crate::waiter::wait_on(&self.changed, guard)
     }
 }
 
@@ -127,7 +128,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            st = self.pipe.wait(st);
+            st = self.pipe.wait(st)?;
         }
         let n = buf.len().min(st.buf.len());
         let was_writable = st.writable();
@@ -196,7 +197,11 @@ impl PipeEnd {
                     Err(libc::EAGAIN)
                 };
             }
-            st = self.pipe.wait(st);
+            st = match self.pipe.wait(st) {
+                Ok(st) => st,
+                // Interrupted: what was written stays written, as on Linux.
+                Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
+            };
         }
     }
 }
@@ -333,7 +338,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            st = self.pipe.wait(st);
+            st = self.pipe.wait(st)?;
         }
         Ok(())
     }
@@ -352,7 +357,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            st = self.pipe.wait(st);
+            st = self.pipe.wait(st)?;
         }
     }
 
@@ -380,7 +385,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            st = self.pipe.wait(st);
+            st = self.pipe.wait(st)?;
         }
         let n = len.min(st.buf.len());
         let taken = sink(&st.buf.make_contiguous()[..n])?.min(n);
@@ -416,7 +421,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(libc::EAGAIN);
             }
-            st = self.pipe.wait(st);
+            st = self.pipe.wait(st)?;
         }
         let mut buf = vec![0u8; len.min(st.room())];
         let n = source(&mut buf)?.min(buf.len());

@@ -16,13 +16,23 @@
 //! A change after 1 notifies the waiter, so a wait in 3 returns at once even if the change
 //! came between 2 and 3. Notifications are hints: a woken task always re-checks readiness.
 //!
+//! Interrupts: [`Waiter::wake`] ends the current or next wait of a task (signals), and an
+//! interrupt check installed with [`Waiter::set_interrupt_check`] (the task's thread group
+//! is ending) is polled every [`SLICE`] while the task sleeps. File operations that block
+//! inside a file (a pipe read) reach the task through [`current`], which the sentry sets
+//! for the calls it serves on the task's thread, and sleep with [`wait_on`], which gives
+//! EINTR once the task is interrupted.
+//!
 //! Rules for queue owners: notify after every change that can make an event true (data
 //! arrived: POLLIN; room appeared: POLLOUT; an end went away: POLLHUP/POLLERR with
 //! POLLIN/POLLOUT), and preferably after releasing the file's own lock. Listeners never call
 //! back into the file from `notify`, so notifying under the file's lock is also safe.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use crate::Errno;
 
 /// Event bits, as poll(2) and epoll(7) use them (the two share values).
 pub const POLLIN: u32 = 0x001;
@@ -160,12 +170,20 @@ struct WaiterState {
     interrupted: bool,
 }
 
+/// How often a sleeping task asks its interrupt check (the same period as futex waits).
+pub const SLICE: Duration = Duration::from_millis(50);
+
+type InterruptCheck = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// A sleeping task's side of waiting. One per task, reused by every blocking call; the
 /// sentry keeps a handle so that a signal can [`wake`](Waiter::wake) the task.
 #[derive(Default)]
 pub struct Waiter {
     state: Mutex<WaiterState>,
     cv: Condvar,
+    /// Asked while sleeping: whether the task must stop waiting for a reason nobody wakes
+    /// it for (its thread group is ending).
+    check: OnceLock<InterruptCheck>,
 }
 
 impl Waiter {
@@ -179,6 +197,20 @@ impl Waiter {
         lock(&self.state).notified = false;
     }
 
+    /// Installs the check asked every [`SLICE`] while the task sleeps; the first one stays.
+    pub fn set_interrupt_check(&self, check: impl Fn() -> bool + Send + Sync + 'static) {
+        let _ = self.check.set(Box::new(check));
+    }
+
+    /// Whether an interrupt check is installed.
+    pub fn has_interrupt_check(&self) -> bool {
+        self.check.get().is_some()
+    }
+
+    fn checked(&self) -> bool {
+        self.check.get().is_some_and(|c| c())
+    }
+
     /// Sleeps until notified, interrupted, or `deadline` (None: no deadline). Returns at once
     /// if a notification or an interrupt came since the last wait (or [`reset`](Self::reset)).
     /// A notification is consumed; an interrupt is not: it stays until cleared, so that every
@@ -186,27 +218,32 @@ impl Waiter {
     pub fn wait(&self, deadline: Option<Instant>) -> Wake {
         let mut st = lock(&self.state);
         loop {
-            if st.interrupted {
+            if st.interrupted || self.checked() {
                 return Wake::Interrupted;
             }
             if st.notified {
                 st.notified = false;
                 return Wake::Notified;
             }
-            match deadline {
-                None => st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Wake::TimedOut;
-                    }
-                    st = self
-                        .cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Wake::TimedOut;
             }
+            // With an interrupt check, sleep in slices to ask it again.
+            let slice = self.check.get().map(|_| now + SLICE);
+            let until = match (deadline, slice) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            st = match until {
+                None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(u) => {
+                    self.cv
+                        .wait_timeout(st, u.saturating_duration_since(now))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
 
@@ -217,9 +254,9 @@ impl Waiter {
         self.cv.notify_all();
     }
 
-    /// Whether an interrupt is pending.
+    /// Whether an interrupt is pending, or the interrupt check says to stop.
     pub fn interrupted(&self) -> bool {
-        lock(&self.state).interrupted
+        lock(&self.state).interrupted || self.checked()
     }
 
     /// Consumes a pending interrupt (once the signal has been handled).
@@ -233,6 +270,44 @@ impl Listener for Waiter {
         lock(&self.state).notified = true;
         self.cv.notify_all();
     }
+}
+
+thread_local! {
+    /// The waiter of the task whose system call this thread is serving.
+    static CURRENT: RefCell<Option<Arc<Waiter>>> = const { RefCell::new(None) };
+}
+
+/// Names the task this thread serves (None: none), returning the previous one. The sentry
+/// sets it around the calls it serves on a task's own thread.
+pub fn set_current(waiter: Option<Arc<Waiter>>) -> Option<Arc<Waiter>> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), waiter))
+}
+
+/// The waiter of the task this thread serves, for operations that block inside a file.
+pub fn current() -> Option<Arc<Waiter>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// `Condvar::wait` for a file operation that blocks (a pipe read): EINTR once the current
+/// task is interrupted (checked every [`SLICE`]; a signal's [`Waiter::wake`] doesn't reach
+/// the condvar, so it is seen within a slice too). A plain wait when no task is current
+/// (unit tests, the ring poller, whose calls never block).
+pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGuard<'a, T>, Errno> {
+    let Some(w) = current() else {
+        return Ok(cv.wait(guard).unwrap_or_else(|e| e.into_inner()));
+    };
+    if w.interrupted() {
+        return Err(libc::EINTR);
+    }
+    let guard = cv
+        .wait_timeout(guard, SLICE)
+        .unwrap_or_else(|e| e.into_inner())
+        .0;
+    if w.interrupted() {
+        tracing::warn!("EXPERIMENT wait_on EINTR after slice"); // EXPERIMENT
+        return Err(libc::EINTR);
+    }
+    Ok(guard)
 }
 
 #[cfg(test)]
@@ -336,6 +411,34 @@ mod tests {
         assert_eq!(w.wait(None), Wake::Interrupted);
         w.clear_interrupt();
         assert_eq!(w.wait(Some(Instant::now())), Wake::TimedOut);
+    }
+
+    #[test]
+    fn interrupt_check_ends_waits() {
+        use std::sync::atomic::AtomicBool;
+        let stop = Arc::new(AtomicBool::new(false));
+        let w = Waiter::new();
+        let s = stop.clone();
+        w.set_interrupt_check(move || s.load(Ordering::SeqCst));
+        assert_eq!(
+            w.wait(Some(Instant::now() + Duration::from_millis(5))),
+            Wake::TimedOut
+        );
+        let s = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            s.store(true, Ordering::SeqCst);
+        });
+        let start = Instant::now();
+        assert_eq!(w.wait(None), Wake::Interrupted);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+        // Blocking inside a file: EINTR for the current task, through the condvar helper.
+        let m = Mutex::new(());
+        let cv = Condvar::new();
+        assert!(set_current(Some(w.clone())).is_none());
+        assert!(matches!(wait_on(&cv, lock(&m)), Err(libc::EINTR)));
+        set_current(None);
     }
 
     #[test]

@@ -352,6 +352,11 @@ pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
     let nr = regs.rax as u32 as u64;
     let args = regs.syscall_args();
     let result = match lookup(nr) {
+        Some(s) if s.thread == Thread::Own => {
+            // Sleeps in the call can be interrupted (see poll::ServingTask).
+            let _serving = poll::ServingTask::enter(task);
+            (s.handler)(task, regs, args)
+        }
         Some(s) => (s.handler)(task, regs, args),
         None => {
             if task.logged_missing.insert(nr) {

@@ -167,6 +167,32 @@ fn check_sigmask(t: &TaskState, addr: u64, size: u64) -> Result<(), Errno> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Interruptible sleeps.
+
+/// Held while a call is served on the task's own thread, where calls may sleep: names the
+/// task as the thread's current one (so that blocking inside a file, such as a pipe read,
+/// sleeps interruptibly) and gives the task's waiter its interrupt check, the end of its
+/// thread group, once. Signals will `wake()` the same waiter.
+pub struct ServingTask(Option<Arc<Waiter>>);
+
+impl ServingTask {
+    pub fn enter(t: &TaskState) -> ServingTask {
+        if !t.waiter.has_interrupt_check() {
+            let group = t.group.clone();
+            t.waiter
+                .set_interrupt_check(move || group.exiting().is_some());
+        }
+        ServingTask(fs::waiter::set_current(Some(t.waiter.clone())))
+    }
+}
+
+impl Drop for ServingTask {
+    fn drop(&mut self) {
+        fs::waiter::set_current(self.0.take());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The wait loop.
 
 /// Registers the task's waiter on `queues` (unless the deadline is zero), then runs `scan`
