@@ -66,6 +66,7 @@ program_test!(clock);
 program_test!(getrandom);
 program_test!(ids_misc);
 program_test!(proc_task);
+program_test!(pdeathsig);
 program_test!(creds);
 program_test!(tls);
 program_test!(fpu);

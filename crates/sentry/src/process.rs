@@ -28,6 +28,12 @@ pub struct ThreadGroup {
     threads: Mutex<Vec<ThreadSlot>>,
     /// Signals sent to the process, taken by whichever thread doesn't block them.
     pending: Mutex<(u64, [Option<crate::signal_frame::SigInfo>; 64])>,
+    /// prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits (0: none).
+    /// Linux keeps it per thread and sends it when the parent *thread* exits; here both are
+    /// per process.
+    pub parent_death_signal: std::sync::atomic::AtomicI32,
+    /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented here, not to init.
+    pub child_subreaper: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -37,6 +43,8 @@ impl ThreadGroup {
             exiting: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
             pending: Mutex::new((0, [None; 64])),
+            parent_death_signal: std::sync::atomic::AtomicI32::new(0),
+            child_subreaper: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -262,16 +270,47 @@ impl Kernel {
 
     /// Marks `pid` a zombie with `status`, gives its children to init, and wakes waiters.
     pub fn process_exited(&self, pid: i32, status: ExitStatus) {
+        use std::sync::atomic::Ordering;
         let mut t = lock(&self.table);
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
         }
+        // Orphans go to the nearest living ancestor that is a subreaper, else to init.
+        let mut reaper = 1;
+        let mut ancestor = t.get(&pid).map(|e| e.ppid).unwrap_or(0);
+        let mut hops = 0;
+        while ancestor > 1 && hops < t.len() {
+            match t.get(&ancestor) {
+                Some(e)
+                    if e.zombie.is_none() && e.group.child_subreaper.load(Ordering::Relaxed) =>
+                {
+                    reaper = ancestor;
+                    break;
+                }
+                Some(e) => ancestor = e.ppid,
+                None => break,
+            }
+            hops += 1;
+        }
+        let mut death_signals = Vec::new();
         for e in t.values_mut() {
             if e.ppid == pid {
-                e.ppid = 1;
+                e.ppid = reaper;
+                let sig = e.group.parent_death_signal.load(Ordering::Relaxed);
+                if sig != 0 && e.zombie.is_none() {
+                    death_signals.push((e.group.clone(), sig));
+                }
             }
         }
         drop(t);
+        for (group, sig) in death_signals {
+            group.send(crate::signal_frame::SigInfo {
+                signo: sig,
+                code: 0, // SI_USER, from the parent
+                pid,
+                ..Default::default()
+            });
+        }
         self.changed.notify_all();
     }
 

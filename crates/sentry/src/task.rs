@@ -50,8 +50,6 @@ impl ExitStatus {
 pub struct Prctl {
     /// PR_SET_NAME (at most 15 bytes); empty means the program's name.
     pub name: Vec<u8>,
-    pub pdeathsig: i32,
-    pub child_subreaper: bool,
     pub no_new_privs: bool,
     pub dumpable: bool,
     pub keep_caps: bool,
@@ -62,8 +60,6 @@ impl Default for Prctl {
         // Linux starts every process dumpable; everything else off.
         Prctl {
             name: Vec::new(),
-            pdeathsig: 0,
-            child_subreaper: false,
             no_new_privs: false,
             dumpable: true,
             keep_caps: false,

@@ -224,7 +224,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setgroups, process::setgroups, Full, Any),
     sys(n::SYS_capget, process::capget, Partial("root has every capability, others none; no file capabilities"), Any),
     sys(n::SYS_capset, process::capset, Partial("accepts only what is held; nothing changes"), Any),
-    sys(n::SYS_prctl, process::prctl, Partial("NAME, PDEATHSIG (recorded, not sent), CHILD_SUBREAPER (recorded), NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CAPBSET_READ, GET_SECUREBITS, GET_TIMERSLACK"), Any),
+    sys(n::SYS_prctl, process::prctl, Partial("NAME, PDEATHSIG and CHILD_SUBREAPER (per process, not per thread), NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CAPBSET_READ, GET_SECUREBITS, GET_TIMERSLACK"), Any),
     sys(n::SYS_getrandom, process::getrandom, Full, Any),
     sys(n::SYS_prlimit64, process::prlimit64, Partial("RLIMIT_NOFILE and RLIMIT_AS are enforced; the others are recorded, not enforced"), Any),
     sys(n::SYS_getrlimit, process::getrlimit, Partial("RLIMIT_NOFILE and RLIMIT_AS are enforced; the others are recorded, not enforced"), Any),

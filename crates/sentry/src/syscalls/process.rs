@@ -418,19 +418,31 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if a[1] > 64 {
                 return Err(Errno::EINVAL);
             }
-            t.prctl.pdeathsig = a[1] as i32;
+            t.group
+                .parent_death_signal
+                .store(a[1] as i32, std::sync::atomic::Ordering::Relaxed);
             Ok(0)
         }
         libc::PR_GET_PDEATHSIG => {
-            t.mm.copy_out(a[1], &t.prctl.pdeathsig.to_le_bytes())?;
+            let sig = t
+                .group
+                .parent_death_signal
+                .load(std::sync::atomic::Ordering::Relaxed);
+            t.mm.copy_out(a[1], &sig.to_le_bytes())?;
             Ok(0)
         }
         libc::PR_SET_CHILD_SUBREAPER => {
-            t.prctl.child_subreaper = a[1] != 0;
+            t.group
+                .child_subreaper
+                .store(a[1] != 0, std::sync::atomic::Ordering::Relaxed);
             Ok(0)
         }
         libc::PR_GET_CHILD_SUBREAPER => {
-            t.mm.copy_out(a[1], &(t.prctl.child_subreaper as i32).to_le_bytes())?;
+            let on = t
+                .group
+                .child_subreaper
+                .load(std::sync::atomic::Ordering::Relaxed);
+            t.mm.copy_out(a[1], &(on as i32).to_le_bytes())?;
             Ok(0)
         }
         libc::PR_SET_NO_NEW_PRIVS => {
