@@ -304,7 +304,6 @@ pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGua
         .unwrap_or_else(|e| e.into_inner())
         .0;
     if w.interrupted() {
-        tracing::warn!("EXPERIMENT wait_on EINTR after slice"); // EXPERIMENT
         return Err(libc::EINTR);
     }
     Ok(guard)
