@@ -370,6 +370,9 @@ impl MemoryManager {
 
     /// MADV_DONTNEED: the range reads as zeros afterwards.
     pub fn discard(&mut self, start: u64, end: u64) {
+        // A shared mapping's data lives on in its file, as in Linux's page cache: save it
+        // before the pages go.
+        self.write_back(start, end);
         self.release_pages(start, end);
     }
 

@@ -366,6 +366,26 @@ fn inode_addr(inode: &Arc<dyn Inode>) -> usize {
     Arc::as_ptr(inode) as *const () as usize
 }
 
+/// The memory object behind a MAP_SHARED|MAP_ANONYMOUS mapping: an unnamed `len`-byte file
+/// on the memfd file system, as Linux backs such mappings with a shmem file
+/// ("/dev/zero (deleted)"). Mapping it as a shared file makes every process that inherits the
+/// mapping use the same pages, including pages first touched after fork.
+pub fn shared_anonymous_object(t: &TaskState, len: u64) -> Result<Arc<dyn Inode>, Errno> {
+    let owner = Owner {
+        uid: t.creds.euid,
+        gid: t.creds.egid,
+    };
+    let root: Arc<dyn Inode> = memfd_fs().fs.root_inode();
+    let inode = root.create_tmpfile(0o600, owner, false).map_err(fs_err)?;
+    inode
+        .setattr(&fs::vfs::SetAttr {
+            size: Some(len),
+            ..Default::default()
+        })
+        .map_err(fs_err)?;
+    Ok(inode)
+}
+
 pub fn memfd_create(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let flags = a[1] as u32;
     let allowed = if flags & MFD_HUGETLB == 0 {

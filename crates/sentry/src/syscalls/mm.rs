@@ -80,6 +80,14 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             sharing == libc::MAP_SHARED || sharing == 0x3,
             prot,
         )?
+    } else if sharing == libc::MAP_SHARED || sharing == 0x3 {
+        Some(FileMapping {
+            inode: super::copy::shared_anonymous_object(t, len)?,
+            offset: 0,
+            shared: true,
+            may_write: true,
+            path: b"/dev/zero (deleted)".to_vec(),
+        })
     } else {
         None
     };
