@@ -356,6 +356,7 @@ program_test!(poll_stdin, {
 program_test!(signals);
 program_test!(shm_fork);
 program_test!(shm_anon_fork);
+program_test!(cow_fork);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

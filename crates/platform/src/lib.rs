@@ -167,6 +167,9 @@ pub trait AddressSpace: Send + Sync {
     fn map(&self, addr: u64, gpa: Gpa, len: u64, prot: Prot) -> Result<(), PlatformError>;
     /// Removes mappings in `[addr, addr+len)`.
     fn unmap(&self, addr: u64, len: u64);
+    /// Takes write access away from the mapped pages among `pages` (page-aligned addresses),
+    /// keeping them mapped: copy-on-write after fork. Pages not mapped are skipped.
+    fn write_protect(&self, pages: &[u64]);
     /// The memory-file page mapped at `addr` and whether it is writable, if any.
     fn translate(&self, addr: u64) -> Option<(Gpa, bool)>;
     /// For downcasting to the platform's own type.

@@ -110,6 +110,13 @@ impl MemoryFile {
         *a.extra_refs.entry(page).or_insert(0) += 1;
     }
 
+    /// How many owners a page has (copy-on-write: a private page with more than one owner
+    /// must be copied before it is written).
+    pub fn owners(&self, page: Gpa) -> u32 {
+        let a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        1 + a.extra_refs.get(&page).copied().unwrap_or(0)
+    }
+
     /// Returns pages to the allocator, or drops one owner of shared ones. Freed pages read as
     /// zeros after.
     pub fn free_pages(&self, pages: &[Gpa]) {

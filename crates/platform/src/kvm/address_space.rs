@@ -110,6 +110,25 @@ impl AddressSpace for KvmAddressSpace {
         inval.flush(&self.vm);
     }
 
+    fn write_protect(&self, pages: &[u64]) {
+        let mut inval = Invalidations::default();
+        {
+            let mut t = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            for &va in pages {
+                let old = t.lookup(va);
+                if old & PTE_PRESENT == 0 || old & PTE_WRITE == 0 {
+                    continue;
+                }
+                let new = old & !(PTE_WRITE | PTE_DIRTY);
+                // Remapping an address that is already mapped allocates no table page.
+                if t.map(va, old & PTE_ADDR_MASK, new & !PTE_ADDR_MASK).is_ok() {
+                    inval.add(old);
+                }
+            }
+        }
+        inval.flush(&self.vm);
+    }
+
     fn translate(&self, addr: u64) -> Option<(Gpa, bool)> {
         let entry = self
             .tables

@@ -230,7 +230,6 @@ impl MemoryManager {
             prot,
             kind,
             file: None,
-            shared: false,
         });
     }
 
@@ -318,7 +317,7 @@ impl MemoryManager {
         if prot.any() {
             for (va, gpa) in populated {
                 self.space
-                    .map(va, gpa, PAGE_SIZE, prot)
+                    .map(va, gpa, PAGE_SIZE, self.page_prot(va, gpa, prot))
                     .map_err(|_| Errno::ENOMEM)?;
             }
         } else {
@@ -397,7 +396,7 @@ impl MemoryManager {
             }
             if prot.any() {
                 self.space
-                    .map(to, gpa, PAGE_SIZE, prot)
+                    .map(to, gpa, PAGE_SIZE, self.page_prot(to, gpa, prot))
                     .map_err(|_| Errno::ENOMEM)?;
             }
         }
@@ -466,11 +465,64 @@ impl MemoryManager {
         }
     }
 
-    /// The memory-file page behind `va`, allocating (filling from the file for file
-    /// mappings) and mapping it if needed.
-    fn populate_page(&mut self, va: u64, prot: Prot) -> Result<Gpa, FaultError> {
-        if let Some(&gpa) = self.pages.get(&va) {
+    /// Whether the private page at `va` (backed by `gpa`) is still shared with another
+    /// address space since a fork: it must be copied before it is written.
+    fn is_cow(&self, va: u64, gpa: Gpa) -> bool {
+        !self.shared_keys.contains_key(&va) && self.mem.owners(gpa) > 1
+    }
+
+    /// The protection a populated page is mapped with: its VMA's, minus write access while
+    /// the page is shared copy-on-write.
+    fn page_prot(&self, va: u64, gpa: Gpa, prot: Prot) -> Prot {
+        if prot.write && self.is_cow(va, gpa) {
+            Prot {
+                write: false,
+                ..prot
+            }
+        } else {
+            prot
+        }
+    }
+
+    /// Gives the populated page at `va` an exclusive memory-file page, copying it if it is
+    /// shared copy-on-write, and maps it with the VMA's full protection `prot`.
+    fn make_writable(&mut self, va: u64, prot: Prot) -> Result<Gpa, FaultError> {
+        let Some(&gpa) = self.pages.get(&va) else {
+            return Err(FaultError::NotMapped);
+        };
+        if !self.is_cow(va, gpa) {
+            if prot.write {
+                self.space
+                    .map(va, gpa, PAGE_SIZE, prot)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+            }
             return Ok(gpa);
+        }
+        let copy = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+        let mut buf = vec![0u8; PAGE_SIZE as usize];
+        self.mem.read(gpa, &mut buf);
+        self.mem.write(copy, &buf);
+        self.pages.insert(va, copy);
+        if prot.any() {
+            self.space
+                .map(va, copy, PAGE_SIZE, prot)
+                .map_err(|_| FaultError::OutOfMemory)?;
+        }
+        // Drops our ownership; the last owner of the original then writes it in place.
+        self.mem.free_pages(&[gpa]);
+        Ok(copy)
+    }
+
+    /// The memory-file page behind `va`, allocating (filling from the file for file
+    /// mappings) and mapping it if needed. With `write`, a copy-on-write page is copied first
+    /// so that writing it can't be seen by another address space.
+    fn populate_page(&mut self, va: u64, prot: Prot, write: bool) -> Result<Gpa, FaultError> {
+        if let Some(&gpa) = self.pages.get(&va) {
+            return if write {
+                self.make_writable(va, prot)
+            } else {
+                Ok(gpa)
+            };
         }
         let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
         let shared_key = file_vma.as_ref().and_then(|v| {
@@ -530,7 +582,7 @@ impl MemoryManager {
         let mut va = start;
         while va < end {
             let prot = self.vma_at(va).ok_or(FaultError::NotMapped)?.prot;
-            self.populate_page(va, prot)?;
+            self.populate_page(va, prot, false)?;
             va += PAGE_SIZE;
         }
         Ok(())
@@ -550,22 +602,35 @@ impl MemoryManager {
             return Err(FaultError::AccessDenied);
         }
         let page = page_align_down(addr);
-        if access.present && self.pages.contains_key(&page) {
-            // The guest's view was stale (e.g. raced with mprotect): map it again.
-            let gpa = self.pages[&page];
-            return self
-                .space
-                .map(page, gpa, PAGE_SIZE, vma.prot)
-                .map_err(|_| FaultError::OutOfMemory);
-        }
         let half = FAULT_WINDOW_PAGES / 2 * PAGE_SIZE;
         let start = page.saturating_sub(half).max(vma.start);
         let end = page.saturating_add(half).min(vma.end);
+        if let Some(&gpa) = self.pages.get(&page) {
+            if !access.write {
+                // The guest's view was stale (e.g. raced with mprotect): map it again.
+                return self
+                    .space
+                    .map(page, gpa, PAGE_SIZE, self.page_prot(page, gpa, vma.prot))
+                    .map_err(|_| FaultError::OutOfMemory);
+            }
+            // A write to a copy-on-write page. Its populated neighbours are made writable
+            // too (copied if still shared): a fault costs tens of microseconds here, a page
+            // copy well under one, and a process that writes one page after fork usually
+            // writes the next.
+            self.make_writable(page, vma.prot)?;
+            let neighbours: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
+            for va in neighbours {
+                if self.make_writable(va, vma.prot).is_err() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         // The faulting page first, so running out of memory fails on it and nowhere else.
-        self.populate_page(page, vma.prot)?;
+        self.populate_page(page, vma.prot, access.write)?;
         let mut va = start;
         while va < end {
-            if self.populate_page(va, vma.prot).is_err() {
+            if self.populate_page(va, vma.prot, false).is_err() {
                 break;
             }
             va += PAGE_SIZE;
@@ -603,7 +668,9 @@ impl MemoryManager {
                 return Err(Errno::EFAULT);
             }
             let page = page_align_down(at);
-            let gpa = self.populate_page(page, prot).map_err(|_| Errno::EFAULT)?;
+            let gpa = self
+                .populate_page(page, prot, write)
+                .map_err(|_| Errno::EFAULT)?;
             let off = (at - page) as usize;
             let n = ((PAGE_SIZE as usize) - off).min((end - at) as usize);
             f(gpa + off as u64, done, n);
@@ -694,39 +761,39 @@ impl MemoryManager {
         Ok(u64::from_le_bytes(b))
     }
 
-    /// A copy for a forked child, in the new address space `space`. Private memory is copied
-    /// (eagerly: no copy-on-write yet); shared anonymous memory is shared, page by page.
+    /// A copy for a forked child, in the new address space `space`. Every populated page is
+    /// shared with the child: shared mappings for good, private ones copy-on-write (both
+    /// sides lose write access until one of them writes, see `make_writable`).
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, FaultError> {
         let mut child = MemoryManager::new(self.mem.clone(), space, self.limit);
         child.vmas = self.vmas.clone();
         child.mmap_base = self.mmap_base;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        // Write-protect the parent first: a write by one of its other threads between
+        // sharing a page and protecting it would leak into the child.
+        let private_writable: Vec<u64> = self
+            .pages
+            .keys()
+            .copied()
+            .filter(|va| !self.shared_keys.contains_key(va))
+            .filter(|&va| self.vma_at(va).is_some_and(|v| v.prot.write))
+            .collect();
+        self.space.write_protect(&private_writable);
         for (&va, &gpa) in &self.pages {
             let Some(vma) = self.vma_at(va) else { continue };
-            let shared_file = self.shared_keys.get(&va).copied();
-            let shared = (vma.kind == VmaKind::Anonymous && vma.shared) || shared_file.is_some();
-            let page = if shared {
-                self.mem.share_page(gpa);
-                if let Some(key) = shared_file {
-                    if let Some(entry) = shared_index().get_mut(&key) {
-                        entry.users += 1;
-                    }
-                    child.shared_keys.insert(va, key);
+            self.mem.share_page(gpa);
+            if let Some(&key) = self.shared_keys.get(&va) {
+                if let Some(entry) = shared_index().get_mut(&key) {
+                    entry.users += 1;
                 }
-                gpa
-            } else {
-                let copy = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
-                let mut buf = vec![0u8; PAGE_SIZE as usize];
-                self.mem.read(gpa, &mut buf);
-                self.mem.write(copy, &buf);
-                copy
-            };
-            child.pages.insert(va, page);
+                child.shared_keys.insert(va, key);
+            }
+            child.pages.insert(va, gpa);
             if vma.prot.any() {
                 child
                     .space
-                    .map(va, page, PAGE_SIZE, vma.prot)
+                    .map(va, gpa, PAGE_SIZE, child.page_prot(va, gpa, vma.prot))
                     .map_err(|_| FaultError::OutOfMemory)?;
             }
         }

@@ -8,7 +8,8 @@ use platform::Prot;
 /// What backs a VMA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmaKind {
-    /// Private or shared anonymous memory (the same thing while there is no fork).
+    /// Private anonymous memory (shared anonymous memory is a file mapping of an unnamed
+    /// shared-memory file).
     Anonymous,
     /// A segment of the program image (anonymous memory filled at load).
     Image,
@@ -52,8 +53,6 @@ pub struct Vma {
     pub prot: Prot,
     pub kind: VmaKind,
     pub file: Option<FileMapping>,
-    /// MAP_SHARED anonymous memory: fork shares its pages instead of copying them.
-    pub shared: bool,
 }
 
 impl Vma {

@@ -71,25 +71,23 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+    let shared = sharing == libc::MAP_SHARED || sharing == 0x3;
     let file = if flags & libc::MAP_ANONYMOUS == 0 {
-        file_mapping(
-            t,
-            fd,
-            offset,
-            len,
-            sharing == libc::MAP_SHARED || sharing == 0x3,
-            prot,
-        )?
-    } else if sharing == libc::MAP_SHARED || sharing == 0x3 {
-        Some(FileMapping {
+        file_mapping(t, fd, offset, len, shared, prot)?
+    } else {
+        None
+    };
+    // Shared anonymous memory (and shared /dev/zero) is a file of its own, as Linux's shmem:
+    // fork shares its pages instead of copying them on write.
+    let file = match file {
+        None if shared => Some(FileMapping {
             inode: super::copy::shared_anonymous_object(t, len)?,
             offset: 0,
             shared: true,
             may_write: true,
             path: b"/dev/zero (deleted)".to_vec(),
-        })
-    } else {
-        None
+        }),
+        file => file,
     };
     let mut mm = t.mm.lock();
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
@@ -138,14 +136,12 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         VmaKind::Anonymous
     };
-    let shared = file.is_none() && (sharing == libc::MAP_SHARED || sharing == 0x3);
     mm.insert_vma(Vma {
         start,
         end: start + len,
         prot,
         kind,
         file,
-        shared,
     });
     if flags & libc::MAP_POPULATE != 0 && prot.any() {
         // Best effort, as Linux: running out of memory here surfaces at first touch.
@@ -286,7 +282,6 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         end: to + len,
         prot: vma.prot,
         kind: vma.kind,
-        shared: vma.shared,
         file: vma.file.clone().map(|mut f| {
             f.offset = old_offset.unwrap_or(f.offset);
             f
