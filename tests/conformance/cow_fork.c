@@ -106,7 +106,7 @@ int main(void)
 		printf("child after parent writes: anon[0] %u, heap[0] %u\n", anon[0], heap[0]);
 		_exit(0);
 	}
-	CHECK("parent send", write(p2c[1], "hello", 5) == 5);
+	MUST("parent send", write(p2c[1], "hello", 5) == 5);
 	char c;
 	CHECK("parent wait", read(c2p[0], &c, 1) == 1);
 	printf("parent after child writes: anon %s, heap %s, stack %s, file %s\n",
@@ -117,7 +117,7 @@ int main(void)
 	printf("shared /dev/zero: page 0 %u, page 40 %u\n", zero[0], zero[40 * PAGE / 4]);
 	anon[0] = 200;
 	heap[0] = 201;
-	CHECK("parent go", write(p2c[1], "x", 1) == 1);
+	MUST("parent go", write(p2c[1], "x", 1) == 1);
 	int st;
 	CHECK("waitpid", waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	printf("parent: anon[0] %u heap[0] %u\n", anon[0], heap[0]);

@@ -602,3 +602,199 @@ fn damage_past_the_header_is_eio_in_the_sandbox() {
         "the warning names the image:\n{stderr}"
     );
 }
+
+/// Deterministic bytes that don't repeat within a page (an xorshift stream).
+fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.extend_from_slice(&seed.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Size of the file whose pages the mapping tests touch.
+const BIG: usize = 64 << 20;
+
+/// The tree `imgfs_mmap` reads: a big file, one whose last page is partial, and one that
+/// ends exactly on a page boundary (followed in the image by another file's data).
+fn mmap_tree(root: &Path) {
+    fs::create_dir_all(root).unwrap();
+    fs::write(root.join("big"), pseudo_random(BIG, 0x1234_5678)).unwrap();
+    fs::write(root.join("tail"), vec![0x5a; 5000]).unwrap();
+    let mut exact = vec![7u8; 4096];
+    exact[4095] = 9;
+    fs::write(root.join("exact"), exact).unwrap();
+    fs::write(root.join("zz-after-exact"), vec![0xee; 4096]).unwrap();
+}
+
+#[test]
+fn mapped_image_files_read_as_natively() {
+    if skip("mapped_image_files_read_as_natively") {
+        return;
+    }
+    let scratch = ScratchDir::new("imgfs-mmap");
+    let src = scratch.path().join("src");
+    mmap_tree(&src);
+    let img = scratch.path().join("mmap.img");
+    build_image(&[src.as_os_str()], &img);
+    let mut failures = Vec::new();
+    for libc in Libc::ALL {
+        let prog = build("imgfs_mmap", libc);
+        let native = run_native(&prog, &Case::args([src.to_str().unwrap()])).unwrap();
+        assert_eq!(
+            native.status,
+            0,
+            "{}",
+            String::from_utf8_lossy(&native.stdout)
+        );
+        let sandbox = run_with_images(&[(&img, MOUNT)], &prog, &[MOUNT]);
+        let label = format!("imgfs_mmap [{}]", libc.name());
+        if let Err(r) = compare(&label, &native, &sandbox, "sandbox") {
+            failures.push(r);
+        }
+    }
+    finish("mapped_image_files_read_as_natively", failures);
+}
+
+/// `RssShmem` and `RssFile` of a host process, in KiB.
+fn host_rss(pid: u32) -> (u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("RssShmem:"), field("RssFile:"))
+}
+
+/// Touching every page of a 64 MiB ImgFS file costs the sandbox no memory of its own: the
+/// guest maps the image's pages (file-backed in the runsc process, `RssFile`) instead of
+/// copies in the sandbox's memory file (a memfd, `RssShmem`).
+#[test]
+fn mapping_an_image_file_copies_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    if skip("mapping_an_image_file_copies_nothing") {
+        return;
+    }
+    let scratch = ScratchDir::new("imgfs-zero-copy");
+    let src = scratch.path().join("src");
+    mmap_tree(&src);
+    let img = scratch.path().join("mmap.img");
+    build_image(&[src.as_os_str()], &img);
+    let prog = build("imgfs_mmap", Libc::Glibc);
+    let mut spec = img.as_os_str().to_os_string();
+    spec.push(format!(":{MOUNT}"));
+    let mut child = Command::new(runsc_path())
+        .arg("do")
+        .arg("--mount-image")
+        .arg(spec)
+        .args(conformance::runsc_flags())
+        .arg("--")
+        .arg(&prog)
+        .args([MOUNT, "hold"])
+        .env_clear()
+        .envs(fixed_env())
+        .current_dir(run_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start runsc do");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut wait_line = |want: &str| loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("sandbox ended before printing {want:?}"))
+            .unwrap();
+        assert!(!line.contains("FAIL"), "{line}");
+        if line == want {
+            break;
+        }
+    };
+    wait_line("mapped");
+    let before = host_rss(pid);
+    stdin.write_all(b"x").unwrap();
+    wait_line("touched");
+    let after = host_rss(pid);
+    stdin.write_all(b"x").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "imgfs_mmap in the sandbox: {status}");
+    let big_kib = (BIG / 1024) as u64;
+    let (shmem, file) = (after.0 - before.0, after.1.saturating_sub(before.1));
+    eprintln!("touching {big_kib} KiB: sandbox memory +{shmem} KiB, image pages +{file} KiB");
+    assert!(
+        shmem < big_kib / 8,
+        "touching a {big_kib} KiB image file grew the sandbox's memory by {shmem} KiB: its pages were copied"
+    );
+    assert!(
+        file >= big_kib * 9 / 10,
+        "the image's pages were not mapped: RssFile grew by {file} KiB only"
+    );
+}
+
+/// A dynamic program, its interpreter and its C library all in an image: the loader reads
+/// the program and ld.so from it, and ld.so maps libc.so.6 from it (through the mapping
+/// contract). Runs as it runs natively from the source directory.
+#[test]
+fn dynamic_program_runs_from_an_image() {
+    if skip("dynamic_program_runs_from_an_image") {
+        return;
+    }
+    let scratch = ScratchDir::new("imgfs-dynamic");
+    let src = scratch.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let o = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(src.join("hello_dyn"))
+        .arg(conformance::source_dir().join("hello.c"))
+        .output()
+        .expect("run gcc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for lib in [
+        "/lib64/ld-linux-x86-64.so.2",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+    ] {
+        let name = Path::new(lib).file_name().unwrap();
+        fs::copy(fs::canonicalize(lib).unwrap(), src.join(name)).unwrap();
+    }
+    let img = scratch.path().join("dynamic.img");
+    build_image(&[src.as_os_str()], &img);
+    let args = |dir: &str| {
+        vec![
+            "--library-path".to_string(),
+            dir.to_string(),
+            format!("{dir}/hello_dyn"),
+        ]
+    };
+    let native = run_native(
+        &src.join("ld-linux-x86-64.so.2"),
+        &Case::args(args(src.to_str().unwrap())),
+    )
+    .unwrap();
+    assert_eq!(native.stdout, b"Hello, world!\n");
+    let sandbox_args = args(MOUNT);
+    let sandbox_args: Vec<&str> = sandbox_args.iter().map(String::as_str).collect();
+    let sandbox = run_with_images(
+        &[(&img, MOUNT)],
+        &Path::new(MOUNT).join("ld-linux-x86-64.so.2"),
+        &sandbox_args,
+    );
+    let failures = compare(
+        "dynamic program from an image",
+        &native,
+        &sandbox,
+        "sandbox",
+    )
+    .err()
+    .into_iter()
+    .collect();
+    finish("dynamic_program_runs_from_an_image", failures);
+}

@@ -105,25 +105,6 @@ impl BootError {
     }
 }
 
-/// Finds `name` as a shell would: as a path if it has a slash, else along `$PATH`.
-fn resolve_program(name: &OsString) -> Result<PathBuf, BootError> {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() {
-        return Err(BootError::NotFound(String::new()));
-    }
-    if bytes.contains(&b'/') {
-        return Ok(PathBuf::from(name));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err(BootError::NotFound(name.to_string_lossy().into_owned()))
-}
-
 /// Duplicates our standard streams for the sandbox; a closed one stays closed there too.
 fn dup_stdio() -> Result<[Option<OwnedFd>; 3], BootError> {
     let dup = |fd: i32| -> Result<Option<OwnedFd>, BootError> {
@@ -159,19 +140,43 @@ fn caller_creds() -> Creds {
 /// Runs `runsc do`: returns the program's exit status as a shell reports it.
 pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
-    let path = resolve_program(name)?;
-    // Check the program before starting a VM, so bad input costs nothing.
-    let file = loader::read_program(&path)?;
-    let image = loader::parse(&path, &file)?;
+    // The file system, the program and the images are checked before any VM exists, so bad
+    // input costs nothing. The program is found in the sandbox's file system (so it may
+    // come from a mounted image), along the caller's PATH, from the caller's directory.
+    let images = mounts::open_images(&opts.image_mounts)?;
+    let procfs = sentry::procfs::ProcFs::new();
+    let mounts = mounts::host_root(&procfs, images)?;
+    let cwd = std::env::current_dir()
+        .map(|p| p.into_os_string().into_encoded_bytes())
+        .unwrap_or_else(|_| b"/".to_vec());
+    let creds = caller_creds();
+    let search_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let program = sentry::program::find(
+        &mounts,
+        &cwd,
+        &fs::vfs::Creds {
+            uid: creds.euid,
+            gid: creds.egid,
+            groups: creds.groups.clone(),
+        },
+        name.as_bytes(),
+        search_path.as_bytes(),
+        loader::MAX_PROGRAM_SIZE,
+    )
+    .map_err(|e| match e {
+        LoadError::NotFound { .. } if !name.as_bytes().contains(&b'/') => {
+            BootError::NotFound(name.to_string_lossy().into_owned())
+        }
+        e => e.into(),
+    })?;
+    let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+    let image = loader::parse(&path, &program.bytes)?;
     tracing::debug!(
         "{}: {:?} image, entry {:#x}",
         path.display(),
         image.kind,
         image.entry
     );
-
-    // Images too: a bad one fails before any VM exists.
-    let images = mounts::open_images(&opts.image_mounts)?;
 
     let platform = match opts.platform {
         PlatformKind::Kvm => {
@@ -191,9 +196,6 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
         platform::Platform::describe(platform.as_ref())
     );
 
-    let cwd = std::env::current_dir()
-        .map(|p| p.into_os_string().into_encoded_bytes())
-        .unwrap_or_else(|_| b"/".to_vec());
     let envp = std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k.into_encoded_bytes();
@@ -202,17 +204,15 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
             e
         })
         .collect();
-    let procfs = sentry::procfs::ProcFs::new();
     let spec = ProcessSpec {
-        mounts: mounts::host_root(&procfs, images)?,
+        mounts,
         procfs,
-        path: path.clone(),
-        file,
+        program,
         image,
         argv: opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
         envp,
         cwd,
-        creds: caller_creds(),
+        creds,
         stdio: dup_stdio()?,
     };
     let status = sentry::run(platform, spec)?;

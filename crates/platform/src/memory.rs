@@ -2,6 +2,11 @@
 //! page tables, kernel pages), mapped once into the sentry and registered as one KVM memory
 //! slot at guest-physical address 0. Guest-physical address == offset in the file.
 //!
+//! Read-only host memory that is not part of the file (an ImgFS image's mapping) can be added
+//! above the file as an *external region* (`map_region`): its pages then have guest-physical
+//! addresses too and are mapped into the guest without a copy. They are never allocated, freed
+//! or written; the memory manager copies them before a write, as it does copy-on-write pages.
+//!
 //! Pages are handed out by a simple allocator. A freed page is returned to the host with
 //! `FALLOCATE_PUNCH_HOLE`, which zeroes it and, because it changes the host mapping, makes KVM
 //! drop every shadow translation that pointed at it: a freed page is never reachable from a
@@ -9,7 +14,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
@@ -28,16 +33,45 @@ struct Allocator {
     extra_refs: std::collections::HashMap<Gpa, u32>,
 }
 
+/// Guest-physical addresses of external regions start here (above the memory file, the
+/// doorbell and the scratch slot the KVM platform keeps right above it).
+const REGIONS_GPA_OFFSET: u64 = 1 << 30;
+/// External regions are placed at multiples of this, with at least this much unmapped
+/// between two of them.
+const REGION_ALIGN: u64 = 2 << 20;
+
+/// Host memory that is not part of the memory file but has guest-physical addresses.
+struct ExternalRegion {
+    key: u64,
+    gpa: Gpa,
+    len: u64,
+    host: NonNull<u8>,
+    /// Keeps the host memory mapped as long as the memory file (and so the VM) lives.
+    _owner: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+/// Makes an external region visible to the hardware (the KVM platform adds a read-only
+/// memory slot): `(guest-physical address, host address, length)`.
+pub type RegionInstaller = Box<dyn Fn(Gpa, u64, u64) -> Result<(), PlatformError> + Send + Sync>;
+
+#[derive(Default)]
+struct Regions {
+    list: Vec<ExternalRegion>,
+    installer: Option<RegionInstaller>,
+}
+
 /// The memory file and its host mapping.
 pub struct MemoryFile {
     fd: OwnedFd,
     base: NonNull<u8>,
     size: u64,
     alloc: Mutex<Allocator>,
+    regions: RwLock<Regions>,
 }
 
 // SAFETY: the mapping is shared memory accessed only through raw pointers with explicit
 // copies; the allocator state is behind a mutex.
+// External regions are read-only host mappings kept alive by their owners.
 unsafe impl Send for MemoryFile {}
 // SAFETY: as above.
 unsafe impl Sync for MemoryFile {}
@@ -76,7 +110,87 @@ impl MemoryFile {
                 free: Vec::new(),
                 extra_refs: std::collections::HashMap::new(),
             }),
+            regions: RwLock::new(Regions::default()),
         })
+    }
+
+    /// Sets how external regions reach the hardware; the platform calls this once.
+    pub fn set_region_installer(&self, installer: RegionInstaller) {
+        self.regions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .installer = Some(installer);
+    }
+
+    /// The guest-physical address of an external region of read-only host memory, adding it
+    /// on first use. `key` identifies the region (a second call with the same key returns the
+    /// same address); `host` must be page aligned and stay mapped, readable, for as long as
+    /// `owner` lives, which the memory file keeps until it is dropped. Without an installer
+    /// (a platform that can't map host memory) this fails and callers copy instead.
+    pub fn map_region(
+        &self,
+        key: u64,
+        host: NonNull<u8>,
+        len: u64,
+        owner: Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Result<Gpa, PlatformError> {
+        if let Some(r) = self.region_by_key(key) {
+            return Ok(r);
+        }
+        if !(host.as_ptr() as u64).is_multiple_of(PAGE_SIZE)
+            || len == 0
+            || !len.is_multiple_of(PAGE_SIZE)
+        {
+            return Err(PlatformError::Memory(format!(
+                "external region {host:?}+{len:#x} is not whole pages"
+            )));
+        }
+        let mut regions = self.regions.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = regions.list.iter().find(|r| r.key == key) {
+            return Ok(r.gpa);
+        }
+        let first = (self.size + REGIONS_GPA_OFFSET).next_multiple_of(REGION_ALIGN);
+        let gpa = regions.list.last().map_or(first, |r| {
+            (r.gpa + r.len).next_multiple_of(REGION_ALIGN) + REGION_ALIGN
+        });
+        let installer = regions
+            .installer
+            .as_ref()
+            .ok_or_else(|| PlatformError::Memory("platform can't map host regions".into()))?;
+        installer(gpa, host.as_ptr() as u64, len)?;
+        regions.list.push(ExternalRegion {
+            key,
+            gpa,
+            len,
+            host,
+            _owner: owner,
+        });
+        Ok(gpa)
+    }
+
+    fn region_by_key(&self, key: u64) -> Option<Gpa> {
+        let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
+        regions.list.iter().find(|r| r.key == key).map(|r| r.gpa)
+    }
+
+    /// Whether `gpa` is in an external region rather than the file: such a page is never
+    /// written, allocated or freed.
+    pub fn is_external(&self, gpa: Gpa) -> bool {
+        gpa >= self.size
+    }
+
+    /// Host address of `len` bytes at `gpa` in an external region.
+    fn external_ptr(&self, gpa: Gpa, len: u64) -> *mut u8 {
+        let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
+        let r = regions
+            .list
+            .iter()
+            .find(|r| gpa >= r.gpa && gpa.checked_add(len).is_some_and(|e| e <= r.gpa + r.len));
+        let r = r.unwrap_or_else(|| {
+            panic!("guest-physical range {gpa:#x}+{len:#x} outside the memory file and regions")
+        });
+        // SAFETY: in bounds of the region's host mapping, checked above.
+        unsafe { r.host.as_ptr().add((gpa - r.gpa) as usize) }
     }
 
     /// Size of the file in bytes.
@@ -106,6 +220,9 @@ impl MemoryFile {
     /// Adds an owner to a page (a shared mapping inherited by fork): `free_pages` then
     /// frees it only when the last owner does.
     pub fn share_page(&self, page: Gpa) {
+        if self.is_external(page) {
+            return;
+        }
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
         *a.extra_refs.entry(page).or_insert(0) += 1;
     }
@@ -113,6 +230,10 @@ impl MemoryFile {
     /// How many owners a page has (copy-on-write: a private page with more than one owner
     /// must be copied before it is written).
     pub fn owners(&self, page: Gpa) -> u32 {
+        if self.is_external(page) {
+            // Nobody may write an external page: it counts as shared for ever.
+            return u32::MAX;
+        }
         let a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
         1 + a.extra_refs.get(&page).copied().unwrap_or(0)
     }
@@ -123,7 +244,7 @@ impl MemoryFile {
         let mut freed = Vec::with_capacity(pages.len());
         {
             let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-            for &page in pages {
+            for &page in pages.iter().filter(|&&p| !self.is_external(p)) {
                 match a.extra_refs.get_mut(&page) {
                     Some(n) if *n > 1 => *n -= 1,
                     Some(_) => {
@@ -173,9 +294,13 @@ impl MemoryFile {
         }
     }
 
-    /// Host pointer to `len` bytes at `gpa`. Panics if the range is outside the file: callers
-    /// pass only addresses they allocated, never guest-supplied ones.
+    /// Host pointer to `len` bytes at `gpa` (in the file or an external region; the latter
+    /// are read-only). Panics if the range is outside both: callers pass only addresses they
+    /// allocated or translated, never guest-supplied ones.
     pub fn host_ptr(&self, gpa: Gpa, len: u64) -> *mut u8 {
+        if self.is_external(gpa) {
+            return self.external_ptr(gpa, len);
+        }
         assert!(
             gpa.checked_add(len).is_some_and(|end| end <= self.size),
             "guest-physical range {gpa:#x}+{len:#x} outside the memory file"
@@ -195,6 +320,10 @@ impl MemoryFile {
 
     /// Copies bytes into guest memory.
     pub fn write(&self, gpa: Gpa, data: &[u8]) {
+        assert!(
+            !self.is_external(gpa),
+            "write to read-only external page {gpa:#x}"
+        );
         let dst = self.host_ptr(gpa, data.len() as u64);
         // SAFETY: dst is in bounds of our mapping; see `read`.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }

@@ -8,12 +8,14 @@ use platform::{Platform, Prot, UserRegs, PAGE_SIZE};
 
 use fs::vfs::{Creds as FsCreds, MountNamespace, OpenFile, ResolveFlags, Resolver};
 
+use crate::errno::Errno;
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::loader::stack::*;
 use crate::loader::{self, ElfImage, StackArgs};
-use crate::mm::{page_align_down, page_align_up, MemoryManager, VmaKind};
+use crate::mm::{page_align_down, page_align_up, FileMapping, MemoryManager, Vma, VmaKind};
 use crate::process::{Kernel, ThreadGroup};
+use crate::program::Program;
 use crate::signal::SignalState;
 use crate::task::{Creds, ExitStatus, Task, TaskState, TaskSyscalls, RLIM_NLIMITS};
 use crate::SentryError;
@@ -25,10 +27,9 @@ const STACK_GAP: u64 = 128 << 20;
 
 /// What to run as the sandbox's first process.
 pub struct ProcessSpec {
-    /// The program on the host file system, as named (AT_EXECFN).
-    pub path: PathBuf,
-    /// Its contents and parsed image (see [`loader::read_program`] and [`loader::parse`]).
-    pub file: Vec<u8>,
+    /// The program, found in the sandbox's file system ([`crate::program::find`]).
+    pub program: Program,
+    /// Its parsed image ([`loader::parse`]).
     pub image: ElfImage,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
@@ -78,21 +79,77 @@ fn prot(p: loader::Prot) -> Prot {
 }
 
 /// Maps the program's segments and returns the load bias.
-fn load_image(mm: &mut MemoryManager, image: &ElfImage, file: &[u8]) -> Result<u64, SentryError> {
-    load_image_at(mm, image, file, image.load_bias(random_u64()))
+fn load_image(
+    mm: &mut MemoryManager,
+    image: &ElfImage,
+    program: &Program,
+) -> Result<u64, SentryError> {
+    load_image_at(mm, image, program, image.load_bias(random_u64()))
+}
+
+/// Maps the part of a segment that comes from the file as a private file mapping, when the
+/// file lends its pages (an ImgFS image): the program's text is then the image's pages, not
+/// a copy, and a write (relocations, .data) copies just the page written, as on Linux.
+/// Returns the end of what was mapped, or None where the segment must be copied instead:
+/// file and memory offsets not congruent modulo the page size, or a page already used by
+/// an earlier segment.
+fn map_segment_from_file(
+    mm: &mut MemoryManager,
+    seg: &loader::Segment,
+    program: &Program,
+    bias: u64,
+) -> Option<u64> {
+    program.inode.mappable()?;
+    let vaddr = seg.vaddr.checked_add(bias)?;
+    if seg.filesz == 0 || vaddr.wrapping_sub(seg.file_offset) % PAGE_SIZE != 0 {
+        return None;
+    }
+    let start = page_align_down(vaddr);
+    let end = page_align_up(vaddr.checked_add(seg.filesz)?)?;
+    if !mm.is_free(start, end) {
+        return None;
+    }
+    mm.insert_vma(Vma {
+        start,
+        end,
+        prot: prot(seg.prot),
+        kind: VmaKind::File,
+        file: Some(FileMapping {
+            inode: program.inode.clone(),
+            offset: page_align_down(seg.file_offset),
+            shared: false,
+            may_write: false,
+            path: program.exe.clone(),
+        }),
+    });
+    // The rest of the last page belongs to .bss: zeros, not the bytes that follow in the file.
+    let file_end = vaddr + seg.filesz;
+    if seg.memsz > seg.filesz && file_end < end {
+        mm.write_force(file_end, &vec![0u8; (end - file_end) as usize])
+            .ok()?;
+    }
+    Some(end)
 }
 
 /// Maps the segments of `image` with load bias `bias`.
 fn load_image_at(
     mm: &mut MemoryManager,
     image: &ElfImage,
-    file: &[u8],
+    program: &Program,
     bias: u64,
 ) -> Result<u64, SentryError> {
     let oom = |_| SentryError::OutOfMemory;
+    let file = &program.bytes;
     for seg in &image.segments {
-        let start = page_align_down(seg.vaddr + bias);
+        let mut start = page_align_down(seg.vaddr + bias);
         let end = page_align_up(seg.vaddr + bias + seg.memsz).ok_or(SentryError::OutOfMemory)?;
+        let copy_data = match map_segment_from_file(mm, seg, program, bias) {
+            Some(mapped_end) => {
+                start = mapped_end;
+                false
+            }
+            None => true,
+        };
         // Segments may share a boundary page; keep what an earlier one wrote there.
         let mut at = start;
         while at < end {
@@ -108,11 +165,15 @@ fn load_image_at(
             }
             at = next;
         }
-        let data_start = seg.file_offset as usize;
-        let data = &file[data_start..data_start + seg.filesz as usize];
-        mm.write_force(seg.vaddr + bias, data).map_err(oom)?;
-        mm.populate(start, end)
-            .map_err(|_| SentryError::OutOfMemory)?;
+        if copy_data {
+            let data_start = seg.file_offset as usize;
+            let data = &file[data_start..data_start + seg.filesz as usize];
+            mm.write_force(seg.vaddr + bias, data).map_err(oom)?;
+        }
+        if start < end {
+            mm.populate(start, end)
+                .map_err(|_| SentryError::OutOfMemory)?;
+        }
     }
     // Shared boundary pages get the union of both segments' rights, as Linux's would.
     Ok(bias)
@@ -173,7 +234,7 @@ fn read_interpreter(
     creds: &Creds,
     name: &[u8],
     program: &std::path::Path,
-) -> Result<(Vec<u8>, ElfImage), SentryError> {
+) -> Result<(Program, ElfImage), SentryError> {
     let shown = String::from_utf8_lossy(name).into_owned();
     let fail = |reason: String| {
         SentryError::Load(loader::LoadError::Unsupported {
@@ -181,6 +242,7 @@ fn read_interpreter(
             reason: format!("interpreter {shown}: {reason}"),
         })
     };
+    let errno = |e: i32| fail(std::io::Error::from_raw_os_error(e).to_string());
     let root = fs.root();
     let fs_creds = FsCreds {
         uid: creds.euid,
@@ -194,31 +256,18 @@ fn read_interpreter(
     };
     let loc = resolver
         .resolve(&fs.cwd(), name, ResolveFlags::follow())
-        .map_err(|e| fail(std::io::Error::from_raw_os_error(e).to_string()))?;
-    let inode = loc.inode();
-    let size = inode
-        .stat()
-        .map_err(|e| fail(std::io::Error::from_raw_os_error(e).to_string()))?
-        .size as u64;
-    if size > MAX_INTERP_SIZE {
-        return Err(fail("too large".into()));
-    }
-    let mut bytes = vec![0u8; size as usize];
-    let mut done = 0;
-    while done < bytes.len() {
-        match inode.read_at(done as u64, &mut bytes[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) => return Err(fail(std::io::Error::from_raw_os_error(e).to_string())),
-        }
-    }
-    bytes.truncate(done);
+        .map_err(errno)?;
+    let interp = crate::program::read_at(&fs.ns, &root, &loc, name, &fs_creds, MAX_INTERP_SIZE)
+        .map_err(|e| match e {
+            Errno::ENOMEM => fail("too large".into()),
+            e => errno(e.0),
+        })?;
     let path = std::path::PathBuf::from(shown.clone());
-    let image = loader::parse(&path, &bytes)?;
+    let image = loader::parse(&path, &interp.bytes)?;
     if image.interp.is_some() || image.kind != loader::ElfKind::StaticPie {
         return Err(fail("not a position-independent interpreter".into()));
     }
-    Ok((bytes, image))
+    Ok((interp, image))
 }
 
 /// A program loaded into a new address space, ready to run.
@@ -235,20 +284,20 @@ pub fn load_program(
     platform: &dyn Platform,
     fs: &FsContext,
     creds: &Creds,
-    path: &std::path::Path,
-    file: &[u8],
+    program: &Program,
     image: &ElfImage,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     execfn: &[u8],
 ) -> Result<Loaded, SentryError> {
+    let path = &PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let interp = match &image.interp {
         Some(name) => Some(read_interpreter(fs, creds, name, path)?),
         None => None,
     };
     let space = platform.new_address_space()?;
     let mut mm = MemoryManager::new(platform.memory().clone(), space, loader::USER_ADDR_LIMIT);
-    let bias = load_image(&mut mm, image, file)?;
+    let bias = load_image(&mut mm, image, program)?;
 
     // Layout as Linux's: stack at the top (randomized), mmap area below it, brk after the image.
     let stack_top = page_align_down(
@@ -268,13 +317,13 @@ pub fn load_program(
     mm.brk = mm.brk_start;
     // The interpreter goes at the top of the mmap area, as Linux places ld.so.
     let (interp_base, start_rip) = match &interp {
-        Some((bytes, ii)) => {
+        Some((interp, ii)) => {
             let span = ii.max_vaddr - ii.min_vaddr;
             let at = mm
                 .find_free(span, mm.mmap_base)
                 .ok_or(SentryError::OutOfMemory)?;
             let ibias = at.wrapping_sub(ii.min_vaddr);
-            load_image_at(&mut mm, ii, bytes, ibias)?;
+            load_image_at(&mut mm, ii, interp, ibias)?;
             (ibias, ii.entry.wrapping_add(ibias))
         }
         None => (0, image.entry + bias),
@@ -342,13 +391,12 @@ pub fn auxv_bytes(auxv: &[(u64, u64)]) -> Vec<u8> {
 /// Loads `spec` into a fresh address space and runs it to completion.
 pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
-    let execfn = spec.path.as_os_str().as_encoded_bytes().to_vec();
+    let execfn = spec.program.path.clone();
     let loaded = load_program(
         platform.as_ref(),
         &fs,
         &spec.creds,
-        &spec.path,
-        &spec.file,
+        &spec.program,
         &spec.image,
         &spec.argv,
         &spec.envp,
@@ -366,9 +414,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
             fds.install(i as i32, file, false);
         }
     }
-    let exe = std::fs::canonicalize(&spec.path)
-        .map(|p| p.into_os_string().into_encoded_bytes())
-        .unwrap_or(execfn);
+    let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));
     let info = Arc::new(crate::procfs::ProcessInfo {
         pid: 1,

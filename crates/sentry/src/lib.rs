@@ -13,6 +13,7 @@ pub mod loader;
 pub mod mm;
 pub mod process;
 pub mod procfs;
+pub mod program;
 pub mod signal;
 pub mod signal_frame;
 pub mod syscalls;

@@ -63,13 +63,16 @@
 
 use std::any::Any;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::error::ImageError;
 use super::format::{self, PAGE_SIZE};
 use super::reader::{Image, Ino};
-use crate::vfs::{DirEntry, FileType, Inode, NewNode, Owner, SetAttr, StatFs};
+use crate::vfs::{
+    DirEntry, FileType, HostRegion, Inode, Mappable, MappedRange, NewNode, Owner, SetAttr, StatFs,
+    Translation,
+};
 use crate::{Errno, FileDescription, Stat};
 
 /// `statfs`'s `f_type` for ImgFS: the ASCII bytes "ImgF".
@@ -99,6 +102,9 @@ pub struct ImgFs {
     image: Image,
     dev: u64,
     overlay_layer: bool,
+    /// Bytes of the image's files mapped by some address space (the mapping contract's
+    /// bookkeeping; an image never changes, so nothing needs invalidating).
+    mapped_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for ImgFs {
@@ -132,6 +138,28 @@ impl ImgFs {
             image,
             dev,
             overlay_layer: opts.overlay_layer,
+            mapped_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes of this image's files currently mapped in some address space.
+    pub fn mapped_bytes(&self) -> u64 {
+        self.mapped_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The image's mapping as a region the guest can map, if the image is a mapped file
+    /// (an image held in a buffer, in tests, lends nothing).
+    fn host_region(self: &Arc<Self>) -> Option<HostRegion> {
+        self.image.file()?;
+        let bytes = self.image.bytes();
+        let base = std::ptr::NonNull::new(bytes.as_ptr().cast_mut())?;
+        // The host maps the image's last partial page whole (zeros past the end).
+        let len = (bytes.len() as u64).next_multiple_of(PAGE_SIZE);
+        Some(HostRegion {
+            key: Arc::as_ptr(self) as *const () as u64,
+            base,
+            len,
+            owner: self.clone(),
         })
     }
 
@@ -241,6 +269,66 @@ impl ImgInode {
     }
 }
 
+/// Regular files lend the image's pages: the data extent is page aligned and its last page
+/// is zero-filled past the end of the file (`docs/imgfs-format.md`), so a page of the image
+/// is exactly the page of the file. Only `verify` checks the zero tails, so `translate`
+/// checks the last page of a file before lending it, and hands out a copy if a damaged image
+/// has bytes there.
+impl Mappable for ImgInode {
+    fn add_mapping(&self, range: MappedRange) {
+        self.fs.mapped_bytes.fetch_add(range.len, Ordering::Relaxed);
+    }
+
+    fn remove_mapping(&self, range: MappedRange) {
+        self.fs.mapped_bytes.fetch_sub(range.len, Ordering::Relaxed);
+    }
+
+    fn copy_mapping(&self, _src: MappedRange, dst: MappedRange) {
+        self.add_mapping(dst);
+    }
+
+    fn translate(&self, offset: u64, _write: bool) -> Result<Translation, Errno> {
+        let extent = self
+            .image()
+            .data_extent(self.ino)
+            .map_err(|e| self.fs.errno(e))?;
+        let Some(x) = extent.filter(|x| offset < x.mapped_len) else {
+            return Ok(Translation::Copy);
+        };
+        let page_end = offset + PAGE_SIZE;
+        if page_end > x.len {
+            let tail = self.image().slice(x.offset + x.len, page_end - x.len);
+            if !tail.is_some_and(|t| t.iter().all(|&b| b == 0)) {
+                return Ok(Translation::Copy);
+            }
+        }
+        Ok(match self.fs.host_region() {
+            Some(region) => Translation::Region {
+                region,
+                offset: x.offset + offset,
+            },
+            None => Translation::Copy,
+        })
+    }
+
+    fn map_internal(&self, offset: u64, len: usize) -> Result<&[u8], Errno> {
+        match self.file_type {
+            FileType::Regular => {}
+            FileType::Directory => return Err(libc::EISDIR),
+            _ => return Err(libc::EINVAL),
+        }
+        let data = self
+            .image()
+            .file_bytes(self.ino)
+            .map_err(|e| self.fs.errno(e))?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start.saturating_add(len).min(data.len());
+        Ok(&data[start..end])
+    }
+}
+
 impl Inode for ImgInode {
     fn stat(&self) -> Result<Stat, Errno> {
         if self.is_whiteout() {
@@ -263,6 +351,10 @@ impl Inode for ImgInode {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn mappable(&self) -> Option<&dyn Mappable> {
+        (self.file_type == FileType::Regular).then_some(self as &dyn Mappable)
     }
 
     fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
@@ -365,10 +457,9 @@ impl Inode for ImgInode {
             FileType::Directory => return Err(libc::EISDIR),
             _ => return Err(libc::EINVAL),
         }
-        // TODO(zero-copy): the memory manager maps `Image::data_extent` pages directly.
-        self.image()
-            .read(self.ino, offset, buf)
-            .map_err(|e| self.fs.errno(e))
+        let data = self.map_internal(offset, buf.len())?;
+        buf[..data.len()].copy_from_slice(data);
+        Ok(data.len())
     }
 
     fn write_at(&self, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {

@@ -149,6 +149,12 @@ pub trait Inode: Send + Sync + Any {
     /// For downcasting (a filesystem recognising its own inodes, e.g. in `link`).
     fn as_any(&self) -> &dyn Any;
 
+    /// The file's pages for mappings without a copy ([`super::mappable`]), if it can lend
+    /// them. Files that can't are mapped by copying their contents into private pages.
+    fn mappable(&self) -> Option<&dyn super::Mappable> {
+        None
+    }
+
     // --- directories -------------------------------------------------------------------
 
     /// The child called `name` (never `.` or `..`, never empty, no `/`): ENOENT if absent.

@@ -8,6 +8,7 @@
 pub mod dentry;
 pub mod file;
 pub mod inode;
+pub mod mappable;
 pub mod mount;
 pub mod perm;
 pub mod resolve;
@@ -15,6 +16,7 @@ pub mod resolve;
 pub use dentry::Dentry;
 pub use file::{file_identity, set_shared_page_hooks, OpenFile, SharedPageHooks};
 pub use inode::*;
+pub use mappable::{HostRegion, Mappable, MappedRange, Translation};
 pub use mount::{Location, Mount, MountInfo, MountNamespace};
 pub use perm::Creds;
 pub use resolve::{Parent, ResolveFlags, Resolver};

@@ -238,6 +238,7 @@ impl KvmPlatform {
             scratch_slot_page: scratch as u64,
             retire_lock: Mutex::new(()),
         });
+        install_region_slots(&shared, kvm.check_extension(Cap::ReadonlyMem));
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
         shared.map_kernel_page(IDT_VA, idt_page, false, false);
 
@@ -251,6 +252,39 @@ impl KvmPlatform {
     pub fn syscall_entry(&self) -> SyscallEntry {
         *self.shared.entry.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Lets the memory file add external regions (ImgFS images mapped without a copy) as KVM
+/// memory slots from 2 up (0 is the memory file, 1 the scratch slot of `retire_tables`).
+/// The slots are read-only where KVM supports it; either way the guest page tables never
+/// map such a page writable.
+fn install_region_slots(shared: &Arc<VmShared>, readonly_slots: bool) {
+    let vm = Arc::downgrade(shared);
+    let next_slot = std::sync::atomic::AtomicU32::new(2);
+    let flags = if readonly_slots {
+        kvm_bindings::KVM_MEM_READONLY
+    } else {
+        0
+    };
+    shared
+        .mem
+        .set_region_installer(Box::new(move |gpa, host, len| {
+            let vm = vm
+                .upgrade()
+                .ok_or_else(|| PlatformError::Kvm("VM is gone".into()))?;
+            let slot = next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let region = kvm_userspace_memory_region {
+                slot,
+                flags,
+                guest_phys_addr: gpa,
+                memory_size: len,
+                userspace_addr: host,
+            };
+            // SAFETY: the memory file keeps the region's host mapping alive (through its owner)
+            // for as long as it lives, and the VM never outlives the memory file it shares.
+            unsafe { vm.vm.set_user_memory_region(region) }
+                .map_err(|e| kvm_err("external memory slot", e))
+        }));
 }
 
 fn open_kvm(device: &str) -> Result<Kvm, PlatformError> {

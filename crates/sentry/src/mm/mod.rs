@@ -9,6 +9,7 @@ mod vma;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use fs::vfs::{Mappable, MappedRange, Translation};
 use platform::{AccessType, AddressSpace, Gpa, MemoryFile, Prot, PAGE_SIZE};
 
 use crate::errno::Errno;
@@ -237,6 +238,7 @@ impl MemoryManager {
     pub fn insert_vma(&mut self, vma: Vma) {
         let (start, end) = (vma.start, vma.end);
         self.unmap(start, end - start);
+        self.tell_mappable(&vma, |m, range| m.add_mapping(range));
         self.vmas.insert(start, vma);
         self.merge_around(start, end);
     }
@@ -248,11 +250,46 @@ impl MemoryManager {
         self.split_at(start);
         self.split_at(end);
         self.write_back(start, end);
-        let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
-        for s in doomed {
-            self.vmas.remove(&s);
-        }
+        self.remove_vmas(start, end);
         self.release_pages(start, end);
+    }
+
+    /// Calls `f` with the VMA's file, if it lends its pages ([`fs::vfs::Mappable`]), and the
+    /// range the VMA maps.
+    fn tell_mappable(&self, vma: &Vma, f: impl FnOnce(&dyn Mappable, MappedRange)) {
+        let Some(file) = vma.file.as_ref() else {
+            return;
+        };
+        if let Some(m) = file.inode.mappable() {
+            f(
+                m,
+                MappedRange {
+                    space: Arc::as_ptr(&self.space) as *const () as usize,
+                    addr: vma.start,
+                    len: vma.end - vma.start,
+                    offset: file.offset,
+                    writable: file.shared && vma.prot.write,
+                },
+            );
+        }
+    }
+
+    /// The page an ImgFS-like file lends for `va` of a file mapping, as a guest-physical
+    /// address in the image's region: mapped without a copy, never written.
+    fn lent_page(&self, vma: &Vma, va: u64) -> Option<Gpa> {
+        let m = vma.file.as_ref()?.inode.mappable()?;
+        let offset = vma.file_offset(va)?;
+        match m.translate(offset, false) {
+            Ok(Translation::Region { region, offset }) => {
+                let base = self
+                    .mem
+                    .map_region(region.key, region.base, region.len, region.owner)
+                    .map_err(|e| tracing::debug!("can't map a file's pages directly: {e}"))
+                    .ok()?;
+                Some(base + offset)
+            }
+            Ok(Translation::Copy) | Err(_) => None,
+        }
     }
 
     /// Drops the pages of `[start, end)`: unmapped from the guest and returned as zeros.
@@ -410,7 +447,9 @@ impl MemoryManager {
         self.split_at(end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
-            self.vmas.remove(&s);
+            if let Some(vma) = self.vmas.remove(&s) {
+                self.tell_mappable(&vma, |m, range| m.remove_mapping(range));
+            }
         }
     }
 
@@ -525,6 +564,18 @@ impl MemoryManager {
             };
         }
         let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
+        if let Some(gpa) = file_vma.as_ref().and_then(|v| self.lent_page(v, va)) {
+            self.pages.insert(va, gpa);
+            if write {
+                return self.make_writable(va, prot);
+            }
+            if prot.any() {
+                self.space
+                    .map(va, gpa, PAGE_SIZE, self.page_prot(va, gpa, prot))
+                    .map_err(|_| FaultError::OutOfMemory)?;
+            }
+            return Ok(gpa);
+        }
         let shared_key = file_vma.as_ref().and_then(|v| {
             let f = v.file.as_ref()?;
             let off = v.file_offset(va)?;
@@ -767,6 +818,15 @@ impl MemoryManager {
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, FaultError> {
         let mut child = MemoryManager::new(self.mem.clone(), space, self.limit);
         child.vmas = self.vmas.clone();
+        for vma in self.vmas.values() {
+            self.tell_mappable(vma, |m, src| {
+                let dst = MappedRange {
+                    space: Arc::as_ptr(&child.space) as *const () as usize,
+                    ..src
+                };
+                m.copy_mapping(src, dst)
+            });
+        }
         child.mmap_base = self.mmap_base;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
@@ -809,6 +869,9 @@ impl MemoryManager {
 impl Drop for MemoryManager {
     fn drop(&mut self) {
         self.write_back(0, u64::MAX);
+        for vma in self.vmas.values() {
+            self.tell_mappable(vma, |m, range| m.remove_mapping(range));
+        }
         let keys: Vec<FilePageKey> = std::mem::take(&mut self.shared_keys)
             .into_values()
             .collect();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fs::vfs::{perm, FileType, ResolveFlags};
+use fs::vfs::ResolveFlags;
 use platform::UserRegs;
 
 use super::path::{fd_location, fs_creds, read_path, resolve_at};
@@ -10,6 +10,7 @@ use crate::errno::{Errno, SysResult};
 use crate::kernel::{auxv_bytes, load_program, nul_joined};
 use crate::loader::{self, LoadError};
 use crate::mm::Mm;
+use crate::program::{self, Program};
 use crate::task::TaskState;
 use crate::SentryError;
 
@@ -54,16 +55,8 @@ fn read_string_array(t: &TaskState, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
     Ok(out)
 }
 
-/// A resolved, permitted, fully read executable.
-struct Program {
-    /// The path as the caller named it (AT_EXECFN, the script argument of `#!`).
-    path: Vec<u8>,
-    /// The absolute path of the file in the sandbox, symlinks resolved (/proc/PID/exe):
-    /// glibc's static startup asserts that it starts with '/'.
-    exe: Vec<u8>,
-    bytes: Vec<u8>,
-}
-
+/// Resolves and reads the program execve names (or the file `dirfd` refers to, for
+/// execveat with AT_EMPTY_PATH and an empty path).
 fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Program, Errno> {
     let loc = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         fd_location(t, dirfd)?.0.ok_or(Errno::EBADF)?
@@ -75,40 +68,14 @@ fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Pr
         };
         resolve_at(t, dirfd, path, follow)?
     };
-    let inode = loc.inode().clone();
-    match inode.file_type() {
-        FileType::Regular => {}
-        FileType::Symlink => return Err(Errno::ELOOP),
-        _ => return Err(Errno::EACCES),
-    }
-    let st = inode.stat().map_err(Errno)?;
-    perm::check(&st, &fs_creds(t), perm::MAY_EXEC).map_err(Errno)?;
-    if st.size as u64 > MAX_PROGRAM_SIZE {
-        return Err(Errno::ENOMEM);
-    }
-    let mut bytes = vec![0u8; st.size.max(0) as usize];
-    let mut done = 0;
-    while done < bytes.len() {
-        match inode
-            .read_at(done as u64, &mut bytes[done..])
-            .map_err(Errno)?
-        {
-            0 => break,
-            n => done += n,
-        }
-    }
-    bytes.truncate(done);
-    let exe = t.fs.ns.path(&loc, &t.fs.root());
-    let shown = if path.is_empty() {
-        exe.clone()
-    } else {
-        path.to_vec()
-    };
-    Ok(Program {
-        path: shown,
-        exe,
-        bytes,
-    })
+    program::read_at(
+        &t.fs.ns,
+        &t.fs.root(),
+        &loc,
+        path,
+        &fs_creds(t),
+        MAX_PROGRAM_SIZE,
+    )
 }
 
 /// Splits a `#!` line into the interpreter and its optional single argument.
@@ -178,15 +145,14 @@ fn do_execve(
         argv = new_argv;
         program = open_program(t, libc::AT_FDCWD as u64, &interp, 0)?;
     }
-    let host_path = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
-    let image = loader::parse(&host_path, &program.bytes)
+    let shown = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+    let image = loader::parse(&shown, &program.bytes)
         .map_err(|e| load_error_errno(&SentryError::Load(e)))?;
     let loaded = load_program(
         t.platform.as_ref(),
         &t.fs,
         &t.creds,
-        &host_path,
-        &program.bytes,
+        &program,
         &image,
         &argv,
         &envp,
