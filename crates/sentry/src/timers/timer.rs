@@ -238,3 +238,29 @@ impl Drop for Timer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(deadline: u64, interval: u64) -> CpuState {
+        CpuState {
+            deadline: Some(Duration::from_millis(deadline)),
+            interval: Duration::from_millis(interval),
+            watched: true,
+        }
+    }
+
+    #[test]
+    fn cpu_expirations_count_whole_periods() {
+        let ms = Duration::from_millis;
+        let mut st = state(10, 0);
+        assert_eq!(Timer::cpu_expirations(&mut st, ms(9)), 0);
+        assert_eq!(Timer::cpu_expirations(&mut st, ms(10)), 1);
+        assert_eq!(st.deadline, None);
+        let mut st = state(10, 5);
+        assert_eq!(Timer::cpu_expirations(&mut st, ms(22)), 3);
+        assert_eq!(st.deadline, Some(ms(25)));
+        assert_eq!(Timer::cpu_expirations(&mut st, ms(24)), 0);
+    }
+}
