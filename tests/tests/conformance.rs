@@ -63,6 +63,9 @@ program_test!(
 );
 program_test!(uname);
 program_test!(clock);
+program_test!(itimer);
+program_test!(posix_timer);
+program_test!(timerfd);
 program_test!(getrandom);
 program_test!(ids_misc);
 program_test!(proc_task);

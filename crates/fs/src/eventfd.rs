@@ -17,6 +17,23 @@ pub(crate) const ANON_DEV: u64 = crate::dev::makedev(0, 15);
 
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
+/// A fresh inode number for an anonymous-inode file (eventfd, timerfd).
+pub(crate) fn next_anon_ino() -> u64 {
+    NEXT_INO.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What fstat shows of an anonymous-inode file.
+pub(crate) fn anon_stat(ino: u64) -> Stat {
+    Stat {
+        dev: ANON_DEV,
+        ino,
+        nlink: 1,
+        mode: 0o600,
+        blksize: 4096,
+        ..Default::default()
+    }
+}
+
 /// An eventfd's counter.
 pub struct EventFd {
     count: Mutex<u64>,
@@ -34,7 +51,7 @@ impl EventFd {
             changed: Condvar::new(),
             queue: WaitQueue::new(),
             semaphore: flags & EFD_SEMAPHORE != 0,
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            ino: next_anon_ino(),
         })
     }
 
@@ -126,14 +143,7 @@ impl FileDescription for EventFd {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(Stat {
-            dev: ANON_DEV,
-            ino: self.ino,
-            nlink: 1,
-            mode: 0o600,
-            blksize: 4096,
-            ..Default::default()
-        })
+        Ok(anon_stat(self.ino))
     }
 
     fn may_block(&self) -> bool {

@@ -130,6 +130,19 @@ impl Notifier {
     }
 }
 
+/// Watches another host descriptor (a timerfd) with the notifier: every host edge notifies
+/// `queue`. Returns the watch id for [`unwatch`], or None if the host can't poll `fd`.
+pub(crate) fn watch(fd: RawFd, queue: WaitQueue) -> Option<u64> {
+    Notifier::get().and_then(|n| n.add(fd, queue))
+}
+
+/// Ends a [`watch`]; call before `fd` closes.
+pub(crate) fn unwatch(fd: RawFd, id: u64) {
+    if let Some(n) = Notifier::get() {
+        n.remove(fd, id);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -137,9 +150,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Drop for HostFile {
     fn drop(&mut self) {
         if let Some(Some(id)) = self.watch.get() {
-            if let Some(n) = Notifier::get() {
-                n.remove(self.fd.as_raw_fd(), *id);
-            }
+            unwatch(self.fd.as_raw_fd(), *id);
         }
     }
 }
@@ -381,7 +392,7 @@ impl FileDescription for HostFile {
     fn wait_queue(&self) -> Option<&WaitQueue> {
         let watched = self
             .watch
-            .get_or_init(|| Notifier::get().and_then(|n| n.add(self.raw(), self.queue.clone())));
+            .get_or_init(|| watch(self.raw(), self.queue.clone()));
         watched.map(|_| &self.queue)
     }
 }

@@ -13,6 +13,7 @@ pub mod imgfs;
 pub mod lock;
 pub mod overlay;
 pub mod pipe;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod unix;
 pub mod vfs;
@@ -97,6 +98,10 @@ pub trait FileDescription: Send + Sync {
     }
     /// The epoll instance behind this description, for epoll_ctl and epoll_wait.
     fn as_epoll(&self) -> Option<&epoll::Epoll> {
+        None
+    }
+    /// The timerfd behind this description, for timerfd_settime and timerfd_gettime.
+    fn as_timerfd(&self) -> Option<&timerfd::TimerFd> {
         None
     }
     /// The AF_UNIX socket behind this description, for the socket calls.

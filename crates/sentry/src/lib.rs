@@ -18,6 +18,7 @@ pub mod signal;
 pub mod signal_frame;
 pub mod syscalls;
 pub mod task;
+pub mod timers;
 
 pub use kernel::{run, ProcessSpec};
 pub use task::{Creds, ExitStatus};

@@ -6,7 +6,7 @@
 //! file system context) through `Arc`s. The table records parents, process groups and
 //! sessions, and keeps zombies until their parent reaps them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,7 +14,9 @@ use std::time::Duration;
 use platform::{Interrupter, Platform};
 
 use crate::procfs::ProcFs;
+use crate::signal::PendingSet;
 use crate::task::ExitStatus;
+use crate::timers::{CpuClocks, ProcessTimers};
 
 /// A live thread: its id and, once its vCPU exists, how to interrupt it.
 type ThreadSlot = (i32, Option<Arc<dyn Interrupter>>);
@@ -34,6 +36,13 @@ pub struct ThreadGroup {
     pub parent_death_signal: std::sync::atomic::AtomicI32,
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented here, not to init.
     pub child_subreaper: std::sync::atomic::AtomicBool,
+    /// Signals sent by the sentry to one thread from outside it (SIGEV_THREAD_ID timers),
+    /// by tid: the thread's own state is locked while it serves a call.
+    directed: Mutex<HashMap<i32, PendingSet>>,
+    /// The CPU time of the process's threads.
+    pub cpu: CpuClocks,
+    /// Interval timers and POSIX timers.
+    pub timers: ProcessTimers,
 }
 
 impl ThreadGroup {
@@ -45,6 +54,9 @@ impl ThreadGroup {
             pending: Mutex::new((0, [None; 64])),
             parent_death_signal: std::sync::atomic::AtomicI32::new(0),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
+            directed: Mutex::new(HashMap::new()),
+            cpu: CpuClocks::default(),
+            timers: ProcessTimers::default(),
         })
     }
 
@@ -77,8 +89,10 @@ impl ThreadGroup {
         lock(&self.threads).push((tid, None));
     }
 
-    /// Records how to interrupt a thread once its vCPU exists.
+    /// Records how to interrupt a thread once its vCPU exists. Called on the thread itself,
+    /// which also starts counting its CPU time for the process.
     pub fn set_interrupter(&self, tid: i32, interrupter: Arc<dyn Interrupter>) {
+        self.cpu.add_current_thread(tid);
         let exiting = self.exiting().is_some();
         if let Some(slot) = lock(&self.threads).iter_mut().find(|(id, _)| *id == tid) {
             if exiting {
@@ -90,26 +104,56 @@ impl ThreadGroup {
 
     /// Removes a thread; returns how many are left.
     pub fn remove_thread(&self, tid: i32) -> usize {
+        self.cpu.remove_thread(tid);
+        lock(&self.directed).remove(&tid);
         let mut t = lock(&self.threads);
         t.retain(|(id, _)| *id != tid);
         t.len()
     }
 
     /// Queues a process-directed signal and interrupts the threads so one can take it.
-    pub fn send(&self, info: crate::signal_frame::SigInfo) {
-        {
+    /// Returns false when the signal was already pending (it is not queued twice).
+    pub fn send(&self, info: crate::signal_frame::SigInfo) -> bool {
+        let queued = {
             let mut p = lock(&self.pending);
             let bit = 1u64 << (info.signo - 1);
-            if p.0 & bit == 0 {
+            let fresh = p.0 & bit == 0;
+            if fresh {
                 p.0 |= bit;
                 p.1[info.signo as usize - 1] = Some(info);
             }
-        }
+            fresh
+        };
         for (_, i) in lock(&self.threads).iter() {
             if let Some(i) = i {
                 i.interrupt();
             }
         }
+        queued
+    }
+
+    /// Queues a signal for thread `tid` of this process and interrupts it. Returns false
+    /// when there is no such thread or the signal was already pending for it.
+    pub fn send_to_thread(&self, tid: i32, info: crate::signal_frame::SigInfo) -> bool {
+        let threads = lock(&self.threads);
+        let Some((_, interrupter)) = threads.iter().find(|(id, _)| *id == tid) else {
+            return false;
+        };
+        let queued = lock(&self.directed).entry(tid).or_default().push(info);
+        if let Some(i) = interrupter {
+            i.interrupt();
+        }
+        queued
+    }
+
+    /// Takes the lowest signal sent to thread `tid` with `send_to_thread`, not in `blocked`.
+    pub fn take_directed(&self, tid: i32, blocked: u64) -> Option<crate::signal_frame::SigInfo> {
+        lock(&self.directed).get_mut(&tid)?.take(blocked)
+    }
+
+    /// The signals sent to thread `tid` with `send_to_thread` and not yet taken.
+    pub fn directed_pending(&self, tid: i32) -> u64 {
+        lock(&self.directed).get(&tid).map_or(0, |p| p.mask)
     }
 
     /// Takes the lowest pending signal not in `blocked`.
@@ -125,6 +169,11 @@ impl ThreadGroup {
             signo: sig as i32,
             ..Default::default()
         }))
+    }
+
+    /// The signals pending for the process as a whole.
+    pub fn pending_mask(&self) -> u64 {
+        lock(&self.pending).0
     }
 
     /// Whether a signal not in `blocked` is pending for the process.

@@ -110,3 +110,50 @@ pub fn stops_by_default(sig: i32) -> bool {
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
     )
 }
+
+/// Signals queued for one receiver: at most one of each number, with what it carries.
+#[derive(Debug, Clone)]
+pub struct PendingSet {
+    pub mask: u64,
+    info: [Option<crate::signal_frame::SigInfo>; NSIG],
+}
+
+impl Default for PendingSet {
+    fn default() -> Self {
+        PendingSet {
+            mask: 0,
+            info: [None; NSIG],
+        }
+    }
+}
+
+impl PendingSet {
+    /// Queues `info`; false if its signal is already pending.
+    pub fn push(&mut self, info: crate::signal_frame::SigInfo) -> bool {
+        let bit = 1u64 << (info.signo - 1);
+        if self.mask & bit != 0 {
+            return false;
+        }
+        self.mask |= bit;
+        self.info[info.signo as usize - 1] = Some(info);
+        true
+    }
+
+    /// Takes the lowest pending signal not in `blocked`.
+    pub fn take(&mut self, blocked: u64) -> Option<crate::signal_frame::SigInfo> {
+        let ready = self.mask & !blocked;
+        if ready == 0 {
+            return None;
+        }
+        let sig = ready.trailing_zeros() as usize + 1;
+        self.mask &= !(1u64 << (sig - 1));
+        Some(
+            self.info[sig - 1]
+                .take()
+                .unwrap_or(crate::signal_frame::SigInfo {
+                    signo: sig as i32,
+                    ..Default::default()
+                }),
+        )
+    }
+}

@@ -38,14 +38,27 @@ pub struct SigInfo {
     pub uid: u32,
     /// Faulting address (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
     pub addr: u64,
+    /// POSIX timer signals (code SI_TIMER): the timer, its overrun count and sigev_value.
+    pub timerid: i32,
+    pub overrun: i32,
+    pub value: u64,
 }
+
+/// si_code of a POSIX timer's signal.
+pub const SI_TIMER: i32 = -2;
+/// si_code of signals the kernel itself sends (interval timers).
+pub const SI_KERNEL: i32 = 0x80;
 
 impl SigInfo {
     fn bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        if self.addr != 0 {
+        if self.code == SI_TIMER {
+            b[16..20].copy_from_slice(&self.timerid.to_le_bytes());
+            b[20..24].copy_from_slice(&self.overrun.to_le_bytes());
+            b[24..32].copy_from_slice(&self.value.to_le_bytes());
+        } else if self.addr != 0 {
             b[16..24].copy_from_slice(&self.addr.to_le_bytes());
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());

@@ -140,7 +140,9 @@ impl FastSyscalls for TaskSyscalls {
 
 /// Whether a signal could be delivered to this thread now.
 pub fn has_deliverable(st: &TaskState) -> bool {
-    st.signals.pending & !st.signals.mask != 0 || st.group.has_pending(st.signals.mask)
+    let mask = st.signals.mask;
+    (st.signals.pending | st.group.directed_pending(st.tid)) & !mask != 0
+        || st.group.has_pending(mask)
 }
 
 /// A fault's signal. A handler that is installed and not blocked runs; otherwise (blocked,
@@ -189,11 +191,17 @@ fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserReg
                     signo: sig as i32,
                     ..Default::default()
                 })
+        } else if let Some(i) = st.group.take_directed(st.tid, mask) {
+            i
         } else {
             match st.group.take_pending(mask) {
                 Some(i) => i,
                 None => return,
             }
+        };
+        // A POSIX timer's signal learns its overrun now; a deleted timer's is dropped.
+        let Some(info) = st.group.timers.signal_dequeued(info) else {
+            continue;
         };
         let sig = info.signo;
         let action = st.signals.actions[sig as usize - 1];
@@ -335,6 +343,7 @@ impl Task {
         }
         let remaining = st.group.remove_thread(st.tid);
         if remaining == 0 {
+            st.group.timers.clear();
             st.kernel.process_exited(st.pid, status);
         }
         status

@@ -165,6 +165,7 @@ fn do_execve(
     t.mm = mm.clone();
     t.fds.close_on_exec();
     t.signals.reset_for_exec();
+    t.group.timers.exec();
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);
     t.exe = program.exe.clone();

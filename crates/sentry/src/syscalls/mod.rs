@@ -18,6 +18,8 @@ mod rw;
 mod signal;
 mod socket;
 mod time;
+mod timer;
+mod timerfd;
 
 use std::sync::OnceLock;
 
@@ -69,6 +71,7 @@ use libc as n;
 use Support::{Full, Partial};
 use Thread::{Any, Own};
 
+const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
 const NOT_INTERRUPTIBLE: &str = "not interruptible by signals yet";
 const SIGMASK_IGNORED: &str =
     "the signal mask is checked, not applied, until signals are delivered; not interruptible yet";
@@ -196,7 +199,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pause, signal::pause, Partial("wakes within 2 ms of the signal"), Own),
     sys(n::SYS_rt_sigsuspend, signal::rt_sigsuspend, Partial("wakes within 2 ms of the signal"), Own),
     sys(n::SYS_sigaltstack, signal::sigaltstack, Full, Any),
-    sys(n::SYS_rt_sigpending, signal::rt_sigpending, Partial("thread-directed signals only"), Any),
+    sys(n::SYS_rt_sigpending, signal::rt_sigpending, Full, Any),
     sys(n::SYS_exit, process::exit, Partial("single-threaded: ends the process"), Own),
     sys(n::SYS_exit_group, process::exit_group, Full, Own),
     sys(n::SYS_arch_prctl, process::arch_prctl, Partial("ARCH_SET/GET_FS and _GS only"), Own),
@@ -234,10 +237,21 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_umask, process::umask, Full, Any),
     sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("handlers run; SA_RESTART is not honoured (blocking calls aren't interrupted by signals yet)"), Any),
     sys(n::SYS_rt_sigprocmask, signal::rt_sigprocmask, Full, Own),
-    sys(n::SYS_clock_gettime, time::clock_gettime, Partial("CPU-time clocks report the host thread's time"), Any),
+    sys(n::SYS_clock_gettime, time::clock_gettime, Partial("CPU-time clocks count the host CPU time of the task threads (guest code and the calls served on them, not those the ring poller serves)"), Any),
     sys(n::SYS_clock_getres, time::clock_getres, Full, Any),
     sys(n::SYS_gettimeofday, time::gettimeofday, Full, Any),
     sys(n::SYS_time, time::time, Full, Any),
+    sys(n::SYS_alarm, timer::alarm, Full, Any),
+    sys(n::SYS_getitimer, timer::getitimer, Partial(CPU_TIMERS), Any),
+    sys(n::SYS_setitimer, timer::setitimer, Partial(CPU_TIMERS), Any),
+    sys(n::SYS_timer_create, timer::timer_create, Partial("CPU-time clocks of the caller only (no clock ids of other processes or threads), CLOCK_TAI refused (EINVAL), alarm clocks refused (EOPNOTSUPP, as without an RTC); at most 4096 timers per process"), Any),
+    sys(n::SYS_timer_settime, timer::timer_settime, Partial(CPU_TIMERS), Any),
+    sys(n::SYS_timer_gettime, timer::timer_gettime, Full, Any),
+    sys(n::SYS_timer_getoverrun, timer::timer_getoverrun, Full, Any),
+    sys(n::SYS_timer_delete, timer::timer_delete, Full, Any),
+    sys(n::SYS_timerfd_create, timerfd::timerfd_create, Partial("the alarm clocks don't wake a suspended host"), Any),
+    sys(n::SYS_timerfd_settime, timerfd::timerfd_settime, Full, Any),
+    sys(n::SYS_timerfd_gettime, timerfd::timerfd_gettime, Full, Any),
     sys(n::SYS_nanosleep, time::nanosleep, Partial("not interruptible by signals yet"), Own),
     sys(n::SYS_clock_nanosleep, time::clock_nanosleep, Partial("not interruptible by signals yet"), Own),
     // Readiness, events and pipes (poll.rs). The waits block: the task's own thread.

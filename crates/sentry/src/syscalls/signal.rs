@@ -79,7 +79,7 @@ fn signal_self(t: &mut TaskState, sig: u64, code: i32) -> SysResult {
             code,
             pid: t.pid,
             uid: t.creds.uid,
-            addr: 0,
+            ..Default::default()
         });
     }
     Ok(0)
@@ -97,7 +97,7 @@ fn signal_process(t: &TaskState, pid: i32, sig: u64) -> SysResult {
             code: 0, // SI_USER
             pid: t.pid,
             uid: t.creds.uid,
-            addr: 0,
+            ..Default::default()
         });
     }
     Ok(0)
@@ -228,7 +228,8 @@ pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    let pending = t.signals.pending;
+    // The thread's own signals and the process's, as Linux reports them.
+    let pending = t.signals.pending | t.group.directed_pending(t.tid) | t.group.pending_mask();
     t.mm.copy_out(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
     Ok(0)
 }

@@ -5,8 +5,8 @@ use platform::UserRegs;
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
 
-/// Clocks a program may read; each maps to the host clock of the same id. CPU-time clocks
-/// of the process and thread are the sentry's, whose task thread runs the vCPU.
+/// Clocks a program may read; each maps to the host clock of the same id, but for the
+/// CPU-time clocks (see `cpu_clock`).
 fn check_clock(id: u64) -> Result<libc::clockid_t, Errno> {
     let id = id as i64 as i32;
     match id {
@@ -57,8 +57,26 @@ fn read_timespec(t: &mut TaskState, addr: u64) -> Result<libc::timespec, Errno> 
     })
 }
 
+/// The CPU-time clocks are the task threads' (the same time CPU-time timers count); the
+/// ring poller, which may serve this call, is not the task's thread.
+fn cpu_clock(t: &TaskState, id: libc::clockid_t) -> Option<libc::timespec> {
+    let d = match id {
+        libc::CLOCK_PROCESS_CPUTIME_ID => t.group.cpu.process(),
+        libc::CLOCK_THREAD_CPUTIME_ID => t.group.cpu.thread(t.tid)?,
+        _ => return None,
+    };
+    Some(libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    })
+}
+
 pub fn clock_gettime(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let ts = host_clock(check_clock(a[0])?)?;
+    let id = check_clock(a[0])?;
+    let ts = match cpu_clock(t, id) {
+        Some(ts) => ts,
+        None => host_clock(id)?,
+    };
     t.mm.copy_out(a[1], &timespec_bytes(&ts))?;
     Ok(0)
 }
