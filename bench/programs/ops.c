@@ -77,7 +77,10 @@ int main(int argc, char **argv) {
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex");
 	if (files) setup_files();
 	double start = now_ns();
-	if (!strcmp(kind, "open_close")) {
+	if (!strcmp(kind, "clock_gettime")) {
+		struct timespec ts;
+		for (long i = 0; i < n; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+	} else if (!strcmp(kind, "open_close")) {
 		for (long i = 0; i < n; i++) close(open("small", O_RDONLY));
 	} else if (!strcmp(kind, "stat")) {
 		struct stat st;

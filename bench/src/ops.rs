@@ -8,6 +8,11 @@ use platform::SyscallPath;
 
 /// (name shown, ops.c kind, iterations in full mode)
 const OPS: &[(&str, &str, u64)] = &[
+    (
+        "clock_gettime(CLOCK_MONOTONIC) (vDSO)",
+        "clock_gettime",
+        1_000_000,
+    ),
     ("open+close", "open_close", 20_000),
     ("stat", "stat", 20_000),
     ("4 KiB read (pread)", "read4k", 20_000),

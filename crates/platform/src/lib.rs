@@ -202,6 +202,15 @@ pub trait Context: Send {
     fn set_fpu_state(&mut self, state: &[u8]) -> Result<(), PlatformError>;
 }
 
+/// How the application's time-stamp counter relates to the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestTsc {
+    /// `guest = host + offset`.
+    pub offset: i64,
+    /// Ticks per millisecond.
+    pub khz: u32,
+}
+
 /// Which system call transports a context may use (benchmarks compare them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyscallPath {
@@ -220,6 +229,12 @@ pub trait Platform: Send + Sync {
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError>;
     /// A new context whose fast system calls are served by `fast`.
     fn new_context(&self, fast: Arc<dyn FastSyscalls>) -> Result<Box<dyn Context>, PlatformError>;
+    /// The time-stamp counter application code reads with `rdtsc`, if it tracks the
+    /// host's; None if application code can't read such a counter. The vDSO computes time
+    /// from it.
+    fn guest_tsc(&self) -> Option<GuestTsc> {
+        None
+    }
     /// A short description for logs (platform and syscall entry in use).
     fn describe(&self) -> String;
 }

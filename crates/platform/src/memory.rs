@@ -343,6 +343,14 @@ impl MemoryFile {
         unsafe { p.read_volatile() }
     }
 
+    /// Writes a u32 in one store (a word the guest reads concurrently, such as a sequence
+    /// count).
+    pub fn write_u32(&self, gpa: Gpa, value: u32) {
+        let p = self.host_ptr(gpa, 4) as *mut u32;
+        // SAFETY: in bounds; callers pass 4-byte aligned addresses of sentry-owned pages.
+        unsafe { p.write_volatile(value) }
+    }
+
     /// Writes a u64.
     pub fn write_u64(&self, gpa: Gpa, value: u64) {
         let p = self.host_ptr(gpa, 8) as *mut u64;

@@ -18,6 +18,7 @@ use crate::process::{Kernel, ThreadGroup};
 use crate::program::Program;
 use crate::signal::SignalState;
 use crate::task::{Creds, ExitStatus, Task, TaskState, TaskSyscalls, RLIM_NLIMITS};
+use crate::vdso::Vdso;
 use crate::SentryError;
 
 /// Size of the main thread's stack area (Linux's default RLIMIT_STACK).
@@ -282,6 +283,7 @@ pub struct Loaded {
 #[allow(clippy::too_many_arguments)]
 pub fn load_program(
     platform: &dyn Platform,
+    vdso: &Vdso,
     fs: &FsContext,
     creds: &Creds,
     program: &Program,
@@ -328,6 +330,9 @@ pub fn load_program(
         }
         None => (0, image.entry + bias),
     };
+    let vdso_base = vdso
+        .map_into(&mut mm)
+        .map_err(|_| SentryError::OutOfMemory)?;
 
     let mut random = [0u8; 16];
     random[..8].copy_from_slice(&random_u64().to_le_bytes());
@@ -348,6 +353,7 @@ pub fn load_program(
         (AT_GID, creds.gid as u64),
         (AT_EGID, creds.egid as u64),
         (AT_SECURE, 0),
+        (AT_SYSINFO_EHDR, vdso_base),
         (AT_HWCAP2, host_auxv(libc::AT_HWCAP2)),
         (AT_MINSIGSTKSZ, host_auxv(AT_MINSIGSTKSZ).max(2048)),
     ];
@@ -392,8 +398,10 @@ pub fn auxv_bytes(auxv: &[(u64, u64)]) -> Vec<u8> {
 pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let execfn = spec.program.path.clone();
+    let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
     let loaded = load_program(
         platform.as_ref(),
+        &vdso,
         &fs,
         &spec.creds,
         &spec.program,
@@ -432,7 +440,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         group: std::sync::OnceLock::new(),
     });
     spec.procfs.register(info.clone());
-    let kernel = Kernel::new(platform.clone(), spec.procfs.clone());
+    let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
     let pid = kernel.new_id();
     let group = ThreadGroup::new(pid);
     group.add_thread(pid);

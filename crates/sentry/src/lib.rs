@@ -19,6 +19,7 @@ pub mod signal_frame;
 pub mod syscalls;
 pub mod task;
 pub mod timers;
+pub mod vdso;
 
 pub use kernel::{run, ProcessSpec};
 pub use task::{Creds, ExitStatus};

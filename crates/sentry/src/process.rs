@@ -218,6 +218,8 @@ pub enum WaitFor {
 pub struct Kernel {
     pub platform: Arc<dyn Platform>,
     pub procfs: Arc<ProcFs>,
+    /// The vDSO every process maps.
+    pub vdso: Arc<crate::vdso::Vdso>,
     table: Mutex<BTreeMap<i32, Entry>>,
     /// Signalled when a process becomes a zombie.
     changed: Condvar,
@@ -229,10 +231,15 @@ pub struct Kernel {
 const WAIT_SLICE: Duration = Duration::from_millis(50);
 
 impl Kernel {
-    pub fn new(platform: Arc<dyn Platform>, procfs: Arc<ProcFs>) -> Arc<Kernel> {
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        procfs: Arc<ProcFs>,
+        vdso: Arc<crate::vdso::Vdso>,
+    ) -> Arc<Kernel> {
         Arc::new(Kernel {
             platform,
             procfs,
+            vdso,
             table: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
             next_id: AtomicI32::new(1),

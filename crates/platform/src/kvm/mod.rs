@@ -23,7 +23,9 @@ use self::layout::*;
 use self::pagetables::{PTE_ACCESSED, PTE_NX, PTE_PRESENT, PTE_WRITE};
 use self::ring::Poller;
 use crate::memory::{Gpa, MemoryFile};
-use crate::{AddressSpace, Context, FastSyscalls, Platform, PlatformError, SyscallPath, PAGE_SIZE};
+use crate::{
+    AddressSpace, Context, FastSyscalls, GuestTsc, Platform, PlatformError, SyscallPath, PAGE_SIZE,
+};
 
 pub use self::selftest::SyscallEntry;
 
@@ -153,6 +155,7 @@ impl Drop for VmShared {
 pub struct KvmPlatform {
     shared: Arc<VmShared>,
     config: KvmConfig,
+    tsc: Option<GuestTsc>,
 }
 
 fn kvm_err(what: &str, e: kvm_ioctls::Error) -> PlatformError {
@@ -245,7 +248,15 @@ impl KvmPlatform {
         let entry = selftest::probe(&shared)?;
         tracing::debug!("syscall entry: {entry:?}");
         *shared.entry.lock().unwrap_or_else(|e| e.into_inner()) = entry;
-        Ok(KvmPlatform { shared, config })
+        // Every vCPU of a VM shares one TSC offset (KVM synchronizes them), so one reading
+        // serves all; the vCPU goes back to the pool.
+        let tsc = vcpu::Vcpu::new(shared.clone(), 0)?.guest_tsc();
+        tracing::debug!("guest TSC: {tsc:?}");
+        Ok(KvmPlatform {
+            shared,
+            config,
+            tsc,
+        })
     }
 
     /// How system calls enter the sentry on this host.
@@ -321,6 +332,10 @@ impl Platform for KvmPlatform {
 
     fn new_context(&self, fast: Arc<dyn FastSyscalls>) -> Result<Box<dyn Context>, PlatformError> {
         Ok(Box::new(vcpu::KvmContext::new(self.shared.clone(), fast)?))
+    }
+
+    fn guest_tsc(&self) -> Option<GuestTsc> {
+        self.tsc
     }
 
     fn describe(&self) -> String {

@@ -18,8 +18,8 @@ use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, STATE_EXIT};
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
 use crate::{
-    AccessType, AddressSpace, Context, Event, FastSyscalls, Fault, Interrupter, PlatformError,
-    UserRegs, PAGE_SIZE,
+    AccessType, AddressSpace, Context, Event, FastSyscalls, Fault, GuestTsc, Interrupter,
+    PlatformError, UserRegs, PAGE_SIZE,
 };
 
 extern "C" fn ignore_kick(_: libc::c_int) {}
@@ -466,6 +466,57 @@ impl Drop for Vcpu {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(hw);
         }
+    }
+}
+
+/// The time-stamp counter MSR.
+const MSR_IA32_TSC: u32 = 0x10;
+
+/// Reads the host's time-stamp counter.
+pub(super) fn host_tsc() -> u64 {
+    // SAFETY: rdtsc has no side effects; every x86-64 CPU has it.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+impl VcpuHw {
+    /// The guest's time-stamp counter: its frequency (KVM_GET_TSC_KHZ) and its offset from
+    /// the host's.
+    pub(super) fn guest_tsc(&self) -> Option<GuestTsc> {
+        let khz = self.fd.get_tsc_khz().ok().filter(|&k| k > 0)?;
+        Some(GuestTsc {
+            offset: self.guest_tsc_offset()?,
+            khz,
+        })
+    }
+
+    /// How far the guest's time-stamp counter is ahead of the host's (`guest = host +
+    /// offset`), from the vCPU's TSC MSR read between two host reads; None if KVM won't say.
+    /// The tightest of a few readings is kept, and an offset within its uncertainty is taken
+    /// as 0: where the guest reads the host's own counter (PVM), time computed in the guest
+    /// and in the sentry then agree exactly.
+    fn guest_tsc_offset(&self) -> Option<i64> {
+        let mut best: Option<(u64, i64)> = None;
+        for _ in 0..8 {
+            let mut msrs = Msrs::from_entries(&[msr(MSR_IA32_TSC, 0)]).ok()?;
+            let before = host_tsc();
+            let read = self.fd.get_msrs(&mut msrs).ok()?;
+            let after = host_tsc();
+            if read != 1 {
+                return None;
+            }
+            let width = after.wrapping_sub(before);
+            let host = before.wrapping_add(width / 2);
+            let offset = msrs.as_slice()[0].data.wrapping_sub(host) as i64;
+            if best.is_none_or(|(w, _)| width < w) {
+                best = Some((width, offset));
+            }
+        }
+        let (width, offset) = best?;
+        Some(if offset.unsigned_abs() <= width {
+            0
+        } else {
+            offset
+        })
     }
 }
 

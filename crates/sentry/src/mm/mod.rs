@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use fs::vfs::{Mappable, MappedRange, Translation};
-use platform::{AccessType, AddressSpace, Gpa, MemoryFile, Prot, PAGE_SIZE};
+use platform::{AccessType, AddressSpace, Gpa, MemoryFile, PlatformError, Prot, PAGE_SIZE};
 
 use crate::errno::Errno;
 pub use vma::{FileMapping, Vma, VmaKind};
@@ -234,6 +234,42 @@ impl MemoryManager {
         });
     }
 
+    /// Maps memory-file pages that belong to someone else (the vDSO's) at `start` as a VMA
+    /// of `kind`, sharing them: a private write copies the page, as for a page shared since
+    /// fork.
+    pub fn map_shared_pages(
+        &mut self,
+        start: u64,
+        pages: &[Gpa],
+        prot: Prot,
+        kind: VmaKind,
+    ) -> Result<(), FaultError> {
+        self.insert_vma(Vma {
+            start,
+            end: start + pages.len() as u64 * PAGE_SIZE,
+            prot,
+            kind,
+            file: None,
+        });
+        for (i, &gpa) in pages.iter().enumerate() {
+            self.mem.share_page(gpa);
+            self.install_page(start + i as u64 * PAGE_SIZE, gpa, prot)
+                .map_err(|_| FaultError::OutOfMemory)?;
+        }
+        Ok(())
+    }
+
+    /// Records `gpa` as the page behind `va` and maps it with `prot` (write access withheld
+    /// while the page is copy-on-write).
+    fn install_page(&mut self, va: u64, gpa: Gpa, prot: Prot) -> Result<(), PlatformError> {
+        self.pages.insert(va, gpa);
+        if prot.any() {
+            self.space
+                .map(va, gpa, PAGE_SIZE, self.page_prot(va, gpa, prot))?;
+        }
+        Ok(())
+    }
+
     /// Inserts a VMA (anonymous or file), replacing anything in its range.
     pub fn insert_vma(&mut self, vma: Vma) {
         let (start, end) = (vma.start, vma.end);
@@ -331,13 +367,18 @@ impl MemoryManager {
         if !self.is_fully_mapped(start, end) {
             return Err(Errno::ENOMEM);
         }
-        // A shared mapping of a file opened read-only can never become writable.
+        // A shared mapping of a file opened read-only can never become writable, nor can
+        // the vDSO's parameter page.
         let denied = self
             .vmas
             .range(..end)
             .rev()
             .take_while(|(_, v)| v.end > start)
-            .any(|(_, v)| prot.write && v.file.as_ref().is_some_and(|f| f.shared && !f.may_write));
+            .any(|(_, v)| {
+                prot.write
+                    && (v.kind == VmaKind::Vvar
+                        || v.file.as_ref().is_some_and(|f| f.shared && !f.may_write))
+            });
         if denied {
             return Err(Errno::EACCES);
         }
@@ -427,15 +468,11 @@ impl MemoryManager {
         let prot = self.vma_at(new).map(|v| v.prot).unwrap_or(Prot::NONE);
         for (va, gpa) in moved {
             let to = va - old + new;
-            self.pages.insert(to, gpa);
             if let Some(key) = self.shared_keys.remove(&va) {
                 self.shared_keys.insert(to, key);
             }
-            if prot.any() {
-                self.space
-                    .map(to, gpa, PAGE_SIZE, self.page_prot(to, gpa, prot))
-                    .map_err(|_| Errno::ENOMEM)?;
-            }
+            self.install_page(to, gpa, prot)
+                .map_err(|_| Errno::ENOMEM)?;
         }
         Ok(())
     }
@@ -565,15 +602,12 @@ impl MemoryManager {
         }
         let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
         if let Some(gpa) = file_vma.as_ref().and_then(|v| self.lent_page(v, va)) {
-            self.pages.insert(va, gpa);
             if write {
+                self.pages.insert(va, gpa);
                 return self.make_writable(va, prot);
             }
-            if prot.any() {
-                self.space
-                    .map(va, gpa, PAGE_SIZE, self.page_prot(va, gpa, prot))
-                    .map_err(|_| FaultError::OutOfMemory)?;
-            }
+            self.install_page(va, gpa, prot)
+                .map_err(|_| FaultError::OutOfMemory)?;
             return Ok(gpa);
         }
         let shared_key = file_vma.as_ref().and_then(|v| {
@@ -849,13 +883,9 @@ impl MemoryManager {
                 }
                 child.shared_keys.insert(va, key);
             }
-            child.pages.insert(va, gpa);
-            if vma.prot.any() {
-                child
-                    .space
-                    .map(va, gpa, PAGE_SIZE, child.page_prot(va, gpa, vma.prot))
-                    .map_err(|_| FaultError::OutOfMemory)?;
-            }
+            child
+                .install_page(va, gpa, vma.prot)
+                .map_err(|_| FaultError::OutOfMemory)?;
         }
         Ok(child)
     }

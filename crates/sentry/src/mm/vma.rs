@@ -19,6 +19,10 @@ pub enum VmaKind {
     Stack,
     /// A mapping of a file (see [`Vma::file`]).
     File,
+    /// The vDSO's code (`crate::vdso`).
+    Vdso,
+    /// The vDSO's parameter page: readable, never writable.
+    Vvar,
 }
 
 /// The file behind a file mapping.

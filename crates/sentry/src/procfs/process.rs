@@ -241,6 +241,8 @@ fn maps(p: &ProcessInfo) -> Vec<u8> {
         let name = match v.kind {
             VmaKind::Heap => "[heap]".to_string(),
             VmaKind::Stack => "[stack]".to_string(),
+            VmaKind::Vdso => "[vdso]".to_string(),
+            VmaKind::Vvar => "[vvar]".to_string(),
             VmaKind::Image => String::from_utf8_lossy(&image.exe).into_owned(),
             VmaKind::Anonymous => String::new(),
             VmaKind::File => v

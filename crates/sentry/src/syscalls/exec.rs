@@ -150,6 +150,7 @@ fn do_execve(
         .map_err(|e| load_error_errno(&SentryError::Load(e)))?;
     let loaded = load_program(
         t.platform.as_ref(),
+        &t.kernel.vdso,
         &t.fs,
         &t.creds,
         &program,

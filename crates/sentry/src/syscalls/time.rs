@@ -35,6 +35,28 @@ fn host_clock(id: libc::clockid_t) -> Result<libc::timespec, Errno> {
     Ok(ts)
 }
 
+/// The time on a wall or monotonic clock as the sandbox sees it: the vDSO's reading where
+/// it serves the clock, so that a program mixing the vDSO and system calls sees one clock;
+/// the host's otherwise.
+fn sandbox_clock(t: &TaskState, id: libc::clockid_t) -> Result<libc::timespec, Errno> {
+    use crate::vdso::Clock;
+    let clock = match id {
+        libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE => Clock::Realtime,
+        libc::CLOCK_MONOTONIC | libc::CLOCK_MONOTONIC_COARSE | libc::CLOCK_MONOTONIC_RAW => {
+            Clock::Monotonic
+        }
+        libc::CLOCK_BOOTTIME => Clock::Boottime,
+        _ => return host_clock(id),
+    };
+    match t.kernel.vdso.now(clock) {
+        Some(d) => Ok(libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        }),
+        None => host_clock(id),
+    }
+}
+
 fn timespec_bytes(ts: &libc::timespec) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&ts.tv_sec.to_le_bytes());
@@ -75,7 +97,7 @@ pub fn clock_gettime(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     let id = check_clock(a[0])?;
     let ts = match cpu_clock(t, id) {
         Some(ts) => ts,
-        None => host_clock(id)?,
+        None => sandbox_clock(t, id)?,
     };
     t.mm.copy_out(a[1], &timespec_bytes(&ts))?;
     Ok(0)
@@ -97,7 +119,7 @@ pub fn clock_getres(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
 
 pub fn gettimeofday(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
-        let ts = host_clock(libc::CLOCK_REALTIME)?;
+        let ts = sandbox_clock(t, libc::CLOCK_REALTIME)?;
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&ts.tv_sec.to_le_bytes());
         b[8..].copy_from_slice(&(ts.tv_nsec / 1000).to_le_bytes());
@@ -111,7 +133,7 @@ pub fn gettimeofday(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
 }
 
 pub fn time(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let now = host_clock(libc::CLOCK_REALTIME)?.tv_sec;
+    let now = sandbox_clock(t, libc::CLOCK_REALTIME)?.tv_sec;
     if a[0] != 0 {
         t.mm.copy_out(a[0], &now.to_le_bytes())?;
     }
