@@ -338,6 +338,7 @@ struct FsFigures {
     read_bytes: u64,
     stat_us: f64,
     read_us: f64,
+    map_us: f64,
 }
 
 fn fsbench(mut cmd: Command) -> anyhow::Result<FsFigures> {
@@ -360,6 +361,7 @@ fn fsbench(mut cmd: Command) -> anyhow::Result<FsFigures> {
         read_bytes: field("read_bytes ")? as u64,
         stat_us: field("stat_total_us ")?,
         read_us: field("read_total_us ")?,
+        map_us: field("map_total_us ")?,
     })
 }
 
@@ -378,6 +380,7 @@ fn median_figures(mut make: impl FnMut() -> Command) -> anyhow::Result<FsFigures
         read_bytes: runs[0].read_bytes,
         stat_us: med(|f| f.stat_us),
         read_us: med(|f| f.read_us),
+        map_us: med(|f| f.map_us),
     })
 }
 
@@ -442,6 +445,12 @@ fn in_sandbox(runsc: &Path, fsbench_prog: &Path, tree: &Path, img: &Path) -> any
         native.read_us,
         hostfs.read_us,
         imgfs.read_us,
+    );
+    line(
+        "mmap the 500 files, touch each page",
+        native.map_us,
+        hostfs.map_us,
+        imgfs.map_us,
     );
     Ok(())
 }

@@ -19,6 +19,9 @@ pub use vma::{FileMapping, Vma, VmaKind};
 pub const MIN_ADDR: u64 = 0x1_0000;
 /// How many pages a fault populates around the faulting page.
 const FAULT_WINDOW_PAGES: u64 = 16;
+/// The same for a file that lends its pages (ImgFS): mapping one costs no copy and no
+/// memory, only a page-table entry, while each fault avoided saves tens of microseconds.
+const LENT_FAULT_WINDOW_PAGES: u64 = 256;
 
 pub fn page_align_down(v: u64) -> u64 {
     v & !(PAGE_SIZE - 1)
@@ -687,7 +690,16 @@ impl MemoryManager {
             return Err(FaultError::AccessDenied);
         }
         let page = page_align_down(addr);
-        let half = FAULT_WINDOW_PAGES / 2 * PAGE_SIZE;
+        let lends = vma
+            .file
+            .as_ref()
+            .is_some_and(|f| f.inode.mappable().is_some());
+        let window = if lends {
+            LENT_FAULT_WINDOW_PAGES
+        } else {
+            FAULT_WINDOW_PAGES
+        };
+        let half = window / 2 * PAGE_SIZE;
         let start = page.saturating_sub(half).max(vma.start);
         let end = page.saturating_add(half).min(vma.end);
         if let Some(&gpa) = self.pages.get(&page) {
