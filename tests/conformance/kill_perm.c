@@ -134,8 +134,30 @@ static void sender(pid_t root, pid_t saved, pid_t effective)
 	exit(0);
 }
 
+static volatile sig_atomic_t got_code, got_value, got_pid;
+
+static void on_usr1(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	got_code = si->si_code;
+	got_value = si->si_value.sival_int;
+	got_pid = si->si_pid == getpid();
+}
+
 int main(void)
 {
+	/* sigqueue carries its value and the sender to the handler. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_usr1;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK("sigaction", sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK("sigqueue(self)", sigqueue(getpid(), SIGUSR1, (union sigval){ .sival_int = 1234 }) == 0);
+	printf("handler: SI_QUEUE %d value %d own pid %d\n", got_code == SI_QUEUE, (int)got_value,
+	       (int)got_pid);
+	signal(SIGUSR1, SIG_DFL);
+
 	CHECK("pipe", pipe(ready) == 0);
 	pid_t root = sleeper(0, 0, 0);
 	pid_t saved = sleeper(OTHER, OTHER, SENDER);
