@@ -120,6 +120,19 @@ __attribute__((unused)) static uint64_t rng(void)
 	return x * 2685821657736338717ULL;
 }
 
+/* Recursion through `depth` frames of 4 KiB of stack, each touched, returning a checksum
+ * (for the stack programs: how deep the main thread's stack goes). */
+__attribute__((unused, noinline)) static uint64_t conf_deep_stack(long depth, uint64_t acc)
+{
+	volatile unsigned char frame[4096];
+	for (size_t i = 0; i < sizeof frame; i += 512)
+		frame[i] = (unsigned char)(depth + i);
+	if (depth == 0)
+		return acc;
+	uint64_t r = conf_deep_stack(depth - 1, acc * 31 + frame[512]);
+	return r ^ frame[depth % 8 * 512];
+}
+
 /* ---------------------------------------------------------------------------
  * File-system helpers, for the fs_*.c programs: #define CONF_FS before
  * including conf.h. Each program works in a fresh /tmp/fsconf-XXXXXX (its

@@ -3,17 +3,6 @@
 #include <alloca.h>
 #include <sys/resource.h>
 
-static uint64_t deep(int depth, uint64_t acc)
-{
-	volatile unsigned char frame[4096];
-	for (size_t i = 0; i < sizeof frame; i += 512)
-		frame[i] = (unsigned char)(depth + i);
-	if (depth == 0)
-		return acc;
-	uint64_t r = deep(depth - 1, acc * 31 + frame[512]);
-	return r ^ frame[depth % 8 * 512];
-}
-
 int main(void)
 {
 	struct rlimit rl;
@@ -21,7 +10,8 @@ int main(void)
 	int room = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (6UL << 20);
 	printf("stack limit >= 6 MiB: %s\n", room ? "yes" : "no");
 	/* ~4 MiB of frames, touched one page at a time */
-	printf("deep recursion (1000 x 4 KiB): %016llx\n", (unsigned long long)deep(1000, 1));
+	printf("deep recursion (1000 x 4 KiB): %016llx\n",
+	       (unsigned long long)conf_deep_stack(1000, 1));
 	/* one 1 MiB alloca touched from the far end */
 	volatile unsigned char *a = alloca(1 << 20);
 	for (long i = (1 << 20) - 1; i >= 0; i -= 4096)

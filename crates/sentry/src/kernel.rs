@@ -16,15 +16,11 @@ use crate::loader::{self, ElfImage, StackArgs};
 use crate::mm::{page_align_down, page_align_up, FileMapping, MemoryManager, Vma, VmaKind};
 use crate::process::{Kernel, ThreadGroup};
 use crate::program::Program;
+use crate::rlimit::stack::layout as stack_layout;
 use crate::signal::SignalState;
 use crate::task::{Creds, ExitStatus, Task, TaskState, TaskSyscalls, RLIM_NLIMITS};
 use crate::vdso::Vdso;
 use crate::SentryError;
-
-/// Size of the main thread's stack area (Linux's default RLIMIT_STACK).
-const STACK_SIZE: u64 = 8 << 20;
-/// Gap kept between the stack and the mmap area, as Linux's minimum.
-const STACK_GAP: u64 = 128 << 20;
 
 /// What to run as the sandbox's first process.
 pub struct ProcessSpec {
@@ -280,6 +276,7 @@ pub struct Loaded {
 
 /// Builds a process image: the program (and its interpreter, read through `fs`), the
 /// stack with argv, envp and auxv, brk and the mmap area, as Linux's load_elf_binary.
+/// `stack_limit` is the soft RLIMIT_STACK the stack is sized by.
 #[allow(clippy::too_many_arguments)]
 pub fn load_program(
     platform: &dyn Platform,
@@ -291,6 +288,7 @@ pub fn load_program(
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     execfn: &[u8],
+    stack_limit: u64,
 ) -> Result<Loaded, SentryError> {
     let path = &PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let interp = match &image.interp {
@@ -305,15 +303,14 @@ pub fn load_program(
     let stack_top = page_align_down(
         loader::USER_ADDR_LIMIT - PAGE_SIZE - (random_u64() % (1 << 22)) * PAGE_SIZE,
     );
-    let stack_bottom = stack_top - STACK_SIZE;
+    let layout = stack_layout(stack_top, stack_limit, random_u64());
     let rw = Prot {
         read: true,
         write: true,
         exec: image.stack_exec,
     };
-    mm.map_anonymous(stack_bottom, STACK_SIZE, rw, VmaKind::Stack);
-    mm.mmap_base =
-        page_align_down(stack_bottom - STACK_GAP - (random_u64() % (1 << 28)) * PAGE_SIZE);
+    mm.map_anonymous(layout.bottom, layout.size, rw, VmaKind::Stack);
+    mm.mmap_base = layout.mmap_base;
     let image_end = page_align_up(image.max_vaddr + bias).ok_or(SentryError::OutOfMemory)?;
     mm.brk_start = image_end + (random_u64() % (1 << 13)) * PAGE_SIZE;
     mm.brk = mm.brk_start;
@@ -399,6 +396,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let execfn = spec.program.path.clone();
     let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
+    let rlimits = host_rlimits();
     let loaded = load_program(
         platform.as_ref(),
         &vdso,
@@ -409,6 +407,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         &spec.argv,
         &spec.envp,
         &execfn,
+        rlimits[crate::rlimit::RLIMIT_STACK].0,
     )?;
     let (mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
     let fds = Arc::new(FdTable::default());
@@ -442,7 +441,8 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     spec.procfs.register(info.clone());
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
     let pid = kernel.new_id();
-    let group = ThreadGroup::new(pid);
+    let group = ThreadGroup::new(pid, crate::caps::Uids::of(&spec.creds));
+    kernel.tasks.add(spec.creds.uid);
     group.add_thread(pid);
     let _ = info.group.set(Arc::downgrade(&group));
     kernel.add_process(group.clone(), 0, pid, pid);
@@ -458,7 +458,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         signals: SignalState::default(),
         clear_child_tid: 0,
         robust_list: (0, 0),
-        rlimits: host_rlimits(),
+        rlimits,
         umask: 0o022,
         exit: None,
         logged_missing: Default::default(),

@@ -4,6 +4,7 @@
 //! manager, the fd table, the ELF loader and the system call table (one file per family in
 //! [`syscalls`]).
 
+pub mod caps;
 pub mod errno;
 pub mod fdtable;
 pub mod fs_context;
@@ -14,6 +15,7 @@ pub mod mm;
 pub mod process;
 pub mod procfs;
 pub mod program;
+pub mod rlimit;
 pub mod signal;
 pub mod signal_frame;
 pub mod syscalls;

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use platform::{Interrupter, Platform};
 
+use crate::caps::Uids;
 use crate::procfs::ProcFs;
+use crate::rlimit::nproc::TaskCounts;
 use crate::signal::PendingSet;
 use crate::task::ExitStatus;
 use crate::timers::{CpuClocks, ProcessTimers};
@@ -43,10 +45,13 @@ pub struct ThreadGroup {
     pub cpu: CpuClocks,
     /// Interval timers and POSIX timers.
     pub timers: ProcessTimers,
+    /// The main thread's user ids, which decide who may signal the process (Linux checks
+    /// the leader's credentials for kill).
+    uids: Mutex<Uids>,
 }
 
 impl ThreadGroup {
-    pub fn new(pid: i32) -> Arc<ThreadGroup> {
+    pub fn new(pid: i32, uids: Uids) -> Arc<ThreadGroup> {
         Arc::new(ThreadGroup {
             pid,
             exiting: Mutex::new(None),
@@ -57,7 +62,18 @@ impl ThreadGroup {
             directed: Mutex::new(HashMap::new()),
             cpu: CpuClocks::default(),
             timers: ProcessTimers::default(),
+            uids: Mutex::new(uids),
         })
+    }
+
+    /// The main thread's user ids.
+    pub fn uids(&self) -> Uids {
+        *lock(&self.uids)
+    }
+
+    /// Records the main thread's new user ids.
+    pub fn set_uids(&self, uids: Uids) {
+        *lock(&self.uids) = uids;
     }
 
     pub fn exiting(&self) -> Option<ExitStatus> {
@@ -214,6 +230,23 @@ pub enum WaitFor {
     Group(i32),
 }
 
+/// Which processes a signal goes to (kill's pid argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessSet {
+    All,
+    Pid(i32),
+    Group(i32),
+}
+
+/// A process a signal may be sent to, with what the permission check needs.
+pub struct Recipient {
+    pub group: Arc<ThreadGroup>,
+    /// Its session (SIGCONT may be sent within a session without other permission).
+    pub sid: i32,
+    /// Exited, not yet reaped: a signal to it succeeds and does nothing.
+    pub zombie: bool,
+}
+
 /// The sandbox's kernel-wide state.
 pub struct Kernel {
     pub platform: Arc<dyn Platform>,
@@ -225,6 +258,8 @@ pub struct Kernel {
     changed: Condvar,
     /// Pids and tids come from one counter, as Linux's.
     next_id: AtomicI32,
+    /// Tasks per real uid, for RLIMIT_NPROC.
+    pub tasks: TaskCounts,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -243,6 +278,7 @@ impl Kernel {
             table: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
             next_id: AtomicI32::new(1),
+            tasks: TaskCounts::default(),
         })
     }
 
@@ -387,6 +423,37 @@ impl Kernel {
             .map(|e| e.group.clone())
     }
 
+    /// The processes `which` names that a signal may be sent to, in pid order. Zombies are
+    /// included: Linux lets a signal be sent to one (it does nothing) until it is reaped.
+    pub fn recipients(&self, which: ProcessSet) -> Vec<Recipient> {
+        lock(&self.table)
+            .iter()
+            .filter(|(&pid, e)| match which {
+                ProcessSet::All => true,
+                ProcessSet::Pid(p) => p == pid,
+                ProcessSet::Group(g) => e.pgid == g,
+            })
+            .map(|(_, e)| Recipient {
+                group: e.group.clone(),
+                sid: e.sid,
+                zombie: e.zombie.is_some(),
+            })
+            .collect()
+    }
+
+    /// The live process that has a thread `tid`.
+    pub fn thread_owner(&self, tid: i32) -> Option<Recipient> {
+        lock(&self.table)
+            .values()
+            .filter(|e| e.zombie.is_none())
+            .find(|e| e.group.tids().contains(&tid))
+            .map(|e| Recipient {
+                group: e.group.clone(),
+                sid: e.sid,
+                zombie: false,
+            })
+    }
+
     /// Live processes in process group `pgid`.
     pub fn group_members(&self, pgid: i32) -> Vec<Arc<ThreadGroup>> {
         lock(&self.table)
@@ -431,7 +498,10 @@ impl Kernel {
             }
             if let Some(r) = done {
                 if !keep {
-                    t.remove(&r.pid);
+                    if let Some(e) = t.remove(&r.pid) {
+                        // The main thread counts for RLIMIT_NPROC until it is reaped.
+                        self.tasks.release(e.group.uids().uid);
+                    }
                     self.procfs.unregister(r.pid);
                 }
                 return Ok(Some(r));

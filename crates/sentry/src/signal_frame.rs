@@ -63,6 +63,8 @@ impl SigInfo {
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());
             b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+            // sigqueue's si_value (zero for kill and tkill).
+            b[24..32].copy_from_slice(&self.value.to_le_bytes());
         }
         b
     }

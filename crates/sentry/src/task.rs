@@ -341,6 +341,10 @@ impl Task {
         if let Some(v) = st.vfork_done.take() {
             v.complete();
         }
+        if st.tid != st.pid {
+            // A thread stops counting for RLIMIT_NPROC now; the main thread when reaped.
+            st.kernel.tasks.release(st.creds.uid);
+        }
         let remaining = st.group.remove_thread(st.tid);
         if remaining == 0 {
             st.group.timers.clear();

@@ -77,6 +77,10 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     }
 
     let kernel = t.kernel.clone();
+    // RLIMIT_NPROC counts every task, threads included, against the caller's real uid.
+    let charge = kernel
+        .tasks
+        .charge(&t.creds, t.rlimits[crate::rlimit::RLIMIT_NPROC].0)?;
     let tid = kernel.new_id();
     let thread = flags & CLONE_THREAD != 0;
     let mm = if flags & CLONE_VM != 0 {
@@ -103,7 +107,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         t.group.add_thread(tid);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
-        let group = ThreadGroup::new(tid);
+        let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds));
         group.add_thread(tid);
         let ppid = if flags & CLONE_PARENT != 0 {
             kernel.ppid(t.pid)
@@ -174,6 +178,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         waiter: fs::waiter::Waiter::new(),
     };
     spawn(child, child_regs)?;
+    charge.commit();
     if let Some(done) = vfork_done {
         // The parent sleeps until the child execs or exits (its memory is ours).
         done.wait();
@@ -310,8 +315,9 @@ const WNOTHREAD: i32 = 0x2000_0000;
 const WALL: i32 = 0x4000_0000;
 const WCLONE: i32 = 0x8000_0000u32 as i32;
 
-/// The wait status word: code << 8 for an exit, the signal for a kill (no core dumps are
-/// written, so the core bit is never set).
+/// The wait status word: code << 8 for an exit, the signal for a kill. Linux sets the core
+/// bit (WCOREDUMP) only when it wrote a core file, which needs a nonzero RLIMIT_CORE; the
+/// sentry writes none, so the bit is never set, whatever the limit.
 fn status_word(s: ExitStatus) -> i32 {
     match s {
         ExitStatus::Code(c) => (c as i32) << 8,

@@ -158,6 +158,7 @@ fn do_execve(
         &argv,
         &envp,
         &execfn,
+        t.rlimits[crate::rlimit::RLIMIT_STACK].0,
     )
     .map_err(|e| load_error_errno(&e))?;
 

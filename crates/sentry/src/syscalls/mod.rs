@@ -16,6 +16,7 @@ mod poll;
 mod process;
 mod rw;
 mod signal;
+mod sigsend;
 mod socket;
 mod time;
 mod timer;
@@ -76,6 +77,8 @@ const NOT_INTERRUPTIBLE: &str = "not interruptible by signals yet";
 const SIGMASK_IGNORED: &str =
     "the signal mask is checked, not applied, until signals are delivered; not interruptible yet";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots; SIGPIPE takes its default action only when neither handled, ignored nor blocked";
+const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
+const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
 const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
 const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
@@ -182,8 +185,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
     sys(n::SYS_vfork, clone::vfork, Full, Own),
-    sys(n::SYS_wait4, clone::wait4, Partial("no stopped/continued children (no job control yet); rusage is zero"), Own),
-    sys(n::SYS_waitid, clone::waitid, Partial("no stopped/continued children (no job control yet)"), Own),
+    sys(n::SYS_wait4, clone::wait4, Partial("no stopped/continued children (no job control yet); rusage is zero; WCOREDUMP is never set (no core files are written)"), Own),
+    sys(n::SYS_waitid, clone::waitid, Partial("no stopped/continued children (no job control yet); never CLD_DUMPED (no core files are written)"), Own),
     sys(n::SYS_getpgid, process::getpgid, Full, Any),
     sys(n::SYS_getpgrp, process::getpgrp, Full, Any),
     sys(n::SYS_getsid, process::getsid, Full, Any),
@@ -192,9 +195,11 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_execve, exec::execve, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes; not interruptible by signals yet"), Own),
-    sys(n::SYS_kill, signal::kill, Partial("no permission checks between processes (one user per sandbox)"), Own),
-    sys(n::SYS_tkill, signal::tkill, Partial("the calling thread only"), Own),
-    sys(n::SYS_tgkill, signal::tgkill, Partial("the calling thread only"), Own),
+    sys(n::SYS_kill, sigsend::kill, Full, Own),
+    sys(n::SYS_tkill, sigsend::tkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
+    sys(n::SYS_tgkill, sigsend::tgkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
+    sys(n::SYS_rt_sigqueueinfo, sigsend::rt_sigqueueinfo, Full, Own),
+    sys(n::SYS_rt_tgsigqueueinfo, sigsend::rt_tgsigqueueinfo, Partial(THREAD_SIGNAL_PERMISSION), Own),
     sys(n::SYS_rt_sigreturn, signal::rt_sigreturn, Full, Own),
     sys(n::SYS_pause, signal::pause, Partial("wakes within 2 ms of the signal"), Own),
     sys(n::SYS_rt_sigsuspend, signal::rt_sigsuspend, Partial("wakes within 2 ms of the signal"), Own),
@@ -229,9 +234,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_capset, process::capset, Partial("accepts only what is held; nothing changes"), Any),
     sys(n::SYS_prctl, process::prctl, Partial("NAME, PDEATHSIG and CHILD_SUBREAPER (per process, not per thread), NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CAPBSET_READ, GET_SECUREBITS, GET_TIMERSLACK"), Any),
     sys(n::SYS_getrandom, process::getrandom, Full, Any),
-    sys(n::SYS_prlimit64, process::prlimit64, Partial("RLIMIT_NOFILE and RLIMIT_AS are enforced; the others are recorded, not enforced"), Any),
-    sys(n::SYS_getrlimit, process::getrlimit, Partial("RLIMIT_NOFILE and RLIMIT_AS are enforced; the others are recorded, not enforced"), Any),
-    sys(n::SYS_setrlimit, process::setrlimit, Partial("RLIMIT_NOFILE and RLIMIT_AS are enforced; the others are recorded, not enforced"), Any),
+    sys(n::SYS_prlimit64, process::prlimit64, Partial(RLIMITS), Any),
+    sys(n::SYS_getrlimit, process::getrlimit, Partial(RLIMITS), Any),
+    sys(n::SYS_setrlimit, process::setrlimit, Partial(RLIMITS), Any),
     sys(n::SYS_sched_getaffinity, process::sched_getaffinity, Partial("reports the sandbox's host CPU set"), Any),
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),

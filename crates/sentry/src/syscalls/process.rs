@@ -182,6 +182,15 @@ fn id_arg(v: u64) -> Option<u32> {
     (v != u32::MAX).then_some(v)
 }
 
+/// After a change of user ids: the task's RLIMIT_NPROC charge follows its real uid, and the
+/// main thread's ids are the ones other processes' signals are checked against.
+fn uids_changed(t: &mut TaskState, old_uid: u32) {
+    t.kernel.tasks.transfer(old_uid, t.creds.uid);
+    if t.tid == t.pid {
+        t.group.set_uids(crate::caps::Uids::of(&t.creds));
+    }
+}
+
 /// setresuid/setresgid rules: privileged (euid 0) sets anything; otherwise each new id must
 /// be one of the current real, effective or saved ids.
 fn set_res(current: [u32; 3], new: [Option<u32>; 3], privileged: bool) -> Result<[u32; 3], Errno> {
@@ -204,7 +213,9 @@ pub fn setresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
         [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
         c.euid == 0,
     )?;
+    let old_uid = t.creds.uid;
     [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
+    uids_changed(t, old_uid);
     Ok(0)
 }
 
@@ -221,6 +232,7 @@ pub fn setresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
 
 pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    let old_uid = t.creds.uid;
     let c = &mut t.creds;
     if c.euid == 0 {
         // Privileged: all three change.
@@ -230,6 +242,7 @@ pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         return Err(Errno::EPERM);
     }
+    uids_changed(t, old_uid);
     Ok(0)
 }
 
@@ -280,7 +293,9 @@ pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         id_arg(a[1]),
         c.euid == 0,
     )?;
+    let old_uid = t.creds.uid;
     [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
+    uids_changed(t, old_uid);
     Ok(0)
 }
 

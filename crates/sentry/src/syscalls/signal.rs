@@ -4,7 +4,7 @@ use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
 use crate::signal::{SigAction, NSIG, UNBLOCKABLE};
-use crate::signal_frame::{AltStack, SigInfo};
+use crate::signal_frame::AltStack;
 use crate::task::TaskState;
 
 pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -59,107 +59,6 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
         t.signals.mask = m & !UNBLOCKABLE;
     }
     Ok(0)
-}
-
-/// Queues `sig` for the calling thread; it is delivered (handler or default action) when
-/// the call returns.
-fn signal_self(t: &mut TaskState, sig: u64, code: i32) -> SysResult {
-    if sig > NSIG as u64 {
-        return Err(Errno::EINVAL);
-    }
-    if sig == 0 {
-        return Ok(0);
-    }
-    let sig = sig as i32;
-    let bit = 1u64 << (sig - 1);
-    if t.signals.pending & bit == 0 {
-        t.signals.pending |= bit;
-        t.signals.info[sig as usize - 1] = Some(SigInfo {
-            signo: sig,
-            code,
-            pid: t.pid,
-            uid: t.creds.uid,
-            ..Default::default()
-        });
-    }
-    Ok(0)
-}
-
-/// Sends `sig` to another process.
-fn signal_process(t: &TaskState, pid: i32, sig: u64) -> SysResult {
-    if sig > NSIG as u64 {
-        return Err(Errno::EINVAL);
-    }
-    let group = t.kernel.group(pid).ok_or(Errno::ESRCH)?;
-    if sig != 0 {
-        group.send(SigInfo {
-            signo: sig as i32,
-            code: 0, // SI_USER
-            pid: t.pid,
-            uid: t.creds.uid,
-            ..Default::default()
-        });
-    }
-    Ok(0)
-}
-
-pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (pid, sig) = (a[0] as i32, a[1]);
-    if sig > NSIG as u64 {
-        return Err(Errno::EINVAL);
-    }
-    if pid == t.pid {
-        return signal_self(t, sig, 0);
-    }
-    if pid > 0 {
-        return signal_process(t, pid, sig);
-    }
-    // A process group (0: the caller's), or every process but init (-1).
-    let members: Vec<i32> = match pid {
-        -1 => t
-            .kernel
-            .all_groups()
-            .iter()
-            .map(|g| g.pid)
-            .filter(|&p| p != 1)
-            .collect(),
-        0 => {
-            let pgid = t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid);
-            t.kernel.group_members(pgid).iter().map(|g| g.pid).collect()
-        }
-        p => t.kernel.group_members(-p).iter().map(|g| g.pid).collect(),
-    };
-    if members.is_empty() {
-        return Err(Errno::ESRCH);
-    }
-    for p in members {
-        if p == t.pid {
-            signal_self(t, sig, 0)?;
-        } else {
-            let _ = signal_process(t, p, sig);
-        }
-    }
-    Ok(0)
-}
-
-pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    if a[0] as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    if a[0] as i32 != t.tid {
-        return Err(Errno::ESRCH);
-    }
-    signal_self(t, a[1], -6) // SI_TKILL
-}
-
-pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    if a[0] as i32 != t.pid || a[1] as i32 != t.tid {
-        return Err(Errno::ESRCH);
-    }
-    signal_self(t, a[2], -6) // SI_TKILL
 }
 
 pub fn rt_sigreturn(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {

@@ -1,0 +1,212 @@
+//! Sending signals: kill, tkill, tgkill, rt_sigqueueinfo and rt_tgsigqueueinfo, with
+//! Linux's permission rules (kernel/signal.c check_kill_permission).
+
+use platform::UserRegs;
+
+use crate::caps::may_signal;
+use crate::errno::{Errno, SysResult};
+use crate::process::{ProcessSet, Recipient};
+use crate::signal::NSIG;
+use crate::signal_frame::SigInfo;
+use crate::task::TaskState;
+
+/// si_code values a sender may not forge for another task (Linux's SI_USER, SI_KERNEL and
+/// everything >= 0, and SI_TKILL), and the one kill and tkill use.
+const SI_USER: i32 = 0;
+const SI_TKILL: i32 = -6;
+/// The size of the kernel's siginfo (the part rt_sigqueueinfo reads).
+const KERNEL_SIGINFO_SIZE: usize = 48;
+
+/// The siginfo a signal the caller sends itself carries: who sent it.
+fn sender_info(t: &TaskState, sig: i32, code: i32) -> SigInfo {
+    SigInfo {
+        signo: sig,
+        code,
+        pid: t.pid,
+        uid: t.creds.uid,
+        ..Default::default()
+    }
+}
+
+/// Linux's valid_signal: 0 (a check only) to 64; a negative int is out of range too.
+fn check_signo(sig: i32) -> Result<(), Errno> {
+    if sig as u32 > NSIG as u32 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Queues a signal for the calling thread; it is delivered when the call returns. Signal 0
+/// only checks.
+fn signal_self(t: &mut TaskState, info: SigInfo) {
+    if info.signo == 0 {
+        return;
+    }
+    let bit = 1u64 << (info.signo - 1);
+    if t.signals.pending & bit == 0 {
+        t.signals.pending |= bit;
+        t.signals.info[info.signo as usize - 1] = Some(info);
+    }
+}
+
+/// May the caller signal `target`? Its own process always; another when the credentials
+/// allow it, or for SIGCONT within the caller's session.
+fn check_permission(t: &TaskState, target: &Recipient, sig: i32) -> Result<(), Errno> {
+    check_signo(sig)?;
+    if target.group.pid == t.pid || may_signal(&t.creds, target.group.uids()) {
+        return Ok(());
+    }
+    let own_session = t.kernel.ids(t.pid).map(|(_, sid)| sid);
+    if sig == libc::SIGCONT && own_session == Some(target.sid) {
+        return Ok(());
+    }
+    Err(Errno::EPERM)
+}
+
+/// Sends `info` to a process (the caller's own signals go to the calling thread).
+fn send_to_process(t: &mut TaskState, target: &Recipient, info: SigInfo) -> Result<(), Errno> {
+    check_permission(t, target, info.signo)?;
+    if info.signo == 0 || target.zombie {
+        return Ok(());
+    }
+    if target.group.pid == t.pid {
+        signal_self(t, info);
+    } else {
+        target.group.send(info);
+    }
+    Ok(())
+}
+
+/// Sends `info` to process `pid`.
+fn send_to_pid(t: &mut TaskState, pid: i32, info: SigInfo) -> SysResult {
+    let target = t
+        .kernel
+        .recipients(ProcessSet::Pid(pid))
+        .pop()
+        .ok_or(Errno::ESRCH)?;
+    send_to_process(t, &target, info)?;
+    Ok(0)
+}
+
+pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    // The signal is checked per recipient, after the lookup, as Linux does: a missing
+    // process is ESRCH whatever the signal.
+    let (pid, sig) = (a[0] as i32, a[1] as i32);
+    let info = sender_info(t, sig, SI_USER);
+    match pid {
+        p if p > 0 => send_to_pid(t, p, info),
+        -1 => {
+            // Every process but init and the caller: success unless there is none; a
+            // process the caller may not signal is skipped.
+            let mut count = 0;
+            for target in t.kernel.recipients(ProcessSet::All) {
+                if target.group.pid <= 1 || target.group.pid == t.pid {
+                    continue;
+                }
+                count += 1;
+                let _ = send_to_process(t, &target, info);
+            }
+            if count == 0 {
+                return Err(Errno::ESRCH);
+            }
+            Ok(0)
+        }
+        // -INT_MIN doesn't exist.
+        i32::MIN => Err(Errno::ESRCH),
+        p => {
+            // A process group (0: the caller's): success when any member got it, else the
+            // last member's error (ESRCH for an empty group).
+            let pgid = if p == 0 {
+                t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)
+            } else {
+                -p
+            };
+            let mut result = Err(Errno::ESRCH);
+            let mut delivered = false;
+            for target in t.kernel.recipients(ProcessSet::Group(pgid)) {
+                result = send_to_process(t, &target, info);
+                delivered |= result.is_ok();
+            }
+            if delivered {
+                return Ok(0);
+            }
+            result.map(|_| 0)
+        }
+    }
+}
+
+/// Sends `info` to thread `tid` (of process `tgid` when given), as Linux's do_send_specific.
+fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo) -> SysResult {
+    if tid == t.tid && tgid.is_none_or(|g| g == t.pid) {
+        check_signo(info.signo)?;
+        signal_self(t, info);
+        return Ok(0);
+    }
+    let target = t.kernel.thread_owner(tid).ok_or(Errno::ESRCH)?;
+    if tgid.is_some_and(|g| g != target.group.pid) {
+        return Err(Errno::ESRCH);
+    }
+    check_permission(t, &target, info.signo)?;
+    if info.signo != 0 {
+        // The thread may have exited meanwhile: Linux reports success then too.
+        target.group.send_to_thread(tid, info);
+    }
+    Ok(0)
+}
+
+pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let tid = a[0] as i32;
+    if tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let info = sender_info(t, a[1] as i32, SI_TKILL);
+    send_to_thread(t, None, tid, info)
+}
+
+pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (tgid, tid) = (a[0] as i32, a[1] as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let info = sender_info(t, a[2] as i32, SI_TKILL);
+    send_to_thread(t, Some(tgid), tid, info)
+}
+
+/// Reads the siginfo rt_sigqueueinfo passes. Nobody may pretend to be the kernel (si_code
+/// >= 0) or kill/tkill (SI_TKILL) towards another task: only `to_self` may.
+fn queued_info(t: &TaskState, addr: u64, sig: i32, to_self: bool) -> Result<SigInfo, Errno> {
+    let mut b = [0u8; KERNEL_SIGINFO_SIZE];
+    t.mm.copy_in(addr, &mut b)?;
+    let word = |i: usize| i32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+    let code = word(8);
+    if (code >= 0 || code == SI_TKILL) && !to_self {
+        return Err(Errno::EPERM);
+    }
+    Ok(SigInfo {
+        signo: sig,
+        code,
+        pid: word(16),
+        uid: word(20) as u32,
+        value: u64::from_le_bytes(b[24..32].try_into().expect("8 bytes")),
+        ..Default::default()
+    })
+}
+
+pub fn rt_sigqueueinfo(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (pid, sig) = (a[0] as i32, a[1] as i32);
+    // Linux compares the pid with the caller's thread id.
+    let info = queued_info(t, a[2], sig, pid == t.tid)?;
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    send_to_pid(t, pid, info)
+}
+
+pub fn rt_tgsigqueueinfo(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (tgid, tid, sig) = (a[0] as i32, a[1] as i32, a[2] as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let info = queued_info(t, a[3], sig, tid == t.tid)?;
+    send_to_thread(t, Some(tgid), tid, info)
+}
