@@ -22,6 +22,24 @@ pub use memory::{Gpa, MemoryFile};
 /// Page size of the application.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// Calls `f(start, len)` for each run of adjacent pages among `pages` (page-aligned
+/// addresses, sorted here; duplicates allowed), so that per-range operations (unmapping,
+/// punching holes, dropping translations) are made once per run rather than per page.
+pub fn for_each_page_run(pages: &mut [u64], mut f: impl FnMut(u64, u64)) {
+    pages.sort_unstable();
+    let mut i = 0;
+    while i < pages.len() {
+        let start = pages[i];
+        let mut end = start + PAGE_SIZE;
+        i += 1;
+        while i < pages.len() && pages[i] <= end {
+            end = end.max(pages[i] + PAGE_SIZE);
+            i += 1;
+        }
+        f(start, end - start);
+    }
+}
+
 /// Errors of the platform layer.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {

@@ -59,18 +59,9 @@ impl Invalidations {
     }
 
     fn flush(mut self, vm: &VmShared) {
-        self.0.sort_unstable();
-        let mut i = 0;
-        while i < self.0.len() {
-            let start = self.0[i];
-            let mut end = start + PAGE_SIZE;
-            i += 1;
-            while i < self.0.len() && self.0[i] <= end {
-                end = end.max(self.0[i] + PAGE_SIZE);
-                i += 1;
-            }
-            vm.mem.invalidate_translations(start, end - start);
-        }
+        crate::for_each_page_run(&mut self.0, |start, len| {
+            vm.mem.invalidate_translations(start, len)
+        });
     }
 }
 

@@ -350,19 +350,10 @@ impl MemoryManager {
         self.mem.free_pages(&frames);
     }
 
-    /// Removes guest mappings of the given (sorted) virtual pages, in contiguous runs.
+    /// Removes guest mappings of the given virtual pages, in contiguous runs.
     fn unmap_runs(&self, vas: &[u64]) {
-        let mut i = 0;
-        while i < vas.len() {
-            let start = vas[i];
-            let mut end = start + PAGE_SIZE;
-            i += 1;
-            while i < vas.len() && vas[i] == end {
-                end += PAGE_SIZE;
-                i += 1;
-            }
-            self.space.unmap(start, end - start);
-        }
+        let mut vas = vas.to_vec();
+        platform::for_each_page_run(&mut vas, |start, len| self.space.unmap(start, len));
     }
 
     /// Changes the protection of `[start, end)`, which must be fully mapped.
