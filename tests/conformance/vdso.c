@@ -67,6 +67,23 @@ static void *vdso_sym(const char *name)
 	return NULL;
 }
 
+/* Start and end of the first /proc/self/maps line naming `what`, or 0. */
+static unsigned long maps_range(const char *what, unsigned long *end)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return 0;
+	char line[512];
+	unsigned long start = 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, what) && sscanf(line, "%lx-%lx", &start, end) == 2)
+			break;
+		else
+			start = 0;
+	fclose(f);
+	return start;
+}
+
 static int maps_has(const char *what)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -139,5 +156,20 @@ int main(void)
 	errno = 0;
 	r = clock_gettime(12345, &rt);
 	printf("clock_gettime(bad clock): %d %s\n", r, errname(errno));
+	/* Discarding the vDSO's code is allowed and changes nothing (it faults back
+	 * the same); its parameter page can't be discarded. */
+	unsigned long end = 0, text = maps_range("[vdso]", &end);
+	errno = 0;
+	r = text ? madvise((void *)text, end - text, MADV_DONTNEED) : -2;
+	printf("madvise(DONTNEED) of [vdso]: %d %s\n", r, errname(errno));
+	struct timespec after;
+	printf("clock_gettime after: %d\n", clock_gettime(CLOCK_MONOTONIC, &after));
+	unsigned long vvar = maps_range("[vvar]", &end);
+	errno = 0;
+	r = vvar ? madvise((void *)vvar, 4096, MADV_DONTNEED) : -2;
+	printf("madvise(DONTNEED) of [vvar]: %d %s\n", r, errname(errno));
+	errno = 0;
+	r = vvar ? mprotect((void *)vvar, 4096, PROT_READ | PROT_WRITE) : -2;
+	printf("mprotect(PROT_WRITE) of [vvar]: %d %s\n", r, errname(errno));
 	return 0;
 }

@@ -37,8 +37,8 @@ mod vvar {
 
 /// How often the timekeeper rewrites the parameters.
 const INTERVAL: Duration = Duration::from_secs(1);
-/// How far the slope may be steered from the counter's nominal frequency (parts per
-/// million); more than any real oscillator is off, little enough to be invisible.
+/// How far the slope may be steered from the host clock's measured rate (parts per
+/// million): enough to absorb measurement noise quickly, little enough to be invisible.
 const MAX_SLEW_PPM: u64 = 500;
 /// Further behind the host than this, the clock steps forward instead of catching up.
 const MAX_LAG_NS: u64 = 1_000_000;
@@ -79,11 +79,13 @@ pub struct Vdso {
     state: Mutex<Timekeeping>,
 }
 
-/// The parameters in force and the page's sequence count.
+/// The parameters in force, the page's sequence count, and the first (counter, host
+/// monotonic) sample, from which the host clock's rate is measured.
 #[derive(Default)]
 struct Timekeeping {
     seq: u32,
     params: Option<Params>,
+    first: Option<(u64, u64)>,
 }
 
 impl Vdso {
@@ -136,12 +138,12 @@ impl Vdso {
     /// The time on `clock`, as the vDSO computes it; None without a usable counter.
     pub fn now(&self, clock: Clock) -> Option<Duration> {
         let tsc = self.tsc?;
-        let p = self
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .params?;
+        // The counter is read under the lock, so that no update falls between it and the
+        // parameters it is used with (see `update`).
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let p = state.params?;
         let mono = p.monotonic_at(host_tsc().wrapping_add(tsc.offset as u64));
+        drop(state);
         let ns = match clock {
             Clock::Monotonic => mono,
             Clock::Realtime => mono.wrapping_add(p.real_off as u64),
@@ -151,54 +153,88 @@ impl Vdso {
     }
 
     /// Takes a fresh reading of the host's clocks and rewrites the parameters.
+    ///
+    /// The new curve starts where the old one is at a counter value read after readers are
+    /// held off (the sequence count is odd), so no reading, in the vDSO or the sentry, can
+    /// come after a larger one taken with the old parameters: the clock never goes back.
+    /// Its slope is steered (within [`MAX_SLEW_PPM`] of the host clock's measured rate) to
+    /// meet the host's clock one interval later.
     fn update(&self) {
         let Some(tsc) = self.tsc else { return };
         let sample = Sample::take();
-        let now = sample.tsc.wrapping_add(tsc.offset as u64);
-        let nominal = (1_000_000u64 << 32) / u64::from(tsc.khz);
+        let sample_tsc = sample.tsc.wrapping_add(tsc.offset as u64);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mono_ns = match state.params {
+        let first = *state.first.get_or_insert((sample_tsc, sample.mono));
+        // The host clock's rate in ns per tick (<< 32): measured once a second has passed,
+        // the counter's nominal frequency before.
+        let elapsed_ns = sample.mono.saturating_sub(first.1);
+        let rate = if elapsed_ns >= NS_PER_SEC {
+            let ticks = u128::from(sample_tsc.wrapping_sub(first.0)).max(1);
+            ((u128::from(elapsed_ns) << 32) / ticks) as u64
+        } else {
+            (1_000_000u64 << 32) / u64::from(tsc.khz)
+        };
+        let old = state.params;
+        let (real_off, boot_off) = match old {
+            // BOOTTIME - MONOTONIC only grows (suspend); a REALTIME offset a little below the
+            // last is measurement noise, not the host stepping its clock back.
+            Some(o)
+                if sample.real_off < o.real_off
+                    && o.real_off - sample.real_off < MAX_LAG_NS as i64 =>
+            {
+                (o.real_off, sample.boot_off.max(o.boot_off))
+            }
+            Some(o) => (sample.real_off, sample.boot_off.max(o.boot_off)),
+            None => (sample.real_off, sample.boot_off),
+        };
+        self.begin_write(&mut state);
+        let now = host_tsc().wrapping_add(tsc.offset as u64);
+        // Where the host's clock is now, from the sample and its rate.
+        let host_now = sample.mono
+            + ((u128::from(now.saturating_sub(sample_tsc)) * u128::from(rate)) >> 32) as u64;
+        let mono_ns = match old {
             // Continuous with the curve so far, unless it fell far behind.
-            Some(old) => old
-                .monotonic_at(now)
-                .max(sample.mono.saturating_sub(MAX_LAG_NS)),
-            None => sample.mono,
+            Some(o) => o.monotonic_at(now).max(host_now.saturating_sub(MAX_LAG_NS)),
+            None => host_now,
         };
         tracing::trace!(
             "timekeeper: sandbox clock {} ns ahead of the host's",
-            mono_ns as i64 - sample.mono as i64
+            mono_ns as i64 - host_now as i64
         );
         // The slope that meets the host's clock one interval from now.
         let interval_ns = INTERVAL.as_nanos() as u64;
-        let cycles = u128::from(tsc.khz) * u128::from(interval_ns) / 1_000_000;
-        let want = (sample.mono + interval_ns).saturating_sub(mono_ns);
+        let cycles = (u128::from(interval_ns) << 32) / u128::from(rate.max(1));
+        let want = (host_now + interval_ns).saturating_sub(mono_ns);
         let mult = ((u128::from(want) << 32) / cycles.max(1)) as u64;
-        let slack = nominal * MAX_SLEW_PPM / 1_000_000;
+        let slack = rate * MAX_SLEW_PPM / 1_000_000;
         let new = Params {
             tsc_base: now,
             mono_ns,
-            real_off: sample.real as i64 - sample.mono as i64,
-            boot_off: sample.boot as i64 - sample.mono as i64,
-            mult: mult.clamp(nominal - slack, nominal + slack),
+            real_off,
+            boot_off,
+            mult: mult.clamp(rate - slack, rate + slack),
         };
-        self.publish(&mut state, &new);
+        self.end_write(&mut state, &new);
     }
 
-    /// Writes parameters to the page the vDSO reads, under its sequence count (odd while
-    /// the writes are in progress: a reader that saw it odd, or saw it change, retries).
-    fn publish(&self, state: &mut Timekeeping, p: &Params) {
-        use std::sync::atomic::{fence, Ordering};
-        let mem = &self.mem;
+    /// Makes the sequence count odd: readers wait (retry) until `end_write`.
+    fn begin_write(&self, state: &mut Timekeeping) {
         state.seq = state.seq.wrapping_add(1);
-        mem.write_u32(self.vvar + vvar::SEQ, state.seq);
-        fence(Ordering::SeqCst);
+        self.mem.write_u32(self.vvar + vvar::SEQ, state.seq);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Writes parameters to the page the vDSO reads and makes the sequence count even again
+    /// (a reader that saw it odd, or saw it change, retries).
+    fn end_write(&self, state: &mut Timekeeping, p: &Params) {
+        let mem = &self.mem;
         mem.write_u64(self.vvar + vvar::TSC_BASE, p.tsc_base);
         mem.write_u64(self.vvar + vvar::MONO_NS, p.mono_ns);
         mem.write_u64(self.vvar + vvar::REAL_OFF, p.real_off as u64);
         mem.write_u64(self.vvar + vvar::BOOT_OFF, p.boot_off as u64);
         mem.write_u64(self.vvar + vvar::MULT, p.mult);
         mem.write_u32(self.vvar + vvar::ENABLED, 1);
-        fence(Ordering::SeqCst);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         state.seq = state.seq.wrapping_add(1);
         mem.write_u32(self.vvar + vvar::SEQ, state.seq);
         state.params = Some(*p);
@@ -222,43 +258,48 @@ fn host_tsc() -> u64 {
 struct Sample {
     tsc: u64,
     mono: u64,
-    real: u64,
-    boot: u64,
+    /// REALTIME - MONOTONIC.
+    real_off: i64,
+    /// BOOTTIME - MONOTONIC.
+    boot_off: i64,
+}
+
+fn clock_ns(clock: nix::time::ClockId) -> u64 {
+    nix::time::clock_gettime(clock)
+        .map(|t| t.tv_sec() as u64 * NS_PER_SEC + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads `read` between two readings of the host's MONOTONIC clock, five times, and keeps
+/// the tightest: (the value, MONOTONIC at the middle). A preemption between the readings
+/// then can't slip into the result.
+fn bracketed(mut read: impl FnMut() -> u64) -> (u64, u64) {
+    use nix::time::ClockId;
+    let mut best = (u64::MAX, 0, 0);
+    for _ in 0..5 {
+        let before = clock_ns(ClockId::CLOCK_MONOTONIC);
+        let value = read();
+        let after = clock_ns(ClockId::CLOCK_MONOTONIC);
+        let width = after.saturating_sub(before);
+        if width < best.0 {
+            best = (width, value, before + width / 2);
+        }
+    }
+    (best.1, best.2)
 }
 
 impl Sample {
-    /// The tightest of a few (monotonic, counter, monotonic) readings, so that the counter
-    /// value and the clock belong together to within a few hundred nanoseconds.
     fn take() -> Sample {
-        let ns = |clock| {
-            nix::time::clock_gettime(clock)
-                .map(|t| t.tv_sec() as u64 * NS_PER_SEC + t.tv_nsec() as u64)
-                .unwrap_or(0)
-        };
         use nix::time::ClockId;
-        let mut best: Option<(u64, Sample)> = None;
-        for _ in 0..5 {
-            let before = ns(ClockId::CLOCK_MONOTONIC);
-            let tsc = host_tsc();
-            let after = ns(ClockId::CLOCK_MONOTONIC);
-            let width = after.saturating_sub(before);
-            if best.as_ref().is_none_or(|(w, _)| width < *w) {
-                best = Some((
-                    width,
-                    Sample {
-                        tsc,
-                        mono: before + width / 2,
-                        real: 0,
-                        boot: 0,
-                    },
-                ));
-            }
+        let (tsc, mono) = bracketed(host_tsc);
+        let (real, real_mono) = bracketed(|| clock_ns(ClockId::CLOCK_REALTIME));
+        let (boot, boot_mono) = bracketed(|| clock_ns(ClockId::CLOCK_BOOTTIME));
+        Sample {
+            tsc,
+            mono,
+            real_off: real as i64 - real_mono as i64,
+            boot_off: boot as i64 - boot_mono as i64,
         }
-        let (_, mut s) = best.expect("five samples");
-        let mono_now = ns(ClockId::CLOCK_MONOTONIC);
-        s.real = ns(ClockId::CLOCK_REALTIME) - (mono_now - s.mono);
-        s.boot = ns(ClockId::CLOCK_BOOTTIME) - (mono_now - s.mono);
-        s
     }
 }
 

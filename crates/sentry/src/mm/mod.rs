@@ -439,12 +439,31 @@ impl MemoryManager {
         true
     }
 
-    /// MADV_DONTNEED: the range reads as zeros afterwards.
-    pub fn discard(&mut self, start: u64, end: u64) {
+    /// MADV_DONTNEED: the range reads as zeros afterwards (a shared mapping's as its file).
+    /// The vDSO's pages are the vDSO's, as Linux's special mappings: its code stays (it would
+    /// fault back the same), and discarding its parameter page is EINVAL.
+    pub fn discard(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        let special: Vec<(u64, u64, VmaKind)> = self
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .filter(|(_, v)| matches!(v.kind, VmaKind::Vdso | VmaKind::Vvar))
+            .map(|(_, v)| (v.start.max(start), v.end.min(end), v.kind))
+            .collect();
+        if special.iter().any(|&(_, _, kind)| kind == VmaKind::Vvar) {
+            return Err(Errno::EINVAL);
+        }
         // A shared mapping's data lives on in its file, as in Linux's page cache: save it
         // before the pages go.
         self.write_back(start, end);
-        self.release_pages(start, end);
+        let mut at = start;
+        for (from, to, _) in special.into_iter().rev() {
+            self.release_pages(at, from);
+            at = to;
+        }
+        self.release_pages(at, end);
+        Ok(())
     }
 
     /// Moves the pages of `[old, old+len)` to `new` (same length), without copying data.
@@ -460,15 +479,19 @@ impl MemoryManager {
         }
         self.unmap_runs(&vas);
         let prot = self.vma_at(new).map(|v| v.prot).unwrap_or(Prot::NONE);
+        let mut result = Ok(());
         for (va, gpa) in moved {
             let to = va - old + new;
             if let Some(key) = self.shared_keys.remove(&va) {
                 self.shared_keys.insert(to, key);
             }
-            self.install_page(to, gpa, prot)
-                .map_err(|_| Errno::ENOMEM)?;
+            // Every page is recorded at its new place even if mapping one fails, so that
+            // none is lost; a page left unmapped faults back in.
+            if self.install_page(to, gpa, prot).is_err() {
+                result = Err(Errno::ENOMEM);
+            }
         }
-        Ok(())
+        result
     }
 
     /// Removes the VMA bookkeeping of a range without touching pages (used by mremap after
@@ -572,14 +595,11 @@ impl MemoryManager {
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         self.mem.read(gpa, &mut buf);
         self.mem.write(copy, &buf);
-        self.pages.insert(va, copy);
-        if prot.any() {
-            self.space
-                .map(va, copy, PAGE_SIZE, prot)
-                .map_err(|_| FaultError::OutOfMemory)?;
-        }
-        // Drops our ownership; the last owner of the original then writes it in place.
+        let mapped = self.install_page(va, copy, prot);
+        // Drops our ownership (whether or not mapping the copy worked: the copy is ours
+        // now); the last owner of the original then writes it in place.
         self.mem.free_pages(&[gpa]);
+        mapped.map_err(|_| FaultError::OutOfMemory)?;
         Ok(copy)
     }
 
@@ -701,12 +721,23 @@ impl MemoryManager {
                     .map(page, gpa, PAGE_SIZE, self.page_prot(page, gpa, vma.prot))
                     .map_err(|_| FaultError::OutOfMemory);
             }
-            // A write to a copy-on-write page. Its populated neighbours are made writable
-            // too (copied if still shared): a fault costs tens of microseconds here, a page
-            // copy well under one, and a process that writes one page after fork usually
-            // writes the next.
+            // A write to a copy-on-write page. Its populated neighbours (within the usual
+            // window) are made writable too, copied if still shared: a fault costs tens of
+            // microseconds here, a page copy well under one, and a process that writes one
+            // page after fork usually writes the next. Pages a file lends are left alone:
+            // copying them is never free, and reading them never faults.
             self.make_writable(page, vma.prot)?;
-            let neighbours: Vec<u64> = self.pages.range(start..end).map(|(&va, _)| va).collect();
+            let half = FAULT_WINDOW_PAGES / 2 * PAGE_SIZE;
+            let (start, end) = (
+                page.saturating_sub(half).max(vma.start),
+                page.saturating_add(half).min(vma.end),
+            );
+            let neighbours: Vec<u64> = self
+                .pages
+                .range(start..end)
+                .filter(|(_, &gpa)| !self.mem.is_external(gpa))
+                .map(|(&va, _)| va)
+                .collect();
             for va in neighbours {
                 if self.make_writable(va, vma.prot).is_err() {
                     break;

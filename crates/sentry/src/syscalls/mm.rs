@@ -337,7 +337,7 @@ pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOMEM);
     }
     if discard {
-        mm.discard(start, end);
+        mm.discard(start, end)?;
     }
     Ok(0)
 }
