@@ -67,6 +67,7 @@ program_test!(getrandom);
 program_test!(ids_misc);
 program_test!(proc_task);
 program_test!(pdeathsig);
+program_test!(sa_restart);
 program_test!(creds);
 program_test!(tls);
 program_test!(fpu);

@@ -448,14 +448,7 @@ impl FileDescription for Epoll {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(Stat {
-            dev: crate::eventfd::ANON_DEV,
-            ino: self.inner.ino,
-            nlink: 1,
-            mode: 0o600,
-            blksize: 4096,
-            ..Default::default()
-        })
+        Ok(crate::eventfd::anon_inode_stat(self.inner.ino))
     }
 
     fn may_block(&self) -> bool {

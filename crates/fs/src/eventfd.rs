@@ -15,6 +15,18 @@ pub const MAX_COUNT: u64 = u64::MAX - 1;
 /// anon_inodefs's device number (Linux gives every anonymous inode the same one).
 pub(crate) const ANON_DEV: u64 = crate::dev::makedev(0, 15);
 
+/// What fstat shows of a file on an anonymous inode (eventfd, epoll, signalfd).
+pub fn anon_inode_stat(ino: u64) -> Stat {
+    Stat {
+        dev: ANON_DEV,
+        ino,
+        nlink: 1,
+        mode: 0o600,
+        blksize: 4096,
+        ..Default::default()
+    }
+}
+
 static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
 /// An eventfd's counter.
@@ -42,7 +54,7 @@ impl EventFd {
         self.count.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sleeps until the count changes; EINTR when the calling task is interrupted.
+    /// Sleeps until the count changes; ERESTARTSYS when the calling task is interrupted.
     fn wait<'a>(&self, g: MutexGuard<'a, u64>) -> Result<MutexGuard<'a, u64>, Errno> {
         crate::waiter::wait_on(&self.changed, g)
     }
@@ -113,27 +125,8 @@ impl FileDescription for EventFd {
         self.do_write(buf, flags & libc::O_NONBLOCK as u32 != 0)
     }
 
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
-        Err(libc::ESPIPE)
-    }
-
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(Stat {
-            dev: ANON_DEV,
-            ino: self.ino,
-            nlink: 1,
-            mode: 0o600,
-            blksize: 4096,
-            ..Default::default()
-        })
+        Ok(anon_inode_stat(self.ino))
     }
 
     fn may_block(&self) -> bool {

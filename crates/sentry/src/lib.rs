@@ -15,6 +15,7 @@ pub mod process;
 pub mod procfs;
 pub mod signal;
 pub mod signal_frame;
+pub mod signalfd;
 pub mod syscalls;
 pub mod task;
 

@@ -171,24 +171,36 @@ fn check_sigmask(t: &TaskState, addr: u64, size: u64) -> Result<(), Errno> {
 
 /// Held while a call is served on the task's own thread, where calls may sleep: names the
 /// task as the thread's current one (so that blocking inside a file, such as a pipe read,
-/// sleeps interruptibly) and gives the task's waiter its interrupt check, the end of its
-/// thread group, once. Signals will `wake()` the same waiter.
-pub struct ServingTask(Option<Arc<Waiter>>);
+/// sleeps interruptibly) and gives the task's waiter its interrupt check, once: a signal
+/// the thread doesn't block is pending for it or its process, or the process is ending.
+/// Senders also `wake()` the waiter, which only hurries the check: the flag is cleared
+/// here, for a wake whose signal another thread took.
+pub struct ServingTask(Option<Arc<Waiter>>, Option<crate::signal::Current>);
 
 impl ServingTask {
     pub fn enter(t: &TaskState) -> ServingTask {
         if !t.waiter.has_interrupt_check() {
             let group = t.group.clone();
-            t.waiter
-                .set_interrupt_check(move || group.exiting().is_some());
+            let thread = t.signals.thread.clone();
+            t.waiter.set_interrupt_check(move || {
+                group.exiting().is_some()
+                    || thread.deliverable()
+                    || group.has_pending(thread.mask())
+            });
         }
-        ServingTask(fs::waiter::set_current(Some(t.waiter.clone())))
+        t.waiter.clear_interrupt();
+        let previous = crate::signal::set_current(Some(crate::signal::Current {
+            thread: t.signals.thread.clone(),
+            group: t.group.clone(),
+        }));
+        ServingTask(fs::waiter::set_current(Some(t.waiter.clone())), previous)
     }
 }
 
 impl Drop for ServingTask {
     fn drop(&mut self) {
         fs::waiter::set_current(self.0.take());
+        crate::signal::set_current(self.1.take());
     }
 }
 
@@ -197,7 +209,9 @@ impl Drop for ServingTask {
 
 /// Registers the task's waiter on `queues` (unless the deadline is zero), then runs `scan`
 /// until it finds something, the deadline passes (scanning one last time), or the wait is
-/// interrupted (EINTR).
+/// interrupted: ERESTARTNOHAND, so that poll, select and epoll_wait fail with EINTR when a
+/// handler runs, SA_RESTART or not, and go on as if nothing happened when none does (a
+/// signal another thread took, or one ignored meanwhile).
 fn wait_until(
     waiter: &Arc<Waiter>,
     queues: &[(&WaitQueue, u32)],
@@ -221,7 +235,7 @@ fn wait_until(
         match waiter.wait(deadline.at) {
             Wake::Notified => {}
             Wake::TimedOut => timed_out = true,
-            Wake::Interrupted => return Err(Errno::EINTR),
+            Wake::Interrupted => return Err(Errno(fs::waiter::ERESTARTNOHAND)),
         }
     }
 }
@@ -647,34 +661,19 @@ fn read_offset(t: &TaskState, addr: u64) -> Result<Option<i64>, Errno> {
     Ok(Some(t.mm.read_u64(addr)? as i64))
 }
 
-/// Linux sends SIGPIPE with every EPIPE of the splice family (a pipe without readers).
-/// Handlers can't run yet: a handled, ignored or blocked SIGPIPE leaves just the EPIPE; the
-/// default action ends the process (as socket.rs does for sends).
-fn sigpipe_on_epipe(t: &mut TaskState, r: SysResult) -> SysResult {
-    if r == Err(Errno(libc::EPIPE)) {
-        let sig = libc::SIGPIPE;
-        let action = t.signals.actions[sig as usize - 1];
-        let blocked = t.signals.mask & (1u64 << (sig - 1)) != 0;
-        if action.handler == libc::SIG_DFL as u64 && !blocked {
-            t.exit = Some(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
-        }
-    }
-    r
-}
-
 pub fn splice(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_splice(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 pub fn tee(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_tee(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 pub fn vmsplice(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_vmsplice(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 fn do_splice(t: &mut TaskState, a: [u64; 6]) -> SysResult {
