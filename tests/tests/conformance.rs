@@ -68,6 +68,8 @@ program_test!(ids_misc);
 program_test!(proc_task);
 program_test!(pdeathsig);
 program_test!(sa_restart);
+program_test!(sighand_shared);
+program_test!(signalfd);
 program_test!(creds);
 program_test!(tls);
 program_test!(fpu);
