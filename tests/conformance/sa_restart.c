@@ -295,6 +295,45 @@ static void flock_wait(const char *label, int flags)
 	close(fd);
 }
 
+/* A pending blocked signal, unblocked by the call's own mask: the handler runs
+ * during the call, which fails with EINTR; the caller's mask is back after. */
+static void sigmask_wait(const char *what)
+{
+	install(SIGUSR1, SA_RESTART);
+	sigset_t block, none, now;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigemptyset(&none);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	raise(SIGUSR1);
+	long r;
+	errno = 0;
+	if (!strcmp(what, "ppoll")) {
+		struct pollfd f = { .fd = p[0], .events = POLLIN };
+		struct timespec ts = { .tv_sec = 5 };
+		r = ppoll(&f, 1, &ts, &none);
+	} else if (!strcmp(what, "pselect")) {
+		fd_set rd;
+		FD_ZERO(&rd);
+		FD_SET(p[0], &rd);
+		struct timespec ts = { .tv_sec = 5 };
+		r = pselect(p[0] + 1, &rd, NULL, NULL, &ts, &none);
+	} else {
+		int ep = epoll_create1(0);
+		struct epoll_event ev = { .events = EPOLLIN };
+		epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+		r = epoll_pwait(ep, &ev, 1, 5000, &none);
+		int e = errno;
+		close(ep);
+		errno = e;
+	}
+	int e = errno;
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	printf("%s with a mask: blocked again after: %d\n", what, sigismember(&now, SIGUSR1));
+	show(what, r, e, "");
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+}
+
 int main(void)
 {
 	main_tid = (pid_t)syscall(SYS_gettid);
@@ -321,6 +360,9 @@ int main(void)
 	never_restarted("nanosleep");
 	never_restarted("clock_nanosleep");
 	never_restarted("pause");
+	sigmask_wait("ppoll");
+	sigmask_wait("pselect");
+	sigmask_wait("epoll_pwait");
 
 	wait_child("waitpid SA_RESTART", SA_RESTART);
 	wait_child("waitpid no SA_RESTART", 0);

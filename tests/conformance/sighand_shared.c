@@ -160,5 +160,16 @@ int main(int argc, char **argv)
 	hits1 = 0;
 	sigprocmask(SIG_UNBLOCK, &block, NULL);
 	printf("parent's delivered on unblock: %d\n", hits1);
+
+	/* Setting SIG_IGN discards a pending blocked signal; a later handler never sees it. */
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	raise(SIGUSR1);
+	set(SIGUSR1, SIG_IGN);
+	sigpending(&pend);
+	printf("pending after SIG_IGN: %d\n", sigismember(&pend, SIGUSR1));
+	set(SIGUSR1, h1);
+	hits1 = 0;
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+	printf("delivered after SIG_IGN and a new handler: %d\n", hits1);
 	return 0;
 }

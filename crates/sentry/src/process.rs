@@ -202,6 +202,15 @@ impl ThreadGroup {
         }
     }
 
+    /// Forgets `sig` wherever it is pending in the process: its action became "ignore"
+    /// (POSIX: pending instances are discarded, blocked or not).
+    pub fn discard(&self, sig: i32) {
+        lock(&self.pending).remove(sig);
+        for slot in lock(&self.threads).iter() {
+            slot.signals.discard(sig);
+        }
+    }
+
     /// Takes the lowest pending signal not in `blocked`.
     pub fn take_pending(&self, blocked: u64) -> Option<SigInfo> {
         lock(&self.pending).take(blocked)

@@ -100,6 +100,12 @@ impl PendingSet {
         }
     }
 
+    /// Forgets `sig` if pending.
+    pub fn remove(&mut self, sig: i32) {
+        self.set &= !bit(sig);
+        self.info[sig as usize - 1] = None;
+    }
+
     /// Takes the lowest pending signal not in `blocked`.
     pub fn take(&mut self, blocked: u64) -> Option<SigInfo> {
         let ready = self.set & !blocked;
@@ -155,6 +161,11 @@ impl ThreadSignals {
     /// Takes the lowest signal sent to this thread that is not in `blocked`.
     pub fn take(&self, blocked: u64) -> Option<SigInfo> {
         lock(&self.inner).1.take(blocked)
+    }
+
+    /// Forgets a pending `sig` (its action became "ignore").
+    pub fn discard(&self, sig: i32) {
+        lock(&self.inner).1.remove(sig);
     }
 
     /// Whether a signal sent to this thread is pending and unblocked.

@@ -69,12 +69,11 @@ use libc as n;
 use Support::{Full, Partial};
 use Thread::{Any, Own};
 
-const SIGMASK_IGNORED: &str = "the signal mask is checked, not applied";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
-/// poll, select and epoll_wait restarted because a signal nobody handled woke them.
-const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler interrupts the wait, it restarts with the full timeout (Linux goes on with what is left)";
+/// poll and epoll_wait restarted because a signal nobody handled woke them.
+const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
 const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's; no real-time signal queueing (one record per signal number)";
 
 const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
@@ -246,15 +245,15 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_clock_nanosleep, time::clock_nanosleep, Partial("an absolute sleep doesn't follow CLOCK_REALTIME changes made while it sleeps"), Own),
     // Readiness, events and pipes (poll.rs). The waits block: the task's own thread.
     sys(n::SYS_poll, poll::poll, Partial(RESTART_FULL_TIMEOUT), Own),
-    sys(n::SYS_ppoll, poll::ppoll, Partial(SIGMASK_IGNORED), Own),
-    sys(n::SYS_select, poll::select, Partial(RESTART_FULL_TIMEOUT), Own),
-    sys(n::SYS_pselect6, poll::pselect6, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_ppoll, poll::ppoll, Full, Own),
+    sys(n::SYS_select, poll::select, Full, Own),
+    sys(n::SYS_pselect6, poll::pselect6, Full, Own),
     sys(n::SYS_epoll_create, poll::epoll_create, Full, Any),
     sys(n::SYS_epoll_create1, poll::epoll_create1, Full, Any),
     sys(n::SYS_epoll_ctl, poll::epoll_ctl, Partial("EPOLLEXCLUSIVE accepted, wakes every waiter; EPOLLWAKEUP dropped (no CAP_BLOCK_SUSPEND)"), Any),
     sys(n::SYS_epoll_wait, poll::epoll_wait, Partial(RESTART_FULL_TIMEOUT), Own),
-    sys(n::SYS_epoll_pwait, poll::epoll_pwait, Partial(SIGMASK_IGNORED), Own),
-    sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_epoll_pwait, poll::epoll_pwait, Partial(RESTART_FULL_TIMEOUT), Own),
+    sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(RESTART_FULL_TIMEOUT), Own),
     sys(n::SYS_eventfd, poll::eventfd, Full, Any),
     sys(n::SYS_eventfd2, poll::eventfd2, Full, Any),
     sys(n::SYS_splice, poll::splice, Partial(PIPE_SLOTS), Own),

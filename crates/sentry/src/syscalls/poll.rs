@@ -3,12 +3,11 @@
 //!
 //! Every wait follows `fs::waiter`'s protocol: register the task's waiter on the queues of
 //! the files of interest, check readiness, sleep until a notification, the deadline or an
-//! interrupt (`Waiter::wake`, for signals, which give EINTR), check again. A zero timeout
-//! checks once without registering, as Linux does.
+//! interrupt (`Waiter::wake`, for signals: EINTR when a handler runs), check again. A zero
+//! timeout checks once without registering, as Linux does.
 //!
-//! Signal masks (ppoll, pselect6, epoll_pwait, epoll_pwait2) are validated and otherwise
-//! ignored until signal delivery exists: with no handler ever running, a temporary mask has
-//! nothing to change.
+//! ppoll, pselect6, epoll_pwait and epoll_pwait2 put their signal mask in force for the
+//! wait (see `with_sigmask`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,17 +152,31 @@ fn write_remaining(t: &TaskState, addr: u64, deadline: &Deadline, timeval: bool)
     let _ = t.mm.copy_out(addr, &b);
 }
 
-/// Validates a signal mask argument (`set_user_sigmask`): EINVAL for a wrong size, EFAULT
-/// for an unreadable set. The mask itself is not applied (see the module comment).
-fn check_sigmask(t: &TaskState, addr: u64, size: u64) -> Result<(), Errno> {
+/// Runs `wait` with the signal mask at `addr` in force, if any (`set_user_sigmask`): EINVAL
+/// for a wrong size, EFAULT for an unreadable set. When a signal interrupts the wait, the
+/// caller's mask comes back only after delivery, so that the handler runs under the
+/// temporary one and its frame restores the caller's (Linux's restore_saved_sigmask_unless).
+fn with_sigmask(
+    t: &mut TaskState,
+    addr: u64,
+    size: u64,
+    wait: impl FnOnce(&mut TaskState) -> SysResult,
+) -> SysResult {
     if addr == 0 {
-        return Ok(());
+        return wait(t);
     }
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    t.mm.read_u64(addr)?;
-    Ok(())
+    let mask = t.mm.read_u64(addr)?;
+    let old = t.signals.mask();
+    t.signals.set_mask(mask);
+    let r = wait(t);
+    match r {
+        Err(Errno(e)) if fs::waiter::is_restart(e) => t.signals.saved_mask = Some(old),
+        _ => t.signals.set_mask(old),
+    }
+    r
 }
 
 // ---------------------------------------------------------------------------------------
@@ -310,8 +323,7 @@ pub fn poll(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn ppoll(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let deadline = read_timespec_deadline(t, a[2])?;
-    check_sigmask(t, a[3], a[4])?;
-    let r = do_poll(t, a[0], a[1], deadline);
+    let r = with_sigmask(t, a[3], a[4], |t| do_poll(t, a[0], a[1], deadline));
     write_remaining(t, a[2], &deadline, false);
     r
 }
@@ -471,8 +483,9 @@ pub fn pselect6(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         (0, 0)
     };
     let deadline = read_timespec_deadline(t, a[4])?;
-    check_sigmask(t, ss, ss_len)?;
-    let r = do_select(t, a[0], [a[1], a[2], a[3]], deadline);
+    let r = with_sigmask(t, ss, ss_len, |t| {
+        do_select(t, a[0], [a[1], a[2], a[3]], deadline)
+    });
     write_remaining(t, a[4], &deadline, false);
     r
 }
@@ -606,14 +619,16 @@ pub fn epoll_wait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
 }
 
 pub fn epoll_pwait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    check_sigmask(t, a[4], a[5])?;
-    do_epoll_wait(t, a[0], a[1], a[2], Deadline::from_ms(a[3] as i32))
+    with_sigmask(t, a[4], a[5], |t| {
+        do_epoll_wait(t, a[0], a[1], a[2], Deadline::from_ms(a[3] as i32))
+    })
 }
 
 pub fn epoll_pwait2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let deadline = read_timespec_deadline(t, a[3])?;
-    check_sigmask(t, a[4], a[5])?;
-    do_epoll_wait(t, a[0], a[1], a[2], deadline)
+    with_sigmask(t, a[4], a[5], |t| {
+        do_epoll_wait(t, a[0], a[1], a[2], deadline)
+    })
 }
 
 // ---------------------------------------------------------------------------------------

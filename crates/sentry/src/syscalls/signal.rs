@@ -45,6 +45,9 @@ pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
             return Err(e);
         }
     }
+    if new.is_some() && handlers.discards(sig, 0) {
+        t.group.discard(sig);
+    }
     Ok(0)
 }
 
