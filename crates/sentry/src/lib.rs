@@ -16,6 +16,7 @@ pub mod procfs;
 pub mod program;
 pub mod signal;
 pub mod signal_frame;
+pub mod signalfd;
 pub mod syscalls;
 pub mod task;
 pub mod timers;
