@@ -14,18 +14,6 @@
 #define OK(c) do { if (!(c)) printf("FAIL line %d: %s (%s)\n", __LINE__, #c, errname(errno)); } while (0)
 #define SHOW(label, call) do { errno = 0; long _r = (long)(call); printf("%s: %ld %s\n", label, _r, errname(errno)); } while (0)
 
-/* The kernel's struct sigevent (64 bytes). */
-struct ksigevent {
-	union sigval value;
-	int signo;
-	int notify;
-	int tid;
-	int pad[11];
-};
-#define K_SIGEV_SIGNAL 0
-#define K_SIGEV_NONE 1
-#define K_SIGEV_THREAD_ID 4
-
 static long k_create(clockid_t clock, struct ksigevent *ev, int *id)
 {
 	return syscall(SYS_timer_create, clock, ev, id);

@@ -73,6 +73,7 @@ program_test!(pdeathsig);
 program_test!(sa_restart);
 program_test!(sighand_shared);
 program_test!(signalfd);
+program_test!(timer_signals);
 program_test!(creds);
 program_test!(tls);
 program_test!(fpu);
