@@ -364,4 +364,20 @@ __attribute__((unused)) static void fs_cat(const char *label, const char *path)
 }
 #endif /* CONF_FS */
 
+/* The kernel's struct sigevent (64 bytes), for timer_create through syscall(2): musl and
+ * glibc differ in theirs, and SIGEV_THREAD_ID needs the kernel's tid field. */
+struct ksigevent {
+	union {
+		int sival_int;
+		void *sival_ptr;
+	} value;
+	int signo;
+	int notify;
+	int tid;
+	int pad[11];
+};
+#define K_SIGEV_SIGNAL 0
+#define K_SIGEV_NONE 1
+#define K_SIGEV_THREAD_ID 4
+
 #endif

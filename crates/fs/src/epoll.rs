@@ -36,7 +36,6 @@ const EXCLUSIVE_OK_BITS: u32 = crate::waiter::POLLIN
 /// How deep instances may nest (Linux's EP_MAX_NESTS).
 pub const MAX_NESTS: usize = 4;
 
-static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 static NEXT_ITEM_ID: AtomicU64 = AtomicU64::new(1);
 /// Serialises adding an instance to an instance, so two such adds can't build a loop
 /// between them (Linux's `epnested_mutex`).
@@ -162,7 +161,7 @@ impl Default for Epoll {
                 state: Mutex::new(State::default()),
                 mtx: Mutex::new(()),
                 queue: WaitQueue::new(),
-                ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+                ino: crate::eventfd::next_anon_ino(),
             }),
         }
     }
@@ -434,28 +433,13 @@ impl FileDescription for Epoll {
         Err(libc::EINVAL)
     }
 
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
     fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
         // noop_llseek, as Linux's eventpoll_fops.
         Ok(0)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(Stat {
-            dev: crate::eventfd::ANON_DEV,
-            ino: self.inner.ino,
-            nlink: 1,
-            mode: 0o600,
-            blksize: 4096,
-            ..Default::default()
-        })
+        Ok(crate::eventfd::anon_inode_stat(self.inner.ino))
     }
 
     fn may_block(&self) -> bool {

@@ -15,15 +15,8 @@ pub const MAX_COUNT: u64 = u64::MAX - 1;
 /// anon_inodefs's device number (Linux gives every anonymous inode the same one).
 pub(crate) const ANON_DEV: u64 = crate::dev::makedev(0, 15);
 
-static NEXT_INO: AtomicU64 = AtomicU64::new(1);
-
-/// A fresh inode number for an anonymous-inode file (eventfd, timerfd).
-pub(crate) fn next_anon_ino() -> u64 {
-    NEXT_INO.fetch_add(1, Ordering::Relaxed)
-}
-
-/// What fstat shows of an anonymous-inode file.
-pub(crate) fn anon_stat(ino: u64) -> Stat {
+/// What fstat shows of a file on an anonymous inode (eventfd, epoll, signalfd, timerfd).
+pub fn anon_inode_stat(ino: u64) -> Stat {
     Stat {
         dev: ANON_DEV,
         ino,
@@ -32,6 +25,13 @@ pub(crate) fn anon_stat(ino: u64) -> Stat {
         blksize: 4096,
         ..Default::default()
     }
+}
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh inode number for an anonymous-inode file (eventfd, epoll, signalfd, timerfd).
+pub fn next_anon_ino() -> u64 {
+    NEXT_INO.fetch_add(1, Ordering::Relaxed)
 }
 
 /// An eventfd's counter.
@@ -59,7 +59,7 @@ impl EventFd {
         self.count.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sleeps until the count changes; EINTR when the calling task is interrupted.
+    /// Sleeps until the count changes; ERESTARTSYS when the calling task is interrupted.
     fn wait<'a>(&self, g: MutexGuard<'a, u64>) -> Result<MutexGuard<'a, u64>, Errno> {
         crate::waiter::wait_on(&self.changed, g)
     }
@@ -130,20 +130,8 @@ impl FileDescription for EventFd {
         self.do_write(buf, flags & libc::O_NONBLOCK as u32 != 0)
     }
 
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
-        Err(libc::ESPIPE)
-    }
-
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(anon_stat(self.ino))
+        Ok(anon_inode_stat(self.ino))
     }
 
     fn may_block(&self) -> bool {

@@ -214,7 +214,7 @@ impl HostFile {
                 continue;
             }
             if waiter.wait(None) == Wake::Interrupted {
-                return Some(Err(libc::EINTR));
+                return Some(Err(crate::waiter::ERESTARTSYS));
             }
         }
     }
@@ -506,7 +506,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             w2.wake();
         });
-        assert_eq!(slave.read(&mut buf), Err(libc::EINTR));
+        assert_eq!(slave.read(&mut buf), Err(crate::waiter::ERESTARTSYS));
         t.join().unwrap();
         crate::waiter::set_current(None);
     }

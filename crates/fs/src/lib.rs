@@ -46,12 +46,18 @@ pub trait FileDescription: Send + Sync {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Errno>;
     /// Writes at the current offset.
     fn write(&self, buf: &[u8]) -> Result<usize, Errno>;
-    /// Reads at `offset` without moving the file offset.
-    fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, Errno>;
-    /// Writes at `offset` without moving the file offset.
-    fn pwrite(&self, buf: &[u8], offset: i64) -> Result<usize, Errno>;
-    /// Moves the file offset (`lseek`); streams give ESPIPE.
-    fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno>;
+    /// Reads at `offset` without moving the file offset. The default is a stream's: ESPIPE.
+    fn pread(&self, _buf: &mut [u8], _offset: i64) -> Result<usize, Errno> {
+        Err(libc::ESPIPE)
+    }
+    /// Writes at `offset` without moving the file offset. The default is a stream's: ESPIPE.
+    fn pwrite(&self, _buf: &[u8], _offset: i64) -> Result<usize, Errno> {
+        Err(libc::ESPIPE)
+    }
+    /// Moves the file offset (`lseek`). The default is a stream's: ESPIPE.
+    fn seek(&self, _offset: i64, _whence: i32) -> Result<i64, Errno> {
+        Err(libc::ESPIPE)
+    }
     /// File metadata.
     fn stat(&self) -> Result<Stat, Errno>;
     /// Terminal attributes (`TCGETS`): the raw 60-byte `struct termios`.
@@ -106,6 +112,11 @@ pub trait FileDescription: Send + Sync {
     }
     /// The AF_UNIX socket behind this description, for the socket calls.
     fn unix_socket(&self) -> Option<&unix::UnixSocket> {
+        None
+    }
+    /// The concrete description, for kinds defined outside this crate (the sentry's
+    /// signalfd) that their own system calls need back.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
 }

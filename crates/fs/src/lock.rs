@@ -509,7 +509,15 @@ impl LockManager {
             if matches!(conflict.owner, LockOwner::Process(_)) {
                 st.waiting.push((req.owner, conflict.owner));
             }
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            // A signal ends the wait (ERESTARTSYS): F_SETLKW restarts under SA_RESTART.
+            let woken = crate::waiter::wait_on(&self.changed, st);
+            st = match woken {
+                Ok(st) => st,
+                Err(e) => {
+                    self.lock().stop_waiting(req.owner);
+                    return Err(e);
+                }
+            };
             st.stop_waiting(req.owner);
         }
     }
@@ -553,7 +561,7 @@ impl LockManager {
             if !wait {
                 return Err(libc::EWOULDBLOCK);
             }
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = crate::waiter::wait_on(&self.changed, st)?;
         }
     }
 

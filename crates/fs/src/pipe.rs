@@ -58,7 +58,7 @@ impl Pipe {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sleeps until something changes; EINTR when the calling task is interrupted.
+    /// Sleeps until something changes; ERESTARTSYS when the calling task is interrupted.
     fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>, Errno> {
         crate::waiter::wait_on(&self.changed, guard)
     }
@@ -221,18 +221,6 @@ impl FileDescription for PipeEnd {
 
     fn write_with_flags(&self, buf: &[u8], flags: u32) -> Result<usize, Errno> {
         self.do_write(buf, flags & libc::O_NONBLOCK as u32 != 0)
-    }
-
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
-        Err(libc::ESPIPE)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

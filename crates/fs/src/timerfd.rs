@@ -209,7 +209,8 @@ impl TimerFd {
                 continue;
             }
             if waiter.wait(None) == Wake::Interrupted {
-                return Err(libc::EINTR);
+                // Restarted under SA_RESTART, as Linux's timerfd_read.
+                return Err(crate::waiter::ERESTARTSYS);
             }
         }
     }
@@ -237,20 +238,8 @@ impl FileDescription for TimerFd {
         Err(libc::EINVAL)
     }
 
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
-        Err(libc::ESPIPE)
-    }
-
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(crate::eventfd::anon_stat(self.ino))
+        Ok(crate::eventfd::anon_inode_stat(self.ino))
     }
 
     fn may_block(&self) -> bool {

@@ -562,11 +562,9 @@ enum Step<T> {
 
 /// Runs `step` (given the locked table and whether it may block) until it is done. A step
 /// that would block when it may not gets EAGAIN, as does one still blocked when `timeout`
-/// has passed.
-///
-/// TODO(signals): the waiter is private to the call, so nothing can interrupt the wait
-/// (EINTR) yet; once tasks have their own [`Waiter`] that signals wake, take it as a
-/// parameter here and the socket calls become interruptible.
+/// has passed. The sleep is the calling task's (see [`crate::waiter::current`]), so a signal
+/// interrupts it: ERESTARTSYS, or EINTR when the socket has a timeout, which Linux never
+/// restarts (`sock_intr_errno`).
 fn run<T>(
     nonblock: bool,
     timeout: Option<Duration>,
@@ -583,7 +581,9 @@ fn run<T>(
             Step::Block(_) if !can_block => return Err(libc::EAGAIN),
             Step::Block(queues) => queues,
         };
-        let w = waiter.get_or_insert_with(Waiter::new).clone();
+        let w = waiter
+            .get_or_insert_with(|| crate::waiter::current().unwrap_or_default())
+            .clone();
         w.reset();
         // Registered before the lock goes: a change made after it notifies the waiter.
         let regs: Vec<_> = queues.iter().map(|q| q.register(&w, ALL_EVENTS)).collect();
@@ -591,7 +591,8 @@ fn run<T>(
         match w.wait(deadline) {
             Wake::Notified => {}
             Wake::TimedOut => expired = true,
-            Wake::Interrupted => return Err(libc::EINTR),
+            Wake::Interrupted if timeout.is_some() => return Err(libc::EINTR),
+            Wake::Interrupted => return Err(crate::waiter::ERESTARTSYS),
         }
         drop(regs);
     }
@@ -1568,18 +1569,6 @@ impl FileDescription for UnixSocket {
 
     fn write_with_flags(&self, buf: &[u8], flags: u32) -> Result<usize, Errno> {
         self.write_impl(buf, flags & libc::O_NONBLOCK as u32 != 0)
-    }
-
-    fn pread(&self, _: &mut [u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, Errno> {
-        Err(libc::ESPIPE)
-    }
-
-    fn seek(&self, _: i64, _: i32) -> Result<i64, Errno> {
-        Err(libc::ESPIPE)
     }
 
     fn stat(&self) -> Result<Stat, Errno> {

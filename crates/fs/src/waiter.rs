@@ -21,7 +21,7 @@
 //! is ending) is polled every [`SLICE`] while the task sleeps. File operations that block
 //! inside a file (a pipe read) reach the task through [`current`], which the sentry sets
 //! for the calls it serves on the task's thread, and sleep with [`wait_on`], which gives
-//! EINTR once the task is interrupted.
+//! [`ERESTARTSYS`] once the task is interrupted.
 //!
 //! Rules for queue owners: notify after every change that can make an event true (data
 //! arrived: POLLIN; room appeared: POLLOUT; an end went away: POLLHUP/POLLERR with
@@ -170,6 +170,28 @@ struct WaiterState {
     interrupted: bool,
 }
 
+/// Kernel-internal results of an interrupted sleep, as Linux's (include/linux/errno.h). They
+/// never reach the application: when the system call returns, the sentry turns them into a
+/// restart of the call or EINTR, by whether a handler runs and has SA_RESTART (signal(7)).
+/// Restart if no handler runs, or the handler has SA_RESTART; else EINTR. What blocking
+/// file operations (pipes, sockets, eventfds, locks) give.
+pub const ERESTARTSYS: Errno = 512;
+/// Restart whatever happens.
+pub const ERESTARTNOINTR: Errno = 513;
+/// Restart if no handler runs; EINTR if one does, SA_RESTART or not (poll, pause...).
+pub const ERESTARTNOHAND: Errno = 514;
+/// As ERESTARTNOHAND, but the restart goes through restart_syscall, which resumes the call
+/// from what it saved (the remaining time of a sleep).
+pub const ERESTART_RESTARTBLOCK: Errno = 516;
+
+/// Whether `e` is one of the restart results above.
+pub fn is_restart(e: Errno) -> bool {
+    matches!(
+        e,
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK
+    )
+}
+
 /// How often a sleeping task asks its interrupt check (the same period as futex waits).
 pub const SLICE: Duration = Duration::from_millis(50);
 
@@ -288,7 +310,7 @@ pub fn current() -> Option<Arc<Waiter>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// `Condvar::wait` for a file operation that blocks (a pipe read): EINTR once the current
+/// `Condvar::wait` for a file operation that blocks (a pipe read): ERESTARTSYS once the current
 /// task is interrupted (checked every [`SLICE`]; a signal's [`Waiter::wake`] doesn't reach
 /// the condvar, so it is seen within a slice too). A plain wait when no task is current
 /// (unit tests, the ring poller, whose calls never block).
@@ -297,14 +319,14 @@ pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGua
         return Ok(cv.wait(guard).unwrap_or_else(|e| e.into_inner()));
     };
     if w.interrupted() {
-        return Err(libc::EINTR);
+        return Err(ERESTARTSYS);
     }
     let guard = cv
         .wait_timeout(guard, SLICE)
         .unwrap_or_else(|e| e.into_inner())
         .0;
     if w.interrupted() {
-        return Err(libc::EINTR);
+        return Err(ERESTARTSYS);
     }
     Ok(guard)
 }
@@ -432,11 +454,12 @@ mod tests {
         assert_eq!(w.wait(None), Wake::Interrupted);
         assert!(start.elapsed() < Duration::from_secs(5));
         t.join().unwrap();
-        // Blocking inside a file: EINTR for the current task, through the condvar helper.
+        // Blocking inside a file: a restart result for the current task, through the
+        // condvar helper.
         let m = Mutex::new(());
         let cv = Condvar::new();
         assert!(set_current(Some(w.clone())).is_none());
-        assert!(matches!(wait_on(&cv, lock(&m)), Err(libc::EINTR)));
+        assert!(matches!(wait_on(&cv, lock(&m)), Err(ERESTARTSYS)));
         set_current(None);
     }
 

@@ -441,9 +441,11 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     spec.procfs.register(info.clone());
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
     let pid = kernel.new_id();
-    let group = ThreadGroup::new(pid, crate::caps::Uids::of(&spec.creds));
+    let waiter = fs::waiter::Waiter::new();
+    let signals = SignalState::new(0, waiter.clone());
+    let group = ThreadGroup::new(pid, crate::caps::Uids::of(&spec.creds), Default::default());
     kernel.tasks.add(spec.creds.uid);
-    group.add_thread(pid);
+    group.add_thread(pid, signals.thread.clone());
     let _ = info.group.set(Arc::downgrade(&group));
     kernel.add_process(group.clone(), 0, pid, pid);
     let state = Arc::new(Mutex::new(TaskState {
@@ -455,7 +457,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         tid: 1,
         ppid: 0,
         exe,
-        signals: SignalState::default(),
+        signals,
         clear_child_tid: 0,
         robust_list: (0, 0),
         rlimits,
@@ -470,7 +472,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         vfork_done: None,
         restore_fpu: None,
         prctl: Default::default(),
-        waiter: fs::waiter::Waiter::new(),
+        waiter,
     }));
     let fast = Arc::new(TaskSyscalls {
         state: state.clone(),

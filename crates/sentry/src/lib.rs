@@ -18,6 +18,7 @@ pub mod program;
 pub mod rlimit;
 pub mod signal;
 pub mod signal_frame;
+pub mod signalfd;
 pub mod syscalls;
 pub mod task;
 pub mod timers;

@@ -6,41 +6,63 @@
 //! file system context) through `Arc`s. The table records parents, process groups and
 //! sessions, and keeps zombies until their parent reaps them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use platform::{Interrupter, Platform};
 
+use fs::waiter::WaitQueue;
+
 use crate::caps::Uids;
 use crate::procfs::ProcFs;
 use crate::rlimit::nproc::TaskCounts;
-use crate::signal::PendingSet;
+use crate::signal::{bit, PendingSet, SigHandlers, ThreadSignals, NSIG};
+use crate::signal_frame::SigInfo;
 use crate::task::ExitStatus;
 use crate::timers::{CpuClocks, ProcessTimers};
 
-/// A live thread: its id and, once its vCPU exists, how to interrupt it.
-type ThreadSlot = (i32, Option<Arc<dyn Interrupter>>);
+/// A live thread: its id, its signal state, and once its vCPU exists, how to interrupt it.
+struct ThreadSlot {
+    tid: i32,
+    signals: Arc<ThreadSignals>,
+    interrupter: Option<Arc<dyn Interrupter>>,
+}
+
+impl ThreadSlot {
+    /// Makes the thread notice a signal: out of user code, and out of a sleep in a system
+    /// call unless its mask blocks the signal.
+    fn kick(&self, sig: i32) {
+        if let Some(i) = &self.interrupter {
+            i.interrupt();
+        }
+        if self.signals.mask() & bit(sig) == 0 {
+            self.signals.waiter.wake();
+        }
+    }
+}
 
 /// One process's threads and its pending group exit.
 pub struct ThreadGroup {
     pub pid: i32,
     /// Set when the whole group must end (exit_group, a fatal signal, the sandbox ending).
     exiting: Mutex<Option<ExitStatus>>,
-    /// Live threads and how to interrupt them (None until the thread's vCPU exists).
+    /// Live threads, in creation order.
     threads: Mutex<Vec<ThreadSlot>>,
     /// Signals sent to the process, taken by whichever thread doesn't block them.
-    pending: Mutex<(u64, [Option<crate::signal_frame::SigInfo>; 64])>,
+    pending: Mutex<PendingSet>,
+    /// The signal handlers (shared with other processes cloned with CLONE_SIGHAND).
+    handlers: Mutex<Arc<SigHandlers>>,
+    /// Notified whenever a signal is sent to the process or one of its threads (for
+    /// signalfd readiness).
+    pub signal_queue: WaitQueue,
     /// prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits (0: none).
     /// Linux keeps it per thread and sends it when the parent *thread* exits; here both are
     /// per process.
     pub parent_death_signal: std::sync::atomic::AtomicI32,
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented here, not to init.
     pub child_subreaper: std::sync::atomic::AtomicBool,
-    /// Signals sent by the sentry to one thread from outside it (SIGEV_THREAD_ID timers),
-    /// by tid: the thread's own state is locked while it serves a call.
-    directed: Mutex<HashMap<i32, PendingSet>>,
     /// The CPU time of the process's threads.
     pub cpu: CpuClocks,
     /// Interval timers and POSIX timers.
@@ -51,15 +73,16 @@ pub struct ThreadGroup {
 }
 
 impl ThreadGroup {
-    pub fn new(pid: i32, uids: Uids) -> Arc<ThreadGroup> {
+    pub fn new(pid: i32, uids: Uids, handlers: Arc<SigHandlers>) -> Arc<ThreadGroup> {
         Arc::new(ThreadGroup {
             pid,
             exiting: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
-            pending: Mutex::new((0, [None; 64])),
+            pending: Mutex::new(PendingSet::default()),
+            handlers: Mutex::new(handlers),
+            signal_queue: WaitQueue::new(),
             parent_death_signal: std::sync::atomic::AtomicI32::new(0),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
-            directed: Mutex::new(HashMap::new()),
             cpu: CpuClocks::default(),
             timers: ProcessTimers::default(),
             uids: Mutex::new(uids),
@@ -88,21 +111,26 @@ impl ThreadGroup {
                 *e = Some(status);
             }
         }
-        for (_, i) in lock(&self.threads).iter() {
-            if let Some(i) = i {
+        for slot in lock(&self.threads).iter() {
+            if let Some(i) = &slot.interrupter {
                 i.interrupt();
             }
+            slot.signals.waiter.wake();
         }
     }
 
-    /// Counts a new thread (at clone time, before it runs).
     /// The live threads' ids, in creation order.
     pub fn tids(&self) -> Vec<i32> {
-        lock(&self.threads).iter().map(|(tid, _)| *tid).collect()
+        lock(&self.threads).iter().map(|s| s.tid).collect()
     }
 
-    pub fn add_thread(&self, tid: i32) {
-        lock(&self.threads).push((tid, None));
+    /// Counts a new thread (at clone time, before it runs).
+    pub fn add_thread(&self, tid: i32, signals: Arc<ThreadSignals>) {
+        lock(&self.threads).push(ThreadSlot {
+            tid,
+            signals,
+            interrupter: None,
+        });
     }
 
     /// Records how to interrupt a thread once its vCPU exists. Called on the thread itself,
@@ -110,95 +138,147 @@ impl ThreadGroup {
     pub fn set_interrupter(&self, tid: i32, interrupter: Arc<dyn Interrupter>) {
         self.cpu.add_current_thread(tid);
         let exiting = self.exiting().is_some();
-        if let Some(slot) = lock(&self.threads).iter_mut().find(|(id, _)| *id == tid) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
             if exiting {
                 interrupter.interrupt();
             }
-            slot.1 = Some(interrupter);
+            slot.interrupter = Some(interrupter);
         }
     }
 
     /// Removes a thread; returns how many are left.
     pub fn remove_thread(&self, tid: i32) -> usize {
         self.cpu.remove_thread(tid);
-        lock(&self.directed).remove(&tid);
         let mut t = lock(&self.threads);
-        t.retain(|(id, _)| *id != tid);
+        t.retain(|s| s.tid != tid);
         t.len()
     }
 
-    /// Queues a process-directed signal and interrupts the threads so one can take it.
-    /// Returns false when the signal was already pending (it is not queued twice).
-    pub fn send(&self, info: crate::signal_frame::SigInfo) -> bool {
-        let queued = {
-            let mut p = lock(&self.pending);
-            let bit = 1u64 << (info.signo - 1);
-            let fresh = p.0 & bit == 0;
-            if fresh {
-                p.0 |= bit;
-                p.1[info.signo as usize - 1] = Some(info);
-            }
-            fresh
-        };
-        for (_, i) in lock(&self.threads).iter() {
-            if let Some(i) = i {
-                i.interrupt();
-            }
+    /// The signal handler table.
+    pub fn handlers(&self) -> Arc<SigHandlers> {
+        lock(&self.handlers).clone()
+    }
+
+    /// Replaces the handler table (execve unsharing it).
+    pub fn set_handlers(&self, handlers: Arc<SigHandlers>) {
+        *lock(&self.handlers) = handlers;
+    }
+
+    /// Queues a process-directed signal (unless the process ignores it) and makes the
+    /// threads that don't block it notice, so that one takes it. Those that lose the race
+    /// restart what they were doing. Returns whether it was queued (false: ignored, or
+    /// already pending), which POSIX timers need to know.
+    pub fn send(&self, info: SigInfo) -> bool {
+        let threads = lock(&self.threads);
+        // Linux asks the main thread's mask (kill's target) whether it is ignored.
+        let blocked = threads.first().map(|s| s.signals.mask()).unwrap_or(0);
+        if self.handlers().discards(info.signo, blocked) {
+            return false;
         }
+        let queued = lock(&self.pending).add(info);
+        for slot in threads.iter() {
+            slot.kick(info.signo);
+        }
+        drop(threads);
+        self.signal_queue.notify(fs::waiter::POLLIN);
         queued
     }
 
-    /// Queues a signal for thread `tid` of this process and interrupts it. Returns false
-    /// when there is no such thread or the signal was already pending for it.
-    pub fn send_to_thread(&self, tid: i32, info: crate::signal_frame::SigInfo) -> bool {
+    /// Queues a signal for thread `tid` of this process (kill to oneself, tgkill, SIGPIPE,
+    /// SIGEV_THREAD_ID timers). `kick` false for the calling thread itself, which notices
+    /// on its way out of the call. None (ESRCH-worthy) when there is no such thread; else
+    /// whether the signal was queued (false: ignored, or already pending for the thread).
+    pub fn send_thread(&self, tid: i32, info: SigInfo, kick: bool) -> Option<bool> {
         let threads = lock(&self.threads);
-        let Some((_, interrupter)) = threads.iter().find(|(id, _)| *id == tid) else {
-            return false;
-        };
-        let queued = lock(&self.directed).entry(tid).or_default().push(info);
-        if let Some(i) = interrupter {
+        let slot = threads.iter().find(|s| s.tid == tid)?;
+        if self.handlers().discards(info.signo, slot.signals.mask()) {
+            return Some(false);
+        }
+        let queued = slot.signals.queue(info);
+        if kick {
+            slot.kick(info.signo);
+        }
+        drop(threads);
+        self.signal_queue.notify(fs::waiter::POLLIN);
+        Some(queued)
+    }
+
+    /// Interrupts thread `tid`'s vCPU (a call served on the ring poller raised a signal
+    /// for it, which only its own thread delivers).
+    pub fn interrupt_thread(&self, tid: i32) {
+        if let Some(i) = lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .and_then(|s| s.interrupter.as_ref())
+        {
             i.interrupt();
         }
-        queued
     }
 
-    /// Takes the lowest signal sent to thread `tid` with `send_to_thread`, not in `blocked`.
-    pub fn take_directed(&self, tid: i32, blocked: u64) -> Option<crate::signal_frame::SigInfo> {
-        lock(&self.directed).get_mut(&tid)?.take(blocked)
+    /// A thread blocked `newly_blocked`: process signals among them that are pending go to
+    /// the other threads (Linux's retarget_shared_pending).
+    pub fn retarget(&self, newly_blocked: u64) {
+        let pending = lock(&self.pending).set & newly_blocked;
+        if pending == 0 {
+            return;
+        }
+        for slot in lock(&self.threads).iter() {
+            let sig = (pending & !slot.signals.mask()).trailing_zeros() as i32 + 1;
+            if sig <= NSIG as i32 {
+                slot.kick(sig);
+            }
+        }
     }
 
-    /// The signals sent to thread `tid` with `send_to_thread` and not yet taken.
-    pub fn directed_pending(&self, tid: i32) -> u64 {
-        lock(&self.directed).get(&tid).map_or(0, |p| p.mask)
+    /// Forgets `sig` wherever it is pending in the process: its action became "ignore"
+    /// (POSIX: pending instances are discarded, blocked or not).
+    pub fn discard(&self, sig: i32) {
+        lock(&self.pending).remove(sig);
+        for slot in lock(&self.threads).iter() {
+            slot.signals.discard(sig);
+        }
     }
 
     /// Takes the lowest pending signal not in `blocked`.
-    pub fn take_pending(&self, blocked: u64) -> Option<crate::signal_frame::SigInfo> {
-        let mut p = lock(&self.pending);
-        let ready = p.0 & !blocked;
-        if ready == 0 {
-            return None;
-        }
-        let sig = ready.trailing_zeros() as usize + 1;
-        p.0 &= !(1u64 << (sig - 1));
-        Some(p.1[sig - 1].take().unwrap_or(crate::signal_frame::SigInfo {
-            signo: sig as i32,
-            ..Default::default()
-        }))
+    pub fn take_pending(&self, blocked: u64) -> Option<SigInfo> {
+        lock(&self.pending).take(blocked)
     }
 
-    /// The signals pending for the process as a whole.
-    pub fn pending_mask(&self) -> u64 {
-        lock(&self.pending).0
+    /// Takes the next signal not in `blocked` for the thread whose signals are `thread`:
+    /// its own first, then the process's (delivery and signalfd reads, Linux's
+    /// dequeue_signal). A POSIX timer's signal learns its overrun count here and its timer
+    /// is watched again; one of a deleted timer is dropped.
+    pub fn dequeue(&self, thread: &ThreadSignals, blocked: u64) -> Option<SigInfo> {
+        loop {
+            let info = thread
+                .take(blocked)
+                .or_else(|| self.take_pending(blocked))?;
+            if let Some(info) = self.timers.signal_dequeued(info) {
+                return Some(info);
+            }
+        }
     }
 
     /// Whether a signal not in `blocked` is pending for the process.
     pub fn has_pending(&self, blocked: u64) -> bool {
-        lock(&self.pending).0 & !blocked != 0
+        lock(&self.pending).set & !blocked != 0
+    }
+
+    /// The signals pending for the process.
+    pub fn pending(&self) -> u64 {
+        lock(&self.pending).set
     }
 
     pub fn thread_count(&self) -> usize {
         lock(&self.threads).len()
+    }
+
+    /// Finds thread `tid` among the live processes' threads: its process.
+    pub fn find_thread(kernel: &Kernel, tid: i32) -> Option<Arc<ThreadGroup>> {
+        kernel
+            .all_groups()
+            .into_iter()
+            .find(|g| lock(&g.threads).iter().any(|s| s.tid == tid))
     }
 }
 
@@ -396,7 +476,7 @@ impl Kernel {
         }
         drop(t);
         for (group, sig) in death_signals {
-            group.send(crate::signal_frame::SigInfo {
+            group.send(SigInfo {
                 signo: sig,
                 code: 0, // SI_USER, from the parent
                 pid,
@@ -465,8 +545,8 @@ impl Kernel {
 
     /// wait4/waitid: a zombie child of `parent` matching `which`, reaped unless `keep`
     /// (WNOWAIT). Blocks unless `nohang` (then Ok(None) when children exist but none is
-    /// done). ECHILD when there is no matching child. Gives up with EINTR when `interrupted`
-    /// says so (the waiter's group is ending).
+    /// done). ECHILD when there is no matching child. Gives up with ERESTARTSYS when
+    /// `interrupted` says so (a signal, or the waiter's group is ending).
     pub fn wait(
         &self,
         parent: i32,
@@ -513,7 +593,8 @@ impl Kernel {
                 return Ok(None);
             }
             if interrupted() {
-                return Err(libc::EINTR);
+                // wait4 and waitid restart under SA_RESTART.
+                return Err(fs::waiter::ERESTARTSYS);
             }
             t = self
                 .changed

@@ -133,23 +133,30 @@ impl FastSyscalls for TaskSyscalls {
         if !syscalls::can_serve_on_poller(&st, regs) || has_deliverable(&st) {
             return false;
         }
-        syscalls::dispatch(&mut st, regs);
+        syscalls::dispatch(&mut st, regs, false);
+        if st.signals.interrupted_call.take().is_some() {
+            // Calls served here never sleep, so nothing interrupts them; should one report
+            // an interruption anyway, it must not reach the application as a restart code.
+            regs.rax = (-(libc::EINTR as i64)) as u64;
+        }
+        if has_deliverable(&st) {
+            // The call raised a signal (SIGPIPE): the task's thread must come to deliver it.
+            st.group.interrupt_thread(st.tid);
+        }
         true
     }
 }
 
 /// Whether a signal could be delivered to this thread now.
 pub fn has_deliverable(st: &TaskState) -> bool {
-    let mask = st.signals.mask;
-    (st.signals.pending | st.group.directed_pending(st.tid)) & !mask != 0
-        || st.group.has_pending(mask)
+    st.signals.thread.deliverable() || st.group.has_pending(st.signals.mask())
 }
 
 /// A fault's signal. A handler that is installed and not blocked runs; otherwise (blocked,
 /// ignored or default) the process dies of it, as Linux's force_sig_fault.
 fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: Signo) {
-    let action = st.signals.actions[sig.0 as usize - 1];
-    let blocked = st.signals.mask & (1u64 << (sig.0 - 1)) != 0;
+    let action = st.group.handlers().get(sig.0);
+    let blocked = st.signals.mask() & crate::signal::bit(sig.0) != 0;
     let handled = action.handler != libc::SIG_DFL as u64 && action.handler != libc::SIG_IGN as u64;
     if !handled || blocked || sig == Signo::SIGKILL {
         st.group.exit(ExitStatus::Signal(sig));
@@ -166,8 +173,7 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
         ),
         _ => (0x80, 0), // SI_KERNEL
     };
-    st.signals.pending |= 1u64 << (sig.0 - 1);
-    st.signals.info[sig.0 as usize - 1] = Some(crate::signal_frame::SigInfo {
+    st.signals.thread.queue(crate::signal_frame::SigInfo {
         signo: sig.0,
         code,
         addr,
@@ -176,35 +182,41 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
 }
 
 /// Delivers pending signals: ignored ones vanish, default actions end the process, and the
-/// first handled one gets a frame (one per return to user mode, like Linux's nesting).
+/// first handled one gets a frame (one per return to user mode, like Linux's nesting). A
+/// system call that was interrupted (`interrupted_call`) restarts or fails with EINTR by
+/// the rules of signal(7).
 fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserRegs) {
-    use crate::signal::{ignored_by_default, stops_by_default, UNBLOCKABLE};
+    let interrupted = st.signals.interrupted_call.take();
+    let handled = run_handler(st, ctx, regs, interrupted);
+    if !handled && st.group.exiting().is_none() {
+        if let Some(nr) = interrupted {
+            crate::signal::restart_without_handler(regs, nr);
+        }
+        // sigsuspend and the like: without a handler's frame to restore it, the mask goes
+        // back now.
+        if let Some(mask) = st.signals.saved_mask.take() {
+            st.signals.set_mask(mask);
+        }
+    }
+}
+
+/// Takes pending signals until one has a handler, and sets up its frame. Returns whether a
+/// handler will run (false also when a default action ended the process).
+fn run_handler(
+    st: &mut TaskState,
+    ctx: &mut dyn Context,
+    regs: &mut UserRegs,
+    interrupted: Option<u64>,
+) -> bool {
+    use crate::signal::{bit, ignored_by_default, stops_by_default, UNBLOCKABLE};
     loop {
-        let mask = st.signals.mask;
-        let own = st.signals.pending & !mask;
-        let info = if own != 0 {
-            let sig = own.trailing_zeros() as usize + 1;
-            st.signals.pending &= !(1u64 << (sig - 1));
-            st.signals.info[sig - 1]
-                .take()
-                .unwrap_or(crate::signal_frame::SigInfo {
-                    signo: sig as i32,
-                    ..Default::default()
-                })
-        } else if let Some(i) = st.group.take_directed(st.tid, mask) {
-            i
-        } else {
-            match st.group.take_pending(mask) {
-                Some(i) => i,
-                None => return,
-            }
-        };
-        // A POSIX timer's signal learns its overrun now; a deleted timer's is dropped.
-        let Some(info) = st.group.timers.signal_dequeued(info) else {
-            continue;
+        let mask = st.signals.mask();
+        let Some(info) = st.group.dequeue(&st.signals.thread, mask) else {
+            return false;
         };
         let sig = info.signo;
-        let action = st.signals.actions[sig as usize - 1];
+        let handlers = st.group.handlers();
+        let action = handlers.get(sig);
         if action.handler == libc::SIG_IGN as u64 && sig != libc::SIGKILL {
             continue;
         }
@@ -213,7 +225,11 @@ fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserReg
                 continue;
             }
             st.group.exit(ExitStatus::Signal(Signo(sig)));
-            return;
+            return false;
+        }
+        // The interrupted call's fate is settled before the frame saves the registers.
+        if let Some(nr) = interrupted {
+            crate::signal::restart_for_handler(regs, nr, action.flags);
         }
         let fpu = ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
         let alt = st.signals.altstack;
@@ -225,16 +241,16 @@ fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserReg
                 // itself unless SA_NODEFER.
                 let mut new_mask = mask | action.mask;
                 if !crate::signal_frame::nodefer(&action) {
-                    new_mask |= 1u64 << (sig - 1);
+                    new_mask |= bit(sig);
                 }
-                st.signals.mask = new_mask & !UNBLOCKABLE;
+                st.signals.set_mask(new_mask & !UNBLOCKABLE);
                 if crate::signal_frame::resets(&action) {
-                    st.signals.actions[sig as usize - 1] = Default::default();
+                    handlers.set(sig, Default::default());
                 }
             }
             Err(_) => st.group.exit(ExitStatus::Signal(Signo::SIGSEGV)),
         }
-        return;
+        return true;
     }
 }
 
@@ -286,7 +302,7 @@ impl Task {
             let mut st = lock(&self.state);
             let mut safe_point = true;
             match event {
-                Event::Syscall => syscalls::dispatch(&mut st, &mut regs),
+                Event::Syscall => syscalls::dispatch(&mut st, &mut regs, true),
                 Event::Fault(fault) => {
                     tracing::trace!("fault {fault:?} at rip {:#x}", regs.rip);
                     let unresolved = match fault {

@@ -103,12 +103,23 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     } else {
         Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
     };
+    let waiter = fs::waiter::Waiter::new();
+    // Linux drops the alternate stack of a clone that shares the address space (a thread
+    // would run its handlers on its creator's stack), but not of a vfork child.
+    let keep_altstack = flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM;
+    let signals = t.signals.for_child(waiter.clone(), keep_altstack);
     let (pid, group, process) = if thread {
-        t.group.add_thread(tid);
+        t.group.add_thread(tid, signals.thread.clone());
         (t.pid, t.group.clone(), t.process.clone())
     } else {
-        let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds));
-        group.add_thread(tid);
+        // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
+        let handlers = if flags & CLONE_SIGHAND != 0 {
+            t.group.handlers()
+        } else {
+            t.group.handlers().copy()
+        };
+        let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
+        group.add_thread(tid, signals.thread.clone());
         let ppid = if flags & CLONE_PARENT != 0 {
             kernel.ppid(t.pid)
         } else {
@@ -156,7 +167,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         tid,
         ppid: if thread { t.ppid } else { t.pid },
         exe: t.exe.clone(),
-        signals: t.signals.clone(),
+        signals,
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             args.child_tid
         } else {
@@ -175,7 +186,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         vfork_done: vfork_done.clone(),
         restore_fpu: None,
         prctl: t.prctl.clone(),
-        waiter: fs::waiter::Waiter::new(),
+        waiter,
     };
     spawn(child, child_regs)?;
     charge.commit();
@@ -336,11 +347,11 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         p if p < -1 => WaitFor::Group(-p),
         p => WaitFor::Pid(p),
     };
-    let group = t.group.clone();
+    let waiter = t.waiter.clone();
     let reaped = t
         .kernel
         .wait(t.pid, which, options & WNOHANG != 0, false, || {
-            group.exiting().is_some()
+            waiter.interrupted()
         })
         .map_err(Errno)?;
     let Some(r) = reaped else { return Ok(0) };
@@ -375,7 +386,7 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         return Err(Errno::ECHILD);
     }
-    let group = t.group.clone();
+    let waiter = t.waiter.clone();
     let reaped = t
         .kernel
         .wait(
@@ -383,7 +394,7 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             which,
             options & WNOHANG != 0,
             options & WNOWAIT != 0,
-            || group.exiting().is_some(),
+            || waiter.interrupted(),
         )
         .map_err(Errno)?;
     if infop != 0 {

@@ -166,7 +166,11 @@ fn do_execve(
     let mm = Arc::new(Mm::new(loaded.mm));
     t.mm = mm.clone();
     t.fds.close_on_exec();
-    t.signals.reset_for_exec();
+    // Handled signals go back to their default action, in a table of the process's own:
+    // one shared with another process (CLONE_SIGHAND) is copied first.
+    let handlers = t.group.handlers().copy();
+    handlers.reset_for_exec();
+    t.group.set_handlers(handlers);
     t.group.timers.exec();
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);

@@ -7,6 +7,7 @@ use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
 use crate::futex::{self, Key, WaitResult};
+use crate::signal::RestartBlock;
 use crate::task::TaskState;
 
 const FUTEX_WAIT: u64 = 0;
@@ -79,19 +80,44 @@ fn deadline(
     Ok(Some(Instant::now() + wait))
 }
 
-fn wait(t: &TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32) -> SysResult {
+fn wait(t: &mut TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32) -> SysResult {
     let k = key(t, addr)?;
     // Fault before queueing: a bad address is EFAULT, not a hang.
     t.mm.read_u32(addr)?;
     let mm = t.mm.clone();
-    let group = t.group.clone();
+    let waiter = t.waiter.clone();
     let check = || mm.read_u32(addr).map(|v| v == val).unwrap_or(false);
-    match futex::wait(k, bitset, dl, check, || group.exiting().is_some()) {
+    match futex::wait(k, bitset, dl, check, || waiter.interrupted()) {
         WaitResult::Woken => Ok(0),
         WaitResult::ValueChanged => Err(Errno::EAGAIN),
         WaitResult::TimedOut => Err(Errno(libc::ETIMEDOUT)),
-        WaitResult::Interrupted => Err(Errno::EINTR),
+        // As Linux: an untimed wait restarts under SA_RESTART; a timed one goes on through
+        // restart_syscall to the same deadline when no handler runs, else EINTR.
+        WaitResult::Interrupted => match dl {
+            None => Err(Errno(fs::waiter::ERESTARTSYS)),
+            Some(deadline) => {
+                t.signals.restart_block = Some(RestartBlock::FutexWait {
+                    addr,
+                    val,
+                    bitset,
+                    deadline,
+                });
+                Err(Errno(fs::waiter::ERESTART_RESTARTBLOCK))
+            }
+        },
     }
+}
+
+/// restart_syscall for a timed wait interrupted by a signal nobody handled.
+pub fn resume_wait(
+    t: &mut TaskState,
+    _: &mut UserRegs,
+    addr: u64,
+    val: u32,
+    bitset: u32,
+    deadline: Instant,
+) -> SysResult {
+    wait(t, addr, val, Some(deadline), bitset)
 }
 
 /// Applies a FUTEX_WAKE_OP operation to the word at `addr`; returns whether the comparison

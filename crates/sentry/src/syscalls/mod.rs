@@ -73,18 +73,18 @@ use Support::{Full, Partial};
 use Thread::{Any, Own};
 
 const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
-const NOT_INTERRUPTIBLE: &str = "not interruptible by signals yet";
-const SIGMASK_IGNORED: &str =
-    "the signal mask is checked, not applied, until signals are delivered; not interruptible yet";
-const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots; SIGPIPE takes its default action only when neither handled, ignored nor blocked";
+const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
 const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
+/// poll and epoll_wait restarted because a signal nobody handled woke them.
+const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
+const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's; no real-time signal queueing (one record per signal number)";
+
 const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
-const SOCK_SEND: &str = "AF_UNIX; no MSG_OOB; SIGPIPE takes its default action only when neither handled, ignored nor blocked; not interruptible by signals yet";
-const SOCK_RECV: &str =
-    "AF_UNIX; no MSG_OOB or MSG_ERRQUEUE; SO_RCVLOWAT ignored; not interruptible by signals yet";
+const SOCK_SEND: &str = "AF_UNIX; no MSG_OOB";
+const SOCK_RECV: &str = "AF_UNIX; no MSG_OOB or MSG_ERRQUEUE; SO_RCVLOWAT ignored";
 const SOCK_OPTS: &str = "SOL_SOCKET only; SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like are stored without effect; buffer sizes are capped at Linux's default maxima";
 
 /// Every implemented system call.
@@ -112,9 +112,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("F_SETLKW waits are not interrupted by signals yet; memfd seals are recorded, not enforced; no leases, F_NOTIFY or F_SETOWN"), Any),
-    sys(n::SYS_pipe, fd::pipe, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
-    sys(n::SYS_pipe2, fd::pipe2, Partial("SIGPIPE is not raised yet: writers get EPIPE only"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases, F_NOTIFY or F_SETOWN"), Any),
+    sys(n::SYS_pipe, fd::pipe, Full, Any),
+    sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
     sys(n::SYS_mkdir, namei::mkdir, Full, Any),
     sys(n::SYS_mkdirat, namei::mkdirat, Full, Any),
@@ -181,7 +181,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
     sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages; other advice is accepted and ignored"), Any),
-    sys(n::SYS_clone, clone::clone, Partial("no namespaces or pidfds; signal handlers are copied, not shared"), Own),
+    sys(n::SYS_clone, clone::clone, Partial("no namespaces or pidfds"), Own),
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
     sys(n::SYS_vfork, clone::vfork, Full, Own),
@@ -194,17 +194,20 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setsid, process::setsid, Full, Any),
     sys(n::SYS_execve, exec::execve, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("single-threaded processes only; no setuid/setgid or file capabilities"), Own),
-    sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes; not interruptible by signals yet"), Own),
+    sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes"), Own),
     sys(n::SYS_kill, sigsend::kill, Full, Own),
     sys(n::SYS_tkill, sigsend::tkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
     sys(n::SYS_tgkill, sigsend::tgkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
     sys(n::SYS_rt_sigqueueinfo, sigsend::rt_sigqueueinfo, Full, Own),
     sys(n::SYS_rt_tgsigqueueinfo, sigsend::rt_tgsigqueueinfo, Partial(THREAD_SIGNAL_PERMISSION), Own),
     sys(n::SYS_rt_sigreturn, signal::rt_sigreturn, Full, Own),
-    sys(n::SYS_pause, signal::pause, Partial("wakes within 2 ms of the signal"), Own),
-    sys(n::SYS_rt_sigsuspend, signal::rt_sigsuspend, Partial("wakes within 2 ms of the signal"), Own),
+    sys(n::SYS_restart_syscall, signal::restart_syscall, Full, Own),
+    sys(n::SYS_pause, signal::pause, Full, Own),
+    sys(n::SYS_rt_sigsuspend, signal::rt_sigsuspend, Full, Own),
     sys(n::SYS_sigaltstack, signal::sigaltstack, Full, Any),
     sys(n::SYS_rt_sigpending, signal::rt_sigpending, Full, Any),
+    sys(n::SYS_signalfd, signal::signalfd, Partial(SIGNALFD), Own),
+    sys(n::SYS_signalfd4, signal::signalfd4, Partial(SIGNALFD), Own),
     sys(n::SYS_exit, process::exit, Partial("single-threaded: ends the process"), Own),
     sys(n::SYS_exit_group, process::exit_group, Full, Own),
     sys(n::SYS_arch_prctl, process::arch_prctl, Partial("ARCH_SET/GET_FS and _GS only"), Own),
@@ -240,7 +243,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sched_getaffinity, process::sched_getaffinity, Partial("reports the sandbox's host CPU set"), Any),
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),
-    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("handlers run; SA_RESTART is not honoured (blocking calls aren't interrupted by signals yet)"), Any),
+    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("standard signals only (no queued real-time signals); no stop/continue (job control): stop signals are ignored"), Any),
     sys(n::SYS_rt_sigprocmask, signal::rt_sigprocmask, Full, Own),
     sys(n::SYS_clock_gettime, time::clock_gettime, Partial("CPU-time clocks count the host CPU time of the task threads (guest code and the calls served on them, not those the ring poller serves)"), Any),
     sys(n::SYS_clock_getres, time::clock_getres, Full, Any),
@@ -257,19 +260,19 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_timerfd_create, timerfd::timerfd_create, Partial("the alarm clocks don't wake a suspended host"), Any),
     sys(n::SYS_timerfd_settime, timerfd::timerfd_settime, Full, Any),
     sys(n::SYS_timerfd_gettime, timerfd::timerfd_gettime, Full, Any),
-    sys(n::SYS_nanosleep, time::nanosleep, Partial("not interruptible by signals yet"), Own),
-    sys(n::SYS_clock_nanosleep, time::clock_nanosleep, Partial("not interruptible by signals yet"), Own),
+    sys(n::SYS_nanosleep, time::nanosleep, Full, Own),
+    sys(n::SYS_clock_nanosleep, time::clock_nanosleep, Partial("an absolute sleep doesn't follow CLOCK_REALTIME changes made while it sleeps"), Own),
     // Readiness, events and pipes (poll.rs). The waits block: the task's own thread.
-    sys(n::SYS_poll, poll::poll, Partial(NOT_INTERRUPTIBLE), Own),
-    sys(n::SYS_ppoll, poll::ppoll, Partial(SIGMASK_IGNORED), Own),
-    sys(n::SYS_select, poll::select, Partial(NOT_INTERRUPTIBLE), Own),
-    sys(n::SYS_pselect6, poll::pselect6, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_poll, poll::poll, Partial(RESTART_FULL_TIMEOUT), Own),
+    sys(n::SYS_ppoll, poll::ppoll, Full, Own),
+    sys(n::SYS_select, poll::select, Full, Own),
+    sys(n::SYS_pselect6, poll::pselect6, Full, Own),
     sys(n::SYS_epoll_create, poll::epoll_create, Full, Any),
     sys(n::SYS_epoll_create1, poll::epoll_create1, Full, Any),
     sys(n::SYS_epoll_ctl, poll::epoll_ctl, Partial("EPOLLEXCLUSIVE accepted, wakes every waiter; EPOLLWAKEUP dropped (no CAP_BLOCK_SUSPEND)"), Any),
-    sys(n::SYS_epoll_wait, poll::epoll_wait, Partial(NOT_INTERRUPTIBLE), Own),
-    sys(n::SYS_epoll_pwait, poll::epoll_pwait, Partial(SIGMASK_IGNORED), Own),
-    sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(SIGMASK_IGNORED), Own),
+    sys(n::SYS_epoll_wait, poll::epoll_wait, Partial(RESTART_FULL_TIMEOUT), Own),
+    sys(n::SYS_epoll_pwait, poll::epoll_pwait, Partial(RESTART_FULL_TIMEOUT), Own),
+    sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(RESTART_FULL_TIMEOUT), Own),
     sys(n::SYS_eventfd, poll::eventfd, Full, Any),
     sys(n::SYS_eventfd2, poll::eventfd2, Full, Any),
     sys(n::SYS_splice, poll::splice, Partial(PIPE_SLOTS), Own),
@@ -277,7 +280,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_vmsplice, poll::vmsplice, Partial("the pages are copied into the pipe, not referenced; SIGPIPE as for splice"), Own),
     // Locks and copies (locks.rs, copy.rs). flock and fcntl wait for a lock on the task's
     // thread only in their blocking forms: see `locks::may_wait`.
-    sys(n::SYS_flock, locks::flock, Partial("blocking waits are not interrupted by signals yet"), Any),
+    sys(n::SYS_flock, locks::flock, Full, Any),
     sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
     sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
     sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); seals are recorded, not enforced"), Any),
@@ -286,9 +289,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_socketpair, socket::socketpair, Partial(UNIX_ONLY), Any),
     sys(n::SYS_bind, socket::bind, Full, Any),
     sys(n::SYS_listen, socket::listen, Full, Any),
-    sys(n::SYS_accept, socket::accept, Partial(NOT_INTERRUPTIBLE), Own),
-    sys(n::SYS_accept4, socket::accept4, Partial(NOT_INTERRUPTIBLE), Own),
-    sys(n::SYS_connect, socket::connect, Partial(NOT_INTERRUPTIBLE), Own),
+    sys(n::SYS_accept, socket::accept, Full, Own),
+    sys(n::SYS_accept4, socket::accept4, Full, Own),
+    sys(n::SYS_connect, socket::connect, Full, Own),
     sys(n::SYS_getsockname, socket::getsockname, Full, Any),
     sys(n::SYS_getpeername, socket::getpeername, Full, Any),
     sys(n::SYS_sendto, socket::sendto, Partial(SOCK_SEND), Own),
@@ -296,7 +299,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sendmmsg, socket::sendmmsg, Partial(SOCK_SEND), Own),
     sys(n::SYS_recvfrom, socket::recvfrom, Partial(SOCK_RECV), Own),
     sys(n::SYS_recvmsg, socket::recvmsg, Partial(SOCK_RECV), Own),
-    sys(n::SYS_recvmmsg, socket::recvmmsg, Partial("the timeout is ignored; MSG_OOB unsupported; not interruptible by signals yet"), Own),
+    sys(n::SYS_recvmmsg, socket::recvmmsg, Partial("the timeout is ignored; MSG_OOB unsupported"), Own),
     sys(n::SYS_shutdown, socket::shutdown, Full, Any),
     sys(n::SYS_getsockopt, socket::getsockopt, Partial(SOCK_OPTS), Any),
     sys(n::SYS_setsockopt, socket::setsockopt, Partial(SOCK_OPTS), Any),
@@ -364,15 +367,17 @@ pub fn name(nr: u64) -> &'static str {
     }
 }
 
-/// Serves the system call in `regs`, leaving the result in `rax`.
-pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
+/// Serves the system call in `regs`, leaving the result in `rax`. `own_thread`: on the
+/// task's own thread, where the call may sleep (not on the ring poller).
+pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs, own_thread: bool) {
     crate::procfs::set_current_pid(task.pid);
     // Linux reads the number as a 32-bit int: the upper half of RAX is ignored.
     let nr = regs.rax as u32 as u64;
     let args = regs.syscall_args();
     let result = match lookup(nr) {
-        Some(s) if s.thread == Thread::Own => {
-            // Sleeps in the call can be interrupted (see poll::ServingTask).
+        Some(s) if own_thread => {
+            // Sleeps in the call can be interrupted (see poll::ServingTask), also in calls
+            // that sleep only in some forms (flock, F_SETLKW).
             let _serving = poll::ServingTask::enter(task);
             (s.handler)(task, regs, args)
         }
@@ -391,6 +396,12 @@ pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs) {
         args[1],
         args[2]
     );
+    if let Err(Errno(e)) = result {
+        if fs::waiter::is_restart(e) {
+            // A signal interrupted the call: delivery decides between restart and EINTR.
+            task.signals.interrupted_call = Some(nr);
+        }
+    }
     regs.rax = match result {
         Ok(v) => v,
         Err(Errno(e)) => (-(e as i64)) as u64,

@@ -3,12 +3,11 @@
 //!
 //! Every wait follows `fs::waiter`'s protocol: register the task's waiter on the queues of
 //! the files of interest, check readiness, sleep until a notification, the deadline or an
-//! interrupt (`Waiter::wake`, for signals, which give EINTR), check again. A zero timeout
-//! checks once without registering, as Linux does.
+//! interrupt (`Waiter::wake`, for signals: EINTR when a handler runs), check again. A zero
+//! timeout checks once without registering, as Linux does.
 //!
-//! Signal masks (ppoll, pselect6, epoll_pwait, epoll_pwait2) are validated and otherwise
-//! ignored until signal delivery exists: with no handler ever running, a temporary mask has
-//! nothing to change.
+//! ppoll, pselect6, epoll_pwait and epoll_pwait2 put their signal mask in force for the
+//! wait (see `with_sigmask`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,17 +152,31 @@ fn write_remaining(t: &TaskState, addr: u64, deadline: &Deadline, timeval: bool)
     let _ = t.mm.copy_out(addr, &b);
 }
 
-/// Validates a signal mask argument (`set_user_sigmask`): EINVAL for a wrong size, EFAULT
-/// for an unreadable set. The mask itself is not applied (see the module comment).
-fn check_sigmask(t: &TaskState, addr: u64, size: u64) -> Result<(), Errno> {
+/// Runs `wait` with the signal mask at `addr` in force, if any (`set_user_sigmask`): EINVAL
+/// for a wrong size, EFAULT for an unreadable set. When a signal interrupts the wait, the
+/// caller's mask comes back only after delivery, so that the handler runs under the
+/// temporary one and its frame restores the caller's (Linux's restore_saved_sigmask_unless).
+fn with_sigmask(
+    t: &mut TaskState,
+    addr: u64,
+    size: u64,
+    wait: impl FnOnce(&mut TaskState) -> SysResult,
+) -> SysResult {
     if addr == 0 {
-        return Ok(());
+        return wait(t);
     }
     if size != 8 {
         return Err(Errno::EINVAL);
     }
-    t.mm.read_u64(addr)?;
-    Ok(())
+    let mask = t.mm.read_u64(addr)?;
+    let old = t.signals.mask();
+    t.signals.set_mask(mask);
+    let r = wait(t);
+    match r {
+        Err(Errno(e)) if fs::waiter::is_restart(e) => t.signals.saved_mask = Some(old),
+        _ => t.signals.set_mask(old),
+    }
+    r
 }
 
 // ---------------------------------------------------------------------------------------
@@ -171,24 +184,36 @@ fn check_sigmask(t: &TaskState, addr: u64, size: u64) -> Result<(), Errno> {
 
 /// Held while a call is served on the task's own thread, where calls may sleep: names the
 /// task as the thread's current one (so that blocking inside a file, such as a pipe read,
-/// sleeps interruptibly) and gives the task's waiter its interrupt check, the end of its
-/// thread group, once. Signals will `wake()` the same waiter.
-pub struct ServingTask(Option<Arc<Waiter>>);
+/// sleeps interruptibly) and gives the task's waiter its interrupt check, once: a signal
+/// the thread doesn't block is pending for it or its process, or the process is ending.
+/// Senders also `wake()` the waiter, which only hurries the check: the flag is cleared
+/// here, for a wake whose signal another thread took.
+pub struct ServingTask(Option<Arc<Waiter>>, Option<crate::signal::Current>);
 
 impl ServingTask {
     pub fn enter(t: &TaskState) -> ServingTask {
         if !t.waiter.has_interrupt_check() {
             let group = t.group.clone();
-            t.waiter
-                .set_interrupt_check(move || group.exiting().is_some());
+            let thread = t.signals.thread.clone();
+            t.waiter.set_interrupt_check(move || {
+                group.exiting().is_some()
+                    || thread.deliverable()
+                    || group.has_pending(thread.mask())
+            });
         }
-        ServingTask(fs::waiter::set_current(Some(t.waiter.clone())))
+        t.waiter.clear_interrupt();
+        let previous = crate::signal::set_current(Some(crate::signal::Current {
+            thread: t.signals.thread.clone(),
+            group: t.group.clone(),
+        }));
+        ServingTask(fs::waiter::set_current(Some(t.waiter.clone())), previous)
     }
 }
 
 impl Drop for ServingTask {
     fn drop(&mut self) {
         fs::waiter::set_current(self.0.take());
+        crate::signal::set_current(self.1.take());
     }
 }
 
@@ -197,7 +222,9 @@ impl Drop for ServingTask {
 
 /// Registers the task's waiter on `queues` (unless the deadline is zero), then runs `scan`
 /// until it finds something, the deadline passes (scanning one last time), or the wait is
-/// interrupted (EINTR).
+/// interrupted: ERESTARTNOHAND, so that poll, select and epoll_wait fail with EINTR when a
+/// handler runs, SA_RESTART or not, and go on as if nothing happened when none does (a
+/// signal another thread took, or one ignored meanwhile).
 fn wait_until(
     waiter: &Arc<Waiter>,
     queues: &[(&WaitQueue, u32)],
@@ -221,7 +248,7 @@ fn wait_until(
         match waiter.wait(deadline.at) {
             Wake::Notified => {}
             Wake::TimedOut => timed_out = true,
-            Wake::Interrupted => return Err(Errno::EINTR),
+            Wake::Interrupted => return Err(Errno(fs::waiter::ERESTARTNOHAND)),
         }
     }
 }
@@ -296,8 +323,7 @@ pub fn poll(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn ppoll(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let deadline = read_timespec_deadline(t, a[2])?;
-    check_sigmask(t, a[3], a[4])?;
-    let r = do_poll(t, a[0], a[1], deadline);
+    let r = with_sigmask(t, a[3], a[4], |t| do_poll(t, a[0], a[1], deadline));
     write_remaining(t, a[2], &deadline, false);
     r
 }
@@ -457,8 +483,9 @@ pub fn pselect6(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         (0, 0)
     };
     let deadline = read_timespec_deadline(t, a[4])?;
-    check_sigmask(t, ss, ss_len)?;
-    let r = do_select(t, a[0], [a[1], a[2], a[3]], deadline);
+    let r = with_sigmask(t, ss, ss_len, |t| {
+        do_select(t, a[0], [a[1], a[2], a[3]], deadline)
+    });
     write_remaining(t, a[4], &deadline, false);
     r
 }
@@ -592,14 +619,16 @@ pub fn epoll_wait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
 }
 
 pub fn epoll_pwait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    check_sigmask(t, a[4], a[5])?;
-    do_epoll_wait(t, a[0], a[1], a[2], Deadline::from_ms(a[3] as i32))
+    with_sigmask(t, a[4], a[5], |t| {
+        do_epoll_wait(t, a[0], a[1], a[2], Deadline::from_ms(a[3] as i32))
+    })
 }
 
 pub fn epoll_pwait2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let deadline = read_timespec_deadline(t, a[3])?;
-    check_sigmask(t, a[4], a[5])?;
-    do_epoll_wait(t, a[0], a[1], a[2], deadline)
+    with_sigmask(t, a[4], a[5], |t| {
+        do_epoll_wait(t, a[0], a[1], a[2], deadline)
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -647,34 +676,19 @@ fn read_offset(t: &TaskState, addr: u64) -> Result<Option<i64>, Errno> {
     Ok(Some(t.mm.read_u64(addr)? as i64))
 }
 
-/// Linux sends SIGPIPE with every EPIPE of the splice family (a pipe without readers).
-/// Handlers can't run yet: a handled, ignored or blocked SIGPIPE leaves just the EPIPE; the
-/// default action ends the process (as socket.rs does for sends).
-fn sigpipe_on_epipe(t: &mut TaskState, r: SysResult) -> SysResult {
-    if r == Err(Errno(libc::EPIPE)) {
-        let sig = libc::SIGPIPE;
-        let action = t.signals.actions[sig as usize - 1];
-        let blocked = t.signals.mask & (1u64 << (sig - 1)) != 0;
-        if action.handler == libc::SIG_DFL as u64 && !blocked {
-            t.exit = Some(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
-        }
-    }
-    r
-}
-
 pub fn splice(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_splice(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 pub fn tee(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_tee(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 pub fn vmsplice(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let r = do_vmsplice(t, a);
-    sigpipe_on_epipe(t, r)
+    super::signal::sigpipe_on_epipe(t, r)
 }
 
 fn do_splice(t: &mut TaskState, a: [u64; 6]) -> SysResult {

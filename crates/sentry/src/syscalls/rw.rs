@@ -3,6 +3,7 @@
 
 use platform::UserRegs;
 
+use super::signal::sigpipe_on_epipe;
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
 
@@ -112,7 +113,8 @@ fn write_from(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<i6
 }
 
 pub fn write(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    write_from(t, a[0], a[1], a[2], None)
+    let r = write_from(t, a[0], a[1], a[2], None);
+    sigpipe_on_epipe(t, r)
 }
 
 pub fn pwrite64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -221,7 +223,8 @@ fn read_vectored(
 }
 
 pub fn writev(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    write_vectored(t, a[0], a[1], a[2], None)
+    let r = write_vectored(t, a[0], a[1], a[2], None);
+    sigpipe_on_epipe(t, r)
 }
 
 pub fn readv(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -275,7 +278,8 @@ pub fn pwritev2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             offset = Some(file.stat().map_err(fs_err)?.size as u64);
         }
     }
-    write_vectored(t, a[0], a[1], a[2], offset)
+    let r = write_vectored(t, a[0], a[1], a[2], offset);
+    sigpipe_on_epipe(t, r)
 }
 
 pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

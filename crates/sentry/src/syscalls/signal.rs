@@ -1,10 +1,13 @@
-//! Signal system calls (bookkeeping until delivery exists).
+//! Signal system calls: actions, masks, sending, waiting, restart_syscall.
 
+use fs::vfs::OpenFile;
+use fs::waiter::ERESTARTNOHAND;
 use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
-use crate::signal::{SigAction, NSIG, UNBLOCKABLE};
-use crate::signal_frame::AltStack;
+use crate::signal::{RestartBlock, SigAction, NSIG, UNBLOCKABLE};
+use crate::signal_frame::{AltStack, SigInfo};
+use crate::signalfd::SignalFd;
 use crate::task::TaskState;
 
 pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -12,9 +15,9 @@ pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
     if setsize != 8 || sig == 0 || sig > NSIG as u64 {
         return Err(Errno::EINVAL);
     }
-    let idx = sig as usize - 1;
+    let sig = sig as i32;
     let new = if act != 0 {
-        if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             return Err(Errno::EINVAL);
         }
         let mut b = [0u8; SigAction::SIZE];
@@ -25,12 +28,22 @@ pub fn rt_sigaction(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
     } else {
         None
     };
+    let handlers = t.group.handlers();
+    let old = match new {
+        Some(new) => handlers.replace(sig, new),
+        None => handlers.get(sig),
+    };
     if oldact != 0 {
-        let old = t.signals.actions[idx].to_bytes();
-        t.mm.copy_out(oldact, &old)?;
+        if let Err(e) = t.mm.copy_out(oldact, &old.to_bytes()) {
+            // Linux writes the old action before installing the new one.
+            if new.is_some() {
+                handlers.set(sig, old);
+            }
+            return Err(e);
+        }
     }
-    if let Some(new) = new {
-        t.signals.actions[idx] = new;
+    if new.is_some() && handlers.discards(sig, 0) {
+        t.group.discard(sig);
     }
     Ok(0)
 }
@@ -40,9 +53,9 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
     if setsize != 8 {
         return Err(Errno::EINVAL);
     }
+    let mask = t.signals.mask();
     let new = if set != 0 {
         let requested = t.mm.read_u64(set)?;
-        let mask = t.signals.mask;
         Some(match how as i32 {
             libc::SIG_BLOCK => mask | requested,
             libc::SIG_UNBLOCK => mask & !requested,
@@ -53,18 +66,42 @@ pub fn rt_sigprocmask(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRe
         None
     };
     if oldset != 0 {
-        t.mm.copy_out(oldset, &t.signals.mask.to_le_bytes())?;
+        t.mm.copy_out(oldset, &mask.to_le_bytes())?;
     }
     if let Some(m) = new {
-        t.signals.mask = m & !UNBLOCKABLE;
+        t.signals.set_mask(m);
+        t.group.retarget(m & !mask);
     }
     Ok(0)
+}
+
+/// SIGPIPE for the calling thread, as Linux sends with every EPIPE of a write to a pipe or
+/// stream socket without readers (MSG_NOSIGNAL aside): a handler runs, an ignored one
+/// leaves just the EPIPE, the default action ends the process once the call returns.
+pub(super) fn raise_sigpipe(t: &TaskState) {
+    let info = SigInfo {
+        signo: libc::SIGPIPE,
+        code: 0, // SI_USER
+        pid: t.pid,
+        uid: t.creds.uid,
+        ..Default::default()
+    };
+    t.group.send_thread(t.tid, info, false);
+}
+
+/// SIGPIPE when a write of the write or splice family failed with EPIPE: only pipes and
+/// stream sockets without a reader give it, and Linux signals it from each.
+pub(super) fn sigpipe_on_epipe(t: &TaskState, r: SysResult) -> SysResult {
+    if r == Err(Errno(libc::EPIPE)) {
+        raise_sigpipe(t);
+    }
+    r
 }
 
 pub fn rt_sigreturn(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
     match crate::signal_frame::restore(&t.mm, regs) {
         Ok((mask, fpu)) => {
-            t.signals.mask = mask & !UNBLOCKABLE;
+            t.signals.set_mask(mask);
             t.restore_fpu = fpu;
             // The restored RAX is the interrupted code's, not a return value.
             Ok(regs.rax)
@@ -127,22 +164,25 @@ pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    // The thread's own signals and the process's, as Linux reports them.
-    let pending = t.signals.pending | t.group.directed_pending(t.tid) | t.group.pending_mask();
+    // Pending for the thread or the process, and blocked (unblocked ones are delivered).
+    let pending = (t.signals.thread.pending() | t.group.pending()) & t.signals.mask();
     t.mm.copy_out(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
     Ok(0)
 }
 
-/// Sleeps until a signal can be delivered (or the process ends): pause, sigsuspend.
-fn wait_for_signal(t: &TaskState) {
+/// Sleeps until a signal can be delivered (or the process ends): pause, sigsuspend. Then
+/// ERESTARTNOHAND: EINTR once a handler runs, a fresh sleep if the signal was taken by
+/// another thread or ignored.
+fn wait_for_signal(t: &TaskState) -> SysResult {
     while !crate::task::has_deliverable(t) && t.group.exiting().is_none() {
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        t.waiter.wait(None);
+        t.waiter.clear_interrupt();
     }
+    Err(Errno(ERESTARTNOHAND))
 }
 
 pub fn pause(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    wait_for_signal(t);
-    Err(Errno::EINTR)
+    wait_for_signal(t)
 }
 
 pub fn rt_sigsuspend(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -150,8 +190,56 @@ pub fn rt_sigsuspend(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
         return Err(Errno::EINVAL);
     }
     let mask = t.mm.read_u64(a[0])?;
-    t.signals.saved_mask = Some(t.signals.mask);
-    t.signals.mask = mask & !UNBLOCKABLE;
-    wait_for_signal(t);
-    Err(Errno::EINTR)
+    t.signals.saved_mask = Some(t.signals.mask());
+    t.signals.set_mask(mask);
+    wait_for_signal(t)
+}
+
+/// restart_syscall: resumes the call interrupted with ERESTART_RESTARTBLOCK from what it
+/// saved; EINTR when there is nothing to resume (Linux's do_no_restart_syscall).
+pub fn restart_syscall(t: &mut TaskState, r: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    match t.signals.restart_block.take() {
+        Some(RestartBlock::Sleep { deadline, rmtp }) => super::time::sleep_until(t, deadline, rmtp),
+        Some(RestartBlock::FutexWait {
+            addr,
+            val,
+            bitset,
+            deadline,
+        }) => super::futex::resume_wait(t, r, addr, val, bitset, deadline),
+        None => Err(Errno::EINTR),
+    }
+}
+
+const SFD_CLOEXEC: u64 = libc::O_CLOEXEC as u64;
+const SFD_NONBLOCK: u64 = libc::O_NONBLOCK as u64;
+
+pub fn signalfd4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (fd, mask_addr, size, flags) = (a[0] as i32, a[1], a[2], a[3]);
+    if flags & !(SFD_CLOEXEC | SFD_NONBLOCK) != 0 || size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = t.mm.read_u64(mask_addr)?;
+    if fd != -1 {
+        // A new mask for an existing signalfd.
+        let file = t.fds.get(fd as u64)?;
+        let sfd = file
+            .special_desc()
+            .and_then(|d| d.as_any())
+            .and_then(|d| d.downcast_ref::<SignalFd>())
+            .ok_or(Errno::EINVAL)?;
+        sfd.set_mask(mask);
+        return Ok(fd as u64);
+    }
+    let creator = crate::signal::Current {
+        thread: t.signals.thread.clone(),
+        group: t.group.clone(),
+    };
+    let status = libc::O_RDWR as u32 | (flags & SFD_NONBLOCK) as u32;
+    let file = OpenFile::special(None, None, SignalFd::new(mask, creator), status);
+    let cloexec = flags & SFD_CLOEXEC != 0;
+    Ok(t.fds.alloc(0, file, cloexec, super::fd::fd_limit(t))? as u64)
+}
+
+pub fn signalfd(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    signalfd4(t, r, [a[0], a[1], a[2], 0, 0, 0])
 }

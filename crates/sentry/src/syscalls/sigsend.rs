@@ -6,7 +6,7 @@ use platform::UserRegs;
 use crate::caps::may_signal;
 use crate::errno::{Errno, SysResult};
 use crate::process::{ProcessSet, Recipient};
-use crate::signal::NSIG;
+use crate::signal::{bit, NSIG};
 use crate::signal_frame::SigInfo;
 use crate::task::TaskState;
 
@@ -36,16 +36,17 @@ fn check_signo(sig: i32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Queues a signal for the calling thread; it is delivered when the call returns. Signal 0
-/// only checks.
-fn signal_self(t: &mut TaskState, info: SigInfo) {
+/// Queues a signal the caller sends its own process (`to_process`) or its own thread; it is
+/// delivered when the call returns. A process-directed one goes to the caller unless it
+/// blocks it, as Linux's complete_signal prefers. Signal 0 only checks.
+fn signal_self(t: &mut TaskState, info: SigInfo, to_process: bool) {
     if info.signo == 0 {
         return;
     }
-    let bit = 1u64 << (info.signo - 1);
-    if t.signals.pending & bit == 0 {
-        t.signals.pending |= bit;
-        t.signals.info[info.signo as usize - 1] = Some(info);
+    if to_process && t.signals.mask() & bit(info.signo) != 0 {
+        t.group.send(info);
+    } else {
+        t.group.send_thread(t.tid, info, false);
     }
 }
 
@@ -70,7 +71,7 @@ fn send_to_process(t: &mut TaskState, target: &Recipient, info: SigInfo) -> Resu
         return Ok(());
     }
     if target.group.pid == t.pid {
-        signal_self(t, info);
+        signal_self(t, info, true);
     } else {
         target.group.send(info);
     }
@@ -139,7 +140,7 @@ pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo) -> SysResult {
     if tid == t.tid && tgid.is_none_or(|g| g == t.pid) {
         check_signo(info.signo)?;
-        signal_self(t, info);
+        signal_self(t, info, false);
         return Ok(0);
     }
     let target = t.kernel.thread_owner(tid).ok_or(Errno::ESRCH)?;
@@ -149,7 +150,7 @@ fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo)
     check_permission(t, &target, info.signo)?;
     if info.signo != 0 {
         // The thread may have exited meanwhile: Linux reports success then too.
-        target.group.send_to_thread(tid, info);
+        target.group.send_thread(tid, info, true);
     }
     Ok(0)
 }

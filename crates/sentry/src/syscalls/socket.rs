@@ -395,18 +395,6 @@ fn check_writable(t: &TaskState, iovs: &[(u64, usize)], mut n: usize) -> Result<
     Ok(())
 }
 
-/// SIGPIPE for a stream send that failed with EPIPE without MSG_NOSIGNAL. Handlers can't
-/// run yet: a handled, ignored or blocked SIGPIPE leaves just the EPIPE; the default action
-/// ends the process.
-fn raise_sigpipe(t: &mut TaskState) {
-    let sig = libc::SIGPIPE;
-    let action = t.signals.actions[sig as usize - 1];
-    let blocked = t.signals.mask & (1u64 << (sig - 1)) != 0;
-    if action.handler == libc::SIG_DFL as u64 && !blocked {
-        t.exit = Some(crate::task::ExitStatus::Signal(crate::signal::Signo(sig)));
-    }
-}
-
 // --- creating, naming, connecting --------------------------------------------------------
 
 pub fn socket(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -678,7 +666,7 @@ fn do_send(
             }
             Err(e) if sent == 0 => {
                 if e == libc::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
-                    raise_sigpipe(t);
+                    super::signal::raise_sigpipe(t);
                 }
                 return Err(err(e));
             }

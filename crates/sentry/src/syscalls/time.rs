@@ -1,8 +1,12 @@
 //! Clocks and sleeping.
 
+use std::time::{Duration, Instant};
+
+use fs::waiter::Wake;
 use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
+use crate::signal::RestartBlock;
 use crate::task::TaskState;
 
 /// Clocks a program may read; each maps to the host clock of the same id, but for the
@@ -140,43 +144,44 @@ pub fn time(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(now as u64)
 }
 
-fn sleep(clock: libc::clockid_t, flags: i32, ts: &libc::timespec) -> Result<(), Errno> {
+/// Sleeps until `deadline`, interruptibly. An interrupted sleep writes the time left to
+/// `rmtp` (if not 0) and saves the rest for restart_syscall: a handler makes it EINTR, no
+/// handler resumes it (Linux's hrtimer_nanosleep_restart).
+pub fn sleep_until(t: &mut TaskState, deadline: Instant, rmtp: u64) -> SysResult {
+    t.waiter.reset();
     loop {
-        // SAFETY: ts is a valid timespec; no remainder is requested (we restart ourselves).
-        let r = unsafe { libc::clock_nanosleep(clock, flags, ts, std::ptr::null_mut()) };
-        match r {
-            0 => return Ok(()),
-            // The sentry's own threads take kick signals; those are not the guest's.
-            libc::EINTR if flags & libc::TIMER_ABSTIME != 0 => continue,
-            libc::EINTR => {
-                // A relative sleep restarted from scratch would oversleep; fall back to
-                // an absolute deadline. Rare: only kicks interrupt us.
-                return Err(Errno::EINTR);
-            }
-            e => return Err(Errno(e)),
+        match t.waiter.wait(Some(deadline)) {
+            Wake::TimedOut => return Ok(0),
+            Wake::Notified => continue,
+            Wake::Interrupted => break,
         }
     }
+    if rmtp != 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        t.mm.copy_out(rmtp, &timespec_bytes(&ts))?;
+    }
+    t.signals.restart_block = Some(RestartBlock::Sleep { deadline, rmtp });
+    Err(Errno(fs::waiter::ERESTART_RESTARTBLOCK))
+}
+
+fn duration(ts: &libc::timespec) -> Duration {
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `now + d`, saturating far in the future.
+fn instant_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 pub fn nanosleep(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let ts = read_timespec(t, a[0])?;
-    sleep_relative(libc::CLOCK_MONOTONIC, &ts)?;
-    Ok(0)
-}
-
-/// Sleeps for `ts` on `clock`, turning it into an absolute deadline so that host
-/// interruptions resume rather than restart.
-fn sleep_relative(clock: libc::clockid_t, ts: &libc::timespec) -> Result<(), Errno> {
-    let now = host_clock(clock)?;
-    let mut deadline = libc::timespec {
-        tv_sec: now.tv_sec.saturating_add(ts.tv_sec),
-        tv_nsec: now.tv_nsec + ts.tv_nsec,
-    };
-    if deadline.tv_nsec >= 1_000_000_000 {
-        deadline.tv_sec = deadline.tv_sec.saturating_add(1);
-        deadline.tv_nsec -= 1_000_000_000;
-    }
-    sleep(clock, libc::TIMER_ABSTIME, &deadline)
+    sleep_until(t, instant_after(duration(&ts)), a[1])
 }
 
 pub fn clock_nanosleep(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -189,10 +194,17 @@ pub fn clock_nanosleep(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysR
     };
     let flags = a[1] as i32;
     let ts = read_timespec(t, a[2])?;
-    if flags & libc::TIMER_ABSTIME != 0 {
-        sleep(clock, libc::TIMER_ABSTIME, &ts)?;
-    } else {
-        sleep_relative(clock, &ts)?;
+    if flags & libc::TIMER_ABSTIME == 0 {
+        return sleep_until(t, instant_after(duration(&ts)), a[3]);
     }
-    Ok(0)
+    // An absolute time, as a deadline on the monotonic clock. An interrupted absolute sleep
+    // restarts as it was (ERESTARTNOHAND), with nothing to write back.
+    let now = duration(&host_clock(clock)?);
+    match sleep_until(t, instant_after(duration(&ts).saturating_sub(now)), 0) {
+        Err(Errno(fs::waiter::ERESTART_RESTARTBLOCK)) => {
+            t.signals.restart_block = None;
+            Err(Errno(fs::waiter::ERESTARTNOHAND))
+        }
+        r => r,
+    }
 }

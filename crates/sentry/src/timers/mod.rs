@@ -104,7 +104,8 @@ impl Target for TimerSignal {
         };
         let queued = match self.event.notify {
             Notify::Process => group.send(info),
-            Notify::Thread(tid) => group.send_to_thread(tid, info),
+            // The timer thread is never the target: always wake it.
+            Notify::Thread(tid) => group.send_thread(tid, info, true).unwrap_or(false),
             Notify::None => false,
         };
         if queued {
