@@ -164,10 +164,10 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
     }
     let (code, addr) = match fault {
         Fault::Page { addr, .. } => (
-            if err == FaultError::AccessDenied {
-                2
-            } else {
-                1
+            match err {
+                FaultError::AccessDenied => 2, // SEGV_ACCERR
+                FaultError::BeyondEof => 2,    // BUS_ADRERR
+                _ => 1,                        // SEGV_MAPERR
             },
             *addr,
         ),
@@ -259,6 +259,7 @@ fn fault_signal(fault: &Fault, mm_result: Option<FaultError>) -> Signo {
     match fault {
         Fault::Page { .. } => match mm_result {
             Some(FaultError::OutOfMemory) => Signo::SIGKILL,
+            Some(FaultError::BeyondEof) => Signo::SIGBUS,
             _ => Signo::SIGSEGV,
         },
         Fault::GeneralProtection { .. } => Signo::SIGSEGV,

@@ -111,12 +111,24 @@ fn shared_page_hooks() -> fs::vfs::SharedPageHooks {
     }
 }
 
+/// Whether `va` of a file mapping lies in a page wholly past the end of the file, where
+/// Linux raises SIGBUS (the rest of the file's last page reads as zeros).
+fn beyond_eof(vma: &Vma, va: u64) -> bool {
+    let (Some(f), Some(offset)) = (vma.file.as_ref(), vma.file_offset(va)) else {
+        return false;
+    };
+    let size = f.inode.stat().map(|s| s.size.max(0) as u64).unwrap_or(0);
+    page_align_up(size).is_some_and(|end| offset >= end)
+}
+
 /// Why a fault could not be resolved: Linux's SEGV_MAPERR or SEGV_ACCERR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultError {
     NotMapped,
     AccessDenied,
     OutOfMemory,
+    /// A page of a file mapping wholly past the end of the file: SIGBUS (BUS_ADRERR).
+    BeyondEof,
 }
 
 /// One address space's memory.
@@ -615,6 +627,9 @@ impl MemoryManager {
             };
         }
         let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
+        if file_vma.as_ref().is_some_and(|v| beyond_eof(v, va)) {
+            return Err(FaultError::BeyondEof);
+        }
         if let Some(gpa) = file_vma.as_ref().and_then(|v| self.lent_page(v, va)) {
             if write {
                 self.pages.insert(va, gpa);

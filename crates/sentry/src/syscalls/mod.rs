@@ -175,7 +175,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_lremovexattr, attr::lremovexattr, Full, Any),
     sys(n::SYS_fremovexattr, attr::fremovexattr, Full, Any),
     sys(n::SYS_brk, mm::brk, Full, Any),
-    sys(n::SYS_mmap, mm::mmap, Partial("file pages are copied at first touch, so a private mapping doesn't see later file changes; shared mappings of a file (and shared anonymous memory, backed by an unnamed memfd-fs file as Linux uses shmem) share one page per file page between processes and are coherent with read/write, but truncate doesn't zero them and access past EOF doesn't raise SIGBUS; ImgFS pages are copied, not mapped"), Any),
+    sys(n::SYS_mmap, mm::mmap, Partial("pages of files other than ImgFS images are copied at first touch, so a private mapping doesn't see later changes to a page it already read; shared mappings of a file (and shared anonymous memory, backed by an unnamed memfd-fs file as Linux uses shmem) share one page per file page between processes and are coherent with read/write, but truncating the file doesn't zero pages already mapped"), Any),
     sys(n::SYS_msync, mm::msync, Partial("writes back every populated page of shared file mappings"), Own),
     sys(n::SYS_munmap, mm::munmap, Full, Any),
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
