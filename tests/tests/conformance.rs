@@ -370,6 +370,7 @@ program_test!(cow_fork);
 program_test!(exec_exe_path);
 program_test!(vdso);
 program_test!(mmap_sigbus);
+program_test!(sigtimedwait);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

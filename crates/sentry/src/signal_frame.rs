@@ -50,7 +50,8 @@ pub const SI_TIMER: i32 = -2;
 pub const SI_KERNEL: i32 = 0x80;
 
 impl SigInfo {
-    fn bytes(&self) -> [u8; 128] {
+    /// The siginfo_t a handler or sigtimedwait's caller sees.
+    pub fn bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());

@@ -204,6 +204,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_restart_syscall, signal::restart_syscall, Full, Own),
     sys(n::SYS_pause, signal::pause, Full, Own),
     sys(n::SYS_rt_sigsuspend, signal::rt_sigsuspend, Full, Own),
+    sys(n::SYS_rt_sigtimedwait, signal::rt_sigtimedwait, Full, Own),
     sys(n::SYS_sigaltstack, signal::sigaltstack, Full, Any),
     sys(n::SYS_rt_sigpending, signal::rt_sigpending, Full, Any),
     sys(n::SYS_signalfd, signal::signalfd, Partial(SIGNALFD), Own),

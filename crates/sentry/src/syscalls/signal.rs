@@ -195,6 +195,45 @@ pub fn rt_sigsuspend(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     wait_for_signal(t)
 }
 
+/// rt_sigtimedwait (sigwaitinfo, sigtimedwait): takes a pending signal of `set` (blocked or
+/// not) off the queue, waiting for one up to the timeout; EAGAIN when the time runs out,
+/// EINTR when another signal is delivered meanwhile (never restarted, per signal(7)).
+pub fn rt_sigtimedwait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (set_addr, info_addr, timeout_addr, setsize) = (a[0], a[1], a[2], a[3]);
+    if setsize != 8 {
+        return Err(Errno::EINVAL);
+    }
+    // SIGKILL and SIGSTOP can't be waited for, as they can't be blocked.
+    let set = t.mm.read_u64(set_addr)? & !UNBLOCKABLE;
+    let deadline = if timeout_addr != 0 {
+        let ts = super::time::read_timespec(t, timeout_addr)?;
+        let timeout = std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        Some(std::time::Instant::now() + timeout)
+    } else {
+        None
+    };
+    let waiter = t.waiter.clone();
+    waiter.reset();
+    // Every signal queued for the process or one of its threads notifies this queue.
+    let _registration = t.group.signal_queue.register(&waiter, fs::waiter::POLLIN);
+    loop {
+        if let Some(info) = t.group.dequeue(&t.signals.thread, !set) {
+            if info_addr != 0 {
+                t.mm.copy_out(info_addr, &info.bytes())?;
+            }
+            return Ok(info.signo as u64);
+        }
+        if crate::task::has_deliverable(t) || t.group.exiting().is_some() {
+            return Err(Errno::EINTR);
+        }
+        match waiter.wait(deadline) {
+            fs::waiter::Wake::TimedOut => return Err(Errno::EAGAIN),
+            fs::waiter::Wake::Interrupted => waiter.clear_interrupt(),
+            fs::waiter::Wake::Notified => {}
+        }
+    }
+}
+
 /// restart_syscall: resumes the call interrupted with ERESTART_RESTARTBLOCK from what it
 /// saved; EINTR when there is nothing to resume (Linux's do_no_restart_syscall).
 pub fn restart_syscall(t: &mut TaskState, r: &mut UserRegs, _: [u64; 6]) -> SysResult {
