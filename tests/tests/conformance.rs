@@ -371,6 +371,7 @@ program_test!(exec_exe_path);
 program_test!(vdso);
 program_test!(mmap_sigbus);
 program_test!(sigtimedwait);
+program_test!(timer_thread);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,
