@@ -3,6 +3,7 @@
  * agree with the system calls: interleaved vDSO and syscall readings never
  * go backwards, on every clock the vDSO serves. */
 #include "conf.h"
+#include <sched.h>
 #include <elf.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -156,6 +157,14 @@ int main(void)
 	errno = 0;
 	r = clock_gettime(12345, &rt);
 	printf("clock_gettime(bad clock): %d %s\n", r, errname(errno));
+	/* getcpu, through the vDSO or the system call: a CPU this machine has. */
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	int cpu = sched_getcpu();
+	printf("sched_getcpu in range: %d\n", cpu >= 0 && cpu < ncpu);
+	unsigned ucpu = 999, unode = 999;
+	r = syscall(SYS_getcpu, &ucpu, &unode, NULL);
+	printf("getcpu: %d, cpu in range %d, node %u\n", r, ucpu < (unsigned)ncpu, unode);
+
 	/* Discarding the vDSO's code is allowed and changes nothing (it faults back
 	 * the same); its parameter page can't be discarded. */
 	unsigned long end = 0, text = maps_range("[vdso]", &end);

@@ -243,6 +243,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setrlimit, process::setrlimit, Partial(RLIMITS), Any),
     sys(n::SYS_sched_getaffinity, process::sched_getaffinity, Partial("reports the sandbox's host CPU set"), Any),
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
+    sys(n::SYS_getcpu, process::getcpu, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),
     sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("standard signals only (no queued real-time signals); no stop/continue (job control): stop signals are ignored"), Any),
     sys(n::SYS_rt_sigprocmask, signal::rt_sigprocmask, Full, Own),

@@ -616,6 +616,32 @@ pub fn sched_getaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
     Ok(needed as u64)
 }
 
+/// getcpu: the host CPU (and NUMA node) the calling thread's vCPU runs on, which is where
+/// its code runs, so the answer is as current as Linux's. The cache argument has been
+/// unused since Linux 2.6.24.
+pub fn getcpu(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (mut cpu, mut node) = (0u32, 0u32);
+    // SAFETY: two valid out-pointers; the kernel ignores the third argument.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getcpu,
+            &mut cpu as *mut u32,
+            &mut node as *mut u32,
+            0usize,
+        )
+    };
+    if r != 0 {
+        (cpu, node) = (0, 0);
+    }
+    if a[0] != 0 {
+        t.mm.copy_out(a[0], &cpu.to_le_bytes())?;
+    }
+    if a[1] != 0 {
+        t.mm.copy_out(a[1], &node.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
 fn ncpus_online() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
