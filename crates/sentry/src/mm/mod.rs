@@ -7,6 +7,7 @@
 mod vma;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use fs::vfs::{Mappable, MappedRange, Translation};
@@ -58,12 +59,16 @@ fn shared_index() -> MutexGuard<'static, SharedPageIndex> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
+/// How many entries the shared-page index has (kept under its lock, read without it).
+static SHARED_PAGES: AtomicUsize = AtomicUsize::new(0);
+
 /// Drops one user of a shared file page.
 fn release_shared_page(index: &mut SharedPageIndex, key: &FilePageKey) {
     if let Some(entry) = index.get_mut(key) {
         entry.users -= 1;
         if entry.users == 0 {
             index.remove(key);
+            SHARED_PAGES.store(index.len(), Ordering::Release);
         }
     }
 }
@@ -76,6 +81,11 @@ fn for_shared_pages(
     len: usize,
     mut each: impl FnMut(&SharedPage, u64, std::ops::Range<usize>),
 ) {
+    // Most reads and writes happen with no shared mapping anywhere: skip the lock then. A
+    // mapping made concurrently with this call may or may not be seen, as on Linux.
+    if SHARED_PAGES.load(Ordering::Acquire) == 0 {
+        return;
+    }
     let index = shared_index();
     if index.is_empty() || len == 0 {
         return;
@@ -667,6 +677,7 @@ impl MemoryManager {
                                 mem: self.mem.clone(),
                             },
                         );
+                        SHARED_PAGES.store(index.len(), Ordering::Release);
                         gpa
                     }
                 }
