@@ -372,6 +372,8 @@ program_test!(vdso);
 program_test!(mmap_sigbus);
 program_test!(sigtimedwait);
 program_test!(timer_thread);
+program_test!(job_control);
+program_test!(exit_race);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -16,6 +16,7 @@ use platform::{Interrupter, Platform};
 use fs::waiter::WaitQueue;
 
 use crate::caps::Uids;
+use crate::job::{JobControl, JobEvent};
 use crate::procfs::ProcFs;
 use crate::rlimit::nproc::TaskCounts;
 use crate::signal::{bit, PendingSet, SigHandlers, ThreadSignals, NSIG};
@@ -70,6 +71,8 @@ pub struct ThreadGroup {
     /// The main thread's user ids, which decide who may signal the process (Linux checks
     /// the leader's credentials for kill).
     uids: Mutex<Uids>,
+    /// Stopped or running (SIGSTOP and SIGCONT).
+    pub job: JobControl,
 }
 
 impl ThreadGroup {
@@ -86,6 +89,7 @@ impl ThreadGroup {
             cpu: CpuClocks::default(),
             timers: ProcessTimers::default(),
             uids: Mutex::new(uids),
+            job: JobControl::default(),
         })
     }
 
@@ -111,6 +115,14 @@ impl ThreadGroup {
                 *e = Some(status);
             }
         }
+        // Stopped threads must run on to end.
+        self.job.release();
+        self.interrupt_all();
+    }
+
+    /// Makes every thread come back to the sentry: from guest code, or out of a sleep
+    /// (job control: they stop at their next return to user mode).
+    pub fn interrupt_all(&self) {
         for slot in lock(&self.threads).iter() {
             if let Some(i) = &slot.interrupter {
                 i.interrupt();
@@ -299,7 +311,25 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reaped {
     pub pid: i32,
-    pub status: ExitStatus,
+    pub state: ChildState,
+}
+
+/// What a wait found a child in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// Ended (a zombie, reaped unless WNOWAIT).
+    Exited(ExitStatus),
+    /// Stopped or continued (WUNTRACED, WCONTINUED).
+    Job(JobEvent),
+}
+
+/// Which changes a wait is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitEvents {
+    pub exited: bool,
+    /// WUNTRACED / WSTOPPED.
+    pub stopped: bool,
+    pub continued: bool,
 }
 
 /// Which children a wait is for (wait4's pid argument, waitid's idtype/id).
@@ -360,6 +390,32 @@ impl Kernel {
             next_id: AtomicI32::new(1),
             tasks: TaskCounts::default(),
         })
+    }
+
+    /// A child stopped or continued: its parent's waits look again, and the parent gets
+    /// SIGCHLD (CLD_STOPPED or CLD_CONTINUED) unless its SIGCHLD action has SA_NOCLDSTOP.
+    pub fn job_changed(&self, child: &ThreadGroup, event: JobEvent) {
+        self.changed.notify_all();
+        let Some(parent) = self.group(self.ppid(child.pid)) else {
+            return;
+        };
+        const SA_NOCLDSTOP: u64 = 1;
+        if parent.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
+            return;
+        }
+        let (code, status) = match event {
+            JobEvent::Stopped(sig) => (libc::CLD_STOPPED, sig),
+            JobEvent::Continued => (libc::CLD_CONTINUED, libc::SIGCONT),
+        };
+        parent.send(SigInfo {
+            signo: libc::SIGCHLD,
+            code,
+            pid: child.pid,
+            uid: child.uids().uid,
+            // si_status lies where sigqueue's value does.
+            value: status as u32 as u64,
+            ..Default::default()
+        });
     }
 
     /// A fresh process or thread id.
@@ -447,6 +503,10 @@ impl Kernel {
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
         }
+        let parent = t
+            .get(&pid)
+            .map(|e| (e.ppid, e.group.uids().uid))
+            .and_then(|(ppid, uid)| Some((t.get(&ppid)?.group.clone(), uid)));
         // Orphans go to the nearest living ancestor that is a subreaper, else to init.
         let mut reaper = 1;
         let mut ancestor = t.get(&pid).map(|e| e.ppid).unwrap_or(0);
@@ -480,6 +540,23 @@ impl Kernel {
                 signo: sig,
                 code: 0, // SI_USER, from the parent
                 pid,
+                ..Default::default()
+            });
+        }
+        // The parent hears of the death with SIGCHLD (CLD_EXITED or CLD_KILLED). Linux
+        // sends the exit signal clone chose, SIGCHLD for fork; other choices aren't kept.
+        if let Some((parent, uid)) = parent {
+            let (code, status) = match status {
+                ExitStatus::Code(c) => (libc::CLD_EXITED, i32::from(c)),
+                ExitStatus::Signal(s) => (libc::CLD_KILLED, s.0),
+            };
+            parent.send(SigInfo {
+                signo: libc::SIGCHLD,
+                code,
+                pid,
+                uid,
+                // si_status lies where sigqueue's value does.
+                value: status as u32 as u64,
                 ..Default::default()
             });
         }
@@ -547,10 +624,12 @@ impl Kernel {
     /// (WNOWAIT). Blocks unless `nohang` (then Ok(None) when children exist but none is
     /// done). ECHILD when there is no matching child. Gives up with ERESTARTSYS when
     /// `interrupted` says so (a signal, or the waiter's group is ending).
+    #[allow(clippy::too_many_arguments)]
     pub fn wait(
         &self,
         parent: i32,
         which: WaitFor,
+        events: WaitEvents,
         nohang: bool,
         keep: bool,
         interrupted: impl Fn() -> bool,
@@ -570,9 +649,22 @@ impl Kernel {
             for (&pid, e) in t.iter() {
                 if matches(pid, e) {
                     any = true;
-                    if let Some(status) = e.zombie {
-                        done = Some(Reaped { pid, status });
+                    if let Some(status) = e.zombie.filter(|_| events.exited) {
+                        done = Some(Reaped {
+                            pid,
+                            state: ChildState::Exited(status),
+                        });
                         break;
+                    }
+                    let job = e
+                        .zombie
+                        .is_none()
+                        .then(|| e.group.job.collect(events.stopped, events.continued, keep));
+                    if let Some(event) = job.flatten() {
+                        return Ok(Some(Reaped {
+                            pid,
+                            state: ChildState::Job(event),
+                        }));
                     }
                 }
             }

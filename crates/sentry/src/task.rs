@@ -221,7 +221,11 @@ fn run_handler(
             continue;
         }
         if action.handler == libc::SIG_DFL as u64 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            if ignored_by_default(sig) || stops_by_default(sig) {
+            if stops_by_default(sig) {
+                stop_process(st, sig);
+                continue;
+            }
+            if ignored_by_default(sig) {
                 continue;
             }
             st.group.exit(ExitStatus::Signal(Signo(sig)));
@@ -251,6 +255,16 @@ fn run_handler(
             Err(_) => st.group.exit(ExitStatus::Signal(Signo::SIGSEGV)),
         }
         return true;
+    }
+}
+
+/// A stop signal's default action: the process stops (its threads park at their next return
+/// to user mode, see `Task::run`) and its parent hears of it.
+fn stop_process(st: &TaskState, sig: i32) {
+    if st.group.job.stop(sig) {
+        st.group.interrupt_all();
+        st.kernel
+            .job_changed(&st.group, crate::job::JobEvent::Stopped(sig));
     }
 }
 
@@ -327,6 +341,17 @@ impl Task {
                 }
                 if safe_point {
                     deliver_signals(&mut st, ctx, &mut regs);
+                    if st.group.job.is_stopped() {
+                        // Job control: park until SIGCONT (or SIGKILL, or the end), then
+                        // take what arrived meanwhile (SIGCONT's handler).
+                        let group = st.group.clone();
+                        drop(st);
+                        group.job.wait_while_stopped(|| group.exiting().is_some());
+                        st = lock(&self.state);
+                        if st.group.exiting().is_none() {
+                            deliver_signals(&mut st, ctx, &mut regs);
+                        }
+                    }
                 } else if has_deliverable(&st) {
                     // Stopped in the trampoline mid system call: come back once it is
                     // answered. The guest has to run on for that (to ring the doorbell when
@@ -364,8 +389,18 @@ impl Task {
         }
         let remaining = st.group.remove_thread(st.tid);
         if remaining == 0 {
+            // The last thread out reports the process's status. It reads exit_group's
+            // status again now: another thread may have called exit_group after this one
+            // looked above (a thread's own exit racing the main thread's _exit made the
+            // process exit with the thread's 0 instead of _exit's code).
+            let status = st
+                .group
+                .exiting()
+                .or(st.exit)
+                .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
             st.kernel.process_exited(st.pid, status);
+            return status;
         }
         status
     }

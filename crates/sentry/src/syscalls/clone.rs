@@ -7,8 +7,9 @@ use platform::UserRegs;
 use crate::errno::{Errno, SysResult};
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
+use crate::job::JobEvent;
 use crate::mm::Mm;
-use crate::process::{Completion, ThreadGroup, WaitFor};
+use crate::process::{ChildState, Completion, ThreadGroup, WaitEvents, WaitFor};
 use crate::task::{ExitStatus, Task, TaskState, TaskSyscalls};
 
 const CLONE_VM: u64 = 0x100;
@@ -326,13 +327,16 @@ const WNOTHREAD: i32 = 0x2000_0000;
 const WALL: i32 = 0x4000_0000;
 const WCLONE: i32 = 0x8000_0000u32 as i32;
 
-/// The wait status word: code << 8 for an exit, the signal for a kill. Linux sets the core
-/// bit (WCOREDUMP) only when it wrote a core file, which needs a nonzero RLIMIT_CORE; the
-/// sentry writes none, so the bit is never set, whatever the limit.
-fn status_word(s: ExitStatus) -> i32 {
+/// The wait status word: code << 8 for an exit, the signal for a kill, signal << 8 | 0x7f
+/// for a stop, 0xffff for a continue. Linux sets the core bit (WCOREDUMP) only when it wrote
+/// a core file, which needs a nonzero RLIMIT_CORE; the sentry writes none, so the bit is
+/// never set, whatever the limit.
+fn status_word(s: ChildState) -> i32 {
     match s {
-        ExitStatus::Code(c) => (c as i32) << 8,
-        ExitStatus::Signal(sig) => sig.0,
+        ChildState::Exited(ExitStatus::Code(c)) => (c as i32) << 8,
+        ChildState::Exited(ExitStatus::Signal(sig)) => sig.0,
+        ChildState::Job(JobEvent::Stopped(sig)) => (sig << 8) | 0x7f,
+        ChildState::Job(JobEvent::Continued) => 0xffff,
     }
 }
 
@@ -350,13 +354,22 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let waiter = t.waiter.clone();
     let reaped = t
         .kernel
-        .wait(t.pid, which, options & WNOHANG != 0, false, || {
-            waiter.interrupted()
-        })
+        .wait(
+            t.pid,
+            which,
+            WaitEvents {
+                exited: true,
+                stopped: options & WUNTRACED != 0,
+                continued: options & WCONTINUED != 0,
+            },
+            options & WNOHANG != 0,
+            false,
+            || waiter.interrupted(),
+        )
         .map_err(Errno)?;
     let Some(r) = reaped else { return Ok(0) };
     if status_addr != 0 {
-        t.mm.copy_out(status_addr, &status_word(r.status).to_le_bytes())?;
+        t.mm.copy_out(status_addr, &status_word(r.state).to_le_bytes())?;
     }
     if rusage != 0 {
         t.mm.copy_out(rusage, &[0u8; 144])?;
@@ -379,19 +392,17 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         libc::P_PGID => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stops and continues were asked for: there are none without job control.
-        if options & WNOHANG != 0 {
-            return Ok(0);
-        }
-        return Err(Errno::ECHILD);
-    }
     let waiter = t.waiter.clone();
     let reaped = t
         .kernel
         .wait(
             t.pid,
             which,
+            WaitEvents {
+                exited: options & WEXITED != 0,
+                stopped: options & WUNTRACED != 0,
+                continued: options & WCONTINUED != 0,
+            },
             options & WNOHANG != 0,
             options & WNOWAIT != 0,
             || waiter.interrupted(),
@@ -401,9 +412,11 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         // siginfo_t: signo, errno, code, then pid, uid, status; 128 bytes.
         let mut info = [0u8; 128];
         if let Some(r) = reaped {
-            let (code, status): (i32, i32) = match r.status {
-                ExitStatus::Code(c) => (1, c as i32), // CLD_EXITED
-                ExitStatus::Signal(s) => (2, s.0),    // CLD_KILLED
+            let (code, status): (i32, i32) = match r.state {
+                ChildState::Exited(ExitStatus::Code(c)) => (libc::CLD_EXITED, c as i32),
+                ChildState::Exited(ExitStatus::Signal(s)) => (libc::CLD_KILLED, s.0),
+                ChildState::Job(JobEvent::Stopped(sig)) => (libc::CLD_STOPPED, sig),
+                ChildState::Job(JobEvent::Continued) => (libc::CLD_CONTINUED, libc::SIGCONT),
             };
             info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
             info[8..12].copy_from_slice(&code.to_le_bytes());

@@ -5,7 +5,8 @@ use platform::UserRegs;
 
 use crate::caps::may_signal;
 use crate::errno::{Errno, SysResult};
-use crate::process::{ProcessSet, Recipient};
+use crate::job::JobEvent;
+use crate::process::{ProcessSet, Recipient, ThreadGroup};
 use crate::signal::{bit, NSIG};
 use crate::signal_frame::SigInfo;
 use crate::task::TaskState;
@@ -64,17 +65,40 @@ fn check_permission(t: &TaskState, target: &Recipient, sig: i32) -> Result<(), E
     Err(Errno::EPERM)
 }
 
+/// What sending SIGCONT does at once, whatever the target's mask and handlers (Linux's
+/// prepare_signal): pending stop signals go, and a stopped process continues.
+fn continue_on_sigcont(t: &TaskState, group: &ThreadGroup, sig: i32) {
+    if sig != libc::SIGCONT {
+        return;
+    }
+    for stop in [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        group.discard(stop);
+    }
+    group
+        .job
+        .resume(|| t.kernel.job_changed(group, JobEvent::Continued));
+}
+
+/// After SIGKILL is queued: a stopped process's threads must run on, to die of it.
+fn release_on_sigkill(group: &ThreadGroup, sig: i32) {
+    if sig == libc::SIGKILL {
+        group.job.release();
+    }
+}
+
 /// Sends `info` to a process (the caller's own signals go to the calling thread).
 fn send_to_process(t: &mut TaskState, target: &Recipient, info: SigInfo) -> Result<(), Errno> {
     check_permission(t, target, info.signo)?;
     if info.signo == 0 || target.zombie {
         return Ok(());
     }
+    continue_on_sigcont(t, &target.group, info.signo);
     if target.group.pid == t.pid {
         signal_self(t, info, true);
     } else {
         target.group.send(info);
     }
+    release_on_sigkill(&target.group, info.signo);
     Ok(())
 }
 
@@ -149,8 +173,10 @@ fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo)
     }
     check_permission(t, &target, info.signo)?;
     if info.signo != 0 {
+        continue_on_sigcont(t, &target.group, info.signo);
         // The thread may have exited meanwhile: Linux reports success then too.
         target.group.send_thread(tid, info, true);
+        release_on_sigkill(&target.group, info.signo);
     }
     Ok(0)
 }
