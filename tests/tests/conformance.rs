@@ -364,3 +364,5 @@ program_test!(
         .chain(["exit", "return"].map(|k| Case::args([k])))
         .collect()
 );
+// Futexes in memory shared between processes (named semaphores, multiprocessing).
+program_test!(futex_shared);

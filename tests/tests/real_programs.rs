@@ -27,9 +27,7 @@ wc -l < in.txt
 date +%Y-is-a-year | grep -c year
 "#;
 
-/// A Python program using threads and subprocess. (A multiprocessing pool computes its
-/// results but hangs at shutdown: its workers sleep in pipe reads that a signal doesn't
-/// interrupt yet.)
+/// A Python program using threads and subprocess.
 const PYTHON: &str = r#"
 import subprocess, threading
 print(subprocess.run(["echo", "from subprocess"], capture_output=True, text=True).stdout.strip())
@@ -37,6 +35,15 @@ out = []
 ts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]
 [t.start() for t in ts]; [t.join() for t in ts]
 print(sorted(out))
+"#;
+
+/// A multiprocessing pool: forked workers, pipes, and locks that are POSIX named semaphores
+/// (futexes in a /dev/shm file that every worker maps).
+const PYTHON_POOL: &str = r#"
+import multiprocessing as m
+def sq(x): return x*x
+if __name__=="__main__":
+  with m.Pool(2) as p: print(sum(p.map(sq, range(100))))
 "#;
 
 /// (program, arguments), each run natively and in the sandbox.
@@ -84,6 +91,7 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("/usr/bin/python3", &["-c", PYTHON]),
+    ("/usr/bin/python3", &["-c", PYTHON_POOL]),
     (
         "/usr/bin/perl",
         &[

@@ -1,6 +1,5 @@
 //! futex(2).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use platform::UserRegs;
@@ -33,12 +32,11 @@ pub fn never_blocks(op: u64) -> bool {
     )
 }
 
-fn key(t: &TaskState, addr: u64) -> Result<Key, Errno> {
+fn key(t: &TaskState, addr: u64, op: u64) -> Result<Key, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
-    // Until processes share memory, every futex is keyed by its address space.
-    Ok((Arc::as_ptr(&t.mm) as usize, addr))
+    Ok(Key::of(&t.mm, addr, op & FUTEX_PRIVATE_FLAG != 0))
 }
 
 /// Reads a timespec and turns it into a deadline: relative for FUTEX_WAIT, absolute (on
@@ -79,8 +77,14 @@ fn deadline(
     Ok(Some(Instant::now() + wait))
 }
 
-fn wait(t: &TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32) -> SysResult {
-    let k = key(t, addr)?;
+fn wait(
+    t: &TaskState,
+    (addr, op): (u64, u64),
+    val: u32,
+    dl: Option<Instant>,
+    bitset: u32,
+) -> SysResult {
+    let k = key(t, addr, op)?;
     // Fault before queueing: a bad address is EFAULT, not a hang.
     t.mm.read_u32(addr)?;
     let mm = t.mm.clone();
@@ -137,14 +141,14 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     match cmd {
         FUTEX_WAIT => {
             let dl = deadline(t, timeout, false, realtime)?;
-            wait(t, addr, val, dl, FUTEX_BITSET_MATCH_ANY)
+            wait(t, (addr, op), val, dl, FUTEX_BITSET_MATCH_ANY)
         }
         FUTEX_WAIT_BITSET => {
             if val3 == 0 {
                 return Err(Errno::EINVAL);
             }
             let dl = deadline(t, timeout, true, realtime)?;
-            wait(t, addr, val, dl, val3)
+            wait(t, (addr, op), val, dl, val3)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE {
@@ -155,10 +159,10 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
-            Ok(futex::wake(key(t, addr)?, bitset, val as usize) as u64)
+            Ok(futex::wake(key(t, addr, op)?, bitset, val as usize) as u64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
-            let (from, to) = (key(t, addr)?, key(t, addr2)?);
+            let (from, to) = (key(t, addr, op)?, key(t, addr2, op)?);
             let max_requeue = (timeout as u32 as i32).max(0) as usize;
             let mm = t.mm.clone();
             let compare = cmd == FUTEX_CMP_REQUEUE;
@@ -171,7 +175,7 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 .ok_or(Errno::EAGAIN)
         }
         FUTEX_WAKE_OP => {
-            let (k1, k2) = (key(t, addr)?, key(t, addr2)?);
+            let (k1, k2) = (key(t, addr, op)?, key(t, addr2, op)?);
             let max2 = (timeout as u32 as i32).max(0) as usize;
             let mut failure = None;
             let r = futex::wake_op(k1, k2, val as usize, max2, || {
