@@ -366,3 +366,6 @@ program_test!(
 );
 // Futexes in memory shared between processes (named semaphores, multiprocessing).
 program_test!(futex_shared);
+// A child's end signals its parent (SIGCHLD or clone's exit signal); shells sleep in
+// sigsuspend until it comes.
+program_test!(sigchld);

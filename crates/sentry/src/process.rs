@@ -34,6 +34,9 @@ pub struct ThreadGroup {
     pub parent_death_signal: std::sync::atomic::AtomicI32,
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented here, not to init.
     pub child_subreaper: std::sync::atomic::AtomicBool,
+    /// The signal the parent gets when this process ends: clone's low byte (SIGCHLD for
+    /// fork), 0 for none.
+    pub exit_signal: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -45,6 +48,7 @@ impl ThreadGroup {
             pending: Mutex::new((0, [None; 64])),
             parent_death_signal: std::sync::atomic::AtomicI32::new(0),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
+            exit_signal: AtomicI32::new(0),
         })
     }
 
@@ -127,6 +131,22 @@ impl ThreadGroup {
         }))
     }
 
+    /// Drops the pending signals in `signals`.
+    pub fn discard_pending(&self, signals: u64) {
+        let mut p = lock(&self.pending);
+        p.0 &= !signals;
+        for (i, info) in p.1.iter_mut().enumerate() {
+            if signals & (1u64 << i) != 0 {
+                *info = None;
+            }
+        }
+    }
+
+    /// The signals pending for the process.
+    pub fn pending_signals(&self) -> u64 {
+        lock(&self.pending).0
+    }
+
     /// Whether a signal not in `blocked` is pending for the process.
     pub fn has_pending(&self, blocked: u64) -> bool {
         lock(&self.pending).0 & !blocked != 0
@@ -134,6 +154,30 @@ impl ThreadGroup {
 
     pub fn thread_count(&self) -> usize {
         lock(&self.threads).len()
+    }
+}
+
+/// What the parent's exit signal says about a child that ended (Linux's do_notify_parent).
+fn child_signal_info(
+    sig: i32,
+    pid: i32,
+    uid: u32,
+    status: ExitStatus,
+) -> crate::signal_frame::SigInfo {
+    const CLD_EXITED: i32 = 1;
+    const CLD_KILLED: i32 = 2;
+    let (code, status) = match status {
+        ExitStatus::Code(c) => (CLD_EXITED, c as i32),
+        // No core dumps are written, so never CLD_DUMPED (as wait's core bit).
+        ExitStatus::Signal(s) => (CLD_KILLED, s.0),
+    };
+    crate::signal_frame::SigInfo {
+        signo: sig,
+        code,
+        pid,
+        uid,
+        status,
+        ..Default::default()
     }
 }
 
@@ -268,12 +312,23 @@ impl Kernel {
         Ok(caller)
     }
 
-    /// Marks `pid` a zombie with `status`, gives its children to init, and wakes waiters.
-    pub fn process_exited(&self, pid: i32, status: ExitStatus) {
+    /// Marks `pid` (run by `uid`) a zombie with `status`, gives its children to init,
+    /// signals its parent (SIGCHLD, or what clone asked for) and wakes waiters.
+    pub fn process_exited(&self, pid: i32, uid: u32, status: ExitStatus) {
         use std::sync::atomic::Ordering;
         let mut t = lock(&self.table);
+        let mut parent_signal = None;
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
+            let sig = e.group.exit_signal.load(Ordering::Relaxed);
+            let ppid = e.ppid;
+            // An exit signal that is no signal (legacy clone takes any low byte) is not sent.
+            if (1..=64).contains(&sig) {
+                parent_signal = t
+                    .get(&ppid)
+                    .filter(|p| p.zombie.is_none())
+                    .map(|p| (p.group.clone(), child_signal_info(sig, pid, uid, status)));
+            }
         }
         // Orphans go to the nearest living ancestor that is a subreaper, else to init.
         let mut reaper = 1;
@@ -303,6 +358,9 @@ impl Kernel {
             }
         }
         drop(t);
+        if let Some((parent, info)) = parent_signal {
+            parent.send(info);
+        }
         for (group, sig) in death_signals {
             group.send(crate::signal_frame::SigInfo {
                 signo: sig,

@@ -103,6 +103,17 @@ pub fn ignored_by_default(sig: i32) -> bool {
     )
 }
 
+/// Whether `action` makes `sig` do nothing when delivered (stops count: without job
+/// control they are ignored).
+pub fn ignores(action: &SigAction, sig: i32) -> bool {
+    if sig == libc::SIGKILL {
+        return false;
+    }
+    action.handler == libc::SIG_IGN as u64
+        || (action.handler == libc::SIG_DFL as u64 || sig == libc::SIGSTOP)
+            && (ignored_by_default(sig) || stops_by_default(sig))
+}
+
 /// Stop signals: without job control they are treated as ignored.
 pub fn stops_by_default(sig: i32) -> bool {
     matches!(

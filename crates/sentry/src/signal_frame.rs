@@ -38,6 +38,8 @@ pub struct SigInfo {
     pub uid: u32,
     /// Faulting address (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
     pub addr: u64,
+    /// SIGCHLD: the child's exit code or the signal that killed it.
+    pub status: i32,
 }
 
 impl SigInfo {
@@ -50,6 +52,9 @@ impl SigInfo {
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());
             b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+            if self.signo == libc::SIGCHLD {
+                b[24..28].copy_from_slice(&self.status.to_le_bytes());
+            }
         }
         b
     }

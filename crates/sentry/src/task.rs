@@ -143,6 +143,26 @@ pub fn has_deliverable(st: &TaskState) -> bool {
     st.signals.pending & !st.signals.mask != 0 || st.group.has_pending(st.signals.mask)
 }
 
+/// Drops the pending signals that this thread doesn't block and would ignore, as Linux
+/// does when they are sent, so that they don't end a sleep (pause, sigsuspend) that only a
+/// delivered signal ends: a child's SIGCHLD to a parent that leaves it at its default.
+pub fn discard_ignored(st: &mut TaskState) {
+    let ignored = (1..=crate::signal::NSIG as i32)
+        .filter(|&s| crate::signal::ignores(&st.signals.actions[s as usize - 1], s))
+        .fold(0u64, |m, s| m | 1u64 << (s - 1))
+        & !st.signals.mask;
+    if (st.signals.pending | st.group.pending_signals()) & ignored == 0 {
+        return;
+    }
+    st.signals.pending &= !ignored;
+    for (i, info) in st.signals.info.iter_mut().enumerate() {
+        if ignored & (1u64 << i) != 0 {
+            *info = None;
+        }
+    }
+    st.group.discard_pending(ignored);
+}
+
 /// A fault's signal. A handler that is installed and not blocked runs; otherwise (blocked,
 /// ignored or default) the process dies of it, as Linux's force_sig_fault.
 fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: Signo) {
@@ -337,7 +357,7 @@ impl Task {
         }
         let remaining = st.group.remove_thread(st.tid);
         if remaining == 0 {
-            st.kernel.process_exited(st.pid, status);
+            st.kernel.process_exited(st.pid, st.creds.uid, status);
         }
         status
     }

@@ -105,6 +105,10 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     } else {
         let group = ThreadGroup::new(tid);
         group.add_thread(tid);
+        group.exit_signal.store(
+            (args.flags & 0xff) as i32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let ppid = if flags & CLONE_PARENT != 0 {
             kernel.ppid(t.pid)
         } else {

@@ -79,7 +79,7 @@ fn signal_self(t: &mut TaskState, sig: u64, code: i32) -> SysResult {
             code,
             pid: t.pid,
             uid: t.creds.uid,
-            addr: 0,
+            ..Default::default()
         });
     }
     Ok(0)
@@ -97,7 +97,7 @@ fn signal_process(t: &TaskState, pid: i32, sig: u64) -> SysResult {
             code: 0, // SI_USER
             pid: t.pid,
             uid: t.creds.uid,
-            addr: 0,
+            ..Default::default()
         });
     }
     Ok(0)
@@ -228,14 +228,19 @@ pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    let pending = t.signals.pending;
+    // Linux: the blocked ones among the thread's and the process's pending signals.
+    let pending = (t.signals.pending | t.group.pending_signals()) & t.signals.mask;
     t.mm.copy_out(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
     Ok(0)
 }
 
 /// Sleeps until a signal can be delivered (or the process ends): pause, sigsuspend.
-fn wait_for_signal(t: &TaskState) {
-    while !crate::task::has_deliverable(t) && t.group.exiting().is_none() {
+fn wait_for_signal(t: &mut TaskState) {
+    loop {
+        crate::task::discard_ignored(t);
+        if crate::task::has_deliverable(t) || t.group.exiting().is_some() {
+            return;
+        }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
