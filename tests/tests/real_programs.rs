@@ -25,6 +25,42 @@ find . -type f -name f | sort | xargs cat
 sha256sum in.txt | cut -c1-16
 wc -l < in.txt
 date +%Y-is-a-year | grep -c year
+date -u -d @1700000000 '+%F %T %Z %A'
+date -d '2024-02-29 12:34:56' '+%Y-%m-%d %H:%M:%S %j'
+ls -la e/b | awk 'NR > 1 { print $1, $3, ($1 ~ /^d/ ? "dir" : $5), $NF }'
+trap 'echo got USR1' USR1; kill -USR1 $$; echo after the trap
+exec 3> fd3.txt; echo through fd 3 >&3; exec 3>&-; cat fd3.txt
+cat <<END | tr a-z A-Z
+here document $(echo with substitution)
+END
+{ echo grouped; echo to stderr >&2; } 2>/dev/null | wc -l
+(sleep 0.05; exit 4) & p=$!; wait $p || echo "wait status $?"
+"#;
+
+/// Busybox applets (a static binary) in a temporary tree, run by busybox's own shell.
+const BUSYBOX_SCRIPT: &str = r#"
+set -e
+b=/bin/busybox
+d=$($b mktemp -d /tmp/runsc-bb-XXXXXX)
+trap '$b rm -rf "$d"' EXIT
+cd "$d"
+$b seq 1 20 | $b sort -rn | $b head -3 | $b tr '\n' ' '; echo
+$b printf 'b\na\nc\na\n' > in.txt
+$b wc -l < in.txt
+$b sort -u in.txt | $b xargs echo sorted:
+$b sed -n 's/a/A/p' in.txt
+$b awk '{ n[$1]++ } END { for (k in n) s += n[k]; print "lines", s, NR }' in.txt
+$b grep -c '[ab]' in.txt
+$b mkdir -p t/x/y && echo hi > t/x/y/f && echo ho > t/g && $b chmod 640 t/g
+$b cp -a t u && $b mv u v && $b find v | $b sort
+$b ls -ln v | $b awk 'NR > 1 { print $1, $3, ($1 ~ /^d/ ? "dir" : $5), $NF }'
+$b tar czf t.tgz t && $b rm -r t && $b tar xzf t.tgz && $b cat t/x/y/f t/g
+$b gzip -c in.txt > in.gz && $b gzip -dc in.gz | $b sha256sum
+$b seq 3 | $b xargs -n1 echo item
+$b find . -name f -type f | $b sort | $b xargs $b cat
+echo "sub $(echo $($b echo nested))"; ( cd / && $b pwd )
+$b sleep 0.05 & $b sleep 0.05 & wait; echo waited
+$b date -u -d @1700000000 '+%F %T'
 "#;
 
 /// A Python program using threads and subprocess.
@@ -83,6 +119,8 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("/usr/bin/env", &["-i", "A=1", "/usr/bin/printenv", "A"]),
     ("/bin/bash", &["-c", SHELL_SCRIPT]),
+    ("/bin/sh", &["-c", SHELL_SCRIPT]),
+    ("/bin/busybox", &["sh", "-c", BUSYBOX_SCRIPT]),
     (
         "/bin/sh",
         &[
