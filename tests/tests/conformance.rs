@@ -369,3 +369,5 @@ program_test!(futex_shared);
 // A child's end signals its parent (SIGCHLD or clone's exit signal); shells sleep in
 // sigsuspend until it comes.
 program_test!(sigchld);
+// /proc/self/exe is absolute after execve by a relative path or a symlink.
+program_test!(exec_exe);

@@ -56,7 +56,11 @@ fn read_string_array(t: &TaskState, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
 
 /// A resolved, permitted, fully read executable.
 struct Program {
+    /// The path as the caller named it (what `#!` interpreters and AT_EXECFN get).
     path: Vec<u8>,
+    /// The file's absolute path, as /proc/PID/exe shows it (glibc's static programs
+    /// insist that it starts with '/').
+    exe: Vec<u8>,
     bytes: Vec<u8>,
 }
 
@@ -94,12 +98,17 @@ fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Pr
         }
     }
     bytes.truncate(done);
+    let exe = t.fs.ns.path(&loc, &t.fs.root());
     let shown = if path.is_empty() {
-        t.fs.ns.path(&loc, &t.fs.root())
+        exe.clone()
     } else {
         path.to_vec()
     };
-    Ok(Program { path: shown, bytes })
+    Ok(Program {
+        path: shown,
+        exe,
+        bytes,
+    })
 }
 
 /// Splits a `#!` line into the interpreter and its optional single argument.
@@ -192,9 +201,9 @@ fn do_execve(
     t.signals.reset_for_exec();
     t.clear_child_tid = 0;
     t.robust_list = (0, 0);
-    t.exe = program.path.clone();
+    t.exe = program.exe.clone();
     t.process.set_image(crate::procfs::ImageInfo {
-        exe: program.path,
+        exe: program.exe,
         cmdline: nul_joined(&argv),
         environ: nul_joined(&envp),
         auxv: auxv_bytes(&loaded.stack.auxv),
