@@ -371,3 +371,21 @@ program_test!(futex_shared);
 program_test!(sigchld);
 // /proc/self/exe is absolute after execve by a relative path or a symlink.
 program_test!(exec_exe);
+// Many processes and threads: 1000 fork/exec/wait, 64 threads on one futex mutex, signals
+// (tgkill) to threads spinning in user mode and asleep in sigsuspend.
+program_test!(
+    stress,
+    vec![
+        Case::args(["forkexec"]),
+        Case::args(["futex"]),
+        Case::args(["signals", "sigsuspend"]),
+    ]
+);
+
+/// Signals to threads asleep in read(): each handler must run while the thread sleeps.
+#[test]
+#[ignore = "a signal doesn't interrupt a sleep in read() yet (only a group exit does); \
+            needs signals wired to the task's waiter, with SA_RESTART restarts"]
+fn stress_signals_read() {
+    check_program("stress", &[Case::args(["signals", "read"])]);
+}

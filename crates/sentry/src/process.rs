@@ -28,6 +28,10 @@ pub struct ThreadGroup {
     threads: Mutex<Vec<ThreadSlot>>,
     /// Signals sent to the process, taken by whichever thread doesn't block them.
     pending: Mutex<(u64, [Option<crate::signal_frame::SigInfo>; 64])>,
+    /// Signals another thread sent to one thread (tgkill), kept here until that thread
+    /// takes them into its own pending set: a thread asleep in a system call holds the lock
+    /// on its state.
+    directed: Mutex<Vec<(i32, crate::signal_frame::SigInfo)>>,
     /// prctl(PR_SET_PDEATHSIG): sent to this process when its parent exits (0: none).
     /// Linux keeps it per thread and sends it when the parent *thread* exits; here both are
     /// per process.
@@ -46,6 +50,7 @@ impl ThreadGroup {
             exiting: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
             pending: Mutex::new((0, [None; 64])),
+            directed: Mutex::new(Vec::new()),
             parent_death_signal: std::sync::atomic::AtomicI32::new(0),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
             exit_signal: AtomicI32::new(0),
@@ -94,9 +99,44 @@ impl ThreadGroup {
 
     /// Removes a thread; returns how many are left.
     pub fn remove_thread(&self, tid: i32) -> usize {
+        lock(&self.directed).retain(|(id, _)| *id != tid);
         let mut t = lock(&self.threads);
         t.retain(|(id, _)| *id != tid);
         t.len()
+    }
+
+    /// Queues a signal for thread `tid` of this group and interrupts it; false when the
+    /// group has no such thread.
+    pub fn send_to_thread(&self, tid: i32, info: crate::signal_frame::SigInfo) -> bool {
+        let threads = lock(&self.threads);
+        let Some((_, interrupter)) = threads.iter().find(|(id, _)| *id == tid) else {
+            return false;
+        };
+        lock(&self.directed).push((tid, info));
+        if let Some(i) = interrupter {
+            i.interrupt();
+        }
+        true
+    }
+
+    /// Whether thread `tid` has a signal from `send_to_thread` that is not in `blocked`.
+    pub fn has_directed(&self, tid: i32, blocked: u64) -> bool {
+        lock(&self.directed)
+            .iter()
+            .any(|(id, i)| *id == tid && blocked & (1u64 << (i.signo - 1)) == 0)
+    }
+
+    /// Takes thread `tid`'s signals from `send_to_thread`, oldest first.
+    pub fn take_directed(&self, tid: i32) -> Vec<crate::signal_frame::SigInfo> {
+        let mut d = lock(&self.directed);
+        if d.is_empty() {
+            return Vec::new();
+        }
+        let (mine, others) = std::mem::take(&mut *d)
+            .into_iter()
+            .partition(|(id, _)| *id == tid);
+        *d = others;
+        mine.into_iter().map(|(_, i): (i32, _)| i).collect()
     }
 
     /// Queues a process-directed signal and interrupts the threads so one can take it.
@@ -370,6 +410,18 @@ impl Kernel {
             });
         }
         self.changed.notify_all();
+    }
+
+    /// The group of the live process that has thread `tid`.
+    pub fn group_of_thread(&self, tid: i32) -> Option<Arc<ThreadGroup>> {
+        if let Some(g) = self.group(tid) {
+            if g.tids().contains(&tid) {
+                return Some(g);
+            }
+        }
+        self.all_groups()
+            .into_iter()
+            .find(|g| g.tids().contains(&tid))
     }
 
     /// Every live process's group (to end the sandbox).

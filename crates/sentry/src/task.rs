@@ -140,13 +140,28 @@ impl FastSyscalls for TaskSyscalls {
 
 /// Whether a signal could be delivered to this thread now.
 pub fn has_deliverable(st: &TaskState) -> bool {
-    st.signals.pending & !st.signals.mask != 0 || st.group.has_pending(st.signals.mask)
+    st.signals.pending & !st.signals.mask != 0
+        || st.group.has_pending(st.signals.mask)
+        || st.group.has_directed(st.tid, st.signals.mask)
+}
+
+/// Moves the signals other threads sent this one (tgkill) into its pending set. A signal
+/// already pending is not queued twice, as Linux's standard signals.
+pub fn collect_directed(st: &mut TaskState) {
+    for info in st.group.take_directed(st.tid) {
+        let bit = 1u64 << (info.signo - 1);
+        if st.signals.pending & bit == 0 {
+            st.signals.pending |= bit;
+            st.signals.info[info.signo as usize - 1] = Some(info);
+        }
+    }
 }
 
 /// Drops the pending signals that this thread doesn't block and would ignore, as Linux
 /// does when they are sent, so that they don't end a sleep (pause, sigsuspend) that only a
 /// delivered signal ends: a child's SIGCHLD to a parent that leaves it at its default.
 pub fn discard_ignored(st: &mut TaskState) {
+    collect_directed(st);
     let ignored = (1..=crate::signal::NSIG as i32)
         .filter(|&s| crate::signal::ignores(&st.signals.actions[s as usize - 1], s))
         .fold(0u64, |m, s| m | 1u64 << (s - 1))
@@ -197,6 +212,7 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
 /// first handled one gets a frame (one per return to user mode, like Linux's nesting).
 fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserRegs) {
     use crate::signal::{ignored_by_default, stops_by_default, UNBLOCKABLE};
+    collect_directed(st);
     loop {
         let mask = st.signals.mask;
         let own = st.signals.pending & !mask;

@@ -3,6 +3,7 @@
 use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
+use crate::process::ThreadGroup;
 use crate::signal::{SigAction, NSIG, UNBLOCKABLE};
 use crate::signal_frame::{AltStack, SigInfo};
 use crate::task::TaskState;
@@ -146,20 +147,56 @@ pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != t.tid {
-        return Err(Errno::ESRCH);
+    let tid = a[0] as i32;
+    if tid == t.tid {
+        return signal_self(t, a[1], SI_TKILL);
     }
-    signal_self(t, a[1], -6) // SI_TKILL
+    let group = t.kernel.group_of_thread(tid).ok_or(Errno::ESRCH)?;
+    signal_thread(t, &group, tid, a[1])
+}
+
+/// si_code of a signal from tkill/tgkill.
+const SI_TKILL: i32 = -6;
+
+/// Sends `sig` to thread `tid` of `group` (another thread than the caller).
+fn signal_thread(t: &TaskState, group: &ThreadGroup, tid: i32, sig: u64) -> SysResult {
+    if sig > NSIG as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let info = SigInfo {
+        signo: sig as i32,
+        code: SI_TKILL,
+        pid: t.pid,
+        uid: t.creds.uid,
+        ..Default::default()
+    };
+    // Signal 0 only checks that the thread exists.
+    let found = if sig == 0 {
+        group.tids().contains(&tid)
+    } else {
+        group.send_to_thread(tid, info)
+    };
+    if found {
+        Ok(0)
+    } else {
+        Err(Errno::ESRCH)
+    }
 }
 
 pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != t.pid || a[1] as i32 != t.tid {
-        return Err(Errno::ESRCH);
+    let (pid, tid) = (a[0] as i32, a[1] as i32);
+    if pid == t.pid && tid == t.tid {
+        return signal_self(t, a[2], SI_TKILL);
     }
-    signal_self(t, a[2], -6) // SI_TKILL
+    let group = if pid == t.pid {
+        t.group.clone()
+    } else {
+        t.kernel.group(pid).ok_or(Errno::ESRCH)?
+    };
+    signal_thread(t, &group, tid, a[2])
 }
 
 pub fn rt_sigreturn(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
@@ -228,6 +265,7 @@ pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
+    crate::task::collect_directed(t);
     // Linux: the blocked ones among the thread's and the process's pending signals.
     let pending = (t.signals.pending | t.group.pending_signals()) & t.signals.mask;
     t.mm.copy_out(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
