@@ -70,6 +70,9 @@ pub struct ThreadGroup {
     /// The main thread's user ids, which decide who may signal the process (Linux checks
     /// the leader's credentials for kill).
     uids: Mutex<Uids>,
+    /// The signal the parent gets when this process ends (Linux's exit_signal): clone's
+    /// low byte (SIGCHLD for fork), 0 for none.
+    pub exit_signal: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -86,6 +89,7 @@ impl ThreadGroup {
             cpu: CpuClocks::default(),
             timers: ProcessTimers::default(),
             uids: Mutex::new(uids),
+            exit_signal: AtomicI32::new(0),
         })
     }
 
@@ -300,6 +304,8 @@ struct Entry {
 pub struct Reaped {
     pub pid: i32,
     pub status: ExitStatus,
+    /// The child's real user id (waitid's si_uid).
+    pub uid: u32,
 }
 
 /// Which children a wait is for (wait4's pid argument, waitid's idtype/id).
@@ -440,12 +446,30 @@ impl Kernel {
         Ok(caller)
     }
 
-    /// Marks `pid` a zombie with `status`, gives its children to init, and wakes waiters.
+    /// Marks `pid` a zombie with `status`, signals its parent (SIGCHLD, or the exit signal
+    /// clone asked for), gives its children to init, and wakes waiters.
     pub fn process_exited(&self, pid: i32, status: ExitStatus) {
         use std::sync::atomic::Ordering;
         let mut t = lock(&self.table);
+        let mut parent_signal = None;
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
+            let sig = e.group.exit_signal.load(Ordering::Relaxed);
+            // Legacy clone takes any low byte; one that is no signal is not sent.
+            if (1..=NSIG as i32).contains(&sig) {
+                let info = SigInfo::child_exit(
+                    sig,
+                    pid,
+                    e.group.uids().uid,
+                    status,
+                    e.group.cpu.process(),
+                );
+                let ppid = e.ppid;
+                parent_signal = t
+                    .get(&ppid)
+                    .filter(|p| p.zombie.is_none())
+                    .map(|p| (p.group.clone(), info));
+            }
         }
         // Orphans go to the nearest living ancestor that is a subreaper, else to init.
         let mut reaper = 1;
@@ -465,16 +489,40 @@ impl Kernel {
             hops += 1;
         }
         let mut death_signals = Vec::new();
-        for e in t.values_mut() {
+        // Zombies among the orphans: the new parent hears of them as if they ended now.
+        let mut orphan_exits = Vec::new();
+        for (&child, e) in t.iter_mut() {
             if e.ppid == pid {
                 e.ppid = reaper;
+                // Linux's reparent_leader: a custom exit signal is not for the new parent.
+                e.group.exit_signal.store(libc::SIGCHLD, Ordering::Relaxed);
                 let sig = e.group.parent_death_signal.load(Ordering::Relaxed);
-                if sig != 0 && e.zombie.is_none() {
-                    death_signals.push((e.group.clone(), sig));
+                match e.zombie {
+                    None if sig != 0 => death_signals.push((e.group.clone(), sig)),
+                    None => {}
+                    Some(status) => orphan_exits.push(SigInfo::child_exit(
+                        libc::SIGCHLD,
+                        child,
+                        e.group.uids().uid,
+                        status,
+                        e.group.cpu.process(),
+                    )),
                 }
             }
         }
+        let reaper_group = t
+            .get(&reaper)
+            .filter(|e| e.zombie.is_none())
+            .map(|e| e.group.clone());
         drop(t);
+        if let Some((parent, info)) = parent_signal {
+            parent.send(info);
+        }
+        if let Some(reaper) = reaper_group {
+            for info in orphan_exits {
+                reaper.send(info);
+            }
+        }
         for (group, sig) in death_signals {
             group.send(SigInfo {
                 signo: sig,
@@ -571,7 +619,11 @@ impl Kernel {
                 if matches(pid, e) {
                     any = true;
                     if let Some(status) = e.zombie {
-                        done = Some(Reaped { pid, status });
+                        done = Some(Reaped {
+                            pid,
+                            status,
+                            uid: e.group.uids().uid,
+                        });
                         break;
                     }
                 }
