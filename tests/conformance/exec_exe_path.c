@@ -1,6 +1,6 @@
 /* /proc/self/exe after execve names the file absolutely, with symlinks
- * resolved, however the caller named it: relative to the cwd, or through a
- * symlink. glibc's static startup asserts that it starts with '/'. */
+ * resolved, however the caller named it: relative to the cwd, through "..", or
+ * through a symlink. glibc's static startup asserts that it starts with '/'. */
 #include "conf.h"
 #include <limits.h>
 #include <sys/wait.h>
@@ -49,6 +49,15 @@ int main(int argc, char **argv)
 	char rel[PATH_MAX];
 	snprintf(rel, sizeof rel, "./%s", slash + 1);
 	run((char *[]){rel, "relative", self, NULL});
+
+	/* Through "..": "../DIR/NAME" from inside DIR. */
+	*slash = 0;
+	const char *dir = strrchr(self, '/');
+	*slash = '/';
+	CHECK("has a parent directory", dir != NULL);
+	char dotdot[PATH_MAX + 2];
+	snprintf(dotdot, sizeof dotdot, "..%s", dir);
+	run((char *[]){dotdot, "with ..", self, NULL});
 
 	char link[] = "/tmp/exe-linkXXXXXX";
 	int fd = mkstemp(link);

@@ -382,3 +382,19 @@ program_test!(
         .chain(["exit", "return"].map(|k| Case::args([k])))
         .collect()
 );
+// Futexes in memory shared between processes (named semaphores, multiprocessing).
+program_test!(futex_shared);
+// A child's end signals its parent (SIGCHLD or clone's exit signal); shells sleep in
+// sigsuspend until it comes.
+program_test!(sigchld);
+// Many processes and threads: 1000 fork/exec/wait, 64 threads on one futex mutex, signals
+// (tgkill) to threads spinning in user mode and asleep in sigsuspend or read().
+program_test!(
+    stress,
+    vec![
+        Case::args(["forkexec"]),
+        Case::args(["futex"]),
+        Case::args(["signals", "sigsuspend"]),
+        Case::args(["signals", "read"]),
+    ]
+);

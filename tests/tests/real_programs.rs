@@ -25,11 +25,45 @@ find . -type f -name f | sort | xargs cat
 sha256sum in.txt | cut -c1-16
 wc -l < in.txt
 date +%Y-is-a-year | grep -c year
+date -u -d @1700000000 '+%F %T %Z %A'
+date -d '2024-02-29 12:34:56' '+%Y-%m-%d %H:%M:%S %j'
+ls -la e/b | awk 'NR > 1 { print $1, $3, ($1 ~ /^d/ ? "dir" : $5), $NF }'
+trap 'echo got USR1' USR1; kill -USR1 $$; echo after the trap
+exec 3> fd3.txt; echo through fd 3 >&3; exec 3>&-; cat fd3.txt
+cat <<END | tr a-z A-Z
+here document $(echo with substitution)
+END
+{ echo grouped; echo to stderr >&2; } 2>/dev/null | wc -l
+(sleep 0.05; exit 4) & p=$!; wait $p || echo "wait status $?"
 "#;
 
-/// A Python program using threads and subprocess. (A multiprocessing pool computes its
-/// results but hangs at shutdown: its workers sleep in pipe reads that a signal doesn't
-/// interrupt yet.)
+/// Busybox applets (a static binary) in a temporary tree, run by busybox's own shell.
+const BUSYBOX_SCRIPT: &str = r#"
+set -e
+b=/bin/busybox
+d=$($b mktemp -d /tmp/runsc-bb-XXXXXX)
+trap '$b rm -rf "$d"' EXIT
+cd "$d"
+$b seq 1 20 | $b sort -rn | $b head -3 | $b tr '\n' ' '; echo
+$b printf 'b\na\nc\na\n' > in.txt
+$b wc -l < in.txt
+$b sort -u in.txt | $b xargs echo sorted:
+$b sed -n 's/a/A/p' in.txt
+$b awk '{ n[$1]++ } END { for (k in n) s += n[k]; print "lines", s, NR }' in.txt
+$b grep -c '[ab]' in.txt
+$b mkdir -p t/x/y && echo hi > t/x/y/f && echo ho > t/g && $b chmod 640 t/g
+$b cp -a t u && $b mv u v && $b find v | $b sort
+$b ls -ln v | $b awk 'NR > 1 { print $1, $3, ($1 ~ /^d/ ? "dir" : $5), $NF }'
+$b tar czf t.tgz t && $b rm -r t && $b tar xzf t.tgz && $b cat t/x/y/f t/g
+$b gzip -c in.txt > in.gz && $b gzip -dc in.gz | $b sha256sum
+$b seq 3 | $b xargs -n1 echo item
+$b find . -name f -type f | $b sort | $b xargs $b cat
+echo "sub $(echo $($b echo nested))"; ( cd / && $b pwd )
+$b sleep 0.05 & $b sleep 0.05 & wait; echo waited
+$b date -u -d @1700000000 '+%F %T'
+"#;
+
+/// A Python program using threads and subprocess.
 const PYTHON: &str = r#"
 import subprocess, threading
 print(subprocess.run(["echo", "from subprocess"], capture_output=True, text=True).stdout.strip())
@@ -37,6 +71,15 @@ out = []
 ts = [threading.Thread(target=lambda i=i: out.append(i * i)) for i in range(8)]
 [t.start() for t in ts]; [t.join() for t in ts]
 print(sorted(out))
+"#;
+
+/// A multiprocessing pool: forked workers, pipes, and locks that are POSIX named semaphores
+/// (futexes in a /dev/shm file that every worker maps).
+const PYTHON_POOL: &str = r#"
+import multiprocessing as m
+def sq(x): return x*x
+if __name__=="__main__":
+  with m.Pool(2) as p: print(sum(p.map(sq, range(100))))
 "#;
 
 /// (program, arguments), each run natively and in the sandbox.
@@ -76,6 +119,8 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("/usr/bin/env", &["-i", "A=1", "/usr/bin/printenv", "A"]),
     ("/bin/bash", &["-c", SHELL_SCRIPT]),
+    ("/bin/sh", &["-c", SHELL_SCRIPT]),
+    ("/bin/busybox", &["sh", "-c", BUSYBOX_SCRIPT]),
     (
         "/bin/sh",
         &[
@@ -84,6 +129,7 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("/usr/bin/python3", &["-c", PYTHON]),
+    ("/usr/bin/python3", &["-c", PYTHON_POOL]),
     (
         "/usr/bin/perl",
         &[

@@ -1,4 +1,5 @@
-//! Futex wait queues, keyed by (address space, address).
+//! Futex wait queues, keyed by (address space, address) for private futexes and by (file,
+//! offset) for futexes in shared mappings.
 //!
 //! The value check and the enqueue happen under the table lock, and a waker takes the same
 //! lock, so a wake between a waiter's check and its sleep is never lost (Linux's hash-bucket
@@ -8,8 +9,43 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-/// Identifies a futex word: the address space and the address.
-pub type Key = (usize, u64);
+use crate::mm::Mm;
+
+/// Identifies a futex word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A word only one address space sees there: the address space and the address.
+    Private { mm: usize, addr: u64 },
+    /// A word in a MAP_SHARED mapping: the mapped file (`fs::vfs::file_identity`) and the
+    /// word's offset in it, the same in every process and at every address that maps it.
+    Shared { file: usize, offset: u64 },
+}
+
+impl Key {
+    /// The key of the word at `addr` in `mm`. As Linux's get_futex_key: FUTEX_PRIVATE_FLAG
+    /// (`private`) promises that only this address space uses the word; otherwise a word in
+    /// a shared file mapping (shared anonymous memory is one too) is keyed by the file page,
+    /// so that processes meet whatever address they map it at.
+    pub fn of(mm: &Arc<Mm>, addr: u64, private: bool) -> Key {
+        if !private {
+            let m = mm.lock();
+            let shared = m.vma_at(addr).and_then(|v| {
+                let f = v.file.as_ref().filter(|f| f.shared)?;
+                Some(Key::Shared {
+                    file: fs::vfs::file_identity(&f.inode),
+                    offset: v.file_offset(addr)?,
+                })
+            });
+            if let Some(k) = shared {
+                return k;
+            }
+        }
+        Key::Private {
+            mm: Arc::as_ptr(mm) as usize,
+            addr,
+        }
+    }
+}
 
 struct Waiter {
     bitset: u32,
@@ -188,7 +224,10 @@ mod tests {
 
     #[test]
     fn wait_checks_the_value_and_times_out() {
-        let k = (1, 0x1000);
+        let k = Key::Private {
+            mm: 1,
+            addr: 0x1000,
+        };
         assert_eq!(
             wait(k, u32::MAX, None, || false, || false),
             WaitResult::ValueChanged
@@ -204,7 +243,10 @@ mod tests {
 
     #[test]
     fn wake_wakes_a_waiter_and_bitsets_filter() {
-        let k = (2, 0x2000);
+        let k = Key::Shared {
+            file: 2,
+            offset: 0x2000,
+        };
         let waiter = std::thread::spawn(move || wait(k, 0b01, None, || true, || false));
         while lock().queues.get(&k).is_none_or(|q| q.is_empty()) {
             std::thread::yield_now();
@@ -216,7 +258,16 @@ mod tests {
 
     #[test]
     fn requeue_moves_waiters() {
-        let (from, to) = ((3, 0x3000), (3, 0x4000));
+        let (from, to) = (
+            Key::Private {
+                mm: 3,
+                addr: 0x3000,
+            },
+            Key::Shared {
+                file: 3,
+                offset: 0x3000,
+            },
+        );
         let waiters: Vec<_> = (0..3)
             .map(|_| std::thread::spawn(move || wait(from, u32::MAX, None, || true, || false)))
             .collect();

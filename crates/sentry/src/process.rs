@@ -73,6 +73,9 @@ pub struct ThreadGroup {
     uids: Mutex<Uids>,
     /// Stopped or running (SIGSTOP and SIGCONT).
     pub job: JobControl,
+    /// The signal the parent gets when this process ends (Linux's exit_signal): clone's
+    /// low byte (SIGCHLD for fork), 0 for none.
+    pub exit_signal: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -90,6 +93,7 @@ impl ThreadGroup {
             timers: ProcessTimers::default(),
             uids: Mutex::new(uids),
             job: JobControl::default(),
+            exit_signal: AtomicI32::new(0),
         })
     }
 
@@ -312,6 +316,8 @@ struct Entry {
 pub struct Reaped {
     pub pid: i32,
     pub state: ChildState,
+    /// The child's real user id (waitid's si_uid).
+    pub uid: u32,
 }
 
 /// What a wait found a child in.
@@ -403,19 +409,7 @@ impl Kernel {
         if parent.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
             return;
         }
-        let (code, status) = match event {
-            JobEvent::Stopped(sig) => (libc::CLD_STOPPED, sig),
-            JobEvent::Continued => (libc::CLD_CONTINUED, libc::SIGCONT),
-        };
-        parent.send(SigInfo {
-            signo: libc::SIGCHLD,
-            code,
-            pid: child.pid,
-            uid: child.uids().uid,
-            // si_status lies where sigqueue's value does.
-            value: status as u32 as u64,
-            ..Default::default()
-        });
+        parent.send(SigInfo::child_job(child.pid, child.uids().uid, event));
     }
 
     /// A fresh process or thread id.
@@ -496,17 +490,31 @@ impl Kernel {
         Ok(caller)
     }
 
-    /// Marks `pid` a zombie with `status`, gives its children to init, and wakes waiters.
+    /// Marks `pid` a zombie with `status`, signals its parent (SIGCHLD, or the exit signal
+    /// clone asked for), gives its children to init, and wakes waiters.
     pub fn process_exited(&self, pid: i32, status: ExitStatus) {
         use std::sync::atomic::Ordering;
         let mut t = lock(&self.table);
+        let mut parent_signal = None;
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
+            let sig = e.group.exit_signal.load(Ordering::Relaxed);
+            // Legacy clone takes any low byte; one that is no signal is not sent.
+            if (1..=NSIG as i32).contains(&sig) {
+                let info = SigInfo::child_exit(
+                    sig,
+                    pid,
+                    e.group.uids().uid,
+                    status,
+                    e.group.cpu.process(),
+                );
+                let ppid = e.ppid;
+                parent_signal = t
+                    .get(&ppid)
+                    .filter(|p| p.zombie.is_none())
+                    .map(|p| (p.group.clone(), info));
+            }
         }
-        let parent = t
-            .get(&pid)
-            .map(|e| (e.ppid, e.group.uids().uid))
-            .and_then(|(ppid, uid)| Some((t.get(&ppid)?.group.clone(), uid)));
         // Orphans go to the nearest living ancestor that is a subreaper, else to init.
         let mut reaper = 1;
         let mut ancestor = t.get(&pid).map(|e| e.ppid).unwrap_or(0);
@@ -525,38 +533,45 @@ impl Kernel {
             hops += 1;
         }
         let mut death_signals = Vec::new();
-        for e in t.values_mut() {
+        // Zombies among the orphans: the new parent hears of them as if they ended now.
+        let mut orphan_exits = Vec::new();
+        for (&child, e) in t.iter_mut() {
             if e.ppid == pid {
                 e.ppid = reaper;
+                // Linux's reparent_leader: a custom exit signal is not for the new parent.
+                e.group.exit_signal.store(libc::SIGCHLD, Ordering::Relaxed);
                 let sig = e.group.parent_death_signal.load(Ordering::Relaxed);
-                if sig != 0 && e.zombie.is_none() {
-                    death_signals.push((e.group.clone(), sig));
+                match e.zombie {
+                    None if sig != 0 => death_signals.push((e.group.clone(), sig)),
+                    None => {}
+                    Some(status) => orphan_exits.push(SigInfo::child_exit(
+                        libc::SIGCHLD,
+                        child,
+                        e.group.uids().uid,
+                        status,
+                        e.group.cpu.process(),
+                    )),
                 }
             }
         }
+        let reaper_group = t
+            .get(&reaper)
+            .filter(|e| e.zombie.is_none())
+            .map(|e| e.group.clone());
         drop(t);
+        if let Some((parent, info)) = parent_signal {
+            parent.send(info);
+        }
+        if let Some(reaper) = reaper_group {
+            for info in orphan_exits {
+                reaper.send(info);
+            }
+        }
         for (group, sig) in death_signals {
             group.send(SigInfo {
                 signo: sig,
                 code: 0, // SI_USER, from the parent
                 pid,
-                ..Default::default()
-            });
-        }
-        // The parent hears of the death with SIGCHLD (CLD_EXITED or CLD_KILLED). Linux
-        // sends the exit signal clone chose, SIGCHLD for fork; other choices aren't kept.
-        if let Some((parent, uid)) = parent {
-            let (code, status) = match status {
-                ExitStatus::Code(c) => (libc::CLD_EXITED, i32::from(c)),
-                ExitStatus::Signal(s) => (libc::CLD_KILLED, s.0),
-            };
-            parent.send(SigInfo {
-                signo: libc::SIGCHLD,
-                code,
-                pid,
-                uid,
-                // si_status lies where sigqueue's value does.
-                value: status as u32 as u64,
                 ..Default::default()
             });
         }
@@ -653,6 +668,7 @@ impl Kernel {
                         done = Some(Reaped {
                             pid,
                             state: ChildState::Exited(status),
+                            uid: e.group.uids().uid,
                         });
                         break;
                     }
@@ -664,6 +680,7 @@ impl Kernel {
                         return Ok(Some(Reaped {
                             pid,
                             state: ChildState::Job(event),
+                            uid: e.group.uids().uid,
                         }));
                     }
                 }

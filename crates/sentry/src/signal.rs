@@ -235,6 +235,8 @@ pub enum RestartBlock {
     /// A futex wait with a timeout.
     FutexWait {
         addr: u64,
+        /// FUTEX_PRIVATE_FLAG: the key is the address space's, not the mapped file's.
+        private: bool,
         val: u32,
         bitset: u32,
         deadline: Instant,

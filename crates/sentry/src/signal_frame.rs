@@ -5,11 +5,14 @@
 //! alternate stack), the XSAVE image 64-byte aligned with its `fx_sw_bytes` and trailing
 //! magic, then the frame aligned so that `rsp + 8` is 16-byte aligned at handler entry.
 
+use std::time::Duration;
+
 use platform::UserRegs;
 
 use crate::errno::Errno;
 use crate::mm::Mm;
 use crate::signal::SigAction;
+use crate::task::ExitStatus;
 
 const SA_SIGINFO: u64 = 0x4;
 const SA_ONSTACK: u64 = 0x0800_0000;
@@ -42,7 +45,24 @@ pub struct SigInfo {
     pub timerid: i32,
     pub overrun: i32,
     pub value: u64,
+    /// A child's end told to its parent (SIGCHLD or clone's exit signal).
+    pub child: Option<ChildExit>,
 }
+
+/// The `_sigchld` part of a siginfo: how a child ended and the CPU time it used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildExit {
+    /// The exit code (CLD_EXITED) or the signal that killed it (CLD_KILLED).
+    pub status: i32,
+    /// CPU time in clock ticks (USER_HZ).
+    pub utime: i64,
+    pub stime: i64,
+}
+
+/// Clock ticks per second as user space counts them (Linux's USER_HZ).
+const USER_HZ: u128 = 100;
+const CLD_EXITED: i32 = 1;
+const CLD_KILLED: i32 = 2;
 
 /// si_code of a POSIX timer's signal.
 pub const SI_TIMER: i32 = -2;
@@ -50,6 +70,57 @@ pub const SI_TIMER: i32 = -2;
 pub const SI_KERNEL: i32 = 0x80;
 
 impl SigInfo {
+    /// What `signo` tells a parent about child `pid` (run by `uid`) that ended with
+    /// `status` after using `cpu` of CPU time (Linux's do_notify_parent). No core dumps are
+    /// written, so never CLD_DUMPED (as wait's core bit). The host's clocks don't split
+    /// user and system time: all of it counts as user time.
+    pub fn child_exit(
+        signo: i32,
+        pid: i32,
+        uid: u32,
+        status: ExitStatus,
+        cpu: Duration,
+    ) -> SigInfo {
+        let (code, status) = match status {
+            ExitStatus::Code(c) => (CLD_EXITED, c as i32),
+            ExitStatus::Signal(s) => (CLD_KILLED, s.0),
+        };
+        let ticks = cpu.as_nanos() * USER_HZ / 1_000_000_000;
+        SigInfo {
+            signo,
+            code,
+            pid,
+            uid,
+            child: Some(ChildExit {
+                status,
+                utime: i64::try_from(ticks).unwrap_or(i64::MAX),
+                stime: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// What SIGCHLD tells a parent about child `pid` (run by `uid`) stopping or continuing
+    /// (CLD_STOPPED with the stop signal, CLD_CONTINUED with SIGCONT).
+    pub fn child_job(pid: i32, uid: u32, event: crate::job::JobEvent) -> SigInfo {
+        let (code, status) = match event {
+            crate::job::JobEvent::Stopped(sig) => (libc::CLD_STOPPED, sig),
+            crate::job::JobEvent::Continued => (libc::CLD_CONTINUED, libc::SIGCONT),
+        };
+        SigInfo {
+            signo: libc::SIGCHLD,
+            code,
+            pid,
+            uid,
+            child: Some(ChildExit {
+                status,
+                utime: 0,
+                stime: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
     /// The siginfo_t a handler or sigtimedwait's caller sees.
     pub fn bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
@@ -64,8 +135,17 @@ impl SigInfo {
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());
             b[20..24].copy_from_slice(&self.uid.to_le_bytes());
-            // sigqueue's si_value (zero for kill and tkill).
-            b[24..32].copy_from_slice(&self.value.to_le_bytes());
+            match self.child {
+                // A child's end: si_status, si_utime, si_stime (whatever the signal: the
+                // handler sees the union as do_notify_parent filled it).
+                Some(c) => {
+                    b[24..28].copy_from_slice(&c.status.to_le_bytes());
+                    b[32..40].copy_from_slice(&c.utime.to_le_bytes());
+                    b[40..48].copy_from_slice(&c.stime.to_le_bytes());
+                }
+                // sigqueue's si_value (zero for kill and tkill).
+                None => b[24..32].copy_from_slice(&self.value.to_le_bytes()),
+            }
         }
         b
     }

@@ -111,6 +111,13 @@ fn record(info: &SigInfo) -> [u8; SIGINFO_SIZE] {
     } else {
         b[12..16].copy_from_slice(&(info.pid as u32).to_le_bytes()); // ssi_pid
         b[16..20].copy_from_slice(&info.uid.to_le_bytes()); // ssi_uid
+
+        // Linux fills the SIGCHLD fields only for SIGCHLD (its siginfo_layout).
+        if let Some(c) = info.child.filter(|_| info.signo == libc::SIGCHLD) {
+            b[40..44].copy_from_slice(&c.status.to_le_bytes()); // ssi_status
+            b[56..64].copy_from_slice(&c.utime.to_le_bytes()); // ssi_utime
+            b[64..72].copy_from_slice(&c.stime.to_le_bytes()); // ssi_stime
+        }
     }
     b
 }

@@ -377,7 +377,9 @@ impl Task {
         if st.clear_child_tid != 0 && group_status.is_none() {
             let addr = st.clear_child_tid;
             if st.mm.copy_out(addr, &0u32.to_le_bytes()).is_ok() {
-                crate::futex::wake((Arc::as_ptr(&st.mm) as usize, addr), u32::MAX, 1);
+                // A shared wake, as Linux's: the word may be in memory other processes map.
+                let key = crate::futex::Key::of(&st.mm, addr, false);
+                crate::futex::wake(key, u32::MAX, 1);
             }
         }
         if let Some(v) = st.vfork_done.take() {

@@ -1,6 +1,7 @@
 //! Creating and reaping tasks: clone, clone3, fork, vfork, wait4, waitid.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use platform::UserRegs;
 
@@ -10,6 +11,7 @@ use crate::fs_context::FsContext;
 use crate::job::JobEvent;
 use crate::mm::Mm;
 use crate::process::{ChildState, Completion, ThreadGroup, WaitEvents, WaitFor};
+use crate::signal_frame::SigInfo;
 use crate::task::{ExitStatus, Task, TaskState, TaskSyscalls};
 
 const CLONE_VM: u64 = 0x100;
@@ -121,6 +123,10 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         };
         let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
         group.add_thread(tid, signals.thread.clone());
+        group.exit_signal.store(
+            (args.flags & 0xff) as i32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let ppid = if flags & CLONE_PARENT != 0 {
             kernel.ppid(t.pid)
         } else {
@@ -409,21 +415,14 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         )
         .map_err(Errno)?;
     if infop != 0 {
-        // siginfo_t: signo, errno, code, then pid, uid, status; 128 bytes.
-        let mut info = [0u8; 128];
-        if let Some(r) = reaped {
-            let (code, status): (i32, i32) = match r.state {
-                ChildState::Exited(ExitStatus::Code(c)) => (libc::CLD_EXITED, c as i32),
-                ChildState::Exited(ExitStatus::Signal(s)) => (libc::CLD_KILLED, s.0),
-                ChildState::Job(JobEvent::Stopped(sig)) => (libc::CLD_STOPPED, sig),
-                ChildState::Job(JobEvent::Continued) => (libc::CLD_CONTINUED, libc::SIGCONT),
-            };
-            info[0..4].copy_from_slice(&libc::SIGCHLD.to_le_bytes());
-            info[8..12].copy_from_slice(&code.to_le_bytes());
-            info[16..20].copy_from_slice(&r.pid.to_le_bytes());
-            info[20..24].copy_from_slice(&t.creds.uid.to_le_bytes());
-            info[24..28].copy_from_slice(&status.to_le_bytes());
-        }
+        // siginfo_t: signo, errno, code, then pid, uid, status (no CPU times, as Linux's
+        // waitid); all zeros when WNOHANG found nothing.
+        let info = reaped.map_or([0u8; 128], |r| match r.state {
+            ChildState::Exited(status) => {
+                SigInfo::child_exit(libc::SIGCHLD, r.pid, r.uid, status, Duration::ZERO).bytes()
+            }
+            ChildState::Job(event) => SigInfo::child_job(r.pid, r.uid, event).bytes(),
+        });
         t.mm.copy_out(infop, &info)?;
     }
     Ok(0)

@@ -1,6 +1,5 @@
 //! futex(2).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use platform::UserRegs;
@@ -34,12 +33,11 @@ pub fn never_blocks(op: u64) -> bool {
     )
 }
 
-fn key(t: &TaskState, addr: u64) -> Result<Key, Errno> {
+fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
-    // Until processes share memory, every futex is keyed by its address space.
-    Ok((Arc::as_ptr(&t.mm) as usize, addr))
+    Ok(Key::of(&t.mm, addr, private))
 }
 
 /// Reads a timespec and turns it into a deadline: relative for FUTEX_WAIT, absolute (on
@@ -80,8 +78,16 @@ fn deadline(
     Ok(Some(Instant::now() + wait))
 }
 
-fn wait(t: &mut TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32) -> SysResult {
-    let k = key(t, addr)?;
+/// A FUTEX_WAIT(_BITSET) on the word at `addr`; `private` is FUTEX_PRIVATE_FLAG, which
+/// decides the key (and which a restart keeps).
+fn wait(
+    t: &mut TaskState,
+    (addr, private): (u64, bool),
+    val: u32,
+    dl: Option<Instant>,
+    bitset: u32,
+) -> SysResult {
+    let k = key(t, addr, private)?;
     // Fault before queueing: a bad address is EFAULT, not a hang.
     t.mm.read_u32(addr)?;
     let mm = t.mm.clone();
@@ -98,6 +104,7 @@ fn wait(t: &mut TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32
             Some(deadline) => {
                 t.signals.restart_block = Some(RestartBlock::FutexWait {
                     addr,
+                    private,
                     val,
                     bitset,
                     deadline,
@@ -112,12 +119,12 @@ fn wait(t: &mut TaskState, addr: u64, val: u32, dl: Option<Instant>, bitset: u32
 pub fn resume_wait(
     t: &mut TaskState,
     _: &mut UserRegs,
-    addr: u64,
+    (addr, private): (u64, bool),
     val: u32,
     bitset: u32,
     deadline: Instant,
 ) -> SysResult {
-    wait(t, addr, val, Some(deadline), bitset)
+    wait(t, (addr, private), val, Some(deadline), bitset)
 }
 
 /// Applies a FUTEX_WAKE_OP operation to the word at `addr`; returns whether the comparison
@@ -157,20 +164,21 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (addr, op, val, timeout, addr2, val3) = (a[0], a[1], a[2] as u32, a[3], a[4], a[5] as u32);
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     let cmd = command(op);
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
     if realtime && cmd != FUTEX_WAIT && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno(libc::ENOSYS));
     }
     match cmd {
         FUTEX_WAIT => {
             let dl = deadline(t, timeout, false, realtime)?;
-            wait(t, addr, val, dl, FUTEX_BITSET_MATCH_ANY)
+            wait(t, (addr, private), val, dl, FUTEX_BITSET_MATCH_ANY)
         }
         FUTEX_WAIT_BITSET => {
             if val3 == 0 {
                 return Err(Errno::EINVAL);
             }
             let dl = deadline(t, timeout, true, realtime)?;
-            wait(t, addr, val, dl, val3)
+            wait(t, (addr, private), val, dl, val3)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE {
@@ -181,10 +189,10 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
-            Ok(futex::wake(key(t, addr)?, bitset, val as usize) as u64)
+            Ok(futex::wake(key(t, addr, private)?, bitset, val as usize) as u64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
-            let (from, to) = (key(t, addr)?, key(t, addr2)?);
+            let (from, to) = (key(t, addr, private)?, key(t, addr2, private)?);
             let max_requeue = (timeout as u32 as i32).max(0) as usize;
             let mm = t.mm.clone();
             let compare = cmd == FUTEX_CMP_REQUEUE;
@@ -197,7 +205,7 @@ pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 .ok_or(Errno::EAGAIN)
         }
         FUTEX_WAKE_OP => {
-            let (k1, k2) = (key(t, addr)?, key(t, addr2)?);
+            let (k1, k2) = (key(t, addr, private)?, key(t, addr2, private)?);
             let max2 = (timeout as u32 as i32).max(0) as usize;
             let mut failure = None;
             let r = futex::wake_op(k1, k2, val as usize, max2, || {

@@ -241,10 +241,11 @@ pub fn restart_syscall(t: &mut TaskState, r: &mut UserRegs, _: [u64; 6]) -> SysR
         Some(RestartBlock::Sleep { deadline, rmtp }) => super::time::sleep_until(t, deadline, rmtp),
         Some(RestartBlock::FutexWait {
             addr,
+            private,
             val,
             bitset,
             deadline,
-        }) => super::futex::resume_wait(t, r, addr, val, bitset, deadline),
+        }) => super::futex::resume_wait(t, r, (addr, private), val, bitset, deadline),
         None => Err(Errno::EINTR),
     }
 }
