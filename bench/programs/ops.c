@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,11 +71,16 @@ static void *ponger(void *arg) {
 
 static void *nothing(void *arg) { return arg; }
 
+static volatile long handled;
+
+static void count_signal(int sig) { (void)sig; handled++; }
+
 int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	const char *kind = argv[1];
 	long n = atol(argv[2]);
-	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex");
+	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
+		    strcmp(kind, "signal");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -130,6 +136,11 @@ int main(int argc, char **argv) {
 			while (atomic_load(&word) != 0) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
 		}
 		pthread_join(t, NULL);
+	} else if (!strcmp(kind, "signal")) {
+		/* Round trip: send to self, deliver to a handler (a signal frame), sigreturn. */
+		signal(SIGUSR1, count_signal);
+		for (long i = 0; i < n; i++) raise(SIGUSR1);
+		if (handled != n) return 3;
 	} else {
 		return 2;
 	}

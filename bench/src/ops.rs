@@ -22,6 +22,11 @@ const OPS: &[(&str, &str, u64)] = &[
     ("fork+exec+wait of a static do-nothing", "fork_exec", 50),
     ("thread create and join", "thread", 200),
     ("futex ping-pong between two threads", "futex", 2_000),
+    (
+        "signal to self and back (raise, handler, sigreturn)",
+        "signal",
+        20_000,
+    ),
 ];
 
 pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {

@@ -162,7 +162,7 @@ static int futex_counter(void)
 
 /* ---- signals ---- */
 
-enum { SPINNERS = 6, SLEEPERS = 6, THREADS = SPINNERS + SLEEPERS, SIGNALS = 30 };
+enum { SPINNERS = 4, SLEEPERS = 4, THREADS = SPINNERS + SLEEPERS, SIGNALS = 20 };
 static volatile int handled[THREADS];
 static volatile pid_t tids[THREADS];
 static volatile int stop;

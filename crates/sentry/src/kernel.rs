@@ -477,10 +477,10 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     let fast = Arc::new(TaskSyscalls {
         state: state.clone(),
     });
-    let mut ctx = platform.new_context(fast)?;
+    let ctx = platform.new_context(fast)?;
     group.set_interrupter(pid, ctx.interrupter());
     let task = Task { state };
-    let status = task.run(ctx.as_mut(), regs)?;
+    let status = task.run(ctx, regs)?;
     // The first process is the sandbox's init: when its main thread is done, wait for its
     // other threads, then end everything else, as Linux does when init dies.
     while group.thread_count() > 0 {

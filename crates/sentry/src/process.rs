@@ -162,6 +162,13 @@ impl ThreadGroup {
         }
     }
 
+    /// Forgets how to interrupt a thread whose vCPU is going away.
+    pub fn clear_interrupter(&self, tid: i32) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|(id, _)| *id == tid) {
+            slot.1 = None;
+        }
+    }
+
     /// Removes a thread; returns how many are left.
     pub fn remove_thread(&self, tid: i32) -> usize {
         self.cpu.remove_thread(tid);

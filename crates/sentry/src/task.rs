@@ -304,12 +304,16 @@ fn kick_later(kicker: Arc<dyn platform::Interrupter>) {
 }
 
 impl Task {
-    /// Runs the task until its thread group exits.
+    /// Runs the task on `vcpu` until it ends. The vCPU is released before the end shows
+    /// (the child-tid wake, the zombie), so that a thread or process created by whoever
+    /// waited for this one reuses it instead of adding one: vCPUs are never freed, only
+    /// pooled.
     pub fn run(
         &self,
-        ctx: &mut dyn Context,
+        mut vcpu: Box<dyn Context>,
         mut regs: UserRegs,
     ) -> Result<ExitStatus, SentryError> {
+        let ctx: &mut dyn Context = vcpu.as_mut();
         loop {
             // execve replaces the address space: pick up the current one each time.
             let space = lock(&self.state).mm.address_space().clone();
@@ -362,7 +366,10 @@ impl Task {
                 }
             }
             if st.exit.is_some() || st.group.exiting().is_some() {
+                // Nobody may kick the vCPU once it is back in the pool.
+                st.group.clear_interrupter(st.tid);
                 drop(st);
+                drop(vcpu);
                 return Ok(self.finish());
             }
         }

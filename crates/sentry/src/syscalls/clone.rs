@@ -218,7 +218,7 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
                 state: task_state.clone(),
             });
             let task = Task { state: task_state };
-            let mut ctx = match kernel.platform.new_context(fast) {
+            let ctx = match kernel.platform.new_context(fast) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!("task {tid}: no vCPU: {e}");
@@ -228,7 +228,7 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
                 }
             };
             group.set_interrupter(tid, ctx.interrupter());
-            if let Err(e) = task.run(ctx.as_mut(), regs) {
+            if let Err(e) = task.run(ctx, regs) {
                 tracing::warn!("task {tid}: {e}");
                 group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
                 task.finish();
