@@ -164,8 +164,8 @@ impl ThreadGroup {
 
     /// Forgets how to interrupt a thread whose vCPU is going away.
     pub fn clear_interrupter(&self, tid: i32) {
-        if let Some(slot) = lock(&self.threads).iter_mut().find(|(id, _)| *id == tid) {
-            slot.1 = None;
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            slot.interrupter = None;
         }
     }
 

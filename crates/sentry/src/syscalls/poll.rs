@@ -193,9 +193,14 @@ pub struct ServingTask(Option<Arc<Waiter>>, Option<crate::signal::Current>);
 impl ServingTask {
     pub fn enter(t: &TaskState) -> ServingTask {
         if !t.waiter.has_interrupt_check() {
-            let group = t.group.clone();
-            let thread = t.signals.thread.clone();
+            // Weak: the thread's signal state holds the waiter, so strong references here
+            // would make a cycle that kept every ended thread, and its process, alive.
+            let group = Arc::downgrade(&t.group);
+            let thread = Arc::downgrade(&t.signals.thread);
             t.waiter.set_interrupt_check(move || {
+                let (Some(group), Some(thread)) = (group.upgrade(), thread.upgrade()) else {
+                    return true;
+                };
                 group.exiting().is_some()
                     || thread.deliverable()
                     || group.has_pending(thread.mask())
