@@ -374,6 +374,7 @@ program_test!(sigtimedwait);
 program_test!(timer_thread);
 program_test!(job_control);
 program_test!(exit_race);
+program_test!(robust_mutex);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -268,6 +268,64 @@ fn stop_process(st: &TaskState, sig: i32) {
     }
 }
 
+/// Linux's exit_robust_list: every robust mutex the ending thread still holds (the list
+/// set_robust_list registered, and the one it was taking or releasing) is marked
+/// FUTEX_OWNER_DIED, and one waiter is woken, so that it gets EOWNERDEAD. The list lives in
+/// guest memory: a bad pointer or a loop ends the walk, as Linux's limit does.
+fn exit_robust_list(st: &TaskState) {
+    const ROBUST_LIST_LIMIT: usize = 2048;
+    let (head, len) = st.robust_list;
+    if head == 0 || len != 24 {
+        return;
+    }
+    let mm = &st.mm;
+    let (Ok(mut entry), Ok(offset), Ok(pending)) = (
+        mm.read_u64(head),
+        mm.read_u64(head + 8),
+        mm.read_u64(head + 16),
+    ) else {
+        return;
+    };
+    // The low bit of a list pointer flags a PI futex; the entry itself is the rest.
+    let futex_of = |entry: u64| (entry & !1).wrapping_add(offset);
+    let mut walked = 0;
+    while entry != head && entry != 0 && walked < ROBUST_LIST_LIMIT {
+        let Ok(next) = mm.read_u64(entry & !1) else {
+            break;
+        };
+        if entry != pending {
+            handle_futex_death(st, futex_of(entry));
+        }
+        entry = next;
+        walked += 1;
+    }
+    if pending != 0 {
+        handle_futex_death(st, futex_of(pending));
+    }
+}
+
+/// One robust futex of an ending thread: if the thread owns it, the owner died.
+fn handle_futex_death(st: &TaskState, addr: u64) {
+    const FUTEX_WAITERS: u32 = 0x8000_0000;
+    const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+    const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+    if !addr.is_multiple_of(4) {
+        return;
+    }
+    let Ok(word) = st.mm.read_u32(addr) else {
+        return;
+    };
+    if word & FUTEX_TID_MASK != st.tid as u32 {
+        return;
+    }
+    // Linux swaps the word atomically; a waiter setting FUTEX_WAITERS concurrently could be
+    // missed here, and would then see the owner-died word at its next try.
+    let dead = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+    if st.mm.copy_out(addr, &dead.to_le_bytes()).is_ok() && word & FUTEX_WAITERS != 0 {
+        crate::futex::wake(crate::futex::Key::of(&st.mm, addr, false), u32::MAX, 1);
+    }
+}
+
 /// The signal a fault raises when the memory manager can't resolve it.
 fn fault_signal(fault: &Fault, mm_result: Option<FaultError>) -> Signo {
     match fault {
@@ -381,6 +439,7 @@ impl Task {
         let mut st = lock(&self.state);
         let group_status = st.group.exiting();
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
+        exit_robust_list(&st);
         if st.clear_child_tid != 0 && group_status.is_none() {
             let addr = st.clear_child_tid;
             if st.mm.copy_out(addr, &0u32.to_le_bytes()).is_ok() {

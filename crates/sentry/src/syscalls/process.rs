@@ -64,6 +64,23 @@ pub fn set_robust_list(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysR
     Ok(0)
 }
 
+/// get_robust_list: the calling thread's list (pid 0 or its own tid); musl asks for it to
+/// learn whether the kernel supports robust mutexes at all.
+pub fn get_robust_list(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (pid, head_addr, len_addr) = (a[0] as i32, a[1], a[2]);
+    if pid != 0 && pid != t.tid {
+        // Another thread's list needs ptrace rights, which nobody has in the sandbox.
+        return Err(if t.kernel.group(pid).is_some() || pid < 0 {
+            Errno::EPERM
+        } else {
+            Errno::ESRCH
+        });
+    }
+    t.mm.copy_out(head_addr, &t.robust_list.0.to_le_bytes())?;
+    t.mm.copy_out(len_addr, &24u64.to_le_bytes())?;
+    Ok(0)
+}
+
 fn utsname_field(s: &[u8]) -> [u8; 65] {
     let mut f = [0u8; 65];
     let n = s.len().min(64);
