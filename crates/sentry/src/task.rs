@@ -154,7 +154,7 @@ pub fn has_deliverable(st: &TaskState) -> bool {
 
 /// A fault's signal. A handler that is installed and not blocked runs; otherwise (blocked,
 /// ignored or default) the process dies of it, as Linux's force_sig_fault.
-fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: Signo) {
+fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: Signo, rip: u64) {
     let action = st.group.handlers().get(sig.0);
     let blocked = st.signals.mask() & crate::signal::bit(sig.0) != 0;
     let handled = action.handler != libc::SIG_DFL as u64 && action.handler != libc::SIG_IGN as u64;
@@ -171,7 +171,11 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
             },
             *addr,
         ),
-        _ => (0x80, 0), // SI_KERNEL
+        // Linux reports the instruction for these two, and their cause.
+        Fault::InvalidOpcode => (2, rip), // ILL_ILLOPN
+        Fault::DivideError => (1, rip),   // FPE_INTDIV
+        Fault::AlignmentCheck => (1, 0),  // BUS_ADRALN
+        _ => (0x80, 0),                   // SI_KERNEL
     };
     st.signals.thread.queue(crate::signal_frame::SigInfo {
         signo: sig.0,
@@ -389,7 +393,7 @@ impl Task {
                     if let Some(err) = unresolved {
                         let sig = fault_signal(&fault, Some(err));
                         tracing::debug!("fault {fault:?} at rip {:#x}: signal {}", regs.rip, sig.0);
-                        force_fault_signal(&mut st, &fault, err, sig);
+                        force_fault_signal(&mut st, &fault, err, sig, regs.rip);
                     }
                 }
                 Event::Interrupted { at_user } => safe_point = at_user,
