@@ -376,6 +376,7 @@ program_test!(job_control);
 program_test!(exit_race);
 program_test!(robust_mutex);
 program_test!(fault_siginfo);
+program_test!(sigchld_ignore);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -405,6 +405,15 @@ impl Kernel {
         })
     }
 
+    /// Removes a reaped process from the table (its /proc entry goes separately, outside
+    /// the table lock).
+    fn forget(&self, table: &mut BTreeMap<i32, Entry>, pid: i32) {
+        if let Some(e) = table.remove(&pid) {
+            // The main thread counts for RLIMIT_NPROC until it is reaped.
+            self.tasks.release(e.group.uids().uid);
+        }
+    }
+
     /// A child stopped or continued: its parent's waits look again, and the parent gets
     /// SIGCHLD (CLD_STOPPED or CLD_CONTINUED) unless its SIGCHLD action has SA_NOCLDSTOP.
     pub fn job_changed(&self, child: &ThreadGroup, event: JobEvent) {
@@ -565,7 +574,20 @@ impl Kernel {
             .get(&reaper)
             .filter(|e| e.zombie.is_none())
             .map(|e| e.group.clone());
+        // A parent that ignores SIGCHLD, or set SA_NOCLDWAIT, leaves no zombies: the child
+        // is reaped at once (its wait then ends with ECHILD when no child is left).
+        let parent_discards = t.get(&pid).and_then(|e| t.get(&e.ppid)).is_some_and(|p| {
+            const SA_NOCLDWAIT: u64 = 2;
+            let action = p.group.handlers().get(libc::SIGCHLD);
+            action.handler == libc::SIG_IGN as u64 || action.flags & SA_NOCLDWAIT != 0
+        });
+        if parent_discards {
+            self.forget(&mut t, pid);
+        }
         drop(t);
+        if parent_discards {
+            self.procfs.unregister(pid);
+        }
         if let Some((parent, info)) = parent_signal {
             parent.send(info);
         }
@@ -694,10 +716,7 @@ impl Kernel {
             }
             if let Some(r) = done {
                 if !keep {
-                    if let Some(e) = t.remove(&r.pid) {
-                        // The main thread counts for RLIMIT_NPROC until it is reaped.
-                        self.tasks.release(e.group.uids().uid);
-                    }
+                    self.forget(&mut t, r.pid);
                     self.procfs.unregister(r.pid);
                 }
                 return Ok(Some(r));

@@ -246,7 +246,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
     sys(n::SYS_getcpu, process::getcpu, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),
-    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("standard signals only (no queued real-time signals); SIGCHLD set to SIG_IGN or SA_NOCLDWAIT don't reap children automatically"), Any),
+    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("standard signals only (no queued real-time signals)"), Any),
     sys(n::SYS_rt_sigprocmask, signal::rt_sigprocmask, Full, Own),
     sys(n::SYS_clock_gettime, time::clock_gettime, Partial("CPU-time clocks count the host CPU time of the task threads (guest code and the calls served on them, not those the ring poller serves)"), Any),
     sys(n::SYS_clock_getres, time::clock_getres, Full, Any),
