@@ -377,6 +377,7 @@ program_test!(exit_race);
 program_test!(robust_mutex);
 program_test!(fault_siginfo);
 program_test!(sigchld_ignore);
+program_test!(exec_threads);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -76,6 +76,8 @@ pub struct ThreadGroup {
     /// The signal the parent gets when this process ends (Linux's exit_signal): clone's
     /// low byte (SIGCHLD for fork), 0 for none.
     pub exit_signal: AtomicI32,
+    /// The thread running execve while the others are made to end (Linux's de_thread), or 0.
+    execing: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -94,6 +96,7 @@ impl ThreadGroup {
             uids: Mutex::new(uids),
             job: JobControl::default(),
             exit_signal: AtomicI32::new(0),
+            execing: AtomicI32::new(0),
         })
     }
 
@@ -294,6 +297,29 @@ impl ThreadGroup {
 
     pub fn thread_count(&self) -> usize {
         lock(&self.threads).len()
+    }
+
+    /// execve in a multi-threaded process (Linux's de_thread): every other thread ends (at
+    /// its next return to user mode, leaving any call it sleeps in), and the caller waits
+    /// until they are gone. False if the process is ending meanwhile.
+    pub fn end_other_threads(&self, tid: i32) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.thread_count() <= 1 {
+            return true;
+        }
+        self.execing.store(tid, Ordering::SeqCst);
+        self.interrupt_all();
+        while self.thread_count() > 1 && self.exiting().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.execing.store(0, Ordering::SeqCst);
+        self.exiting().is_none()
+    }
+
+    /// Whether thread `tid` must end because another thread is running execve.
+    pub fn ended_by_exec(&self, tid: i32) -> bool {
+        let execing = self.execing.load(std::sync::atomic::Ordering::SeqCst);
+        execing != 0 && execing != tid
     }
 
     /// Finds thread `tid` among the live processes' threads: its process.

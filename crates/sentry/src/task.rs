@@ -427,6 +427,11 @@ impl Task {
                     kick_later(ctx.interrupter());
                 }
             }
+            if st.exit.is_none() && st.group.ended_by_exec(st.tid) {
+                // Another thread is running execve: this one ends, as a thread exit.
+                st.exit = Some(ExitStatus::Code(0));
+                st.thread_exit = true;
+            }
             if st.exit.is_some() || st.group.exiting().is_some() {
                 // Nobody may kick the vCPU once it is back in the pool.
                 st.group.clear_interrupter(st.tid);

@@ -162,6 +162,11 @@ fn do_execve(
     )
     .map_err(|e| load_error_errno(&e))?;
 
+    // Every other thread of the process ends first (the process is ending if that fails:
+    // this thread will end with it when the call returns).
+    if !t.group.end_other_threads(t.tid) {
+        return Err(Errno::EINTR);
+    }
     // The point of no return: the old image is gone from here on.
     let mm = Arc::new(Mm::new(loaded.mm));
     t.mm = mm.clone();
