@@ -378,6 +378,7 @@ program_test!(robust_mutex);
 program_test!(fault_siginfo);
 program_test!(sigchld_ignore);
 program_test!(exec_threads);
+program_test!(rt_signals);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -73,12 +73,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The first real-time signal number (the kernel's SIGRTMIN; the C libraries keep one or
+/// two of these for themselves and show a higher SIGRTMIN).
+pub const SIGRTMIN: i32 = 32;
+/// How many real-time signals may wait in one set beyond the first of each number (Linux
+/// bounds them by RLIMIT_SIGPENDING, a few thousand by default).
+const MAX_QUEUED: usize = 4096;
+
 /// Signals waiting for delivery, with what each carries (its sender, or the faulting
 /// address). Standard signals don't queue: a second one while pending is merged.
+/// Real-time signals queue: each instance is delivered, in the order sent.
 #[derive(Debug, Clone)]
 pub struct PendingSet {
     pub set: u64,
     info: [Option<SigInfo>; NSIG],
+    /// Real-time signals sent while one of the same number was pending, oldest first.
+    queued: std::collections::VecDeque<SigInfo>,
 }
 
 impl Default for PendingSet {
@@ -86,40 +96,51 @@ impl Default for PendingSet {
         PendingSet {
             set: 0,
             info: [None; NSIG],
+            queued: std::collections::VecDeque::new(),
         }
     }
 }
 
 impl PendingSet {
-    /// Adds `info`'s signal unless it is already pending; returns whether it was added.
+    /// Adds `info`'s signal; returns whether it was added (false for a standard signal
+    /// already pending, or a full queue).
     pub fn add(&mut self, info: SigInfo) -> bool {
         let b = bit(info.signo);
         if self.set & b != 0 {
-            return false;
+            if info.signo < SIGRTMIN || self.queued.len() >= MAX_QUEUED {
+                return false;
+            }
+            self.queued.push_back(info);
+            return true;
         }
         self.set |= b;
         self.info[info.signo as usize - 1] = Some(info);
         true
     }
 
-    /// Forgets `sig` if pending.
+    /// Forgets `sig` if pending, every queued instance too.
     pub fn remove(&mut self, sig: i32) {
         self.set &= !bit(sig);
         self.info[sig as usize - 1] = None;
+        self.queued.retain(|i| i.signo != sig);
     }
 
-    /// Takes the lowest pending signal not in `blocked`.
+    /// Takes the lowest pending signal not in `blocked` (the oldest instance of it).
     pub fn take(&mut self, blocked: u64) -> Option<SigInfo> {
         let ready = self.set & !blocked;
         if ready == 0 {
             return None;
         }
         let sig = ready.trailing_zeros() as usize + 1;
-        self.set &= !bit(sig as i32);
-        Some(self.info[sig - 1].take().unwrap_or(SigInfo {
+        let info = self.info[sig - 1].take().unwrap_or(SigInfo {
             signo: sig as i32,
             ..Default::default()
-        }))
+        });
+        match self.queued.iter().position(|i| i.signo == sig as i32) {
+            Some(next) => self.info[sig - 1] = self.queued.remove(next),
+            None => self.set &= !bit(sig as i32),
+        }
+        Some(info)
     }
 }
 

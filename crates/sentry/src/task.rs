@@ -9,7 +9,7 @@ use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{FaultError, Mm};
 use crate::process::{Completion, Kernel, ThreadGroup};
-use crate::signal::{SignalState, Signo};
+use crate::signal::{SignalState, Signo, NSIG};
 use crate::syscalls;
 use crate::SentryError;
 
@@ -192,6 +192,17 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
 fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserRegs) {
     let interrupted = st.signals.interrupted_call.take();
     let handled = run_handler(st, ctx, regs, interrupted);
+    if handled {
+        // As Linux's exit-to-user loop: a frame for every signal still deliverable under
+        // the mask the last handler set, each on top of the previous, so the last one set
+        // up runs first and the others run as each returns. (Bounded: a signal with
+        // SA_NODEFER and a full real-time queue could otherwise go on for long.)
+        for _ in 0..NSIG {
+            if st.group.exiting().is_some() || !run_handler(st, ctx, regs, None) {
+                break;
+            }
+        }
+    }
     if !handled && st.group.exiting().is_none() {
         if let Some(nr) = interrupted {
             crate::signal::restart_without_handler(regs, nr);

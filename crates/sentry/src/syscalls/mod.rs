@@ -80,7 +80,7 @@ const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
-const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's; no real-time signal queueing (one record per signal number)";
+const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's";
 
 const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
 const SOCK_SEND: &str = "AF_UNIX; no MSG_OOB";
@@ -246,7 +246,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
     sys(n::SYS_getcpu, process::getcpu, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),
-    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Partial("standard signals only (no queued real-time signals)"), Any),
+    sys(n::SYS_rt_sigaction, signal::rt_sigaction, Full, Any),
     sys(n::SYS_rt_sigprocmask, signal::rt_sigprocmask, Full, Own),
     sys(n::SYS_clock_gettime, time::clock_gettime, Partial("CPU-time clocks count the host CPU time of the task threads (guest code and the calls served on them, not those the ring poller serves)"), Any),
     sys(n::SYS_clock_getres, time::clock_getres, Full, Any),
