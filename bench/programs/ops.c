@@ -2,6 +2,7 @@
  * usage: ops KIND ITERATIONS [DONOTHING]   (prints one number) */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -75,12 +76,25 @@ static volatile long handled;
 
 static void count_signal(int sig) { (void)sig; handled++; }
 
+/* signal_read: a thread asleep in read() on an empty pipe, interrupted by a signal. */
+static int sleep_pipe[2];
+static atomic_int asleep, interrupted;
+static void *read_until_interrupted(void *arg) {
+	long n = (long)arg;
+	char c;
+	for (long i = 0; i < n; i++) {
+		atomic_store(&asleep, 1);
+		if (read(sleep_pipe[0], &c, 1) < 0 && errno == EINTR) atomic_fetch_add(&interrupted, 1);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	const char *kind = argv[1];
 	long n = atol(argv[2]);
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
-		    strcmp(kind, "signal");
+		    strcmp(kind, "signal") && strcmp(kind, "signal_read");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -134,6 +148,26 @@ int main(int argc, char **argv) {
 			atomic_store(&word, 1);
 			syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 			while (atomic_load(&word) != 0) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+		}
+		pthread_join(t, NULL);
+	} else if (!strcmp(kind, "signal_read")) {
+		/* Latency of a signal to a thread asleep in read(): send, and wait until the read
+		 * has ended with EINTR (the handler ran). */
+		struct sigaction sa = {0};
+		sa.sa_handler = count_signal; /* no SA_RESTART: the read ends with EINTR */
+		sigaction(SIGUSR1, &sa, NULL);
+		if (pipe(sleep_pipe)) return 3;
+		pthread_t t;
+		pthread_create(&t, NULL, read_until_interrupted, (void *)n);
+		for (long i = 0; i < n; i++) {
+			while (!atomic_load(&asleep)) {}
+			/* Let it reach the sleep. */
+			struct timespec nap = {0, 200000};
+			nanosleep(&nap, NULL);
+			atomic_store(&asleep, 0);
+			long before = atomic_load(&interrupted);
+			pthread_kill(t, SIGUSR1);
+			while (atomic_load(&interrupted) == before) {}
 		}
 		pthread_join(t, NULL);
 	} else if (!strcmp(kind, "signal")) {

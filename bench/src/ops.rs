@@ -27,6 +27,11 @@ const OPS: &[(&str, &str, u64)] = &[
         "signal",
         20_000,
     ),
+    (
+        "signal to a thread asleep in read (until EINTR; includes a 0.2 ms nap)",
+        "signal_read",
+        200,
+    ),
 ];
 
 pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {

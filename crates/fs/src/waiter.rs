@@ -206,6 +206,9 @@ pub struct Waiter {
     /// Asked while sleeping: whether the task must stop waiting for a reason nobody wakes
     /// it for (its thread group is ending).
     check: OnceLock<InterruptCheck>,
+    /// The condition variable of a file the task sleeps on in [`wait_on`] (its address), so
+    /// that [`wake`](Waiter::wake) reaches it at once.
+    sleeping_on: Mutex<Option<usize>>,
 }
 
 impl Waiter {
@@ -274,6 +277,12 @@ impl Waiter {
     pub fn wake(&self) {
         lock(&self.state).interrupted = true;
         self.cv.notify_all();
+        if let Some(cv) = *lock(&self.sleeping_on) {
+            // SAFETY: `wait_on` sets this to a condvar it borrows for the whole wait, and
+            // clears it (under this same lock) before returning, so the condvar is alive
+            // while the lock is held here. Notifying is allowed from any thread.
+            unsafe { (*(cv as *const Condvar)).notify_all() };
+        }
     }
 
     /// Whether an interrupt is pending, or the interrupt check says to stop.
@@ -311,24 +320,30 @@ pub fn current() -> Option<Arc<Waiter>> {
 }
 
 /// `Condvar::wait` for a file operation that blocks (a pipe read): ERESTARTSYS once the current
-/// task is interrupted (checked every [`SLICE`]; a signal's [`Waiter::wake`] doesn't reach
-/// the condvar, so it is seen within a slice too). A plain wait when no task is current
-/// (unit tests, the ring poller, whose calls never block).
+/// task is interrupted. A signal's [`Waiter::wake`] notifies the condvar, so the sleeper
+/// sees it at once; the interrupt check is also asked every [`SLICE`] (for a wake that
+/// came between the check and the sleep). A plain wait when no task is current (unit
+/// tests, the ring poller, whose calls never block).
 pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGuard<'a, T>, Errno> {
     let Some(w) = current() else {
         return Ok(cv.wait(guard).unwrap_or_else(|e| e.into_inner()));
     };
-    if w.interrupted() {
-        return Err(ERESTARTSYS);
-    }
-    let guard = cv
-        .wait_timeout(guard, SLICE)
-        .unwrap_or_else(|e| e.into_inner())
-        .0;
-    if w.interrupted() {
-        return Err(ERESTARTSYS);
-    }
-    Ok(guard)
+    *lock(&w.sleeping_on) = Some(cv as *const Condvar as usize);
+    let result = if w.interrupted() {
+        Err(ERESTARTSYS)
+    } else {
+        let guard = cv
+            .wait_timeout(guard, SLICE)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if w.interrupted() {
+            Err(ERESTARTSYS)
+        } else {
+            Ok(guard)
+        }
+    };
+    *lock(&w.sleeping_on) = None;
+    result
 }
 
 #[cfg(test)]
