@@ -379,6 +379,7 @@ program_test!(fault_siginfo);
 program_test!(sigchld_ignore);
 program_test!(exec_threads);
 program_test!(rt_signals);
+program_test!(pipe_threads);
 program_test!(mmap_coherent);
 program_test!(
     poll_threads,

@@ -306,6 +306,24 @@ impl Listener for Waiter {
 thread_local! {
     /// The waiter of the task whose system call this thread is serving.
     static CURRENT: RefCell<Option<Arc<Waiter>>> = const { RefCell::new(None) };
+    /// This thread must never sleep (the ring poller, which serves every task).
+    static NO_SLEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What [`wait_on`] returns on a thread that must not sleep: an internal errno, above
+/// Linux's ERESTART* range, that no system call gives the guest. The sentry then serves the
+/// call on the task's own thread instead, from the start: a file operation that sleeps has
+/// changed nothing before its first sleep, so running it again there is safe.
+pub const WOULD_SLEEP: Errno = 600;
+
+/// Marks this thread as one that must not sleep (true) or may (false); returns the old mark.
+pub fn set_no_sleep(no_sleep: bool) -> bool {
+    NO_SLEEP.with(|n| n.replace(no_sleep))
+}
+
+/// Whether this thread must not sleep: a wait gives [`WOULD_SLEEP`] instead.
+pub fn no_sleep() -> bool {
+    NO_SLEEP.with(|n| n.get())
 }
 
 /// Names the task this thread serves (None: none), returning the previous one. The sentry
@@ -322,9 +340,12 @@ pub fn current() -> Option<Arc<Waiter>> {
 /// `Condvar::wait` for a file operation that blocks (a pipe read): ERESTARTSYS once the current
 /// task is interrupted. A signal's [`Waiter::wake`] notifies the condvar, so the sleeper
 /// sees it at once; the interrupt check is also asked every [`SLICE`] (for a wake that
-/// came between the check and the sleep). A plain wait when no task is current (unit
-/// tests, the ring poller, whose calls never block).
+/// came between the check and the sleep). [`WOULD_SLEEP`] on a thread that must not sleep
+/// (the ring poller), and a plain wait when no task is current (unit tests).
 pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGuard<'a, T>, Errno> {
+    if no_sleep() {
+        return Err(WOULD_SLEEP);
+    }
     let Some(w) = current() else {
         return Ok(cv.wait(guard).unwrap_or_else(|e| e.into_inner()));
     };

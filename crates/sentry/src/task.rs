@@ -133,7 +133,9 @@ impl FastSyscalls for TaskSyscalls {
         if !syscalls::can_serve_on_poller(&st, regs) || has_deliverable(&st) {
             return false;
         }
-        syscalls::dispatch(&mut st, regs, false);
+        if !syscalls::dispatch_on_poller(&mut st, regs) {
+            return false;
+        }
         if st.signals.interrupted_call.take().is_some() {
             // Calls served here never sleep, so nothing interrupts them; should one report
             // an interruption anyway, it must not reach the application as a restart code.

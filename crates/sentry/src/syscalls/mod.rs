@@ -354,12 +354,50 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
-            Ok(file) => !file.may_block(),
+            Ok(file) => !file.may_block() || pipe_io_ready(&file, nr, regs.rdx),
             // A bad descriptor fails at once.
             Err(_) => true,
         },
         Some(_) => false,
     }
+}
+
+/// Whether a read or write of a sandbox pipe would complete without waiting, so that the
+/// poller may serve it (a ring round trip instead of a kick and an exit: several times
+/// cheaper). Should another thread drain or fill the pipe first, the poller still doesn't
+/// wait (`dispatch_on_poller`). A write of more than PIPE_BUF bytes may wait part-way,
+/// after writing some, so it stays on the task's own thread.
+fn pipe_io_ready(file: &fs::vfs::OpenFile, nr: u64, count: u64) -> bool {
+    use fs::waiter::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+    if file.special_desc().and_then(|d| d.as_pipe()).is_none() {
+        return false;
+    }
+    match nr as i64 {
+        n::SYS_read => file.readiness(POLLIN | POLLHUP) != 0,
+        // Not a write to a pipe without readers: its EPIPE raises SIGPIPE, which the task's
+        // own thread delivers, so it may as well serve the call.
+        n::SYS_write => {
+            let ready = file.readiness(POLLOUT | POLLERR);
+            count <= fs::pipe::PIPE_BUF as u64 && ready & POLLOUT != 0 && ready & POLLERR == 0
+        }
+        _ => false,
+    }
+}
+
+/// `dispatch` on the ring poller, which serves every task and must never sleep: a call that
+/// would sleep after all ([`fs::waiter::WOULD_SLEEP`]) is declined with the registers as
+/// they were, for the task's own thread to serve from the start. Returns whether it was
+/// served.
+pub fn dispatch_on_poller(task: &mut TaskState, regs: &mut UserRegs) -> bool {
+    let saved = *regs;
+    let was = fs::waiter::set_no_sleep(true);
+    dispatch(task, regs, false);
+    fs::waiter::set_no_sleep(was);
+    if regs.rax == (-(fs::waiter::WOULD_SLEEP as i64)) as u64 {
+        *regs = saved;
+        return false;
+    }
+    true
 }
 
 /// Name of a system call number, for logs.
