@@ -142,10 +142,15 @@ pub struct Kicker {
     immediate_exit: *mut u8,
     /// Set when the kick asks the thread to return `Event::Interrupted`.
     pub interrupted: AtomicBool,
+    /// Keeps the VM, and with it the vCPU's kvm_run mapping, alive as long as this kicker:
+    /// a kick can come after the context ended (a delayed re-kick), even after the sandbox
+    /// finished, and must not write to an unmapped page (it crashed runsc that way).
+    _vm: Arc<dyn std::any::Any + Send + Sync>,
 }
 
-// SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping, which lives as long as the
-// context that owns this kicker; it is written only with atomic byte stores.
+// SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping. vCPUs are never destroyed
+// before their VM (they are pooled), and the kicker holds the VM (`_vm`), so the mapping
+// lives as long as the kicker; it is written only with atomic byte stores.
 unsafe impl Send for Kicker {}
 // SAFETY: as above.
 unsafe impl Sync for Kicker {}
@@ -154,11 +159,16 @@ unsafe impl Sync for Kicker {}
 pub const KICK_SIGNAL: libc::c_int = libc::SIGUSR2;
 
 impl Kicker {
-    pub fn new(tid: libc::pid_t, immediate_exit: *mut u8) -> Self {
+    pub fn new(
+        tid: libc::pid_t,
+        immediate_exit: *mut u8,
+        vm: Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
         Kicker {
             tid,
             immediate_exit,
             interrupted: AtomicBool::new(false),
+            _vm: vm,
         }
     }
 

@@ -613,7 +613,7 @@ impl KvmContext {
 
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
-        let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr()));
+        let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr(), vm.clone()));
         let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
         let slot = Arc::new(RingSlot::new(page, fast, kicker));
         if let Some(poller) = &vm.poller {
