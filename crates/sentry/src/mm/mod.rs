@@ -121,14 +121,19 @@ fn shared_page_hooks() -> fs::vfs::SharedPageHooks {
     }
 }
 
-/// Whether `va` of a file mapping lies in a page wholly past the end of the file, where
-/// Linux raises SIGBUS (the rest of the file's last page reads as zeros).
-fn beyond_eof(vma: &Vma, va: u64) -> bool {
-    let (Some(f), Some(offset)) = (vma.file.as_ref(), vma.file_offset(va)) else {
-        return false;
+/// The first address of a file mapping whose page lies wholly past the end of the file,
+/// where Linux raises SIGBUS (the rest of the file's last page reads as zeros); u64::MAX
+/// for anything else. One stat of the file, so callers ask once per fault, not per page.
+fn eof_limit(vma: &Vma) -> u64 {
+    let Some(f) = vma.file.as_ref() else {
+        return u64::MAX;
     };
     let size = f.inode.stat().map(|s| s.size.max(0) as u64).unwrap_or(0);
-    page_align_up(size).is_some_and(|end| offset >= end)
+    match page_align_up(size) {
+        Some(end) if end <= f.offset => vma.start,
+        Some(end) => vma.start.saturating_add(end - f.offset),
+        None => u64::MAX,
+    }
 }
 
 /// Why a fault could not be resolved: Linux's SEGV_MAPERR or SEGV_ACCERR.
@@ -637,9 +642,6 @@ impl MemoryManager {
             };
         }
         let file_vma = self.vma_at(va).filter(|v| v.file.is_some()).cloned();
-        if file_vma.as_ref().is_some_and(|v| beyond_eof(v, va)) {
-            return Err(FaultError::BeyondEof);
-        }
         if let Some(gpa) = file_vma.as_ref().and_then(|v| self.lent_page(v, va)) {
             if write {
                 self.pages.insert(va, gpa);
@@ -704,9 +706,13 @@ impl MemoryManager {
 
     /// Populates `[start, end)` (page aligned, inside one VMA) eagerly.
     pub fn populate(&mut self, start: u64, end: u64) -> Result<(), FaultError> {
+        let limit = self.vma_at(start).map_or(u64::MAX, eof_limit);
         let mut va = start;
         while va < end {
             let prot = self.vma_at(va).ok_or(FaultError::NotMapped)?.prot;
+            if va >= limit && !self.pages.contains_key(&va) {
+                return Err(FaultError::BeyondEof);
+            }
             self.populate_page(va, prot, false)?;
             va += PAGE_SIZE;
         }
@@ -727,18 +733,6 @@ impl MemoryManager {
             return Err(FaultError::AccessDenied);
         }
         let page = page_align_down(addr);
-        let lends = vma
-            .file
-            .as_ref()
-            .is_some_and(|f| f.inode.mappable().is_some());
-        let window = if lends {
-            LENT_FAULT_WINDOW_PAGES
-        } else {
-            FAULT_WINDOW_PAGES
-        };
-        let half = window / 2 * PAGE_SIZE;
-        let start = page.saturating_sub(half).max(vma.start);
-        let end = page.saturating_add(half).min(vma.end);
         if let Some(&gpa) = self.pages.get(&page) {
             if !access.write {
                 // The guest's view was stale (e.g. raced with mprotect): map it again.
@@ -771,6 +765,23 @@ impl MemoryManager {
             }
             return Ok(());
         }
+        // A new page: none wholly past the end of the file (one stat for the whole window).
+        let limit = eof_limit(&vma);
+        if page >= limit {
+            return Err(FaultError::BeyondEof);
+        }
+        let lends = vma
+            .file
+            .as_ref()
+            .is_some_and(|f| f.inode.mappable().is_some());
+        let window = if lends {
+            LENT_FAULT_WINDOW_PAGES
+        } else {
+            FAULT_WINDOW_PAGES
+        };
+        let half = window / 2 * PAGE_SIZE;
+        let start = page.saturating_sub(half).max(vma.start);
+        let end = page.saturating_add(half).min(vma.end).min(limit);
         // The faulting page first, so running out of memory fails on it and nowhere else.
         self.populate_page(page, vma.prot, access.write)?;
         let mut va = start;
@@ -813,6 +824,10 @@ impl MemoryManager {
                 return Err(Errno::EFAULT);
             }
             let page = page_align_down(at);
+            if !self.pages.contains_key(&page) && page >= eof_limit(vma) {
+                // Linux's copy routines fault there as the program would: EFAULT.
+                return Err(Errno::EFAULT);
+            }
             let gpa = self
                 .populate_page(page, prot, write)
                 .map_err(|_| Errno::EFAULT)?;

@@ -51,14 +51,8 @@ fn deadline(
     if addr == 0 {
         return Ok(None);
     }
-    let mut b = [0u8; 16];
-    t.mm.copy_in(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    let given = Duration::new(sec as u64, nsec as u32);
+    let ts = super::time::read_timespec(t, addr)?;
+    let given = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
     let wait = if absolute {
         let clock = if realtime {
             libc::CLOCK_REALTIME

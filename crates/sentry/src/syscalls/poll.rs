@@ -125,11 +125,8 @@ fn read_timespec_deadline(t: &TaskState, addr: u64) -> Result<Deadline, Errno> {
     if addr == 0 {
         return Ok(Deadline::NEVER);
     }
-    let mut b = [0u8; 16];
-    t.mm.copy_in(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    Deadline::after(sec, nsec)
+    let ts = super::time::read_timespec(t, addr)?;
+    Deadline::after(ts.tv_sec, ts.tv_nsec)
 }
 
 /// `poll_select_finish`: writes the time left back to a timespec or timeval, as Linux does

@@ -69,7 +69,7 @@ fn timespec_bytes(ts: &libc::timespec) -> [u8; 16] {
 }
 
 /// Reads and validates a guest `struct timespec`.
-pub(super) fn read_timespec(t: &mut TaskState, addr: u64) -> Result<libc::timespec, Errno> {
+pub(super) fn read_timespec(t: &TaskState, addr: u64) -> Result<libc::timespec, Errno> {
     let mut b = [0u8; 16];
     t.mm.copy_in(addr, &mut b)?;
     let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
