@@ -3,7 +3,7 @@
 //! `runsc do` is the first way in: a program from the host file system, the caller's
 //! environment, working directory, credentials and standard streams.
 
-mod mounts;
+pub mod mounts;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -84,6 +84,9 @@ pub enum BootError {
     Platform(#[from] platform::PlatformError),
     #[error("{0}: {1}")]
     Io(&'static str, std::io::Error),
+    /// A ContainerFS root (layers and merged index) that can't be used.
+    #[error("root file system: {0}")]
+    RootFs(#[from] fs::containerfs::ContainerFsError),
     /// A `--mount-image` that can't be mounted: the image, where, and why.
     #[error("--mount-image {}:{}: {problem}", image.display(), target.display())]
     MountImage {
@@ -137,18 +140,48 @@ fn caller_creds() -> Creds {
     }
 }
 
+/// The sandbox's root file system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RootFs {
+    /// The host's `/`, read-only under a memory layer (`runsc do`).
+    #[default]
+    Host,
+    /// A container image: ContainerFS layers (bottom first) and their merged index
+    /// (`fs::containerfs::write_index`), under a memory layer. The program starts in `/`.
+    Layers {
+        layers: Vec<PathBuf>,
+        index: PathBuf,
+    },
+}
+
 /// Runs `runsc do`: returns the program's exit status as a shell reports it.
 pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
+    run_do_in(opts, RootFs::Host)
+}
+
+/// Runs `runsc do` on the root file system `rootfs`.
+pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
     // The file system, the program and the images are checked before any VM exists, so bad
     // input costs nothing. The program is found in the sandbox's file system (so it may
     // come from a mounted image), along the caller's PATH, from the caller's directory.
     let images = mounts::open_images(&opts.image_mounts)?;
     let procfs = sentry::procfs::ProcFs::new();
-    let mounts = mounts::host_root(&procfs, images)?;
-    let cwd = std::env::current_dir()
-        .map(|p| p.into_os_string().into_encoded_bytes())
-        .unwrap_or_else(|_| b"/".to_vec());
+    let (mounts, cwd) = match &rootfs {
+        RootFs::Host => {
+            let cwd = std::env::current_dir()
+                .map(|p| p.into_os_string().into_encoded_bytes())
+                .unwrap_or_else(|_| b"/".to_vec());
+            (mounts::host_root(&procfs, images)?, cwd)
+        }
+        RootFs::Layers { layers, index } => {
+            let cfs = mounts::open_containerfs(layers, index)?;
+            (
+                mounts::containerfs_root(&procfs, &cfs, images)?,
+                b"/".to_vec(),
+            )
+        }
+    };
     let creds = caller_creds();
     let search_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     let program = sentry::program::find(

@@ -5,9 +5,10 @@
 //! reachable. ImgFS images given with `--mount-image` are mounted read-only last, in order.
 
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fs::containerfs::ContainerFs;
 use fs::hostfs::HostFs;
 use fs::imgfs::{Fault, ImgFs};
 use fs::tmpfs::{Tmpfs, TmpfsOptions};
@@ -176,17 +177,51 @@ pub fn host_root(
     let host = HostFs::new(Path::new("/")).map_err(|e| mount_error("/ (host root)", e))?;
     let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
     let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
+    populate(&ns, procfs, images)?;
+    Ok(ns)
+}
+
+/// Opens a ContainerFS layer stack (bottom first) with its merged index, before any VM
+/// exists: each layer's header and the whole index are checked, and the index must have been
+/// made from these layers.
+pub fn open_containerfs(layers: &[PathBuf], index: &Path) -> Result<ContainerFs, BootError> {
+    Ok(ContainerFs::open(layers, index)?)
+}
+
+/// Builds the namespace of a container: the merged layers under a memory upper layer (the
+/// same overlay as [`host_root`]'s), then /proc, /dev and /dev/shm (their mount points made
+/// in the memory layer where the image lacks them), then the images.
+pub fn containerfs_root(
+    procfs: &sentry::procfs::ProcFs,
+    rootfs: &ContainerFs,
+    images: Vec<OpenImage>,
+) -> Result<Arc<MountNamespace>, BootError> {
+    let root = rootfs.writable_root(tmpfs(UPPER_DEV, 0o755));
+    let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
+    populate(&ns, procfs, images)?;
+    Ok(ns)
+}
+
+/// Mounts /proc, /dev, /dev/shm and the images on a namespace whose root is mounted.
+fn populate(
+    ns: &Arc<MountNamespace>,
+    procfs: &sentry::procfs::ProcFs,
+    images: Vec<OpenImage>,
+) -> Result<(), BootError> {
     let root = ns.root();
     let creds = Creds::default();
     let resolver = Resolver {
-        ns: &ns,
+        ns,
         root: &root,
         creds: &creds,
     };
     let at = |path: &[u8]| {
-        resolver
-            .resolve(&root, path, ResolveFlags::follow())
-            .map_err(|e| mount_error(&String::from_utf8_lossy(path), e))
+        mount_point(&resolver, path).map_err(|problem| {
+            BootError::Io(
+                "building the sandbox's file system",
+                std::io::Error::other(problem),
+            )
+        })
     };
     ns.mount(&at(b"/proc")?, procfs.root(), "proc", "proc", false)
         .map_err(|e| mount_error("/proc", e))?;
@@ -211,5 +246,5 @@ pub fn host_root(
         ns.mount(&at, image.fs.root(), "imgfs", &source, true)
             .map_err(|e| image_error(&image.spec, std::io::Error::from_raw_os_error(e)))?;
     }
-    Ok(ns)
+    Ok(())
 }

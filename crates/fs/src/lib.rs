@@ -4,6 +4,7 @@
 //! passthrough of host file descriptors, used for the standard streams `runsc do` hands to
 //! the application. Path resolution, mounts, tmpfs, devfs, procfs and ImgFS come with the VFS.
 
+pub mod containerfs;
 pub mod dev;
 pub mod epoll;
 pub mod eventfd;

@@ -130,10 +130,7 @@ impl ImgFs {
 
     /// A filesystem over an image already open.
     pub fn new(image: Image, opts: ImgFsOptions) -> Arc<ImgFs> {
-        let dev = opts.dev.unwrap_or_else(|| {
-            let minor = NEXT_MINOR.fetch_add(1, Ordering::Relaxed);
-            crate::dev::makedev(0, minor)
-        });
+        let dev = opts.dev.unwrap_or_else(next_anon_dev);
         Arc::new(ImgFs {
             image,
             dev,
@@ -192,8 +189,8 @@ impl ImgFs {
         errno
     }
 
-    /// The handle of inode `ino` (its record checked).
-    fn inode(self: &Arc<Self>, ino: Ino) -> Result<Arc<ImgInode>, Errno> {
+    /// The handle of inode `ino` (its record checked; a damaged one gives `EIO`).
+    pub fn inode(self: &Arc<Self>, ino: Ino) -> Result<Arc<ImgInode>, Errno> {
         let attrs = self.image.attrs(ino).map_err(|e| self.errno(e))?;
         Ok(Arc::new(ImgInode {
             fs: self.clone(),
@@ -204,7 +201,15 @@ impl ImgFs {
     }
 }
 
-fn vfs_type(t: format::FileType) -> FileType {
+/// The next anonymous device number `0:N` (N from [`FIRST_ANON_MINOR`] up), shared by every
+/// read-only image filesystem of the process (ImgFS mounts, ContainerFS merged trees), so no
+/// two of them report the same `st_dev`.
+pub fn next_anon_dev() -> u64 {
+    let minor = NEXT_MINOR.fetch_add(1, Ordering::Relaxed);
+    crate::dev::makedev(0, minor)
+}
+
+pub(crate) fn vfs_type(t: format::FileType) -> FileType {
     match t {
         format::FileType::Regular => FileType::Regular,
         format::FileType::Directory => FileType::Directory,
