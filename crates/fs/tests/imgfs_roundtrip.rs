@@ -309,8 +309,15 @@ fn make_rich_tree(root: &Path) {
     set_times(&p("page"), (4_000_000_000, 1), (4_102_444_800, 0));
 }
 
+/// Builds with every time kept (`--keep-ctime`): these tests check that nothing is lost.
+fn keep_all() -> BuildOptions {
+    BuildOptions {
+        keep_host_times: true,
+    }
+}
+
 fn build_dir(src: &Path, out: &Path) -> imgfs::BuildSummary {
-    imgfs::build_from_dir(src, out, &BuildOptions::default(), &NoProgress).unwrap()
+    imgfs::build_from_dir(src, out, &keep_all(), &NoProgress).unwrap()
 }
 
 #[test]
@@ -542,7 +549,7 @@ fn layer_members() -> Vec<TarMember<'static>> {
 }
 
 fn build_tar_bytes(tar: &[u8], out: &Path) -> imgfs::BuildSummary {
-    imgfs::build_from_tar(tar, "layer.tar", out, &BuildOptions::default(), None).unwrap()
+    imgfs::build_from_tar(tar, "layer.tar", out, &keep_all(), None).unwrap()
 }
 
 #[test]
@@ -671,7 +678,7 @@ fn tarball_round_trip_with_whiteouts() {
         let f = tmp.path().join(name);
         fs::write(&f, bytes).unwrap();
         let o = tmp.path().join(format!("{name}.img"));
-        imgfs::build_from_tar_file(&f, &o, &BuildOptions::default(), &NoProgress).unwrap();
+        imgfs::build_from_tar_file(&f, &o, &keep_all(), &NoProgress).unwrap();
         assert!(fs::read(&o).unwrap() == plain, "{name}");
     }
 }
@@ -710,7 +717,7 @@ fn tarball_of_a_directory_round_trip() {
     };
     assert!(st.success());
     let out = tmp.path().join("tree.img");
-    imgfs::build_from_tar_file(&tarball, &out, &BuildOptions::default(), &NoProgress).unwrap();
+    imgfs::build_from_tar_file(&tarball, &out, &keep_all(), &NoProgress).unwrap();
     let img = Image::open(&out).unwrap();
     imgfs::verify(&img, &mut |_| {}).unwrap();
     let (got, _) = from_image(&img);
@@ -802,9 +809,8 @@ fn reproducible_whatever_the_directory_order() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_ne!(first, second, "the trees should list in different orders");
-    let opts = BuildOptions {
-        times_from_mtime: true,
-    };
+    // The default stores only mtimes (atime = ctime = mtime), as mkfs.erofs does.
+    let opts = BuildOptions::default();
     let (ia, ib) = (tmp.path().join("a.img"), tmp.path().join("b.img"));
     imgfs::build_from_dir(&a, &ia, &opts, &NoProgress).unwrap();
     imgfs::build_from_dir(&b, &ib, &opts, &NoProgress).unwrap();
@@ -832,6 +838,69 @@ fn reproducible_whatever_the_directory_order() {
     build_dir(&a, &ia3);
     assert!(fs::read(&ia2).unwrap() == fs::read(&ia3).unwrap());
     imgfs::verify(&Image::open(&ia).unwrap(), &mut |_| {}).unwrap();
+}
+
+#[test]
+fn copies_on_different_file_systems_build_the_same_bytes() {
+    // A tree in the temporary directory and a copy of it (`cp -a`: same modes, mtimes and
+    // xattrs, new ctimes) on /dev/shm, another file system: by default both build to the same
+    // bytes; keeping host times, they don't (the ctimes differ).
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("SKIPPED: no /dev/shm");
+        return;
+    }
+    let a_tmp = tempfile::tempdir().unwrap();
+    let b_tmp = tempfile::tempdir_in(shm).unwrap();
+    let a = a_tmp.path().join("tree");
+    fs::create_dir_all(a.join("etc/sub")).unwrap();
+    fs::write(a.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
+    fs::write(a.join("etc/sub/data"), vec![7u8; 9000]).unwrap();
+    std::os::unix::fs::symlink("passwd", a.join("etc/link")).unwrap();
+    fs::hard_link(a.join("etc/passwd"), a.join("etc/sub/hard")).unwrap();
+    let mut all: Vec<PathBuf> = [
+        "",
+        "etc",
+        "etc/sub",
+        "etc/passwd",
+        "etc/sub/data",
+        "etc/link",
+    ]
+    .iter()
+    .map(|p| a.join(p))
+    .collect();
+    all.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in &all {
+        set_times(p, (1_000_000_000, 5), (1_100_000_000, 6));
+    }
+    let b = b_tmp.path().join("tree");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = a_tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let build = |src: &Path, name: &str, opts: &BuildOptions| {
+        let img = out.join(name);
+        imgfs::build_from_dir(src, &img, opts, &NoProgress).unwrap();
+        fs::read(img).unwrap()
+    };
+    let (ia, ib) = (
+        build(&a, "a.img", &BuildOptions::default()),
+        build(&b, "b.img", &BuildOptions::default()),
+    );
+    assert!(ia == ib, "copies of one tree built different images");
+    let (ka, kb) = (
+        build(&a, "ka.img", &keep_all()),
+        build(&b, "kb.img", &keep_all()),
+    );
+    assert!(
+        ka != kb,
+        "keeping host times, the copies' ctimes should show"
+    );
 }
 
 #[test]

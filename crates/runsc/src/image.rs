@@ -34,10 +34,11 @@ enum ImageCommand {
         /// The image file to write.
         #[arg(short, long, value_name = "IMG")]
         output: PathBuf,
-        /// Store each inode's atime and ctime as its mtime: a host tree's ctimes cannot be
-        /// set and reading a symlink moves its atime, so copies of one tree differ in them.
+        /// Keep each inode's host atime and ctime. By default both are stored as the mtime
+        /// (as mkfs.erofs and mksquashfs do), so copies of one tree build to the same bytes: a
+        /// host tree's ctimes cannot be set and reading a symlink moves its atime.
         #[arg(long)]
-        times_from_mtime: bool,
+        keep_ctime: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -119,10 +120,12 @@ pub fn run(args: ImageArgs) -> ExitCode {
             dir,
             tar,
             output,
-            times_from_mtime,
+            keep_ctime,
             quiet,
         } => {
-            let opts = imgfs::BuildOptions { times_from_mtime };
+            let opts = imgfs::BuildOptions {
+                keep_host_times: keep_ctime,
+            };
             let bar = Bar::new(quiet);
             let t0 = Instant::now();
             let r = match (&dir, &tar) {

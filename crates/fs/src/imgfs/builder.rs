@@ -51,11 +51,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
 /// Choices about what a build keeps.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
-    /// Store each inode's atime and ctime as its mtime. A host tree's ctimes record when its
-    /// files were last changed on this host (an unpacking, a copy) and cannot be set, and
-    /// reading a symlink moves its atime, so two copies of one tree differ in them; with this
-    /// option they build to the same bytes (OCI layer tarballs usually carry only mtimes).
-    pub times_from_mtime: bool,
+    /// Keep each inode's own atime and ctime. By default (false) both are stored as the
+    /// mtime, as mkfs.erofs and mksquashfs store only mtimes: a host tree's ctimes record
+    /// when its files were last changed on this host (an unpacking, a copy) and cannot be
+    /// set, and reading a symlink moves its atime, so two copies of one tree differ in them
+    /// and would build to different bytes (OCI layer tarballs usually carry only mtimes).
+    pub keep_host_times: bool,
 }
 
 /// What a build produced.
@@ -588,33 +589,22 @@ fn finish(
         let node = &tree.nodes[id];
         let m = &node.meta;
         let ft = node.kind.file_type();
+        let (atime, ctime) = if opts.keep_host_times {
+            (m.atime, m.ctime)
+        } else {
+            (m.mtime, m.mtime)
+        };
         let mut rec = InodeRecord {
             mode: ft.mode_bits() | (m.perm & PERM_MASK),
             nlink: num.refs[id],
             uid: m.uid,
             gid: m.gid,
-            atime_sec: if opts.times_from_mtime {
-                m.mtime.sec
-            } else {
-                m.atime.sec
-            },
-            atime_nsec: if opts.times_from_mtime {
-                m.mtime.nsec
-            } else {
-                m.atime.nsec
-            },
+            atime_sec: atime.sec,
+            atime_nsec: atime.nsec,
             mtime_sec: m.mtime.sec,
             mtime_nsec: m.mtime.nsec,
-            ctime_sec: if opts.times_from_mtime {
-                m.mtime.sec
-            } else {
-                m.ctime.sec
-            },
-            ctime_nsec: if opts.times_from_mtime {
-                m.mtime.nsec
-            } else {
-                m.ctime.nsec
-            },
+            ctime_sec: ctime.sec,
+            ctime_nsec: ctime.nsec,
             ..InodeRecord::default()
         };
         match &node.kind {
