@@ -43,6 +43,41 @@ enum ImageCommand {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Convert a container image into the store: each layer becomes an ImgFS image, kept
+    /// under its blob's digest (layers already there are reused), with the image's config
+    /// and the merged index of its layers.
+    Convert {
+        /// `oci:DIR[:TAG]` (an OCI image layout) or `docker-archive:FILE[:NAME]` (a
+        /// `docker save` archive), as skopeo names them.
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        /// The store (default: $XDG_DATA_HOME/runsc/images, /var/lib/runsc/images for root).
+        #[arg(
+            short = 'o',
+            long = "store",
+            visible_alias = "output",
+            value_name = "STORE"
+        )]
+        store: Option<PathBuf>,
+        /// Also name the image NAME (repeatable).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// No progress bars and no summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the images of a store: name, ID, layers, size.
+    List {
+        #[arg(long, value_name = "STORE")]
+        store: Option<PathBuf>,
+    },
+    /// Remove an image (by name, ID or ID prefix) and the layers no other image uses.
+    Rm {
+        #[arg(value_name = "NAME|DIGEST", required = true)]
+        images: Vec<String>,
+        #[arg(long, value_name = "STORE")]
+        store: Option<PathBuf>,
+    },
     /// Print an image's header and its tree, like `ls -lR`.
     Inspect {
         #[arg(value_name = "IMG")]
@@ -113,9 +148,150 @@ impl Progress for Bar {
     }
 }
 
+/// One progress bar per layer on a terminal (each left on screen with its outcome); nothing
+/// otherwise.
+struct LayerBars {
+    enabled: bool,
+    bar: RefCell<Option<indicatif::ProgressBar>>,
+}
+
+impl image::ConvertProgress for LayerBars {
+    fn layer_start(&self, what: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:<24} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        self.bar.replace(Some(bar));
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = &*self.bar.borrow() {
+            b.inc(n);
+        }
+    }
+
+    fn layer_end(&self, outcome: &str) {
+        if let Some(b) = self.bar.take() {
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{msg}") {
+                b.set_style(style);
+            }
+            let what = b.message();
+            b.finish_with_message(format!("{what:<24} {outcome}"));
+        }
+    }
+}
+
+/// The store named by `--store`, or the default one.
+pub fn store_path(store: Option<PathBuf>) -> PathBuf {
+    store.unwrap_or_else(image::default_store)
+}
+
+fn convert(
+    source: &str,
+    store: &std::path::Path,
+    names: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let t0 = Instant::now();
+    let src = image::source::open(source)?;
+    let st = image::Store::open_for_writing(store)
+        .with_context(|| format!("opening the image store {}", store.display()))?;
+    let bars = LayerBars {
+        enabled: !quiet && std::io::stderr().is_terminal(),
+        bar: RefCell::new(None),
+    };
+    let c = image::convert(src.as_ref(), &st, names, &bars)?;
+    if !quiet {
+        let name = c.image.names.first().map_or("<none>", String::as_str);
+        println!(
+            "{name} {}: {} layers ({} converted, {} reused), {} bytes, index {}, {:.2}s",
+            c.image.id,
+            c.image.layers.len(),
+            c.layers_written,
+            c.image.layers.len() - c.layers_written,
+            c.image.size(),
+            if c.index_written { "written" } else { "reused" },
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn list(store: &std::path::Path) -> anyhow::Result<()> {
+    let images = match image::Store::open(store) {
+        Ok(s) => s.images()?,
+        Err(image::ImageError::NotInStore(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut rows = vec![(
+        "NAME".to_string(),
+        "ID".to_string(),
+        "LAYERS".to_string(),
+        "SIZE".to_string(),
+    )];
+    for i in &images {
+        let names: Vec<&str> = if i.names.is_empty() {
+            vec!["<none>"]
+        } else {
+            i.names.iter().map(String::as_str).collect()
+        };
+        for n in names {
+            rows.push((
+                n.to_string(),
+                i.id.hex()[..12].to_string(),
+                i.layers.len().to_string(),
+                i.size().to_string(),
+            ));
+        }
+    }
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(4);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (n, id, l, s) in rows {
+        if writeln!(out, "{n:<w$}  {id:<12}  {l:>6}  {s:>12}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn remove(store: &std::path::Path, what: &[String]) -> anyhow::Result<()> {
+    let st = image::Store::open_for_writing(store)?;
+    for w in what {
+        let rec = st.remove(w)?;
+        println!("removed {}", rec.id);
+    }
+    Ok(())
+}
+
 /// Runs `runsc image ...`.
 pub fn run(args: ImageArgs) -> ExitCode {
+    let report = |r: anyhow::Result<()>, what: &str| match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("runsc: image {what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    };
     match args.command {
+        ImageCommand::Convert {
+            source,
+            store,
+            names,
+            quiet,
+        } => report(
+            convert(&source, &store_path(store), &names, quiet),
+            "convert",
+        ),
+        ImageCommand::List { store } => report(list(&store_path(store)), "list"),
+        ImageCommand::Rm { images, store } => report(remove(&store_path(store), &images), "rm"),
         ImageCommand::Build {
             dir,
             tar,
