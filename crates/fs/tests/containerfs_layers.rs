@@ -7,6 +7,8 @@
 //! Compared: every path, its type, permission bits, size, contents, link target, and which
 //! paths are hard links of each other.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -35,20 +37,8 @@ fn file(path: &str, data: &[u8]) -> M {
 
 fn tarball(members: &[M]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: &str| {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(path).unwrap();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_650_000_000);
-        h.set_size(data.len() as u64);
-        if !link.is_empty() {
-            h.set_link_name(link).unwrap();
-        }
-        h.set_cksum();
-        b.append(&h, data).unwrap();
+    let mut add = |path: &str, kind, mode, data: &[u8], link: &str| {
+        common::tar_member(&mut b, path, kind, mode, data, link)
     };
     use tar::EntryType as T;
     for m in members {
@@ -402,19 +392,7 @@ fn readdir_merges_layers_in_name_order_without_duplicates() {
     assert_eq!(&buf[..n], b"2");
 }
 
-/// A deterministic xorshift generator, so a failure is reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::Rng;
 
 /// Random stacks over a small namespace, so names collide across layers in every way: a
 /// name is a file in one layer, a directory, a symlink or a whiteout in another.
