@@ -17,7 +17,7 @@ use ::fs::vfs::Inode;
 fn tarball(members: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for &(path, kind, data, link) in members {
-        common::tar_member(&mut b, path, kind, 0o755, data, link);
+        common::tar_member(&mut b, path, kind, 0o755, data, link).unwrap();
     }
     b.into_inner().unwrap()
 }

@@ -38,7 +38,7 @@ fn file(path: &str, data: &[u8]) -> M {
 fn tarball(members: &[M]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut add = |path: &str, kind, mode, data: &[u8], link: &str| {
-        common::tar_member(&mut b, path, kind, mode, data, link)
+        common::tar_member(&mut b, path, kind, mode, data, link).unwrap()
     };
     use tar::EntryType as T;
     for m in members {
