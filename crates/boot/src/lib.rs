@@ -154,6 +154,33 @@ pub enum RootFs {
     },
 }
 
+/// `INDEX LAYER... -- PROGRAM [ARGS...]`: runs PROGRAM, with the caller's environment and
+/// stdio, on the ContainerFS root of the layers (bottom first) and their merged index. This
+/// is how the tests and benchmarks run a layer stack until the CLI has its own way in.
+pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
+    let usage = || {
+        BootError::Io(
+            "run_layers",
+            std::io::Error::other("usage: INDEX LAYER... -- PROGRAM [ARGS...]"),
+        )
+    };
+    let sep = args.iter().position(|a| a == "--").ok_or_else(usage)?;
+    let (paths, argv) = (&args[..sep], &args[sep + 1..]);
+    let (index, layers) = paths.split_first().ok_or_else(usage)?;
+    let opts = DoOptions {
+        platform: PlatformKind::Kvm,
+        syscall_path: SyscallPath::Ring,
+        total_memory: None,
+        argv: argv.to_vec(),
+        image_mounts: Vec::new(),
+    };
+    let rootfs = RootFs::Layers {
+        layers: layers.iter().map(PathBuf::from).collect(),
+        index: PathBuf::from(index),
+    };
+    run_do_in(opts, rootfs)
+}
+
 /// Runs `runsc do`: returns the program's exit status as a shell reports it.
 pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     run_do_in(opts, RootFs::Host)

@@ -4,17 +4,40 @@
 //!
 //! Conventions are overlayfs's: a whiteout is a 0:0 character device in the upper layer, and
 //! an upper directory that hides everything below carries `trusted.overlay.opaque = "y"`.
-//! Changing a file that exists only below first copies it up (data, mode, owner, times),
-//! with its parent directories.
+//! Changing a file that exists only below first copies it up (data, mode, owner, times,
+//! xattrs), with its parent directories.
+//!
+//! # Identity across copy-up
+//!
+//! A file keeps its `st_dev` and `st_ino` for its life in the sandbox, whatever layer holds
+//! it, as overlayfs's `xino` gives Linux: programs that walk trees (fts: rm -r, find, du,
+//! chmod -R) compare a directory's identity before and after they enter it, and a copy-up
+//! in between must not look like the tree changing under them. A file that exists below
+//! reports the lower file's identity, also once copied up: the upper copy records it in the
+//! xattr `trusted.overlay.origin` (overlayfs's name), so a later lookup that finds only the
+//! upper copy still knows it. A file created in the upper layer reports its own.
+//!
+//! Hard links stay hard links across copy-up (overlayfs's `index` feature): the first name
+//! of a multiply-linked lower file to be copied up is copied, and the overlay remembers the
+//! copy by the lower identity; the other names then read it, and become links to it when
+//! they are copied up in turn. Link counts add what is left below to what is above.
+//! A directory holding both layers reports a link count of 1, as overlayfs does for merged
+//! directories ("unknown" to fts and find, which then don't count subdirectories).
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::vfs::{DirEntry, FileType, Inode, NewNode, Owner, SetAttr, StatFs};
 use crate::{Errno, FileDescription, Stat};
 
 const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+/// On an upper copy: the identity (`dev`, `ino`, little-endian u64s) of the file it was
+/// copied from.
+const ORIGIN_XATTR: &[u8] = b"trusted.overlay.origin";
+/// The overlay's own xattrs: never shown to programs nor copied up from a lower layer.
+const PRIVATE_XATTRS: &[u8] = b"trusted.overlay.";
 /// Bytes copied per step when copying a file up.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -30,10 +53,35 @@ fn is_opaque(upper: &Arc<dyn Inode>) -> bool {
         .unwrap_or(false)
 }
 
+/// `st_dev` and `st_ino`.
+type Identity = (u64, u64);
+
+/// What the overlay knows of a multiply-linked lower file once one of its names has been
+/// copied up or removed.
+struct Linked {
+    /// The upper copy every name shares, once one was copied up.
+    upper: Option<Arc<dyn Inode>>,
+    /// The lower file's link count.
+    lower_nlink: u64,
+    /// Lower names since copied up, removed or renamed: they no longer count below.
+    lower_gone: u64,
+}
+
+/// State shared by every file of one overlay.
+struct Shared {
+    /// Multiply-linked lower files, by identity.
+    linked: Mutex<HashMap<Identity, Linked>>,
+    /// Whether `linked` has ever had an entry (spares the lock on every read until then).
+    any_linked: AtomicBool,
+}
+
 /// A file of the merged tree. There is one object per file while it is in use (directories
 /// keep their children's), so that a copy-up is seen by every holder.
 pub struct OverlayInode {
     me: Weak<OverlayInode>,
+    shared: Arc<Shared>,
+    /// The identity, found at the first stat.
+    identity: OnceLock<Identity>,
     upper: Mutex<Option<Arc<dyn Inode>>>,
     lower: Option<Arc<dyn Inode>>,
     /// Parent and name, to copy up into; None for the root.
@@ -50,6 +98,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn new_overlay(upper: Arc<dyn Inode>, lower: Arc<dyn Inode>) -> Arc<dyn Inode> {
     Arc::new_cyclic(|me| OverlayInode {
         me: me.clone(),
+        shared: Arc::new(Shared {
+            linked: Mutex::new(HashMap::new()),
+            any_linked: AtomicBool::new(false),
+        }),
+        identity: OnceLock::new(),
         upper: Mutex::new(Some(upper)),
         lower: Some(lower),
         parent: Mutex::new(None),
@@ -63,11 +116,87 @@ impl OverlayInode {
         lock(&self.upper).clone()
     }
 
-    /// The layer that answers reads: upper once it exists.
+    /// The layer that answers reads: upper once it exists; for a lower file, the upper
+    /// copy made through another of its names, if any.
     fn top(&self) -> Result<Arc<dyn Inode>, Errno> {
-        self.upper()
-            .or_else(|| self.lower.clone())
-            .ok_or(libc::ENOENT)
+        if let Some(u) = self.upper() {
+            return Ok(u);
+        }
+        let lower = self.lower.clone().ok_or(libc::ENOENT)?;
+        if self.file_type != FileType::Directory && self.shared.any_linked.load(Ordering::Acquire) {
+            let id = self.identity()?;
+            if let Some(u) = lock(&self.shared.linked)
+                .get(&id)
+                .and_then(|l| l.upper.clone())
+            {
+                return Ok(u);
+            }
+        }
+        Ok(lower)
+    }
+
+    /// `st_dev` and `st_ino`: the lower file's, also after a copy-up (the upper copy's origin
+    /// xattr says it when the lower file is no longer known), else the upper file's own.
+    fn identity(&self) -> Result<Identity, Errno> {
+        if let Some(&id) = self.identity.get() {
+            return Ok(id);
+        }
+        let id = match (&self.lower, self.upper()) {
+            (Some(l), _) => {
+                let st = l.stat()?;
+                (st.dev, st.ino)
+            }
+            (None, Some(u)) => match u
+                .getxattr(ORIGIN_XATTR)
+                .ok()
+                .and_then(|v| decode_origin(&v))
+            {
+                Some(id) => id,
+                None => {
+                    let st = u.stat()?;
+                    (st.dev, st.ino)
+                }
+            },
+            (None, None) => return Err(libc::ENOENT),
+        };
+        Ok(*self.identity.get_or_init(|| id))
+    }
+
+    /// The merged link count of a non-directory that is (or was) multiply linked below.
+    fn linked_nlink(&self, id: Identity, upper_nlink: Option<u64>) -> Option<u64> {
+        if !self.shared.any_linked.load(Ordering::Acquire) {
+            return None;
+        }
+        let linked = lock(&self.shared.linked);
+        let l = linked.get(&id)?;
+        let above = match (&l.upper, upper_nlink) {
+            (_, Some(n)) => n,
+            (Some(u), None) => u.stat().map(|s| s.nlink).unwrap_or(0),
+            (None, None) => 0,
+        };
+        Some(l.lower_nlink.saturating_sub(l.lower_gone) + above)
+    }
+
+    /// Notes that a lower name of a multiply-linked file no longer counts below (it was
+    /// copied up, removed or renamed); `upper` is the copy made of it, if any.
+    fn note_lower_gone(
+        &self,
+        lower_nlink: u64,
+        upper: Option<Arc<dyn Inode>>,
+    ) -> Result<(), Errno> {
+        let id = self.identity()?;
+        let mut linked = lock(&self.shared.linked);
+        let l = linked.entry(id).or_insert(Linked {
+            upper: None,
+            lower_nlink,
+            lower_gone: 0,
+        });
+        l.lower_gone += 1;
+        if l.upper.is_none() {
+            l.upper = upper;
+        }
+        self.shared.any_linked.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Whether the lower directory shows through (not hidden by an opaque upper).
@@ -120,6 +249,8 @@ impl OverlayInode {
         let me = self.me.upgrade().ok_or(libc::ENOENT)?;
         let child = Arc::new_cyclic(|w| OverlayInode {
             me: w.clone(),
+            shared: self.shared.clone(),
+            identity: OnceLock::new(),
             upper: Mutex::new(upper),
             lower,
             parent: Mutex::new(Some((me, name.to_vec()))),
@@ -174,6 +305,44 @@ impl OverlayInode {
         let (parent, name) = lock(&self.parent).clone().ok_or(libc::EROFS)?;
         let parent_upper = parent.copy_up()?;
         let st = lower.stat()?;
+        let identity = self.identity()?;
+        let multi = lower.file_type() != FileType::Directory && st.nlink > 1;
+        // Held across the copy, so two names of one file are not copied twice at once.
+        let linked = multi.then(|| lock(&self.shared.linked));
+        let mut guard = lock(&self.upper);
+        if let Some(u) = guard.as_ref() {
+            return Ok(u.clone());
+        }
+        // Another name of this file was copied up already: this name becomes a link to it.
+        if let Some(existing) = linked
+            .as_ref()
+            .and_then(|l| l.get(&identity))
+            .and_then(|l| l.upper.clone())
+        {
+            parent_upper.link(&name, &existing)?;
+            drop(linked);
+            self.note_lower_gone(st.nlink, None)?;
+            *guard = Some(existing.clone());
+            return Ok(existing);
+        }
+        let upper = Self::copy_file(&lower, &st, &parent_upper, &name)?;
+        upper.setxattr(ORIGIN_XATTR, &encode_origin(identity), 0)?;
+        drop(linked);
+        if multi {
+            self.note_lower_gone(st.nlink, Some(upper.clone()))?;
+        }
+        *guard = Some(upper.clone());
+        Ok(upper)
+    }
+
+    /// Copies `lower` (whose metadata is `st`) to `name` in `parent_upper`: contents, mode,
+    /// owner, times and xattrs (but the overlay's own).
+    fn copy_file(
+        lower: &Arc<dyn Inode>,
+        st: &Stat,
+        parent_upper: &Arc<dyn Inode>,
+        name: &[u8],
+    ) -> Result<Arc<dyn Inode>, Errno> {
         let owner = Owner {
             uid: st.uid,
             gid: st.gid,
@@ -187,11 +356,7 @@ impl OverlayInode {
             FileType::CharDevice => NewNode::CharDevice(st.rdev),
             FileType::BlockDevice => NewNode::BlockDevice(st.rdev),
         };
-        let mut guard = lock(&self.upper);
-        if let Some(u) = guard.as_ref() {
-            return Ok(u.clone());
-        }
-        let upper = parent_upper.create(&name, node, st.mode & 0o7777, owner)?;
+        let upper = parent_upper.create(name, node, st.mode & 0o7777, owner)?;
         if lower.file_type() == FileType::Regular {
             let mut buf = vec![0u8; COPY_CHUNK.min(st.size.max(0) as usize).max(1)];
             let mut off = 0u64;
@@ -205,6 +370,9 @@ impl OverlayInode {
             }
         }
         for xattr in lower.listxattr().unwrap_or_default() {
+            if xattr.starts_with(PRIVATE_XATTRS) {
+                continue;
+            }
             if let Ok(v) = lower.getxattr(&xattr) {
                 let _ = upper.setxattr(&xattr, &v, 0);
             }
@@ -217,7 +385,6 @@ impl OverlayInode {
                 ..Default::default()
             })?;
         }
-        *guard = Some(upper.clone());
         Ok(upper)
     }
 
@@ -248,9 +415,60 @@ impl OverlayInode {
     }
 }
 
+fn encode_origin((dev, ino): Identity) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&dev.to_le_bytes());
+    v[8..].copy_from_slice(&ino.to_le_bytes());
+    v
+}
+
+fn decode_origin(v: &[u8]) -> Option<Identity> {
+    let v: &[u8; 16] = v.try_into().ok()?;
+    let (dev, ino) = v.split_at(8);
+    Some((
+        u64::from_le_bytes(dev.try_into().ok()?),
+        u64::from_le_bytes(ino.try_into().ok()?),
+    ))
+}
+
+/// The inode number a listing shows for `name` of the upper directory `dir`: its origin's
+/// when it was copied up, as its `st_ino` is.
+fn upper_entry_ino(dir: &Arc<dyn Inode>, name: &[u8], ino: u64) -> u64 {
+    dir.lookup(name)
+        .ok()
+        .and_then(|c| c.getxattr(ORIGIN_XATTR).ok())
+        .and_then(|v| decode_origin(&v))
+        .map_or(ino, |(_, ino)| ino)
+}
+
 impl Inode for OverlayInode {
     fn stat(&self) -> Result<Stat, Errno> {
-        self.top()?.stat()
+        let upper = self.upper();
+        let mut st = self.top()?.stat()?;
+        let (dev, ino) = self.identity()?;
+        st.dev = dev;
+        st.ino = ino;
+        if self.file_type == FileType::Directory {
+            if upper.is_some() && self.lower_dir().is_some() {
+                st.nlink = 1;
+            }
+        } else if let Some(n) = self.linked_nlink((dev, ino), upper.is_some().then_some(st.nlink)) {
+            st.nlink = n;
+        }
+        Ok(st)
+    }
+
+    fn mappable(&self) -> Option<&dyn crate::vfs::Mappable> {
+        // A file not copied up lends the lower layer's pages (an ImgFS layer's, mapped with
+        // no copy); a copy in memory (of this name or of another link) is mapped by copying.
+        if lock(&self.upper).is_some() {
+            return None;
+        }
+        let lower = self.lower.as_ref()?;
+        if !Arc::ptr_eq(&self.top().ok()?, lower) {
+            return None;
+        }
+        lower.mappable()
     }
 
     fn file_type(&self) -> FileType {
@@ -279,7 +497,8 @@ impl Inode for OverlayInode {
                     hidden.push(e.name);
                 } else {
                     hidden.push(e.name.clone());
-                    entries.push(e);
+                    let ino = upper_entry_ino(&u, &e.name, e.ino);
+                    entries.push(DirEntry { ino, ..e });
                 }
             }
         }
@@ -351,6 +570,14 @@ impl Inode for OverlayInode {
             return Err(libc::ENOTEMPTY);
         }
         let upper = self.copy_up()?;
+        if victim.upper().is_none() && !is_dir {
+            if let Some(l) = &victim.lower {
+                let nlink = l.stat()?.nlink;
+                if nlink > 1 {
+                    victim.note_lower_gone(nlink, None)?;
+                }
+            }
+        }
         if let Some(vu) = victim.upper() {
             if is_dir {
                 // The upper copy may hold whiteouts of the lower contents: clear them.
@@ -456,14 +683,14 @@ impl Inode for OverlayInode {
     }
 
     fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
-        if name.starts_with(b"trusted.overlay.") {
+        if name.starts_with(PRIVATE_XATTRS) {
             return Err(libc::ENODATA);
         }
         self.top()?.getxattr(name)
     }
 
     fn setxattr(&self, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
-        if name.starts_with(b"trusted.overlay.") {
+        if name.starts_with(PRIVATE_XATTRS) {
             return Err(libc::EPERM);
         }
         self.copy_up()?.setxattr(name, value, flags)
@@ -474,7 +701,7 @@ impl Inode for OverlayInode {
             .top()?
             .listxattr()?
             .into_iter()
-            .filter(|n| !n.starts_with(b"trusted.overlay."))
+            .filter(|n| !n.starts_with(PRIVATE_XATTRS))
             .collect())
     }
 
@@ -599,5 +826,73 @@ mod tests {
             f.getxattr(b"trusted.overlay.opaque").err(),
             Some(libc::ENODATA)
         );
+    }
+
+    fn id(i: &Arc<dyn Inode>) -> (u64, u64) {
+        let st = i.stat().unwrap();
+        (st.dev, st.ino)
+    }
+
+    #[test]
+    fn identities_survive_copy_up_and_a_fresh_lookup() {
+        let (upper, lower) = layers();
+        let root = new_overlay(upper, lower.clone());
+        let dir = root.lookup(b"dir").unwrap();
+        let a = dir.lookup(b"a").unwrap();
+        let (dir_id, a_id, root_id) = (id(&dir), id(&a), id(&root));
+        assert_eq!(dir_id, id(&lower.lookup(b"dir").unwrap()));
+        a.write_at(0, b"changed").unwrap();
+        assert_eq!((id(&dir), id(&a), id(&root)), (dir_id, a_id, root_id));
+        // A new object for the same file (the VFS dropped its dentry) finds the origin.
+        drop(a);
+        let dir_ov = OverlayInode::overlay_of(&dir).unwrap();
+        dir_ov.forget(b"a");
+        let again = dir.lookup(b"a").unwrap();
+        assert_eq!(id(&again), a_id);
+        assert!(
+            again.listxattr().unwrap().is_empty(),
+            "origin xattr is private"
+        );
+        // Listings show the same numbers as stat.
+        for e in dir.readdir().unwrap() {
+            assert_eq!(e.ino, dir.lookup(&e.name).unwrap().stat().unwrap().ino);
+        }
+        // A merged directory has an unknown link count, as on overlayfs.
+        assert_eq!(dir.stat().unwrap().nlink, 1);
+        // A new file gets an identity of its own.
+        let n = dir.create(b"n", NewNode::Regular, 0o644, ROOT).unwrap();
+        assert_ne!(id(&n), a_id);
+    }
+
+    #[test]
+    fn hard_links_stay_one_file_across_copy_up() {
+        let lower = Tmpfs::new(1).root();
+        let f = lower.create(b"f", NewNode::Regular, 0o644, ROOT).unwrap();
+        f.write_at(0, b"lower").unwrap();
+        lower.link(b"g", &f).unwrap();
+        lower.link(b"h", &f).unwrap();
+        let root = new_overlay(Tmpfs::new(2).root(), lower);
+        let f = root.lookup(b"f").unwrap();
+        let g = root.lookup(b"g").unwrap();
+        assert_eq!(id(&f), id(&g));
+        f.write_at(0, b"UPPER").unwrap();
+        let mut buf = [0u8; 5];
+        g.read_at(0, &mut buf).unwrap();
+        assert_eq!(&buf, b"UPPER", "the other name sees the copy");
+        assert_eq!(id(&f), id(&g));
+        assert_eq!(f.stat().unwrap().nlink, 3);
+        assert_eq!(g.stat().unwrap().nlink, 3);
+        // Copying up the second name links it to the first copy.
+        g.setattr(&SetAttr {
+            mode: Some(0o600),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(f.stat().unwrap().mode & 0o777, 0o600);
+        assert_eq!(g.stat().unwrap().nlink, 3);
+        root.unlink(b"h", false).unwrap();
+        assert_eq!(f.stat().unwrap().nlink, 2);
+        root.unlink(b"f", false).unwrap();
+        assert_eq!(g.stat().unwrap().nlink, 1);
     }
 }

@@ -119,3 +119,28 @@ pub fn reseal(bytes: &mut [u8]) {
         dst.copy_from_slice(&enc);
     }
 }
+
+/// Appends one member to a layer tarball being built for a test: owner 0:0, a fixed mtime,
+/// `link` as the link target of symlinks and hard links.
+pub fn tar_member(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    kind: tar::EntryType,
+    mode: u32,
+    data: &[u8],
+    link: &str,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path)?;
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_650_000_000);
+    h.set_size(data.len() as u64);
+    if !link.is_empty() {
+        h.set_link_name(link)?;
+    }
+    h.set_cksum();
+    b.append(&h, data)
+}
