@@ -3,6 +3,7 @@
 //! `runsc do` is the first way in: a program from the host file system, the caller's
 //! environment, working directory, credentials and standard streams.
 
+pub mod container;
 pub mod mounts;
 
 use std::ffi::OsString;
@@ -152,6 +153,14 @@ pub enum RootFs {
         layers: Vec<PathBuf>,
         index: PathBuf,
     },
+    /// A container image run as Docker runs it (`runsc do --image`): the layers as
+    /// [`RootFs::Layers`], and the process its config describes, with /etc/hostname,
+    /// /etc/hosts, /etc/resolv.conf and /sys ([`container`]).
+    Image {
+        layers: Vec<PathBuf>,
+        index: PathBuf,
+        process: container::ContainerProcess,
+    },
 }
 
 /// `INDEX LAYER... -- PROGRAM [ARGS...]`: runs PROGRAM, with the caller's environment and
@@ -201,7 +210,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
                 .unwrap_or_else(|_| b"/".to_vec());
             (mounts::host_root(&procfs, images)?, cwd)
         }
-        RootFs::Layers { layers, index } => {
+        RootFs::Layers { layers, index } | RootFs::Image { layers, index, .. } => {
             let cfs = mounts::open_containerfs(layers, index)?;
             (
                 mounts::containerfs_root(&procfs, &cfs, images)?,
@@ -209,18 +218,41 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
             )
         }
     };
-    let creds = caller_creds();
-    let search_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    let program = sentry::program::find(
+    // A container image's process: its user, environment and directory; otherwise the
+    // caller's.
+    let prepared = match &rootfs {
+        RootFs::Image { process, .. } => Some(container::prepare(&mounts, process)?),
+        _ => None,
+    };
+    let (cwd, creds, search_path, envp) = match prepared {
+        Some(p) => (p.cwd, p.creds, p.path, p.envp),
+        None => (
+            cwd,
+            caller_creds(),
+            std::env::var_os("PATH")
+                .unwrap_or_else(|| "/usr/bin:/bin".into())
+                .into_encoded_bytes(),
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    let mut e = k.into_encoded_bytes();
+                    e.push(b'=');
+                    e.extend_from_slice(v.as_encoded_bytes());
+                    e
+                })
+                .collect(),
+        ),
+    };
+    let fs_creds = fs::vfs::Creds {
+        uid: creds.euid,
+        gid: creds.egid,
+        groups: creds.groups.clone(),
+    };
+    let mut program = sentry::program::find(
         &mounts,
         &cwd,
-        &fs::vfs::Creds {
-            uid: creds.euid,
-            gid: creds.egid,
-            groups: creds.groups.clone(),
-        },
+        &fs_creds,
         name.as_bytes(),
-        search_path.as_bytes(),
+        &search_path,
         loader::MAX_PROGRAM_SIZE,
     )
     .map_err(|e| match e {
@@ -229,6 +261,42 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         }
         e => e.into(),
     })?;
+    // A `#!` script runs as execve runs it: its interpreter, the interpreter's argument,
+    // the script's path, then the script's arguments (nested up to Linux's depth).
+    let mut argv: Vec<Vec<u8>> = opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    for depth in 0.. {
+        if !program.bytes.starts_with(b"#!") {
+            break;
+        }
+        let shown = || PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+        let bad = |reason: &str| LoadError::Unsupported {
+            path: shown(),
+            reason: reason.into(),
+        };
+        if depth >= sentry::program::MAX_INTERP_DEPTH {
+            return Err(bad("too many nested #! interpreters").into());
+        }
+        let (interp, arg) =
+            sentry::program::parse_shebang(&program.bytes).ok_or_else(|| bad("empty #! line"))?;
+        let mut new_argv = vec![interp.clone()];
+        new_argv.extend(arg);
+        new_argv.push(program.path.clone());
+        new_argv.extend(argv.into_iter().skip(1));
+        argv = new_argv;
+        // Like execve, the interpreter's path is not searched along PATH.
+        let mut named = interp;
+        if !named.contains(&b'/') {
+            named.splice(0..0, *b"./");
+        }
+        program = sentry::program::find(
+            &mounts,
+            &cwd,
+            &fs_creds,
+            &named,
+            b"",
+            loader::MAX_PROGRAM_SIZE,
+        )?;
+    }
     let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let image = loader::parse(&path, &program.bytes)?;
     tracing::debug!(
@@ -256,20 +324,12 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         platform::Platform::describe(platform.as_ref())
     );
 
-    let envp = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.into_encoded_bytes();
-            e.push(b'=');
-            e.extend_from_slice(v.as_encoded_bytes());
-            e
-        })
-        .collect();
     let spec = ProcessSpec {
         mounts,
         procfs,
         program,
         image,
-        argv: opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        argv,
         envp,
         cwd,
         creds,

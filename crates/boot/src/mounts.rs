@@ -125,7 +125,7 @@ pub fn open_images(specs: &[ImageMount]) -> Result<Vec<OpenImage>, BootError> {
 
 /// The directory at `target`, made (like `mkdir -p`, mode 0755, owner root) where it is
 /// missing: in the overlay's memory layer, never on the host.
-fn mount_point(resolver: &Resolver<'_>, target: &[u8]) -> Result<Location, String> {
+pub(crate) fn mount_point(resolver: &Resolver<'_>, target: &[u8]) -> Result<Location, String> {
     let describe = |path: &[u8], errno: i32| {
         format!(
             "{}: {}",

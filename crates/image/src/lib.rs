@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod source;
 pub mod store;
+pub mod testing;
 
 pub use convert::{convert, ConvertProgress, Converted, Quiet};
 pub use digest::Digest;

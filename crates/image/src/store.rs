@@ -42,6 +42,15 @@ pub struct RunConfig {
     pub user: String,
 }
 
+impl RunConfig {
+    /// The command line of a container, as `docker run IMAGE [ARGS]` makes it: the
+    /// entrypoint, then `args` if any were given, else the config's Cmd.
+    pub fn argv(&self, args: &[String]) -> Vec<String> {
+        let tail = if args.is_empty() { &self.cmd } else { args };
+        self.entrypoint.iter().chain(tail).cloned().collect()
+    }
+}
+
 /// A converted image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {

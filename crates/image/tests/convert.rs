@@ -1,12 +1,10 @@
 //! Conversion of OCI layouts and `docker save` archives into the store: formats and
 //! compressions, reuse, reproducibility, bad input, list and rm.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Comp, Layer};
 use fs::containerfs::ContainerFs;
+use image::testing::{self as common, Comp, Layer};
 use image::{ImageError, Quiet, Store};
 use serde_json::json;
 

@@ -84,10 +84,19 @@ enum Command {
             value_parser = boot::ImageMount::parse
         )]
         mount_image: Vec<boot::ImageMount>,
+        /// Run the container image NAME (a name, ID or ID prefix from `runsc image list`) as
+        /// Docker runs it: its layers as the root, its entrypoint, command (replaced by
+        /// PROGRAM [ARGS] if given), environment, working directory and user.
+        #[arg(long, value_name = "NAME|DIGEST")]
+        image: Option<String>,
+        /// The image store of --image (default: $XDG_DATA_HOME/runsc/images,
+        /// /var/lib/runsc/images for root).
+        #[arg(long, value_name = "STORE", requires = "image")]
+        store: Option<PathBuf>,
         /// The program (a static x86-64 ELF; looked up in $PATH if it has no slash) and its
         /// arguments.
         #[arg(
-            required = true,
+            required_unless_present = "image",
             trailing_var_arg = true,
             allow_hyphen_values = true,
             value_name = "PROGRAM [ARGS]"
@@ -136,6 +145,54 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The command line and root file system of `runsc do --image NAME [-- ARGS]`.
+fn container(
+    name: &str,
+    store: Option<PathBuf>,
+    args: &[OsString],
+) -> anyhow::Result<(Vec<OsString>, boot::RootFs)> {
+    let store = image::store_path(store);
+    let st = ::image::Store::open(&store)?;
+    let rec = st.find(name)?;
+    let (layers, index) = st.root_files(&rec)?;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.to_str()
+                .map(String::from)
+                .with_context(|| format!("{a:?} is not UTF-8"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let argv: Vec<OsString> = rec
+        .run
+        .argv(&args)
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    if argv.is_empty() {
+        anyhow::bail!("the image has no entrypoint or command: give one after --");
+    }
+    // The name uname(2) gives in the sandbox, so /etc/hostname agrees with `hostname`.
+    let hostname = nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| u.nodename().to_str().map(String::from))
+        .unwrap_or_else(|| "localhost".into());
+    let process = boot::container::ContainerProcess {
+        env: rec.run.env.clone(),
+        working_dir: rec.run.working_dir.clone(),
+        user: rec.run.user.clone(),
+        hostname,
+    };
+    Ok((
+        argv,
+        boot::RootFs::Image {
+            layers,
+            index,
+            process,
+        },
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = init_logging(&cli) {
@@ -157,8 +214,20 @@ fn main() -> ExitCode {
         Command::Do {
             syscall_path,
             mount_image,
+            image,
+            store,
             argv,
         } => {
+            let (argv, rootfs) = match image {
+                None => (argv, boot::RootFs::Host),
+                Some(name) => match container(&name, store, &argv) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("runsc: do --image {name}: {e:#}");
+                        return ExitCode::from(125);
+                    }
+                },
+            };
             let opts = boot::DoOptions {
                 platform: match cli.platform {
                     PlatformArg::Kvm => boot::PlatformKind::Kvm,
@@ -172,7 +241,7 @@ fn main() -> ExitCode {
                 argv,
                 image_mounts: mount_image,
             };
-            match boot::run_do(opts) {
+            match boot::run_do_in(opts, rootfs) {
                 Ok(status) => ExitCode::from(status as u8),
                 Err(e) => {
                     eprintln!("runsc: {e}");

@@ -129,3 +129,32 @@ pub fn find(
     }
     Err(LoadError::NotFound { path: shown })
 }
+
+/// Linux's limit on the `#!` line read.
+const BINPRM_BUF_SIZE: usize = 256;
+/// Nested interpreters (`#!` pointing at a `#!` script) Linux allows.
+pub const MAX_INTERP_DEPTH: usize = 4;
+
+/// Splits a `#!` line into the interpreter and its optional single argument.
+pub fn parse_shebang(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let line = bytes.get(2..)?;
+    let line = &line[..line.len().min(BINPRM_BUF_SIZE - 2)];
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let line = &line[..end];
+    let trimmed: &[u8] = {
+        let start = line.iter().position(|&b| b != b' ' && b != b'\t')?;
+        let stop = line.iter().rposition(|&b| b != b' ' && b != b'\t')? + 1;
+        &line[start..stop]
+    };
+    match trimmed.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(i) => {
+            let arg = &trimmed[i..];
+            let arg_start = arg
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(0);
+            Some((trimmed[..i].to_vec(), Some(arg[arg_start..].to_vec())))
+        }
+        None => Some((trimmed.to_vec(), None)),
+    }
+}

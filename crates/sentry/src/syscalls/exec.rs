@@ -10,15 +10,12 @@ use crate::errno::{Errno, SysResult};
 use crate::kernel::{auxv_bytes, load_program, nul_joined};
 use crate::loader::{self, LoadError};
 use crate::mm::Mm;
-use crate::program::{self, Program};
+use crate::program::{self, parse_shebang, Program, MAX_INTERP_DEPTH};
 use crate::task::TaskState;
 use crate::SentryError;
 
-/// Linux's limits: argument count and the `#!` line.
+/// Linux's limit on the argument count.
 const MAX_ARG_STRINGS: usize = 0x7fff_ffff;
-const BINPRM_BUF_SIZE: usize = 256;
-/// Nested interpreters (`#!` pointing at a `#!` script) Linux allows.
-const MAX_INTERP_DEPTH: usize = 4;
 /// Largest program read (as the loader's limit for `runsc do`).
 const MAX_PROGRAM_SIZE: u64 = 1 << 30;
 
@@ -76,30 +73,6 @@ fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Pr
         &fs_creds(t),
         MAX_PROGRAM_SIZE,
     )
-}
-
-/// Splits a `#!` line into the interpreter and its optional single argument.
-fn parse_shebang(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    let line = bytes.get(2..)?;
-    let line = &line[..line.len().min(BINPRM_BUF_SIZE - 2)];
-    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-    let line = &line[..end];
-    let trimmed: &[u8] = {
-        let start = line.iter().position(|&b| b != b' ' && b != b'\t')?;
-        let stop = line.iter().rposition(|&b| b != b' ' && b != b'\t')? + 1;
-        &line[start..stop]
-    };
-    match trimmed.iter().position(|&b| b == b' ' || b == b'\t') {
-        Some(i) => {
-            let arg = &trimmed[i..];
-            let arg_start = arg
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(0);
-            Some((trimmed[..i].to_vec(), Some(arg[arg_start..].to_vec())))
-        }
-        None => Some((trimmed.to_vec(), None)),
-    }
 }
 
 fn load_error_errno(e: &SentryError) -> Errno {

@@ -1,6 +1,6 @@
-//! Images made in the test: layer tarballs, OCI layouts and `docker save` archives written
-//! here with the tar crate (no network, no Docker daemon).
-#![allow(dead_code)]
+//! Writing test images: layer tarballs, OCI layouts and `docker save` archives, made with
+//! the tar crate (no network, no Docker daemon). Used by this crate's tests and the
+//! end-to-end tests of `runsc do --image`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,18 +13,26 @@ pub fn sha(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// A member of a layer: path, then Some(contents) for a file, None for a directory.
+/// A member of a layer: path, then Some(contents) for a file, None for a directory, and the
+/// permission bits. Members are owned by root.
 pub type Member<'a> = (&'a str, Option<&'a [u8]>, u32);
 
 /// A layer tarball of `members` (files, directories; `.wh.` names are whiteouts).
 pub fn layer_tar(members: &[Member<'_>]) -> Vec<u8> {
+    let owned: Vec<(&str, Option<&[u8]>, u32, u32)> =
+        members.iter().map(|&(p, d, m)| (p, d, m, 0)).collect();
+    layer_tar_owned(&owned)
+}
+
+/// A layer tarball whose members also have an owner (uid = gid = the fourth field).
+pub fn layer_tar_owned(members: &[(&str, Option<&[u8]>, u32, u32)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    for (path, data, mode) in members {
+    for (path, data, mode, owner) in members {
         let mut h = tar::Header::new_ustar();
         h.set_mode(*mode);
         h.set_mtime(1_600_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(u64::from(*owner));
+        h.set_gid(u64::from(*owner));
         match data {
             Some(d) => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -75,7 +83,11 @@ pub struct Layer {
 }
 
 pub fn layer(members: &[Member<'_>], c: Comp) -> Layer {
-    let tar = layer_tar(members);
+    layer_of_tar(layer_tar(members), c)
+}
+
+/// A layer of a tarball made elsewhere.
+pub fn layer_of_tar(tar: Vec<u8>, c: Comp) -> Layer {
     let (blob, media_type) = compress(&tar, c);
     Layer {
         blob,
