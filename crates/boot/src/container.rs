@@ -165,12 +165,7 @@ fn resolve_user(
 
 /// Writes `contents` at `/etc/NAME` in the memory layer, replacing what the image has there
 /// (a file, or a symlink that must not be followed).
-fn write_etc(
-    resolver: &Resolver<'_>,
-    etc: &Location,
-    name: &[u8],
-    contents: &[u8],
-) -> Result<(), BootError> {
+fn write_etc(etc: &Location, name: &[u8], contents: &[u8]) -> Result<(), BootError> {
     let shown = || format!("/etc/{}", String::from_utf8_lossy(name));
     let dir = etc.inode();
     match dir.lookup(name) {
@@ -203,7 +198,6 @@ fn write_etc(
             .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
     }
     etc.dentry.insert_child(name, file);
-    let _ = resolver;
     Ok(())
 }
 
@@ -252,14 +246,9 @@ pub fn prepare(ns: &Arc<MountNamespace>, proc: &ContainerProcess) -> Result<Prep
     let (creds, home) = resolve_user(&proc.user, &passwd, &group)?;
 
     let etc = crate::mounts::mount_point(&resolver, b"/etc").map_err(fail)?;
-    write_etc(
-        &resolver,
-        &etc,
-        b"hostname",
-        format!("{}\n", proc.hostname).as_bytes(),
-    )?;
-    write_etc(&resolver, &etc, b"hosts", hosts(&proc.hostname).as_bytes())?;
-    write_etc(&resolver, &etc, b"resolv.conf", resolv_conf().as_bytes())?;
+    write_etc(&etc, b"hostname", format!("{}\n", proc.hostname).as_bytes())?;
+    write_etc(&etc, b"hosts", hosts(&proc.hostname).as_bytes())?;
+    write_etc(&etc, b"resolv.conf", resolv_conf().as_bytes())?;
 
     // /tmp is the image's (Docker mounts nothing there); made, world-writable, if missing.
     if resolver
