@@ -421,3 +421,31 @@ fn list_and_rm_keep_shared_layers() {
     assert!(common::snapshot(&store).is_empty(), "everything removed");
     assert!(matches!(s.remove("b"), Err(ImageError::NotInStore(_))));
 }
+
+#[test]
+fn concurrent_conversions_into_one_store_take_turns() {
+    // Each conversion holds the store's lock: four at once, of two images sharing a layer,
+    // all succeed and leave a consistent store (each layer once, nothing in tmp/).
+    let tmp = tempfile::tempdir().unwrap();
+    let oci = two_images_sharing_a_base(tmp.path());
+    let store = tmp.path().join("store");
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (oci, store) = (&oci, &store);
+            s.spawn(move || {
+                let tag = if i % 2 == 0 { "a" } else { "b" };
+                convert(&format!("oci:{}:{tag}", oci.display()), store).unwrap();
+            });
+        }
+    });
+    let count = |d: &str| std::fs::read_dir(store.join(d)).unwrap().count();
+    assert_eq!(
+        (
+            count("layers"),
+            count("indexes"),
+            count("images"),
+            count("tmp")
+        ),
+        (6, 2, 2, 0)
+    );
+}

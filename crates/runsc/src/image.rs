@@ -263,6 +263,8 @@ fn list(store: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn remove(store: &std::path::Path, what: &[String]) -> anyhow::Result<()> {
+    // Fails if there is no store (rather than making an empty one).
+    drop(image::Store::open(store)?);
     let st = image::Store::open_for_writing(store)?;
     for w in what {
         let rec = st.remove(w)?;
