@@ -57,10 +57,11 @@ impl OciLayout {
             },
             _ => io_at(&path)(e),
         })?;
-        let len = f.metadata().map_err(io_at(&path))?.len();
-        if !f.metadata().map_err(io_at(&path))?.is_file() {
+        let md = f.metadata().map_err(io_at(&path))?;
+        if !md.is_file() {
             return Err(self.malformed(&format!("blob {digest}"), "not a regular file"));
         }
+        let len = md.len();
         if len != size {
             return Err(ImageError::SizeMismatch {
                 source_name: self.name().into(),
