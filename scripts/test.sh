@@ -4,8 +4,11 @@
 #   2. check that docs/syscalls.md matches `runsc syscalls --markdown`;
 #   3. cargo test --release --workspace: every crate's unit tests and the
 #      differential conformance suite (tests/), which runs each program in
-#      tests/conformance/ natively and under `runsc do` and compares.
-# Exits non-zero if any step fails (steps 2 and 3 both run either way).
+#      tests/conformance/ natively and under `runsc do` and compares;
+#   4. the job-control and terminal programs again under `setsid -w` (a new session
+#      without a terminal, as some CI runners start jobs): their results must not depend
+#      on how the suite was started.
+# Exits non-zero if any step fails (steps 2 to 4 all run either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +40,10 @@ if ! [ -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 fi
 
 cargo test --release --workspace || status=1
+
+if command -v setsid >/dev/null; then
+    setsid -w cargo test --release -p conformance --test conformance -- job_control tty_ioctl \
+        || status=1
+fi
 
 exit "$status"

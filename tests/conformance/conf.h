@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Line-buffered stdout, so a run that crashes still shows how far it got. */
 __attribute__((constructor)) static void conf_line_buffered_stdout(void)
@@ -94,6 +96,51 @@ __attribute__((unused)) static const char *errname(int e)
 		       _r == -1 ? "-1" : (_r == 0 ? "0" : "other"),          \
 		       _r == -1 ? errname(_e) : "0");                        \
 	} while (0)
+
+/* A wait status in words ("exited 3", "killed by 9", "stopped by 19", "continued"). */
+__attribute__((unused)) static const char *wait_status(int st)
+{
+	static char buf[64];
+	if (WIFEXITED(st))
+		snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, sizeof buf, "killed by %d", WTERMSIG(st));
+	else if (WIFSTOPPED(st))
+		snprintf(buf, sizeof buf, "stopped by %d", WSTOPSIG(st));
+	else if (WIFCONTINUED(st))
+		snprintf(buf, sizeof buf, "continued");
+	else
+		snprintf(buf, sizeof buf, "status %#x", st);
+	return buf;
+}
+
+/* Job control depends on how a program was started: stop signals from a terminal
+ * (SIGTSTP, SIGTTIN, SIGTTOU) are discarded in an orphaned process group, one with no
+ * member whose parent is in another group of the same session (a program started by
+ * `setsid`, by a CI runner without a terminal, or as the sandbox's first process). This
+ * gives the caller a known place whatever started it: a new session whose leader waits
+ * while the caller, its child, runs in a group of its own, not orphaned. The leader and
+ * the original process exit with the caller's status (128+N if killed by signal N). */
+__attribute__((unused)) static void conf_own_session(void)
+{
+	fflush(stdout);
+	pid_t leader = fork();
+	if (leader != 0) {
+		int st = 0;
+		while (leader > 0 && waitpid(leader, &st, 0) < 0 && errno == EINTR)
+			;
+		exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	setsid();
+	pid_t caller = fork();
+	if (caller != 0) {
+		int st = 0;
+		while (caller > 0 && waitpid(caller, &st, 0) < 0 && errno == EINTR)
+			;
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+	setpgid(0, 0);
+}
 
 /* FNV-1a, for printing checksums of deterministic data. */
 __attribute__((unused)) static uint64_t fnv1a(const void *p, size_t n, uint64_t h)

@@ -2,29 +2,17 @@
  * blocked in read()), SIGCONT continues it; the parent sees both with
  * waitpid(WUNTRACED / WCONTINUED) and waitid, and gets SIGCHLD with
  * CLD_STOPPED / CLD_CONTINUED (none with SA_NOCLDSTOP); a handled SIGTSTP
- * doesn't stop; SIGKILL ends a stopped process. */
+ * doesn't stop; SIGKILL ends a stopped process; in an orphaned process group
+ * SIGTSTP, SIGTTIN and SIGTTOU are discarded while SIGSTOP still stops.
+ *
+ * It runs in a session and process group of its own (conf_own_session), so the
+ * result doesn't depend on how it was started (`setsid -w` included). */
 #include "conf.h"
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *describe(int st)
-{
-	static char buf[64];
-	if (WIFEXITED(st))
-		snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof buf, "killed by %d", WTERMSIG(st));
-	else if (WIFSTOPPED(st))
-		snprintf(buf, sizeof buf, "stopped by %d", WSTOPSIG(st));
-	else if (WIFCONTINUED(st))
-		snprintf(buf, sizeof buf, "continued");
-	else
-		snprintf(buf, sizeof buf, "status %#x", st);
-	return buf;
-}
 
 static const char *chld_code(int code)
 {
@@ -78,6 +66,7 @@ static void on_tstp(int sig) { tstp_handled = sig; }
 
 int main(void)
 {
+	conf_own_session();
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -95,7 +84,7 @@ int main(void)
 		_exit(7);
 	}
 	CHECK("waitpid WUNTRACED", waitpid(pid, &st, WUNTRACED) == pid);
-	printf("self-stopped child: %s\n", describe(st));
+	printf("self-stopped child: %s\n", wait_status(st));
 	show_sigchld("after the stop");
 	siginfo_t si = {0};
 	CHECK("waitid WSTOPPED|WNOWAIT on a reported stop",
@@ -103,11 +92,11 @@ int main(void)
 	printf("  waitid sees: pid ours %d (already collected)\n", si.si_pid == pid);
 	kill(pid, SIGCONT);
 	CHECK("waitpid WCONTINUED", waitpid(pid, &st, WCONTINUED) == pid);
-	printf("after SIGCONT: %s\n", describe(st));
+	printf("after SIGCONT: %s\n", wait_status(st));
 	show_sigchld("after the continue");
 	CHECK("tell it to exit", write(go[1], "x", 1) == 1);
 	CHECK("waitpid exit", waitpid(pid, &st, 0) == pid);
-	printf("then: %s\n", describe(st));
+	printf("then: %s\n", wait_status(st));
 	show_sigchld("after the exit");
 
 	/* 2. A multi-threaded child stopped from outside, with a thread blocked in read and
@@ -129,7 +118,7 @@ int main(void)
 	nanosleep(&nap, NULL);
 	kill(pid, SIGSTOP);
 	CHECK("waitpid WUNTRACED (threads)", waitpid(pid, &st, WUNTRACED) == pid);
-	printf("threaded child: %s\n", describe(st));
+	printf("threaded child: %s\n", wait_status(st));
 	show_sigchld("threaded stop");
 	CHECK("write while stopped", write(pipefd[1], "x", 1) == 1);
 	si.si_pid = 0;
@@ -139,7 +128,7 @@ int main(void)
 	show_sigchld("threaded continue");
 	CHECK("tell it to exit", write(go[1], "x", 1) == 1);
 	CHECK("waitpid threaded exit", waitpid(pid, &st, 0) == pid);
-	printf("threaded child then: %s\n", describe(st));
+	printf("threaded child then: %s\n", wait_status(st));
 	show_sigchld("threaded exit");
 
 	/* 3. SIGTSTP with a handler runs it; the default stops; SIGKILL ends a stopped child. */
@@ -154,11 +143,11 @@ int main(void)
 		_exit(1);
 	}
 	CHECK("waitpid WUNTRACED (TSTP)", waitpid(pid, &st, WUNTRACED) == pid);
-	printf("TSTP child: %s\n", describe(st));
+	printf("TSTP child: %s\n", wait_status(st));
 	show_sigchld("TSTP stop");
 	kill(pid, SIGKILL);
 	CHECK("waitpid killed", waitpid(pid, &st, 0) == pid);
-	printf("killed while stopped: %s\n", describe(st));
+	printf("killed while stopped: %s\n", wait_status(st));
 	show_sigchld("kill");
 
 	/* 4. With SA_NOCLDSTOP, stops and continues send no SIGCHLD. */
@@ -175,7 +164,26 @@ int main(void)
 	show_sigchld("SA_NOCLDSTOP stop");
 	kill(pid, SIGCONT);
 	CHECK("waitpid NOCLDSTOP exit", waitpid(pid, &st, 0) == pid);
-	printf("NOCLDSTOP child: %s\n", describe(st));
+	printf("NOCLDSTOP child: %s\n", wait_status(st));
 	show_sigchld("SA_NOCLDSTOP exit");
+
+	/* 5. A child that leads a new session is an orphaned group (its parent is outside
+	 * the session): the terminal's stop signals are discarded, SIGSTOP still stops. */
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		raise(SIGTSTP);
+		raise(SIGTTIN);
+		raise(SIGTTOU);
+		printf("orphaned child: still running after SIGTSTP, SIGTTIN, SIGTTOU\n");
+		fflush(stdout);
+		raise(SIGSTOP);
+		_exit(5);
+	}
+	CHECK("waitpid WUNTRACED (orphaned)", waitpid(pid, &st, WUNTRACED) == pid);
+	printf("orphaned child: %s\n", wait_status(st));
+	kill(pid, SIGCONT);
+	CHECK("waitpid orphaned exit", waitpid(pid, &st, 0) == pid);
+	printf("orphaned child then: %s\n", wait_status(st));
 	return 0;
 }

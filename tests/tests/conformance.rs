@@ -264,6 +264,27 @@ fn bad_inputs() {
     let subdir = dir.path().join("a-directory");
     std::fs::create_dir(&subdir).expect("mkdir");
     cases.push(("a directory", subdir, 126));
+    // Scripts execve refuses: ENOENT for a missing interpreter (127, as a shell says),
+    // ENOEXEC for a #! line without one, EACCES for a directory as the interpreter.
+    cases.push((
+        "script whose interpreter is missing",
+        dir.file(
+            "missing-interp.sh",
+            b"#!/nonexistent/interpreter\necho no\n",
+            0o755,
+        ),
+        127,
+    ));
+    cases.push((
+        "script whose #! names nothing",
+        dir.file("empty-interp.sh", b"#!  \necho no\n", 0o755),
+        126,
+    ));
+    cases.push((
+        "script whose interpreter is a directory",
+        dir.file("dir-interp.sh", b"#!/etc\necho no\n", 0o755),
+        126,
+    ));
 
     let mut failures = Vec::new();
     for (what, path, want) in &cases {
@@ -288,6 +309,66 @@ fn bad_inputs() {
             ));
         }
     }
+    finish(name, failures);
+}
+
+/// `#!` scripts run under `runsc do` as execve runs them: the same output and status as
+/// natively (where the test's own spawn is an execve of the script).
+#[test]
+fn scripts() {
+    let name = "scripts";
+    if skip_without_kvm(name) {
+        return;
+    }
+    let dir = ScratchDir::new("scripts");
+    let plain = dir.file(
+        "plain.sh",
+        b"#!/bin/sh\necho \"plain: $(basename $0) $# $*\"\nexit 3\n",
+        0o755,
+    );
+    let with_arg = dir.file(
+        "with-arg.sh",
+        b"#!/bin/sh -eu\ncase $- in *e*u*|*u*e*) echo \"flags from the #! line\";; esac\necho \"$*\"\n",
+        0o755,
+    );
+    let via_env = dir.file(
+        "via-env.sh",
+        b"#!/usr/bin/env sh\necho \"through env: $1\"\n",
+        0o755,
+    );
+    // A script whose interpreter is itself a script (Linux follows up to four levels).
+    let mut nested_src = b"#!".to_vec();
+    nested_src.extend_from_slice(plain.as_os_str().as_encoded_bytes());
+    nested_src.extend_from_slice(b" from-nested\n");
+    let nested = dir.file("nested.sh", &nested_src, 0o755);
+    let cases = [
+        (&plain, vec!["a", "b c"]),
+        (&with_arg, vec!["x", "y"]),
+        (&via_env, vec!["z"]),
+        (&nested, vec!["n"]),
+    ];
+    let mut failures = Vec::new();
+    for (path, args) in cases {
+        let case = Case::args(args);
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        let native = run_native(path, &case).expect("native run");
+        match run_sandboxed(path, &case) {
+            Err(e) => failures.push(format!("=== {file}: {e}")),
+            Ok(o) => {
+                if let Err(r) = compare(&file, &native, &o, "sandbox") {
+                    failures.push(r);
+                }
+            }
+        }
+    }
+    // What execve gives natively for the refused scripts of `bad_inputs`.
+    let missing = dir.file("missing.sh", b"#!/nonexistent/interpreter\n", 0o755);
+    let err = std::process::Command::new(&missing).status().map(|_| 0);
+    assert_eq!(
+        err.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::ENOENT)),
+        "execve of a script with a missing interpreter"
+    );
     finish(name, failures);
 }
 
@@ -368,11 +449,21 @@ program_test!(shm_fork);
 program_test!(shm_anon_fork);
 program_test!(cow_fork);
 program_test!(exec_exe_path);
+program_test!(exec_reset);
 program_test!(vdso);
 program_test!(mmap_sigbus);
 program_test!(sigtimedwait);
 program_test!(timer_thread);
 program_test!(job_control);
+// stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
+// tests/tests/terminal.rs).
+program_test!(
+    tty_ioctl,
+    vec![
+        Case::default(),
+        Case::default().with_stdin(b"input".to_vec())
+    ]
+);
 program_test!(exit_race);
 program_test!(robust_mutex);
 program_test!(fault_siginfo);

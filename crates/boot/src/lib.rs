@@ -247,7 +247,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         gid: creds.egid,
         groups: creds.groups.clone(),
     };
-    let mut program = sentry::program::find(
+    let program = sentry::program::find(
         &mounts,
         &cwd,
         &fs_creds,
@@ -261,42 +261,13 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         }
         e => e.into(),
     })?;
-    // A `#!` script runs as execve runs it: its interpreter, the interpreter's argument,
-    // the script's path, then the script's arguments (nested up to Linux's depth).
-    let mut argv: Vec<Vec<u8>> = opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-    for depth in 0.. {
-        if !program.bytes.starts_with(b"#!") {
-            break;
-        }
-        let shown = || PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
-        let bad = |reason: &str| LoadError::Unsupported {
-            path: shown(),
-            reason: reason.into(),
-        };
-        if depth >= sentry::program::MAX_INTERP_DEPTH {
-            return Err(bad("too many nested #! interpreters").into());
-        }
-        let (interp, arg) =
-            sentry::program::parse_shebang(&program.bytes).ok_or_else(|| bad("empty #! line"))?;
-        let mut new_argv = vec![interp.clone()];
-        new_argv.extend(arg);
-        new_argv.push(program.path.clone());
-        new_argv.extend(argv.into_iter().skip(1));
-        argv = new_argv;
-        // Like execve, the interpreter's path is not searched along PATH.
-        let mut named = interp;
-        if !named.contains(&b'/') {
-            named.splice(0..0, *b"./");
-        }
-        program = sentry::program::find(
-            &mounts,
-            &cwd,
-            &fs_creds,
-            &named,
-            b"",
-            loader::MAX_PROGRAM_SIZE,
-        )?;
-    }
+    // A `#!` script runs as execve runs it: its interpreter, opened from the working
+    // directory, takes its place.
+    let argv = opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let (program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
+        sentry::program::open(&mounts, &cwd, &fs_creds, interp, loader::MAX_PROGRAM_SIZE)
+    })
+    .map_err(|e| e.into_load_error(name.as_bytes()))?;
     let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let image = loader::parse(&path, &program.bytes)?;
     tracing::debug!(

@@ -17,6 +17,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::tty::{Layout, Terminal, When, WinSize};
 use crate::waiter::WaitQueue;
 use crate::{Errno, FileDescription, Stat};
 
@@ -30,6 +31,8 @@ pub struct HostFile {
     watch: OnceLock<Option<u64>>,
     /// The host refused RWF_NOWAIT once: don't ask again.
     no_rwf_nowait: std::sync::atomic::AtomicBool,
+    /// The terminal's device number, when the file is a terminal.
+    tty_id: Option<u64>,
 }
 
 /// The thread that watches host files for readiness changes.
@@ -179,12 +182,14 @@ impl HostFile {
             }
             Err(_) => true,
         };
+        let tty_id = terminal_id(fd.as_raw_fd());
         HostFile {
             fd,
             may_block,
             queue: WaitQueue::new(),
             watch: OnceLock::new(),
             no_rwf_nowait: std::sync::atomic::AtomicBool::new(false),
+            tty_id,
         }
     }
 
@@ -321,24 +326,8 @@ impl FileDescription for HostFile {
         })
     }
 
-    fn tcgets(&self) -> Result<[u8; 60], Errno> {
-        let mut t = [0u8; 60];
-        // SAFETY: TCGETS writes a 60-byte kernel struct termios into t.
-        let r = unsafe { libc::ioctl(self.raw(), libc::TCGETS, t.as_mut_ptr()) };
-        if r < 0 {
-            return Err(last_errno());
-        }
-        Ok(t)
-    }
-
-    fn window_size(&self) -> Result<[u8; 8], Errno> {
-        let mut w = [0u8; 8];
-        // SAFETY: TIOCGWINSZ writes an 8-byte struct winsize into w.
-        let r = unsafe { libc::ioctl(self.raw(), libc::TIOCGWINSZ, w.as_mut_ptr()) };
-        if r < 0 {
-            return Err(last_errno());
-        }
-        Ok(w)
+    fn terminal(&self) -> Option<&dyn Terminal> {
+        self.tty_id.map(|_| self as &dyn Terminal)
     }
 
     fn may_block(&self) -> bool {
@@ -346,12 +335,7 @@ impl FileDescription for HostFile {
     }
 
     fn bytes_available(&self) -> Result<u32, Errno> {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int into n.
-        if unsafe { libc::ioctl(self.raw(), libc::FIONREAD, &mut n) } < 0 {
-            return Err(last_errno());
-        }
-        Ok(n.max(0) as u32)
+        self.ioctl_get_int(libc::FIONREAD)
     }
 
     fn read_with_flags(&self, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
@@ -517,5 +501,127 @@ mod tests {
         let h = HostFile::new(OwnedFd::from(f));
         assert_eq!(h.readiness(POLLIN | POLLOUT), POLLIN | POLLOUT);
         assert!(h.wait_queue().is_none());
+    }
+}
+
+/// The device number of the terminal open at `fd`, or None if it is no terminal.
+fn terminal_id(fd: RawFd) -> Option<u64> {
+    let mut t = [0u8; Layout::Termios.size()];
+    // SAFETY: TCGETS writes the kernel's 36-byte struct termios into t.
+    if unsafe { libc::ioctl(fd, libc::TCGETS, t.as_mut_ptr()) } < 0 {
+        return None;
+    }
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_rdev)
+}
+
+/// Requests of the kernel's terminal ioctls that libc doesn't name on every target.
+mod req {
+    pub const TCGETS2: u64 = 0x802c_542a;
+    pub const TCSETS2: u64 = 0x402c_542b;
+    pub const TCSETSW2: u64 = 0x402c_542c;
+    pub const TCSETSF2: u64 = 0x402c_542d;
+    pub const TCSBRKP: u64 = 0x5425;
+}
+
+impl HostFile {
+    /// An ioctl whose argument is a plain integer.
+    fn ioctl_int(&self, request: u64, arg: libc::c_ulong) -> Result<(), Errno> {
+        // SAFETY: the callers pass only requests that take their argument by value.
+        let r = unsafe { libc::ioctl(self.raw(), request as _, arg) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    /// An ioctl that reads or writes one int through its pointer.
+    fn ioctl_get_int(&self, request: u64) -> Result<u32, Errno> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: the callers pass only requests that write one int.
+        if unsafe { libc::ioctl(self.raw(), request as _, &mut n) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(n.max(0) as u32)
+    }
+}
+
+impl Terminal for HostFile {
+    fn tty_id(&self) -> u64 {
+        self.tty_id.unwrap_or(0)
+    }
+
+    fn attrs(&self, layout: Layout) -> Result<Vec<u8>, Errno> {
+        let request = match layout {
+            Layout::Termio => libc::TCGETA,
+            Layout::Termios => libc::TCGETS,
+            Layout::Termios2 => req::TCGETS2,
+        };
+        let mut buf = vec![0u8; layout.size()];
+        // SAFETY: each request writes exactly layout.size() bytes, the buffer's length.
+        if unsafe { libc::ioctl(self.raw(), request as _, buf.as_mut_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(buf)
+    }
+
+    fn set_attrs(&self, layout: Layout, when: When, attrs: &[u8]) -> Result<(), Errno> {
+        use libc::{TCSETA, TCSETAF, TCSETAW, TCSETS, TCSETSF, TCSETSW};
+        let request = match (layout, when) {
+            (Layout::Termio, When::Now) => TCSETA,
+            (Layout::Termio, When::Drain) => TCSETAW,
+            (Layout::Termio, When::Flush) => TCSETAF,
+            (Layout::Termios, When::Now) => TCSETS,
+            (Layout::Termios, When::Drain) => TCSETSW,
+            (Layout::Termios, When::Flush) => TCSETSF,
+            (Layout::Termios2, When::Now) => req::TCSETS2,
+            (Layout::Termios2, When::Drain) => req::TCSETSW2,
+            (Layout::Termios2, When::Flush) => req::TCSETSF2,
+        };
+        if attrs.len() != layout.size() {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: each request reads exactly layout.size() bytes, which attrs holds.
+        if unsafe { libc::ioctl(self.raw(), request as _, attrs.as_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn window_size(&self) -> Result<WinSize, Errno> {
+        let mut w = [0u8; 8];
+        // SAFETY: TIOCGWINSZ writes an 8-byte struct winsize into w.
+        if unsafe { libc::ioctl(self.raw(), libc::TIOCGWINSZ, w.as_mut_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(w)
+    }
+
+    fn set_window_size(&self, ws: &WinSize) -> Result<(), Errno> {
+        // SAFETY: TIOCSWINSZ reads an 8-byte struct winsize from ws.
+        if unsafe { libc::ioctl(self.raw(), libc::TIOCSWINSZ, ws.as_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn flush(&self, queue: i32) -> Result<(), Errno> {
+        self.ioctl_int(libc::TCFLSH, queue as libc::c_ulong)
+    }
+
+    fn flow(&self, action: i32) -> Result<(), Errno> {
+        self.ioctl_int(libc::TCXONC, action as libc::c_ulong)
+    }
+
+    fn send_break(&self, arg: i32, posix: bool) -> Result<(), Errno> {
+        let request = if posix { req::TCSBRKP } else { libc::TCSBRK };
+        self.ioctl_int(request, arg as libc::c_ulong)
+    }
+
+    fn output_queued(&self) -> Result<u32, Errno> {
+        self.ioctl_get_int(libc::TIOCOUTQ)
+    }
+
+    fn line_discipline(&self) -> Result<u32, Errno> {
+        self.ioctl_get_int(libc::TIOCGETD)
     }
 }

@@ -16,6 +16,7 @@ pub mod overlay;
 pub mod pipe;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod tty;
 pub mod unix;
 pub mod vfs;
 pub mod waiter;
@@ -61,13 +62,10 @@ pub trait FileDescription: Send + Sync {
     }
     /// File metadata.
     fn stat(&self) -> Result<Stat, Errno>;
-    /// Terminal attributes (`TCGETS`): the raw 60-byte `struct termios`.
-    fn tcgets(&self) -> Result<[u8; 60], Errno> {
-        Err(libc::ENOTTY)
-    }
-    /// Window size (`TIOCGWINSZ`): the raw 8-byte `struct winsize`.
-    fn window_size(&self) -> Result<[u8; 8], Errno> {
-        Err(libc::ENOTTY)
+    /// The terminal behind this description (a host terminal passed as a standard stream),
+    /// for the terminal ioctls; None gives ENOTTY, as for any file that is no terminal.
+    fn terminal(&self) -> Option<&dyn tty::Terminal> {
+        None
     }
     /// Whether an operation on this file may block (pipes, terminals, sockets).
     fn may_block(&self) -> bool;

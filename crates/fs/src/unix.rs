@@ -1434,6 +1434,17 @@ impl UnixSocket {
         })?
     }
 
+    /// SIOCOUTQ: what the socket has sent that its peer hasn't read yet, as its send buffer
+    /// counts it (Linux's unix_outq_len); EINVAL on a listening socket.
+    pub fn bytes_unread_by_peer(&self) -> Result<usize, Errno> {
+        self.with(|e| {
+            if e.listen.is_some() {
+                return Err(libc::EINVAL);
+            }
+            Ok(e.wmem)
+        })?
+    }
+
     // --- options -------------------------------------------------------------------------
 
     /// SO_SNDBUF (`force`: SO_SNDBUFFORCE, not clamped). Linux stores twice the value.

@@ -27,6 +27,9 @@ pub struct FdTable {
     /// This table's identity as a lock owner: unique for the sandbox's life, unlike an
     /// address, so a new table never inherits a dead one's locks.
     lock_owner: u64,
+    /// How many live processes use the table (clone with CLONE_FILES shares it between
+    /// processes), so that execve can tell whether it must take a copy of its own.
+    processes: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for FdTable {
@@ -35,6 +38,7 @@ impl Default for FdTable {
         FdTable {
             entries: Mutex::default(),
             lock_owner: NEXT_LOCK_OWNER.fetch_add(1, Ordering::Relaxed),
+            processes: std::sync::atomic::AtomicUsize::new(1),
         }
     }
 }
@@ -171,6 +175,23 @@ impl FdTable {
         let table = FdTable::default();
         *table.lock() = other.lock().clone();
         table
+    }
+
+    /// Another process uses the table (clone with CLONE_FILES, not CLONE_THREAD).
+    pub fn add_process(&self) {
+        self.processes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A process using the table ended or took a copy of its own.
+    pub fn remove_process(&self) {
+        let _ = self
+            .processes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// Whether another live process uses the table too.
+    pub fn shared_with_another_process(&self) -> bool {
+        self.processes.load(Ordering::Relaxed) > 1
     }
 
     /// Closes every close-on-exec descriptor (execve).

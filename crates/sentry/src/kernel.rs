@@ -394,7 +394,7 @@ pub fn auxv_bytes(auxv: &[(u64, u64)]) -> Vec<u8> {
 /// Loads `spec` into a fresh address space and runs it to completion.
 pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
-    let execfn = spec.program.path.clone();
+    let execfn = spec.program.execfn.clone();
     let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
     let rlimits = host_rlimits();
     let loaded = load_program(
@@ -426,7 +426,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     let info = Arc::new(crate::procfs::ProcessInfo {
         pid: 1,
         ppid: 0,
-        fds: Arc::downgrade(&fds),
+        fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
         fs: fs.clone(),
         creds: spec.creds.clone(),
         image: std::sync::Mutex::new(crate::procfs::ImageInfo {
@@ -435,6 +435,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
             environ: nul_joined(&spec.envp),
             auxv: auxv_bytes(&stack.auxv),
             mm: Arc::downgrade(&mm),
+            comm: crate::procfs::comm_of(&execfn),
         }),
         group: std::sync::OnceLock::new(),
     });
@@ -448,6 +449,23 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
     group.add_thread(pid, signals.thread.clone());
     let _ = info.group.set(Arc::downgrade(&group));
     kernel.add_process(group.clone(), 0, pid, pid);
+    // A terminal among the standard streams is the controlling terminal of the first
+    // session, with the first process's group in front, as a login shell's is.
+    let terminal = (0..3).find_map(|fd| {
+        let desc = fds.get(fd).ok()?.special_desc()?.clone();
+        let term = desc.terminal()?;
+        Some((term.tty_id(), term.window_size().ok(), desc.clone()))
+    });
+    if let Some((tty, size, desc)) = terminal {
+        kernel.ttys.attach(tty, pid, pid);
+        kernel.set_ctty(pid, Some(tty));
+        if let Some(size) = size {
+            kernel.ttys.resized(tty, size, size);
+        }
+        if !crate::tty::forward_terminal_signals(Arc::downgrade(&kernel), desc) {
+            tracing::warn!("the terminal's signals (^C, ^\\, resizes) will act on runsc itself");
+        }
+    }
     let state = Arc::new(Mutex::new(TaskState {
         mm,
         fds,

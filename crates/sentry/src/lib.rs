@@ -23,6 +23,7 @@ pub mod signalfd;
 pub mod syscalls;
 pub mod task;
 pub mod timers;
+pub mod tty;
 pub mod vdso;
 
 pub use kernel::{run, ProcessSpec};

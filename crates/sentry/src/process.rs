@@ -340,6 +340,8 @@ struct Entry {
     ppid: i32,
     pgid: i32,
     sid: i32,
+    /// Its controlling terminal (`crate::tty` id), inherited by fork, dropped by setsid.
+    ctty: Option<u64>,
     /// Set when every thread has ended: a zombie waiting for its parent.
     zombie: Option<ExitStatus>,
 }
@@ -409,6 +411,8 @@ pub struct Kernel {
     next_id: AtomicI32,
     /// Tasks per real uid, for RLIMIT_NPROC.
     pub tasks: TaskCounts,
+    /// Which sessions the terminals control.
+    pub ttys: crate::tty::Ttys,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -428,6 +432,7 @@ impl Kernel {
             changed: Condvar::new(),
             next_id: AtomicI32::new(1),
             tasks: TaskCounts::default(),
+            ttys: Default::default(),
         })
     }
 
@@ -459,18 +464,68 @@ impl Kernel {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records a new process.
+    /// Records a new process. It inherits the controlling terminal of `ppid` when it joins
+    /// that process's session (fork), as Linux copies signal->tty.
     pub fn add_process(&self, group: Arc<ThreadGroup>, ppid: i32, pgid: i32, sid: i32) {
-        lock(&self.table).insert(
+        let mut t = lock(&self.table);
+        let ctty = t.get(&ppid).filter(|p| p.sid == sid).and_then(|p| p.ctty);
+        t.insert(
             group.pid,
             Entry {
                 group,
                 ppid,
                 pgid,
                 sid,
+                ctty,
                 zombie: None,
             },
         );
+    }
+
+    /// The controlling terminal of live process `pid`.
+    pub fn ctty(&self, pid: i32) -> Option<u64> {
+        lock(&self.table)
+            .get(&pid)
+            .filter(|e| e.zombie.is_none())
+            .and_then(|e| e.ctty)
+    }
+
+    /// Sets or drops the controlling terminal of `pid` alone.
+    pub fn set_ctty(&self, pid: i32, tty: Option<u64>) {
+        if let Some(e) = lock(&self.table).get_mut(&pid) {
+            e.ctty = tty;
+        }
+    }
+
+    /// Drops terminal `tty` as the controlling terminal of every process of session `sid`
+    /// (Linux's session_clear_tty).
+    pub fn clear_session_ctty(&self, sid: i32, tty: u64) {
+        for e in lock(&self.table).values_mut() {
+            if e.sid == sid && e.ctty == Some(tty) {
+                e.ctty = None;
+            }
+        }
+    }
+
+    /// The session of process group `pgid`, None if it has no live member.
+    pub fn pgrp_session(&self, pgid: i32) -> Option<i32> {
+        lock(&self.table)
+            .values()
+            .find(|e| e.pgid == pgid && e.zombie.is_none())
+            .map(|e| e.sid)
+    }
+
+    /// Whether process group `pgid` is orphaned: no live member has a live parent in another
+    /// group of the same session (POSIX; Linux's will_become_orphaned_pgrp). Stop signals
+    /// from the terminal aren't for such a group, which no shell could continue.
+    pub fn orphaned_pgrp(&self, pgid: i32) -> bool {
+        let t = lock(&self.table);
+        !t.values()
+            .filter(|e| e.pgid == pgid && e.zombie.is_none())
+            .any(|e| {
+                t.get(&e.ppid)
+                    .is_some_and(|p| p.zombie.is_none() && p.pgid != pgid && p.sid == e.sid)
+            })
     }
 
     /// The parent of `pid` (it changes when the parent dies).
@@ -529,6 +584,7 @@ impl Kernel {
         let e = t.get_mut(&caller).ok_or(libc::ESRCH)?;
         e.pgid = caller;
         e.sid = caller;
+        e.ctty = None;
         Ok(caller)
     }
 
@@ -538,8 +594,14 @@ impl Kernel {
         use std::sync::atomic::Ordering;
         let mut t = lock(&self.table);
         let mut parent_signal = None;
+        let mut hangup = None;
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
+            if e.sid == pid {
+                // A session leader's end releases its terminal, and the foreground group
+                // hears of it (SIGHUP), as Linux's disassociate_ctty at exit.
+                hangup = e.ctty.take();
+            }
             let sig = e.group.exit_signal.load(Ordering::Relaxed);
             // Legacy clone takes any low byte; one that is no signal is not sent.
             if (1..=NSIG as i32).contains(&sig) {
@@ -574,6 +636,14 @@ impl Kernel {
             }
             hops += 1;
         }
+        let hangup = hangup.and_then(|tty| {
+            for other in t.values_mut() {
+                if other.sid == pid && other.ctty == Some(tty) {
+                    other.ctty = None;
+                }
+            }
+            self.ttys.detach(tty).map(|j| j.foreground)
+        });
         let mut death_signals = Vec::new();
         // Zombies among the orphans: the new parent hears of them as if they ended now.
         let mut orphan_exits = Vec::new();
@@ -620,6 +690,15 @@ impl Kernel {
         if let Some(reaper) = reaper_group {
             for info in orphan_exits {
                 reaper.send(info);
+            }
+        }
+        if let Some(pgid) = hangup {
+            for g in self.group_members(pgid) {
+                g.send(SigInfo {
+                    signo: libc::SIGHUP,
+                    code: crate::signal_frame::SI_KERNEL,
+                    ..Default::default()
+                });
             }
         }
         for (group, sig) in death_signals {

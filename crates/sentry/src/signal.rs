@@ -225,11 +225,14 @@ impl SigHandlers {
         Arc::new(SigHandlers(Mutex::new(*lock(&self.0))))
     }
 
-    /// execve: handled signals return to their default action; ignored ones stay ignored.
+    /// execve: handled signals return to their default action; ignored ones stay ignored,
+    /// and every action loses its flags, mask and restorer (Linux's flush_signal_handlers).
     pub fn reset_for_exec(&self) {
         for a in lock(&self.0).iter_mut() {
-            if a.handler != libc::SIG_IGN as u64 {
-                *a = SigAction::default();
+            let ignored = a.handler == libc::SIG_IGN as u64;
+            *a = SigAction::default();
+            if ignored {
+                a.handler = libc::SIG_IGN as u64;
             }
         }
     }

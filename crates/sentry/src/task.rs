@@ -239,7 +239,13 @@ fn run_handler(
         }
         if action.handler == libc::SIG_DFL as u64 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
             if stops_by_default(sig) {
-                stop_process(st, sig);
+                // The terminal's stop signals don't stop an orphaned process group, which
+                // no shell could continue (POSIX; Linux's is_current_pgrp_orphaned).
+                let from_terminal = sig != libc::SIGSTOP;
+                let pgid = st.kernel.ids(st.pid).map_or(st.pid, |(g, _)| g);
+                if !(from_terminal && st.kernel.orphaned_pgrp(pgid)) {
+                    stop_process(st, sig);
+                }
                 continue;
             }
             if ignored_by_default(sig) {
@@ -489,6 +495,7 @@ impl Task {
                 .or(st.exit)
                 .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
+            st.fds.remove_process();
             st.kernel.process_exited(st.pid, status);
             return status;
         }

@@ -80,6 +80,12 @@ pub enum LoadError {
     /// An ELF file with inconsistent or unsafe headers.
     #[error("{}: {}", .path.display(), .reason)]
     Malformed { path: PathBuf, reason: String },
+    /// A `#!` script whose interpreter can't be run (the error names the interpreter).
+    #[error("{}: bad interpreter: {}", .path.display(), .error)]
+    BadInterpreter {
+        path: PathBuf,
+        error: Box<LoadError>,
+    },
 }
 
 impl LoadError {
@@ -104,7 +110,8 @@ impl LoadError {
             | LoadError::TooLarge { path, .. }
             | LoadError::NotElf { path }
             | LoadError::Unsupported { path, .. }
-            | LoadError::Malformed { path, .. } => path,
+            | LoadError::Malformed { path, .. }
+            | LoadError::BadInterpreter { path, .. } => path,
         }
     }
 
@@ -113,6 +120,7 @@ impl LoadError {
     pub fn exit_status(&self) -> i32 {
         match self {
             LoadError::NotFound { .. } => 127,
+            LoadError::BadInterpreter { error, .. } => error.exit_status(),
             _ => 126,
         }
     }
@@ -128,6 +136,7 @@ impl LoadError {
             LoadError::NotElf { .. }
             | LoadError::Unsupported { .. }
             | LoadError::Malformed { .. } => libc::ENOEXEC,
+            LoadError::BadInterpreter { error, .. } => error.errno(),
         }
     }
 }

@@ -14,7 +14,7 @@ use fs::vfs::Inode;
 
 use nodes::{DynDir, DynLink, GenFile};
 pub use nodes::{PROC_DEV, PROC_SUPER_MAGIC};
-pub use process::{ImageInfo, ProcessInfo};
+pub use process::{comm_of, ImageInfo, ProcessInfo};
 
 thread_local! {
     /// The pid of the task whose system call this thread is serving ("self").

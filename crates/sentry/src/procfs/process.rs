@@ -17,7 +17,7 @@ pub struct ProcessInfo {
     pub ppid: i32,
     /// Weak: a process that exited must not keep its files open (its pipes would never see
     /// EOF) while it waits to be reaped.
-    pub fds: std::sync::Weak<FdTable>,
+    pub fds: std::sync::Mutex<std::sync::Weak<FdTable>>,
     pub fs: Arc<FsContext>,
     pub creds: Creds,
     /// What execve replaces.
@@ -38,9 +38,28 @@ pub struct ImageInfo {
     pub auxv: Vec<u8>,
     /// Weak, for the same reason as `fds`: a zombie holds no memory.
     pub mm: std::sync::Weak<Mm>,
+    /// The name execve gave the process (Linux's comm): see [`comm_of`].
+    pub comm: Vec<u8>,
+}
+
+/// The name a process gets from execve: the last component of the path it was given (not
+/// the interpreter of a script, nor where a symlink leads), at most 15 bytes.
+pub fn comm_of(path: &[u8]) -> Vec<u8> {
+    let base = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    base[..base.len().min(15)].to_vec()
 }
 
 impl ProcessInfo {
+    /// The descriptor table, while the process lives.
+    pub fn fd_table(&self) -> Option<Arc<FdTable>> {
+        self.fds.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
+    }
+
+    /// execve gave the process a table of its own.
+    pub fn set_fd_table(&self, fds: &Arc<FdTable>) {
+        *self.fds.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(fds);
+    }
+
     /// A copy of the current image description.
     pub fn image(&self) -> ImageInfo {
         self.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -62,9 +81,7 @@ impl ProcessInfo {
 
     /// The command name: the program's base name, at most 15 bytes.
     pub fn comm(&self) -> Vec<u8> {
-        let exe = self.image().exe;
-        let base = exe.rsplit(|&b| b == b'/').next().unwrap_or_default();
-        base[..base.len().min(15)].to_vec()
+        self.image().comm
     }
 }
 
@@ -202,8 +219,7 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
         0o500,
         Box::new(move || {
             let root = p.fs.root();
-            p.fds
-                .upgrade()
+            p.fd_table()
                 .map(|f| f.snapshot())
                 .unwrap_or_default()
                 .into_iter()

@@ -97,6 +97,9 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         Arc::new(Mm::new(child))
     };
     let fds = if flags & CLONE_FILES != 0 {
+        if !thread {
+            t.fds.add_process();
+        }
         t.fds.clone()
     } else {
         Arc::new(FdTable::copy_of(&t.fds))
@@ -139,7 +142,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         let info = Arc::new(crate::procfs::ProcessInfo {
             pid: tid,
             ppid,
-            fds: Arc::downgrade(&fds),
+            fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
             fs: fs.clone(),
             creds: t.creds.clone(),
             image: Mutex::new(image),

@@ -10,7 +10,7 @@ use crate::errno::{Errno, SysResult};
 use crate::kernel::{auxv_bytes, load_program, nul_joined};
 use crate::loader::{self, LoadError};
 use crate::mm::Mm;
-use crate::program::{self, parse_shebang, Program, MAX_INTERP_DEPTH};
+use crate::program::{self, Program, ScriptError};
 use crate::task::TaskState;
 use crate::SentryError;
 
@@ -98,26 +98,18 @@ fn do_execve(
     if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(Errno::EINVAL);
     }
-    let mut argv = read_string_array(t, argv_addr)?;
+    let argv = read_string_array(t, argv_addr)?;
     let envp = read_string_array(t, envp_addr)?;
-    let mut program = open_program(t, dirfd, path, flags)?;
-    let execfn = program.path.clone();
-    // Interpreters of `#!` scripts replace the program, which becomes an argument.
-    for depth in 0.. {
-        if !program.bytes.starts_with(b"#!") {
-            break;
-        }
-        if depth >= MAX_INTERP_DEPTH {
-            return Err(Errno::ELOOP);
-        }
-        let (interp, arg) = parse_shebang(&program.bytes).ok_or(Errno::ENOEXEC)?;
-        let mut new_argv = vec![interp.clone()];
-        new_argv.extend(arg);
-        new_argv.push(program.path.clone());
-        new_argv.extend(argv.into_iter().skip(1));
-        argv = new_argv;
-        program = open_program(t, libc::AT_FDCWD as u64, &interp, 0)?;
-    }
+    let program = open_program(t, dirfd, path, flags)?;
+    let (program, argv) = program::follow_scripts(program, argv, |interp| {
+        open_program(t, libc::AT_FDCWD as u64, interp, 0)
+    })
+    .map_err(|e| match e {
+        ScriptError::NoInterpreter => Errno::ENOEXEC,
+        ScriptError::TooDeep => Errno::ELOOP,
+        ScriptError::Interpreter { error, .. } => error,
+    })?;
+    let execfn = program.execfn.clone();
     let shown = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let image = loader::parse(&shown, &program.bytes)
         .map_err(|e| load_error_errno(&SentryError::Load(e)))?;
@@ -143,6 +135,13 @@ fn do_execve(
     // The point of no return: the old image is gone from here on.
     let mm = Arc::new(Mm::new(loaded.mm));
     t.mm = mm.clone();
+    if t.fds.shared_with_another_process() {
+        // Linux's unshare_files: close-on-exec must not close the other process's files.
+        let own = Arc::new(crate::fdtable::FdTable::copy_of(&t.fds));
+        t.fds.remove_process();
+        t.fds = own;
+        t.process.set_fd_table(&t.fds);
+    }
     t.fds.close_on_exec();
     // Handled signals go back to their default action, in a table of the process's own:
     // one shared with another process (CLONE_SIGHAND) is copied first.
@@ -150,8 +149,7 @@ fn do_execve(
     handlers.reset_for_exec();
     t.group.set_handlers(handlers);
     t.group.timers.exec();
-    t.clear_child_tid = 0;
-    t.robust_list = (0, 0);
+    reset_thread_state(t);
     t.exe = program.exe.clone();
     t.process.set_image(crate::procfs::ImageInfo {
         exe: program.exe,
@@ -159,6 +157,7 @@ fn do_execve(
         environ: nul_joined(&envp),
         auxv: auxv_bytes(&loaded.stack.auxv),
         mm: Arc::downgrade(&mm),
+        comm: crate::procfs::comm_of(&execfn),
     });
     *regs = loaded.regs;
     // A vfork parent may run again: the child no longer uses its memory.
@@ -166,6 +165,41 @@ fn do_execve(
         v.complete();
     }
     Ok(0)
+}
+
+/// What the new program starts without, as Linux's begin_new_exec, setup_new_exec and
+/// flush_thread leave it (the signal mask, pending signals, interval timers, the
+/// parent-death signal of a non-set-id exec and descriptors without FD_CLOEXEC stay).
+fn reset_thread_state(t: &mut TaskState) {
+    t.clear_child_tid = 0;
+    t.robust_list = (0, 0);
+    // An alternate stack in the old image would be garbage in the new one.
+    t.signals.altstack = crate::signal_frame::AltStack {
+        flags: crate::signal_frame::AltStack::SS_DISABLE,
+        ..Default::default()
+    };
+    t.signals.restart_block = None;
+    // The name goes back to the program's (the image's comm), the process is dumpable
+    // again (no set-id exec exists here) and PR_SET_KEEPCAPS is cleared.
+    t.prctl.name = Vec::new();
+    t.prctl.dumpable = true;
+    t.prctl.keep_caps = false;
+    // A fresh FPU: x87 control word 0x37f, MXCSR 0x1f80, every register zero.
+    t.restore_fpu = Some(initial_fpu_state());
+}
+
+/// The XSAVE image of a freshly started thread: the x87 and SSE components given
+/// explicitly (XSTATE_BV bits 0 and 1, so that MXCSR is loaded), every other one in its
+/// initial state.
+fn initial_fpu_state() -> Vec<u8> {
+    const FCW: u16 = 0x037f;
+    const MXCSR: u32 = 0x1f80;
+    const XSTATE_BV_X87_SSE: u64 = 0b11;
+    let mut image = vec![0u8; 4096];
+    image[0..2].copy_from_slice(&FCW.to_le_bytes());
+    image[24..28].copy_from_slice(&MXCSR.to_le_bytes());
+    image[512..520].copy_from_slice(&XSTATE_BV_X87_SSE.to_le_bytes());
+    image
 }
 
 pub fn execve(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -179,22 +213,4 @@ pub fn execveat(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResul
     let path = read_path(t, a[1])?;
     do_execve(t, regs, a[0], &path, a[2], a[3], a[4] as i32)?;
     Ok(regs.rax)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_shebang;
-
-    #[test]
-    fn shebang_lines() {
-        assert_eq!(
-            parse_shebang(b"#!/bin/sh\necho"),
-            Some((b"/bin/sh".to_vec(), None))
-        );
-        assert_eq!(
-            parse_shebang(b"#! /usr/bin/env  python3 -u \n"),
-            Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
-        );
-        assert_eq!(parse_shebang(b"#!   \n"), None);
-    }
 }

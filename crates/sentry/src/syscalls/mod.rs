@@ -21,6 +21,7 @@ mod socket;
 mod time;
 mod timer;
 mod timerfd;
+mod tty;
 
 use std::sync::OnceLock;
 
@@ -101,7 +102,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_preadv2, rw::preadv2, Partial("RWF_* flags are accepted and ignored"), Own),
     sys(n::SYS_pwritev2, rw::pwritev2, Partial("RWF_* flags are accepted and ignored"), Own),
     sys(n::SYS_lseek, rw::lseek, Partial("SEEK_DATA/SEEK_HOLE report no holes"), Any),
-    sys(n::SYS_ioctl, rw::ioctl, Partial("TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX"), Any),
+    sys(n::SYS_ioctl, rw::ioctl, Partial(tty::SUPPORTED), Own),
     // Opening and descriptors (fd.rs).
     sys(n::SYS_open, fd::open, Partial(NO_PIPES), Any),
     sys(n::SYS_openat, fd::openat, Partial(NO_PIPES), Any),
@@ -356,6 +357,12 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
             Ok(file) => !file.may_block() || pipe_io_ready(&file, nr, regs.rdx),
             // A bad descriptor fails at once.
+            Err(_) => true,
+        },
+        // Terminal requests may wait for output to drain or signal the caller's group, so
+        // they stay on the task's own thread; the rest never wait.
+        Some(_) if nr == n::SYS_ioctl as u64 => match task.fds.get(regs.rdi) {
+            Ok(file) => file.special_desc().and_then(|d| d.terminal()).is_none(),
             Err(_) => true,
         },
         Some(_) => false,

@@ -433,6 +433,12 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             })?;
             let end = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
             name.truncate(end);
+            if t.tid == t.pid {
+                // The main thread's name is the process's, as /proc/PID/comm shows it.
+                let mut image = t.process.image();
+                image.comm = name.clone();
+                t.process.set_image(image);
+            }
             t.prctl.name = name;
             Ok(0)
         }

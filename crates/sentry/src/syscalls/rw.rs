@@ -24,6 +24,7 @@ pub fn fs_err(e: i32) -> Errno {
 /// and then lost to EFAULT.
 fn read_into(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = t.fds.get(fd)?;
+    super::tty::check_io(t, &file, false)?;
     let len = len.min(MAX_RW_COUNT);
     let stream = file.may_block() || file.special_desc().is_some();
     if stream {
@@ -82,6 +83,7 @@ pub fn pread64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 /// Writes `len` bytes from `addr` in chunks, stopping at the first short write.
 fn write_from(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<i64>) -> SysResult {
     let file = t.fds.get(fd)?;
+    super::tty::check_io(t, &file, true)?;
     let len = len.min(MAX_RW_COUNT);
     if len == 0 && offset.is_none() {
         // Linux hands empty writes to the file too: most return 0, an eventfd EINVAL.
@@ -164,6 +166,7 @@ fn write_vectored(
     offset: Option<u64>,
 ) -> SysResult {
     let file = t.fds.get(fd)?;
+    super::tty::check_io(t, &file, true)?;
     let iovs = read_iovecs(t, iov, count)?;
     let mut buf = Vec::new();
     for (base, len) in iovs {
@@ -198,6 +201,7 @@ fn read_vectored(
     offset: Option<u64>,
 ) -> SysResult {
     let file = t.fds.get(fd)?;
+    super::tty::check_io(t, &file, false)?;
     let iovs = read_iovecs(t, iov, count)?;
     let mut total = 0usize;
     for &(base, len) in &iovs {
@@ -312,20 +316,20 @@ pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         _ => {}
     }
-    let desc = file.special_desc().ok_or(Errno::ENOTTY)?;
-    match a[1] {
-        r if r == libc::TCGETS => {
-            let termios = desc.tcgets().map_err(fs_err)?;
-            t.mm.copy_out(a[2], &termios)?;
-            Ok(0)
+    if let Some(sock) = file.special_desc().and_then(|d| d.unix_socket()) {
+        // SIOCOUTQ is TIOCOUTQ's number.
+        if a[1] == libc::TIOCOUTQ {
+            let n = sock.bytes_unread_by_peer().map_err(fs_err)?;
+            t.mm.copy_out(a[2], &(n.min(i32::MAX as usize) as u32).to_le_bytes())?;
+            return Ok(0);
         }
-        r if r == libc::TIOCGWINSZ => {
-            let ws = desc.window_size().map_err(fs_err)?;
-            t.mm.copy_out(a[2], &ws)?;
-            Ok(0)
-        }
-        _ => Err(Errno::ENOTTY),
+        return Err(Errno::ENOTTY);
     }
+    let Some(term) = file.special_desc().and_then(|d| d.terminal()) else {
+        return Err(Errno::ENOTTY);
+    };
+    let readable = file.flags() & libc::O_ACCMODE as u32 != libc::O_WRONLY as u32;
+    super::tty::ioctl(t, term, readable, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY))
 }
 
 pub fn lseek(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

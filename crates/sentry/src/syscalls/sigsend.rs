@@ -160,6 +160,28 @@ pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// Sends `sig` from the kernel (SI_KERNEL, no permission check) to every live process of
+/// group `pgid`, as Linux's kill_pgrp(..., 1) does for terminal signals (SIGTTOU, SIGTTIN,
+/// SIGWINCH, SIGHUP).
+pub(super) fn kernel_signal_group(t: &mut TaskState, pgid: i32, sig: i32) {
+    let info = SigInfo {
+        signo: sig,
+        code: crate::signal_frame::SI_KERNEL,
+        ..Default::default()
+    };
+    for target in t.kernel.recipients(ProcessSet::Group(pgid)) {
+        if target.zombie {
+            continue;
+        }
+        continue_on_sigcont(t, &target.group, sig);
+        if target.group.pid == t.pid {
+            signal_self(t, info, true);
+        } else {
+            target.group.send(info);
+        }
+    }
+}
+
 /// Sends `info` to thread `tid` (of process `tgid` when given), as Linux's do_send_specific.
 fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo) -> SysResult {
     if tid == t.tid && tgid.is_none_or(|g| g == t.pid) {
