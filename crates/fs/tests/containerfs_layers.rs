@@ -70,26 +70,50 @@ fn remove(path: &Path) {
     }
 }
 
+/// Makes the missing directories above `path` (relative to `root`) as Docker's layer
+/// extraction does: mode 0755; an existing directory is left as it is. A non-directory in the
+/// way is replaced by the directory (ContainerFS's rule: the layer holds a directory there;
+/// Docker would fail to extract the member, ENOTDIR).
+fn make_parents(root: &Path, path: &str) {
+    let mut cur = root.to_path_buf();
+    let parts: Vec<&str> = path.split('/').collect();
+    for part in &parts[..parts.len() - 1] {
+        cur.push(part);
+        if !std::fs::symlink_metadata(&cur).is_ok_and(|md| md.is_dir()) {
+            remove(&cur);
+            std::fs::create_dir(&cur).unwrap();
+            std::fs::set_permissions(&cur, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
 /// Applies `layers` (bottom first) to `root` as umoci does.
 fn flatten(layers: &[Vec<M>], root: &Path) {
     for members in layers {
-        // Whiteouts apply to what lower layers left, before this layer's members.
+        // Whiteouts and opaque markers apply to what lower layers left, before this layer's
+        // members: opaque markers first, then whiteouts. A directory the layer holds only
+        // because a whiteout or a member below it needs it (implied) is the layer's own: an
+        // opaque marker above it does not remove it (Docker would, when no member names it).
         for m in members {
-            match m {
-                M::Whiteout(p) => remove(&root.join(p)),
-                M::Opaque(d) => {
-                    if let Ok(rd) = std::fs::read_dir(root.join(d)) {
-                        for e in rd {
-                            remove(&e.unwrap().path());
-                        }
+            if let M::Opaque(d) = m {
+                make_parents(root, &format!("{d}/.wh..wh..opq"));
+                if let Ok(rd) = std::fs::read_dir(root.join(d)) {
+                    for e in rd {
+                        remove(&e.unwrap().path());
                     }
                 }
-                _ => {}
+            }
+        }
+        for m in members {
+            if let M::Whiteout(p) = m {
+                make_parents(root, p);
+                remove(&root.join(p));
             }
         }
         for m in members {
             match m {
                 M::Dir(p, mode) => {
+                    make_parents(root, p);
                     let path = root.join(p);
                     if !std::fs::symlink_metadata(&path).is_ok_and(|md| md.is_dir()) {
                         remove(&path);
@@ -99,6 +123,7 @@ fn flatten(layers: &[Vec<M>], root: &Path) {
                         .unwrap();
                 }
                 M::File(p, mode, data) => {
+                    make_parents(root, p);
                     let path = root.join(p);
                     remove(&path);
                     std::fs::write(&path, data).unwrap();
@@ -106,11 +131,13 @@ fn flatten(layers: &[Vec<M>], root: &Path) {
                         .unwrap();
                 }
                 M::Symlink(p, target) => {
+                    make_parents(root, p);
                     let path = root.join(p);
                     remove(&path);
                     std::os::unix::fs::symlink(target, &path).unwrap();
                 }
                 M::Hard(p, target) => {
+                    make_parents(root, p);
                     let path = root.join(p);
                     remove(&path);
                     std::fs::hard_link(root.join(target), &path).unwrap();
@@ -270,6 +297,7 @@ fn check(layers: &[Vec<M>]) -> ContainerFs {
         for k in got.keys().filter(|k| !expected.contains_key(*k)) {
             eprintln!("extra in ContainerFS: {k} {:?}", got[k]);
         }
+        eprintln!("the layers, bottom first: {layers:#?}");
         panic!("the merged tree differs from the flattened layers");
     }
     cfs
@@ -450,6 +478,111 @@ fn random_layer_stacks_match_the_flattening() {
     }
 }
 
+/// A directory a layer holds only because a deeper path needs it (`IMPLIED`) keeps the
+/// attributes of the same directory below; so does an implied directory with an opaque
+/// marker (its contents go, not its mode); a directory whited out and re-made in one layer
+/// is new, with the made-up attributes.
+#[test]
+fn an_implied_directory_keeps_the_lower_attributes() {
+    let cfs = check(&[
+        vec![
+            M::Dir("p", 0o700),
+            M::Dir("p/r", 0o711),
+            file("p/r/old", b"o"),
+            M::Dir("o", 0o750),
+            file("o/gone", b"g"),
+            M::Dir("w", 0o700),
+        ],
+        // No member for p, p/r, o or w: they are implied.
+        vec![
+            file("p/r/new", b"n"),
+            M::Opaque("o"),
+            file("o/kept", b"k"),
+            M::Whiteout("w"),
+            file("w/in", b"i"),
+        ],
+    ]);
+    let root = cfs.root();
+    let mode = |path: &[&[u8]]| {
+        let mut i = root.clone();
+        for c in path {
+            i = i.lookup(c).unwrap();
+        }
+        i.stat().unwrap().mode & 0o7777
+    };
+    assert_eq!(mode(&[b"p"]), 0o700);
+    assert_eq!(mode(&[b"p", b"r"]), 0o711);
+    assert_eq!(mode(&[b"o"]), 0o750);
+    assert_eq!(names(&root.lookup(b"o").unwrap()), ["kept"]);
+    assert_eq!(mode(&[b"w"]), 0o755);
+}
+
+/// ~200 random stacks where parent directories are often not listed (implied), listed after
+/// their contents, or listed with another mode than below; every directory's mode must be
+/// what applying the layers in order gives.
+#[test]
+fn random_stacks_with_implied_directories_match_the_flattening() {
+    const DIRS: [&str; 5] = ["p", "q", "p/r", "q/s", "p/r/t"];
+    const LEAVES: [&str; 5] = ["x", "y", "r", "s", "t"];
+    const MODES: [u32; 5] = [0o700, 0o711, 0o750, 0o755, 0o775];
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut implied = 0;
+    for round in 0..200 {
+        let nlayers = 2 + rng.below(5) as usize;
+        let mut layers = Vec::new();
+        for _ in 0..nlayers {
+            let mut m: Vec<M> = Vec::new();
+            let mut late: Vec<M> = Vec::new();
+            let mut kinds: BTreeMap<String, bool> = BTreeMap::new();
+            for _ in 0..1 + rng.below(8) {
+                let dir = DIRS[rng.below(DIRS.len() as u64) as usize];
+                let path = format!("{dir}/{}", LEAVES[rng.below(5) as usize]);
+                let parts: Vec<&str> = dir.split('/').collect();
+                let parents: Vec<String> =
+                    (1..=parts.len()).map(|n| parts[..n].join("/")).collect();
+                if kinds.contains_key(&path) || parents.iter().any(|p| kinds.get(p) == Some(&false))
+                {
+                    continue;
+                }
+                for p in parents {
+                    if let std::collections::btree_map::Entry::Vacant(v) = kinds.entry(p) {
+                        let mode = MODES[rng.below(5) as usize];
+                        match rng.below(3) {
+                            0 => implied += 1,
+                            1 => late.push(M::Dir(leak(v.key().clone()), mode)),
+                            _ => m.push(M::Dir(leak(v.key().clone()), mode)),
+                        }
+                        v.insert(true);
+                    }
+                }
+                let data = format!("{round}:{path}:{}", rng.below(3)).into_bytes();
+                let member = match rng.below(6) {
+                    0 => M::Whiteout(leak(path.clone())),
+                    1 => M::Symlink(leak(path.clone()), "../t"),
+                    2 => M::Dir(leak(path.clone()), MODES[rng.below(5) as usize]),
+                    3 => M::File(path.clone(), 0o600, data),
+                    _ => M::File(path.clone(), 0o644, data),
+                };
+                kinds.insert(path, matches!(member, M::Dir(..)));
+                m.push(member);
+            }
+            if rng.below(3) == 0 {
+                // An opaque marker, its directory listed or not.
+                let d = DIRS[rng.below(DIRS.len() as u64) as usize];
+                let parts: Vec<&str> = d.split('/').collect();
+                if (1..=parts.len()).all(|n| kinds.get(&parts[..n].join("/")) != Some(&false)) {
+                    m.push(M::Opaque(leak(d.to_string())));
+                }
+            }
+            m.extend(late);
+            layers.push(m);
+        }
+        check(&layers);
+    }
+    assert!(implied > 100, "only {implied} implied directories");
+}
+
 #[test]
 fn reproducible_index_bytes() {
     let layers = [
@@ -518,4 +651,99 @@ fn the_writable_layer_copies_up_and_keeps_identities() {
     let owner = Owner { uid: 0, gid: 0 };
     d.create(b"n", NewNode::Regular, 0o600, owner).unwrap();
     assert_eq!(names(&d), ["a", "b", "n"]);
+}
+
+/// Where the page at `offset` of `inode` is lent from: (region key, region length, offset in
+/// the region, the page's bytes), or None when the file lends no pages.
+fn lent_page(inode: &Arc<dyn Inode>, offset: u64) -> Option<(u64, u64, u64, Vec<u8>)> {
+    let m = inode.mappable()?;
+    match m.translate(offset, false).unwrap() {
+        ::fs::vfs::mappable::Translation::Region { region, offset } => {
+            assert!(offset + 4096 <= region.len);
+            // SAFETY: `region` is readable memory of `region.len` bytes kept mapped by
+            // `region.owner`, which lives until the end of this block; the page is inside it.
+            let page = unsafe {
+                std::slice::from_raw_parts(region.base.as_ptr().add(offset as usize), 4096)
+            };
+            Some((region.key, region.len, offset, page.to_vec()))
+        }
+        ::fs::vfs::mappable::Translation::Copy => None,
+    }
+}
+
+/// mmap through the writable layer of a file not copied up maps the layer's own pages: the
+/// overlay lends the very page the merged tree lends (the layer image's mapping, at the
+/// file's data extent), with no copy; once the file is copied up (written), or another name
+/// of it is, it lends nothing and mappings copy.
+#[test]
+fn layer_pages_are_lent_through_the_writable_layer_until_copy_up() {
+    let t = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i * 7 % 251) as u8).collect();
+    let (paths, index) = build(
+        t.path(),
+        &[
+            vec![
+                M::Dir("d", 0o755),
+                M::File("d/big".into(), 0o644, data.clone()),
+                M::File("d/linked".into(), 0o644, data.clone()),
+                M::Hard("d/other", "d/linked"),
+            ],
+            vec![M::Dir("d", 0o755), file("d/top", b"t")],
+        ],
+    );
+    let cfs = ContainerFs::open(&paths, &index).unwrap();
+    let upper = ::fs::tmpfs::Tmpfs::new(::fs::dev::makedev(0, 98)).root();
+    let root = cfs.writable_root(upper);
+    let d = root.lookup(b"d").unwrap();
+    let big = d.lookup(b"big").unwrap();
+    let merged_big = cfs.root().lookup(b"d").unwrap().lookup(b"big").unwrap();
+
+    // The layer's extent of d/big, read from the layer image itself.
+    let layer0 = ::fs::imgfs::Image::open(&paths[0]).unwrap();
+    let ino = layer0.lookup_path(b"d/big").unwrap().unwrap();
+    let extent = layer0.data_extent(ino).unwrap().unwrap();
+    for page in 0..4u64 {
+        let through_overlay = lent_page(&big, page * 4096).expect("the overlay lends the page");
+        let from_merged = lent_page(&merged_big, page * 4096).unwrap();
+        assert_eq!(
+            through_overlay, from_merged,
+            "page {page}: not the layer's page"
+        );
+        let (_, region_len, offset, bytes) = through_overlay;
+        assert_eq!(
+            offset,
+            extent.offset + page * 4096,
+            "page {page}: offset in the layer"
+        );
+        assert_eq!(
+            region_len,
+            layer0.bytes().len().next_multiple_of(4096) as u64
+        );
+        let start = (page * 4096) as usize;
+        let end = data.len().min(start + 4096);
+        assert_eq!(&bytes[..end - start], &data[start..end]);
+        assert!(
+            bytes[end - start..].iter().all(|&b| b == 0),
+            "page {page}: zero tail"
+        );
+    }
+    assert!(
+        lent_page(&big, 4 * 4096).is_none(),
+        "past the end: nothing to lend"
+    );
+
+    // Copied up: the copy in memory is mapped by copying.
+    big.write_at(0, b"changed").unwrap();
+    assert!(
+        big.mappable().is_none(),
+        "a copied-up file lends no layer pages"
+    );
+    assert!(d.lookup(b"big").unwrap().mappable().is_none());
+    // A hard link: writing one name copies the file up for both names.
+    let other = d.lookup(b"other").unwrap();
+    assert!(lent_page(&other, 0).is_some());
+    d.lookup(b"linked").unwrap().write_at(0, b"x").unwrap();
+    assert!(d.lookup(b"other").unwrap().mappable().is_none());
+    // The merged tree below is unchanged and still lends the layer's pages.
+    assert_eq!(lent_page(&merged_big, 0).unwrap().3[..7], data[..7]);
 }

@@ -57,8 +57,8 @@ pub struct LayerRecord {
 /// A directory of the merged tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirRecord {
-    /// The topmost layer holding the directory, and its inode there: the directory's
-    /// attributes and xattrs.
+    /// The topmost layer really holding the directory (not `IMPLIED`; else the topmost
+    /// holding it), and its inode there: the directory's attributes and xattrs.
     pub layer: u32,
     pub ino: u32,
     /// Merged index of the parent directory (the root's is itself, 0).

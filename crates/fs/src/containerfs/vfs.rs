@@ -2,7 +2,7 @@
 //!
 //! A directory is a merged directory of the index: lookup is one binary search in the
 //! index, readdir reads its sorted entries, and its attributes and xattrs are those of its
-//! topmost layer's directory. Anything else is a layer inode, served by that layer's
+//! layer directory its record names (the topmost not `IMPLIED`). Anything else is a layer inode, served by that layer's
 //! [`ImgInode`] (reads, link targets, xattrs, and mappings of the layer's own pages through
 //! [`Mappable`]: no copy).
 //!

@@ -16,8 +16,8 @@ use sha2::Digest as _;
 
 use super::format::{
     page_round_up, valid_name, valid_xattr_name, EntryRecord, ExtentRecord, FileType, Header,
-    InodeRecord, XattrRecord, ENTRY_SIZE, ENTRY_WHITEOUT, EXTENT_SIZE, HEADER_SIZE, INODE_OPAQUE,
-    INODE_SIZE, MAGIC, MAX_DEPTH, MAX_IMAGE_SIZE, MAX_INODES, MAX_SYMLINK, MAX_TABLE,
+    InodeRecord, XattrRecord, ENTRY_SIZE, ENTRY_WHITEOUT, EXTENT_SIZE, HEADER_SIZE, INODE_IMPLIED,
+    INODE_OPAQUE, INODE_SIZE, MAGIC, MAX_DEPTH, MAX_IMAGE_SIZE, MAX_INODES, MAX_SYMLINK, MAX_TABLE,
     MAX_XATTR_LIST, MAX_XATTR_VALUE, PAGE_SIZE, PERM_MASK, ROOT_INO, VERSION, XATTR_SIZE,
 };
 use super::reader::Timespec;
@@ -110,6 +110,9 @@ struct Dir {
     /// Names this layer whites out although it also holds them (see the format's OCI rules).
     whited: BTreeSet<Vec<u8>>,
     opaque: bool,
+    /// Made only because a member below it needs it (a tarball without a member for it):
+    /// stored with the `IMPLIED` flag so its made-up attributes don't hide a lower layer's.
+    implied: bool,
 }
 
 #[derive(Debug)]
@@ -214,7 +217,13 @@ impl Tree {
                     return Err(format!("{} is not a directory", show(c)));
                 }
                 None | Some(Child::Whiteout) => {
-                    let id = self.add(Meta::implicit_dir(), Kind::Dir(Dir::default()));
+                    let id = self.add(
+                        Meta::implicit_dir(),
+                        Kind::Dir(Dir {
+                            implied: true,
+                            ..Dir::default()
+                        }),
+                    );
                     self.insert(cur, c.clone(), Child::Node(id));
                     id
                 }
@@ -236,7 +245,8 @@ impl Tree {
     }
 
     /// A directory both whited out and present in this layer replaces the lower one: it
-    /// becomes opaque.
+    /// becomes opaque, and is not implied (applying the layer removes the lower one and
+    /// makes this one, with these attributes, even if only a member below it names it).
     fn resolve_whiteouts(&mut self) {
         let mut opaque = Vec::new();
         for node in &self.nodes {
@@ -251,6 +261,7 @@ impl Tree {
         for id in opaque {
             if let Some(d) = self.dir_mut(id) {
                 d.opaque = true;
+                d.implied = false;
             }
         }
     }
@@ -614,6 +625,9 @@ fn finish(
                 rec.parent = num.parent[id];
                 if d.opaque {
                     rec.flags |= INODE_OPAQUE;
+                }
+                if d.implied {
+                    rec.flags |= INODE_IMPLIED;
                 }
                 let mut subdirs = 0u32;
                 for (name, child) in &d.children {
@@ -1172,6 +1186,10 @@ fn build_tar_stream<R: Read>(
     let output = Output::create(out)?;
     let mut data = DataWriter::new(&output.file, &output.tmp, progress);
     let mut tree = Tree::new(Meta::implicit_dir());
+    // The root is implied until the tarball has a member for it (`./`).
+    if let Some(d) = tree.dir_mut(ROOT) {
+        d.implied = true;
+    }
     let mut archive = tar::Archive::new(input);
     for entry in archive.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
@@ -1254,6 +1272,9 @@ fn build_tar_stream<R: Read>(
             // The root itself ("./").
             if etype.is_dir() {
                 tree.nodes[ROOT].meta = meta;
+                if let Some(d) = tree.dir_mut(ROOT) {
+                    d.implied = false;
+                }
                 continue;
             }
             return Err(bad("the root of the layer is not a directory".into()));
@@ -1283,6 +1304,9 @@ fn build_tar_stream<R: Read>(
                     if tree.is_dir(id) {
                         // A directory listed again (or after its contents): new metadata.
                         tree.nodes[id].meta = meta;
+                        if let Some(d) = tree.dir_mut(id) {
+                            d.implied = false;
+                        }
                         continue;
                     }
                 }

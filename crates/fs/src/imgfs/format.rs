@@ -45,6 +45,11 @@ pub const MAX_DEPTH: usize = 2048;
 
 /// Inode flag: the directory is opaque (hides lower layers' contents).
 pub const INODE_OPAQUE: u32 = 1;
+/// Inode flag: the directory is *implied*: the layer has no member for it, only members
+/// below it (a tarball listing `a/b/c` without `a/`). Its attributes are made up (mode
+/// 0755, owner 0, time 0), so in a layer stack they must not hide those of the same
+/// directory in a lower layer.
+pub const INODE_IMPLIED: u32 = 2;
 /// Entry flag: the entry is a whiteout (hides the name in lower layers).
 pub const ENTRY_WHITEOUT: u8 = 1;
 

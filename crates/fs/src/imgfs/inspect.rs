@@ -141,6 +141,9 @@ fn line(image: &Image, a: &Attrs, name: &[u8]) -> Result<String, ImageError> {
     if a.opaque {
         s.push_str(" [opaque]");
     }
+    if a.implied {
+        s.push_str(" [implied]");
+    }
     let mut names = Vec::new();
     for x in image.xattrs(a.ino)? {
         names.push(show(x?.0));

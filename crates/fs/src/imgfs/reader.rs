@@ -10,9 +10,9 @@ use sha2::Digest as _;
 use super::error::{hex, Fault, ImageError};
 use super::format::{
     page_round_up, EntryRecord, ExtentRecord, FileType, Header, InodeRecord, XattrRecord,
-    ENTRY_SIZE, ENTRY_WHITEOUT, EXTENT_SIZE, HEADER_HASHED, HEADER_SIZE, INODE_OPAQUE, INODE_SIZE,
-    MAGIC, MAX_IMAGE_SIZE, MAX_INODES, MAX_NAME, MAX_SYMLINK, MAX_TABLE, MAX_XATTR_VALUE,
-    PAGE_SIZE, PERM_MASK, ROOT_INO, VERSION, XATTR_SIZE,
+    ENTRY_SIZE, ENTRY_WHITEOUT, EXTENT_SIZE, HEADER_HASHED, HEADER_SIZE, INODE_IMPLIED,
+    INODE_OPAQUE, INODE_SIZE, MAGIC, MAX_IMAGE_SIZE, MAX_INODES, MAX_NAME, MAX_SYMLINK, MAX_TABLE,
+    MAX_XATTR_VALUE, PAGE_SIZE, PERM_MASK, ROOT_INO, VERSION, XATTR_SIZE,
 };
 
 /// An inode number (1-based; 0 is "none").
@@ -45,6 +45,9 @@ pub struct Attrs {
     pub blocks: u64,
     /// The directory is opaque (hides lower layers).
     pub opaque: bool,
+    /// The directory is implied: no layer member made it, only members below it
+    /// ([`super::format::INODE_IMPLIED`]).
+    pub implied: bool,
 }
 
 impl Attrs {
@@ -341,6 +344,7 @@ impl Image {
             },
             blocks,
             opaque: file_type == FileType::Directory && r.flags & INODE_OPAQUE != 0,
+            implied: file_type == FileType::Directory && r.flags & INODE_IMPLIED != 0,
         })
     }
 

@@ -8,7 +8,8 @@ use sha2::Digest as _;
 use super::error::{hex, Fault, ImageError};
 use super::format::{
     page_round_up, valid_name, valid_xattr_name, FileType, ENTRY_WHITEOUT, HEADER_SIZE,
-    INODE_OPAQUE, MAX_DEPTH, MAX_SYMLINK, MAX_XATTR_LIST, PAGE_SIZE, PERM_MASK, ROOT_INO, S_IFMT,
+    INODE_IMPLIED, INODE_OPAQUE, MAX_DEPTH, MAX_SYMLINK, MAX_XATTR_LIST, PAGE_SIZE, PERM_MASK,
+    ROOT_INO, S_IFMT,
 };
 use super::reader::{Image, Ino};
 
@@ -283,7 +284,7 @@ fn verify_inode(image: &Image, n: u64, sum: &mut Summary) -> Result<(), ImageErr
         return Err(bad(format!("bad mode {:#o}", r.mode)));
     }
     let is_dir = a.file_type == FileType::Directory;
-    if r.flags & !INODE_OPAQUE != 0 || (!is_dir && r.flags != 0) {
+    if r.flags & !(INODE_OPAQUE | INODE_IMPLIED) != 0 || (!is_dir && r.flags != 0) {
         return Err(bad(format!("bad flags {:#x}", r.flags)));
     }
     if !is_dir && r.parent != 0 {
