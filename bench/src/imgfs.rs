@@ -30,12 +30,12 @@ pub const FALLBACK_TREE: &str = "/usr/share/doc";
 /// Where the ImgFS image is mounted in the sandbox.
 const MOUNT: &str = "/mnt/runsc-bench-imgfs";
 
-fn skipped(what: &str) {
+pub(crate) fn skipped(what: &str) {
     println!("*** SKIPPED: {what} ***");
 }
 
 /// Whether `tool` is on `$PATH` (or in /sbin, /usr/sbin, where Debian puts debootstrap).
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
@@ -101,18 +101,21 @@ pub fn main(runsc: &Path, programs: &Path) -> anyhow::Result<()> {
     result
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-fn drop_caches() {
+pub(crate) fn drop_caches() {
     // Best effort (root only): compare builds from a cold page cache, like a first build.
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
 /// Runs `cmd` `RUNS` times; returns the median wall time.
-fn time_command(mut make: impl FnMut() -> Command, out: &Path) -> anyhow::Result<Duration> {
+pub(crate) fn time_command(
+    mut make: impl FnMut() -> Command,
+    out: &Path,
+) -> anyhow::Result<Duration> {
     let mut times = Vec::new();
     for _ in 0..RUNS {
         let _ = std::fs::remove_file(out);

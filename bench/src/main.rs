@@ -2,11 +2,14 @@
 //! starting a program, as ratios against native Linux measured in the same run.
 //!
 //! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
-//! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`).
+//! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
+//! `target/release/bench --containerfs` the ContainerFS ones (`containerfs.rs`: layered file
+//! operations, cold start and conversion of the Debian image).
 //!
 //! These are measurements, not tests: the machines are shared and noisy, so each figure is
 //! the median of several runs and nothing here fails on a slow result.
 
+mod containerfs;
 mod imgfs;
 mod ops;
 mod programs;
@@ -112,6 +115,10 @@ fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--imgfs") {
         return imgfs::main(&runsc, &dir.join("bench-programs"));
+    }
+    if std::env::args().any(|a| a == "--containerfs") {
+        let target = dir.parent().context("bench's directory has no parent")?;
+        return containerfs::main(&runsc, &dir.join("bench-programs"), target, quick);
     }
     let b = Bench {
         runsc,
