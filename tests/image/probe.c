@@ -48,6 +48,19 @@ int main(int argc, char **argv) {
     uname(&u);
     const char *h = getenv("HOSTNAME");
     printf("HOSTNAME is the node name: %s\n", h && strcmp(h, u.nodename) == 0 ? "yes" : "no");
+    /* Docker's host name: the container ID's first 12 hex digits, not the host's name. */
+    int hex = strlen(u.nodename) == 12;
+    for (int i = 0; u.nodename[i]; i++)
+        hex = hex && strchr("0123456789abcdef", u.nodename[i]) != NULL;
+    printf("node name is 12 hex digits: %s\n", hex ? "yes" : "no");
+    {
+        char k[256] = {0};
+        int kfd = open("/proc/sys/kernel/hostname", O_RDONLY);
+        ssize_t kr = kfd >= 0 ? read(kfd, k, sizeof k - 1) : -1;
+        if (kr > 0 && k[kr - 1] == '\n') k[kr - 1] = 0;
+        printf("/proc/sys/kernel/hostname is the node name: %s\n", strcmp(k, u.nodename) == 0 ? "yes" : "no");
+        if (kfd >= 0) close(kfd);
+    }
     char cwd[4096];
     printf("cwd=%s\n", getcwd(cwd, sizeof cwd) ? cwd : "(error)");
     printf("uid=%u euid=%u gid=%u egid=%u\n", getuid(), geteuid(), getgid(), getegid());

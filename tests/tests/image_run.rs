@@ -116,7 +116,8 @@ fn text(b: &[u8]) -> String {
 /// What the probe prints after its arguments and environment, for a user and directory.
 fn common_tail(cwd: &str, ids: &str, groups: &str) -> String {
     format!(
-        "HOSTNAME is the node name: yes\ncwd={cwd}\n{ids}\ngroups:{groups}\n\
+        "HOSTNAME is the node name: yes\nnode name is 12 hex digits: yes\n\
+         /proc/sys/kernel/hostname is the node name: yes\ncwd={cwd}\n{ids}\ngroups:{groups}\n\
          /etc/hostname is the node name: yes\n/etc/hosts: 127.0.0.1\tlocalhost\n\
          /etc/resolv.conf has a nameserver: yes\n/etc/os-release: ID=changed\n\
          /proc/self: other 777\n/dev/null: chr 666\n/dev/shm: dir 1777\n/dev/pts: dir 755\n\

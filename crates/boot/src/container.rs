@@ -29,7 +29,8 @@ pub struct ContainerProcess {
     pub working_dir: String,
     /// `user`, `uid`, `user:group`, `uid:gid`... ("" for root).
     pub user: String,
-    /// The container's host name.
+    /// The container's host name (`runsc do --image`: the container ID's first 12 hex
+    /// digits); the sandbox's UTS name is set to it too.
     pub hostname: String,
 }
 

@@ -203,6 +203,10 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // come from a mounted image), along the caller's PATH, from the caller's directory.
     let images = mounts::open_images(&opts.image_mounts)?;
     let procfs = sentry::procfs::ProcFs::new();
+    if let RootFs::Image { process, .. } = &rootfs {
+        // The container's host name, not the host's (uname, /proc/sys/kernel/hostname).
+        procfs.set_hostname(process.hostname.as_bytes());
+    }
     let (mounts, cwd) = match &rootfs {
         RootFs::Host => {
             let cwd = std::env::current_dir()

@@ -74,6 +74,19 @@ fn convert_image(
     progress: &dyn ConvertProgress,
 ) -> Result<Converted> {
     let img = source.image();
+    // A stored layer is reused only if it is still the image made from its blob (its
+    // SHA-256 as recorded); a damaged one is removed and converted again.
+    for layer in &img.layers {
+        if let Some(rec) = store.layer(&layer.digest) {
+            if let Err(what) = store.check_layer(&rec) {
+                tracing::warn!(
+                    "{}: {what}: the stored layer is damaged; converting it again",
+                    store.layer_path(&layer.digest).display()
+                );
+                store.remove_layer(&layer.digest)?;
+            }
+        }
+    }
     // Every blob must be there with its size before any work is done.
     for layer in &img.layers {
         if store.layer(&layer.digest).is_none() {
@@ -88,7 +101,7 @@ fn convert_image(
         let what = format!("layer {}/{count} {short}", i + 1);
         if let Some(rec) = store.layer(&layer.digest) {
             progress.layer_start(&what, 0);
-            progress.layer_end("already stored");
+            progress.layer_end("already stored (checked)");
             layers.push(rec);
             continue;
         }
@@ -246,12 +259,19 @@ fn convert_layer(
             actual: diff_id.to_string(),
         });
     }
+    let (image_sha256, _) = Hashing::new(BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(tmp.path()).map_err(io_at(tmp.path()))?,
+    ))
+    .finish()
+    .map_err(io_at(tmp.path()))?;
     let rec = LayerRecord {
         digest: layer.digest.clone(),
         diff_id,
         media_type: layer.media_type.clone(),
         size,
         image_size: summary.image_size,
+        image_sha256: Some(image_sha256),
     };
     let (_, path) = tmp.keep().map_err(|e| io_at(store.tmp_dir())(e.error))?;
     if let Err(e) = store.add_layer(&path, &rec) {

@@ -30,6 +30,11 @@ pub struct LayerRecord {
     pub size: u64,
     /// The ImgFS image's size.
     pub image_size: u64,
+    /// The SHA-256 of the whole ImgFS image, checked before the stored layer is reused
+    /// (absent in records written before it was kept: such a layer gets ImgFS's full
+    /// `verify` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_sha256: Option<Digest>,
 }
 
 /// How the image's config says to run it (the OCI `config` fields `runsc do --image` uses).
@@ -209,6 +214,49 @@ impl Store {
         let rec: LayerRecord = read_json(&self.layer_record_path(digest)).ok()?;
         let len = std::fs::metadata(self.layer_path(digest)).ok()?.len();
         (rec.digest == *digest && len == rec.image_size).then_some(rec)
+    }
+
+    /// Checks a stored layer before it is reused: the image's SHA-256 against its record
+    /// (so it is the very image made from the blob of that digest when the blob's digest,
+    /// size and diff_id were checked), or, for an older record without it, ImgFS's full
+    /// `verify` (every checksum and invariant). Err says what is wrong.
+    pub fn check_layer(&self, rec: &LayerRecord) -> std::result::Result<(), String> {
+        let path = self.layer_path(&rec.digest);
+        match &rec.image_sha256 {
+            Some(want) => {
+                let f = File::open(&path).map_err(|e| e.to_string())?;
+                let (got, len) =
+                    crate::digest::Hashing::new(std::io::BufReader::with_capacity(1 << 20, f))
+                        .finish()
+                        .map_err(|e| e.to_string())?;
+                if len != rec.image_size {
+                    return Err(format!("{len} bytes, its record says {}", rec.image_size));
+                }
+                if got != *want {
+                    return Err(format!("SHA-256 is {got}, its record says {want}"));
+                }
+                Ok(())
+            }
+            None => {
+                let img = fs::imgfs::Image::open(&path).map_err(|e| e.to_string())?;
+                fs::imgfs::verify(&img, &mut |_| {})
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Removes a stored layer (its record first, so a layer without a record is never
+    /// taken as complete).
+    pub fn remove_layer(&self, digest: &Digest) -> Result<()> {
+        debug_assert!(self.exclusive);
+        for p in [self.layer_record_path(digest), self.layer_path(digest)] {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_at(&p)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Moves a complete layer image (written in `tmp/`) into place, then its record.

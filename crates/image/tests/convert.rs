@@ -209,6 +209,60 @@ fn the_store_reuses_layers_and_a_second_conversion_writes_nothing() {
     assert_eq!(count("tmp"), 0);
 }
 
+/// A stored layer is checked before it is reused: one whose bytes changed (a flipped data
+/// byte, another layer's image put in its place), or, for a record older than the image
+/// digest, one that fails ImgFS's verify, is converted again from its blob, and comes back
+/// byte for byte.
+#[test]
+fn a_damaged_stored_layer_is_converted_again_when_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let oci = two_images_sharing_a_base(tmp.path());
+    let store = tmp.path().join("store");
+    let a = convert(&format!("oci:{}:a", oci.display()), &store).unwrap();
+    let s = Store::open(&store).unwrap();
+    let base = s.layer_path(&a.image.layers[0].digest);
+    let middle = s.layer_path(&a.image.layers[1].digest);
+    drop(s);
+    let good = std::fs::read(&base).unwrap();
+    assert!(a.image.layers.iter().all(|l| l.image_sha256.is_some()));
+
+    // A byte of file data (the first data page: past the header page).
+    let mut bad = good.clone();
+    bad[4096] ^= 0xff;
+    std::fs::write(&base, &bad).unwrap();
+    let again = convert(&format!("oci:{}:a", oci.display()), &store).unwrap();
+    assert_eq!(
+        again.layers_written, 1,
+        "the damaged layer is converted again"
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), good);
+    assert_eq!(
+        read_merged(&store, "a", "bin/tool").unwrap(),
+        [0u8, 1, 2, 0, 3]
+    );
+
+    // Another layer's image under this layer's name (same size or not).
+    std::fs::copy(&middle, &base).unwrap();
+    let again = convert(&format!("oci:{}:a", oci.display()), &store).unwrap();
+    assert_eq!(again.layers_written, 1);
+    assert_eq!(std::fs::read(&base).unwrap(), good);
+
+    // A record written before image_sha256 was kept: ImgFS's verify finds the damage.
+    let json = base.with_extension("json");
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    rec.as_object_mut().unwrap().remove("image_sha256");
+    std::fs::write(&json, serde_json::to_vec(&rec).unwrap()).unwrap();
+    std::fs::write(&base, &bad).unwrap();
+    let again = convert(&format!("oci:{}:a", oci.display()), &store).unwrap();
+    assert_eq!(again.layers_written, 1);
+    assert_eq!(std::fs::read(&base).unwrap(), good);
+    // An intact old record is reused as it is.
+    std::fs::write(&json, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let again = convert(&format!("oci:{}:a", oci.display()), &store).unwrap();
+    assert_eq!(again.layers_written, 0);
+}
+
 #[test]
 fn conversion_is_reproducible_across_stores_and_file_systems() {
     let tmp = tempfile::tempdir().unwrap();

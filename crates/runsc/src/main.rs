@@ -145,6 +145,16 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new container ID: 32 random bytes in hex, as Docker makes them.
+fn container_id() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for a container ID")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The command line and root file system of `runsc do --image NAME [-- ARGS]`.
 fn container(
     name: &str,
@@ -172,11 +182,11 @@ fn container(
     if argv.is_empty() {
         anyhow::bail!("the image has no entrypoint or command: give one after --");
     }
-    // The name uname(2) gives in the sandbox, so /etc/hostname agrees with `hostname`.
-    let hostname = nix::sys::utsname::uname()
-        .ok()
-        .and_then(|u| u.nodename().to_str().map(String::from))
-        .unwrap_or_else(|| "localhost".into());
+    // A container ID (random, 64 hex digits) and, as Docker names a container's host, its
+    // first 12 digits as the sandbox's host name: uname(2), /etc/hostname, HOSTNAME.
+    let id = container_id()?;
+    tracing::debug!("container ID {id}");
+    let hostname = id[..12].to_string();
     let process = boot::container::ContainerProcess {
         env: rec.run.env.clone(),
         working_dir: rec.run.working_dir.clone(),

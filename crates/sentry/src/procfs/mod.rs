@@ -34,6 +34,9 @@ fn current_pid() -> i32 {
 pub struct ProcFs {
     processes: Mutex<BTreeMap<i32, Arc<ProcessInfo>>>,
     me: Weak<ProcFs>,
+    /// The sandbox's host name (its UTS name), when it has its own: `uname` and
+    /// /proc/sys/kernel/hostname give it; `None`: the host's.
+    hostname: Mutex<Option<Vec<u8>>>,
 }
 
 fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
@@ -60,7 +63,24 @@ impl ProcFs {
         Arc::new_cyclic(|me| ProcFs {
             processes: Mutex::new(BTreeMap::new()),
             me: me.clone(),
+            hostname: Mutex::new(None),
         })
+    }
+
+    /// Gives the sandbox its own host name (a container's, as Docker names it from the
+    /// container ID) instead of the host's. At most 64 bytes are kept, as Linux's UTS name.
+    pub fn set_hostname(&self, name: &[u8]) {
+        let name = name[..name.len().min(64)].to_vec();
+        *self.hostname.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+    }
+
+    /// The sandbox's host name: its own, or the host's.
+    pub fn hostname(&self) -> Result<Vec<u8>, fs::Errno> {
+        if let Some(n) = &*self.hostname.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(n.clone());
+        }
+        let u = nix::sys::utsname::uname().map_err(|e| e as i32)?;
+        Ok(u.nodename().as_encoded_bytes().to_vec())
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Arc<ProcessInfo>>> {
@@ -134,7 +154,7 @@ impl ProcFs {
                         b"mounts".to_vec(),
                         DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
-                    (b"sys".to_vec(), sys_dir()),
+                    (b"sys".to_vec(), sys_dir(fs.me.clone())),
                 ];
                 for (pid, info) in fs.lock().iter() {
                     out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
@@ -146,23 +166,30 @@ impl ProcFs {
 }
 
 /// /proc/sys: only kernel/{hostname,ostype,osrelease} for now.
-fn sys_dir() -> Arc<dyn Inode> {
+fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
         0o555,
-        Box::new(|| {
+        Box::new(move || {
+            let me = me.clone();
             vec![(
                 b"kernel".to_vec(),
                 DynDir::build(
                     "/sys/kernel",
                     0o555,
-                    Box::new(|| {
+                    Box::new(move || {
+                        let me = me.clone();
                         vec![
                             (
                                 b"hostname".to_vec(),
                                 GenFile::build(
                                     "/sys/kernel/hostname",
-                                    uname_field(|u| u.nodename().as_encoded_bytes().to_vec()),
+                                    Box::new(move || {
+                                        let fs = me.upgrade().ok_or(libc::ENOENT)?;
+                                        let mut v = fs.hostname()?;
+                                        v.push(b'\n');
+                                        Ok(v)
+                                    }),
                                 ),
                             ),
                             (
