@@ -218,6 +218,14 @@ fn programs_on_a_pty() {
         // complains if the foreground group or the session doesn't add up.
         ("/bin/bash", &["-i", "-c", "echo hi; /bin/true; echo $?"]),
         ("/bin/stty", &["-a"]),
+        // /dev/tty is the controlling terminal, and nothing for a new session without one.
+        (
+            "/bin/sh",
+            &[
+                "-c",
+                "echo via-tty >/dev/tty; stty -F /dev/tty size; setsid -w sh -c 'echo x >/dev/tty'; echo $?",
+            ],
+        ),
         (
             "/usr/bin/python3",
             &[

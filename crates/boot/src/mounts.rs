@@ -56,6 +56,7 @@ fn devfs() -> Result<Arc<dyn Inode>, BootError> {
         (b"full", fs::dev::FULL),
         (b"random", fs::dev::RANDOM),
         (b"urandom", fs::dev::URANDOM),
+        (b"tty", fs::dev::TTY),
     ];
     for (name, rdev) in nodes {
         root.create(name, NewNode::CharDevice(rdev), 0o666, owner)

@@ -19,6 +19,9 @@ pub const ZERO: u64 = makedev(1, 5);
 pub const FULL: u64 = makedev(1, 7);
 pub const RANDOM: u64 = makedev(1, 8);
 pub const URANDOM: u64 = makedev(1, 9);
+/// The opener's controlling terminal. The sentry serves it (it knows sessions); [`open`]
+/// does not.
+pub const TTY: u64 = makedev(5, 0);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -457,7 +457,7 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         Some((term.tty_id(), term.window_size().ok(), desc.clone()))
     });
     if let Some((tty, size, desc)) = terminal {
-        kernel.ttys.attach(tty, pid, pid);
+        kernel.ttys.attach(tty, pid, pid, desc.clone());
         kernel.set_ctty(pid, Some(tty));
         if let Some(size) = size {
             kernel.ttys.resized(tty, size, size);

@@ -21,17 +21,23 @@ pub struct TtyJob {
     pub foreground: i32,
 }
 
+/// A controlling terminal: the job it controls and the device, which `/dev/tty` opens.
+struct Controlling {
+    job: TtyJob,
+    device: Arc<dyn FileDescription>,
+}
+
 /// The sandbox's terminals, by device id ([`fs::tty::Terminal::tty_id`]).
 #[derive(Default)]
 pub struct Ttys {
-    jobs: Mutex<HashMap<u64, TtyJob>>,
+    jobs: Mutex<HashMap<u64, Controlling>>,
     /// The window size the sandbox last saw of each terminal (Linux's tty->winsize), so
     /// that a resize sends SIGWINCH once whether the guest or the user made it.
     sizes: Mutex<HashMap<u64, WinSize>>,
 }
 
 impl Ttys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TtyJob>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Controlling>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -45,38 +51,48 @@ impl Ttys {
 
     /// The session terminal `tty` controls and its foreground group, if any.
     pub fn job(&self, tty: u64) -> Option<TtyJob> {
-        self.lock().get(&tty).copied()
+        self.lock().get(&tty).map(|c| c.job)
     }
 
-    /// Makes `tty` the controlling terminal of `session`, `foreground` in front.
-    pub fn attach(&self, tty: u64, session: i32, foreground: i32) {
-        self.lock().insert(
-            tty,
-            TtyJob {
-                session,
-                foreground,
-            },
-        );
+    /// The device of terminal `tty` while it controls a session (what `/dev/tty` opens).
+    pub fn device(&self, tty: u64) -> Option<Arc<dyn FileDescription>> {
+        self.lock().get(&tty).map(|c| c.device.clone())
+    }
+
+    /// Makes `tty` (the file `device`) the controlling terminal of `session`, `foreground`
+    /// in front.
+    pub fn attach(
+        &self,
+        tty: u64,
+        session: i32,
+        foreground: i32,
+        device: Arc<dyn FileDescription>,
+    ) {
+        let job = TtyJob {
+            session,
+            foreground,
+        };
+        self.lock().insert(tty, Controlling { job, device });
     }
 
     /// Changes the foreground group of a terminal that controls a session.
     pub fn set_foreground(&self, tty: u64, foreground: i32) {
-        if let Some(j) = self.lock().get_mut(&tty) {
-            j.foreground = foreground;
+        if let Some(c) = self.lock().get_mut(&tty) {
+            c.job.foreground = foreground;
         }
     }
 
     /// `tty` controls no session any more; returns what it controlled.
     pub fn detach(&self, tty: u64) -> Option<TtyJob> {
-        self.lock().remove(&tty)
+        self.lock().remove(&tty).map(|c| c.job)
     }
 
     /// The terminal session `session` is controlled by, if any.
     pub fn of_session(&self, session: i32) -> Option<(u64, TtyJob)> {
         self.lock()
             .iter()
-            .find(|(_, j)| j.session == session)
-            .map(|(&t, &j)| (t, j))
+            .find(|(_, c)| c.job.session == session)
+            .map(|(&t, c)| (t, c.job))
     }
 }
 

@@ -279,7 +279,11 @@ pub fn do_open(
                 // through a host directory have numbers the sandbox doesn't serve.
                 FileType::CharDevice => {
                     let rdev = inode.stat().map_err(Errno)?.rdev;
-                    let desc = fs::dev::open(rdev).ok_or(Errno(libc::ENXIO))?;
+                    let desc = if rdev == fs::dev::TTY {
+                        controlling_terminal(t)?
+                    } else {
+                        fs::dev::open(rdev).ok_or(Errno(libc::ENXIO))?
+                    };
                     OpenFile::special(Some(loc), Some(inode), desc, status)
                 }
                 // Fifos need pipes; sockets are opened with connect, never open.
@@ -289,6 +293,16 @@ pub fn do_open(
     };
     let cloexec = flags & libc::O_CLOEXEC != 0;
     Ok(t.fds.alloc(0, file, cloexec, limit)? as u64)
+}
+
+/// `/dev/tty`: the caller's controlling terminal, or ENXIO without one (Linux's tty_open_current_tty).
+///
+/// Partial: the file shares the terminal's open file description (the one the session got
+/// its terminal through), where Linux opens a new one; status flags set with fcntl on one
+/// are seen on the other.
+fn controlling_terminal(t: &TaskState) -> Result<std::sync::Arc<dyn fs::FileDescription>, Errno> {
+    let tty = t.kernel.ctty(t.pid).ok_or(Errno(libc::ENXIO))?;
+    t.kernel.ttys.device(tty).ok_or(Errno(libc::ENXIO))
 }
 
 pub fn open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

@@ -325,11 +325,11 @@ pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         return Err(Errno::ENOTTY);
     }
-    let Some(term) = file.special_desc().and_then(|d| d.terminal()) else {
+    let Some(desc) = file.special_desc().filter(|d| d.terminal().is_some()) else {
         return Err(Errno::ENOTTY);
     };
     let readable = file.flags() & libc::O_ACCMODE as u32 != libc::O_WRONLY as u32;
-    super::tty::ioctl(t, term, readable, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY))
+    super::tty::ioctl(t, desc, readable, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY))
 }
 
 pub fn lseek(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

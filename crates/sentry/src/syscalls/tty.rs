@@ -6,7 +6,10 @@
 //! 18, `winsize` 8, and pids and ints 4. Each is copied exactly, through the memory manager,
 //! so a bad pointer gives EFAULT and nothing past the structure is touched.
 
+use std::sync::Arc;
+
 use fs::tty::{Layout, Terminal, When};
+use fs::FileDescription;
 
 use super::sigsend::kernel_signal_group;
 use crate::errno::{Errno, SysResult};
@@ -46,11 +49,12 @@ pub const SUPPORTED: &str = "terminals: TCGETS, TCSETS, TCSETSW, TCSETSF, TCGETS
 /// Serves terminal request `req`, or None when it isn't one.
 pub fn ioctl(
     t: &mut TaskState,
-    term: &dyn Terminal,
+    desc: &Arc<dyn FileDescription>,
     readable: bool,
     req: u64,
     arg: u64,
 ) -> Option<SysResult> {
+    let term = desc.terminal()?;
     let tty = term.tty_id();
     let r = match req {
         TCGETS => get_attrs(t, term, Layout::Termios, arg),
@@ -82,7 +86,7 @@ pub fn ioctl(
         TIOCGPGRP => foreground(t, tty).and_then(|pgrp| put_int(t, arg, Ok(pgrp as u32))),
         TIOCSPGRP => set_foreground(t, tty, arg),
         TIOCGSID => session(t, tty).and_then(|sid| put_int(t, arg, Ok(sid as u32))),
-        TIOCSCTTY => set_controlling(t, tty, readable, arg),
+        TIOCSCTTY => set_controlling(t, desc, tty, readable, arg),
         TIOCNOTTY => drop_controlling(t, tty),
         // Input injected into the host terminal would be read by whoever reads it after the
         // sandbox (the user's shell): never. Linux without legacy TIOCSTI says EIO too.
@@ -268,7 +272,13 @@ fn set_foreground(t: &mut TaskState, tty: u64, arg: u64) -> SysResult {
 
 /// TIOCSCTTY, as Linux's tiocsctty: a session leader without a controlling terminal takes
 /// one that controls no session (or steals it with `arg` 1 and CAP_SYS_ADMIN).
-fn set_controlling(t: &mut TaskState, tty: u64, readable: bool, arg: u64) -> SysResult {
+fn set_controlling(
+    t: &mut TaskState,
+    desc: &Arc<dyn FileDescription>,
+    tty: u64,
+    readable: bool,
+    arg: u64,
+) -> SysResult {
     let (pgid, sid) = ids(t);
     let leader = sid == t.pid;
     let job = t.kernel.ttys.job(tty);
@@ -288,7 +298,7 @@ fn set_controlling(t: &mut TaskState, tty: u64, readable: bool, arg: u64) -> Sys
     if !readable && !admin {
         return Err(Errno::EPERM);
     }
-    t.kernel.ttys.attach(tty, sid, pgid);
+    t.kernel.ttys.attach(tty, sid, pgid, desc.clone());
     t.kernel.set_ctty(t.pid, Some(tty));
     Ok(0)
 }
