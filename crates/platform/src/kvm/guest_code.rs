@@ -55,10 +55,10 @@ global_asm!(
     .set SP_RIP,    -0x1000 + 0xc0
     .set SP_RFLAGS, -0x1000 + 0xc8
     .set SP_STACK,  -0x1000 + 0xff0
+    .set SP_FRAME,  -0x1000 + 0xf00
     .set DOORBELL,  -0x2000
 
-    .globl runsc_trampoline_start
-runsc_trampoline_start:
+    .macro TRAMPOLINE ds
 1:
     // Entered from `syscall` in user mode: RCX = return address, R11 = RFLAGS.
     mov %rax, SP_RAX + 1b(%rip)
@@ -105,12 +105,28 @@ runsc_trampoline_start:
     movb $0, DOORBELL + 1b(%rip)
     jmp 2b
 4:
+    movl $0, SP_STATE + 1b(%rip)
+    .if \ds
+    // Direct switch: return with PVM's `int $0x17` (eretu), which takes RIP, CS, RFLAGS, RSP
+    // and SS from the frame at RSP like `iretq` and leaves every general register as it is,
+    // so RCX and R11 come back as the sentry left them (rt_sigreturn needs that). The frame
+    // sits in the trampoline's private stack inside the shared page.
+    mov SP_RIP + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 1b(%rip)
+    movq ${user_cs}, SP_FRAME + 8 + 1b(%rip)
+    mov SP_RFLAGS + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 16 + 1b(%rip)
+    mov SP_RSP + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 24 + 1b(%rip)
+    movq ${user_ds}, SP_FRAME + 32 + 1b(%rip)
+    .endif
     // Answered. Reload everything the sentry left in the page; RFLAGS goes through a private
     // stack inside the page so the application's red zone is never touched.
-    movl $0, SP_STATE + 1b(%rip)
+    .if \ds == 0
     lea SP_STACK + 1b(%rip), %rsp
     pushq SP_RFLAGS + 1b(%rip)
     popfq
+    .endif
     mov SP_RAX + 1b(%rip), %rax
     mov SP_RBX + 1b(%rip), %rbx
     mov SP_RCX + 1b(%rip), %rcx
@@ -126,10 +142,29 @@ runsc_trampoline_start:
     mov SP_R13 + 1b(%rip), %r13
     mov SP_R14 + 1b(%rip), %r14
     mov SP_R15 + 1b(%rip), %r15
+
+    .if \ds
+    lea SP_FRAME + 1b(%rip), %rsp
+    int $0x17
+    ud2
+    .else
     mov SP_RSP + 1b(%rip), %rsp
     jmp *SP_RIP + 1b(%rip)
+    .endif
+    .endm
+
+    .globl runsc_trampoline_start
+runsc_trampoline_start:
+    TRAMPOLINE 0
     .globl runsc_trampoline_end
 runsc_trampoline_end:
+
+    .balign 4096
+    .globl runsc_trampoline_ds_start
+runsc_trampoline_ds_start:
+    TRAMPOLINE 1
+    .globl runsc_trampoline_ds_end
+runsc_trampoline_ds_end:
 
     .balign 4096
     .globl runsc_kernel_code_start
@@ -248,12 +283,44 @@ runsc_selftest_user:
     ud2
     .globl runsc_selftest_user_end
 runsc_selftest_user_end:
+
+    // The direct-switch self-test's user code: R12 `syscall`s into `runsc_dstest_lstar`
+    // (which returns with PVM's `int $0x19`), then a #UD the stub reports and the test resumes
+    // past, then R13 more calls (counted: the first batch warms KVM's shadow page tables) and a
+    // doorbell write that ends the run.
+    .balign 16
+    .globl runsc_dstest_user
+runsc_dstest_user:
+1:
+    syscall
+    dec %r12
+    jnz 1b
+    ud2
+    mov %r13, %r12
+3:
+    syscall
+    dec %r12
+    jnz 3b
+    movabs ${doorbell_va}, %rax
+    movb $0, (%rax)
+2:
+    jmp 2b
+    .balign 16
+    .globl runsc_dstest_lstar
+runsc_dstest_lstar:
+    int $0x19
+    ud2
+    .globl runsc_dstest_user_end
+runsc_dstest_user_end:
     .popsection
     "#,
     exception_port = const super::layout::EXCEPTION_PORT,
     spin_limit = const TRAMPOLINE_SPIN_LIMIT,
     selftest_port = const super::layout::SELFTEST_PORT,
     ring0_doorbell_port = const super::layout::RING0_DOORBELL_PORT,
+    doorbell_va = const super::layout::DOORBELL_VA,
+    user_cs = const super::layout::USER_CS as u32,
+    user_ds = const super::layout::USER_DS as u32,
     options(att_syntax)
 );
 
@@ -267,6 +334,11 @@ extern "C" {
     static runsc_ring0_syscall: u8;
     static runsc_selftest_user: u8;
     static runsc_selftest_user_end: u8;
+    static runsc_trampoline_ds_start: u8;
+    static runsc_trampoline_ds_end: u8;
+    static runsc_dstest_user: u8;
+    static runsc_dstest_lstar: u8;
+    static runsc_dstest_user_end: u8;
 }
 
 /// Polls of an unclaimed request before the trampoline stops waiting for the poller and exits
@@ -298,10 +370,37 @@ pub fn trampoline() -> &'static [u8] {
     unsafe { span(&runsc_trampoline_start, &runsc_trampoline_end) }
 }
 
+/// Bytes of the trampoline page for PVM's direct switch (returns with `int $0x17`).
+pub fn trampoline_ds() -> &'static [u8] {
+    // SAFETY: addresses of statics defined by the assembly above.
+    unsafe { span(&runsc_trampoline_ds_start, &runsc_trampoline_ds_end) }
+}
+
 /// Bytes of the supervisor code page.
 pub fn kernel_code() -> &'static [u8] {
     // SAFETY: addresses of statics defined by the assembly above.
     unsafe { span(&runsc_kernel_code_start, &runsc_kernel_code_end) }
+}
+
+/// Bytes of the kernel code page for PVM's direct switch: the same, except that the exception
+/// tail returns with `int $0x17` (eretu, same frame as `iretq`, same length): under the
+/// direct switch an `iretq` of the guest kernel returns to user code still marked as kernel.
+pub fn kernel_code_ds() -> Vec<u8> {
+    let mut code = kernel_code().to_vec();
+    let at = resume_offset() as usize + 4;
+    debug_assert_eq!(&code[at - 4..at + 2], &[0x48, 0x83, 0xc4, 0x10, 0x48, 0xcf]);
+    code[at..at + 2].copy_from_slice(&[0xcd, 0x17]);
+    code
+}
+
+/// Bytes of the direct-switch self-test's user code, and the offset of its LSTAR target.
+pub fn dstest_user() -> (&'static [u8], u64) {
+    // SAFETY: addresses of statics defined by the assembly above.
+    unsafe {
+        let code = span(&runsc_dstest_user, &runsc_dstest_user_end);
+        let lstar = &runsc_dstest_lstar as *const u8 as u64 - code.as_ptr() as u64;
+        (code, lstar)
+    }
 }
 
 /// Bytes of the self-test's user code.
@@ -358,6 +457,16 @@ mod tests {
         assert!(kernel_code().len() <= 4096);
         assert!(resume_offset() < kernel_code().len() as u64);
         assert!(stub_offset(31) < resume_offset());
+    }
+
+    #[test]
+    fn direct_switch_code_differs_only_in_the_return() {
+        let (plain, ds) = (kernel_code(), kernel_code_ds());
+        let diff: Vec<usize> = (0..plain.len()).filter(|&i| plain[i] != ds[i]).collect();
+        let at = resume_offset() as usize + 4;
+        assert_eq!(diff, vec![at, at + 1]);
+        assert_eq!(&ds[at..at + 2], &[0xcd, 0x17]);
+        assert!(!trampoline_ds().is_empty() && trampoline_ds().len() <= 4096);
     }
 
     #[test]

@@ -114,7 +114,9 @@ impl SharedPage {
             regs.r14,
             regs.r15,
             sanitize_rip(regs.rip),
-            regs.rflags,
+            // As Linux lets user mode set them: the direct switch's return takes RFLAGS as
+            // given, so IOPL, VM and the like are cleared here; IF is always on.
+            (regs.rflags & 0x0000_0000_003f_4fd5) | 0x202,
         ];
         let mut raw = [0u8; NREGS * 8];
         for (i, v) in values.iter().enumerate() {
