@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::guest_code;
 use super::layout::*;
+use super::ring::{SharedPage, KIND_EXCEPTION, STATE_EXIT};
 use super::vcpu::{decode_fault, RawExit, Vcpu};
 use super::VmShared;
 use crate::{AddressSpace, Fault, PlatformError, Prot, UserRegs, PAGE_SIZE};
@@ -98,19 +99,27 @@ fn run_ds_probe(
             r13: DS_PROBE_CALLS,
             ..Default::default()
         });
-        let frame = match vcpu.run() {
-            RawExit::Io(EXCEPTION_PORT) => vcpu.read_frame().map_err(|e| e.to_string())?,
+        // Under the direct switch the exception stub reports through the shared page; with
+        // no poller it rings the doorbell.
+        let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
+        match vcpu.run() {
+            RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == vm.doorbell_gpa => {}
             other => return Err(format!("the system calls ended with {other:?}")),
-        };
-        if frame.vector != 6 {
-            return Err(format!("expected #UD, got vector {}", frame.vector));
         }
-        let mut regs = vcpu.user_regs_after_exception(&frame);
+        if !page.claim(STATE_EXIT) || page.kind() != KIND_EXCEPTION {
+            return Err("the doorbell rang without an exception request".into());
+        }
+        let (vector, _, _) = page.read_exception();
+        if vector != 6 {
+            return Err(format!("expected #UD, got vector {vector}"));
+        }
+        let mut regs = UserRegs::default();
+        page.read_regs(&mut regs);
         if regs.r12 != 0 {
             return Err(format!("{} system calls did not return", regs.r12));
         }
         regs.rip += 2;
-        vcpu.resume_from_exception(&regs);
+        page.answer(&regs);
         let before = exits(&vcpu)?;
         match vcpu.run() {
             RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == vm.doorbell_gpa => {}

@@ -14,7 +14,7 @@ use super::cpu;
 use super::guest_code;
 use super::layout::*;
 use super::pagetables::*;
-use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, STATE_EXIT};
+use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, STATE_EXIT};
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
 use crate::{
@@ -741,9 +741,25 @@ impl KvmContext {
         })
     }
 
-    fn take_syscall(&mut self, regs: &mut UserRegs, from_page: bool) -> Event {
+    /// Takes a request from the shared page (`from_page`, after the doorbell) or the one the
+    /// poller deferred (`deferred`): a system call, or under the direct switch an exception.
+    /// Either way it is answered through the page.
+    fn take_syscall(
+        &mut self,
+        regs: &mut UserRegs,
+        from_page: bool,
+        mut fault: Option<Fault>,
+    ) -> Event {
         if from_page {
-            self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+            if self.slot.page.kind() == KIND_EXCEPTION {
+                fault = Some(self.slot.page.fault());
+                self.slot
+                    .stats
+                    .faults_by_exit
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let sregs = &self.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);
@@ -753,7 +769,10 @@ impl KvmContext {
         regs.fs_base = fs;
         regs.gs_base = gs;
         self.resume = Resume::Syscall;
-        Event::Syscall
+        match fault {
+            Some(f) => Event::Fault(f),
+            None => Event::Syscall,
+        }
     }
 }
 
@@ -787,7 +806,7 @@ impl Context for KvmContext {
                         if let Some(p) = &self.vcpu.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true));
+                        return Ok(self.take_syscall(regs, true, None));
                     }
                 }
                 RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
@@ -795,7 +814,7 @@ impl Context for KvmContext {
                         if let Some(p) = &self.vcpu.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true));
+                        return Ok(self.take_syscall(regs, true, None));
                     }
                 }
                 RawExit::Mmio(_) => {}
@@ -806,9 +825,9 @@ impl Context for KvmContext {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .take();
-                    if let Some(d) = deferred {
+                    if let Some((d, fault)) = deferred {
                         *regs = d;
-                        return Ok(self.take_syscall(regs, false));
+                        return Ok(self.take_syscall(regs, false, fault));
                     }
                     if self.slot.kicker.interrupted.swap(false, Ordering::SeqCst) {
                         // In plain user code (not the trampoline, not ring 0) the state is
