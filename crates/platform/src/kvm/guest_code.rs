@@ -22,7 +22,7 @@
 //!
 //! | offset | field                                   |
 //! |--------|-----------------------------------------|
-//! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4 |
+//! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4, DEFER 5 |
 //! | 0x04   | poller_active (u32): nonzero while a sentry thread polls   |
 //! | 0x08   | kind (u32): 0 system call, 1 exception (direct switch)    |
 //! | 0x40   | rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip rflags (u64 each) |
@@ -94,6 +94,8 @@ global_asm!(
     mov SP_STATE + 1b(%rip), %eax
     cmp $3, %eax
     je 4f
+    cmp $5, %eax
+    je 6f
     cmp $1, %eax
     jne 2b
     // Still unclaimed: if the poller went to sleep, or hasn't come for a long while (it
@@ -107,6 +109,11 @@ global_asm!(
     mov $4, %ecx
     lock cmpxchg %ecx, SP_STATE + 1b(%rip)
     jne 2b
+    movb $0, DOORBELL + 1b(%rip)
+    jmp 2b
+6:
+    // The poller handed the request to the vCPU's own thread (DEFER): an exit reaches it
+    // faster than a signal would.
     movb $0, DOORBELL + 1b(%rip)
     jmp 2b
 4:
@@ -248,6 +255,8 @@ runsc_ds_fault:
     mov (%rdi), %eax
     cmp $3, %eax
     je 14f
+    cmp $5, %eax
+    je 13f
     cmp $1, %eax
     jne 12b
     cmpl $0, 4(%rdi)
@@ -255,10 +264,14 @@ runsc_ds_fault:
     dec %ecx
     jnz 12b
 13:
+    // Unclaimed (or, DEFER, handed to the vCPU's thread): ring the doorbell.
+    cmpl $5, (%rdi)
+    je 15f
     mov $1, %eax
     mov $4, %ecx
     lock cmpxchg %ecx, (%rdi)
     jne 12b
+15:
     movabs ${doorbell_va}, %rax
     movb $0, (%rax)
     jmp 12b

@@ -24,6 +24,9 @@ pub const STATE_REQUEST: u32 = 1;
 pub const STATE_SERVING: u32 = 2;
 pub const STATE_DONE: u32 = 3;
 pub const STATE_EXIT: u32 = 4;
+/// The poller declined the request: the guest rings the doorbell so that its own thread,
+/// which finds the request in `RingSlot::deferred`, serves it.
+pub const STATE_DEFER: u32 = 5;
 
 const OFF_STATE: u64 = 0x00;
 const OFF_ACTIVE: u64 = 0x04;
@@ -247,16 +250,25 @@ pub struct RingSlot {
     /// it is one).
     pub deferred: Mutex<Option<(UserRegs, Option<Fault>)>>,
     pub kicker: Arc<Kicker>,
+    /// Whether the guest code rings the doorbell on DEFER (the user-mode trampoline and the
+    /// stubs do; the ring-0 trampoline does not, and is kicked instead).
+    defer_by_doorbell: bool,
 }
 
 impl RingSlot {
-    pub fn new(page: SharedPage, fast: Arc<dyn FastSyscalls>, kicker: Arc<Kicker>) -> Self {
+    pub fn new(
+        page: SharedPage,
+        fast: Arc<dyn FastSyscalls>,
+        kicker: Arc<Kicker>,
+        defer_by_doorbell: bool,
+    ) -> Self {
         RingSlot {
             page,
             stats: RingStats::default(),
             fast,
             deferred: Mutex::new(None),
             kicker,
+            defer_by_doorbell,
         }
     }
 
@@ -284,7 +296,11 @@ impl RingSlot {
         } else {
             deferred.fetch_add(1, Ordering::Relaxed);
             *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
-            self.kicker.kick();
+            if self.defer_by_doorbell {
+                self.page.state().store(STATE_DEFER, Ordering::Release);
+            } else {
+                self.kicker.kick();
+            }
         }
         true
     }

@@ -14,7 +14,9 @@ use super::cpu;
 use super::guest_code;
 use super::layout::*;
 use super::pagetables::*;
-use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, STATE_EXIT};
+use super::ring::{
+    Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, STATE_DEFER, STATE_EXIT,
+};
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
 use crate::{
@@ -730,7 +732,12 @@ impl KvmContext {
         let tid = unsafe { libc::gettid() };
         let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr(), vm.clone()));
         let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
-        let slot = Arc::new(RingSlot::new(page, fast, kicker));
+        let slot = Arc::new(RingSlot::new(
+            page,
+            fast,
+            kicker,
+            entry == SyscallEntry::UserTrampoline,
+        ));
         if let Some(poller) = &vm.poller {
             poller.register(slot.clone());
         }
@@ -810,6 +817,18 @@ impl Context for KvmContext {
                     }
                 }
                 RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
+                    if self.slot.page.claim(STATE_DEFER) {
+                        let deferred = self
+                            .slot
+                            .deferred
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take();
+                        if let Some((d, fault)) = deferred {
+                            *regs = d;
+                            return Ok(self.take_syscall(regs, false, fault));
+                        }
+                    }
                     if self.slot.page.claim(STATE_EXIT) {
                         if let Some(p) = &self.vcpu.vm.poller {
                             p.wake();
