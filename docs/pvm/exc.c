@@ -4,7 +4,9 @@
  * Run:   SOME=gisS ./exc VARIANT [PVFLAGS [N]]   VARIANT 0 iretq, 1 int $0x17 (rsi=rsp), 6 int $0x17,
  *        7 #UD handled in the guest stub (no host work; counts exits), 8 syscall loop (T17=1: the
  *        trampoline returns with int $0x17). SOME= which kernel pages the user root maps too
- *        (g GDT, i IDT, c code, s stack; S supervisor, R read-only); BOTH=1 maps them all. */
+ *        (g GDT, i IDT, c code, s stack; S supervisor, R read-only); BOTH=1 maps them all.
+ *        TX=2|3|4 with variant 8: the trampoline leaves KVM_RUN on every call (MMIO write,
+ *        `out`, `hlt`), to time a round trip through user space. */
 // Exception delivery in PVM direct-switch mode: where does the stub land, what frame, how to return.
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -93,8 +95,12 @@ __asm__(".pushsection .rodata\n"
         "9: lea -128(%rsp), %rsi\n int $0x17\n ud2\n"
         "8: mov (%rsp), %rcx\n mov 16(%rsp), %r11\n mov 24(%rsp), %rsp\n int $0x19\n ud2\n"
         "kcode_end:\n"
-        "tramp:\n cmp $0, %r14\n je 14f\n movabs $0x12f00, %rax\n mov %rcx, (%rax)\n movq $0x33, 8(%rax)\n mov %r11, 16(%rax)\n mov %rsp, 24(%rax)\n movq $0x2b, 32(%rax)\n mov %rax, %rsp\n mov $0x9999, %ecx\n mov $0x8888, %r11d\n int $0x17\n ud2\n"
-        "14: int $0x19\n ud2\n tramp_end:\n"
+        "tramp:\n cmp $2, %r14\n je 20f\n cmp $3, %r14\n je 21f\n cmp $4, %r14\n je 22f\n cmp $0, %r14\n je 14f\n movabs $0x12f00, %rax\n mov %rcx, (%rax)\n movq $0x33, 8(%rax)\n mov %r11, 16(%rax)\n mov %rsp, 24(%rax)\n movq $0x2b, 32(%rax)\n mov %rax, %rsp\n mov $0x9999, %ecx\n mov $0x8888, %r11d\n int $0x17\n ud2\n"
+        "14: int $0x19\n ud2\n"
+        "20: movb $0, 0x3fe000\n int $0x19\n"
+        "21: outb %al, $0x20\n int $0x19\n"
+        "22: hlt\n int $0x19\n"
+        "tramp_end:\n"
         ".popsection\n");
 
 int main(int argc, char **argv) {
@@ -123,6 +129,7 @@ int main(int argc, char **argv) {
   map(uroot, shared, shared, urw);
   map(uroot, stack, stack, urw);
   map(uroot, 0x3ff000, MEM, urw);  // doorbell
+  map(uroot, 0x3fe000, MEM + 0x1000, urw);  // per-call doorbell
   map(uroot, data, 0x60000, 0);     // not present
   w64(kroot, r64(uroot));
   // kernel part only in kroot, U=1
@@ -173,7 +180,7 @@ int main(int argc, char **argv) {
   m.h.nmsrs = pv ? 3 : 1;
   printf("set msrs: %d\n", ioctl(fd, KVM_SET_MSRS, &m));
   struct kvm_regs r = {0};
-  r.rip = code; r.rsp = stack + 0x800; r.rflags = 0x202; r.r12 = n; r.r15 = variant; r.r14 = getenv("T17") ? 1 : 0;
+  r.rip = code; r.rsp = stack + 0x800; r.rflags = 0x202; r.r12 = n; r.r15 = variant; r.r14 = getenv("T17") ? 1 : getenv("TX") ? atoi(getenv("TX")) : 0;
   ioctl(fd, KVM_SET_REGS, &r);
   int e0 = exits(fd);
   uint64_t t0 = now();
@@ -212,6 +219,9 @@ int main(int argc, char **argv) {
       }
       continue;
     }
+    if (run->exit_reason == KVM_EXIT_MMIO && run->mmio.phys_addr == MEM + 0x1000) { nexc++; continue; }
+    if (run->exit_reason == KVM_EXIT_IO && run->io.port == 0x20) { nexc++; continue; }
+    if (run->exit_reason == KVM_EXIT_HLT) { nexc++; continue; }
     if (run->exit_reason == KVM_EXIT_MMIO) {
       uint64_t t1 = now();
       for (int k = 0; k < 6; k++) printf("saved[%d]=%lx\n", k, r64(0x60100 + k * 8));
