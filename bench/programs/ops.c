@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,7 +95,7 @@ int main(int argc, char **argv) {
 	const char *kind = argv[1];
 	long n = atol(argv[2]);
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
-		    strcmp(kind, "signal") && strcmp(kind, "signal_read");
+		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -170,6 +171,14 @@ int main(int argc, char **argv) {
 			while (atomic_load(&interrupted) == before) {}
 		}
 		pthread_join(t, NULL);
+	} else if (!strcmp(kind, "fault")) {
+		/* First write to fresh anonymous pages, 32 pages apart so that each one faults
+		 * (the sandbox maps up to 16 pages around a fault). */
+		long stride = 32 * 4096;
+		char *p = mmap(NULL, n * stride, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) return 3;
+		start = now_ns();
+		for (long i = 0; i < n; i++) p[i * stride] = 1;
 	} else if (!strcmp(kind, "signal")) {
 		/* Round trip: send to self, deliver to a handler (a signal frame), sigreturn. */
 		signal(SIGUSR1, count_signal);

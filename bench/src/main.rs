@@ -139,6 +139,17 @@ fn main() -> anyhow::Result<()> {
     row("getpid, native", native_getpid, "ns", Some(native_getpid));
     let ring = b.per_call(|| b.sandboxed(SyscallPath::Ring, loop_prog, &["getpid", &n]))?;
     row("getpid, sandbox, ring", ring, "ns", Some(native_getpid));
+    let ring_no_ds = b.per_call(|| {
+        let mut c = b.sandboxed(SyscallPath::Ring, loop_prog, &["getpid", &n]);
+        c.env(platform::kvm::NO_DIRECT_SWITCH_ENV, "1");
+        c
+    })?;
+    row(
+        "getpid, sandbox, ring, no direct switch",
+        ring_no_ds,
+        "ns",
+        Some(native_getpid),
+    );
     let exit_n = (b.iterations / 10).to_string();
     let exit =
         b.per_call(|| b.sandboxed(SyscallPath::ExitOnly, loop_prog, &["getpid", &exit_n]))?;

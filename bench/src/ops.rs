@@ -6,6 +6,9 @@ use std::process::Command;
 use crate::{median, row, time_run, Bench};
 use platform::SyscallPath;
 
+/// Operations also measured with `RUNSC_NO_DIRECT_SWITCH=1` (PVM hosts: the exit path).
+const BOTH_PATHS: &[&str] = &["stat", "open_close", "fault", "signal"];
+
 /// (name shown, ops.c kind, iterations in full mode)
 const OPS: &[(&str, &str, u64)] = &[
     (
@@ -15,6 +18,7 @@ const OPS: &[(&str, &str, u64)] = &[
     ),
     ("open+close", "open_close", 20_000),
     ("stat", "stat", 20_000),
+    ("page fault (first write to a fresh page)", "fault", 5_000),
     ("4 KiB read (pread)", "read4k", 20_000),
     ("1 MiB sequential read", "read1m", 200),
     ("getdents of a 1000-entry directory", "getdents", 100),
@@ -45,6 +49,21 @@ pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {
             (Ok(nat), Ok(sb)) => {
                 row(&format!("{name}, native"), nat, "ns", Some(nat));
                 row(&format!("{name}, sandbox"), sb, "ns", Some(nat));
+                if BOTH_PATHS.contains(&kind) {
+                    let exits = b.per_call(|| {
+                        let mut c = b.sandboxed(SyscallPath::Ring, &ops.to_path_buf(), &args);
+                        c.env(platform::kvm::NO_DIRECT_SWITCH_ENV, "1");
+                        c
+                    });
+                    if let Ok(e) = exits {
+                        row(
+                            &format!("{name}, sandbox, no direct switch"),
+                            e,
+                            "ns",
+                            Some(nat),
+                        );
+                    }
+                }
             }
             (n, s) => println!(
                 "{name}: failed (native {:?}, sandbox {:?})",

@@ -61,6 +61,22 @@ program_test!(
     .map(|k| Case::args([k]))
     .collect()
 );
+program_test!(
+    fault_contexts,
+    [
+        "regs",
+        "stack",
+        "cow",
+        "handler",
+        "segv_fix",
+        "unmap_race",
+        "signals_mid_call",
+        "storm",
+    ]
+    .into_iter()
+    .map(|k| Case::args([k]))
+    .collect()
+);
 program_test!(uname);
 program_test!(clock);
 program_test!(itimer);

@@ -176,6 +176,12 @@ pub trait FastSyscalls: Send + Sync {
     /// Tries to serve the call in `regs`. Returns false to decline: the call then comes back
     /// from [`Context::switch`] as [`Event::Syscall`] on the context's own thread.
     fn serve(&self, regs: &mut UserRegs) -> bool;
+    /// Tries to resolve a user exception (a page fault the memory manager can map) while the
+    /// thread waits; `regs` may be changed. Returns false to decline: the fault then comes
+    /// back from [`Context::switch`] as [`Event::Fault`] on the context's own thread.
+    fn serve_fault(&self, _fault: &Fault, _regs: &mut UserRegs) -> bool {
+        false
+    }
 }
 
 /// An application address space: a mapping of memory-file pages at user addresses.

@@ -217,6 +217,26 @@ impl MemoryFile {
         Ok(page)
     }
 
+    /// Allocates two adjacent pages, the first on an 8 KiB boundary (a PTI-style pair of
+    /// page-table roots). Freed as two ordinary pages.
+    pub fn alloc_page_pair(&self) -> Result<Gpa, PlatformError> {
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if a.next & PAGE_SIZE != 0 {
+            if a.next + PAGE_SIZE > self.size {
+                return Err(PlatformError::OutOfMemory);
+            }
+            let odd = a.next;
+            a.free.push(odd);
+            a.next += PAGE_SIZE;
+        }
+        if a.next + 2 * PAGE_SIZE > self.size {
+            return Err(PlatformError::OutOfMemory);
+        }
+        let pair = a.next;
+        a.next += 2 * PAGE_SIZE;
+        Ok(pair)
+    }
+
     /// Adds an owner to a page (a shared mapping inherited by fork): `free_pages` then
     /// frees it only when the last owner does.
     pub fn share_page(&self, page: Gpa) {

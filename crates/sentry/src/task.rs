@@ -147,6 +147,19 @@ impl FastSyscalls for TaskSyscalls {
         }
         true
     }
+
+    fn serve_fault(&self, fault: &Fault, _regs: &mut UserRegs) -> bool {
+        // Only a page fault the memory manager resolves is served here; anything that ends
+        // in a signal goes to the task's thread, which handles the fault again and signals.
+        let Fault::Page { addr, access } = *fault else {
+            return false;
+        };
+        let st = lock(&self.state);
+        if has_deliverable(&st) {
+            return false;
+        }
+        st.mm.handle_fault(addr, access).is_ok()
+    }
 }
 
 /// Whether a signal could be delivered to this thread now.

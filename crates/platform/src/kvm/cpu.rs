@@ -9,6 +9,9 @@ pub const CR0: u64 = 0x8005_0033;
 /// CR4: PAE, PGE, OSFXSR, OSXMMEXCPT, OSXSAVE, SMEP, SMAP. OSXSAVE lets programs find and use
 /// AVX (with XCR0 set from the host's, see [`xcr0`]), as they do natively.
 pub const CR4: u64 = 0x0034_06a0;
+/// CR4 under PVM's direct switch: as [`CR4`] without SMEP (the first user instruction would
+/// triple-fault) and SMAP (the trampoline's write to the doorbell would fault).
+pub const CR4_DIRECT_SWITCH: u64 = 0x0004_06a0;
 /// EFER: SCE, LME, LMA, NXE.
 pub const EFER: u64 = 0xd01;
 
@@ -18,6 +21,11 @@ pub const MSR_CSTAR: u32 = 0xc000_0083;
 pub const MSR_SYSCALL_MASK: u32 = 0xc000_0084;
 pub const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub const MSR_PAT: u32 = 0x277;
+/// PVM's PV-feature MSR: (GPA of a per-vCPU zeroed page) | feature flags.
+pub const MSR_PVM_FEATURES: u32 = 0x4b56_4d10;
+/// Flags written with it: kpti (0), preflip (1), preflip on syscall (2), direct iret (3), CR2
+/// cell (4) and the eretu return (6), the set measured to work on this host.
+pub const PVM_FEATURE_FLAGS: u64 = 0x5f;
 
 /// STAR: kernel CS in bits 47:32; `sysretq` takes CS = base+16, SS = base+8 from bits 63:48.
 pub const STAR: u64 = ((USER_CS32 as u64) << 48) | ((KERNEL_CS as u64) << 32);
@@ -87,7 +95,7 @@ fn segment(selector: u16, code: bool, dpl: u8) -> kvm_segment {
 }
 
 /// System registers of a vCPU starting in ring 0 on vCPU `index`'s tables with `cr3`.
-pub fn initial_sregs(mut sregs: kvm_sregs, index: usize, cr3: u64) -> kvm_sregs {
+pub fn initial_sregs(mut sregs: kvm_sregs, index: usize, cr3: u64, cr4: u64) -> kvm_sregs {
     let gdt_va = vcpu_gdt_va(index);
     sregs.cs = segment(KERNEL_CS, true, 0);
     let data = segment(KERNEL_DS, false, 0);
@@ -121,9 +129,28 @@ pub fn initial_sregs(mut sregs: kvm_sregs, index: usize, cr3: u64) -> kvm_sregs 
     sregs.idt.limit = 4095;
     sregs.cr0 = CR0;
     sregs.cr3 = cr3;
-    sregs.cr4 = CR4;
+    sregs.cr4 = cr4;
     sregs.efer = EFER;
     sregs
+}
+
+/// Puts `sregs` in user mode (64-bit code, user data) with the given segment bases and root:
+/// how a vCPU under the direct switch enters user code without running guest-kernel code.
+pub fn to_user_mode(sregs: &mut kvm_sregs, cr3: u64, fs_base: u64, gs_base: u64) {
+    sregs.cs = segment(USER_CS, true, 3);
+    let data = segment(USER_DS, false, 3);
+    sregs.ss = data;
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = kvm_segment {
+        base: fs_base,
+        ..data
+    };
+    sregs.gs = kvm_segment {
+        base: gs_base,
+        ..data
+    };
+    sregs.cr3 = cr3;
 }
 
 /// The XCR0 for the guest: the host's enabled state components that KVM supports, so the

@@ -22,9 +22,12 @@
 //!
 //! | offset | field                                   |
 //! |--------|-----------------------------------------|
-//! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4 |
+//! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4, DEFER 5 |
 //! | 0x04   | poller_active (u32): nonzero while a sentry thread polls   |
+//! | 0x08   | kind (u32): 0 system call, 1 exception (direct switch)    |
 //! | 0x40   | rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip rflags (u64 each) |
+//! | 0xd0   | exception: vector, error code, CR2 (u64 each)                |
+//! | 0xf00  | direct switch: the `int $0x17` frame of the trampoline       |
 //! | 0xff0  | top of the trampoline's private stack (used for `popfq`)    |
 
 use std::arch::global_asm;
@@ -36,6 +39,7 @@ global_asm!(
 
     .set SP_STATE,  -0x1000 + 0x00
     .set SP_ACTIVE, -0x1000 + 0x04
+    .set SP_KIND,   -0x1000 + 0x08
     .set SP_RAX,    -0x1000 + 0x40
     .set SP_RBX,    -0x1000 + 0x48
     .set SP_RCX,    -0x1000 + 0x50
@@ -55,10 +59,10 @@ global_asm!(
     .set SP_RIP,    -0x1000 + 0xc0
     .set SP_RFLAGS, -0x1000 + 0xc8
     .set SP_STACK,  -0x1000 + 0xff0
+    .set SP_FRAME,  -0x1000 + 0xf00
     .set DOORBELL,  -0x2000
 
-    .globl runsc_trampoline_start
-runsc_trampoline_start:
+    .macro TRAMPOLINE ds
 1:
     // Entered from `syscall` in user mode: RCX = return address, R11 = RFLAGS.
     mov %rax, SP_RAX + 1b(%rip)
@@ -80,6 +84,7 @@ runsc_trampoline_start:
     mov %rcx, SP_RIP + 1b(%rip)
     mov %r11, SP_RFLAGS + 1b(%rip)
     // Publish the request. x86 keeps stores in order, so the registers are visible first.
+    movl $0, SP_KIND + 1b(%rip)
     movl $1, SP_STATE + 1b(%rip)
     cmpl $0, SP_ACTIVE + 1b(%rip)
     je 3f
@@ -89,6 +94,8 @@ runsc_trampoline_start:
     mov SP_STATE + 1b(%rip), %eax
     cmp $3, %eax
     je 4f
+    cmp $5, %eax
+    je 6f
     cmp $1, %eax
     jne 2b
     // Still unclaimed: if the poller went to sleep, or hasn't come for a long while (it
@@ -104,13 +111,34 @@ runsc_trampoline_start:
     jne 2b
     movb $0, DOORBELL + 1b(%rip)
     jmp 2b
+6:
+    // The poller handed the request to the vCPU's own thread (DEFER): an exit reaches it
+    // faster than a signal would.
+    movb $0, DOORBELL + 1b(%rip)
+    jmp 2b
 4:
+    movl $0, SP_STATE + 1b(%rip)
+    .if \ds
+    // Direct switch: return with PVM's `int $0x17` (eretu), which takes RIP, CS, RFLAGS, RSP
+    // and SS from the frame at RSP like `iretq` and leaves every general register as it is,
+    // so RCX and R11 come back as the sentry left them (rt_sigreturn needs that). The frame
+    // sits in the trampoline's private stack inside the shared page.
+    mov SP_RIP + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 1b(%rip)
+    movq ${user_cs}, SP_FRAME + 8 + 1b(%rip)
+    mov SP_RFLAGS + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 16 + 1b(%rip)
+    mov SP_RSP + 1b(%rip), %rax
+    mov %rax, SP_FRAME + 24 + 1b(%rip)
+    movq ${user_ds}, SP_FRAME + 32 + 1b(%rip)
+    .endif
     // Answered. Reload everything the sentry left in the page; RFLAGS goes through a private
     // stack inside the page so the application's red zone is never touched.
-    movl $0, SP_STATE + 1b(%rip)
+    .if \ds == 0
     lea SP_STACK + 1b(%rip), %rsp
     pushq SP_RFLAGS + 1b(%rip)
     popfq
+    .endif
     mov SP_RAX + 1b(%rip), %rax
     mov SP_RBX + 1b(%rip), %rbx
     mov SP_RCX + 1b(%rip), %rcx
@@ -126,10 +154,29 @@ runsc_trampoline_start:
     mov SP_R13 + 1b(%rip), %r13
     mov SP_R14 + 1b(%rip), %r14
     mov SP_R15 + 1b(%rip), %r15
+
+    .if \ds
+    lea SP_FRAME + 1b(%rip), %rsp
+    int $0x17
+    ud2
+    .else
     mov SP_RSP + 1b(%rip), %rsp
     jmp *SP_RIP + 1b(%rip)
+    .endif
+    .endm
+
+    .globl runsc_trampoline_start
+runsc_trampoline_start:
+    TRAMPOLINE 0
     .globl runsc_trampoline_end
 runsc_trampoline_end:
+
+    .balign 4096
+    .globl runsc_trampoline_ds_start
+runsc_trampoline_ds_start:
+    TRAMPOLINE 1
+    .globl runsc_trampoline_ds_end
+runsc_trampoline_ds_end:
 
     .balign 4096
     .globl runsc_kernel_code_start
@@ -158,6 +205,104 @@ runsc_kernel_code_start:
 runsc_kernel_resume:
     add $16, %rsp
     iretq
+
+    // Direct switch: exceptions are served through the ring. The direct-switch kernel code
+    // page replaces the `outb` above by a jump here. Every register goes to the shared page
+    // (reached through RDI; the page's address is fixed), with RIP, RFLAGS and RSP from the
+    // CPU's frame, the vector, the error code and CR2 (from PVM's CR2 cell), as a request of
+    // kind 1; the protocol is the trampoline's (poller, or the doorbell when it sleeps). When
+    // answered, the frame is rewritten from the page and `int $0x17` returns to user mode.
+    .globl runsc_ds_fault
+runsc_ds_fault:
+    push %rdi
+    movabs ${shared_va}, %rdi
+    mov %rax, 0x40(%rdi)
+    mov %rbx, 0x48(%rdi)
+    mov %rcx, 0x50(%rdi)
+    mov %rdx, 0x58(%rdi)
+    mov %rsi, 0x60(%rdi)
+    pop %rax
+    mov %rax, 0x68(%rdi)
+    mov %rbp, 0x70(%rdi)
+    mov %r8,  0x80(%rdi)
+    mov %r9,  0x88(%rdi)
+    mov %r10, 0x90(%rdi)
+    mov %r11, 0x98(%rdi)
+    mov %r12, 0xa0(%rdi)
+    mov %r13, 0xa8(%rdi)
+    mov %r14, 0xb0(%rdi)
+    mov %r15, 0xb8(%rdi)
+    mov 16(%rsp), %rax
+    mov %rax, 0xc0(%rdi)
+    mov 32(%rsp), %rax
+    mov %rax, 0xc8(%rdi)
+    mov 40(%rsp), %rax
+    mov %rax, 0x78(%rdi)
+    mov (%rsp), %rax
+    mov %rax, 0xd0(%rdi)
+    mov 8(%rsp), %rax
+    mov %rax, 0xd8(%rdi)
+    movabs ${pv_cr2}, %rax
+    mov (%rax), %rax
+    mov %rax, 0xe0(%rdi)
+    movl $1, 8(%rdi)
+    movl $1, (%rdi)
+    cmpl $0, 4(%rdi)
+    je 13f
+    mov ${spin_limit}, %ecx
+12:
+    pause
+    mov (%rdi), %eax
+    cmp $3, %eax
+    je 14f
+    cmp $5, %eax
+    je 13f
+    cmp $1, %eax
+    jne 12b
+    cmpl $0, 4(%rdi)
+    je 13f
+    dec %ecx
+    jnz 12b
+13:
+    // Unclaimed (or, DEFER, handed to the vCPU's thread): ring the doorbell.
+    cmpl $5, (%rdi)
+    je 15f
+    mov $1, %eax
+    mov $4, %ecx
+    lock cmpxchg %ecx, (%rdi)
+    jne 12b
+15:
+    movabs ${doorbell_va}, %rax
+    movb $0, (%rax)
+    jmp 12b
+14:
+    movl $0, (%rdi)
+    mov 0xc0(%rdi), %rax
+    mov %rax, 16(%rsp)
+    movq ${user_cs}, 24(%rsp)
+    mov 0xc8(%rdi), %rax
+    mov %rax, 32(%rsp)
+    mov 0x78(%rdi), %rax
+    mov %rax, 40(%rsp)
+    movq ${user_ds}, 48(%rsp)
+    mov 0x40(%rdi), %rax
+    mov 0x48(%rdi), %rbx
+    mov 0x50(%rdi), %rcx
+    mov 0x58(%rdi), %rdx
+    mov 0x60(%rdi), %rsi
+    mov 0x70(%rdi), %rbp
+    mov 0x80(%rdi), %r8
+    mov 0x88(%rdi), %r9
+    mov 0x90(%rdi), %r10
+    mov 0x98(%rdi), %r11
+    mov 0xa0(%rdi), %r12
+    mov 0xa8(%rdi), %r13
+    mov 0xb0(%rdi), %r14
+    mov 0xb8(%rdi), %r15
+    mov 0x68(%rdi), %rdi
+    add $16, %rsp
+    int $0x17
+    ud2
 
     // Self-test target: where LSTAR points during the start-up probe. Reached in ring 0 only
     // where `syscall` really changes privilege; on PVM the user-mode jump faults instead.
@@ -248,12 +393,46 @@ runsc_selftest_user:
     ud2
     .globl runsc_selftest_user_end
 runsc_selftest_user_end:
+
+    // The direct-switch self-test's user code: R12 `syscall`s into `runsc_dstest_lstar`
+    // (which returns with PVM's `int $0x19`), then a #UD the stub reports and the test resumes
+    // past, then R13 more calls (counted: the first batch warms KVM's shadow page tables) and a
+    // doorbell write that ends the run.
+    .balign 16
+    .globl runsc_dstest_user
+runsc_dstest_user:
+1:
+    syscall
+    dec %r12
+    jnz 1b
+    ud2
+    mov %r13, %r12
+3:
+    syscall
+    dec %r12
+    jnz 3b
+    movabs ${doorbell_va}, %rax
+    movb $0, (%rax)
+2:
+    jmp 2b
+    .balign 16
+    .globl runsc_dstest_lstar
+runsc_dstest_lstar:
+    int $0x19
+    ud2
+    .globl runsc_dstest_user_end
+runsc_dstest_user_end:
     .popsection
     "#,
     exception_port = const super::layout::EXCEPTION_PORT,
     spin_limit = const TRAMPOLINE_SPIN_LIMIT,
     selftest_port = const super::layout::SELFTEST_PORT,
     ring0_doorbell_port = const super::layout::RING0_DOORBELL_PORT,
+    doorbell_va = const super::layout::DOORBELL_VA,
+    shared_va = const super::layout::SHARED_VA,
+    pv_cr2 = const super::layout::PV_PAGE_VA + super::layout::PV_CR2_OFFSET,
+    user_cs = const super::layout::USER_CS as u32,
+    user_ds = const super::layout::USER_DS as u32,
     options(att_syntax)
 );
 
@@ -263,10 +442,16 @@ extern "C" {
     static runsc_kernel_code_start: u8;
     static runsc_kernel_code_end: u8;
     static runsc_kernel_resume: u8;
+    static runsc_ds_fault: u8;
     static runsc_selftest_ring0: u8;
     static runsc_ring0_syscall: u8;
     static runsc_selftest_user: u8;
     static runsc_selftest_user_end: u8;
+    static runsc_trampoline_ds_start: u8;
+    static runsc_trampoline_ds_end: u8;
+    static runsc_dstest_user: u8;
+    static runsc_dstest_lstar: u8;
+    static runsc_dstest_user_end: u8;
 }
 
 /// Polls of an unclaimed request before the trampoline stops waiting for the poller and exits
@@ -298,10 +483,44 @@ pub fn trampoline() -> &'static [u8] {
     unsafe { span(&runsc_trampoline_start, &runsc_trampoline_end) }
 }
 
+/// Bytes of the trampoline page for PVM's direct switch (returns with `int $0x17`).
+pub fn trampoline_ds() -> &'static [u8] {
+    // SAFETY: addresses of statics defined by the assembly above.
+    unsafe { span(&runsc_trampoline_ds_start, &runsc_trampoline_ds_end) }
+}
+
 /// Bytes of the supervisor code page.
 pub fn kernel_code() -> &'static [u8] {
     // SAFETY: addresses of statics defined by the assembly above.
     unsafe { span(&runsc_kernel_code_start, &runsc_kernel_code_end) }
+}
+
+/// Bytes of the kernel code page for PVM's direct switch: the same, except that the exception
+/// tail returns with `int $0x17` (eretu, same frame as `iretq`, same length): under the
+/// direct switch an `iretq` of the guest kernel returns to user code still marked as kernel.
+pub fn kernel_code_ds() -> Vec<u8> {
+    let mut code = kernel_code().to_vec();
+    let at = resume_offset() as usize + 4;
+    debug_assert_eq!(&code[at - 4..at + 2], &[0x48, 0x83, 0xc4, 0x10, 0x48, 0xcf]);
+    code[at..at + 2].copy_from_slice(&[0xcd, 0x17]);
+    // The stubs' common `outb` (2 bytes, just before `resume`) becomes `jmp runsc_ds_fault`.
+    let out = resume_offset() as usize - 2;
+    // SAFETY: address of a static defined above.
+    let target = offset_in_kernel_page(unsafe { &runsc_ds_fault }) as usize;
+    let rel = target - (out + 2);
+    assert!(rel < 128, "runsc_ds_fault within a short jump");
+    code[out..out + 2].copy_from_slice(&[0xeb, rel as u8]);
+    code
+}
+
+/// Bytes of the direct-switch self-test's user code, and the offset of its LSTAR target.
+pub fn dstest_user() -> (&'static [u8], u64) {
+    // SAFETY: addresses of statics defined by the assembly above.
+    unsafe {
+        let code = span(&runsc_dstest_user, &runsc_dstest_user_end);
+        let lstar = &runsc_dstest_lstar as *const u8 as u64 - code.as_ptr() as u64;
+        (code, lstar)
+    }
 }
 
 /// Bytes of the self-test's user code.
@@ -358,6 +577,18 @@ mod tests {
         assert!(kernel_code().len() <= 4096);
         assert!(resume_offset() < kernel_code().len() as u64);
         assert!(stub_offset(31) < resume_offset());
+    }
+
+    #[test]
+    fn direct_switch_code_differs_only_in_the_return() {
+        let (plain, ds) = (kernel_code(), kernel_code_ds());
+        let diff: Vec<usize> = (0..plain.len()).filter(|&i| plain[i] != ds[i]).collect();
+        let at = resume_offset() as usize + 4;
+        let out = resume_offset() as usize - 2;
+        assert_eq!(diff, vec![out, out + 1, at, at + 1]);
+        assert_eq!(ds[out], 0xeb);
+        assert_eq!(&ds[at..at + 2], &[0xcd, 0x17]);
+        assert!(!trampoline_ds().is_empty() && trampoline_ds().len() <= 4096);
     }
 
     #[test]

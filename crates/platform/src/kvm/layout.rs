@@ -27,6 +27,11 @@ pub const TRAMPOLINE_VA: u64 = 0x7fff_ffff_f000;
 pub const SHARED_VA: u64 = 0x7fff_ffff_e000;
 /// A page whose guest-physical address has no memory slot: writing it exits as MMIO.
 pub const DOORBELL_VA: u64 = 0x7fff_ffff_d000;
+/// The vCPU's PVM control page (direct switch only; user read-only): the host writes the
+/// faulting address of a page fault at offset 8 (the "cr2 cell").
+pub const PV_PAGE_VA: u64 = 0x7fff_ffff_c000;
+/// Offset of the CR2 cell in the PVM control page.
+pub const PV_CR2_OFFSET: u64 = 8;
 
 /// Start of the supervisor-only kernel region.
 pub const KERNEL_BASE: u64 = 0xffff_ff80_0000_0000;

@@ -55,10 +55,19 @@ pub(crate) struct VmShared {
     pub vm: VmFd,
     pub mem: Arc<MemoryFile>,
     pub cpuid: CpuId,
-    /// The kernel region's tables, shared by every root.
+    /// The kernel region's tables, shared by every root (supervisor pages).
     pub kernel_pdpt: Gpa,
     kernel_pt: Gpa,
+    /// The same region as the direct switch's kernel roots see it: the same pages, marked
+    /// user-accessible (guest-kernel code runs at CPL 3 there).
+    pub kernel_view_pdpt: Gpa,
+    kernel_view_pt: Gpa,
     pub trampoline_page: Gpa,
+    code_page: Gpa,
+    /// Whether vCPUs run under PVM's direct switch (decided once by the start-up self-test).
+    direct_switch: std::sync::atomic::AtomicBool,
+    /// vCPUs left in an unknown state by a failed self-test: kept, never reused.
+    quarantine: Mutex<Vec<vcpu::VcpuHw>>,
     /// Guest-physical address with no memory behind it: the doorbell.
     pub doorbell_gpa: Gpa,
     pub entry: Mutex<SyscallEntry>,
@@ -85,6 +94,14 @@ impl VmShared {
             entry |= PTE_NX;
         }
         self.mem.write_u64(self.kernel_pt + idx * 8, entry);
+        self.mem
+            .write_u64(self.kernel_view_pt + idx * 8, entry | pagetables::PTE_USER);
+    }
+
+    /// Whether vCPUs run under PVM's direct switch.
+    pub fn direct_switch(&self) -> bool {
+        self.direct_switch
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn alloc_vcpu_index(&self) -> Result<usize, PlatformError> {
@@ -195,6 +212,12 @@ impl KvmPlatform {
         let table = PTE_PRESENT | PTE_WRITE | PTE_ACCESSED;
         mem.write_u64(kernel_pdpt, kernel_pd | table);
         mem.write_u64(kernel_pd, kernel_pt | table);
+        let kernel_view_pdpt = mem.alloc_page()?;
+        let kernel_view_pd = mem.alloc_page()?;
+        let kernel_view_pt = mem.alloc_page()?;
+        let user_table = table | pagetables::PTE_USER;
+        mem.write_u64(kernel_view_pdpt, kernel_view_pd | user_table);
+        mem.write_u64(kernel_view_pd, kernel_view_pt | user_table);
         let code_page = mem.alloc_page()?;
         mem.write(code_page, guest_code::kernel_code());
         let idt_page = mem.alloc_page()?;
@@ -233,7 +256,12 @@ impl KvmPlatform {
             cpuid,
             kernel_pdpt,
             kernel_pt,
+            kernel_view_pdpt,
+            kernel_view_pt,
             trampoline_page,
+            code_page,
+            direct_switch: std::sync::atomic::AtomicBool::new(false),
+            quarantine: Mutex::new(Vec::new()),
             entry: Mutex::new(SyscallEntry::UserTrampoline),
             poller,
             free_vcpu_indexes: Mutex::new((0..MAX_VCPUS).rev().collect()),
@@ -248,9 +276,12 @@ impl KvmPlatform {
         let entry = selftest::probe(&shared)?;
         tracing::debug!("syscall entry: {entry:?}");
         *shared.entry.lock().unwrap_or_else(|e| e.into_inner()) = entry;
+        if entry == SyscallEntry::UserTrampoline {
+            decide_direct_switch(&shared);
+        }
         // Every vCPU of a VM shares one TSC offset (KVM synchronizes them), so one reading
         // serves all; the vCPU goes back to the pool.
-        let tsc = vcpu::Vcpu::new(shared.clone(), 0)?.guest_tsc();
+        let tsc = vcpu::Vcpu::new(shared.clone(), 0, shared.direct_switch())?.guest_tsc();
         tracing::debug!("guest TSC: {tsc:?}");
         Ok(KvmPlatform {
             shared,
@@ -259,9 +290,51 @@ impl KvmPlatform {
         })
     }
 
+    /// Whether vCPUs run under PVM's direct switch.
+    pub fn direct_switch(&self) -> bool {
+        self.shared.direct_switch()
+    }
+
     /// How system calls enter the sentry on this host.
     pub fn syscall_entry(&self) -> SyscallEntry {
         *self.shared.entry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Environment variable that keeps vCPUs off PVM's direct switch (the exit path then runs,
+/// as on a host without it); CI runs the conformance suite both ways.
+pub const NO_DIRECT_SWITCH_ENV: &str = "RUNSC_NO_DIRECT_SWITCH";
+
+/// Turns on PVM's direct switch if the host has it: the self-test must see the PV-feature MSR
+/// accepted, a batch of system calls come back without exits and an exception delivered and
+/// resumed. Otherwise the exit path stays, and the log says why.
+fn decide_direct_switch(shared: &Arc<VmShared>) {
+    if std::env::var_os(NO_DIRECT_SWITCH_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        tracing::debug!("direct switch: off ({NO_DIRECT_SWITCH_ENV} is set); exit path");
+        return;
+    }
+    shared
+        .mem
+        .write(shared.code_page, &guest_code::kernel_code_ds());
+    match selftest::probe_direct_switch(shared) {
+        Ok(exits) => {
+            shared
+                .mem
+                .write(shared.trampoline_page, guest_code::trampoline_ds());
+            shared
+                .direct_switch
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                "direct switch: on (self-test: {} system calls took {exits} exits)",
+                selftest::DS_PROBE_CALLS
+            );
+        }
+        Err(why) => {
+            shared
+                .mem
+                .write(shared.code_page, guest_code::kernel_code());
+            tracing::debug!("direct switch: off ({why}); exit path");
+        }
     }
 }
 
@@ -340,9 +413,14 @@ impl Platform for KvmPlatform {
 
     fn describe(&self) -> String {
         format!(
-            "kvm (syscall entry {:?}, path {:?})",
+            "kvm (syscall entry {:?}, path {:?}, {})",
             self.syscall_entry(),
-            self.config.syscall_path
+            self.config.syscall_path,
+            if self.shared.direct_switch() {
+                "direct switch"
+            } else {
+                "exits (no direct switch)"
+            }
         )
     }
 }

@@ -76,6 +76,37 @@ impl PageTables {
         Ok(mirror)
     }
 
+    /// Like [`new_mirror`](Self::new_mirror), for PVM's direct switch: a Linux-PTI pair of
+    /// roots, the "kernel" one on an 8 KiB boundary and the "user" one on the next page, both
+    /// mirroring this tree. They differ in the kernel slot: the user root keeps this tree's
+    /// (supervisor pages), the kernel root points at `kernel_view`, the same pages marked
+    /// user-accessible, because guest-kernel code runs at CPL 3 under the direct switch.
+    /// Returns the user root; the kernel root is 4 KiB below it.
+    pub fn new_mirror_pair(
+        &mut self,
+        per_vcpu_table: Gpa,
+        kernel_view: Gpa,
+    ) -> Result<Gpa, PlatformError> {
+        let kernel = self.mem.alloc_page_pair()?;
+        let user = kernel + PAGE_SIZE;
+        for root in [kernel, user] {
+            for slot in 0..512u64 {
+                let entry = self.mem.read_u64(self.root + slot * 8);
+                self.mem.write_u64(root + slot * 8, entry);
+            }
+            self.mem.write_u64(
+                root + PER_VCPU_PML4_INDEX as u64 * 8,
+                per_vcpu_table | TABLE_USER,
+            );
+            self.mirrors.push(root);
+        }
+        self.mem.write_u64(
+            kernel + KERNEL_PML4_INDEX as u64 * 8,
+            kernel_view | TABLE_USER,
+        );
+        Ok(user)
+    }
+
     /// Forgets a mirror root made by [`new_mirror`](Self::new_mirror). The caller retires
     /// the page (it was a page table: KVM may still shadow it).
     pub fn drop_mirror(&mut self, mirror: Gpa) {

@@ -17,16 +17,24 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::memory::{Gpa, MemoryFile};
-use crate::{FastSyscalls, Interrupter, UserRegs};
+use crate::{FastSyscalls, Fault, Interrupter, UserRegs};
 
 pub const STATE_IDLE: u32 = 0;
 pub const STATE_REQUEST: u32 = 1;
 pub const STATE_SERVING: u32 = 2;
 pub const STATE_DONE: u32 = 3;
 pub const STATE_EXIT: u32 = 4;
+/// The poller declined the request: the guest rings the doorbell so that its own thread,
+/// which finds the request in `RingSlot::deferred`, serves it.
+pub const STATE_DEFER: u32 = 5;
 
 const OFF_STATE: u64 = 0x00;
 const OFF_ACTIVE: u64 = 0x04;
+const OFF_KIND: u64 = 0x08;
+const OFF_EXCEPTION: u64 = 0xd0;
+/// Request kinds.
+pub const KIND_SYSCALL: u32 = 0;
+pub const KIND_EXCEPTION: u32 = 1;
 const OFF_REGS: u64 = 0x40;
 /// Registers in the page, in order: the 16 GPRs, RIP, RFLAGS.
 const NREGS: usize = 18;
@@ -69,6 +77,19 @@ impl SharedPage {
             .is_ok()
     }
 
+    /// The kind of the pending request.
+    pub fn kind(&self) -> u32 {
+        self.atomic(OFF_KIND).load(Ordering::Relaxed)
+    }
+
+    /// The exception of a request of kind [`KIND_EXCEPTION`]: vector, error code and CR2.
+    pub fn read_exception(&self) -> (u64, u64, u64) {
+        let mut raw = [0u8; 24];
+        self.mem.read(self.gpa + OFF_EXCEPTION, &mut raw);
+        let v = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        (v(0), v(1), v(2))
+    }
+
     /// Copies the guest's registers out of the page (FS/GS base are not part of it).
     pub fn read_regs(&self, regs: &mut UserRegs) {
         let mut raw = [0u8; NREGS * 8];
@@ -94,6 +115,22 @@ impl SharedPage {
         regs.rflags = v(17);
     }
 
+    /// The exception of a request of kind [`KIND_EXCEPTION`], decoded.
+    pub fn fault(&self) -> Fault {
+        let (vector, error_code, cr2) = self.read_exception();
+        super::vcpu::decode_fault(
+            &super::vcpu::ExceptionFrame {
+                vector,
+                error_code,
+                rip: 0,
+                cs: 0,
+                rflags: 0,
+                rsp: 0,
+            },
+            cr2,
+        )
+    }
+
     /// Writes the registers the guest resumes with and answers the request.
     pub fn answer(&self, regs: &UserRegs) {
         let values = [
@@ -114,7 +151,9 @@ impl SharedPage {
             regs.r14,
             regs.r15,
             sanitize_rip(regs.rip),
-            regs.rflags,
+            // As Linux lets user mode set them: the direct switch's return takes RFLAGS as
+            // given, so IOPL, VM and the like are cleared here; IF is always on.
+            (regs.rflags & 0x0000_0000_003f_4fd5) | 0x202,
         ];
         let mut raw = [0u8; NREGS * 8];
         for (i, v) in values.iter().enumerate() {
@@ -196,6 +235,10 @@ pub struct RingStats {
     pub by_poller: AtomicU64,
     pub deferred: AtomicU64,
     pub by_exit: AtomicU64,
+    /// Exceptions (direct switch) resolved by the poller, handed to the thread, or rung.
+    pub faults_by_poller: AtomicU64,
+    pub faults_deferred: AtomicU64,
+    pub faults_by_exit: AtomicU64,
 }
 
 /// One context's end of the ring.
@@ -203,19 +246,29 @@ pub struct RingSlot {
     pub page: SharedPage,
     pub stats: RingStats,
     fast: Arc<dyn FastSyscalls>,
-    /// A request the poller declined, waiting for the vCPU thread.
-    pub deferred: Mutex<Option<UserRegs>>,
+    /// A request the poller declined, waiting for the vCPU thread (with its exception, if
+    /// it is one).
+    pub deferred: Mutex<Option<(UserRegs, Option<Fault>)>>,
     pub kicker: Arc<Kicker>,
+    /// Whether the guest code rings the doorbell on DEFER (the user-mode trampoline and the
+    /// stubs do; the ring-0 trampoline does not, and is kicked instead).
+    defer_by_doorbell: bool,
 }
 
 impl RingSlot {
-    pub fn new(page: SharedPage, fast: Arc<dyn FastSyscalls>, kicker: Arc<Kicker>) -> Self {
+    pub fn new(
+        page: SharedPage,
+        fast: Arc<dyn FastSyscalls>,
+        kicker: Arc<Kicker>,
+        defer_by_doorbell: bool,
+    ) -> Self {
         RingSlot {
             page,
             stats: RingStats::default(),
             fast,
             deferred: Mutex::new(None),
             kicker,
+            defer_by_doorbell,
         }
     }
 
@@ -228,13 +281,26 @@ impl RingSlot {
         }
         let mut regs = UserRegs::default();
         self.page.read_regs(&mut regs);
-        if self.fast.serve(&mut regs) {
+        let fault = (self.page.kind() == KIND_EXCEPTION).then(|| self.page.fault());
+        let served = match &fault {
+            None => self.fast.serve(&mut regs),
+            Some(f) => self.fast.serve_fault(f, &mut regs),
+        };
+        let (done, deferred) = match fault {
+            None => (&self.stats.by_poller, &self.stats.deferred),
+            Some(_) => (&self.stats.faults_by_poller, &self.stats.faults_deferred),
+        };
+        if served {
             self.page.answer(&regs);
-            self.stats.by_poller.fetch_add(1, Ordering::Relaxed);
+            done.fetch_add(1, Ordering::Relaxed);
         } else {
-            self.stats.deferred.fetch_add(1, Ordering::Relaxed);
-            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some(regs);
-            self.kicker.kick();
+            deferred.fetch_add(1, Ordering::Relaxed);
+            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
+            if self.defer_by_doorbell {
+                self.page.state().store(STATE_DEFER, Ordering::Release);
+            } else {
+                self.kicker.kick();
+            }
         }
         true
     }

@@ -14,7 +14,9 @@ use super::cpu;
 use super::guest_code;
 use super::layout::*;
 use super::pagetables::*;
-use super::ring::{Kicker, RingSlot, SharedPage, KICK_SIGNAL, STATE_EXIT};
+use super::ring::{
+    Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, STATE_DEFER, STATE_EXIT,
+};
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
 use crate::{
@@ -71,8 +73,14 @@ pub(super) struct VcpuHw {
     /// PDPT for PML4 slot 255 of this vCPU's roots.
     per_vcpu_pdpt: Gpa,
     pub shared_page: Gpa,
+    /// PVM's control page of this vCPU (direct switch: the host writes CR2 there).
+    pv_page: Gpa,
     /// System registers of a freshly reset vCPU (ring 0, bootstrap root).
     initial_sregs: kvm_bindings::kvm_sregs,
+    /// Whether this vCPU runs under PVM's direct switch (set at reset).
+    pub ds: bool,
+    /// The KERNEL_GS_BASE last written (direct switch keeps it equal to the GS base).
+    kernel_gs_base: u64,
 }
 
 /// A vCPU in use, with the root it currently runs.
@@ -106,16 +114,23 @@ fn kvm(what: &str, e: kvm_ioctls::Error) -> PlatformError {
 
 impl Vcpu {
     /// A vCPU from the pool, reset, or a new one.
-    pub fn new(vm: Arc<VmShared>, lstar: u64) -> Result<Self, PlatformError> {
+    pub fn new(vm: Arc<VmShared>, lstar: u64, ds: bool) -> Result<Self, PlatformError> {
         let pooled = vm.vcpu_pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let hw = match pooled {
             Some(mut hw) => {
-                hw.reset(&vm, lstar)?;
+                if let Err(e) = hw.reset(&vm, lstar, ds) {
+                    vm.quarantine
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(hw);
+                    return Err(e);
+                }
                 hw
             }
             None => {
                 let index = vm.alloc_vcpu_index()?;
-                VcpuHw::build(&vm, index, lstar).inspect_err(|_| vm.release_vcpu_index(index))?
+                VcpuHw::build(&vm, index, lstar, ds)
+                    .inspect_err(|_| vm.release_vcpu_index(index))?
             }
         };
         Ok(Vcpu {
@@ -127,7 +142,12 @@ impl Vcpu {
 }
 
 impl VcpuHw {
-    fn build(vm: &Arc<VmShared>, index: usize, lstar: u64) -> Result<Self, PlatformError> {
+    fn build(
+        vm: &Arc<VmShared>,
+        index: usize,
+        lstar: u64,
+        ds: bool,
+    ) -> Result<Self, PlatformError> {
         let fd = vm
             .vm
             .create_vcpu(index as u64)
@@ -145,6 +165,7 @@ impl VcpuHw {
         let pd = page()?;
         let pt = page()?;
         let shared_page = page()?;
+        let pv_page = page()?;
 
         let gdt_va = vcpu_gdt_va(index);
         let gdt = cpu::gdt(gdt_va + TSS_OFFSET);
@@ -166,6 +187,10 @@ impl VcpuHw {
         );
         mem.write_u64(pt + 510 * 8, shared_page | user_rw);
         mem.write_u64(pt + 509 * 8, vm.doorbell_gpa | user_rw);
+        mem.write_u64(
+            pt + 508 * 8,
+            pv_page | PTE_PRESENT | PTE_USER | PTE_ACCESSED | PTE_NX,
+        );
 
         // A bootstrap root holding only the kernel region, until an address space is loaded.
         let boot_root = page()?;
@@ -180,7 +205,10 @@ impl VcpuHw {
             stack_top_page,
             per_vcpu_pdpt: pdpt,
             shared_page,
-            initial_sregs: cpu::initial_sregs(sregs, index, boot_root),
+            pv_page,
+            initial_sregs: cpu::initial_sregs(sregs, index, boot_root, cpu::CR4),
+            ds,
+            kernel_gs_base: 0,
         };
         let mut xcrs = kvm_bindings::kvm_xcrs {
             nr_xcrs: 1,
@@ -191,14 +219,27 @@ impl VcpuHw {
         hw.fd.set_xcrs(&xcrs).map_err(|e| kvm("set XCR0", e))?;
         hw.fd.set_sync_valid_reg(SyncReg::Register);
         hw.fd.set_sync_valid_reg(SyncReg::SystemRegister);
-        hw.reset(vm, lstar)?;
+        if let Err(e) = hw.reset(vm, lstar, ds) {
+            // The vCPU exists but its state is unknown: keep it out of the pool.
+            vm.quarantine
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(hw);
+            return Err(e);
+        }
         Ok(hw)
     }
 
     /// Puts the vCPU in the state of a new one: ring 0 on the bootstrap root, `lstar` as the
     /// syscall entry, FPU and vector registers in their initial state (nothing of a previous
     /// thread survives), an idle shared page.
-    fn reset(&mut self, vm: &VmShared, lstar: u64) -> Result<(), PlatformError> {
+    fn reset(&mut self, vm: &VmShared, lstar: u64, ds: bool) -> Result<(), PlatformError> {
+        self.ds = ds;
+        self.initial_sregs.cr4 = if ds { cpu::CR4_DIRECT_SWITCH } else { cpu::CR4 };
+        // The ring-0 trampoline (VMX/SVM) finds the shared page through KERNEL_GS_BASE; under
+        // the direct switch, which swaps GS base with it on every entry, it mirrors GS base.
+        self.kernel_gs_base = if ds { 0 } else { SHARED_VA };
+        vm.mem.zero(self.pv_page, PAGE_SIZE);
         let fd = &mut self.fd;
         fd.set_sregs(&self.initial_sregs)
             .map_err(|e| kvm("set sregs", e))?;
@@ -214,16 +255,30 @@ impl VcpuHw {
             rflags: 0x2,
             ..Default::default()
         };
-        let msrs = Msrs::from_entries(&[
+        let mut entries = vec![
             msr(cpu::MSR_STAR, cpu::STAR),
             msr(cpu::MSR_LSTAR, lstar),
             msr(cpu::MSR_CSTAR, lstar),
             msr(cpu::MSR_SYSCALL_MASK, cpu::SYSCALL_MASK),
-            msr(cpu::MSR_KERNEL_GS_BASE, SHARED_VA),
+            msr(cpu::MSR_KERNEL_GS_BASE, self.kernel_gs_base),
             msr(cpu::MSR_PAT, cpu::PAT),
-        ])
-        .map_err(|e| PlatformError::Kvm(format!("MSR list: {e:?}")))?;
-        fd.set_msrs(&msrs).map_err(|e| kvm("set MSRs", e))?;
+        ];
+        if ds {
+            entries.push(msr(
+                cpu::MSR_PVM_FEATURES,
+                self.pv_page | cpu::PVM_FEATURE_FLAGS,
+            ));
+        }
+        let msrs = Msrs::from_entries(&entries)
+            .map_err(|e| PlatformError::Kvm(format!("MSR list: {e:?}")))?;
+        let written = fd.set_msrs(&msrs).map_err(|e| kvm("set MSRs", e))?;
+        if written != entries.len() {
+            return Err(PlatformError::Kvm(format!(
+                "set MSRs: the host took {written} of {} (MSR {:#x} refused)",
+                entries.len(),
+                entries[written].index
+            )));
+        }
         fd.set_xsave(&cpu::initial_xsave())
             .map_err(|e| kvm("set XSAVE", e))?;
         fd.set_kvm_immediate_exit(0);
@@ -253,29 +308,62 @@ impl Vcpu {
             .as_any()
             .downcast_ref::<KvmAddressSpace>()
             .ok_or_else(|| PlatformError::Kvm("address space of another platform".into()))?;
-        let root = kvm_space
-            .tables
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .new_mirror(self.per_vcpu_pdpt)?;
+        let root = {
+            let mut tables = kvm_space.tables.lock().unwrap_or_else(|e| e.into_inner());
+            if self.ds {
+                tables.new_mirror_pair(self.per_vcpu_pdpt, self.vm.kernel_view_pdpt)?
+            } else {
+                tables.new_mirror(self.per_vcpu_pdpt)?
+            }
+        };
         self.deactivate();
         self.root = Some((root, space.clone()));
+        let ds = self.ds;
         let sregs = &mut self.fd.sync_regs_mut().sregs;
-        sregs.cr3 = root;
+        // Under the direct switch a vCPU stopped in guest-kernel code (the trampoline, a
+        // stub) runs on the kernel root of the pair; the host goes to kernel root + 4 KiB
+        // when it returns to user mode.
+        sregs.cr3 = if ds && sregs.cs.dpl == 0 {
+            root - PAGE_SIZE
+        } else {
+            root
+        };
         self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
         Ok(())
     }
 
+    /// Keeps a vCPU whose state is unknown (a failed self-test) out of the pool for good.
+    pub fn quarantine(mut self) {
+        self.deactivate();
+        if let Some(hw) = self.hw.take() {
+            self.vm
+                .quarantine
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(hw);
+        }
+    }
+
+    /// KVM's statistics of this vCPU.
+    pub fn stats(&self) -> std::io::Result<Vec<(String, u64)>> {
+        super::stats::read_vcpu_stats(&self.fd)
+    }
+
     fn deactivate(&mut self) {
         if let Some((root, space)) = self.root.take() {
+            let roots = if self.hw.as_ref().is_some_and(|hw| hw.ds) {
+                vec![root - PAGE_SIZE, root]
+            } else {
+                vec![root]
+            };
             if let Some(s) = space.as_any().downcast_ref::<KvmAddressSpace>() {
-                s.tables
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .drop_mirror(root);
+                let mut tables = s.tables.lock().unwrap_or_else(|e| e.into_inner());
+                for &r in &roots {
+                    tables.drop_mirror(r);
+                }
             }
             // A root page KVM shadowed must not come back as another table unflushed.
-            self.vm.retire_tables(vec![root]);
+            self.vm.retire_tables(roots);
         }
     }
 
@@ -299,6 +387,20 @@ impl Vcpu {
 
     /// Makes the next run enter user mode at `regs` through `iretq` from the exception tail.
     pub fn enter_user(&mut self, regs: &UserRegs) {
+        if self.ds {
+            // Under the direct switch guest-kernel code returns with `int $0x17`; entering
+            // user mode straight through the system registers needs none.
+            let root = self.root.as_ref().map_or(0, |(r, _)| *r);
+            cpu::to_user_mode(
+                &mut self.fd.sync_regs_mut().sregs,
+                root,
+                regs.fs_base,
+                regs.gs_base,
+            );
+            self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+            self.set_user_regs_now(regs);
+            return;
+        }
         self.load_user_state(regs);
         let frame_va = vcpu_stack_top(self.index) - FRAME_WORDS * 8;
         let r = &mut self.fd.sync_regs_mut().regs;
@@ -314,6 +416,20 @@ impl Vcpu {
             s.fs.base = regs.fs_base;
             s.gs.base = regs.gs_base;
             self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+        }
+        if self.ds && self.kernel_gs_base != regs.gs_base {
+            // The direct switch swaps GS base with KERNEL_GS_BASE on every entry to and
+            // return from guest-kernel code; with both equal, the swap changes nothing,
+            // wherever the vCPU stopped. (An application's own `wrgsbase` is seen at the next
+            // arch_prctl, clone or fork, when the sentry sets GS again.)
+            let set = Msrs::from_entries(&[msr(cpu::MSR_KERNEL_GS_BASE, regs.gs_base)])
+                .ok()
+                .and_then(|m| self.fd.set_msrs(&m).ok());
+            if set == Some(1) {
+                self.kernel_gs_base = regs.gs_base;
+            } else {
+                tracing::warn!("vCPU {}: could not set KERNEL_GS_BASE", self.index);
+            }
         }
     }
 
@@ -609,13 +725,19 @@ impl KvmContext {
             SyscallEntry::UserTrampoline => TRAMPOLINE_VA,
             SyscallEntry::Ring0 => KERNEL_CODE_VA + guest_code::ring0_syscall_offset(),
         };
-        let mut vcpu = Vcpu::new(vm.clone(), lstar)?;
+        let ds = vm.direct_switch();
+        let mut vcpu = Vcpu::new(vm.clone(), lstar, ds)?;
 
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr(), vm.clone()));
         let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
-        let slot = Arc::new(RingSlot::new(page, fast, kicker));
+        let slot = Arc::new(RingSlot::new(
+            page,
+            fast,
+            kicker,
+            entry == SyscallEntry::UserTrampoline,
+        ));
         if let Some(poller) = &vm.poller {
             poller.register(slot.clone());
         }
@@ -626,9 +748,25 @@ impl KvmContext {
         })
     }
 
-    fn take_syscall(&mut self, regs: &mut UserRegs, from_page: bool) -> Event {
+    /// Takes a request from the shared page (`from_page`, after the doorbell) or the one the
+    /// poller deferred (`deferred`): a system call, or under the direct switch an exception.
+    /// Either way it is answered through the page.
+    fn take_syscall(
+        &mut self,
+        regs: &mut UserRegs,
+        from_page: bool,
+        mut fault: Option<Fault>,
+    ) -> Event {
         if from_page {
-            self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+            if self.slot.page.kind() == KIND_EXCEPTION {
+                fault = Some(self.slot.page.fault());
+                self.slot
+                    .stats
+                    .faults_by_exit
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let sregs = &self.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);
@@ -638,7 +776,10 @@ impl KvmContext {
         regs.fs_base = fs;
         regs.gs_base = gs;
         self.resume = Resume::Syscall;
-        Event::Syscall
+        match fault {
+            Some(f) => Event::Fault(f),
+            None => Event::Syscall,
+        }
     }
 }
 
@@ -672,15 +813,27 @@ impl Context for KvmContext {
                         if let Some(p) = &self.vcpu.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true));
+                        return Ok(self.take_syscall(regs, true, None));
                     }
                 }
                 RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
+                    if self.slot.page.claim(STATE_DEFER) {
+                        let deferred = self
+                            .slot
+                            .deferred
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take();
+                        if let Some((d, fault)) = deferred {
+                            *regs = d;
+                            return Ok(self.take_syscall(regs, false, fault));
+                        }
+                    }
                     if self.slot.page.claim(STATE_EXIT) {
                         if let Some(p) = &self.vcpu.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true));
+                        return Ok(self.take_syscall(regs, true, None));
                     }
                 }
                 RawExit::Mmio(_) => {}
@@ -691,9 +844,9 @@ impl Context for KvmContext {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .take();
-                    if let Some(d) = deferred {
+                    if let Some((d, fault)) = deferred {
                         *regs = d;
-                        return Ok(self.take_syscall(regs, false));
+                        return Ok(self.take_syscall(regs, false, fault));
                     }
                     if self.slot.kicker.interrupted.swap(false, Ordering::SeqCst) {
                         // In plain user code (not the trampoline, not ring 0) the state is
