@@ -297,7 +297,16 @@ impl RingSlot {
             deferred.fetch_add(1, Ordering::Relaxed);
             *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
             if self.defer_by_doorbell {
-                self.page.state().store(STATE_DEFER, Ordering::Release);
+                // Only from SERVING: a kick (a signal for the thread) may already have made
+                // the thread take the request and answer it (DONE); a plain store would then
+                // turn DONE into DEFER, and the doorbell that follows would find nothing to
+                // take while the guest waits for ever.
+                let _ = self.page.state().compare_exchange(
+                    STATE_SERVING,
+                    STATE_DEFER,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             } else {
                 self.kicker.kick();
             }

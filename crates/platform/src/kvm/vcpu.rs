@@ -828,6 +828,9 @@ impl Context for KvmContext {
                             *regs = d;
                             return Ok(self.take_syscall(regs, false, fault));
                         }
+                        // Cannot happen (the poller sets DEFER only over SERVING, with the
+                        // request stored first); say so rather than leave the guest waiting.
+                        tracing::warn!("vCPU {}: DEFER without a request", self.vcpu.index);
                     }
                     if self.slot.page.claim(STATE_EXIT) {
                         if let Some(p) = &self.vcpu.vm.poller {
