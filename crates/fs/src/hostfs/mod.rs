@@ -2,10 +2,11 @@
 //!
 //! # How host files are reached
 //!
-//! Every inode holds one `O_PATH | O_NOFOLLOW` descriptor that pins the host object it
-//! stands for (not a name: renames and replacements on the host cannot make an inode refer
-//! to something else). The root's descriptor comes from `open(root, O_PATH | O_DIRECTORY)`;
-//! every other descriptor comes from [`Inode::lookup`] on its parent, which hands the host
+//! An inode reaches its host object through an `O_PATH | O_NOFOLLOW` descriptor, held while
+//! the inode is in use and given back when the filesystem holds too many (see
+//! *Descriptors*). The root's descriptor comes from `open(root, O_PATH | O_DIRECTORY)` and is
+//! always held; every other descriptor comes from [`Inode::lookup`] on its parent, or from
+//! reopening the same name in the same parent later, which hands the host
 //! exactly one path component, validated (not empty, not `.` or `..`, no `/`, no NUL), to
 //! `openat2(parent, name, O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //! RESOLVE_NO_MAGICLINKS)`. On kernels without `openat2` (`ENOSYS`, before 5.6) it falls
@@ -19,6 +20,11 @@
 //! - `..` is never passed to the host; the VFS handles it with its dentry tree;
 //! - so no path the guest controls can name a host object outside the root. (Only the host
 //!   itself could: a host process moving a directory the sandbox holds out of the root.)
+//!
+//! A descriptor obtained again by name (or an `fstatat(parent, name, AT_SYMLINK_NOFOLLOW)`
+//! instead of one) is checked to be the same host object, by `(st_dev, st_ino)` and file
+//! type: if the host renamed or replaced the file meanwhile, the inode gives `ESTALE`
+//! (`ENOENT` if the name is gone) rather than another file's contents.
 //!
 //! Other descriptors are opened from the pinned one and never by name: a directory is opened
 //! for `getdents64` as `openat(fd, ".", O_RDONLY | O_DIRECTORY)` and closed once read; a
@@ -67,10 +73,18 @@
 //!
 //! # Descriptors
 //!
-//! A live inode holds one `O_PATH` descriptor; a regular file that was read also caches its
-//! read descriptor, up to [`HostFsOptions::max_cached_read_fds`] of them for the whole
-//! filesystem (beyond that a read opens and closes a descriptor). Descriptors are released
-//! when the inode is dropped, so the VFS's dentry cache bounds how many are open.
+//! The VFS's dentry cache keeps every inode it looked up, so descriptors must not live as
+//! long as inodes (a `find /usr | xargs stat` would run out of them). At most
+//! [`HostFsOptions::max_cached_path_fds`] `O_PATH` descriptors are held for the whole
+//! filesystem, besides the root's: past that, the least recently used one is closed (a
+//! second-chance clock) and its inode opens its name in its parent again when it needs one
+//! (the parent keeps its own parent alive, so the chain back to the root is always there).
+//! `stat` of an inode without a descriptor is an `fstatat` in its parent and opens nothing.
+//! A descriptor in use by an operation stays open until that operation ends.
+//!
+//! A regular file that was read also caches its read descriptor, up to
+//! [`HostFsOptions::max_cached_read_fds`] of them for the whole filesystem (beyond that a
+//! read opens and closes a descriptor). Descriptors are released when the inode is dropped.
 
 mod sys;
 
@@ -78,7 +92,7 @@ mod sys;
 mod tests;
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -132,6 +146,18 @@ pub struct HostFsOptions {
     /// How many read descriptors of regular files the filesystem keeps open at most.
     /// `None`: a quarter of the sentry's `RLIMIT_NOFILE`, between 16 and 4096.
     pub max_cached_read_fds: Option<usize>,
+    /// How many `O_PATH` descriptors (besides the root's) the filesystem keeps open at most.
+    /// `None`: a quarter of the sentry's `RLIMIT_NOFILE`, between 16 and 4096.
+    pub max_cached_path_fds: Option<usize>,
+}
+
+/// The inodes holding an `O_PATH` descriptor, oldest first (a second-chance clock).
+#[derive(Default)]
+struct PathFds {
+    /// Inodes holding a descriptor (the root excepted).
+    held: usize,
+    /// Every inode holding a descriptor, once; and dropped ones, until they come up.
+    queue: VecDeque<Weak<HostInode>>,
 }
 
 /// State shared by a filesystem and its inodes.
@@ -141,6 +167,8 @@ struct Shared {
     use_openat2: AtomicBool,
     read_fd_cap: usize,
     read_fds: AtomicUsize,
+    path_fd_cap: usize,
+    path_fds: Mutex<PathFds>,
     /// Live inodes by host `(st_dev, st_ino)`.
     inodes: Mutex<HashMap<(u64, u64), Weak<HostInode>>>,
 }
@@ -163,32 +191,97 @@ impl Shared {
         self.read_fds.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// The inode for the host object `fd` pins: the live one if there is one, else a new one.
+    fn path_fds(&self) -> MutexGuard<'_, PathFds> {
+        self.path_fds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts the descriptor `inode` just took and closes the least recently used ones over
+    /// the cap. The caller holds no lock of this filesystem (an inode dropped here locks
+    /// `inodes` and `path_fds`).
+    fn track_path_fd(&self, inode: Weak<HostInode>) {
+        // Inodes upgraded while looking for victims, dropped once the lock is released.
+        let mut seen = Vec::new();
+        {
+            let mut lru = self.path_fds();
+            lru.held += 1;
+            lru.queue.push_back(inode);
+            // Each inode gets at most one second chance per call.
+            let mut budget = 2 * lru.queue.len();
+            while lru.held > self.path_fd_cap && budget > 0 {
+                budget -= 1;
+                let Some(weak) = lru.queue.pop_front() else {
+                    break;
+                };
+                // A dropped inode gave its count back when it was dropped.
+                let Some(victim) = weak.upgrade() else {
+                    continue;
+                };
+                if victim.referenced.swap(false, Ordering::AcqRel) {
+                    lru.queue.push_back(weak);
+                } else if victim.fd_slot().take().is_some() {
+                    lru.held -= 1;
+                }
+                seen.push(victim);
+            }
+            // Entries of dropped inodes only go when they come up: sweep them now and then.
+            if lru.queue.len() > 2 * self.path_fd_cap + 64 {
+                lru.queue.retain(|w| w.strong_count() > 0);
+            }
+        }
+        drop(seen);
+    }
+
+    /// The inode for the host object `fd` refers to (found as `name` in `parent`): the live
+    /// one if there is one, else a new one.
     fn intern(
         self: &Arc<Self>,
         fd: OwnedFd,
         st: &libc::stat,
         file_type: FileType,
         denied: bool,
+        origin: Option<(Arc<HostInode>, CString)>,
     ) -> Arc<HostInode> {
         let key = (st.st_dev, st.st_ino);
-        let mut inodes = self.inodes();
-        if let Some(live) = inodes.get(&key).and_then(Weak::upgrade) {
-            if live.file_type == file_type {
-                // `fd` pins the same object; it is closed on return.
-                return live;
+        let inode = {
+            let mut inodes = self.inodes();
+            match inodes.get(&key).and_then(Weak::upgrade) {
+                Some(live) if live.file_type == file_type => {
+                    // A file found again, maybe under another name (a hard link): that name
+                    // is the one to reopen. Not a directory: found again, it is a bind mount,
+                    // maybe of an ancestor, and its parent chain must stay the one it was
+                    // created with (older inodes only: no cycle, a finite walk to the root).
+                    if file_type != FileType::Directory && origin.is_some() {
+                        *live.origin_slot() = origin;
+                    }
+                    live
+                }
+                _ => {
+                    let root = origin.is_none();
+                    let inode = Arc::new_cyclic(|me| HostInode {
+                        me: me.clone(),
+                        shared: Arc::clone(self),
+                        fd: Mutex::new(None),
+                        origin: Mutex::new(origin),
+                        referenced: AtomicBool::new(false),
+                        file_type,
+                        dev: st.st_dev,
+                        ino: st.st_ino,
+                        denied,
+                        read_fd: OnceLock::new(),
+                    });
+                    if root {
+                        // The root's descriptor is never counted nor given back.
+                        *inode.fd_slot() = Some(Arc::new(fd));
+                        inodes.insert(key, Arc::downgrade(&inode));
+                        return inode;
+                    }
+                    inodes.insert(key, Arc::downgrade(&inode));
+                    inode
+                }
             }
-        }
-        let inode = Arc::new(HostInode {
-            shared: Arc::clone(self),
-            fd,
-            file_type,
-            dev: st.st_dev,
-            ino: st.st_ino,
-            denied,
-            read_fd: OnceLock::new(),
-        });
-        inodes.insert(key, Arc::downgrade(&inode));
+        };
+        // Outside the `inodes` lock: this may close other inodes' descriptors.
+        inode.install_fd(fd);
         inode
     }
 }
@@ -243,9 +336,14 @@ impl HostFs {
                 .max_cached_read_fds
                 .unwrap_or_else(default_read_fd_cap),
             read_fds: AtomicUsize::new(0),
+            path_fd_cap: options
+                .max_cached_path_fds
+                .unwrap_or_else(default_read_fd_cap)
+                .max(1),
+            path_fds: Mutex::new(PathFds::default()),
             inodes: Mutex::new(HashMap::new()),
         });
-        let root = shared.intern(fd, &st, FileType::Directory, false);
+        let root = shared.intern(fd, &st, FileType::Directory, false, None);
         Ok(Arc::new(HostFs { root }))
     }
 
@@ -317,11 +415,17 @@ fn to_stat(st: &libc::stat) -> Stat {
     }
 }
 
-/// A host file, pinned by an `O_PATH` descriptor.
+/// A host file, reached through an `O_PATH` descriptor held while in use.
 pub struct HostInode {
+    /// This inode (to count it among those holding a descriptor).
+    me: Weak<HostInode>,
     shared: Arc<Shared>,
-    /// `O_PATH | O_NOFOLLOW | O_CLOEXEC`.
-    fd: OwnedFd,
+    /// `O_PATH | O_NOFOLLOW | O_CLOEXEC`, while held (always, for the root).
+    fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// The directory and name to open it again by; `None` for the root.
+    origin: Mutex<Option<(Arc<HostInode>, CString)>>,
+    /// Used since the clock last passed (its descriptor gets a second chance).
+    referenced: AtomicBool,
     file_type: FileType,
     /// Host `st_dev` and `st_ino` when looked up.
     dev: u64,
@@ -347,6 +451,10 @@ impl Drop for HostInode {
     fn drop(&mut self) {
         if self.read_fd.get().is_some() {
             self.shared.release_read_fd();
+        }
+        let held = self.fd_slot().take().is_some();
+        if held && self.origin_slot().is_some() {
+            self.shared.path_fds().held -= 1;
         }
         let mut inodes = self.shared.inodes();
         let key = (self.dev, self.ino);
@@ -384,9 +492,73 @@ impl HostInode {
         }
     }
 
-    /// Opens the pinned regular file for reading and checks the result is that very file.
+    fn fd_slot(&self) -> MutexGuard<'_, Option<Arc<OwnedFd>>> {
+        self.fd.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn origin_slot(&self) -> MutexGuard<'_, Option<(Arc<HostInode>, CString)>> {
+        self.origin.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn origin(&self) -> Option<(Arc<HostInode>, CString)> {
+        self.origin_slot().clone()
+    }
+
+    /// Keeps `fd` (known to refer to this inode's host object) as its descriptor, unless it
+    /// has one already. The caller holds no lock of this filesystem.
+    fn install_fd(&self, fd: OwnedFd) -> Arc<OwnedFd> {
+        self.referenced.store(true, Ordering::Release);
+        let fd = {
+            let mut slot = self.fd_slot();
+            if let Some(held) = slot.as_ref() {
+                return Arc::clone(held);
+            }
+            let fd = Arc::new(fd);
+            *slot = Some(Arc::clone(&fd));
+            fd
+        };
+        self.shared.track_path_fd(self.me.clone());
+        fd
+    }
+
+    /// Whether `st` is this inode's host object.
+    fn is_same(&self, st: &libc::stat) -> bool {
+        (st.st_dev, st.st_ino) == self.host_id()
+            && FileType::from_mode(st.st_mode) == Some(self.file_type)
+    }
+
+    /// The `O_PATH` descriptor, opened again by name in the parent if it was given back.
+    fn path_fd(&self) -> Result<Arc<OwnedFd>, Errno> {
+        if let Some(fd) = self.fd_slot().as_ref() {
+            self.referenced.store(true, Ordering::Release);
+            return Ok(Arc::clone(fd));
+        }
+        let Some((parent, name)) = self.origin() else {
+            // The root's descriptor is never given back.
+            return Err(libc::EIO);
+        };
+        let parent_fd = parent.path_fd()?;
+        let shared = &self.shared;
+        let fd = sys::open_beneath(
+            parent_fd.as_fd(),
+            &name,
+            shared.same_mount_only,
+            &shared.use_openat2,
+        )?;
+        drop(parent_fd);
+        let st = sys::fstat(fd.as_fd())?;
+        if !self.is_same(&st) {
+            tracing::debug!("hostfs: {:?} was replaced on the host", self.host_id());
+            return Err(libc::ESTALE);
+        }
+        Ok(self.install_fd(fd))
+    }
+
+    /// Opens the regular file for reading and checks the result is that very file.
     fn open_for_read(&self) -> Result<OwnedFd, Errno> {
-        let fd = sys::reopen_read(self.fd.as_fd())?;
+        let path_fd = self.path_fd()?;
+        let fd = sys::reopen_read(path_fd.as_fd())?;
+        drop(path_fd);
         let st = sys::fstat(fd.as_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_dev, st.st_ino) != self.host_id() {
             tracing::warn!("hostfs: reopening {:?} gave another file", self.host_id());
@@ -395,17 +567,37 @@ impl HostInode {
         Ok(fd)
     }
 
-    fn xattr_path(&self) -> Option<CString> {
+    /// `/proc/self/fd/N` of the descriptor, which must stay open while the path is used.
+    fn xattr_path(&self) -> Result<Option<(Arc<OwnedFd>, CString)>, Errno> {
         // Symlinks: the magic link would resolve to the symlink, and host lgetxattr cannot
         // take an O_PATH fd; a symlink's xattrs are not offered. Denied filesystems neither.
-        (self.file_type != FileType::Symlink && !self.denied)
-            .then(|| sys::proc_path(self.fd.as_fd()))
+        if self.file_type == FileType::Symlink || self.denied {
+            return Ok(None);
+        }
+        let fd = self.path_fd()?;
+        let path = sys::proc_path(fd.as_fd());
+        Ok(Some((fd, path)))
     }
 }
 
 impl Inode for HostInode {
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(to_stat(&sys::fstat(self.fd.as_fd())?))
+        let held = self.fd_slot().clone();
+        if let Some(fd) = held {
+            self.referenced.store(true, Ordering::Release);
+            return Ok(to_stat(&sys::fstat(fd.as_fd())?));
+        }
+        // No descriptor: ask the parent, without opening one.
+        let Some((parent, name)) = self.origin() else {
+            return Err(libc::EIO);
+        };
+        let parent_fd = parent.path_fd()?;
+        let st = sys::fstatat_nofollow(parent_fd.as_fd(), &name)?;
+        if !self.is_same(&st) {
+            tracing::debug!("hostfs: {:?} was replaced on the host", self.host_id());
+            return Err(libc::ESTALE);
+        }
+        Ok(to_stat(&st))
     }
 
     fn file_type(&self) -> FileType {
@@ -425,12 +617,14 @@ impl Inode for HostInode {
         }
         let name = component(name)?;
         let shared = &self.shared;
+        let dir_fd = self.path_fd()?;
         let fd = sys::open_beneath(
-            self.fd.as_fd(),
+            dir_fd.as_fd(),
             &name,
             shared.same_mount_only,
             &shared.use_openat2,
         )?;
+        drop(dir_fd);
         let st = sys::fstat(fd.as_fd())?;
         let file_type = FileType::from_mode(st.st_mode).ok_or(libc::EIO)?;
         let crossed = st.st_dev != self.dev;
@@ -440,7 +634,8 @@ impl Inode for HostInode {
         }
         // Same st_dev as a non-denied parent: same filesystem, not denied.
         let denied = crossed && is_denied_fs(&sys::fstatfs(fd.as_fd())?);
-        Ok(shared.intern(fd, &st, file_type, denied))
+        let parent = self.me.upgrade().ok_or(libc::EIO)?;
+        Ok(shared.intern(fd, &st, file_type, denied, Some((parent, name))))
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
@@ -451,7 +646,7 @@ impl Inode for HostInode {
             return Err(libc::EACCES);
         }
         // Closed when this function returns, whatever happens.
-        let dir = sys::open_dir(self.fd.as_fd())?;
+        let dir = sys::open_dir(self.path_fd()?.as_fd())?;
         let raw = sys::getdents(dir.as_fd())?;
         let mut out = Vec::with_capacity(raw.len());
         for e in raw {
@@ -565,7 +760,7 @@ impl Inode for HostInode {
         if self.file_type != FileType::Symlink {
             return Err(libc::EINVAL);
         }
-        sys::readlink(self.fd.as_fd())
+        sys::readlink(self.path_fd()?.as_fd())
     }
 
     fn setattr(&self, _attr: &SetAttr) -> Result<(), Errno> {
@@ -596,7 +791,7 @@ impl Inode for HostInode {
             });
         }
         let name = CString::new(name).map_err(|_| libc::EINVAL)?;
-        let Some(path) = self.xattr_path() else {
+        let Some((_fd, path)) = self.xattr_path()? else {
             return Err(libc::ENODATA);
         };
         sys::getxattr(&path, &name)
@@ -607,7 +802,7 @@ impl Inode for HostInode {
     }
 
     fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
-        let Some(path) = self.xattr_path() else {
+        let Some((_fd, path)) = self.xattr_path()? else {
             return Ok(Vec::new());
         };
         match sys::listxattr(&path) {
@@ -622,8 +817,9 @@ impl Inode for HostInode {
     }
 
     fn statfs(&self) -> Result<StatFs, Errno> {
-        let st = sys::fstatfs(self.fd.as_fd())?;
-        let mount_flags = sys::mount_flags(self.fd.as_fd())?;
+        let fd = self.path_fd()?;
+        let st = sys::fstatfs(fd.as_fd())?;
+        let mount_flags = sys::mount_flags(fd.as_fd())?;
         #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
         Ok(StatFs {
             fs_type: i64::from(fs_magic(&st)),

@@ -133,7 +133,7 @@ pub(super) fn fstat(fd: BorrowedFd<'_>) -> Result<libc::stat, Errno> {
 }
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)` for a single component
-/// returned by `getdents64`.
+/// (returned by `getdents64`, or validated by the caller).
 pub(super) fn fstatat_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> Result<libc::stat, Errno> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `name` is NUL-terminated; `st` is writable for one stat.

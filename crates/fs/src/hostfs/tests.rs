@@ -382,8 +382,8 @@ fn inode_cache_forgets_dropped_inodes() {
     assert_eq!(shared.inodes().len(), 1);
     let f = root.lookup(b"file.txt").expect("lookup");
     let d = walk(&root, "dir/sub").expect("walk");
-    // root, file.txt and dir/sub: `dir` was dropped by `walk`.
-    assert_eq!(shared.inodes().len(), 3);
+    // root, file.txt, dir/sub and dir (which dir/sub keeps, to open it again by name).
+    assert_eq!(shared.inodes().len(), 4);
     drop(f);
     drop(d);
     assert_eq!(shared.inodes().len(), 1);
@@ -801,6 +801,75 @@ fn cached_read_descriptors_are_capped_and_released() {
     drop(files);
     assert_eq!(shared.read_fds.load(Ordering::Relaxed), 0);
     assert!(default_read_fd_cap() >= 16);
+}
+
+#[test]
+fn path_descriptors_are_capped_and_reopened_by_name() {
+    let t = tree();
+    std::fs::create_dir(t.path("many")).expect("mkdir");
+    for i in 0..50 {
+        std::fs::write(t.path(&format!("many/f{i}")), format!("file {i}")).expect("write");
+    }
+    let options = HostFsOptions {
+        max_cached_path_fds: Some(4),
+        max_cached_read_fds: Some(2),
+        ..Default::default()
+    };
+    let fs = HostFs::with_options(&t.root(), options).expect("HostFs");
+    let root = fs.root();
+    let shared = Arc::clone(&host_inode(&root).shared);
+    let before = open_fds();
+    let files: Vec<_> = (0..50)
+        .map(|i| walk(&root, &format!("many/f{i}")).expect("lookup"))
+        .collect();
+    assert!(shared.path_fds().held <= 4);
+    for _ in 0..2 {
+        for (i, f) in files.iter().enumerate() {
+            let ino = std::fs::symlink_metadata(t.path(&format!("many/f{i}")))
+                .expect("metadata")
+                .ino();
+            assert_eq!(f.stat().expect("stat").ino, ino);
+            assert_eq!(read_all(f), format!("file {i}").as_bytes());
+            assert!(shared.path_fds().held <= 4);
+        }
+    }
+    // Other tests run in parallel and open descriptors too, but not 50 of them.
+    assert!(open_fds() < before + 40, "a descriptor per file is kept");
+    // Looked up again (same host object): the same inode.
+    assert!(Arc::ptr_eq(
+        &files[0],
+        &walk(&root, "many/f0").expect("lookup")
+    ));
+
+    // Replaced on the host while its descriptor was given back: not the new file. (Files
+    // 0 and 1 hold the two cached read descriptors, which keep reading what they opened.)
+    let many = walk(&root, "many").expect("lookup");
+    for i in 10..20 {
+        many.lookup(format!("f{i}").as_bytes()).expect("lookup");
+    }
+    for f in &files[5..9] {
+        assert!(host_inode(f).fd_slot().is_none());
+        assert!(host_inode(f).read_fd.get().is_none());
+    }
+    std::fs::rename(t.path("many/f6"), t.path("many/f5")).expect("rename");
+    assert_eq!(err(files[5].stat()), libc::ESTALE);
+    assert_eq!(err(files[5].read_at(0, &mut [0u8; 4])), libc::ESTALE);
+    // A symlink in its place is not followed either.
+    std::fs::remove_file(t.path("many/f7")).expect("unlink");
+    std::os::unix::fs::symlink("/etc/passwd", t.path("many/f7")).expect("symlink");
+    assert_eq!(err(files[7].stat()), libc::ESTALE);
+    assert_eq!(err(files[7].read_at(0, &mut [0u8; 4])), libc::ESTALE);
+    // Gone: ENOENT.
+    std::fs::remove_file(t.path("many/f8")).expect("unlink");
+    assert_eq!(err(files[8].stat()), libc::ENOENT);
+    assert_eq!(err(files[8].read_at(0, &mut [0u8; 4])), libc::ENOENT);
+    // Found again under its new name: reachable again, by that name.
+    let moved = many.lookup(b"f5").expect("lookup");
+    assert_eq!(read_all(&moved), b"file 6");
+    drop(files);
+    drop(many);
+    drop(moved);
+    assert_eq!(shared.path_fds().held, 0);
 }
 
 #[test]
