@@ -511,3 +511,7 @@ program_test!(
         Case::args(["signals", "read"]),
     ]
 );
+// Resource usage and system information: sysinfo, times, getrusage, wait4's rusage.
+program_test!(resource_usage);
+// Priorities and policies: getpriority/setpriority, sched_* (nothing changes the host).
+program_test!(sched_prio);
