@@ -511,3 +511,11 @@ program_test!(
         Case::args(["signals", "read"]),
     ]
 );
+// Resource usage and system information: sysinfo, times, getrusage, wait4's rusage.
+program_test!(resource_usage);
+// Priorities and policies: getpriority/setpriority, sched_* (nothing changes the host).
+program_test!(sched_prio);
+// utime, utimes and futimesat over utimensat's implementation.
+program_test!(utimes);
+// personality (query, fork, execve) and syslog's EPERM.
+program_test!(personality);

@@ -198,6 +198,12 @@ impl MemoryFile {
         self.size
     }
 
+    /// Bytes never handed out or freed again (sysinfo's freeram).
+    pub fn free_bytes(&self) -> u64 {
+        let a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        self.size.saturating_sub(a.next) + a.free.len() as u64 * PAGE_SIZE
+    }
+
     /// Host address of the start of the mapping (for the KVM memory slot).
     pub fn host_base(&self) -> u64 {
         self.base.as_ptr() as u64

@@ -12,7 +12,9 @@ use crate::task::Creds;
 pub enum Cap {
     Kill = 5,
     SysAdmin = 21,
+    SysNice = 23,
     SysResource = 24,
+    Syslog = 34,
 }
 
 /// Whether `creds` has `cap` in its effective set.

@@ -17,6 +17,7 @@ pub mod process;
 pub mod procfs;
 pub mod program;
 pub mod rlimit;
+pub mod sched;
 pub mod signal;
 pub mod signal_frame;
 pub mod signalfd;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use platform::{Interrupter, Platform};
 
@@ -66,6 +66,8 @@ pub struct ThreadGroup {
     pub child_subreaper: std::sync::atomic::AtomicBool,
     /// The CPU time of the process's threads.
     pub cpu: CpuClocks,
+    /// Nice value, scheduling policy, personality and resource usage.
+    pub sched: crate::sched::SchedState,
     /// Interval timers and POSIX timers.
     pub timers: ProcessTimers,
     /// The main thread's user ids, which decide who may signal the process (Linux checks
@@ -92,6 +94,7 @@ impl ThreadGroup {
             parent_death_signal: std::sync::atomic::AtomicI32::new(0),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
             cpu: CpuClocks::default(),
+            sched: Default::default(),
             timers: ProcessTimers::default(),
             uids: Mutex::new(uids),
             job: JobControl::default(),
@@ -353,6 +356,20 @@ pub struct Reaped {
     pub state: ChildState,
     /// The child's real user id (waitid's si_uid).
     pub uid: u32,
+    /// Its CPU time and its waited-for children's (wait4's rusage).
+    pub cpu: Duration,
+    /// Its largest resident set, or its waited-for children's, in KiB.
+    pub maxrss_kb: u64,
+}
+
+/// A process's CPU time and largest resident set, its waited-for children's included
+/// (Linux's RUSAGE_BOTH, which wait4 reports).
+fn usage_both(g: &ThreadGroup) -> (Duration, u64) {
+    let c = g.sched.children();
+    (
+        g.cpu.process() + c.cpu,
+        g.sched.maxrss_kb().max(c.maxrss_kb),
+    )
 }
 
 /// What a wait found a child in.
@@ -413,6 +430,8 @@ pub struct Kernel {
     pub tasks: TaskCounts,
     /// Which sessions the terminals control.
     pub ttys: crate::tty::Ttys,
+    /// When the sandbox started (sysinfo's uptime, times' epoch).
+    pub booted: Instant,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -433,6 +452,7 @@ impl Kernel {
             next_id: AtomicI32::new(1),
             tasks: TaskCounts::default(),
             ttys: Default::default(),
+            booted: Instant::now(),
         })
     }
 
@@ -747,6 +767,15 @@ impl Kernel {
             .collect()
     }
 
+    /// Every live process: pid, process group and its thread group.
+    pub fn live_processes(&self) -> Vec<(i32, i32, Arc<ThreadGroup>)> {
+        lock(&self.table)
+            .iter()
+            .filter(|(_, e)| e.zombie.is_none())
+            .map(|(&pid, e)| (pid, e.pgid, e.group.clone()))
+            .collect()
+    }
+
     /// The live process that has a thread `tid`.
     pub fn thread_owner(&self, tid: i32) -> Option<Recipient> {
         lock(&self.table)
@@ -799,10 +828,13 @@ impl Kernel {
                 if matches(pid, e) {
                     any = true;
                     if let Some(status) = e.zombie.filter(|_| events.exited) {
+                        let (cpu, maxrss_kb) = usage_both(&e.group);
                         done = Some(Reaped {
                             pid,
                             state: ChildState::Exited(status),
                             uid: e.group.uids().uid,
+                            cpu,
+                            maxrss_kb,
                         });
                         break;
                     }
@@ -811,16 +843,24 @@ impl Kernel {
                         .is_none()
                         .then(|| e.group.job.collect(events.stopped, events.continued, keep));
                     if let Some(event) = job.flatten() {
+                        let (cpu, maxrss_kb) = usage_both(&e.group);
                         return Ok(Some(Reaped {
                             pid,
                             state: ChildState::Job(event),
                             uid: e.group.uids().uid,
+                            cpu,
+                            maxrss_kb,
                         }));
                     }
                 }
             }
             if let Some(r) = done {
                 if !keep {
+                    if let (Some(child), Some(p)) = (t.get(&r.pid), t.get(&parent)) {
+                        p.group
+                            .sched
+                            .add_child(&child.group.sched, child.group.cpu.process());
+                    }
                     self.forget(&mut t, r.pid);
                     self.procfs.unregister(r.pid);
                 }

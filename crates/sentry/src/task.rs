@@ -508,6 +508,9 @@ impl Task {
                 .or(st.exit)
                 .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
+            st.group
+                .sched
+                .note_rss(st.mm.lock().resident_pages() as u64 * 4);
             st.fds.remove_process();
             st.kernel.process_exited(st.pid, status);
             return status;

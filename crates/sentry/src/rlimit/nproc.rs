@@ -89,6 +89,11 @@ impl TaskCounts {
     }
 
     /// How many tasks `uid` has.
+    /// Every task of every user (sysinfo's procs).
+    pub fn total(&self) -> u64 {
+        self.lock().values().sum()
+    }
+
     pub fn count(&self, uid: u32) -> u64 {
         self.lock().get(&uid).copied().unwrap_or(0)
     }

@@ -406,6 +406,19 @@ pub fn utimensat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
         let w = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         [(w(0), w(1)), (w(2), w(3))]
     };
+    set_times(t, dirfd, path, flags, requested)
+}
+
+/// Sets the times of the file at `path` (relative to `dirfd`; the file open at `dirfd` for
+/// a NULL path) to `requested` (seconds and nanoseconds, or UTIME_NOW or UTIME_OMIT in the
+/// nanoseconds): the common part of utimensat, utime, utimes and futimesat.
+fn set_times(
+    t: &mut TaskState,
+    dirfd: u64,
+    path: u64,
+    flags: i32,
+    requested: [(i64, i64); 2],
+) -> SysResult {
     for &(_, ns) in &requested {
         if ns != UTIME_NOW && ns != UTIME_OMIT && !(0..1_000_000_000).contains(&ns) {
             return Err(Errno::EINVAL);
@@ -447,6 +460,63 @@ pub fn utimensat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
         })
         .map_err(Errno)?;
     Ok(0)
+}
+
+/// Reads utimes' and futimesat's `struct timeval[2]` as utimensat's times (NULL: now).
+fn timevals(t: &TaskState, addr: u64) -> Result<[(i64, i64); 2], Errno> {
+    if addr == 0 {
+        return Ok([(0, UTIME_NOW), (0, UTIME_NOW)]);
+    }
+    let mut b = [0u8; 32];
+    t.mm.copy_in(addr, &mut b)?;
+    let w = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let mut out = [(0, 0); 2];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (sec, usec) = (w(2 * i), w(2 * i + 1));
+        if !(0..1_000_000).contains(&usec) {
+            return Err(Errno::EINVAL);
+        }
+        *o = (sec, usec * 1000);
+    }
+    Ok(out)
+}
+
+const AT_FDCWD: u64 = libc::AT_FDCWD as i64 as u64;
+
+/// utime(path, struct utimbuf *): whole seconds; NULL sets both times to now.
+pub fn utime(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (path, times) = (a[0], a[1]);
+    if path == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let requested = if times == 0 {
+        [(0, UTIME_NOW), (0, UTIME_NOW)]
+    } else {
+        let mut b = [0u8; 16];
+        t.mm.copy_in(times, &mut b)?;
+        let w = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        [(w(0), 0), (w(1), 0)]
+    };
+    set_times(t, AT_FDCWD, path, 0, requested)
+}
+
+pub fn utimes(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (path, times) = (a[0], a[1]);
+    let requested = timevals(t, times)?;
+    if path == 0 {
+        return Err(Errno::EFAULT);
+    }
+    set_times(t, AT_FDCWD, path, 0, requested)
+}
+
+/// futimesat(dirfd, path, struct timeval[2]): a NULL path means the file open at dirfd.
+pub fn futimesat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (dirfd, path, times) = (a[0], a[1], a[2]);
+    let requested = timevals(t, times)?;
+    if path == 0 && dirfd as i32 == libc::AT_FDCWD {
+        return Err(Errno::EFAULT);
+    }
+    set_times(t, dirfd, path, 0, requested)
 }
 
 /// Encodes `struct statfs` (120 bytes).

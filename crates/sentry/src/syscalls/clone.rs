@@ -126,6 +126,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         };
         let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
         group.add_thread(tid, signals.thread.clone());
+        group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,
             std::sync::atomic::Ordering::Relaxed,
@@ -381,7 +382,8 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         t.mm.copy_out(status_addr, &status_word(r.state).to_le_bytes())?;
     }
     if rusage != 0 {
-        t.mm.copy_out(rusage, &[0u8; 144])?;
+        let usage = super::resource::rusage_bytes(r.cpu, r.maxrss_kb);
+        t.mm.copy_out(rusage, &usage)?;
     }
     Ok(r.pid as u64)
 }

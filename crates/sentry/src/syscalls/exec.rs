@@ -134,6 +134,11 @@ fn do_execve(
     }
     // The point of no return: the old image is gone from here on.
     let mm = Arc::new(Mm::new(loaded.mm));
+    // ru_maxrss is the process's, across execve.
+    t.group
+        .sched
+        .note_rss(t.mm.lock().resident_pages() as u64 * 4);
+    t.group.sched.exec();
     t.mm = mm.clone();
     if t.fds.shared_with_another_process() {
         // Linux's unshare_files: close-on-exec must not close the other process's files.

@@ -12,9 +12,12 @@ mod mm;
 mod namei;
 pub mod names;
 mod path;
+mod persona;
 mod poll;
 mod process;
+mod resource;
 mod rw;
+mod sched;
 mod signal;
 mod sigsend;
 mod socket;
@@ -77,6 +80,9 @@ const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU cloc
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
+const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per thread) and only recorded: the host schedules the sandbox's threads as it did; RLIMIT_NICE is the caller's (Linux reads the target's)";
+const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
+const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
 const NO_PIPES: &str = "fifos and sockets can't be opened yet";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
@@ -157,6 +163,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_ftruncate, attr::ftruncate, Full, Any),
     sys(n::SYS_fallocate, attr::fallocate, Full, Any),
     sys(n::SYS_utimensat, attr::utimensat, Full, Any),
+    sys(n::SYS_utime, attr::utime, Full, Any),
+    sys(n::SYS_utimes, attr::utimes, Full, Any),
+    sys(n::SYS_futimesat, attr::futimesat, Full, Any),
     sys(n::SYS_statfs, attr::statfs, Full, Any),
     sys(n::SYS_fstatfs, attr::fstatfs, Full, Any),
     sys(n::SYS_sync, attr::sync, Full, Any),
@@ -186,7 +195,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
     sys(n::SYS_vfork, clone::vfork, Full, Own),
-    sys(n::SYS_wait4, clone::wait4, Partial("rusage is zero; WCOREDUMP is never set (no core files are written)"), Own),
+    sys(n::SYS_wait4, clone::wait4, Partial("rusage has CPU time (as user time) and ru_maxrss only; WCOREDUMP is never set (no core files are written)"), Own),
     sys(n::SYS_waitid, clone::waitid, Partial("never CLD_DUMPED (no core files are written)"), Own),
     sys(n::SYS_getpgid, process::getpgid, Full, Any),
     sys(n::SYS_getpgrp, process::getpgrp, Full, Any),
@@ -245,6 +254,25 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setrlimit, process::setrlimit, Partial(RLIMITS), Any),
     sys(n::SYS_sched_getaffinity, process::sched_getaffinity, Partial("reports the sandbox's host CPU set"), Any),
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
+    // Priorities and policies (sched.rs): recorded and checked, the host's scheduling is untouched.
+    sys(n::SYS_getpriority, sched::getpriority, Partial(SCHED_KEPT), Any),
+    sys(n::SYS_setpriority, sched::setpriority, Partial(SCHED_KEPT), Any),
+    sys(n::SYS_sched_setscheduler, sched::sched_setscheduler, Partial(SCHED_POLICY), Any),
+    sys(n::SYS_sched_getscheduler, sched::sched_getscheduler, Partial(SCHED_KEPT), Any),
+    sys(n::SYS_sched_setparam, sched::sched_setparam, Partial(SCHED_POLICY), Any),
+    sys(n::SYS_sched_getparam, sched::sched_getparam, Partial(SCHED_KEPT), Any),
+    sys(n::SYS_sched_setattr, sched::sched_setattr, Partial(SCHED_POLICY), Any),
+    sys(n::SYS_sched_getattr, sched::sched_getattr, Partial("as sched_getscheduler; no utilization clamps (reports 0..1024)"), Any),
+    sys(n::SYS_sched_get_priority_max, sched::sched_get_priority_max, Full, Any),
+    sys(n::SYS_sched_get_priority_min, sched::sched_get_priority_min, Full, Any),
+    sys(n::SYS_sched_rr_get_interval, sched::sched_rr_get_interval, Partial("SCHED_RR: 100 ms; the fair policies report the host's slice for the serving thread"), Any),
+    // Usage and system information (resource.rs).
+    sys(n::SYS_sysinfo, resource::sysinfo, Partial("uptime counts from the sandbox's start; loads are 0; totalram is the sandbox's memory, freeram what it never handed out or got back; no swap"), Any),
+    sys(n::SYS_times, resource::times, Partial(USAGE_CPU), Any),
+    sys(n::SYS_getrusage, resource::getrusage, Partial("CPU time and ru_maxrss (the largest resident set seen at getrusage, execve and exit); the other counters are 0; all CPU time is user time (see times)"), Any),
+    // Execution domain and kernel log (persona.rs).
+    sys(n::SYS_personality, persona::personality, Partial("recorded, inherited by fork, READ_IMPLIES_EXEC cleared by execve; the flags change nothing (ADDR_NO_RANDOMIZE: the sentry's layout is not randomized anyway; no UNAME26 or 32-bit domains)"), Any),
+    sys(n::SYS_syslog, persona::syslog, Partial("every action is EPERM, as under kernel.dmesg_restrict=1 without CAP_SYSLOG, also for root: the sandbox has no kernel log"), Any),
     sys(n::SYS_getcpu, process::getcpu, Full, Own),
     sys(n::SYS_umask, process::umask, Full, Any),
     sys(n::SYS_rt_sigaction, signal::rt_sigaction, Full, Any),
