@@ -90,9 +90,19 @@ fn utsname_field(s: &[u8]) -> [u8; 65] {
 
 pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let host = nix::sys::utsname::uname().map_err(Errno::from)?;
+    let own = t
+        .kernel
+        .hostname
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let fields = [
         b"Linux".as_slice(),
-        host.nodename().as_encoded_bytes(),
+        if own.is_empty() {
+            host.nodename().as_encoded_bytes()
+        } else {
+            &own
+        },
         host.release().as_encoded_bytes(),
         host.version().as_encoded_bytes(),
         b"x86_64".as_slice(),
