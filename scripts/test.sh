@@ -46,4 +46,8 @@ if command -v setsid >/dev/null; then
         || status=1
 fi
 
+# Docker end to end (scripts/docker-e2e.sh): a private dockerd with runsc registered as a
+# runtime; it prints SKIPPED loudly and passes where dockerd can't start.
+scripts/docker-e2e.sh "$runsc" || status=1
+
 exit "$status"

@@ -147,11 +147,21 @@ enum Main {
     Exit(i32),
 }
 
-/// Sends `signo` (SI_USER) to process `pid` of the sandbox.
+/// Sends `signo` (SI_USER) to process `pid` of the sandbox. As Linux treats a pid
+/// namespace's init, the first process gets a signal from outside only if it handles it
+/// (or it is SIGKILL or SIGSTOP): `docker stop` on a program that ignores SIGTERM waits for
+/// the timeout and kills.
 fn signal(kernel: &Kernel, pid: i32, signo: i32) -> bool {
     let Some(g) = kernel.group(pid) else {
         return false;
     };
+    if pid == 1
+        && signo != libc::SIGKILL
+        && signo != libc::SIGSTOP
+        && g.handlers().get(signo).handler == libc::SIG_DFL as u64
+    {
+        return true;
+    }
     g.send(sentry::signal_frame::SigInfo {
         signo,
         code: 0,

@@ -13,7 +13,7 @@ mod oci_cli;
 /// A secure container runtime: programs run in a KVM guest and their system calls are served
 /// by the sentry, a user-space implementation of Linux.
 #[derive(Parser, Debug)]
-#[command(name = "runsc", version, about, long_about = None)]
+#[command(name = "runsc", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     /// Platform that runs application code.
     #[arg(long, global = true, value_enum, default_value_t = PlatformArg::Kvm)]
