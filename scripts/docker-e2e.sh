@@ -83,6 +83,11 @@ check "-w" "/tmp/wd" "$($D --rm -w /tmp/wd rbox pwd)"
 check "-u" "1000 1001" "$($D --rm -u 1000:1001 rbox sh -c 'echo $(id -u) $(id -g)')"
 check "hostname" "box1" "$($D --rm --hostname box1 rbox hostname)"
 check "stdin" "piped" "$(echo piped | $D --rm -i rbox cat)"
+# -it: the pty master goes to the shim over --console-socket; output comes back through it.
+if command -v script >/dev/null; then
+  out=$( (sleep 3) | timeout 30 script -qec "$D --rm -it rbox sh -c 'echo through the pty'" /dev/null | tr -d '\r')
+  check "-it (pty over --console-socket)" "through the pty" "$out"
+fi
 # Writes to the root stay in the container.
 check "root writes stay" "from the image" "$($D --rm rbox sh -c 'echo changed > /etc/motd'; $D --rm rbox cat /etc/motd)"
 check "--read-only" "refused" "$($D --rm --read-only rbox sh -c '{ echo x > /etc/x; } 2>/dev/null && echo written || echo refused')"

@@ -644,6 +644,10 @@ pub fn exec_session(
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             control::send_console(console, &pty.master, &name)?;
+            if ready.is_some() {
+                // A detached exec's stdio is the caller's output pipe, read to the end.
+                crate::sandbox::null_stdio();
+            }
             Some(pty.slave)
         } else {
             None

@@ -88,6 +88,20 @@ fn terminal(console: &std::path::Path) -> Result<OwnedFd, OciError> {
     Ok(pty.slave)
 }
 
+/// Points descriptors 0, 1 and 2 at /dev/null.
+pub fn null_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which we own.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
 fn dup(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) makes a new descriptor we then own, or fails.
     let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
@@ -116,6 +130,9 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
             OciError::Invalid("process.terminal is set but no --console-socket was given".into())
         })?;
         let slave = terminal(console)?;
+        // Our own stdio is the caller's output pipe, which it reads to the end (go-runc's
+        // create does): let go of it, as runc's init does when its stdio becomes the pty.
+        null_stdio();
         p.stdio = [slave.try_clone().ok(), slave.try_clone().ok(), Some(slave)];
     } else {
         p.stdio = [dup(0), dup(1), dup(2)];
