@@ -551,17 +551,31 @@ pub struct ExecSpec {
     pub terminal: bool,
 }
 
+/// What `exec`'s arguments change in the process (without `--process`).
+#[derive(Debug, Default)]
+pub struct ExecOverrides<'a> {
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: Option<&'a str>,
+    /// UID[:GID].
+    pub user: Option<&'a str>,
+    pub tty: bool,
+}
+
 /// Builds the exec request.
 pub fn exec_spec(
     g: &Globals,
     id: &str,
     process_file: Option<&Path>,
-    args: &[String],
-    env: &[String],
-    cwd: Option<&str>,
-    user: Option<&str>,
-    tty: bool,
+    o: &ExecOverrides<'_>,
 ) -> Result<ExecSpec, OciError> {
+    let ExecOverrides {
+        args,
+        env,
+        cwd,
+        user,
+        tty,
+    } = *o;
     let p: oci_spec::runtime::Process = match process_file {
         Some(f) => {
             let bytes =

@@ -267,11 +267,13 @@ fn run_command(g: &OciGlobals, cmd: OciCommand) -> Result<i32, OciError> {
                 globals,
                 &a.id,
                 a.process.as_deref(),
-                &a.args,
-                &a.env,
-                a.cwd.as_deref(),
-                a.user.as_deref(),
-                a.tty,
+                &commands::ExecOverrides {
+                    args: &a.args,
+                    env: &a.env,
+                    cwd: a.cwd.as_deref(),
+                    user: a.user.as_deref(),
+                    tty: a.tty,
+                },
             )?;
             if a.detach {
                 let pid = commands::exec_detached(
