@@ -121,6 +121,17 @@ $DOCKER rm "$id" >/dev/null
 id=$($D -d rbox sleep 1000)
 $DOCKER kill "$id" >/dev/null
 check "kill" 137 "$($DOCKER wait "$id")"
+id=$($D -d rbox sh -c 'sleep 0.5; exit 4')
+check "wait" 4 "$($DOCKER wait "$id")"
+$DOCKER rm "$id" >/dev/null
+id=$($D -d rbox sleep 1000)
+$DOCKER exec -d "$id" sh -c 'echo detached > /tmp/d'
+sleep 0.5
+check "exec -d" "detached" "$($DOCKER exec "$id" cat /tmp/d)"
+if command -v script >/dev/null; then
+  out=$( (sleep 3) | timeout 30 script -qec "$DOCKER exec -it $id echo exec pty" /dev/null | tr -d '\r')
+  check "exec -it" "exec pty" "$out"
+fi
 id2=$($D -d rbox sleep 1000)
 $DOCKER rm -f "$id" "$id2" >/dev/null; check "rm -f" 0 $?
 
@@ -130,6 +141,14 @@ if [ "${BENCH:-0}" = 1 ]; then
       s=$(date +%s%N); $DOCKER run --rm --runtime=$rt --network=none rbox true; e=$(date +%s%N)
       echo "$(( (e - s) / 1000000 ))"
     done | sort -n | sed -n 4p | sed "s/^/bench: docker run --rm true, $rt median ms: /"
+  done
+  # Memory of an idle container: the sandbox process (runsc) or the program itself (runc).
+  for rt in runc runsc; do
+    id=$($DOCKER run -d --runtime=$rt --network=none rbox sleep 1000)
+    sleep 1
+    pid=$($DOCKER inspect -f '{{.State.Pid}}' "$id")
+    echo "bench: idle sleep container, $rt RSS kB: $(awk '/^VmRSS/ {print $2}' /proc/$pid/status)"
+    $DOCKER rm -f "$id" >/dev/null
   done
 fi
 
