@@ -343,6 +343,23 @@ fn a_missing_entrypoint_fails_create_as_runc_says() {
 }
 
 #[test]
+fn the_memory_limit_bounds_the_sandbox() {
+    let Some(env) = Env::new("the_memory_limit_bounds_the_sandbox") else {
+        return;
+    };
+    // 64 MB of string in awk: fine without a limit, killed under a 32 MB one.
+    let script = "awk 'BEGIN{s=\"x\"; while(length(s)<64000000) s=s s; print length(s)}' 2>/dev/null; echo $?";
+    env.config(script, |_| {});
+    assert_eq!(env.run(&["run", "l1"]).1, "67108864\n0\n");
+    env.config(script, |c| {
+        c["linux"]["resources"] = json!({ "memory": { "limit": 32 << 20 } })
+    });
+    let out = env.run(&["run", "l2"]).1;
+    assert_ne!(out, "67108864\n0\n", "the limit did not hold");
+    assert!(out.ends_with("137\n") || out.ends_with("1\n"), "{out:?}");
+}
+
+#[test]
 fn features_and_spec() {
     let Some(env) = Env::new("features_and_spec") else {
         return;

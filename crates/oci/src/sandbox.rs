@@ -140,8 +140,21 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let procfs = ProcFs::new();
     let ns = boot::bundle::build_namespace(&bundle, &procfs).map_err(OciError::boot)?;
     let pspec = boot::bundle::process_spec(&ns, &procfs, p).map_err(OciError::boot)?;
+    // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|&l| l > 0)
+        .map(|l| (l as u64).div_ceil(4096).saturating_mul(4096).max(16 << 20));
+    let total_memory = match (args.total_memory, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let platform =
-        boot::bundle::new_platform(args.platform, args.total_memory).map_err(OciError::boot)?;
+        boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
     if let Some(h) = spec.hostname() {
         *sandbox
