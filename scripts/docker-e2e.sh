@@ -135,6 +135,22 @@ fi
 id2=$($D -d rbox sleep 1000)
 $DOCKER rm -f "$id" "$id2" >/dev/null; check "rm -f" 0 $?
 
+# containerd's runc shim with runsc as its binary (the way to Kubernetes RuntimeClass):
+# ctr against dockerd's own containerd, the image imported from `docker save`.
+CTR="ctr --address $W/exec/containerd/containerd.sock -n runsc-ctr"
+if command -v ctr >/dev/null && [ -S "$W/exec/containerd/containerd.sock" ]; then
+  $DOCKER save rbox | $CTR image import --all-platforms - >/dev/null 2>&1
+  img=$($CTR image ls -q | grep rbox | head -1)
+  out=$(timeout 60 $CTR run --rm --runc-binary "$RUNSC" --runtime io.containerd.runc.v2 \
+        "$img" ctr1 sh -c 'echo via ctr $A' 2>&1)
+  check "ctr run --runc-binary runsc" "via ctr" "$out"
+  timeout 60 $CTR run --rm --runc-binary "$RUNSC" --env A=x "$img" ctr2 sh -c 'exit 3'
+  check "ctr run exit status" 3 $?
+  $CTR image rm "$img" >/dev/null 2>&1
+else
+  echo "SKIPPED: ctr check: no ctr or no containerd socket" >&2
+fi
+
 if [ "${BENCH:-0}" = 1 ]; then
   for rt in runc runsc; do
     for i in 1 2 3 4 5 6 7; do
