@@ -51,4 +51,8 @@ fi
 # Step 5: the KVM platform's exit path (no PVM direct switch), as on hosts without it.
 RUNSC_NO_DIRECT_SWITCH=1 cargo test --release -p conformance --test conformance || status=1
 
+# Docker end to end (scripts/docker-e2e.sh): a private dockerd with runsc registered as a
+# runtime; it prints SKIPPED loudly and passes where dockerd can't start.
+scripts/docker-e2e.sh "$runsc" || status=1
+
 exit "$status"

@@ -273,7 +273,9 @@ import os, signal
 got = []
 def on(s, f):
     got.append(s)
-    print("got", signal.Signals(s).name, tuple(os.get_terminal_size()), flush=True)
+    # os.write, not print: the next signal may come while the previous handler's print is
+    # still inside the buffered writer, which Python refuses ("reentrant call").
+    os.write(1, f"got {signal.Signals(s).name} {tuple(os.get_terminal_size())}\n".encode())
 for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGWINCH):
     signal.signal(s, on)
 print("ready", flush=True)

@@ -233,6 +233,30 @@ fn resolv_conf() -> String {
     out
 }
 
+/// A minimal /sys: read-only, with the cgroup mount point programs look for.
+pub(crate) fn minimal_sys() -> Result<Arc<dyn fs::vfs::Inode>, BootError> {
+    let sys = fs::tmpfs::Tmpfs::with_options(
+        SYS_DEV,
+        fs::tmpfs::TmpfsOptions {
+            root_mode: 0o555,
+            root_owner: Owner { uid: 0, gid: 0 },
+            ..Default::default()
+        },
+    )
+    .root();
+    let owner = Owner { uid: 0, gid: 0 };
+    for dir in [&b"fs"[..], b"kernel", b"devices", b"class", b"bus"] {
+        sys.create(dir, NewNode::Directory, 0o755, owner)
+            .map_err(|e| fail(format_args!("/sys: {}", errno_text(e))))?;
+    }
+    if let Ok(fsdir) = sys.lookup(b"fs") {
+        fsdir
+            .create(b"cgroup", NewNode::Directory, 0o755, owner)
+            .map_err(|e| fail(format_args!("/sys/fs/cgroup: {}", errno_text(e))))?;
+    }
+    Ok(sys)
+}
+
 /// Prepares the container's namespace (`ns`, its root already a ContainerFS) for `proc`.
 pub fn prepare(ns: &Arc<MountNamespace>, proc: &ContainerProcess) -> Result<Prepared, BootError> {
     let root = ns.root();
@@ -264,26 +288,7 @@ pub fn prepare(ns: &Arc<MountNamespace>, proc: &ContainerProcess) -> Result<Prep
             })
             .map_err(|e| fail(format_args!("/tmp: {}", errno_text(e))))?;
     }
-    // A minimal /sys: read-only, with the cgroup mount point programs look for.
-    let sys = fs::tmpfs::Tmpfs::with_options(
-        SYS_DEV,
-        fs::tmpfs::TmpfsOptions {
-            root_mode: 0o555,
-            root_owner: Owner { uid: 0, gid: 0 },
-            ..Default::default()
-        },
-    )
-    .root();
-    let owner = Owner { uid: 0, gid: 0 };
-    for dir in [&b"fs"[..], b"kernel", b"devices", b"class", b"bus"] {
-        sys.create(dir, NewNode::Directory, 0o755, owner)
-            .map_err(|e| fail(format_args!("/sys: {}", errno_text(e))))?;
-    }
-    if let Ok(fsdir) = sys.lookup(b"fs") {
-        fsdir
-            .create(b"cgroup", NewNode::Directory, 0o755, owner)
-            .map_err(|e| fail(format_args!("/sys/fs/cgroup: {}", errno_text(e))))?;
-    }
+    let sys = minimal_sys()?;
     let at = crate::mounts::mount_point(&resolver, b"/sys").map_err(fail)?;
     ns.mount(&at, sys, "sysfs", "sysfs", true)
         .map_err(|e| fail(format_args!("/sys: {}", errno_text(e))))?;

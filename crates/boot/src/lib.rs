@@ -3,6 +3,7 @@
 //! `runsc do` is the first way in: a program from the host file system, the caller's
 //! environment, working directory, credentials and standard streams.
 
+pub mod bundle;
 pub mod container;
 pub mod mounts;
 
@@ -88,6 +89,9 @@ pub enum BootError {
     /// A ContainerFS root (layers and merged index) that can't be used.
     #[error("root file system: {0}")]
     RootFs(#[from] fs::containerfs::ContainerFsError),
+    /// A container process that can't start (the message is runc's, for Docker to show).
+    #[error("{0}")]
+    Container(String),
     /// A `--mount-image` that can't be mounted: the image, where, and why.
     #[error("--mount-image {}:{}: {problem}", image.display(), target.display())]
     MountImage {

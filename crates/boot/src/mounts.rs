@@ -19,7 +19,7 @@ use fs::vfs::{
 use crate::{BootError, ImageMount};
 
 /// Device numbers of the sandbox's filesystems (anonymous, like Linux's 0:N).
-const UPPER_DEV: u64 = fs::dev::makedev(0, 40);
+pub(crate) const UPPER_DEV: u64 = fs::dev::makedev(0, 40);
 const DEV_DEV: u64 = fs::dev::makedev(0, 41);
 const SHM_DEV: u64 = fs::dev::makedev(0, 42);
 
@@ -34,7 +34,7 @@ fn mount_error(what: &str, errno: i32) -> BootError {
 }
 
 /// A tmpfs owned by root with `mode` on its root directory.
-fn tmpfs(dev: u64, mode: u32) -> Arc<dyn Inode> {
+pub(crate) fn tmpfs(dev: u64, mode: u32) -> Arc<dyn Inode> {
     Tmpfs::with_options(
         dev,
         TmpfsOptions {
@@ -47,7 +47,7 @@ fn tmpfs(dev: u64, mode: u32) -> Arc<dyn Inode> {
 }
 
 /// The sandbox's /dev: device nodes served by the sentry, and the usual links.
-fn devfs() -> Result<Arc<dyn Inode>, BootError> {
+pub(crate) fn devfs() -> Result<Arc<dyn Inode>, BootError> {
     let root = tmpfs(DEV_DEV, 0o755);
     let owner = Owner { uid: 0, gid: 0 };
     let nodes = [
@@ -127,6 +127,17 @@ pub fn open_images(specs: &[ImageMount]) -> Result<Vec<OpenImage>, BootError> {
 /// The directory at `target`, made (like `mkdir -p`, mode 0755, owner root) where it is
 /// missing: in the overlay's memory layer, never on the host.
 pub(crate) fn mount_point(resolver: &Resolver<'_>, target: &[u8]) -> Result<Location, String> {
+    mount_point_in(resolver, target, false)
+}
+
+/// [`mount_point`]; with `over_read_only_mount`, directories are made in the memory layer
+/// of a mount that is read-only for the sandbox (a bundle's `root.readonly`), as runc makes
+/// mount points before it remounts the root read-only.
+pub(crate) fn mount_point_in(
+    resolver: &Resolver<'_>,
+    target: &[u8],
+    over_read_only_mount: bool,
+) -> Result<Location, String> {
     let describe = |path: &[u8], errno: i32| {
         format!(
             "{}: {}",
@@ -142,7 +153,7 @@ pub(crate) fn mount_point(resolver: &Resolver<'_>, target: &[u8]) -> Result<Loca
         cur = match resolver.resolve(resolver.root, &prefix, ResolveFlags::follow()) {
             Ok(loc) => loc,
             Err(libc::ENOENT) => {
-                if cur.mount.read_only || cur.inode().read_only() {
+                if (cur.mount.read_only && !over_read_only_mount) || cur.inode().read_only() {
                     return Err(format!(
                         "cannot create the mount point: {}",
                         describe(&prefix, libc::EROFS)

@@ -8,11 +8,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod image;
+mod oci_cli;
 
 /// A secure container runtime: programs run in a KVM guest and their system calls are served
 /// by the sentry, a user-space implementation of Linux.
 #[derive(Parser, Debug)]
-#[command(name = "runsc", version, about, long_about = None)]
+#[command(name = "runsc", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     /// Platform that runs application code.
     #[arg(long, global = true, value_enum, default_value_t = PlatformArg::Kvm)]
@@ -28,6 +29,21 @@ struct Cli {
     /// touched pages cost host memory; a larger size costs a little more start-up time.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     total_memory: Option<u64>,
+    /// Where container state lives (OCI commands).
+    #[arg(long, global = true, default_value = "/run/runsc")]
+    root: PathBuf,
+    /// Log file of the OCI commands; errors go there as their last line.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of --log: text or json.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Accepted for runc compatibility (no cgroups are made).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto).
+    #[arg(long, global = true, require_equals = true, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -105,6 +121,8 @@ enum Command {
     },
     /// Build, inspect and verify ImgFS images (container image layers).
     Image(image::ImageArgs),
+    #[command(flatten)]
+    Oci(oci_cli::OciCommand),
     /// Print the sentry's system call table.
     Syscalls {
         /// As the Markdown of docs/syscalls.md.
@@ -139,6 +157,16 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
+        }
+        None if matches!(
+            cli.command,
+            Command::Oci(
+                oci_cli::OciCommand::Sandbox { .. } | oci_cli::OciCommand::ExecProxy { .. }
+            )
+        ) =>
+        {
+            // Its stderr is the container's.
+            builder.with_writer(std::io::sink).init()
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -210,6 +238,48 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     match cli.command {
+        Command::Oci(cmd) => {
+            let mut args: Vec<OsString> = vec![
+                format!(
+                    "--platform={}",
+                    match cli.platform {
+                        PlatformArg::Kvm => "kvm",
+                        PlatformArg::Systrap => "systrap",
+                    }
+                )
+                .into(),
+                "--root".into(),
+                cli.root.clone().into(),
+                "--log-format".into(),
+                cli.log_format.clone().into(),
+            ];
+            if let Some(l) = &cli.log {
+                args.push("--log".into());
+                args.push(l.clone().into());
+            }
+            if let Some(d) = &cli.debug_log {
+                args.push("--debug-log".into());
+                args.push(d.clone().into());
+            }
+            if cli.debug {
+                args.push("--debug".into());
+            }
+            if let Some(m) = cli.total_memory {
+                args.push(format!("--total-memory={m}").into());
+            }
+            let g = oci_cli::OciGlobals {
+                root: cli.root.clone(),
+                log: cli.log.clone(),
+                log_json: cli.log_format == "json",
+                platform: match cli.platform {
+                    PlatformArg::Kvm => boot::PlatformKind::Kvm,
+                    PlatformArg::Systrap => boot::PlatformKind::Systrap,
+                },
+                total_memory: cli.total_memory,
+                args,
+            };
+            oci_cli::run(g, cmd)
+        }
         Command::Image(args) => image::run(args),
         Command::Syscalls { markdown } => {
             if markdown {

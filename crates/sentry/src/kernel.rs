@@ -393,13 +393,81 @@ pub fn auxv_bytes(auxv: &[(u64, u64)]) -> Vec<u8> {
 
 /// Loads `spec` into a fresh address space and runs it to completion.
 pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus, SentryError> {
+    prepare(platform, spec)?.run()
+}
+
+/// A sandbox whose first process is loaded but has not run an instruction yet (an OCI
+/// container between `create` and `start`). Its kernel takes signals and more processes
+/// ([`spawn_process`]) meanwhile.
+pub struct Sandbox {
+    kernel: Arc<Kernel>,
+    group: Arc<ThreadGroup>,
+    task: Task,
+    ctx: Box<dyn platform::Context>,
+    regs: UserRegs,
+}
+
+impl Sandbox {
+    /// The sandbox's kernel.
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.kernel
+    }
+
+    /// Runs the first process (on this thread, the one that prepared it) to its end, then
+    /// ends every other process, as Linux does when init dies. A signal sent before the
+    /// start is delivered at the first instruction, so a SIGKILL ends it before it runs.
+    pub fn run(self) -> Result<ExitStatus, SentryError> {
+        let Sandbox {
+            kernel,
+            group,
+            task,
+            ctx,
+            regs,
+        } = self;
+        let status = task.run(ctx, regs)?;
+        while group.thread_count() > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let status = group.exiting().unwrap_or(status);
+        for g in kernel.all_groups() {
+            g.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
+        }
+        Ok(status)
+    }
+}
+
+/// Installs the standard streams in a new fd table.
+fn stdio_table(stdio: [Option<OwnedFd>; 3]) -> Arc<FdTable> {
+    let fds = Arc::new(FdTable::default());
+    for (i, fd) in stdio.into_iter().enumerate() {
+        if let Some(fd) = fd {
+            // The sandbox sees the stream with the access mode and flags it was opened with.
+            // SAFETY: F_GETFL on a descriptor we own.
+            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
+            let desc = Arc::new(fs::host::HostFile::new(fd));
+            let file = OpenFile::special(None, None, desc, flags.max(0) as u32);
+            fds.install(i as i32, file, false);
+        }
+    }
+    fds
+}
+
+/// A new process of `kernel` from `spec`, leading its own session and group, with parent
+/// `ppid` (0: none, as the first process and processes started from outside). Its terminal,
+/// if one of its streams is a terminal, becomes the session's controlling terminal.
+fn new_process(
+    kernel: &Arc<Kernel>,
+    spec: ProcessSpec,
+    ppid: i32,
+    forward_tty_signals: bool,
+) -> Result<(Task, Arc<ThreadGroup>, UserRegs), SentryError> {
+    let platform = kernel.platform.clone();
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let execfn = spec.program.execfn.clone();
-    let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
     let rlimits = host_rlimits();
     let loaded = load_program(
         platform.as_ref(),
-        &vdso,
+        &kernel.vdso,
         &fs,
         &spec.creds,
         &spec.program,
@@ -410,22 +478,13 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         rlimits[crate::rlimit::RLIMIT_STACK].0,
     )?;
     let (mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
-    let fds = Arc::new(FdTable::default());
-    for (i, fd) in spec.stdio.into_iter().enumerate() {
-        if let Some(fd) = fd {
-            // The sandbox sees the stream with the access mode and flags it was opened with.
-            // SAFETY: F_GETFL on a descriptor we own.
-            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
-            let desc = Arc::new(fs::host::HostFile::new(fd));
-            let file = OpenFile::special(None, None, desc, flags.max(0) as u32);
-            fds.install(i as i32, file, false);
-        }
-    }
+    let fds = stdio_table(spec.stdio);
     let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));
+    let pid = kernel.new_id();
     let info = Arc::new(crate::procfs::ProcessInfo {
-        pid: 1,
-        ppid: 0,
+        pid,
+        ppid,
         fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
         fs: fs.clone(),
         creds: spec.creds.clone(),
@@ -439,18 +498,16 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         }),
         group: std::sync::OnceLock::new(),
     });
-    spec.procfs.register(info.clone());
-    let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
-    let pid = kernel.new_id();
+    kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();
     let signals = SignalState::new(0, waiter.clone());
     let group = ThreadGroup::new(pid, crate::caps::Uids::of(&spec.creds), Default::default());
     kernel.tasks.add(spec.creds.uid);
     group.add_thread(pid, signals.thread.clone());
     let _ = info.group.set(Arc::downgrade(&group));
-    kernel.add_process(group.clone(), 0, pid, pid);
-    // A terminal among the standard streams is the controlling terminal of the first
-    // session, with the first process's group in front, as a login shell's is.
+    kernel.add_process(group.clone(), ppid, pid, pid);
+    // A terminal among the standard streams is the controlling terminal of the new
+    // session, with the process's group in front, as a login shell's is.
     let terminal = (0..3).find_map(|fd| {
         let desc = fds.get(fd).ok()?.special_desc()?.clone();
         let term = desc.terminal()?;
@@ -462,7 +519,9 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         if let Some(size) = size {
             kernel.ttys.resized(tty, size, size);
         }
-        if !crate::tty::forward_terminal_signals(Arc::downgrade(&kernel), desc) {
+        if forward_tty_signals
+            && !crate::tty::forward_terminal_signals(Arc::downgrade(kernel), desc)
+        {
             tracing::warn!("the terminal's signals (^C, ^\\, resizes) will act on runsc itself");
         }
     }
@@ -471,9 +530,9 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         fds,
         fs,
         creds: spec.creds,
-        pid: 1,
-        tid: 1,
-        ppid: 0,
+        pid,
+        tid: pid,
+        ppid,
         exe,
         signals,
         clear_child_tid: 0,
@@ -492,21 +551,75 @@ pub fn run(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<ExitStatus,
         prctl: Default::default(),
         waiter,
     }));
+    Ok((Task { state }, group, regs))
+}
+
+/// Builds the sandbox and loads its first process (pid 1), without running it.
+pub fn prepare(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<Sandbox, SentryError> {
+    let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
+    let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
+    let (task, group, regs) = new_process(&kernel, spec, 0, true)?;
     let fast = Arc::new(TaskSyscalls {
-        state: state.clone(),
+        state: task.state.clone(),
     });
     let ctx = platform.new_context(fast)?;
-    group.set_interrupter(pid, ctx.interrupter());
-    let task = Task { state };
-    let status = task.run(ctx, regs)?;
-    // The first process is the sandbox's init: when its main thread is done, wait for its
-    // other threads, then end everything else, as Linux does when init dies.
-    while group.thread_count() > 0 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    group.set_interrupter(group.pid, ctx.interrupter());
+    Ok(Sandbox {
+        kernel,
+        group,
+        task,
+        ctx,
+        regs,
+    })
+}
+
+/// Starts another process in a running sandbox (`runsc exec`): its own session, no parent,
+/// on its own host thread. Returns its pid and where its exit status arrives (the status of
+/// a process that could not start is SIGKILL's); the process is reaped once it has ended.
+pub fn spawn_process(
+    kernel: &Arc<Kernel>,
+    spec: ProcessSpec,
+) -> Result<(i32, std::sync::mpsc::Receiver<ExitStatus>), SentryError> {
+    let (task, group, regs) = new_process(kernel, spec, 0, false)?;
+    let pid = group.pid;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kernel = kernel.clone();
+    let started = std::thread::Builder::new()
+        .name(format!("exec-{pid}"))
+        .spawn(move || {
+            let killed = ExitStatus::Signal(crate::signal::Signo::SIGKILL);
+            let fast = Arc::new(TaskSyscalls {
+                state: task.state.clone(),
+            });
+            let status = match kernel.platform.new_context(fast) {
+                Ok(ctx) => {
+                    group.set_interrupter(pid, ctx.interrupter());
+                    match task.run(ctx, regs) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!("exec {pid}: {e}");
+                            group.exit(killed);
+                            task.finish();
+                            killed
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("exec {pid}: no vCPU: {e}");
+                    group.exit(killed);
+                    task.finish();
+                    killed
+                }
+            };
+            while group.thread_count() > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let status = group.exiting().unwrap_or(status);
+            kernel.release(pid);
+            let _ = tx.send(status);
+        });
+    if started.is_err() {
+        return Err(SentryError::OutOfMemory);
     }
-    let status = group.exiting().unwrap_or(status);
-    for g in kernel.all_groups() {
-        g.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
-    }
-    Ok(status)
+    Ok((pid, rx))
 }

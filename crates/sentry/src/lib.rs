@@ -27,7 +27,7 @@ pub mod timers;
 pub mod tty;
 pub mod vdso;
 
-pub use kernel::{run, ProcessSpec};
+pub use kernel::{prepare, run, spawn_process, ProcessSpec, Sandbox};
 pub use task::{Creds, ExitStatus};
 
 /// Errors that stop the sandbox (as opposed to errnos returned to the application).

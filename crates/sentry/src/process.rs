@@ -732,6 +732,26 @@ impl Kernel {
         self.changed.notify_all();
     }
 
+    /// Forgets process `pid` if it has ended and nobody will wait for it (a process
+    /// started from outside the sandbox, whose status went back to the host).
+    pub fn release(&self, pid: i32) {
+        let mut t = lock(&self.table);
+        if t.get(&pid).is_some_and(|e| e.zombie.is_some()) {
+            self.forget(&mut t, pid);
+            drop(t);
+            self.procfs.unregister(pid);
+        }
+    }
+
+    /// Every live process: (pid, parent pid), in pid order.
+    pub fn processes(&self) -> Vec<(i32, i32)> {
+        lock(&self.table)
+            .iter()
+            .filter(|(_, e)| e.zombie.is_none())
+            .map(|(&pid, e)| (pid, e.ppid))
+            .collect()
+    }
+
     /// Every live process's group (to end the sandbox).
     pub fn all_groups(&self) -> Vec<Arc<ThreadGroup>> {
         lock(&self.table)

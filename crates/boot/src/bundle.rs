@@ -1,0 +1,395 @@
+//! A sandbox built from an OCI bundle (`runsc create`): the root directory through hostfs
+//! under a memory layer (the host directory is never written), the bundle's mounts in order,
+//! and processes as the bundle's `process` describes them. The OCI types stay in the `oci`
+//! crate: this module takes plain values.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fs::hostfs::HostFs;
+use fs::vfs::{
+    Creds as FsCreds, FileType, Location, MountNamespace, NewNode, Owner, ResolveFlags, Resolver,
+    SetAttr,
+};
+use platform::kvm::{KvmConfig, KvmPlatform};
+use platform::Platform;
+use sentry::loader::{self, LoadError};
+use sentry::procfs::ProcFs;
+use sentry::{Creds, ProcessSpec};
+
+use crate::mounts::{devfs, mount_point_in, tmpfs, UPPER_DEV};
+use crate::{BootError, PlatformKind};
+
+/// What kind of file system a bundle mount is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host file or directory (`bind`, or options holding `bind`/`rbind`).
+    Bind(PathBuf),
+    /// A memory file system; `mode` for its root.
+    Tmpfs { mode: u32 },
+    /// The sandbox's /proc.
+    Proc,
+    /// A minimal read-only /sys.
+    Sysfs,
+    /// /dev/pts (an empty directory: the sandbox has no pseudo terminals of its own yet).
+    Devpts,
+    /// /dev/mqueue (empty).
+    Mqueue,
+    /// /sys/fs/cgroup (empty).
+    Cgroup,
+}
+
+/// One entry of the bundle's `mounts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleMount {
+    /// Absolute path in the container.
+    pub destination: String,
+    pub kind: MountKind,
+    pub read_only: bool,
+}
+
+/// The file system part of a bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bundle {
+    /// The root directory on the host (`root.path`, made absolute against the bundle).
+    pub root: PathBuf,
+    /// `root.readonly`.
+    pub root_read_only: bool,
+    pub mounts: Vec<BundleMount>,
+    /// `linux.maskedPaths`: directories hidden under an empty read-only tmpfs.
+    pub masked_paths: Vec<String>,
+}
+
+/// A process of a bundle (`process`, or `runsc exec --process`).
+#[derive(Debug, Default)]
+pub struct BundleProcess {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub stdio: [Option<OwnedFd>; 3],
+}
+
+fn fail(what: impl std::fmt::Display) -> BootError {
+    BootError::Io(
+        "building the container's file system",
+        std::io::Error::other(what.to_string()),
+    )
+}
+
+fn errno_text(e: i32) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e)
+}
+
+/// A free anonymous device number for the n-th mount of a bundle.
+fn mount_dev(n: usize) -> u64 {
+    fs::dev::makedev(0, 64 + (n as u32 % 180))
+}
+
+/// Replaces the file at `dest` (in the memory layer) with a copy of the host file `source`:
+/// how a single-file bind mount (Docker's /etc/hosts, hostname, resolv.conf) is served.
+fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<(), BootError> {
+    let contents = std::fs::read(source)
+        .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
+    let (parent, name) = match dest.trim_end_matches('/').rsplit_once('/') {
+        Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+        _ => return Err(fail(format_args!("bind mount destination {dest:?}"))),
+    };
+    let dir = mount_point_in(resolver, parent.as_bytes(), true).map_err(fail)?;
+    let inode = dir.inode();
+    let shown = || dest.to_string();
+    match inode.lookup(name.as_bytes()) {
+        Ok(old) if old.file_type() == FileType::Directory => {
+            return Err(fail(format_args!(
+                "{}: a file bind mount over a directory",
+                shown()
+            )))
+        }
+        Ok(_) => {
+            inode
+                .unlink(name.as_bytes(), false)
+                .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+            dir.dentry.remove_child(name.as_bytes());
+        }
+        Err(_) => {}
+    }
+    let file = inode
+        .create(
+            name.as_bytes(),
+            NewNode::Regular,
+            0o644,
+            Owner { uid: 0, gid: 0 },
+        )
+        .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+    file.setattr(&SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    })
+    .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+    let mut done = 0;
+    while done < contents.len() {
+        done += file
+            .write_at(done as u64, &contents[done..])
+            .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+    }
+    dir.dentry.insert_child(name.as_bytes(), file);
+    Ok(())
+}
+
+/// Builds the container's mount namespace from `bundle`.
+pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountNamespace>, BootError> {
+    let host = HostFs::new(&bundle.root).map_err(|e| {
+        fail(format_args!(
+            "root {}: {}",
+            bundle.root.display(),
+            errno_text(e)
+        ))
+    })?;
+    let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
+    let ns = Arc::new(MountNamespace::new(
+        root,
+        "overlay",
+        "overlay",
+        bundle.root_read_only,
+    ));
+    let top = ns.root();
+    let creds = FsCreds::default();
+    let resolver = Resolver {
+        ns: &ns,
+        root: &top,
+        creds: &creds,
+    };
+    let at = |dest: &str| -> Result<Location, BootError> {
+        mount_point_in(&resolver, dest.as_bytes(), true).map_err(fail)
+    };
+    let mut has_dev = false;
+    for (i, m) in bundle.mounts.iter().enumerate() {
+        let dest = m.destination.as_str();
+        if !dest.starts_with('/') {
+            return Err(fail(format_args!(
+                "mount destination {dest:?} is not an absolute path"
+            )));
+        }
+        let mounted = |e: i32| fail(format_args!("mount {dest}: {}", errno_text(e)));
+        let owner = Owner { uid: 0, gid: 0 };
+        match &m.kind {
+            MountKind::Bind(source) => {
+                let meta = std::fs::metadata(source)
+                    .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
+                if meta.is_dir() {
+                    let fs = HostFs::new(source).map_err(|e| {
+                        fail(format_args!(
+                            "bind mount {}: {}",
+                            source.display(),
+                            errno_text(e)
+                        ))
+                    })?;
+                    // hostfs never writes to the host: a read-write bind mount is
+                    // read-only in the sandbox until hostfs learns to write.
+                    if !m.read_only {
+                        tracing::warn!(
+                            "bind mount {} on {dest}: served read-only (hostfs does not write)",
+                            source.display()
+                        );
+                    }
+                    ns.mount(
+                        &at(dest)?,
+                        fs.root(),
+                        "bind",
+                        &source.display().to_string(),
+                        true,
+                    )
+                    .map_err(mounted)?;
+                } else {
+                    copy_file_in(&resolver, dest, source)?;
+                }
+            }
+            MountKind::Tmpfs { mode } => {
+                let (root, fs_type) = if dest == "/dev" {
+                    has_dev = true;
+                    (devfs()?, "tmpfs")
+                } else {
+                    (tmpfs(mount_dev(i), *mode), "tmpfs")
+                };
+                ns.mount(&at(dest)?, root, fs_type, "tmpfs", m.read_only)
+                    .map_err(mounted)?;
+            }
+            MountKind::Proc => {
+                ns.mount(&at(dest)?, procfs.root(), "proc", "proc", m.read_only)
+                    .map_err(mounted)?;
+            }
+            MountKind::Sysfs => {
+                let sys = crate::container::minimal_sys()?;
+                ns.mount(&at(dest)?, sys, "sysfs", "sysfs", true)
+                    .map_err(mounted)?;
+            }
+            MountKind::Devpts | MountKind::Mqueue | MountKind::Cgroup => {
+                let (fs_type, ro) = match m.kind {
+                    MountKind::Devpts => ("devpts", false),
+                    MountKind::Mqueue => ("mqueue", false),
+                    _ => ("cgroup2", true),
+                };
+                let root = tmpfs(mount_dev(i), 0o755);
+                let _ = owner;
+                ns.mount(&at(dest)?, root, fs_type, fs_type, ro || m.read_only)
+                    .map_err(mounted)?;
+            }
+        }
+    }
+    // A bundle without /dev still gets the sandbox's device nodes.
+    if !has_dev {
+        ns.mount(&at("/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
+            .map_err(|e| fail(format_args!("mount /dev: {}", errno_text(e))))?;
+    }
+    for (i, path) in bundle.masked_paths.iter().enumerate() {
+        let Ok(loc) = resolver.resolve(&top, path.as_bytes(), ResolveFlags::follow()) else {
+            continue;
+        };
+        if loc.inode().file_type() == FileType::Directory {
+            ns.mount(
+                &loc,
+                tmpfs(mount_dev(1000 + i), 0o555),
+                "tmpfs",
+                "tmpfs",
+                true,
+            )
+            .map_err(|e| fail(format_args!("masking {path}: {}", errno_text(e))))?;
+        }
+        // Masked files live in the sandbox's own /proc and /sys, which show nothing of
+        // the host's kernel: nothing to hide.
+    }
+    Ok(ns)
+}
+
+/// The error runc gives for a program that can't be found, so that Docker shows the same
+/// message: `exec: "/no/such": stat /no/such: no such file or directory`.
+pub fn exec_error(name: &str, e: &LoadError) -> String {
+    match e {
+        LoadError::NotFound { .. } if !name.contains('/') => {
+            format!("exec: \"{name}\": executable file not found in $PATH")
+        }
+        LoadError::NotFound { .. } => {
+            format!("exec: \"{name}\": stat {name}: no such file or directory")
+        }
+        LoadError::PermissionDenied { .. } => format!("exec: \"{name}\": permission denied"),
+        LoadError::IsADirectory { .. } => format!("exec: \"{name}\": is a directory"),
+        e => format!("exec: \"{name}\": {e}"),
+    }
+}
+
+/// Resolves a bundle process in the container's namespace: the program (along its PATH,
+/// from its working directory, made if missing), credentials and environment.
+pub fn process_spec(
+    ns: &Arc<MountNamespace>,
+    procfs: &Arc<ProcFs>,
+    p: BundleProcess,
+) -> Result<ProcessSpec, BootError> {
+    let name = p.args.first().cloned().ok_or(BootError::NoProgram)?;
+    let creds = Creds {
+        uid: p.uid,
+        euid: p.uid,
+        suid: p.uid,
+        gid: p.gid,
+        egid: p.gid,
+        sgid: p.gid,
+        groups: p.additional_gids.clone(),
+    };
+    let fs_creds = FsCreds {
+        uid: p.uid,
+        gid: p.gid,
+        groups: p.additional_gids.clone(),
+    };
+    let root = ns.root();
+    let cwd = if p.cwd.is_empty() {
+        "/".to_string()
+    } else {
+        p.cwd.clone()
+    };
+    if !cwd.starts_with('/') {
+        return Err(BootError::Container(format!(
+            "cwd {cwd:?}: must be an absolute path"
+        )));
+    }
+    {
+        let admin = FsCreds::default();
+        let resolver = Resolver {
+            ns,
+            root: &root,
+            creds: &admin,
+        };
+        if resolver
+            .resolve(&root, cwd.as_bytes(), ResolveFlags::follow())
+            .is_err()
+        {
+            // runc makes a missing working directory.
+            let made = mount_point_in(&resolver, cwd.as_bytes(), true)
+                .map_err(|e| BootError::Container(format!("cwd {cwd:?}: {e}")))?;
+            let _ = made.inode().setattr(&SetAttr {
+                uid: Some(p.uid),
+                gid: Some(p.gid),
+                ..SetAttr::default()
+            });
+        }
+    }
+    let search_path = p
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(crate::container::DEFAULT_PATH)
+        .as_bytes()
+        .to_vec();
+    let program = sentry::program::find(
+        ns,
+        cwd.as_bytes(),
+        &fs_creds,
+        name.as_bytes(),
+        &search_path,
+        loader::MAX_PROGRAM_SIZE,
+    )
+    .map_err(|e| BootError::Container(exec_error(&name, &e)))?;
+    let argv: Vec<Vec<u8>> = p.args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let (program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
+        sentry::program::open(
+            ns,
+            cwd.as_bytes(),
+            &fs_creds,
+            interp,
+            loader::MAX_PROGRAM_SIZE,
+        )
+    })
+    .map_err(|e| BootError::Container(exec_error(&name, &e.into_load_error(name.as_bytes()))))?;
+    let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+    let image = loader::parse(&path, &program.bytes)
+        .map_err(|e| BootError::Container(exec_error(&name, &e)))?;
+    Ok(ProcessSpec {
+        mounts: ns.clone(),
+        procfs: procfs.clone(),
+        program,
+        image,
+        argv,
+        envp: p.env.into_iter().map(String::into_bytes).collect(),
+        cwd: cwd.into_bytes(),
+        creds,
+        stdio: p.stdio,
+    })
+}
+
+/// The platform a bundle's sandbox runs on.
+pub fn new_platform(
+    kind: PlatformKind,
+    total_memory: Option<u64>,
+) -> Result<Arc<dyn Platform>, BootError> {
+    match kind {
+        PlatformKind::Kvm => {
+            let mut config = KvmConfig::default();
+            if let Some(bytes) = total_memory {
+                config.memory_size = bytes;
+            }
+            Ok(Arc::new(KvmPlatform::new(config)?))
+        }
+        PlatformKind::Systrap => Err(BootError::PlatformUnavailable("systrap")),
+    }
+}

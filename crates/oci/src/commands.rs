@@ -1,0 +1,811 @@
+//! The runtime commands.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::control::{self, Reply, Request};
+use crate::hooks::{self, Point};
+use crate::state::{self, Record, Status};
+use crate::{spec, OciError};
+
+/// What every command needs: where state lives, and how to start this program again (for
+/// the sandbox and exec processes) with the same global flags.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub root: PathBuf,
+    pub exe: PathBuf,
+    /// Global flags for a re-executed runsc (`--platform`, `--log`, `--debug-log`, ...).
+    pub args: Vec<OsString>,
+}
+
+/// Parses a signal: a number, or a name with or without SIG (`TERM`, `SIGTERM`, `15`).
+pub fn parse_signal(s: &str) -> Result<i32, OciError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(OciError::Invalid(format!("invalid signal: {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let named = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ILL", 4),
+        ("TRAP", 5),
+        ("ABRT", 6),
+        ("IOT", 6),
+        ("BUS", 7),
+        ("FPE", 8),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("STKFLT", 16),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("TTIN", 21),
+        ("TTOU", 22),
+        ("URG", 23),
+        ("XCPU", 24),
+        ("XFSZ", 25),
+        ("VTALRM", 26),
+        ("PROF", 27),
+        ("WINCH", 28),
+        ("IO", 29),
+        ("POLL", 29),
+        ("PWR", 30),
+        ("SYS", 31),
+    ];
+    if let Some(&(_, n)) = named.iter().find(|(n, _)| *n == name) {
+        return Ok(n);
+    }
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.trim_start_matches('+').parse().unwrap_or(-1)
+        };
+        if (0..=30).contains(&off) {
+            return Ok(34 + off);
+        }
+    }
+    Err(OciError::Invalid(format!("invalid signal: {s}")))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), OciError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(OciError::io("pipe", std::io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 made two new descriptors.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Starts `exe GLOBALS ARGS` in a new session with `keep` inherited (its close-on-exec flag
+/// cleared in the child).
+fn spawn_self(
+    g: &Globals,
+    args: &[OsString],
+    keep: RawFd,
+) -> Result<std::process::Child, OciError> {
+    let mut cmd = Command::new(&g.exe);
+    cmd.args(&g.args).args(args);
+    // SAFETY: the closure only makes async-signal-safe calls (setsid, fcntl).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::fcntl(keep, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| OciError::io(format!("starting {}", g.exe.display()), e))
+}
+
+/// Reads what a child reports on `read`: Ok(text after "ok"), or its error.
+fn read_report(read: OwnedFd) -> Result<String, OciError> {
+    let mut f = std::fs::File::from(read);
+    let mut s = String::new();
+    f.read_to_string(&mut s)
+        .map_err(|e| OciError::io("reading the sandbox's report", e))?;
+    if let Some(rest) = s.strip_prefix("ok") {
+        Ok(rest.trim().to_string())
+    } else if let Some(msg) = s.strip_prefix("error:") {
+        Err(OciError::Sandbox(msg.to_string()))
+    } else {
+        Err(OciError::Sandbox(
+            "the sandbox process ended before reporting (see the debug log)".into(),
+        ))
+    }
+}
+
+/// Writes a pid file as runc does: a temporary file renamed into place.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+    let tmp = path.with_extension(format!("runsc-tmp-{}", std::process::id()));
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(|e| OciError::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| OciError::io(format!("writing {}", path.display()), e))
+}
+
+/// Waits (up to `limit`) for the sandbox of `rec` to end.
+fn wait_gone(rec: &Record, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while state::alive(rec) {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Kills the sandbox process of `rec` (SIGKILL, also when paused) and waits for it.
+fn kill_sandbox(rec: &Record) {
+    if state::alive(rec) {
+        // SAFETY: kill(2) on the pid we recorded and just checked (pid and start time).
+        unsafe { libc::kill(rec.pid, libc::SIGKILL) };
+        if !wait_gone(rec, Duration::from_secs(10)) {
+            tracing::warn!("sandbox {} (pid {}) did not end", rec.id, rec.pid);
+        }
+    }
+}
+
+/// `create`: starts the sandbox process and leaves the container created. Returns the
+/// sandbox process (our child until we exit).
+pub fn create(
+    g: &Globals,
+    id: &str,
+    bundle: Option<&Path>,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+) -> Result<std::process::Child, OciError> {
+    state::check_id(id)?;
+    let bundle = match bundle {
+        Some(b) => b.to_path_buf(),
+        None => std::env::current_dir().map_err(|e| OciError::io("current directory", e))?,
+    };
+    let bundle = std::fs::canonicalize(&bundle)
+        .map_err(|e| OciError::io(format!("bundle {}", bundle.display()), e))?;
+    let spec = spec::load(&bundle)?;
+    // Refuse a bad config here, before any process exists.
+    spec::bundle(&spec, &bundle)?;
+    std::fs::create_dir_all(&g.root)
+        .map_err(|e| OciError::io(format!("creating {}", g.root.display()), e))?;
+    let dir = state::dir(&g.root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(OciError::Exists(id.to_string()))
+        }
+        Err(e) => return Err(OciError::io(format!("creating {}", dir.display()), e)),
+    }
+    let cleanup = |e: OciError| {
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    let _lock = state::lock(&g.root, id).map_err(cleanup)?;
+    let (read, write) = pipe().map_err(cleanup)?;
+    let mut args: Vec<OsString> = vec![
+        "sandbox".into(),
+        "--bundle".into(),
+        bundle.clone().into(),
+        "--ready-fd".into(),
+        write.as_raw_fd().to_string().into(),
+    ];
+    if let Some(c) = console_socket {
+        args.push("--console-socket".into());
+        args.push(c.into());
+    }
+    args.push(id.into());
+    let mut child = spawn_self(g, &args, write.as_raw_fd()).map_err(cleanup)?;
+    drop(write);
+    let fail = |child: &mut std::process::Child, e: OciError| {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    if let Err(e) = read_report(read) {
+        return Err(fail(&mut child, e));
+    }
+    let pid = child.id() as i32;
+    let rec = Record {
+        id: id.to_string(),
+        pid,
+        start_time: state::start_time(pid).unwrap_or(0),
+        bundle: bundle.clone(),
+        created: state::now_rfc3339(),
+        started: false,
+        paused: false,
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    };
+    if let Err(e) = state::save(&g.root, &rec) {
+        return Err(fail(&mut child, e));
+    }
+    let st = state::state_json(id, Some(&rec), None);
+    for point in [
+        Point::Prestart,
+        Point::CreateRuntime,
+        Point::CreateContainer,
+    ] {
+        if let Err(e) = hooks::run_all(&spec, point, &st) {
+            return Err(fail(&mut child, e));
+        }
+    }
+    if let Some(p) = pid_file {
+        if let Err(e) = write_pid_file(p, pid) {
+            return Err(fail(&mut child, e));
+        }
+    }
+    Ok(child)
+}
+
+/// `start`.
+pub fn start(g: &Globals, id: &str) -> Result<(), OciError> {
+    state::check_id(id)?;
+    let _lock = state::lock(&g.root, id)?;
+    let mut rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    match state::status(Some(&rec)) {
+        Status::Created => {}
+        Status::Stopped => {
+            return Err(OciError::State(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        s => {
+            return Err(OciError::State(format!(
+                "cannot start an already running container (status {})",
+                s.as_str()
+            )))
+        }
+    }
+    let spec = spec::load(&rec.bundle).ok();
+    let st = state::state_json(id, Some(&rec), None);
+    if let Some(spec) = &spec {
+        hooks::run_all(spec, Point::StartContainer, &st)?;
+    }
+    control::call(&state::dir(&g.root, id), &Request::Start, &[])?;
+    rec.started = true;
+    state::save(&g.root, &rec)?;
+    if let Some(spec) = &spec {
+        let st = state::state_json(id, Some(&rec), None);
+        if let Err(e) = hooks::run_all(spec, Point::Poststart, &st) {
+            tracing::warn!("{e}");
+        }
+    }
+    Ok(())
+}
+
+/// `state`: the OCI state JSON.
+pub fn state_of(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
+    state::check_id(id)?;
+    let rec = state::load(&g.root, id)?;
+    Ok(state::state_json(id, rec.as_ref(), None))
+}
+
+/// `kill [--all] ID SIGNAL`.
+pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> Result<(), OciError> {
+    state::check_id(id)?;
+    let signo = parse_signal(signal)?;
+    let _lock = state::lock(&g.root, id)?;
+    let rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    match state::status(Some(&rec)) {
+        Status::Stopped | Status::Creating => {
+            return Err(OciError::State("container not running".into()))
+        }
+        // A paused sandbox serves nothing; SIGKILL ends it from outside.
+        Status::Paused if signo == libc::SIGKILL => {
+            kill_sandbox(&rec);
+            return Ok(());
+        }
+        Status::Paused => {
+            return Err(OciError::State(
+                "container is paused: only SIGKILL can be sent".into(),
+            ))
+        }
+        _ => {}
+    }
+    if signo == libc::SIGKILL && !all {
+        // The first process's death ends the sandbox: end it from outside, which works
+        // even if the sentry were stuck. Its exit status is 128+9 either way.
+        // SAFETY: kill(2) on the sandbox pid checked just now.
+        unsafe { libc::kill(rec.pid, libc::SIGKILL) };
+        return Ok(());
+    }
+    control::call(
+        &state::dir(&g.root, id),
+        &Request::Signal {
+            signo,
+            all,
+            pid: None,
+        },
+        &[],
+    )?;
+    Ok(())
+}
+
+/// `delete [--force]`.
+pub fn delete(g: &Globals, id: &str, force: bool) -> Result<(), OciError> {
+    state::check_id(id)?;
+    let dir = state::dir(&g.root, id);
+    if !dir.is_dir() {
+        return if force {
+            Ok(())
+        } else {
+            Err(OciError::NotFound(id.to_string()))
+        };
+    }
+    let _lock = state::lock(&g.root, id)?;
+    let rec = state::load(&g.root, id)?;
+    let status = state::status(rec.as_ref());
+    match (status, force) {
+        (Status::Stopped | Status::Created, _) | (_, true) => {}
+        (s, false) => {
+            return Err(OciError::State(format!(
+                "cannot delete container {id} that is not stopped: {}",
+                s.as_str()
+            )))
+        }
+    }
+    if let Some(rec) = &rec {
+        kill_sandbox(rec);
+        if let Ok(spec) = spec::load(&rec.bundle) {
+            let mut st = state::state_json(id, Some(rec), None);
+            st["status"] = "stopped".into();
+            if let Err(e) = hooks::run_all(&spec, Point::Poststop, &st) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| OciError::io(format!("removing {}", dir.display()), e))
+}
+
+/// `list`: every container under the root.
+pub fn list(g: &Globals) -> Result<Vec<serde_json::Value>, OciError> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&g.root) else {
+        return Ok(out);
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    for id in ids {
+        if let Ok(rec) = state::load(&g.root, &id) {
+            out.push(state::state_json(&id, rec.as_ref(), None));
+        }
+    }
+    Ok(out)
+}
+
+/// `ps`: the host pids that stand for the container (`--format json`, for Docker's top),
+/// or the sandbox's own processes as (pid, ppid).
+pub fn ps(g: &Globals, id: &str, json: bool) -> Result<String, OciError> {
+    state::check_id(id)?;
+    let rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    let alive = state::alive(&rec);
+    if json {
+        let pids: Vec<i32> = if alive { vec![rec.pid] } else { Vec::new() };
+        return Ok(serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into()));
+    }
+    if !alive {
+        return Err(OciError::State("container not running".into()));
+    }
+    let (_, reply) = control::call(&state::dir(&g.root, id), &Request::Ps, &[])?;
+    let mut out = String::from("PID   PPID\n");
+    if let Reply::Processes { list } = reply {
+        for (pid, ppid, _) in list {
+            out.push_str(&format!("{pid:<5} {ppid}\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// `pause` (`true`) and `resume`: the whole sandbox process stops and continues, as the
+/// cgroup freezer stops runc's.
+pub fn pause(g: &Globals, id: &str, pause: bool) -> Result<(), OciError> {
+    state::check_id(id)?;
+    let _lock = state::lock(&g.root, id)?;
+    let mut rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    let status = state::status(Some(&rec));
+    let (want, sig) = if pause {
+        (Status::Running, libc::SIGSTOP)
+    } else {
+        (Status::Paused, libc::SIGCONT)
+    };
+    if status != want {
+        return Err(OciError::State(format!(
+            "container not {}: {}",
+            if pause { "running" } else { "paused" },
+            status.as_str()
+        )));
+    }
+    // SAFETY: kill(2) on the sandbox pid checked just now.
+    if unsafe { libc::kill(rec.pid, sig) } < 0 {
+        return Err(OciError::io(
+            "signalling the sandbox",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    rec.paused = pause;
+    state::save(&g.root, &rec)
+}
+
+/// `events --stats`: one sample of the sandbox's resource use.
+pub fn stats(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
+    state::check_id(id)?;
+    let rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    if !state::alive(&rec) {
+        return Err(OciError::State("container not running".into()));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", rec.pid)).unwrap_or_default();
+    let kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let pids = control::call(&state::dir(&g.root, id), &Request::Ps, &[])
+        .ok()
+        .and_then(|(_, r)| match r {
+            Reply::Processes { list } => Some(list.len()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Ok(serde_json::json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "memory": { "usage": { "usage": kb("VmRSS:") * 1024, "max": kb("VmHWM:") * 1024 } },
+            "pids": { "current": pids },
+        }
+    }))
+}
+
+/// `features`: what this runtime supports, as runc prints it.
+pub fn features() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "mode"],
+        "linux": {
+            "namespaces": ["network", "mount", "pid", "ipc", "uts", "user", "cgroup"],
+            "capabilities": [],
+            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false }
+        },
+        "annotations": { "org.opencontainers.runc.version": "runsc-rs" }
+    })
+}
+
+/// `spec`: a starter config.json (runc's), running `sh` with a terminal.
+pub fn spec_template() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": true,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "noNewPrivileges": true
+        },
+        "root": { "path": "rootfs", "readonly": true },
+        "hostname": "runsc",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
+        ],
+        "linux": {
+            "namespaces": [ { "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" } ],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// What `exec` runs: from `--process FILE` or from the arguments over the container's own
+/// process (env, cwd, user).
+pub struct ExecSpec {
+    pub request: Request,
+    pub terminal: bool,
+}
+
+/// What `exec`'s arguments change in the process (without `--process`).
+#[derive(Debug, Default)]
+pub struct ExecOverrides<'a> {
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: Option<&'a str>,
+    /// UID[:GID].
+    pub user: Option<&'a str>,
+    pub tty: bool,
+}
+
+/// Builds the exec request.
+pub fn exec_spec(
+    g: &Globals,
+    id: &str,
+    process_file: Option<&Path>,
+    o: &ExecOverrides<'_>,
+) -> Result<ExecSpec, OciError> {
+    let ExecOverrides {
+        args,
+        env,
+        cwd,
+        user,
+        tty,
+    } = *o;
+    let p: oci_spec::runtime::Process = match process_file {
+        Some(f) => {
+            let bytes =
+                std::fs::read(f).map_err(|e| OciError::io(format!("{}", f.display()), e))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| OciError::Invalid(format!("{}: {e}", f.display())))?
+        }
+        None => {
+            let rec = state::load(&g.root, id)?
+                .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+            let spec = spec::load(&rec.bundle)?;
+            spec.process().clone().unwrap_or_default()
+        }
+    };
+    let mut bp = spec::process(&p);
+    if process_file.is_none() {
+        if args.is_empty() {
+            return Err(OciError::Invalid("exec: no command given".into()));
+        }
+        bp.args = args.to_vec();
+        bp.env.extend(env.iter().cloned());
+        if let Some(c) = cwd {
+            bp.cwd = c.to_string();
+        }
+        if let Some(u) = user {
+            let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+            bp.uid = uid
+                .parse()
+                .map_err(|_| OciError::Invalid(format!("--user {u}: expected UID[:GID]")))?;
+            bp.gid = gid
+                .parse()
+                .map_err(|_| OciError::Invalid(format!("--user {u}: expected UID[:GID]")))?;
+        }
+    }
+    if bp.args.is_empty() {
+        return Err(OciError::Invalid("process: args must not be empty".into()));
+    }
+    Ok(ExecSpec {
+        terminal: tty || p.terminal().unwrap_or(false),
+        request: Request::Exec {
+            args: bp.args,
+            env: bp.env,
+            cwd: bp.cwd,
+            uid: bp.uid,
+            gid: bp.gid,
+            additional_gids: bp.additional_gids,
+        },
+    })
+}
+
+/// Sends an exec to the sandbox with our stdio (or a new pty's slave, its master sent to
+/// `console`), reports the sandbox pid on `ready` once it runs, forwards the usual signals,
+/// and returns its exit status.
+pub fn exec_session(
+    g: &Globals,
+    id: &str,
+    spec: &ExecSpec,
+    console: Option<&Path>,
+    ready: Option<OwnedFd>,
+) -> Result<i32, OciError> {
+    let report = |ready: &Option<OwnedFd>, msg: &str| {
+        if let Some(fd) = ready {
+            // SAFETY: writing a buffer to a pipe we own.
+            unsafe { libc::write(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+        }
+    };
+    let result = (|| {
+        let rec = state::load(&g.root, id)?
+            .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+        if !state::alive(&rec) {
+            return Err(OciError::State("cannot exec in a stopped container".into()));
+        }
+        let pty = if spec.terminal {
+            let console = console.ok_or_else(|| {
+                OciError::Invalid("a terminal was asked for but no --console-socket given".into())
+            })?;
+            let pty =
+                nix::pty::openpty(None, None).map_err(|e| OciError::io("openpty", e.into()))?;
+            let name = nix::unistd::ttyname(std::os::fd::AsFd::as_fd(&pty.slave))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            control::send_console(console, &pty.master, &name)?;
+            if ready.is_some() {
+                // A detached exec's stdio is the caller's output pipe, read to the end.
+                crate::sandbox::null_stdio();
+            }
+            Some(pty.slave)
+        } else {
+            None
+        };
+        let fds: Vec<RawFd> = match &pty {
+            Some(s) => vec![s.as_raw_fd(); 3],
+            None => vec![0, 1, 2],
+        };
+        let dir = state::dir(&g.root, id);
+        let (sock, reply) = control::call(&dir, &spec.request, &fds)?;
+        drop(pty);
+        let Reply::Started { pid } = reply else {
+            return Err(OciError::Sandbox("unexpected reply to exec".into()));
+        };
+        Ok((sock, pid, dir))
+    })();
+    let (sock, pid, dir) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report(&ready, &format!("error:{e}"));
+            return Err(e);
+        }
+    };
+    report(&ready, &format!("ok {pid}"));
+    drop(ready);
+    forward_signals(dir, pid);
+    loop {
+        match control::recv::<Reply>(&sock)? {
+            Some((Reply::Exited { status }, _)) => return Ok(status),
+            Some(_) => continue,
+            None => return Err(OciError::Sandbox("the sandbox ended".into())),
+        }
+    }
+}
+
+/// Passes the signals a process usually gets (TERM, INT, HUP, QUIT, USR1, USR2) on to
+/// process `pid` of the sandbox.
+fn forward_signals(dir: PathBuf, pid: i32) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let Ok(sig) = set.wait() else { return };
+            let _ = control::call(
+                &dir,
+                &Request::Signal {
+                    signo: sig as i32,
+                    all: false,
+                    pid: Some(pid),
+                },
+                &[],
+            );
+        });
+}
+
+/// `exec --detach`: a process of ours in a new session stands for the exec'd one (the shim
+/// waits on its pid); returns that pid once the process runs.
+pub fn exec_detached(
+    g: &Globals,
+    id: &str,
+    process_json: &str,
+    console: Option<&Path>,
+) -> Result<i32, OciError> {
+    let (read, write) = pipe()?;
+    let mut args: Vec<OsString> = vec![
+        "exec-proxy".into(),
+        "--ready-fd".into(),
+        write.as_raw_fd().to_string().into(),
+        "--request".into(),
+        process_json.into(),
+    ];
+    if let Some(c) = console {
+        args.push("--console-socket".into());
+        args.push(c.into());
+    }
+    args.push(id.into());
+    let mut child = spawn_self(g, &args, write.as_raw_fd())?;
+    drop(write);
+    match read_report(read) {
+        Ok(_) => Ok(child.id() as i32),
+        Err(e) => {
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+/// Serialises an exec spec for the exec proxy.
+pub fn exec_spec_json(spec: &ExecSpec) -> String {
+    serde_json::json!({ "terminal": spec.terminal, "request": spec.request }).to_string()
+}
+
+/// Reads what [`exec_spec_json`] wrote.
+pub fn exec_spec_from_json(s: &str) -> Result<ExecSpec, OciError> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        terminal: bool,
+        request: Request,
+    }
+    let w: Wire = serde_json::from_str(s).map_err(|e| OciError::Invalid(e.to_string()))?;
+    Ok(ExecSpec {
+        terminal: w.terminal,
+        request: w.request,
+    })
+}
+
+/// Waits for our child sandbox (for `run` without `--detach`): its exit status.
+pub fn wait_child(mut child: std::process::Child) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match child.wait() {
+        Ok(s) => s
+            .code()
+            .unwrap_or_else(|| 128 + s.signal().unwrap_or(libc::SIGKILL)),
+        Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("TERM").unwrap(), 15);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("15").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("SIGRTMIN+2").unwrap(), 36);
+        for bad in ["0", "65", "NOPE", "", "-1"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

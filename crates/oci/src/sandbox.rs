@@ -1,0 +1,353 @@
+//! The sandbox process of a container: started by `runsc create` in a new session, it builds
+//! the sandbox from the bundle, reports to `create` on a pipe, then serves the control socket.
+//! Its exit status is the container's (128+N for signal N), which is what containerd's shim
+//! waits for.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use fs::vfs::MountNamespace;
+use sentry::process::Kernel;
+use sentry::procfs::ProcFs;
+
+use crate::control::{self, Reply, Request};
+use crate::{spec, OciError};
+
+/// What `runsc create` hands the sandbox process.
+pub struct SandboxArgs {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    /// The write end of the pipe `create` reads the outcome from.
+    pub ready_fd: RawFd,
+    pub console_socket: Option<PathBuf>,
+    pub platform: boot::PlatformKind,
+    pub total_memory: Option<u64>,
+}
+
+/// Writes the outcome of the build to `create`: "ok", or the error message.
+fn report(fd: &OwnedFd, outcome: &Result<(), OciError>) {
+    let msg = match outcome {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("error:{e}"),
+    };
+    let mut f = std::fs::File::from(fd.try_clone().expect("dup of the ready pipe"));
+    let _ = f.write_all(msg.as_bytes());
+}
+
+/// Default action terminates (or dumps core): a created container dies of it.
+fn fatal_by_default(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGURG
+            | libc::SIGWINCH
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
+}
+
+/// Joins or makes the network namespace the bundle asks for (the sandbox's sockets, when it
+/// has some, and Docker's network hooks work on this process's namespace).
+fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciError> {
+    match spec::network_namespace(spec) {
+        None => Ok(()),
+        Some(Some(path)) => {
+            let f = std::fs::File::open(&path)
+                .map_err(|e| OciError::io(format!("network namespace {}", path.display()), e))?;
+            nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                OciError::io(
+                    format!("joining network namespace {}", path.display()),
+                    e.into(),
+                )
+            })
+        }
+        Some(None) => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| OciError::io("making a network namespace", e.into())),
+    }
+}
+
+/// A pty for the container's terminal: its master goes to the console socket, its slave is
+/// returned (and made this process's controlling terminal, so ^C and resizes reach the
+/// sentry, which passes them on).
+fn terminal(console: &std::path::Path) -> Result<OwnedFd, OciError> {
+    let pty = nix::pty::openpty(None, None).map_err(|e| OciError::io("openpty", e.into()))?;
+    let name = nix::unistd::ttyname(pty.slave.as_fd())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    control::send_console(console, &pty.master, &name)?;
+    // SAFETY: TIOCSCTTY on the slave we own; this process leads its session (create
+    // started it with setsid).
+    unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Ok(pty.slave)
+}
+
+/// Points descriptors 0, 1 and 2 at /dev/null.
+pub fn null_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which we own.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+fn dup(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) makes a new descriptor we then own, or fails.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: n is a fresh descriptor.
+    (n >= 0).then(|| unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+struct Built {
+    sandbox: sentry::Sandbox,
+    ns: Arc<MountNamespace>,
+    procfs: Arc<ProcFs>,
+    listener: OwnedFd,
+}
+
+fn build(args: &SandboxArgs) -> Result<Built, OciError> {
+    let spec = spec::load(&args.bundle)?;
+    enter_network_namespace(&spec)?;
+    let bundle = spec::bundle(&spec, &args.bundle)?;
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| OciError::Invalid("config.json: process: missing".into()))?;
+    let mut p = spec::process(proc);
+    if proc.terminal().unwrap_or(false) {
+        let console = args.console_socket.as_ref().ok_or_else(|| {
+            OciError::Invalid("process.terminal is set but no --console-socket was given".into())
+        })?;
+        let slave = terminal(console)?;
+        // Our own stdio is the caller's output pipe, which it reads to the end (go-runc's
+        // create does): let go of it, as runc's init does when its stdio becomes the pty.
+        null_stdio();
+        p.stdio = [slave.try_clone().ok(), slave.try_clone().ok(), Some(slave)];
+    } else {
+        p.stdio = [dup(0), dup(1), dup(2)];
+    }
+    let procfs = ProcFs::new();
+    let ns = boot::bundle::build_namespace(&bundle, &procfs).map_err(OciError::boot)?;
+    let pspec = boot::bundle::process_spec(&ns, &procfs, p).map_err(OciError::boot)?;
+    // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|&l| l > 0)
+        .map(|l| (l as u64).div_ceil(4096).saturating_mul(4096).max(16 << 20));
+    let total_memory = match (args.total_memory, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let platform =
+        boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
+    let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
+    if let Some(h) = spec.hostname() {
+        procfs.set_hostname(h.as_bytes());
+    }
+    let listener = control::listen(&crate::state::dir(&args.root, &args.id))?;
+    Ok(Built {
+        sandbox,
+        ns,
+        procfs,
+        listener,
+    })
+}
+
+enum Main {
+    Start,
+    Exit(i32),
+}
+
+/// Sends `signo` (SI_USER) to process `pid` of the sandbox. As Linux treats a pid
+/// namespace's init, the first process gets a signal from outside only if it handles it
+/// (or it is SIGKILL or SIGSTOP): `docker stop` on a program that ignores SIGTERM waits for
+/// the timeout and kills.
+fn signal(kernel: &Kernel, pid: i32, signo: i32) -> bool {
+    let Some(g) = kernel.group(pid) else {
+        return false;
+    };
+    if pid == 1
+        && signo != libc::SIGKILL
+        && signo != libc::SIGSTOP
+        && g.handlers().get(signo).handler == libc::SIG_DFL as u64
+    {
+        return true;
+    }
+    g.send(sentry::signal_frame::SigInfo {
+        signo,
+        code: 0,
+        ..Default::default()
+    });
+    true
+}
+
+fn serve(
+    conn: OwnedFd,
+    kernel: Arc<Kernel>,
+    ns: Arc<MountNamespace>,
+    procfs: Arc<ProcFs>,
+    started: Arc<Mutex<bool>>,
+    main: mpsc::Sender<Main>,
+) {
+    let Ok(Some((req, fds))) = control::recv::<Request>(&conn) else {
+        return;
+    };
+    let reply = match req {
+        Request::Start => {
+            let mut s = started.lock().unwrap_or_else(|e| e.into_inner());
+            if *s {
+                Reply::Error {
+                    message: "the container was started already".into(),
+                }
+            } else {
+                *s = true;
+                let _ = main.send(Main::Start);
+                Reply::Ok
+            }
+        }
+        Request::Signal { signo, all, pid } => {
+            if !(1..=64).contains(&signo) {
+                Reply::Error {
+                    message: format!("invalid signal {signo}"),
+                }
+            } else if !*started.lock().unwrap_or_else(|e| e.into_inner()) && pid.is_none() {
+                // Not running yet: the first process dies of a fatal signal before it starts.
+                if fatal_by_default(signo) {
+                    let _ = main.send(Main::Exit(128 + signo));
+                }
+                Reply::Ok
+            } else if all {
+                for (p, _) in kernel.processes() {
+                    signal(&kernel, p, signo);
+                }
+                Reply::Ok
+            } else if signal(&kernel, pid.unwrap_or(1), signo) {
+                Reply::Ok
+            } else {
+                Reply::Error {
+                    message: "no such process".into(),
+                }
+            }
+        }
+        Request::Ps => Reply::Processes {
+            list: kernel
+                .processes()
+                .into_iter()
+                .map(|(p, pp)| (p, pp, String::new()))
+                .collect(),
+        },
+        Request::Exec {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids,
+        } => {
+            let mut it = fds.into_iter();
+            let p = boot::bundle::BundleProcess {
+                args,
+                env,
+                cwd,
+                uid,
+                gid,
+                additional_gids,
+                stdio: [it.next(), it.next(), it.next()],
+            };
+            let spawned = boot::bundle::process_spec(&ns, &procfs, p)
+                .map_err(|e| e.to_string())
+                .and_then(|s| sentry::spawn_process(&kernel, s).map_err(|e| e.to_string()));
+            match spawned {
+                Err(message) => Reply::Error { message },
+                Ok((pid, rx)) => {
+                    if control::send(&conn, &Reply::Started { pid }, &[]).is_err() {
+                        return;
+                    }
+                    let status = rx
+                        .recv()
+                        .map(|s| s.shell_status())
+                        .unwrap_or(128 + libc::SIGKILL);
+                    Reply::Exited { status }
+                }
+            }
+        }
+    };
+    let _ = control::send(&conn, &reply, &[]);
+}
+
+/// Runs the sandbox process; returns its exit status.
+pub fn main(args: SandboxArgs) -> i32 {
+    // SAFETY: create handed us this descriptor and nothing else owns it.
+    let ready = unsafe { OwnedFd::from_raw_fd(args.ready_fd) };
+    // Don't let our descriptor leak into hooks or the sandbox.
+    // SAFETY: F_SETFD on a descriptor we own.
+    unsafe { libc::fcntl(ready.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    let built = build(&args);
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::debug!("sandbox {}: {e}", args.id);
+            report(&ready, &Err(e));
+            return 1;
+        }
+    };
+    let Built {
+        sandbox,
+        ns,
+        procfs,
+        listener,
+    } = built;
+    let kernel = sandbox.kernel().clone();
+    let (tx, rx) = mpsc::channel();
+    let started = Arc::new(Mutex::new(false));
+    {
+        let kernel = kernel.clone();
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || loop {
+                let Ok(conn) = control::accept(&listener) else {
+                    continue;
+                };
+                let (kernel, ns, procfs, started, tx) = (
+                    kernel.clone(),
+                    ns.clone(),
+                    procfs.clone(),
+                    started.clone(),
+                    tx.clone(),
+                );
+                let _ = std::thread::Builder::new()
+                    .name("control-conn".into())
+                    .spawn(move || serve(conn, kernel, ns, procfs, started, tx));
+            })
+            .expect("control thread");
+    }
+    report(&ready, &Ok(()));
+    drop(ready);
+    match rx.recv() {
+        Ok(Main::Start) => {}
+        Ok(Main::Exit(code)) => return code,
+        Err(_) => return 1,
+    }
+    match sandbox.run() {
+        Ok(status) => status.shell_status(),
+        Err(e) => {
+            tracing::warn!("sandbox {}: {e}", args.id);
+            128 + libc::SIGKILL
+        }
+    }
+}

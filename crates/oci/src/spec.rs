@@ -1,0 +1,115 @@
+//! config.json (read with `oci-spec`) turned into what `boot` builds a sandbox from.
+
+use std::path::{Path, PathBuf};
+
+use boot::bundle::{Bundle, BundleMount, BundleProcess, MountKind};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::OciError;
+
+/// Loads `BUNDLE/config.json`. Unknown fields are ignored; a field of the wrong shape is
+/// refused with serde's message, which names it.
+pub fn load(bundle: &Path) -> Result<Spec, OciError> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path).map_err(|e| OciError::io(format!("{}", path.display()), e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| OciError::Invalid(format!("{}: {e}", path.display())))
+}
+
+fn parse_mode(opts: &[String]) -> Option<u32> {
+    opts.iter()
+        .find_map(|o| o.strip_prefix("mode="))
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+}
+
+/// The file system part of the bundle.
+pub fn bundle(spec: &Spec, bundle_dir: &Path) -> Result<Bundle, OciError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| OciError::Invalid("config.json: root: missing".into()))?;
+    let root_path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle_dir.join(root.path())
+    };
+    let mut mounts = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().to_string_lossy().into_owned();
+        let opts: Vec<String> = m.options().clone().unwrap_or_default();
+        let read_only = opts.iter().any(|o| o == "ro");
+        let typ = m.typ().clone().unwrap_or_default();
+        let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        let kind = if bind {
+            let src = m.source().clone().ok_or_else(|| {
+                OciError::Invalid(format!(
+                    "config.json: mounts: {dest}: bind mount without a source"
+                ))
+            })?;
+            let src = if src.is_absolute() {
+                src
+            } else {
+                bundle_dir.join(src)
+            };
+            MountKind::Bind(src)
+        } else {
+            match typ.as_str() {
+                "tmpfs" => MountKind::Tmpfs {
+                    mode: parse_mode(&opts).unwrap_or(0o1777),
+                },
+                "proc" => MountKind::Proc,
+                "sysfs" => MountKind::Sysfs,
+                "devpts" => MountKind::Devpts,
+                "mqueue" => MountKind::Mqueue,
+                "cgroup" | "cgroup2" => MountKind::Cgroup,
+                other => {
+                    return Err(OciError::Invalid(format!(
+                        "config.json: mounts: {dest}: unsupported mount type {other:?}"
+                    )))
+                }
+            }
+        };
+        mounts.push(BundleMount {
+            destination: dest,
+            kind,
+            read_only,
+        });
+    }
+    let masked_paths = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default();
+    Ok(Bundle {
+        root: root_path,
+        root_read_only: root.readonly().unwrap_or(false),
+        mounts,
+        masked_paths,
+    })
+}
+
+/// The bundle's process (without its stdio).
+pub fn process(p: &Process) -> BundleProcess {
+    let user = p.user();
+    BundleProcess {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().to_string_lossy().into_owned(),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        stdio: [None, None, None],
+    }
+}
+
+/// The network namespace the sandbox joins: Some(path) to join, Some(None) for a new one,
+/// None to stay in the caller's (the bundle asks for none).
+pub fn network_namespace(spec: &Spec) -> Option<Option<PathBuf>> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .map(|n| n.path().clone())
+}

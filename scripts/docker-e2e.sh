@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Docker end to end: a private dockerd (own data root, exec root, socket and containerd)
+# with runsc registered as a runtime, driven with the Debian docker CLI. Nothing of the
+# host's Docker is used or changed; everything is removed at the end.
+#
+#   scripts/docker-e2e.sh [RUNSC]      (default: $CARGO_TARGET_DIR/release/runsc)
+#
+# Prints "SKIPPED: ..." loudly and exits 0 when dockerd can't start here; exits 1 on the
+# first failed check. BENCH=1 also times `docker run --rm IMG true` with runsc and runc.
+set -u
+RUNSC=${1:-${CARGO_TARGET_DIR:-target}/release/runsc}
+RUNSC=$(readlink -f "$RUNSC")
+DOCKER=/usr/bin/docker
+DOCKERD=/usr/sbin/dockerd
+if [ ! -x "$DOCKERD" ] || [ ! -x "$DOCKER" ]; then
+  echo "SKIPPED: docker-e2e: no $DOCKERD (apt-get install docker.io)" >&2; exit 0
+fi
+if [ ! -x "$RUNSC" ]; then echo "docker-e2e: no runsc at $RUNSC" >&2; exit 1; fi
+if [ "$(id -u)" != 0 ]; then echo "SKIPPED: docker-e2e: needs root" >&2; exit 0; fi
+
+W=$(mktemp -d /tmp/rd.XXXXXX)
+RROOT=$W/exec/runtime-runsc/moby   # runsc's --root, as dockerd passes it
+SOCK=$W/d.sock
+export DOCKER_HOST=unix://$SOCK
+cat > "$W/daemon.json" <<JSON
+{ "runtimes": { "runsc": { "path": "$RUNSC", "runtimeArgs": ["--platform=kvm"] } } }
+JSON
+DPID=
+cleanup() {
+  if [ -n "$DPID" ]; then
+    $DOCKER rm -f $($DOCKER ps -aq 2>/dev/null) >/dev/null 2>&1
+    kill "$DPID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DPID" 2>/dev/null
+  fi
+  # dockerd's containerd and shims live in its exec root.
+  for p in $(pgrep -f "$W" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  umount -R "$W/data" 2>/dev/null; umount -R "$W/exec" 2>/dev/null
+  rm -rf "$W" 2>/dev/null
+}
+trap cleanup EXIT
+
+"$DOCKERD" --data-root "$W/data" --exec-root "$W/exec" -H "unix://$SOCK" \
+  --pidfile "$W/d.pid" --config-file "$W/daemon.json" --bridge=none --iptables=false \
+  --ip6tables=false --ip-masq=false --storage-driver=overlay2 \
+  --containerd-namespace runsc-e2e --containerd-plugins-namespace runsc-e2e-p \
+  > "$W/dockerd.log" 2>&1 &
+DPID=$!
+up=
+for _ in $(seq 150); do
+  if $DOCKER version >/dev/null 2>&1; then up=1; break; fi
+  kill -0 $DPID 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$up" ]; then
+  echo "SKIPPED: docker-e2e: dockerd did not start here; its log:" >&2
+  tail -20 "$W/dockerd.log" >&2
+  exit 0
+fi
+
+fails=0; passed=0
+ok() { passed=$((passed+1)); echo "ok: $*"; }
+bad() { fails=$((fails+1)); echo "FAIL: $*"; }
+check() { # name expected actual
+  if [ "$2" == "$3" ]; then ok "$1"; else bad "$1: expected [$2] got [$3]"; fi
+}
+
+# A busybox image made here: docker import of a static busybox root.
+mkdir -p "$W/img/bin" "$W/img/etc" "$W/img/tmp" "$W/img/data"
+cp /bin/busybox "$W/img/bin/"
+for c in $(/bin/busybox --list); do [ "$c" = busybox ] || ln -sf busybox "$W/img/bin/$c"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$W/img/etc/passwd"
+echo 'root:x:0:' > "$W/img/etc/group"
+echo 'from the image' > "$W/img/etc/motd"
+tar -C "$W/img" -c . | $DOCKER import -c 'CMD ["/bin/sh"]' - rbox >/dev/null || { bad "docker import"; exit 1; }
+D="$DOCKER run --runtime=runsc --network=none"
+
+check "run --rm echo" "hello" "$($D --rm rbox echo hello 2>&1)"
+$D --rm rbox sh -c 'exit 7'; check "exit status" 7 $?
+$D --rm rbox sh -c 'kill -9 $$'; check "killed by a signal" 137 $?
+check "-e" "v1" "$($D --rm -e FOO=v1 rbox sh -c 'echo $FOO')"
+check "-w" "/tmp/wd" "$($D --rm -w /tmp/wd rbox pwd)"
+check "-u" "1000 1001" "$($D --rm -u 1000:1001 rbox sh -c 'echo $(id -u) $(id -g)')"
+check "hostname" "box1" "$($D --rm --hostname box1 rbox hostname)"
+check "stdin" "piped" "$(echo piped | $D --rm -i rbox cat)"
+# -it: the pty master goes to the shim over --console-socket; output comes back through it.
+if command -v script >/dev/null; then
+  out=$( (sleep 3) | timeout 30 script -qec "$D --rm -it rbox sh -c 'echo through the pty'" /dev/null | tr -d '\r')
+  check "-it (pty over --console-socket)" "through the pty" "$out"
+fi
+# Writes to the root stay in the container.
+check "root writes stay" "from the image" "$($D --rm rbox sh -c 'echo changed > /etc/motd'; $D --rm rbox cat /etc/motd)"
+check "--read-only" "refused" "$($D --rm --read-only rbox sh -c '{ echo x > /etc/x; } 2>/dev/null && echo written || echo refused')"
+mkdir -p "$W/host" && echo "on the host" > "$W/host/f"
+check "-v reads" "on the host" "$($D --rm -v "$W/host:/data:ro" rbox cat /data/f)"
+out=$($D --rm rbox /no/such 2>&1); rc=$?
+case "$out" in
+  *'exec: "/no/such": stat /no/such: no such file or directory'*) ok "missing entrypoint message" ;;
+  *) bad "missing entrypoint message: $out" ;;
+esac
+check "missing entrypoint status" 127 $rc
+
+# Detached: exec, logs, stop (TERM trap), kill, rm -f.
+id=$($D -d rbox sh -c 'trap "echo trapped; exit 0" TERM; echo up; while :; do sleep 0.2; done')
+sleep 1
+check "exec" "in exec" "$($DOCKER exec "$id" echo in exec)"
+$DOCKER exec "$id" sh -c 'exit 5'; check "exec status" 5 $?
+check "exec -e -w" "x /tmp" "$($DOCKER exec -e E=x -w /tmp "$id" sh -c 'echo $E $(pwd)')"
+check "top" "1" "$($DOCKER top "$id" | tail -n +2 | wc -l)"
+$DOCKER pause "$id" >/dev/null && check "pause" "paused" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
+$DOCKER unpause "$id" >/dev/null && check "unpause" "running" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
+$DOCKER stop -t 5 "$id" >/dev/null
+check "stop runs the TERM trap" "up trapped" "$($DOCKER logs "$id" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+check "stop exit code" 0 "$($DOCKER inspect -f '{{.State.ExitCode}}' "$id")"
+$DOCKER rm "$id" >/dev/null
+id=$($D -d rbox sleep 1000)
+sleep 0.5
+$DOCKER stop -t 1 "$id" >/dev/null
+check "stop kills after the timeout" 137 "$($DOCKER inspect -f '{{.State.ExitCode}}' "$id")"
+$DOCKER rm "$id" >/dev/null
+id=$($D -d rbox sleep 1000)
+$DOCKER kill "$id" >/dev/null
+check "kill" 137 "$($DOCKER wait "$id")"
+id=$($D -d rbox sh -c 'sleep 0.5; exit 4')
+check "wait" 4 "$($DOCKER wait "$id")"
+$DOCKER rm "$id" >/dev/null
+id=$($D -d rbox sleep 1000)
+$DOCKER exec -d "$id" sh -c 'echo detached > /tmp/d'
+sleep 0.5
+check "exec -d" "detached" "$($DOCKER exec "$id" cat /tmp/d)"
+if command -v script >/dev/null; then
+  out=$( (sleep 3) | timeout 30 script -qec "$DOCKER exec -it $id echo exec pty" /dev/null | tr -d '\r')
+  check "exec -it" "exec pty" "$out"
+fi
+id2=$($D -d rbox sleep 1000)
+$DOCKER rm -f "$id" "$id2" >/dev/null; check "rm -f" 0 $?
+
+# containerd's runc shim with runsc as its binary (the way to Kubernetes RuntimeClass):
+# ctr against dockerd's own containerd, the image imported from `docker save`.
+CTR="ctr --address $W/exec/containerd/containerd.sock -n runsc-ctr"
+if command -v ctr >/dev/null && [ -S "$W/exec/containerd/containerd.sock" ]; then
+  $DOCKER save rbox | $CTR image import --all-platforms - >/dev/null 2>&1
+  img=$($CTR image ls -q | grep rbox | head -1)
+  out=$(timeout 60 $CTR run --rm --runc-binary "$RUNSC" --runtime io.containerd.runc.v2 \
+        "$img" ctr1 sh -c 'echo via ctr $A' 2>&1)
+  check "ctr run --runc-binary runsc" "via ctr" "$out"
+  timeout 60 $CTR run --rm --runc-binary "$RUNSC" --env A=x "$img" ctr2 sh -c 'exit 3'
+  check "ctr run exit status" 3 $?
+  $CTR image rm "$img" >/dev/null 2>&1
+else
+  echo "SKIPPED: ctr check: no ctr or no containerd socket" >&2
+fi
+
+if [ "${BENCH:-0}" = 1 ]; then
+  for rt in runc runsc; do
+    for i in 1 2 3 4 5 6 7; do
+      s=$(date +%s%N); $DOCKER run --rm --runtime=$rt --network=none rbox true; e=$(date +%s%N)
+      echo "$(( (e - s) / 1000000 ))"
+    done | sort -n | sed -n 4p | sed "s/^/bench: docker run --rm true, $rt median ms: /"
+  done
+  # Memory of an idle container: the sandbox process (runsc) or the program itself (runc).
+  for rt in runc runsc; do
+    id=$($DOCKER run -d --runtime=$rt --network=none rbox sleep 1000)
+    sleep 1
+    pid=$($DOCKER inspect -f '{{.State.Pid}}' "$id")
+    echo "bench: idle sleep container, $rt RSS kB: $(awk '/^VmRSS/ {print $2}' /proc/$pid/status)"
+    $DOCKER rm -f "$id" >/dev/null
+  done
+fi
+
+# Nothing left: no container state, no sandbox process.
+sleep 0.5
+check "nothing under runsc --root" "" "$(ls "$RROOT" 2>/dev/null)"
+check "no sandbox process" "" "$(pgrep -f "$RUNSC.* sandbox " || true)"
+kill "$DPID"; for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$DPID" 2>/dev/null; then bad "dockerd stopped"; else ok "dockerd stopped"; DPID=; fi
+echo "docker-e2e: $passed passed, $fails failed"
+[ "$fails" = 0 ]

@@ -1,0 +1,386 @@
+//! The OCI runtime commands, driven as containerd and Docker drive runc: bundles made here
+//! from the static busybox (busybox-static, which .ci/run installs), state under a private
+//! `--root`, errors in the `--log` JSON file.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance::{loud, runsc_path, skip_without_kvm, ScratchDir};
+use serde_json::{json, Value};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+struct Env {
+    dir: ScratchDir,
+}
+
+impl Env {
+    /// A scratch directory with a busybox root at `rootfs/`; None (loudly) when the test
+    /// can't run here.
+    fn new(test: &str) -> Option<Env> {
+        if skip_without_kvm(test) {
+            return None;
+        }
+        if !Path::new(BUSYBOX).is_file() {
+            loud(&format!(
+                "*** SKIPPED: {test}: no {BUSYBOX} (apt-get install busybox-static) ***"
+            ));
+            return None;
+        }
+        let dir = ScratchDir::new("oci");
+        let root = dir.path().join("bundle/rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "dev", "sys", "data"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+        for app in [
+            "sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "ls", "true", "kill",
+        ] {
+            symlink("busybox", root.join("bin").join(app)).unwrap();
+        }
+        fs::write(root.join("etc/motd"), "from the bundle\n").unwrap();
+        fs::create_dir_all(dir.path().join("hostdir")).unwrap();
+        fs::write(dir.path().join("hostdir/f"), "host file\n").unwrap();
+        Some(Env { dir })
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("log.json")
+    }
+
+    /// Writes config.json running `sh -c SCRIPT`, changed by `edit`.
+    fn config(&self, script: &str, edit: impl FnOnce(&mut Value)) {
+        let mut c = json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": false,
+                "user": { "uid": 0, "gid": 0 },
+                "args": ["sh", "-c", script],
+                "env": ["PATH=/bin", "A=b"],
+                "cwd": "/"
+            },
+            "root": { "path": "rootfs", "readonly": false },
+            "hostname": "ocitest",
+            "mounts": [
+                { "destination": "/proc", "type": "proc", "source": "proc" },
+                { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"] },
+                { "destination": "/dev/pts", "type": "devpts", "source": "devpts" },
+                { "destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["mode=1777"] },
+                { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue" },
+                { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"] },
+                { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro"] },
+                { "destination": "/data", "type": "bind", "source": self.dir.path().join("hostdir"), "options": ["rbind", "ro"] },
+                { "destination": "/scratch", "type": "tmpfs", "source": "tmpfs" }
+            ],
+            "linux": { "namespaces": [ { "type": "pid" }, { "type": "mount" } ], "maskedPaths": ["/proc/kcore"] }
+        });
+        edit(&mut c);
+        fs::write(self.bundle().join("config.json"), c.to_string()).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(runsc_path());
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--log")
+            .arg(self.log())
+            .arg("--log-format")
+            .arg("json")
+            .args(args)
+            .current_dir(self.bundle())
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs a command to its end: (status, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .cmd(args)
+            .output()
+            .unwrap_or_else(|e| panic!("runsc {args:?}: {e}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let (st, out, err) = self.run(&["state", id]);
+        assert_eq!(st, 0, "state {id}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("state JSON {out:?}: {e}"))
+    }
+
+    fn wait_status(&self, id: &str, want: &str) {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.state(id);
+            if s["status"] == want {
+                return;
+            }
+            assert!(Instant::now() < end, "{id} never became {want}: {s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn last_log_line(&self) -> Value {
+        let text = fs::read_to_string(self.log()).unwrap_or_default();
+        let line = text.lines().last().unwrap_or("{}").to_string();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line {line:?}: {e}"))
+    }
+}
+
+#[test]
+fn run_gives_the_process_its_config_and_status() {
+    let Some(env) = Env::new("run_gives_the_process_its_config_and_status") else {
+        return;
+    };
+    env.config(
+        "echo $A $(hostname) $(id -u):$(id -g) $(pwd); cat /data/f /etc/motd; \
+         echo x > w && cat w; { echo y > /data/g; } 2>/dev/null || echo ro-bind; \
+         echo t > /scratch/t && cat /scratch/t; ls /dev/null /proc/self/status; exit 7",
+        |c| {
+            c["process"]["user"] = json!({ "uid": 1000, "gid": 1001 });
+            c["process"]["cwd"] = json!("/tmp/made");
+        },
+    );
+    let (st, out, err) = env.run(&["run", "c1"]);
+    assert_eq!(
+        out,
+        "b ocitest 1000:1001 /tmp/made\nhost file\nfrom the bundle\nx\nro-bind\nt\n/dev/null\n/proc/self/status\n",
+        "stderr: {err}"
+    );
+    assert_eq!(st, 7, "stderr: {err}");
+    // The bundle and the host directory are untouched, and nothing is left under --root.
+    assert_eq!(
+        fs::read_to_string(env.bundle().join("rootfs/etc/motd")).unwrap(),
+        "from the bundle\n"
+    );
+    assert!(!env.dir.path().join("hostdir/g").exists());
+    assert_eq!(fs::read_dir(env.root()).unwrap().count(), 0);
+
+    env.config("echo x > /etc/motd && cat /etc/motd", |_| {});
+    assert_eq!(env.run(&["run", "c4"]).1, "x\n");
+    assert_eq!(
+        fs::read_to_string(env.bundle().join("rootfs/etc/motd")).unwrap(),
+        "from the bundle\n"
+    );
+    env.config("kill -9 $$", |_| {});
+    assert_eq!(env.run(&["run", "c2"]).0, 137);
+    env.config("echo x > /etc/motd", |c| {
+        c["root"]["readonly"] = json!(true)
+    });
+    let (st, _, err) = env.run(&["run", "c3"]);
+    assert_ne!(st, 0, "a read-only root took a write: {err}");
+}
+
+#[test]
+fn lifecycle_create_start_exec_pause_kill_delete() {
+    let Some(env) = Env::new("lifecycle_create_start_exec_pause_kill_delete") else {
+        return;
+    };
+    let hook_out = env.dir.path().join("hook.json");
+    env.config(
+        "trap 'echo got TERM; exit 3' TERM; echo started; while :; do sleep 0.05; done",
+        |c| {
+            c["hooks"] = json!({ "prestart": [ {
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat > {}", hook_out.display())]
+            } ] });
+        },
+    );
+    let stdout = env.dir.path().join("stdout");
+    let pid_file = env.dir.path().join("init.pid");
+    let mut create = env.cmd(&["create", "--bundle", ".", "--pid-file"]);
+    create
+        .arg(&pid_file)
+        .arg("life")
+        .stdout(fs::File::create(&stdout).unwrap());
+    let st = create.status().unwrap();
+    assert!(st.success(), "create: {:?}", fs::read_to_string(env.log()));
+    let s = env.state("life");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], "life");
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(s["pid"], pid);
+    assert_eq!(s["bundle"], json!(env.bundle().canonicalize().unwrap()));
+    let hook: Value = serde_json::from_slice(&fs::read(&hook_out).unwrap()).unwrap();
+    assert_eq!(
+        (hook["id"].clone(), hook["pid"].clone()),
+        (json!("life"), json!(pid))
+    );
+    // Nothing runs before start.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
+    // A second create with the same id is refused.
+    assert_ne!(env.run(&["create", "life"]).0, 0);
+    assert!(env.last_log_line()["msg"]
+        .as_str()
+        .unwrap()
+        .contains("container with id exists: life"));
+
+    assert_eq!(env.run(&["start", "life"]).0, 0);
+    env.wait_status("life", "running");
+    let (st, out, _) = env.run(&["exec", "life", "sh", "-c", "echo in exec $A; exit 5"]);
+    assert_eq!((st, out.as_str()), (5, "in exec b\n"));
+    let proc_file = env.file_json(
+        "process.json",
+        json!({ "args": ["pwd"], "cwd": "/tmp", "env": ["PATH=/bin"], "user": { "uid": 0, "gid": 0 } }),
+    );
+    let (st, out, _) = env.run(&["exec", "--process", &proc_file, "life"]);
+    assert_eq!((st, out.as_str()), (0, "/tmp\n"));
+    let (st, out, _) = env.run(&["ps", "--format", "json", "life"]);
+    assert_eq!(st, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([pid]));
+    assert_eq!(env.run(&["pause", "life"]).0, 0);
+    assert_eq!(env.state("life")["status"], "paused");
+    assert_eq!(env.run(&["resume", "life"]).0, 0);
+    assert_eq!(env.state("life")["status"], "running");
+    let (st, list, _) = env.run(&["list", "--format", "json"]);
+    assert_eq!(st, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&list).unwrap()[0]["id"],
+        "life"
+    );
+    // A running container can't be deleted without --force.
+    assert_ne!(env.run(&["delete", "life"]).0, 0);
+    assert!(env.last_log_line()["msg"]
+        .as_str()
+        .unwrap()
+        .contains("that is not stopped: running"));
+
+    assert_eq!(env.run(&["kill", "life", "SIGTERM"]).0, 0);
+    env.wait_status("life", "stopped");
+    assert_eq!(fs::read_to_string(&stdout).unwrap(), "started\ngot TERM\n");
+    assert_eq!(env.run(&["delete", "life"]).0, 0);
+    assert!(!env.root().join("life").exists());
+    assert_ne!(env.run(&["state", "life"]).0, 0);
+    // delete --force of what doesn't exist is not an error (Docker calls it after delete).
+    assert_eq!(env.run(&["delete", "--force", "life"]).0, 0);
+}
+
+#[test]
+fn delete_force_kills_and_names_and_numbers_work() {
+    let Some(env) = Env::new("delete_force_kills_and_names_and_numbers_work") else {
+        return;
+    };
+    env.config("sleep 1000", |_| {});
+    // The container keeps the stdio it was given: a file, so nobody waits for its end.
+    let mut run = env.cmd(&["run", "--detach", "k1"]);
+    run.stdout(fs::File::create(env.dir.path().join("out1")).unwrap());
+    assert!(run.status().unwrap().success());
+    env.wait_status("k1", "running");
+    let pid = env.state("k1")["pid"].as_i64().unwrap();
+    assert_eq!(env.run(&["delete", "--force", "k1"]).0, 0);
+    assert!(!env.root().join("k1").exists());
+    assert!(
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true),
+        "the sandbox process {pid} still runs"
+    );
+    // kill by number; a created container dies of it without running.
+    env.config("echo ran", |_| {});
+    let out = env.dir.path().join("out2");
+    let mut c = env.cmd(&["create", "k2"]);
+    c.stdout(fs::File::create(&out).unwrap());
+    assert!(c.status().unwrap().success());
+    assert_eq!(env.run(&["kill", "k2", "9"]).0, 0);
+    env.wait_status("k2", "stopped");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "");
+    assert_eq!(env.run(&["delete", "k2"]).0, 0);
+    assert_ne!(env.run(&["kill", "k2", "NOSUCHSIG"]).0, 0);
+}
+
+#[test]
+fn a_missing_entrypoint_fails_create_as_runc_says() {
+    let Some(env) = Env::new("a_missing_entrypoint_fails_create_as_runc_says") else {
+        return;
+    };
+    env.config("", |c| c["process"]["args"] = json!(["/no/such"]));
+    let (st, _, err) = env.run(&["create", "m1"]);
+    assert_eq!(st, 1, "{err}");
+    let line = env.last_log_line();
+    assert_eq!(line["level"], "error");
+    assert_eq!(
+        line["msg"],
+        "exec: \"/no/such\": stat /no/such: no such file or directory"
+    );
+    assert!(line["time"].as_str().is_some());
+    assert!(!env.root().join("m1").exists(), "create left state behind");
+    env.config("", |c| c["process"]["args"] = json!(["nosuch"]));
+    assert_eq!(env.run(&["create", "m2"]).0, 1);
+    assert_eq!(
+        env.last_log_line()["msg"],
+        "exec: \"nosuch\": executable file not found in $PATH"
+    );
+    // Bad ids and bad configs are refused with a message.
+    assert_ne!(env.run(&["create", "../x"]).0, 0);
+    fs::write(
+        env.bundle().join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"args":"notalist"}}"#,
+    )
+    .unwrap();
+    assert_ne!(env.run(&["create", "m3"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(msg.contains("config.json"), "{msg}");
+}
+
+#[test]
+fn the_memory_limit_bounds_the_sandbox() {
+    let Some(env) = Env::new("the_memory_limit_bounds_the_sandbox") else {
+        return;
+    };
+    // 64 MB of string in awk: fine without a limit, killed under a 32 MB one.
+    let script = "awk 'BEGIN{s=\"x\"; while(length(s)<64000000) s=s s; print length(s)}' 2>/dev/null; echo $?";
+    env.config(script, |_| {});
+    assert_eq!(env.run(&["run", "l1"]).1, "67108864\n0\n");
+    env.config(script, |c| {
+        c["linux"]["resources"] = json!({ "memory": { "limit": 32 << 20 } })
+    });
+    let out = env.run(&["run", "l2"]).1;
+    assert_ne!(out, "67108864\n0\n", "the limit did not hold");
+    assert!(out.ends_with("137\n") || out.ends_with("1\n"), "{out:?}");
+}
+
+#[test]
+fn features_and_spec() {
+    let Some(env) = Env::new("features_and_spec") else {
+        return;
+    };
+    let (st, out, _) = env.run(&["features"]);
+    assert_eq!(st, 0);
+    let f: Value = serde_json::from_str(&out).unwrap();
+    assert!(f["hooks"].as_array().unwrap().contains(&json!("prestart")));
+    let d = env.dir.path().join("spec");
+    fs::create_dir_all(&d).unwrap();
+    let (st, _, _) = env.run(&["spec", "--bundle", d.to_str().unwrap()]);
+    assert_eq!(st, 0);
+    let c: Value = serde_json::from_slice(&fs::read(d.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["root"]["path"], "rootfs");
+    assert_ne!(env.run(&["spec", "--bundle", d.to_str().unwrap()]).0, 0);
+}
+
+impl Env {
+    fn file_json(&self, name: &str, v: Value) -> String {
+        let p = self.dir.path().join(name);
+        fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    }
+}
