@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,7 +96,8 @@ int main(int argc, char **argv) {
 	const char *kind = argv[1];
 	long n = atol(argv[2]);
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
-		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault");
+		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault") &&
+		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -184,6 +186,11 @@ int main(int argc, char **argv) {
 		signal(SIGUSR1, count_signal);
 		for (long i = 0; i < n; i++) raise(SIGUSR1);
 		if (handled != n) return 3;
+	} else if (!strcmp(kind, "getrusage")) {
+		struct rusage ru;
+		for (long i = 0; i < n; i++) getrusage(RUSAGE_SELF, &ru);
+	} else if (!strcmp(kind, "getpriority")) {
+		for (long i = 0; i < n; i++) syscall(SYS_getpriority, PRIO_PROCESS, 0);
 	} else {
 		return 2;
 	}

@@ -36,6 +36,8 @@ const OPS: &[(&str, &str, u64)] = &[
         "signal_read",
         200,
     ),
+    ("getrusage(RUSAGE_SELF)", "getrusage", 20_000),
+    ("getpriority (a recorded attribute)", "getpriority", 100_000),
 ];
 
 pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {

@@ -129,3 +129,53 @@ impl SchedState {
         c.maxrss_kb = c.maxrss_kb.max(child.maxrss_kb()).max(theirs.maxrss_kb);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fork_inherits_and_reset_on_fork_resets() {
+        let parent = SchedState::default();
+        parent.set_nice(-5);
+        parent.set_policy(SCHED_FIFO, true, 10);
+        parent.set_personality(0x0040_0000 | 0x0004_0000);
+        let child = SchedState::default();
+        child.inherit(&parent);
+        assert_eq!(child.policy(), (SCHED_OTHER, false));
+        assert_eq!(child.rt_priority(), 0);
+        assert_eq!(child.nice(), 0);
+        assert_eq!(child.personality(), parent.personality());
+        // Without the flag everything is kept; BATCH is not reset even with it.
+        parent.set_policy(SCHED_BATCH, true, 0);
+        parent.set_nice(7);
+        let child = SchedState::default();
+        child.inherit(&parent);
+        assert_eq!(child.policy(), (SCHED_BATCH, false));
+        assert_eq!(child.nice(), 7);
+        child.exec();
+        assert_eq!(child.personality(), 0x0004_0000);
+    }
+
+    #[test]
+    fn nice_is_clamped_and_children_accumulate() {
+        let s = SchedState::default();
+        s.set_nice(100);
+        assert_eq!(s.nice(), 19);
+        s.set_nice(-100);
+        assert_eq!(s.nice(), -20);
+        let child = SchedState::default();
+        child.note_rss(300);
+        let grandchild = SchedState::default();
+        grandchild.note_rss(900);
+        child.add_child(&grandchild, Duration::from_millis(5));
+        s.add_child(&child, Duration::from_millis(10));
+        assert_eq!(
+            s.children(),
+            ChildUsage {
+                cpu: Duration::from_millis(15),
+                maxrss_kb: 900
+            }
+        );
+    }
+}
