@@ -242,6 +242,9 @@ impl Shared {
         origin: Option<(Arc<HostInode>, CString)>,
     ) -> Arc<HostInode> {
         let key = (st.st_dev, st.st_ino);
+        // References that may be the last ones, dropped only once `inodes` is unlocked (an
+        // inode's drop locks it).
+        let mut unused: (Option<Arc<HostInode>>, Option<(Arc<HostInode>, CString)>) = (None, None);
         let inode = {
             let mut inodes = self.inodes();
             match inodes.get(&key).and_then(Weak::upgrade) {
@@ -251,11 +254,12 @@ impl Shared {
                     // maybe of an ancestor, and its parent chain must stay the one it was
                     // created with (older inodes only: no cycle, a finite walk to the root).
                     if file_type != FileType::Directory && origin.is_some() {
-                        *live.origin_slot() = origin;
+                        unused.1 = std::mem::replace(&mut *live.origin_slot(), origin);
                     }
                     live
                 }
-                _ => {
+                other => {
+                    unused.0 = other;
                     let root = origin.is_none();
                     let inode = Arc::new_cyclic(|me| HostInode {
                         me: me.clone(),
@@ -280,6 +284,7 @@ impl Shared {
                 }
             }
         };
+        drop(unused);
         // Outside the `inodes` lock: this may close other inodes' descriptors.
         inode.install_fd(fd);
         inode
