@@ -151,6 +151,9 @@ pub struct HostFsOptions {
     pub max_cached_path_fds: Option<usize>,
 }
 
+/// Where an inode is found again: its parent directory and its name there.
+type Origin = (Arc<HostInode>, CString);
+
 /// The inodes holding an `O_PATH` descriptor, oldest first (a second-chance clock).
 #[derive(Default)]
 struct PathFds {
@@ -239,9 +242,12 @@ impl Shared {
         st: &libc::stat,
         file_type: FileType,
         denied: bool,
-        origin: Option<(Arc<HostInode>, CString)>,
+        origin: Option<Origin>,
     ) -> Arc<HostInode> {
         let key = (st.st_dev, st.st_ino);
+        // References that may be the last ones, dropped only once `inodes` is unlocked (an
+        // inode's drop locks it).
+        let mut unused: (Option<Arc<HostInode>>, Option<Origin>) = (None, None);
         let inode = {
             let mut inodes = self.inodes();
             match inodes.get(&key).and_then(Weak::upgrade) {
@@ -251,11 +257,12 @@ impl Shared {
                     // maybe of an ancestor, and its parent chain must stay the one it was
                     // created with (older inodes only: no cycle, a finite walk to the root).
                     if file_type != FileType::Directory && origin.is_some() {
-                        *live.origin_slot() = origin;
+                        unused.1 = std::mem::replace(&mut *live.origin_slot(), origin);
                     }
                     live
                 }
-                _ => {
+                other => {
+                    unused.0 = other;
                     let root = origin.is_none();
                     let inode = Arc::new_cyclic(|me| HostInode {
                         me: me.clone(),
@@ -280,6 +287,7 @@ impl Shared {
                 }
             }
         };
+        drop(unused);
         // Outside the `inodes` lock: this may close other inodes' descriptors.
         inode.install_fd(fd);
         inode
@@ -423,7 +431,7 @@ pub struct HostInode {
     /// `O_PATH | O_NOFOLLOW | O_CLOEXEC`, while held (always, for the root).
     fd: Mutex<Option<Arc<OwnedFd>>>,
     /// The directory and name to open it again by; `None` for the root.
-    origin: Mutex<Option<(Arc<HostInode>, CString)>>,
+    origin: Mutex<Option<Origin>>,
     /// Used since the clock last passed (its descriptor gets a second chance).
     referenced: AtomicBool,
     file_type: FileType,
@@ -496,11 +504,11 @@ impl HostInode {
         self.fd.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn origin_slot(&self) -> MutexGuard<'_, Option<(Arc<HostInode>, CString)>> {
+    fn origin_slot(&self) -> MutexGuard<'_, Option<Origin>> {
         self.origin.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn origin(&self) -> Option<(Arc<HostInode>, CString)> {
+    fn origin(&self) -> Option<Origin> {
         self.origin_slot().clone()
     }
 
