@@ -324,7 +324,9 @@ fn decide_direct_switch(shared: &Arc<VmShared>) {
         return;
     }
     if !env_flag(DIRECT_SWITCH_ENV) {
-        tracing::debug!("direct switch: off (experimental: {DIRECT_SWITCH_ENV}=1 turns it on); exit path");
+        tracing::debug!(
+            "direct switch: off (experimental: {DIRECT_SWITCH_ENV}=1 turns it on); exit path"
+        );
         return;
     }
     shared
