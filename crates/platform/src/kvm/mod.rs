@@ -308,7 +308,8 @@ pub const NO_DIRECT_SWITCH_ENV: &str = "RUNSC_NO_DIRECT_SWITCH";
 /// Environment variable that turns PVM's direct switch on (`1`). It is off by default for
 /// now: under heavy host load a multi-threaded program can hang in it (seen in exec_threads
 /// and fault_contexts' thread storm at load 8 on 2 cores, with "DEFER without a request"
-/// logged once), a race in the ring's hand-over that is not found yet.
+/// logged once), a race in the ring's hand-over that is not found yet. (The thread storm
+/// also hangs, less often, on the exit path: see conformance's quarantined thread_storm.)
 pub const DIRECT_SWITCH_ENV: &str = "RUNSC_DIRECT_SWITCH";
 
 fn env_flag(name: &str) -> bool {
