@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use fs::hostfs::HostFs;
 use fs::vfs::{
-    Creds as FsCreds, FileType, Location, MountNamespace, NewNode, Owner, ResolveFlags, Resolver,
-    SetAttr,
+    Creds as FsCreds, FileType, Location, MountNamespace, Owner, ResolveFlags, Resolver, SetAttr,
 };
 use platform::kvm::{KvmConfig, KvmPlatform};
 use platform::Platform;
@@ -99,44 +98,13 @@ fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<()
         _ => return Err(fail(format_args!("bind mount destination {dest:?}"))),
     };
     let dir = mount_point_in(resolver, parent.as_bytes(), true).map_err(fail)?;
-    let inode = dir.inode();
-    let shown = || dest.to_string();
-    match inode.lookup(name.as_bytes()) {
-        Ok(old) if old.file_type() == FileType::Directory => {
-            return Err(fail(format_args!(
-                "{}: a file bind mount over a directory",
-                shown()
-            )))
-        }
-        Ok(_) => {
-            inode
-                .unlink(name.as_bytes(), false)
-                .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
-            dir.dentry.remove_child(name.as_bytes());
-        }
-        Err(_) => {}
-    }
-    let file = inode
-        .create(
-            name.as_bytes(),
-            NewNode::Regular,
-            0o644,
-            Owner { uid: 0, gid: 0 },
-        )
-        .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
-    file.setattr(&SetAttr {
-        size: Some(0),
-        ..SetAttr::default()
-    })
-    .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
-    let mut done = 0;
-    while done < contents.len() {
-        done += file
-            .write_at(done as u64, &contents[done..])
-            .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
-    }
-    dir.dentry.insert_child(name.as_bytes(), file);
-    Ok(())
+    crate::container::replace_file(
+        &dir,
+        name.as_bytes(),
+        &contents,
+        dest,
+        "a file bind mount over a directory",
+    )
 }
 
 /// Builds the container's mount namespace from `bundle`.

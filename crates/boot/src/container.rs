@@ -167,38 +167,47 @@ fn resolve_user(
 /// Writes `contents` at `/etc/NAME` in the memory layer, replacing what the image has there
 /// (a file, or a symlink that must not be followed).
 fn write_etc(etc: &Location, name: &[u8], contents: &[u8]) -> Result<(), BootError> {
-    let shown = || format!("/etc/{}", String::from_utf8_lossy(name));
-    let dir = etc.inode();
-    match dir.lookup(name) {
+    let shown = format!("/etc/{}", String::from_utf8_lossy(name));
+    replace_file(etc, name, contents, &shown, "is a directory in the image")
+}
+
+/// Makes `dir/name` a fresh root-owned 0644 file holding `contents`, replacing a file or
+/// symlink there (never followed). A directory there is refused with `shown: on_directory`.
+pub(crate) fn replace_file(
+    dir: &Location,
+    name: &[u8],
+    contents: &[u8],
+    shown: &str,
+    on_directory: &str,
+) -> Result<(), BootError> {
+    let failed = |e| fail(format_args!("{shown}: {}", errno_text(e)));
+    let inode = dir.inode();
+    match inode.lookup(name) {
         Ok(old) if old.file_type() == FileType::Directory => {
-            return Err(fail(format_args!(
-                "{}: is a directory in the image",
-                shown()
-            )))
+            return Err(fail(format_args!("{shown}: {on_directory}")))
         }
         Ok(_) => {
-            dir.unlink(name, false)
-                .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
-            etc.dentry.remove_child(name);
+            inode.unlink(name, false).map_err(failed)?;
+            dir.dentry.remove_child(name);
         }
         Err(_) => {}
     }
     let owner = Owner { uid: 0, gid: 0 };
-    let file = dir
+    let file = inode
         .create(name, NewNode::Regular, 0o644, owner)
-        .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+        .map_err(failed)?;
     file.setattr(&SetAttr {
         size: Some(0),
         ..SetAttr::default()
     })
-    .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+    .map_err(failed)?;
     let mut done = 0;
     while done < contents.len() {
         done += file
             .write_at(done as u64, &contents[done..])
-            .map_err(|e| fail(format_args!("{}: {}", shown(), errno_text(e))))?;
+            .map_err(failed)?;
     }
-    etc.dentry.insert_child(name, file);
+    dir.dentry.insert_child(name, file);
     Ok(())
 }
 

@@ -248,7 +248,7 @@ pub struct RingSlot {
     fast: Arc<dyn FastSyscalls>,
     /// A request the poller declined, waiting for the vCPU thread (with its exception, if
     /// it is one).
-    pub deferred: Mutex<Option<(UserRegs, Option<Fault>)>>,
+    deferred: Mutex<Option<(UserRegs, Option<Fault>)>>,
     pub kicker: Arc<Kicker>,
     /// Whether the guest code rings the doorbell on DEFER (the user-mode trampoline and the
     /// stubs do; the ring-0 trampoline does not, and is kicked instead).
@@ -270,6 +270,14 @@ impl RingSlot {
             kicker,
             defer_by_doorbell,
         }
+    }
+
+    /// The request the poller declined, if one waits for the vCPU thread (taking it).
+    pub fn take_deferred(&self) -> Option<(UserRegs, Option<Fault>)> {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Serves a pending request if there is one. Returns whether one was found.

@@ -818,13 +818,7 @@ impl Context for KvmContext {
                 }
                 RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
                     if self.slot.page.claim(STATE_DEFER) {
-                        let deferred = self
-                            .slot
-                            .deferred
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .take();
-                        if let Some((d, fault)) = deferred {
+                        if let Some((d, fault)) = self.slot.take_deferred() {
                             *regs = d;
                             return Ok(self.take_syscall(regs, false, fault));
                         }
@@ -841,13 +835,7 @@ impl Context for KvmContext {
                 }
                 RawExit::Mmio(_) => {}
                 RawExit::Interrupted => {
-                    let deferred = self
-                        .slot
-                        .deferred
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take();
-                    if let Some((d, fault)) = deferred {
+                    if let Some((d, fault)) = self.slot.take_deferred() {
                         *regs = d;
                         return Ok(self.take_syscall(regs, false, fault));
                     }
