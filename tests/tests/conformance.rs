@@ -77,13 +77,10 @@ program_test!(
     .collect()
 );
 
-/// QUARANTINED, a known bug: 10 rounds of 48 short-lived threads that fault in pages hang the
-/// sandbox now and then (about one run in five on a quiet machine, either platform path;
-/// "DEFER without a request" was logged in some hangs). Run it with
-/// `cargo test --release -p conformance --test conformance -- --ignored thread_storm`.
-/// Ignored so that CI stays meaningful until the race is found; it must not stay ignored.
+/// 10 rounds of 48 short-lived threads that fault in pages. It hung now and then (both
+/// platform paths, "DEFER without a request" logged): the ring poller served a slot whose
+/// vCPU had gone to the next thread (fixed with `RingSlot::live` in platform's ring.rs).
 #[test]
-#[ignore = "known hang in thread churn (see the comment); run with --ignored"]
 fn thread_storm() {
     check_program("fault_contexts", &[Case::args(["storm"])]);
 }

@@ -1,5 +1,5 @@
 //! The KVM platform's choice of PVM's direct switch: `runsc do --debug` says which path runs,
-//! `RUNSC_DIRECT_SWITCH=1` asks for it (it is opt-in for now), `RUNSC_NO_DIRECT_SWITCH=1`
+//! it is on by default where the host has it, `RUNSC_NO_DIRECT_SWITCH=1`
 //! forces the exit path, and a program gives the same result either way.
 
 use std::time::Duration;
@@ -14,8 +14,7 @@ fn run(no_direct_switch: bool) -> (String, String, i32) {
     let mut with_debug = std::process::Command::new(cmd.get_program());
     with_debug.arg(&args[0]).arg("--debug").args(&args[1..]);
     with_debug.env_remove("RUNSC_NO_DIRECT_SWITCH");
-    // The direct switch is opt-in for now (see platform::kvm::DIRECT_SWITCH_ENV).
-    with_debug.env("RUNSC_DIRECT_SWITCH", "1");
+    with_debug.env_remove("RUNSC_DIRECT_SWITCH");
     if no_direct_switch {
         with_debug.env("RUNSC_NO_DIRECT_SWITCH", "1");
     }

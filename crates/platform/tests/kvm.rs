@@ -290,3 +290,96 @@ fn reused_vcpus_do_not_leak_registers() {
         assert_eq!(regs.rbx, 0, "xmm0 of the previous thread leaked");
     }
 }
+
+/// Serves getpid with `answer`; the first call it sees sleeps first, long enough for its
+/// context to end and the vCPU to go to the next context meanwhile.
+struct SlowFirst {
+    answer: u64,
+    entered: std::sync::atomic::AtomicBool,
+}
+impl FastSyscalls for SlowFirst {
+    fn serve(&self, regs: &mut UserRegs) -> bool {
+        if regs.rax != 39 {
+            return false;
+        }
+        if !self.entered.swap(true, Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        regs.rax = self.answer;
+        true
+    }
+}
+
+/// The poller may be serving a context's call when the context ends (its thread killed) and
+/// its vCPU, shared page and all, goes to the next thread. Once the first context is gone the
+/// poller must not answer into the page: the next thread would return from its own call with
+/// the old thread's registers. (It also parked calls in the dead slot, where the next
+/// thread's doorbell found nothing and the guest hung: the thread-storm hang.)
+#[test]
+fn a_reused_vcpu_gets_no_answer_meant_for_its_previous_context() {
+    let Some(p) = platform(SyscallPath::Ring) else {
+        return;
+    };
+    // 1: mov $39,%eax; syscall; cmp $2222,%rax; je 1b; mov %rax,%rbx; mov $60,%eax; syscall
+    let code = [
+        0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0xae, 0x08, 0, 0, 0x74, 0xf1, 0x48, 0x89, 0xc3,
+        0xb8, 60, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+    ];
+    let space = setup(&p, &code);
+    let regs0 = UserRegs {
+        rip: CODE,
+        rsp: DATA + PAGE_SIZE,
+        ..Default::default()
+    };
+
+    // The first context: its first getpid reaches the slow server; kill it meanwhile.
+    let slow = Arc::new(SlowFirst {
+        answer: 1111,
+        entered: false.into(),
+    });
+    let mut first = p.new_context(slow.clone()).unwrap();
+    let kicker = first.interrupter();
+    let watcher = {
+        let slow = slow.clone();
+        std::thread::spawn(move || {
+            while !slow.entered.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            kicker.interrupt();
+        })
+    };
+    let mut regs = regs0;
+    loop {
+        // Calls the poller did not take come here: answer them so the program goes on
+        // calling until the poller takes one.
+        match first.switch(&space, &mut regs).unwrap() {
+            Event::Syscall if regs.rax == 39 => regs.rax = 2222,
+            Event::Interrupted { .. } => break,
+            ev => panic!("unexpected {ev:?} (rax {:#x})", regs.rax),
+        }
+    }
+    watcher.join().unwrap();
+    drop(first);
+
+    // The next context on the same (pooled) vCPU: every getpid must answer 2222 until well
+    // after the slow server returned.
+    let fast = Arc::new(SlowFirst {
+        answer: 2222,
+        entered: true.into(),
+    });
+    let mut next = p.new_context(fast).unwrap();
+    let mut regs = regs0;
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(600);
+    while std::time::Instant::now() < until {
+        let ev = next.switch(&space, &mut regs).unwrap();
+        assert_eq!(ev, Event::Syscall);
+        match regs.rax {
+            39 => regs.rax = 2222,
+            60 => panic!(
+                "the next context's getpid returned {:#x} (1111 is the old context's answer)",
+                regs.rbx
+            ),
+            other => panic!("unexpected syscall {other}"),
+        }
+    }
+}

@@ -305,11 +305,10 @@ impl KvmPlatform {
 /// as on a host without it), whatever [`DIRECT_SWITCH_ENV`] says.
 pub const NO_DIRECT_SWITCH_ENV: &str = "RUNSC_NO_DIRECT_SWITCH";
 
-/// Environment variable that turns PVM's direct switch on (`1`). It is off by default for
-/// now: under heavy host load a multi-threaded program can hang in it (seen in exec_threads
-/// and fault_contexts' thread storm at load 8 on 2 cores, with "DEFER without a request"
-/// logged once), a race in the ring's hand-over that is not found yet. (The thread storm
-/// also hangs, less often, on the exit path: see conformance's quarantined thread_storm.)
+/// Environment variable that turns PVM's direct switch off when set to `0` (the same as
+/// [`NO_DIRECT_SWITCH_ENV`]). The direct switch is on by default where the host has it. (It
+/// was opt-in while thread churn hung now and then; the cause was the ring poller serving a
+/// slot after its vCPU had gone to another thread, fixed in `ring.rs`, `RingSlot::live`.)
 pub const DIRECT_SWITCH_ENV: &str = "RUNSC_DIRECT_SWITCH";
 
 fn env_flag(name: &str) -> bool {
@@ -324,10 +323,8 @@ fn decide_direct_switch(shared: &Arc<VmShared>) {
         tracing::debug!("direct switch: off ({NO_DIRECT_SWITCH_ENV} is set); exit path");
         return;
     }
-    if !env_flag(DIRECT_SWITCH_ENV) {
-        tracing::debug!(
-            "direct switch: off (experimental: {DIRECT_SWITCH_ENV}=1 turns it on); exit path"
-        );
+    if std::env::var_os(DIRECT_SWITCH_ENV).is_some_and(|v| v == "0") {
+        tracing::debug!("direct switch: off ({DIRECT_SWITCH_ENV}=0); exit path");
         return;
     }
     shared

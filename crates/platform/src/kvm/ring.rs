@@ -181,6 +181,9 @@ pub struct Kicker {
     immediate_exit: *mut u8,
     /// Set when the kick asks the thread to return `Event::Interrupted`.
     pub interrupted: AtomicBool,
+    /// Set when the context ended: a kick that comes later (a delayed re-kick) would stop
+    /// the vCPU's next context for nothing and signal a thread id that may be reused.
+    retired: AtomicBool,
     /// Keeps the VM, and with it the vCPU's kvm_run mapping, alive as long as this kicker:
     /// a kick can come after the context ended (a delayed re-kick), even after the sandbox
     /// finished, and must not write to an unmapped page (it crashed runsc that way).
@@ -207,18 +210,29 @@ impl Kicker {
             tid,
             immediate_exit,
             interrupted: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             _vm: vm,
         }
     }
 
-    /// Makes the vCPU's current or next `KVM_RUN` return EINTR.
+    /// Makes the vCPU's current or next `KVM_RUN` return EINTR (nothing once retired).
     pub fn kick(&self) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         // SAFETY: see the Send impl; the byte is only ever accessed atomically by us.
         unsafe { AtomicU8::from_ptr(self.immediate_exit) }.store(1, Ordering::SeqCst);
         // SAFETY: plain syscall; a stale tid at worst signals a thread that ignores it.
         unsafe {
             libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, KICK_SIGNAL);
         }
+    }
+}
+
+impl Kicker {
+    /// Called when the context ends, before its vCPU goes back to the pool.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
     }
 }
 
@@ -253,6 +267,15 @@ pub struct RingSlot {
     /// Whether the guest code rings the doorbell on DEFER (the user-mode trampoline and the
     /// stubs do; the ring-0 trampoline does not, and is kicked instead).
     defer_by_doorbell: bool,
+    /// False once the context has ended. The poller serves the slot only while holding this
+    /// lock with the flag true, and [`Poller::unregister`] clears it under the lock, so once
+    /// unregister returns the poller never touches the page through this slot again. Without
+    /// it the poller, working from a copy of the slot list, could claim a request on the
+    /// shared page after its vCPU went back to the pool and to another thread: it served
+    /// the new thread's call with the old thread's state, or parked it in the old slot's
+    /// `deferred`, where the new thread's doorbell found nothing ("DEFER without a
+    /// request") and the guest waited for ever (the thread-storm hang).
+    live: Mutex<bool>,
 }
 
 impl RingSlot {
@@ -269,6 +292,7 @@ impl RingSlot {
             deferred: Mutex::new(None),
             kicker,
             defer_by_doorbell,
+            live: Mutex::new(true),
         }
     }
 
@@ -282,9 +306,13 @@ impl RingSlot {
 
     /// Serves a pending request if there is one. Returns whether one was found.
     fn poll(&self) -> bool {
-        if self.page.state().load(Ordering::Relaxed) != STATE_REQUEST
-            || !self.page.claim(STATE_REQUEST)
-        {
+        // A cheap look first: most polls find nothing, and the page may already belong to
+        // another slot (then the check under `live` below says no).
+        if self.page.state().load(Ordering::Relaxed) != STATE_REQUEST {
+            return false;
+        }
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if !*live || !self.page.claim(STATE_REQUEST) {
             return false;
         }
         let mut regs = UserRegs::default();
@@ -362,7 +390,12 @@ impl Poller {
         slots.push(slot);
     }
 
+    /// Removes a context's page. On return the poller is done with the slot (a request it
+    /// was serving is answered) and never looks at it again, so the vCPU and its shared page
+    /// may go to another context. The caller must not hold anything `FastSyscalls::serve`
+    /// takes (the task's state), since this waits for a serve in progress.
     pub fn unregister(&self, slot: &Arc<RingSlot>) {
+        *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = false;
         self.shared
             .slots
             .lock()

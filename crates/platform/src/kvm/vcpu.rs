@@ -915,6 +915,7 @@ impl Drop for KvmContext {
                 .collect();
             tracing::debug!("vCPU {} KVM stats: {}", self.vcpu.index, stats.join(" "));
         }
+        self.slot.kicker.retire();
         if let Some(poller) = &self.vcpu.vm.poller {
             poller.unregister(&self.slot);
         }
