@@ -53,6 +53,8 @@ enum finish { NOTHING, WRITE_PIPE, SEND_SOCKET, EXIT_7, WAKE_FUTEX, CONNECT, UNL
 
 static const char *sock_path = "/tmp/sa_restart.sock";
 static int lock_fd;
+/* The UNLOCK child writes a byte here once it holds the lock. */
+static int lock_held[2];
 
 static void do_finish(enum finish f)
 {
@@ -97,6 +99,8 @@ static pid_t helper_child(int sig, enum finish f)
 			/* A lock of its own description, which the parent waits for. */
 			lock_fd = open("/tmp/sa_restart.lock", O_RDWR);
 			flock(lock_fd, LOCK_EX);
+			if (write(lock_held[1], "", 1) != 1)
+				_exit(3);
 		}
 		usleep(GAP_US);
 		kill(parent, sig);
@@ -286,8 +290,17 @@ static void flock_wait(const char *label, int flags)
 {
 	install(SIGUSR1, flags);
 	int fd = open("/tmp/sa_restart.lock", O_RDWR | O_CREAT, 0600);
+	if (pipe(lock_held) != 0)
+		exit(1);
 	pid_t c = helper_child(SIGUSR1, UNLOCK);
-	usleep(GAP_US / 2); /* the child holds the lock before the parent asks */
+	/* The child holds the lock before the parent asks. (A sleep here was not enough on a
+	 * busy machine: the parent took the lock first, and waited for the child, which waited
+	 * for the lock.) */
+	char b;
+	while (read(lock_held[0], &b, 1) < 0 && errno == EINTR)
+		;
+	close(lock_held[0]);
+	close(lock_held[1]);
 	errno = 0;
 	long r = flock(fd, LOCK_EX);
 	show(label, r, errno, "");
