@@ -492,6 +492,7 @@ program_test!(robust_mutex);
 program_test!(fault_siginfo);
 program_test!(sigchld_ignore);
 program_test!(exec_threads);
+program_test!(threads_many);
 program_test!(rt_signals);
 program_test!(pipe_threads);
 program_test!(mmap_coherent);

@@ -219,6 +219,11 @@ pub trait Context: Send {
     }
     /// A handle that makes a running `switch` return [`Event::Interrupted`].
     fn interrupter(&self) -> Arc<dyn Interrupter>;
+    /// The thread is about to wait in the sentry, perhaps for long (a system call that may
+    /// block, a job-control stop). A platform whose execution units are limited (KVM's
+    /// vCPUs) may give this context's unit to other threads meanwhile; the next `switch`
+    /// takes one back. Only between switches.
+    fn may_block(&mut self) {}
     /// The thread's floating-point and vector state, in XSAVE format (for signal frames).
     /// Only between switches.
     fn fpu_state(&mut self) -> Result<Vec<u8>, PlatformError>;

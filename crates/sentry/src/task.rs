@@ -413,6 +413,13 @@ impl Task {
             let space = lock(&self.state).mm.address_space().clone();
             let event = ctx.switch(&space, &mut regs)?;
             let mut st = lock(&self.state);
+            if event == Event::Syscall && syscalls::may_wait_long(&st, &regs) {
+                // Not holding the task's state: giving the vCPU up waits for the ring poller
+                // to be done with it, and the poller may be waiting for that state.
+                drop(st);
+                ctx.may_block();
+                st = lock(&self.state);
+            }
             let mut safe_point = true;
             match event {
                 Event::Syscall => syscalls::dispatch(&mut st, &mut regs, true),
@@ -444,6 +451,7 @@ impl Task {
                         // take what arrived meanwhile (SIGCONT's handler).
                         let group = st.group.clone();
                         drop(st);
+                        ctx.may_block();
                         group.job.wait_while_stopped(|| group.exiting().is_some());
                         st = lock(&self.state);
                         if st.group.exiting().is_none() {

@@ -75,6 +75,12 @@ pub(crate) struct VmShared {
     free_vcpu_indexes: Mutex<Vec<usize>>,
     /// vCPUs whose contexts ended, ready for reuse.
     vcpu_pool: Mutex<Vec<vcpu::VcpuHw>>,
+    /// Signalled (with `vcpu_pool` held) when a vCPU goes back to the pool.
+    vcpu_freed: std::sync::Condvar,
+    /// Contexts on a vCPU now, and contexts waiting for one: the contexts that may give
+    /// theirs up do so only when vCPUs are scarce (see [`VmShared::vcpus_scarce`]).
+    vcpus_bound: std::sync::atomic::AtomicUsize,
+    vcpu_waiters: std::sync::atomic::AtomicUsize,
     /// A host page used to add and remove a throwaway memory slot (see `retire_tables`).
     scratch_slot_page: u64,
     /// Serializes the add/delete of the throwaway slot between threads.
@@ -117,6 +123,45 @@ impl VmShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(index);
+        self.vcpu_freed.notify_one();
+    }
+
+    /// Puts a vCPU whose context left it back in the pool, and wakes a context waiting
+    /// for one.
+    pub(in crate::kvm) fn pool_vcpu(&self, hw: vcpu::VcpuHw) {
+        self.vcpu_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hw);
+        self.vcpu_freed.notify_one();
+    }
+
+    /// Waits up to `timeout` for a vCPU to come back to the pool (or for a free index).
+    pub(in crate::kvm) fn wait_for_vcpu(&self, timeout: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.vcpu_waiters.fetch_add(1, Ordering::SeqCst);
+        let pool = self.vcpu_pool.lock().unwrap_or_else(|e| e.into_inner());
+        let free = !self
+            .free_vcpu_indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if pool.is_empty() && !free {
+            let _ = self.vcpu_freed.wait_timeout(pool, timeout);
+        }
+        self.vcpu_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a context about to wait in the sentry should give its vCPU to others: when
+    /// all but a few are in use, or someone waits for one. KVM allows only so many vCPUs
+    /// (our layout: [`MAX_VCPUS`]) while programs run thousands of threads, most of them
+    /// waiting; giving a vCPU up and taking one back costs tens of microseconds, so it is
+    /// done only when they run short.
+    pub(in crate::kvm) fn vcpus_scarce(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        const SPARE: usize = 8;
+        self.vcpu_waiters.load(Ordering::Relaxed) > 0
+            || self.vcpus_bound.load(Ordering::Relaxed) + SPARE >= MAX_VCPUS
     }
 
     /// Frees the page-table pages of a dead address space.
@@ -266,6 +311,9 @@ impl KvmPlatform {
             poller,
             free_vcpu_indexes: Mutex::new((0..MAX_VCPUS).rev().collect()),
             vcpu_pool: Mutex::new(Vec::new()),
+            vcpu_freed: std::sync::Condvar::new(),
+            vcpus_bound: std::sync::atomic::AtomicUsize::new(0),
+            vcpu_waiters: std::sync::atomic::AtomicUsize::new(0),
             scratch_slot_page: scratch as u64,
             retire_lock: Mutex::new(()),
         });

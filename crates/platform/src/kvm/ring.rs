@@ -11,7 +11,7 @@
 //! The page is guest-writable: the sentry copies registers out once, never re-reads them,
 //! and treats every value as untrusted.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -175,10 +175,12 @@ fn sanitize_rip(rip: u64) -> u64 {
     }
 }
 
-/// Kicks a vCPU thread out of `KVM_RUN`.
+/// Kicks a context's thread out of `KVM_RUN`. It lives as long as the context; the vCPU under
+/// it may change (a context waiting in a long call gives its vCPU up when they are scarce).
 pub struct Kicker {
     tid: libc::pid_t,
-    immediate_exit: *mut u8,
+    /// `kvm_run.immediate_exit` of the vCPU the context is on; null while it has none.
+    immediate_exit: AtomicPtr<u8>,
     /// Set when the kick asks the thread to return `Event::Interrupted`.
     pub interrupted: AtomicBool,
     /// Set when the context ended: a kick that comes later (a delayed re-kick) would stop
@@ -190,25 +192,14 @@ pub struct Kicker {
     _vm: Arc<dyn std::any::Any + Send + Sync>,
 }
 
-// SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping. vCPUs are never destroyed
-// before their VM (they are pooled), and the kicker holds the VM (`_vm`), so the mapping
-// lives as long as the kicker; it is written only with atomic byte stores.
-unsafe impl Send for Kicker {}
-// SAFETY: as above.
-unsafe impl Sync for Kicker {}
-
 /// The signal used to kick vCPU threads; its handler does nothing.
 pub const KICK_SIGNAL: libc::c_int = libc::SIGUSR2;
 
 impl Kicker {
-    pub fn new(
-        tid: libc::pid_t,
-        immediate_exit: *mut u8,
-        vm: Arc<dyn std::any::Any + Send + Sync>,
-    ) -> Self {
+    pub fn new(tid: libc::pid_t, vm: Arc<dyn std::any::Any + Send + Sync>) -> Self {
         Kicker {
             tid,
-            immediate_exit,
+            immediate_exit: AtomicPtr::new(std::ptr::null_mut()),
             interrupted: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             _vm: vm,
@@ -220,8 +211,7 @@ impl Kicker {
         if self.retired.load(Ordering::SeqCst) {
             return;
         }
-        // SAFETY: see the Send impl; the byte is only ever accessed atomically by us.
-        unsafe { AtomicU8::from_ptr(self.immediate_exit) }.store(1, Ordering::SeqCst);
+        Self::set_immediate_exit(self.immediate_exit.load(Ordering::SeqCst));
         // SAFETY: plain syscall; a stale tid at worst signals a thread that ignores it.
         unsafe {
             libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, KICK_SIGNAL);
@@ -233,6 +223,35 @@ impl Kicker {
     /// Called when the context ends, before its vCPU goes back to the pool.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// The context is now on the vCPU whose `kvm_run.immediate_exit` is `ptr`. An interrupt
+    /// that came while it had none is applied now, so that its first `KVM_RUN` returns.
+    pub fn attach(&self, ptr: *mut u8) {
+        self.immediate_exit.store(ptr, Ordering::SeqCst);
+        // Paired with `interrupt`, which sets the flag before it reads the pointer: one of
+        // the two sees the other's store.
+        if self.interrupted.load(Ordering::SeqCst) {
+            Self::set_immediate_exit(ptr);
+        }
+    }
+
+    /// The context left its vCPU (before the vCPU goes back to the pool).
+    pub fn detach(&self) {
+        self.immediate_exit
+            .store(std::ptr::null_mut(), Ordering::SeqCst);
+    }
+
+    fn set_immediate_exit(ptr: *mut u8) {
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: `ptr` points into a vCPU's kvm_run mapping. vCPUs are never destroyed
+        // before their VM (they are pooled), and the kicker holds the VM (`_vm`), so the
+        // mapping outlives every kicker; the byte is only accessed with atomic stores here
+        // and by KVM. A kick racing `detach` may set it on the vCPU's next context: that
+        // one's `KVM_RUN` returns once for nothing, and runs on.
+        unsafe { AtomicU8::from_ptr(ptr) }.store(1, Ordering::SeqCst);
     }
 }
 

@@ -81,6 +81,11 @@ pub(super) struct VcpuHw {
     pub ds: bool,
     /// The KERNEL_GS_BASE last written (direct switch keeps it equal to the GS base).
     kernel_gs_base: u64,
+    /// The root the vCPU last ran, kept while it waits in the pool: a thread of the same
+    /// address space that takes the vCPU next uses it as it is. Making a root and dropping
+    /// one costs a flush of every shadow page table of the VM (`retire_tables`), which
+    /// thread churn paid at every thread exit. A root whose address space died went with it.
+    kept_root: Option<(Gpa, std::sync::Weak<dyn AddressSpace>)>,
 }
 
 /// A vCPU in use, with the root it currently runs.
@@ -89,6 +94,8 @@ pub(super) struct Vcpu {
     pub vm: Arc<VmShared>,
     /// The root currently loaded and the address space it mirrors.
     root: Option<(Gpa, Arc<dyn AddressSpace>)>,
+    /// CR3 must be (re)loaded at the next activate: the vCPU was reset since.
+    load_cr3: bool,
 }
 
 impl std::ops::Deref for Vcpu {
@@ -116,8 +123,13 @@ impl Vcpu {
     /// A vCPU from the pool, reset, or a new one.
     pub fn new(vm: Arc<VmShared>, lstar: u64, ds: bool) -> Result<Self, PlatformError> {
         let pooled = vm.vcpu_pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut root = None;
         let hw = match pooled {
             Some(mut hw) => {
+                root = hw
+                    .kept_root
+                    .take()
+                    .and_then(|(gpa, space)| Some((gpa, space.upgrade()?)));
                 if let Err(e) = hw.reset(&vm, lstar, ds) {
                     vm.quarantine
                         .lock()
@@ -136,7 +148,8 @@ impl Vcpu {
         Ok(Vcpu {
             hw: Some(hw),
             vm,
-            root: None,
+            root,
+            load_cr3: true,
         })
     }
 }
@@ -209,6 +222,7 @@ impl VcpuHw {
             initial_sregs: cpu::initial_sregs(sregs, index, boot_root, cpu::CR4),
             ds,
             kernel_gs_base: 0,
+            kept_root: None,
         };
         let mut xcrs = kvm_bindings::kvm_xcrs {
             nr_xcrs: 1,
@@ -299,25 +313,28 @@ impl VcpuHw {
 impl Vcpu {
     /// Loads a root mirroring `space`, unless it is already loaded.
     pub fn activate(&mut self, space: &Arc<dyn AddressSpace>) -> Result<(), PlatformError> {
-        if let Some((_, current)) = &self.root {
-            if Arc::ptr_eq(current, space) {
-                return Ok(());
-            }
+        let same = matches!(&self.root, Some((_, current)) if Arc::ptr_eq(current, space));
+        if same && !self.load_cr3 {
+            return Ok(());
         }
-        let kvm_space = space
-            .as_any()
-            .downcast_ref::<KvmAddressSpace>()
-            .ok_or_else(|| PlatformError::Kvm("address space of another platform".into()))?;
-        let root = {
-            let mut tables = kvm_space.tables.lock().unwrap_or_else(|e| e.into_inner());
-            if self.ds {
-                tables.new_mirror_pair(self.per_vcpu_pdpt, self.vm.kernel_view_pdpt)?
-            } else {
-                tables.new_mirror(self.per_vcpu_pdpt)?
-            }
-        };
-        self.deactivate();
-        self.root = Some((root, space.clone()));
+        if !same {
+            let kvm_space = space
+                .as_any()
+                .downcast_ref::<KvmAddressSpace>()
+                .ok_or_else(|| PlatformError::Kvm("address space of another platform".into()))?;
+            let root = {
+                let mut tables = kvm_space.tables.lock().unwrap_or_else(|e| e.into_inner());
+                if self.ds {
+                    tables.new_mirror_pair(self.per_vcpu_pdpt, self.vm.kernel_view_pdpt)?
+                } else {
+                    tables.new_mirror(self.per_vcpu_pdpt)?
+                }
+            };
+            self.deactivate();
+            self.root = Some((root, space.clone()));
+        }
+        self.load_cr3 = false;
+        let root = self.root.as_ref().map(|(r, _)| *r).expect("set above");
         let ds = self.ds;
         let sregs = &mut self.fd.sync_regs_mut().sregs;
         // Under the direct switch a vCPU stopped in guest-kernel code (the trampoline, a
@@ -573,14 +590,14 @@ impl Vcpu {
 
 impl Drop for Vcpu {
     fn drop(&mut self) {
-        self.deactivate();
+        // The root stays with the vCPU in the pool (see `VcpuHw::kept_root`).
         if let Some(mut hw) = self.hw.take() {
             hw.quiesce();
-            self.vm
-                .vcpu_pool
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(hw);
+            hw.kept_root = self
+                .root
+                .take()
+                .map(|(gpa, space)| (gpa, Arc::downgrade(&space)));
+            self.vm.pool_vcpu(hw);
         }
     }
 }
@@ -696,8 +713,9 @@ pub(super) fn decode_fault(frame: &ExceptionFrame, cr2: u64) -> Fault {
 /// How the next `switch` resumes the thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resume {
-    /// Never ran: enter user mode through `iretq`.
-    Fresh,
+    /// Not on a vCPU's user state (new, or moved off its vCPU): enter user mode with every
+    /// register from `regs` (and the kept FPU state).
+    Enter,
     /// Stopped in a system call: answer through the shared page.
     Syscall,
     /// Stopped in an exception stub: rewrite the frame and `iretq`.
@@ -708,44 +726,116 @@ enum Resume {
     Direct,
 }
 
-/// The KVM context of one application thread.
-pub struct KvmContext {
+/// A context's vCPU while it has one, and its end of the ring on that vCPU's page.
+struct Binding {
     vcpu: Vcpu,
     slot: Arc<RingSlot>,
+}
+
+/// How long a context without a vCPU waits for one before it looks at its interrupt flag.
+const VCPU_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The KVM context of one application thread.
+///
+/// It runs on a vCPU, and keeps it between switches (KVM charges tens of microseconds when a
+/// vCPU moves to another host thread). When vCPUs run short, a context about to wait in a
+/// long call gives its vCPU up ([`Context::may_block`]), keeping its registers and FPU state,
+/// and the next switch takes a vCPU from the pool, waiting for one if need be: there can be
+/// many more threads than vCPUs, as long as most of them wait (as gVisor's KVM platform does).
+pub struct KvmContext {
+    vm: Arc<VmShared>,
+    fast: Arc<dyn FastSyscalls>,
+    kicker: Arc<Kicker>,
+    bound: Option<Binding>,
+    /// The FPU state of a context that is not on a vCPU (XSAVE image), if not the initial one.
+    fpu: Option<kvm_bindings::kvm_xsave>,
     resume: Resume,
 }
 
 impl KvmContext {
+    /// A context for the calling thread, on a vCPU if one is free (otherwise its first
+    /// switch waits for one).
     pub(super) fn new(
         vm: Arc<VmShared>,
         fast: Arc<dyn FastSyscalls>,
     ) -> Result<Self, PlatformError> {
-        let entry = *vm.entry.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        let kicker = Arc::new(Kicker::new(tid, vm.clone()));
+        let mut ctx = KvmContext {
+            vm,
+            fast,
+            kicker,
+            bound: None,
+            fpu: None,
+            resume: Resume::Enter,
+        };
+        match ctx.try_bind() {
+            Ok(_) | Err(PlatformError::TooManyVcpus(_)) => Ok(ctx),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a vCPU from the pool (or a new one) and loads the kept FPU state into it.
+    /// TooManyVcpus when none is free.
+    fn try_bind(&mut self) -> Result<(), PlatformError> {
+        let entry = *self.vm.entry.lock().unwrap_or_else(|e| e.into_inner());
         let lstar = match entry {
             SyscallEntry::UserTrampoline => TRAMPOLINE_VA,
             SyscallEntry::Ring0 => KERNEL_CODE_VA + guest_code::ring0_syscall_offset(),
         };
-        let ds = vm.direct_switch();
-        let mut vcpu = Vcpu::new(vm.clone(), lstar, ds)?;
-
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::gettid() };
-        let kicker = Arc::new(Kicker::new(tid, vcpu.immediate_exit_ptr(), vm.clone()));
-        let page = SharedPage::new(vm.mem.clone(), vcpu.shared_page);
+        let mut vcpu = Vcpu::new(self.vm.clone(), lstar, self.vm.direct_switch())?;
+        if let Some(fpu) = &self.fpu {
+            // KVM checks the image (see set_fpu_state).
+            vcpu.fd
+                .set_xsave(fpu)
+                .map_err(|e| PlatformError::Kvm(format!("set XSAVE: {e}")))?;
+        }
+        self.fpu = None;
+        let page = SharedPage::new(self.vm.mem.clone(), vcpu.shared_page);
         let slot = Arc::new(RingSlot::new(
             page,
-            fast,
-            kicker,
+            self.fast.clone(),
+            self.kicker.clone(),
             entry == SyscallEntry::UserTrampoline,
         ));
-        if let Some(poller) = &vm.poller {
+        if let Some(poller) = &self.vm.poller {
             poller.register(slot.clone());
         }
-        Ok(KvmContext {
-            vcpu,
-            slot,
-            resume: Resume::Fresh,
-        })
+        self.kicker.attach(vcpu.immediate_exit_ptr());
+        self.vm.vcpus_bound.fetch_add(1, Ordering::SeqCst);
+        self.bound = Some(Binding { vcpu, slot });
+        Ok(())
+    }
+
+    /// Takes a vCPU, waiting for one. False if interrupted meanwhile (the interrupt is
+    /// consumed: the caller reports it).
+    fn bind(&mut self) -> Result<bool, PlatformError> {
+        loop {
+            match self.try_bind() {
+                Ok(()) => return Ok(true),
+                Err(PlatformError::TooManyVcpus(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if self.kicker.interrupted.swap(false, Ordering::SeqCst) {
+                return Ok(false);
+            }
+            self.vm.wait_for_vcpu(VCPU_WAIT_SLICE);
+        }
+    }
+
+    /// Gives the vCPU back to the pool. The caller has the thread's whole user state in its
+    /// registers (or keeps the FPU state first).
+    fn unbind(&mut self) {
+        if let Some(b) = self.bound.take() {
+            self.kicker.detach();
+            if let Some(poller) = &self.vm.poller {
+                poller.unregister(&b.slot);
+            }
+            self.vm.vcpus_bound.fetch_sub(1, Ordering::SeqCst);
+            // Dropping the vCPU pools it.
+            drop(b);
+        }
     }
 
     /// Takes a request from the shared page (`from_page`, after the doorbell) or the one the
@@ -757,21 +847,19 @@ impl KvmContext {
         from_page: bool,
         mut fault: Option<Fault>,
     ) -> Event {
+        let b = self.bound.as_ref().expect("called on a vCPU");
         if from_page {
-            if self.slot.page.kind() == KIND_EXCEPTION {
-                fault = Some(self.slot.page.fault());
-                self.slot
-                    .stats
-                    .faults_by_exit
-                    .fetch_add(1, Ordering::Relaxed);
+            if b.slot.page.kind() == KIND_EXCEPTION {
+                fault = Some(b.slot.page.fault());
+                b.slot.stats.faults_by_exit.fetch_add(1, Ordering::Relaxed);
             } else {
-                self.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+                b.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let sregs = &self.vcpu.fd.sync_regs().sregs;
+        let sregs = &b.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);
         if from_page {
-            self.slot.page.read_regs(regs);
+            b.slot.page.read_regs(regs);
         }
         regs.fs_base = fs;
         regs.gs_base = gs;
@@ -789,45 +877,54 @@ impl Context for KvmContext {
         space: &Arc<dyn AddressSpace>,
         regs: &mut UserRegs,
     ) -> Result<Event, PlatformError> {
-        self.vcpu.activate(space)?;
+        if self.bound.is_none() && !self.bind()? {
+            // Interrupted while waiting for a vCPU: the thread is, in effect, stopped in
+            // user mode with `regs`.
+            return Ok(Event::Interrupted { at_user: true });
+        }
+        let b = self.bound.as_mut().expect("bound above");
+        let (vcpu, slot) = (&mut b.vcpu, &b.slot);
+        vcpu.activate(space)?;
         match self.resume {
-            Resume::Fresh => self.vcpu.enter_user(regs),
+            Resume::Enter => vcpu.enter_user(regs),
             Resume::Syscall => {
-                self.vcpu.set_segment_bases(regs);
-                self.slot.page.answer(regs);
+                vcpu.set_segment_bases(regs);
+                slot.page.answer(regs);
             }
-            Resume::Exception => self.vcpu.resume_from_exception(regs),
-            Resume::Direct => self.vcpu.set_user_regs_now(regs),
+            Resume::Exception => vcpu.resume_from_exception(regs),
+            Resume::Direct => vcpu.set_user_regs_now(regs),
             Resume::Continue => {}
         }
         loop {
-            match self.vcpu.run() {
+            let b = self.bound.as_mut().expect("bound above");
+            let (vcpu, slot) = (&mut b.vcpu, &b.slot);
+            match vcpu.run() {
                 RawExit::Io(EXCEPTION_PORT) => {
-                    let frame = self.vcpu.read_frame()?;
-                    *regs = self.vcpu.user_regs_after_exception(&frame);
+                    let frame = vcpu.read_frame()?;
+                    *regs = vcpu.user_regs_after_exception(&frame);
                     self.resume = Resume::Exception;
-                    return Ok(Event::Fault(decode_fault(&frame, self.vcpu.cr2())));
+                    return Ok(Event::Fault(decode_fault(&frame, vcpu.cr2())));
                 }
                 RawExit::Io(RING0_DOORBELL_PORT) => {
-                    if self.slot.page.claim(STATE_EXIT) {
-                        if let Some(p) = &self.vcpu.vm.poller {
+                    if slot.page.claim(STATE_EXIT) {
+                        if let Some(p) = &self.vm.poller {
                             p.wake();
                         }
                         return Ok(self.take_syscall(regs, true, None));
                     }
                 }
-                RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vcpu.vm.doorbell_gpa => {
-                    if self.slot.page.claim(STATE_DEFER) {
-                        if let Some((d, fault)) = self.slot.take_deferred() {
+                RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vm.doorbell_gpa => {
+                    if slot.page.claim(STATE_DEFER) {
+                        if let Some((d, fault)) = slot.take_deferred() {
                             *regs = d;
                             return Ok(self.take_syscall(regs, false, fault));
                         }
                         // Cannot happen (the poller sets DEFER only over SERVING, with the
                         // request stored first); say so rather than leave the guest waiting.
-                        tracing::warn!("vCPU {}: DEFER without a request", self.vcpu.index);
+                        tracing::warn!("vCPU {}: DEFER without a request", vcpu.index);
                     }
-                    if self.slot.page.claim(STATE_EXIT) {
-                        if let Some(p) = &self.vcpu.vm.poller {
+                    if slot.page.claim(STATE_EXIT) {
+                        if let Some(p) = &self.vm.poller {
                             p.wake();
                         }
                         return Ok(self.take_syscall(regs, true, None));
@@ -835,18 +932,18 @@ impl Context for KvmContext {
                 }
                 RawExit::Mmio(_) => {}
                 RawExit::Interrupted => {
-                    if let Some((d, fault)) = self.slot.take_deferred() {
+                    if let Some((d, fault)) = slot.take_deferred() {
                         *regs = d;
                         return Ok(self.take_syscall(regs, false, fault));
                     }
-                    if self.slot.kicker.interrupted.swap(false, Ordering::SeqCst) {
+                    if self.kicker.interrupted.swap(false, Ordering::SeqCst) {
                         // In plain user code (not the trampoline, not ring 0) the state is
                         // the thread's own and may be rewritten through the sync registers.
-                        let s = self.vcpu.fd.sync_regs();
+                        let s = vcpu.fd.sync_regs();
                         let in_trampoline = s.regs.rip & !(PAGE_SIZE - 1) == TRAMPOLINE_VA;
                         let at_user = s.sregs.cs.dpl == 3 && !in_trampoline;
                         if at_user {
-                            *regs = self.vcpu.user_regs_now();
+                            *regs = vcpu.user_regs_now();
                             self.resume = Resume::Direct;
                         } else {
                             self.resume = Resume::Continue;
@@ -868,21 +965,52 @@ impl Context for KvmContext {
         }
     }
 
+    fn may_block(&mut self) {
+        // Only where `regs` hold the whole user state: stopped in a system call (or in user
+        // code); a thread stopped in an exception stub or mid-trampoline keeps its vCPU.
+        if self.bound.is_none()
+            || !matches!(self.resume, Resume::Syscall | Resume::Direct)
+            || !self.vm.vcpus_scarce()
+        {
+            return;
+        }
+        let b = self.bound.as_ref().expect("checked");
+        match b.vcpu.fd.get_xsave() {
+            Ok(x) => self.fpu = Some(x),
+            Err(e) => {
+                tracing::debug!("vCPU {}: kept (get XSAVE: {e})", b.vcpu.index);
+                return;
+            }
+        }
+        self.unbind();
+        self.resume = Resume::Enter;
+    }
+
     fn debug_stats(&self) -> Vec<(String, u64)> {
-        super::stats::read_vcpu_stats(&self.vcpu.fd).unwrap_or_default()
+        self.bound
+            .as_ref()
+            .and_then(|b| super::stats::read_vcpu_stats(&b.vcpu.fd).ok())
+            .unwrap_or_default()
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
-        self.slot.kicker.clone()
+        self.kicker.clone()
     }
 
     fn fpu_state(&mut self) -> Result<Vec<u8>, PlatformError> {
-        let x = self
-            .vcpu
-            .fd
-            .get_xsave()
-            .map_err(|e| PlatformError::Kvm(format!("get XSAVE: {e}")))?;
-        Ok(x.region.iter().flat_map(|w| w.to_le_bytes()).collect())
+        let bytes = |x: &kvm_bindings::kvm_xsave| -> Vec<u8> {
+            x.region.iter().flat_map(|w| w.to_le_bytes()).collect()
+        };
+        Ok(match (&self.bound, &self.fpu) {
+            (Some(b), _) => bytes(
+                &b.vcpu
+                    .fd
+                    .get_xsave()
+                    .map_err(|e| PlatformError::Kvm(format!("get XSAVE: {e}")))?,
+            ),
+            (None, Some(x)) => bytes(x),
+            (None, None) => bytes(&cpu::initial_xsave()),
+        })
     }
 
     fn set_fpu_state(&mut self, state: &[u8]) -> Result<(), PlatformError> {
@@ -892,32 +1020,39 @@ impl Context for KvmContext {
         }
         // KVM validates the image (reserved bits, XSTATE_BV against XCR0) and refuses a bad
         // one with EINVAL rather than loading it: a guest-written frame can't hurt us.
-        self.vcpu
-            .fd
-            .set_xsave(&x)
-            .map_err(|e| PlatformError::Kvm(format!("set XSAVE: {e}")))
+        match &self.bound {
+            Some(b) => b
+                .vcpu
+                .fd
+                .set_xsave(&x)
+                .map_err(|e| PlatformError::Kvm(format!("set XSAVE: {e}"))),
+            None => {
+                // Without a vCPU (it went to other threads) the image is checked when the
+                // next switch takes one; a bad one then fails that switch, and the thread
+                // is killed rather than sent SIGSEGV. Taking a vCPU here instead could wait
+                // with the task's state locked.
+                self.fpu = Some(x);
+                Ok(())
+            }
+        }
     }
 }
 
 impl Drop for KvmContext {
     fn drop(&mut self) {
-        tracing::debug!(
-            "vCPU {} system calls: {:?}",
-            self.vcpu.index,
-            self.slot.stats
-        );
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let stats: Vec<String> = self
-                .debug_stats()
-                .into_iter()
-                .filter(|(_, v)| *v != 0)
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect();
-            tracing::debug!("vCPU {} KVM stats: {}", self.vcpu.index, stats.join(" "));
+        self.kicker.retire();
+        if let Some(b) = &self.bound {
+            tracing::debug!("vCPU {} system calls: {:?}", b.vcpu.index, b.slot.stats);
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let stats: Vec<String> = self
+                    .debug_stats()
+                    .into_iter()
+                    .filter(|(_, v)| *v != 0)
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                tracing::debug!("vCPU {} KVM stats: {}", b.vcpu.index, stats.join(" "));
+            }
         }
-        self.slot.kicker.retire();
-        if let Some(poller) = &self.vcpu.vm.poller {
-            poller.unregister(&self.slot);
-        }
+        self.unbind();
     }
 }

@@ -372,6 +372,68 @@ fn blocks_only_on_streams(nr: u64) -> bool {
     .contains(&(nr as i64))
 }
 
+/// Whether the call in `regs` may wait in the sentry for long (for another thread, a
+/// descriptor, a timer, a signal): the task's thread then lets the platform give its vCPU
+/// to others if they run short (`Context::may_block`). A call missing here that waits holds
+/// a vCPU meanwhile; that is slower under pressure, never wrong, as long as something not
+/// waiting for a vCPU ends the wait.
+pub fn may_wait_long(task: &TaskState, regs: &UserRegs) -> bool {
+    let nr = regs.rax as u32 as u64;
+    if blocks_only_on_streams(nr) {
+        return task.fds.get(regs.rdi).is_ok_and(|f| f.may_block());
+    }
+    if nr == n::SYS_futex as u64 {
+        return !futex::never_blocks(regs.rsi);
+    }
+    if nr == n::SYS_clone as u64 {
+        // The parent of a vfork waits for the child's exec or exit.
+        return regs.rdi & libc::CLONE_VFORK as u64 != 0;
+    }
+    locks::may_wait(regs)
+        || [
+            n::SYS_vfork,
+            n::SYS_clone3,
+            n::SYS_open,
+            n::SYS_openat,
+            n::SYS_openat2,
+            n::SYS_recvfrom,
+            n::SYS_recvmsg,
+            n::SYS_recvmmsg,
+            n::SYS_sendto,
+            n::SYS_sendmsg,
+            n::SYS_sendmmsg,
+            n::SYS_accept,
+            n::SYS_accept4,
+            n::SYS_connect,
+            n::SYS_poll,
+            n::SYS_ppoll,
+            n::SYS_select,
+            n::SYS_pselect6,
+            n::SYS_epoll_wait,
+            n::SYS_epoll_pwait,
+            n::SYS_epoll_pwait2,
+            n::SYS_nanosleep,
+            n::SYS_clock_nanosleep,
+            n::SYS_wait4,
+            n::SYS_waitid,
+            n::SYS_pause,
+            n::SYS_rt_sigsuspend,
+            n::SYS_rt_sigtimedwait,
+            n::SYS_splice,
+            n::SYS_tee,
+            n::SYS_vmsplice,
+            n::SYS_ioctl,
+            n::SYS_io_getevents,
+            n::SYS_msgrcv,
+            n::SYS_msgsnd,
+            n::SYS_semop,
+            n::SYS_semtimedop,
+            n::SYS_mq_timedreceive,
+            n::SYS_mq_timedsend,
+        ]
+        .contains(&(nr as i64))
+}
+
 /// Whether the ring poller may serve the call in `regs` (unknown numbers too: they just
 /// fail with ENOSYS). Reads and writes of files that never block (regular files) are served
 /// there; streams go to the task's thread.
