@@ -525,6 +525,7 @@ program_test!(
 program_test!(resource_usage);
 // Priorities and policies: getpriority/setpriority, sched_* (nothing changes the host).
 program_test!(sched_prio);
+program_test!(fd_files);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

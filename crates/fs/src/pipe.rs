@@ -29,6 +29,10 @@ struct State {
     capacity: usize,
     readers: usize,
     writers: usize,
+    /// Opens of a FIFO for reading and for writing so far (Linux's r_counter and
+    /// w_counter): a blocked open waits for the other side's count to move.
+    read_opens: u64,
+    write_opens: u64,
 }
 
 /// The buffer shared by both ends.
@@ -64,44 +68,131 @@ impl Pipe {
     }
 }
 
-/// One end of a pipe. Dropping the last reader or writer is what EOF and EPIPE see.
+/// One end of a pipe. Dropping the last reader or writer is what EOF and EPIPE see. A FIFO
+/// opened O_RDWR is both ends at once.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
+}
+
+fn new_buffer(readers: usize, writers: usize, ino: u64) -> Arc<Pipe> {
+    Arc::new(Pipe {
+        state: Mutex::new(State {
+            buf: VecDeque::new(),
+            capacity: DEFAULT_CAPACITY,
+            readers,
+            writers,
+            read_opens: readers as u64,
+            write_opens: writers as u64,
+        }),
+        changed: Condvar::new(),
+        queue: WaitQueue::new(),
+        ino,
+    })
 }
 
 /// Creates a pipe: (read end, write end).
 pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
-    let pipe = Arc::new(Pipe {
-        state: Mutex::new(State {
-            buf: VecDeque::new(),
-            capacity: DEFAULT_CAPACITY,
-            readers: 1,
-            writers: 1,
-        }),
-        changed: Condvar::new(),
-        queue: WaitQueue::new(),
-        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-    });
+    let pipe = new_buffer(1, 1, NEXT_INO.fetch_add(1, Ordering::Relaxed));
     (
         Arc::new(PipeEnd {
             pipe: pipe.clone(),
+            read: true,
             write: false,
         }),
-        Arc::new(PipeEnd { pipe, write: true }),
+        Arc::new(PipeEnd {
+            pipe,
+            read: false,
+            write: true,
+        }),
     )
+}
+
+/// The buffers of the FIFOs open now, by the FIFO's (st_dev, st_ino): every open of one FIFO
+/// shares its buffer, which goes (with what it held) when the last end closes, as Linux's.
+static FIFOS: Mutex<Option<std::collections::HashMap<(u64, u64), std::sync::Weak<Pipe>>>> =
+    Mutex::new(None);
+
+/// Opens the FIFO whose inode is (`dev`, `ino`) with access mode `acc` (O_RDONLY, O_WRONLY
+/// or O_RDWR), as Linux's fifo_open: O_RDWR never waits; O_RDONLY waits for a writer and
+/// O_WRONLY for a reader unless `nonblock`, when O_WRONLY without a reader is ENXIO.
+/// ERESTARTSYS when the wait is interrupted; [`crate::waiter::WOULD_SLEEP`] on a thread that
+/// must not sleep, before anything changed.
+pub fn open_fifo(dev: u64, ino: u64, acc: i32, nonblock: bool) -> Result<Arc<PipeEnd>, Errno> {
+    let (read, write) = match acc {
+        libc::O_RDONLY => (true, false),
+        libc::O_WRONLY => (false, true),
+        libc::O_RDWR => (true, true),
+        _ => return Err(libc::EINVAL),
+    };
+    let pipe = {
+        let mut fifos = FIFOS.lock().unwrap_or_else(|e| e.into_inner());
+        let map = fifos.get_or_insert_with(Default::default);
+        map.retain(|_, p| p.strong_count() > 0);
+        match map.get(&(dev, ino)).and_then(|p| p.upgrade()) {
+            Some(p) => p,
+            None => {
+                let p = new_buffer(0, 0, ino);
+                map.insert((dev, ino), Arc::downgrade(&p));
+                p
+            }
+        }
+    };
+    let mut st = pipe.lock();
+    if write && !read && nonblock && st.readers == 0 {
+        return Err(libc::ENXIO);
+    }
+    let must_wait =
+        !nonblock && ((read && !write && st.writers == 0) || (write && !read && st.readers == 0));
+    if must_wait && crate::waiter::no_sleep() {
+        return Err(crate::waiter::WOULD_SLEEP);
+    }
+    if read {
+        st.readers += 1;
+        st.read_opens += 1;
+    }
+    if write {
+        st.writers += 1;
+        st.write_opens += 1;
+    }
+    pipe.changed.notify_all();
+    let end = Arc::new(PipeEnd {
+        pipe: pipe.clone(),
+        read,
+        write,
+    });
+    if must_wait {
+        if read {
+            let seen = st.write_opens;
+            while st.writers == 0 && st.write_opens == seen {
+                st = pipe.wait(st)?;
+            }
+        } else {
+            let seen = st.read_opens;
+            while st.readers == 0 && st.read_opens == seen {
+                st = pipe.wait(st)?;
+            }
+        }
+    }
+    drop(st);
+    // A new end: pollers of the other side see it (POLLHUP/POLLERR may end).
+    pipe.queue.notify(0);
+    Ok(end)
 }
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut st = self.pipe.lock();
-        let last = if self.write {
+        let mut last = false;
+        if self.write {
             st.writers -= 1;
-            st.writers == 0
-        } else {
+            last |= st.writers == 0;
+        }
+        if self.read {
             st.readers -= 1;
-            st.readers == 0
-        };
+            last |= st.readers == 0;
+        }
         self.pipe.changed.notify_all();
         drop(st);
         if last {
@@ -114,7 +205,7 @@ impl Drop for PipeEnd {
 
 impl PipeEnd {
     fn do_read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(libc::EBADF);
         }
         if buf.is_empty() {
@@ -273,7 +364,8 @@ impl FileDescription for PipeEnd {
             if st.readers == 0 {
                 ready |= POLLERR;
             }
-        } else {
+        }
+        if self.read {
             if !st.buf.is_empty() {
                 ready |= POLLIN | POLLRDNORM;
             }
@@ -359,7 +451,7 @@ impl PipeEnd {
         nonblock: bool,
         sink: impl FnOnce(&[u8]) -> Result<usize, Errno>,
     ) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(libc::EBADF);
         }
         let mut st = self.pipe.lock();
@@ -441,7 +533,7 @@ impl PipeEnd {
         nonblock: bool,
         consume: bool,
     ) -> Result<usize, Errno> {
-        if self.write || !out.write {
+        if !self.read || !out.write {
             return Err(libc::EBADF);
         }
         if self.same_pipe(out) {

@@ -183,10 +183,16 @@ impl FdTable {
     }
 
     /// A process using the table ended or took a copy of its own.
+    /// A process using the table ended. The last one closes every descriptor at once, as
+    /// Linux's exit_files, so that a zombie holds no file open: readers of its pipes see
+    /// EOF, and a program it had open for writing can run.
     pub fn remove_process(&self) {
-        let _ = self
+        let before = self
             .processes
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.close_range(0, u32::MAX, false);
+        }
     }
 
     /// Whether another live process uses the table too.

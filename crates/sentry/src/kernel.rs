@@ -477,7 +477,8 @@ fn new_process(
         &execfn,
         rlimits[crate::rlimit::RLIMIT_STACK].0,
     )?;
-    let (mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
+    let (mut mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
+    mm.exe_access = fs::vfs::write_access::deny_write(&*spec.program.inode).ok();
     let fds = stdio_table(spec.stdio);
     let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));

@@ -161,6 +161,9 @@ pub struct MemoryManager {
     pub mmap_base: u64,
     pub brk_start: u64,
     pub brk: u64,
+    /// The program this address space runs, kept from being written (ETXTBSY) while it
+    /// lives; a forked copy holds it too.
+    pub exe_access: Option<fs::vfs::write_access::ExecAccess>,
 }
 
 impl MemoryManager {
@@ -176,6 +179,7 @@ impl MemoryManager {
             mmap_base: limit,
             brk_start: 0,
             brk: 0,
+            exe_access: None,
         }
     }
 
@@ -939,6 +943,7 @@ impl MemoryManager {
         child.mmap_base = self.mmap_base;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        child.exe_access = self.exe_access.clone();
         // Write-protect the parent first: a write by one of its other threads between
         // sharing a page and protecting it would leak into the child.
         let private_writable: Vec<u64> = self

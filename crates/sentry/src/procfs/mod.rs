@@ -172,41 +172,70 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
         0o555,
         Box::new(move || {
             let me = me.clone();
-            vec![(
-                b"kernel".to_vec(),
-                DynDir::build(
-                    "/sys/kernel",
-                    0o555,
-                    Box::new(move || {
-                        let me = me.clone();
-                        vec![
-                            (
-                                b"hostname".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/hostname",
-                                    Box::new(move || {
-                                        let fs = me.upgrade().ok_or(libc::ENOENT)?;
-                                        let mut v = fs.hostname()?;
-                                        v.push(b'\n');
-                                        Ok(v)
-                                    }),
+            vec![
+                (b"fs".to_vec(), sys_fs_dir()),
+                (
+                    b"kernel".to_vec(),
+                    DynDir::build(
+                        "/sys/kernel",
+                        0o555,
+                        Box::new(move || {
+                            let me = me.clone();
+                            vec![
+                                (
+                                    b"hostname".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/hostname",
+                                        Box::new(move || {
+                                            let fs = me.upgrade().ok_or(libc::ENOENT)?;
+                                            let mut v = fs.hostname()?;
+                                            v.push(b'\n');
+                                            Ok(v)
+                                        }),
+                                    ),
                                 ),
-                            ),
-                            (
-                                b"ostype".to_vec(),
-                                GenFile::build("/sys/kernel/ostype", text("Linux\n")),
-                            ),
-                            (
-                                b"osrelease".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/osrelease",
-                                    uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                (
+                                    b"ostype".to_vec(),
+                                    GenFile::build("/sys/kernel/ostype", text("Linux\n")),
                                 ),
-                            ),
-                        ]
-                    }),
+                                (
+                                    b"osrelease".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/osrelease",
+                                        uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                    ),
+                                ),
+                            ]
+                        }),
+                    ),
                 ),
-            )]
+            ]
+        }),
+    )
+}
+
+/// /proc/sys/fs: the limits the sandbox applies, read-only.
+fn sys_fs_dir() -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sys/fs",
+        0o555,
+        Box::new(|| {
+            let file = |name: &str, value: String| {
+                let path = format!("/sys/fs/{name}");
+                let content = format!("{value}\n").into_bytes();
+                (
+                    name.as_bytes().to_vec(),
+                    GenFile::build(&path, Box::new(move || Ok(content.clone()))),
+                )
+            };
+            vec![
+                file("pipe-max-size", fs::pipe::MAX_CAPACITY.to_string()),
+                // Pipe pages per user aren't limited (hard 0 is Linux's "no limit"); the
+                // soft value is Linux's default, shown for programs that read it.
+                file("pipe-user-pages-hard", "0".into()),
+                file("pipe-user-pages-soft", "16384".into()),
+                file("nr_open", crate::rlimit::NR_OPEN.to_string()),
+            ]
         }),
     )
 }

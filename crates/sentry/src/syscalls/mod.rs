@@ -83,7 +83,8 @@ const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork
 const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per thread) and only recorded: the host schedules the sandbox's threads as it did; RLIMIT_NICE is the caller's (Linux reads the target's)";
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
-const NO_PIPES: &str = "fifos and sockets can't be opened yet";
+const NO_PIPES: &str =
+    "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
@@ -119,14 +120,14 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases, F_NOTIFY or F_SETOWN"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases or F_NOTIFY; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check"), Any),
     sys(n::SYS_pipe, fd::pipe, Full, Any),
     sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
     sys(n::SYS_mkdir, namei::mkdir, Full, Any),
     sys(n::SYS_mkdirat, namei::mkdirat, Full, Any),
-    sys(n::SYS_mknod, namei::mknod, Partial("fifos and devices are created but can't be opened yet"), Any),
-    sys(n::SYS_mknodat, namei::mknodat, Partial("fifos and devices are created but can't be opened yet"), Any),
+    sys(n::SYS_mknod, namei::mknod, Partial("device nodes other than the sandbox's own devices (null, zero, full, random, urandom, tty) open with ENXIO"), Any),
+    sys(n::SYS_mknodat, namei::mknodat, Partial("device nodes other than the sandbox's own devices (null, zero, full, random, urandom, tty) open with ENXIO"), Any),
     sys(n::SYS_symlink, namei::symlink, Full, Any),
     sys(n::SYS_symlinkat, namei::symlinkat, Full, Any),
     sys(n::SYS_unlink, namei::unlink, Full, Any),
