@@ -526,6 +526,7 @@ program_test!(resource_usage);
 // Priorities and policies: getpriority/setpriority, sched_* (nothing changes the host).
 program_test!(sched_prio);
 program_test!(fd_files);
+program_test!(pipe_limits);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

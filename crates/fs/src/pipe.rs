@@ -336,11 +336,19 @@ impl FileDescription for PipeEnd {
     fn pipe_size(&self, set: Option<u64>, privileged: bool) -> Result<u64, Errno> {
         let mut st = self.pipe.lock();
         if let Some(want) = set {
-            if want > u32::MAX as u64 || (want as usize > MAX_CAPACITY && !privileged) {
+            // Linux's pipe_set_size: the argument is an unsigned int; past 2 GiB (and so
+            // -1) is EINVAL; the size rounds up to a power of two of at least a page;
+            // growing past pipe-max-size needs CAP_SYS_RESOURCE; shrinking below what the
+            // pipe holds (in pages) is EBUSY.
+            let want = want as u32 as u64;
+            if want > 1 << 31 {
+                return Err(libc::EINVAL);
+            }
+            let size = (want.max(PIPE_BUF as u64) as usize).next_power_of_two();
+            if size > st.capacity && size > MAX_CAPACITY && !privileged {
                 return Err(libc::EPERM);
             }
-            let size = (want.max(4096) as usize).next_power_of_two();
-            if size < st.buf.len() {
+            if size / PIPE_BUF < st.buf.len().div_ceil(PIPE_BUF) {
                 return Err(libc::EBUSY);
             }
             let was_writable = st.writable();
@@ -612,6 +620,9 @@ mod tests {
         assert_eq!(w.pipe_size(Some(100_000), false), Ok(131072));
         assert_eq!(r.bytes_available(), Ok(DEFAULT_CAPACITY as u32));
         assert_eq!(w.pipe_size(Some(2 << 20), false), Err(libc::EPERM));
+        assert_eq!(w.pipe_size(Some(u64::MAX), true), Err(libc::EINVAL));
+        assert_eq!(w.pipe_size(Some((1 << 31) + 1), true), Err(libc::EINVAL));
+        assert_eq!(w.pipe_size(Some(1 << 32 | 8192), false), Err(libc::EBUSY));
     }
 
     #[test]

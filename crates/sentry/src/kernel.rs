@@ -193,6 +193,12 @@ fn host_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
             *slot = (r.rlim_cur, r.rlim_max);
         }
     }
+    // The sandbox's fs.nr_open caps descriptors whatever the host allows.
+    let nofile = &mut out[libc::RLIMIT_NOFILE as usize];
+    *nofile = (
+        nofile.0.min(crate::rlimit::NR_OPEN),
+        nofile.1.min(crate::rlimit::NR_OPEN),
+    );
     out
 }
 

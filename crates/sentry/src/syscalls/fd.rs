@@ -555,7 +555,8 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
             let desc = file.special_desc().ok_or(Errno::EBADF)?;
             let set = (cmd == libc::F_SETPIPE_SZ).then_some(arg);
-            desc.pipe_size(set, t.creds.euid == 0).map_err(Errno)
+            let privileged = crate::caps::capable(&t.creds, crate::caps::Cap::SysResource);
+            desc.pipe_size(set, privileged).map_err(Errno)
         }
         _ => Err(Errno::EINVAL),
     }

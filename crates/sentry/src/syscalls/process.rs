@@ -2,6 +2,7 @@
 
 use platform::UserRegs;
 
+use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::task::{ExitStatus, TaskState, RLIM_NLIMITS};
 
@@ -574,10 +575,11 @@ fn set_limit(t: &mut TaskState, resource: usize, soft: u64, hard: u64) -> Result
     if soft > hard {
         return Err(Errno::EINVAL);
     }
-    if hard > t.rlimits[resource].1 && t.creds.euid != 0 {
+    // RLIMIT_NOFILE can't pass fs.nr_open, even for a privileged caller.
+    if resource == libc::RLIMIT_NOFILE as usize && hard > crate::rlimit::NR_OPEN {
         return Err(Errno::EPERM);
     }
-    if resource == libc::RLIMIT_NOFILE as usize && hard > 1 << 20 {
+    if hard > t.rlimits[resource].1 && !capable(&t.creds, Cap::SysResource) {
         return Err(Errno::EPERM);
     }
     t.rlimits[resource] = (soft, hard);
