@@ -527,6 +527,7 @@ program_test!(resource_usage);
 program_test!(sched_prio);
 program_test!(fd_files);
 program_test!(pipe_limits);
+program_test!(proc_info);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

@@ -504,6 +504,8 @@ fn new_process(
             comm: crate::procfs::comm_of(&execfn),
         }),
         group: std::sync::OnceLock::new(),
+        limits: std::sync::Mutex::new(rlimits),
+        io: Default::default(),
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

@@ -443,7 +443,8 @@ impl Kernel {
         procfs: Arc<ProcFs>,
         vdso: Arc<crate::vdso::Vdso>,
     ) -> Arc<Kernel> {
-        Arc::new(Kernel {
+        let procfs_handle = procfs.clone();
+        let kernel = Arc::new(Kernel {
             platform,
             procfs,
             vdso,
@@ -453,7 +454,14 @@ impl Kernel {
             tasks: TaskCounts::default(),
             ttys: Default::default(),
             booted: Instant::now(),
-        })
+        });
+        procfs_handle.set_kernel(&kernel);
+        kernel
+    }
+
+    /// The last pid or tid given out (/proc/loadavg, /proc/stat's processes).
+    pub fn last_id(&self) -> i32 {
+        self.next_id.load(Ordering::Relaxed) - 1
     }
 
     /// Removes a reaped process from the table (its /proc entry goes separately, outside

@@ -974,6 +974,11 @@ impl MemoryManager {
     pub fn resident_pages(&self) -> usize {
         self.pages.len()
     }
+
+    /// Populated pages in `[start, end)`.
+    pub fn resident_in(&self, start: u64, end: u64) -> usize {
+        self.pages.range(start..end).count()
+    }
 }
 
 impl Drop for MemoryManager {

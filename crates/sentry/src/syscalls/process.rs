@@ -583,6 +583,7 @@ fn set_limit(t: &mut TaskState, resource: usize, soft: u64, hard: u64) -> Result
         return Err(Errno::EPERM);
     }
     t.rlimits[resource] = (soft, hard);
+    *t.process.limits.lock().unwrap_or_else(|e| e.into_inner()) = t.rlimits;
     Ok(())
 }
 
