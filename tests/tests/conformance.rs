@@ -528,6 +528,7 @@ program_test!(sched_prio);
 program_test!(fd_files);
 program_test!(pipe_limits);
 program_test!(proc_info);
+program_test!(admin_calls);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

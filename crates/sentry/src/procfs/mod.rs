@@ -39,6 +39,8 @@ pub struct ProcFs {
     /// The sandbox's host name (its UTS name), when it has its own: `uname` and
     /// /proc/sys/kernel/hostname give it; `None`: the host's.
     hostname: Mutex<Option<Vec<u8>>>,
+    /// The sandbox's NIS domain name (setdomainname; Linux's default "(none)").
+    domainname: Mutex<Vec<u8>>,
     /// The sandbox's kernel, for the system-wide files (set once it exists).
     kernel: std::sync::OnceLock<Weak<crate::process::Kernel>>,
     /// /proc/sys/kernel/random/boot_id: one random UUID per sandbox.
@@ -244,6 +246,7 @@ impl ProcFs {
             processes: Mutex::new(BTreeMap::new()),
             me: me.clone(),
             hostname: Mutex::new(None),
+            domainname: Mutex::new(b"(none)".to_vec()),
             kernel: std::sync::OnceLock::new(),
             boot_id: random_uuid(),
         })
@@ -254,6 +257,20 @@ impl ProcFs {
     pub fn set_hostname(&self, name: &[u8]) {
         let name = name[..name.len().min(64)].to_vec();
         *self.hostname.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+    }
+
+    /// Sets the sandbox's domain name (at most 64 bytes kept).
+    pub fn set_domainname(&self, name: &[u8]) {
+        *self.domainname.lock().unwrap_or_else(|e| e.into_inner()) =
+            name[..name.len().min(64)].to_vec();
+    }
+
+    /// The sandbox's domain name.
+    pub fn domainname(&self) -> Vec<u8> {
+        self.domainname
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The sandbox's host name: its own, or the host's.
@@ -389,6 +406,18 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                             Ok(v)
                                         }),
                                     ),
+                                ),
+                                (
+                                    b"domainname".to_vec(),
+                                    GenFile::build("/sys/kernel/domainname", {
+                                        let me = me.clone();
+                                        Box::new(move || {
+                                            let mut v =
+                                                me.upgrade().ok_or(libc::ENOENT)?.domainname();
+                                            v.push(b'\n');
+                                            Ok(v)
+                                        })
+                                    }),
                                 ),
                                 (
                                     b"ostype".to_vec(),

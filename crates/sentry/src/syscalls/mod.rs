@@ -1,6 +1,7 @@
 //! The system call table and dispatch. One file per family; this table is the single map from
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
+mod admin;
 mod attr;
 mod clone;
 mod copy;
@@ -227,6 +228,14 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_set_robust_list, process::set_robust_list, Partial("processed at thread exit (owner-died marking and one wake per held lock), but the owner-died write is not atomic against a waiter setting FUTEX_WAITERS at that moment"), Any),
     sys(n::SYS_get_robust_list, process::get_robust_list, Partial("the calling thread's list only: another thread's is EPERM (no ptrace rights in the sandbox)"), Any),
     sys(n::SYS_uname, process::uname, Full, Any),
+    sys(n::SYS_sethostname, admin::sethostname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host's clock state; any change is EPERM, CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_clock_adjtime, admin::clock_adjtime, Partial("CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP (dynamic POSIX clocks are EINVAL)"), Any),
+    sys(n::SYS_fadvise64, admin::fadvise64, Partial("the advice is checked and has no effect (nothing is cached apart from the host's page cache)"), Any),
+    sys(n::SYS_readahead, admin::readahead, Partial("checks the file and reads nothing ahead"), Any),
     sys(n::SYS_getpid, process::getpid, Full, Any),
     sys(n::SYS_gettid, process::gettid, Full, Any),
     sys(n::SYS_getppid, process::getppid, Full, Any),

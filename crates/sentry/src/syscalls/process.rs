@@ -92,13 +92,14 @@ fn utsname_field(s: &[u8]) -> [u8; 65] {
 pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let host = nix::sys::utsname::uname().map_err(Errno::from)?;
     let nodename = t.kernel.procfs.hostname().map_err(Errno)?;
+    let domainname = t.kernel.procfs.domainname();
     let fields = [
         b"Linux".as_slice(),
         &nodename,
         host.release().as_encoded_bytes(),
         host.version().as_encoded_bytes(),
         b"x86_64".as_slice(),
-        b"(none)".as_slice(),
+        &domainname,
     ];
     let mut out = Vec::with_capacity(6 * 65);
     for f in fields {
