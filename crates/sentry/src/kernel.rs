@@ -118,6 +118,7 @@ fn map_segment_from_file(
             may_write: false,
             path: program.exe.clone(),
         }),
+        flags: Default::default(),
     });
     // The rest of the last page belongs to .bss: zeros, not the bytes that follow in the file.
     let file_end = vaddr + seg.filesz;

@@ -333,6 +333,7 @@ struct MapEntry {
     anonymous: bool,
     shared: bool,
     writable: bool,
+    locked: bool,
     flags: String,
 }
 
@@ -401,6 +402,9 @@ fn map_entries(p: &ProcessInfo) -> Vec<MapEntry> {
             (true, "mw"),
             (true, "me"),
             (shared, "ms"),
+            (v.flags.locked, "lo"),
+            (v.flags.dontfork, "dc"),
+            (v.flags.wipeonfork, "wf"),
             (v.kind == VmaKind::Stack, "gd"),
             (!shared && v.prot.write, "ac"),
         ] {
@@ -417,6 +421,7 @@ fn map_entries(p: &ProcessInfo) -> Vec<MapEntry> {
             anonymous: v.file.is_none() || v.kind == VmaKind::Heap || v.kind == VmaKind::Stack,
             shared,
             writable: v.prot.write,
+            locked: v.flags.locked,
             flags,
         });
     }
@@ -445,6 +450,7 @@ fn smaps_counters(entries: &[&MapEntry], rollup: bool) -> String {
     let private_dirty = sum(&|e| !e.shared && e.writable);
     let private_clean = sum(&|e| !e.shared && !e.writable);
     let anon = sum(&|e| e.anonymous);
+    let locked = sum(&|e| e.locked);
     let mut rows: Vec<(&str, u64)> = vec![("Rss", rss), ("Pss", rss), ("Pss_Dirty", private_dirty)];
     if rollup {
         rows.push(("Pss_Anon", anon));
@@ -467,7 +473,7 @@ fn smaps_counters(entries: &[&MapEntry], rollup: bool) -> String {
         ("Private_Hugetlb", 0),
         ("Swap", 0),
         ("SwapPss", 0),
-        ("Locked", 0),
+        ("Locked", locked),
     ]);
     let mut out = String::new();
     for (k, v) in rows {
@@ -571,21 +577,25 @@ fn mounts(p: &ProcessInfo) -> Vec<u8> {
 fn status(p: &ProcessInfo) -> Vec<u8> {
     let c = &p.creds;
     let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
-    let (vm_kb, rss_kb) = {
+    let (vm_kb, rss_kb, lck_kb) = {
         let image = p.image();
         match image.mm.upgrade() {
             Some(mm) => {
                 let mm = mm.lock();
                 let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
-                (vm / 1024, mm.resident_pages() as u64 * 4)
+                (
+                    vm / 1024,
+                    mm.resident_pages() as u64 * 4,
+                    mm.locked_bytes(0, u64::MAX) / 1024,
+                )
             }
-            None => (0, 0),
+            None => (0, 0, 0),
         }
     };
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
-         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
+         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t0000000000000000\nSeccomp:\t0\n",
         String::from_utf8_lossy(&p.comm()),

@@ -84,6 +84,7 @@ const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork
 const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per thread) and only recorded: the host schedules the sandbox's threads as it did; RLIMIT_NICE is the caller's (Linux reads the target's)";
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
+const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt) and populated (unless ONFAULT); the sandbox never pages out, so nothing else changes; mlockall(MCL_FUTURE|MCL_ONFAULT) locks future mappings populated anyway";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
@@ -192,7 +193,13 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_munmap, mm::munmap, Full, Any),
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
-    sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages; other advice is accepted and ignored"), Any),
+    sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages (FREE at once, not lazily; REMOVE doesn't punch a hole in the file); DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK and POPULATE_READ/WRITE act; Linux's refusals (locked, file-backed, shared); the other advice (paging, huge pages, KSM) is accepted and ignored"), Any),
+    sys(n::SYS_mincore, mm::mincore, Partial("a page is resident once the mapping has populated it (a file's page cache isn't consulted)"), Any),
+    sys(n::SYS_mlock, mm::mlock, Partial(MLOCK), Any),
+    sys(n::SYS_mlock2, mm::mlock2, Partial(MLOCK), Any),
+    sys(n::SYS_munlock, mm::munlock, Full, Any),
+    sys(n::SYS_mlockall, mm::mlockall, Partial(MLOCK), Any),
+    sys(n::SYS_munlockall, mm::munlockall, Full, Any),
     sys(n::SYS_clone, clone::clone, Partial("no namespaces or pidfds"), Own),
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
