@@ -530,6 +530,7 @@ program_test!(pipe_limits);
 program_test!(proc_info);
 program_test!(admin_calls);
 program_test!(mm_calls);
+program_test!(pidfd_vm);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

@@ -13,6 +13,7 @@ pub enum Cap {
     Fowner = 3,
     Kill = 5,
     IpcLock = 14,
+    SysPtrace = 19,
     SysAdmin = 21,
     SysNice = 23,
     SysResource = 24,

@@ -432,6 +432,8 @@ pub struct Kernel {
     pub ttys: crate::tty::Ttys,
     /// When the sandbox started (sysinfo's uptime, times' epoch).
     pub booted: Instant,
+    /// Told (POLLIN) whenever a process ends: pidfds poll on it.
+    pub exits: fs::waiter::WaitQueue,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -454,6 +456,7 @@ impl Kernel {
             tasks: TaskCounts::default(),
             ttys: Default::default(),
             booted: Instant::now(),
+            exits: fs::waiter::WaitQueue::new(),
         });
         procfs_handle.set_kernel(&kernel);
         kernel
@@ -738,6 +741,13 @@ impl Kernel {
             });
         }
         self.changed.notify_all();
+        self.exits
+            .notify(fs::waiter::POLLIN | fs::waiter::POLLRDNORM);
+    }
+
+    /// Whether process `pid` is in the table and alive (not a zombie): None when it is gone.
+    pub fn alive(&self, pid: i32) -> Option<bool> {
+        lock(&self.table).get(&pid).map(|e| e.zombie.is_none())
     }
 
     /// Forgets process `pid` if it has ended and nobody will wait for it (a process

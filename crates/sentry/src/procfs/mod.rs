@@ -296,7 +296,8 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
-    fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
+    /// What procfs knows of process `pid` (until it is reaped).
+    pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()
     }
 

@@ -14,6 +14,7 @@ mod namei;
 pub mod names;
 mod path;
 mod persona;
+mod pidfd;
 mod poll;
 mod process;
 mod resource;
@@ -85,6 +86,7 @@ const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per t
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
 const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt) and populated (unless ONFAULT); the sandbox never pages out, so nothing else changes; mlockall(MCL_FUTURE|MCL_ONFAULT) locks future mappings populated anyway";
+const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
@@ -235,6 +237,11 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_set_robust_list, process::set_robust_list, Partial("processed at thread exit (owner-died marking and one wake per held lock), but the owner-died write is not atomic against a waiter setting FUTEX_WAITERS at that moment"), Any),
     sys(n::SYS_get_robust_list, process::get_robust_list, Partial("the calling thread's list only: another thread's is EPERM (no ptrace rights in the sandbox)"), Any),
     sys(n::SYS_uname, process::uname, Full, Any),
+    sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); waitid(P_PIDFD) and clone's CLONE_PIDFD aren't there"), Any),
+    sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
+    sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
+    sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
+    sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_sethostname, admin::sethostname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
     sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
