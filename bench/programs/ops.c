@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
 	long n = atol(argv[2]);
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
 		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault") &&
-		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority");
+		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority") &&
+		    strcmp(kind, "pipe_storm");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -121,6 +122,14 @@ int main(int argc, char **argv) {
 			DIR *d = opendir("many");
 			while (readdir(d)) {}
 			closedir(d);
+		}
+	} else if (!strcmp(kind, "pipe_storm")) {
+		/* n pipes kept open (2n descriptors): each pipe() finds the lowest free pair. */
+		struct rlimit rl = {2 * n + 64, 2 * n + 64};
+		if (setrlimit(RLIMIT_NOFILE, &rl)) return 3;
+		for (long i = 0; i < n; i++) {
+			int p[2];
+			if (pipe(p)) return 3;
 		}
 	} else if (!strcmp(kind, "pipe4k")) {
 		int p[2];

@@ -36,6 +36,11 @@ const OPS: &[(&str, &str, u64)] = &[
         "signal_read",
         200,
     ),
+    (
+        "pipe() while keeping every pipe open (60,000 pipes, 120,000 descriptors at the end)",
+        "pipe_storm",
+        60_000,
+    ),
     ("getrusage(RUSAGE_SELF)", "getrusage", 20_000),
     ("getpriority (a recorded attribute)", "getpriority", 100_000),
 ];

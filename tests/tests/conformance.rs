@@ -523,6 +523,12 @@ program_test!(
 program_test!(resource_usage);
 // Priorities and policies: getpriority/setpriority, sched_* (nothing changes the host).
 program_test!(sched_prio);
+program_test!(fd_files);
+program_test!(pipe_limits);
+program_test!(proc_info);
+program_test!(admin_calls);
+program_test!(mm_calls);
+program_test!(pidfd_vm);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

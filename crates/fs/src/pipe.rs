@@ -29,6 +29,10 @@ struct State {
     capacity: usize,
     readers: usize,
     writers: usize,
+    /// Opens of a FIFO for reading and for writing so far (Linux's r_counter and
+    /// w_counter): a blocked open waits for the other side's count to move.
+    read_opens: u64,
+    write_opens: u64,
 }
 
 /// The buffer shared by both ends.
@@ -64,44 +68,131 @@ impl Pipe {
     }
 }
 
-/// One end of a pipe. Dropping the last reader or writer is what EOF and EPIPE see.
+/// One end of a pipe. Dropping the last reader or writer is what EOF and EPIPE see. A FIFO
+/// opened O_RDWR is both ends at once.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
+}
+
+fn new_buffer(readers: usize, writers: usize, ino: u64) -> Arc<Pipe> {
+    Arc::new(Pipe {
+        state: Mutex::new(State {
+            buf: VecDeque::new(),
+            capacity: DEFAULT_CAPACITY,
+            readers,
+            writers,
+            read_opens: readers as u64,
+            write_opens: writers as u64,
+        }),
+        changed: Condvar::new(),
+        queue: WaitQueue::new(),
+        ino,
+    })
 }
 
 /// Creates a pipe: (read end, write end).
 pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
-    let pipe = Arc::new(Pipe {
-        state: Mutex::new(State {
-            buf: VecDeque::new(),
-            capacity: DEFAULT_CAPACITY,
-            readers: 1,
-            writers: 1,
-        }),
-        changed: Condvar::new(),
-        queue: WaitQueue::new(),
-        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-    });
+    let pipe = new_buffer(1, 1, NEXT_INO.fetch_add(1, Ordering::Relaxed));
     (
         Arc::new(PipeEnd {
             pipe: pipe.clone(),
+            read: true,
             write: false,
         }),
-        Arc::new(PipeEnd { pipe, write: true }),
+        Arc::new(PipeEnd {
+            pipe,
+            read: false,
+            write: true,
+        }),
     )
+}
+
+/// The buffers of the FIFOs open now, by the FIFO's (st_dev, st_ino): every open of one FIFO
+/// shares its buffer, which goes (with what it held) when the last end closes, as Linux's.
+static FIFOS: Mutex<Option<std::collections::HashMap<(u64, u64), std::sync::Weak<Pipe>>>> =
+    Mutex::new(None);
+
+/// Opens the FIFO whose inode is (`dev`, `ino`) with access mode `acc` (O_RDONLY, O_WRONLY
+/// or O_RDWR), as Linux's fifo_open: O_RDWR never waits; O_RDONLY waits for a writer and
+/// O_WRONLY for a reader unless `nonblock`, when O_WRONLY without a reader is ENXIO.
+/// ERESTARTSYS when the wait is interrupted; [`crate::waiter::WOULD_SLEEP`] on a thread that
+/// must not sleep, before anything changed.
+pub fn open_fifo(dev: u64, ino: u64, acc: i32, nonblock: bool) -> Result<Arc<PipeEnd>, Errno> {
+    let (read, write) = match acc {
+        libc::O_RDONLY => (true, false),
+        libc::O_WRONLY => (false, true),
+        libc::O_RDWR => (true, true),
+        _ => return Err(libc::EINVAL),
+    };
+    let pipe = {
+        let mut fifos = FIFOS.lock().unwrap_or_else(|e| e.into_inner());
+        let map = fifos.get_or_insert_with(Default::default);
+        map.retain(|_, p| p.strong_count() > 0);
+        match map.get(&(dev, ino)).and_then(|p| p.upgrade()) {
+            Some(p) => p,
+            None => {
+                let p = new_buffer(0, 0, ino);
+                map.insert((dev, ino), Arc::downgrade(&p));
+                p
+            }
+        }
+    };
+    let mut st = pipe.lock();
+    if write && !read && nonblock && st.readers == 0 {
+        return Err(libc::ENXIO);
+    }
+    let must_wait =
+        !nonblock && ((read && !write && st.writers == 0) || (write && !read && st.readers == 0));
+    if must_wait && crate::waiter::no_sleep() {
+        return Err(crate::waiter::WOULD_SLEEP);
+    }
+    if read {
+        st.readers += 1;
+        st.read_opens += 1;
+    }
+    if write {
+        st.writers += 1;
+        st.write_opens += 1;
+    }
+    pipe.changed.notify_all();
+    let end = Arc::new(PipeEnd {
+        pipe: pipe.clone(),
+        read,
+        write,
+    });
+    if must_wait {
+        if read {
+            let seen = st.write_opens;
+            while st.writers == 0 && st.write_opens == seen {
+                st = pipe.wait(st)?;
+            }
+        } else {
+            let seen = st.read_opens;
+            while st.readers == 0 && st.read_opens == seen {
+                st = pipe.wait(st)?;
+            }
+        }
+    }
+    drop(st);
+    // A new end: pollers of the other side see it (POLLHUP/POLLERR may end).
+    pipe.queue.notify(0);
+    Ok(end)
 }
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut st = self.pipe.lock();
-        let last = if self.write {
+        let mut last = false;
+        if self.write {
             st.writers -= 1;
-            st.writers == 0
-        } else {
+            last |= st.writers == 0;
+        }
+        if self.read {
             st.readers -= 1;
-            st.readers == 0
-        };
+            last |= st.readers == 0;
+        }
         self.pipe.changed.notify_all();
         drop(st);
         if last {
@@ -114,7 +205,7 @@ impl Drop for PipeEnd {
 
 impl PipeEnd {
     fn do_read(&self, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(libc::EBADF);
         }
         if buf.is_empty() {
@@ -245,11 +336,19 @@ impl FileDescription for PipeEnd {
     fn pipe_size(&self, set: Option<u64>, privileged: bool) -> Result<u64, Errno> {
         let mut st = self.pipe.lock();
         if let Some(want) = set {
-            if want > u32::MAX as u64 || (want as usize > MAX_CAPACITY && !privileged) {
+            // Linux's pipe_set_size: the argument is an unsigned int; past 2 GiB (and so
+            // -1) is EINVAL; the size rounds up to a power of two of at least a page;
+            // growing past pipe-max-size needs CAP_SYS_RESOURCE; shrinking below what the
+            // pipe holds (in pages) is EBUSY.
+            let want = want as u32 as u64;
+            if want > 1 << 31 {
+                return Err(libc::EINVAL);
+            }
+            let size = (want.max(PIPE_BUF as u64) as usize).next_power_of_two();
+            if size > st.capacity && size > MAX_CAPACITY && !privileged {
                 return Err(libc::EPERM);
             }
-            let size = (want.max(4096) as usize).next_power_of_two();
-            if size < st.buf.len() {
+            if size / PIPE_BUF < st.buf.len().div_ceil(PIPE_BUF) {
                 return Err(libc::EBUSY);
             }
             let was_writable = st.writable();
@@ -273,7 +372,8 @@ impl FileDescription for PipeEnd {
             if st.readers == 0 {
                 ready |= POLLERR;
             }
-        } else {
+        }
+        if self.read {
             if !st.buf.is_empty() {
                 ready |= POLLIN | POLLRDNORM;
             }
@@ -359,7 +459,7 @@ impl PipeEnd {
         nonblock: bool,
         sink: impl FnOnce(&[u8]) -> Result<usize, Errno>,
     ) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(libc::EBADF);
         }
         let mut st = self.pipe.lock();
@@ -441,7 +541,7 @@ impl PipeEnd {
         nonblock: bool,
         consume: bool,
     ) -> Result<usize, Errno> {
-        if self.write || !out.write {
+        if !self.read || !out.write {
             return Err(libc::EBADF);
         }
         if self.same_pipe(out) {
@@ -520,6 +620,9 @@ mod tests {
         assert_eq!(w.pipe_size(Some(100_000), false), Ok(131072));
         assert_eq!(r.bytes_available(), Ok(DEFAULT_CAPACITY as u32));
         assert_eq!(w.pipe_size(Some(2 << 20), false), Err(libc::EPERM));
+        assert_eq!(w.pipe_size(Some(u64::MAX), true), Err(libc::EINVAL));
+        assert_eq!(w.pipe_size(Some((1 << 31) + 1), true), Err(libc::EINVAL));
+        assert_eq!(w.pipe_size(Some(1 << 32 | 8192), false), Err(libc::EBUSY));
     }
 
     #[test]

@@ -10,10 +10,14 @@ use crate::task::Creds;
 /// Capability numbers (linux/capability.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
+    Fowner = 3,
     Kill = 5,
+    IpcLock = 14,
+    SysPtrace = 19,
     SysAdmin = 21,
     SysNice = 23,
     SysResource = 24,
+    SysTime = 25,
     Syslog = 34,
 }
 

@@ -16,6 +16,115 @@ pub struct FdEntry {
     pub cloexec: bool,
 }
 
+/// Which descriptors are in use, for finding the lowest free one quickly with many open
+/// (Linux's open_fds and full_fds_bits): one bit per descriptor, and one bit per word of
+/// those telling that the word is full. Finding a free descriptor reads at most one summary
+/// word per 4096 descriptors.
+#[derive(Clone, Default)]
+struct FdBitmap {
+    words: Vec<u64>,
+    full: Vec<u64>,
+}
+
+impl FdBitmap {
+    fn set(&mut self, fd: i32, used: bool) {
+        let (w, b) = (fd as usize / 64, fd as usize % 64);
+        if w >= self.words.len() {
+            if !used {
+                return;
+            }
+            self.words.resize(w + 1, 0);
+            self.full.resize(w / 64 + 1, 0);
+        }
+        if used {
+            self.words[w] |= 1 << b;
+        } else {
+            self.words[w] &= !(1 << b);
+        }
+        let (sw, sb) = (w / 64, w % 64);
+        if self.words[w] == u64::MAX {
+            self.full[sw] |= 1 << sb;
+        } else {
+            self.full[sw] &= !(1 << sb);
+        }
+    }
+
+    /// The lowest descriptor at or above `min` not in use.
+    fn lowest_free(&self, min: i32) -> i32 {
+        let min = min.max(0) as usize;
+        let mut w = min / 64;
+        if w >= self.words.len() {
+            return min as i32;
+        }
+        let word = self.words[w] | ((1u64 << (min % 64)) - 1);
+        if word != u64::MAX {
+            return (w * 64 + word.trailing_ones() as usize) as i32;
+        }
+        w += 1;
+        // The first word at or after w that isn't full, by the summary.
+        let mut sw = w / 64;
+        while sw < self.full.len() {
+            let below = if sw == w / 64 {
+                (1u64 << (w % 64)) - 1
+            } else {
+                0
+            };
+            let summary = self.full[sw] | below;
+            if summary != u64::MAX {
+                let word_index = sw * 64 + summary.trailing_ones() as usize;
+                let word = self.words.get(word_index).copied().unwrap_or(0);
+                return (word_index * 64 + word.trailing_ones() as usize) as i32;
+            }
+            sw += 1;
+        }
+        (self.full.len() * 64 * 64) as i32
+    }
+}
+
+/// The descriptors, in order, and the bitmap of those in use, kept in step.
+#[derive(Clone, Default)]
+struct Entries {
+    map: BTreeMap<i32, FdEntry>,
+    used: FdBitmap,
+}
+
+impl Entries {
+    fn insert(&mut self, fd: i32, entry: FdEntry) -> Option<FdEntry> {
+        self.used.set(fd, true);
+        self.map.insert(fd, entry)
+    }
+
+    fn remove(&mut self, fd: &i32) -> Option<FdEntry> {
+        let old = self.map.remove(fd);
+        if old.is_some() {
+            self.used.set(*fd, false);
+        }
+        old
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&i32, &mut FdEntry) -> bool) {
+        let used = &mut self.used;
+        self.map.retain(|fd, e| {
+            let k = keep(fd, e);
+            if !k {
+                used.set(*fd, false);
+            }
+            k
+        });
+    }
+
+    fn get_mut(&mut self, fd: &i32) -> Option<&mut FdEntry> {
+        self.map.get_mut(fd)
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = BTreeMap<i32, FdEntry>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
 /// Maps descriptor numbers to open file descriptions. Internally locked, so that it can be
 /// shared (threads with CLONE_FILES, /proc/PID/fd) and read while a system call runs.
 ///
@@ -23,7 +132,7 @@ pub struct FdEntry {
 /// descriptor that goes away (close, close_range, replaced by dup2, close-on-exec, the table
 /// dropped) releases the table's record locks on its file.
 pub struct FdTable {
-    entries: Mutex<BTreeMap<i32, FdEntry>>,
+    entries: Mutex<Entries>,
     /// This table's identity as a lock owner: unique for the sandbox's life, unlike an
     /// address, so a new table never inherits a dead one's locks.
     lock_owner: u64,
@@ -60,7 +169,7 @@ fn fd_number(fd: u64) -> Result<i32, Errno> {
 }
 
 impl FdTable {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, FdEntry>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -85,15 +194,7 @@ impl FdTable {
 
     /// The lowest descriptor at or above `min` not in use.
     pub fn lowest_free(&self, min: i32) -> i32 {
-        let entries = self.lock();
-        let mut fd = min;
-        for (&used, _) in entries.range(min..) {
-            if used != fd {
-                break;
-            }
-            fd += 1;
-        }
-        fd
+        self.lock().used.lowest_free(min)
     }
 
     /// Installs `file` at the lowest free descriptor at or above `min`, below `limit`.
@@ -105,13 +206,7 @@ impl FdTable {
         limit: u64,
     ) -> Result<i32, Errno> {
         let mut entries = self.lock();
-        let mut fd = min;
-        for (&used, _) in entries.range(min..) {
-            if used != fd {
-                break;
-            }
-            fd += 1;
-        }
+        let fd = entries.used.lowest_free(min);
         if fd as u64 >= limit {
             return Err(Errno::EMFILE);
         }
@@ -183,10 +278,16 @@ impl FdTable {
     }
 
     /// A process using the table ended or took a copy of its own.
+    /// A process using the table ended. The last one closes every descriptor at once, as
+    /// Linux's exit_files, so that a zombie holds no file open: readers of its pipes see
+    /// EOF, and a program it had open for writing can run.
     pub fn remove_process(&self) {
-        let _ = self
+        let before = self
             .processes
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.close_range(0, u32::MAX, false);
+        }
     }
 
     /// Whether another live process uses the table too.
@@ -211,5 +312,54 @@ impl FdTable {
     /// A snapshot of every open descriptor, in order (for /proc/PID/fd).
     pub fn snapshot(&self) -> Vec<(i32, FdEntry)> {
         self.lock().iter().map(|(&fd, e)| (fd, e.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FdBitmap;
+    use std::collections::BTreeSet;
+
+    fn naive(set: &BTreeSet<i32>, min: i32) -> i32 {
+        let mut fd = min;
+        while set.contains(&fd) {
+            fd += 1;
+        }
+        fd
+    }
+
+    #[test]
+    fn bitmap_finds_the_lowest_free_descriptor() {
+        let mut bits = FdBitmap::default();
+        let mut set = BTreeSet::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Dense at the bottom, sparse above, so that full words and summaries occur.
+            let fd = if round % 3 == 0 {
+                (x % 300_000) as i32
+            } else {
+                (x % 9000) as i32
+            };
+            let used = x % 5 != 0;
+            bits.set(fd, used);
+            if used {
+                set.insert(fd);
+            } else {
+                set.remove(&fd);
+            }
+            let min = ((x >> 20) % 10_000) as i32;
+            assert_eq!(bits.lowest_free(min), naive(&set, min), "min {min}");
+            assert_eq!(bits.lowest_free(0), naive(&set, 0));
+        }
+        for fd in 0..300_000 {
+            bits.set(fd, true);
+        }
+        assert_eq!(bits.lowest_free(0), 300_000);
+        assert_eq!(bits.lowest_free(5_000_000), 5_000_000);
+        bits.set(4097, false);
+        assert_eq!(bits.lowest_free(3), 4097);
     }
 }

@@ -118,6 +118,7 @@ fn map_segment_from_file(
             may_write: false,
             path: program.exe.clone(),
         }),
+        flags: Default::default(),
     });
     // The rest of the last page belongs to .bss: zeros, not the bytes that follow in the file.
     let file_end = vaddr + seg.filesz;
@@ -193,6 +194,12 @@ fn host_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
             *slot = (r.rlim_cur, r.rlim_max);
         }
     }
+    // The sandbox's fs.nr_open caps descriptors whatever the host allows.
+    let nofile = &mut out[libc::RLIMIT_NOFILE as usize];
+    *nofile = (
+        nofile.0.min(crate::rlimit::NR_OPEN),
+        nofile.1.min(crate::rlimit::NR_OPEN),
+    );
     out
 }
 
@@ -477,7 +484,8 @@ fn new_process(
         &execfn,
         rlimits[crate::rlimit::RLIMIT_STACK].0,
     )?;
-    let (mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
+    let (mut mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
+    mm.exe_access = fs::vfs::write_access::deny_write(&*spec.program.inode).ok();
     let fds = stdio_table(spec.stdio);
     let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));
@@ -497,6 +505,8 @@ fn new_process(
             comm: crate::procfs::comm_of(&execfn),
         }),
         group: std::sync::OnceLock::new(),
+        limits: std::sync::Mutex::new(rlimits),
+        io: Default::default(),
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

@@ -432,6 +432,8 @@ pub struct Kernel {
     pub ttys: crate::tty::Ttys,
     /// When the sandbox started (sysinfo's uptime, times' epoch).
     pub booted: Instant,
+    /// Told (POLLIN) whenever a process ends: pidfds poll on it.
+    pub exits: fs::waiter::WaitQueue,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -443,7 +445,8 @@ impl Kernel {
         procfs: Arc<ProcFs>,
         vdso: Arc<crate::vdso::Vdso>,
     ) -> Arc<Kernel> {
-        Arc::new(Kernel {
+        let procfs_handle = procfs.clone();
+        let kernel = Arc::new(Kernel {
             platform,
             procfs,
             vdso,
@@ -453,7 +456,15 @@ impl Kernel {
             tasks: TaskCounts::default(),
             ttys: Default::default(),
             booted: Instant::now(),
-        })
+            exits: fs::waiter::WaitQueue::new(),
+        });
+        procfs_handle.set_kernel(&kernel);
+        kernel
+    }
+
+    /// The last pid or tid given out (/proc/loadavg, /proc/stat's processes).
+    pub fn last_id(&self) -> i32 {
+        self.next_id.load(Ordering::Relaxed) - 1
     }
 
     /// Removes a reaped process from the table (its /proc entry goes separately, outside
@@ -730,6 +741,13 @@ impl Kernel {
             });
         }
         self.changed.notify_all();
+        self.exits
+            .notify(fs::waiter::POLLIN | fs::waiter::POLLRDNORM);
+    }
+
+    /// Whether process `pid` is in the table and alive (not a zombie): None when it is gone.
+    pub fn alive(&self, pid: i32) -> Option<bool> {
+        lock(&self.table).get(&pid).map(|e| e.zombie.is_none())
     }
 
     /// Forgets process `pid` if it has ended and nobody will wait for it (a process

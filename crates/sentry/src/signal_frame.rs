@@ -47,6 +47,8 @@ pub struct SigInfo {
     pub value: u64,
     /// A child's end told to its parent (SIGCHLD or clone's exit signal).
     pub child: Option<ChildExit>,
+    /// An I/O readiness signal (F_SETSIG): si_band and si_fd.
+    pub poll: Option<(i64, i32)>,
 }
 
 /// The `_sigchld` part of a siginfo: how a child ended and the CPU time it used.
@@ -132,6 +134,9 @@ impl SigInfo {
             b[24..32].copy_from_slice(&self.value.to_le_bytes());
         } else if self.addr != 0 {
             b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+        } else if let Some((band, fd)) = self.poll {
+            b[16..24].copy_from_slice(&band.to_le_bytes());
+            b[24..28].copy_from_slice(&fd.to_le_bytes());
         } else {
             b[16..20].copy_from_slice(&self.pid.to_le_bytes());
             b[20..24].copy_from_slice(&self.uid.to_le_bytes());

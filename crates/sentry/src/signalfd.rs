@@ -108,6 +108,9 @@ fn record(info: &SigInfo) -> [u8; SIGINFO_SIZE] {
         b[48..56].copy_from_slice(&info.value.to_le_bytes()); // ssi_ptr
     } else if info.addr != 0 {
         b[72..80].copy_from_slice(&info.addr.to_le_bytes()); // ssi_addr
+    } else if let Some((band, fd)) = info.poll {
+        b[20..24].copy_from_slice(&fd.to_le_bytes()); // ssi_fd
+        b[28..32].copy_from_slice(&(band as u32).to_le_bytes()); // ssi_band
     } else {
         b[12..16].copy_from_slice(&(info.pid as u32).to_le_bytes()); // ssi_pid
         b[16..20].copy_from_slice(&info.uid.to_le_bytes()); // ssi_uid

@@ -32,6 +32,30 @@ pub struct OpenFile {
     offset: Mutex<u64>,
     /// The directory listing being read by getdents64, taken when reading from offset 0.
     listing: Mutex<Option<Vec<DirEntry>>>,
+    /// Who is told of I/O readiness by signal (F_SETOWN, F_SETSIG, O_ASYNC).
+    pub owner: Mutex<FileOwner>,
+    /// The description's write access to its file, for ETXTBSY (regular files opened for
+    /// writing).
+    write_access: OnceLock<super::write_access::WriteAccess>,
+}
+
+/// A description's signal-driven I/O state (Linux's `fown_struct` and fasync entry). The
+/// sentry interprets it; the file system only keeps it with the description.
+#[derive(Default)]
+pub struct FileOwner {
+    /// F_OWNER_TID (0), F_OWNER_PID (1) or F_OWNER_PGRP (2); `id` 0 is no owner.
+    pub kind: i32,
+    pub id: i32,
+    /// F_SETSIG's signal; 0 sends SIGIO without the readiness details.
+    pub sig: i32,
+    /// The descriptor O_ASYNC was set through (the signal's si_fd).
+    pub fd: i32,
+    /// While O_ASYNC is set on a file with a wait queue: the listener, kept alive here, and
+    /// its place in the queue.
+    pub listener: Option<(
+        Arc<dyn crate::waiter::Listener>,
+        crate::waiter::Registration,
+    )>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,6 +118,8 @@ impl OpenFile {
             flags: AtomicU32::new(flags),
             offset: Mutex::new(0),
             listing: Mutex::new(None),
+            owner: Mutex::default(),
+            write_access: OnceLock::new(),
         })
     }
 
@@ -110,7 +136,14 @@ impl OpenFile {
             flags: AtomicU32::new(flags),
             offset: Mutex::new(0),
             listing: Mutex::new(None),
+            owner: Mutex::default(),
+            write_access: OnceLock::new(),
         })
+    }
+
+    /// Keeps `access` for the description's life.
+    pub fn hold_write_access(&self, access: super::write_access::WriteAccess) {
+        let _ = self.write_access.set(access);
     }
 
     /// The inode, if the description has one.

@@ -12,6 +12,7 @@ pub mod mappable;
 pub mod mount;
 pub mod perm;
 pub mod resolve;
+pub mod write_access;
 
 pub use dentry::Dentry;
 pub use file::{file_identity, set_shared_page_hooks, OpenFile, SharedPageHooks};

@@ -14,7 +14,7 @@ use fs::vfs::{Mappable, MappedRange, Translation};
 use platform::{AccessType, AddressSpace, Gpa, MemoryFile, PlatformError, Prot, PAGE_SIZE};
 
 use crate::errno::Errno;
-pub use vma::{FileMapping, Vma, VmaKind};
+pub use vma::{FileMapping, VmFlags, Vma, VmaKind};
 
 /// First address the application may use (Linux's default `vm.mmap_min_addr`).
 pub const MIN_ADDR: u64 = 0x1_0000;
@@ -161,6 +161,11 @@ pub struct MemoryManager {
     pub mmap_base: u64,
     pub brk_start: u64,
     pub brk: u64,
+    /// The program this address space runs, kept from being written (ETXTBSY) while it
+    /// lives; a forked copy holds it too.
+    pub exe_access: Option<fs::vfs::write_access::ExecAccess>,
+    /// mlockall(MCL_FUTURE): new mappings are locked.
+    pub lock_future: bool,
 }
 
 impl MemoryManager {
@@ -176,6 +181,8 @@ impl MemoryManager {
             mmap_base: limit,
             brk_start: 0,
             brk: 0,
+            exe_access: None,
+            lock_future: false,
         }
     }
 
@@ -261,6 +268,7 @@ impl MemoryManager {
             prot,
             kind,
             file: None,
+            flags: Default::default(),
         });
     }
 
@@ -280,6 +288,7 @@ impl MemoryManager {
             prot,
             kind,
             file: None,
+            flags: Default::default(),
         });
         for (i, &gpa) in pages.iter().enumerate() {
             self.mem.share_page(gpa);
@@ -444,6 +453,7 @@ impl MemoryManager {
             if let Some(next) = self.vmas.get(&v.end).cloned() {
                 if next.prot == v.prot
                     && next.kind == v.kind
+                    && next.flags == v.flags
                     && v.file.is_none()
                     && next.file.is_none()
                 {
@@ -452,6 +462,62 @@ impl MemoryManager {
                 }
             }
         }
+    }
+
+    /// Bytes of locked VMAs (Linux's locked_vm), in `[start, end)`.
+    pub fn locked_bytes(&self, start: u64, end: u64) -> u64 {
+        self.vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .filter(|(_, v)| v.flags.locked)
+            .map(|(_, v)| v.end.min(end) - v.start.max(start))
+            .sum()
+    }
+
+    /// Changes the flags of every VMA in `[start, end)` (splitting those at the edges),
+    /// then merges what became alike.
+    pub fn set_vm_flags(&mut self, start: u64, end: u64, change: impl Fn(&mut VmFlags)) {
+        self.split_at(start);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(start..end) {
+            change(&mut v.flags);
+        }
+        self.merge_around(start, end);
+    }
+
+    /// Populates the readable or writable pages of `[start, end)` (mlock, MADV_POPULATE):
+    /// EINVAL where the mapping forbids the access (`write`: for writing), EFAULT for a page
+    /// that can't be had (past the end of a file), ENOMEM for a hole or no memory.
+    pub fn populate_range(&mut self, start: u64, end: u64, write: bool) -> Result<(), Errno> {
+        let mut va = start;
+        while va < end {
+            let v = self.vma_at(va).ok_or(Errno::ENOMEM)?.clone();
+            let stop = v.end.min(end);
+            // Linux's madvise_populate: an access the mapping forbids is EINVAL; a fault that
+            // would raise SIGBUS or SIGSEGV is EFAULT.
+            if (write && !v.prot.write) || (!write && !v.prot.read) {
+                return Err(Errno::EINVAL);
+            }
+            while va < stop {
+                let present = self.pages.contains_key(&va);
+                if present && !write {
+                    va += PAGE_SIZE;
+                    continue;
+                }
+                let access = AccessType {
+                    write,
+                    exec: false,
+                    present,
+                };
+                self.handle_fault(va, access).map_err(|e| match e {
+                    FaultError::OutOfMemory => Errno::ENOMEM,
+                    _ => Errno::EFAULT,
+                })?;
+                va += PAGE_SIZE;
+            }
+        }
+        Ok(())
     }
 
     /// Whether every byte of `[start, end)` lies in some VMA.
@@ -925,9 +991,21 @@ impl MemoryManager {
     /// shared with the child: shared mappings for good, private ones copy-on-write (both
     /// sides lose write access until one of them writes, see `make_writable`).
     pub fn fork(&self, space: Arc<dyn AddressSpace>) -> Result<MemoryManager, FaultError> {
+        // Whether the child gets the pages of a mapping.
+        let copied = |v: &Vma| !v.flags.dontfork && !v.flags.wipeonfork;
         let mut child = MemoryManager::new(self.mem.clone(), space, self.limit);
-        child.vmas = self.vmas.clone();
-        for vma in self.vmas.values() {
+        // MADV_DONTFORK mappings stay behind; locks aren't inherited (Linux's dup_mmap).
+        child.vmas = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| !v.flags.dontfork)
+            .map(|(&k, v)| {
+                let mut v = v.clone();
+                v.flags.locked = false;
+                (k, v)
+            })
+            .collect();
+        for vma in child.vmas.values() {
             self.tell_mappable(vma, |m, src| {
                 let dst = MappedRange {
                     space: Arc::as_ptr(&child.space) as *const () as usize,
@@ -939,6 +1017,7 @@ impl MemoryManager {
         child.mmap_base = self.mmap_base;
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        child.exe_access = self.exe_access.clone();
         // Write-protect the parent first: a write by one of its other threads between
         // sharing a page and protecting it would leak into the child.
         let private_writable: Vec<u64> = self
@@ -946,11 +1025,15 @@ impl MemoryManager {
             .keys()
             .copied()
             .filter(|va| !self.shared_keys.contains_key(va))
-            .filter(|&va| self.vma_at(va).is_some_and(|v| v.prot.write))
+            .filter(|&va| self.vma_at(va).is_some_and(|v| v.prot.write && copied(v)))
             .collect();
         self.space.write_protect(&private_writable);
         for (&va, &gpa) in &self.pages {
             let Some(vma) = self.vma_at(va) else { continue };
+            // MADV_WIPEONFORK: the child's pages start empty.
+            if !copied(vma) {
+                continue;
+            }
             self.mem.share_page(gpa);
             if let Some(&key) = self.shared_keys.get(&va) {
                 if let Some(entry) = shared_index().get_mut(&key) {
@@ -968,6 +1051,11 @@ impl MemoryManager {
     /// Number of populated pages (for tests and accounting).
     pub fn resident_pages(&self) -> usize {
         self.pages.len()
+    }
+
+    /// Populated pages in `[start, end)`.
+    pub fn resident_in(&self, start: u64, end: u64) -> usize {
+        self.pages.range(start..end).count()
     }
 }
 

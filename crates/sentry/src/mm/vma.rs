@@ -49,6 +49,17 @@ impl std::fmt::Debug for FileMapping {
     }
 }
 
+/// What mlock and madvise set on a VMA (Linux's VM_LOCKED, VM_DONTCOPY, VM_WIPEONFORK).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmFlags {
+    /// mlock, mlock2, mlockall: counted against RLIMIT_MEMLOCK; not inherited by fork.
+    pub locked: bool,
+    /// MADV_DONTFORK: a forked child doesn't get the mapping.
+    pub dontfork: bool,
+    /// MADV_WIPEONFORK: a forked child gets the mapping empty (zeros).
+    pub wipeonfork: bool,
+}
+
 /// A contiguous range of the address space with one protection and one kind.
 #[derive(Debug, Clone)]
 pub struct Vma {
@@ -57,6 +68,7 @@ pub struct Vma {
     pub prot: Prot,
     pub kind: VmaKind,
     pub file: Option<FileMapping>,
+    pub flags: VmFlags,
 }
 
 impl Vma {

@@ -1,7 +1,9 @@
 //! procfs: the sandbox's /proc, generated from the sentry's own kernel objects.
 //!
-//! The system-wide files that describe hardware and load (cpuinfo, meminfo, stat, uptime,
-//! loadavg, version) pass the host's through; everything about processes is the sandbox's.
+//! The system-wide files about memory, load and time (meminfo, stat, uptime, loadavg)
+//! describe the sandbox (its memory, its processes' CPU time, its start); those that
+//! describe hardware and the kernel (cpuinfo, version) pass the host's through; everything
+//! about processes is the sandbox's.
 
 mod nodes;
 mod process;
@@ -37,6 +39,186 @@ pub struct ProcFs {
     /// The sandbox's host name (its UTS name), when it has its own: `uname` and
     /// /proc/sys/kernel/hostname give it; `None`: the host's.
     hostname: Mutex<Option<Vec<u8>>>,
+    /// The sandbox's NIS domain name (setdomainname; Linux's default "(none)").
+    domainname: Mutex<Vec<u8>>,
+    /// The sandbox's kernel, for the system-wide files (set once it exists).
+    kernel: std::sync::OnceLock<Weak<crate::process::Kernel>>,
+    /// /proc/sys/kernel/random/boot_id: one random UUID per sandbox.
+    boot_id: String,
+}
+
+/// A random (version 4) UUID, as /proc/sys/kernel/random/uuid gives.
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    if crate::kernel::fill_random(&mut b).is_err() {
+        // No randomness: a UUID still, never the same twice in a run.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        b[..8].copy_from_slice(
+            &N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}
+
+/// Clock ticks per second of /proc/stat and /proc/PID/stat (USER_HZ).
+const USER_HZ: u128 = 100;
+
+fn online_cpus() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// `key value kB` rows in /proc/meminfo's layout.
+fn kb_rows(rows: &[(&str, u64)]) -> String {
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{:<16}{v:>8} kB\n", format!("{k}:")));
+    }
+    out
+}
+
+impl ProcFs {
+    /// Connects procfs to the kernel whose state its system-wide files show.
+    pub fn set_kernel(&self, kernel: &Arc<crate::process::Kernel>) {
+        let _ = self.kernel.set(Arc::downgrade(kernel));
+    }
+
+    fn kernel(&self) -> Result<Arc<crate::process::Kernel>, fs::Errno> {
+        self.kernel
+            .get()
+            .and_then(|k| k.upgrade())
+            .ok_or(libc::ENOENT)
+    }
+
+    /// Memory in bytes: (total, free).
+    fn memory(&self) -> Result<(u64, u64), fs::Errno> {
+        let k = self.kernel()?;
+        let mem = k.platform.memory();
+        Ok((mem.size(), mem.free_bytes()))
+    }
+
+    /// /proc/meminfo: the sandbox's memory (the memory file its pages come from). Nothing
+    /// is cached or swapped; what is in use is counted as anonymous memory.
+    fn meminfo(&self) -> Result<Vec<u8>, fs::Errno> {
+        let (total, free) = self.memory()?;
+        let (total, free) = (total / 1024, free / 1024);
+        let used = total.saturating_sub(free);
+        let mut out = kb_rows(&[
+            ("MemTotal", total),
+            ("MemFree", free),
+            ("MemAvailable", free),
+            ("Buffers", 0),
+            ("Cached", 0),
+            ("SwapCached", 0),
+            ("Active", used),
+            ("Inactive", 0),
+            ("Active(anon)", used),
+            ("Inactive(anon)", 0),
+            ("Active(file)", 0),
+            ("Inactive(file)", 0),
+            ("Unevictable", 0),
+            ("Mlocked", 0),
+            ("SwapTotal", 0),
+            ("SwapFree", 0),
+            ("Dirty", 0),
+            ("Writeback", 0),
+            ("AnonPages", used),
+            ("Mapped", 0),
+            ("Shmem", 0),
+            ("KReclaimable", 0),
+            ("Slab", 0),
+            ("SReclaimable", 0),
+            ("SUnreclaim", 0),
+            ("KernelStack", 0),
+            ("PageTables", 0),
+            ("NFS_Unstable", 0),
+            ("Bounce", 0),
+            ("WritebackTmp", 0),
+            ("CommitLimit", total),
+            ("Committed_AS", used),
+            ("VmallocTotal", 34_359_738_367),
+            ("VmallocUsed", 0),
+            ("VmallocChunk", 0),
+            ("Percpu", 0),
+        ]);
+        for k in [
+            "HugePages_Total",
+            "HugePages_Free",
+            "HugePages_Rsvd",
+            "HugePages_Surp",
+        ] {
+            out.push_str(&format!("{:<16}{:>8}\n", format!("{k}:"), 0));
+        }
+        out.push_str(&kb_rows(&[("Hugepagesize", 2048), ("Hugetlb", 0)]));
+        Ok(out.into_bytes())
+    }
+
+    /// CPU time of the sandbox's live processes, and time since it started.
+    fn cpu_and_uptime(&self) -> Result<(std::time::Duration, std::time::Duration), fs::Errno> {
+        let k = self.kernel()?;
+        let cpu = k.all_groups().iter().map(|g| g.cpu.process()).sum();
+        Ok((cpu, k.booted.elapsed()))
+    }
+
+    /// /proc/stat: the sandbox's CPU time (all of it user time, spread evenly over the CPUs;
+    /// the rest idle), its start, and its process counts. No interrupts or context switches
+    /// are counted.
+    fn stat(&self) -> Result<Vec<u8>, fs::Errno> {
+        let k = self.kernel()?;
+        let (cpu, up) = self.cpu_and_uptime()?;
+        let ncpu = online_cpus();
+        let ticks = |d: std::time::Duration| (d.as_nanos() * USER_HZ / 1_000_000_000) as u64;
+        let user = ticks(cpu);
+        let idle = (ticks(up) * ncpu).saturating_sub(user);
+        let mut out = format!("cpu  {user} 0 0 {idle} 0 0 0 0 0 0\n");
+        for i in 0..ncpu {
+            out.push_str(&format!(
+                "cpu{i} {} 0 0 {} 0 0 0 0 0 0\n",
+                user / ncpu,
+                idle / ncpu
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let btime = now.saturating_sub(up).as_secs();
+        out.push_str(&format!(
+            "intr 0\nctxt 0\nbtime {btime}\nprocesses {}\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
+            k.last_id().max(1)
+        ));
+        Ok(out.into_bytes())
+    }
+
+    /// /proc/loadavg: no load average is kept (sysinfo's loads are 0 too); the reader is the
+    /// running task, of all the sandbox's tasks; the last pid given out.
+    fn loadavg(&self) -> Result<Vec<u8>, fs::Errno> {
+        let k = self.kernel()?;
+        let total = k.tasks.total().max(1);
+        Ok(format!("0.00 0.00 0.00 1/{total} {}\n", k.last_id().max(1)).into_bytes())
+    }
+
+    /// /proc/uptime: time since the sandbox started, and the CPUs' idle time.
+    fn uptime(&self) -> Result<Vec<u8>, fs::Errno> {
+        let (cpu, up) = self.cpu_and_uptime()?;
+        let idle = (up.as_secs_f64() * online_cpus() as f64 - cpu.as_secs_f64()).max(0.0);
+        Ok(format!("{:.2} {idle:.2}\n", up.as_secs_f64()).into_bytes())
+    }
+
+    /// /proc/sys/kernel/threads-max as Linux sizes it from memory (a task per 128 KiB).
+    fn threads_max(&self) -> Result<Vec<u8>, fs::Errno> {
+        let (total, _) = self.memory()?;
+        Ok(format!("{}\n", (total / 131_072).clamp(20, 0x3fff_ffff)).into_bytes())
+    }
 }
 
 fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
@@ -64,6 +246,9 @@ impl ProcFs {
             processes: Mutex::new(BTreeMap::new()),
             me: me.clone(),
             hostname: Mutex::new(None),
+            domainname: Mutex::new(b"(none)".to_vec()),
+            kernel: std::sync::OnceLock::new(),
+            boot_id: random_uuid(),
         })
     }
 
@@ -72,6 +257,20 @@ impl ProcFs {
     pub fn set_hostname(&self, name: &[u8]) {
         let name = name[..name.len().min(64)].to_vec();
         *self.hostname.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+    }
+
+    /// Sets the sandbox's domain name (at most 64 bytes kept).
+    pub fn set_domainname(&self, name: &[u8]) {
+        *self.domainname.lock().unwrap_or_else(|e| e.into_inner()) =
+            name[..name.len().min(64)].to_vec();
+    }
+
+    /// The sandbox's domain name.
+    pub fn domainname(&self) -> Vec<u8> {
+        self.domainname
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The sandbox's host name: its own, or the host's.
@@ -97,7 +296,8 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
-    fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
+    /// What procfs knows of process `pid` (until it is reaped).
+    pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()
     }
 
@@ -125,19 +325,31 @@ impl ProcFs {
                     ),
                     (
                         b"meminfo".to_vec(),
-                        GenFile::build("/meminfo", host_file("/proc/meminfo")),
+                        GenFile::build("/meminfo", {
+                            let me = fs.me.clone();
+                            Box::new(move || me.upgrade().ok_or(libc::ENOENT)?.meminfo())
+                        }),
                     ),
                     (
                         b"stat".to_vec(),
-                        GenFile::build("/stat", host_file("/proc/stat")),
+                        GenFile::build("/stat", {
+                            let me = fs.me.clone();
+                            Box::new(move || me.upgrade().ok_or(libc::ENOENT)?.stat())
+                        }),
                     ),
                     (
                         b"uptime".to_vec(),
-                        GenFile::build("/uptime", host_file("/proc/uptime")),
+                        GenFile::build("/uptime", {
+                            let me = fs.me.clone();
+                            Box::new(move || me.upgrade().ok_or(libc::ENOENT)?.uptime())
+                        }),
                     ),
                     (
                         b"loadavg".to_vec(),
-                        GenFile::build("/loadavg", host_file("/proc/loadavg")),
+                        GenFile::build("/loadavg", {
+                            let me = fs.me.clone();
+                            Box::new(move || me.upgrade().ok_or(libc::ENOENT)?.loadavg())
+                        }),
                     ),
                     (
                         b"version".to_vec(),
@@ -165,48 +377,166 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: only kernel/{hostname,ostype,osrelease} for now.
+/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only.
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
         0o555,
         Box::new(move || {
             let me = me.clone();
-            vec![(
-                b"kernel".to_vec(),
-                DynDir::build(
-                    "/sys/kernel",
-                    0o555,
-                    Box::new(move || {
-                        let me = me.clone();
-                        vec![
-                            (
-                                b"hostname".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/hostname",
-                                    Box::new(move || {
-                                        let fs = me.upgrade().ok_or(libc::ENOENT)?;
-                                        let mut v = fs.hostname()?;
-                                        v.push(b'\n');
-                                        Ok(v)
+            vec![
+                (b"fs".to_vec(), sys_fs_dir()),
+                (b"vm".to_vec(), sys_vm_dir()),
+                (
+                    b"kernel".to_vec(),
+                    DynDir::build(
+                        "/sys/kernel",
+                        0o555,
+                        Box::new(move || {
+                            let me = me.clone();
+                            let me_host = me.clone();
+                            vec![
+                                (
+                                    b"hostname".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/hostname",
+                                        Box::new(move || {
+                                            let fs = me_host.upgrade().ok_or(libc::ENOENT)?;
+                                            let mut v = fs.hostname()?;
+                                            v.push(b'\n');
+                                            Ok(v)
+                                        }),
+                                    ),
+                                ),
+                                (
+                                    b"domainname".to_vec(),
+                                    GenFile::build("/sys/kernel/domainname", {
+                                        let me = me.clone();
+                                        Box::new(move || {
+                                            let mut v =
+                                                me.upgrade().ok_or(libc::ENOENT)?.domainname();
+                                            v.push(b'\n');
+                                            Ok(v)
+                                        })
                                     }),
                                 ),
-                            ),
-                            (
-                                b"ostype".to_vec(),
-                                GenFile::build("/sys/kernel/ostype", text("Linux\n")),
-                            ),
-                            (
-                                b"osrelease".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/osrelease",
-                                    uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                (
+                                    b"ostype".to_vec(),
+                                    GenFile::build("/sys/kernel/ostype", text("Linux\n")),
                                 ),
-                            ),
-                        ]
-                    }),
+                                // Pids count up from 1 and are never reused; Linux's largest
+                                // pid_max.
+                                (
+                                    b"pid_max".to_vec(),
+                                    GenFile::build("/sys/kernel/pid_max", text("4194304\n")),
+                                ),
+                                (
+                                    b"threads-max".to_vec(),
+                                    GenFile::build("/sys/kernel/threads-max", {
+                                        let me = me.clone();
+                                        Box::new(move || {
+                                            me.upgrade().ok_or(libc::ENOENT)?.threads_max()
+                                        })
+                                    }),
+                                ),
+                                (
+                                    b"ngroups_max".to_vec(),
+                                    GenFile::build("/sys/kernel/ngroups_max", text("65536\n")),
+                                ),
+                                (b"random".to_vec(), random_dir(me.clone())),
+                                (
+                                    b"osrelease".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/osrelease",
+                                        uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                    ),
+                                ),
+                            ]
+                        }),
+                    ),
                 ),
-            )]
+            ]
+        }),
+    )
+}
+
+/// /proc/sys/kernel/random: a fresh UUID per read, and the sandbox's boot id.
+fn random_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sys/kernel/random",
+        0o555,
+        Box::new(move || {
+            let me = me.clone();
+            vec![
+                (
+                    b"uuid".to_vec(),
+                    GenFile::build(
+                        "/sys/kernel/random/uuid",
+                        Box::new(|| Ok(format!("{}\n", random_uuid()).into_bytes())),
+                    ),
+                ),
+                (
+                    b"boot_id".to_vec(),
+                    GenFile::build(
+                        "/sys/kernel/random/boot_id",
+                        Box::new(move || {
+                            let fs = me.upgrade().ok_or(libc::ENOENT)?;
+                            Ok(format!("{}\n", fs.boot_id).into_bytes())
+                        }),
+                    ),
+                ),
+            ]
+        }),
+    )
+}
+
+/// /proc/sys/vm: how the sandbox gives memory out (pages on first touch, like Linux's
+/// heuristic overcommit), read-only.
+fn sys_vm_dir() -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sys/vm",
+        0o555,
+        Box::new(|| {
+            vec![
+                (
+                    b"overcommit_memory".to_vec(),
+                    GenFile::build("/sys/vm/overcommit_memory", text("0\n")),
+                ),
+                (
+                    b"overcommit_ratio".to_vec(),
+                    GenFile::build("/sys/vm/overcommit_ratio", text("50\n")),
+                ),
+                (
+                    b"max_map_count".to_vec(),
+                    GenFile::build("/sys/vm/max_map_count", text("65530\n")),
+                ),
+            ]
+        }),
+    )
+}
+
+/// /proc/sys/fs: the limits the sandbox applies, read-only.
+fn sys_fs_dir() -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sys/fs",
+        0o555,
+        Box::new(|| {
+            let file = |name: &str, value: String| {
+                let path = format!("/sys/fs/{name}");
+                let content = format!("{value}\n").into_bytes();
+                (
+                    name.as_bytes().to_vec(),
+                    GenFile::build(&path, Box::new(move || Ok(content.clone()))),
+                )
+            };
+            vec![
+                file("pipe-max-size", fs::pipe::MAX_CAPACITY.to_string()),
+                // Pipe pages per user aren't limited (hard 0 is Linux's "no limit"); the
+                // soft value is Linux's default, shown for programs that read it.
+                file("pipe-user-pages-hard", "0".into()),
+                file("pipe-user-pages-soft", "16384".into()),
+                file("nr_open", crate::rlimit::NR_OPEN.to_string()),
+            ]
         }),
     )
 }

@@ -1,5 +1,6 @@
 //! /proc/PID: what procfs shows of one process.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fs::vfs::Inode;
@@ -24,6 +25,54 @@ pub struct ProcessInfo {
     pub image: std::sync::Mutex<ImageInfo>,
     /// The process's threads (set once the group exists; weak, as a zombie has none).
     pub group: std::sync::OnceLock<std::sync::Weak<crate::process::ThreadGroup>>,
+    /// The resource limits as last set (/proc/PID/limits).
+    pub limits: std::sync::Mutex<[(u64, u64); crate::task::RLIM_NLIMITS]>,
+    /// What the process read and wrote (/proc/PID/io).
+    pub io: IoCounters,
+}
+
+/// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
+/// (the read, write, pread, pwrite and vector forms). No storage I/O is counted apart:
+/// read_bytes and write_bytes stay 0, as for a file system without a block device.
+#[derive(Default)]
+pub struct IoCounters {
+    rchar: AtomicU64,
+    wchar: AtomicU64,
+    syscr: AtomicU64,
+    syscw: AtomicU64,
+}
+
+impl IoCounters {
+    /// Counts a read (`read`) or write call that reached a file and gave `result`.
+    pub fn count(&self, read: bool, result: &crate::errno::SysResult) {
+        let (calls, bytes) = if read {
+            (&self.syscr, &self.rchar)
+        } else {
+            (&self.syscw, &self.wchar)
+        };
+        match result {
+            Ok(n) => {
+                calls.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(*n, Ordering::Relaxed);
+            }
+            // Served again on the task's own thread, or no file at all: not a call yet.
+            Err(e) if e.0 == fs::waiter::WOULD_SLEEP || *e == crate::errno::Errno::EBADF => {}
+            Err(_) => {
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn text(&self) -> Vec<u8> {
+        format!(
+            "rchar: {}\nwchar: {}\nsyscr: {}\nsyscw: {}\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
+            self.rchar.load(Ordering::Relaxed),
+            self.wchar.load(Ordering::Relaxed),
+            self.syscr.load(Ordering::Relaxed),
+            self.syscw.load(Ordering::Relaxed),
+        )
+        .into_bytes()
+    }
 }
 
 /// The program a process runs, as of its last execve.
@@ -85,6 +134,9 @@ impl ProcessInfo {
     }
 }
 
+/// The initial user namespace's identity map (uid_map and gid_map).
+const ID_MAP: &[u8] = b"         0          0 4294967295\n";
+
 fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
     Ok(v)
 }
@@ -137,6 +189,7 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
     {
         {
             let path = |name: &str| format!("{base}/{name}");
+            let (p12, p13, p14, p15) = (p.clone(), p.clone(), p.clone(), p.clone());
             let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
                 p.clone(),
                 p.clone(),
@@ -206,6 +259,38 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                     GenFile::build(&path("mounts"), Box::new(move || ok(mounts(&p10)))),
                 ),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
+                (
+                    b"smaps".to_vec(),
+                    GenFile::build(&path("smaps"), Box::new(move || ok(smaps(&p12)))),
+                ),
+                (
+                    b"smaps_rollup".to_vec(),
+                    GenFile::build(
+                        &path("smaps_rollup"),
+                        Box::new(move || ok(smaps_rollup(&p13))),
+                    ),
+                ),
+                (
+                    b"limits".to_vec(),
+                    GenFile::build(&path("limits"), Box::new(move || ok(limits(&p14)))),
+                ),
+                (
+                    b"io".to_vec(),
+                    GenFile::build(&path("io"), Box::new(move || ok(p15.io.text()))),
+                ),
+                // The sandbox has one user namespace, the initial one, as Linux shows it.
+                (
+                    b"uid_map".to_vec(),
+                    GenFile::build(&path("uid_map"), Box::new(|| ok(ID_MAP.to_vec()))),
+                ),
+                (
+                    b"gid_map".to_vec(),
+                    GenFile::build(&path("gid_map"), Box::new(|| ok(ID_MAP.to_vec()))),
+                ),
+                (
+                    b"setgroups".to_vec(),
+                    GenFile::build(&path("setgroups"), Box::new(|| ok(b"allow\n".to_vec()))),
+                ),
             ]
         }
     }
@@ -239,14 +324,27 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/PID/maps, in Linux's format.
-fn maps(p: &ProcessInfo) -> Vec<u8> {
+/// One mapping as /proc/PID/maps and smaps describe it.
+struct MapEntry {
+    line: String,
+    start: u64,
+    end: u64,
+    resident_kb: u64,
+    anonymous: bool,
+    shared: bool,
+    writable: bool,
+    locked: bool,
+    flags: String,
+}
+
+/// The process's mappings, in order.
+fn map_entries(p: &ProcessInfo) -> Vec<MapEntry> {
     let image = p.image();
     let Some(mm) = image.mm.upgrade() else {
         return Vec::new();
     };
     let mm = mm.lock();
-    let mut out = String::new();
+    let mut out = Vec::new();
     for v in mm.vmas() {
         let perms = format!(
             "{}{}{}p",
@@ -288,12 +386,177 @@ fn maps(p: &ProcessInfo) -> Vec<u8> {
             "{:08x}-{:08x} {perms} {offset:08x} {dev} {ino}",
             v.start, v.end
         );
-        if name.is_empty() {
-            out.push_str(&line);
+        let line = if name.is_empty() {
+            line
         } else {
-            out.push_str(&format!("{line:<73}{name}"));
+            format!("{line:<73}{name}")
+        };
+        // Linux's VmFlags letters for what the sandbox knows of a mapping.
+        let mut flags = String::new();
+        for (on, f) in [
+            (v.prot.read, "rd"),
+            (v.prot.write, "wr"),
+            (v.prot.exec, "ex"),
+            (shared, "sh"),
+            (true, "mr"),
+            (true, "mw"),
+            (true, "me"),
+            (shared, "ms"),
+            (v.flags.locked, "lo"),
+            (v.flags.dontfork, "dc"),
+            (v.flags.wipeonfork, "wf"),
+            (v.kind == VmaKind::Stack, "gd"),
+            (!shared && v.prot.write, "ac"),
+        ] {
+            if on {
+                flags.push(' ');
+                flags.push_str(f);
+            }
         }
+        out.push(MapEntry {
+            line,
+            start: v.start,
+            end: v.end,
+            resident_kb: mm.resident_in(v.start, v.end) as u64 * 4,
+            anonymous: v.file.is_none() || v.kind == VmaKind::Heap || v.kind == VmaKind::Stack,
+            shared,
+            writable: v.prot.write,
+            locked: v.flags.locked,
+            flags,
+        });
+    }
+    out
+}
+
+/// /proc/PID/maps, in Linux's format.
+fn maps(p: &ProcessInfo) -> Vec<u8> {
+    let mut out = String::new();
+    for e in map_entries(p) {
+        out.push_str(&e.line);
         out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The memory counters smaps and smaps_rollup share, for `entries`. Pages are counted as the
+/// sandbox knows them: populated pages are resident, private ones dirty when the mapping is
+/// writable (clean otherwise), shared ones shared; nothing is swapped, locked or huge.
+fn smaps_counters(entries: &[&MapEntry], rollup: bool) -> String {
+    let rss: u64 = entries.iter().map(|e| e.resident_kb).sum();
+    let sum = |f: &dyn Fn(&MapEntry) -> bool| -> u64 {
+        entries.iter().filter(|e| f(e)).map(|e| e.resident_kb).sum()
+    };
+    let shared = sum(&|e| e.shared);
+    let private_dirty = sum(&|e| !e.shared && e.writable);
+    let private_clean = sum(&|e| !e.shared && !e.writable);
+    let anon = sum(&|e| e.anonymous);
+    let locked = sum(&|e| e.locked);
+    let mut rows: Vec<(&str, u64)> = vec![("Rss", rss), ("Pss", rss), ("Pss_Dirty", private_dirty)];
+    if rollup {
+        rows.push(("Pss_Anon", anon));
+        rows.push(("Pss_File", rss - anon));
+        rows.push(("Pss_Shmem", 0));
+    }
+    rows.extend([
+        ("Shared_Clean", shared),
+        ("Shared_Dirty", 0),
+        ("Private_Clean", private_clean),
+        ("Private_Dirty", private_dirty),
+        ("Referenced", rss),
+        ("Anonymous", anon),
+        ("KSM", 0),
+        ("LazyFree", 0),
+        ("AnonHugePages", 0),
+        ("ShmemPmdMapped", 0),
+        ("FilePmdMapped", 0),
+        ("Shared_Hugetlb", 0),
+        ("Private_Hugetlb", 0),
+        ("Swap", 0),
+        ("SwapPss", 0),
+        ("Locked", locked),
+    ]);
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{:<16}{v:>8} kB\n", format!("{k}:")));
+    }
+    out
+}
+
+/// /proc/PID/smaps: each mapping with its memory counters.
+fn smaps(p: &ProcessInfo) -> Vec<u8> {
+    let mut out = String::new();
+    for e in map_entries(p) {
+        out.push_str(&e.line);
+        out.push('\n');
+        let size = (e.end - e.start) / 1024;
+        for (k, v) in [("Size", size), ("KernelPageSize", 4), ("MMUPageSize", 4)] {
+            out.push_str(&format!("{:<16}{v:>8} kB\n", format!("{k}:")));
+        }
+        out.push_str(&smaps_counters(&[&e], false));
+        out.push_str("THPeligible:    0\n");
+        out.push_str(&format!("VmFlags:{} \n", e.flags));
+    }
+    out.into_bytes()
+}
+
+/// /proc/PID/smaps_rollup: the counters of every mapping summed.
+fn smaps_rollup(p: &ProcessInfo) -> Vec<u8> {
+    let entries = map_entries(p);
+    let (start, end) = match (entries.first(), entries.last()) {
+        (Some(a), Some(b)) => (a.start, b.end),
+        _ => (0, 0),
+    };
+    let refs: Vec<&MapEntry> = entries.iter().collect();
+    let head = format!("{start:08x}-{end:08x} ---p 00000000 00:00 0");
+    format!("{head:<73}[rollup]\n{}", smaps_counters(&refs, true)).into_bytes()
+}
+
+/// Linux's names and units of the resource limits, by RLIMIT_* number.
+const LIMIT_NAMES: [(&str, &str); 16] = [
+    ("Max cpu time", "seconds"),
+    ("Max file size", "bytes"),
+    ("Max data size", "bytes"),
+    ("Max stack size", "bytes"),
+    ("Max core file size", "bytes"),
+    ("Max resident set", "bytes"),
+    ("Max processes", "processes"),
+    ("Max open files", "files"),
+    ("Max locked memory", "bytes"),
+    ("Max address space", "bytes"),
+    ("Max file locks", "locks"),
+    ("Max pending signals", "signals"),
+    ("Max msgqueue size", "bytes"),
+    ("Max nice priority", ""),
+    ("Max realtime priority", ""),
+    ("Max realtime timeout", "us"),
+];
+
+/// /proc/PID/limits, in Linux's layout.
+fn limits(p: &ProcessInfo) -> Vec<u8> {
+    let limits = *p.limits.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = format!(
+        "{:<25} {:<20} {:<20} {:<10}\n",
+        "Limit", "Soft Limit", "Hard Limit", "Units"
+    );
+    let show = |v: u64| {
+        if v == libc::RLIM_INFINITY {
+            "unlimited".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    for (i, (name, unit)) in LIMIT_NAMES.iter().enumerate() {
+        let (soft, hard) = limits.get(i).copied().unwrap_or((0, 0));
+        out.push_str(&format!(
+            "{name:<25} {:<20} {:<20} ",
+            show(soft),
+            show(hard)
+        ));
+        if unit.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{unit:<10}\n"));
+        }
     }
     out.into_bytes()
 }
@@ -314,21 +577,25 @@ fn mounts(p: &ProcessInfo) -> Vec<u8> {
 fn status(p: &ProcessInfo) -> Vec<u8> {
     let c = &p.creds;
     let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
-    let (vm_kb, rss_kb) = {
+    let (vm_kb, rss_kb, lck_kb) = {
         let image = p.image();
         match image.mm.upgrade() {
             Some(mm) => {
                 let mm = mm.lock();
                 let vm: u64 = mm.vmas().map(|v| v.end - v.start).sum();
-                (vm / 1024, mm.resident_pages() as u64 * 4)
+                (
+                    vm / 1024,
+                    mm.resident_pages() as u64 * 4,
+                    mm.locked_bytes(0, u64::MAX) / 1024,
+                )
             }
-            None => (0, 0),
+            None => (0, 0, 0),
         }
     };
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
-         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
+         VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t0000000000000000\nSeccomp:\t0\n",
         String::from_utf8_lossy(&p.comm()),

@@ -7,3 +7,5 @@ pub mod stack;
 /// Indices into [`crate::task::TaskState::rlimits`].
 pub const RLIMIT_STACK: usize = libc::RLIMIT_STACK as usize;
 pub const RLIMIT_NPROC: usize = libc::RLIMIT_NPROC as usize;
+/// fs.nr_open: the most descriptors a process may have (RLIMIT_NOFILE's ceiling), Linux's default.
+pub const NR_OPEN: u64 = 1 << 20;

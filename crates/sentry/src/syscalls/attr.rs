@@ -342,6 +342,9 @@ pub fn truncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             perm::MAY_WRITE,
         )
         .map_err(Errno)?;
+        if !read_only(&loc) {
+            fs::vfs::write_access::check_write(&**loc.inode()).map_err(Errno)?;
+        }
     }
     truncate_inode(loc.inode(), read_only(&loc), a[1])
 }
@@ -547,10 +550,35 @@ pub fn statfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// The statfs of a file without an inode in a mounted file system: pipes (pipefs), sockets
+/// (sockfs), terminals (devpts) and anonymous files (eventfd, epoll, timerfd, signalfd:
+/// anon_inodefs), as Linux's pseudo file systems report them.
+fn pseudo_statfs(file: &fs::vfs::OpenFile) -> Result<fs::vfs::StatFs, Errno> {
+    const PIPEFS_MAGIC: i64 = 0x5049_5045;
+    const SOCKFS_MAGIC: i64 = 0x534F_434B;
+    const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+    const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+    let mode = file.stat().map_err(Errno)?.mode & libc::S_IFMT;
+    let fs_type = match mode {
+        libc::S_IFIFO => PIPEFS_MAGIC,
+        libc::S_IFSOCK => SOCKFS_MAGIC,
+        libc::S_IFCHR => DEVPTS_SUPER_MAGIC,
+        _ => ANON_INODE_FS_MAGIC,
+    };
+    Ok(fs::vfs::StatFs {
+        fs_type,
+        block_size: 4096,
+        name_max: 255,
+        ..Default::default()
+    })
+}
+
 pub fn fstatfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    let inode = file.inode().cloned().ok_or(Errno::ENOSYS)?;
-    let mut s = inode.statfs().map_err(Errno)?;
+    let mut s = match file.inode() {
+        Some(inode) => inode.statfs().map_err(Errno)?,
+        None => pseudo_statfs(&file)?,
+    };
     if file.location.as_ref().is_some_and(|l| l.mount.read_only) {
         s.flags |= libc::ST_RDONLY as i64;
     }

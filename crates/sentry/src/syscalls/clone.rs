@@ -148,6 +148,8 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             creds: t.creds.clone(),
             image: Mutex::new(image),
             group: std::sync::OnceLock::new(),
+            limits: Mutex::new(t.rlimits),
+            io: Default::default(),
         });
         let _ = info.group.set(Arc::downgrade(&group));
         kernel.procfs.register(info.clone());

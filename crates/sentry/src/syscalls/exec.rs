@@ -109,6 +109,8 @@ fn do_execve(
         ScriptError::TooDeep => Errno::ELOOP,
         ScriptError::Interpreter { error, .. } => error,
     })?;
+    // A program open for writing can't run (ETXTBSY); while it runs, it can't be written.
+    let exe_access = fs::vfs::write_access::deny_write(&*program.inode).map_err(Errno)?;
     let execfn = program.execfn.clone();
     let shown = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
     let image = loader::parse(&shown, &program.bytes)
@@ -133,7 +135,9 @@ fn do_execve(
         return Err(Errno::EINTR);
     }
     // The point of no return: the old image is gone from here on.
-    let mm = Arc::new(Mm::new(loaded.mm));
+    let mut new_mm = loaded.mm;
+    new_mm.exe_access = Some(exe_access);
+    let mm = Arc::new(Mm::new(new_mm));
     // ru_maxrss is the process's, across execve.
     t.group
         .sched

@@ -6,6 +6,7 @@ use platform::UserRegs;
 
 use super::path::{fs_creds, read_path, resolve_at, resolve_parent_at};
 use crate::errno::{Errno, SysResult};
+use crate::sigio;
 use crate::task::TaskState;
 
 /// The kernel sets O_LARGEFILE on every file opened by a 64-bit process; F_GETFL shows it.
@@ -233,6 +234,7 @@ pub fn do_open(
     if ftype == FileType::Directory && (wants_write || truncate) && !tmpfile {
         return Err(Errno::EISDIR);
     }
+    let mut write_access = None;
     if !path_only {
         let stat = inode.stat().map_err(Errno)?;
         let mut mask = 0;
@@ -243,9 +245,21 @@ pub fn do_open(
             mask |= perm::MAY_WRITE;
         }
         perm::check(&stat, &creds, mask).map_err(Errno)?;
+        if flags & libc::O_NOATIME != 0
+            && t.creds.euid != stat.uid
+            && !crate::caps::capable(&t.creds, crate::caps::Cap::Fowner)
+        {
+            return Err(Errno::EPERM);
+        }
         let writes_content = matches!(ftype, FileType::Regular | FileType::Directory);
         if writes_content && (wants_write || truncate) && read_only(&loc) {
             return Err(Errno::EROFS);
+        }
+        // A file a process runs can't be opened for writing or truncated (ETXTBSY).
+        if ftype == FileType::Regular && wants_write {
+            write_access = Some(fs::vfs::write_access::get_write(&*inode).map_err(Errno)?);
+        } else if ftype == FileType::Regular && truncate {
+            fs::vfs::write_access::check_write(&*inode).map_err(Errno)?;
         }
         // Linux truncates even with O_RDONLY, given write permission.
         if truncate && ftype == FileType::Regular {
@@ -286,11 +300,22 @@ pub fn do_open(
                     };
                     OpenFile::special(Some(loc), Some(inode), desc, status)
                 }
-                // Fifos need pipes; sockets are opened with connect, never open.
+                // Every open of a FIFO shares one pipe buffer, the sandbox's own (a host
+                // FIFO seen through a host directory doesn't reach host processes).
+                FileType::Fifo => {
+                    let st = inode.stat().map_err(Errno)?;
+                    let nonblock = flags & libc::O_NONBLOCK != 0;
+                    let end = fs::pipe::open_fifo(st.dev, st.ino, acc, nonblock).map_err(Errno)?;
+                    OpenFile::special(Some(loc), Some(inode), end, status)
+                }
+                // Sockets are opened with connect, never open.
                 _ => return Err(Errno(libc::ENXIO)),
             },
         }
     };
+    if let Some(access) = write_access {
+        file.hold_write_access(access);
+    }
     let cloexec = flags & libc::O_CLOEXEC != 0;
     Ok(t.fds.alloc(0, file, cloexec, limit)? as u64)
 }
@@ -456,7 +481,66 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         libc::F_GETFL => Ok(file.flags() as u64),
         libc::F_SETFL => {
+            let noatime = libc::O_NOATIME as u32;
+            if arg as u32 & noatime != 0 && file.flags() & noatime == 0 {
+                check_noatime(t, &file)?;
+            }
             file.set_flags(arg as u32);
+            crate::sigio::update(&t.kernel, &file, fd as i32);
+            Ok(0)
+        }
+        F_GETOWN => {
+            let o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(if o.kind == sigio::F_OWNER_PGRP {
+                -(o.id as i64) as u64
+            } else {
+                o.id as u64
+            })
+        }
+        F_SETOWN => {
+            let who = arg as i32;
+            if who == i32::MIN {
+                return Err(Errno::EINVAL);
+            }
+            let kind = if who < 0 {
+                sigio::F_OWNER_PGRP
+            } else {
+                sigio::F_OWNER_PID
+            };
+            set_owner(t, &file, kind, who.abs())
+        }
+        F_GETOWN_EX => {
+            let (kind, id) = {
+                let o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
+                (o.kind, o.id)
+            };
+            let mut b = [0u8; 8];
+            b[..4].copy_from_slice(&kind.to_le_bytes());
+            b[4..].copy_from_slice(&id.to_le_bytes());
+            t.mm.copy_out(arg, &b)?;
+            Ok(0)
+        }
+        F_SETOWN_EX => {
+            let mut b = [0u8; 8];
+            t.mm.copy_in(arg, &mut b)?;
+            let kind = i32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+            let id = i32::from_le_bytes(b[4..].try_into().expect("4 bytes"));
+            if !matches!(
+                kind,
+                sigio::F_OWNER_TID | sigio::F_OWNER_PID | sigio::F_OWNER_PGRP
+            ) || id < 0
+            {
+                return Err(Errno::EINVAL);
+            }
+            set_owner(t, &file, kind, id)
+        }
+        F_GETSIG => Ok(file.owner.lock().unwrap_or_else(|e| e.into_inner()).sig as u64),
+        F_SETSIG => {
+            let sig = arg as i32;
+            if !(0..=crate::signal::NSIG as i32).contains(&sig) || arg >> 32 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            file.owner.lock().unwrap_or_else(|e| e.into_inner()).sig = sig;
             Ok(0)
         }
         libc::F_GETLK
@@ -471,10 +555,51 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
             let desc = file.special_desc().ok_or(Errno::EBADF)?;
             let set = (cmd == libc::F_SETPIPE_SZ).then_some(arg);
-            desc.pipe_size(set, t.creds.euid == 0).map_err(Errno)
+            let privileged = crate::caps::capable(&t.creds, crate::caps::Cap::SysResource);
+            desc.pipe_size(set, privileged).map_err(Errno)
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+const F_SETOWN: i32 = 8;
+const F_GETOWN: i32 = 9;
+const F_SETSIG: i32 = 10;
+const F_GETSIG: i32 = 11;
+const F_SETOWN_EX: i32 = 15;
+const F_GETOWN_EX: i32 = 16;
+
+/// F_SETOWN and F_SETOWN_EX: `id` 0 clears the owner; another must name a live process,
+/// thread or group (ESRCH), as Linux's find_vpid. Partial: the owner's credentials aren't
+/// kept, so the signal goes without Linux's sigio_perm check.
+fn set_owner(t: &TaskState, file: &OpenFile, kind: i32, id: i32) -> SysResult {
+    if id != 0 {
+        let exists = t.kernel.thread_owner(id).is_some()
+            || !t
+                .kernel
+                .recipients(crate::process::ProcessSet::Group(id))
+                .is_empty();
+        if !exists {
+            return Err(Errno::ESRCH);
+        }
+    }
+    let mut o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
+    o.kind = if id == 0 { sigio::F_OWNER_TID } else { kind };
+    o.id = id;
+    Ok(0)
+}
+
+/// O_NOATIME is for the file's owner or a caller with CAP_FOWNER (Linux's
+/// inode_owner_or_capable): EPERM otherwise.
+fn check_noatime(t: &TaskState, file: &OpenFile) -> Result<(), Errno> {
+    let Some(inode) = file.inode() else {
+        return Ok(());
+    };
+    let st = inode.stat().map_err(Errno)?;
+    if t.creds.euid == st.uid || crate::caps::capable(&t.creds, crate::caps::Cap::Fowner) {
+        return Ok(());
+    }
+    Err(Errno::EPERM)
 }
 
 pub fn pipe2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

@@ -2,6 +2,7 @@
 
 use platform::{Prot, UserRegs, PAGE_SIZE};
 
+use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::mm::{page_align_up, FileMapping, Vma, VmaKind, MIN_ADDR};
 use crate::task::TaskState;
@@ -53,7 +54,20 @@ pub fn brk(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             write: true,
             exec: false,
         };
+        // mlockall(MCL_FUTURE) locks the heap's growth too, within RLIMIT_MEMLOCK.
+        let lock = mm.lock_future;
+        if lock
+            && !capable(&t.creds, Cap::IpcLock)
+            && (new_top - old_top) + mm.locked_bytes(0, u64::MAX)
+                > t.rlimits[libc::RLIMIT_MEMLOCK as usize].0
+        {
+            return Ok(mm.brk);
+        }
         mm.map_anonymous(old_top, new_top - old_top, rw, VmaKind::Heap);
+        if lock {
+            mm.set_vm_flags(old_top, new_top, |f| f.locked = true);
+            let _ = populate_locked(&mut mm, old_top, new_top);
+        }
     } else if new_top < old_top {
         mm.unmap(new_top, old_top - new_top);
     }
@@ -89,7 +103,19 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }),
         file => file,
     };
+    if flags & libc::MAP_LOCKED != 0 {
+        can_lock(t)?;
+    }
     let mut mm = t.mm.lock();
+    // MAP_LOCKED, or mlockall(MCL_FUTURE): the new mapping is locked, within RLIMIT_MEMLOCK
+    // (Linux's mlock_future_ok: EAGAIN).
+    let lock = flags & libc::MAP_LOCKED != 0 || mm.lock_future;
+    if lock
+        && !capable(&t.creds, Cap::IpcLock)
+        && len + mm.locked_bytes(0, u64::MAX) > t.rlimits[libc::RLIMIT_MEMLOCK as usize].0
+    {
+        return Err(Errno::EAGAIN);
+    }
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
         if !aligned(addr) {
@@ -142,8 +168,15 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         prot,
         kind,
         file,
+        flags: crate::mm::VmFlags {
+            locked: lock,
+            ..Default::default()
+        },
     });
-    if flags & libc::MAP_POPULATE != 0 && prot.any() {
+    if lock {
+        // Best effort, as Linux's mm_populate after a locked mmap.
+        let _ = populate_locked(&mut mm, start, start + len);
+    } else if flags & libc::MAP_POPULATE != 0 && prot.any() {
         // Best effort, as Linux: running out of memory here surfaces at first touch.
         let _ = mm.populate(start, start + len);
     }
@@ -286,6 +319,7 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             f.offset = old_offset.unwrap_or(f.offset);
             f
         }),
+        flags: vma.flags,
     };
     let move_to = |mm: &mut crate::mm::MemoryManager, to: u64| -> SysResult {
         mm.insert_vma(moved_vma(to, new_len));
@@ -320,15 +354,22 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     move_to(&mut mm, to)
 }
 
+const MADV_WIPEONFORK: i32 = 18;
+const MADV_KEEPONFORK: i32 = 19;
+const MADV_COLD: i32 = 20;
+const MADV_PAGEOUT: i32 = 21;
+const MADV_POPULATE_READ: i32 = 22;
+const MADV_POPULATE_WRITE: i32 = 23;
+const MADV_DONTNEED_LOCKED: i32 = 24;
+
 pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let advice = a[2] as i32;
-    let (start, end) = range(a[0], a[1])?;
-    let discard = match advice {
-        libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE => true,
-        0..=3 | 10..=23 => false,
+    match advice {
+        0..=4 | 8..=23 | MADV_DONTNEED_LOCKED => {}
         libc::MADV_HWPOISON => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
-    };
+    }
+    let (start, end) = range(a[0], a[1])?;
     if start == end {
         return Ok(0);
     }
@@ -336,8 +377,234 @@ pub fn madvise(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if end > mm.limit() || !mm.is_fully_mapped(start, end) {
         return Err(Errno::ENOMEM);
     }
-    if discard {
-        mm.discard(start, end)?;
+    // Linux's per-VMA refusals.
+    let vmas: Vec<crate::mm::Vma> = mm
+        .vmas()
+        .filter(|v| v.end > start && v.start < end)
+        .cloned()
+        .collect();
+    for v in &vmas {
+        let shared = v.file.as_ref().is_some_and(|f| f.shared);
+        let file_backed = v.kind == VmaKind::File;
+        let refused = match advice {
+            libc::MADV_DONTNEED | MADV_COLD | MADV_PAGEOUT => v.flags.locked,
+            libc::MADV_FREE => file_backed || shared || v.flags.locked,
+            // Only shared, writable file mappings have pages to punch out of the file.
+            libc::MADV_REMOVE if v.flags.locked || !file_backed => true,
+            libc::MADV_REMOVE if !(shared && v.file.as_ref().is_some_and(|f| f.may_write)) => {
+                return Err(Errno::EACCES)
+            }
+            MADV_WIPEONFORK => file_backed || shared,
+            _ => false,
+        };
+        if refused {
+            return Err(Errno::EINVAL);
+        }
+    }
+    match advice {
+        libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE | MADV_DONTNEED_LOCKED => {
+            mm.discard(start, end)?
+        }
+        libc::MADV_DONTFORK => mm.set_vm_flags(start, end, |f| f.dontfork = true),
+        libc::MADV_DOFORK => mm.set_vm_flags(start, end, |f| f.dontfork = false),
+        MADV_WIPEONFORK => mm.set_vm_flags(start, end, |f| f.wipeonfork = true),
+        MADV_KEEPONFORK => mm.set_vm_flags(start, end, |f| f.wipeonfork = false),
+        MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
+            mm.populate_range(start, end, advice == MADV_POPULATE_WRITE)?
+        }
+        // The rest is advice about paging that the sandbox's memory doesn't need.
+        _ => {}
+    }
+    Ok(0)
+}
+
+/// mincore: which pages of `[start, start+len)` are resident (populated in the sandbox's
+/// memory; a file mapping's page counts once the mapping has it).
+pub fn mincore(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (start, len, vec) = (a[0], a[1], a[2]);
+    if !aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    let end = pages
+        .checked_mul(PAGE_SIZE)
+        .and_then(|l| start.checked_add(l))
+        .ok_or(Errno::ENOMEM)?;
+    let out = {
+        let mm = t.mm.lock();
+        if end > mm.limit() {
+            return Err(Errno::ENOMEM);
+        }
+        if !mm.is_fully_mapped(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        (0..pages)
+            .map(|i| {
+                u8::from(mm.resident_in(start + i * PAGE_SIZE, start + (i + 1) * PAGE_SIZE) > 0)
+            })
+            .collect::<Vec<u8>>()
+    };
+    t.mm.copy_out(vec, &out)?;
+    Ok(0)
+}
+
+const MLOCK_ONFAULT: u64 = 1;
+const MCL_CURRENT: u64 = 1;
+const MCL_FUTURE: u64 = 2;
+const MCL_ONFAULT: u64 = 4;
+
+/// Linux's can_do_mlock: CAP_IPC_LOCK, or a RLIMIT_MEMLOCK above 0.
+fn can_lock(t: &TaskState) -> Result<(), Errno> {
+    if capable(&t.creds, Cap::IpcLock) || t.rlimits[libc::RLIMIT_MEMLOCK as usize].0 != 0 {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+/// The rounded range of mlock and munlock: from the page of `start`, whole pages.
+fn lock_range(start: u64, len: u64) -> Result<(u64, u64), Errno> {
+    let offset = start % PAGE_SIZE;
+    let len = len
+        .checked_add(offset)
+        .and_then(page_align_up)
+        .ok_or(Errno::ENOMEM)?;
+    let start = start - offset;
+    let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
+    Ok((start, end))
+}
+
+/// Locks what mlock would: every VMA but the vDSO's (Linux's special mappings).
+fn lockable(v: &crate::mm::Vma) -> bool {
+    !matches!(v.kind, VmaKind::Vdso | VmaKind::Vvar)
+}
+
+/// Fills the locked pages of `[start, end)` (mlock without MLOCK_ONFAULT): private writable
+/// pages for writing, as Linux breaks copy-on-write; PROT_NONE is skipped.
+fn populate_locked(mm: &mut crate::mm::MemoryManager, start: u64, end: u64) -> Result<(), Errno> {
+    let vmas: Vec<(u64, u64, Prot, bool)> = mm
+        .vmas()
+        .filter(|v| v.end > start && v.start < end && v.flags.locked && v.prot.any())
+        .map(|v| {
+            let shared = v.file.as_ref().is_some_and(|f| f.shared);
+            (v.start.max(start), v.end.min(end), v.prot, shared)
+        })
+        .collect();
+    for (s, e, prot, shared) in vmas {
+        let write = prot.write && !shared;
+        match mm.populate_range(s, e, write) {
+            // Linux's __mlock_posix_error_return: no memory is EAGAIN.
+            Err(Errno::ENOMEM) => return Err(Errno::EAGAIN),
+            // A page that can't be read (past the end of a file) stays out, as Linux's.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn do_mlock(t: &mut TaskState, start: u64, len: u64, onfault: bool) -> SysResult {
+    can_lock(t)?;
+    let (start, end) = lock_range(start, len)?;
+    if start == end {
+        return Ok(0);
+    }
+    let limit = t.rlimits[libc::RLIMIT_MEMLOCK as usize].0;
+    let mut mm = t.mm.lock();
+    let mut locked = (end - start) + mm.locked_bytes(0, u64::MAX);
+    if locked > limit && !capable(&t.creds, Cap::IpcLock) {
+        locked -= mm.locked_bytes(start, end);
+        if locked > limit {
+            return Err(Errno::ENOMEM);
+        }
+    }
+    if end > mm.limit() || !mm.is_fully_mapped(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    mm.set_vm_flags(start, end, |f| f.locked = true);
+    // Only mappings mlock may lock (not the vDSO's) stay locked.
+    let special: Vec<(u64, u64)> = mm
+        .vmas()
+        .filter(|v| v.end > start && v.start < end && !lockable(v))
+        .map(|v| (v.start, v.end))
+        .collect();
+    for (s, e) in special {
+        mm.set_vm_flags(s, e, |f| f.locked = false);
+    }
+    if !onfault {
+        populate_locked(&mut mm, start, end)?;
+    }
+    Ok(0)
+}
+
+pub fn mlock(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    do_mlock(t, a[0], a[1], false)
+}
+
+pub fn mlock2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[2] & !MLOCK_ONFAULT != 0 {
+        return Err(Errno::EINVAL);
+    }
+    do_mlock(t, a[0], a[1], a[2] & MLOCK_ONFAULT != 0)
+}
+
+pub fn munlock(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (start, end) = lock_range(a[0], a[1])?;
+    if start == end {
+        return Ok(0);
+    }
+    let mut mm = t.mm.lock();
+    if end > mm.limit() || !mm.is_fully_mapped(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    mm.set_vm_flags(start, end, |f| f.locked = false);
+    Ok(0)
+}
+
+pub fn mlockall(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let flags = a[0];
+    if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT
+    {
+        return Err(Errno::EINVAL);
+    }
+    can_lock(t)?;
+    let limit = t.rlimits[libc::RLIMIT_MEMLOCK as usize].0;
+    let mut mm = t.mm.lock();
+    if flags & MCL_CURRENT != 0
+        && mm.mapped_bytes(0, u64::MAX) > limit
+        && !capable(&t.creds, Cap::IpcLock)
+    {
+        return Err(Errno::ENOMEM);
+    }
+    mm.lock_future = flags & MCL_FUTURE != 0;
+    if flags & MCL_CURRENT != 0 {
+        let ranges: Vec<(u64, u64)> = mm
+            .vmas()
+            .filter(|v| lockable(v))
+            .map(|v| (v.start, v.end))
+            .collect();
+        for &(s, e) in &ranges {
+            mm.set_vm_flags(s, e, |f| f.locked = true);
+        }
+        if flags & MCL_ONFAULT == 0 {
+            // Best effort, as Linux's mm_populate after mlockall.
+            for (s, e) in ranges {
+                let _ = populate_locked(&mut mm, s, e);
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn munlockall(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
+    let mut mm = t.mm.lock();
+    mm.lock_future = false;
+    let ranges: Vec<(u64, u64)> = mm
+        .vmas()
+        .filter(|v| v.flags.locked)
+        .map(|v| (v.start, v.end))
+        .collect();
+    for (s, e) in ranges {
+        mm.set_vm_flags(s, e, |f| f.locked = false);
     }
     Ok(0)
 }

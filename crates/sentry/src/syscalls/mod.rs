@@ -1,6 +1,7 @@
 //! The system call table and dispatch. One file per family; this table is the single map from
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
+mod admin;
 mod attr;
 mod clone;
 mod copy;
@@ -13,6 +14,7 @@ mod namei;
 pub mod names;
 mod path;
 mod persona;
+mod pidfd;
 mod poll;
 mod process;
 mod resource;
@@ -83,7 +85,10 @@ const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork
 const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per thread) and only recorded: the host schedules the sandbox's threads as it did; RLIMIT_NICE is the caller's (Linux reads the target's)";
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
-const NO_PIPES: &str = "fifos and sockets can't be opened yet";
+const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt) and populated (unless ONFAULT); the sandbox never pages out, so nothing else changes; mlockall(MCL_FUTURE|MCL_ONFAULT) locks future mappings populated anyway";
+const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
+const NO_PIPES: &str =
+    "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
@@ -119,14 +124,14 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases, F_NOTIFY or F_SETOWN"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases or F_NOTIFY; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
     sys(n::SYS_pipe, fd::pipe, Full, Any),
     sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
     sys(n::SYS_mkdir, namei::mkdir, Full, Any),
     sys(n::SYS_mkdirat, namei::mkdirat, Full, Any),
-    sys(n::SYS_mknod, namei::mknod, Partial("fifos and devices are created but can't be opened yet"), Any),
-    sys(n::SYS_mknodat, namei::mknodat, Partial("fifos and devices are created but can't be opened yet"), Any),
+    sys(n::SYS_mknod, namei::mknod, Partial("device nodes other than the sandbox's own devices (null, zero, full, random, urandom, tty) open with ENXIO"), Any),
+    sys(n::SYS_mknodat, namei::mknodat, Partial("device nodes other than the sandbox's own devices (null, zero, full, random, urandom, tty) open with ENXIO"), Any),
     sys(n::SYS_symlink, namei::symlink, Full, Any),
     sys(n::SYS_symlinkat, namei::symlinkat, Full, Any),
     sys(n::SYS_unlink, namei::unlink, Full, Any),
@@ -190,7 +195,13 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_munmap, mm::munmap, Full, Any),
     sys(n::SYS_mprotect, mm::mprotect, Partial("PROT_GROWSDOWN/GROWSUP ignored"), Any),
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
-    sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages; other advice is accepted and ignored"), Any),
+    sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages (FREE at once, not lazily; REMOVE doesn't punch a hole in the file); DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK and POPULATE_READ/WRITE act; Linux's refusals (locked, file-backed, shared); the other advice (paging, huge pages, KSM) is accepted and ignored"), Any),
+    sys(n::SYS_mincore, mm::mincore, Partial("a page is resident once the mapping has populated it (a file's page cache isn't consulted)"), Any),
+    sys(n::SYS_mlock, mm::mlock, Partial(MLOCK), Any),
+    sys(n::SYS_mlock2, mm::mlock2, Partial(MLOCK), Any),
+    sys(n::SYS_munlock, mm::munlock, Full, Any),
+    sys(n::SYS_mlockall, mm::mlockall, Partial(MLOCK), Any),
+    sys(n::SYS_munlockall, mm::munlockall, Full, Any),
     sys(n::SYS_clone, clone::clone, Partial("no namespaces or pidfds"), Own),
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
@@ -226,6 +237,19 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_set_robust_list, process::set_robust_list, Partial("processed at thread exit (owner-died marking and one wake per held lock), but the owner-died write is not atomic against a waiter setting FUTEX_WAITERS at that moment"), Any),
     sys(n::SYS_get_robust_list, process::get_robust_list, Partial("the calling thread's list only: another thread's is EPERM (no ptrace rights in the sandbox)"), Any),
     sys(n::SYS_uname, process::uname, Full, Any),
+    sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); waitid(P_PIDFD) and clone's CLONE_PIDFD aren't there"), Any),
+    sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
+    sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
+    sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
+    sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
+    sys(n::SYS_sethostname, admin::sethostname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host's clock state; any change is EPERM, CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_clock_adjtime, admin::clock_adjtime, Partial("CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP (dynamic POSIX clocks are EINVAL)"), Any),
+    sys(n::SYS_fadvise64, admin::fadvise64, Partial("the advice is checked and has no effect (nothing is cached apart from the host's page cache)"), Any),
+    sys(n::SYS_readahead, admin::readahead, Partial("checks the file and reads nothing ahead"), Any),
     sys(n::SYS_getpid, process::getpid, Full, Any),
     sys(n::SYS_gettid, process::gettid, Full, Any),
     sys(n::SYS_getppid, process::getppid, Full, Any),

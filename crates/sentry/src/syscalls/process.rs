@@ -2,6 +2,7 @@
 
 use platform::UserRegs;
 
+use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::task::{ExitStatus, TaskState, RLIM_NLIMITS};
 
@@ -91,13 +92,14 @@ fn utsname_field(s: &[u8]) -> [u8; 65] {
 pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let host = nix::sys::utsname::uname().map_err(Errno::from)?;
     let nodename = t.kernel.procfs.hostname().map_err(Errno)?;
+    let domainname = t.kernel.procfs.domainname();
     let fields = [
         b"Linux".as_slice(),
         &nodename,
         host.release().as_encoded_bytes(),
         host.version().as_encoded_bytes(),
         b"x86_64".as_slice(),
-        b"(none)".as_slice(),
+        &domainname,
     ];
     let mut out = Vec::with_capacity(6 * 65);
     for f in fields {
@@ -574,13 +576,15 @@ fn set_limit(t: &mut TaskState, resource: usize, soft: u64, hard: u64) -> Result
     if soft > hard {
         return Err(Errno::EINVAL);
     }
-    if hard > t.rlimits[resource].1 && t.creds.euid != 0 {
+    // RLIMIT_NOFILE can't pass fs.nr_open, even for a privileged caller.
+    if resource == libc::RLIMIT_NOFILE as usize && hard > crate::rlimit::NR_OPEN {
         return Err(Errno::EPERM);
     }
-    if resource == libc::RLIMIT_NOFILE as usize && hard > 1 << 20 {
+    if hard > t.rlimits[resource].1 && !capable(&t.creds, Cap::SysResource) {
         return Err(Errno::EPERM);
     }
     t.rlimits[resource] = (soft, hard);
+    *t.process.limits.lock().unwrap_or_else(|e| e.into_inner()) = t.rlimits;
     Ok(())
 }
 

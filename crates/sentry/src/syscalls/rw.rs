@@ -22,7 +22,20 @@ pub fn fs_err(e: i32) -> Errno {
 /// Regular files are read in chunks until done or short (Linux returns whole reads from
 /// them); streams get one read, with the buffer checked first so that no data is consumed
 /// and then lost to EFAULT.
+/// Counts the call for /proc/PID/io.
 fn read_into(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
+    let r = read_into_uncounted(t, fd, addr, len, offset);
+    t.process.io.count(true, &r);
+    r
+}
+
+fn read_into_uncounted(
+    t: &mut TaskState,
+    fd: u64,
+    addr: u64,
+    len: u64,
+    offset: Option<u64>,
+) -> SysResult {
     let file = t.fds.get(fd)?;
     super::tty::check_io(t, &file, false)?;
     let len = len.min(MAX_RW_COUNT);
@@ -81,7 +94,20 @@ pub fn pread64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 /// Writes `len` bytes from `addr` in chunks, stopping at the first short write.
+/// Counts the call for /proc/PID/io.
 fn write_from(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<i64>) -> SysResult {
+    let r = write_from_uncounted(t, fd, addr, len, offset);
+    t.process.io.count(false, &r);
+    r
+}
+
+fn write_from_uncounted(
+    t: &mut TaskState,
+    fd: u64,
+    addr: u64,
+    len: u64,
+    offset: Option<i64>,
+) -> SysResult {
     let file = t.fds.get(fd)?;
     super::tty::check_io(t, &file, true)?;
     let len = len.min(MAX_RW_COUNT);
@@ -158,7 +184,20 @@ fn read_iovecs(t: &mut TaskState, addr: u64, count: u64) -> Result<Vec<(u64, u64
 
 /// Gathers the buffers of an iovec array and writes them in one piece (so a pipe sees one
 /// write, as Linux does up to PIPE_BUF), at `offset` or the file offset.
+/// Counts the call for /proc/PID/io.
 fn write_vectored(
+    t: &mut TaskState,
+    fd: u64,
+    iov: u64,
+    count: u64,
+    offset: Option<u64>,
+) -> SysResult {
+    let r = write_vectored_uncounted(t, fd, iov, count, offset);
+    t.process.io.count(false, &r);
+    r
+}
+
+fn write_vectored_uncounted(
     t: &mut TaskState,
     fd: u64,
     iov: u64,
@@ -193,7 +232,20 @@ fn write_vectored(
 }
 
 /// Reads into the buffers of an iovec array, at `offset` or the file offset.
+/// Counts the call for /proc/PID/io.
 fn read_vectored(
+    t: &mut TaskState,
+    fd: u64,
+    iov: u64,
+    count: u64,
+    offset: Option<u64>,
+) -> SysResult {
+    let r = read_vectored_uncounted(t, fd, iov, count, offset);
+    t.process.io.count(true, &r);
+    r
+}
+
+fn read_vectored_uncounted(
     t: &mut TaskState,
     fd: u64,
     iov: u64,

@@ -19,7 +19,7 @@ const SI_TKILL: i32 = -6;
 const KERNEL_SIGINFO_SIZE: usize = 48;
 
 /// The siginfo a signal the caller sends itself carries: who sent it.
-fn sender_info(t: &TaskState, sig: i32, code: i32) -> SigInfo {
+pub(super) fn sender_info(t: &TaskState, sig: i32, code: i32) -> SigInfo {
     SigInfo {
         signo: sig,
         code,
@@ -87,7 +87,11 @@ fn release_on_sigkill(group: &ThreadGroup, sig: i32) {
 }
 
 /// Sends `info` to a process (the caller's own signals go to the calling thread).
-fn send_to_process(t: &mut TaskState, target: &Recipient, info: SigInfo) -> Result<(), Errno> {
+pub(super) fn send_to_process(
+    t: &mut TaskState,
+    target: &Recipient,
+    info: SigInfo,
+) -> Result<(), Errno> {
     check_permission(t, target, info.signo)?;
     if info.signo == 0 || target.zombie {
         return Ok(());
@@ -223,7 +227,12 @@ pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 /// Reads the siginfo rt_sigqueueinfo passes. Nobody may pretend to be the kernel (si_code
 /// >= 0) or kill/tkill (SI_TKILL) towards another task: only `to_self` may.
-fn queued_info(t: &TaskState, addr: u64, sig: i32, to_self: bool) -> Result<SigInfo, Errno> {
+pub(super) fn queued_info(
+    t: &TaskState,
+    addr: u64,
+    sig: i32,
+    to_self: bool,
+) -> Result<SigInfo, Errno> {
     let mut b = [0u8; KERNEL_SIGINFO_SIZE];
     t.mm.copy_in(addr, &mut b)?;
     let word = |i: usize| i32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
