@@ -17,7 +17,7 @@ use sentry::loader::{self, LoadError};
 use sentry::procfs::ProcFs;
 use sentry::{Creds, ProcessSpec};
 
-use crate::mounts::{devfs, mount_point_in, tmpfs, UPPER_DEV};
+use crate::mounts::{devfs, devpts, mount_point_in, tmpfs, UPPER_DEV};
 use crate::{BootError, PlatformKind};
 
 /// What kind of file system a bundle mount is.
@@ -31,7 +31,7 @@ pub enum MountKind {
     Proc,
     /// A minimal read-only /sys.
     Sysfs,
-    /// /dev/pts (an empty directory: the sandbox has no pseudo terminals of its own yet).
+    /// /dev/pts: a new devpts instance (the sandbox's own pseudo-terminals).
     Devpts,
     /// /dev/mqueue (empty).
     Mqueue,
@@ -194,9 +194,18 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 ns.mount(&at(dest)?, sys, "sysfs", "sysfs", true)
                     .map_err(mounted)?;
             }
-            MountKind::Devpts | MountKind::Mqueue | MountKind::Cgroup => {
+            MountKind::Devpts => {
+                ns.mount(
+                    &at(dest)?,
+                    devpts(mount_dev(i)),
+                    "devpts",
+                    "devpts",
+                    m.read_only,
+                )
+                .map_err(mounted)?;
+            }
+            MountKind::Mqueue | MountKind::Cgroup => {
                 let (fs_type, ro) = match m.kind {
-                    MountKind::Devpts => ("devpts", false),
                     MountKind::Mqueue => ("mqueue", false),
                     _ => ("cgroup2", true),
                 };
@@ -211,6 +220,14 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
     if !has_dev {
         ns.mount(&at("/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
             .map_err(|e| fail(format_args!("mount /dev: {}", errno_text(e))))?;
+        ns.mount(
+            &at("/dev/pts")?,
+            devpts(mount_dev(999)),
+            "devpts",
+            "devpts",
+            false,
+        )
+        .map_err(|e| fail(format_args!("mount /dev/pts: {}", errno_text(e))))?;
     }
     for (i, path) in bundle.masked_paths.iter().enumerate() {
         let Ok(loc) = resolver.resolve(&top, path.as_bytes(), ResolveFlags::follow()) else {

@@ -22,6 +22,13 @@ use crate::{BootError, ImageMount};
 pub(crate) const UPPER_DEV: u64 = fs::dev::makedev(0, 40);
 const DEV_DEV: u64 = fs::dev::makedev(0, 41);
 const SHM_DEV: u64 = fs::dev::makedev(0, 42);
+const PTS_DEV: u64 = fs::dev::makedev(0, 44);
+
+/// A new devpts instance's root (slaves mode 0620, group tty (5), as Docker and systemd
+/// mount it).
+pub(crate) fn devpts(dev: u64) -> Arc<dyn Inode> {
+    fs::devpts::Devpts::new(dev, 0o620, 5).root()
+}
 
 fn mount_error(what: &str, errno: i32) -> BootError {
     BootError::Io(
@@ -67,6 +74,8 @@ pub(crate) fn devfs() -> Result<Arc<dyn Inode>, BootError> {
         (b"stdout", b"/proc/self/fd/1"),
         (b"stderr", b"/proc/self/fd/2"),
         (b"fd", b"/proc/self/fd"),
+        // As runc makes it: the devpts mounted on /dev/pts serves /dev/ptmx.
+        (b"ptmx", b"pts/ptmx"),
     ];
     for (name, target) in links {
         root.create(name, NewNode::Symlink(target.to_vec()), 0o777, owner)
@@ -239,6 +248,14 @@ fn populate(
         .map_err(|e| mount_error("/proc", e))?;
     ns.mount(&at(b"/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
         .map_err(|e| mount_error("/dev", e))?;
+    ns.mount(
+        &at(b"/dev/pts")?,
+        devpts(PTS_DEV),
+        "devpts",
+        "devpts",
+        false,
+    )
+    .map_err(|e| mount_error("/dev/pts", e))?;
     ns.mount(
         &at(b"/dev/shm")?,
         tmpfs(SHM_DEV, 0o1777),
