@@ -148,27 +148,27 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 let meta = std::fs::metadata(source)
                     .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
                 if meta.is_dir() {
-                    let fs = HostFs::new(source).map_err(|e| {
+                    // A read-write bind mount writes to the host directory, as runc's.
+                    let fs = HostFs::with_options(
+                        source,
+                        fs::hostfs::HostFsOptions {
+                            writable: !m.read_only,
+                            ..Default::default()
+                        },
+                    )
+                    .map_err(|e| {
                         fail(format_args!(
                             "bind mount {}: {}",
                             source.display(),
                             errno_text(e)
                         ))
                     })?;
-                    // hostfs never writes to the host: a read-write bind mount is
-                    // read-only in the sandbox until hostfs learns to write.
-                    if !m.read_only {
-                        tracing::warn!(
-                            "bind mount {} on {dest}: served read-only (hostfs does not write)",
-                            source.display()
-                        );
-                    }
                     ns.mount(
                         &at(dest)?,
                         fs.root(),
                         "bind",
                         &source.display().to_string(),
-                        true,
+                        m.read_only,
                     )
                     .map_err(mounted)?;
                 } else {

@@ -194,11 +194,12 @@ pub(crate) fn mount_point_in(
 pub fn host_root(
     procfs: &sentry::procfs::ProcFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<Arc<MountNamespace>, BootError> {
     let host = HostFs::new(Path::new("/")).map_err(|e| mount_error("/ (host root)", e))?;
     let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
     let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
-    populate(&ns, procfs, images)?;
+    populate(&ns, procfs, images, volumes)?;
     Ok(ns)
 }
 
@@ -216,10 +217,11 @@ pub fn containerfs_root(
     procfs: &sentry::procfs::ProcFs,
     rootfs: &ContainerFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<Arc<MountNamespace>, BootError> {
     let root = rootfs.writable_root(tmpfs(UPPER_DEV, 0o755));
     let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
-    populate(&ns, procfs, images)?;
+    populate(&ns, procfs, images, volumes)?;
     Ok(ns)
 }
 
@@ -228,6 +230,7 @@ fn populate(
     ns: &Arc<MountNamespace>,
     procfs: &sentry::procfs::ProcFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<(), BootError> {
     let root = ns.root();
     let creds = Creds::default();
@@ -274,6 +277,28 @@ fn populate(
             .to_string();
         ns.mount(&at, image.fs.root(), "imgfs", &source, true)
             .map_err(|e| image_error(&image.spec, std::io::Error::from_raw_os_error(e)))?;
+    }
+    for v in volumes {
+        let problem = |p: String| BootError::Volume {
+            host: v.source.clone(),
+            target: v.target.clone(),
+            problem: p,
+        };
+        let fs = HostFs::with_options(
+            &v.source,
+            fs::hostfs::HostFsOptions {
+                writable: !v.read_only,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| problem(std::io::Error::from_raw_os_error(e).to_string()))?;
+        let at = mount_point(&resolver, v.target.as_os_str().as_bytes()).map_err(problem)?;
+        let source = std::fs::canonicalize(&v.source)
+            .unwrap_or_else(|_| v.source.clone())
+            .display()
+            .to_string();
+        ns.mount(&at, fs.root(), "bind", &source, v.read_only)
+            .map_err(|e| problem(std::io::Error::from_raw_os_error(e).to_string()))?;
     }
     Ok(())
 }
