@@ -93,6 +93,15 @@ check "root writes stay" "from the image" "$($D --rm rbox sh -c 'echo changed > 
 check "--read-only" "refused" "$($D --rm --read-only rbox sh -c '{ echo x > /etc/x; } 2>/dev/null && echo written || echo refused')"
 mkdir -p "$W/host" && echo "on the host" > "$W/host/f"
 check "-v reads" "on the host" "$($D --rm -v "$W/host:/data:ro" rbox cat /data/f)"
+# A read-write bind mount: the container's changes reach the host directory.
+$D --rm -v "$W/host:/data" rbox sh -c 'echo hi > /data/w; mkdir /data/dd; mv /data/w /data/dd/w; rm /data/f'
+check "-v writes reach the host" "hi gone" "$(cat "$W/host/dd/w") $([ -e "$W/host/f" ] && echo kept || echo gone)"
+chmod 1777 "$W/host"
+$D --rm -u 1000:1001 -v "$W/host:/data" rbox sh -c 'echo mine > /data/owned'
+check "-v new file owner" "1000:1001" "$(stat -c %u:%g "$W/host/owned")"
+check "-v :ro refuses" "refused" "$($D --rm -v "$W/host:/data:ro" rbox sh -c '{ echo x > /data/x; } 2>/dev/null && echo written || echo refused')"
+# The container's own pseudo-terminals (devpts).
+check "devpts" "ptmx" "$($D --rm rbox sh -c 'test -c /dev/pts/ptmx && test -L /dev/ptmx && ls /dev/pts')"
 out=$($D --rm rbox /no/such 2>&1); rc=$?
 case "$out" in
   *'exec: "/no/such": stat /no/such: no such file or directory'*) ok "missing entrypoint message" ;;

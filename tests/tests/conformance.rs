@@ -487,6 +487,8 @@ program_test!(
         Case::default().with_stdin(b"input".to_vec())
     ]
 );
+// The sandbox's own pseudo-terminals (devpts): pairs, line discipline, job signals.
+program_test!(pty);
 program_test!(exit_race);
 program_test!(robust_mutex);
 program_test!(fault_siginfo);

@@ -82,6 +82,36 @@ if __name__=="__main__":
   with m.Pool(2) as p: print(sum(p.map(sq, range(100))))
 "#;
 
+/// Python's pty module on the sandbox's own pseudo-terminals: a child on the slave as its
+/// controlling terminal, a line typed through the master (echo, ICRNL, ONLCR), then ^C.
+const PYTHON_PTY: &str = r#"
+import os, pty, signal
+pid, fd = pty.fork()
+if pid == 0:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    print("tty:", os.isatty(0), os.ttyname(0).startswith("/dev/pts/"), os.tcgetpgrp(0) == os.getpid())
+    print("got", repr(input("name? ")), flush=True)
+    input()
+    os._exit(3)
+out = b""
+while not out.endswith(b"name? "):
+    out += os.read(fd, 1024)
+os.write(fd, b"bob\r")
+while not out.endswith(b"'bob'\r\n"):
+    out += os.read(fd, 1024)
+os.write(fd, b"\x03")
+while True:
+    try:
+        d = os.read(fd, 1024)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+st = os.waitpid(pid, 0)[1]
+print(repr(out), os.WIFSIGNALED(st) and os.WTERMSIG(st))
+"#;
+
 /// (program, arguments), each run natively and in the sandbox.
 const CASES: &[(&str, &[&str])] = &[
     ("/bin/true", &[]),
@@ -130,6 +160,15 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("/usr/bin/python3", &["-c", PYTHON]),
     ("/usr/bin/python3", &["-c", PYTHON_POOL]),
+    ("/usr/bin/python3", &["-c", PYTHON_PTY]),
+    (
+        "/usr/bin/script",
+        &[
+            "-qc",
+            "tty | cut -c1-9; stty size; stty -a | head -1; echo hi",
+            "/dev/null",
+        ],
+    ),
     (
         "/usr/bin/perl",
         &[

@@ -17,7 +17,7 @@ use sentry::loader::{self, LoadError};
 use sentry::procfs::ProcFs;
 use sentry::{Creds, ProcessSpec};
 
-use crate::mounts::{devfs, mount_point_in, tmpfs, UPPER_DEV};
+use crate::mounts::{devfs, devpts, mount_point_in, tmpfs, UPPER_DEV};
 use crate::{BootError, PlatformKind};
 
 /// What kind of file system a bundle mount is.
@@ -31,7 +31,7 @@ pub enum MountKind {
     Proc,
     /// A minimal read-only /sys.
     Sysfs,
-    /// /dev/pts (an empty directory: the sandbox has no pseudo terminals of its own yet).
+    /// /dev/pts: a new devpts instance (the sandbox's own pseudo-terminals).
     Devpts,
     /// /dev/mqueue (empty).
     Mqueue,
@@ -148,27 +148,27 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 let meta = std::fs::metadata(source)
                     .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
                 if meta.is_dir() {
-                    let fs = HostFs::new(source).map_err(|e| {
+                    // A read-write bind mount writes to the host directory, as runc's.
+                    let fs = HostFs::with_options(
+                        source,
+                        fs::hostfs::HostFsOptions {
+                            writable: !m.read_only,
+                            ..Default::default()
+                        },
+                    )
+                    .map_err(|e| {
                         fail(format_args!(
                             "bind mount {}: {}",
                             source.display(),
                             errno_text(e)
                         ))
                     })?;
-                    // hostfs never writes to the host: a read-write bind mount is
-                    // read-only in the sandbox until hostfs learns to write.
-                    if !m.read_only {
-                        tracing::warn!(
-                            "bind mount {} on {dest}: served read-only (hostfs does not write)",
-                            source.display()
-                        );
-                    }
                     ns.mount(
                         &at(dest)?,
                         fs.root(),
                         "bind",
                         &source.display().to_string(),
-                        true,
+                        m.read_only,
                     )
                     .map_err(mounted)?;
                 } else {
@@ -194,9 +194,18 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 ns.mount(&at(dest)?, sys, "sysfs", "sysfs", true)
                     .map_err(mounted)?;
             }
-            MountKind::Devpts | MountKind::Mqueue | MountKind::Cgroup => {
+            MountKind::Devpts => {
+                ns.mount(
+                    &at(dest)?,
+                    devpts(mount_dev(i)),
+                    "devpts",
+                    "devpts",
+                    m.read_only,
+                )
+                .map_err(mounted)?;
+            }
+            MountKind::Mqueue | MountKind::Cgroup => {
                 let (fs_type, ro) = match m.kind {
-                    MountKind::Devpts => ("devpts", false),
                     MountKind::Mqueue => ("mqueue", false),
                     _ => ("cgroup2", true),
                 };
@@ -211,6 +220,14 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
     if !has_dev {
         ns.mount(&at("/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
             .map_err(|e| fail(format_args!("mount /dev: {}", errno_text(e))))?;
+        ns.mount(
+            &at("/dev/pts")?,
+            devpts(mount_dev(999)),
+            "devpts",
+            "devpts",
+            false,
+        )
+        .map_err(|e| fail(format_args!("mount /dev/pts: {}", errno_text(e))))?;
     }
     for (i, path) in bundle.masked_paths.iter().enumerate() {
         let Ok(loc) = resolver.resolve(&top, path.as_bytes(), ResolveFlags::follow()) else {

@@ -35,6 +35,46 @@ pub struct DoOptions {
     pub argv: Vec<OsString>,
     /// ImgFS images to mount read-only (`--mount-image IMG:/PATH`), in order.
     pub image_mounts: Vec<ImageMount>,
+    /// Host directories bind-mounted (`--volume HOSTDIR:/PATH[:ro]`), after the images.
+    pub volumes: Vec<Volume>,
+}
+
+/// A host directory bind-mounted in the sandbox (`--volume HOSTDIR:/PATH[:ro|:rw]`, as
+/// `docker run -v`): through hostfs, and writable unless `ro`, so that the sandbox's
+/// writes reach the host directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub read_only: bool,
+}
+
+impl Volume {
+    /// Parses `HOSTDIR:/PATH[:ro|:rw]`.
+    pub fn parse(arg: &str) -> Result<Volume, String> {
+        let mut parts: Vec<&str> = arg.split(':').collect();
+        let read_only = match parts.last() {
+            Some(&"ro") if parts.len() == 3 => true,
+            Some(&"rw") if parts.len() == 3 => false,
+            _ if parts.len() == 2 => false,
+            _ => return Err(format!("{arg:?}: expected HOSTDIR:/PATH[:ro|:rw]")),
+        };
+        parts.truncate(2);
+        let (source, target) = (parts[0], parts[1]);
+        if source.is_empty() {
+            return Err(format!("{arg:?}: the host directory is empty"));
+        }
+        if !target.starts_with('/') {
+            return Err(format!(
+                "{arg:?}: the mount point {target:?} must be an absolute path"
+            ));
+        }
+        Ok(Volume {
+            source: source.into(),
+            target: target.into(),
+            read_only,
+        })
+    }
 }
 
 /// An ImgFS image to mount read-only at a path of the sandbox (`--mount-image IMG:/PATH`).
@@ -92,6 +132,13 @@ pub enum BootError {
     /// A container process that can't start (the message is runc's, for Docker to show).
     #[error("{0}")]
     Container(String),
+    /// A `--volume` that can't be mounted: the host directory, where, and why.
+    #[error("--volume {}:{}: {problem}", host.display(), target.display())]
+    Volume {
+        host: PathBuf,
+        target: PathBuf,
+        problem: String,
+    },
     /// A `--mount-image` that can't be mounted: the image, where, and why.
     #[error("--mount-image {}:{}: {problem}", image.display(), target.display())]
     MountImage {
@@ -186,6 +233,7 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
         total_memory: None,
         argv: argv.to_vec(),
         image_mounts: Vec::new(),
+        volumes: Vec::new(),
     };
     let rootfs = RootFs::Layers {
         layers: layers.iter().map(PathBuf::from).collect(),
@@ -216,12 +264,12 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
             let cwd = std::env::current_dir()
                 .map(|p| p.into_os_string().into_encoded_bytes())
                 .unwrap_or_else(|_| b"/".to_vec());
-            (mounts::host_root(&procfs, images)?, cwd)
+            (mounts::host_root(&procfs, images, &opts.volumes)?, cwd)
         }
         RootFs::Layers { layers, index } | RootFs::Image { layers, index, .. } => {
             let cfs = mounts::open_containerfs(layers, index)?;
             (
-                mounts::containerfs_root(&procfs, &cfs, images)?,
+                mounts::containerfs_root(&procfs, &cfs, images, &opts.volumes)?,
                 b"/".to_vec(),
             )
         }

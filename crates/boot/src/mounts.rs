@@ -22,6 +22,13 @@ use crate::{BootError, ImageMount};
 pub(crate) const UPPER_DEV: u64 = fs::dev::makedev(0, 40);
 const DEV_DEV: u64 = fs::dev::makedev(0, 41);
 const SHM_DEV: u64 = fs::dev::makedev(0, 42);
+const PTS_DEV: u64 = fs::dev::makedev(0, 44);
+
+/// A new devpts instance's root (slaves mode 0620, group tty (5), as Docker and systemd
+/// mount it).
+pub(crate) fn devpts(dev: u64) -> Arc<dyn Inode> {
+    fs::devpts::Devpts::new(dev, 0o620, 5).root()
+}
 
 fn mount_error(what: &str, errno: i32) -> BootError {
     BootError::Io(
@@ -67,6 +74,8 @@ pub(crate) fn devfs() -> Result<Arc<dyn Inode>, BootError> {
         (b"stdout", b"/proc/self/fd/1"),
         (b"stderr", b"/proc/self/fd/2"),
         (b"fd", b"/proc/self/fd"),
+        // As runc makes it: the devpts mounted on /dev/pts serves /dev/ptmx.
+        (b"ptmx", b"pts/ptmx"),
     ];
     for (name, target) in links {
         root.create(name, NewNode::Symlink(target.to_vec()), 0o777, owner)
@@ -185,11 +194,12 @@ pub(crate) fn mount_point_in(
 pub fn host_root(
     procfs: &sentry::procfs::ProcFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<Arc<MountNamespace>, BootError> {
     let host = HostFs::new(Path::new("/")).map_err(|e| mount_error("/ (host root)", e))?;
     let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
     let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
-    populate(&ns, procfs, images)?;
+    populate(&ns, procfs, images, volumes)?;
     Ok(ns)
 }
 
@@ -207,10 +217,11 @@ pub fn containerfs_root(
     procfs: &sentry::procfs::ProcFs,
     rootfs: &ContainerFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<Arc<MountNamespace>, BootError> {
     let root = rootfs.writable_root(tmpfs(UPPER_DEV, 0o755));
     let ns = Arc::new(MountNamespace::new(root, "overlay", "overlay", false));
-    populate(&ns, procfs, images)?;
+    populate(&ns, procfs, images, volumes)?;
     Ok(ns)
 }
 
@@ -219,6 +230,7 @@ fn populate(
     ns: &Arc<MountNamespace>,
     procfs: &sentry::procfs::ProcFs,
     images: Vec<OpenImage>,
+    volumes: &[crate::Volume],
 ) -> Result<(), BootError> {
     let root = ns.root();
     let creds = Creds::default();
@@ -240,6 +252,14 @@ fn populate(
     ns.mount(&at(b"/dev")?, devfs()?, "tmpfs", "devtmpfs", false)
         .map_err(|e| mount_error("/dev", e))?;
     ns.mount(
+        &at(b"/dev/pts")?,
+        devpts(PTS_DEV),
+        "devpts",
+        "devpts",
+        false,
+    )
+    .map_err(|e| mount_error("/dev/pts", e))?;
+    ns.mount(
         &at(b"/dev/shm")?,
         tmpfs(SHM_DEV, 0o1777),
         "tmpfs",
@@ -257,6 +277,28 @@ fn populate(
             .to_string();
         ns.mount(&at, image.fs.root(), "imgfs", &source, true)
             .map_err(|e| image_error(&image.spec, std::io::Error::from_raw_os_error(e)))?;
+    }
+    for v in volumes {
+        let problem = |p: String| BootError::Volume {
+            host: v.source.clone(),
+            target: v.target.clone(),
+            problem: p,
+        };
+        let fs = HostFs::with_options(
+            &v.source,
+            fs::hostfs::HostFsOptions {
+                writable: !v.read_only,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| problem(std::io::Error::from_raw_os_error(e).to_string()))?;
+        let at = mount_point(&resolver, v.target.as_os_str().as_bytes()).map_err(problem)?;
+        let source = std::fs::canonicalize(&v.source)
+            .unwrap_or_else(|_| v.source.clone())
+            .display()
+            .to_string();
+        ns.mount(&at, fs.root(), "bind", &source, v.read_only)
+            .map_err(|e| problem(std::io::Error::from_raw_os_error(e).to_string()))?;
     }
     Ok(())
 }

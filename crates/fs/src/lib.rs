@@ -6,6 +6,7 @@
 
 pub mod containerfs;
 pub mod dev;
+pub mod devpts;
 pub mod epoll;
 pub mod eventfd;
 pub mod host;

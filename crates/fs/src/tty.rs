@@ -48,6 +48,11 @@ pub type WinSize = [u8; 8];
 pub trait Terminal: Send + Sync {
     /// Identifies the device (the same terminal through several files gives the same id).
     fn tty_id(&self) -> u64;
+    /// Whether this is the master end of a pseudo-terminal: never a controlling terminal
+    /// for job control's purposes (reading it raises no SIGTTIN).
+    fn is_pty_master(&self) -> bool {
+        false
+    }
     /// TCGETS, TCGETS2, TCGETA: the attributes in `layout` (exactly `layout.size()` bytes).
     fn attrs(&self, layout: Layout) -> Result<Vec<u8>, Errno>;
     /// TCSETS*, TCSETS2*, TCSETA*: `attrs` holds exactly `layout.size()` bytes.

@@ -367,6 +367,47 @@ pub fn wait_on<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> Result<MutexGua
     result
 }
 
+/// [`wait_on`] with a deadline: `(guard, true)` once `deadline` has passed (a terminal's
+/// VTIME). ERESTARTSYS when the task is interrupted; [`WOULD_SLEEP`] on a thread that must
+/// not sleep.
+pub fn wait_on_until<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Instant,
+) -> Result<(MutexGuard<'a, T>, bool), Errno> {
+    if no_sleep() {
+        return Err(WOULD_SLEEP);
+    }
+    let now = Instant::now();
+    if now >= deadline {
+        return Ok((guard, true));
+    }
+    let slice = deadline.saturating_duration_since(now).min(SLICE);
+    let Some(w) = current() else {
+        let g = cv
+            .wait_timeout(guard, slice)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        return Ok((g, Instant::now() >= deadline));
+    };
+    *lock(&w.sleeping_on) = Some(cv as *const Condvar as usize);
+    let result = if w.interrupted() {
+        Err(ERESTARTSYS)
+    } else {
+        let guard = cv
+            .wait_timeout(guard, slice)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if w.interrupted() {
+            Err(ERESTARTSYS)
+        } else {
+            Ok((guard, Instant::now() >= deadline))
+        }
+    };
+    *lock(&w.sleeping_on) = None;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,15 @@ enum Command {
             value_parser = boot::ImageMount::parse
         )]
         mount_image: Vec<boot::ImageMount>,
+        /// Bind-mount the host directory HOSTDIR at PATH in the sandbox, as `docker run -v`:
+        /// writes reach HOSTDIR unless `:ro` is given. Repeatable; mounted after the images.
+        #[arg(
+            long = "volume",
+            short = 'v',
+            value_name = "HOSTDIR:/PATH[:ro]",
+            value_parser = boot::Volume::parse
+        )]
+        volume: Vec<boot::Volume>,
         /// Run the container image NAME (a name, ID or ID prefix from `runsc image list`) as
         /// Docker runs it: its layers as the root, its entrypoint, command (replaced by
         /// PROGRAM [ARGS] if given), environment, working directory and user.
@@ -294,6 +303,7 @@ fn main() -> ExitCode {
         Command::Do {
             syscall_path,
             mount_image,
+            volume,
             image,
             store,
             argv,
@@ -320,6 +330,7 @@ fn main() -> ExitCode {
                 total_memory: cli.total_memory,
                 argv,
                 image_mounts: mount_image,
+                volumes: volume,
             };
             match boot::run_do_in(opts, rootfs) {
                 Ok(status) => ExitCode::from(status as u8),

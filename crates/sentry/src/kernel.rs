@@ -568,6 +568,7 @@ fn new_process(
 pub fn prepare(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<Sandbox, SentryError> {
     let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
+    crate::tty::connect_devpts(&kernel, &spec.mounts);
     let (task, group, regs) = new_process(&kernel, spec, 0, true)?;
     let fast = Arc::new(TaskSyscalls {
         state: task.state.clone(),

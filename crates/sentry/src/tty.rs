@@ -179,3 +179,50 @@ pub fn forward_terminal_signals(
     }
     true
 }
+
+/// The sandbox's own pseudo-terminals (devpts) raise their signals through the kernel.
+impl fs::devpts::JobControl for crate::process::Kernel {
+    /// ISIG: VINTR, VQUIT and VSUSP typed on a pty's master.
+    fn signal_foreground(&self, tty: u64, sig: i32) {
+        let Some(job) = self.ttys.job(tty) else {
+            return;
+        };
+        for group in self.group_members(job.foreground) {
+            group.send(crate::signal_frame::SigInfo {
+                signo: sig,
+                code: crate::signal_frame::SI_KERNEL,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// The master closed (Linux's tty_vhangup of the slave): the session loses its
+    /// controlling terminal, and its leader gets SIGHUP and SIGCONT
+    /// (tty_signal_session_leader).
+    fn hangup(&self, tty: u64) {
+        let Some(job) = self.ttys.detach(tty) else {
+            return;
+        };
+        self.clear_session_ctty(job.session, tty);
+        if let Some(leader) = self.group(job.session) {
+            for signo in [libc::SIGHUP, libc::SIGCONT] {
+                leader.send(crate::signal_frame::SigInfo {
+                    signo,
+                    code: crate::signal_frame::SI_KERNEL,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+}
+
+/// Lets every devpts mounted in `mounts` signal through `kernel`.
+pub fn connect_devpts(kernel: &Arc<crate::process::Kernel>, mounts: &fs::vfs::MountNamespace) {
+    let weak: std::sync::Weak<dyn fs::devpts::JobControl> =
+        Arc::downgrade(kernel) as std::sync::Weak<dyn fs::devpts::JobControl>;
+    for root in mounts.mount_roots() {
+        if let Some(devpts) = fs::devpts::Devpts::of_root(&root) {
+            devpts.set_job_control(weak.clone());
+        }
+    }
+}

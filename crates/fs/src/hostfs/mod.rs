@@ -1,4 +1,5 @@
-//! hostfs: a read-only passthrough of a host directory.
+//! hostfs: a passthrough of a host directory, read-only unless made writable (a bind
+//! mount not marked `ro`: [`HostFsOptions::writable`]).
 //!
 //! # How host files are reached
 //!
@@ -33,14 +34,32 @@
 //! file. Only regular files are ever opened for I/O, and with `O_NONBLOCK`: hostfs never
 //! opens a host device, fifo or socket.
 //!
-//! # Never modifying the host
+//! # Never modifying the host (unless writable)
 //!
-//! Every modifying operation fails with `EROFS` (or, as in Linux, `ENOTDIR` for a directory
-//! operation on a non-directory and `EISDIR` for opening a directory for writing), before any
-//! host call. Reads and directory
+//! By default every modifying operation fails with `EROFS` (or, as in Linux, `ENOTDIR` for a
+//! directory operation on a non-directory and `EISDIR` for opening a directory for writing),
+//! before any host call. Reads and directory
 //! listings open with `O_NOATIME` when the sentry may (it owns the file or has
 //! `CAP_FOWNER`), so even access times stay untouched then. Nothing is ever opened for
 //! writing.
+//!
+//! # Writable hostfs
+//!
+//! With [`HostFsOptions::writable`] (the sandbox's rw bind mounts, whose writes must reach
+//! the host directory), changes are made with the same discipline as lookups: a new name
+//! is one validated component created relative to the parent's held descriptor with calls
+//! that never follow it (`openat(O_CREAT | O_EXCL | O_NOFOLLOW)`, `mkdirat`, `symlinkat`,
+//! `mknodat` for fifos and sockets only: never a device), and so are `unlinkat` and
+//! `renameat2` (both directories must be of this filesystem, else `EXDEV`). An object that
+//! was looked up is changed through its own descriptor: `linkat` and `chmod`, `utimensat`,
+//! and the write descriptor (reopened as for reads, `O_WRONLY`, checked to be the same
+//! regular file) reach it through its `/proc/self/fd/N` magic link, `fchownat` with
+//! `AT_EMPTY_PATH`; a symlink's times through its parent and name with
+//! `AT_SYMLINK_NOFOLLOW`. No path the guest controls is ever resolved by the host, so a
+//! host symlink is never followed out of the directory. New files get the sandbox's mode
+//! exactly (the host's umask undone) and, when the sentry runs as host root, the creating
+//! sandbox user as owner, as runc's bind mounts would show. Shared mappings of these files
+//! reach the host at msync, munmap and exit (the memory manager's write-back).
 //!
 //! # Pseudo filesystems
 //!
@@ -149,6 +168,8 @@ pub struct HostFsOptions {
     /// How many `O_PATH` descriptors (besides the root's) the filesystem keeps open at most.
     /// `None`: a quarter of the sentry's `RLIMIT_NOFILE`, between 16 and 4096.
     pub max_cached_path_fds: Option<usize>,
+    /// Let the sandbox change the host directory (a rw bind mount).
+    pub writable: bool,
 }
 
 /// Where an inode is found again: its parent directory and its name there.
@@ -166,6 +187,9 @@ struct PathFds {
 /// State shared by a filesystem and its inodes.
 struct Shared {
     same_mount_only: bool,
+    writable: bool,
+    /// New files are given to the creating sandbox user (the sentry is host root).
+    chown_new: bool,
     /// Cleared once `openat2` turned out to be missing.
     use_openat2: AtomicBool,
     read_fd_cap: usize,
@@ -275,6 +299,7 @@ impl Shared {
                         ino: st.st_ino,
                         denied,
                         read_fd: OnceLock::new(),
+                        write_fd: OnceLock::new(),
                     });
                     if root {
                         // The root's descriptor is never counted nor given back.
@@ -339,6 +364,9 @@ impl HostFs {
         }
         let shared = Arc::new(Shared {
             same_mount_only: options.same_mount_only,
+            writable: options.writable,
+            // SAFETY: geteuid has no preconditions.
+            chown_new: options.writable && unsafe { libc::geteuid() } == 0,
             use_openat2: AtomicBool::new(true),
             read_fd_cap: options
                 .max_cached_read_fds
@@ -442,6 +470,9 @@ pub struct HostInode {
     denied: bool,
     /// `O_RDONLY` descriptor of a regular file, opened on the first read.
     read_fd: OnceLock<OwnedFd>,
+    /// `O_WRONLY` descriptor of a regular file of a writable filesystem, opened on the
+    /// first change of its contents (counted with the read descriptors).
+    write_fd: OnceLock<OwnedFd>,
 }
 
 impl std::fmt::Debug for HostInode {
@@ -458,6 +489,9 @@ impl std::fmt::Debug for HostInode {
 impl Drop for HostInode {
     fn drop(&mut self) {
         if self.read_fd.get().is_some() {
+            self.shared.release_read_fd();
+        }
+        if self.write_fd.get().is_some() {
             self.shared.release_read_fd();
         }
         let held = self.fd_slot().take().is_some();
@@ -573,6 +607,93 @@ impl HostInode {
             return Err(libc::EIO);
         }
         Ok(fd)
+    }
+
+    /// The descriptor of this directory for a change of its entries: EROFS (or ENOTDIR)
+    /// unless the filesystem is writable.
+    fn writable_dir(&self) -> Result<Arc<OwnedFd>, Errno> {
+        if self.file_type != FileType::Directory {
+            return Err(libc::ENOTDIR);
+        }
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        self.path_fd()
+    }
+
+    /// Another directory of this filesystem (EXDEV otherwise).
+    fn same_fs<'a>(&self, other: &'a Arc<dyn Inode>) -> Result<&'a HostInode, Errno> {
+        other
+            .as_any()
+            .downcast_ref::<HostInode>()
+            .filter(|o| Arc::ptr_eq(&o.shared, &self.shared))
+            .ok_or(libc::EXDEV)
+    }
+
+    /// Runs `f` on a write descriptor of this regular file (cached if a slot is free).
+    fn with_write_fd<T>(
+        &self,
+        f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        match self.file_type {
+            FileType::Regular => {}
+            FileType::Directory => return Err(libc::EISDIR),
+            _ => return Err(libc::EINVAL),
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        if let Some(fd) = self.write_fd.get() {
+            return f(fd.as_fd());
+        }
+        let path_fd = self.path_fd()?;
+        let fd = sys::reopen_write(path_fd.as_fd())?;
+        drop(path_fd);
+        let st = sys::fstat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_dev, st.st_ino) != self.host_id() {
+            tracing::warn!("hostfs: reopening {:?} gave another file", self.host_id());
+            return Err(libc::EIO);
+        }
+        if !self.shared.reserve_read_fd() {
+            return f(fd.as_fd());
+        }
+        if let Err(fd) = self.write_fd.set(fd) {
+            self.shared.release_read_fd();
+            return f(fd.as_fd());
+        }
+        match self.write_fd.get() {
+            Some(fd) => f(fd.as_fd()),
+            None => Err(libc::EIO),
+        }
+    }
+
+    /// After a rename: the inode of host object `st` (if live) is now `name` in `dir`.
+    fn moved(&self, st: Option<libc::stat>, dir: &HostInode, name: CString) {
+        let Some(st) = st else { return };
+        let Some(dir) = dir.me.upgrade() else { return };
+        let live = self
+            .shared
+            .inodes()
+            .get(&(st.st_dev, st.st_ino))
+            .and_then(Weak::upgrade);
+        // The old origin may be the last reference to its directory: dropped unlocked.
+        let old = live.as_ref().and_then(|inode| {
+            let mut slot = inode.origin_slot();
+            // The root keeps no origin; a bind-mounted directory found again keeps its own.
+            if slot.is_some() {
+                slot.replace((dir, name))
+            } else {
+                None
+            }
+        });
+        drop(old);
+        drop(live);
     }
 
     /// `/proc/self/fd/N` of the descriptor, which must stay open while the path is used.
@@ -699,30 +820,100 @@ impl Inode for HostInode {
 
     fn create(
         &self,
-        _name: &[u8],
-        _node: NewNode,
-        _mode: u32,
-        _owner: Owner,
+        name: &[u8],
+        node: NewNode,
+        mode: u32,
+        owner: Owner,
     ) -> Result<Arc<dyn Inode>, Errno> {
-        Err(self.dir_op())
+        if !self.shared.writable {
+            return Err(self.dir_op());
+        }
+        let dir = self.writable_dir()?;
+        let cname = component(name)?;
+        let perm = mode & 0o7777;
+        match &node {
+            NewNode::Regular => sys::create_file(dir.as_fd(), &cname, perm)?,
+            NewNode::Directory => sys::mkdirat(dir.as_fd(), &cname, perm)?,
+            NewNode::Symlink(target) => {
+                let target = CString::new(target.clone()).map_err(|_| libc::EINVAL)?;
+                sys::symlinkat(&target, dir.as_fd(), &cname)?
+            }
+            NewNode::Fifo => sys::mknodat(dir.as_fd(), &cname, libc::S_IFIFO | perm)?,
+            NewNode::Socket => sys::mknodat(dir.as_fd(), &cname, libc::S_IFSOCK | perm)?,
+            // Never a host device node.
+            NewNode::CharDevice(_) | NewNode::BlockDevice(_) => return Err(libc::EPERM),
+        }
+        drop(dir);
+        let inode = self.lookup(name)?;
+        let host = inode
+            .as_any()
+            .downcast_ref::<HostInode>()
+            .ok_or(libc::EIO)?;
+        let fd = host.path_fd()?;
+        if host.file_type != FileType::Symlink {
+            // The host's umask applied on top of the sandbox's: give the exact mode back
+            // (keeping a set-group-ID bit the host inherited from the directory).
+            let st = sys::fstat(fd.as_fd())?;
+            if st.st_mode & 0o777 != perm & 0o777 {
+                if let Err(e) = sys::chmod_fd(fd.as_fd(), (st.st_mode & 0o7000) | perm) {
+                    tracing::debug!("hostfs: chmod of a new file: errno {e}");
+                }
+            }
+        }
+        if self.shared.chown_new {
+            if let Err(e) = sys::chown_fd(fd.as_fd(), owner.uid, owner.gid) {
+                tracing::debug!("hostfs: chown of a new file: errno {e}");
+            }
+        }
+        Ok(inode)
     }
 
-    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> Result<(), Errno> {
-        Err(self.dir_op())
+    fn link(&self, name: &[u8], target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(self.dir_op());
+        }
+        let dir = self.writable_dir()?;
+        let cname = component(name)?;
+        let target = self.same_fs(target)?;
+        if target.file_type == FileType::Directory {
+            return Err(libc::EPERM);
+        }
+        let fd = target.path_fd()?;
+        sys::link_fd(fd.as_fd(), dir.as_fd(), &cname)
     }
 
-    fn unlink(&self, _name: &[u8], _dir: bool) -> Result<(), Errno> {
-        Err(self.dir_op())
+    fn unlink(&self, name: &[u8], dir: bool) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(self.dir_op());
+        }
+        let dir_fd = self.writable_dir()?;
+        let cname = component(name)?;
+        sys::unlinkat(dir_fd.as_fd(), &cname, dir)
     }
 
     fn rename(
         &self,
-        _old: &[u8],
-        _new_dir: &Arc<dyn Inode>,
-        _new: &[u8],
-        _flags: u32,
+        old: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new: &[u8],
+        flags: u32,
     ) -> Result<(), Errno> {
-        Err(self.dir_op())
+        if !self.shared.writable {
+            return Err(self.dir_op());
+        }
+        let from = self.writable_dir()?;
+        let to_inode = self.same_fs(new_dir)?;
+        let to = to_inode.writable_dir()?;
+        let (o, n) = (component(old)?, component(new)?);
+        let moving = sys::fstatat_nofollow(from.as_fd(), &o).ok();
+        let other = sys::fstatat_nofollow(to.as_fd(), &n).ok();
+        sys::renameat2(from.as_fd(), &o, to.as_fd(), &n, flags)?;
+        drop((from, to));
+        self.moved(moving, to_inode, n);
+        if flags & libc::RENAME_EXCHANGE != 0 {
+            self.moved(other, self, o);
+        }
+        Ok(())
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -756,12 +947,66 @@ impl Inode for HostInode {
         }
     }
 
-    fn write_at(&self, _offset: u64, _buf: &[u8]) -> Result<usize, Errno> {
-        Err(libc::EROFS)
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        let offset = i64::try_from(offset).map_err(|_| libc::EFBIG)?;
+        if buf.is_empty() {
+            return self.with_write_fd(|_| Ok(0));
+        }
+        self.with_write_fd(|fd| sys::pwrite_full(fd, buf, offset))
     }
 
-    fn allocate(&self, _mode: i32, _offset: u64, _len: u64) -> Result<(), Errno> {
-        Err(libc::EROFS)
+    fn seek_data_or_hole(&self, offset: u64, hole: bool) -> Result<u64, Errno> {
+        if self.file_type != FileType::Regular {
+            return Err(libc::EINVAL);
+        }
+        // Ask the host: its holes are the file's. A descriptor of our own, so that no
+        // shared offset moves.
+        let path_fd = self.path_fd()?;
+        let fd = sys::reopen_read(path_fd.as_fd())?;
+        sys::seek_data_or_hole(fd.as_fd(), offset, hole)
+    }
+
+    fn create_tmpfile(
+        &self,
+        mode: u32,
+        owner: Owner,
+        linkable: bool,
+    ) -> Result<Arc<dyn Inode>, Errno> {
+        if !self.shared.writable {
+            return Err(self.dir_op());
+        }
+        let dir = self.writable_dir()?;
+        let perm = mode & 0o7777;
+        let fd = sys::tmpfile(dir.as_fd(), perm, linkable)?;
+        drop(dir);
+        let st = sys::fstat(fd.as_fd())?;
+        if st.st_mode & 0o777 != perm & 0o777 {
+            if let Err(e) = sys::chmod_fd(fd.as_fd(), perm) {
+                tracing::debug!("hostfs: chmod of a new file: errno {e}");
+            }
+        }
+        if self.shared.chown_new {
+            if let Err(e) = sys::chown_fd(fd.as_fd(), owner.uid, owner.gid) {
+                tracing::debug!("hostfs: chown of a new file: errno {e}");
+            }
+        }
+        // No name to open it again by: like the root, it keeps its descriptor (an O_RDWR
+        // one, which serves as its path descriptor too) for as long as it lives.
+        Ok(self.shared.intern(fd, &st, FileType::Regular, false, None))
+    }
+
+    fn allocate(&self, mode: i32, offset: u64, len: u64) -> Result<(), Errno> {
+        self.with_write_fd(|fd| sys::fallocate(fd, mode, offset, len))
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        match self.write_fd.get() {
+            Some(fd) => sys::fsync(fd.as_fd()),
+            None => Ok(()),
+        }
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
@@ -771,15 +1016,51 @@ impl Inode for HostInode {
         sys::readlink(self.path_fd()?.as_fd())
     }
 
-    fn setattr(&self, _attr: &SetAttr) -> Result<(), Errno> {
-        Err(libc::EROFS)
+    fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        if self.denied {
+            return Err(libc::EACCES);
+        }
+        if let Some(size) = attr.size {
+            self.with_write_fd(|fd| sys::ftruncate(fd, size))?;
+        }
+        if attr.uid.is_some() || attr.gid.is_some() {
+            let fd = self.path_fd()?;
+            sys::chown_fd(
+                fd.as_fd(),
+                attr.uid.unwrap_or(u32::MAX),
+                attr.gid.unwrap_or(u32::MAX),
+            )?;
+        }
+        if let Some(mode) = attr.mode {
+            if self.file_type == FileType::Symlink {
+                return Err(libc::EOPNOTSUPP);
+            }
+            sys::chmod_fd(self.path_fd()?.as_fd(), mode & 0o7777)?;
+        }
+        if attr.atime.is_some() || attr.mtime.is_some() {
+            if self.file_type == FileType::Symlink {
+                let (parent, name) = self.origin().ok_or(libc::EIO)?;
+                let parent_fd = parent.path_fd()?;
+                let st = sys::fstatat_nofollow(parent_fd.as_fd(), &name)?;
+                if !self.is_same(&st) {
+                    return Err(libc::ESTALE);
+                }
+                sys::utimens_at(parent_fd.as_fd(), &name, attr.atime, attr.mtime)?;
+            } else {
+                sys::utimens_fd(self.path_fd()?.as_fd(), attr.atime, attr.mtime)?;
+            }
+        }
+        Ok(())
     }
 
     fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
         let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         match self.file_type {
             FileType::Directory if writes => Err(libc::EISDIR),
-            FileType::Regular if writes => Err(libc::EROFS),
+            FileType::Regular if writes && !self.shared.writable => Err(libc::EROFS),
             FileType::Directory | FileType::Regular if self.denied => Err(libc::EACCES),
             // Devices, fifos and sockets: the VFS must not open host ones (module docs);
             // `read_at` refuses them anyway.
@@ -805,8 +1086,22 @@ impl Inode for HostInode {
         sys::getxattr(&path, &name)
     }
 
-    fn setxattr(&self, _name: &[u8], _value: &[u8], _flags: i32) -> Result<(), Errno> {
-        Err(libc::EROFS)
+    fn setxattr(&self, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        if [&b"user."[..], b"security.", b"system.", b"trusted."].contains(&name) {
+            // A namespace without a name (Linux's xattr_resolve_name).
+            return Err(libc::EINVAL);
+        }
+        if !xattr_visible(name) || name.starts_with(b"system.") {
+            return Err(libc::EOPNOTSUPP);
+        }
+        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let Some((_fd, path)) = self.xattr_path()? else {
+            return Err(libc::EPERM);
+        };
+        sys::setxattr(&path, &name, value, flags)
     }
 
     fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
@@ -820,8 +1115,22 @@ impl Inode for HostInode {
         }
     }
 
-    fn removexattr(&self, _name: &[u8]) -> Result<(), Errno> {
-        Err(libc::EROFS)
+    fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        if [&b"user."[..], b"security.", b"system.", b"trusted."].contains(&name) {
+            // A namespace without a name (Linux's xattr_resolve_name).
+            return Err(libc::EINVAL);
+        }
+        if !xattr_visible(name) || name.starts_with(b"system.") {
+            return Err(libc::EOPNOTSUPP);
+        }
+        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let Some((_fd, path)) = self.xattr_path()? else {
+            return Err(libc::ENODATA);
+        };
+        sys::removexattr(&path, &name)
     }
 
     fn statfs(&self) -> Result<StatFs, Errno> {
@@ -838,11 +1147,15 @@ impl Inode for HostInode {
             files: st.f_files as u64,
             files_free: st.f_ffree as u64,
             name_max: st.f_namelen as i64,
-            flags: (mount_flags | libc::ST_RDONLY as u64) as i64,
+            flags: if self.shared.writable {
+                mount_flags
+            } else {
+                mount_flags | libc::ST_RDONLY as u64
+            } as i64,
         })
     }
 
     fn read_only(&self) -> bool {
-        true
+        !self.shared.writable
     }
 }

@@ -396,3 +396,279 @@ pub(super) fn listxattr(path: &CStr) -> Result<Vec<Vec<u8>>, Errno> {
     }
     Err(libc::ERANGE)
 }
+
+// --- writing (only for filesystems made writable: a rw bind mount) ---------------------
+//
+// Every name below is a single validated component relative to a directory descriptor we
+// hold (an `O_PATH` one: the `*at` calls take those as their directory), and no call
+// follows a symlink in that component: creation is `O_EXCL`/`mkdirat`/`symlinkat`/
+// `mknodat` (which never follow), removal and renaming act on the name itself. Objects
+// already looked up are changed through their own descriptor (`/proc/self/fd/N`, a magic
+// link naming exactly that object, never resolved by name).
+
+fn check(r: libc::c_int) -> Result<(), Errno> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates the regular file `name` in `dir` (`O_CREAT | O_EXCL | O_NOFOLLOW`).
+pub(super) fn create_file(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    let flags = libc::O_CREAT
+        | libc::O_EXCL
+        | libc::O_WRONLY
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_NOCTTY
+        | libc::O_NONBLOCK;
+    // SAFETY: `name` is NUL-terminated; the fd is owned (and closed) right away.
+    let r = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) };
+    owned(r.into()).map(drop)
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub(super) fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
+}
+
+/// `symlinkat(target, dir, name)`: the target is stored, never resolved by the host for us.
+pub(super) fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    // SAFETY: both strings are NUL-terminated.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+}
+
+/// `mknodat(dir, name, mode, 0)` for a fifo or a socket node (never a device).
+pub(super) fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    let kind = mode & libc::S_IFMT;
+    if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+        return Err(libc::EPERM);
+    }
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) })
+}
+
+/// `unlinkat(dir, name, AT_REMOVEDIR if dir_too)`.
+pub(super) fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, rmdir: bool) -> Result<(), Errno> {
+    let flags = if rmdir { libc::AT_REMOVEDIR } else { 0 };
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+}
+
+/// `renameat2(old_dir, old, new_dir, new, flags)`.
+pub(super) fn renameat2(
+    old_dir: BorrowedFd<'_>,
+    old: &CStr,
+    new_dir: BorrowedFd<'_>,
+    new: &CStr,
+    flags: u32,
+) -> Result<(), Errno> {
+    // SAFETY: both names are NUL-terminated.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            flags,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// A new name `name` in `dir` for the object `fd` refers to: `linkat` of its
+/// `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW`, which links the object the magic link names
+/// (no `CAP_DAC_READ_SEARCH` needed, unlike `AT_EMPTY_PATH`).
+pub(super) fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    let path = proc_path(fd);
+    // SAFETY: both paths are NUL-terminated.
+    check(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+}
+
+/// chmod of the object `fd` refers to (not a symlink), through its magic link.
+pub(super) fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    let path = proc_path(fd);
+    // SAFETY: `path` is NUL-terminated.
+    check(unsafe { libc::chmod(path.as_ptr(), mode) })
+}
+
+/// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)` (u32::MAX: unchanged).
+pub(super) fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(), Errno> {
+    // SAFETY: the path is an empty NUL-terminated string.
+    check(unsafe {
+        libc::fchownat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            uid,
+            gid,
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// Sets the times of `name` in `dir` without following it (`None`: UTIME_OMIT).
+pub(super) fn utimens_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    atime: Option<(i64, i64)>,
+    mtime: Option<(i64, i64)>,
+) -> Result<(), Errno> {
+    let ts = |t: Option<(i64, i64)>| match t {
+        Some((s, ns)) => libc::timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        },
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    };
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: `name` is NUL-terminated; `times` is two timespecs.
+    check(unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// Sets the times of the object `fd` refers to (not a symlink), through its magic link.
+pub(super) fn utimens_fd(
+    fd: BorrowedFd<'_>,
+    atime: Option<(i64, i64)>,
+    mtime: Option<(i64, i64)>,
+) -> Result<(), Errno> {
+    let path = proc_path(fd);
+    let ts = |t: Option<(i64, i64)>| match t {
+        Some((s, ns)) => libc::timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        },
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    };
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: `path` is NUL-terminated; `times` is two timespecs.
+    check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })
+}
+
+/// Reopens the regular file an `O_PATH` fd refers to for writing, through its magic link.
+pub(super) fn reopen_write(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let path = proc_path(fd);
+    let flags = libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+    // SAFETY: `path` is NUL-terminated; the fd is owned by `owned`.
+    owned(unsafe { libc::open(path.as_ptr(), flags) }.into())
+}
+
+/// `pwrite` until all of `buf` is written.
+pub(super) fn pwrite_full(fd: BorrowedFd<'_>, buf: &[u8], offset: i64) -> Result<usize, Errno> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let pos = offset.checked_add(done as i64).ok_or(libc::EFBIG)?;
+        let rest = &buf[done..];
+        // SAFETY: `rest` is readable for `rest.len()` bytes.
+        let r = unsafe { libc::pwrite(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), pos) };
+        if r < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                _ if done > 0 => break,
+                e => return Err(e),
+            }
+        }
+        if r == 0 {
+            break;
+        }
+        done += r as usize;
+    }
+    Ok(done)
+}
+
+/// `ftruncate(fd, size)`.
+pub(super) fn ftruncate(fd: BorrowedFd<'_>, size: u64) -> Result<(), Errno> {
+    let size = i64::try_from(size).map_err(|_| libc::EFBIG)?;
+    // SAFETY: plain ftruncate on a descriptor we hold.
+    check(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })
+}
+
+/// `fallocate(fd, mode, offset, len)`.
+pub(super) fn fallocate(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> Result<(), Errno> {
+    let off = i64::try_from(offset).map_err(|_| libc::EFBIG)?;
+    let len = i64::try_from(len).map_err(|_| libc::EFBIG)?;
+    // SAFETY: plain fallocate on a descriptor we hold.
+    check(unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, len) })
+}
+
+/// `fsync(fd)`.
+pub(super) fn fsync(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: plain fsync on a descriptor we hold.
+    check(unsafe { libc::fsync(fd.as_raw_fd()) })
+}
+
+/// `setxattr(path, name, value, flags)`.
+pub(super) fn setxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> Result<(), Errno> {
+    // SAFETY: both strings are NUL-terminated; `value` is readable for its length.
+    check(unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    })
+}
+
+/// `removexattr(path, name)`.
+pub(super) fn removexattr(path: &CStr, name: &CStr) -> Result<(), Errno> {
+    // SAFETY: both strings are NUL-terminated.
+    check(unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) })
+}
+
+/// `lseek(fd, offset, SEEK_DATA or SEEK_HOLE)`.
+pub(super) fn seek_data_or_hole(fd: BorrowedFd<'_>, offset: u64, hole: bool) -> Result<u64, Errno> {
+    let off = i64::try_from(offset).map_err(|_| libc::ENXIO)?;
+    let whence = if hole {
+        libc::SEEK_HOLE
+    } else {
+        libc::SEEK_DATA
+    };
+    // SAFETY: lseek on a descriptor we hold; the offset is private to this descriptor's
+    // users, which only pread and pwrite (they never use the offset).
+    let r = unsafe { libc::lseek(fd.as_raw_fd(), off, whence) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// An unnamed regular file in the directory `dir` (`O_TMPFILE | O_RDWR`, and `O_EXCL`
+/// unless it may be linked later).
+pub(super) fn tmpfile(dir: BorrowedFd<'_>, mode: u32, linkable: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC;
+    if !linkable {
+        flags |= libc::O_EXCL;
+    }
+    // SAFETY: "." is NUL-terminated; the fd is owned by `owned`.
+    owned(unsafe { libc::openat(dir.as_raw_fd(), c".".as_ptr(), flags, mode) }.into())
+}

@@ -952,3 +952,145 @@ fn pseudo_filesystems_are_denied() {
     let fs = HostFs::with_options(Path::new("/"), options).expect("HostFs /");
     assert_eq!(err(fs.root().lookup(b"proc")), libc::EXDEV);
 }
+
+fn writable(t: &Tree, path_fds: Option<usize>) -> Arc<HostFs> {
+    HostFs::with_options(
+        &t.root(),
+        HostFsOptions {
+            writable: true,
+            max_cached_path_fds: path_fds,
+            ..Default::default()
+        },
+    )
+    .expect("writable HostFs")
+}
+
+const OWNER: Owner = Owner { uid: 0, gid: 0 };
+
+#[test]
+fn writable_changes_reach_the_host() {
+    let t = tree();
+    let root = writable(&t, None).root();
+    assert!(!root.read_only());
+    // A new file, written, grown, truncated, with the exact mode asked for.
+    let f = root.create(b"new", NewNode::Regular, 0o640, OWNER).unwrap();
+    assert_eq!(f.write_at(0, b"hello").unwrap(), 5);
+    assert_eq!(f.write_at(10, b"!").unwrap(), 1);
+    assert_eq!(std::fs::read(t.path("new")).unwrap(), b"hello\0\0\0\0\0!");
+    assert_eq!(read_all(&f), b"hello\0\0\0\0\0!");
+    f.setattr(&SetAttr {
+        size: Some(3),
+        mode: Some(0o600),
+        mtime: Some((1_000_000, 5)),
+        ..Default::default()
+    })
+    .unwrap();
+    let md = std::fs::metadata(t.path("new")).unwrap();
+    assert_eq!(
+        (md.len(), md.mode() & 0o7777, md.mtime()),
+        (3, 0o600, 1_000_000)
+    );
+    assert_eq!(
+        err(root.create(b"new", NewNode::Regular, 0o600, OWNER)),
+        libc::EEXIST
+    );
+    // Directories, symlinks (stored, never followed), hard links.
+    let d = root.create(b"d", NewNode::Directory, 0o705, OWNER).unwrap();
+    assert_eq!(
+        std::fs::metadata(t.path("d")).unwrap().mode() & 0o777,
+        0o705
+    );
+    d.create(b"inner", NewNode::Regular, 0o644, OWNER).unwrap();
+    root.create(
+        b"sl",
+        NewNode::Symlink(b"../outside/secret".to_vec()),
+        0o777,
+        OWNER,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_link(t.path("sl")).unwrap(),
+        Path::new("../outside/secret")
+    );
+    d.link(b"hard_new", &f).unwrap();
+    assert_eq!(std::fs::metadata(t.path("new")).unwrap().nlink(), 2);
+    assert_eq!(
+        err(root.create(b"dev", NewNode::CharDevice(0x103), 0o666, OWNER)),
+        libc::EPERM
+    );
+    // Rename, then the moved inode is found again by its new name (descriptors given back).
+    root.rename(b"new", &d, b"moved", 0).unwrap();
+    assert!(t.path("d/moved").exists() && !t.path("new").exists());
+    f.write_at(3, b"X").unwrap();
+    assert_eq!(std::fs::read(t.path("d/moved")).unwrap(), b"helX");
+    // Removal.
+    assert_eq!(err(root.unlink(b"d", false)), libc::EISDIR);
+    assert_eq!(err(root.unlink(b"d", true)), libc::ENOTEMPTY);
+    d.unlink(b"inner", false).unwrap();
+    d.unlink(b"hard_new", false).unwrap();
+    d.unlink(b"moved", false).unwrap();
+    root.unlink(b"d", true).unwrap();
+    root.unlink(b"sl", false).unwrap();
+    assert!(!t.path("d").exists() && !t.path("sl").exists());
+    // Across filesystems: EXDEV.
+    let other = fs(&t).root();
+    assert_eq!(err(root.rename(b"file.txt", &other, b"x", 0)), libc::EXDEV);
+}
+
+#[test]
+fn writable_never_follows_a_host_symlink_out() {
+    let t = tree();
+    // The first snapshot reads the files (their atime moves once): take the second.
+    let _ = snapshot(&t.base.join("outside"));
+    let before = snapshot(&t.base.join("outside"));
+    let root = writable(&t, Some(1)).root();
+    // A symlink to a directory outside is an inode of its own: nothing is made through it.
+    let up = walk(&root, "dir/up_link").unwrap();
+    assert_eq!(up.file_type(), FileType::Symlink);
+    assert_eq!(
+        err(up.create(b"x", NewNode::Regular, 0o644, OWNER)),
+        libc::ENOTDIR
+    );
+    assert_eq!(err(up.write_at(0, b"x")), libc::EINVAL);
+    let esc = walk(&root, "escape_link").unwrap();
+    assert_eq!(err(esc.write_at(0, b"x")), libc::EINVAL);
+    assert_eq!(
+        err(esc.setattr(&SetAttr {
+            mode: Some(0o777),
+            ..Default::default()
+        })),
+        libc::EOPNOTSUPP
+    );
+    // Removing or renaming the symlink changes the link, not its target.
+    let dir = walk(&root, "dir").unwrap();
+    dir.rename(b"up_link", &root, b"renamed_link", 0).unwrap();
+    root.unlink(b"renamed_link", false).unwrap();
+    root.unlink(b"escape_link", false).unwrap();
+    // A name the host replaced by a symlink after the lookup is not written through.
+    let f = walk(&root, "file.txt").unwrap();
+    std::fs::remove_file(t.path("file.txt")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret", t.path("file.txt")).unwrap();
+    // The descriptor cap is 1: the file's descriptor was given back and is reopened by name.
+    let _ = walk(&root, "dir/nested.txt").unwrap();
+    let r = f.write_at(0, b"OVERWRITE");
+    assert!(r.is_err(), "wrote through a swapped symlink: {r:?}");
+    assert_eq!(before, snapshot(&t.base.join("outside")));
+    assert_eq!(
+        std::fs::read(t.base.join("outside/secret")).unwrap(),
+        b"SECRET"
+    );
+}
+
+#[test]
+fn read_only_by_default() {
+    let t = tree();
+    let root = fs(&t).root();
+    assert_eq!(
+        err(root.create(b"n", NewNode::Regular, 0o644, OWNER)),
+        libc::EROFS
+    );
+    let f = walk(&root, "file.txt").unwrap();
+    assert_eq!(err(f.write_at(0, b"x")), libc::EROFS);
+    assert_eq!(err(f.open(libc::O_WRONLY)), libc::EROFS);
+    assert!(root.read_only());
+}

@@ -186,6 +186,14 @@ impl MountNamespace {
     }
 
     /// Every mount, as /proc/mounts lists them, with paths seen from `root`.
+    /// The root inode of every mount, in mount order.
+    pub fn mount_roots(&self) -> Vec<Arc<dyn Inode>> {
+        lock(&self.order)
+            .iter()
+            .map(|m| m.root.inode().clone())
+            .collect()
+    }
+
     pub fn mounts(&self, root: &Location) -> Vec<MountInfo> {
         lock(&self.order)
             .iter()

@@ -286,7 +286,17 @@ pub fn do_open(
         OpenFile::new(Some(loc), inode, status)
     } else {
         match inode.open(flags).map_err(Errno)? {
-            Some(desc) => OpenFile::special(Some(loc), Some(inode), desc, status),
+            Some(desc) => {
+                if let Some(master) = desc
+                    .as_any()
+                    .and_then(|a| a.downcast_ref::<fs::devpts::Master>())
+                {
+                    master.set_owner(creds.uid);
+                } else if flags & libc::O_NOCTTY == 0 {
+                    super::tty::take_as_controlling(t, &desc);
+                }
+                OpenFile::special(Some(loc), Some(inode), desc, status)
+            }
             None => match ftype {
                 FileType::Regular | FileType::Directory => OpenFile::new(Some(loc), inode, status),
                 // Character devices are the sandbox's own, by number; host devices seen

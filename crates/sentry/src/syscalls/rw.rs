@@ -338,7 +338,10 @@ pub fn pwritev2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     sigpipe_on_epipe(t, r)
 }
 
-pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, mut a: [u64; 6]) -> SysResult {
+    // The request is an unsigned int: musl passes it as an int, sign-extended (TIOCGPTN,
+    // 0x80045430, arrives as 0xffffffff80045430), and Linux looks at the low 32 bits.
+    a[1] = a[1] as u32 as u64;
     let file = t.fds.get(a[0])?;
     match a[1] {
         r if r == libc::FIOCLEX || r == libc::FIONCLEX => {
@@ -381,7 +384,7 @@ pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOTTY);
     };
     let readable = file.flags() & libc::O_ACCMODE as u32 != libc::O_WRONLY as u32;
-    super::tty::ioctl(t, desc, readable, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY))
+    super::tty::ioctl(t, &file, desc, readable, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY))
 }
 
 pub fn lseek(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

@@ -42,19 +42,41 @@ const TCGETS2: u64 = 0x802c_542a;
 const TCSETS2: u64 = 0x402c_542b;
 const TCSETSW2: u64 = 0x402c_542c;
 const TCSETSF2: u64 = 0x402c_542d;
+const TIOCGPTN: u64 = 0x8004_5430;
+const TIOCSPTLCK: u64 = 0x4004_5431;
+const TIOCGPTLCK: u64 = 0x8004_5439;
+const TIOCGPTPEER: u64 = 0x5441;
 
 /// The requests served here, for the syscall table's description.
-pub const SUPPORTED: &str = "terminals: TCGETS, TCSETS, TCSETSW, TCSETSF, TCGETS2, TCSETS2, TCSETSW2, TCSETSF2, TCGETA, TCSETA, TCSETAW, TCSETAF, TIOCGWINSZ, TIOCSWINSZ (SIGWINCH to the foreground group), TCFLSH, TCXONC, TCSBRK, TCSBRKP, TIOCOUTQ, TIOCGETD, TIOCSETD (N_TTY only), and on the sandbox's own sessions TIOCGPGRP, TIOCSPGRP, TIOCGSID, TIOCSCTTY, TIOCNOTTY, with SIGTTOU for background groups; TIOCSTI gives EIO (as Linux without legacy_tiocsti); other terminal requests give ENOTTY; reading from a background group raises SIGTTIN, writing raises SIGTTOU under TOSTOP. Any file: FIONREAD, FIONBIO, FIOCLEX, FIONCLEX";
+pub const SUPPORTED: &str = "terminals: TCGETS, TCSETS, TCSETSW, TCSETSF, TCGETS2, TCSETS2, TCSETSW2, TCSETSF2, TCGETA, TCSETA, TCSETAW, TCSETAF, TIOCGWINSZ, TIOCSWINSZ (SIGWINCH to the foreground group), TCFLSH, TCXONC, TCSBRK, TCSBRKP, TIOCOUTQ, TIOCGETD, TIOCSETD (N_TTY only), and on the sandbox's own sessions TIOCGPGRP, TIOCSPGRP, TIOCGSID, TIOCSCTTY, TIOCNOTTY, with SIGTTOU for background groups; TIOCSTI gives EIO (as Linux without legacy_tiocsti); on the master of a sandbox pty (devpts) TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER (TIOCPKT: ENOTTY); other terminal requests give ENOTTY; reading from a background group raises SIGTTIN, writing raises SIGTTOU under TOSTOP. Any file: FIONREAD, FIONBIO, FIOCLEX, FIONCLEX";
 
 /// Serves terminal request `req`, or None when it isn't one.
 pub fn ioctl(
     t: &mut TaskState,
+    file: &fs::vfs::OpenFile,
     desc: &Arc<dyn FileDescription>,
     readable: bool,
     req: u64,
     arg: u64,
 ) -> Option<SysResult> {
     let term = desc.terminal()?;
+    let master = desc
+        .as_any()
+        .and_then(|a| a.downcast_ref::<fs::devpts::Master>());
+    if let Some(master) = master {
+        match req {
+            TIOCGPTN => return Some(put_int(t, arg, Ok(master.index()))),
+            TIOCGPTLCK => return Some(put_int(t, arg, Ok(master.locked() as u32))),
+            TIOCSPTLCK => {
+                return Some(t.mm.read_u32(arg).map(|v| {
+                    master.set_locked(v != 0);
+                    0
+                }))
+            }
+            TIOCGPTPEER => return Some(open_peer(t, file, master, arg)),
+            _ => {}
+        }
+    }
     let tty = term.tty_id();
     let r = match req {
         TCGETS => get_attrs(t, term, Layout::Termios, arg),
@@ -210,6 +232,9 @@ pub fn check_io(t: &mut TaskState, file: &fs::vfs::OpenFile, write: bool) -> Res
     let Some(term) = file.special_desc().and_then(|d| d.terminal()) else {
         return Ok(());
     };
+    if term.is_pty_master() {
+        return Ok(());
+    }
     let tty = term.tty_id();
     if !in_background(t, tty) {
         return Ok(());
@@ -319,4 +344,54 @@ fn drop_controlling(t: &mut TaskState, tty: u64) -> SysResult {
     }
     t.kernel.set_ctty(t.pid, None);
     Ok(0)
+}
+
+/// TIOCGPTPEER: a new file on the slave of `master`, opened with the flags in `arg`
+/// (O_RDWR, O_NOCTTY, O_CLOEXEC, O_NONBLOCK...), at the slave's path beside the ptmx the
+/// master came from.
+fn open_peer(
+    t: &mut TaskState,
+    file: &fs::vfs::OpenFile,
+    master: &fs::devpts::Master,
+    arg: u64,
+) -> SysResult {
+    let flags = arg as i32;
+    if flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (inode, desc) = master.open_peer().map_err(Errno)?;
+    let location = file.location.as_ref().and_then(|loc| {
+        let dir = loc.dentry.parent()?;
+        Some(fs::vfs::Location {
+            mount: loc.mount.clone(),
+            dentry: dir.insert_child(&master.slave_name(), inode.clone()),
+        })
+    });
+    let status = (flags & (libc::O_ACCMODE | libc::O_NONBLOCK)) as u32 | libc::O_LARGEFILE as u32;
+    let opened = fs::vfs::OpenFile::special(location, Some(inode), desc.clone(), status);
+    if flags & libc::O_NOCTTY == 0 {
+        take_as_controlling(t, &desc);
+    }
+    let limit = super::fd::fd_limit(t);
+    Ok(t.fds
+        .alloc(0, opened, flags & libc::O_CLOEXEC != 0, limit)? as u64)
+}
+
+/// Opening a terminal without O_NOCTTY makes it the controlling terminal of a session
+/// leader that has none, if it controls no other session (Linux's tty_open_proc_set_tty).
+/// A pty's master never becomes one.
+pub fn take_as_controlling(t: &mut TaskState, desc: &Arc<dyn FileDescription>) {
+    let Some(term) = desc.terminal() else {
+        return;
+    };
+    if term.is_pty_master() {
+        return;
+    }
+    let tty = term.tty_id();
+    let (pgid, sid) = ids(t);
+    if sid != t.pid || t.kernel.ctty(t.pid).is_some() || t.kernel.ttys.job(tty).is_some() {
+        return;
+    }
+    t.kernel.ttys.attach(tty, sid, pgid, desc.clone());
+    t.kernel.set_ctty(t.pid, Some(tty));
 }
