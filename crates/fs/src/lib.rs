@@ -10,6 +10,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod host;
 pub mod hostfs;
+pub mod hostinet;
 pub mod imgfs;
 pub mod lock;
 pub mod overlay;
@@ -111,6 +112,10 @@ pub trait FileDescription: Send + Sync {
     }
     /// The AF_UNIX socket behind this description, for the socket calls.
     fn unix_socket(&self) -> Option<&unix::UnixSocket> {
+        None
+    }
+    /// The host-backed socket (AF_INET, AF_INET6, AF_NETLINK) behind this description.
+    fn host_socket(&self) -> Option<&hostinet::HostSocket> {
         None
     }
     /// The concrete description, for kinds defined outside this crate (the sentry's

@@ -3,6 +3,7 @@
 //! The system-wide files that describe hardware and load (cpuinfo, meminfo, stat, uptime,
 //! loadavg, version) pass the host's through; everything about processes is the sandbox's.
 
+mod net;
 mod nodes;
 mod process;
 
@@ -155,6 +156,7 @@ impl ProcFs {
                         DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
                     (b"sys".to_vec(), sys_dir(fs.me.clone())),
+                    (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
                     out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
@@ -165,48 +167,51 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: only kernel/{hostname,ostype,osrelease} for now.
+/// /proc/sys: kernel/{hostname,ostype,osrelease} and the network sysctls (net.rs).
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
         0o555,
         Box::new(move || {
             let me = me.clone();
-            vec![(
-                b"kernel".to_vec(),
-                DynDir::build(
-                    "/sys/kernel",
-                    0o555,
-                    Box::new(move || {
-                        let me = me.clone();
-                        vec![
-                            (
-                                b"hostname".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/hostname",
-                                    Box::new(move || {
-                                        let fs = me.upgrade().ok_or(libc::ENOENT)?;
-                                        let mut v = fs.hostname()?;
-                                        v.push(b'\n');
-                                        Ok(v)
-                                    }),
+            vec![
+                (b"net".to_vec(), net::sys_net_dir()),
+                (
+                    b"kernel".to_vec(),
+                    DynDir::build(
+                        "/sys/kernel",
+                        0o555,
+                        Box::new(move || {
+                            let me = me.clone();
+                            vec![
+                                (
+                                    b"hostname".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/hostname",
+                                        Box::new(move || {
+                                            let fs = me.upgrade().ok_or(libc::ENOENT)?;
+                                            let mut v = fs.hostname()?;
+                                            v.push(b'\n');
+                                            Ok(v)
+                                        }),
+                                    ),
                                 ),
-                            ),
-                            (
-                                b"ostype".to_vec(),
-                                GenFile::build("/sys/kernel/ostype", text("Linux\n")),
-                            ),
-                            (
-                                b"osrelease".to_vec(),
-                                GenFile::build(
-                                    "/sys/kernel/osrelease",
-                                    uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                (
+                                    b"ostype".to_vec(),
+                                    GenFile::build("/sys/kernel/ostype", text("Linux\n")),
                                 ),
-                            ),
-                        ]
-                    }),
+                                (
+                                    b"osrelease".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/osrelease",
+                                        uname_field(|u| u.release().as_encoded_bytes().to_vec()),
+                                    ),
+                                ),
+                            ]
+                        }),
+                    ),
                 ),
-            )]
+            ]
         }),
     )
 }
