@@ -411,9 +411,15 @@ pub fn runsc_flags() -> Vec<String> {
 
 /// The command `runsc do [RUNSC_FLAGS] -- prog args...` (not yet run).
 pub fn runsc_do_command<S: AsRef<OsStr>>(prog: &Path, args: &[S]) -> Command {
+    runsc_do_command_with(&[], prog, args)
+}
+
+/// `runsc do [RUNSC_FLAGS] FLAGS -- prog args...` (not yet run).
+pub fn runsc_do_command_with<S: AsRef<OsStr>>(flags: &[&str], prog: &Path, args: &[S]) -> Command {
     let mut cmd = Command::new(runsc_path());
     cmd.arg("do")
         .args(runsc_flags())
+        .args(flags)
         .arg("--")
         .arg(prog)
         .args(args);
