@@ -5,6 +5,7 @@
 //! socket's timeout passes, then tries again ([`HostSocket::wait_for`]). The waiting
 //! protocol is [`crate::waiter`]'s: register, try, sleep, so no edge is lost.
 
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::{check, last_errno, HostSocket, SOCKADDR_MAX};
@@ -41,11 +42,18 @@ impl HostSocket {
     /// sleeping between tries until the host reports one of `events`, a signal comes
     /// (ERESTARTSYS; EINTR when a timeout is set, as Linux's sock_intr_errno) or `timeout`
     /// passes (EAGAIN).
+    ///
+    /// The task sleeps in the host's poll(2) on the socket and its waiter's wake eventfd:
+    /// one host wake-up when the peer acts, or when a signal's [`waiter::Waiter::wake`]
+    /// comes. `edge`: wait for a new arrival instead of readiness (MSG_PEEK|MSG_WAITALL,
+    /// which sleeps while some data is already queued): then the task registers on the
+    /// socket's queue, which the host notifier feeds with edges.
     pub(super) fn wait_for<T>(
         &self,
         events: u32,
         nonblock: bool,
         timeout: Option<Duration>,
+        edge: bool,
         mut op: impl FnMut() -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let interrupted = if timeout.is_some() {
@@ -55,7 +63,9 @@ impl HostSocket {
         };
         let mut registration = None;
         let mut deadline: Option<Instant> = None;
+        let mut first = true;
         let waiter = if nonblock { None } else { waiter::current() };
+        let mask = events | POLLERR | POLLHUP;
         loop {
             match op() {
                 Err(libc::EAGAIN) if !nonblock => {}
@@ -64,60 +74,79 @@ impl HostSocket {
             if waiter::no_sleep() {
                 return Err(waiter::WOULD_SLEEP);
             }
-            if timeout == Some(Duration::ZERO) {
-                return Err(libc::EAGAIN);
-            }
-            let mask = events | POLLERR | POLLHUP;
-            let (Some(w), Some(q)) = (waiter.as_ref(), self.wait_queue()) else {
-                // No task to interrupt (unit tests) or no notifier: wait in the host.
-                let d = *deadline.get_or_insert_with(|| {
-                    timeout.map_or(Instant::now() + Duration::from_secs(86400 * 365), |t| {
-                        Instant::now() + t
-                    })
-                });
-                if !self.host_wait(mask, d) {
+            if first {
+                if timeout == Some(Duration::ZERO) {
                     return Err(libc::EAGAIN);
                 }
-                if waiter.as_ref().is_some_and(|w| w.interrupted()) {
-                    return Err(interrupted);
-                }
+                deadline = timeout.map(|t| Instant::now() + t);
+                first = false;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(libc::EAGAIN);
+            }
+            let Some(w) = waiter.as_ref() else {
+                // No task (unit tests): wait in the host.
+                self.host_wait(mask, deadline, None);
                 continue;
             };
-            if registration.is_none() {
-                // Registered, then tried again: an edge in between notifies.
-                w.reset();
-                registration = Some(q.register(w, mask));
-                deadline = timeout.map(|t| Instant::now() + t);
-                continue;
+            if w.interrupted() {
+                return Err(interrupted);
             }
-            match w.wait(deadline) {
-                Wake::Notified => {}
-                Wake::TimedOut => return Err(libc::EAGAIN),
-                Wake::Interrupted => return Err(interrupted),
+            match (edge, self.wait_queue()) {
+                (true, Some(q)) => {
+                    if registration.is_none() {
+                        // Registered, then tried again: an edge in between notifies.
+                        w.reset();
+                        registration = Some(q.register(w, mask));
+                        continue;
+                    }
+                    match w.wait(deadline) {
+                        Wake::Notified => {}
+                        Wake::TimedOut => return Err(libc::EAGAIN),
+                        Wake::Interrupted => return Err(interrupted),
+                    }
+                }
+                (true, None) => std::thread::sleep(Duration::from_millis(1)),
+                (false, _) => {
+                    self.host_wait(mask, deadline, w.host_wake_fd());
+                    if w.interrupted() {
+                        return Err(interrupted);
+                    }
+                }
             }
         }
     }
 
-    /// Waits in the host (poll(2), in slices) for `mask` or `deadline`; false when the
-    /// deadline passed.
-    fn host_wait(&self, mask: u32, deadline: Instant) -> bool {
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let ms = deadline
-            .saturating_duration_since(now)
-            .min(waiter::SLICE)
-            .as_millis()
-            .max(1) as i32;
-        let mut p = libc::pollfd {
-            fd: self.raw(),
-            events: (mask & 0xffff) as i16,
-            revents: 0,
+    /// Sleeps in poll(2) until the socket has one of `mask`, `wake_fd` is signalled (then
+    /// drained), `deadline` passes, or a [`waiter::SLICE`] ends (for the waiter's interrupt
+    /// check).
+    fn host_wait(&self, mask: u32, deadline: Option<Instant>, wake_fd: Option<RawFd>) {
+        let slice = match deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(waiter::SLICE),
+            None => waiter::SLICE,
         };
-        // SAFETY: one valid pollfd; bounded timeout.
-        unsafe { libc::poll(&mut p, 1, ms) };
-        true
+        let ms = slice.as_micros().div_ceil(1000) as i32;
+        let mut p = [
+            libc::pollfd {
+                fd: self.raw(),
+                events: (mask & 0xffff) as i16,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake_fd.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored); bounded timeout.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
+        if n > 0 && p[1].revents != 0 {
+            if let Some(fd) = wake_fd {
+                waiter::drain_wake_fd(fd);
+            }
+        }
     }
 
     fn host_connect(&self, addr: &[u8]) -> Result<(), Errno> {
@@ -143,7 +172,7 @@ impl HostSocket {
             Err(libc::EALREADY) if !nonblock => {}
             Err(e) => return Err(e),
         }
-        let ready = self.wait_for(POLLOUT, false, self.timeout(true), || {
+        let ready = self.wait_for(POLLOUT, false, self.timeout(true), false, || {
             if self.host_readiness(POLLOUT | POLLERR | POLLHUP) == 0 {
                 Err(libc::EAGAIN)
             } else {
@@ -171,7 +200,7 @@ impl HostSocket {
     /// accept4(2): the new connection (non-blocking on the host, like every host socket
     /// here) and the peer's address. SO_RCVTIMEO bounds a blocking accept.
     pub fn accept(&self, nonblock: bool) -> Result<(HostSocket, Vec<u8>), Errno> {
-        self.wait_for(POLLIN, nonblock, self.timeout(false), || {
+        self.wait_for(POLLIN, nonblock, self.timeout(false), false, || {
             let mut buf = [0u8; SOCKADDR_MAX];
             let mut len = SOCKADDR_MAX as libc::socklen_t;
             // SAFETY: buf has room for len bytes.
@@ -242,7 +271,7 @@ impl HostSocket {
         let mut sent = 0usize;
         loop {
             let ctl = if sent == 0 { control } else { &[] };
-            let r = self.wait_for(POLLOUT, nonblock, timeout, || {
+            let r = self.wait_for(POLLOUT, nonblock, timeout, false, || {
                 self.host_sendmsg(&data[sent..], to, ctl, host_flags)
             });
             match r {
@@ -315,7 +344,7 @@ impl HostSocket {
         let mut got = 0usize;
         loop {
             let mut peeked = 0usize;
-            let r = self.wait_for(POLLIN, nonblock, timeout, || {
+            let r = self.wait_for(POLLIN, nonblock, timeout, waitall && peek, || {
                 let (n, nl, cl, fl) =
                     self.host_recvmsg(&mut buf[got..], &mut name, &mut control, host_flags)?;
                 if waitall && peek && n > 0 && n < len {
