@@ -2,6 +2,7 @@
 //! starting a program, as ratios against native Linux measured in the same run.
 //!
 //! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
+//! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`);
 //! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
 //! `target/release/bench --containerfs` the ContainerFS ones (`containerfs.rs`: layered file
 //! operations, cold start and conversion of the Debian image).
@@ -11,6 +12,7 @@
 
 mod containerfs;
 mod imgfs;
+mod net;
 mod ops;
 mod programs;
 mod transport;
@@ -129,6 +131,10 @@ fn main() -> anyhow::Result<()> {
         runs: if quick { 3 } else { 7 },
         iterations: if quick { 20_000 } else { 100_000 },
     };
+    let net_program = programs::build_one(&dir.join("bench-programs"), "netbench")?;
+    if std::env::args().any(|a| a == "--net") {
+        return net::run(&b, &net_program, quick);
+    }
     let n = b.iterations.to_string();
     let loop_prog = &b.programs.syscall_loop;
 
@@ -219,5 +225,6 @@ fn main() -> anyhow::Result<()> {
     );
     let ops_program = programs::build_one(&dir.join("bench-programs"), "ops")?;
     ops::run(&b, &ops_program, quick)?;
+    net::run(&b, &net_program, quick)?;
     Ok(())
 }

@@ -445,6 +445,11 @@ program_test!(copy_memfd);
 program_test!(unix_pair);
 program_test!(unix_bind);
 program_test!(unix_scm);
+// Network sockets (hostinet): TCP and UDP over 127.0.0.1 and ::1 with threads; the
+// namespace's interfaces through netlink and the SIOCGIF* ioctls.
+program_test!(inet_tcp);
+program_test!(inet_udp);
+program_test!(inet_ifaces);
 
 // Readiness and waiting: poll/ppoll, select/pselect6, epoll, eventfd, splice/tee/vmsplice.
 program_test!(poll_poll);

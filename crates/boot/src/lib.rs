@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod container;
 pub mod mounts;
+pub mod netns;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;

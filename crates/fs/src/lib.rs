@@ -11,6 +11,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod host;
 pub mod hostfs;
+pub mod hostinet;
 pub mod imgfs;
 pub mod lock;
 pub mod overlay;
@@ -112,6 +113,10 @@ pub trait FileDescription: Send + Sync {
     }
     /// The AF_UNIX socket behind this description, for the socket calls.
     fn unix_socket(&self) -> Option<&unix::UnixSocket> {
+        None
+    }
+    /// The host-backed socket (AF_INET, AF_INET6, AF_NETLINK) behind this description.
+    fn host_socket(&self) -> Option<&hostinet::HostSocket> {
         None
     }
     /// The concrete description, for kinds defined outside this crate (the sentry's

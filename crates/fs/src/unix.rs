@@ -82,7 +82,7 @@ const MSG_OVERHEAD: usize = 768;
 /// Largest piece a stream write is queued in.
 const STREAM_CHUNK: usize = 32768;
 /// sockfs's device number.
-const SOCKFS_DEV: u64 = crate::dev::makedev(0, 8);
+pub(crate) const SOCKFS_DEV: u64 = crate::dev::makedev(0, 8);
 /// `sk_shutdown` bits.
 pub const RCV_SHUTDOWN: u32 = 1;
 pub const SEND_SHUTDOWN: u32 = 2;

@@ -209,6 +209,9 @@ pub struct Waiter {
     /// The condition variable of a file the task sleeps on in [`wait_on`] (its address), so
     /// that [`wake`](Waiter::wake) reaches it at once.
     sleeping_on: Mutex<Option<usize>>,
+    /// An eventfd [`wake`](Waiter::wake) signals, for a task that sleeps in the host's poll(2)
+    /// on a host descriptor (a network socket) rather than on a condvar; made on first use.
+    wake_fd: OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Waiter {
@@ -277,6 +280,18 @@ impl Waiter {
     pub fn wake(&self) {
         lock(&self.state).interrupted = true;
         self.cv.notify_all();
+        if let Some(Some(fd)) = self.wake_fd.get() {
+            let one = 1u64;
+            // SAFETY: writes 8 bytes from `one` to an eventfd we own; a full counter
+            // (EAGAIN) still leaves it readable, which is all a sleeper needs.
+            unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(fd),
+                    (&one as *const u64).cast(),
+                    8,
+                )
+            };
+        }
         if let Some(cv) = *lock(&self.sleeping_on) {
             // SAFETY: `wait_on` sets this to a condvar it borrows for the whole wait, and
             // clears it (under this same lock) before returning, so the condvar is alive
@@ -288,6 +303,21 @@ impl Waiter {
     /// Whether an interrupt is pending, or the interrupt check says to stop.
     pub fn interrupted(&self) -> bool {
         lock(&self.state).interrupted || self.checked()
+    }
+
+    /// The eventfd [`wake`](Self::wake) makes readable, for sleeping in the host's poll(2)
+    /// alongside a host descriptor; None if the host refuses an eventfd. A sleeper drains
+    /// it ([`drain_wake_fd`]) and then asks [`interrupted`](Self::interrupted).
+    pub fn host_wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.wake_fd
+            .get_or_init(|| {
+                // SAFETY: plain eventfd(2); the result is checked.
+                let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+                // SAFETY: a fresh descriptor we own.
+                (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+            })
+            .as_ref()
+            .map(std::os::fd::AsRawFd::as_raw_fd)
     }
 
     /// Consumes a pending interrupt (once the signal has been handled).
@@ -335,6 +365,13 @@ pub fn set_current(waiter: Option<Arc<Waiter>>) -> Option<Arc<Waiter>> {
 /// The waiter of the task this thread serves, for operations that block inside a file.
 pub fn current() -> Option<Arc<Waiter>> {
     CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Empties a [`Waiter::host_wake_fd`] that poll(2) reported readable.
+pub fn drain_wake_fd(fd: std::os::fd::RawFd) {
+    let mut v = 0u64;
+    // SAFETY: reads 8 bytes into `v` from a non-blocking eventfd.
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
 }
 
 /// `Condvar::wait` for a file operation that blocks (a pipe read): ERESTARTSYS once the current

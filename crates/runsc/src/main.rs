@@ -84,6 +84,13 @@ enum SyscallPathArg {
     Exit,
 }
 
+/// `runsc do --network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NetworkArg {
+    Host,
+    None,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a program in a new sandbox, with the caller's environment, working directory and
@@ -92,6 +99,12 @@ enum Command {
         /// How system calls reach the sentry (benchmarks compare the two).
         #[arg(long, value_enum, default_value_t = SyscallPathArg::Ring, hide = true)]
         syscall_path: SyscallPathArg,
+        /// The network: `host` (the caller's network namespace: sockets reach what the
+        /// caller reaches; the default) or `none` (a new namespace with only loopback;
+        /// needs root or unprivileged user namespaces; the default with --image, as
+        /// `docker run --network=none`).
+        #[arg(long, value_enum)]
+        network: Option<NetworkArg>,
         /// Mount the ImgFS image IMG read-only at PATH in the sandbox (PATH is created if
         /// missing). Repeatable; mounted in order.
         #[arg(
@@ -242,6 +255,19 @@ fn container(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: the namespace is the calling thread's (see boot::netns).
+    if let Command::Do { network, image, .. } = &cli.command {
+        let none = match network {
+            Some(n) => *n == NetworkArg::None,
+            None => image.is_some(),
+        };
+        if none {
+            if let Err(e) = boot::netns::isolate_network() {
+                eprintln!("runsc: {e}");
+                return ExitCode::from(125);
+            }
+        }
+    }
     if let Err(e) = init_logging(&cli) {
         eprintln!("runsc: {e:#}");
         return ExitCode::from(125);
@@ -302,6 +328,7 @@ fn main() -> ExitCode {
         }
         Command::Do {
             syscall_path,
+            network: _,
             mount_image,
             volume,
             image,

@@ -5,6 +5,7 @@
 //! describe hardware and the kernel (cpuinfo, version) pass the host's through; everything
 //! about processes is the sandbox's.
 
+mod net;
 mod nodes;
 mod process;
 
@@ -367,6 +368,7 @@ impl ProcFs {
                         DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
                     (b"sys".to_vec(), sys_dir(fs.me.clone())),
+                    (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
                     out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
@@ -377,7 +379,8 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only.
+/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only, and the network
+/// sysctls (net.rs).
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
@@ -387,6 +390,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
             vec![
                 (b"fs".to_vec(), sys_fs_dir()),
                 (b"vm".to_vec(), sys_vm_dir()),
+                (b"net".to_vec(), net::sys_net_dir()),
                 (
                     b"kernel".to_vec(),
                     DynDir::build(

@@ -296,6 +296,17 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
     }
 }
 
+/// What Linux shows for a descriptor without a path: `socket:[INO]` and `pipe:[INO]`.
+fn anon_link(file: &fs::vfs::OpenFile) -> Option<Vec<u8>> {
+    let st = file.stat().ok()?;
+    let kind = match st.mode & libc::S_IFMT {
+        libc::S_IFSOCK => "socket",
+        libc::S_IFIFO => "pipe",
+        _ => return None,
+    };
+    Some(format!("{kind}:[{}]", st.ino).into_bytes())
+}
+
 /// /proc/PID/fd: a link per open descriptor to what it refers to.
 fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     let base = path.to_string();
@@ -311,7 +322,8 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                 .map(|(fd, entry)| {
                     let target = match &entry.file.location {
                         Some(loc) => p.fs.ns.path(loc, &root),
-                        None => format!("host:[{fd}]").into_bytes(),
+                        None => anon_link(&entry.file)
+                            .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
                     };
                     let inode = DynLink::build(
                         &format!("{base}/{fd}"),

@@ -8,6 +8,8 @@ mod copy;
 mod exec;
 mod fd;
 mod futex;
+mod ifioctl;
+mod inet;
 mod locks;
 mod mm;
 mod namei;
@@ -23,6 +25,7 @@ mod sched;
 mod signal;
 mod sigsend;
 mod socket;
+mod sockopt;
 mod time;
 mod timer;
 mod timerfd;
@@ -94,10 +97,11 @@ const NO_PIPES: &str =
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
 const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's";
 
-const UNIX_ONLY: &str = "AF_UNIX only: other families give EAFNOSUPPORT";
-const SOCK_SEND: &str = "AF_UNIX; no MSG_OOB";
-const SOCK_RECV: &str = "AF_UNIX; no MSG_OOB or MSG_ERRQUEUE; SO_RCVLOWAT ignored";
-const SOCK_OPTS: &str = "SOL_SOCKET only; SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like are stored without effect; buffer sizes are capped at Linux's default maxima";
+const UNIX_ONLY: &str = "AF_UNIX is the sandbox's own; AF_INET/AF_INET6 TCP, UDP and ICMP datagram sockets and AF_NETLINK NETLINK_ROUTE (read-only) are host sockets of the sentry's network namespace (inet.rs); SOCK_RAW gives EPERM, AF_PACKET and other families EAFNOSUPPORT";
+const PAIR: &str = "AF_UNIX; EOPNOTSUPP for AF_INET, AF_INET6 and AF_NETLINK, as Linux";
+const SOCK_SEND: &str = "AF_UNIX: no MSG_OOB; network sockets: only the IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS control messages; netlink requests other than RTM_GET* give EPERM";
+const SOCK_RECV: &str = "AF_UNIX: no MSG_OOB or MSG_ERRQUEUE, SO_RCVLOWAT ignored; network sockets: at most 1 MiB per call";
+const SOCK_OPTS: &str = "AF_UNIX: SOL_SOCKET only, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like stored without effect, buffer sizes capped at Linux's default maxima; network sockets: an allowlist passed to the host (sockopt.rs), SO_RCVTIMEO/SO_SNDTIMEO kept by the sentry, SO_MARK and IP_TRANSPARENT EPERM, anything else ENOPROTOOPT";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -340,9 +344,10 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
     sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
     sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); seals are recorded, not enforced"), Any),
-    // AF_UNIX sockets (socket.rs). Calls that may wait for a peer run on the task's thread.
+    // Sockets: AF_UNIX (socket.rs), network families (inet.rs, sockopt.rs, ifioctl.rs).
+    // Calls that may wait for a peer run on the task's thread.
     sys(n::SYS_socket, socket::socket, Partial(UNIX_ONLY), Any),
-    sys(n::SYS_socketpair, socket::socketpair, Partial(UNIX_ONLY), Any),
+    sys(n::SYS_socketpair, socket::socketpair, Partial(PAIR), Any),
     sys(n::SYS_bind, socket::bind, Full, Any),
     sys(n::SYS_listen, socket::listen, Full, Any),
     sys(n::SYS_accept, socket::accept, Full, Own),

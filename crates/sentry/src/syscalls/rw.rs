@@ -371,7 +371,13 @@ pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, mut a: [u64; 6]) -> SysResult 
         }
         _ => {}
     }
+    if let Some(sock) = file.special_desc().and_then(|d| d.host_socket()) {
+        return super::ifioctl::ioctl(t, sock, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY));
+    }
     if let Some(sock) = file.special_desc().and_then(|d| d.unix_socket()) {
+        if let Some(r) = super::ifioctl::interface_ioctl(t, a[1], a[2]) {
+            return r;
+        }
         // SIOCOUTQ is TIOCOUTQ's number.
         if a[1] == libc::TIOCOUTQ {
             let n = sock.bytes_unread_by_peer().map_err(fs_err)?;

@@ -19,20 +19,21 @@ use fs::vfs::{perm, FileType, NewNode, OpenFile, Owner, ResolveFlags};
 use platform::UserRegs;
 
 use super::fd::{fd_limit, read_only};
+use super::inet;
 use super::path::{fs_creds, resolve_at, resolve_parent_at};
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
 
 /// Linux caps a single transfer at this many bytes.
-const MAX_RW_COUNT: usize = 0x7fff_f000;
+pub(super) const MAX_RW_COUNT: usize = 0x7fff_f000;
 /// Bytes of a stream send copied from the application at a time.
-const CHUNK: usize = 1 << 20;
+pub(super) const CHUNK: usize = 1 << 20;
 /// UIO_MAXIOV.
 const IOV_MAX: u64 = 1024;
 /// `struct sockaddr_storage`: longer addresses are refused (or clamped in msghdr).
-const SOCKADDR_MAX: usize = 128;
+pub(super) const SOCKADDR_MAX: usize = 128;
 /// Control buffers larger than this are refused with ENOBUFS (Linux's net.core.optmem_max).
-const CONTROL_MAX: usize = 128 << 10;
+pub(super) const CONTROL_MAX: usize = 128 << 10;
 /// SOCK_TYPE_MASK, and the families Linux knows (NPROTO).
 const SOCK_TYPE_MASK: i32 = 0xf;
 const NPROTO: i32 = 46;
@@ -41,9 +42,9 @@ const SOCK_MAX: i32 = 11;
 /// The tick socket timeouts are rounded up to, as with a 250 Hz kernel.
 const JIFFY_US: i64 = 4000;
 /// Sizes of `struct msghdr`, `struct mmsghdr` and `struct cmsghdr`.
-const MSGHDR_SIZE: usize = 56;
+pub(super) const MSGHDR_SIZE: usize = 56;
 const MMSGHDR_SIZE: u64 = 64;
-const CMSGHDR_SIZE: usize = 16;
+pub(super) const CMSGHDR_SIZE: usize = 16;
 
 fn err(e: i32) -> Errno {
     Errno(e)
@@ -102,7 +103,9 @@ impl Registry {
 /// The socket open at `fd`: EBADF, or ENOTSOCK for another kind of file.
 fn socket_file(t: &TaskState, fd: u64) -> Result<Arc<OpenFile>, Errno> {
     let file = t.fds.get(fd)?;
-    unix(&file)?;
+    if inet::host(&file).is_none() {
+        unix(&file)?;
+    }
     Ok(file)
 }
 
@@ -112,7 +115,7 @@ fn unix(file: &OpenFile) -> Result<&UnixSocket, Errno> {
         .ok_or(err(libc::ENOTSOCK))
 }
 
-fn nonblocking(file: &OpenFile) -> bool {
+pub(super) fn nonblocking(file: &OpenFile) -> bool {
     file.flags() & libc::O_NONBLOCK as u32 != 0
 }
 
@@ -135,7 +138,7 @@ fn peer_creds(t: &TaskState) -> Ucred {
 }
 
 /// Reads a socket address argument (EINVAL past sockaddr_storage).
-fn read_sockaddr(t: &mut TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_sockaddr(t: &mut TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     let len = len as u32 as i32;
     if len < 0 || len as usize > SOCKADDR_MAX {
         return Err(Errno::EINVAL);
@@ -149,7 +152,12 @@ fn read_sockaddr(t: &mut TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errn
 
 /// Linux's move_addr_to_user: copies as much of `addr` as `*len_ptr` allows, and stores
 /// the full length there.
-fn write_sockaddr(t: &mut TaskState, addr: &[u8], uaddr: u64, len_ptr: u64) -> Result<(), Errno> {
+pub(super) fn write_sockaddr(
+    t: &mut TaskState,
+    addr: &[u8],
+    uaddr: u64,
+    len_ptr: u64,
+) -> Result<(), Errno> {
     let ulen = t.mm.read_u32(len_ptr)? as i32;
     if ulen < 0 {
         return Err(Errno::EINVAL);
@@ -316,7 +324,11 @@ fn resolve_target(t: &TaskState, addr: &UnixAddr) -> Result<u64, Errno> {
 
 /// Reads an iovec array as sendmsg/recvmsg do (EMSGSIZE past UIO_MAXIOV), with the total
 /// clamped to MAX_RW_COUNT.
-fn read_iovecs(t: &mut TaskState, addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
+pub(super) fn read_iovecs(
+    t: &mut TaskState,
+    addr: u64,
+    count: u64,
+) -> Result<Vec<(u64, usize)>, Errno> {
     if count > IOV_MAX {
         return Err(err(libc::EMSGSIZE));
     }
@@ -337,12 +349,12 @@ fn read_iovecs(t: &mut TaskState, addr: u64, count: u64) -> Result<Vec<(u64, usi
     Ok(out)
 }
 
-fn iov_total(iovs: &[(u64, usize)]) -> usize {
+pub(super) fn iov_total(iovs: &[(u64, usize)]) -> usize {
     iovs.iter().map(|&(_, l)| l).sum()
 }
 
 /// Copies bytes [skip, skip + max) of the iovecs' concatenation from the application.
-fn gather(
+pub(super) fn gather(
     t: &mut TaskState,
     iovs: &[(u64, usize)],
     skip: usize,
@@ -369,7 +381,7 @@ fn gather(
 }
 
 /// Copies `data` into the iovecs.
-fn scatter(t: &mut TaskState, iovs: &[(u64, usize)], data: &[u8]) -> Result<(), Errno> {
+pub(super) fn scatter(t: &mut TaskState, iovs: &[(u64, usize)], data: &[u8]) -> Result<(), Errno> {
     let mut off = 0;
     for &(base, len) in iovs {
         if off >= data.len() {
@@ -383,7 +395,11 @@ fn scatter(t: &mut TaskState, iovs: &[(u64, usize)], data: &[u8]) -> Result<(), 
 }
 
 /// Checks that the iovecs can take `n` bytes before anything is consumed.
-fn check_writable(t: &TaskState, iovs: &[(u64, usize)], mut n: usize) -> Result<(), Errno> {
+pub(super) fn check_writable(
+    t: &TaskState,
+    iovs: &[(u64, usize)],
+    mut n: usize,
+) -> Result<(), Errno> {
     for &(base, len) in iovs {
         if n == 0 {
             break;
@@ -398,6 +414,9 @@ fn check_writable(t: &TaskState, iovs: &[(u64, usize)], mut n: usize) -> Result<
 // --- creating, naming, connecting --------------------------------------------------------
 
 pub fn socket(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 != libc::AF_UNIX {
+        return inet::socket(t, a);
+    }
     let (stype, flags) = socket_type(a[0], a[1], a[2])?;
     if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
         return Err(Errno::EMFILE);
@@ -407,6 +426,12 @@ pub fn socket(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 pub fn socketpair(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    if matches!(
+        a[0] as i32,
+        libc::AF_INET | libc::AF_INET6 | libc::AF_NETLINK
+    ) {
+        return inet::socketpair(a);
+    }
     let (stype, flags) = socket_type(a[0], a[1], a[2])?;
     t.mm.check_range(a[3], 8, true)?;
     let (x, y) = UnixSocket::pair(stype, msg_creds(t), peer_creds(t));
@@ -431,6 +456,9 @@ pub fn socketpair(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
 
 pub fn bind(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::bind(t, &file, a);
+    }
     let sock = unix(&file)?;
     let raw = read_sockaddr(t, a[1], a[2])?;
     match UnixAddr::parse(&raw, true).map_err(err)? {
@@ -443,6 +471,9 @@ pub fn bind(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn listen(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::listen(&file, a);
+    }
     unix(&file)?
         .listen(a[1] as i32, peer_creds(t))
         .map_err(err)?;
@@ -455,6 +486,9 @@ fn do_accept(t: &mut TaskState, fd: u64, addr: u64, len_ptr: u64, flags: u64) ->
         return Err(Errno::EINVAL);
     }
     let file = socket_file(t, fd)?;
+    if inet::host(&file).is_some() {
+        return inet::accept(t, &file, addr, len_ptr, flags);
+    }
     let sock = unix(&file)?;
     // Linux reserves the descriptor first: a full table fails before a connection is taken.
     if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
@@ -478,6 +512,9 @@ pub fn accept4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn connect(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::connect(t, &file, a);
+    }
     let sock = unix(&file)?;
     let raw = read_sockaddr(t, a[1], a[2])?;
     if sock.sock_type() == SockType::Dgram {
@@ -503,6 +540,9 @@ pub fn connect(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn getsockname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::getname(t, &file, a, false);
+    }
     let addr = sockaddr_of(unix(&file)?.local_addr().as_ref());
     write_sockaddr(t, &addr, a[1], a[2])?;
     Ok(0)
@@ -510,6 +550,9 @@ pub fn getsockname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResul
 
 pub fn getpeername(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::getname(t, &file, a, true);
+    }
     let peer = unix(&file)?.peer_addr().map_err(err)?;
     write_sockaddr(t, &sockaddr_of(peer.as_ref()), a[1], a[2])?;
     Ok(0)
@@ -517,6 +560,9 @@ pub fn getpeername(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResul
 
 pub fn shutdown(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::shutdown(&file, a);
+    }
     unix(&file)?.shutdown(a[1] as i32).map_err(err)?;
     Ok(0)
 }
@@ -678,6 +724,9 @@ fn do_send(
 
 pub fn sendto(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::sendto(t, &file, a);
+    }
     let len = (a[2] as usize).min(MAX_RW_COUNT);
     let to = if a[4] != 0 && a[5] as u32 != 0 {
         Some(read_sockaddr(t, a[4], a[5])?)
@@ -688,16 +737,16 @@ pub fn sendto(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 /// A `struct msghdr` as read from the application.
-struct MsgHdr {
-    name: u64,
-    namelen: i32,
-    iov: u64,
-    iovlen: u64,
-    control: u64,
-    controllen: u64,
+pub(super) struct MsgHdr {
+    pub name: u64,
+    pub namelen: i32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
 }
 
-fn read_msghdr(t: &mut TaskState, addr: u64) -> Result<MsgHdr, Errno> {
+pub(super) fn read_msghdr(t: &mut TaskState, addr: u64) -> Result<MsgHdr, Errno> {
     let mut b = [0u8; MSGHDR_SIZE];
     t.mm.copy_in(addr, &mut b)?;
     let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
@@ -712,6 +761,9 @@ fn read_msghdr(t: &mut TaskState, addr: u64) -> Result<MsgHdr, Errno> {
 }
 
 fn sendmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) -> SysResult {
+    if inet::host(file).is_some() {
+        return inet::sendmsg_one(t, file, msg_addr, flags);
+    }
     let m = read_msghdr(t, msg_addr)?;
     let namelen = if m.name == 0 { 0 } else { m.namelen };
     if namelen < 0 {
@@ -801,6 +853,9 @@ fn recv_checks(sock: &UnixSocket, flags: i32) -> Result<(), Errno> {
 
 pub fn recvfrom(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
+    if inet::host(&file).is_some() {
+        return inet::recvfrom(t, &file, a);
+    }
     let sock = unix(&file)?;
     let flags = a[3] as i32;
     recv_checks(sock, flags)?;
@@ -893,6 +948,9 @@ impl CmsgWriter {
 }
 
 fn recvmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) -> SysResult {
+    if inet::host(file).is_some() {
+        return inet::recvmsg_one(t, file, msg_addr, flags);
+    }
     let sock = unix(file)?;
     let flags = flags as i32;
     let m = read_msghdr(t, msg_addr)?;
@@ -991,7 +1049,7 @@ const STORED_INT: [(i32, i32); 9] = [
     (libc::SO_RCVLOWAT, 1),
 ];
 
-fn timeval_bytes(d: Option<Duration>) -> Vec<u8> {
+pub(super) fn timeval_bytes(d: Option<Duration>) -> Vec<u8> {
     let (sec, usec) = match d {
         None => (0i64, 0i64),
         Some(d) => (d.as_secs() as i64, d.subsec_micros() as i64),
@@ -1004,6 +1062,9 @@ fn timeval_bytes(d: Option<Duration>) -> Vec<u8> {
 pub fn getsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (level, name, val, len_ptr) = (a[1] as i32, a[2] as i32, a[3], a[4]);
     let file = socket_file(t, a[0])?;
+    if let Some(s) = inet::host(&file) {
+        return super::sockopt::getsockopt(t, s, a);
+    }
     let sock = unix(&file)?;
     if level != libc::SOL_SOCKET {
         return Err(Errno::EOPNOTSUPP);
@@ -1046,7 +1107,11 @@ pub fn getsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
 
 /// A socket timeout from a `struct timeval`, rounded up to the tick as Linux does:
 /// None waits forever (0, 0), zero gives up at once (a negative time).
-fn timeout_from(t: &mut TaskState, val: u64, len: usize) -> Result<Option<Duration>, Errno> {
+pub(super) fn timeout_from(
+    t: &mut TaskState,
+    val: u64,
+    len: usize,
+) -> Result<Option<Duration>, Errno> {
     if len < 16 {
         return Err(Errno::EINVAL);
     }
@@ -1075,6 +1140,9 @@ pub fn setsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         return Err(Errno::EINVAL);
     }
     let file = socket_file(t, a[0])?;
+    if let Some(s) = inet::host(&file) {
+        return super::sockopt::setsockopt(t, s, a);
+    }
     let sock = unix(&file)?;
     if level != libc::SOL_SOCKET {
         return Err(Errno::EOPNOTSUPP);

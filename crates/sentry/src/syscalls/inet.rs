@@ -1,0 +1,388 @@
+//! Sockets of the AF_INET, AF_INET6 and AF_NETLINK (NETLINK_ROUTE) families: the system call
+//! side of [`fs::hostinet`]. Each sandbox socket is a host socket the sentry owns; this file
+//! checks what the application asks for against what the sandbox offers, copies addresses,
+//! data and control messages between the application's memory and sentry buffers, and
+//! calls the socket. No application pointer ever reaches the host.
+//!
+//! socket.rs routes here every call on a host-backed socket; options are in sockopt.rs and
+//! the interface ioctls in ifioctl.rs.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use fs::hostinet::HostSocket;
+use fs::vfs::OpenFile;
+
+use super::fd::fd_limit;
+use super::socket::{
+    check_writable, gather, iov_total, nonblocking, read_iovecs, read_msghdr, read_sockaddr,
+    scatter, write_sockaddr, CHUNK, CMSGHDR_SIZE, CONTROL_MAX, MAX_RW_COUNT, SOCKADDR_MAX,
+};
+use crate::errno::{Errno, SysResult};
+use crate::task::TaskState;
+
+/// Families Linux knows (NPROTO) and SOCK_MAX.
+const NPROTO: i32 = 46;
+const SOCK_MAX: i32 = 11;
+/// The largest datagram an IP socket can send (a 16-bit length, headers aside): longer
+/// ones are EMSGSIZE before their bytes are looked at.
+const MAX_DATAGRAM: usize = 65535;
+/// The largest netlink request copied (Linux refuses more than the send buffer).
+const MAX_NETLINK: usize = 1 << 20;
+
+fn err(e: i32) -> Errno {
+    Errno(e)
+}
+
+/// The host-backed socket behind `file`.
+pub(super) fn host(file: &OpenFile) -> Option<&HostSocket> {
+    file.special_desc().and_then(|d| d.host_socket())
+}
+
+fn sock(file: &OpenFile) -> Result<&HostSocket, Errno> {
+    host(file).ok_or(err(libc::ENOTSOCK))
+}
+
+/// Logs a refused kind of socket once, at debug level.
+fn refuse(what: String, e: i32) -> Errno {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if seen.insert(what.clone()) {
+        tracing::debug!("socket: {what} refused (errno {e})");
+    }
+    err(e)
+}
+
+/// Whether `(family, type, protocol)` is a kind of socket the sandbox offers, with Linux's
+/// errno when not: TCP and UDP over IPv4 and IPv6, ICMP datagram ("ping") sockets where the
+/// namespace's ping_group_range allows them (the host says), and NETLINK_ROUTE.
+fn check_kind(domain: i32, ty: i32, protocol: i32) -> Result<(), Errno> {
+    let what = || format!("socket({domain}, {ty}, {protocol})");
+    match domain {
+        libc::AF_INET | libc::AF_INET6 => match ty {
+            libc::SOCK_STREAM if matches!(protocol, 0 | libc::IPPROTO_TCP) => Ok(()),
+            libc::SOCK_DGRAM if matches!(protocol, 0 | libc::IPPROTO_UDP) => Ok(()),
+            libc::SOCK_DGRAM
+                if (domain == libc::AF_INET && protocol == libc::IPPROTO_ICMP)
+                    || (domain == libc::AF_INET6 && protocol == libc::IPPROTO_ICMPV6) =>
+            {
+                Ok(())
+            }
+            libc::SOCK_STREAM | libc::SOCK_DGRAM => Err(refuse(what(), libc::EPROTONOSUPPORT)),
+            // Raw sockets need CAP_NET_RAW on the host, which the sandbox never has.
+            libc::SOCK_RAW => Err(refuse(what(), libc::EPERM)),
+            _ => Err(refuse(what(), libc::ESOCKTNOSUPPORT)),
+        },
+        libc::AF_NETLINK => match ty {
+            libc::SOCK_RAW | libc::SOCK_DGRAM if protocol == libc::NETLINK_ROUTE => Ok(()),
+            libc::SOCK_RAW | libc::SOCK_DGRAM => Err(refuse(what(), libc::EPROTONOSUPPORT)),
+            _ => Err(refuse(what(), libc::ESOCKTNOSUPPORT)),
+        },
+        _ => Err(refuse(what(), libc::EAFNOSUPPORT)),
+    }
+}
+
+/// socket(2) for every family but AF_UNIX, with Linux's checks in Linux's order.
+pub(super) fn socket(t: &mut TaskState, a: [u64; 6]) -> SysResult {
+    let (domain, ty, protocol) = (a[0] as i32, a[1] as i32, a[2] as i32);
+    let flags = ty & !0xf;
+    if flags & !(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let ty = ty & 0xf;
+    if !(0..NPROTO).contains(&domain) {
+        return Err(err(libc::EAFNOSUPPORT));
+    }
+    if ty >= SOCK_MAX {
+        return Err(Errno::EINVAL);
+    }
+    check_kind(domain, ty, protocol)?;
+    if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
+        return Err(Errno::EMFILE);
+    }
+    let s = HostSocket::new(domain, ty, protocol).map_err(err)?;
+    Ok(install(t, s, flags)? as u64)
+}
+
+/// socketpair(2) of these families: Linux's EOPNOTSUPP for a kind that exists.
+pub(super) fn socketpair(a: [u64; 6]) -> SysResult {
+    let ty = (a[1] as i32) & 0xf;
+    check_kind(a[0] as i32, ty, a[2] as i32)?;
+    Err(Errno::EOPNOTSUPP)
+}
+
+fn install(t: &TaskState, s: HostSocket, flags: i32) -> Result<i32, Errno> {
+    let status = libc::O_RDWR as u32 | (flags & libc::SOCK_NONBLOCK) as u32;
+    let file = OpenFile::special(None, None, Arc::new(s), status);
+    t.fds
+        .alloc(0, file, flags & libc::SOCK_CLOEXEC != 0, fd_limit(t))
+}
+
+/// A netlink destination must be the kernel (port 0, no groups): the sandbox talks to
+/// rtnetlink, never to other processes of the namespace.
+fn check_netlink_peer(s: &HostSocket, addr: &[u8]) -> Result<(), Errno> {
+    if s.family() != libc::AF_NETLINK || addr.len() < 12 {
+        return Ok(());
+    }
+    let pid = u32::from_ne_bytes([addr[4], addr[5], addr[6], addr[7]]);
+    let groups = u32::from_ne_bytes([addr[8], addr[9], addr[10], addr[11]]);
+    if pid != 0 || groups != 0 {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
+pub(super) fn bind(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
+    let s = sock(file)?;
+    let raw = read_sockaddr(t, a[1], a[2])?;
+    s.bind(&raw).map_err(err)?;
+    Ok(0)
+}
+
+pub(super) fn listen(file: &OpenFile, a: [u64; 6]) -> SysResult {
+    sock(file)?.listen(a[1] as i32).map_err(err)?;
+    Ok(0)
+}
+
+pub(super) fn accept(
+    t: &mut TaskState,
+    file: &OpenFile,
+    addr: u64,
+    len_ptr: u64,
+    flags: i32,
+) -> SysResult {
+    let s = sock(file)?;
+    if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
+        return Err(Errno::EMFILE);
+    }
+    let (new, peer) = s.accept(nonblocking(file)).map_err(err)?;
+    if addr != 0 {
+        write_sockaddr(t, &peer, addr, len_ptr)?;
+    }
+    Ok(install(t, new, flags)? as u64)
+}
+
+pub(super) fn connect(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
+    let s = sock(file)?;
+    let raw = read_sockaddr(t, a[1], a[2])?;
+    check_netlink_peer(s, &raw)?;
+    s.connect(&raw, nonblocking(file)).map_err(err)?;
+    Ok(0)
+}
+
+pub(super) fn getname(t: &mut TaskState, file: &OpenFile, a: [u64; 6], peer: bool) -> SysResult {
+    let s = sock(file)?;
+    let addr = if peer { s.peer_addr() } else { s.local_addr() }.map_err(err)?;
+    write_sockaddr(t, &addr, a[1], a[2])?;
+    Ok(0)
+}
+
+pub(super) fn shutdown(file: &OpenFile, a: [u64; 6]) -> SysResult {
+    sock(file)?.shutdown(a[1] as i32).map_err(err)?;
+    Ok(0)
+}
+
+// --- sending -----------------------------------------------------------------------------
+
+/// Control messages a sandbox may send on an IP socket: (level, type). Anything else at
+/// these levels, and any SOL_SOCKET message, is EINVAL; other levels pass (the host
+/// ignores them, as Linux does).
+const SEND_CMSGS: &[(i32, i32)] = &[
+    (libc::IPPROTO_IP, libc::IP_PKTINFO),
+    (libc::IPPROTO_IP, libc::IP_TOS),
+    (libc::IPPROTO_IP, libc::IP_TTL),
+    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO),
+    (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
+    (libc::IPPROTO_IPV6, libc::IPV6_TCLASS),
+];
+
+fn check_control(s: &HostSocket, ctl: &[u8]) -> Result<(), Errno> {
+    if s.family() == libc::AF_NETLINK {
+        return Err(Errno::EINVAL);
+    }
+    let mut off = 0usize;
+    while off + CMSGHDR_SIZE <= ctl.len() {
+        let h = &ctl[off..off + CMSGHDR_SIZE];
+        let len = u64::from_ne_bytes(h[0..8].try_into().unwrap_or_default());
+        let level = i32::from_ne_bytes(h[8..12].try_into().unwrap_or_default());
+        let ty = i32::from_ne_bytes(h[12..16].try_into().unwrap_or_default());
+        if len < CMSGHDR_SIZE as u64 || len > (ctl.len() - off) as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let known = level == libc::IPPROTO_IP || level == libc::IPPROTO_IPV6;
+        if level == libc::SOL_SOCKET || (known && !SEND_CMSGS.contains(&(level, ty))) {
+            return Err(Errno::EINVAL);
+        }
+        off += (len as usize).div_ceil(8) * 8;
+    }
+    Ok(())
+}
+
+/// The common part of sendto, sendmsg and sendmmsg for host sockets.
+fn send(
+    t: &mut TaskState,
+    file: &OpenFile,
+    iovs: &[(u64, usize)],
+    flags: i32,
+    to: Option<Vec<u8>>,
+    ctl: Vec<u8>,
+) -> SysResult {
+    let s = sock(file)?;
+    if let Some(to) = &to {
+        check_netlink_peer(s, to)?;
+    }
+    let nonblock = nonblocking(file);
+    let len = iov_total(iovs);
+    let result = if s.is_stream() {
+        let mut sent = 0usize;
+        loop {
+            let want = (len - sent).min(CHUNK);
+            let data = match gather(t, iovs, sent, want) {
+                Ok(d) => d,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break Ok(sent),
+            };
+            let c = if sent == 0 { &ctl[..] } else { &[] };
+            match s.send(&data, to.as_deref(), c, flags, nonblock) {
+                Ok(n) => {
+                    sent += n;
+                    if n < want || sent >= len {
+                        break Ok(sent);
+                    }
+                }
+                Err(_) if sent > 0 => break Ok(sent),
+                Err(e) => break Err(e),
+            }
+        }
+    } else {
+        let limit = if s.family() == libc::AF_NETLINK {
+            MAX_NETLINK
+        } else {
+            MAX_DATAGRAM
+        };
+        if len > limit {
+            return Err(err(libc::EMSGSIZE));
+        }
+        let data = gather(t, iovs, 0, len)?;
+        s.send(&data, to.as_deref(), &ctl, flags, nonblock)
+    };
+    match result {
+        Ok(n) => Ok(n as u64),
+        Err(e) => {
+            if e == libc::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
+                super::signal::raise_sigpipe(t);
+            }
+            Err(err(e))
+        }
+    }
+}
+
+pub(super) fn sendto(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
+    let len = (a[2] as usize).min(MAX_RW_COUNT);
+    let to = if a[4] != 0 && a[5] as u32 != 0 {
+        Some(read_sockaddr(t, a[4], a[5])?)
+    } else {
+        None
+    };
+    send(t, file, &[(a[1], len)], a[3] as i32, to, Vec::new())
+}
+
+pub(super) fn sendmsg_one(
+    t: &mut TaskState,
+    file: &OpenFile,
+    msg_addr: u64,
+    flags: u64,
+) -> SysResult {
+    let s = sock(file)?;
+    let m = read_msghdr(t, msg_addr)?;
+    let namelen = if m.name == 0 { 0 } else { m.namelen };
+    if namelen < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let to = if namelen > 0 {
+        let n = (namelen as usize).min(SOCKADDR_MAX) as u64;
+        Some(read_sockaddr(t, m.name, n)?)
+    } else {
+        None
+    };
+    let iovs = read_iovecs(t, m.iov, m.iovlen)?;
+    if m.controllen > CONTROL_MAX as u64 {
+        return Err(err(libc::ENOBUFS));
+    }
+    let mut ctl = vec![0u8; m.controllen as usize];
+    if !ctl.is_empty() {
+        t.mm.copy_in(m.control, &mut ctl)?;
+        check_control(s, &ctl)?;
+    }
+    send(t, file, &iovs, flags as i32, to, ctl)
+}
+
+// --- receiving ---------------------------------------------------------------------------
+
+pub(super) fn recvfrom(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
+    let s = sock(file)?;
+    let flags = a[3] as i32;
+    let len = (a[2] as usize).min(MAX_RW_COUNT).min(CHUNK);
+    let iovs = [(a[1], len)];
+    // A stream keeps what it could not copy out; Linux drops such a datagram.
+    if s.is_stream() {
+        check_writable(t, &iovs, len)?;
+    }
+    let mut buf = vec![0u8; len];
+    let r = s
+        .recv(&mut buf, flags, nonblocking(file), a[4] != 0, 0)
+        .map_err(err)?;
+    scatter(t, &iovs, &buf[..r.len.min(len)])?;
+    if a[4] != 0 {
+        write_sockaddr(t, &r.name, a[4], a[5])?;
+    }
+    Ok(r.len as u64)
+}
+
+pub(super) fn recvmsg_one(
+    t: &mut TaskState,
+    file: &OpenFile,
+    msg_addr: u64,
+    flags: u64,
+) -> SysResult {
+    let s = sock(file)?;
+    let flags = flags as i32;
+    let m = read_msghdr(t, msg_addr)?;
+    let iovs = read_iovecs(t, m.iov, m.iovlen)?;
+    let len = iov_total(&iovs).min(CHUNK);
+    if s.is_stream() {
+        check_writable(t, &iovs, len)?;
+    }
+    let control_len = if m.control == 0 {
+        0
+    } else {
+        m.controllen.min(CONTROL_MAX as u64) as usize
+    };
+    if control_len > 0 {
+        t.mm.check_range(m.control, control_len, true)?;
+    }
+    let mut buf = vec![0u8; len];
+    let r = s
+        .recv(&mut buf, flags, nonblocking(file), m.name != 0, control_len)
+        .map_err(err)?;
+    scatter(t, &iovs, &buf[..r.len.min(len)])?;
+    if m.name != 0 {
+        write_sockaddr(t, &r.name, m.name, msg_addr.wrapping_add(8))?;
+    }
+    if !r.control.is_empty() {
+        t.mm.copy_out(m.control, &r.control)?;
+    }
+    let mut msg_flags = r.flags & !libc::MSG_CMSG_CLOEXEC;
+    if r.len > len && !s.is_stream() {
+        msg_flags |= libc::MSG_TRUNC;
+    }
+    t.mm.copy_out(msg_addr.wrapping_add(48), &msg_flags.to_le_bytes())?;
+    t.mm.copy_out(
+        msg_addr.wrapping_add(40),
+        &(r.control.len() as u64).to_le_bytes(),
+    )?;
+    Ok(r.len as u64)
+}

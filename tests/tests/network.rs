@@ -1,0 +1,264 @@
+//! Networking end to end (hostinet): real programs against the host, `--network=none`,
+//! read-only netlink, and host descriptors after connection churn. The differential
+//! socket semantics are the conformance programs inet_tcp, inet_udp and inet_ifaces.
+//!
+//! Nothing here changes the host: the one test that tries to change an interface runs in
+//! the fresh namespace of `--network=none`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use conformance::{
+    build, run_native, run_with_timeout, runsc_do_command, runsc_do_command_with, skip_without_kvm,
+    Case, Input, Libc, ScratchDir,
+};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// A loopback port free right now (bound, then released).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// GET `path` from 127.0.0.1:`port`, retrying the connection until `deadline`; the body.
+fn http_get(port: u16, path: &str, deadline: Instant) -> Result<Vec<u8>, String> {
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    .map_err(|e| e.to_string())?;
+                let mut resp = Vec::new();
+                s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+                let at = resp
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .ok_or("no header end")?;
+                if !resp.starts_with(b"HTTP/1.0 200") {
+                    return Err(format!(
+                        "status: {}",
+                        String::from_utf8_lossy(&resp[..at.min(80)])
+                    ));
+                }
+                return Ok(resp[at + 4..].to_vec());
+            }
+            Err(e) if Instant::now() > deadline => return Err(format!("connect: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `python3 -m http.server` in the sandbox, fetched from the host.
+#[test]
+fn python_http_server_serves_the_host() {
+    if skip_without_kvm("python_http_server_serves_the_host") {
+        return;
+    }
+    let dir = ScratchDir::new("net-http");
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    dir.file("data.bin", &body, 0o644);
+    let port = free_port();
+    let port_s = port.to_string();
+    let args = [
+        "-m",
+        "http.server",
+        port_s.as_str(),
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        dir.path().to_str().expect("utf-8 path"),
+    ];
+    let mut cmd = runsc_do_command(std::path::Path::new(PYTHON), &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _server = Killed(cmd.spawn().expect("spawn runsc"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = http_get(port, "/data.bin", deadline).expect("fetch from the sandboxed server");
+    assert!(got == body, "body differs: {} bytes", got.len());
+    // A second request on a new connection (the server keeps serving).
+    let again = http_get(port, "/data.bin", deadline).expect("second fetch");
+    assert!(again == body);
+}
+
+/// python urllib in the sandbox against a server on the host.
+#[test]
+fn python_urllib_reaches_a_host_server() {
+    if skip_without_kvm("python_urllib_reaches_a_host_server") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read request");
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nhello, host\n")
+            .expect("respond");
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let code = format!(
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/x').read().decode(), end='')"
+    );
+    let mut cmd = runsc_do_command(std::path::Path::new(PYTHON), &["-c", code.as_str()]);
+    let out =
+        run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(120)).expect("run python");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello, host\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let req = server.join().expect("server thread");
+    assert!(req.starts_with("GET /x HTTP/1.1"), "request: {req}");
+}
+
+/// `getent hosts localhost` (glibc's resolver: /etc/hosts, AI_ADDRCONFIG through netlink)
+/// answers as natively.
+#[test]
+fn getent_hosts_matches_native() {
+    if skip_without_kvm("getent_hosts_matches_native") {
+        return;
+    }
+    let prog = std::path::Path::new("/usr/bin/getent");
+    for args in [["hosts", "localhost"], ["ahosts", "localhost"]] {
+        let case = Case::args(args);
+        let native = run_native(prog, &case).expect("native");
+        let sandboxed = conformance::run_sandboxed(prog, &case).expect("sandboxed");
+        assert_eq!(
+            String::from_utf8_lossy(&native.stdout),
+            String::from_utf8_lossy(&sandboxed.stdout),
+            "getent {args:?}: stderr {}",
+            String::from_utf8_lossy(&sandboxed.stderr)
+        );
+        assert_eq!(native.status, sandboxed.status);
+    }
+}
+
+/// `--network=none`: only loopback, which works (the TCP conformance program gives its
+/// native output there), and changes through netlink are refused.
+#[test]
+fn network_none_has_only_a_working_loopback() {
+    if skip_without_kvm("network_none_has_only_a_working_loopback") {
+        return;
+    }
+    let none = ["--network=none"];
+    let mut cmd =
+        runsc_do_command_with(&none, std::path::Path::new("/bin/cat"), &["/proc/net/dev"]);
+    let out = run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(60)).expect("run");
+    assert_eq!(
+        out.status,
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dev = String::from_utf8_lossy(&out.stdout);
+    let ifaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(ifaces, ["lo"], "/proc/net/dev: {dev}");
+
+    let prog = build("inet_tcp", Libc::Glibc);
+    let native = run_native(&prog, &Case::default()).expect("native");
+    let mut cmd = runsc_do_command_with(&none, &prog, &[] as &[&str]);
+    let sandboxed =
+        run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(120)).expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        String::from_utf8_lossy(&sandboxed.stdout)
+    );
+
+    // Netlink reads work; writes are EPERM (even here, where they could only reach the
+    // throwaway namespace).
+    let ip = std::path::Path::new("/usr/sbin/ip");
+    if ip.exists() {
+        let mut cmd = runsc_do_command_with(&none, ip, &["-o", "addr"]);
+        let out = run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(60)).expect("ip");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status == 0 && text.contains("127.0.0.1/8"),
+            "ip addr: {text}"
+        );
+        let mut cmd = runsc_do_command_with(&none, ip, &["link", "set", "lo", "down"]);
+        let out = run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(60)).expect("ip");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status != 0 && err.contains("Operation not permitted"),
+            "ip link set: status {} stderr {err}",
+            out.status
+        );
+    }
+}
+
+fn host_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// 10,000 connections opened and closed: the runsc process holds as many host
+/// descriptors afterwards as after a warm-up round.
+#[test]
+fn connection_churn_leaks_no_host_descriptors() {
+    if skip_without_kvm("connection_churn_leaks_no_host_descriptors") {
+        return;
+    }
+    let prog = build("inet_churn", Libc::Glibc);
+    let mut cmd = runsc_do_command(&prog, &[] as &[&str]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = Killed(cmd.spawn().expect("spawn runsc"));
+    let pid = child.0.id();
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut round = |n: u32| {
+        writeln!(stdin, "{n}").expect("write");
+        stdin.flush().expect("flush");
+        let line = lines
+            .recv_timeout(Duration::from_secs(300))
+            .expect("the guest answers");
+        assert_eq!(line, "done");
+        host_fds(pid)
+    };
+    let warm = round(100);
+    let start = Instant::now();
+    let after = round(10_000);
+    eprintln!(
+        "10,000 connect+accept+close: {:.2} s; host fds {warm} -> {after}",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        after <= warm + 2,
+        "host descriptors grew from {warm} to {after} over 10,000 connections"
+    );
+}
