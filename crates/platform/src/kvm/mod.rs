@@ -83,9 +83,16 @@ pub(crate) struct VmShared {
     vcpu_waiters: std::sync::atomic::AtomicUsize,
     /// A host page used to add and remove a throwaway memory slot (see `retire_tables`).
     scratch_slot_page: u64,
-    /// Serializes the add/delete of the throwaway slot between threads.
-    retire_lock: Mutex<()>,
+    /// Table pages waiting for the next flush before they may be reused (see
+    /// `retire_tables`); the lock also serializes the add/delete of the throwaway slot.
+    retired: Mutex<Vec<Gpa>>,
 }
+
+/// Table pages held back before one flush frees them all (2 MiB of them). A flush waits for
+/// KVM's memory-slot update (an SRCU grace period, milliseconds under load) and makes every
+/// vCPU rebuild its shadow tables, so fork+exec+exit, which retires three or four small sets
+/// of tables, paid it several times per process: batching makes it rare.
+const RETIRE_BATCH: usize = 512;
 
 impl VmShared {
     /// Maps a supervisor page in the kernel region.
@@ -164,17 +171,25 @@ impl VmShared {
             || self.vcpus_bound.load(Ordering::Relaxed) + SPARE >= MAX_VCPUS
     }
 
-    /// Frees the page-table pages of a dead address space.
+    /// Frees the page-table pages of a dead address space (or a dropped root), once it is
+    /// safe.
     ///
     /// KVM shadows guest page tables and trusts its shadow as long as the guest does not write
     /// the table pages; our writes come from the host and go unnoticed. A table page reused
     /// with new content could therefore be served from a stale shadow. Adding and deleting a
     /// memory slot makes KVM drop every shadow page, after which the pages are safe to reuse.
+    /// The pages wait, unused, until [`RETIRE_BATCH`] of them have gathered, and one flush
+    /// frees them all.
     pub fn retire_tables(&self, pages: Vec<Gpa>) {
         if pages.is_empty() {
             return;
         }
-        let _serialized = self.retire_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        retired.extend(pages);
+        if retired.len() < RETIRE_BATCH {
+            return;
+        }
+        let pages = std::mem::take(&mut *retired);
         let scratch_gpa = self.mem.size() + 16 * PAGE_SIZE;
         let mut region = kvm_userspace_memory_region {
             slot: 1,
@@ -315,7 +330,7 @@ impl KvmPlatform {
             vcpus_bound: std::sync::atomic::AtomicUsize::new(0),
             vcpu_waiters: std::sync::atomic::AtomicUsize::new(0),
             scratch_slot_page: scratch as u64,
-            retire_lock: Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
         });
         install_region_slots(&shared, kvm.check_extension(Cap::ReadonlyMem));
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
