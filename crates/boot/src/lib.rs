@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod container;
 pub mod mounts;
 pub mod netns;
+pub mod seccomp;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -38,6 +39,8 @@ pub struct DoOptions {
     pub image_mounts: Vec<ImageMount>,
     /// Host directories bind-mounted (`--volume HOSTDIR:/PATH[:ro]`), after the images.
     pub volumes: Vec<Volume>,
+    /// The sentry's own seccomp filter (`--seccomp`).
+    pub seccomp: seccomp::Mode,
 }
 
 /// A host directory bind-mounted in the sandbox (`--volume HOSTDIR:/PATH[:ro|:rw]`, as
@@ -117,6 +120,8 @@ pub enum BootError {
     Load(#[from] LoadError),
     #[error("{0}: command not found")]
     NotFound(String),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
     #[error("no program given")]
     NoProgram,
     #[error("platform {0} is not available yet; use --platform=kvm")]
@@ -235,6 +240,7 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
         argv: argv.to_vec(),
         image_mounts: Vec::new(),
         volumes: Vec::new(),
+        seccomp: seccomp::Mode::Enforce,
     };
     let rootfs = RootFs::Layers {
         layers: layers.iter().map(PathBuf::from).collect(),
@@ -363,7 +369,11 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         creds,
         stdio: dup_stdio()?,
     };
-    let status = sentry::run(platform, spec)?;
+    let sandbox = sentry::prepare(platform, spec)?;
+    // Everything the sentry opens by path is open now: from here on it needs only the calls
+    // in seccomp::ALLOWED.
+    seccomp::install(opts.seccomp)?;
+    let status = sandbox.run()?;
     tracing::debug!("{}: exited with {status:?}", Path::new(&path).display());
     Ok(status.shell_status())
 }

@@ -44,6 +44,11 @@ struct Cli {
     /// Accepted for runc compatibility (true, false or auto).
     #[arg(long, global = true, require_equals = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
+    /// The sentry's own seccomp filter, loaded before the first guest instruction: enforce
+    /// (a host call outside its list stops the sandbox, naming the call), log (the kernel
+    /// logs such calls and lets them through) or off.
+    #[arg(long, global = true, default_value = "enforce", value_parser = ["enforce", "log", "off"])]
+    seccomp: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -358,6 +363,7 @@ fn main() -> ExitCode {
                 argv,
                 image_mounts: mount_image,
                 volumes: volume,
+                seccomp: cli.seccomp.parse().expect("clap checked the value"),
             };
             match boot::run_do_in(opts, rootfs) {
                 Ok(status) => ExitCode::from(status as u8),

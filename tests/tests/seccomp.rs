@@ -1,0 +1,98 @@
+//! The sentry's own seccomp filter (issue 13): loaded into every thread of a running
+//! sandbox with no_new_privs, and a host call outside its list stops the sandbox and is
+//! named.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance::{runsc_path, skip_without_kvm};
+
+/// The Seccomp and NoNewPrivs lines of every thread of a running `runsc do -- sleep`.
+fn thread_status(extra: &[&str]) -> Vec<(String, String)> {
+    let mut child = Command::new(runsc_path())
+        .args(extra)
+        .args(["do", "--", "/bin/sleep", "3"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start runsc");
+    // Wait until the guest runs (the filter goes in before its first instruction): the
+    // ring poller and the task thread exist by then.
+    let start = Instant::now();
+    let mut found = Vec::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(300));
+        let dir = format!("/proc/{}/task", child.id());
+        let Ok(tasks) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let names: Vec<String> = tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .collect();
+        if !names
+            .iter()
+            .any(|n| n.starts_with("task-") || n.starts_with("ring"))
+        {
+            continue;
+        }
+        found = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .map(|s| {
+                let field = |k: &str| {
+                    s.lines()
+                        .find(|l| l.starts_with(k))
+                        .map(|l| l[k.len()..].trim().to_string())
+                        .unwrap_or_default()
+                };
+                (field("Seccomp:"), field("NoNewPrivs:"))
+            })
+            .collect();
+        break;
+    }
+    let status = child.wait().expect("wait runsc");
+    assert!(status.success(), "runsc do -- sleep: {status:?}");
+    assert!(!found.is_empty(), "never saw the sandbox's threads");
+    found
+}
+
+#[test]
+fn every_thread_runs_under_the_filter_with_no_new_privs() {
+    if skip_without_kvm("every_thread_runs_under_the_filter_with_no_new_privs") {
+        return;
+    }
+    let threads = thread_status(&[]);
+    for (seccomp, nnp) in &threads {
+        assert_eq!(seccomp, "2", "a thread without the filter: {threads:?}");
+        assert_eq!(nnp, "1", "a thread without no_new_privs: {threads:?}");
+    }
+}
+
+#[test]
+fn seccomp_off_leaves_the_sentry_unfiltered() {
+    if skip_without_kvm("seccomp_off_leaves_the_sentry_unfiltered") {
+        return;
+    }
+    let threads = thread_status(&["--seccomp=off"]);
+    assert!(threads.iter().all(|(s, _)| s == "0"), "{threads:?}");
+}
+
+#[test]
+fn a_forbidden_host_call_stops_the_sandbox_and_is_named() {
+    if skip_without_kvm("a_forbidden_host_call_stops_the_sandbox_and_is_named") {
+        return;
+    }
+    let out = Command::new(runsc_path())
+        .args(["do", "--", "/bin/true"])
+        .env(boot::seccomp::SELFTEST_ENV, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runsc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(159), "stderr: {stderr}");
+    assert!(
+        stderr.contains("forbidden host system call personality (135)"),
+        "stderr: {stderr}"
+    );
+}
