@@ -119,6 +119,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
         libc::SYS_adjtimex,
         "read the host's clock state for adjtimex (modes 0)",
     ),
+    (
+        libc::SYS_clock_adjtime,
+        "read a host clock's state for clock_adjtime (modes 0)",
+    ),
     // Descriptors the sentry holds (hostfs directories, images, sockets, streams).
     (libc::SYS_read, "read host files and streams"),
     (libc::SYS_write, "write host files, streams, logs"),
