@@ -1,14 +1,15 @@
-//! The sentry's own seccomp filter (issue 13): loaded into every thread of a running
-//! sandbox with no_new_privs, and a host call outside its list stops the sandbox and is
-//! named.
+//! The sentry's confinement (issue 13): its own seccomp filter, loaded into every thread
+//! of a running sandbox with no_new_privs (a host call outside its list stops the sandbox
+//! and is named), and only the capabilities it needs (boot::caps::KEPT).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance::{runsc_path, skip_without_kvm};
 
-/// The Seccomp and NoNewPrivs lines of every thread of a running `runsc do -- sleep`.
-fn thread_status(extra: &[&str]) -> Vec<(String, String)> {
+/// The Seccomp, NoNewPrivs, CapEff, CapPrm and CapBnd lines of every thread of a running
+/// `runsc do -- sleep`.
+fn thread_status(extra: &[&str]) -> Vec<[String; 5]> {
     let mut child = Command::new(runsc_path())
         .args(extra)
         .args(["do", "--", "/bin/sleep", "3"])
@@ -46,7 +47,13 @@ fn thread_status(extra: &[&str]) -> Vec<(String, String)> {
                         .map(|l| l[k.len()..].trim().to_string())
                         .unwrap_or_default()
                 };
-                (field("Seccomp:"), field("NoNewPrivs:"))
+                [
+                    field("Seccomp:"),
+                    field("NoNewPrivs:"),
+                    field("CapEff:"),
+                    field("CapPrm:"),
+                    field("CapBnd:"),
+                ]
             })
             .collect();
         break;
@@ -63,9 +70,41 @@ fn every_thread_runs_under_the_filter_with_no_new_privs() {
         return;
     }
     let threads = thread_status(&[]);
-    for (seccomp, nnp) in &threads {
+    for [seccomp, nnp, ..] in &threads {
         assert_eq!(seccomp, "2", "a thread without the filter: {threads:?}");
         assert_eq!(nnp, "1", "a thread without no_new_privs: {threads:?}");
+    }
+}
+
+#[test]
+fn every_thread_keeps_only_the_capabilities_it_needs() {
+    if skip_without_kvm("every_thread_keeps_only_the_capabilities_it_needs") {
+        return;
+    }
+    let kept: u64 = boot::caps::KEPT.iter().map(|&(c, _)| c.bitmask()).sum();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let threads = thread_status(&[]);
+    for [_, _, eff, prm, bnd] in &threads {
+        let mask = |s: &str| u64::from_str_radix(s, 16).expect("hex capability mask");
+        assert_eq!(
+            mask(eff) & !kept,
+            0,
+            "CapEff beyond the kept set: {threads:?}"
+        );
+        assert_eq!(
+            mask(prm) & !kept,
+            0,
+            "CapPrm beyond the kept set: {threads:?}"
+        );
+        if root {
+            assert_eq!(mask(eff), kept, "{threads:?}");
+            assert_eq!(
+                mask(bnd) & !kept,
+                0,
+                "CapBnd beyond the kept set: {threads:?}"
+            );
+        }
     }
 }
 
@@ -75,7 +114,7 @@ fn seccomp_off_leaves_the_sentry_unfiltered() {
         return;
     }
     let threads = thread_status(&["--seccomp=off"]);
-    assert!(threads.iter().all(|(s, _)| s == "0"), "{threads:?}");
+    assert!(threads.iter().all(|[s, ..]| s == "0"), "{threads:?}");
 }
 
 #[test]

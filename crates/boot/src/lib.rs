@@ -4,6 +4,7 @@
 //! environment, working directory, credentials and standard streams.
 
 pub mod bundle;
+pub mod caps;
 pub mod container;
 pub mod mounts;
 pub mod netns;
@@ -122,6 +123,8 @@ pub enum BootError {
     NotFound(String),
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Caps(#[from] caps::CapsError),
     #[error("no program given")]
     NoProgram,
     #[error("platform {0} is not available yet; use --platform=kvm")]
@@ -257,6 +260,12 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
 /// Runs `runsc do` on the root file system `rootfs`.
 pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
+    if opts.seccomp != seccomp::Mode::Off {
+        // Before the sentry starts any thread (capabilities are per thread); with the
+        // filter, as the confinement of the running sentry (`--seccomp=off` keeps both off
+        // for debugging).
+        caps::drop_unneeded()?;
+    }
     // The file system, the program and the images are checked before any VM exists, so bad
     // input costs nothing. The program is found in the sandbox's file system (so it may
     // come from a mounted image), along the caller's PATH, from the caller's directory.
