@@ -43,6 +43,57 @@ fn sock(file: &OpenFile) -> Result<&HostSocket, Errno> {
     host(file).ok_or(err(libc::ENOTSOCK))
 }
 
+/// The open file at `fd` when it is a host-backed socket.
+pub(super) fn host_at(t: &TaskState, fd: u64) -> Option<Arc<OpenFile>> {
+    t.fds.get(fd).ok().filter(|f| host(f).is_some())
+}
+
+/// Calls on a network socket the ring poller may serve when they complete without waiting
+/// ([`completes_at_once`]): a ring round trip instead of a vCPU exit to the task's thread.
+pub(super) fn poller_candidate(nr: u64) -> bool {
+    [
+        libc::SYS_read,
+        libc::SYS_write,
+        libc::SYS_sendto,
+        libc::SYS_recvfrom,
+        libc::SYS_recvmsg,
+    ]
+    .contains(&(nr as i64))
+}
+
+/// Stream sends at most this long go to the poller when the socket is writable: a host
+/// socket that says POLLOUT has at least a third of its send buffer free, which takes them
+/// whole. (Should it take only part, the rest would be a short write: the poller must not
+/// wait after changing something.)
+const POLLER_SEND_MAX: u64 = 1024;
+
+/// Whether call `nr` with `args` on `s` will complete without waiting: a receive without
+/// MSG_WAITALL with something to receive, a datagram or short stream send with room. If
+/// another thread gets there first, the call still doesn't wait on the poller: it is
+/// declined before anything changed ([`fs::waiter::WOULD_SLEEP`]) and served again on the
+/// task's thread.
+pub(super) fn completes_at_once(file: &OpenFile, nr: u64, args: [u64; 6]) -> bool {
+    use fs::waiter::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+    use fs::FileDescription;
+    let Some(s) = host(file) else {
+        return false;
+    };
+    let (len, flags) = match nr as i64 {
+        libc::SYS_read | libc::SYS_write => (args[2], 0),
+        libc::SYS_recvmsg => (0, args[2] as i32),
+        _ => (args[2], args[3] as i32),
+    };
+    match nr as i64 {
+        libc::SYS_read | libc::SYS_recvfrom | libc::SYS_recvmsg => {
+            flags & libc::MSG_WAITALL == 0 && s.readiness(POLLIN | POLLERR | POLLHUP) != 0
+        }
+        _ => {
+            let ready = s.readiness(POLLOUT | POLLERR | POLLHUP);
+            ready == POLLOUT && (!s.is_stream() || len <= POLLER_SEND_MAX)
+        }
+    }
+}
+
 /// Logs a refused kind of socket once, at debug level.
 fn refuse(what: String, e: i32) -> Errno {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
