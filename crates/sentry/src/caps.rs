@@ -11,6 +11,9 @@ use crate::task::Creds;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
     Kill = 5,
+    NetBindService = 10,
+    NetAdmin = 12,
+    NetRaw = 13,
     SysAdmin = 21,
     SysNice = 23,
     SysResource = 24,

@@ -186,9 +186,42 @@ fn check_netlink_peer(s: &HostSocket, addr: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// net.ipv4.ip_unprivileged_port_start of the sentry's namespace (1024 if unreadable).
+fn unprivileged_port_start() -> u16 {
+    static START: OnceLock<u16> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1024)
+    })
+}
+
+/// The port of an IP address of the socket's own family (None for anything else, which
+/// the host judges).
+fn ip_port(s: &HostSocket, addr: &[u8]) -> Option<u16> {
+    let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]) as i32;
+    let min = match s.family() {
+        libc::AF_INET => 16,
+        libc::AF_INET6 => 24,
+        _ => return None,
+    };
+    (family == s.family() && addr.len() >= min).then(|| u16::from_be_bytes([addr[2], addr[3]]))
+}
+
 pub(super) fn bind(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
     let s = sock(file)?;
     let raw = read_sockaddr(t, a[1], a[2])?;
+    // The host socket is the sentry's, which may be privileged: the guest's own right to a
+    // low port is checked here (Linux: CAP_NET_BIND_SERVICE).
+    if let Some(port) = ip_port(s, &raw) {
+        if port != 0
+            && port < unprivileged_port_start()
+            && !crate::caps::capable(&t.creds, crate::caps::Cap::NetBindService)
+        {
+            return Err(Errno(libc::EACCES));
+        }
+    }
     s.bind(&raw).map_err(err)?;
     Ok(0)
 }
