@@ -281,6 +281,11 @@ static void fd_limit(void)
 
 int main(void)
 {
+	/* ICMP datagram sockets: as the namespace's ping_group_range says. */
+	int ping = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+	printf("ping socket: %s\n", ping >= 0 ? "ok" : nerr(errno));
+	if (ping >= 0)
+		close(ping);
 	fd_limit();
 	family = AF_INET;
 	printf("=== inet\n");

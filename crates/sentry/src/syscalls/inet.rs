@@ -151,11 +151,31 @@ pub(super) fn socket(t: &mut TaskState, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     check_kind(domain, ty, protocol)?;
+    if ty == libc::SOCK_DGRAM && matches!(protocol, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6) {
+        check_ping_group(t)?;
+    }
     if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
         return Err(Errno::EMFILE);
     }
     let s = HostSocket::new(domain, ty, protocol).map_err(err)?;
     Ok(install(t, s, flags)? as u64)
+}
+
+/// ICMP datagram sockets: one of the caller's groups must be in the namespace's
+/// net.ipv4.ping_group_range (Linux's ping_init_sock), judged on the guest's groups, not
+/// the sentry's.
+fn check_ping_group(t: &TaskState) -> Result<(), Errno> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let mut it = range.split_whitespace().map(|v| v.parse::<u32>().ok());
+    let (Some(Some(lo)), Some(Some(hi))) = (it.next(), it.next()) else {
+        return Err(err(libc::EACCES));
+    };
+    let inside = |g: u32| lo <= g && g <= hi;
+    if inside(t.creds.egid) || t.creds.groups.iter().any(|&g| inside(g)) {
+        Ok(())
+    } else {
+        Err(err(libc::EACCES))
+    }
 }
 
 /// socketpair(2) of these families: Linux's EOPNOTSUPP for a kind that exists.
