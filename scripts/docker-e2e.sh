@@ -144,6 +144,12 @@ fi
 id2=$($D -d rbox sleep 1000)
 $DOCKER rm -f "$id" "$id2" >/dev/null; check "rm -f" 0 $?
 
+# Networking (hostinet): the container's sockets live in the namespace Docker made for it
+# (--network=none: loopback only), and TCP over its loopback works.
+check "netns: loopback only" 1 "$($D --rm rbox sh -c 'ip -o link | wc -l')"
+check "netns: TCP over loopback" "over-loopback" "$($D --rm rbox sh -c \
+  'nc -l -p 7777 > /tmp/got & sleep 0.5; echo over-loopback | nc 127.0.0.1 7777; sleep 0.3; cat /tmp/got')"
+
 # containerd's runc shim with runsc as its binary (the way to Kubernetes RuntimeClass):
 # ctr against dockerd's own containerd, the image imported from `docker save`.
 CTR="ctr --address $W/exec/containerd/containerd.sock -n runsc-ctr"

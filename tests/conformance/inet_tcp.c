@@ -595,6 +595,35 @@ static void socket_errors(void)
 	close(s);
 }
 
+/* What needs a capability is checked against the program's own, not the sentry's: as
+ * nobody, a low port is EACCES, a second SO_BINDTODEVICE and SO_PRIORITY 7 are EPERM. */
+static void unprivileged(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0) {
+			printf("unprivileged: not root, skipped\n");
+			_exit(0);
+		}
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(1),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		NCALL("unprivileged bind port 1", bind(fd, (struct sockaddr *)&a, sizeof a));
+		NCALL("unprivileged SO_BINDTODEVICE", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3));
+		NCALL("unprivileged SO_BINDTODEVICE again", setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3));
+		int prio = 7;
+		NCALL("unprivileged SO_PRIORITY 7", setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio));
+		prio = 6;
+		NCALL("unprivileged SO_PRIORITY 6", setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio));
+		a.sin_port = 0;
+		NCALL("unprivileged bind port 0", bind(fd, (struct sockaddr *)&a, sizeof a));
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("unprivileged child: %s\n", wait_status(st));
+}
+
 int main(void)
 {
 	int fams[2] = { AF_INET, AF_INET6 };
@@ -611,5 +640,6 @@ int main(void)
 		interrupted_accept(1);
 		socket_errors();
 	}
+	unprivileged();
 	return 0;
 }

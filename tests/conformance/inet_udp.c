@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 
 static const char *nerr(int e)
@@ -242,8 +243,50 @@ static void run(void)
 	close(b);
 }
 
+/* Sockets count against RLIMIT_NOFILE: EMFILE at the limit, and a socket can be made
+ * again once one is closed; 5,000 more made and closed one at a time. */
+static void fd_limit(void)
+{
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_NOFILE, &old);
+	lim = old;
+	lim.rlim_cur = 40;
+	setrlimit(RLIMIT_NOFILE, &lim);
+	int fds[64], n = 0, e = 0;
+	while (n < 64) {
+		int fd = socket(n % 2 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+		if (fd < 0) {
+			e = errno;
+			break;
+		}
+		fds[n++] = fd;
+	}
+	printf("sockets up to the limit: highest fd %d, then %s\n", n ? fds[n - 1] : -1, nerr(e));
+	close(fds[--n]);
+	int again = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK("one more after a close", again >= 0);
+	close(again);
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	int bad = 0;
+	for (int i = 0; i < 5000; i++) {
+		int fd = socket(i % 2 ? AF_INET6 : AF_INET, i % 3 ? SOCK_DGRAM : SOCK_STREAM, 0);
+		if (fd < 0)
+			bad++;
+		close(fd);
+	}
+	printf("5000 sockets made and closed, failures: %d\n", bad);
+}
+
 int main(void)
 {
+	/* ICMP datagram sockets: as the namespace's ping_group_range says. */
+	int ping = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+	printf("ping socket: %s\n", ping >= 0 ? "ok" : nerr(errno));
+	if (ping >= 0)
+		close(ping);
+	fd_limit();
 	family = AF_INET;
 	printf("=== inet\n");
 	run();

@@ -12,6 +12,9 @@ use crate::task::Creds;
 pub enum Cap {
     Fowner = 3,
     Kill = 5,
+    NetBindService = 10,
+    NetAdmin = 12,
+    NetRaw = 13,
     IpcLock = 14,
     SysPtrace = 19,
     SysAdmin = 21,

@@ -19,6 +19,7 @@
 mod io;
 pub mod netlink;
 
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -33,7 +34,8 @@ pub const SOCKADDR_MAX: usize = 128;
 
 /// A sandbox socket backed by a host socket.
 pub struct HostSocket {
-    fd: OwnedFd,
+    /// Closed in `drop`, possibly on another thread (SO_LINGER).
+    fd: ManuallyDrop<OwnedFd>,
     family: i32,
     stype: i32,
     protocol: i32,
@@ -88,7 +90,7 @@ impl HostSocket {
             .map(|st| st.st_ino)
             .unwrap_or(0);
         HostSocket {
-            fd,
+            fd: ManuallyDrop::new(fd),
             family,
             stype,
             protocol,
@@ -265,6 +267,20 @@ impl Drop for HostSocket {
     fn drop(&mut self) {
         if let Some(Some(id)) = self.watch.get() {
             crate::host::unwatch(self.fd.as_raw_fd(), *id);
+        }
+        // With SO_LINGER set, the host's close waits (up to the linger time) for unsent
+        // data, whatever O_NONBLOCK says, and the last reference may go on the ring poller,
+        // which serves every task: such a close happens on a thread of its own.
+        let mut linger = [0u8; 8];
+        let lingers = self
+            .getsockopt(libc::SOL_SOCKET, libc::SO_LINGER, &mut linger)
+            .is_ok_and(|_| linger[..4] != [0; 4] && linger[4..] != [0; 4]);
+        // SAFETY: self.fd is taken once, here, and not used again.
+        let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
+        if lingers {
+            let _ = std::thread::Builder::new()
+                .name("linger-close".into())
+                .spawn(move || drop(fd));
         }
     }
 }

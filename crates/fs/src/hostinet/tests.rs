@@ -90,3 +90,32 @@ fn refused_connection_reports_the_error() {
     let c = HostSocket::new(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
     assert_eq!(c.connect(&addr, false).unwrap_err(), libc::ECONNREFUSED);
 }
+
+#[test]
+fn a_lingering_close_does_not_block_the_caller() {
+    let (c, s) = pair();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 5,
+    };
+    // SAFETY: linger is plain data.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&linger as *const libc::linger).cast::<u8>(),
+            std::mem::size_of::<libc::linger>(),
+        )
+    };
+    c.setsockopt(libc::SOL_SOCKET, libc::SO_LINGER, bytes)
+        .unwrap();
+    // Fill every buffer: the peer never reads, so unsent data stays queued.
+    let chunk = vec![7u8; 1 << 16];
+    while c.send(&chunk, None, &[], 0, true).is_ok() {}
+    let start = Instant::now();
+    drop(c);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "close waited {:?}",
+        start.elapsed()
+    );
+    drop(s);
+}

@@ -43,6 +43,57 @@ fn sock(file: &OpenFile) -> Result<&HostSocket, Errno> {
     host(file).ok_or(err(libc::ENOTSOCK))
 }
 
+/// The open file at `fd` when it is a host-backed socket.
+pub(super) fn host_at(t: &TaskState, fd: u64) -> Option<Arc<OpenFile>> {
+    t.fds.get(fd).ok().filter(|f| host(f).is_some())
+}
+
+/// Calls on a network socket the ring poller may serve when they complete without waiting
+/// ([`completes_at_once`]): a ring round trip instead of a vCPU exit to the task's thread.
+pub(super) fn poller_candidate(nr: u64) -> bool {
+    [
+        libc::SYS_read,
+        libc::SYS_write,
+        libc::SYS_sendto,
+        libc::SYS_recvfrom,
+        libc::SYS_recvmsg,
+    ]
+    .contains(&(nr as i64))
+}
+
+/// Stream sends at most this long go to the poller when the socket is writable: a host
+/// socket that says POLLOUT has at least a third of its send buffer free, which takes them
+/// whole. (Should it take only part, the rest would be a short write: the poller must not
+/// wait after changing something.)
+const POLLER_SEND_MAX: u64 = 1024;
+
+/// Whether call `nr` with `args` on `s` will complete without waiting: a receive without
+/// MSG_WAITALL with something to receive, a datagram or short stream send with room. If
+/// another thread gets there first, the call still doesn't wait on the poller: it is
+/// declined before anything changed ([`fs::waiter::WOULD_SLEEP`]) and served again on the
+/// task's thread.
+pub(super) fn completes_at_once(file: &OpenFile, nr: u64, args: [u64; 6]) -> bool {
+    use fs::waiter::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+    use fs::FileDescription;
+    let Some(s) = host(file) else {
+        return false;
+    };
+    let (len, flags) = match nr as i64 {
+        libc::SYS_read | libc::SYS_write => (args[2], 0),
+        libc::SYS_recvmsg => (0, args[2] as i32),
+        _ => (args[2], args[3] as i32),
+    };
+    match nr as i64 {
+        libc::SYS_read | libc::SYS_recvfrom | libc::SYS_recvmsg => {
+            flags & libc::MSG_WAITALL == 0 && s.readiness(POLLIN | POLLERR | POLLHUP) != 0
+        }
+        _ => {
+            let ready = s.readiness(POLLOUT | POLLERR | POLLHUP);
+            ready == POLLOUT && (!s.is_stream() || len <= POLLER_SEND_MAX)
+        }
+    }
+}
+
 /// Logs a refused kind of socket once, at debug level.
 fn refuse(what: String, e: i32) -> Errno {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
@@ -100,11 +151,31 @@ pub(super) fn socket(t: &mut TaskState, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     check_kind(domain, ty, protocol)?;
+    if ty == libc::SOCK_DGRAM && matches!(protocol, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6) {
+        check_ping_group(t)?;
+    }
     if t.fds.lowest_free(0) as u64 >= fd_limit(t) {
         return Err(Errno::EMFILE);
     }
     let s = HostSocket::new(domain, ty, protocol).map_err(err)?;
     Ok(install(t, s, flags)? as u64)
+}
+
+/// ICMP datagram sockets: one of the caller's groups must be in the namespace's
+/// net.ipv4.ping_group_range (Linux's ping_init_sock), judged on the guest's groups, not
+/// the sentry's.
+fn check_ping_group(t: &TaskState) -> Result<(), Errno> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let mut it = range.split_whitespace().map(|v| v.parse::<u32>().ok());
+    let (Some(Some(lo)), Some(Some(hi))) = (it.next(), it.next()) else {
+        return Err(err(libc::EACCES));
+    };
+    let inside = |g: u32| lo <= g && g <= hi;
+    if inside(t.creds.egid) || t.creds.groups.iter().any(|&g| inside(g)) {
+        Ok(())
+    } else {
+        Err(err(libc::EACCES))
+    }
 }
 
 /// socketpair(2) of these families: Linux's EOPNOTSUPP for a kind that exists.
@@ -135,9 +206,42 @@ fn check_netlink_peer(s: &HostSocket, addr: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// net.ipv4.ip_unprivileged_port_start of the sentry's namespace (1024 if unreadable).
+fn unprivileged_port_start() -> u16 {
+    static START: OnceLock<u16> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1024)
+    })
+}
+
+/// The port of an IP address of the socket's own family (None for anything else, which
+/// the host judges).
+fn ip_port(s: &HostSocket, addr: &[u8]) -> Option<u16> {
+    let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]) as i32;
+    let min = match s.family() {
+        libc::AF_INET => 16,
+        libc::AF_INET6 => 24,
+        _ => return None,
+    };
+    (family == s.family() && addr.len() >= min).then(|| u16::from_be_bytes([addr[2], addr[3]]))
+}
+
 pub(super) fn bind(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysResult {
     let s = sock(file)?;
     let raw = read_sockaddr(t, a[1], a[2])?;
+    // The host socket is the sentry's, which may be privileged: the guest's own right to a
+    // low port is checked here (Linux: CAP_NET_BIND_SERVICE).
+    if let Some(port) = ip_port(s, &raw) {
+        if port != 0
+            && port < unprivileged_port_start()
+            && !crate::caps::capable(&t.creds, crate::caps::Cap::NetBindService)
+        {
+            return Err(Errno(libc::EACCES));
+        }
+    }
     s.bind(&raw).map_err(err)?;
     Ok(0)
 }

@@ -473,6 +473,10 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if inet::poller_candidate(nr) && inet::host_at(task, regs.rdi).is_some() => {
+            inet::host_at(task, regs.rdi)
+                .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
+        }
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
             Ok(file) => !file.may_block() || pipe_io_ready(&file, nr, regs.rdx),
             // A bad descriptor fails at once.

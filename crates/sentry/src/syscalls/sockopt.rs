@@ -3,11 +3,16 @@
 //! Each allowed option names the largest value it takes; the value is copied between the
 //! application and a sentry buffer of at most that size, and the host is called on the
 //! buffer. SO_RCVTIMEO and SO_SNDTIMEO are the sentry's own (the host socket never blocks).
-//! Options that would reach beyond the sandbox's namespace or need capabilities it lacks
-//! (SO_MARK, IP_TRANSPARENT, the *FORCE buffer sizes for non-root) are EPERM; anything not
-//! listed is ENOPROTOOPT, what Linux gives for an option it doesn't know.
+//! The host socket is the sentry's, which may be privileged, so the guest's own
+//! capabilities are checked for the options that need them (SO_BINDTODEVICE once bound:
+//! CAP_NET_RAW;
+//! the *FORCE buffer sizes and SO_PRIORITY above 6: CAP_NET_ADMIN); SO_MARK and
+//! IP_TRANSPARENT are always EPERM; anything not listed is ENOPROTOOPT, what Linux gives
+//! for an option it doesn't know.
 
 use fs::hostinet::HostSocket;
+
+use crate::caps::{capable, Cap};
 
 use super::socket::{timeout_from, timeval_bytes};
 use crate::errno::{Errno, SysResult};
@@ -22,8 +27,12 @@ enum Opt {
     Timeout { send: bool },
     /// Needs a capability the sandbox lacks.
     Refused,
-    /// Allowed for a privileged (euid 0) sandbox user only; EPERM otherwise.
-    Privileged(usize),
+    /// Setting it needs a capability (the host socket is the sentry's, which may hold it):
+    /// EPERM without.
+    Privileged(usize, Cap),
+    /// SO_BINDTODEVICE / SO_BINDTOIFINDEX: changing a binding already made needs
+    /// CAP_NET_RAW (Linux's sock_bindtoindex_locked).
+    BindDevice(usize),
 }
 
 /// The allowlist: (level, name, what).
@@ -42,8 +51,8 @@ const OPTIONS: &[(i32, i32, Opt)] = {
         (SOL_SOCKET, SO_BROADCAST, Host(INT)),
         (SOL_SOCKET, SO_SNDBUF, Host(INT)),
         (SOL_SOCKET, SO_RCVBUF, Host(INT)),
-        (SOL_SOCKET, SO_SNDBUFFORCE, Privileged(INT)),
-        (SOL_SOCKET, SO_RCVBUFFORCE, Privileged(INT)),
+        (SOL_SOCKET, SO_SNDBUFFORCE, Privileged(INT, Cap::NetAdmin)),
+        (SOL_SOCKET, SO_RCVBUFFORCE, Privileged(INT, Cap::NetAdmin)),
         (SOL_SOCKET, SO_KEEPALIVE, Host(INT)),
         (SOL_SOCKET, SO_OOBINLINE, Host(INT)),
         (SOL_SOCKET, SO_NO_CHECK, Host(INT)),
@@ -55,8 +64,8 @@ const OPTIONS: &[(i32, i32, Opt)] = {
         (SOL_SOCKET, SO_SNDTIMEO, Timeout { send: true }),
         (SOL_SOCKET, 66, Timeout { send: false }), // SO_RCVTIMEO_NEW
         (SOL_SOCKET, 67, Timeout { send: true }),  // SO_SNDTIMEO_NEW
-        (SOL_SOCKET, SO_BINDTODEVICE, Host(16)),
-        (SOL_SOCKET, SO_BINDTOIFINDEX, Host(INT)),
+        (SOL_SOCKET, SO_BINDTODEVICE, BindDevice(16)),
+        (SOL_SOCKET, SO_BINDTOIFINDEX, BindDevice(INT)),
         (SOL_SOCKET, SO_TIMESTAMP, Host(INT)),
         (SOL_SOCKET, SO_TIMESTAMPNS, Host(INT)),
         (SOL_SOCKET, SO_PASSCRED, Host(INT)),
@@ -128,7 +137,7 @@ const OPTIONS: &[(i32, i32, Opt)] = {
 };
 
 /// The entry for `(level, name)`, or ENOPROTOOPT.
-fn lookup(t: &TaskState, level: i32, name: i32) -> Result<&'static Opt, Errno> {
+fn lookup(level: i32, name: i32) -> Result<&'static Opt, Errno> {
     let opt = OPTIONS
         .iter()
         .find(|(l, n, _)| *l == level && *n == name)
@@ -136,7 +145,6 @@ fn lookup(t: &TaskState, level: i32, name: i32) -> Result<&'static Opt, Errno> {
         .ok_or(Errno(libc::ENOPROTOOPT))?;
     match opt {
         Opt::Refused => Err(Errno::EPERM),
-        Opt::Privileged(_) if t.creds.euid != 0 => Err(Errno::EPERM),
         o => Ok(o),
     }
 }
@@ -147,9 +155,9 @@ pub(super) fn getsockopt(t: &mut TaskState, s: &HostSocket, a: [u64; 6]) -> SysR
     if len < 0 {
         return Err(Errno::EINVAL);
     }
-    let value = match lookup(t, level, name)? {
+    let value = match lookup(level, name)? {
         Opt::Timeout { send } => timeval_bytes(s.timeout(*send)),
-        Opt::Host(max) | Opt::Privileged(max) => {
+        Opt::Host(max) | Opt::Privileged(max, _) | Opt::BindDevice(max) => {
             let mut buf = vec![0u8; (len as usize).min(*max)];
             let n = s.getsockopt(level, name, &mut buf).map_err(Errno)?;
             buf.truncate(n.min(buf.len()));
@@ -170,15 +178,35 @@ pub(super) fn setsockopt(t: &mut TaskState, s: &HostSocket, a: [u64; 6]) -> SysR
     if len < 0 {
         return Err(Errno::EINVAL);
     }
-    match lookup(t, level, name)? {
+    let opt = lookup(level, name)?;
+    match opt {
         Opt::Timeout { send } => {
             let d = timeout_from(t, val, len as usize)?;
             s.set_timeout(*send, d);
         }
-        Opt::Host(max) | Opt::Privileged(max) => {
+        Opt::Host(max) | Opt::Privileged(max, _) | Opt::BindDevice(max) => {
+            match opt {
+                Opt::Privileged(_, cap) if !capable(&t.creds, *cap) => return Err(Errno::EPERM),
+                Opt::BindDevice(_) if !capable(&t.creds, Cap::NetRaw) => {
+                    let mut bound = [0u8; 4];
+                    s.getsockopt(libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX, &mut bound)
+                        .map_err(Errno)?;
+                    if u32::from_ne_bytes(bound) != 0 {
+                        return Err(Errno::EPERM);
+                    }
+                }
+                _ => {}
+            }
             let mut buf = vec![0u8; (len as usize).min(*max)];
             if !buf.is_empty() {
                 t.mm.copy_in(val, &mut buf)?;
+            }
+            // SO_PRIORITY outside 0..=6 needs CAP_NET_ADMIN (Linux's sk_setsockopt).
+            if level == libc::SOL_SOCKET && name == libc::SO_PRIORITY && buf.len() >= INT {
+                let v = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                if !(0..=6).contains(&v) && !capable(&t.creds, Cap::NetAdmin) {
+                    return Err(Errno::EPERM);
+                }
             }
             s.setsockopt(level, name, &buf).map_err(Errno)?;
         }
