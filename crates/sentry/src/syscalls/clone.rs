@@ -115,6 +115,15 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     } else {
         Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
     };
+    // The parent's pidfd for the child: after the child's copy of the table (it doesn't get
+    // one) and before the child exists, so that a bad address leaves no child behind.
+    if flags & CLONE_PIDFD != 0 {
+        let fd = super::pidfd::new_pidfd(t, tid, false)?;
+        if let Err(e) = t.mm.copy_out(args.pidfd, &fd.to_le_bytes()) {
+            let _ = t.fds.remove(fd as u64);
+            return Err(e);
+        }
+    }
     let waiter = fs::waiter::Waiter::new();
     // Linux drops the alternate stack of a clone that shares the address space (a thread
     // would run its handlers on its creator's stack), but not of a vfork child.
@@ -164,13 +173,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.copy_out(args.parent_tid, &tid.to_le_bytes())?;
     }
-    if flags & CLONE_PIDFD != 0 {
-        let fd = super::pidfd::new_pidfd(t, tid, false)?;
-        if let Err(e) = t.mm.copy_out(args.pidfd, &fd.to_le_bytes()) {
-            let _ = t.fds.remove(fd as u64);
-            return Err(e);
-        }
-    }
+
     if flags & CLONE_CHILD_SETTID != 0 {
         mm.copy_out(args.child_tid, &tid.to_le_bytes())?;
     }
