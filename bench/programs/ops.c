@@ -124,9 +124,16 @@ int main(int argc, char **argv) {
 			closedir(d);
 		}
 	} else if (!strcmp(kind, "pipe_storm")) {
-		/* n pipes kept open (2n descriptors): each pipe() finds the lowest free pair. */
+		/* n pipes kept open (2n descriptors): each pipe() finds the lowest free pair.
+		 * Without CAP_SYS_RESOURCE the hard RLIMIT_NOFILE may allow fewer: then as many
+		 * as fit (the figure is per pipe either way). */
 		struct rlimit rl = {2 * n + 64, 2 * n + 64};
-		if (setrlimit(RLIMIT_NOFILE, &rl)) return 3;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 128) return 3;
+			n = ((long)rl.rlim_cur - 64) / 2;
+		}
 		for (long i = 0; i < n; i++) {
 			int p[2];
 			if (pipe(p)) return 3;

@@ -37,7 +37,7 @@ const OPS: &[(&str, &str, u64)] = &[
         200,
     ),
     (
-        "pipe() while keeping every pipe open (60,000 pipes, 120,000 descriptors at the end)",
+        "pipe() while keeping every pipe open (60,000 pipes, or as many as the hard RLIMIT_NOFILE allows)",
         "pipe_storm",
         60_000,
     ),

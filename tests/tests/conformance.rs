@@ -536,6 +536,7 @@ program_test!(proc_info);
 program_test!(admin_calls);
 program_test!(mm_calls);
 program_test!(pidfd_vm);
+program_test!(clone_pidfd);
 // utime, utimes and futimesat over utimensat's implementation.
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.

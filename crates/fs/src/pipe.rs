@@ -111,8 +111,9 @@ pub fn new_pipe() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
 
 /// The buffers of the FIFOs open now, by the FIFO's (st_dev, st_ino): every open of one FIFO
 /// shares its buffer, which goes (with what it held) when the last end closes, as Linux's.
-static FIFOS: Mutex<Option<std::collections::HashMap<(u64, u64), std::sync::Weak<Pipe>>>> =
-    Mutex::new(None);
+static FIFOS: Mutex<Option<FifoBuffers>> = Mutex::new(None);
+
+type FifoBuffers = std::collections::HashMap<(u64, u64), std::sync::Weak<Pipe>>;
 
 /// Opens the FIFO whose inode is (`dev`, `ino`) with access mode `acc` (O_RDONLY, O_WRONLY
 /// or O_RDWR), as Linux's fifo_open: O_RDWR never waits; O_RDONLY waits for a writer and

@@ -343,7 +343,7 @@ mod tests {
             } else {
                 (x % 9000) as i32
             };
-            let used = x % 5 != 0;
+            let used = !x.is_multiple_of(5);
             bits.set(fd, used);
             if used {
                 set.insert(fd);

@@ -516,6 +516,12 @@ impl Task {
                 .or(st.exit)
                 .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
+            if Arc::strong_count(&st.mm) == 1 {
+                // As Linux's exit_mm before exit_notify: the program may be written again
+                // once a waiter sees the exit (the address space itself goes with this
+                // task's state, a moment later). Not when another process shares it (vfork).
+                st.mm.lock().exe_access = None;
+            }
             st.group
                 .sched
                 .note_rss(st.mm.lock().resident_pages() as u64 * 4);

@@ -19,6 +19,8 @@ const CLONE_FS: u64 = 0x200;
 const CLONE_FILES: u64 = 0x400;
 const CLONE_SIGHAND: u64 = 0x800;
 const CLONE_PIDFD: u64 = 0x1000;
+/// waitid's idtype for a pidfd.
+const P_PIDFD: u32 = 3;
 const CLONE_PTRACE: u64 = 0x2000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT: u64 = 0x8000;
@@ -48,6 +50,7 @@ const SUPPORTED: u64 = CLONE_VM
     | CLONE_DETACHED
     | CLONE_UNTRACED
     | CLONE_CHILD_SETTID
+    | CLONE_PIDFD
     | CLONE_IO
     | CLONE_PTRACE;
 
@@ -55,6 +58,8 @@ const SUPPORTED: u64 = CLONE_VM
 struct CloneArgs {
     flags: u64,
     stack: u64,
+    /// Where CLONE_PIDFD stores the child's pidfd.
+    pidfd: u64,
     parent_tid: u64,
     child_tid: u64,
     tls: u64,
@@ -68,7 +73,8 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     if flags & !SUPPORTED & !0xff != 0 {
         return Err(Errno::EINVAL);
     }
-    if flags & CLONE_PIDFD != 0 {
+    // A pidfd names a process here (Linux 6.9+ also gives threads one).
+    if flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
         return Err(Errno::EINVAL);
     }
     // Linux's consistency rules.
@@ -109,6 +115,15 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     } else {
         Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
     };
+    // The parent's pidfd for the child: after the child's copy of the table (it doesn't get
+    // one) and before the child exists, so that a bad address leaves no child behind.
+    if flags & CLONE_PIDFD != 0 {
+        let fd = super::pidfd::new_pidfd(t, tid, false)?;
+        if let Err(e) = t.mm.copy_out(args.pidfd, &fd.to_le_bytes()) {
+            let _ = t.fds.remove(fd as u64);
+            return Err(e);
+        }
+    }
     let waiter = fs::waiter::Waiter::new();
     // Linux drops the alternate stack of a clone that shares the address space (a thread
     // would run its handlers on its creator's stack), but not of a vfork child.
@@ -158,6 +173,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.copy_out(args.parent_tid, &tid.to_le_bytes())?;
     }
+
     if flags & CLONE_CHILD_SETTID != 0 {
         mm.copy_out(args.child_tid, &tid.to_le_bytes())?;
     }
@@ -251,13 +267,18 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
 }
 
 pub fn clone(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    // x86-64: clone(flags, stack, parent_tid, child_tid, tls).
+    // x86-64: clone(flags, stack, parent_tid, child_tid, tls). CLONE_PIDFD stores the pidfd
+    // where CLONE_PARENT_SETTID would store the tid: not both.
+    if a[0] & CLONE_PIDFD != 0 && a[0] & CLONE_PARENT_SETTID != 0 {
+        return Err(Errno::EINVAL);
+    }
     do_clone(
         t,
         regs,
         CloneArgs {
             flags: a[0],
             stack: a[1],
+            pidfd: a[2],
             parent_tid: a[2],
             child_tid: a[3],
             tls: a[4],
@@ -274,7 +295,7 @@ pub fn clone3(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult 
     let mut raw = vec![0u8; size as usize];
     t.mm.copy_in(a[0], &mut raw)?;
     let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-    let (flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) =
+    let (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) =
         (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7));
     if size > 64 && (w(8) != 0 || w(9) != 0) {
         // set_tid needs CAP_SYS_ADMIN in a pid namespace.
@@ -295,6 +316,7 @@ pub fn clone3(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult 
         CloneArgs {
             flags: flags | exit_signal,
             stack: if stack != 0 { stack + stack_size } else { 0 },
+            pidfd,
             parent_tid,
             child_tid,
             tls,
@@ -309,6 +331,7 @@ pub fn fork(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
         CloneArgs {
             flags: libc::SIGCHLD as u64,
             stack: 0,
+            pidfd: 0,
             parent_tid: 0,
             child_tid: 0,
             tls: 0,
@@ -323,6 +346,7 @@ pub fn vfork(t: &mut TaskState, regs: &mut UserRegs, _: [u64; 6]) -> SysResult {
         CloneArgs {
             flags: CLONE_VM | CLONE_VFORK | libc::SIGCHLD as u64,
             stack: 0,
+            pidfd: 0,
             parent_tid: 0,
             child_tid: 0,
             tls: 0,
@@ -403,6 +427,7 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         libc::P_PID if id > 0 => WaitFor::Pid(id),
         libc::P_PGID if id > 0 => WaitFor::Group(id),
         libc::P_PGID => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
+        P_PIDFD => WaitFor::Pid(super::pidfd::pidfd_target(t, id as u32 as u64)?),
         _ => return Err(Errno::EINVAL),
     };
     let waiter = t.waiter.clone();

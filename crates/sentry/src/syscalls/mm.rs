@@ -492,11 +492,10 @@ fn populate_locked(mm: &mut crate::mm::MemoryManager, start: u64, end: u64) -> R
         .collect();
     for (s, e, prot, shared) in vmas {
         let write = prot.write && !shared;
-        match mm.populate_range(s, e, write) {
-            // Linux's __mlock_posix_error_return: no memory is EAGAIN.
-            Err(Errno::ENOMEM) => return Err(Errno::EAGAIN),
-            // A page that can't be read (past the end of a file) stays out, as Linux's.
-            _ => {}
+        // Linux's __mlock_posix_error_return: no memory is EAGAIN; a page that can't be
+        // read (past the end of a file) stays out, as Linux's.
+        if let Err(Errno::ENOMEM) = mm.populate_range(s, e, write) {
+            return Err(Errno::EAGAIN);
         }
     }
     Ok(())

@@ -87,19 +87,25 @@ pub fn pidfd_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
             Errno::ESRCH
         });
     }
+    Ok(new_pidfd(t, pid, flags & PIDFD_NONBLOCK != 0)? as u64)
+}
+
+/// A close-on-exec pidfd for process `pid` at the caller's lowest free descriptor
+/// (pidfd_open, clone's CLONE_PIDFD).
+pub(super) fn new_pidfd(t: &mut TaskState, pid: i32, nonblock: bool) -> Result<i32, Errno> {
     let desc = Arc::new(PidFd {
         pid,
         kernel: Arc::downgrade(&t.kernel),
         exits: t.kernel.exits.clone(),
     });
-    let status = libc::O_RDWR as u32 | (flags as u32 & libc::O_NONBLOCK as u32);
+    let status = libc::O_RDWR as u32 | if nonblock { libc::O_NONBLOCK as u32 } else { 0 };
     let file = OpenFile::special(None, None, desc, status);
     let limit = super::fd::fd_limit(t);
-    Ok(t.fds.alloc(0, file, true, limit)? as u64)
+    t.fds.alloc(0, file, true, limit)
 }
 
 /// The process a pidfd names.
-fn pidfd_target(t: &TaskState, fd: u64) -> Result<i32, Errno> {
+pub(super) fn pidfd_target(t: &TaskState, fd: u64) -> Result<i32, Errno> {
     let file = t.fds.get(fd)?;
     file.special_desc()
         .and_then(|d| d.as_any())
