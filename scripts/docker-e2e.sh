@@ -116,6 +116,10 @@ check "exec" "in exec" "$($DOCKER exec "$id" echo in exec)"
 $DOCKER exec "$id" sh -c 'exit 5'; check "exec status" 5 $?
 check "exec -e -w" "x /tmp" "$($DOCKER exec -e E=x -w /tmp "$id" sh -c 'echo $E $(pwd)')"
 check "top" "1" "$($DOCKER top "$id" | tail -n +2 | wc -l)"
+# The sandbox process runs under the sentry's seccomp filter in every thread (after exec).
+spid=$(pgrep -f "sandbox --bundle .*$id" | head -n 1)
+check "sandbox under seccomp, every thread" "2" \
+  "$(for t in /proc/"$spid"/task/*; do awk '/^Seccomp:/ {print $2}' "$t/status"; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
 $DOCKER pause "$id" >/dev/null && check "pause" "paused" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER unpause "$id" >/dev/null && check "unpause" "running" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER stop -t 5 "$id" >/dev/null

@@ -186,7 +186,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (libc::SYS_symlinkat, "hostfs writes"),
     (libc::SYS_fchmod, "hostfs writes"),
     (libc::SYS_fchmodat, "hostfs writes"),
-    (libc::SYS_chmod, "hostfs chmod of an O_PATH descriptor through /proc/self/fd"),
+    (
+        libc::SYS_chmod,
+        "hostfs chmod of an O_PATH descriptor through /proc/self/fd",
+    ),
     (libc::SYS_fchown, "hostfs writes"),
     (libc::SYS_fchownat, "hostfs writes"),
     (libc::SYS_utimensat, "hostfs writes"),

@@ -26,6 +26,8 @@ pub struct SandboxArgs {
     pub console_socket: Option<PathBuf>,
     pub platform: boot::PlatformKind,
     pub total_memory: Option<u64>,
+    /// The sentry's seccomp filter, loaded at `start` before the first guest instruction.
+    pub seccomp: boot::seccomp::Mode,
 }
 
 /// Writes the outcome of the build to `create`: "ok", or the error message.
@@ -342,6 +344,11 @@ pub fn main(args: SandboxArgs) -> i32 {
         Ok(Main::Start) => {}
         Ok(Main::Exit(code)) => return code,
         Err(_) => return 1,
+    }
+    // Every thread of this process (the control threads too) from here on.
+    if let Err(e) = boot::seccomp::install(args.seccomp) {
+        tracing::warn!("sandbox {}: {e}", args.id);
+        return 128 + libc::SIGKILL;
     }
     match sandbox.run() {
         Ok(status) => status.shell_status(),

@@ -307,6 +307,7 @@ fn main() -> ExitCode {
             if let Some(m) = cli.total_memory {
                 args.push(format!("--total-memory={m}").into());
             }
+            args.push(format!("--seccomp={}", cli.seccomp).into());
             let g = oci_cli::OciGlobals {
                 root: cli.root.clone(),
                 log: cli.log.clone(),
@@ -316,6 +317,7 @@ fn main() -> ExitCode {
                     PlatformArg::Systrap => boot::PlatformKind::Systrap,
                 },
                 total_memory: cli.total_memory,
+                seccomp: cli.seccomp.parse().expect("clap checked the value"),
                 args,
             };
             oci_cli::run(g, cmd)

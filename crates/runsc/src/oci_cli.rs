@@ -168,6 +168,8 @@ pub struct OciGlobals {
     pub log_json: bool,
     pub platform: boot::PlatformKind,
     pub total_memory: Option<u64>,
+    /// The sandbox process's seccomp filter (`--seccomp`).
+    pub seccomp: boot::seccomp::Mode,
     /// Flags for re-executed runsc processes.
     pub args: Vec<OsString>,
 }
@@ -363,6 +365,7 @@ fn run_command(g: &OciGlobals, cmd: OciCommand) -> Result<i32, OciError> {
             console_socket,
             platform: g.platform,
             total_memory: g.total_memory,
+            seccomp: g.seccomp,
         })),
         OciCommand::ExecProxy {
             ready_fd,
