@@ -120,6 +120,9 @@ check "top" "1" "$($DOCKER top "$id" | tail -n +2 | wc -l)"
 spid=$(pgrep -f "sandbox --bundle .*$id" | head -n 1)
 check "sandbox under seccomp, every thread" "2" \
   "$(for t in /proc/"$spid"/task/*; do awk '/^Seccomp:/ {print $2}' "$t/status"; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
+# ... keeping only CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, NET_BIND_SERVICE.
+check "sandbox capabilities, every thread" "000000000000041f" \
+  "$(for t in /proc/"$spid"/task/*; do awk '/^CapEff:/ {print $2}' "$t/status"; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
 $DOCKER pause "$id" >/dev/null && check "pause" "paused" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER unpause "$id" >/dev/null && check "unpause" "running" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER stop -t 5 "$id" >/dev/null

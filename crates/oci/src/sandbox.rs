@@ -155,6 +155,12 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    if args.seccomp != boot::seccomp::Mode::Off {
+        // The namespace is joined and the bundle's files are open: from here on the sentry
+        // needs only boot::caps::KEPT. Before the platform starts its threads
+        // (capabilities are per thread).
+        boot::caps::drop_unneeded().map_err(|e| OciError::Sandbox(e.to_string()))?;
+    }
     let platform =
         boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
