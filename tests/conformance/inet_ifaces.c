@@ -5,6 +5,7 @@
  * Runs natively and in the sandbox in the same namespace, so the answers must agree. */
 #define CONF_FS
 #include "conf.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -31,28 +32,6 @@ struct nl_addr {
 #define RTM_GETADDR 22
 #define RTM_GETROUTE 26
 
-static const char *nerr(int e)
-{
-	switch (e) {
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-	case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
-	case ENODEV: return "ENODEV";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	}
-	return errname(e);
-}
-
-#define NCALL(label, expr)                                                   \
-	do {                                                                 \
-		errno = 0;                                                   \
-		long _r = (long)(expr);                                      \
-		int _e = errno;                                              \
-		if (_r == -1)                                                \
-			printf("%s: -1 errno=%s\n", label, nerr(_e));       \
-		else                                                         \
-			printf("%s: %ld\n", label, _r);                      \
-	} while (0)
 
 static void addr_str(struct sockaddr *sa, char *out, size_t n)
 {

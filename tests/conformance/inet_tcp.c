@@ -6,6 +6,7 @@
  * (EFAULT) and socket(2)'s errors. Ports are never printed. */
 #define CONF_FS
 #include "conf.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,37 +25,6 @@
 #define SIOCOUTQ TIOCOUTQ
 #endif
 
-static const char *nerr(int e)
-{
-	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case EADDRINUSE: return "EADDRINUSE";
-	case EINPROGRESS: return "EINPROGRESS";
-	case EALREADY: return "EALREADY";
-	case EISCONN: return "EISCONN";
-	case ENOTCONN: return "ENOTCONN";
-	case ENOPROTOOPT: return "ENOPROTOOPT";
-	case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-	case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case ENOTSOCK: return "ENOTSOCK";
-	case EMSGSIZE: return "EMSGSIZE";
-	case EDESTADDRREQ: return "EDESTADDRREQ";
-	case ECONNRESET: return "ECONNRESET";
-	}
-	return errname(e);
-}
-
-#define NCALL(label, expr)                                                   \
-	do {                                                                 \
-		errno = 0;                                                   \
-		long _r = (long)(expr);                                      \
-		int _e = errno;                                              \
-		if (_r == -1)                                                \
-			printf("%s: -1 errno=%s\n", label, nerr(_e));       \
-		else                                                         \
-			printf("%s: %ld\n", label, _r);                      \
-	} while (0)
 
 static int family;
 static const char *fname;

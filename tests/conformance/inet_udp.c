@@ -5,6 +5,7 @@
  * recvfrom woken by a datagram, and EFAULT. Ports are never printed. */
 #define CONF_FS
 #include "conf.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,29 +15,6 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 
-static const char *nerr(int e)
-{
-	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case EMSGSIZE: return "EMSGSIZE";
-	case EDESTADDRREQ: return "EDESTADDRREQ";
-	case ENOTCONN: return "ENOTCONN";
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case EISCONN: return "EISCONN";
-	}
-	return errname(e);
-}
-
-#define NCALL(label, expr)                                                   \
-	do {                                                                 \
-		errno = 0;                                                   \
-		long _r = (long)(expr);                                      \
-		int _e = errno;                                              \
-		if (_r == -1)                                                \
-			printf("%s: -1 errno=%s\n", label, nerr(_e));       \
-		else                                                         \
-			printf("%s: %ld\n", label, _r);                      \
-	} while (0)
 
 static int family;
 
