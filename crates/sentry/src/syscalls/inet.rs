@@ -15,8 +15,8 @@ use fs::vfs::OpenFile;
 
 use super::fd::fd_limit;
 use super::socket::{
-    check_writable, gather, iov_total, nonblocking, read_iovecs, read_msghdr, read_sockaddr,
-    scatter, write_sockaddr, CHUNK, CMSGHDR_SIZE, CONTROL_MAX, MAX_RW_COUNT, SOCKADDR_MAX,
+    check_writable, gather, iov_total, nonblocking, read_iovecs, read_msg_name, read_msghdr,
+    read_sockaddr, scatter, write_sockaddr, CHUNK, CMSGHDR_SIZE, CONTROL_MAX, MAX_RW_COUNT,
 };
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
@@ -402,16 +402,7 @@ pub(super) fn sendmsg_one(
 ) -> SysResult {
     let s = sock(file)?;
     let m = read_msghdr(t, msg_addr)?;
-    let namelen = if m.name == 0 { 0 } else { m.namelen };
-    if namelen < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let to = if namelen > 0 {
-        let n = (namelen as usize).min(SOCKADDR_MAX) as u64;
-        Some(read_sockaddr(t, m.name, n)?)
-    } else {
-        None
-    };
+    let to = read_msg_name(t, &m)?;
     let iovs = read_iovecs(t, m.iov, m.iovlen)?;
     if m.controllen > CONTROL_MAX as u64 {
         return Err(err(libc::ENOBUFS));

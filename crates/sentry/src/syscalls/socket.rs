@@ -746,6 +746,20 @@ pub(super) struct MsgHdr {
     pub controllen: u64,
 }
 
+/// The destination address of a sendmsg (`msg_name`, `msg_namelen`), if it names one: as
+/// Linux, a null name means none, a negative length is EINVAL, a long one is cut.
+pub(super) fn read_msg_name(t: &mut TaskState, m: &MsgHdr) -> Result<Option<Vec<u8>>, Errno> {
+    let namelen = if m.name == 0 { 0 } else { m.namelen };
+    if namelen < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if namelen == 0 {
+        return Ok(None);
+    }
+    let n = (namelen as usize).min(SOCKADDR_MAX) as u64;
+    Ok(Some(read_sockaddr(t, m.name, n)?))
+}
+
 pub(super) fn read_msghdr(t: &mut TaskState, addr: u64) -> Result<MsgHdr, Errno> {
     let mut b = [0u8; MSGHDR_SIZE];
     t.mm.copy_in(addr, &mut b)?;
@@ -765,16 +779,7 @@ fn sendmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) ->
         return inet::sendmsg_one(t, file, msg_addr, flags);
     }
     let m = read_msghdr(t, msg_addr)?;
-    let namelen = if m.name == 0 { 0 } else { m.namelen };
-    if namelen < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let to = if namelen > 0 {
-        let n = (namelen as usize).min(SOCKADDR_MAX) as u64;
-        Some(read_sockaddr(t, m.name, n)?)
-    } else {
-        None
-    };
+    let to = read_msg_name(t, &m)?;
     let iovs = read_iovecs(t, m.iov, m.iovlen)?;
     if m.controllen > i32::MAX as u64 {
         return Err(err(libc::ENOBUFS));
