@@ -14,6 +14,17 @@ const CHUNK: usize = 1 << 20;
 /// Linux's UIO_MAXIOV.
 const IOV_MAX: u64 = 1024;
 
+/// Runs a read (`is_read`) or write and counts it for /proc/PID/io.
+fn counted(
+    t: &mut TaskState,
+    is_read: bool,
+    call: impl FnOnce(&mut TaskState) -> SysResult,
+) -> SysResult {
+    let r = call(t);
+    t.process.io.count(is_read, &r);
+    r
+}
+
 pub fn fs_err(e: i32) -> Errno {
     Errno(e)
 }
@@ -24,9 +35,7 @@ pub fn fs_err(e: i32) -> Errno {
 /// and then lost to EFAULT.
 /// Counts the call for /proc/PID/io.
 fn read_into(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
-    let r = read_into_uncounted(t, fd, addr, len, offset);
-    t.process.io.count(true, &r);
-    r
+    counted(t, true, |t| read_into_uncounted(t, fd, addr, len, offset))
 }
 
 fn read_into_uncounted(
@@ -96,9 +105,7 @@ pub fn pread64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 /// Writes `len` bytes from `addr` in chunks, stopping at the first short write.
 /// Counts the call for /proc/PID/io.
 fn write_from(t: &mut TaskState, fd: u64, addr: u64, len: u64, offset: Option<i64>) -> SysResult {
-    let r = write_from_uncounted(t, fd, addr, len, offset);
-    t.process.io.count(false, &r);
-    r
+    counted(t, false, |t| write_from_uncounted(t, fd, addr, len, offset))
 }
 
 fn write_from_uncounted(
@@ -192,9 +199,9 @@ fn write_vectored(
     count: u64,
     offset: Option<u64>,
 ) -> SysResult {
-    let r = write_vectored_uncounted(t, fd, iov, count, offset);
-    t.process.io.count(false, &r);
-    r
+    counted(t, false, |t| {
+        write_vectored_uncounted(t, fd, iov, count, offset)
+    })
 }
 
 fn write_vectored_uncounted(
@@ -240,9 +247,9 @@ fn read_vectored(
     count: u64,
     offset: Option<u64>,
 ) -> SysResult {
-    let r = read_vectored_uncounted(t, fd, iov, count, offset);
-    t.process.io.count(true, &r);
-    r
+    counted(t, true, |t| {
+        read_vectored_uncounted(t, fd, iov, count, offset)
+    })
 }
 
 fn read_vectored_uncounted(
