@@ -354,23 +354,7 @@ impl FileDescription for HostFile {
     }
 
     fn readiness(&self, mask: u32) -> u32 {
-        let mut p = libc::pollfd {
-            fd: self.raw(),
-            // Every poll bit fits in 16 bits (POLLRDHUP, the highest, is 0x2000).
-            events: (mask & 0xffff) as i16,
-            revents: 0,
-        };
-        loop {
-            // SAFETY: p is one valid pollfd; timeout 0 never blocks.
-            let r = unsafe { libc::poll(&mut p, 1, 0) };
-            if r >= 0 {
-                return p.revents as u16 as u32 & mask;
-            }
-            if last_errno() != libc::EINTR {
-                // Report the failure as an error condition rather than never-ready.
-                return crate::waiter::POLLERR & mask;
-            }
-        }
+        poll_now(self.raw(), mask)
     }
 
     fn wait_queue(&self) -> Option<&WaitQueue> {
@@ -623,5 +607,26 @@ impl Terminal for HostFile {
 
     fn line_discipline(&self) -> Result<u32, Errno> {
         self.ioctl_get_int(libc::TIOCGETD)
+    }
+}
+
+/// poll(2) of one host descriptor with a zero timeout: the events among `mask` that hold
+/// now (POLLERR if the poll itself fails, rather than never-ready).
+pub(crate) fn poll_now(fd: std::os::fd::RawFd, mask: u32) -> u32 {
+    let mut p = libc::pollfd {
+        fd,
+        // Every poll bit fits in 16 bits (POLLRDHUP, the highest, is 0x2000).
+        events: (mask & 0xffff) as i16,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: p is one valid pollfd; timeout 0 never blocks.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r >= 0 {
+            return p.revents as u16 as u32 & mask;
+        }
+        if last_errno() != libc::EINTR {
+            return crate::waiter::POLLERR & mask;
+        }
     }
 }

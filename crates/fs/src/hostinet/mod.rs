@@ -245,21 +245,7 @@ impl HostSocket {
 
     /// poll(2) with a zero timeout: the events among `mask` that hold now.
     fn host_readiness(&self, mask: u32) -> u32 {
-        let mut p = libc::pollfd {
-            fd: self.raw(),
-            events: (mask & 0xffff) as i16,
-            revents: 0,
-        };
-        loop {
-            // SAFETY: p is one valid pollfd; timeout 0 never blocks.
-            let r = unsafe { libc::poll(&mut p, 1, 0) };
-            if r >= 0 {
-                return p.revents as u16 as u32 & mask;
-            }
-            if last_errno() != libc::EINTR {
-                return crate::waiter::POLLERR & mask;
-            }
-        }
+        crate::host::poll_now(self.raw(), mask)
     }
 }
 
