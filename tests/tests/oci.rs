@@ -384,3 +384,61 @@ impl Env {
         p.display().to_string()
     }
 }
+
+#[test]
+fn the_pids_limit_bounds_fork() {
+    let Some(env) = Env::new("the_pids_limit_bounds_fork") else {
+        return;
+    };
+    // Six background sleeps: all start without a limit; under pids.limit 4 (the shell and
+    // three sleeps) the fourth fork fails with EAGAIN, which the shell reports.
+    let script = "for i in 1 2 3 4 5 6; do sleep 1 & done 2>&1 | cat; wait; echo done";
+    env.config(script, |_| {});
+    let (_, out, err) = env.run(&["run", "p1"]);
+    assert_eq!(out, "done\n", "stderr: {err}");
+    let script = "for i in 1 2 3 4 5 6; do sleep 1 & done; wait; echo done";
+    env.config(script, |c| {
+        c["linux"]["resources"] = json!({ "pids": { "limit": 4 } })
+    });
+    let (_, out, err) = env.run(&["run", "p2"]);
+    assert!(
+        out.contains("Resource temporarily unavailable")
+            || err.contains("Resource temporarily unavailable"),
+        "no fork failed under the limit: {out:?} {err:?}"
+    );
+}
+
+#[test]
+fn readonly_and_masked_paths_cover_files_and_directories() {
+    let Some(env) = Env::new("readonly_and_masked_paths_cover_files_and_directories") else {
+        return;
+    };
+    let script =
+        "wc -c < /etc/motd; ls /data | wc -l; test -c /etc/motd && echo masked-file-is-null; \
+         { echo x > /etc/new; } 2>/dev/null || echo ro-dir; \
+         { echo x >> /bin/busybox; } 2>/dev/null || echo ro-file; \
+         echo y > /tmp/rw && echo rw-elsewhere; \
+         { echo h > /proc/sys/kernel/hostname; } 2>/dev/null || echo ro-proc-sys; \
+         cat /bin/true > /dev/null && echo still-readable";
+    env.config(script, |_| {});
+    let (_, before, err) = env.run(&["run", "r1"]);
+    assert_eq!(
+        before, "16\n1\nrw-elsewhere\nro-proc-sys\nstill-readable\n",
+        "unmasked: {err}"
+    );
+    env.config(script, |c| {
+        c["linux"]["readonlyPaths"] = json!(["/etc", "/bin/busybox", "/proc/sys", "/no/such"]);
+        c["linux"]["maskedPaths"] = json!(["/etc/motd", "/data", "/no/such/file"]);
+    });
+    let (st, out, err) = env.run(&["run", "r2"]);
+    assert_eq!(
+        out,
+        "0\n0\nmasked-file-is-null\nro-dir\nro-file\nrw-elsewhere\nro-proc-sys\nstill-readable\n",
+        "status {st}, stderr: {err}"
+    );
+    // The bundle is untouched.
+    assert_eq!(
+        fs::read_to_string(env.bundle().join("rootfs/etc/motd")).unwrap(),
+        "from the bundle\n"
+    );
+}

@@ -156,6 +156,15 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let platform =
         boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
+    // linux.resources.pids.limit: the cgroup pids.max of the sandbox (0 or less: none).
+    let pids = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.pids().as_ref())
+        .map(|p| p.limit())
+        .filter(|&l| l > 0);
+    sandbox.kernel().tasks.set_pids_max(pids.map(|l| l as u64));
     if let Some(h) = spec.hostname() {
         procfs.set_hostname(h.as_bytes());
     }

@@ -80,11 +80,17 @@ pub fn bundle(spec: &Spec, bundle_dir: &Path) -> Result<Bundle, OciError> {
         .as_ref()
         .and_then(|l| l.masked_paths().clone())
         .unwrap_or_default();
+    let readonly_paths = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default();
     Ok(Bundle {
         root: root_path,
         root_read_only: root.readonly().unwrap_or(false),
         mounts,
         masked_paths,
+        readonly_paths,
     })
 }
 
