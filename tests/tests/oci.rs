@@ -442,3 +442,69 @@ fn readonly_and_masked_paths_cover_files_and_directories() {
         "from the bundle\n"
     );
 }
+
+#[test]
+fn the_image_annotation_selects_a_converted_image_as_root() {
+    use image::testing::{self, Comp};
+    let Some(env) = Env::new("the_image_annotation_selects_a_converted_image_as_root") else {
+        return;
+    };
+    // A one-layer image: busybox and an /etc/motd of its own, converted into a store.
+    let busybox = fs::read(BUSYBOX).unwrap();
+    let layer = testing::layer_of_tar(
+        testing::layer_tar_owned(&[
+            ("bin", None, 0o755, 0),
+            ("bin/busybox", Some(&busybox), 0o755, 0),
+            ("etc", None, 0o755, 0),
+            ("etc/motd", Some(b"from the image\n"), 0o644, 0),
+            ("tmp", None, 0o1777, 0),
+        ]),
+        Comp::Gzip,
+    );
+    let layout = env.dir.path().join("layout");
+    testing::oci_layout(
+        &layout,
+        "annotated",
+        &[layer],
+        json!({ "Cmd": ["/bin/busybox"] }),
+    );
+    let store = env.dir.path().join("store");
+    let (st, _, err) = env.run(&[
+        "image",
+        "convert",
+        &format!("oci:{}:annotated", layout.display()),
+        "-o",
+        store.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(st, 0, "convert: {err}");
+    let script = "read l < /etc/motd; echo \"$l\"; echo w > /tmp/x && read y < /tmp/x && echo $y";
+    let with = |name: &str| {
+        let store = store.clone();
+        let name = name.to_string();
+        move |c: &mut Value| {
+            c["process"]["args"] = json!(["/bin/busybox", "sh", "-c", script]);
+            c["annotations"] = json!({
+                "dev.runsc.image": name,
+                "dev.runsc.image-store": store,
+            });
+        }
+    };
+    env.config(script, with("annotated"));
+    let (st, out, err) = env.run(&["run", "i1"]);
+    assert_eq!(
+        (st, out.as_str()),
+        (0, "from the image\nw\n"),
+        "stderr: {err}"
+    );
+    // Without the annotation the bundle's root.path is the root.
+    env.config(script, |c| {
+        c["process"]["args"] = json!(["/bin/busybox", "sh", "-c", script]);
+    });
+    assert_eq!(env.run(&["run", "i2"]).1, "from the bundle\nw\n");
+    // An image the store doesn't have: create fails, naming the annotation.
+    env.config(script, with("no-such-image"));
+    assert_ne!(env.run(&["create", "i3"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(msg.contains("dev.runsc.image=no-such-image"), "{msg}");
+}

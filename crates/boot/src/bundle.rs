@@ -56,6 +56,9 @@ pub struct Bundle {
     pub root: PathBuf,
     /// `root.readonly`.
     pub root_read_only: bool,
+    /// A ContainerFS root instead of `root`: the layers (bottom first) and merged index of a
+    /// converted image (the `dev.runsc.image` annotation).
+    pub root_image: Option<(Vec<PathBuf>, PathBuf)>,
     pub mounts: Vec<BundleMount>,
     /// `linux.maskedPaths`: directories hidden under an empty read-only tmpfs, other files
     /// under /dev/null (as runc masks them).
@@ -118,14 +121,22 @@ fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<()
 
 /// Builds the container's mount namespace from `bundle`.
 pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountNamespace>, BootError> {
-    let host = HostFs::new(&bundle.root).map_err(|e| {
-        fail(format_args!(
-            "root {}: {}",
-            bundle.root.display(),
-            errno_text(e)
-        ))
-    })?;
-    let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
+    let root = match &bundle.root_image {
+        Some((layers, index)) => {
+            let cfs = crate::mounts::open_containerfs(layers, index)?;
+            cfs.writable_root(tmpfs(UPPER_DEV, 0o755))
+        }
+        None => {
+            let host = HostFs::new(&bundle.root).map_err(|e| {
+                fail(format_args!(
+                    "root {}: {}",
+                    bundle.root.display(),
+                    errno_text(e)
+                ))
+            })?;
+            fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root())
+        }
+    };
     let ns = Arc::new(MountNamespace::new(
         root,
         "overlay",
