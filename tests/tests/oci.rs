@@ -244,6 +244,13 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
     );
     let (st, out, _) = env.run(&["exec", "--process", &proc_file, "life"]);
     assert_eq!((st, out.as_str()), (0, "/tmp\n"));
+    // The table lists the sandbox's own pids: the container's first process is 1.
+    let (st, out, _) = env.run(&["ps", "life"]);
+    assert_eq!(st, 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("UID   PID   PPID  CMD"));
+    let first: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(first[..4], ["0", "1", "0", "sh"], "ps: {out}");
     let (st, out, _) = env.run(&["ps", "--format", "json", "life"]);
     assert_eq!(st, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([pid]));

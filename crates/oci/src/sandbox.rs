@@ -254,10 +254,26 @@ fn serve(
             }
         }
         Request::Ps => Reply::Processes {
+            // The sandbox's own pids, each with "UID CMD" (its command line).
             list: kernel
                 .processes()
                 .into_iter()
-                .map(|(p, pp)| (p, pp, String::new()))
+                .map(|(p, pp)| {
+                    let uid = kernel.group(p).map(|g| g.uids().uid).unwrap_or(0);
+                    let cmd = procfs
+                        .process(p)
+                        .map(|i| {
+                            let line = i.image().cmdline;
+                            let words: Vec<String> = line
+                                .split(|&b| b == 0)
+                                .filter(|w| !w.is_empty())
+                                .map(|w| String::from_utf8_lossy(w).into_owned())
+                                .collect();
+                            words.join(" ")
+                        })
+                        .unwrap_or_default();
+                    (p, pp, format!("{uid} {cmd}"))
+                })
                 .collect(),
         },
         Request::Exec {

@@ -97,7 +97,8 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
-    fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
+    /// The registered process `pid` (its command line, for `runsc ps`).
+    pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()
     }
 
