@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <termios.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,7 +99,7 @@ int main(int argc, char **argv) {
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
 		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault") &&
 		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority") &&
-		    strcmp(kind, "pipe_storm");
+		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -202,6 +203,33 @@ int main(int argc, char **argv) {
 		signal(SIGUSR1, count_signal);
 		for (long i = 0; i < n; i++) raise(SIGUSR1);
 		if (handled != n) return 3;
+	} else if (!strcmp(kind, "create_write")) {
+		/* A new file: create, write 4 KiB, close, unlink (on a bind mount, the host's). */
+		for (long i = 0; i < n; i++) {
+			int fd = open("new", O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0 || write(fd, buf, 4096) != 4096) return 3;
+			close(fd);
+			unlink("new");
+		}
+	} else if (!strcmp(kind, "write4k")) {
+		int fd = open("small", O_WRONLY);
+		for (long i = 0; i < n; i++) pwrite(fd, buf, 4096, 0);
+		close(fd);
+	} else if (!strcmp(kind, "pty")) {
+		/* A byte through a pseudo-terminal and back: master -> slave (raw) -> master. */
+		int m = posix_openpt(O_RDWR | O_NOCTTY);
+		if (m < 0 || grantpt(m) || unlockpt(m)) return 3;
+		int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+		struct termios t;
+		if (s < 0 || tcgetattr(s, &t)) return 3;
+		cfmakeraw(&t);
+		tcsetattr(s, TCSANOW, &t);
+		char c = 'x';
+		start = now_ns();
+		for (long i = 0; i < n; i++) {
+			if (write(m, &c, 1) != 1 || read(s, &c, 1) != 1) return 3;
+			if (write(s, &c, 1) != 1 || read(m, &c, 1) != 1) return 3;
+		}
 	} else if (!strcmp(kind, "getrusage")) {
 		struct rusage ru;
 		for (long i = 0; i < n; i++) getrusage(RUSAGE_SELF, &ru);

@@ -42,6 +42,12 @@ const OPS: &[(&str, &str, u64)] = &[
         60_000,
     ),
     ("getrusage(RUSAGE_SELF)", "getrusage", 20_000),
+    (
+        "a byte through a pty and back (raw mode, devpts)",
+        "pty",
+        20_000,
+    ),
+    ("create+write 4 KiB+close+unlink", "create_write", 5_000),
     ("getpriority (a recorded attribute)", "getpriority", 100_000),
 ];
 
@@ -79,6 +85,44 @@ pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {
             ),
         }
     }
+    // File writes on a read-write bind mount (`runsc do -v`): hostfs writing to the host
+    // directory, against native on the same host file system.
+    let vol = std::env::temp_dir().join(format!("runsc-bench-vol-{}", std::process::id()));
+    std::fs::create_dir_all(&vol)?;
+    for (name, kind, full) in [
+        ("4 KiB pwrite, rw bind mount (hostfs)", "write4k", 20_000u64),
+        (
+            "create+write 4 KiB+close+unlink, rw bind mount (hostfs)",
+            "create_write",
+            5_000,
+        ),
+    ] {
+        let n = if quick { full / 10 } else { full }.to_string();
+        let args = [kind, n.as_str()];
+        let native = b.per_call(|| b.native(&ops.to_path_buf(), &args));
+        let sandbox = b.per_call(|| {
+            let mut c = Command::new(&b.runsc);
+            c.arg("do")
+                .arg("-v")
+                .arg(format!("{}:/tmp", vol.display()))
+                .arg("--")
+                .arg(ops)
+                .args(args);
+            c
+        });
+        match (native, sandbox) {
+            (Ok(nat), Ok(sb)) => {
+                row(&format!("{name}, native"), nat, "ns", Some(nat));
+                row(&format!("{name}, sandbox"), sb, "ns", Some(nat));
+            }
+            (n, s) => println!(
+                "{name}: failed (native {:?}, sandbox {:?})",
+                n.err(),
+                s.err()
+            ),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&vol);
     // python3 -c pass, start to exit, when the host has python3.
     let python = Path::new("/usr/bin/python3");
     if python.exists() {

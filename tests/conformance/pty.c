@@ -243,6 +243,7 @@ static void job_signals(void)
 		exit(1);
 	char name[64];
 	snprintf(name, sizeof name, "%s", ptsname(m));
+	printf("master: foreground before any session: %d\n", tcgetpgrp(m));
 	int pfd[2];
 	pipe(pfd);
 	pid_t pid = fork();
@@ -266,6 +267,10 @@ static void job_signals(void)
 	char c = 0;
 	read(pfd[0], &c, 1);
 	printf("child's terminal, its group in front: %c\n", c);
+	pid_t sid = -1;
+	ioctl(m, TIOCGSID, &sid);
+	printf("through the master: foreground is the child %d, session is the child's %d\n",
+	       tcgetpgrp(m) == pid, sid == pid);
 	const char keys[] = { 3, 0x1c, 0x1a };
 	for (int i = 0; i < 3; i++) {
 		write(m, &keys[i], 1);

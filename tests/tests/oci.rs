@@ -244,6 +244,13 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
     );
     let (st, out, _) = env.run(&["exec", "--process", &proc_file, "life"]);
     assert_eq!((st, out.as_str()), (0, "/tmp\n"));
+    // The table lists the sandbox's own pids: the container's first process is 1.
+    let (st, out, _) = env.run(&["ps", "life"]);
+    assert_eq!(st, 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("UID   PID   PPID  CMD"));
+    let first: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(first[..4], ["0", "1", "0", "sh"], "ps: {out}");
     let (st, out, _) = env.run(&["ps", "--format", "json", "life"]);
     assert_eq!(st, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([pid]));
@@ -383,4 +390,128 @@ impl Env {
         fs::write(&p, v.to_string()).unwrap();
         p.display().to_string()
     }
+}
+
+#[test]
+fn the_pids_limit_bounds_fork() {
+    let Some(env) = Env::new("the_pids_limit_bounds_fork") else {
+        return;
+    };
+    // Six background sleeps: all start without a limit; under pids.limit 4 (the shell and
+    // three sleeps) the fourth fork fails with EAGAIN, which the shell reports.
+    let script = "for i in 1 2 3 4 5 6; do sleep 1 & done 2>&1 | cat; wait; echo done";
+    env.config(script, |_| {});
+    let (_, out, err) = env.run(&["run", "p1"]);
+    assert_eq!(out, "done\n", "stderr: {err}");
+    let script = "for i in 1 2 3 4 5 6; do sleep 1 & done; wait; echo done";
+    env.config(script, |c| {
+        c["linux"]["resources"] = json!({ "pids": { "limit": 4 } })
+    });
+    let (_, out, err) = env.run(&["run", "p2"]);
+    assert!(
+        out.contains("Resource temporarily unavailable")
+            || err.contains("Resource temporarily unavailable"),
+        "no fork failed under the limit: {out:?} {err:?}"
+    );
+}
+
+#[test]
+fn readonly_and_masked_paths_cover_files_and_directories() {
+    let Some(env) = Env::new("readonly_and_masked_paths_cover_files_and_directories") else {
+        return;
+    };
+    let script =
+        "wc -c < /etc/motd; ls /data | wc -l; test -c /etc/motd && echo masked-file-is-null; \
+         { echo x > /etc/new; } 2>/dev/null || echo ro-dir; \
+         { echo x >> /bin/busybox; } 2>/dev/null || echo ro-file; \
+         echo y > /tmp/rw && echo rw-elsewhere; \
+         { echo h > /proc/sys/kernel/hostname; } 2>/dev/null || echo ro-proc-sys; \
+         cat /bin/true > /dev/null && echo still-readable";
+    env.config(script, |_| {});
+    let (_, before, err) = env.run(&["run", "r1"]);
+    assert_eq!(
+        before, "16\n1\nrw-elsewhere\nro-proc-sys\nstill-readable\n",
+        "unmasked: {err}"
+    );
+    env.config(script, |c| {
+        c["linux"]["readonlyPaths"] = json!(["/etc", "/bin/busybox", "/proc/sys", "/no/such"]);
+        c["linux"]["maskedPaths"] = json!(["/etc/motd", "/data", "/no/such/file"]);
+    });
+    let (st, out, err) = env.run(&["run", "r2"]);
+    assert_eq!(
+        out,
+        "0\n0\nmasked-file-is-null\nro-dir\nro-file\nrw-elsewhere\nro-proc-sys\nstill-readable\n",
+        "status {st}, stderr: {err}"
+    );
+    // The bundle is untouched.
+    assert_eq!(
+        fs::read_to_string(env.bundle().join("rootfs/etc/motd")).unwrap(),
+        "from the bundle\n"
+    );
+}
+
+#[test]
+fn the_image_annotation_selects_a_converted_image_as_root() {
+    use image::testing::{self, Comp};
+    let Some(env) = Env::new("the_image_annotation_selects_a_converted_image_as_root") else {
+        return;
+    };
+    // A one-layer image: busybox and an /etc/motd of its own, converted into a store.
+    let busybox = fs::read(BUSYBOX).unwrap();
+    let layer = testing::layer_of_tar(
+        testing::layer_tar_owned(&[
+            ("bin", None, 0o755, 0),
+            ("bin/busybox", Some(&busybox), 0o755, 0),
+            ("etc", None, 0o755, 0),
+            ("etc/motd", Some(b"from the image\n"), 0o644, 0),
+            ("tmp", None, 0o1777, 0),
+        ]),
+        Comp::Gzip,
+    );
+    let layout = env.dir.path().join("layout");
+    testing::oci_layout(
+        &layout,
+        "annotated",
+        &[layer],
+        json!({ "Cmd": ["/bin/busybox"] }),
+    );
+    let store = env.dir.path().join("store");
+    let (st, _, err) = env.run(&[
+        "image",
+        "convert",
+        &format!("oci:{}:annotated", layout.display()),
+        "-o",
+        store.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(st, 0, "convert: {err}");
+    let script = "read l < /etc/motd; echo \"$l\"; echo w > /tmp/x && read y < /tmp/x && echo $y";
+    let with = |name: &str| {
+        let store = store.clone();
+        let name = name.to_string();
+        move |c: &mut Value| {
+            c["process"]["args"] = json!(["/bin/busybox", "sh", "-c", script]);
+            c["annotations"] = json!({
+                "dev.runsc.image": name,
+                "dev.runsc.image-store": store,
+            });
+        }
+    };
+    env.config(script, with("annotated"));
+    let (st, out, err) = env.run(&["run", "i1"]);
+    assert_eq!(
+        (st, out.as_str()),
+        (0, "from the image\nw\n"),
+        "stderr: {err}"
+    );
+    // Without the annotation the bundle's root.path is the root.
+    env.config(script, |c| {
+        c["process"]["args"] = json!(["/bin/busybox", "sh", "-c", script]);
+    });
+    assert_eq!(env.run(&["run", "i2"]).1, "from the bundle\nw\n");
+    // An image the store doesn't have: create fails, naming the annotation.
+    env.config(script, with("no-such-image"));
+    assert_ne!(env.run(&["create", "i3"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(msg.contains("dev.runsc.image=no-such-image"), "{msg}");
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use fs::hostfs::HostFs;
 use fs::vfs::{
-    Creds as FsCreds, FileType, Location, MountNamespace, Owner, ResolveFlags, Resolver, SetAttr,
+    Creds as FsCreds, FileType, Location, MountNamespace, NewNode, Owner, ResolveFlags, Resolver,
+    SetAttr,
 };
 use platform::kvm::{KvmConfig, KvmPlatform};
 use platform::Platform;
@@ -55,9 +56,16 @@ pub struct Bundle {
     pub root: PathBuf,
     /// `root.readonly`.
     pub root_read_only: bool,
+    /// A ContainerFS root instead of `root`: the layers (bottom first) and merged index of a
+    /// converted image (the `dev.runsc.image` annotation).
+    pub root_image: Option<(Vec<PathBuf>, PathBuf)>,
     pub mounts: Vec<BundleMount>,
-    /// `linux.maskedPaths`: directories hidden under an empty read-only tmpfs.
+    /// `linux.maskedPaths`: directories hidden under an empty read-only tmpfs, other files
+    /// under /dev/null (as runc masks them).
     pub masked_paths: Vec<String>,
+    /// `linux.readonlyPaths`: files and directories made read-only where they are (runc's
+    /// read-only bind mount of a path over itself).
+    pub readonly_paths: Vec<String>,
 }
 
 /// A process of a bundle (`process`, or `runsc exec --process`).
@@ -81,6 +89,10 @@ fn fail(what: impl std::fmt::Display) -> BootError {
 
 fn errno_text(e: i32) -> std::io::Error {
     std::io::Error::from_raw_os_error(e)
+}
+
+fn owner0() -> Owner {
+    Owner { uid: 0, gid: 0 }
 }
 
 /// A free anonymous device number for the n-th mount of a bundle.
@@ -109,14 +121,22 @@ fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<()
 
 /// Builds the container's mount namespace from `bundle`.
 pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountNamespace>, BootError> {
-    let host = HostFs::new(&bundle.root).map_err(|e| {
-        fail(format_args!(
-            "root {}: {}",
-            bundle.root.display(),
-            errno_text(e)
-        ))
-    })?;
-    let root = fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root());
+    let root = match &bundle.root_image {
+        Some((layers, index)) => {
+            let cfs = crate::mounts::open_containerfs(layers, index)?;
+            cfs.writable_root(tmpfs(UPPER_DEV, 0o755))
+        }
+        None => {
+            let host = HostFs::new(&bundle.root).map_err(|e| {
+                fail(format_args!(
+                    "root {}: {}",
+                    bundle.root.display(),
+                    errno_text(e)
+                ))
+            })?;
+            fs::overlay::new_overlay(tmpfs(UPPER_DEV, 0o755), host.root())
+        }
+    };
     let ns = Arc::new(MountNamespace::new(
         root,
         "overlay",
@@ -229,22 +249,30 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
         )
         .map_err(|e| fail(format_args!("mount /dev/pts: {}", errno_text(e))))?;
     }
+    for path in &bundle.readonly_paths {
+        let Ok(loc) = resolver.resolve(&top, path.as_bytes(), ResolveFlags::follow()) else {
+            continue;
+        };
+        let (fs_type, source) = (loc.mount.fs_type.clone(), loc.mount.source.clone());
+        ns.mount(&loc, loc.inode().clone(), &fs_type, &source, true)
+            .map_err(|e| fail(format_args!("read-only path {path}: {}", errno_text(e))))?;
+    }
     for (i, path) in bundle.masked_paths.iter().enumerate() {
         let Ok(loc) = resolver.resolve(&top, path.as_bytes(), ResolveFlags::follow()) else {
             continue;
         };
-        if loc.inode().file_type() == FileType::Directory {
-            ns.mount(
-                &loc,
-                tmpfs(mount_dev(1000 + i), 0o555),
-                "tmpfs",
-                "tmpfs",
-                true,
-            )
+        let dev = mount_dev(1000 + i);
+        let (cover, fs_type) = if loc.inode().file_type() == FileType::Directory {
+            (tmpfs(dev, 0o555), "tmpfs")
+        } else {
+            // A file: a character device /dev/null in its place.
+            let null = tmpfs(dev, 0o755)
+                .create(b"null", NewNode::CharDevice(fs::dev::NULL), 0o666, owner0())
+                .map_err(|e| fail(format_args!("masking {path}: {}", errno_text(e))))?;
+            (null, "devtmpfs")
+        };
+        ns.mount(&loc, cover, fs_type, fs_type, true)
             .map_err(|e| fail(format_args!("masking {path}: {}", errno_text(e))))?;
-        }
-        // Masked files live in the sandbox's own /proc and /sys, which show nothing of
-        // the host's kernel: nothing to hide.
     }
     Ok(ns)
 }

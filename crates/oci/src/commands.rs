@@ -420,10 +420,12 @@ pub fn ps(g: &Globals, id: &str, json: bool) -> Result<String, OciError> {
         return Err(OciError::State("container not running".into()));
     }
     let (_, reply) = control::call(&state::dir(&g.root, id), &Request::Ps, &[])?;
-    let mut out = String::from("PID   PPID\n");
+    // The sandbox's processes, with their sandbox pids, as gVisor's runsc lists them.
+    let mut out = String::from("UID   PID   PPID  CMD\n");
     if let Reply::Processes { list } = reply {
-        for (pid, ppid, _) in list {
-            out.push_str(&format!("{pid:<5} {ppid}\n"));
+        for (pid, ppid, what) in list {
+            let (uid, cmd) = what.split_once(' ').unwrap_or(("0", &what));
+            out.push_str(&format!("{uid:<5} {pid:<5} {ppid:<5} {cmd}\n"));
         }
     }
     Ok(out)

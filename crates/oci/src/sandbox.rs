@@ -164,6 +164,15 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let platform =
         boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
+    // linux.resources.pids.limit: the cgroup pids.max of the sandbox (0 or less: none).
+    let pids = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.pids().as_ref())
+        .map(|p| p.limit())
+        .filter(|&l| l > 0);
+    sandbox.kernel().tasks.set_pids_max(pids.map(|l| l as u64));
     if let Some(h) = spec.hostname() {
         procfs.set_hostname(h.as_bytes());
     }
@@ -253,10 +262,26 @@ fn serve(
             }
         }
         Request::Ps => Reply::Processes {
+            // The sandbox's own pids, each with "UID CMD" (its command line).
             list: kernel
                 .processes()
                 .into_iter()
-                .map(|(p, pp)| (p, pp, String::new()))
+                .map(|(p, pp)| {
+                    let uid = kernel.group(p).map(|g| g.uids().uid).unwrap_or(0);
+                    let cmd = procfs
+                        .process(p)
+                        .map(|i| {
+                            let line = i.image().cmdline;
+                            let words: Vec<String> = line
+                                .split(|&b| b == 0)
+                                .filter(|w| !w.is_empty())
+                                .map(|w| String::from_utf8_lossy(w).into_owned())
+                                .collect();
+                            words.join(" ")
+                        })
+                        .unwrap_or_default();
+                    (p, pp, format!("{uid} {cmd}"))
+                })
                 .collect(),
         },
         Request::Exec {

@@ -80,12 +80,46 @@ pub fn bundle(spec: &Spec, bundle_dir: &Path) -> Result<Bundle, OciError> {
         .as_ref()
         .and_then(|l| l.masked_paths().clone())
         .unwrap_or_default();
+    let readonly_paths = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default();
     Ok(Bundle {
         root: root_path,
         root_read_only: root.readonly().unwrap_or(false),
+        root_image: root_image(spec)?,
         mounts,
         masked_paths,
+        readonly_paths,
     })
+}
+
+/// Selects a converted image as the root instead of `root.path` (`runsc image convert`).
+pub const IMAGE_ANNOTATION: &str = "dev.runsc.image";
+/// The image store of [`IMAGE_ANNOTATION`] (default: `image::default_store()`).
+pub const STORE_ANNOTATION: &str = "dev.runsc.image-store";
+
+/// The layers and merged index of the image the annotations name, if they name one.
+fn root_image(spec: &Spec) -> Result<Option<(Vec<PathBuf>, PathBuf)>, OciError> {
+    let Some(ann) = spec.annotations().as_ref() else {
+        return Ok(None);
+    };
+    let Some(name) = ann.get(IMAGE_ANNOTATION) else {
+        return Ok(None);
+    };
+    let store = ann
+        .get(STORE_ANNOTATION)
+        .map(PathBuf::from)
+        .unwrap_or_else(image::default_store);
+    let bad = |e: image::ImageError| {
+        OciError::Invalid(format!(
+            "config.json: annotations: {IMAGE_ANNOTATION}={name}: {e}"
+        ))
+    };
+    let st = image::Store::open(&store).map_err(bad)?;
+    let rec = st.find(name).map_err(bad)?;
+    st.root_files(&rec).map(Some).map_err(bad)
 }
 
 /// The bundle's process (without its stdio).

@@ -16,6 +16,8 @@ pub struct Dentry {
     children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
     /// Set when the name was removed (unlinked, or replaced by a rename).
     dead: AtomicBool,
+    /// Something is mounted here: the parent keeps this dentry even if it caches nothing.
+    pinned: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -30,6 +32,7 @@ impl Dentry {
             link: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
+            pinned: AtomicBool::new(false),
         })
     }
 
@@ -50,6 +53,11 @@ impl Dentry {
             .unwrap_or_default()
     }
 
+    /// Marks this dentry as a mount point.
+    pub fn pin(&self) {
+        self.pinned.store(true, Ordering::Relaxed);
+    }
+
     /// Whether this name was removed from the tree.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Relaxed)
@@ -57,8 +65,11 @@ impl Dentry {
 
     /// The child called `name`, from the cache or the filesystem.
     pub fn child(self: &Arc<Self>, name: &[u8]) -> Result<Arc<Dentry>, Errno> {
-        if self.inode.cache_children() {
-            if let Some(d) = lock(&self.children).get(name) {
+        let cache = self.inode.cache_children();
+        if let Some(d) = lock(&self.children).get(name) {
+            // A mount point stays, even where children aren't cached (/proc/sys made
+            // read-only): mounts are found by dentry.
+            if cache || d.pinned.load(Ordering::Relaxed) {
                 return Ok(d.clone());
             }
         }
@@ -86,6 +97,7 @@ impl Dentry {
             link: Mutex::new(Some((name.to_vec(), self.clone()))),
             children: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
+            pinned: AtomicBool::new(false),
         });
         children.insert(name.to_vec(), d.clone());
         d

@@ -98,7 +98,9 @@ impl MountNamespace {
         }
     }
 
-    /// Mounts a filesystem whose root is `fs_root` over the directory `at`.
+    /// Mounts a filesystem whose root is `fs_root` over the directory `at`, or a single
+    /// non-directory over a non-directory (a file bind mount, as runc's /dev/null over a
+    /// masked file).
     pub fn mount(
         &self,
         at: &Location,
@@ -107,9 +109,16 @@ impl MountNamespace {
         source: &str,
         read_only: bool,
     ) -> Result<Location, Errno> {
-        if at.inode().file_type() != super::inode::FileType::Directory {
-            return Err(libc::ENOTDIR);
+        use super::inode::FileType::Directory;
+        let (at_dir, root_dir) = (
+            at.inode().file_type() == Directory,
+            fs_root.file_type() == Directory,
+        );
+        if at_dir != root_dir {
+            return Err(if at_dir { libc::EISDIR } else { libc::ENOTDIR });
         }
+        // Found again by name even in a directory that doesn't cache its children.
+        at.dentry.pin();
         let mount = Arc::new(Mount {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             root: Dentry::new_root(fs_root),

@@ -297,7 +297,7 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
-    /// What procfs knows of process `pid` (until it is reaped).
+    /// What procfs knows of process `pid` until it is reaped (its command line for `runsc ps`).
     pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()
     }

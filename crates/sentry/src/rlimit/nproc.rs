@@ -4,16 +4,30 @@
 //! process's main thread when the process is reaped (a zombie still counts).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::caps::{capable, Cap};
 use crate::errno::Errno;
 use crate::task::Creds;
 
-/// Live tasks per real uid.
-#[derive(Debug, Default)]
+/// Live tasks per real uid, and the sandbox's task limit.
+#[derive(Debug)]
 pub struct TaskCounts {
     by_uid: Mutex<HashMap<u32, u64>>,
+    /// The most tasks the whole sandbox may have (an OCI bundle's
+    /// `linux.resources.pids.limit`, as the cgroup pids controller's pids.max): every
+    /// task, threads included, and no one is exempt. u64::MAX: no limit.
+    pids_max: AtomicU64,
+}
+
+impl Default for TaskCounts {
+    fn default() -> Self {
+        TaskCounts {
+            by_uid: Mutex::new(HashMap::new()),
+            pids_max: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// A task charged by [`TaskCounts::charge`]: released again when dropped before
@@ -57,6 +71,10 @@ impl TaskCounts {
         let exempt =
             creds.uid == 0 || capable(creds, Cap::SysResource) || capable(creds, Cap::SysAdmin);
         let mut counts = self.lock();
+        // The cgroup's pids.max: fork and clone fail with EAGAIN past it, for root too.
+        if counts.values().sum::<u64>() >= self.pids_max.load(Ordering::Relaxed) {
+            return Err(Errno::EAGAIN);
+        }
         let n = counts.entry(creds.uid).or_default();
         if *n >= limit && !exempt {
             return Err(Errno::EAGAIN);
@@ -67,6 +85,12 @@ impl TaskCounts {
             uid: creds.uid,
             committed: false,
         })
+    }
+
+    /// Sets the sandbox's task limit (None: no limit).
+    pub fn set_pids_max(&self, max: Option<u64>) {
+        self.pids_max
+            .store(max.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// A task of `uid` is gone.
@@ -110,6 +134,20 @@ mod tests {
             suid: uid,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_pids_limit_binds_everyone() {
+        let c = TaskCounts::default();
+        c.add(0);
+        c.set_pids_max(Some(3));
+        c.charge(&user(0), u64::MAX).expect("second").commit();
+        c.charge(&user(5), u64::MAX).expect("third").commit();
+        assert_eq!(c.charge(&user(0), u64::MAX).err(), Some(Errno::EAGAIN));
+        c.release(5);
+        c.charge(&user(0), u64::MAX).expect("room again").commit();
+        c.set_pids_max(None);
+        c.charge(&user(0), u64::MAX).expect("no limit").commit();
     }
 
     #[test]

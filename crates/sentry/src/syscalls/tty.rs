@@ -105,9 +105,12 @@ pub fn ioctl(
         TIOCOUTQ => put_int(t, arg, term.output_queued()),
         TIOCGETD => put_int(t, arg, term.line_discipline()),
         TIOCSETD => set_line_discipline(t, term, arg),
-        TIOCGPGRP => foreground(t, tty).and_then(|pgrp| put_int(t, arg, Ok(pgrp as u32))),
+        TIOCGPGRP => foreground(t, tty, term.is_pty_master())
+            .and_then(|pgrp| put_int(t, arg, Ok(pgrp as u32))),
         TIOCSPGRP => set_foreground(t, tty, arg),
-        TIOCGSID => session(t, tty).and_then(|sid| put_int(t, arg, Ok(sid as u32))),
+        TIOCGSID => {
+            session(t, tty, term.is_pty_master()).and_then(|sid| put_int(t, arg, Ok(sid as u32)))
+        }
         TIOCSCTTY => set_controlling(t, desc, tty, readable, arg),
         TIOCNOTTY => drop_controlling(t, tty),
         // Input injected into the host terminal would be read by whoever reads it after the
@@ -251,9 +254,10 @@ pub fn check_io(t: &mut TaskState, file: &fs::vfs::OpenFile, write: bool) -> Res
     check_background(t, tty, libc::SIGTTOU)
 }
 
-/// The terminal's session, for the caller whose controlling terminal it is.
-fn session(t: &TaskState, tty: u64) -> Result<i32, Errno> {
-    if !is_controlling(t, tty) {
+/// The terminal's session, for the caller whose controlling terminal it is, or through a
+/// pty's master (Linux's tiocgsid asks the slave's for anyone holding the master).
+fn session(t: &TaskState, tty: u64, master: bool) -> Result<i32, Errno> {
+    if !master && !is_controlling(t, tty) {
         return Err(Errno::ENOTTY);
     }
     t.kernel
@@ -263,8 +267,13 @@ fn session(t: &TaskState, tty: u64) -> Result<i32, Errno> {
         .ok_or(Errno::ENOTTY)
 }
 
-/// TIOCGPGRP.
-fn foreground(t: &TaskState, tty: u64) -> Result<i32, Errno> {
+/// TIOCGPGRP: for the terminal's session, or through a pty's master (how `script` and
+/// terminal emulators see which job is in front).
+fn foreground(t: &TaskState, tty: u64, master: bool) -> Result<i32, Errno> {
+    if master {
+        // No session yet: no group (0), as Linux's pid_vnr of none.
+        return Ok(t.kernel.ttys.job(tty).map(|j| j.foreground).unwrap_or(0));
+    }
     if !is_controlling(t, tty) {
         return Err(Errno::ENOTTY);
     }
