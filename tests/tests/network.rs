@@ -210,6 +210,10 @@ fn network_none_has_only_a_working_loopback() {
             "ip link set: status {} stderr {err}",
             out.status
         );
+    } else {
+        eprintln!(
+            "SKIPPED: the ip addr / ip link checks: no /usr/sbin/ip (apt-get install iproute2)"
+        );
     }
 }
 
