@@ -696,6 +696,23 @@ impl HostInode {
         drop(live);
     }
 
+    /// The name of an extended attribute to set or remove, checked as Linux does before it
+    /// asks the file system: EROFS on a read-only mount, EINVAL for a bare namespace,
+    /// EOPNOTSUPP for namespaces the sandbox doesn't pass through.
+    fn xattr_name_to_change(&self, name: &[u8]) -> Result<CString, Errno> {
+        if !self.shared.writable {
+            return Err(libc::EROFS);
+        }
+        if [&b"user."[..], b"security.", b"system.", b"trusted."].contains(&name) {
+            // A namespace without a name (Linux's xattr_resolve_name).
+            return Err(libc::EINVAL);
+        }
+        if !xattr_visible(name) || name.starts_with(b"system.") {
+            return Err(libc::EOPNOTSUPP);
+        }
+        CString::new(name).map_err(|_| libc::EINVAL)
+    }
+
     /// `/proc/self/fd/N` of the descriptor, which must stay open while the path is used.
     fn xattr_path(&self) -> Result<Option<(Arc<OwnedFd>, CString)>, Errno> {
         // Symlinks: the magic link would resolve to the symlink, and host lgetxattr cannot
@@ -1087,17 +1104,7 @@ impl Inode for HostInode {
     }
 
     fn setxattr(&self, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
-        if !self.shared.writable {
-            return Err(libc::EROFS);
-        }
-        if [&b"user."[..], b"security.", b"system.", b"trusted."].contains(&name) {
-            // A namespace without a name (Linux's xattr_resolve_name).
-            return Err(libc::EINVAL);
-        }
-        if !xattr_visible(name) || name.starts_with(b"system.") {
-            return Err(libc::EOPNOTSUPP);
-        }
-        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let name = self.xattr_name_to_change(name)?;
         let Some((_fd, path)) = self.xattr_path()? else {
             return Err(libc::EPERM);
         };
@@ -1116,17 +1123,7 @@ impl Inode for HostInode {
     }
 
     fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
-        if !self.shared.writable {
-            return Err(libc::EROFS);
-        }
-        if [&b"user."[..], b"security.", b"system.", b"trusted."].contains(&name) {
-            // A namespace without a name (Linux's xattr_resolve_name).
-            return Err(libc::EINVAL);
-        }
-        if !xattr_visible(name) || name.starts_with(b"system.") {
-            return Err(libc::EOPNOTSUPP);
-        }
-        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let name = self.xattr_name_to_change(name)?;
         let Some((_fd, path)) = self.xattr_path()? else {
             return Err(libc::ENODATA);
         };
