@@ -71,16 +71,21 @@ fn open_dir(dir: &Path) -> Result<std::fs::File, OciError> {
     std::fs::File::open(dir).map_err(|e| OciError::io(format!("opening {}", dir.display()), e))
 }
 
-/// Binds and listens on the control socket of the container directory `dir`.
-pub fn listen(dir: &Path) -> Result<OwnedFd, OciError> {
-    let d = open_dir(dir)?;
-    let fd = socket::socket(
+/// A new control socket (SOCK_SEQPACKET: one message per request).
+fn new_socket() -> Result<OwnedFd, OciError> {
+    socket::socket(
         AddressFamily::Unix,
         SockType::SeqPacket,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| OciError::io("control socket", e.into()))?;
+    .map_err(|e| OciError::io("control socket", e.into()))
+}
+
+/// Binds and listens on the control socket of the container directory `dir`.
+pub fn listen(dir: &Path) -> Result<OwnedFd, OciError> {
+    let d = open_dir(dir)?;
+    let fd = new_socket()?;
     socket::bind(fd.as_raw_fd(), &addr_in(&d)?)
         .map_err(|e| OciError::io(format!("binding {}/{SOCKET}", dir.display()), e.into()))?;
     socket::listen(&fd, Backlog::new(64).unwrap_or(Backlog::MAXCONN))
@@ -91,13 +96,7 @@ pub fn listen(dir: &Path) -> Result<OwnedFd, OciError> {
 /// Connects to the sandbox of the container directory `dir`.
 pub fn connect(dir: &Path) -> Result<OwnedFd, OciError> {
     let d = open_dir(dir)?;
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| OciError::io("control socket", e.into()))?;
+    let fd = new_socket()?;
     socket::connect(fd.as_raw_fd(), &addr_in(&d)?).map_err(|e| {
         OciError::io(
             format!("connecting to the sandbox ({}/{SOCKET})", dir.display()),

@@ -522,13 +522,9 @@ pub(super) fn chown_fd(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<(), Err
 }
 
 /// Sets the times of `name` in `dir` without following it (`None`: UTIME_OMIT).
-pub(super) fn utimens_at(
-    dir: BorrowedFd<'_>,
-    name: &CStr,
-    atime: Option<(i64, i64)>,
-    mtime: Option<(i64, i64)>,
-) -> Result<(), Errno> {
-    let ts = |t: Option<(i64, i64)>| match t {
+/// A time for utimensat: seconds and nanoseconds, or None to leave it (UTIME_OMIT).
+fn utime_spec(t: Option<(i64, i64)>) -> libc::timespec {
+    match t {
         Some((s, ns)) => libc::timespec {
             tv_sec: s,
             tv_nsec: ns,
@@ -537,8 +533,16 @@ pub(super) fn utimens_at(
             tv_sec: 0,
             tv_nsec: libc::UTIME_OMIT,
         },
-    };
-    let times = [ts(atime), ts(mtime)];
+    }
+}
+
+pub(super) fn utimens_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    atime: Option<(i64, i64)>,
+    mtime: Option<(i64, i64)>,
+) -> Result<(), Errno> {
+    let times = [utime_spec(atime), utime_spec(mtime)];
     // SAFETY: `name` is NUL-terminated; `times` is two timespecs.
     check(unsafe {
         libc::utimensat(
@@ -557,17 +561,7 @@ pub(super) fn utimens_fd(
     mtime: Option<(i64, i64)>,
 ) -> Result<(), Errno> {
     let path = proc_path(fd);
-    let ts = |t: Option<(i64, i64)>| match t {
-        Some((s, ns)) => libc::timespec {
-            tv_sec: s,
-            tv_nsec: ns,
-        },
-        None => libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-    };
-    let times = [ts(atime), ts(mtime)];
+    let times = [utime_spec(atime), utime_spec(mtime)];
     // SAFETY: `path` is NUL-terminated; `times` is two timespecs.
     check(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) })
 }
