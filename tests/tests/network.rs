@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use conformance::{
-    build, run_native, run_with_timeout, runsc_do_command, runsc_do_command_with, skip_without_kvm,
-    Case, Input, Libc, ScratchDir,
+    build, diff_lines, run_native, run_with_timeout, runsc_do_command, runsc_do_command_with,
+    skip_without_kvm, Case, Input, Libc, ScratchDir,
 };
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -155,6 +155,44 @@ fn getent_hosts_matches_native() {
     }
 }
 
+/// `prog` run natively the way `--network=none` runs it in the sandbox: in a throwaway
+/// network namespace of its own with only loopback up (`unshare --net`, as root), so that
+/// the two sides see the same per-namespace defaults (sysctls, addresses) whatever the
+/// host's own namespace holds. Without root or `unshare`, it says so and runs `prog` in the
+/// host's namespace. Neither changes the host: the namespace dies with the program.
+fn run_native_without_network(prog: &std::path::Path) -> conformance::Outcome {
+    let unshare = std::path::Path::new("/usr/bin/unshare");
+    let ip = std::path::Path::new("/usr/sbin/ip");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !(root && unshare.exists() && ip.exists()) {
+        eprintln!(
+            "network_none: native side runs in the host's network namespace \
+             (needs root, {} and {})",
+            unshare.display(),
+            ip.display()
+        );
+        return run_native(prog, &Case::default()).expect("native");
+    }
+    let script = format!("{} link set lo up && exec \"$0\"", ip.display());
+    let case = Case::args([
+        "--net",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+        &prog.to_string_lossy(),
+    ]);
+    let out = run_native(unshare, &case).expect("native in a new network namespace");
+    assert_eq!(
+        out.status,
+        0,
+        "unshare --net: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `--network=none`: only loopback, which works (the TCP conformance program gives its
 /// native output there), and changes through netlink are refused.
 #[test]
@@ -182,13 +220,19 @@ fn network_none_has_only_a_working_loopback() {
     assert_eq!(ifaces, ["lo"], "/proc/net/dev: {dev}");
 
     let prog = build("inet_tcp", Libc::Glibc);
-    let native = run_native(&prog, &Case::default()).expect("native");
+    let native = run_native_without_network(&prog);
     let mut cmd = runsc_do_command_with(&none, &prog, &[] as &[&str]);
     let sandboxed =
         run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(120)).expect("run");
-    assert_eq!(
+    let (want, got) = (
         String::from_utf8_lossy(&native.stdout),
-        String::from_utf8_lossy(&sandboxed.stdout)
+        String::from_utf8_lossy(&sandboxed.stdout),
+    );
+    assert!(
+        want == got,
+        "inet_tcp under --network=none differs from native (- native, + sandbox):\n{}\nsandbox stderr: {}",
+        diff_lines(&want, &got),
+        String::from_utf8_lossy(&sandboxed.stderr)
     );
 
     // Netlink reads work; writes are EPERM (even here, where they could only reach the
