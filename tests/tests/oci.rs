@@ -518,3 +518,89 @@ fn the_image_annotation_selects_a_converted_image_as_root() {
     let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
     assert!(msg.contains("dev.runsc.image=no-such-image"), "{msg}");
 }
+
+/// Receives one descriptor sent with SCM_RIGHTS on `stream` (as containerd's shim receives
+/// the pty master from `--console-socket`).
+fn receive_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut name = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: name.as_mut_ptr().cast(),
+        iov_len: name.len(),
+    };
+    // Room for one cmsghdr with one int, aligned as the kernel wants.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at buffers we own for the call's duration.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+    assert!(
+        n > 0,
+        "recvmsg on the console socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: msg was filled in by recvmsg; CMSG_FIRSTHDR/CMSG_DATA walk its control buffer.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null(), "no descriptor came with the console");
+        assert_eq!(
+            ((*c).cmsg_level, (*c).cmsg_type),
+            (libc::SOL_SOCKET, libc::SCM_RIGHTS)
+        );
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    }
+}
+
+/// `process.terminal`: the pty master goes to `--console-socket`, and the terminal starts at
+/// `process.consoleSize` (so a program's first TIOCGWINSZ sees the caller's size, not 0x0,
+/// as with runc); the program's standard streams are that terminal, which it sees as its
+/// /dev/pts/0.
+#[test]
+fn a_terminal_starts_at_the_console_size() {
+    let Some(env) = Env::new("a_terminal_starts_at_the_console_size") else {
+        return;
+    };
+    env.config(
+        "stty size; [ -t 0 ] && echo stdin is a tty; tty; ls -1 /dev/pts",
+        |c| {
+            c["process"]["terminal"] = json!(true);
+            c["process"]["consoleSize"] = json!({ "height": 33, "width": 77 });
+        },
+    );
+    let sock_path = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        receive_fd(&stream)
+    });
+    let (st, _, err) = env.run(&[
+        "run",
+        "--detach",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "tty1",
+    ]);
+    assert_eq!(st, 0, "run: {err} {:?}", fs::read_to_string(env.log()));
+    let master = fs::File::from(receiver.join().unwrap());
+    env.wait_status("tty1", "stopped");
+    // The pty's output until the slave is gone (EIO); the line discipline adds \r.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut reader = &master;
+    use std::io::Read;
+    while let Ok(n) = reader.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    // Its terminal is the container's /dev/pts/0, as under runc.
+    assert_eq!(text, "33 77\nstdin is a tty\n/dev/pts/0\n0\nptmx\n");
+    assert_eq!(env.run(&["delete", "tty1"]).0, 0);
+}

@@ -26,6 +26,9 @@ use crate::vfs::{DirEntry, FileType, Inode, SetAttr, StatFs};
 use crate::waiter::{WaitQueue, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::{dev::makedev, Errno, FileDescription, Stat};
 
+mod console;
+pub use console::{host_terminal, HostConsole};
+
 /// /dev/ptmx and /dev/pts/ptmx.
 pub const PTMX: u64 = makedev(5, 2);
 /// The major number of the slaves (Unix98 ptys).
@@ -217,6 +220,8 @@ pub struct Devpts {
     slave_mode: u32,
     slave_gid: u32,
     ptys: Mutex<BTreeMap<u32, Weak<Pty>>>,
+    /// Host terminals shown here (lock after `ptys`).
+    consoles: Mutex<BTreeMap<u32, Weak<HostConsole>>>,
     jobs: Mutex<Option<Weak<dyn JobControl>>>,
     me: Weak<Devpts>,
 }
@@ -234,6 +239,7 @@ impl Devpts {
             slave_mode: mode & 0o7777,
             slave_gid: gid,
             ptys: Mutex::new(BTreeMap::new()),
+            consoles: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(None),
             me: me.clone(),
         })
@@ -268,6 +274,16 @@ impl Devpts {
             .filter(|p| p.lock().master_open)
     }
 
+    /// The lowest number neither a pair nor a host terminal holds.
+    fn free_index(
+        ptys: &BTreeMap<u32, Weak<Pty>>,
+        consoles: &BTreeMap<u32, Weak<HostConsole>>,
+    ) -> Result<u32, Errno> {
+        (0..MAX_PTYS)
+            .find(|i| !ptys.contains_key(i) && !consoles.contains_key(i))
+            .ok_or(libc::ENOSPC)
+    }
+
     /// A new pair at the lowest free index (Linux's devpts_new_index), its slave locked.
     fn allocate(&self) -> Result<Arc<Pty>, Errno> {
         let mut ptys = lock(&self.ptys);
@@ -279,9 +295,11 @@ impl Devpts {
                 st.master_open || st.slave_opens > 0
             })
         });
-        let index = (0..MAX_PTYS)
-            .find(|i| !ptys.contains_key(i))
-            .ok_or(libc::ENOSPC)?;
+        let index = {
+            let mut consoles = lock(&self.consoles);
+            consoles.retain(|_, w| w.strong_count() > 0);
+            Devpts::free_index(&ptys, &consoles)?
+        };
         let pty = Arc::new(Pty {
             index,
             id: NEXT_TTY_ID.fetch_add(1, Ordering::Relaxed),
@@ -1215,6 +1233,9 @@ impl Inode for Dir {
             .filter(|s| !s.starts_with('0') || s.len() == 1)
             .and_then(|s| s.parse::<u32>().ok())
             .ok_or(libc::ENOENT)?;
+        if let Some(console) = self.fs.console(index) {
+            return Ok(console.node());
+        }
         let pty = self.fs.get(index).ok_or(libc::ENOENT)?;
         Ok(Arc::new(SlaveNode { pty }))
     }
@@ -1224,9 +1245,11 @@ impl Inode for Dir {
             ino: 2,
             file_type: FileType::CharDevice,
         }];
-        let live: Vec<u32> = lock(&self.fs.ptys).keys().copied().collect();
+        let mut live: Vec<u32> = lock(&self.fs.ptys).keys().copied().collect();
+        live.extend(lock(&self.fs.consoles).keys().copied());
+        live.sort_unstable();
         for i in live {
-            if self.fs.get(i).is_some() {
+            if self.fs.get(i).is_some() || self.fs.console(i).is_some() {
                 v.push(DirEntry {
                     name: i.to_string().into_bytes(),
                     ino: i as u64 + 3,

@@ -551,6 +551,8 @@ pub fn spec_template() -> serde_json::Value {
 pub struct ExecSpec {
     pub request: Request,
     pub terminal: bool,
+    /// The terminal's starting window size (`consoleSize`).
+    pub console_size: Option<control::ConsoleSize>,
 }
 
 /// What `exec`'s arguments change in the process (without `--process`).
@@ -617,6 +619,7 @@ pub fn exec_spec(
     }
     Ok(ExecSpec {
         terminal: tty || p.terminal().unwrap_or(false),
+        console_size: control::ConsoleSize::from_spec(&p),
         request: Request::Exec {
             args: bp.args,
             env: bp.env,
@@ -654,17 +657,12 @@ pub fn exec_session(
             let console = console.ok_or_else(|| {
                 OciError::Invalid("a terminal was asked for but no --console-socket given".into())
             })?;
-            let pty =
-                nix::pty::openpty(None, None).map_err(|e| OciError::io("openpty", e.into()))?;
-            let name = nix::unistd::ttyname(std::os::fd::AsFd::as_fd(&pty.slave))
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            control::send_console(console, &pty.master, &name)?;
+            let slave = control::open_console(console, spec.console_size)?;
             if ready.is_some() {
                 // A detached exec's stdio is the caller's output pipe, read to the end.
                 crate::sandbox::null_stdio();
             }
-            Some(pty.slave)
+            Some(slave)
         } else {
             None
         };
@@ -767,7 +765,12 @@ pub fn exec_detached(
 
 /// Serialises an exec spec for the exec proxy.
 pub fn exec_spec_json(spec: &ExecSpec) -> String {
-    serde_json::json!({ "terminal": spec.terminal, "request": spec.request }).to_string()
+    serde_json::json!({
+        "terminal": spec.terminal,
+        "console_size": spec.console_size,
+        "request": spec.request,
+    })
+    .to_string()
 }
 
 /// Reads what [`exec_spec_json`] wrote.
@@ -775,11 +778,14 @@ pub fn exec_spec_from_json(s: &str) -> Result<ExecSpec, OciError> {
     #[derive(serde::Deserialize)]
     struct Wire {
         terminal: bool,
+        #[serde(default)]
+        console_size: Option<control::ConsoleSize>,
         request: Request,
     }
     let w: Wire = serde_json::from_str(s).map_err(|e| OciError::Invalid(e.to_string()))?;
     Ok(ExecSpec {
         terminal: w.terminal,
+        console_size: w.console_size,
         request: w.request,
     })
 }

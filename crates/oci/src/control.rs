@@ -185,9 +185,48 @@ pub fn call(dir: &Path, req: &Request, fds: &[RawFd]) -> Result<(OwnedFd, Reply)
     }
 }
 
+/// The window size a terminal starts with: `process.consoleSize` (Docker fills it in from
+/// the client's terminal, so that the program's first TIOCGWINSZ sees the real size
+/// instead of 0x0 before the first resize arrives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConsoleSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+impl ConsoleSize {
+    /// From the spec's `consoleSize` box (height, width); sizes beyond a u16 are clamped.
+    pub fn from_spec(p: &oci_spec::runtime::Process) -> Option<ConsoleSize> {
+        let b = p.console_size()?;
+        let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+        Some(ConsoleSize {
+            rows: clamp(b.height()),
+            cols: clamp(b.width()),
+        })
+    }
+}
+
+/// Makes the pty of a terminal process and hands its master to `--console-socket` as runc
+/// does; returns the slave, sized `size` when the spec gave one.
+pub fn open_console(socket_path: &Path, size: Option<ConsoleSize>) -> Result<OwnedFd, OciError> {
+    let winsize = size.map(|s| nix::pty::Winsize {
+        ws_row: s.rows,
+        ws_col: s.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let pty =
+        nix::pty::openpty(winsize.as_ref(), None).map_err(|e| OciError::io("openpty", e.into()))?;
+    let name = nix::unistd::ttyname(pty.slave.as_fd())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    send_console(socket_path, &pty.master, &name)?;
+    Ok(pty.slave)
+}
+
 /// Sends a pty master to a `--console-socket` as runc does: a stream socket, the pty's name
 /// as the data and the descriptor as SCM_RIGHTS.
-pub fn send_console(socket_path: &Path, master: &impl AsRawFd, name: &str) -> Result<(), OciError> {
+fn send_console(socket_path: &Path, master: &impl AsRawFd, name: &str) -> Result<(), OciError> {
     let stream = std::os::unix::net::UnixStream::connect(socket_path).map_err(|e| {
         OciError::io(
             format!("connecting to the console socket {}", socket_path.display()),

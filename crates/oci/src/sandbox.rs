@@ -78,16 +78,15 @@ fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciErro
 /// A pty for the container's terminal: its master goes to the console socket, its slave is
 /// returned (and made this process's controlling terminal, so ^C and resizes reach the
 /// sentry, which passes them on).
-fn terminal(console: &std::path::Path) -> Result<OwnedFd, OciError> {
-    let pty = nix::pty::openpty(None, None).map_err(|e| OciError::io("openpty", e.into()))?;
-    let name = nix::unistd::ttyname(pty.slave.as_fd())
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    control::send_console(console, &pty.master, &name)?;
+fn terminal(
+    console: &std::path::Path,
+    size: Option<control::ConsoleSize>,
+) -> Result<OwnedFd, OciError> {
+    let slave = control::open_console(console, size)?;
     // SAFETY: TIOCSCTTY on the slave we own; this process leads its session (create
     // started it with setsid).
-    unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
-    Ok(pty.slave)
+    unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Ok(slave)
 }
 
 /// Points descriptors 0, 1 and 2 at /dev/null.
@@ -131,7 +130,7 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         let console = args.console_socket.as_ref().ok_or_else(|| {
             OciError::Invalid("process.terminal is set but no --console-socket was given".into())
         })?;
-        let slave = terminal(console)?;
+        let slave = terminal(console, control::ConsoleSize::from_spec(proc))?;
         // Our own stdio is the caller's output pipe, which it reads to the end (go-runc's
         // create does): let go of it, as runc's init does when its stdio becomes the pty.
         null_stdio();

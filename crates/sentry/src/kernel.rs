@@ -443,20 +443,58 @@ impl Sandbox {
     }
 }
 
-/// Installs the standard streams in a new fd table.
-fn stdio_table(stdio: [Option<OwnedFd>; 3]) -> Arc<FdTable> {
+/// Installs the standard streams in a new fd table. A stream that is a host terminal shows
+/// as a node of the devpts mounted at /dev/pts, when there is one (as runc's console is the
+/// container's /dev/pts/0), so that ttyname(3) and /proc/PID/fd name it.
+fn stdio_table(stdio: [Option<OwnedFd>; 3], fs: &FsContext, creds: &Creds) -> Arc<FdTable> {
     let fds = Arc::new(FdTable::default());
+    let devpts = resolve_absolute(fs, creds, b"/dev/pts")
+        .and_then(|dir| fs::devpts::Devpts::of_root(dir.inode()));
     for (i, fd) in stdio.into_iter().enumerate() {
         if let Some(fd) = fd {
             // The sandbox sees the stream with the access mode and flags it was opened with.
             // SAFETY: F_GETFL on a descriptor we own.
             let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
-            let desc = Arc::new(fs::host::HostFile::new(fd));
-            let file = OpenFile::special(None, None, desc, flags.max(0) as u32);
+            let flags = flags.max(0) as u32;
+            let console = devpts.as_ref().and_then(|devpts| {
+                fs::devpts::host_terminal(std::os::fd::AsFd::as_fd(&fd))?;
+                let console = devpts
+                    .show_host_terminal(std::os::fd::AsFd::as_fd(&fd), creds.euid)
+                    .ok()?;
+                let path = format!("/dev/pts/{}", console.index());
+                let node = resolve_absolute(fs, creds, path.as_bytes())?;
+                Some((console, node))
+            });
+            let file = match console {
+                Some((console, node)) => {
+                    let inode = node.inode().clone();
+                    OpenFile::special(Some(node), Some(inode), console.file(fd), flags)
+                }
+                None => {
+                    let desc = Arc::new(fs::host::HostFile::new(fd));
+                    OpenFile::special(None, None, desc, flags)
+                }
+            };
             fds.install(i as i32, file, false);
         }
     }
     fds
+}
+
+/// Where the absolute `path` leads in `fs`, for `creds`.
+fn resolve_absolute(fs: &FsContext, creds: &Creds, path: &[u8]) -> Option<fs::vfs::Location> {
+    let root = fs.root();
+    let fs_creds = FsCreds {
+        uid: creds.euid,
+        gid: creds.egid,
+        groups: creds.groups.clone(),
+    };
+    let resolver = Resolver {
+        ns: &fs.ns,
+        root: &root,
+        creds: &fs_creds,
+    };
+    resolver.resolve(&root, path, ResolveFlags::follow()).ok()
 }
 
 /// A new process of `kernel` from `spec`, leading its own session and group, with parent
@@ -486,7 +524,7 @@ fn new_process(
     )?;
     let (mut mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
     mm.exe_access = fs::vfs::write_access::deny_write(&*spec.program.inode).ok();
-    let fds = stdio_table(spec.stdio);
+    let fds = stdio_table(spec.stdio, &fs, &spec.creds);
     let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));
     let pid = kernel.new_id();
