@@ -135,3 +135,36 @@ fn a_forbidden_host_call_stops_the_sandbox_and_is_named() {
         "stderr: {stderr}"
     );
 }
+
+/// Calls the filter allows only with some arguments: an ioctl request, a socket family and
+/// an executable mapping the sentry never asks for stop it, named with their arguments.
+#[test]
+fn forbidden_arguments_stop_the_sandbox_and_are_named() {
+    if skip_without_kvm("forbidden_arguments_stop_the_sandbox_and_are_named") {
+        return;
+    }
+    for (test, named) in [
+        (
+            "ioctl",
+            "forbidden host system call ioctl (16) with arguments 0x0, 0x5412,",
+        ),
+        (
+            "socket",
+            "forbidden host system call socket (41) with arguments 0x11, 0x3, 0x0",
+        ),
+        (
+            "mmap",
+            "forbidden host system call mmap (9) with arguments 0x0, 0x1000, 0x5",
+        ),
+    ] {
+        let out = Command::new(runsc_path())
+            .args(["do", "--", "/bin/true"])
+            .env(boot::seccomp::SELFTEST_ENV, test)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run runsc");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(159), "{test}: stderr: {stderr}");
+        assert!(stderr.contains(named), "{test}: stderr: {stderr}");
+    }
+}

@@ -9,9 +9,10 @@
 //! missing entry shows at once and by name. `Mode::Log` lets every call through and has the
 //! kernel log the ones outside the list (`--seccomp=log`), to find what is missing.
 //!
-//! The list is one entry per call with the reason. No argument checks yet: ioctl, socket
-//! and mmap are allowed whole (KVM's requests, terminal and socket requests; hostinet's
-//! families; guest memory): narrowing them is the next step (issue 13).
+//! The list is one entry per call with the reason ([`ALLOWED`]), and the calls allowed only
+//! with some arguments ([`narrowed`]): ioctl only with the requests the crates list next to
+//! the code that makes them (KVM's, terminals', sockets'), socket only with the families
+//! the sentry serves, mmap and mprotect never executable, prctl only for thread names.
 
 use std::collections::BTreeMap;
 
@@ -51,9 +52,7 @@ pub enum SeccompError {
 /// The host system calls the running sentry makes, and why.
 pub const ALLOWED: &[(i64, &str)] = &[
     // Memory: the memory file, guest memory, image mappings, thread stacks.
-    (libc::SYS_mmap, "map the memory file, images, thread stacks"),
     (libc::SYS_munmap, "unmap them"),
-    (libc::SYS_mprotect, "thread stack guards (std), allocator"),
     (libc::SYS_mremap, "allocator growth"),
     (libc::SYS_madvise, "release memory-file pages, allocator"),
     (libc::SYS_brk, "allocator"),
@@ -69,11 +68,6 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (
         libc::SYS_ftruncate,
         "size the memory file, truncate hostfs files",
-    ),
-    // KVM and terminals.
-    (
-        libc::SYS_ioctl,
-        "KVM_RUN and the vCPU/VM requests; terminal and socket requests",
     ),
     // Threads and synchronisation.
     (libc::SYS_clone, "task threads (older std path)"),
@@ -211,8 +205,6 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (libc::SYS_getcwd, "libc"),
     // Sockets: hostinet (the sandbox's network namespace), the OCI control socket, the
     // console socket, AF_UNIX sockets bound on hostfs.
-    (libc::SYS_socket, "hostinet sockets, netlink dumps"),
-    (libc::SYS_socketpair, "internal channels"),
     (libc::SYS_bind, "hostinet, host AF_UNIX"),
     (libc::SYS_listen, "hostinet, control socket"),
     (libc::SYS_accept, "hostinet, control socket"),
@@ -251,13 +243,95 @@ pub const ALLOWED: &[(i64, &str)] = &[
         libc::SYS_sched_rr_get_interval,
         "sched_rr_get_interval for the guest",
     ),
-    (libc::SYS_prctl, "thread names"),
     (libc::SYS_arch_prctl, "new threads (libc)"),
     (
         libc::SYS_wait4,
         "reap host children (hooks run before the start)",
     ),
 ];
+
+/// What a narrowed call may be asked.
+#[derive(Debug, Clone)]
+pub enum Args {
+    /// Argument `index` (as a 32-bit value) is one of these.
+    OneOf(u8, Vec<u64>),
+    /// Argument `index` has none of the bits of `mask`.
+    Without(u8, u64),
+}
+
+/// The calls allowed only with some arguments, each with the reason.
+pub fn narrowed() -> Vec<(i64, &'static str, Args)> {
+    let mut ioctls: Vec<u64> = platform::kvm::host_ioctls::KVM_IOCTLS
+        .iter()
+        .map(|&(r, _)| r)
+        .collect();
+    ioctls.extend(fs::host::HOST_FILE_IOCTLS);
+    ioctls.extend(sentry::syscalls::host_socket_ioctls());
+    ioctls.sort_unstable();
+    ioctls.dedup();
+    let prot_exec = libc::PROT_EXEC as u64;
+    vec![
+        (
+            libc::SYS_ioctl,
+            "the platform's KVM requests (platform::kvm::host_ioctls), terminal requests on \
+             host streams (fs::host) and socket requests on hostinet sockets",
+            Args::OneOf(1, ioctls),
+        ),
+        (
+            libc::SYS_socket,
+            "hostinet (inet, inet6), netlink route dumps, host AF_UNIX (control socket, \
+             sockets bound on hostfs)",
+            Args::OneOf(
+                0,
+                [
+                    libc::AF_UNIX,
+                    libc::AF_INET,
+                    libc::AF_INET6,
+                    libc::AF_NETLINK,
+                ]
+                .map(|f| f as u64)
+                .to_vec(),
+            ),
+        ),
+        (
+            libc::SYS_socketpair,
+            "internal channels (AF_UNIX only)",
+            Args::OneOf(0, vec![libc::AF_UNIX as u64]),
+        ),
+        (
+            libc::SYS_mmap,
+            "the memory file, images, thread stacks; never executable on the host (the \
+             guest's code runs in the VM)",
+            Args::Without(2, prot_exec),
+        ),
+        (
+            libc::SYS_mprotect,
+            "thread stack guards (std), allocator; never executable",
+            Args::Without(2, prot_exec),
+        ),
+        (
+            libc::SYS_prctl,
+            "thread names only",
+            Args::OneOf(0, vec![libc::PR_SET_NAME as u64, libc::PR_GET_NAME as u64]),
+        ),
+    ]
+}
+
+fn rules(args: &Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    use seccompiler::{SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond};
+    match args {
+        Args::OneOf(index, values) => values
+            .iter()
+            .map(|&v| SeccompRule::new(vec![Cond::new(*index, Len::Dword, Op::Eq, v)?]))
+            .collect(),
+        Args::Without(index, mask) => Ok(vec![SeccompRule::new(vec![Cond::new(
+            *index,
+            Len::Qword,
+            Op::MaskedEq(*mask),
+            0,
+        )?])?]),
+    }
+}
 
 /// Builds the filter for `mode` (None for `Mode::Off`).
 pub fn build(mode: Mode) -> Result<Option<BpfProgram>, SeccompError> {
@@ -266,13 +340,15 @@ pub fn build(mode: Mode) -> Result<Option<BpfProgram>, SeccompError> {
         Mode::Log => SeccompAction::Log,
         Mode::Off => return Ok(None),
     };
-    let rules: BTreeMap<i64, Vec<SeccompRule>> =
+    let build_err = |e: seccompiler::BackendError| SeccompError::Build(e.to_string());
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         ALLOWED.iter().map(|&(nr, _)| (nr, Vec::new())).collect();
+    for (nr, _, args) in narrowed() {
+        rules.insert(nr, self::rules(&args).map_err(build_err)?);
+    }
     let filter = SeccompFilter::new(rules, mismatch, SeccompAction::Allow, TargetArch::x86_64)
         .map_err(|e| SeccompError::Build(e.to_string()))?;
-    let program: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SeccompError::Build(e.to_string()))?;
+    let program: BpfProgram = filter.try_into().map_err(build_err)?;
     Ok(Some(program))
 }
 
@@ -287,25 +363,57 @@ pub fn install(mode: Mode) -> Result<(), SeccompError> {
     seccompiler::apply_filter_all_threads(&program)
         .map_err(|e| SeccompError::Install(e.to_string()))?;
     tracing::debug!(
-        "seccomp: {mode:?}, {} host system calls allowed",
-        ALLOWED.len()
+        "seccomp: {mode:?}, {} host system calls allowed, {} of them narrowed by argument",
+        ALLOWED.len() + narrowed().len(),
+        narrowed().len()
     );
-    if std::env::var_os(SELFTEST_ENV).is_some_and(|v| v == "1") {
-        // The proof that the filter holds (tests/tests/seccomp.rs): a call the sentry never
-        // makes. Only the host user who starts runsc can ask for it; the guest can't.
-        // SAFETY: personality(0xffffffff) only queries.
-        unsafe { libc::syscall(libc::SYS_personality, 0xffff_ffffu64) };
+    if let Some(test) = std::env::var_os(SELFTEST_ENV) {
+        self_test(&test.to_string_lossy());
     }
     Ok(())
 }
 
-/// Set to `1`, makes the sentry attempt a forbidden host call right after the filter is
-/// installed (tests check that it is stopped and named).
+/// Set to `1`, `ioctl`, `socket` or `mmap`, makes the sentry attempt a forbidden host call
+/// (`1`: one never allowed; the others: an allowed call with forbidden arguments) right
+/// after the filter is installed; tests check that it is stopped and named. Only the host
+/// user who starts runsc can ask for it; the guest can't.
 pub const SELFTEST_ENV: &str = "RUNSC_SECCOMP_SELFTEST";
 
-/// Writes "runsc: the sentry made a forbidden host system call NAME (NR)" and ends the
-/// process as a SIGSYS death would (status 159), without allocating (signal context).
-extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+fn self_test(which: &str) {
+    match which {
+        // SAFETY: personality(0xffffffff) only queries.
+        "1" => unsafe {
+            libc::syscall(libc::SYS_personality, 0xffff_ffffu64);
+        },
+        // SAFETY: TIOCSTI on stdin would push a byte into a terminal's input; the filter
+        // stops it first. The byte is ours.
+        "ioctl" => unsafe {
+            let b = 0u8;
+            libc::ioctl(0, libc::TIOCSTI, &b);
+        },
+        // SAFETY: a packet socket; the filter stops it before it exists.
+        "socket" => unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        },
+        // SAFETY: an anonymous executable mapping; the filter stops it first.
+        "mmap" => unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+        },
+        _ => {}
+    }
+}
+
+/// Writes "runsc: the sentry made a forbidden host system call NAME (NR) with arguments A,
+/// B, C" and ends the process as a SIGSYS death would (status 159), without allocating
+/// (signal context).
+extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; for SIGSYS from
     // seccomp, the syscall number is the int at offset 24 (`_sigsys._syscall`, after
     // si_signo, si_errno, si_code, padding and `_call_addr`).
@@ -340,7 +448,33 @@ extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         }
     }
     put(&digits[i..]);
-    put(b"); seccomp stopped the sandbox (see boot/src/seccomp.rs)\n");
+    put(b") with arguments ");
+    // SAFETY: for an SA_SIGINFO handler the third argument is the interrupted context; a
+    // seccomp trap leaves the call's arguments in its registers (rdi, rsi, rdx).
+    let gregs = unsafe { (*(uc as *const libc::ucontext_t)).uc_mcontext.gregs };
+    for (k, reg) in [libc::REG_RDI, libc::REG_RSI, libc::REG_RDX]
+        .iter()
+        .enumerate()
+    {
+        if k > 0 {
+            put(b", ");
+        }
+        put(b"0x");
+        let v = gregs[*reg as usize] as u64;
+        let mut hex = [0u8; 16];
+        let mut n = 0;
+        let mut x = v;
+        loop {
+            hex[15 - n] = b"0123456789abcdef"[(x & 0xf) as usize];
+            n += 1;
+            x >>= 4;
+            if x == 0 {
+                break;
+            }
+        }
+        put(&hex[16 - n..]);
+    }
+    put(b"; seccomp stopped the sandbox (see boot/src/seccomp.rs)\n");
     // SAFETY: write and _exit are async-signal-safe; the buffer is ours.
     unsafe {
         libc::write(2, line.as_ptr().cast(), len);
@@ -398,9 +532,40 @@ mod tests {
     #[test]
     fn each_call_is_listed_once() {
         let mut seen = std::collections::HashSet::new();
-        for &(nr, why) in ALLOWED {
+        let narrowed = narrowed();
+        let all = ALLOWED
+            .iter()
+            .copied()
+            .chain(narrowed.iter().map(|(nr, why, _)| (*nr, *why)));
+        for (nr, why) in all {
             assert!(seen.insert(nr), "{nr} listed twice");
             assert!(!why.is_empty());
         }
+    }
+
+    #[test]
+    fn narrowed_calls_refuse_what_the_sentry_never_asks() {
+        let narrowed = narrowed();
+        let args = |nr: i64| &narrowed.iter().find(|(n, ..)| *n == nr).unwrap().2;
+        let Args::OneOf(1, requests) = args(libc::SYS_ioctl) else {
+            panic!("ioctl is narrowed by its request")
+        };
+        assert!(requests.contains(&0xAE80), "KVM_RUN");
+        assert!(requests.contains(&(libc::TCGETS as u64)));
+        for never in [
+            libc::TIOCSTI,
+            libc::TIOCSCTTY,
+            libc::TIOCLINUX,
+            libc::SIOCSIFFLAGS,
+        ] {
+            assert!(!requests.contains(&(never as u64)), "{never:#x}");
+        }
+        let Args::OneOf(0, families) = args(libc::SYS_socket) else {
+            panic!("socket is narrowed by its family")
+        };
+        assert!(!families.contains(&(libc::AF_PACKET as u64)));
+        assert!(
+            matches!(args(libc::SYS_mmap), Args::Without(2, m) if *m == libc::PROT_EXEC as u64)
+        );
     }
 }

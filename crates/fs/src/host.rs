@@ -499,6 +499,32 @@ fn terminal_id(fd: RawFd) -> Option<u64> {
 }
 
 /// Requests of the kernel's terminal ioctls that libc doesn't name on every target.
+/// Every request this module makes on a host descriptor (a terminal's, or FIONREAD on any
+/// stream), for the sentry's seccomp filter.
+pub const HOST_FILE_IOCTLS: &[u64] = &[
+    libc::TCGETS,
+    libc::TCSETS,
+    libc::TCSETSW,
+    libc::TCSETSF,
+    libc::TCGETA,
+    libc::TCSETA,
+    libc::TCSETAW,
+    libc::TCSETAF,
+    req::TCGETS2,
+    req::TCSETS2,
+    req::TCSETSW2,
+    req::TCSETSF2,
+    libc::TIOCGWINSZ,
+    libc::TIOCSWINSZ,
+    libc::TCFLSH,
+    libc::TCXONC,
+    libc::TCSBRK,
+    req::TCSBRKP,
+    libc::TIOCOUTQ,
+    libc::TIOCGETD,
+    libc::FIONREAD,
+];
+
 mod req {
     pub const TCGETS2: u64 = 0x802c_542a;
     pub const TCSETS2: u64 = 0x402c_542b;

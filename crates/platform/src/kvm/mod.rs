@@ -6,6 +6,7 @@
 mod address_space;
 mod cpu;
 pub mod guest_code;
+pub mod host_ioctls;
 pub mod layout;
 mod pagetables;
 pub mod ring;

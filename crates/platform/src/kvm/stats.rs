@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-const KVM_GET_STATS_FD: libc::c_ulong = 0xAECE;
+const KVM_GET_STATS_FD: libc::c_ulong = 0xAECE; // listed in host_ioctls for seccomp
 
 /// Reads every statistic of the vCPU behind `fd` as (name, value); histograms are summed.
 pub fn read_vcpu_stats(fd: &impl AsRawFd) -> std::io::Result<Vec<(String, u64)>> {

@@ -35,6 +35,18 @@ const CHANGES: [u64; 30] = [
     0x8960, 0x8962, 0x8971, 0x89a0, 0x89a1, 0x89a2,
 ];
 
+/// Every request the sentry makes on a host socket (hostinet), for its seccomp filter.
+pub fn host_socket_ioctls() -> Vec<u64> {
+    let mut v = vec![
+        libc::FIONREAD,
+        libc::TIOCOUTQ, /* SIOCOUTQ */
+        SIOCATMARK,
+        libc::SIOCGIFCONF,
+    ];
+    v.extend(GET_IFREQ);
+    v
+}
+
 fn changes_interfaces(req: u64) -> bool {
     CHANGES.contains(&req)
 }

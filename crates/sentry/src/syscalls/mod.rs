@@ -9,6 +9,7 @@ mod exec;
 mod fd;
 mod futex;
 mod ifioctl;
+pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
 mod mm;
