@@ -533,6 +533,8 @@ program_test!(sched_prio);
 program_test!(fd_files);
 program_test!(pipe_limits);
 program_test!(proc_info);
+// /proc/PID/stat and status follow state, parent, group, session, threads and nice.
+program_test!(proc_stat);
 program_test!(admin_calls);
 program_test!(mm_calls);
 program_test!(pidfd_vm);

@@ -498,7 +498,6 @@ fn terminal_id(fd: RawFd) -> Option<u64> {
     nix::sys::stat::fstat(fd).ok().map(|st| st.st_rdev)
 }
 
-/// Requests of the kernel's terminal ioctls that libc doesn't name on every target.
 /// Every request this module makes on a host descriptor (a terminal's, or FIONREAD on any
 /// stream), for the sentry's seccomp filter.
 pub const HOST_FILE_IOCTLS: &[u64] = &[
@@ -525,6 +524,7 @@ pub const HOST_FILE_IOCTLS: &[u64] = &[
     libc::FIONREAD,
 ];
 
+/// Requests of the kernel's terminal ioctls that libc doesn't name on every target.
 mod req {
     pub const TCGETS2: u64 = 0x802c_542a;
     pub const TCSETS2: u64 = 0x402c_542b;

@@ -545,6 +545,8 @@ fn new_process(
         group: std::sync::OnceLock::new(),
         limits: std::sync::Mutex::new(rlimits),
         io: Default::default(),
+        started: std::time::Instant::now(),
+        kernel: Arc::downgrade(kernel),
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

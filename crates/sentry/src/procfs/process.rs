@@ -29,6 +29,10 @@ pub struct ProcessInfo {
     pub limits: std::sync::Mutex<[(u64, u64); crate::task::RLIM_NLIMITS]>,
     /// What the process read and wrote (/proc/PID/io).
     pub io: IoCounters,
+    /// When it was made (fork, or the start of the sandbox's first process).
+    pub started: std::time::Instant,
+    /// The kernel, for what changes over the process's life (parent, group, session).
+    pub kernel: std::sync::Weak<crate::process::Kernel>,
 }
 
 /// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
@@ -605,13 +609,14 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         }
     };
     format!(
-        "Name:\t{}\nUmask:\t0022\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
+        "Name:\t{}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
          VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t0000000000000000\nSeccomp:\t0\n",
         String::from_utf8_lossy(&p.comm()),
-        p.ppid,
+        state(p),
+        parent(p),
         c.uid,
         c.euid,
         c.suid,
@@ -627,6 +632,27 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Its parent now (the parent it was born with may have gone: then init, or a subreaper).
+fn parent(p: &ProcessInfo) -> i32 {
+    p.kernel.upgrade().map_or(p.ppid, |k| k.ppid(p.pid))
+}
+
+/// The process's state as /proc/PID/status names it: running when it reads its own files,
+/// stopped by job control, a zombie once its threads are gone; otherwise sleeping (the
+/// sandbox doesn't know which of its threads are on a CPU at this instant).
+fn state(p: &ProcessInfo) -> &'static str {
+    match p.group.get().and_then(|g| g.upgrade()) {
+        None => "Z (zombie)",
+        Some(g) if g.thread_count() == 0 => "Z (zombie)",
+        Some(g) if g.job.is_stopped() => "T (stopped)",
+        Some(_) if super::current_pid() == p.pid => "R (running)",
+        Some(_) => "S (sleeping)",
+    }
+}
+
+/// /proc/PID/stat. What the sandbox doesn't track reads as 0: the fault counts, the split of
+/// CPU time between user and system (all of it is utime), the terminal's number, and the
+/// signal and scheduling fields past rsslim.
 fn stat(p: &ProcessInfo) -> Vec<u8> {
     let (vsize, rss) = {
         let image = p.image();
@@ -639,18 +665,40 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
             None => (0, 0),
         }
     };
+    let kernel = p.kernel.upgrade();
+    let group = p.group.get().and_then(|g| g.upgrade());
+    let ppid = parent(p);
+    let (pgrp, session) = kernel
+        .as_ref()
+        .and_then(|k| k.ids(p.pid))
+        .unwrap_or((p.pid, p.pid));
+    let state = state(p).chars().next().unwrap_or('S');
+    let ticks = |d: std::time::Duration| d.as_nanos() as u64 * 100 / 1_000_000_000;
+    let (utime, cutime, nice, threads) = match &group {
+        Some(g) => (
+            ticks(g.cpu.process()),
+            ticks(g.sched.children().cpu),
+            g.sched.nice(),
+            g.thread_count(),
+        ),
+        None => (0, 0, 0, 0),
+    };
+    let starttime = kernel
+        .as_ref()
+        .map(|k| ticks(p.started.saturating_duration_since(k.booted)))
+        .unwrap_or(0);
+    let rsslim = p.limits.lock().unwrap_or_else(|e| e.into_inner())[libc::RLIMIT_RSS as usize].0;
     // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss ...
+    // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss
+    // rsslim, then 27 more.
     let mut s = format!(
-        "{} ({}) R {} {} {} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {rss}",
+        "{} ({}) {state} {ppid} {pgrp} {session} 0 -1 4194304 0 0 0 0 {utime} 0 {cutime} 0 {} {nice} {threads} 0 {starttime} {vsize} {rss} {rsslim}",
         p.pid,
         String::from_utf8_lossy(&p.comm()),
-        p.ppid,
-        p.pid,
-        p.pid,
+        20 + nice,
     );
-    // The remaining 28 fields (rsslim .. exit_code) are zero.
-    for _ in 0..28 {
+    // startcode .. exit_code: zero.
+    for _ in 0..27 {
         s.push_str(" 0");
     }
     s.push('\n');

@@ -165,6 +165,8 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             group: std::sync::OnceLock::new(),
             limits: Mutex::new(t.rlimits),
             io: Default::default(),
+            started: std::time::Instant::now(),
+            kernel: Arc::downgrade(&kernel),
         });
         let _ = info.group.set(Arc::downgrade(&group));
         kernel.procfs.register(info.clone());
