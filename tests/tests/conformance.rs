@@ -541,3 +541,5 @@ program_test!(clone_pidfd);
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.
 program_test!(personality);
+// System V IPC and POSIX message queues (issue 15): one namespace per sandbox.
+program_test!(sysv_shm);

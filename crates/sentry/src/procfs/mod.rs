@@ -29,7 +29,8 @@ pub fn set_current_pid(pid: i32) {
     CURRENT_PID.with(|c| c.set(pid));
 }
 
-fn current_pid() -> i32 {
+/// The process whose system call this thread serves (0: none).
+pub fn current_pid() -> i32 {
     CURRENT_PID.with(|c| c.get())
 }
 
