@@ -320,6 +320,50 @@ impl IpcNs {
     }
 }
 
+/// /proc/sysvipc/shm.
+pub fn proc_shm(ns: &IpcNs) -> String {
+    let mut out = String::from("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n");
+    let mut t = lock(&ns.shm);
+    t.sweep();
+    for (id, s) in t.ids.iter() {
+        let p = &s.perm;
+        let rss = s.inode.stat().map_or(0, |st| st.blocks as u64 * 512);
+        out.push_str(&format!(
+            "{:>10} {:>10}  {:>4o} {:>21} {:>5} {:>5}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>10} {:>10} {:>10} {:>21} {:>21}\n",
+            p.key, id, p.mode, s.size, s.cpid, s.lpid, s.nattch(), p.uid, p.gid, p.cuid, p.cgid,
+            s.atime, s.dtime, s.ctime, rss, 0
+        ));
+    }
+    out
+}
+
+/// /proc/sysvipc/msg.
+pub fn proc_msg(ns: &IpcNs) -> String {
+    let mut out = String::from("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n");
+    for (id, q) in lock(&ns.msg).iter() {
+        let p = &q.perm;
+        out.push_str(&format!(
+            "{:>10} {:>10}  {:>4o}  {:>10} {:>10} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>10} {:>10} {:>10}\n",
+            p.key, id, p.mode, q.cbytes, q.messages.len(), q.lspid, q.lrpid, p.uid, p.gid,
+            p.cuid, p.cgid, q.stime, q.rtime, q.ctime
+        ));
+    }
+    out
+}
+
+/// /proc/sysvipc/sem.
+pub fn proc_sem(ns: &IpcNs) -> String {
+    let mut out = String::from("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n");
+    for (id, s) in lock(&ns.sem).ids.iter() {
+        let p = &s.perm;
+        out.push_str(&format!(
+            "{:>10} {:>10}  {:>4o} {:>10} {:>5} {:>5} {:>5} {:>5} {:>10} {:>10}\n",
+            p.key, id, p.mode, s.sems.len(), p.uid, p.gid, p.cuid, p.cgid, s.otime, s.ctime
+        ));
+    }
+    out
+}
+
 /// /proc/sys/kernel's IPC limits, as Linux's defaults.
 pub mod limits {
     /// SHMMAX and SHMALL: ULONG_MAX - 2^24.

@@ -9,6 +9,7 @@ mod net;
 mod nodes;
 mod process;
 
+use crate::ipc::limits as ipc_limits;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -227,6 +228,10 @@ fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> +
     Box::new(move || std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+fn text_owned(s: String) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
+    Box::new(move || Ok(s.clone().into_bytes()))
+}
+
 fn text(s: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
     Box::new(move || Ok(s.as_bytes().to_vec()))
 }
@@ -369,6 +374,7 @@ impl ProcFs {
                         DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
                     (b"sys".to_vec(), sys_dir(fs.me.clone())),
+                    (b"sysvipc".to_vec(), sysvipc_dir(fs.me.clone())),
                     (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
@@ -450,6 +456,43 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 ),
                                 (b"random".to_vec(), random_dir(me.clone())),
                                 (
+                                    b"shmmax".to_vec(),
+                                    GenFile::build("/sys/kernel/shmmax", text_owned(format!("{}\n", ipc_limits::SHMMAX))),
+                                ),
+                                (
+                                    b"shmall".to_vec(),
+                                    GenFile::build("/sys/kernel/shmall", text_owned(format!("{}\n", ipc_limits::SHMALL))),
+                                ),
+                                (
+                                    b"shmmni".to_vec(),
+                                    GenFile::build("/sys/kernel/shmmni", text_owned(format!("{}\n", ipc_limits::SHMMNI))),
+                                ),
+                                (
+                                    b"msgmax".to_vec(),
+                                    GenFile::build("/sys/kernel/msgmax", text_owned(format!("{}\n", ipc_limits::MSGMAX))),
+                                ),
+                                (
+                                    b"msgmnb".to_vec(),
+                                    GenFile::build("/sys/kernel/msgmnb", text_owned(format!("{}\n", ipc_limits::MSGMNB))),
+                                ),
+                                (
+                                    b"msgmni".to_vec(),
+                                    GenFile::build("/sys/kernel/msgmni", text_owned(format!("{}\n", ipc_limits::MSGMNI))),
+                                ),
+                                (
+                                    b"sem".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/sem",
+                                        text_owned(format!(
+                                            "{}\t{}\t{}\t{}\n",
+                                            ipc_limits::SEMMSL,
+                                            ipc_limits::SEMMNS,
+                                            ipc_limits::SEMOPM,
+                                            ipc_limits::SEMMNI
+                                        )),
+                                    ),
+                                ),
+                                (
                                     b"osrelease".to_vec(),
                                     GenFile::build(
                                         "/sys/kernel/osrelease",
@@ -460,6 +503,40 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                         }),
                     ),
                 ),
+            ]
+        }),
+    )
+}
+
+/// /proc/sysvipc: the sandbox's System V IPC objects, in Linux's layout (what `ipcs` reads).
+fn sysvipc_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sysvipc",
+        0o555,
+        Box::new(move || {
+            let file = |name: &'static str, show: fn(&crate::ipc::IpcNs) -> String| {
+                let me = me.clone();
+                (
+                    name.as_bytes().to_vec(),
+                    GenFile::build(
+                        if name == "shm" {
+                            "/sysvipc/shm"
+                        } else if name == "msg" {
+                            "/sysvipc/msg"
+                        } else {
+                            "/sysvipc/sem"
+                        },
+                        Box::new(move || {
+                            let k = me.upgrade().ok_or(libc::ENOENT)?.kernel()?;
+                            Ok(show(&k.ipc).into_bytes())
+                        }),
+                    ),
+                )
+            };
+            vec![
+                file("shm", crate::ipc::proc_shm),
+                file("msg", crate::ipc::proc_msg),
+                file("sem", crate::ipc::proc_sem),
             ]
         }),
     )
