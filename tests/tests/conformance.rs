@@ -544,3 +544,4 @@ program_test!(personality);
 // System V IPC and POSIX message queues (issue 15): one namespace per sandbox.
 program_test!(sysv_shm);
 program_test!(sysv_msg);
+program_test!(sysv_sem);

@@ -181,87 +181,91 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let mut serial = None;
     let mut reg: Option<fs::waiter::Registration> = None;
     let mut timed_out = false;
-    loop {
-        let (wq, ticket) = {
-            let mut tab = lock(&ns.sem);
-            let tab = &mut *tab;
-            let set = match tab.ids.get_mut(id) {
-                Ok(s) if serial.is_none_or(|x| x == s.serial) => s,
-                _ if serial.is_some() => return Err(Errno(libc::EIDRM)),
-                Err(e) => return Err(e),
-                Ok(_) => return Err(Errno::EINVAL),
-            };
-            if serial.is_none() {
-                serial = Some(set.serial);
-                if max >= set.sems.len() {
-                    return Err(Errno::EFBIG);
+    let ticket = {
+        let mut tab = lock(&ns.sem);
+        tab.next_ticket += 1;
+        tab.next_ticket
+    };
+    let mut run = || -> SysResult {
+        loop {
+            let wq = {
+                let mut tab = lock(&ns.sem);
+                let tab = &mut *tab;
+                let set = match tab.ids.get_mut(id) {
+                    Ok(s) if serial.is_none_or(|x| x == s.serial) => s,
+                    _ if serial.is_some() => return Err(Errno(libc::EIDRM)),
+                    Err(e) => return Err(e),
+                    Ok(_) => return Err(Errno::EINVAL),
+                };
+                if serial.is_none() {
+                    serial = Some(set.serial);
+                    if max >= set.sems.len() {
+                        return Err(Errno::EFBIG);
+                    }
+                    set.perm
+                        .check(&t.creds, if alter { S_IWUGO } else { S_IRUGO })?;
                 }
-                set.perm
-                    .check(&t.creds, if alter { S_IWUGO } else { S_IRUGO })?;
-            }
-            let undo = if undos {
-                let nsems = set.sems.len();
-                let s = set.serial;
-                let per = tab.undo.entry(t.pid).or_default();
-                let un = per.entry(id).or_insert_with(|| Undo {
-                    serial: s,
-                    adj: vec![0; nsems],
-                });
-                if un.serial != s {
-                    *un = Undo {
+                let undo = if undos {
+                    let nsems = set.sems.len();
+                    let s = set.serial;
+                    let per = tab.undo.entry(t.pid).or_default();
+                    let un = per.entry(id).or_insert_with(|| Undo {
                         serial: s,
                         adj: vec![0; nsems],
-                    };
-                }
-                Some(un)
-            } else {
-                None
-            };
-            match attempt(set, undo, &ops, t.pid)? {
-                Try::Done => {
-                    if alter {
-                        set.wq.notify(0);
-                    }
-                    return Ok(0);
-                }
-                Try::Block(i) => {
-                    if timed_out {
-                        return Err(Errno::EAGAIN);
-                    }
-                    tab.next_ticket += 1;
-                    let ticket = tab.next_ticket;
-                    set.waiting.push(Blocked {
-                        ticket,
-                        num: ops[i].num,
-                        op: ops[i].op,
                     });
-                    (set.wq.clone(), ticket)
+                    if un.serial != s {
+                        *un = Undo {
+                            serial: s,
+                            adj: vec![0; nsems],
+                        };
+                    }
+                    Some(un)
+                } else {
+                    None
+                };
+                match attempt(set, undo, &ops, t.pid)? {
+                    Try::Done => {
+                        set.waiting.retain(|w| w.ticket != ticket);
+                        if alter {
+                            set.wq.notify(0);
+                        }
+                        return Ok(0);
+                    }
+                    Try::Block(i) => {
+                        if timed_out {
+                            return Err(Errno::EAGAIN);
+                        }
+                        let blocked = Blocked {
+                            ticket,
+                            num: ops[i].num,
+                            op: ops[i].op,
+                        };
+                        match set.waiting.iter_mut().find(|w| w.ticket == ticket) {
+                            Some(w) => *w = blocked,
+                            None => set.waiting.push(blocked),
+                        }
+                        set.wq.clone()
+                    }
                 }
+            };
+            if reg.is_none() {
+                t.waiter.reset();
+                reg = Some(wq.register(&t.waiter, fs::waiter::ALL_EVENTS));
+                continue;
             }
-        };
-        let woke = if reg.is_none() {
-            t.waiter.reset();
-            reg = Some(wq.register(&t.waiter, fs::waiter::ALL_EVENTS));
-            Ok(())
-        } else {
             match t.waiter.wait(deadline) {
-                fs::waiter::Wake::Interrupted => Err(Errno::EINTR),
-                fs::waiter::Wake::TimedOut => {
-                    timed_out = true;
-                    Ok(())
-                }
-                fs::waiter::Wake::Notified => Ok(()),
-            }
-        };
-        // No longer waiting (counted again if it must wait on).
-        {
-            let mut tab = lock(&ns.sem);
-            if let Ok(set) = tab.ids.get_mut(id) {
-                set.waiting.retain(|w| w.ticket != ticket);
+                fs::waiter::Wake::Interrupted => return Err(Errno::EINTR),
+                fs::waiter::Wake::TimedOut => timed_out = true,
+                fs::waiter::Wake::Notified => {}
             }
         }
-        woke?;
+    };
+    let result = run();
+    // No longer waiting.
+    if let Ok(set) = lock(&ns.sem).ids.get_mut(id) {
+        set.waiting.retain(|w| w.ticket != ticket);
     }
+    result
 }
 
 pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
