@@ -545,3 +545,4 @@ program_test!(personality);
 program_test!(sysv_shm);
 program_test!(sysv_msg);
 program_test!(sysv_sem);
+program_test!(posix_mq);

@@ -12,6 +12,7 @@ mod ifioctl;
 mod inet;
 mod locks;
 mod mm;
+mod mqueue;
 mod msg;
 mod namei;
 pub mod names;
@@ -109,6 +110,10 @@ const SOCK_OPTS: &str = "AF_UNIX: SOL_SOCKET only, SO_REUSEADDR, SO_KEEPALIVE, S
 const SHM_CTL: &str = "SHM_LOCK/SHM_UNLOCK set and clear the flag only (the sandbox never pages out; no RLIMIT_MEMLOCK accounting); shm_rss counts the pages the segments' files hold";
 const MSG_WAKE: &str = "waiting senders and receivers are woken together and race for the queue (Linux hands a message straight to the first waiting receiver that takes it); all queues together hold at most 256 MiB and 2^20 messages, whatever msg_qbytes";
 const SEM_WAKE: &str = "waiters are woken together on every change and retry (Linux's queue order among waiters isn't kept); CLONE_SYSVSEM isn't needed: threads share their process's SEM_UNDO adjustments, processes never do";
+
+const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are Linux's defaults, read-only (/proc/sys/fs/mqueue isn't there); RLIMIT_MSGQUEUE counts maxmsg*(8+msgsize) per queue; /dev/mqueue lists the queues and reads their status lines but can't create or remove them (use mq_open, mq_unlink)";
+const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
+const MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -384,6 +389,13 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_semop, sem::semop, Partial(SEM_WAKE), Own),
     sys(n::SYS_semtimedop, sem::semtimedop, Partial(SEM_WAKE), Own),
     sys(n::SYS_semctl, sem::semctl, Full, Any),
+    // POSIX message queues (mqueue.rs).
+    sys(n::SYS_mq_open, mqueue::mq_open, Partial(MQ_OPEN), Any),
+    sys(n::SYS_mq_unlink, mqueue::mq_unlink, Full, Any),
+    sys(n::SYS_mq_timedsend, mqueue::mq_timedsend, Partial(MQ_WAKE), Own),
+    sys(n::SYS_mq_timedreceive, mqueue::mq_timedreceive, Partial(MQ_WAKE), Own),
+    sys(n::SYS_mq_notify, mqueue::mq_notify, Partial(MQ_NOTIFY), Any),
+    sys(n::SYS_mq_getsetattr, mqueue::mq_getsetattr, Full, Any),
 ];
 
 fn lookup_table() -> &'static [Option<&'static Syscall>] {
