@@ -308,6 +308,39 @@ impl ProcFs {
         self.lock().get(&pid).cloned()
     }
 
+    /// The mqueue file system to mount at /dev/mqueue: the sandbox's POSIX message queues,
+    /// each a file reading its status line. Queues are made and removed with mq_open and
+    /// mq_unlink only (not by creating or removing files here).
+    pub fn mqueue_root(&self) -> Arc<dyn Inode> {
+        let me = self.me.clone();
+        DynDir::build(
+            "/mqueue",
+            0o1777,
+            Box::new(move || {
+                let Some(k) = me.upgrade().and_then(|fs| fs.kernel().ok()) else {
+                    return Vec::new();
+                };
+                let queues: Vec<_> = crate::ipc::lock(&k.ipc.mq.queues)
+                    .iter()
+                    .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
+                    .collect();
+                queues
+                    .into_iter()
+                    .map(|(name, q)| {
+                        let file = GenFile::build(
+                            "/mqueue/queue",
+                            Box::new(move || {
+                                let q = q.upgrade().ok_or(libc::ENOENT)?;
+                                Ok(q.status_line().into_bytes())
+                            }),
+                        );
+                        (name, file)
+                    })
+                    .collect()
+            }),
+        )
+    }
+
     /// The root directory, to mount at /proc.
     pub fn root(&self) -> Arc<dyn Inode> {
         let me = self.me.clone();
