@@ -14,8 +14,12 @@ const PYTHON: &str = "/usr/bin/python3";
 
 fn sandbox(args: &[&str]) -> (i32, String, String) {
     let mut cmd = runsc_do_command(std::path::Path::new(args[0]), &args[1..]);
-    let out = run_with_timeout(&mut cmd, &conformance::Input::Null, Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("running {args:?} in the sandbox: {e}"));
+    let out = run_with_timeout(
+        &mut cmd,
+        &conformance::Input::Null,
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|e| panic!("running {args:?} in the sandbox: {e}"));
     (
         out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -51,7 +55,12 @@ fn ipcs_limits_match_native() {
     }
     let (status, out, err) = sandbox(&[IPCS, "-l"]);
     assert_eq!(status, 0, "ipcs -l in the sandbox failed: {err}");
-    assert_eq!(out, native, "ipcs -l differs:\n{}", diff_lines(&native, &out));
+    assert_eq!(
+        out,
+        native,
+        "ipcs -l differs:\n{}",
+        diff_lines(&native, &out)
+    );
 }
 
 /// Objects made by ipcmk show in ipcs with their sizes, owners and modes, and ipcrm removes

@@ -225,8 +225,14 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 .map_err(mounted)?;
             }
             MountKind::Mqueue => {
-                ns.mount(&at(dest)?, procfs.mqueue_root(), "mqueue", "mqueue", m.read_only)
-                    .map_err(mounted)?;
+                ns.mount(
+                    &at(dest)?,
+                    procfs.mqueue_root(),
+                    "mqueue",
+                    "mqueue",
+                    m.read_only,
+                )
+                .map_err(mounted)?;
             }
             MountKind::Cgroup => {
                 let (fs_type, ro) = ("cgroup2", true);

@@ -353,12 +353,23 @@ pub fn proc_msg(ns: &IpcNs) -> String {
 
 /// /proc/sysvipc/sem.
 pub fn proc_sem(ns: &IpcNs) -> String {
-    let mut out = String::from("       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n");
+    let mut out = String::from(
+        "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n",
+    );
     for (id, s) in lock(&ns.sem).ids.iter() {
         let p = &s.perm;
         out.push_str(&format!(
             "{:>10} {:>10}  {:>4o} {:>10} {:>5} {:>5} {:>5} {:>5} {:>10} {:>10}\n",
-            p.key, id, p.mode, s.sems.len(), p.uid, p.gid, p.cuid, p.cgid, s.otime, s.ctime
+            p.key,
+            id,
+            p.mode,
+            s.sems.len(),
+            p.uid,
+            p.gid,
+            p.cuid,
+            p.cgid,
+            s.otime,
+            s.ctime
         ));
     }
     out

@@ -64,7 +64,7 @@ impl Queue {
 
     /// Whether a message of `len` bytes fits (Linux's msg_fits_inqueue).
     pub fn fits(&self, len: u64) -> bool {
-        len + self.cbytes <= self.qbytes && 1 + self.messages.len() as u64 <= self.qbytes
+        len + self.cbytes <= self.qbytes && (self.messages.len() as u64) < self.qbytes
     }
 
     /// `struct msqid64_ds`.

@@ -490,27 +490,45 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 (b"random".to_vec(), random_dir(me.clone())),
                                 (
                                     b"shmmax".to_vec(),
-                                    GenFile::build("/sys/kernel/shmmax", text_owned(format!("{}\n", ipc_limits::SHMMAX))),
+                                    GenFile::build(
+                                        "/sys/kernel/shmmax",
+                                        text_owned(format!("{}\n", ipc_limits::SHMMAX)),
+                                    ),
                                 ),
                                 (
                                     b"shmall".to_vec(),
-                                    GenFile::build("/sys/kernel/shmall", text_owned(format!("{}\n", ipc_limits::SHMALL))),
+                                    GenFile::build(
+                                        "/sys/kernel/shmall",
+                                        text_owned(format!("{}\n", ipc_limits::SHMALL)),
+                                    ),
                                 ),
                                 (
                                     b"shmmni".to_vec(),
-                                    GenFile::build("/sys/kernel/shmmni", text_owned(format!("{}\n", ipc_limits::SHMMNI))),
+                                    GenFile::build(
+                                        "/sys/kernel/shmmni",
+                                        text_owned(format!("{}\n", ipc_limits::SHMMNI)),
+                                    ),
                                 ),
                                 (
                                     b"msgmax".to_vec(),
-                                    GenFile::build("/sys/kernel/msgmax", text_owned(format!("{}\n", ipc_limits::MSGMAX))),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmax",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMAX)),
+                                    ),
                                 ),
                                 (
                                     b"msgmnb".to_vec(),
-                                    GenFile::build("/sys/kernel/msgmnb", text_owned(format!("{}\n", ipc_limits::MSGMNB))),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmnb",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMNB)),
+                                    ),
                                 ),
                                 (
                                     b"msgmni".to_vec(),
-                                    GenFile::build("/sys/kernel/msgmni", text_owned(format!("{}\n", ipc_limits::MSGMNI))),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmni",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMNI)),
+                                    ),
                                 ),
                                 (
                                     b"sem".to_vec(),

@@ -113,7 +113,8 @@ const SEM_WAKE: &str = "waiters are woken together on every change and retry (Li
 
 const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are Linux's defaults, read-only (/proc/sys/fs/mqueue isn't there); RLIMIT_MSGQUEUE counts maxmsg*(8+msgsize) per queue; /dev/mqueue lists the queues and reads their status lines but can't create or remove them (use mq_open, mq_unlink)";
 const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
-const MQ_NOTIFY: &str = "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
+const MQ_NOTIFY: &str =
+    "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[

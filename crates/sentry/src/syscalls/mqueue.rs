@@ -150,7 +150,8 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
         }
     };
-    let status = (oflag as u32 & (libc::O_ACCMODE | libc::O_NONBLOCK) as u32) | libc::O_LARGEFILE as u32;
+    let status =
+        (oflag as u32 & (libc::O_ACCMODE | libc::O_NONBLOCK) as u32) | libc::O_LARGEFILE as u32;
     let file = OpenFile::special(None, None, MqFile::new(queue), status);
     // Linux makes every queue descriptor close-on-exec.
     Ok(t.fds.alloc(0, file, true, super::fd::fd_limit(t))? as u64)

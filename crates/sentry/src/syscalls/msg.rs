@@ -46,7 +46,11 @@ pub fn msgget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 /// The queue `id` as the waiter first saw it (`serial`): EINVAL for a bad identifier, EIDRM
 /// once the queue it waited on is gone.
-fn queue<'a>(ids: &'a mut Ids<Queue>, id: i32, serial: &mut Option<u64>) -> Result<&'a mut Queue, Errno> {
+fn queue<'a>(
+    ids: &'a mut Ids<Queue>,
+    id: i32,
+    serial: &mut Option<u64>,
+) -> Result<&'a mut Queue, Errno> {
     match ids.get_mut(id) {
         Ok(q) if serial.is_none_or(|s| s == q.serial) => {
             *serial = Some(q.serial);
@@ -133,7 +137,11 @@ pub fn msgrcv(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else if msgtyp == 0 {
         Search::Any
     } else if msgtyp < 0 {
-        Search::LessEqual(if msgtyp == i64::MIN { i64::MAX } else { -msgtyp })
+        Search::LessEqual(if msgtyp == i64::MIN {
+            i64::MAX
+        } else {
+            -msgtyp
+        })
     } else if flags & MSG_EXCEPT != 0 {
         Search::NotEqual(msgtyp)
     } else {
@@ -179,8 +187,10 @@ pub fn msgrcv(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     // As Linux: a message that can't be stored is lost.
     let n = (message.data.len() as u64).min(size) as usize;
     t.mm.copy_out(msgp, &message.mtype.to_le_bytes())?;
-    t.mm
-        .copy_out(msgp.checked_add(8).ok_or(Errno::EFAULT)?, &message.data[..n])?;
+    t.mm.copy_out(
+        msgp.checked_add(8).ok_or(Errno::EFAULT)?,
+        &message.data[..n],
+    )?;
     Ok(n as u64)
 }
 
@@ -200,7 +210,11 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     let (bytes, msgs) = ids.iter().fold((0u64, 0u64), |(b, m), (_, q)| {
                         (b + q.cbytes, m + q.messages.len() as u64)
                     });
-                    (ids.in_use() as u32, msgs.min(i32::MAX as u64) as u32, bytes.min(i32::MAX as u64) as u32)
+                    (
+                        ids.in_use() as u32,
+                        msgs.min(i32::MAX as u64) as u32,
+                        bytes.min(i32::MAX as u64) as u32,
+                    )
                 } else {
                     let pool = (limits::MSGMNI * limits::MSGMNB / 1024) as u32;
                     (pool, limits::MSGMNB as u32, limits::MSGMNB as u32)

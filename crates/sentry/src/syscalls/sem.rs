@@ -111,7 +111,7 @@ fn attempt(set: &mut Set, undo: Option<&mut Undo>, ops: &[Op], pid: i32) -> Resu
         if o.flg & SEM_UNDO != 0 {
             if let Some(adj) = adj.as_mut() {
                 let a = adj[o.num as usize] - o.op as i32;
-                if a < -limits::SEMAEM - 1 || a > limits::SEMAEM {
+                if !(-limits::SEMAEM - 1..=limits::SEMAEM).contains(&a) {
                     return Err(Errno::ERANGE);
                 }
                 adj[o.num as usize] = a;
@@ -145,7 +145,10 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let timeout = if timeout != 0 {
         let mut b = [0u8; 16];
         t.mm.copy_in(timeout, &mut b)?;
-        Some((crate::ipc::u64_at(&b, 0) as i64, crate::ipc::u64_at(&b, 8) as i64))
+        Some((
+            crate::ipc::u64_at(&b, 0) as i64,
+            crate::ipc::u64_at(&b, 8) as i64,
+        ))
     } else {
         None
     };
