@@ -12,6 +12,7 @@ use crate::mm::{page_align_up, FileMapping, Vma, VmaKind, MIN_ADDR};
 use crate::task::TaskState;
 
 const SHM_RDONLY: i32 = 0o10000;
+const SHM_NORESERVE: i32 = 0o10000;
 const SHM_RND: i32 = 0o20000;
 const SHM_REMAP: i32 = 0o40000;
 const SHM_EXEC: i32 = 0o100000;
@@ -50,6 +51,11 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let pages = size.div_ceil(PAGE_SIZE);
+            // As Linux's heuristic overcommit: a segment larger than all the memory there is
+            // is refused, unless SHM_NORESERVE.
+            if flags & SHM_NORESERVE == 0 && size > t.kernel.platform.memory().size() {
+                return Err(Errno::ENOMEM);
+            }
             if pages_now
                 .checked_add(pages)
                 .is_none_or(|p| p > limits::SHMALL)
