@@ -158,6 +158,16 @@ pub fn detached(token: Arc<Attach>, pid: i32) {
     }
 }
 
+impl Attach {
+    /// A VMA of the attachment was copied (fork): as Linux's shm_open, the attach time and
+    /// process are the copier's.
+    pub fn opened(&self, pid: i32) {
+        if let Some(ns) = self.ns.upgrade() {
+            attached(&ns, self.id, pid);
+        }
+    }
+}
+
 /// A new attachment (shmat): records the attach time and process.
 pub fn attached(ns: &IpcNs, id: i32, pid: i32) {
     let mut t = lock(&ns.shm);

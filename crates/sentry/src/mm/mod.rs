@@ -1023,6 +1023,9 @@ impl MemoryManager {
             })
             .collect();
         for vma in child.vmas.values() {
+            if let Some(token) = vma.file.as_ref().and_then(|f| f.shm.as_ref()) {
+                token.opened(crate::procfs::current_pid());
+            }
             self.tell_mappable(vma, |m, src| {
                 let dst = MappedRange {
                     space: Arc::as_ptr(&child.space) as *const () as usize,
