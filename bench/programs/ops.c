@@ -9,7 +9,12 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <mqueue.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/resource.h>
 #include <termios.h>
 #include <stdlib.h>
@@ -99,7 +104,8 @@ int main(int argc, char **argv) {
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
 		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault") &&
 		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority") &&
-		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty");
+		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty") && strcmp(kind, "semop") &&
+		    strcmp(kind, "msg") && strcmp(kind, "mq") && strcmp(kind, "shm");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -233,6 +239,85 @@ int main(int argc, char **argv) {
 	} else if (!strcmp(kind, "getrusage")) {
 		struct rusage ru;
 		for (long i = 0; i < n; i++) getrusage(RUSAGE_SELF, &ru);
+	} else if (!strcmp(kind, "semop")) {
+		/* System V semaphores: a ping-pong between two processes (one round trip each). */
+		int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+		if (id < 0) return 4;
+		pid_t c = fork();
+		if (c == 0) {
+			struct sembuf take = {0, -1, 0}, give = {1, 1, 0};
+			for (long i = 0; i < n; i++)
+				if (semop(id, &take, 1) || semop(id, &give, 1)) _exit(1);
+			_exit(0);
+		}
+		struct sembuf give = {0, 1, 0}, take = {1, -1, 0};
+		start = now_ns();
+		for (long i = 0; i < n; i++)
+			if (semop(id, &give, 1) || semop(id, &take, 1)) return 4;
+		double end = now_ns();
+		waitpid(c, NULL, 0);
+		semctl(id, 0, IPC_RMID);
+		printf("%.1f\n", (end - start) / n);
+		return 0;
+	} else if (!strcmp(kind, "msg")) {
+		/* System V message queue: a 64-byte message there and an answer back. */
+		int id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+		if (id < 0) return 4;
+		struct { long type; char text[64]; } m = {1, {0}};
+		pid_t c = fork();
+		if (c == 0) {
+			for (long i = 0; i < n; i++) {
+				if (msgrcv(id, &m, 64, 1, 0) != 64) _exit(1);
+				m.type = 2;
+				if (msgsnd(id, &m, 64, 0)) _exit(1);
+			}
+			_exit(0);
+		}
+		start = now_ns();
+		for (long i = 0; i < n; i++) {
+			m.type = 1;
+			if (msgsnd(id, &m, 64, 0) || msgrcv(id, &m, 64, 2, 0) != 64) return 4;
+		}
+		double end = now_ns();
+		waitpid(c, NULL, 0);
+		msgctl(id, IPC_RMID, NULL);
+		printf("%.1f\n", (end - start) / n);
+		return 0;
+	} else if (!strcmp(kind, "mq")) {
+		/* POSIX message queues: a 64-byte message there and back through two queues. */
+		char a[64], b[64];
+		snprintf(a, sizeof a, "/bench-mq-a-%d", (int)getpid());
+		snprintf(b, sizeof b, "/bench-mq-b-%d", (int)getpid());
+		struct mq_attr attr = {0, 4, 64, 0};
+		mqd_t qa = mq_open(a, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+		mqd_t qb = mq_open(b, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+		mq_unlink(a);
+		mq_unlink(b);
+		if (qa == (mqd_t)-1 || qb == (mqd_t)-1) return 4;
+		char buf[64] = {0};
+		pid_t c = fork();
+		if (c == 0) {
+			for (long i = 0; i < n; i++)
+				if (mq_receive(qa, buf, 64, NULL) != 64 || mq_send(qb, buf, 64, 0)) _exit(1);
+			_exit(0);
+		}
+		start = now_ns();
+		for (long i = 0; i < n; i++)
+			if (mq_send(qa, buf, 64, 0) || mq_receive(qb, buf, 64, NULL) != 64) return 4;
+		double end = now_ns();
+		waitpid(c, NULL, 0);
+		printf("%.1f\n", (end - start) / n);
+		return 0;
+	} else if (!strcmp(kind, "shm")) {
+		/* A 64 KiB segment made, attached, touched, detached and removed. */
+		for (long i = 0; i < n; i++) {
+			int id = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
+			char *p = shmat(id, NULL, 0);
+			if (id < 0 || p == (char *)-1) return 4;
+			p[0] = 1;
+			shmctl(id, IPC_RMID, NULL);
+			shmdt(p);
+		}
 	} else if (!strcmp(kind, "getpriority")) {
 		for (long i = 0; i < n; i++) syscall(SYS_getpriority, PRIO_PROCESS, 0);
 	} else {

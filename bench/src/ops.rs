@@ -49,6 +49,26 @@ const OPS: &[(&str, &str, u64)] = &[
     ),
     ("create+write 4 KiB+close+unlink", "create_write", 5_000),
     ("getpriority (a recorded attribute)", "getpriority", 100_000),
+    (
+        "System V semop ping-pong between two processes",
+        "semop",
+        5_000,
+    ),
+    (
+        "System V msgsnd+msgrcv round trip between two processes (64 B)",
+        "msg",
+        5_000,
+    ),
+    (
+        "POSIX mq_send+mq_receive round trip between two processes (64 B)",
+        "mq",
+        5_000,
+    ),
+    (
+        "shmget+shmat+first touch+shmdt+IPC_RMID (64 KiB)",
+        "shm",
+        2_000,
+    ),
 ];
 
 pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {

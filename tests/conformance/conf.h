@@ -67,6 +67,9 @@ __attribute__((unused)) static const char *errname(int e)
 	case EDQUOT: return "EDQUOT";
 	case EBADFD: return "EBADFD";
 	case ESTALE: return "ESTALE";
+	case ENOMSG: return "ENOMSG";
+	case EIDRM: return "EIDRM";
+	case ETIMEDOUT: return "ETIMEDOUT";
 	default: {
 		static char buf[32];
 		snprintf(buf, sizeof buf, "errno%d", e);

@@ -543,3 +543,8 @@ program_test!(clone_pidfd);
 program_test!(utimes);
 // personality (query, fork, execve) and syslog's EPERM.
 program_test!(personality);
+// System V IPC and POSIX message queues (issue 15): one namespace per sandbox.
+program_test!(sysv_shm);
+program_test!(sysv_msg);
+program_test!(sysv_sem);
+program_test!(posix_mq);

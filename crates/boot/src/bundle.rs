@@ -34,7 +34,7 @@ pub enum MountKind {
     Sysfs,
     /// /dev/pts: a new devpts instance (the sandbox's own pseudo-terminals).
     Devpts,
-    /// /dev/mqueue (empty).
+    /// /dev/mqueue: the sandbox's POSIX message queues.
     Mqueue,
     /// /sys/fs/cgroup (empty).
     Cgroup,
@@ -224,11 +224,18 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                 )
                 .map_err(mounted)?;
             }
-            MountKind::Mqueue | MountKind::Cgroup => {
-                let (fs_type, ro) = match m.kind {
-                    MountKind::Mqueue => ("mqueue", false),
-                    _ => ("cgroup2", true),
-                };
+            MountKind::Mqueue => {
+                ns.mount(
+                    &at(dest)?,
+                    procfs.mqueue_root(),
+                    "mqueue",
+                    "mqueue",
+                    m.read_only,
+                )
+                .map_err(mounted)?;
+            }
+            MountKind::Cgroup => {
+                let (fs_type, ro) = ("cgroup2", true);
                 let root = tmpfs(mount_dev(i), 0o755);
                 let _ = owner;
                 ns.mount(&at(dest)?, root, fs_type, fs_type, ro || m.read_only)

@@ -81,8 +81,8 @@ pub(crate) fn devfs() -> Result<Arc<dyn Inode>, BootError> {
         root.create(name, NewNode::Symlink(target.to_vec()), 0o777, owner)
             .map_err(|e| mount_error("/dev", e))?;
     }
-    for dir in [&b"pts"[..], b"shm"] {
-        let mode = if dir == b"shm" { 0o1777 } else { 0o755 };
+    for dir in [&b"pts"[..], b"shm", b"mqueue"] {
+        let mode = if dir == b"pts" { 0o755 } else { 0o1777 };
         root.create(dir, NewNode::Directory, mode, owner)
             .map_err(|e| mount_error("/dev", e))?;
     }
@@ -267,6 +267,14 @@ fn populate(
         false,
     )
     .map_err(|e| mount_error("/dev/shm", e))?;
+    ns.mount(
+        &at(b"/dev/mqueue")?,
+        procfs.mqueue_root(),
+        "mqueue",
+        "mqueue",
+        false,
+    )
+    .map_err(|e| mount_error("/dev/mqueue", e))?;
     for image in images {
         let at = mount_point(&resolver, image.spec.target.as_os_str().as_bytes())
             .map_err(|problem| image_error(&image.spec, problem))?;

@@ -16,6 +16,7 @@ pub enum Cap {
     NetAdmin = 12,
     NetRaw = 13,
     IpcLock = 14,
+    IpcOwner = 15,
     SysPtrace = 19,
     SysAdmin = 21,
     SysNice = 23,

@@ -181,6 +181,7 @@ impl FdTable {
     /// A descriptor of `file` went away: the table's record locks on the file go too.
     fn closed(&self, file: &OpenFile) {
         fs::lock::file_closed(file, self.lock_owner());
+        crate::ipc::mqueue::file_closed(file, crate::procfs::current_pid());
     }
 
     /// Installs `file` at `fd`, replacing (and returning) what was there.

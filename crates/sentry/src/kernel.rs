@@ -112,6 +112,7 @@ fn map_segment_from_file(
         prot: prot(seg.prot),
         kind: VmaKind::File,
         file: Some(FileMapping {
+            shm: None,
             inode: program.inode.clone(),
             offset: page_align_down(seg.file_offset),
             shared: false,

@@ -9,6 +9,7 @@ pub mod errno;
 pub mod fdtable;
 pub mod fs_context;
 pub mod futex;
+pub mod ipc;
 pub mod job;
 pub mod kernel;
 pub mod loader;

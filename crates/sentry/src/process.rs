@@ -434,6 +434,8 @@ pub struct Kernel {
     pub booted: Instant,
     /// Told (POLLIN) whenever a process ends: pidfds poll on it.
     pub exits: fs::waiter::WaitQueue,
+    /// The sandbox's IPC namespace (System V IPC, POSIX message queues).
+    pub ipc: Arc<crate::ipc::IpcNs>,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -457,6 +459,7 @@ impl Kernel {
             ttys: Default::default(),
             booted: Instant::now(),
             exits: fs::waiter::WaitQueue::new(),
+            ipc: crate::ipc::IpcNs::new(),
         });
         procfs_handle.set_kernel(&kernel);
         kernel

@@ -516,7 +516,10 @@ impl Task {
                 .or(st.exit)
                 .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
+            st.kernel.ipc.process_exited(st.pid);
             if Arc::strong_count(&st.mm) == 1 {
+                // System V segments are detached before the parent may see the exit.
+                st.mm.lock().detach_shm();
                 // As Linux's exit_mm before exit_notify: the program may be written again
                 // once a waiter sees the exit (the address space itself goes with this
                 // task's state, a moment later). Not when another process shares it (vfork).

@@ -587,6 +587,20 @@ impl MemoryManager {
         result
     }
 
+    /// Detaches every System V shared memory attachment (a process's exit, before its
+    /// parent may see it, as Linux's exit_mm).
+    pub fn detach_shm(&mut self) {
+        let ranges: Vec<(u64, u64)> = self
+            .vmas
+            .values()
+            .filter(|v| v.file.as_ref().is_some_and(|f| f.shm.is_some()))
+            .map(|v| (v.start, v.end))
+            .collect();
+        for (start, end) in ranges {
+            self.unmap(start, end - start);
+        }
+    }
+
     /// Removes the VMA bookkeeping of a range without touching pages (used by mremap after
     /// the pages moved away).
     pub fn remove_vmas(&mut self, start: u64, end: u64) {
@@ -594,8 +608,11 @@ impl MemoryManager {
         self.split_at(end);
         let doomed: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         for s in doomed {
-            if let Some(vma) = self.vmas.remove(&s) {
+            if let Some(mut vma) = self.vmas.remove(&s) {
                 self.tell_mappable(&vma, |m, range| m.remove_mapping(range));
+                if let Some(token) = vma.file.as_mut().and_then(|f| f.shm.take()) {
+                    crate::ipc::shm::detached(token, crate::procfs::current_pid());
+                }
             }
         }
     }
@@ -1006,6 +1023,9 @@ impl MemoryManager {
             })
             .collect();
         for vma in child.vmas.values() {
+            if let Some(token) = vma.file.as_ref().and_then(|f| f.shm.as_ref()) {
+                token.opened(crate::procfs::current_pid());
+            }
             self.tell_mappable(vma, |m, src| {
                 let dst = MappedRange {
                     space: Arc::as_ptr(&child.space) as *const () as usize,
@@ -1064,6 +1084,14 @@ impl Drop for MemoryManager {
         self.write_back(0, u64::MAX);
         for vma in self.vmas.values() {
             self.tell_mappable(vma, |m, range| m.remove_mapping(range));
+        }
+        let tokens: Vec<_> = self
+            .vmas
+            .values_mut()
+            .filter_map(|v| v.file.as_mut().and_then(|f| f.shm.take()))
+            .collect();
+        for token in tokens {
+            crate::ipc::shm::detached(token, crate::procfs::current_pid());
         }
         let keys: Vec<FilePageKey> = std::mem::take(&mut self.shared_keys)
             .into_values()

@@ -37,6 +37,8 @@ pub struct FileMapping {
     pub may_write: bool,
     /// Path for /proc/PID/maps.
     pub path: Vec<u8>,
+    /// A System V shared memory attachment: the segment's token (`crate::ipc::shm`).
+    pub shm: Option<Arc<crate::ipc::shm::Attach>>,
 }
 
 impl std::fmt::Debug for FileMapping {

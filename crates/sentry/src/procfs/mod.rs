@@ -9,6 +9,7 @@ mod net;
 mod nodes;
 mod process;
 
+use crate::ipc::limits as ipc_limits;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -29,7 +30,8 @@ pub fn set_current_pid(pid: i32) {
     CURRENT_PID.with(|c| c.set(pid));
 }
 
-fn current_pid() -> i32 {
+/// The process whose system call this thread serves (0: none).
+pub fn current_pid() -> i32 {
     CURRENT_PID.with(|c| c.get())
 }
 
@@ -226,6 +228,10 @@ fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> +
     Box::new(move || std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+fn text_owned(s: String) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
+    Box::new(move || Ok(s.clone().into_bytes()))
+}
+
 fn text(s: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
     Box::new(move || Ok(s.as_bytes().to_vec()))
 }
@@ -302,6 +308,39 @@ impl ProcFs {
         self.lock().get(&pid).cloned()
     }
 
+    /// The mqueue file system to mount at /dev/mqueue: the sandbox's POSIX message queues,
+    /// each a file reading its status line. Queues are made and removed with mq_open and
+    /// mq_unlink only (not by creating or removing files here).
+    pub fn mqueue_root(&self) -> Arc<dyn Inode> {
+        let me = self.me.clone();
+        DynDir::build(
+            "/mqueue",
+            0o1777,
+            Box::new(move || {
+                let Some(k) = me.upgrade().and_then(|fs| fs.kernel().ok()) else {
+                    return Vec::new();
+                };
+                let queues: Vec<_> = crate::ipc::lock(&k.ipc.mq.queues)
+                    .iter()
+                    .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
+                    .collect();
+                queues
+                    .into_iter()
+                    .map(|(name, q)| {
+                        let file = GenFile::build(
+                            "/mqueue/queue",
+                            Box::new(move || {
+                                let q = q.upgrade().ok_or(libc::ENOENT)?;
+                                Ok(q.status_line().into_bytes())
+                            }),
+                        );
+                        (name, file)
+                    })
+                    .collect()
+            }),
+        )
+    }
+
     /// The root directory, to mount at /proc.
     pub fn root(&self) -> Arc<dyn Inode> {
         let me = self.me.clone();
@@ -368,6 +407,7 @@ impl ProcFs {
                         DynLink::build("/mounts", Box::new(|| Ok(b"self/mounts".to_vec()))),
                     ),
                     (b"sys".to_vec(), sys_dir(fs.me.clone())),
+                    (b"sysvipc".to_vec(), sysvipc_dir(fs.me.clone())),
                     (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
@@ -449,6 +489,61 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 ),
                                 (b"random".to_vec(), random_dir(me.clone())),
                                 (
+                                    b"shmmax".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/shmmax",
+                                        text_owned(format!("{}\n", ipc_limits::SHMMAX)),
+                                    ),
+                                ),
+                                (
+                                    b"shmall".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/shmall",
+                                        text_owned(format!("{}\n", ipc_limits::SHMALL)),
+                                    ),
+                                ),
+                                (
+                                    b"shmmni".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/shmmni",
+                                        text_owned(format!("{}\n", ipc_limits::SHMMNI)),
+                                    ),
+                                ),
+                                (
+                                    b"msgmax".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmax",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMAX)),
+                                    ),
+                                ),
+                                (
+                                    b"msgmnb".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmnb",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMNB)),
+                                    ),
+                                ),
+                                (
+                                    b"msgmni".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/msgmni",
+                                        text_owned(format!("{}\n", ipc_limits::MSGMNI)),
+                                    ),
+                                ),
+                                (
+                                    b"sem".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/sem",
+                                        text_owned(format!(
+                                            "{}\t{}\t{}\t{}\n",
+                                            ipc_limits::SEMMSL,
+                                            ipc_limits::SEMMNS,
+                                            ipc_limits::SEMOPM,
+                                            ipc_limits::SEMMNI
+                                        )),
+                                    ),
+                                ),
+                                (
                                     b"osrelease".to_vec(),
                                     GenFile::build(
                                         "/sys/kernel/osrelease",
@@ -459,6 +554,40 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                         }),
                     ),
                 ),
+            ]
+        }),
+    )
+}
+
+/// /proc/sysvipc: the sandbox's System V IPC objects, in Linux's layout (what `ipcs` reads).
+fn sysvipc_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sysvipc",
+        0o555,
+        Box::new(move || {
+            let file = |name: &'static str, show: fn(&crate::ipc::IpcNs) -> String| {
+                let me = me.clone();
+                (
+                    name.as_bytes().to_vec(),
+                    GenFile::build(
+                        if name == "shm" {
+                            "/sysvipc/shm"
+                        } else if name == "msg" {
+                            "/sysvipc/msg"
+                        } else {
+                            "/sysvipc/sem"
+                        },
+                        Box::new(move || {
+                            let k = me.upgrade().ok_or(libc::ENOENT)?.kernel()?;
+                            Ok(show(&k.ipc).into_bytes())
+                        }),
+                    ),
+                )
+            };
+            vec![
+                file("shm", crate::ipc::proc_shm),
+                file("msg", crate::ipc::proc_msg),
+                file("sem", crate::ipc::proc_sem),
             ]
         }),
     )

@@ -95,6 +95,7 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     // fork shares its pages instead of copying them on write.
     let file = match file {
         None if shared => Some(FileMapping {
+            shm: None,
             inode: super::copy::shared_anonymous_object(t, len)?,
             offset: 0,
             shared: true,
@@ -227,6 +228,7 @@ fn file_mapping(
         shared,
         may_write,
         path,
+        shm: None,
     }))
 }
 

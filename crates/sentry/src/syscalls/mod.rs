@@ -13,6 +13,8 @@ pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
 mod mm;
+mod mqueue;
+mod msg;
 mod namei;
 pub mod names;
 mod path;
@@ -23,6 +25,8 @@ mod process;
 mod resource;
 mod rw;
 mod sched;
+mod sem;
+mod shm;
 mod signal;
 mod sigsend;
 mod socket;
@@ -103,6 +107,15 @@ const PAIR: &str = "AF_UNIX; EOPNOTSUPP for AF_INET, AF_INET6 and AF_NETLINK, as
 const SOCK_SEND: &str = "AF_UNIX: no MSG_OOB; network sockets: only the IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS control messages; netlink requests other than RTM_GET* give EPERM";
 const SOCK_RECV: &str = "AF_UNIX: no MSG_OOB or MSG_ERRQUEUE, SO_RCVLOWAT ignored; network sockets: at most 1 MiB per call";
 const SOCK_OPTS: &str = "AF_UNIX: SOL_SOCKET only, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like stored without effect, buffer sizes capped at Linux's default maxima; network sockets: an allowlist passed to the host (sockopt.rs), SO_RCVTIMEO/SO_SNDTIMEO kept by the sentry, SO_MARK and IP_TRANSPARENT EPERM, anything else ENOPROTOOPT";
+
+const SHM_CTL: &str = "SHM_LOCK/SHM_UNLOCK set and clear the flag only (the sandbox never pages out; no RLIMIT_MEMLOCK accounting); shm_rss counts the pages the segments' files hold";
+const MSG_WAKE: &str = "waiting senders and receivers are woken together and race for the queue (Linux hands a message straight to the first waiting receiver that takes it); all queues together hold at most 256 MiB and 2^20 messages, whatever msg_qbytes";
+const SEM_WAKE: &str = "waiters are woken together on every change and retry (Linux's queue order among waiters isn't kept); CLONE_SYSVSEM isn't needed: threads share their process's SEM_UNDO adjustments, processes never do";
+
+const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are Linux's defaults, read-only (/proc/sys/fs/mqueue isn't there); RLIMIT_MSGQUEUE counts maxmsg*(8+msgsize) per queue; /dev/mqueue lists the queues and reads their status lines but can't create or remove them (use mq_open, mq_unlink)";
+const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
+const MQ_NOTIFY: &str =
+    "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -365,6 +378,26 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_shutdown, socket::shutdown, Full, Any),
     sys(n::SYS_getsockopt, socket::getsockopt, Partial(SOCK_OPTS), Any),
     sys(n::SYS_setsockopt, socket::setsockopt, Partial(SOCK_OPTS), Any),
+    // System V IPC (shm.rs, msg.rs, sem.rs over crate::ipc): one namespace per sandbox.
+    sys(n::SYS_shmget, shm::shmget, Full, Any),
+    sys(n::SYS_shmat, shm::shmat, Full, Any),
+    sys(n::SYS_shmdt, shm::shmdt, Full, Any),
+    sys(n::SYS_shmctl, shm::shmctl, Partial(SHM_CTL), Any),
+    sys(n::SYS_msgget, msg::msgget, Full, Any),
+    sys(n::SYS_msgsnd, msg::msgsnd, Partial(MSG_WAKE), Own),
+    sys(n::SYS_msgrcv, msg::msgrcv, Partial(MSG_WAKE), Own),
+    sys(n::SYS_msgctl, msg::msgctl, Full, Any),
+    sys(n::SYS_semget, sem::semget, Full, Any),
+    sys(n::SYS_semop, sem::semop, Partial(SEM_WAKE), Own),
+    sys(n::SYS_semtimedop, sem::semtimedop, Partial(SEM_WAKE), Own),
+    sys(n::SYS_semctl, sem::semctl, Full, Any),
+    // POSIX message queues (mqueue.rs).
+    sys(n::SYS_mq_open, mqueue::mq_open, Partial(MQ_OPEN), Any),
+    sys(n::SYS_mq_unlink, mqueue::mq_unlink, Full, Any),
+    sys(n::SYS_mq_timedsend, mqueue::mq_timedsend, Partial(MQ_WAKE), Own),
+    sys(n::SYS_mq_timedreceive, mqueue::mq_timedreceive, Partial(MQ_WAKE), Own),
+    sys(n::SYS_mq_notify, mqueue::mq_notify, Partial(MQ_NOTIFY), Any),
+    sys(n::SYS_mq_getsetattr, mqueue::mq_getsetattr, Full, Any),
 ];
 
 fn lookup_table() -> &'static [Option<&'static Syscall>] {

@@ -1,0 +1,158 @@
+//! System V IPC and POSIX message queues with real programs (issue 15): util-linux's
+//! `ipcmk`, `ipcs` and `ipcrm` in the sandbox (which read /proc/sysvipc and
+//! /proc/sys/kernel), and python's `multiprocessing.shared_memory` across processes. The
+//! differential semantics are the conformance programs sysv_shm, sysv_msg, sysv_sem and
+//! posix_mq. Nothing here touches the host's IPC namespace: the native runs only read.
+
+use std::process::Command;
+use std::time::Duration;
+
+use conformance::{diff_lines, loud, run_with_timeout, runsc_do_command, skip_without_kvm};
+
+const IPCS: &str = "/usr/bin/ipcs";
+const PYTHON: &str = "/usr/bin/python3";
+
+fn sandbox(args: &[&str]) -> (i32, String, String) {
+    let mut cmd = runsc_do_command(std::path::Path::new(args[0]), &args[1..]);
+    let out = run_with_timeout(
+        &mut cmd,
+        &conformance::Input::Null,
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|e| panic!("running {args:?} in the sandbox: {e}"));
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn have(path: &str, test: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    loud(&format!(
+        "*** SKIPPED: {path} is missing: test `{test}` did NOT run (install util-linux / python3) ***"
+    ));
+    false
+}
+
+/// `ipcs -l` reads the limits from /proc/sys/kernel: the sandbox's are Linux's defaults, the
+/// same as this host's unless someone changed them.
+#[test]
+fn ipcs_limits_match_native() {
+    if skip_without_kvm("ipcs_limits_match_native") || !have(IPCS, "ipcs_limits_match_native") {
+        return;
+    }
+    let native = Command::new(IPCS).arg("-l").output().expect("ipcs -l");
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    let defaults = ["32000", "8192", "16384", "4096"]
+        .iter()
+        .all(|v| native.contains(v));
+    if !defaults {
+        loud("*** SKIPPED: this host's IPC limits are not Linux's defaults: ipcs -l not compared ***");
+        return;
+    }
+    let (status, out, err) = sandbox(&[IPCS, "-l"]);
+    assert_eq!(status, 0, "ipcs -l in the sandbox failed: {err}");
+    assert_eq!(
+        out,
+        native,
+        "ipcs -l differs:\n{}",
+        diff_lines(&native, &out)
+    );
+}
+
+/// Objects made by ipcmk show in ipcs with their sizes, owners and modes, and ipcrm removes
+/// them all.
+#[test]
+fn ipcmk_ipcs_ipcrm() {
+    if skip_without_kvm("ipcmk_ipcs_ipcrm") || !have(IPCS, "ipcmk_ipcs_ipcrm") {
+        return;
+    }
+    let script = "ipcmk -M 8192 -p 0640 >/dev/null && ipcmk -Q -p 0600 >/dev/null && \
+                  ipcmk -S 3 >/dev/null && \
+                  echo '--- ipcs'; ipcs | sed -E 's/^0x[0-9a-f]+ +[0-9]+ +/KEY ID /'; \
+                  echo '--- ipcs -u'; ipcs -u; \
+                  ipcrm -a && echo '--- after ipcrm -a'; ipcs";
+    let (status, out, err) = sandbox(&["/bin/sh", "-c", script]);
+    assert_eq!(status, 0, "the script failed: {err}\n{out}");
+    let (made, rest) = out.split_once("--- ipcs -u").expect("sections");
+    let (usage, after) = rest.split_once("--- after ipcrm -a").expect("sections");
+    let rows: Vec<&str> = made.lines().filter(|l| l.starts_with("KEY ID")).collect();
+    assert_eq!(rows.len(), 3, "three objects expected in:\n{made}");
+    let fields = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    // Message queue: owner perms used-bytes messages.
+    let q = fields(rows[0]);
+    assert_eq!(&q[3..], ["600", "0", "0"], "queue row: {}", rows[0]);
+    // Shared memory: owner perms bytes nattch (status empty).
+    let m = fields(rows[1]);
+    assert_eq!(&m[3..], ["640", "8192", "0"], "segment row: {}", rows[1]);
+    // Semaphores: owner perms nsems.
+    let s = fields(rows[2]);
+    assert_eq!(&s[3..], ["644", "3"], "semaphore row: {}", rows[2]);
+    assert!(
+        usage.contains("allocated queues = 1")
+            && usage.contains("segments allocated 1")
+            && usage.contains("used arrays = 1")
+            && usage.contains("allocated semaphores = 3"),
+        "ipcs -u:\n{usage}"
+    );
+    assert!(
+        !after.lines().any(|l| l.starts_with("0x")),
+        "objects left after ipcrm -a:\n{after}"
+    );
+}
+
+/// python's multiprocessing.shared_memory (POSIX shared memory under /dev/shm) between a
+/// parent and children, with a multiprocessing lock (a named POSIX semaphore): the same
+/// output natively and in the sandbox.
+#[test]
+fn python_shared_memory() {
+    if skip_without_kvm("python_shared_memory") || !have(PYTHON, "python_shared_memory") {
+        return;
+    }
+    let program = r#"
+import multiprocessing as mp
+from multiprocessing import shared_memory
+
+def child(name, i, lock):
+    shm = shared_memory.SharedMemory(name=name)
+    with lock:
+        shm.buf[i] = i * 3
+        shm.buf[100] += 1
+    shm.close()
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    shm = shared_memory.SharedMemory(create=True, size=4096)
+    lock = mp.Lock()
+    procs = [mp.Process(target=child, args=(shm.name, i, lock)) for i in range(1, 9)]
+    for p in procs: p.start()
+    for p in procs: p.join()
+    print("exit codes", [p.exitcode for p in procs])
+    print("values", list(shm.buf[1:9]), "count", shm.buf[100])
+    print("size at least 4096:", shm.size >= 4096)
+    shm.close()
+    shm.unlink()
+    try:
+        shared_memory.SharedMemory(name=shm.name)
+    except FileNotFoundError:
+        print("unlinked")
+"#;
+    let native = Command::new(PYTHON)
+        .args(["-c", program])
+        .output()
+        .expect("python natively");
+    let native_out = String::from_utf8_lossy(&native.stdout).into_owned();
+    if !native.status.success() {
+        loud(&format!(
+            "*** SKIPPED: python's shared_memory fails natively here: python_shared_memory did NOT run ({}) ***",
+            String::from_utf8_lossy(&native.stderr)
+        ));
+        return;
+    }
+    let (status, out, err) = sandbox(&[PYTHON, "-c", program]);
+    assert_eq!(status, 0, "python in the sandbox failed: {err}\n{out}");
+    assert_eq!(out, native_out, "{}", diff_lines(&native_out, &out));
+}
