@@ -29,6 +29,8 @@ struct ThreadSlot {
     tid: i32,
     signals: Arc<ThreadSignals>,
     interrupter: Option<Arc<dyn Interrupter>>,
+    /// The thread's seccomp state, for SECCOMP_FILTER_FLAG_TSYNC.
+    seccomp: Option<Arc<crate::seccomp::ThreadSeccomp>>,
 }
 
 impl ThreadSlot {
@@ -152,7 +154,23 @@ impl ThreadGroup {
             tid,
             signals,
             interrupter: None,
+            seccomp: None,
         });
+    }
+
+    /// Records a thread's seccomp state (at clone time, with `add_thread`).
+    pub fn set_seccomp(&self, tid: i32, seccomp: Arc<crate::seccomp::ThreadSeccomp>) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            slot.seccomp = Some(seccomp);
+        }
+    }
+
+    /// The live threads' seccomp states.
+    pub fn seccomp_states(&self) -> Vec<(i32, Arc<crate::seccomp::ThreadSeccomp>)> {
+        lock(&self.threads)
+            .iter()
+            .filter_map(|s| Some((s.tid, s.seccomp.clone()?)))
+            .collect()
     }
 
     /// Records how to interrupt a thread once its vCPU exists. Called on the thread itself,
