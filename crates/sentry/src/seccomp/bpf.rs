@@ -153,6 +153,35 @@ impl Program {
     pub fn is_empty(&self) -> bool {
         self.insns.is_empty()
     }
+
+    /// How many instructions Linux's conversion to eBPF (bpf_convert_filter) makes of this
+    /// program: what seccomp counts against MAX_INSNS_PER_PATH. Three for the prologue;
+    /// a constant return 2; a division by X 4 (the zero check); a conditional jump 1, plus
+    /// 1 when its constant is negative as an int (moved to a register first), plus 1 when
+    /// neither branch falls through (except the forms with an inverse: JEQ, JGT, JGE).
+    pub fn converted_len(&self) -> usize {
+        let mut n = 3;
+        for insn in &self.insns {
+            let code = insn.code;
+            n += if code == RET | K {
+                2
+            } else if code == ALU | DIV | X {
+                4
+            } else if is_cond_jump(code) {
+                let mut c = 1;
+                if code & X == 0 && (insn.k as i32) < 0 {
+                    c += 1;
+                }
+                if insn.jf != 0 && (insn.jt != 0 || code & 0xf0 == JSET) {
+                    c += 1;
+                }
+                c
+            } else {
+                1
+            };
+        }
+        n
+    }
 }
 
 /// Checks `insns` as Linux does when a filter is installed, and rewrites the length loads
@@ -420,6 +449,26 @@ mod tests {
             i(RET | RET_A, 0, 0, 0)
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn converted_lengths() {
+        let ret = i(RET | K, 0, 0, ALLOW);
+        // As Linux counts them: 4096 constant returns make 8195 eBPF instructions.
+        assert_eq!(
+            check(&vec![ret; 4096]).expect("valid").converted_len(),
+            8195
+        );
+        let p = check(&[
+            i(LD | W | ABS, 0, 0, 4),
+            i(JMP | JEQ | K, 1, 0, 0xc000_003e),
+            i(JMP | JSET | K, 0, 1, 1),
+            i(JMP | JGT | X, 1, 1, 0),
+            ret,
+            i(RET | RET_A, 0, 0, 0),
+        ])
+        .expect("valid");
+        assert_eq!(p.converted_len(), 3 + 1 + 2 + 2 + 2 + 2 + 1);
     }
 
     #[test]

@@ -41,8 +41,8 @@ const RET_DATA: u32 = 0x0000_ffff;
 /// AUDIT_ARCH_X86_64, seccomp_data's arch.
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-/// Linux's MAX_INSNS_PER_PATH: instructions across a thread's filters, each counting 4
-/// more.
+/// Linux's MAX_INSNS_PER_PATH: instructions across a thread's filters (as converted to
+/// eBPF), each counting 4 more.
 const MAX_INSNS_PER_PATH: usize = (1 << 18) / bpf::Insn::SIZE;
 
 /// One installed filter and the ones installed before it.
@@ -164,9 +164,9 @@ impl ThreadSeccomp {
         if s.mode != MODE_DISABLED && s.mode != MODE_FILTER {
             return Err(AttachError::Errno(Errno::EINVAL));
         }
-        let mut total = prog.len();
+        let mut total = prog.converted_len();
         if let Some(f) = &s.filter {
-            total += f.chain().map(|f| f.prog.len() + 4).sum::<usize>();
+            total += f.chain().map(|f| f.prog.converted_len() + 4).sum::<usize>();
         }
         if total > MAX_INSNS_PER_PATH {
             return Err(AttachError::Errno(Errno::ENOMEM));
