@@ -8,8 +8,12 @@
  * act on the calling process, so nothing changes on the host. Core dumps are off
  * (RLIMIT_CORE 0) for the children that die of SIGSYS. */
 #include "conf.h"
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -49,6 +53,13 @@ struct seccomp_data { int nr; uint32_t arch; uint64_t instruction_pointer; uint6
 #define SECCOMP_FILTER_FLAG_TSYNC 1
 #define SECCOMP_FILTER_FLAG_LOG 2
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH 16
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER 8
+struct seccomp_notif { uint64_t id; uint32_t pid; uint32_t flags; struct seccomp_data data; };
+struct seccomp_notif_resp { uint64_t id; int64_t val; int32_t error; uint32_t flags; };
+#define NOTIF_RECV 0xc0502100UL
+#define NOTIF_SEND 0xc0182101UL
+#define NOTIF_ID_VALID 0x40082102UL
+#define USER_NOTIF_FLAG_CONTINUE 1
 #define RET_KILL_PROCESS 0x80000000U
 #define RET_KILL_THREAD 0x00000000U
 #define RET_TRAP 0x00030000U
@@ -530,6 +541,164 @@ static void new_thread_inherits(void)
 	       thread_result == -1 ? errname(thread_errno) : "allowed");
 }
 
+static void send_fd(int sock, int fd)
+{
+	char byte = 'f';
+	struct iovec iov = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr msg = { 0 };
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof u.buf;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	sendmsg(sock, &msg, 0);
+}
+
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr msg = { 0 };
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof u.buf;
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	int fd = -1;
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+/* The target: a filter sending getppid and getuid to a listener, whose descriptor goes
+ * to the parent (the supervisor). Prints its calls' results only after the last one. */
+static void notif_target(int sock, int calls)
+{
+	nnp();
+	struct sock_filter f[] = {
+		STMT(BPF_LD | BPF_W | BPF_ABS, NR_OFF),
+		JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 1, 0),
+		JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getuid, 0, 1),
+		STMT(BPF_RET | BPF_K, RET_USER_NOTIF),
+		STMT(BPF_RET | BPF_K, RET_ALLOW),
+	};
+	int fd = install_flags(f, 5, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	errno = 0;
+	long busy = install_flags(f, 5, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	int busy_errno = errno;
+	int cloexec = fcntl(fd, F_GETFD) & FD_CLOEXEC;
+	send_fd(sock, fd);
+	close(fd);
+	long r[3];
+	int e[3];
+	for (int i = 0; i < calls; i++) {
+		errno = 0;
+		r[i] = i == 1 ? syscall(SYS_getuid) : syscall(SYS_getppid, 7, 8);
+		e[i] = errno;
+	}
+	printf("target: listener fd %s, close-on-exec %d; a second listener: %ld %s\n",
+	       fd >= 0 ? "ok" : errname(errno), !!cloexec, busy, errname(busy_errno));
+	for (int i = 0; i < calls; i++)
+		printf("target: call %d returned %s%s\n", i,
+		       r[i] == -1 ? "-1 " : r[i] == 4242 ? "4242" : r[i] > 0 ? "a pid" : "other",
+		       r[i] == -1 ? errname(e[i]) : "");
+}
+
+static long notif_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg);
+}
+
+static void user_notif(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		notif_target(sv[1], 3);
+		fflush(stdout);
+		_exit(0);
+	}
+	int fd = recv_fd(sv[0]);
+	printf("supervisor: got the listener: %d\n", fd >= 0);
+	uint64_t bogus = 12345;
+	P("ID_VALID of a bogus id", notif_ioctl(fd, NOTIF_ID_VALID, &bogus));
+	struct pollfd pfd = { fd, POLLIN | POLLOUT, 0 };
+	int n = poll(&pfd, 1, 20000);
+	printf("poll: %d revents %#x\n", n, pfd.revents);
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof req);
+	req.flags = 1;
+	P("RECV with a dirty buffer", notif_ioctl(fd, NOTIF_RECV, &req));
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	printf("notification: nr getppid %d arch %#x args %llu %llu pid is the target %d flags %u\n",
+	       req.data.nr == SYS_getppid, req.data.arch, (unsigned long long)req.data.args[0],
+	       (unsigned long long)req.data.args[1], req.pid == (uint32_t)pid, req.flags);
+	pfd.revents = 0;
+	poll(&pfd, 1, 0);
+	printf("poll after RECV: revents %#x\n", pfd.revents);
+	P("ID_VALID", notif_ioctl(fd, NOTIF_ID_VALID, &req.id));
+	struct seccomp_notif_resp resp = { req.id, 0, 0, 2 };
+	P("SEND with an unknown flag", notif_ioctl(fd, NOTIF_SEND, &resp));
+	resp = (struct seccomp_notif_resp){ req.id, 1, 0, USER_NOTIF_FLAG_CONTINUE };
+	P("SEND CONTINUE with a value", notif_ioctl(fd, NOTIF_SEND, &resp));
+	resp = (struct seccomp_notif_resp){ req.id + 1000, 4242, 0, 0 };
+	P("SEND to a bogus id", notif_ioctl(fd, NOTIF_SEND, &resp));
+	resp = (struct seccomp_notif_resp){ req.id, 4242, 0, 0 };
+	P("SEND 4242", notif_ioctl(fd, NOTIF_SEND, &resp));
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	printf("notification: nr getuid %d\n", req.data.nr == SYS_getuid);
+	resp = (struct seccomp_notif_resp){ req.id, 0, -EXDEV, 0 };
+	P("SEND -EXDEV", notif_ioctl(fd, NOTIF_SEND, &resp));
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	fflush(stdout);
+	resp = (struct seccomp_notif_resp){ req.id, 0, 0, USER_NOTIF_FLAG_CONTINUE };
+	/* Nothing printed from here until the target is gone: it prints now. */
+	long r = notif_ioctl(fd, NOTIF_SEND, &resp);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("SEND CONTINUE: %ld\n", r);
+	printf("-- target: %s\n", wait_status(st));
+	/* No task uses the filter any more: the listener hangs up. */
+	pfd.revents = 0;
+	n = poll(&pfd, 1, 0);
+	printf("poll after the target is reaped: %d revents %#x\n", n, pfd.revents);
+	close(fd);
+}
+
+static void notif_closed(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		notif_target(sv[1], 1);
+		fflush(stdout);
+		_exit(0);
+	}
+	int fd = recv_fd(sv[0]);
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	fflush(stdout);
+	/* Closing the listener answers the waiting call with ENOSYS. */
+	close(fd);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("-- target: %s\n", wait_status(st));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "after-exec") == 0) {
@@ -554,5 +723,7 @@ int main(int argc, char **argv)
 	run("TSYNC", tsync_fresh);
 	run("TSYNC conflicts", tsync_conflict);
 	run("new threads", new_thread_inherits);
+	run("user notification", user_notif);
+	run("user notification, listener closed", notif_closed);
 	return 0;
 }

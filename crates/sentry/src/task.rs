@@ -521,6 +521,7 @@ impl Task {
         let group_status = st.group.exiting();
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
         exit_robust_list(&st);
+        st.seccomp.release();
         if st.clear_child_tid != 0 && group_status.is_none() {
             let addr = st.clear_child_tid;
             if st.mm.copy_out(addr, &0u32.to_le_bytes()).is_ok() {

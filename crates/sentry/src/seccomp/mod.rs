@@ -8,14 +8,14 @@
 //! it while the thread sleeps holding its task state. A thread without seccomp pays one
 //! relaxed atomic load and a branch per call ([`ThreadSeccomp::active`]).
 //!
-//! Not done: SECCOMP_RET_USER_NOTIF has no listener (SECCOMP_FILTER_FLAG_NEW_LISTENER is
-//! refused with EINVAL), so that action gives ENOSYS, as Linux does for a filter without
-//! a listener; SECCOMP_RET_TRACE gives ENOSYS, as without a tracer (there is no ptrace);
+//! SECCOMP_RET_USER_NOTIF goes to the filter's listener (notify.rs; ENOSYS without one, as
+//! Linux). Not done: SECCOMP_RET_TRACE gives ENOSYS, as without a tracer (no ptrace);
 //! LOG actions and SECCOMP_FILTER_FLAG_LOG go to the sentry's log at debug level, not to
 //! an audit log; SECCOMP_FILTER_FLAG_SPEC_ALLOW is accepted and changes nothing (the
 //! guest's speculation controls are the host's).
 
 pub mod bpf;
+pub mod notify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -51,7 +51,18 @@ pub struct Filter {
     prog: bpf::Program,
     /// SECCOMP_FILTER_FLAG_LOG: log the actions other than ALLOW.
     log: bool,
+    /// SECCOMP_FILTER_FLAG_NEW_LISTENER: where USER_NOTIF verdicts go.
+    listener: Option<Arc<notify::Listener>>,
     prev: Option<Arc<Filter>>,
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        // No task uses the filter any more: its listener hangs up.
+        if let Some(l) = &self.listener {
+            l.hung_up();
+        }
+    }
 }
 
 impl Filter {
@@ -84,7 +95,7 @@ pub struct Status {
 }
 
 /// The outcome of the filters for one system call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Verdict {
     /// Serve the call.
     Allow,
@@ -95,6 +106,22 @@ pub enum Verdict {
     /// End the thread (`signal`: what it dies of), or the process if it is the last one.
     KillThread(i32),
     KillProcess,
+    /// Hand the call to this listener's supervisor and wait for its answer.
+    Notify(Arc<notify::Listener>),
+}
+
+impl PartialEq for Verdict {
+    fn eq(&self, other: &Verdict) -> bool {
+        use Verdict::*;
+        match (self, other) {
+            (Allow, Allow) | (KillProcess, KillProcess) => true,
+            (Return(a), Return(b)) => a == b,
+            (Trap(a), Trap(b)) => a == b,
+            (KillThread(a), KillThread(b)) => a == b,
+            (Notify(a), Notify(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl ThreadSeccomp {
@@ -139,6 +166,13 @@ impl ThreadSeccomp {
         })
     }
 
+    /// The thread has ended: its filters are no longer used (a listener of the last user
+    /// hangs up), whatever still refers to this state.
+    pub fn release(&self) {
+        let filter = self.lock().filter.take();
+        drop(filter);
+    }
+
     /// SECCOMP_SET_MODE_STRICT: EINVAL once filters are installed.
     pub fn set_strict(&self) -> Result<(), Errno> {
         let mut s = self.lock();
@@ -158,11 +192,20 @@ impl ThreadSeccomp {
         &self,
         prog: bpf::Program,
         log: bool,
+        listener: Option<Arc<notify::Listener>>,
         tsync: Option<&[(i32, Arc<ThreadSeccomp>)]>,
     ) -> Result<(), AttachError> {
         let mut s = self.lock();
         if s.mode != MODE_DISABLED && s.mode != MODE_FILTER {
             return Err(AttachError::Errno(Errno::EINVAL));
+        }
+        // One listener per filter stack (Linux's has_duplicate_listener).
+        if listener.is_some()
+            && s.filter
+                .as_ref()
+                .is_some_and(|f| f.chain().any(|f| f.listener.is_some()))
+        {
+            return Err(AttachError::Errno(Errno::EBUSY));
         }
         let mut total = prog.converted_len();
         if let Some(f) = &s.filter {
@@ -190,8 +233,12 @@ impl ThreadSeccomp {
         let new = Arc::new(Filter {
             prog,
             log,
+            listener,
             prev: s.filter.take(),
         });
+        if let Some(l) = &new.listener {
+            l.set_filter(&new);
+        }
         s.filter = Some(new.clone());
         s.mode = MODE_FILTER;
         self.active.store(true, Ordering::Relaxed);
@@ -239,15 +286,20 @@ impl ThreadSeccomp {
                 // Newest first; the lowest action (as a signed number) wins, the first
                 // seen among equals.
                 let mut ret = RET_ALLOW;
-                let mut log = false;
+                let mut matched = filter;
                 for f in filter.chain() {
                     let cur = bpf::run(&f.prog, &words);
                     if ((cur & RET_ACTION_FULL) as i32) < ((ret & RET_ACTION_FULL) as i32) {
                         ret = cur;
-                        log = f.log;
+                        matched = f;
                     }
                 }
-                verdict(ret, log, data)
+                if ret & RET_ACTION_FULL == RET_USER_NOTIF {
+                    if let Some(l) = &matched.listener {
+                        return Verdict::Notify(l.clone());
+                    }
+                }
+                verdict(ret, matched.log, data)
             }
             _ => Verdict::Allow,
         }
@@ -286,7 +338,7 @@ fn verdict(ret: u32, log: bool, data: &Data) -> Verdict {
             // Linux caps the errno at MAX_ERRNO.
             Verdict::Return((-(value.min(4095) as i64)) as u64)
         }
-        // No ptrace: as without a tracer. No listener: as a filter without one.
+        // No ptrace: as without a tracer. USER_NOTIF here: a filter without a listener.
         RET_TRACE | RET_USER_NOTIF => Verdict::Return((-(libc::ENOSYS as i64)) as u64),
         RET_TRAP => {
             if log {
@@ -374,19 +426,24 @@ mod tests {
     fn the_most_restrictive_action_wins() {
         let t = ThreadSeccomp::default();
         assert!(!t.active());
-        t.attach(ret(RET_ERRNO | 5), false, None).expect("attach");
-        t.attach(ret(RET_TRAP | 1), false, None).expect("attach");
-        t.attach(ret(RET_ERRNO | 7), false, None).expect("attach");
+        t.attach(ret(RET_ERRNO | 5), false, None, None)
+            .expect("attach");
+        t.attach(ret(RET_TRAP | 1), false, None, None)
+            .expect("attach");
+        t.attach(ret(RET_ERRNO | 7), false, None, None)
+            .expect("attach");
         assert!(t.active());
         assert_eq!(t.evaluate(&Data::default()), Verdict::Trap(1));
-        t.attach(ret(RET_ALLOW), false, None).expect("attach");
-        t.attach(ret(RET_KILL_PROCESS), false, None)
+        t.attach(ret(RET_ALLOW), false, None, None).expect("attach");
+        t.attach(ret(RET_KILL_PROCESS), false, None, None)
             .expect("attach");
         assert_eq!(t.evaluate(&Data::default()), Verdict::KillProcess);
         assert_eq!(t.status().filters, 5);
         let u = ThreadSeccomp::default();
-        u.attach(ret(RET_ERRNO | 9), false, None).expect("attach");
-        u.attach(ret(RET_ERRNO | 3), false, None).expect("attach");
+        u.attach(ret(RET_ERRNO | 9), false, None, None)
+            .expect("attach");
+        u.attach(ret(RET_ERRNO | 3), false, None, None)
+            .expect("attach");
         assert_eq!(
             u.evaluate(&Data::default()),
             Verdict::Return((-3i64) as u64),
@@ -399,18 +456,19 @@ mod tests {
     fn tsync_needs_related_filters() {
         let a = Arc::new(ThreadSeccomp::default());
         let b = Arc::new(ThreadSeccomp::default());
-        a.attach(ret(RET_ALLOW), false, None).expect("attach");
+        a.attach(ret(RET_ALLOW), false, None, None).expect("attach");
         let child = a.copy();
         // b has no filter, child descends: both follow.
         let group = vec![(1, a.clone()), (2, b.clone()), (3, child.clone())];
-        a.attach(ret(RET_ERRNO | 1), false, Some(&group))
+        a.attach(ret(RET_ERRNO | 1), false, None, Some(&group))
             .expect("tsync");
         assert_eq!(b.status().filters, 2);
         assert_eq!(child.status().filters, 2);
         // An unrelated filter on b: refused, naming b.
-        b.attach(ret(RET_ERRNO | 2), false, None).expect("attach");
+        b.attach(ret(RET_ERRNO | 2), false, None, None)
+            .expect("attach");
         assert_eq!(
-            a.attach(ret(RET_ALLOW), false, Some(&group)),
+            a.attach(ret(RET_ALLOW), false, None, Some(&group)),
             Err(AttachError::Thread(2))
         );
     }

@@ -5,7 +5,7 @@ use platform::UserRegs;
 
 use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
-use crate::seccomp::{self, bpf, AttachError, Data, Verdict};
+use crate::seccomp::{self, bpf, notify, AttachError, Data, Verdict};
 use crate::signal_frame::SigInfo;
 use crate::task::{ExitStatus, TaskState};
 
@@ -115,16 +115,37 @@ fn set_mode_filter(t: &mut TaskState, flags: u64, uargs: u64) -> SysResult {
         tracing::debug!("seccomp filter refused: {e}");
         Errno::EINVAL
     })?;
-    if flags & FLAG_NEW_LISTENER != 0 {
-        // No user notification listeners yet (see crate::seccomp).
-        return Err(Errno::EINVAL);
-    }
+    // The listener's descriptor (always close-on-exec) is taken first, and given back if
+    // the filter can't be attached.
+    let listener = if flags & FLAG_NEW_LISTENER != 0 {
+        let l = notify::Listener::new();
+        let file = fs::vfs::OpenFile::special(
+            None,
+            None,
+            std::sync::Arc::new(notify::ListenerFile {
+                listener: l.clone(),
+            }),
+            libc::O_RDWR as u32,
+        );
+        let fd = t.fds.alloc(0, file, true, super::fd::fd_limit(t))?;
+        Some((l, fd))
+    } else {
+        None
+    };
     let others = (flags & FLAG_TSYNC != 0).then(|| t.group.seccomp_states());
-    match t
-        .seccomp
-        .attach(prog, flags & FLAG_LOG != 0, others.as_deref())
-    {
-        Ok(()) => Ok(0),
+    let result = t.seccomp.attach(
+        prog,
+        flags & FLAG_LOG != 0,
+        listener.as_ref().map(|(l, _)| l.clone()),
+        others.as_deref(),
+    );
+    if result.is_err() {
+        if let Some((_, fd)) = &listener {
+            let _ = t.fds.remove(*fd as u64);
+        }
+    }
+    match result {
+        Ok(()) => Ok(listener.map_or(0, |(_, fd)| fd as u64)),
         Err(AttachError::Errno(e)) => Err(e),
         Err(AttachError::Thread(tid)) => {
             if flags & FLAG_TSYNC_ESRCH != 0 {
@@ -134,6 +155,60 @@ fn set_mode_filter(t: &mut TaskState, flags: u64, uargs: u64) -> SysResult {
             }
         }
     }
+}
+
+const NOTIF_RECV: u64 = 0xc050_2100;
+const NOTIF_SEND: u64 = 0xc018_2101;
+const NOTIF_ID_VALID: u64 = 0x4008_2102;
+/// The number NOTIF_ID_VALID had before Linux 5.17 (_IOR by mistake), still accepted.
+const NOTIF_ID_VALID_WRONG_DIR: u64 = 0x8008_2102;
+
+/// The ioctls of a listener descriptor, or None when `file` is no listener.
+pub fn listener_ioctl(
+    t: &mut TaskState,
+    file: &fs::vfs::OpenFile,
+    request: u64,
+    arg: u64,
+) -> Option<SysResult> {
+    let l = file
+        .special_desc()
+        .and_then(|d| d.as_any())
+        .and_then(|a| a.downcast_ref::<notify::ListenerFile>())?
+        .listener
+        .clone();
+    Some(match request {
+        NOTIF_RECV => (|| {
+            // The structure must come zeroed (room for future extensions).
+            let mut buf = [0u8; notify::NOTIF_SIZE];
+            t.mm.copy_in(arg, &mut buf)?;
+            if buf.iter().any(|&b| b != 0) {
+                return Err(Errno::EINVAL);
+            }
+            let note = l.receive().map_err(Errno)?;
+            if let Err(e) = t.mm.copy_out(arg, &note) {
+                l.unreceive(u64::from_le_bytes(note[0..8].try_into().expect("8 bytes")));
+                return Err(e);
+            }
+            Ok(0)
+        })(),
+        NOTIF_SEND => (|| {
+            let mut resp = [0u8; notify::RESP_SIZE];
+            t.mm.copy_in(arg, &mut resp)?;
+            l.send(&resp).map_err(Errno)?;
+            Ok(0)
+        })(),
+        NOTIF_ID_VALID | NOTIF_ID_VALID_WRONG_DIR => (|| {
+            let id = t.mm.read_u64(arg)?;
+            if l.id_valid(id) {
+                Ok(0)
+            } else {
+                Err(Errno::ENOENT)
+            }
+        })(),
+        // SECCOMP_IOCTL_NOTIF_ADDFD and NOTIF_SET_FLAGS are not done; anything else is
+        // EINVAL on Linux too.
+        _ => Err(Errno::EINVAL),
+    })
 }
 
 /// Runs the thread's seccomp mode on the call in `regs`. Returns true when the call must
@@ -186,6 +261,27 @@ pub fn check(t: &mut TaskState, regs: &mut UserRegs, own_thread: bool) -> bool {
         Verdict::KillProcess => {
             kill_process(t, libc::SIGSYS);
             false
+        }
+        Verdict::Notify(listener) => {
+            // The wait for the supervisor is interruptible, as any sleep in a call.
+            let serving = super::poll::ServingTask::enter(t);
+            let reply = listener.notify(t.tid, data);
+            drop(serving);
+            match reply {
+                Ok(notify::Reply::Continue) => true,
+                Ok(notify::Reply::Return(v)) => {
+                    regs.rax = v as u64;
+                    false
+                }
+                Err(e) => {
+                    // Delivery decides between restarting the call and EINTR.
+                    regs.rax = (-(e as i64)) as u64;
+                    if fs::waiter::is_restart(e) {
+                        t.signals.interrupted_call = Some(nr as u32 as u64);
+                    }
+                    false
+                }
+            }
         }
     }
 }
