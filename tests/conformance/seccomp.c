@@ -677,6 +677,81 @@ static void user_notif(void)
 	close(fd);
 }
 
+#define NOTIF_ADDFD 0x40182103UL
+struct seccomp_notif_addfd { uint64_t id; uint32_t flags, srcfd, newfd, newfd_flags; };
+#define ADDFD_FLAG_SETFD 1
+#define ADDFD_FLAG_SEND 2
+
+static void addfd_target(int sock)
+{
+	nnp();
+	struct sock_filter f[] = {
+		STMT(BPF_LD | BPF_W | BPF_ABS, NR_OFF),
+		JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 1, 0),
+		JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getuid, 0, 1),
+		STMT(BPF_RET | BPF_K, RET_USER_NOTIF),
+		STMT(BPF_RET | BPF_K, RET_ALLOW),
+	};
+	int fd = install_flags(f, 5, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	send_fd(sock, fd);
+	close(fd);
+	long got = syscall(SYS_getppid);
+	long w1 = write(got, "hello ", 6);
+	long r = syscall(SYS_getuid);
+	int fdflags = fcntl(50, F_GETFD);
+	long w2 = write(50, "world", 5);
+	printf("target: getppid gave descriptor %ld, written %ld\n", got, w1);
+	printf("target: getuid gave %ld; fd 50 close-on-exec %d, written %ld\n", r,
+	       fdflags >= 0 && (fdflags & FD_CLOEXEC), w2);
+}
+
+static void notif_addfd(void)
+{
+	int sv[2], p[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		addfd_target(sv[1]);
+		fflush(stdout);
+		_exit(0);
+	}
+	pipe(p);
+	int fd = recv_fd(sv[0]);
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	struct seccomp_notif_addfd add = { req.id, ADDFD_FLAG_SEND, p[1], 0, 0 };
+	add.newfd_flags = 1;
+	P("ADDFD with a bad newfd flag", notif_ioctl(fd, NOTIF_ADDFD, &add));
+	add.newfd_flags = 0;
+	add.newfd = 9;
+	P("ADDFD newfd without SETFD", notif_ioctl(fd, NOTIF_ADDFD, &add));
+	add.newfd = 0;
+	add.srcfd = 999;
+	P("ADDFD of a closed descriptor", notif_ioctl(fd, NOTIF_ADDFD, &add));
+	add.srcfd = p[1];
+	add.id = req.id + 77;
+	P("ADDFD to a bogus id", notif_ioctl(fd, NOTIF_ADDFD, &add));
+	add.id = req.id;
+	long n = notif_ioctl(fd, NOTIF_ADDFD, &add);
+	printf("ADDFD with SEND: %s\n", n > 2 ? "a descriptor" : errname(errno));
+	memset(&req, 0, sizeof req);
+	P("RECV", notif_ioctl(fd, NOTIF_RECV, &req));
+	add = (struct seccomp_notif_addfd){ req.id, ADDFD_FLAG_SETFD, p[1], 50, O_CLOEXEC };
+	P("ADDFD at 50", notif_ioctl(fd, NOTIF_ADDFD, &add));
+	close(p[1]);
+	fflush(stdout);
+	struct seccomp_notif_resp resp = { req.id, 0, 0, 0 };
+	long r = notif_ioctl(fd, NOTIF_SEND, &resp);
+	int st;
+	waitpid(pid, &st, 0);
+	char buf[64] = { 0 };
+	long got = read(p[0], buf, sizeof buf - 1);
+	printf("SEND: %ld; the pipe carried %ld bytes: %s\n", r, got, buf);
+	printf("-- target: %s\n", wait_status(st));
+	close(fd);
+}
+
 static void notif_closed(void)
 {
 	int sv[2];
@@ -725,5 +800,6 @@ int main(int argc, char **argv)
 	run("new threads", new_thread_inherits);
 	run("user notification", user_notif);
 	run("user notification, listener closed", notif_closed);
+	run("user notification, ADDFD", notif_addfd);
 	return 0;
 }

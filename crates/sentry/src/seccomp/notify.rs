@@ -6,9 +6,10 @@
 //! oldest unreceived notification, NOTIF_ID_VALID checks one is still waiting; poll shows
 //! POLLIN for an unreceived one, POLLOUT for a received one not yet answered, POLLHUP once
 //! no task uses the filter. Closing the listener answers every waiting call with ENOSYS,
-//! as do later USER_NOTIF verdicts. Not done: SECCOMP_IOCTL_NOTIF_ADDFD and
-//! NOTIF_SET_FLAGS (EINVAL), SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (accepted, the wait
-//! stays interruptible).
+//! as do later USER_NOTIF verdicts. NOTIF_ADDFD puts a supervisor's file in the waiting
+//! thread's table (by the supervisor's thread, where Linux has the target do it: the same
+//! table, limit and result). Not done: NOTIF_SET_FLAGS (EINVAL),
+//! SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (accepted; the wait stays interruptible).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
@@ -30,15 +31,17 @@ enum State {
     Replied { val: i64, error: i32, flags: u32 },
 }
 
-#[derive(Debug)]
 struct Note {
     id: u64,
     tid: i32,
     data: Data,
     state: State,
+    /// The waiting thread's descriptor table and RLIMIT_NOFILE, for NOTIF_ADDFD.
+    fds: Weak<crate::fdtable::FdTable>,
+    nofile: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     next_id: u64,
     notes: Vec<Note>,
@@ -99,7 +102,13 @@ impl Listener {
     /// answers. ENOSYS once the listener is closed; ERESTARTSYS when the thread is
     /// interrupted (the notification is withdrawn and the call restarts or fails with
     /// EINTR by the signal's rules, as Linux's).
-    pub fn notify(&self, tid: i32, data: Data) -> Result<Reply, i32> {
+    pub fn notify(
+        &self,
+        tid: i32,
+        data: Data,
+        fds: &Arc<crate::fdtable::FdTable>,
+        nofile: u64,
+    ) -> Result<Reply, i32> {
         let mut g = self.lock();
         if g.closed {
             return Ok(Reply::Return(-(libc::ENOSYS as i64)));
@@ -111,6 +120,8 @@ impl Listener {
             tid,
             data,
             state: State::Init,
+            fds: Arc::downgrade(fds),
+            nofile,
         });
         self.changed.notify_all();
         self.queue.notify(POLLIN | POLLRDNORM);
@@ -199,6 +210,50 @@ impl Listener {
         note.state = State::Replied { val, error, flags };
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// SECCOMP_IOCTL_NOTIF_ADDFD: installs `file` in the waiting thread's descriptor table
+    /// (at `newfd` with SETFD, else the lowest free one) and returns its number; with
+    /// SEND that number is also the call's answer.
+    pub fn addfd(
+        &self,
+        id: u64,
+        file: Arc<fs::vfs::OpenFile>,
+        setfd: Option<i32>,
+        cloexec: bool,
+        send: bool,
+    ) -> Result<i32, i32> {
+        let mut g = self.lock();
+        let note = g
+            .notes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or(libc::ENOENT)?;
+        if note.state != State::Sent {
+            return Err(libc::EINPROGRESS);
+        }
+        let table = note.fds.upgrade().ok_or(libc::ENOENT)?;
+        let fd = match setfd {
+            Some(fd) => {
+                if fd as u64 >= note.nofile {
+                    return Err(libc::EBADF);
+                }
+                table.install(fd, file, cloexec);
+                fd
+            }
+            None => table
+                .alloc(0, file, cloexec, note.nofile)
+                .map_err(|e| e.0)?,
+        };
+        if send {
+            note.state = State::Replied {
+                val: fd as i64,
+                error: 0,
+                flags: 0,
+            };
+            self.changed.notify_all();
+        }
+        Ok(fd)
     }
 
     /// SECCOMP_IOCTL_NOTIF_ID_VALID: whether notification `id` was received and still

@@ -163,6 +163,46 @@ const NOTIF_ID_VALID: u64 = 0x4008_2102;
 /// The number NOTIF_ID_VALID had before Linux 5.17 (_IOR by mistake), still accepted.
 const NOTIF_ID_VALID_WRONG_DIR: u64 = 0x8008_2102;
 
+/// SECCOMP_IOCTL_NOTIF_ADDFD for struct seccomp_notif_addfd's first version; an
+/// extensible argument: the size is in the request, bytes past the known ones must be 0.
+const NOTIF_ADDFD: u64 = 0x4018_2103;
+const IOC_SIZE_MASK: u64 = 0x3fff << 16;
+const ADDFD_FLAG_SETFD: u32 = 1;
+const ADDFD_FLAG_SEND: u32 = 2;
+
+fn addfd(t: &mut TaskState, l: &notify::Listener, request: u64, arg: u64) -> SysResult {
+    let size = ((request & IOC_SIZE_MASK) >> 16) as usize;
+    if size < 24 {
+        return Err(Errno::EINVAL);
+    }
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
+    let mut buf = vec![0u8; size];
+    t.mm.copy_in(arg, &mut buf)?;
+    if buf[24..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let word = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().expect("4 bytes"));
+    let id = u64::from_le_bytes(buf[0..8].try_into().expect("8 bytes"));
+    let (flags, srcfd, newfd, newfd_flags) = (word(8), word(12), word(16), word(20));
+    if newfd_flags & !(libc::O_CLOEXEC as u32) != 0
+        || flags & !(ADDFD_FLAG_SETFD | ADDFD_FLAG_SEND) != 0
+        || (newfd != 0 && flags & ADDFD_FLAG_SETFD == 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let file = t.fds.get(srcfd as u64)?;
+    let setfd = (flags & ADDFD_FLAG_SETFD != 0).then_some(newfd as i32);
+    if setfd.is_some_and(|fd| fd < 0) {
+        return Err(Errno::EBADF);
+    }
+    let cloexec = newfd_flags & libc::O_CLOEXEC as u32 != 0;
+    l.addfd(id, file, setfd, cloexec, flags & ADDFD_FLAG_SEND != 0)
+        .map(|fd| fd as u64)
+        .map_err(Errno)
+}
+
 /// The ioctls of a listener descriptor, or None when `file` is no listener.
 pub fn listener_ioctl(
     t: &mut TaskState,
@@ -205,8 +245,8 @@ pub fn listener_ioctl(
                 Err(Errno::ENOENT)
             }
         })(),
-        // SECCOMP_IOCTL_NOTIF_ADDFD and NOTIF_SET_FLAGS are not done; anything else is
-        // EINVAL on Linux too.
+        r if r & !IOC_SIZE_MASK == NOTIF_ADDFD & !IOC_SIZE_MASK => addfd(t, &l, r, arg),
+        // SECCOMP_IOCTL_NOTIF_SET_FLAGS is not done; anything else is EINVAL on Linux too.
         _ => Err(Errno::EINVAL),
     })
 }
@@ -265,7 +305,8 @@ pub fn check(t: &mut TaskState, regs: &mut UserRegs, own_thread: bool) -> bool {
         Verdict::Notify(listener) => {
             // The wait for the supervisor is interruptible, as any sleep in a call.
             let serving = super::poll::ServingTask::enter(t);
-            let reply = listener.notify(t.tid, data);
+            let nofile = super::fd::fd_limit(t);
+            let reply = listener.notify(t.tid, data, &t.fds, nofile);
             drop(serving);
             match reply {
                 Ok(notify::Reply::Continue) => true,
