@@ -10,6 +10,7 @@
  * credentials (and a scratch file in /tmp). */
 #include "conf.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -340,6 +341,39 @@ static void status_lines(void)
 		fclose(f);
 }
 
+static pthread_barrier_t barrier;
+static volatile int thread_tid;
+
+static void *dropper(void *arg)
+{
+	(void)arg;
+	thread_tid = syscall(SYS_gettid);
+	set(full & ~bit(CAP_KILL), full & ~bit(CAP_KILL), 0);
+	pthread_barrier_wait(&barrier); /* dropped */
+	pthread_barrier_wait(&barrier); /* looked at */
+	return NULL;
+}
+
+static void per_thread(void)
+{
+	pthread_t th;
+	pthread_barrier_init(&barrier, NULL, 2);
+	pthread_create(&th, NULL, dropper, NULL);
+	pthread_barrier_wait(&barrier);
+	struct sets s;
+	int r = get(thread_tid, &s);
+	printf("the other thread's sets: %s e=%s p=%s\n", errname(-r), desc(s.e), desc(s.p));
+	get(0, &s);
+	printf("this thread's: e=%s p=%s\n", desc(s.e), desc(s.p));
+	struct hdr h = { V3, thread_tid };
+	struct data d[2] = { { 0 } };
+	errno = 0;
+	long rr = syscall(SYS_capset, &h, d);
+	printf("capset of the other thread: %ld %s\n", rr, errname(errno));
+	pthread_barrier_wait(&barrier);
+	pthread_join(th, NULL);
+}
+
 static char scratch[64];
 
 static void permissions(void)
@@ -420,6 +454,7 @@ int main(int argc, char **argv)
 	run("exec with no_new_privs", exec_nnp);
 	run("status lines", status_lines);
 	run("permissions", permissions);
+	run("per thread", per_thread);
 	unlink(scratch);
 	return 0;
 }

@@ -509,6 +509,7 @@ fn new_process(
     group.add_thread(pid, signals.thread.clone());
     let seccomp: Arc<crate::seccomp::ThreadSeccomp> = Default::default();
     group.set_seccomp(pid, seccomp.clone());
+    group.set_thread_caps(pid, spec.creds.caps);
     let _ = info.group.set(Arc::downgrade(&group));
     let _ = info.seccomp.set(seccomp.clone());
     kernel.add_process(group.clone(), ppid, pid, pid);

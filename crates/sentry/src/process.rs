@@ -31,6 +31,8 @@ struct ThreadSlot {
     interrupter: Option<Arc<dyn Interrupter>>,
     /// The thread's seccomp state, for SECCOMP_FILTER_FLAG_TSYNC.
     seccomp: Option<Arc<crate::seccomp::ThreadSeccomp>>,
+    /// The thread's capability sets as last committed, for another thread's capget.
+    caps: Option<crate::caps::CapSets>,
 }
 
 impl ThreadSlot {
@@ -155,7 +157,23 @@ impl ThreadGroup {
             signals,
             interrupter: None,
             seccomp: None,
+            caps: None,
         });
+    }
+
+    /// Records a thread's capability sets (at clone time and whenever they change).
+    pub fn set_thread_caps(&self, tid: i32, caps: crate::caps::CapSets) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            slot.caps = Some(caps);
+        }
+    }
+
+    /// A live thread's capability sets, if recorded.
+    pub fn thread_caps(&self, tid: i32) -> Option<crate::caps::CapSets> {
+        lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .and_then(|s| s.caps)
     }
 
     /// Records a thread's seccomp state (at clone time, with `add_thread`).

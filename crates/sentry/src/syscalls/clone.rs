@@ -134,6 +134,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
         t.group.set_seccomp(tid, seccomp.clone());
+        t.group.set_thread_caps(tid, t.creds.caps);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
         // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
@@ -145,6 +146,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
         group.add_thread(tid, signals.thread.clone());
         group.set_seccomp(tid, seccomp.clone());
+        group.set_thread_caps(tid, t.creds.caps);
         group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,

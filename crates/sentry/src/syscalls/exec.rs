@@ -195,6 +195,7 @@ fn reset_thread_state(t: &mut TaskState) {
     t.prctl.dumpable = true;
     crate::caps::exec(&mut t.creds, t.seccomp.no_new_privs());
     t.process.set_creds(&t.creds);
+    t.group.set_thread_caps(t.tid, t.creds.caps);
     // A fresh FPU: x87 control word 0x37f, MXCSR 0x1f80, every register zero.
     t.restore_fpu = Some(initial_fpu_state());
 }

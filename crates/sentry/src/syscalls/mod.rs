@@ -275,7 +275,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setfsuid, process::setfsuid, Partial("file-system ids always follow the effective ids"), Any),
     sys(n::SYS_setfsgid, process::setfsgid, Partial("file-system ids always follow the effective ids"), Any),
     sys(n::SYS_setgroups, process::setgroups, Full, Any),
-    sys(n::SYS_capget, process::capget, Partial("another thread of the caller's process reports the process's main thread's sets"), Any),
+    sys(n::SYS_capget, process::capget, Full, Any),
     sys(n::SYS_capset, process::capset, Full, Any),
     sys(n::SYS_prctl, process::prctl, Partial("NAME, PDEATHSIG and CHILD_SUBREAPER (per process, not per thread), NO_NEW_PRIVS, DUMPABLE, KEEPCAPS, CAPBSET_READ/DROP, CAP_AMBIENT, GET/SET_SECUREBITS, GET/SET_SECCOMP, GET_TIMERSLACK"), Any),
     sys(n::SYS_seccomp, seccomp::seccomp, Partial(SECCOMP), Any),

@@ -216,6 +216,7 @@ pub(super) fn commit_creds(t: &mut TaskState, new: crate::task::Creds) {
     }
     let old_uid = t.creds.uid;
     t.creds = new;
+    t.group.set_thread_caps(t.tid, t.creds.caps);
     t.kernel.tasks.transfer(old_uid, t.creds.uid);
     if t.tid == t.pid {
         t.group.set_uids(crate::caps::Uids::of(&t.creds));
@@ -402,22 +403,22 @@ fn cap_words(t: &mut TaskState, header: u64) -> Result<usize, Errno> {
     }
 }
 
-/// The credentials of the task `pid` names (0: the caller): a thread's own, or for another
-/// task, its process's main thread's as last committed.
-fn creds_of(t: &TaskState, pid: i32) -> Result<crate::task::Creds, Errno> {
+/// The capability sets of the task `pid` names (0: the caller), as last committed (the
+/// task's own state may be locked by a sleep).
+fn caps_of(t: &TaskState, pid: i32) -> Result<crate::caps::CapSets, Errno> {
     if pid == 0 || pid == t.tid {
-        return Ok(t.creds.clone());
+        return Ok(t.creds.caps);
     }
-    let group = crate::process::ThreadGroup::find_thread(&t.kernel, pid).ok_or(Errno::ESRCH)?;
-    if group.pid == t.pid {
-        // Another thread of this process: its state may be locked by a sleep; the
-        // process's committed credentials stand in (threads rarely differ).
-        return Ok(t.process.creds());
+    if let Some(caps) =
+        crate::process::ThreadGroup::find_thread(&t.kernel, pid).and_then(|g| g.thread_caps(pid))
+    {
+        return Ok(caps);
     }
+    // A zombie (no live thread): its main thread's last credentials.
     t.kernel
         .procfs
-        .process(group.pid)
-        .map(|p| p.creds())
+        .process(pid)
+        .map(|p| p.creds().caps)
         .ok_or(Errno::ESRCH)
 }
 
@@ -435,7 +436,7 @@ pub fn capget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if pid < 0 {
         return Err(Errno::EINVAL);
     }
-    let caps = creds_of(t, pid)?.caps;
+    let caps = caps_of(t, pid)?;
     let mut out = Vec::new();
     for w in 0..words {
         for set in [caps.effective, caps.permitted, caps.inheritable] {
