@@ -100,6 +100,7 @@ program_test!(timer_signals);
 program_test!(creds);
 program_test!(caps);
 program_test!(seccomp);
+program_test!(seccomp_fuzz);
 program_test!(rlimit_nproc);
 program_test!(rlimit_stack);
 program_test!(kill_perm);
