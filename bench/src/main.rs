@@ -159,6 +159,29 @@ fn main() -> anyhow::Result<()> {
         "ns",
         Some(native_getpid),
     );
+    // A small seccomp filter (arch check, 8-call allowlist) run on every call: natively
+    // by the host kernel's JIT, in the sandbox by the sentry's interpreter.
+    let native_filtered = b.per_call(|| b.native(loop_prog, &["getpid-seccomp", &n]))?;
+    row(
+        "getpid + seccomp filter, native",
+        native_filtered,
+        "ns",
+        Some(native_filtered),
+    );
+    let ring_filtered =
+        b.per_call(|| b.sandboxed(SyscallPath::Ring, loop_prog, &["getpid-seccomp", &n]))?;
+    row(
+        "getpid + seccomp filter, sandbox, ring",
+        ring_filtered,
+        "ns",
+        Some(native_filtered),
+    );
+    row(
+        "  (filter's own cost in the sandbox)",
+        ring_filtered - ring,
+        "ns",
+        None,
+    );
     let exit_n = (b.iterations / 10).to_string();
     let exit =
         b.per_call(|| b.sandboxed(SyscallPath::ExitOnly, loop_prog, &["getpid", &exit_n]))?;

@@ -136,6 +136,21 @@ const CASES: &[(&str, &[&str])] = &[
             "a=(1 2 3); echo ${#a[@]} ${a[2]}; [[ abc == a* ]] && echo glob",
         ],
     ),
+    // libcap2-bin's capsh: the capability sets, bounding set, securebits and the
+    // set*id fixups as a real program reads and changes them (issue 15).
+    ("/usr/sbin/capsh", &["--print"]),
+    ("/usr/sbin/capsh", &["--drop=cap_net_raw", "--print"]),
+    ("/usr/sbin/capsh", &["--keep=1", "--uid=1000", "--print"]),
+    ("/usr/sbin/capsh", &["--secbits=0x2f", "--print"]),
+    (
+        "/usr/sbin/capsh",
+        &[
+            "--caps=cap_chown,cap_setpcap+eip",
+            "--addamb=cap_chown",
+            "--print",
+        ],
+    ),
+    ("/usr/sbin/capsh", &["--user=nobody", "--print"]),
     (
         "/usr/bin/perl",
         &["-e", "print join(',', map { $_ * 2 } 1..5), \"\\n\""],

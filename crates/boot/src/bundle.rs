@@ -308,20 +308,10 @@ pub fn process_spec(
     p: BundleProcess,
 ) -> Result<ProcessSpec, BootError> {
     let name = p.args.first().cloned().ok_or(BootError::NoProgram)?;
-    let creds = Creds {
-        uid: p.uid,
-        euid: p.uid,
-        suid: p.uid,
-        gid: p.gid,
-        egid: p.gid,
-        sgid: p.gid,
-        groups: p.additional_gids.clone(),
-    };
-    let fs_creds = FsCreds {
-        uid: p.uid,
-        gid: p.gid,
-        groups: p.additional_gids.clone(),
-    };
+    // The bundle's capability sets (process.capabilities) are the OCI runtime's to apply;
+    // until then a login's: root has every capability.
+    let creds = Creds::login(p.uid, p.gid, p.additional_gids.clone());
+    let fs_creds = creds.fs_creds();
     let root = ns.root();
     let cwd = if p.cwd.is_empty() {
         "/".to_string()

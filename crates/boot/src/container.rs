@@ -150,18 +150,7 @@ fn resolve_user(
         .and_then(|e| e.get(5))
         .filter(|h| !h.is_empty())
         .cloned();
-    Ok((
-        Creds {
-            uid,
-            euid: uid,
-            suid: uid,
-            gid,
-            egid: gid,
-            sgid: gid,
-            groups: supplementary,
-        },
-        home,
-    ))
+    Ok((Creds::login(uid, gid, supplementary), home))
 }
 
 /// Writes `contents` at `/etc/NAME` in the memory layer, replacing what the image has there

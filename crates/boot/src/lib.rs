@@ -186,11 +186,22 @@ fn dup_stdio() -> Result<[Option<OwnedFd>; 3], BootError> {
     Ok([dup(0)?, dup(1)?, dup(2)?])
 }
 
+/// The credentials `runsc do`'s program starts with: the caller's ids, and the
+/// capabilities execve would give it from the caller's sets (root: its bounding set, as
+/// permitted and effective; anyone else: its ambient set), as if the caller ran it.
 fn caller_creds() -> Creds {
     let groups = nix::unistd::getgroups()
         .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
         .unwrap_or_default();
-    Creds {
+    let set = |which: ::caps::CapSet| -> u64 {
+        ::caps::read(None, which)
+            .map(|s| s.iter().fold(0u64, |m, c| m | (1u64 << c.index())))
+            .unwrap_or(0)
+            & sentry::caps::CAP_VALID_MASK
+    };
+    // SAFETY: PR_GET_SECUREBITS takes no pointer and only reads the caller's state.
+    let securebits = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    let mut creds = Creds {
         uid: nix::unistd::getuid().as_raw(),
         euid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
@@ -198,7 +209,17 @@ fn caller_creds() -> Creds {
         groups,
         suid: nix::unistd::geteuid().as_raw(),
         sgid: nix::unistd::getegid().as_raw(),
-    }
+        caps: sentry::caps::CapSets {
+            permitted: set(::caps::CapSet::Permitted),
+            effective: set(::caps::CapSet::Effective),
+            inheritable: set(::caps::CapSet::Inheritable),
+            bounding: set(::caps::CapSet::Bounding),
+            ambient: set(::caps::CapSet::Ambient),
+            securebits: securebits.max(0) as u32,
+        },
+    };
+    sentry::caps::exec(&mut creds, false);
+    creds
 }
 
 /// The sandbox's root file system.
@@ -260,6 +281,8 @@ pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
 /// Runs `runsc do` on the root file system `rootfs`.
 pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
+    // The caller's capabilities, read before the sentry drops its own.
+    let caller = caller_creds();
     if opts.seccomp != seccomp::Mode::Off {
         // Before the sentry starts any thread (capabilities are per thread); with the
         // filter, as the confinement of the running sentry (`--seccomp=off` keeps both off
@@ -300,7 +323,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         Some(p) => (p.cwd, p.creds, p.path, p.envp),
         None => (
             cwd,
-            caller_creds(),
+            caller,
             std::env::var_os("PATH")
                 .unwrap_or_else(|| "/usr/bin:/bin".into())
                 .into_encoded_bytes(),
@@ -314,11 +337,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
                 .collect(),
         ),
     };
-    let fs_creds = fs::vfs::Creds {
-        uid: creds.euid,
-        gid: creds.egid,
-        groups: creds.groups.clone(),
-    };
+    let fs_creds = creds.fs_creds();
     let program = sentry::program::find(
         &mounts,
         &cwd,

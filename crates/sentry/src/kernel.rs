@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use platform::{Platform, Prot, UserRegs, PAGE_SIZE};
 
-use fs::vfs::{Creds as FsCreds, MountNamespace, OpenFile, ResolveFlags, Resolver};
+use fs::vfs::{MountNamespace, OpenFile, ResolveFlags, Resolver};
 
 use crate::errno::Errno;
 use crate::fdtable::FdTable;
@@ -207,11 +207,7 @@ fn host_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
 /// The first task's view of the file system: the namespace root, and `cwd` if it resolves.
 fn start_fs(mounts: &Arc<MountNamespace>, cwd: &[u8], creds: &Creds) -> FsContext {
     let root = mounts.root();
-    let fs_creds = FsCreds {
-        uid: creds.euid,
-        gid: creds.egid,
-        groups: creds.groups.clone(),
-    };
+    let fs_creds = creds.fs_creds();
     let resolver = Resolver {
         ns: mounts,
         root: &root,
@@ -249,11 +245,7 @@ fn read_interpreter(
     };
     let errno = |e: i32| fail(std::io::Error::from_raw_os_error(e).to_string());
     let root = fs.root();
-    let fs_creds = FsCreds {
-        uid: creds.euid,
-        gid: creds.egid,
-        groups: creds.groups.clone(),
-    };
+    let fs_creds = creds.fs_creds();
     let resolver = Resolver {
         ns: &fs.ns,
         root: &root,
@@ -485,11 +477,7 @@ fn stdio_table(stdio: [Option<OwnedFd>; 3], fs: &FsContext, creds: &Creds) -> Ar
 /// Where the absolute `path` leads in `fs`, for `creds`.
 fn resolve_absolute(fs: &FsContext, creds: &Creds, path: &[u8]) -> Option<fs::vfs::Location> {
     let root = fs.root();
-    let fs_creds = FsCreds {
-        uid: creds.euid,
-        gid: creds.egid,
-        groups: creds.groups.clone(),
-    };
+    let fs_creds = creds.fs_creds();
     let resolver = Resolver {
         ns: &fs.ns,
         root: &root,
@@ -534,7 +522,8 @@ fn new_process(
         ppid,
         fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
         fs: fs.clone(),
-        creds: spec.creds.clone(),
+        creds: std::sync::Mutex::new(spec.creds.clone()),
+        seccomp: std::sync::OnceLock::new(),
         image: std::sync::Mutex::new(crate::procfs::ImageInfo {
             exe: exe.clone(),
             cmdline: nul_joined(&spec.argv),
@@ -555,7 +544,11 @@ fn new_process(
     let group = ThreadGroup::new(pid, crate::caps::Uids::of(&spec.creds), Default::default());
     kernel.tasks.add(spec.creds.uid);
     group.add_thread(pid, signals.thread.clone());
+    let seccomp: Arc<crate::seccomp::ThreadSeccomp> = Default::default();
+    group.set_seccomp(pid, seccomp.clone());
+    group.set_thread_caps(pid, spec.creds.caps);
     let _ = info.group.set(Arc::downgrade(&group));
+    let _ = info.seccomp.set(seccomp.clone());
     kernel.add_process(group.clone(), ppid, pid, pid);
     // A terminal among the standard streams is the controlling terminal of the new
     // session, with the process's group in front, as a login shell's is.
@@ -600,6 +593,7 @@ fn new_process(
         vfork_done: None,
         restore_fpu: None,
         prctl: Default::default(),
+        seccomp,
         waiter,
     }));
     Ok((Task { state }, group, regs))

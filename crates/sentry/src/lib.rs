@@ -19,6 +19,7 @@ pub mod procfs;
 pub mod program;
 pub mod rlimit;
 pub mod sched;
+pub mod seccomp;
 pub mod sigio;
 pub mod signal;
 pub mod signal_frame;

@@ -29,6 +29,10 @@ struct ThreadSlot {
     tid: i32,
     signals: Arc<ThreadSignals>,
     interrupter: Option<Arc<dyn Interrupter>>,
+    /// The thread's seccomp state, for SECCOMP_FILTER_FLAG_TSYNC.
+    seccomp: Option<Arc<crate::seccomp::ThreadSeccomp>>,
+    /// The thread's capability sets as last committed, for another thread's capget.
+    caps: Option<crate::caps::CapSets>,
 }
 
 impl ThreadSlot {
@@ -152,7 +156,39 @@ impl ThreadGroup {
             tid,
             signals,
             interrupter: None,
+            seccomp: None,
+            caps: None,
         });
+    }
+
+    /// Records a thread's capability sets (at clone time and whenever they change).
+    pub fn set_thread_caps(&self, tid: i32, caps: crate::caps::CapSets) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            slot.caps = Some(caps);
+        }
+    }
+
+    /// A live thread's capability sets, if recorded.
+    pub fn thread_caps(&self, tid: i32) -> Option<crate::caps::CapSets> {
+        lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .and_then(|s| s.caps)
+    }
+
+    /// Records a thread's seccomp state (at clone time, with `add_thread`).
+    pub fn set_seccomp(&self, tid: i32, seccomp: Arc<crate::seccomp::ThreadSeccomp>) {
+        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            slot.seccomp = Some(seccomp);
+        }
+    }
+
+    /// The live threads' seccomp states.
+    pub fn seccomp_states(&self) -> Vec<(i32, Arc<crate::seccomp::ThreadSeccomp>)> {
+        lock(&self.threads)
+            .iter()
+            .filter_map(|s| Some((s.tid, s.seccomp.clone()?)))
+            .collect()
     }
 
     /// Records how to interrupt a thread once its vCPU exists. Called on the thread itself,

@@ -49,6 +49,10 @@ pub struct SigInfo {
     pub child: Option<ChildExit>,
     /// An I/O readiness signal (F_SETSIG): si_band and si_fd.
     pub poll: Option<(i64, i32)>,
+    /// si_errno (a seccomp SIGSYS: the filter's data).
+    pub errno: i32,
+    /// A seccomp SIGSYS: si_syscall and si_arch (si_call_addr is `addr`).
+    pub sys: Option<(i32, u32)>,
 }
 
 /// The `_sigchld` part of a siginfo: how a child ended and the CPU time it used.
@@ -127,8 +131,13 @@ impl SigInfo {
     pub fn bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        if self.code == SI_TIMER {
+        if let Some((nr, arch)) = self.sys {
+            b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+            b[24..28].copy_from_slice(&nr.to_le_bytes());
+            b[28..32].copy_from_slice(&arch.to_le_bytes());
+        } else if self.code == SI_TIMER {
             b[16..20].copy_from_slice(&self.timerid.to_le_bytes());
             b[20..24].copy_from_slice(&self.overrun.to_le_bytes());
             b[24..32].copy_from_slice(&self.value.to_le_bytes());

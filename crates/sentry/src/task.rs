@@ -24,6 +24,40 @@ pub struct Creds {
     /// Saved set-user-ID and set-group-ID.
     pub suid: u32,
     pub sgid: u32,
+    /// Capability sets and securebits (caps.rs).
+    pub caps: crate::caps::CapSets,
+}
+
+impl Creds {
+    /// The credentials file access is checked with: the effective ids (the file-system
+    /// ids follow them here) and the effective capabilities.
+    pub fn fs_creds(&self) -> fs::vfs::Creds {
+        fs::vfs::Creds {
+            uid: self.euid,
+            gid: self.egid,
+            groups: self.groups.clone(),
+            caps: self.caps.effective,
+        }
+    }
+
+    /// Credentials for `uid` as a login would give them: root has every capability,
+    /// anyone else none.
+    pub fn login(uid: u32, gid: u32, groups: Vec<u32>) -> Creds {
+        Creds {
+            uid,
+            euid: uid,
+            suid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+            groups,
+            caps: if uid == 0 {
+                crate::caps::CapSets::full()
+            } else {
+                Default::default()
+            },
+        }
+    }
 }
 
 /// How a thread group ended.
@@ -50,9 +84,7 @@ impl ExitStatus {
 pub struct Prctl {
     /// PR_SET_NAME (at most 15 bytes); empty means the program's name.
     pub name: Vec<u8>,
-    pub no_new_privs: bool,
     pub dumpable: bool,
-    pub keep_caps: bool,
 }
 
 impl Default for Prctl {
@@ -60,9 +92,7 @@ impl Default for Prctl {
         // Linux starts every process dumpable; everything else off.
         Prctl {
             name: Vec::new(),
-            no_new_privs: false,
             dumpable: true,
-            keep_caps: false,
         }
     }
 }
@@ -106,6 +136,8 @@ pub struct TaskState {
     pub restore_fpu: Option<Vec<u8>>,
     /// prctl state: the thread's name, the signal sent when the parent dies, and flags.
     pub prctl: Prctl,
+    /// seccomp mode and filters, and no_new_privs (shared: TSYNC and /proc reach it).
+    pub seccomp: Arc<crate::seccomp::ThreadSeccomp>,
     /// What the task sleeps on in poll, select and epoll_wait. A signal interrupts the
     /// sleep with `waiter.wake()`; keep a clone outside this struct to do so, since a
     /// sleeping task holds the lock on its state.
@@ -489,6 +521,7 @@ impl Task {
         let group_status = st.group.exiting();
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
         exit_robust_list(&st);
+        st.seccomp.release();
         if st.clear_child_tid != 0 && group_status.is_none() {
             let addr = st.clear_child_tid;
             if st.mm.copy_out(addr, &0u32.to_le_bytes()).is_ok() {

@@ -7,19 +7,42 @@ pub const MAY_EXEC: u32 = 1;
 pub const MAY_WRITE: u32 = 2;
 pub const MAY_READ: u32 = 4;
 
-/// The credentials file access is checked against (Linux's fsuid/fsgid and groups).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The credentials file access is checked against (Linux's fsuid/fsgid and groups, and
+/// the effective capabilities that override file permissions).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Creds {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// The effective capability set (bit N: capability N).
+    pub caps: u64,
+}
+
+/// Capabilities the file permission checks look at (linux/capability.h).
+pub const CAP_CHOWN: u32 = 0;
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_FOWNER: u32 = 3;
+pub const CAP_FSETID: u32 = 4;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_MKNOD: u32 = 27;
+
+/// Root with every capability: the sandbox's own setup work.
+impl Default for Creds {
+    fn default() -> Self {
+        Creds {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            caps: u64::MAX,
+        }
+    }
 }
 
 impl Creds {
-    /// Root bypasses read and write checks, and execute checks when any execute bit is set
-    /// (CAP_DAC_OVERRIDE; the sandbox's root has it).
-    pub fn is_root(&self) -> bool {
-        self.uid == 0
+    /// Whether capability `cap` is effective.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        cap < 64 && self.caps & (1 << cap) != 0
     }
 
     pub fn in_group(&self, gid: u32) -> bool {
@@ -27,16 +50,12 @@ impl Creds {
     }
 }
 
-/// Checks `mask` (MAY_*) against the mode, owner and group in `stat`.
+/// Checks `mask` (MAY_*) against the mode, owner and group in `stat`, then the overriding
+/// capabilities as Linux's generic_permission: CAP_DAC_OVERRIDE for anything but executing
+/// a file no execute bit allows, CAP_DAC_READ_SEARCH for reading a file and reading or
+/// searching a directory.
 pub fn check(stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
     let mode = stat.mode;
-    if creds.is_root() {
-        let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
-        if mask & MAY_EXEC == 0 || is_dir || mode & 0o111 != 0 {
-            return Ok(());
-        }
-        return Err(libc::EACCES);
-    }
     let bits = if creds.uid == stat.uid {
         (mode >> 6) & 7
     } else if creds.in_group(stat.gid) {
@@ -45,22 +64,34 @@ pub fn check(stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
         mode & 7
     };
     if bits & mask == mask {
-        Ok(())
-    } else {
-        Err(libc::EACCES)
+        return Ok(());
     }
+    let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
+    if (mask & MAY_EXEC == 0 || is_dir || mode & 0o111 != 0) && creds.has_cap(CAP_DAC_OVERRIDE) {
+        return Ok(());
+    }
+    let read_search = if is_dir {
+        mask & MAY_WRITE == 0
+    } else {
+        mask == MAY_READ
+    };
+    if read_search && creds.has_cap(CAP_DAC_READ_SEARCH) {
+        return Ok(());
+    }
+    Err(libc::EACCES)
 }
 
-/// Whether `creds` may change the metadata of a file they don't own (chmod, utimes...).
+/// Whether `creds` may change the metadata of a file they don't own (chmod, utimes...):
+/// the owner, or CAP_FOWNER (Linux's inode_owner_or_capable).
 pub fn is_owner_or_root(stat: &Stat, creds: &Creds) -> bool {
-    creds.is_root() || creds.uid == stat.uid
+    creds.uid == stat.uid || creds.has_cap(CAP_FOWNER)
 }
 
 /// The sticky-bit rule for removing or renaming `victim` from directory `dir`.
 pub fn may_delete_from(dir: &Stat, victim: &Stat, creds: &Creds) -> Result<(), Errno> {
     check(dir, creds, MAY_WRITE | MAY_EXEC)?;
     if dir.mode & libc::S_ISVTX != 0
-        && !creds.is_root()
+        && !creds.has_cap(CAP_FOWNER)
         && creds.uid != victim.uid
         && creds.uid != dir.uid
     {

@@ -20,7 +20,11 @@ pub struct ProcessInfo {
     /// EOF) while it waits to be reaped.
     pub fds: std::sync::Mutex<std::sync::Weak<FdTable>>,
     pub fs: Arc<FsContext>,
-    pub creds: Creds,
+    /// The main thread's credentials, as of its last change (set*id, capset, prctl, execve).
+    pub creds: std::sync::Mutex<Creds>,
+    /// The main thread's no_new_privs and seccomp state (/proc/PID/status), set once the
+    /// main thread exists.
+    pub seccomp: std::sync::OnceLock<Arc<crate::seccomp::ThreadSeccomp>>,
     /// What execve replaces.
     pub image: std::sync::Mutex<ImageInfo>,
     /// The process's threads (set once the group exists; weak, as a zombie has none).
@@ -121,6 +125,16 @@ impl ProcessInfo {
     /// Records a new program (execve).
     pub fn set_image(&self, image: ImageInfo) {
         *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
+    }
+
+    /// The main thread's credentials.
+    pub fn creds(&self) -> Creds {
+        self.creds.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records the main thread's new credentials.
+    pub fn set_creds(&self, creds: &Creds) {
+        *self.creds.lock().unwrap_or_else(|e| e.into_inner()) = creds.clone();
     }
 
     /// The ids of the process's live threads (none once it has exited).
@@ -591,7 +605,7 @@ fn mounts(p: &ProcessInfo) -> Vec<u8> {
 }
 
 fn status(p: &ProcessInfo) -> Vec<u8> {
-    let c = &p.creds;
+    let c = &p.creds();
     let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
     let (vm_kb, rss_kb, lck_kb) = {
         let image = p.image();
@@ -608,12 +622,14 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
             None => (0, 0, 0),
         }
     };
+    let seccomp = p.seccomp.get().map(|s| s.status()).unwrap_or_default();
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
          TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
          VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
-         CapInh:\t0000000000000000\nSeccomp:\t0\n",
+         CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t{:016x}\n\
+         NoNewPrivs:\t{}\nSeccomp:\t{}\nSeccomp_filters:\t{}\n",
         String::from_utf8_lossy(&p.comm()),
         state(p),
         parent(p),
@@ -627,6 +643,14 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         c.egid,
         groups.join(" "),
         p.tids().len().max(1),
+        c.caps.inheritable,
+        c.caps.permitted,
+        c.caps.effective,
+        c.caps.bounding,
+        c.caps.ambient,
+        seccomp.no_new_privs as u8,
+        seccomp.mode,
+        seccomp.filters,
         pid = p.pid,
     )
     .into_bytes()

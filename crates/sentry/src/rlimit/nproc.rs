@@ -177,6 +177,7 @@ mod tests {
         let setuid_root = Creds {
             uid: 7,
             euid: 0,
+            caps: crate::caps::CapSets::full(),
             ..Default::default()
         };
         assert!(c.charge(&setuid_root, 0).is_ok());

@@ -222,8 +222,8 @@ fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, mode: u32) -> Sy
         return Err(Errno::EROFS);
     }
     let mut mode = mode & 0o7777;
-    // Only a member of the file's group (or root) may set setgid.
-    if !creds.is_root() && !creds.in_group(st.gid) {
+    // Only a member of the file's group (or a holder of CAP_FSETID) may set setgid.
+    if !creds.has_cap(perm::CAP_FSETID) && !creds.in_group(st.gid) {
         mode &= !libc::S_ISGID;
     }
     inode
@@ -254,8 +254,8 @@ fn chown_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, uid: u32, gid: u
     let creds = fs_creds(t);
     let new_uid = (uid != u32::MAX).then_some(uid);
     let new_gid = (gid != u32::MAX).then_some(gid);
-    if !creds.is_root() {
-        // An owner may only give the file to a group they belong to.
+    if !creds.has_cap(perm::CAP_CHOWN) {
+        // Without CAP_CHOWN, an owner may only give the file to a group they belong to.
         let uid_ok = new_uid.is_none_or(|u| u == st.uid);
         let gid_ok = new_gid.is_none_or(|g| creds.in_group(g) || g == st.gid);
         if creds.uid != st.uid || !uid_ok || !gid_ok {
@@ -619,7 +619,8 @@ fn xattr_name(t: &mut TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
     Ok(name)
 }
 
-/// Who may touch an attribute namespace: trusted.* and writes to security.* are root's.
+/// Who may touch an attribute namespace: trusted.* and writes to security.* need
+/// CAP_SYS_ADMIN.
 fn check_xattr_access(
     t: &TaskState,
     inode: &Arc<dyn Inode>,
@@ -628,7 +629,7 @@ fn check_xattr_access(
 ) -> Result<(), Errno> {
     let creds = fs_creds(t);
     if name.starts_with(b"trusted.") || (write && name.starts_with(b"security.")) {
-        return if creds.is_root() {
+        return if creds.has_cap(perm::CAP_SYS_ADMIN) {
             Ok(())
         } else {
             Err(Errno::EPERM)
@@ -709,7 +710,7 @@ fn listxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -
     let creds = fs_creds(t);
     let mut list = Vec::new();
     for name in inode.listxattr().map_err(Errno)? {
-        if name.starts_with(b"trusted.") && !creds.is_root() {
+        if name.starts_with(b"trusted.") && !creds.has_cap(perm::CAP_SYS_ADMIN) {
             continue;
         }
         list.extend_from_slice(&name);

@@ -129,8 +129,12 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     // would run its handlers on its creator's stack), but not of a vfork child.
     let keep_altstack = flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM;
     let signals = t.signals.for_child(waiter.clone(), keep_altstack);
+    // Every new task keeps its creator's seccomp filters and no_new_privs.
+    let seccomp = t.seccomp.copy();
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
+        t.group.set_seccomp(tid, seccomp.clone());
+        t.group.set_thread_caps(tid, t.creds.caps);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
         // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
@@ -141,6 +145,8 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         };
         let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
         group.add_thread(tid, signals.thread.clone());
+        group.set_seccomp(tid, seccomp.clone());
+        group.set_thread_caps(tid, t.creds.caps);
         group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,
@@ -160,7 +166,8 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             ppid,
             fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
             fs: fs.clone(),
-            creds: t.creds.clone(),
+            creds: Mutex::new(t.creds.clone()),
+            seccomp: std::sync::OnceLock::new(),
             image: Mutex::new(image),
             group: std::sync::OnceLock::new(),
             limits: Mutex::new(t.rlimits),
@@ -169,6 +176,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             kernel: Arc::downgrade(&kernel),
         });
         let _ = info.group.set(Arc::downgrade(&group));
+        let _ = info.seccomp.set(seccomp.clone());
         kernel.procfs.register(info.clone());
         (tid, group, info)
     };
@@ -217,6 +225,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         vfork_done: vfork_done.clone(),
         restore_fpu: None,
         prctl: t.prctl.clone(),
+        seccomp,
         waiter,
     };
     spawn(child, child_regs)?;

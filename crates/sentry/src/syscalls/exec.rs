@@ -189,10 +189,13 @@ fn reset_thread_state(t: &mut TaskState) {
     };
     t.signals.restart_block = None;
     // The name goes back to the program's (the image's comm), the process is dumpable
-    // again (no set-id exec exists here) and PR_SET_KEEPCAPS is cleared.
+    // again (no set-id exec exists here); the capability sets change as for a program
+    // without file capabilities (which clears SECBIT_KEEP_CAPS).
     t.prctl.name = Vec::new();
     t.prctl.dumpable = true;
-    t.prctl.keep_caps = false;
+    crate::caps::exec(&mut t.creds, t.seccomp.no_new_privs());
+    t.process.set_creds(&t.creds);
+    t.group.set_thread_caps(t.tid, t.creds.caps);
     // A fresh FPU: x87 control word 0x37f, MXCSR 0x1f80, every register zero.
     t.restore_fpu = Some(initial_fpu_state());
 }

@@ -73,7 +73,7 @@ pub fn mknodat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         libc::S_IFIFO => NewNode::Fifo,
         libc::S_IFSOCK => NewNode::Socket,
         libc::S_IFCHR | libc::S_IFBLK => {
-            if t.creds.euid != 0 {
+            if !crate::caps::capable(&t.creds, crate::caps::Cap::Mknod) {
                 return Err(Errno::EPERM);
             }
             if mode & libc::S_IFMT == libc::S_IFCHR {

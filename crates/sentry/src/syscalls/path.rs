@@ -16,11 +16,7 @@ pub fn read_path(t: &mut TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
 
 /// The credentials file access is checked with.
 pub fn fs_creds(t: &TaskState) -> Creds {
-    Creds {
-        uid: t.creds.euid,
-        gid: t.creds.egid,
-        groups: t.creds.groups.clone(),
-    }
+    t.creds.fs_creds()
 }
 
 /// The directory a relative path starts from: the cwd for AT_FDCWD, else the directory open

@@ -202,17 +202,44 @@ fn id_arg(v: u64) -> Option<u32> {
     (v != u32::MAX).then_some(v)
 }
 
-/// After a change of user ids: the task's RLIMIT_NPROC charge follows its real uid, and the
-/// main thread's ids are the ones other processes' signals are checked against.
-fn uids_changed(t: &mut TaskState, old_uid: u32) {
+/// Installs new credentials for the calling thread, as Linux's commit_creds: a new
+/// effective user or group, or permitted capabilities the thread didn't have, make the
+/// process non-dumpable and forget its parent-death signal. The task's RLIMIT_NPROC charge
+/// follows its real uid, and the main thread's ids are the ones other processes' signals
+/// are checked against and /proc shows.
+pub(super) fn commit_creds(t: &mut TaskState, new: crate::task::Creds) {
+    if crate::caps::lowers_trust(&t.creds, &new) {
+        t.prctl.dumpable = false;
+        t.group
+            .parent_death_signal
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    let old_uid = t.creds.uid;
+    t.creds = new;
+    t.group.set_thread_caps(t.tid, t.creds.caps);
     t.kernel.tasks.transfer(old_uid, t.creds.uid);
     if t.tid == t.pid {
         t.group.set_uids(crate::caps::Uids::of(&t.creds));
+        t.process.set_creds(&t.creds);
     }
 }
 
-/// setresuid/setresgid rules: privileged (euid 0) sets anything; otherwise each new id must
-/// be one of the current real, effective or saved ids.
+/// A change of user ids: the capability fixups (cap_task_fix_setuid) and commit.
+fn set_uids(t: &mut TaskState, ids: [u32; 3]) {
+    let mut new = t.creds.clone();
+    [new.uid, new.euid, new.suid] = ids;
+    crate::caps::fix_setuid(&t.creds, &mut new);
+    commit_creds(t, new);
+}
+
+fn set_gids(t: &mut TaskState, ids: [u32; 3]) {
+    let mut new = t.creds.clone();
+    [new.gid, new.egid, new.sgid] = ids;
+    commit_creds(t, new);
+}
+
+/// setresuid/setresgid rules: with CAP_SETUID (CAP_SETGID) anything; otherwise each new id
+/// must be one of the current real, effective or saved ids.
 fn set_res(current: [u32; 3], new: [Option<u32>; 3], privileged: bool) -> Result<[u32; 3], Errno> {
     let mut out = current;
     for (slot, id) in out.iter_mut().zip(new) {
@@ -231,11 +258,9 @@ pub fn setresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     let ids = set_res(
         [c.uid, c.euid, c.suid],
         [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
-        c.euid == 0,
+        capable(c, Cap::Setuid),
     )?;
-    let old_uid = t.creds.uid;
-    [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
-    uids_changed(t, old_uid);
+    set_uids(t, ids);
     Ok(0)
 }
 
@@ -244,38 +269,38 @@ pub fn setresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     let ids = set_res(
         [c.gid, c.egid, c.sgid],
         [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
-        c.euid == 0,
+        capable(c, Cap::Setgid),
     )?;
-    [t.creds.gid, t.creds.egid, t.creds.sgid] = ids;
+    set_gids(t, ids);
     Ok(0)
 }
 
 pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
-    let old_uid = t.creds.uid;
-    let c = &mut t.creds;
-    if c.euid == 0 {
+    let c = &t.creds;
+    let ids = if capable(c, Cap::Setuid) {
         // Privileged: all three change.
-        (c.uid, c.euid, c.suid) = (id, id, id);
+        [id, id, id]
     } else if id == c.uid || id == c.suid {
-        c.euid = id;
+        [c.uid, id, c.suid]
     } else {
         return Err(Errno::EPERM);
-    }
-    uids_changed(t, old_uid);
+    };
+    set_uids(t, ids);
     Ok(0)
 }
 
 pub fn setgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
-    let c = &mut t.creds;
-    if c.euid == 0 {
-        (c.gid, c.egid, c.sgid) = (id, id, id);
+    let c = &t.creds;
+    let ids = if capable(c, Cap::Setgid) {
+        [id, id, id]
     } else if id == c.gid || id == c.sgid {
-        c.egid = id;
+        [c.gid, id, c.sgid]
     } else {
         return Err(Errno::EPERM);
-    }
+    };
+    set_gids(t, ids);
     Ok(0)
 }
 
@@ -311,11 +336,9 @@ pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         [c.uid, c.euid, c.suid],
         id_arg(a[0]),
         id_arg(a[1]),
-        c.euid == 0,
+        capable(c, Cap::Setuid),
     )?;
-    let old_uid = t.creds.uid;
-    [t.creds.uid, t.creds.euid, t.creds.suid] = ids;
-    uids_changed(t, old_uid);
+    set_uids(t, ids);
     Ok(0)
 }
 
@@ -325,9 +348,9 @@ pub fn setregid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         [c.gid, c.egid, c.sgid],
         id_arg(a[0]),
         id_arg(a[1]),
-        c.euid == 0,
+        capable(c, Cap::Setgid),
     )?;
-    [t.creds.gid, t.creds.egid, t.creds.sgid] = ids;
+    set_gids(t, ids);
     Ok(0)
 }
 /// setfsuid/setfsgid: file-system ids follow the effective ids here; report the old one.
@@ -347,7 +370,7 @@ pub fn setgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if n > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }
-    if t.creds.euid != 0 {
+    if !capable(&t.creds, Cap::Setgid) {
         return Err(Errno::EPERM);
     }
     let mut raw = vec![0u8; n * 4];
@@ -357,70 +380,98 @@ pub fn setgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
     groups.sort_unstable();
-    t.creds.groups = groups;
+    let mut new = t.creds.clone();
+    new.groups = groups;
+    commit_creds(t, new);
     Ok(0)
 }
 
 const LINUX_CAPABILITY_VERSION_1: u32 = 0x1998_0330;
 const LINUX_CAPABILITY_VERSION_2: u32 = 0x2007_1026;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-/// Every capability Linux 6.x knows (CAP_LAST_CAP 40).
-const ALL_CAPS: u64 = (1 << 41) - 1;
 
-/// capget: root holds every capability, others none (no file capabilities yet).
-pub fn capget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let version = t.mm.read_u32(a[0])?;
-    let words = match version {
-        LINUX_CAPABILITY_VERSION_1 => 1,
-        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => 2,
+/// Linux's cap_validate_magic: how many 32-bit words of each set the version has; an
+/// unknown version is answered with the preferred one, written back, and EINVAL.
+fn cap_words(t: &mut TaskState, header: u64) -> Result<usize, Errno> {
+    match t.mm.read_u32(header)? {
+        LINUX_CAPABILITY_VERSION_1 => Ok(1),
+        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => Ok(2),
         _ => {
-            // Programs probe the preferred version with a NULL data pointer: that succeeds.
-            t.mm.copy_out(a[0], &LINUX_CAPABILITY_VERSION_3.to_le_bytes())?;
-            return if a[1] == 0 { Ok(0) } else { Err(Errno::EINVAL) };
+            t.mm.copy_out(header, &LINUX_CAPABILITY_VERSION_3.to_le_bytes())?;
+            Err(Errno::EINVAL)
         }
+    }
+}
+
+/// The capability sets of the task `pid` names (0: the caller), as last committed (the
+/// task's own state may be locked by a sleep).
+fn caps_of(t: &TaskState, pid: i32) -> Result<crate::caps::CapSets, Errno> {
+    if pid == 0 || pid == t.tid {
+        return Ok(t.creds.caps);
+    }
+    if let Some(caps) =
+        crate::process::ThreadGroup::find_thread(&t.kernel, pid).and_then(|g| g.thread_caps(pid))
+    {
+        return Ok(caps);
+    }
+    // A zombie (no live thread): its main thread's last credentials.
+    t.kernel
+        .procfs
+        .process(pid)
+        .map(|p| p.creds().caps)
+        .ok_or(Errno::ESRCH)
+}
+
+/// capget: the effective, permitted and inheritable sets of a task, 32 bits per word (a
+/// version 1 header gets the low word only).
+pub fn capget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let words = match cap_words(t, a[0]) {
+        // Programs probe the preferred version with a NULL data pointer: that succeeds.
+        Err(Errno::EINVAL) if a[1] == 0 => return Ok(0),
+        Err(e) => return Err(e),
+        Ok(_) if a[1] == 0 => return Ok(0),
+        Ok(w) => w,
     };
-    if a[1] == 0 {
-        return Ok(0);
-    }
     let pid = t.mm.read_u32(a[0] + 4)? as i32;
-    if pid != 0 && pid != t.pid && t.kernel.group(pid).is_none() {
-        return Err(Errno::ESRCH);
+    if pid < 0 {
+        return Err(Errno::EINVAL);
     }
-    let caps = if t.creds.euid == 0 { ALL_CAPS } else { 0 };
+    let caps = caps_of(t, pid)?;
     let mut out = Vec::new();
     for w in 0..words {
-        let v = (caps >> (32 * w)) as u32;
-        // effective, permitted, inheritable (none)
-        out.extend_from_slice(&v.to_le_bytes());
-        out.extend_from_slice(&v.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        for set in [caps.effective, caps.permitted, caps.inheritable] {
+            out.extend_from_slice(&((set >> (32 * w)) as u32).to_le_bytes());
+        }
     }
     t.mm.copy_out(a[1], &out)?;
     Ok(0)
 }
 
-/// capset: only the calling thread, and only asking for what it has.
+/// capset: the calling thread's sets only, by Linux's rules (caps::capset).
 pub fn capset(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let version = t.mm.read_u32(a[0])?;
-    let words = match version {
-        LINUX_CAPABILITY_VERSION_1 => 1,
-        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => 2,
-        _ => return Err(Errno::EINVAL),
-    };
+    let words = cap_words(t, a[0])?;
     let pid = t.mm.read_u32(a[0] + 4)? as i32;
-    if pid != 0 && pid != t.pid {
+    if pid != 0 && pid != t.tid {
         return Err(Errno::EPERM);
     }
     let mut raw = vec![0u8; words * 12];
     t.mm.copy_in(a[1], &mut raw)?;
-    let held = if t.creds.euid == 0 { ALL_CAPS } else { 0 };
+    let word = |w: usize, i: usize| {
+        u32::from_le_bytes(
+            raw[w * 12 + i * 4..w * 12 + i * 4 + 4]
+                .try_into()
+                .expect("4 bytes"),
+        ) as u64
+    };
+    let (mut e, mut p, mut i) = (0u64, 0u64, 0u64);
     for w in 0..words {
-        let permitted =
-            u32::from_le_bytes(raw[w * 12 + 4..w * 12 + 8].try_into().expect("4 bytes")) as u64;
-        if permitted << (32 * w) & !held != 0 {
-            return Err(Errno::EPERM);
-        }
+        e |= word(w, 0) << (32 * w);
+        p |= word(w, 1) << (32 * w);
+        i |= word(w, 2) << (32 * w);
     }
+    let mut new = t.creds.clone();
+    crate::caps::capset(&mut new, e, p, i)?;
+    commit_creds(t, new);
     Ok(0)
 }
 
@@ -490,10 +541,17 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
                 return Err(Errno::EINVAL);
             }
-            t.prctl.no_new_privs = true;
+            t.seccomp.set_no_new_privs();
             Ok(0)
         }
-        libc::PR_GET_NO_NEW_PRIVS => Ok(t.prctl.no_new_privs as u64),
+        libc::PR_GET_NO_NEW_PRIVS => {
+            if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.seccomp.no_new_privs() as u64)
+        }
+        libc::PR_GET_SECCOMP => Ok(t.seccomp.mode() as u64),
+        libc::PR_SET_SECCOMP => super::seccomp::prctl_set_seccomp(t, a[1], a[2]),
         libc::PR_GET_DUMPABLE => Ok(if t.prctl.dumpable { 1 } else { 0 }),
         libc::PR_SET_DUMPABLE => {
             if a[1] > 1 {
@@ -502,23 +560,21 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             t.prctl.dumpable = a[1] == 1;
             Ok(0)
         }
-        libc::PR_GET_KEEPCAPS => Ok(t.prctl.keep_caps as u64),
-        libc::PR_SET_KEEPCAPS => {
-            if a[1] > 1 {
-                return Err(Errno::EINVAL);
-            }
-            t.prctl.keep_caps = a[1] == 1;
-            Ok(0)
-        }
-        libc::PR_CAPBSET_READ => {
-            if a[1] > 40 {
-                return Err(Errno::EINVAL);
-            }
-            Ok(1)
-        }
-        libc::PR_GET_SECUREBITS => Ok(0),
         libc::PR_GET_TIMERSLACK => Ok(50_000),
-        _ => Err(Errno::EINVAL),
+        option => {
+            // The capability options (PR_CAPBSET_*, PR_CAP_AMBIENT, securebits, keepcaps).
+            let mut new = t.creds.clone();
+            match crate::caps::prctl(&mut new, option, [a[1], a[2], a[3], a[4]]) {
+                Some(Ok(v)) => {
+                    if new.caps != t.creds.caps {
+                        commit_creds(t, new);
+                    }
+                    Ok(v)
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(Errno::EINVAL),
+            }
+        }
     }
 }
 

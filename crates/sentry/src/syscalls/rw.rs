@@ -381,6 +381,9 @@ pub fn ioctl(t: &mut TaskState, _: &mut UserRegs, mut a: [u64; 6]) -> SysResult 
     if let Some(sock) = file.special_desc().and_then(|d| d.host_socket()) {
         return super::ifioctl::ioctl(t, sock, a[1], a[2]).unwrap_or(Err(Errno::ENOTTY));
     }
+    if let Some(r) = super::seccomp::listener_ioctl(t, &file, a[1], a[2]) {
+        return r;
+    }
     if let Some(sock) = file.special_desc().and_then(|d| d.unix_socket()) {
         if let Some(r) = super::ifioctl::interface_ioctl(t, a[1], a[2]) {
             return r;

@@ -620,10 +620,16 @@ fn parse_control(t: &TaskState, ctl: &[u8]) -> Result<Control, Errno> {
 
 /// Linux's scm_check_creds: one's own pid and ids (real or effective), unless privileged.
 fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
-    let root = t.creds.euid == 0;
-    let pid_ok = c.pid == t.pid || root;
-    let uid_ok = c.uid == t.creds.uid || c.uid == t.creds.euid || root;
-    let gid_ok = c.gid == t.creds.gid || c.gid == t.creds.egid || root;
+    use crate::caps::{capable, Cap};
+    let pid_ok = c.pid == t.pid || capable(&t.creds, Cap::SysAdmin);
+    let uid_ok = c.uid == t.creds.uid
+        || c.uid == t.creds.euid
+        || c.uid == t.creds.suid
+        || capable(&t.creds, Cap::Setuid);
+    let gid_ok = c.gid == t.creds.gid
+        || c.gid == t.creds.egid
+        || c.gid == t.creds.sgid
+        || capable(&t.creds, Cap::Setgid);
     if !(pid_ok && uid_ok && gid_ok) {
         return Err(Errno::EPERM);
     }
@@ -1157,7 +1163,8 @@ pub fn setsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         return Err(Errno::EINVAL);
     }
     let v = t.mm.read_u32(val)? as i32;
-    let privileged = t.creds.euid == 0;
+    // SO_*BUFFORCE and SO_PRIORITY outside 0..=6 need CAP_NET_ADMIN.
+    let privileged = crate::caps::capable(&t.creds, crate::caps::Cap::NetAdmin);
     match name {
         libc::SO_SNDBUF | libc::SO_SNDBUFFORCE | libc::SO_RCVBUF | libc::SO_RCVBUFFORCE => {
             let force = name == libc::SO_SNDBUFFORCE || name == libc::SO_RCVBUFFORCE;
