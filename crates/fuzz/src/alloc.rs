@@ -1,8 +1,10 @@
 //! A global allocator for the fuzz runner's test binary that refuses what no input of a
 //! small size should make a parser allocate: one allocation over [`MAX_ONE`], or more
-//! than [`MAX_LIVE`] live at once. Refused, the process aborts ("memory allocation of N
-//! bytes failed") after printing which limit was hit and the target being run
-//! (`runner::run` records it), so an unbounded allocation is a failure, not a swap storm.
+//! than [`MAX_LIVE`] live at once. A refusal prints which limit was hit and the target
+//! being run, and is counted per thread ([`refused`]): the runner fails the case even when
+//! the code under test survived it (`Vec::try_reserve`, `read_to_end` turn a refusal into
+//! an error), and an infallible allocation aborts the process. Either way an unbounded
+//! allocation is a failure, not a swap storm.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,12 +23,23 @@ thread_local! {
     static CURRENT: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
 }
 
+thread_local! {
+    /// Allocations refused on this thread.
+    static REFUSED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many allocations were refused on this thread so far.
+pub fn refused() -> usize {
+    REFUSED.try_with(|r| r.get()).unwrap_or(0)
+}
+
 /// Records the target this thread runs, for the message of a refused allocation.
 pub fn set_current(target: &'static str) {
     CURRENT.with(|c| c.set(target));
 }
 
 fn refuse(what: &str, size: usize) {
+    let _ = REFUSED.try_with(|r| r.set(r.get() + 1));
     // No allocation here: write(2) of a fixed buffer.
     let mut buf = [0u8; 200];
     let mut n = 0;

@@ -170,7 +170,19 @@ pub fn run(
                         .started_ns
                         .store(t0.elapsed().as_nanos() as u64, Ordering::SeqCst);
                     shared.case.store(i + 1, Ordering::SeqCst);
-                    match catch_unwind(AssertUnwindSafe(|| target(&input))) {
+                    let refused = crate::alloc::refused();
+                    let r = catch_unwind(AssertUnwindSafe(|| target(&input)));
+                    if crate::alloc::refused() > refused {
+                        let _ = tx.send(Err((
+                            i,
+                            input,
+                            "an allocation over the memory limit was refused (see the line \
+                             above): an unbounded allocation"
+                                .into(),
+                        )));
+                        return;
+                    }
+                    match r {
                         Ok(Outcome::Accepted) => {
                             accepted += 1;
                             if i >= seeds.len() {
@@ -209,7 +221,7 @@ pub fn run(
             Ok(Err((case, input, msg))) => {
                 let _ = worker.join();
                 panic!(
-                    "fuzz {name}: case {case} ({} bytes) panicked: {msg}\n{}",
+                    "fuzz {name}: case {case} ({} bytes) failed: {msg}\n{}",
                     input.len(),
                     save(name, case, &input)
                 );
