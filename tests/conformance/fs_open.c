@@ -371,6 +371,19 @@ static void open_openat2(void)
 	try_openat2("openat2 NO_MAGICLINKS plain symlink", r, "rel", O_RDONLY, C_RESOLVE_NO_MAGICLINKS);
 	try_openat2("openat2 BENEATH|IN_ROOT", r, "f", O_RDONLY,
 		    C_RESOLVE_BENEATH | C_RESOLVE_IN_ROOT);
+	/* NO_XDEV: ".." may not climb out of a mount (/proc is one natively and in the
+	 * sandbox), an absolute path may start at the root, a symlink may not jump there
+	 * from another mount (found by the resolver fuzz target). */
+	int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	try_openat2("openat2 NO_XDEV .. out of /proc", proc, "..", O_RDONLY | O_DIRECTORY,
+		    C_RESOLVE_NO_XDEV);
+	try_openat2("openat2 NO_XDEV sys/.. in /proc", proc, "sys/..", O_RDONLY | O_DIRECTORY,
+		    C_RESOLVE_NO_XDEV);
+	try_openat2("openat2 NO_XDEV absolute from /proc", proc, "/", O_RDONLY | O_DIRECTORY,
+		    C_RESOLVE_NO_XDEV);
+	try_openat2("openat2 NO_XDEV symlink /dev", r, "devl", O_RDONLY | O_DIRECTORY,
+		    C_RESOLVE_NO_XDEV);
+	closeq(proc);
 	try_openat2("openat2 unknown resolve flag", r, "f", O_RDONLY, 0x1000);
 	try_openat2("openat2 unknown open flag", r, "f", O_RDONLY | (1ULL << 40), 0);
 

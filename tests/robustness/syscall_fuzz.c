@@ -10,7 +10,16 @@
  * unmapped guard page after it), a read-only page, kernel addresses,
  * non-canonical addresses and NULL. Pointer-carrying structures (iovecs,
  * timespecs, sigactions, msghdrs, strings, "pointer soup") live at the start
- * of the scratch region and are refreshed before every call.
+ * of the scratch region and are refreshed before every call. Pointers also
+ * aim at the pages the sandbox's KVM platform keeps in every address space
+ * (the syscall trampoline, the vCPU's shared page, doorbell and PVM page in
+ * the reserved top slot of user space, 0x7f80_0000_0000 and up; the
+ * supervisor-only stubs, IDT, GDTs and ring-0 stacks at 0xffff_ff80_0000_0000),
+ * at ranges straddling the end of user space into that slot, and, for
+ * memory-management calls, at those pages themselves: the sentry must treat
+ * them as unmapped (EFAULT, ENOMEM), never read, write, map or unmap them.
+ * Under SYSCALL_FUZZ_SANDBOXED=1 an mmap or mremap that returns an address in
+ * the reserved slot ends the run with exit code 5.
  *
  * The sequence of calls and arguments depends only on SEED (never on what a
  * call returned), so a run can be repeated exactly; with the third argument
@@ -27,7 +36,8 @@
  * At the end it prints "survived N calls" on its own line and exits 0.
  * Other exit codes: 2 usage or refusal, 3 the scratch region could not be
  * restored with mmap(MAP_FIXED), 4 a system call changed an argument
- * register (Linux preserves everything but rax, rcx and r11).
+ * register (Linux preserves everything but rax, rcx and r11), 5 (sandboxed)
+ * an mmap or mremap returned an address in the platform's reserved slot.
  *
  * Exclusions keep the program from killing itself or blocking by design:
  * no exit/exit_group/rt_sigreturn/execve/fork/clone, no signal sending, no
@@ -84,6 +94,14 @@ typedef uint64_t u64;
 #define ARCH_GET_FS 0x1003
 #define ARCH_GET_GS 0x1004
 #define KERNEL_BASE 0xffff800000000000ULL
+/* The sandbox's KVM platform (crates/platform/src/kvm/layout.rs): user space ends at
+ * USER_LIMIT; the slot above holds per-vCPU pages; supervisor pages at KVM_KERNEL. */
+#define USER_LIMIT 0x7f8000000000ULL
+#define PV_PAGE_VA 0x7fffffffc000ULL /* PVM control page (read-only) */
+#define DOORBELL_VA 0x7fffffffd000ULL /* MMIO doorbell */
+#define SHARED_VA 0x7fffffffe000ULL /* the vCPU's shared page (read-write) */
+#define TRAMPOLINE_VA 0x7ffffffff000ULL /* the syscall trampoline (read-only, exec) */
+#define KVM_KERNEL 0xffffff8000000000ULL /* stubs, IDT, per-vCPU GDT/TSS and stacks */
 
 /* ------------------------------------------------------------------ */
 /* Raw system calls: no libc, no errno, no TLS. */
@@ -259,6 +277,27 @@ static u64 noncanonical(void)
 	return (top << 48) | (rnd() & 0xffffffffffffULL);
 }
 
+/* A page of the platform's reserved slot or kernel region (page aligned). */
+static u64 platform_page(void)
+{
+	static const u64 pages[] = { PV_PAGE_VA, DOORBELL_VA, SHARED_VA, TRAMPOLINE_VA,
+				     USER_LIMIT, KVM_KERNEL, KVM_KERNEL + 0x1000 /* IDT */,
+				     KVM_KERNEL + 0x10000 /* vCPU 0 GDT/TSS */,
+				     KVM_KERNEL + 0x11000 /* vCPU 0 ring-0 stack */ };
+	return PICK(pages);
+}
+
+/* Into a platform page, or straddling into one: from the last bytes of user
+ * space, or from one platform page into the next. */
+static u64 platform_ptr(void)
+{
+	switch (below(4)) {
+	case 0: return sanitize(USER_LIMIT - 1 - below(64)); /* never the own stack */
+	case 1: return platform_page() + PAGE - 1 - below(64);
+	default: return platform_page() + below(PAGE);
+	}
+}
+
 static u64 scratch_ptr(void) { return scratch + below(SCRATCH_SIZE); }
 static u64 struct_ptr(void) { return scratch + (below(S_END / 8) * 8); }
 static u64 near_end_ptr(void)
@@ -275,7 +314,8 @@ static u64 pg_ptr(void) { return chance(3) ? pg_end - below(65) : pg + below(PG_
 /* Any pointer-ish value, for pointer arguments. */
 static u64 gen_ptr(void)
 {
-	switch (below(17)) {
+	switch (below(18)) {
+	case 17: return platform_ptr();
 	case 16: return pg_ptr();
 	case 0: return 0;
 	case 1: case 2: case 3: return scratch_ptr();
@@ -343,7 +383,7 @@ static unsigned path_args(u64 nr)
 static u64 gen_arg(void)
 {
 	u64 v;
-	switch (below(32)) {
+	switch (below(33)) {
 	case 0: case 1: case 2: v = 0; break;
 	case 3: v = 1; break;
 	case 4: v = (u64)-1; break;
@@ -364,6 +404,7 @@ static u64 gen_arg(void)
 	case 27: v = (u64) - (long)(1 + below(4096)); break;
 	case 28: v = (u64)-100; break; /* AT_FDCWD */
 	case 29: v = 1ULL << below(64); break;
+	case 32: v = platform_ptr(); break;
 	default: v = (u64)(int)rnd(); break; /* sign-extended 32-bit */
 	}
 	return sanitize(v);
@@ -563,7 +604,7 @@ static int is_mm_call(u64 nr)
  * range harmless (inside the arena, or below 64 KiB, or garbage anyway). */
 static u64 mm_addr(u64 *max_len)
 {
-	switch (below(12)) {
+	switch (below(13)) {
 	case 8: case 9: case 10: /* playground, page aligned */
 	{
 		u64 a = pg + PAGE * below(PG_PAGES);
@@ -594,6 +635,9 @@ static u64 mm_addr(u64 *max_len)
 		*max_len = 0x10000 - a;
 		return a;
 	}
+	case 12: /* the platform's pages: never the application's to map or unmap */
+		*max_len = (u64)-1;
+		return platform_page();
 	case 5: *max_len = (u64)-1; return rnd() | 1; /* unaligned garbage */
 	case 6: *max_len = (u64)-1; return kernel_addr() & ~(PAGE - 1);
 	default: *max_len = (u64)-1; return noncanonical() & ~(PAGE - 1);
@@ -1004,7 +1048,8 @@ int main(int argc, char **argv)
 		outs(2, "usage: syscall_fuzz SEED ITERATIONS [v]\n");
 		return 2;
 	}
-	if (geteuid() == 0 && !getenv("SYSCALL_FUZZ_SANDBOXED")) {
+	int sandboxed = getenv("SYSCALL_FUZZ_SANDBOXED") != NULL;
+	if (geteuid() == 0 && !sandboxed) {
 		outs(2, "syscall_fuzz: refusing to make random system calls as root outside a "
 			"sandbox (set SYSCALL_FUZZ_SANDBOXED=1 inside one)\n");
 		return 2;
@@ -1072,6 +1117,9 @@ int main(int argc, char **argv)
 			log_ret(i, r);
 		if (clobbered)
 			die(4, "a system call changed an argument register; call index", i);
+		if (sandboxed && (nr == 9 || nr == 25) && (u64)r >= USER_LIMIT &&
+		    (u64)r < 0x800000000000ULL)
+			die(5, "mmap/mremap returned an address in the platform's slot; call index", i);
 		if (is_mm_call(nr))
 			arena_setup(0);
 	}

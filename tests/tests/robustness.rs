@@ -3,7 +3,11 @@
 //! `tests/robustness/syscall_fuzz.c` makes thousands of raw system calls with
 //! garbage arguments (random numbers, edge values, pointers into a scratch
 //! region and across its end into an unmapped guard page, a read-only page,
-//! kernel and non-canonical addresses, NULL), chosen by a PRNG from a seed.
+//! kernel and non-canonical addresses, NULL, the KVM platform's own pages —
+//! trampoline, shared page, doorbell, PVM page, the supervisor stubs, IDT,
+//! GDT and stacks — and ranges straddling the end of user space into them),
+//! chosen by a PRNG from a seed. Memory-management calls are also aimed at
+//! the platform's pages; an mmap or mremap that returns one fails the run.
 //! Everything a guest passes is untrusted: the sentry may answer with errnos,
 //! or kill the program with a fault signal as Linux would, but it must never
 //! panic, fail (runsc exit 125), die, or hang.
@@ -390,6 +394,8 @@ fn check_seed(run: &Run) -> Result<Option<String>, String> {
         Some("the fuzzer could not rebuild its scratch region with mmap(MAP_FIXED)/munmap/mprotect (exit 3)".into())
     } else if o.status == 4 {
         Some("a system call changed an argument register (exit 4)".into())
+    } else if o.status == 5 {
+        Some("mmap or mremap returned an address in the platform's reserved slot (exit 5)".into())
     } else if o.status != 0 && fault.is_none() {
         Some(format!("unexpected exit status {}", o.status))
     } else {

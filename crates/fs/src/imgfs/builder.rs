@@ -297,6 +297,10 @@ fn classify(name: &[u8]) -> LayerName<'_> {
 
 const CHUNK: usize = 1 << 20;
 
+/// The most bytes of holes a GNU sparse member of a layer tar may have (they are stored
+/// as zeros).
+pub const MAX_SPARSE_HOLES: u64 = 256 << 20;
+
 struct DataWriter<'a> {
     file: &'a File,
     path: &'a Path,
@@ -1190,7 +1194,8 @@ fn build_tar_stream<R: Read>(
     if let Some(d) = tree.dir_mut(ROOT) {
         d.implied = true;
     }
-    let mut archive = tar::Archive::new(input);
+    // Bounds the members the tar crate reads whole (long names, PAX records).
+    let mut archive = tar::Archive::new(super::targuard::TarGuard::new(input));
     for entry in archive.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
         let raw_path = entry.path_bytes().into_owned();
@@ -1314,6 +1319,19 @@ fn build_tar_stream<R: Read>(
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let size = entry.size();
+                if etype == tar::EntryType::GNUSparse {
+                    // ImgFS stores every byte of a file: a sparse member's holes would be
+                    // written out as zeros, so a few bytes of tar could make the builder
+                    // write up to 2^48 bytes. Holes are allowed up to a bound.
+                    let stored = header.entry_size().map_err(tar_err)?;
+                    if size.saturating_sub(stored) > MAX_SPARSE_HOLES {
+                        return Err(bad(format!(
+                            "GNU sparse file of {size} bytes with {stored} bytes of data: \
+                             holes over {MAX_SPARSE_HOLES} bytes are refused (ImgFS stores \
+                             files whole)"
+                        )));
+                    }
+                }
                 let extent = data.add(&mut entry, size, &at)?;
                 Kind::Regular {
                     size,

@@ -12,6 +12,7 @@ pub mod format;
 pub mod fuzzing;
 pub mod inspect;
 pub mod reader;
+mod targuard;
 pub mod verify;
 pub mod vfs;
 

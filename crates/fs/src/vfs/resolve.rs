@@ -143,33 +143,40 @@ impl Resolver<'_> {
         })
     }
 
-    /// Moves to the parent of `cur`, crossing mount roots; stays at `top`.
-    fn dotdot(&self, cur: &Location, top: &Location) -> Location {
+    /// Moves to the parent of `cur`, crossing mount roots; stays at `top`. With
+    /// RESOLVE_NO_XDEV, crossing a mount root is EXDEV (Linux's follow_dotdot).
+    fn dotdot(
+        &self,
+        cur: &Location,
+        top: &Location,
+        flags: ResolveFlags,
+    ) -> Result<Location, Errno> {
         let mut cur = cur.clone();
         loop {
             if cur.same(top) || cur.same(self.root) {
-                return cur;
+                return Ok(cur);
             }
             if !cur.is_mount_root() {
                 break;
             }
             match &cur.mount.parent {
+                Some(_) if flags.no_xdev => return Err(libc::EXDEV),
                 Some((m, d)) => {
                     cur = Location {
                         mount: m.clone(),
                         dentry: d.clone(),
                     }
                 }
-                None => return cur,
+                None => return Ok(cur),
             }
         }
-        match cur.dentry.parent() {
+        Ok(match cur.dentry.parent() {
             Some(p) => Location {
                 mount: cur.mount.clone(),
                 dentry: p,
             },
             None => cur,
-        }
+        })
     }
 
     /// Follows mounts stacked at `loc`.
@@ -217,7 +224,7 @@ impl Resolver<'_> {
                 if flags.beneath && cur.same(&top) {
                     return Err(libc::EXDEV);
                 }
-                cur = self.dotdot(&cur, &top);
+                cur = self.dotdot(&cur, &top, flags)?;
                 continue;
             }
             if name.len() > NAME_MAX {
@@ -245,6 +252,11 @@ impl Resolver<'_> {
                 }
                 if target.first() == Some(&b'/') {
                     if flags.beneath {
+                        return Err(libc::EXDEV);
+                    }
+                    // Linux's nd_jump_root: with RESOLVE_NO_XDEV, a symlink may jump to
+                    // the root only from the root's own mount.
+                    if flags.no_xdev && !Arc::ptr_eq(&cur.mount, &top.mount) {
                         return Err(libc::EXDEV);
                     }
                     cur = top.clone();
