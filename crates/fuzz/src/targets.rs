@@ -479,6 +479,7 @@ pub fn resolve(data: &[u8]) -> Outcome {
             uid: 1000,
             gid: 1000,
             groups: vec![],
+            caps: 0,
         }
     } else {
         Creds::default()
