@@ -75,6 +75,8 @@ pub enum Input {
 pub struct Case {
     pub args: Vec<String>,
     pub stdin: Input,
+    /// How long each run may take, if not [`TIMEOUT`] (stress programs on a busy machine).
+    pub timeout: Option<Duration>,
 }
 
 impl Case {
@@ -86,7 +88,14 @@ impl Case {
         Case {
             args: args.into_iter().map(Into::into).collect(),
             stdin: Input::Null,
+            timeout: None,
         }
+    }
+
+    /// Each run may take up to `timeout` (a stress program whose time grows with the load).
+    pub fn with_timeout(mut self, timeout: Duration) -> Case {
+        self.timeout = Some(timeout);
+        self
     }
 
     pub fn with_stdin(mut self, data: impl Into<Vec<u8>>) -> Case {
@@ -397,7 +406,7 @@ pub fn run_native(prog: &Path, case: &Case) -> Result<Outcome, String> {
     let mut cmd = Command::new(prog);
     cmd.args(&case.args);
     prepare(&mut cmd);
-    run_with_timeout(&mut cmd, &case.stdin, TIMEOUT)
+    run_with_timeout(&mut cmd, &case.stdin, case.timeout.unwrap_or(TIMEOUT))
 }
 
 /// Extra flags for `runsc do` from `$RUNSC_FLAGS`.
@@ -434,7 +443,7 @@ pub fn runsc_do_command_with<S: AsRef<OsStr>, F: AsRef<OsStr>>(
 /// Runs `runsc do -- prog args` with the same env, cwd and stdin as native.
 pub fn run_sandboxed(prog: &Path, case: &Case) -> Result<Outcome, String> {
     let mut cmd = runsc_do_command(prog, &case.args);
-    run_with_timeout(&mut cmd, &case.stdin, TIMEOUT)
+    run_with_timeout(&mut cmd, &case.stdin, case.timeout.unwrap_or(TIMEOUT))
 }
 
 // ---------------------------------------------------------------------------
