@@ -156,3 +156,47 @@ if __name__ == "__main__":
     assert_eq!(status, 0, "python in the sandbox failed: {err}\n{out}");
     assert_eq!(out, native_out, "{}", diff_lines(&native_out, &out));
 }
+
+/// /dev/mqueue lists the sandbox's POSIX message queues, and reading one gives Linux's
+/// status line (sandbox only: this host has no mqueue mounted to compare with).
+#[test]
+fn dev_mqueue_lists_queues() {
+    if skip_without_kvm("dev_mqueue_lists_queues") {
+        return;
+    }
+    let dir = conformance::ScratchDir::new("dev-mqueue");
+    let src = dir.file(
+        "mqls.c",
+        br#"#include <fcntl.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+	struct mq_attr a = {0, 4, 128, 0};
+	mqd_t q = mq_open("/listed-queue", O_RDWR | O_CREAT, 0640, &a);
+	if (q == (mqd_t)-1 || mq_send(q, "hello", 5, 1) || mq_send(q, "there!", 6, 2)) return 1;
+	fflush(stdout);
+	if (system("ls /dev/mqueue && cat /dev/mqueue/listed-queue && grep -c ' /dev/mqueue mqueue ' /proc/mounts")) return 2;
+	mq_unlink("/listed-queue");
+	fflush(stdout);
+	return system("ls /dev/mqueue | wc -l") ? 3 : 0;
+}
+"#,
+        0o644,
+    );
+    let prog = dir.path().join("mqls");
+    let gcc = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&prog)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(gcc.success(), "gcc failed");
+    let prog = prog.to_str().expect("utf-8 path").to_owned();
+    let (status, out, err) = sandbox(&[&prog]);
+    assert_eq!(status, 0, "{err}\n{out}");
+    assert_eq!(
+        out,
+        "listed-queue\nQSIZE:11         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n1\n0\n"
+    );
+}

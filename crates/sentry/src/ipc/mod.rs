@@ -392,3 +392,94 @@ pub mod limits {
     pub const SEMVMX: i32 = 32767;
     pub const SEMAEM: i32 = SEMVMX;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Obj(Perm);
+
+    impl Object for Obj {
+        fn perm(&self) -> &Perm {
+            &self.0
+        }
+        fn perm_mut(&mut self) -> &mut Perm {
+            &mut self.0
+        }
+    }
+
+    fn creds(euid: u32, egid: u32) -> Creds {
+        Creds {
+            uid: euid,
+            euid,
+            gid: egid,
+            egid,
+            ..Default::default()
+        }
+    }
+
+    fn make(ids: &mut Ids<Obj>, key: i32, flags: i32, c: &Creds) -> Result<i32, Errno> {
+        ids.get_or_create(key, flags, c, 4, |_| Ok(()), |p, _, _| Ok(Obj(p)))
+    }
+
+    #[test]
+    fn identifiers_carry_a_sequence() {
+        let mut ids: Ids<Obj> = Ids::default();
+        let root = creds(0, 0);
+        let a = make(&mut ids, IPC_PRIVATE, IPC_CREAT | 0o600, &root).unwrap();
+        assert_eq!(a, 0);
+        assert!(ids.remove(a).is_some());
+        // The same index again, with the next sequence number: the old id is stale.
+        let b = make(&mut ids, IPC_PRIVATE, IPC_CREAT | 0o600, &root).unwrap();
+        assert_eq!(b, IPCMNI as i32);
+        assert_eq!(ids.get(a).err(), Some(Errno::EINVAL));
+        assert!(ids.get(b).is_ok());
+        assert_eq!(ids.get(-1).err(), Some(Errno::EINVAL));
+        assert_eq!(ids.by_idx(0).unwrap().0, b);
+        assert_eq!(ids.max_idx(), 0);
+    }
+
+    #[test]
+    fn keys_and_flags() {
+        let mut ids: Ids<Obj> = Ids::default();
+        let root = creds(0, 0);
+        assert_eq!(make(&mut ids, 7, 0o600, &root), Err(Errno::ENOENT));
+        let id = make(&mut ids, 7, IPC_CREAT | 0o600, &root).unwrap();
+        assert_eq!(make(&mut ids, 7, 0, &root), Ok(id));
+        assert_eq!(make(&mut ids, 7, IPC_CREAT, &root), Ok(id));
+        assert_eq!(
+            make(&mut ids, 7, IPC_CREAT | IPC_EXCL, &root),
+            Err(Errno::EEXIST)
+        );
+        let user = creds(1000, 1000);
+        assert_eq!(make(&mut ids, 7, 0o400, &user), Err(Errno::EACCES));
+        assert_eq!(make(&mut ids, 7, 0, &user), Ok(id));
+        for _ in 0..3 {
+            make(&mut ids, IPC_PRIVATE, IPC_CREAT, &root).unwrap();
+        }
+        assert_eq!(
+            make(&mut ids, IPC_PRIVATE, IPC_CREAT, &root),
+            Err(Errno(libc::ENOSPC))
+        );
+    }
+
+    #[test]
+    fn permission_classes() {
+        let mut p = Perm::new(0, 0o640, &creds(10, 20));
+        assert!(p.allows(&creds(10, 99), 0o600));
+        assert!(p.allows(&creds(11, 20), 0o040));
+        assert!(!p.allows(&creds(11, 20), 0o020));
+        assert!(!p.allows(&creds(11, 21), 0o004));
+        // CAP_IPC_OWNER (root) passes.
+        assert!(p.allows(&creds(0, 0), 0o777));
+        // The creator keeps owner rights after IPC_SET gives the object away.
+        let mut ds = p.to_bytes();
+        ds[4..8].copy_from_slice(&50u32.to_le_bytes());
+        ds[20..24].copy_from_slice(&0o7600u32.to_le_bytes());
+        p.set_from(&ds);
+        assert_eq!((p.uid, p.cuid, p.mode), (50, 10, 0o600));
+        assert!(p.check_owner(&creds(10, 0)).is_ok());
+        assert_eq!(p.check_owner(&creds(11, 0)), Err(Errno::EPERM));
+    }
+}
