@@ -631,6 +631,10 @@ static void user_notif(void)
 	printf("supervisor: got the listener: %d\n", fd >= 0);
 	uint64_t bogus = 12345;
 	P("ID_VALID of a bogus id", notif_ioctl(fd, NOTIF_ID_VALID, &bogus));
+	P("SET_FLAGS SYNC_WAKE_UP", ioctl(fd, 0x40082104UL, 1UL));
+	P("SET_FLAGS 2", ioctl(fd, 0x40082104UL, 2UL));
+	P("an unknown ioctl", ioctl(fd, 0x40082199UL, 0UL));
+	P("read", read(fd, &bogus, 8));
 	struct pollfd pfd = { fd, POLLIN | POLLOUT, 0 };
 	int n = poll(&pfd, 1, 20000);
 	printf("poll: %d revents %#x\n", n, pfd.revents);

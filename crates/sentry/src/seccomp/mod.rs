@@ -452,6 +452,88 @@ mod tests {
         assert_eq!(u.set_strict(), Err(Errno::EINVAL));
     }
 
+    /// The cost of one evaluation of bench/'s filter (arch check, 8-call allowlist, getpid
+    /// the last entry): a measurement, not a test. `cargo test --release -p sentry --lib
+    /// filter_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn filter_cost() {
+        let mut insns = vec![
+            Insn {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 4,
+            },
+            Insn {
+                code: 0x15,
+                jt: 1,
+                jf: 0,
+                k: AUDIT_ARCH_X86_64,
+            },
+            Insn {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: RET_KILL_PROCESS,
+            },
+            Insn {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+        ];
+        for (i, nr) in [0u32, 1, 60, 231, 228, 12, 9, 39].into_iter().enumerate() {
+            insns.push(Insn {
+                code: 0x15,
+                jt: 8 - i as u8,
+                jf: 0,
+                k: nr,
+            });
+        }
+        insns.push(Insn {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO | 1,
+        });
+        insns.push(Insn {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        });
+        let t = ThreadSeccomp::default();
+        t.attach(bpf::check(&insns).expect("valid"), false, None, None)
+            .expect("attach");
+        let data = Data {
+            nr: 39,
+            arch: AUDIT_ARCH_X86_64,
+            ..Default::default()
+        };
+        assert_eq!(t.evaluate(&data), Verdict::Allow);
+        // The thread's CPU time, so that a busy machine's preemptions don't count.
+        let cpu_ns = || {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid out-pointer for the calling thread's CPU clock.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+        };
+        let n = 2_000_000;
+        let start = cpu_ns();
+        for _ in 0..n {
+            std::hint::black_box(t.evaluate(std::hint::black_box(&data)));
+        }
+        println!(
+            "seccomp filter evaluation: {:.1} ns of CPU time",
+            (cpu_ns() - start) / n as f64
+        );
+    }
+
     #[test]
     fn tsync_needs_related_filters() {
         let a = Arc::new(ThreadSeccomp::default());

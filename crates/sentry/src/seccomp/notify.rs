@@ -8,8 +8,9 @@
 //! no task uses the filter. Closing the listener answers every waiting call with ENOSYS,
 //! as do later USER_NOTIF verdicts. NOTIF_ADDFD puts a supervisor's file in the waiting
 //! thread's table (by the supervisor's thread, where Linux has the target do it: the same
-//! table, limit and result). Not done: NOTIF_SET_FLAGS (EINVAL),
-//! SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (accepted; the wait stays interruptible).
+//! table, limit and result). NOTIF_SET_FLAGS accepts SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (a
+//! scheduling hint). Not done: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is accepted but the
+//! wait stays interruptible after the supervisor received the notification.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 

@@ -163,6 +163,9 @@ const NOTIF_ID_VALID: u64 = 0x4008_2102;
 /// The number NOTIF_ID_VALID had before Linux 5.17 (_IOR by mistake), still accepted.
 const NOTIF_ID_VALID_WRONG_DIR: u64 = 0x8008_2102;
 
+const NOTIF_SET_FLAGS: u64 = 0x4008_2104;
+const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+
 /// SECCOMP_IOCTL_NOTIF_ADDFD for struct seccomp_notif_addfd's first version; an
 /// extensible argument: the size is in the request, bytes past the known ones must be 0.
 const NOTIF_ADDFD: u64 = 0x4018_2103;
@@ -246,7 +249,15 @@ pub fn listener_ioctl(
             }
         })(),
         r if r & !IOC_SIZE_MASK == NOTIF_ADDFD & !IOC_SIZE_MASK => addfd(t, &l, r, arg),
-        // SECCOMP_IOCTL_NOTIF_SET_FLAGS is not done; anything else is EINVAL on Linux too.
+        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is the only flag: a scheduling hint (wake
+        // the waiting thread on the supervisor's CPU), accepted with nothing to do.
+        NOTIF_SET_FLAGS => {
+            if arg & !USER_NOTIF_FD_SYNC_WAKE_UP != 0 {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(0)
+            }
+        }
         _ => Err(Errno::EINVAL),
     })
 }
