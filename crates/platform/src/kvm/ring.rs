@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::memory::{Gpa, MemoryFile};
-use crate::{FastSyscalls, Fault, Interrupter, UserRegs};
+use crate::{FastSyscalls, Fault, Interrupter, Retry, UserRegs};
 
 pub const STATE_IDLE: u32 = 0;
 pub const STATE_REQUEST: u32 = 1;
@@ -306,6 +306,10 @@ pub struct RingStats {
     pub faults_by_poller: AtomicU64,
     pub faults_deferred: AtomicU64,
     pub faults_by_exit: AtomicU64,
+    /// Calls that would have waited, kept on the ring for a while: answered there, or handed
+    /// to the thread when their time was up (counted in `deferred` too).
+    pub ring_waits_served: AtomicU64,
+    pub ring_waits_handed_over: AtomicU64,
 }
 
 /// One context's end of the ring.
@@ -329,6 +333,10 @@ pub struct RingSlot {
     /// `deferred`, where the new thread's doorbell found nothing ("DEFER without a
     /// request") and the guest waited for ever (the thread-storm hang).
     live: Mutex<bool>,
+    /// A call waiting on the ring (see [`FastSyscalls::ring_wait`]) and when its time is
+    /// up; the page stays SERVING meanwhile. `has_waiting` is the cheap look.
+    waiting: Mutex<Option<(UserRegs, Instant)>>,
+    has_waiting: AtomicBool,
 }
 
 impl RingSlot {
@@ -346,6 +354,8 @@ impl RingSlot {
             kicker,
             defer_by_doorbell,
             live: Mutex::new(true),
+            waiting: Mutex::new(None),
+            has_waiting: AtomicBool::new(false),
         }
     }
 
@@ -358,8 +368,12 @@ impl RingSlot {
     }
 
     /// Serves a pending request if there is one. Returns whether one was found, and whether
-    /// the poller answered it (rather than handing it to the thread).
+    /// the poller answered it or keeps it waiting on the ring (rather than handing it to the
+    /// thread).
     fn poll(&self) -> (bool, bool) {
+        if self.has_waiting.load(Ordering::Relaxed) {
+            return self.poll_waiting();
+        }
         // A cheap look first: most polls find nothing, and the page may already belong to
         // another slot (then the check under `live` below says no).
         if self.page.state().load(Ordering::Relaxed) != STATE_REQUEST {
@@ -383,8 +397,69 @@ impl RingSlot {
         if served {
             self.page.answer(&regs);
             done.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(d) = fault
+            .is_none()
+            .then(|| self.fast.ring_wait(&regs))
+            .flatten()
+        {
+            // It would wait: keep it on the ring for a while (the guest spins in SERVING).
+            *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((regs, Instant::now() + d));
+            self.has_waiting.store(true, Ordering::Relaxed);
+            return (true, true);
         } else {
             deferred.fetch_add(1, Ordering::Relaxed);
+            self.hand_over(regs, fault);
+        }
+        (true, served)
+    }
+
+    /// Retries the call waiting on the ring: answers it, leaves it, or hands it to the
+    /// thread when its time is up (or the slot died).
+    fn poll_waiting(&self) -> (bool, bool) {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((regs, until)) = waiting.as_mut() else {
+            self.has_waiting.store(false, Ordering::Relaxed);
+            return (false, false);
+        };
+        let last = !*live || Instant::now() >= *until;
+        let outcome = self.fast.retry(regs, last);
+        if !*live {
+            // The context ended (its thread left the call): only clean up.
+            *waiting = None;
+            self.has_waiting.store(false, Ordering::Relaxed);
+            return (false, false);
+        }
+        match outcome {
+            // Still waiting counts as found, which keeps the poller awake: the guest spins
+            // until the call is answered or handed over.
+            Retry::Wait if !last => (true, true),
+            Retry::Done => {
+                self.page.answer(regs);
+                *waiting = None;
+                self.has_waiting.store(false, Ordering::Relaxed);
+                self.stats.by_poller.fetch_add(1, Ordering::Relaxed);
+                self.stats.ring_waits_served.fetch_add(1, Ordering::Relaxed);
+                (true, true)
+            }
+            Retry::Wait | Retry::HandOver => {
+                let regs = *regs;
+                *waiting = None;
+                self.has_waiting.store(false, Ordering::Relaxed);
+                self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .ring_waits_handed_over
+                    .fetch_add(1, Ordering::Relaxed);
+                self.hand_over(regs, None);
+                (true, false)
+            }
+        }
+    }
+
+    /// Gives a claimed request (state SERVING) to the context's thread.
+    fn hand_over(&self, regs: UserRegs, fault: Option<Fault>) {
+        {
             *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
             if self.defer_by_doorbell {
                 // Only from SERVING: a kick (a signal for the thread) may already have made
@@ -401,7 +476,6 @@ impl RingSlot {
                 self.kicker.kick();
             }
         }
-        (true, served)
     }
 }
 
@@ -506,13 +580,36 @@ impl Poller {
     /// may go to another context. The caller must not hold anything `FastSyscalls::serve`
     /// takes (the task's state), since this waits for a serve in progress.
     pub fn unregister(&self, slot: &Arc<RingSlot>) {
-        *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        {
+            let mut live = slot.live.lock().unwrap_or_else(|e| e.into_inner());
+            *live = false;
+            // A call left waiting on the ring (its thread was stopped meanwhile) ends here,
+            // so that nothing it queued (a futex wait) outlives the context.
+            let waiting = slot
+                .waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some((mut regs, _)) = waiting {
+                slot.has_waiting.store(false, Ordering::Relaxed);
+                let _ = slot.fast.retry(&mut regs, true);
+            }
+        }
         self.shared
             .slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|s| !Arc::ptr_eq(s, slot));
         self.shared.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Times the poller slept, times an exit woke it, and its widest window in microseconds.
+    pub fn stats(&self) -> (u64, u64, u64) {
+        (
+            self.shared.sleeps.load(Ordering::Relaxed),
+            self.shared.exit_wakes.load(Ordering::Relaxed),
+            self.shared.widest_us.load(Ordering::Relaxed),
+        )
     }
 
     /// Wakes the poller after an exit showed it was asleep.
@@ -573,7 +670,8 @@ fn poll_all(shared: &PollerShared) -> bool {
     poll_slots(&slots).0
 }
 
-/// Polls every slot once: whether a request was found, and whether one was answered here.
+/// Polls every slot once: whether a request was found, and whether one was answered (or is
+/// waiting) here.
 fn poll_slots(slots: &[Arc<RingSlot>]) -> (bool, bool) {
     let (mut found, mut answered) = (false, false);
     for slot in slots {
@@ -594,9 +692,9 @@ fn poll_loop(shared: &PollerShared) {
     let mut idle = Duration::ZERO;
     let mut last_check = Instant::now();
     let mut rounds = 0u32;
-    // Whether the poller answered a request since it last woke: only then would a longer
-    // window have saved the exits (a program whose calls all go to its thread anyway, such
-    // as a loop of short sleeps, must not keep the poller spinning).
+    // Whether the poller answered (or kept waiting) a request since it last woke: only then
+    // would a longer window have saved the exits (a program whose calls all go to its thread
+    // anyway, such as a loop of long sleeps, must not keep the poller spinning).
     let mut useful = false;
     while !shared.stop.load(Ordering::Relaxed) {
         let generation = shared.generation.load(Ordering::Acquire);
