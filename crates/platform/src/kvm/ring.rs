@@ -499,9 +499,14 @@ struct PollerShared {
 
 /// How long the guest waits for a poller that stopped beating before it takes the exit. The
 /// poller beats every few microseconds while it runs; silence this long means it lost its
-/// core, typically for a scheduler slice (milliseconds), while an exit costs tens of
-/// microseconds.
-const BEAT_TIMEOUT_US: u64 = 30;
+/// core, typically for a scheduler slice (milliseconds). 30 us was tried first: with two CPU
+/// hogs beside the sandbox, getpid runs came out at ~100 us (every call by exit) in 9 of 12
+/// runs against 5 of 12 at 200 us and 4 of 12 before the heartbeat (the others 3-10 us); so
+/// the guest gives up only a little earlier than its spin limit (~250 us).
+const BEAT_TIMEOUT_US: u64 = 200;
+/// Environment variable overriding [`BEAT_TIMEOUT_US`] (microseconds; 0 turns the heartbeat
+/// check off).
+pub const BEAT_ENV: &str = "RUNSC_RING_BEAT_US";
 /// TSC ticks per microsecond assumed until the platform gives the real rate.
 const DEFAULT_TICKS_PER_US: u64 = 3_000;
 /// Poll rounds between heartbeats.
@@ -546,13 +551,21 @@ impl Poller {
     /// and its rate, for the heartbeat. Without it (None) the guest never gives up on a
     /// beating poller early: the limit is effectively infinite.
     pub fn set_tsc(&self, tsc: Option<crate::GuestTsc>) {
+        // RUNSC_RING_BEAT_US overrides the timeout (0: never give up on a beating poller
+        // early), for measuring.
+        let timeout_us = std::env::var(BEAT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(BEAT_TIMEOUT_US);
         let (offset, limit) = match tsc {
-            Some(t) => (
+            Some(t) if timeout_us > 0 => (
                 t.offset as u64,
-                BEAT_TIMEOUT_US * (t.khz as u64).div_ceil(1000),
+                timeout_us.saturating_mul((t.khz as u64).div_ceil(1000)),
             ),
+            Some(t) => (t.offset as u64, i64::MAX as u64),
             None => (0, i64::MAX as u64),
         };
+        let limit = limit.min(i64::MAX as u64);
         self.shared.tsc_offset.store(offset, Ordering::Relaxed);
         self.shared.beat_limit.store(limit, Ordering::Relaxed);
         let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
