@@ -82,14 +82,12 @@ pub fn begin(w: &mut RingWaits, st: &TaskState, regs: &UserRegs) -> Option<Durat
             Pending::Sleep(short_sleep(st, a[2])?)
         }
         libc::SYS_futex => {
-            let queued = super::futex::queue_untimed_wait(st, a)?;
-            if !worth_trying(w) {
-                if let Some(q) = queued {
-                    q.cancel();
-                }
+            // Decided before queueing: a wait queued and then withdrawn could take a wake
+            // that nobody then sees.
+            if !super::futex::is_untimed_wait(a) || !worth_trying(w) {
                 return None;
             }
-            match queued {
+            match super::futex::queue_untimed_wait(st, a)? {
                 Some(q) => Pending::Futex(q),
                 None => Pending::Answer((-(libc::EAGAIN as i64)) as u64),
             }
