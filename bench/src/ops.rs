@@ -26,6 +26,7 @@ const OPS: &[(&str, &str, u64)] = &[
     ("fork+exec+wait of a static do-nothing", "fork_exec", 50),
     ("thread create and join", "thread", 200),
     ("futex ping-pong between two threads", "futex", 2_000),
+    ("nanosleep of 20 us", "sleep20", 5_000),
     (
         "signal to self and back (raise, handler, sigreturn)",
         "signal",

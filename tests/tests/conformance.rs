@@ -77,6 +77,14 @@ program_test!(
     .collect()
 );
 
+program_test!(
+    ring_wait,
+    ["sleep", "futex", "pipe", "signal"]
+        .into_iter()
+        .map(|k| Case::args([k]))
+        .collect()
+);
+
 /// 10 rounds of 48 short-lived threads that fault in pages. It hung now and then (both
 /// platform paths, "DEFER without a request" logged): the ring poller served a slot whose
 /// vCPU had gone to the next thread (fixed with `RingSlot::live` in platform's ring.rs).

@@ -182,6 +182,30 @@ pub trait FastSyscalls: Send + Sync {
     fn serve_fault(&self, _fault: &Fault, _regs: &mut UserRegs) -> bool {
         false
     }
+    /// For a call [`FastSyscalls::serve`] declined because it would wait now: how long it may
+    /// wait on the ring instead (the application spins in the trampoline meanwhile and the
+    /// platform asks [`FastSyscalls::retry`] again and again) before it goes to the context's
+    /// thread, which sleeps in the host. None: to the thread at once. A wait that ends in
+    /// time saves the exit to the thread; one that doesn't costs the spin, so keep it short.
+    fn ring_wait(&self, _regs: &UserRegs) -> Option<std::time::Duration> {
+        None
+    }
+    /// Tries again a call [`FastSyscalls::ring_wait`] accepted. `last`: its time is up, so
+    /// the answer is [`Retry::Done`] or [`Retry::HandOver`], with nothing left waiting.
+    fn retry(&self, _regs: &mut UserRegs, _last: bool) -> Retry {
+        Retry::HandOver
+    }
+}
+
+/// What [`FastSyscalls::retry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Served: `regs` hold the result.
+    Done,
+    /// Still waiting.
+    Wait,
+    /// To the context's thread, with `regs` as they were.
+    HandOver,
 }
 
 /// An application address space: a mapping of memory-file pages at user addresses.

@@ -142,6 +142,50 @@ pub fn wait(
     }
 }
 
+/// A wait queued without sleeping, for a waiter that can't sleep (the ring poller waiting
+/// briefly on a thread's behalf): it is woken like any other, and must end with
+/// [`Queued::cancel`].
+pub struct Queued {
+    key: Key,
+    waiter: Arc<Waiter>,
+}
+
+/// Queues a wait on `key` if `check()` (reading the word, under the table lock) is true;
+/// None when the word didn't hold the expected value.
+pub fn enqueue(key: Key, bitset: u32, check: impl FnOnce() -> bool) -> Option<Queued> {
+    let waiter = Arc::new(Waiter {
+        bitset,
+        woken: Mutex::new(false),
+        cv: Condvar::new(),
+    });
+    let mut t = lock();
+    if !check() {
+        return None;
+    }
+    t.queues.entry(key).or_default().push(waiter.clone());
+    Some(Queued { key, waiter })
+}
+
+impl Queued {
+    /// Whether a waker took this wait.
+    pub fn woken(&self) -> bool {
+        *self.waiter.woken.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leaves the queue; returns whether a waker took the wait first (the wake counts, and
+    /// the wait ends as woken).
+    pub fn cancel(self) -> bool {
+        let mut t = lock();
+        if let Some(q) = t.queues.get_mut(&self.key) {
+            q.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+            if q.is_empty() {
+                t.queues.remove(&self.key);
+            }
+        }
+        self.woken()
+    }
+}
+
 fn wake_locked(t: &mut Table, key: Key, bitset: u32, max: usize) -> usize {
     let Some(q) = t.queues.get_mut(&key) else {
         return 0;
@@ -239,6 +283,23 @@ mod tests {
         );
         assert!(Instant::now() >= soon);
         assert_eq!(wake(k, u32::MAX, 1), 0, "a timed-out waiter left the queue");
+    }
+
+    #[test]
+    fn a_queued_wait_is_woken_or_cancelled() {
+        let k = Key::Private {
+            mm: 4,
+            addr: 0x4000,
+        };
+        assert!(enqueue(k, u32::MAX, || false).is_none(), "value changed");
+        let q = enqueue(k, u32::MAX, || true).unwrap();
+        assert!(!q.woken());
+        assert_eq!(wake(k, u32::MAX, 1), 1);
+        assert!(q.woken());
+        assert!(q.cancel(), "woken before the cancel");
+        let q = enqueue(k, u32::MAX, || true).unwrap();
+        assert!(!q.cancel());
+        assert_eq!(wake(k, u32::MAX, 1), 0, "a cancelled wait left the queue");
     }
 
     #[test]

@@ -605,9 +605,7 @@ pub fn prepare(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<Sandbox
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
     crate::tty::connect_devpts(&kernel, &spec.mounts);
     let (task, group, regs) = new_process(&kernel, spec, 0, true)?;
-    let fast = Arc::new(TaskSyscalls {
-        state: task.state.clone(),
-    });
+    let fast = Arc::new(TaskSyscalls::new(task.state.clone()));
     let ctx = platform.new_context(fast)?;
     group.set_interrupter(group.pid, ctx.interrupter());
     Ok(Sandbox {
@@ -634,9 +632,7 @@ pub fn spawn_process(
         .name(format!("exec-{pid}"))
         .spawn(move || {
             let killed = ExitStatus::Signal(crate::signal::Signo::SIGKILL);
-            let fast = Arc::new(TaskSyscalls {
-                state: task.state.clone(),
-            });
+            let fast = Arc::new(TaskSyscalls::new(task.state.clone()));
             let status = match kernel.platform.new_context(fast) {
                 Ok(ctx) => {
                     group.set_interrupter(pid, ctx.interrupter());

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use platform::{Context, Event, FastSyscalls, Fault, UserRegs};
+use platform::{Context, Event, FastSyscalls, Fault, Retry, UserRegs};
 
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
@@ -156,6 +156,17 @@ fn lock(state: &Mutex<TaskState>) -> MutexGuard<'_, TaskState> {
 /// The fast path the platform's poller calls: serves calls that never block.
 pub struct TaskSyscalls {
     pub state: Arc<Mutex<TaskState>>,
+    /// The call kept waiting on the ring, if any (see `syscalls::ring_wait`).
+    ring: Mutex<syscalls::ring_wait::RingWaits>,
+}
+
+impl TaskSyscalls {
+    pub fn new(state: Arc<Mutex<TaskState>>) -> Self {
+        TaskSyscalls {
+            state,
+            ring: Mutex::new(Default::default()),
+        }
+    }
 }
 
 impl FastSyscalls for TaskSyscalls {
@@ -178,6 +189,18 @@ impl FastSyscalls for TaskSyscalls {
             st.group.interrupt_thread(st.tid);
         }
         true
+    }
+
+    fn ring_wait(&self, regs: &UserRegs) -> Option<std::time::Duration> {
+        let st = lock(&self.state);
+        let mut w = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        syscalls::ring_wait::begin(&mut w, &st, regs)
+    }
+
+    fn retry(&self, regs: &mut UserRegs, last: bool) -> Retry {
+        let mut st = lock(&self.state);
+        let mut w = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        syscalls::ring_wait::retry(&mut w, &mut st, regs, last)
     }
 
     fn serve_fault(&self, fault: &Fault, _regs: &mut UserRegs) -> bool {

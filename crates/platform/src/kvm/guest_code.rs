@@ -25,6 +25,8 @@
 //! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4, DEFER 5 |
 //! | 0x04   | poller_active (u32): nonzero while a sentry thread polls   |
 //! | 0x08   | kind (u32): 0 system call, 1 exception (direct switch)    |
+//! | 0x10   | poller heartbeat (u64): guest TSC when the poller last ran     |
+//! | 0x18   | heartbeat limit (u64): TSC ticks after which the poller counts as off its core |
 //! | 0x40   | rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip rflags (u64 each) |
 //! | 0xd0   | exception: vector, error code, CR2 (u64 each)                |
 //! | 0xf00  | direct switch: the `int $0x17` frame of the trampoline       |
@@ -40,6 +42,8 @@ global_asm!(
     .set SP_STATE,  -0x1000 + 0x00
     .set SP_ACTIVE, -0x1000 + 0x04
     .set SP_KIND,   -0x1000 + 0x08
+    .set SP_BEAT,   -0x1000 + 0x10
+    .set SP_BEAT_LIMIT, -0x1000 + 0x18
     .set SP_RAX,    -0x1000 + 0x40
     .set SP_RBX,    -0x1000 + 0x48
     .set SP_RCX,    -0x1000 + 0x50
@@ -103,7 +107,15 @@ global_asm!(
     cmpl $0, SP_ACTIVE + 1b(%rip)
     je 3f
     dec %ecx
-    jnz 2b
+    jz 3f
+    // A poller that lost its core stops beating: don't wait for it (it may be gone for a
+    // scheduler slice, milliseconds), take the exit now. Every register is in the page.
+    rdtsc
+    shl $32, %rdx
+    or %rax, %rdx
+    sub SP_BEAT + 1b(%rip), %rdx
+    cmp SP_BEAT_LIMIT + 1b(%rip), %rdx
+    jl 2b
 3:
     mov $1, %eax
     mov $4, %ecx
@@ -262,7 +274,14 @@ runsc_ds_fault:
     cmpl $0, 4(%rdi)
     je 13f
     dec %ecx
-    jnz 12b
+    jz 13f
+    // The poller's heartbeat, as in the trampoline.
+    rdtsc
+    shl $32, %rdx
+    or %rax, %rdx
+    sub 0x10(%rdi), %rdx
+    cmp 0x18(%rdi), %rdx
+    jl 12b
 13:
     // Unclaimed (or, DEFER, handed to the vCPU's thread): ring the doorbell.
     cmpl $5, (%rdi)

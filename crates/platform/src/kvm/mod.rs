@@ -347,6 +347,9 @@ impl KvmPlatform {
         // serves all; the vCPU goes back to the pool.
         let tsc = vcpu::Vcpu::new(shared.clone(), 0, shared.direct_switch())?.guest_tsc();
         tracing::debug!("guest TSC: {tsc:?}");
+        if let Some(p) = &shared.poller {
+            p.set_tsc(tsc);
+        }
         Ok(KvmPlatform {
             shared,
             config,

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::memory::{Gpa, MemoryFile};
-use crate::{FastSyscalls, Fault, Interrupter, UserRegs};
+use crate::{FastSyscalls, Fault, Interrupter, Retry, UserRegs};
 
 pub const STATE_IDLE: u32 = 0;
 pub const STATE_REQUEST: u32 = 1;
@@ -31,6 +31,8 @@ pub const STATE_DEFER: u32 = 5;
 const OFF_STATE: u64 = 0x00;
 const OFF_ACTIVE: u64 = 0x04;
 const OFF_KIND: u64 = 0x08;
+const OFF_BEAT: u64 = 0x10;
+const OFF_BEAT_LIMIT: u64 = 0x18;
 const OFF_EXCEPTION: u64 = 0xd0;
 /// Request kinds.
 pub const KIND_SYSCALL: u32 = 0;
@@ -39,9 +41,23 @@ const OFF_REGS: u64 = 0x40;
 /// Registers in the page, in order: the 16 GPRs, RIP, RFLAGS.
 const NREGS: usize = 18;
 
-/// How long the poller keeps spinning after the last request before it sleeps. An exit costs
-/// ~30 us here; a program making calls more often than this stays on the ring.
-const SPIN_LIMIT: Duration = Duration::from_micros(200);
+/// How long the poller keeps spinning after the last request before it sleeps: its window,
+/// between these bounds. A program making calls more often than the window stays on the ring;
+/// a call that finds the poller asleep costs an exit (tens of microseconds quiet, hundreds
+/// under load).
+const SPIN_MIN: Duration = Duration::from_micros(200);
+const SPIN_MAX: Duration = Duration::from_millis(2);
+/// Spin time counted per clock reading at most: time the poller spent preempted is not time it
+/// spent waiting for requests. Without this a poller that lost its core for a few ms went to
+/// sleep the moment it came back, and every request after that took the exit.
+const MAX_STEP: Duration = Duration::from_micros(50);
+/// A poller woken by an exit within this many windows of going to sleep, having answered
+/// requests in its last waking spell, slept too soon (the program's calls come further apart
+/// than the window, typically because each one that missed the poller paid an exit: a
+/// self-sustaining fall-back to exits); its window doubles. One that slept for more than
+/// `SHRINK_AFTER` windows halves it.
+const GROW_BEFORE: u32 = 16;
+const SHRINK_AFTER: u32 = 256;
 
 /// A vCPU's shared page.
 pub struct SharedPage {
@@ -68,6 +84,24 @@ impl SharedPage {
     pub fn set_poller_active(&self, active: bool) {
         self.atomic(OFF_ACTIVE)
             .store(active as u32, Ordering::SeqCst);
+    }
+
+    fn atomic64(&self, offset: u64) -> &AtomicU64 {
+        let ptr = self.mem.host_ptr(self.gpa + offset, 8) as *mut u64;
+        // SAFETY: 8-aligned, inside the memory file which outlives self; the guest only reads
+        // these words, with plain 64-bit loads (atomic on x86).
+        unsafe { AtomicU64::from_ptr(ptr) }
+    }
+
+    /// Records that the poller ran at guest TSC `tsc`.
+    fn beat(&self, tsc: u64) {
+        self.atomic64(OFF_BEAT).store(tsc, Ordering::Relaxed);
+    }
+
+    /// How many TSC ticks after the last heartbeat the guest stops waiting for the poller.
+    fn set_beat_limit(&self, ticks: u64) {
+        self.atomic64(OFF_BEAT_LIMIT)
+            .store(ticks, Ordering::Relaxed);
     }
 
     /// Claims a request in state `from` for the sentry.
@@ -272,6 +306,10 @@ pub struct RingStats {
     pub faults_by_poller: AtomicU64,
     pub faults_deferred: AtomicU64,
     pub faults_by_exit: AtomicU64,
+    /// Calls that would have waited, kept on the ring for a while: answered there, or handed
+    /// to the thread when their time was up (counted in `deferred` too).
+    pub ring_waits_served: AtomicU64,
+    pub ring_waits_handed_over: AtomicU64,
 }
 
 /// One context's end of the ring.
@@ -295,6 +333,10 @@ pub struct RingSlot {
     /// `deferred`, where the new thread's doorbell found nothing ("DEFER without a
     /// request") and the guest waited for ever (the thread-storm hang).
     live: Mutex<bool>,
+    /// A call waiting on the ring (see [`FastSyscalls::ring_wait`]) and when its time is
+    /// up; the page stays SERVING meanwhile. `has_waiting` is the cheap look.
+    waiting: Mutex<Option<(UserRegs, Instant)>>,
+    has_waiting: AtomicBool,
 }
 
 impl RingSlot {
@@ -312,6 +354,8 @@ impl RingSlot {
             kicker,
             defer_by_doorbell,
             live: Mutex::new(true),
+            waiting: Mutex::new(None),
+            has_waiting: AtomicBool::new(false),
         }
     }
 
@@ -323,16 +367,21 @@ impl RingSlot {
             .take()
     }
 
-    /// Serves a pending request if there is one. Returns whether one was found.
-    fn poll(&self) -> bool {
+    /// Serves a pending request if there is one. Returns whether one was found, and whether
+    /// the poller answered it or keeps it waiting on the ring (rather than handing it to the
+    /// thread).
+    fn poll(&self) -> (bool, bool) {
+        if self.has_waiting.load(Ordering::Relaxed) {
+            return self.poll_waiting();
+        }
         // A cheap look first: most polls find nothing, and the page may already belong to
         // another slot (then the check under `live` below says no).
         if self.page.state().load(Ordering::Relaxed) != STATE_REQUEST {
-            return false;
+            return (false, false);
         }
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if !*live || !self.page.claim(STATE_REQUEST) {
-            return false;
+            return (false, false);
         }
         let mut regs = UserRegs::default();
         self.page.read_regs(&mut regs);
@@ -348,8 +397,69 @@ impl RingSlot {
         if served {
             self.page.answer(&regs);
             done.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(d) = fault
+            .is_none()
+            .then(|| self.fast.ring_wait(&regs))
+            .flatten()
+        {
+            // It would wait: keep it on the ring for a while (the guest spins in SERVING).
+            *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((regs, Instant::now() + d));
+            self.has_waiting.store(true, Ordering::Relaxed);
+            return (true, true);
         } else {
             deferred.fetch_add(1, Ordering::Relaxed);
+            self.hand_over(regs, fault);
+        }
+        (true, served)
+    }
+
+    /// Retries the call waiting on the ring: answers it, leaves it, or hands it to the
+    /// thread when its time is up (or the slot died).
+    fn poll_waiting(&self) -> (bool, bool) {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((regs, until)) = waiting.as_mut() else {
+            self.has_waiting.store(false, Ordering::Relaxed);
+            return (false, false);
+        };
+        let last = !*live || Instant::now() >= *until;
+        let outcome = self.fast.retry(regs, last);
+        if !*live {
+            // The context ended (its thread left the call): only clean up.
+            *waiting = None;
+            self.has_waiting.store(false, Ordering::Relaxed);
+            return (false, false);
+        }
+        match outcome {
+            // Still waiting counts as found, which keeps the poller awake: the guest spins
+            // until the call is answered or handed over.
+            Retry::Wait if !last => (true, true),
+            Retry::Done => {
+                self.page.answer(regs);
+                *waiting = None;
+                self.has_waiting.store(false, Ordering::Relaxed);
+                self.stats.by_poller.fetch_add(1, Ordering::Relaxed);
+                self.stats.ring_waits_served.fetch_add(1, Ordering::Relaxed);
+                (true, true)
+            }
+            Retry::Wait | Retry::HandOver => {
+                let regs = *regs;
+                *waiting = None;
+                self.has_waiting.store(false, Ordering::Relaxed);
+                self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .ring_waits_handed_over
+                    .fetch_add(1, Ordering::Relaxed);
+                self.hand_over(regs, None);
+                (true, false)
+            }
+        }
+    }
+
+    /// Gives a claimed request (state SERVING) to the context's thread.
+    fn hand_over(&self, regs: UserRegs, fault: Option<Fault>) {
+        {
             *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
             if self.defer_by_doorbell {
                 // Only from SERVING: a kick (a signal for the thread) may already have made
@@ -366,14 +476,45 @@ impl RingSlot {
                 self.kicker.kick();
             }
         }
-        true
     }
 }
 
 struct PollerShared {
     slots: Mutex<Vec<Arc<RingSlot>>>,
+    /// Bumped whenever `slots` changes, so the poller copies the list only then.
+    generation: AtomicU64,
     stop: AtomicBool,
     sleeping: AtomicBool,
+    /// Set by [`Poller::wake`]: a request took the exit because the poller slept.
+    woken_by_exit: AtomicBool,
+    /// Guest TSC minus host TSC, and the heartbeat limit in TSC ticks (see `beat_all`).
+    tsc_offset: AtomicU64,
+    beat_limit: AtomicU64,
+    /// Times the poller slept, and woke because of an exit (reported at debug level).
+    sleeps: AtomicU64,
+    exit_wakes: AtomicU64,
+    /// The widest window reached, in microseconds.
+    widest_us: AtomicU64,
+}
+
+/// How long the guest waits for a poller that stopped beating before it takes the exit. The
+/// poller beats every few microseconds while it runs; silence this long means it lost its
+/// core, typically for a scheduler slice (milliseconds). 30 us was tried first: with two CPU
+/// hogs beside the sandbox, getpid runs came out at ~100 us (every call by exit) in 9 of 12
+/// runs against 5 of 12 at 200 us and 4 of 12 before the heartbeat (the others 3-10 us); so
+/// the guest gives up only a little earlier than its spin limit (~250 us).
+const BEAT_TIMEOUT_US: u64 = 200;
+/// Environment variable overriding [`BEAT_TIMEOUT_US`] (microseconds; 0 turns the heartbeat
+/// check off).
+pub const BEAT_ENV: &str = "RUNSC_RING_BEAT_US";
+/// TSC ticks per microsecond assumed until the platform gives the real rate.
+const DEFAULT_TICKS_PER_US: u64 = 3_000;
+/// Poll rounds between heartbeats.
+const BEAT_ROUNDS: u32 = 16;
+
+fn host_tsc() -> u64 {
+    // SAFETY: RDTSC has no preconditions on x86-64.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// The sentry thread that polls every registered shared page.
@@ -386,8 +527,15 @@ impl Poller {
     pub fn start() -> std::io::Result<Self> {
         let shared = Arc::new(PollerShared {
             slots: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            woken_by_exit: AtomicBool::new(false),
+            tsc_offset: AtomicU64::new(0),
+            beat_limit: AtomicU64::new(BEAT_TIMEOUT_US * DEFAULT_TICKS_PER_US),
+            sleeps: AtomicU64::new(0),
+            exit_wakes: AtomicU64::new(0),
+            widest_us: AtomicU64::new(SPIN_MIN.as_micros() as u64),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -399,14 +547,45 @@ impl Poller {
         })
     }
 
+    /// Tells the poller how the guest's TSC relates to the host's (`guest = host + offset`)
+    /// and its rate, for the heartbeat. Without it (None) the guest never gives up on a
+    /// beating poller early: the limit is effectively infinite.
+    pub fn set_tsc(&self, tsc: Option<crate::GuestTsc>) {
+        // RUNSC_RING_BEAT_US overrides the timeout (0: never give up on a beating poller
+        // early), for measuring.
+        let timeout_us = std::env::var(BEAT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(BEAT_TIMEOUT_US);
+        let (offset, limit) = match tsc {
+            Some(t) if timeout_us > 0 => (
+                t.offset as u64,
+                timeout_us.saturating_mul((t.khz as u64).div_ceil(1000)),
+            ),
+            Some(t) => (t.offset as u64, i64::MAX as u64),
+            None => (0, i64::MAX as u64),
+        };
+        let limit = limit.min(i64::MAX as u64);
+        self.shared.tsc_offset.store(offset, Ordering::Relaxed);
+        self.shared.beat_limit.store(limit, Ordering::Relaxed);
+        let slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for slot in slots.iter() {
+            slot.page.set_beat_limit(limit);
+        }
+    }
+
     /// Adds a context's page. Done under the slot lock, which the poller also holds while it
     /// flips `poller_active` on going to sleep, so a page registered at that moment can't
     /// keep claiming an active poller that is asleep.
     pub fn register(&self, slot: Arc<RingSlot>) {
         let mut slots = self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
         slot.page
+            .set_beat_limit(self.shared.beat_limit.load(Ordering::Relaxed));
+        slot.page.beat(guest_tsc(&self.shared));
+        slot.page
             .set_poller_active(!self.shared.sleeping.load(Ordering::SeqCst));
         slots.push(slot);
+        self.shared.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Removes a context's page. On return the poller is done with the slot (a request it
@@ -414,17 +593,42 @@ impl Poller {
     /// may go to another context. The caller must not hold anything `FastSyscalls::serve`
     /// takes (the task's state), since this waits for a serve in progress.
     pub fn unregister(&self, slot: &Arc<RingSlot>) {
-        *slot.live.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        {
+            let mut live = slot.live.lock().unwrap_or_else(|e| e.into_inner());
+            *live = false;
+            // A call left waiting on the ring (its thread was stopped meanwhile) ends here,
+            // so that nothing it queued (a futex wait) outlives the context.
+            let waiting = slot
+                .waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some((mut regs, _)) = waiting {
+                slot.has_waiting.store(false, Ordering::Relaxed);
+                let _ = slot.fast.retry(&mut regs, true);
+            }
+        }
         self.shared
             .slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|s| !Arc::ptr_eq(s, slot));
+        self.shared.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Times the poller slept, times an exit woke it, and its widest window in microseconds.
+    pub fn stats(&self) -> (u64, u64, u64) {
+        (
+            self.shared.sleeps.load(Ordering::Relaxed),
+            self.shared.exit_wakes.load(Ordering::Relaxed),
+            self.shared.widest_us.load(Ordering::Relaxed),
+        )
     }
 
     /// Wakes the poller after an exit showed it was asleep.
     pub fn wake(&self) {
         if self.shared.sleeping.load(Ordering::Relaxed) {
+            self.shared.woken_by_exit.store(true, Ordering::Relaxed);
             if let Some(t) = &self.thread {
                 t.thread().unpark();
             }
@@ -434,6 +638,12 @@ impl Poller {
 
 impl Drop for Poller {
     fn drop(&mut self) {
+        tracing::debug!(
+            "ring poller: slept {} times, {} woken by an exit, widest window {} us",
+            self.shared.sleeps.load(Ordering::Relaxed),
+            self.shared.exit_wakes.load(Ordering::Relaxed),
+            self.shared.widest_us.load(Ordering::Relaxed)
+        );
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
@@ -452,39 +662,110 @@ fn set_sleeping(shared: &PollerShared, sleeping: bool) {
     }
 }
 
+fn guest_tsc(shared: &PollerShared) -> u64 {
+    host_tsc().wrapping_add(shared.tsc_offset.load(Ordering::Relaxed))
+}
+
+/// Tells every trampoline that the poller is running now.
+fn beat_all(shared: &PollerShared, slots: &[Arc<RingSlot>]) {
+    let now = guest_tsc(shared);
+    for slot in slots {
+        slot.page.beat(now);
+    }
+}
+
 fn poll_all(shared: &PollerShared) -> bool {
     let slots = shared
         .slots
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut found = false;
-    for slot in &slots {
-        found |= slot.poll();
+    poll_slots(&slots).0
+}
+
+/// Polls every slot once: whether a request was found, and whether one was answered (or is
+/// waiting) here.
+fn poll_slots(slots: &[Arc<RingSlot>]) -> (bool, bool) {
+    let (mut found, mut answered) = (false, false);
+    for slot in slots {
+        let (f, a) = slot.poll();
+        found |= f;
+        answered |= a;
     }
-    found
+    (found, answered)
 }
 
 fn poll_loop(shared: &PollerShared) {
-    let mut last_request = Instant::now();
-    let mut idle_rounds = 0u32;
+    // A copy of the slot list, refreshed when it changes (copying it every round cost an
+    // allocation per round). A slot removed meanwhile is harmless: `RingSlot::live` keeps the
+    // poller off it.
+    let mut slots: Vec<Arc<RingSlot>> = Vec::new();
+    let mut seen = u64::MAX;
+    let mut window = SPIN_MIN;
+    let mut idle = Duration::ZERO;
+    let mut last_check = Instant::now();
+    let mut rounds = 0u32;
+    // Whether the poller answered (or kept waiting) a request since it last woke: only then
+    // would a longer window have saved the exits (a program whose calls all go to its thread
+    // anyway, such as a loop of long sleeps, must not keep the poller spinning).
+    let mut useful = false;
     while !shared.stop.load(Ordering::Relaxed) {
-        if poll_all(shared) {
-            idle_rounds = 0;
-            last_request = Instant::now();
+        let generation = shared.generation.load(Ordering::Acquire);
+        if generation != seen {
+            slots = shared
+                .slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            seen = generation;
+        }
+        if rounds.is_multiple_of(BEAT_ROUNDS) {
+            beat_all(shared, &slots);
+        }
+        let (found, answered) = poll_slots(&slots);
+        useful |= answered;
+        if found {
+            idle = Duration::ZERO;
+            rounds = 0;
+            last_check = Instant::now();
             continue;
         }
         std::hint::spin_loop();
-        idle_rounds += 1;
+        rounds += 1;
         // Reading the clock costs more than a poll: check it every few hundred rounds.
-        if !idle_rounds.is_multiple_of(256) || last_request.elapsed() < SPIN_LIMIT {
+        if !rounds.is_multiple_of(256) {
+            continue;
+        }
+        let now = Instant::now();
+        idle += (now - last_check).min(MAX_STEP);
+        last_check = now;
+        if idle < window {
             continue;
         }
         // Go to sleep: tell the trampolines first, then serve anything that raced in.
+        shared.woken_by_exit.store(false, Ordering::Relaxed);
         set_sleeping(shared, true);
         poll_all(shared);
+        let asleep_since = Instant::now();
         std::thread::park();
+        let asleep = asleep_since.elapsed();
+        shared.sleeps.fetch_add(1, Ordering::Relaxed);
+        let by_exit = shared.woken_by_exit.swap(false, Ordering::Relaxed);
+        if by_exit {
+            shared.exit_wakes.fetch_add(1, Ordering::Relaxed);
+        }
+        if by_exit && useful && asleep < window * GROW_BEFORE {
+            window = (window * 2).min(SPIN_MAX);
+            shared
+                .widest_us
+                .fetch_max(window.as_micros() as u64, Ordering::Relaxed);
+        } else if asleep > window * SHRINK_AFTER {
+            window = (window / 2).max(SPIN_MIN);
+        }
+        beat_all(shared, &slots);
         set_sleeping(shared, false);
-        last_request = Instant::now();
+        useful = false;
+        idle = Duration::ZERO;
+        last_check = Instant::now();
     }
 }

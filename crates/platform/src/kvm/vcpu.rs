@@ -1043,6 +1043,12 @@ impl Drop for KvmContext {
         self.kicker.retire();
         if let Some(b) = &self.bound {
             tracing::debug!("vCPU {} system calls: {:?}", b.vcpu.index, b.slot.stats);
+            if let Some(p) = &self.vm.poller {
+                let (sleeps, exit_wakes, widest) = p.stats();
+                tracing::debug!(
+                    "ring poller so far: slept {sleeps} times, {exit_wakes} woken by an exit, widest window {widest} us"
+                );
+            }
             if tracing::enabled!(tracing::Level::DEBUG) {
                 let stats: Vec<String> = self
                     .debug_stats()

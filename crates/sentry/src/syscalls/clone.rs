@@ -247,9 +247,7 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
     let started = std::thread::Builder::new()
         .name(format!("task-{tid}"))
         .spawn(move || {
-            let fast = Arc::new(TaskSyscalls {
-                state: task_state.clone(),
-            });
+            let fast = Arc::new(TaskSyscalls::new(task_state.clone()));
             let task = Task { state: task_state };
             let ctx = match kernel.platform.new_context(fast) {
                 Ok(c) => c,

@@ -154,6 +154,38 @@ fn apply_wake_op(t: &TaskState, addr: u64, encoded: u32) -> Result<bool, Errno> 
     })
 }
 
+/// The bitset of an untimed FUTEX_WAIT or FUTEX_WAIT_BITSET with valid arguments.
+fn untimed_wait_bitset(a: [u64; 6]) -> Option<u32> {
+    if a[3] != 0 {
+        return None;
+    }
+    match command(a[1]) {
+        FUTEX_WAIT => Some(FUTEX_BITSET_MATCH_ANY),
+        FUTEX_WAIT_BITSET if a[5] as u32 != 0 => Some(a[5] as u32),
+        _ => None,
+    }
+}
+
+/// Whether the call is one [`queue_untimed_wait`] takes.
+pub(super) fn is_untimed_wait(a: [u64; 6]) -> bool {
+    untimed_wait_bitset(a).is_some()
+}
+
+/// For the ring poller (see `ring_wait`): queues an untimed FUTEX_WAIT or FUTEX_WAIT_BITSET
+/// without sleeping. None when the call is anything else or has a bad argument (the task's
+/// thread serves it, and fails it); Some(None) when the word no longer holds the value
+/// (EAGAIN).
+pub(super) fn queue_untimed_wait(t: &TaskState, a: [u64; 6]) -> Option<Option<futex::Queued>> {
+    let (addr, op, val) = (a[0], a[1], a[2] as u32);
+    let bitset = untimed_wait_bitset(a)?;
+    let k = key(t, addr, op & FUTEX_PRIVATE_FLAG != 0).ok()?;
+    t.mm.read_u32(addr).ok()?;
+    let mm = t.mm.clone();
+    Some(futex::enqueue(k, bitset, || {
+        mm.read_u32(addr).map(|v| v == val).unwrap_or(false)
+    }))
+}
+
 pub fn futex(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (addr, op, val, timeout, addr2, val3) = (a[0], a[1], a[2] as u32, a[3], a[4], a[5] as u32);
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;

@@ -23,6 +23,7 @@ mod pidfd;
 mod poll;
 mod process;
 mod resource;
+pub mod ring_wait;
 mod rw;
 mod sched;
 mod seccomp;
