@@ -251,6 +251,21 @@ static void nonblocking_connect(void)
 	send(a, "x", 1, 0);
 	printf("epoll in: %d\n", epoll_wait(ep, &out, 1, 5000));
 	printf("epoll in again (edge): %d\n", epoll_wait(ep, &out, 1, 50));
+	/* Our own sends being acknowledged change the socket's output side only: no new
+	 * input edge for the byte already reported. */
+	static char chunk[1 << 16], sink[1 << 16];
+	for (int round = 0; round < 3; round++) {
+		/* Fill the send buffer (the socket waits for space), then let the peer drain it:
+		 * the acknowledgements wake the output side. */
+		while (send(c, chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+		}
+		for (int i = 0; i < 50; i++) {
+			while (recv(a, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+			}
+			usleep(1000);
+		}
+	}
+	printf("epoll in after own sends (edge): %d\n", epoll_wait(ep, &out, 1, 100));
 	char b;
 	NCALL("recv nb", recv(c, &b, 1, 0));
 	NCALL("recv nb empty", recv(c, &b, 1, 0));

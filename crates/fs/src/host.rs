@@ -37,9 +37,64 @@ pub struct HostFile {
 
 /// The thread that watches host files for readiness changes.
 struct Notifier {
+    /// Readable when either of `directions` has events.
     epfd: OwnedFd,
+    /// The input and output registrations ([`Direction`]).
+    directions: [OwnedFd; 2],
     queues: Mutex<HashMap<u64, WaitQueue>>,
     next_id: AtomicU64,
+}
+
+/// The two host epoll instances a watched descriptor is in: one for input, one for
+/// output. A host epoll reports a descriptor's whole readiness, not what changed, so one
+/// registration for both would turn every output edge (an ACK freeing send space) into an
+/// input notification too, and an edge-triggered EPOLLIN item in the sandbox would see a
+/// second edge for data it was already told about. Linux's own epoll filters a wake-up by
+/// its key; two registrations, each woken only by its direction, give the same.
+#[derive(Clone, Copy)]
+enum Direction {
+    Input = 0,
+    Output = 1,
+}
+
+impl Direction {
+    /// What a registration in this direction waits for (edge-triggered).
+    fn interest(self) -> u32 {
+        let bits = match self {
+            Direction::Input => libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI,
+            Direction::Output => libc::EPOLLOUT,
+        };
+        bits as u32 | libc::EPOLLET as u32
+    }
+
+    /// The events of a host report that belong to this direction (errors and hang-ups go
+    /// to both).
+    fn relevant(self, bits: u32) -> u32 {
+        let own = match self {
+            Direction::Input => {
+                libc::EPOLLIN
+                    | libc::EPOLLRDNORM
+                    | libc::EPOLLRDBAND
+                    | libc::EPOLLPRI
+                    | libc::EPOLLRDHUP
+            }
+            Direction::Output => libc::EPOLLOUT | libc::EPOLLWRNORM | libc::EPOLLWRBAND,
+        };
+        bits & (own | libc::EPOLLERR | libc::EPOLLHUP) as u32
+    }
+}
+
+fn new_epoll() -> Option<OwnedFd> {
+    // SAFETY: plain epoll_create1; the result is checked.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    // SAFETY: fd is a fresh descriptor we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn epoll_ctl(epfd: &OwnedFd, op: i32, fd: RawFd, events: u32, data: u64) -> bool {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: ev is a valid epoll_event; the caller keeps fd open while it is registered.
+    unsafe { libc::epoll_ctl(epfd.as_raw_fd(), op, fd, &mut ev) == 0 }
 }
 
 impl Notifier {
@@ -49,14 +104,22 @@ impl Notifier {
         static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
         NOTIFIER
             .get_or_init(|| {
-                // SAFETY: plain epoll_create1; the result is checked.
-                let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-                if fd < 0 {
-                    return None;
+                let (epfd, input, output) = (new_epoll()?, new_epoll()?, new_epoll()?);
+                for (inner, dir) in [(&input, Direction::Input), (&output, Direction::Output)] {
+                    let readable = libc::EPOLLIN as u32;
+                    if !epoll_ctl(
+                        &epfd,
+                        libc::EPOLL_CTL_ADD,
+                        inner.as_raw_fd(),
+                        readable,
+                        dir as u64,
+                    ) {
+                        return None;
+                    }
                 }
                 Some(Notifier {
-                    // SAFETY: fd is a fresh descriptor we own.
-                    epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+                    epfd,
+                    directions: [input, output],
                     queues: Mutex::new(HashMap::new()),
                     next_id: AtomicU64::new(1),
                 })
@@ -78,12 +141,11 @@ impl Notifier {
 
     fn run(&self) {
         const BATCH: usize = 32;
+        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 2];
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         loop {
-            // SAFETY: events has room for BATCH entries.
-            let n = unsafe {
-                libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, -1)
-            };
+            // SAFETY: ready has room for 2 entries.
+            let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ready.as_mut_ptr(), 2, -1) };
             if n < 0 {
                 if last_errno() == libc::EINTR {
                     continue;
@@ -91,11 +153,28 @@ impl Notifier {
                 tracing::warn!("host notifier: epoll_wait failed: errno {}", last_errno());
                 return;
             }
-            for ev in &events[..n as usize] {
-                let (id, bits) = (ev.u64, ev.events);
-                let queue = lock(&self.queues).get(&id).cloned();
-                if let Some(q) = queue {
-                    q.notify(bits);
+            for r in &ready[..n as usize] {
+                let dir = if r.u64 == Direction::Output as u64 {
+                    Direction::Output
+                } else {
+                    Direction::Input
+                };
+                let inner = &self.directions[dir as usize];
+                loop {
+                    // SAFETY: events has room for BATCH entries; a zero timeout never blocks.
+                    let got = unsafe {
+                        libc::epoll_wait(inner.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0)
+                    };
+                    for ev in &events[..got.max(0) as usize] {
+                        let (id, bits) = (ev.u64, dir.relevant(ev.events));
+                        let queue = lock(&self.queues).get(&id).cloned();
+                        if let (Some(q), true) = (queue, bits != 0) {
+                            q.notify(bits);
+                        }
+                    }
+                    if got < BATCH as i32 {
+                        break;
+                    }
                 }
             }
         }
@@ -105,14 +184,25 @@ impl Notifier {
     fn add(&self, fd: RawFd, queue: WaitQueue) -> Option<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.queues).insert(id, queue);
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32
-                | libc::EPOLLET as u32,
-            u64: id,
-        };
-        // SAFETY: ev is a valid epoll_event; fd is open for the HostFile's lifetime.
-        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if r < 0 {
+        let [input, output] = &self.directions;
+        if !epoll_ctl(
+            input,
+            libc::EPOLL_CTL_ADD,
+            fd,
+            Direction::Input.interest(),
+            id,
+        ) {
+            lock(&self.queues).remove(&id);
+            return None;
+        }
+        if !epoll_ctl(
+            output,
+            libc::EPOLL_CTL_ADD,
+            fd,
+            Direction::Output.interest(),
+            id,
+        ) {
+            epoll_ctl(input, libc::EPOLL_CTL_DEL, fd, 0, 0);
             lock(&self.queues).remove(&id);
             return None;
         }
@@ -120,15 +210,10 @@ impl Notifier {
     }
 
     fn remove(&self, fd: RawFd, id: u64) {
-        // SAFETY: fd is still open (called from HostFile's drop, before the fd closes).
-        unsafe {
-            libc::epoll_ctl(
-                self.epfd.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut(),
-            )
-        };
+        // fd is still open (called from HostFile's drop, before the fd closes).
+        for inner in &self.directions {
+            epoll_ctl(inner, libc::EPOLL_CTL_DEL, fd, 0, 0);
+        }
         lock(&self.queues).remove(&id);
     }
 }
