@@ -409,14 +409,9 @@ mod tests {
         }
     }
 
+    /// A login's credentials: root holds every capability (CAP_IPC_OWNER among them).
     fn creds(euid: u32, egid: u32) -> Creds {
-        Creds {
-            uid: euid,
-            euid,
-            gid: egid,
-            egid,
-            ..Default::default()
-        }
+        Creds::login(euid, egid, Vec::new())
     }
 
     fn make(ids: &mut Ids<Obj>, key: i32, flags: i32, c: &Creds) -> Result<i32, Errno> {
