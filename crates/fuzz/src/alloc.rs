@@ -77,18 +77,27 @@ fn refuse(what: &str, size: usize) {
     }
 }
 
+/// Counts `size` new bytes as live, or refuses them (and says why) when one allocation or
+/// the live total would pass its limit.
+fn admit(size: usize) -> bool {
+    if size > MAX_ONE {
+        refuse("one allocation over the limit", size);
+        return false;
+    }
+    if LIVE.fetch_add(size, Ordering::Relaxed) + size > MAX_LIVE {
+        LIVE.fetch_sub(size, Ordering::Relaxed);
+        refuse("live memory over the limit", size);
+        return false;
+    }
+    true
+}
+
 // SAFETY: every call forwards to `System` with the same layout; the counter only
 // decides whether to forward, and a refusal returns null as the contract allows.
 unsafe impl GlobalAlloc for LimitAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
-        if size > MAX_ONE {
-            refuse("one allocation over the limit", size);
-            return std::ptr::null_mut();
-        }
-        if LIVE.fetch_add(size, Ordering::Relaxed) + size > MAX_LIVE {
-            LIVE.fetch_sub(size, Ordering::Relaxed);
-            refuse("live memory over the limit", size);
+        if !admit(size) {
             return std::ptr::null_mut();
         }
         // SAFETY: forwarded with the caller's layout.
@@ -107,13 +116,7 @@ unsafe impl GlobalAlloc for LimitAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let size = layout.size();
-        if size > MAX_ONE {
-            refuse("one allocation over the limit", size);
-            return std::ptr::null_mut();
-        }
-        if LIVE.fetch_add(size, Ordering::Relaxed) + size > MAX_LIVE {
-            LIVE.fetch_sub(size, Ordering::Relaxed);
-            refuse("live memory over the limit", size);
+        if !admit(size) {
             return std::ptr::null_mut();
         }
         // SAFETY: forwarded with the caller's layout.
