@@ -314,6 +314,11 @@ impl Epoll {
     }
 
     fn scan(&self, mode: ScanMode, sink: &mut dyn FnMut(u32, u64) -> bool) -> usize {
+        if let ScanMode::Report(_) = mode {
+            // Edges that happened on host files must be linked before the scan looks, or
+            // they arrive after it and count twice (see `host::flush`).
+            crate::host::flush();
+        }
         let inner = &*self.inner;
         let _mtx = lock(&inner.mtx);
         let mut tx = {
@@ -517,6 +522,45 @@ mod tests {
         ep.delete(&rf, 3).unwrap();
         assert_eq!(ep.delete(&rf, 3), Err(libc::ENOENT));
         assert!(collect(&ep, 8).is_empty());
+    }
+
+    #[test]
+    fn a_late_host_notifier_never_doubles_an_edge() {
+        let (ours, peer) = crate::host::tests::host_socketpair();
+        let file = special(Arc::new(ours), libc::O_RDWR);
+        let send = |b: &[u8]| {
+            // SAFETY: writes from a valid buffer to a descriptor this test owns.
+            let n = unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(&peer),
+                    b.as_ptr().cast(),
+                    b.len(),
+                )
+            };
+            assert_eq!(n, b.len() as isize);
+        };
+        let ep = Epoll::new();
+        let stall = crate::host::tests::stall();
+        // Writable at once: ADD links it, and the host queues an output edge for the new
+        // registration that the stalled notifier doesn't deliver.
+        ep.add(&file, 3, POLLOUT | EPOLLET, 1).unwrap();
+        assert_eq!(collect(&ep, 8), vec![(POLLOUT, 1)]);
+        ep.modify(&file, 3, POLLIN | EPOLLET, 2).unwrap();
+        send(b"x");
+        assert_eq!(collect(&ep, 8), vec![(POLLIN, 2)], "the arrival is an edge");
+        assert!(collect(&ep, 8).is_empty(), "one arrival, one edge");
+        drop(stall);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            collect(&ep, 8).is_empty(),
+            "nothing left for the notifier to add"
+        );
+        send(b"y");
+        assert_eq!(
+            collect(&ep, 8),
+            vec![(POLLIN, 2)],
+            "a new arrival, a new edge"
+        );
     }
 
     #[test]

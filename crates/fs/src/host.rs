@@ -35,6 +35,8 @@ pub struct HostFile {
     tty_id: Option<u64>,
 }
 
+static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
+
 /// The thread that watches host files for readiness changes.
 struct Notifier {
     /// Readable when either of `directions` has events.
@@ -43,6 +45,10 @@ struct Notifier {
     directions: [OwnedFd; 2],
     queues: Mutex<HashMap<u64, WaitQueue>>,
     next_id: AtomicU64,
+    /// Held while host events are read and turned into notifications, by the notifier
+    /// thread or by [`flush`]: once a flush has taken it, every host edge that happened
+    /// before has been delivered, none is still in flight in the thread.
+    delivery: Mutex<()>,
 }
 
 /// The two host epoll instances a watched descriptor is in: one for input, one for
@@ -101,7 +107,6 @@ impl Notifier {
     /// The notifier, started on first use; None if the host refuses an epoll instance or a
     /// thread (then host files are simply not waitable).
     fn get() -> Option<&'static Notifier> {
-        static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
         NOTIFIER
             .get_or_init(|| {
                 let (epfd, input, output) = (new_epoll()?, new_epoll()?, new_epoll()?);
@@ -122,6 +127,7 @@ impl Notifier {
                     directions: [input, output],
                     queues: Mutex::new(HashMap::new()),
                     next_id: AtomicU64::new(1),
+                    delivery: Mutex::new(()),
                 })
             })
             .as_ref()
@@ -140,9 +146,7 @@ impl Notifier {
     }
 
     fn run(&self) {
-        const BATCH: usize = 32;
         let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 2];
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         loop {
             // SAFETY: ready has room for 2 entries.
             let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ready.as_mut_ptr(), 2, -1) };
@@ -153,29 +157,54 @@ impl Notifier {
                 tracing::warn!("host notifier: epoll_wait failed: errno {}", last_errno());
                 return;
             }
+            #[cfg(test)]
+            tests::stall_point();
+            let _delivery = lock(&self.delivery);
             for r in &ready[..n as usize] {
                 let dir = if r.u64 == Direction::Output as u64 {
                     Direction::Output
                 } else {
                     Direction::Input
                 };
-                let inner = &self.directions[dir as usize];
-                loop {
-                    // SAFETY: events has room for BATCH entries; a zero timeout never blocks.
-                    let got = unsafe {
-                        libc::epoll_wait(inner.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0)
-                    };
-                    for ev in &events[..got.max(0) as usize] {
-                        let (id, bits) = (ev.u64, dir.relevant(ev.events));
-                        let queue = lock(&self.queues).get(&id).cloned();
-                        if let (Some(q), true) = (queue, bits != 0) {
-                            q.notify(bits);
-                        }
-                    }
-                    if got < BATCH as i32 {
-                        break;
-                    }
+                self.deliver(dir);
+            }
+        }
+    }
+
+    /// Reads every pending host event of one direction and notifies the files' queues.
+    /// Call with `delivery` held.
+    fn deliver(&self, dir: Direction) {
+        const BATCH: usize = 32;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        let inner = &self.directions[dir as usize];
+        loop {
+            // SAFETY: events has room for BATCH entries; a zero timeout never blocks.
+            let got = unsafe {
+                libc::epoll_wait(inner.as_raw_fd(), events.as_mut_ptr(), BATCH as i32, 0)
+            };
+            for ev in &events[..got.max(0) as usize] {
+                let (id, bits) = (ev.u64, dir.relevant(ev.events));
+                let queue = lock(&self.queues).get(&id).cloned();
+                if let (Some(q), true) = (queue, bits != 0) {
+                    q.notify(bits);
                 }
+            }
+            if got < BATCH as i32 {
+                break;
+            }
+        }
+    }
+
+    /// Delivers, on the calling thread, every host edge that has happened and the notifier
+    /// thread has not delivered yet.
+    fn flush(&self) {
+        let _delivery = lock(&self.delivery);
+        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        // SAFETY: ready has room for 2 entries; a zero timeout never blocks.
+        let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ready.as_mut_ptr(), 2, 0) };
+        if n > 0 {
+            for dir in [Direction::Input, Direction::Output] {
+                self.deliver(dir);
             }
         }
     }
@@ -222,6 +251,18 @@ impl Notifier {
 /// `queue`. Returns the watch id for [`unwatch`], or None if the host can't poll `fd`.
 pub(crate) fn watch(fd: RawFd, queue: WaitQueue) -> Option<u64> {
     Notifier::get().and_then(|n| n.add(fd, queue))
+}
+
+/// Delivers the host edges still on their way (see [`Notifier::flush`]). epoll_wait calls
+/// this before it looks at its ready list: the notifier thread runs when the host schedules
+/// it, so without this a scan could see a host file ready before that edge is delivered,
+/// report it, and then report it a second time when the late edge links the item again; an
+/// edge-triggered item would see two edges for one arrival, where Linux's own callback runs
+/// as the data is queued. Costs one host epoll_wait when nothing is pending.
+pub(crate) fn flush() {
+    if let Some(Some(n)) = NOTIFIER.get() {
+        n.flush();
+    }
 }
 
 /// Ends a [`watch`]; call before `fd` closes.
@@ -451,10 +492,56 @@ impl FileDescription for HostFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::waiter::{Waiter, Wake, POLLHUP, POLLIN, POLLOUT};
+    use std::sync::atomic::AtomicUsize;
     use std::time::{Duration, Instant};
+
+    static STALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Keeps the notifier thread from delivering (as a busy host that doesn't schedule it
+    /// would) until the guard is dropped.
+    pub(crate) struct Stall;
+
+    pub(crate) fn stall() -> Stall {
+        STALLS.fetch_add(1, Ordering::SeqCst);
+        Stall
+    }
+
+    impl Drop for Stall {
+        fn drop(&mut self) {
+            STALLS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    pub(super) fn stall_point() {
+        while STALLS.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Both ends of a host stream socketpair, the first as a sandbox file.
+    pub(crate) fn host_socketpair() -> (HostFile, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0);
+        // SAFETY: both are fresh descriptors we own.
+        unsafe {
+            (
+                HostFile::new(OwnedFd::from_raw_fd(fds[0])),
+                OwnedFd::from_raw_fd(fds[1]),
+            )
+        }
+    }
 
     fn host_pipe() -> (HostFile, OwnedFd) {
         let mut fds = [0; 2];
