@@ -10,7 +10,8 @@
 #      on how the suite was started;
 #   5. the conformance suite again on the exit path (RUNSC_NO_DIRECT_SWITCH=1): step 3
 #      used PVM's direct switch where the host has it, and both paths must stay right;
-#   6. Docker end to end (scripts/docker-e2e.sh).
+#   6. Docker end to end (scripts/docker-e2e.sh), and Docker's networking
+#      (scripts/docker-net-e2e.sh: bridge, -p, user networks, in a private namespace).
 # Exits non-zero if any step fails (steps 2 to 6 all run either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +57,6 @@ RUNSC_NO_DIRECT_SWITCH=1 cargo test --release -p conformance --test conformance 
 # Docker end to end (scripts/docker-e2e.sh): a private dockerd with runsc registered as a
 # runtime; it prints SKIPPED loudly and passes where dockerd can't start.
 scripts/docker-e2e.sh "$runsc" || status=1
+scripts/docker-net-e2e.sh "$runsc" || status=1
 
 exit "$status"

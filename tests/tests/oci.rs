@@ -604,3 +604,55 @@ fn a_terminal_starts_at_the_console_size() {
     assert_eq!(text, "33 77\nstdin is a tty\n/dev/pts/0\n0\nptmx\n");
     assert_eq!(env.run(&["delete", "tty1"]).0, 0);
 }
+
+#[test]
+fn file_bind_mounts_are_the_host_files_live() {
+    let Some(env) = Env::new("file_bind_mounts_are_the_host_files_live") else {
+        return;
+    };
+    // Docker's resolv.conf is written again by its prestart hook after `create`: the
+    // container must see what the file holds when it reads it, as through runc's bind mount.
+    let resolv = env.dir.path().join("hostdir/resolv.conf");
+    let rw = env.dir.path().join("hostdir/rw");
+    fs::write(&resolv, "nameserver 10.0.0.1\n").unwrap();
+    fs::write(&rw, "before\n").unwrap();
+    env.config(
+        "cat /etc/resolv.conf; echo written > /etc/rw; \
+         { echo y > /etc/resolv.conf; } 2>/dev/null || echo ro-file; cat /new/dir/file",
+        |c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            for (dest, source, mode) in [
+                ("/etc/resolv.conf", &resolv, "ro"),
+                ("/etc/rw", &rw, "rw"),
+                ("/new/dir/file", &rw, "ro"),
+            ] {
+                mounts.push(json!({ "destination": dest, "type": "bind",
+                    "source": source, "options": ["rbind", mode] }));
+            }
+        },
+    );
+    let stdout = env.dir.path().join("stdout");
+    let st = env
+        .cmd(&["create", "--bundle", ".", "f1"])
+        .stdout(fs::File::create(&stdout).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "create: {:?}", fs::read_to_string(env.log()));
+    fs::write(&resolv, "nameserver 127.0.0.11\n").unwrap();
+    assert_eq!(env.run(&["start", "f1"]).0, 0);
+    env.wait_status("f1", "stopped");
+    assert_eq!(env.run(&["delete", "f1"]).0, 0);
+    assert_eq!(
+        fs::read_to_string(&stdout).unwrap(),
+        "nameserver 127.0.0.11\nro-file\nwritten\n"
+    );
+    assert_eq!(
+        fs::read_to_string(&rw).unwrap(),
+        "written\n",
+        "rw reaches the host"
+    );
+    assert_eq!(
+        fs::read_to_string(&resolv).unwrap(),
+        "nameserver 127.0.0.11\n"
+    );
+}

@@ -100,23 +100,48 @@ fn mount_dev(n: usize) -> u64 {
     fs::dev::makedev(0, 64 + (n as u32 % 180))
 }
 
-/// Replaces the file at `dest` (in the memory layer) with a copy of the host file `source`:
-/// how a single-file bind mount (Docker's /etc/hosts, hostname, resolv.conf) is served.
-fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<(), BootError> {
-    let contents = std::fs::read(source)
-        .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
+const FILE_OVER_DIRECTORY: &str = "a file bind mount over a directory";
+
+/// The directory that will hold `dest` (made if missing) and the name in it.
+fn parent_of<'a>(resolver: &Resolver<'_>, dest: &'a str) -> Result<(Location, &'a str), BootError> {
     let (parent, name) = match dest.trim_end_matches('/').rsplit_once('/') {
         Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
         _ => return Err(fail(format_args!("bind mount destination {dest:?}"))),
     };
     let dir = mount_point_in(resolver, parent.as_bytes(), true).map_err(fail)?;
-    crate::container::replace_file(
-        &dir,
-        name.as_bytes(),
-        &contents,
-        dest,
-        "a file bind mount over a directory",
-    )
+    Ok((dir, name))
+}
+
+/// Replaces the file at `dest` (in the memory layer) with a copy of the host file `source`:
+/// how a bind mount of a host file that hostfs doesn't serve (a device node) is given.
+fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<(), BootError> {
+    let contents = std::fs::read(source)
+        .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
+    let (dir, name) = parent_of(resolver, dest)?;
+    crate::container::replace_file(&dir, name.as_bytes(), &contents, dest, FILE_OVER_DIRECTORY)
+}
+
+/// The non-directory at `dest` that a file bind mount covers, made (empty, in the memory
+/// layer) if the image has none, as runc makes the mount point.
+fn file_mount_point(resolver: &Resolver<'_>, dest: &str) -> Result<Location, BootError> {
+    let found = |loc: Location| {
+        if loc.inode().file_type() == FileType::Directory {
+            Err(fail(format_args!("{dest}: {FILE_OVER_DIRECTORY}")))
+        } else {
+            Ok(loc)
+        }
+    };
+    match resolver.resolve(resolver.root, dest.as_bytes(), ResolveFlags::follow()) {
+        Ok(loc) => return found(loc),
+        Err(libc::ENOENT) => {}
+        Err(e) => return Err(fail(format_args!("{dest}: {}", errno_text(e)))),
+    }
+    let (dir, name) = parent_of(resolver, dest)?;
+    crate::container::replace_file(&dir, name.as_bytes(), b"", dest, FILE_OVER_DIRECTORY)?;
+    let loc = resolver
+        .resolve(resolver.root, dest.as_bytes(), ResolveFlags::follow())
+        .map_err(|e| fail(format_args!("{dest}: {}", errno_text(e))))?;
+    found(loc)
 }
 
 /// Builds the container's mount namespace from `bundle`.
@@ -167,33 +192,40 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
             MountKind::Bind(source) => {
                 let meta = std::fs::metadata(source)
                     .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
-                if meta.is_dir() {
-                    // A read-write bind mount writes to the host directory, as runc's.
-                    let fs = HostFs::with_options(
-                        source,
-                        fs::hostfs::HostFsOptions {
-                            writable: !m.read_only,
-                            ..Default::default()
-                        },
-                    )
-                    .map_err(|e| {
-                        fail(format_args!(
-                            "bind mount {}: {}",
-                            source.display(),
-                            errno_text(e)
-                        ))
-                    })?;
-                    ns.mount(
-                        &at(dest)?,
-                        fs.root(),
-                        "bind",
-                        &source.display().to_string(),
-                        m.read_only,
-                    )
-                    .map_err(mounted)?;
-                } else {
+                if !meta.is_dir() && !meta.is_file() {
                     copy_file_in(&resolver, dest, source)?;
+                    continue;
                 }
+                // Served live, and writing to the host unless read-only, as runc's bind
+                // mount: a directory, or a single file (Docker's /etc/resolv.conf, which its
+                // prestart hook rewrites after the sandbox has started).
+                let options = fs::hostfs::HostFsOptions {
+                    writable: !m.read_only,
+                    ..Default::default()
+                };
+                let (fs, point) = if meta.is_dir() {
+                    (HostFs::with_options(source, options), at(dest)?)
+                } else {
+                    (
+                        HostFs::file_with_options(source, options),
+                        file_mount_point(&resolver, dest)?,
+                    )
+                };
+                let fs = fs.map_err(|e| {
+                    fail(format_args!(
+                        "bind mount {}: {}",
+                        source.display(),
+                        errno_text(e)
+                    ))
+                })?;
+                ns.mount(
+                    &point,
+                    fs.root(),
+                    "bind",
+                    &source.display().to_string(),
+                    m.read_only,
+                )
+                .map_err(mounted)?;
             }
             MountKind::Tmpfs { mode } => {
                 let (root, fs_type) = if dest == "/dev" {

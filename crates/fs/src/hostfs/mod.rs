@@ -342,18 +342,36 @@ impl HostFs {
 
     /// [`HostFs::new`] with options.
     pub fn with_options(root: &Path, options: HostFsOptions) -> Result<Arc<HostFs>, Errno> {
+        Self::open_root(root, options, FileType::Directory)
+    }
+
+    /// A filesystem of one host regular file (a file bind mount, as Docker's /etc/hosts and
+    /// /etc/resolv.conf): served live, so that changes the host makes in place after the
+    /// sandbox started (Docker's prestart hook rewrites resolv.conf) are seen, as through
+    /// runc's bind mount. Fails with `EINVAL` if `file` is not a regular file.
+    pub fn file_with_options(file: &Path, options: HostFsOptions) -> Result<Arc<HostFs>, Errno> {
+        Self::open_root(file, options, FileType::Regular)
+    }
+
+    fn open_root(
+        root: &Path,
+        options: HostFsOptions,
+        want: FileType,
+    ) -> Result<Arc<HostFs>, Errno> {
         let path = CString::new(root.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-        // SAFETY: `path` is NUL-terminated; the returned fd is owned right away.
-        let raw = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+        let only_dirs = if want == FileType::Directory {
+            libc::O_DIRECTORY
+        } else {
+            0
         };
+        // SAFETY: `path` is NUL-terminated; the returned fd is owned right away.
+        let raw = unsafe { libc::open(path.as_ptr(), libc::O_PATH | only_dirs | libc::O_CLOEXEC) };
         let fd = sys::owned_fd(raw)?;
         let st = sys::fstat(fd.as_fd())?;
-        if FileType::from_mode(st.st_mode) != Some(FileType::Directory) {
-            return Err(libc::ENOTDIR);
+        match FileType::from_mode(st.st_mode) {
+            Some(t) if t == want => {}
+            _ if want == FileType::Directory => return Err(libc::ENOTDIR),
+            _ => return Err(libc::EINVAL),
         }
         if is_denied_fs(&sys::fstatfs(fd.as_fd())?) {
             return Err(libc::EACCES);
@@ -379,7 +397,7 @@ impl HostFs {
             path_fds: Mutex::new(PathFds::default()),
             inodes: Mutex::new(HashMap::new()),
         });
-        let root = shared.intern(fd, &st, FileType::Directory, false, None);
+        let root = shared.intern(fd, &st, want, false, None);
         Ok(Arc::new(HostFs { root }))
     }
 
