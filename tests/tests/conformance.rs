@@ -456,6 +456,8 @@ program_test!(copy_memfd);
 program_test!(unix_pair);
 program_test!(unix_bind);
 program_test!(unix_scm);
+// /proc/net/unix lists the sandbox's own AF_UNIX sockets.
+program_test!(unix_proc);
 // Network sockets (hostinet): TCP and UDP over 127.0.0.1 and ::1 with threads; the
 // namespace's interfaces through netlink and the SIOCGIF* ioctls.
 program_test!(inet_tcp);

@@ -1,7 +1,7 @@
 //! /proc/net and /proc/sys/net: the sandbox's network namespace is the sentry's (hostinet),
 //! so these describe it by passing the host's files of that namespace through, read when
-//! opened. Only the files that describe sockets, interfaces and routes are offered;
-//! /proc/net/unix is left out, since the sandbox's own AF_UNIX sockets are not the host's.
+//! opened. Only the files that describe sockets, interfaces and routes are offered.
+//! /proc/net/unix is the sandbox's own: its AF_UNIX sockets are the sentry's, not the host's.
 
 use std::sync::Arc;
 
@@ -84,6 +84,10 @@ pub(super) fn net_dir() -> Arc<dyn Inode> {
                         passthrough(format!("/net/{n}"), format!("/proc/net/{n}")),
                     )
                 })
+                .chain(std::iter::once((
+                    b"unix".to_vec(),
+                    GenFile::build("/net/unix", Box::new(|| Ok(fs::unix::proc_net_unix()))),
+                )))
                 .collect()
         }),
     )
