@@ -38,15 +38,24 @@ pub const KEPT: &[(Capability, &str)] = &[
     ),
 ];
 
+/// Kept besides [`KEPT`] when the sandbox may change its own network namespace (its
+/// caller holds it, and the namespace is not the host's): the host acts on the sandbox's
+/// rtnetlink and SIOCSIF* requests only with it. The requests are filtered first
+/// (fs::hostinet::netlink), so that nothing reaches past the namespace.
+pub const NETWORK_ADMIN: Capability = Capability::CAP_NET_ADMIN;
+
 #[derive(Debug, thiserror::Error)]
 #[error("dropping the sentry's capabilities: {0}")]
 pub struct CapsError(String);
 
-/// Drops every capability not in [`KEPT`] from the calling thread (and so from the threads
-/// it starts later).
-pub fn drop_unneeded() -> Result<(), CapsError> {
+/// Drops every capability not in [`KEPT`] (nor [`NETWORK_ADMIN`] when `network_admin`)
+/// from the calling thread (and so from the threads it starts later).
+pub fn drop_unneeded(network_admin: bool) -> Result<(), CapsError> {
     let err = |e: caps::errors::CapsError| CapsError(e.to_string());
-    let kept: CapsHashSet = KEPT.iter().map(|&(c, _)| c).collect();
+    let mut kept: CapsHashSet = KEPT.iter().map(|&(c, _)| c).collect();
+    if network_admin {
+        kept.insert(NETWORK_ADMIN);
+    }
     let permitted = caps::read(None, CapSet::Permitted).map_err(err)?;
     if permitted.contains(&Capability::CAP_SETPCAP) {
         for cap in caps::read(None, CapSet::Bounding).map_err(err)? {

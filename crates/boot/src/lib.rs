@@ -283,11 +283,18 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
     // The caller's capabilities, read before the sentry drops its own.
     let caller = caller_creds();
+    // A caller with CAP_NET_ADMIN may change a network namespace made for the sandbox
+    // (--network=none), never the host's.
+    let network_admin =
+        netns::is_own() && sentry::caps::capable(&caller, sentry::caps::Cap::NetAdmin);
     if opts.seccomp != seccomp::Mode::Off {
         // Before the sentry starts any thread (capabilities are per thread); with the
         // filter, as the confinement of the running sentry (`--seccomp=off` keeps both off
         // for debugging).
-        caps::drop_unneeded()?;
+        caps::drop_unneeded(network_admin)?;
+    }
+    if network_admin {
+        fs::hostinet::allow_network_changes();
     }
     // The file system, the program and the images are checked before any VM exists, so bad
     // input costs nothing. The program is found in the sandbox's file system (so it may

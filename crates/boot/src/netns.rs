@@ -25,6 +25,27 @@ pub enum NetnsError {
     Loopback(nix::Error),
 }
 
+static OWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that the sentry's network namespace is the sandbox's own (made for it, or a
+/// bundle's that is not the one the runtime started in), not the host's.
+pub fn mark_own() {
+    OWN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`mark_own`] was called: only then may the sandbox change its network.
+pub fn is_own() -> bool {
+    OWN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The identity (inode) of the calling thread's network namespace.
+pub fn current_id() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .ok()
+        .map(|m| m.ino())
+}
+
 /// Moves this (single-threaded) process into a new network namespace and brings its
 /// loopback interface up.
 pub fn isolate_network() -> Result<(), NetnsError> {
@@ -43,6 +64,7 @@ pub fn isolate_network() -> Result<(), NetnsError> {
         write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
     }
     loopback_up().map_err(NetnsError::Loopback)?;
+    mark_own();
     tracing::debug!("network: a new namespace with loopback only");
     Ok(())
 }

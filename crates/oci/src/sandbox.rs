@@ -57,9 +57,13 @@ fn fatal_by_default(sig: i32) -> bool {
 
 /// Joins or makes the network namespace the bundle asks for (the sandbox's sockets, when it
 /// has some, and Docker's network hooks work on this process's namespace).
+/// A namespace that is not the one the runtime started in is the sandbox's own
+/// (`boot::netns::mark_own`): a bundle that names the host's own namespace gets no more than
+/// one that names none.
 fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciError> {
+    let started_in = boot::netns::current_id();
     match spec::network_namespace(spec) {
-        None => Ok(()),
+        None => return Ok(()),
         Some(Some(path)) => {
             let f = std::fs::File::open(&path)
                 .map_err(|e| OciError::io(format!("network namespace {}", path.display()), e))?;
@@ -68,11 +72,15 @@ fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciErro
                     format!("joining network namespace {}", path.display()),
                     e.into(),
                 )
-            })
+            })?;
         }
         Some(None) => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| OciError::io("making a network namespace", e.into())),
+            .map_err(|e| OciError::io("making a network namespace", e.into()))?,
     }
+    if started_in.is_some() && boot::netns::current_id() != started_in {
+        boot::netns::mark_own();
+    }
+    Ok(())
 }
 
 /// A pty for the container's terminal: its master goes to the console socket, its slave is
@@ -154,11 +162,23 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    // The container's process may hold CAP_NET_ADMIN (its bounding set has it): then it
+    // may change its own network namespace, as under runc, never the host's.
+    let network_admin = boot::netns::is_own()
+        && spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref())
+            .and_then(|c| c.bounding().as_ref())
+            .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
     if args.seccomp != boot::seccomp::Mode::Off {
         // The namespace is joined and the bundle's files are open: from here on the sentry
         // needs only boot::caps::KEPT. Before the platform starts its threads
         // (capabilities are per thread).
-        boot::caps::drop_unneeded().map_err(|e| OciError::Sandbox(e.to_string()))?;
+        boot::caps::drop_unneeded(network_admin).map_err(|e| OciError::Sandbox(e.to_string()))?;
+    }
+    if network_admin {
+        fs::hostinet::allow_network_changes();
     }
     let platform =
         boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;

@@ -8,6 +8,7 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use super::netlink::{Plan, Refused, Rights};
 use super::{check, last_errno, HostSocket, SOCKADDR_MAX};
 use crate::waiter::{self, Wake, ERESTARTSYS, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP};
 use crate::{Errno, FileDescription};
@@ -262,8 +263,29 @@ impl HostSocket {
         flags: i32,
         nonblock: bool,
     ) -> Result<usize, Errno> {
+        self.send_as(Rights::ReadOnly, data, to, control, flags, nonblock)
+    }
+
+    /// [`send`](Self::send) by a sender whose netlink requests may change what `rights`
+    /// allow (the system call layer decides from the caller's capabilities).
+    pub fn send_as(
+        &self,
+        rights: Rights,
+        data: &[u8],
+        to: Option<&[u8]>,
+        control: &[u8],
+        flags: i32,
+        nonblock: bool,
+    ) -> Result<usize, Errno> {
         if self.family == libc::AF_NETLINK {
-            super::netlink::check_request(data)?;
+            match super::netlink::plan(data, rights) {
+                Plan::Send => {}
+                Plan::Refuse(e) => return Err(e),
+                Plan::Answer(refused) => {
+                    self.answer(data, &refused)?;
+                    return Ok(data.len());
+                }
+            }
         }
         let nonblock = nonblock || flags & libc::MSG_DONTWAIT != 0;
         let host_flags = (flags & SEND_FLAGS) | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -332,6 +354,9 @@ impl HostSocket {
         want_name: bool,
         control_len: usize,
     ) -> Result<Received, Errno> {
+        if let Some(r) = self.recv_answer(buf, flags, want_name) {
+            return Ok(r);
+        }
         let nonblock = nonblock || flags & libc::MSG_DONTWAIT != 0;
         let waitall = flags & libc::MSG_WAITALL != 0 && self.is_stream() && !nonblock;
         let peek = flags & libc::MSG_PEEK != 0;
@@ -380,5 +405,89 @@ impl HostSocket {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// NETLINK_ROUTE answers made by the sentry (see [`Plan::Answer`]).
+impl HostSocket {
+    pub(super) fn has_answers(&self) -> bool {
+        self.family == libc::AF_NETLINK
+            && !self
+                .answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Queues the host's NLMSG_ERROR answer to each refused request of `data`.
+    fn answer(&self, data: &[u8], refused: &[Refused]) -> Result<(), Errno> {
+        let port = self.netlink_port()?;
+        let mut capped = [0u8; 4];
+        const SOL_NETLINK: i32 = 270;
+        const NETLINK_CAP_ACK: i32 = 10;
+        let capped = self
+            .getsockopt(SOL_NETLINK, NETLINK_CAP_ACK, &mut capped)
+            .is_ok()
+            && u32::from_ne_bytes(capped) != 0;
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        for r in refused {
+            let request = &data[r.offset..r.offset + r.len];
+            answers.push_back(super::netlink::error_message(
+                request, r.errno, port, capped,
+            ));
+        }
+        drop(answers);
+        self.queue.notify(POLLIN);
+        Ok(())
+    }
+
+    /// The socket's netlink port id, binding it first as a send would (autobind).
+    fn netlink_port(&self) -> Result<u32, Errno> {
+        let port = |addr: &[u8]| {
+            // struct sockaddr_nl: family (2), pad (2), pid (4), groups (4).
+            addr.get(4..8)
+                .map_or(0, |p| u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
+        };
+        let p = port(&self.local_addr()?);
+        if p != 0 {
+            return Ok(p);
+        }
+        let mut any = [0u8; 12];
+        any[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+        self.bind(&any)?;
+        Ok(port(&self.local_addr()?))
+    }
+
+    /// The oldest answer, if any, as recvmsg returns a datagram: cut to `buf` (MSG_TRUNC
+    /// in the flags, and the whole length returned when the caller asked with MSG_TRUNC),
+    /// left queued by MSG_PEEK, from the kernel's address (port 0).
+    fn recv_answer(&self, buf: &mut [u8], flags: i32, want_name: bool) -> Option<Received> {
+        if self.family != libc::AF_NETLINK {
+            return None;
+        }
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let msg = if flags & libc::MSG_PEEK != 0 {
+            answers.front()?.clone()
+        } else {
+            answers.pop_front()?
+        };
+        drop(answers);
+        let n = msg.len().min(buf.len());
+        buf[..n].copy_from_slice(&msg[..n]);
+        let mut name = Vec::new();
+        if want_name {
+            name = vec![0u8; 12];
+            name[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+        }
+        Some(Received {
+            len: if flags & libc::MSG_TRUNC != 0 {
+                msg.len()
+            } else {
+                n
+            },
+            name,
+            control: Vec::new(),
+            flags: if n < msg.len() { libc::MSG_TRUNC } else { 0 },
+        })
     }
 }

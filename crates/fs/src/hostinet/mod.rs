@@ -14,7 +14,7 @@
 //!
 //! One job per file: this one holds the socket object and its [`FileDescription`]; `io.rs`
 //! the calls that may wait (connect, accept, send, receive); `netlink.rs` the filter that
-//! keeps NETLINK_ROUTE read-only.
+//! decides what a NETLINK_ROUTE request may change.
 
 mod io;
 pub mod netlink;
@@ -32,6 +32,21 @@ use crate::{Errno, FileDescription, Stat};
 /// Largest socket address the host returns (`struct sockaddr_storage`).
 pub const SOCKADDR_MAX: usize = 128;
 
+static NETWORK_CHANGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets a sandbox caller with CAP_NET_ADMIN change the network (interfaces, addresses,
+/// routes: [`netlink`], and the SIOCSIF* ioctls). The runtime calls this only when the
+/// namespace the sentry's sockets live in is the sandbox's own (never the host's) and the
+/// sentry kept CAP_NET_ADMIN to act on it.
+pub fn allow_network_changes() {
+    NETWORK_CHANGES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`allow_network_changes`] was called.
+pub fn network_changes_allowed() -> bool {
+    NETWORK_CHANGES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A sandbox socket backed by a host socket.
 pub struct HostSocket {
     /// Closed in `drop`, possibly on another thread (SO_LINGER).
@@ -45,6 +60,9 @@ pub struct HostSocket {
     /// SO_RCVTIMEO and SO_SNDTIMEO: None waits forever.
     timeouts: Mutex<[Option<Duration>; 2]>,
     ino: u64,
+    /// NETLINK_ROUTE: the sentry's answers to refused requests (NLMSG_ERROR messages),
+    /// read before anything the host has queued ([`netlink::Plan::Answer`]).
+    answers: Mutex<std::collections::VecDeque<Vec<u8>>>,
 }
 
 pub(crate) fn last_errno() -> Errno {
@@ -98,6 +116,7 @@ impl HostSocket {
             watch: OnceLock::new(),
             timeouts: Mutex::new([None, None]),
             ino,
+            answers: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -311,7 +330,12 @@ impl FileDescription for HostSocket {
     }
 
     fn readiness(&self, mask: u32) -> u32 {
-        self.host_readiness(mask)
+        let answered = if self.has_answers() {
+            crate::waiter::POLLIN | crate::waiter::POLLRDNORM
+        } else {
+            0
+        };
+        self.host_readiness(mask) | (answered & mask)
     }
 
     fn wait_queue(&self) -> Option<&WaitQueue> {

@@ -5,7 +5,8 @@
 //! An ifreq is copied into a sentry buffer, its name NUL-terminated as Linux does, handed
 //! to the host, and copied back; SIOCGIFCONF's array is a sentry buffer of the size the
 //! application gave (bounded). Interface changes (SIOCS*) are EPERM, as for a sandbox
-//! without CAP_NET_ADMIN. FIONREAD and FIONBIO are the generic ones (rw.rs).
+//! without CAP_NET_ADMIN, except [`IFREQ_CHANGES`] where the sandbox may change its own
+//! network. FIONREAD and FIONBIO are the generic ones (rw.rs).
 
 use std::sync::OnceLock;
 
@@ -35,6 +36,13 @@ const CHANGES: [u64; 30] = [
     0x8960, 0x8962, 0x8971, 0x89a0, 0x89a1, 0x89a2,
 ];
 
+/// The changes served when the sandbox may change its own network (see
+/// `fs::hostinet::allow_network_changes`): plain ifreqs, no pointers inside. SIOCSIFFLAGS,
+/// SIOCSIFADDR, SIOCSIFBRDADDR, SIOCSIFNETMASK, SIOCSIFMTU, SIOCSIFHWADDR, SIOCSIFTXQLEN.
+/// The rest of [`CHANGES`] (routes through `struct rtentry`, which holds a pointer; renames;
+/// bridges; ARP) stays EPERM.
+const IFREQ_CHANGES: [u64; 7] = [0x8914, 0x8916, 0x891a, 0x891c, 0x8922, 0x8924, 0x8943];
+
 /// Every request the sentry makes on a host socket (hostinet), for its seccomp filter.
 pub fn host_socket_ioctls() -> Vec<u64> {
     let mut v = vec![
@@ -44,6 +52,7 @@ pub fn host_socket_ioctls() -> Vec<u64> {
         libc::SIOCGIFCONF,
     ];
     v.extend(GET_IFREQ);
+    v.extend(IFREQ_CHANGES);
     v
 }
 
@@ -69,6 +78,11 @@ pub(super) fn ioctl(t: &mut TaskState, s: &HostSocket, req: u64, arg: u64) -> Op
         }
         r if r == libc::SIOCGIFCONF => ifconf(t, s, arg),
         r if GET_IFREQ.contains(&r) => ifreq(t, s, r, arg),
+        r if IFREQ_CHANGES.contains(&r)
+            && super::inet::network_rights(t) == fs::hostinet::netlink::Rights::Change =>
+        {
+            ifreq(t, s, r, arg)
+        }
         r if changes_interfaces(r) => Err(Errno::EPERM),
         _ => return None,
     })

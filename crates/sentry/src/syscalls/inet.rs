@@ -338,6 +338,7 @@ fn send(
     if let Some(to) = &to {
         check_netlink_peer(s, to)?;
     }
+    let rights = network_rights(t);
     let nonblock = nonblocking(file);
     let len = iov_total(iovs);
     let result = if s.is_stream() {
@@ -350,7 +351,7 @@ fn send(
                 Err(_) => break Ok(sent),
             };
             let c = if sent == 0 { &ctl[..] } else { &[] };
-            match s.send(&data, to.as_deref(), c, flags, nonblock) {
+            match s.send_as(rights, &data, to.as_deref(), c, flags, nonblock) {
                 Ok(n) => {
                     sent += n;
                     if n < want || sent >= len {
@@ -371,7 +372,7 @@ fn send(
             return Err(err(libc::EMSGSIZE));
         }
         let data = gather(t, iovs, 0, len)?;
-        s.send(&data, to.as_deref(), &ctl, flags, nonblock)
+        s.send_as(rights, &data, to.as_deref(), &ctl, flags, nonblock)
     };
     match result {
         Ok(n) => Ok(n as u64),
@@ -480,4 +481,17 @@ pub(super) fn recvmsg_one(
         &(r.control.len() as u64).to_le_bytes(),
     )?;
     Ok(r.len as u64)
+}
+
+/// What the caller's NETLINK_ROUTE requests may do: change the network only where the
+/// runtime allows it (the sandbox's own namespace) and the caller holds CAP_NET_ADMIN.
+pub(super) fn network_rights(t: &TaskState) -> fs::hostinet::netlink::Rights {
+    use fs::hostinet::netlink::Rights;
+    if fs::hostinet::network_changes_allowed()
+        && crate::caps::capable(&t.creds, crate::caps::Cap::NetAdmin)
+    {
+        Rights::Change
+    } else {
+        Rights::ReadOnly
+    }
 }

@@ -105,9 +105,9 @@ const NO_PIPES: &str =
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
 const SIGNALFD: &str = "reads the signals of the reading thread and its process; a signalfd polled or added to epoll outside a call of the task's own thread (epoll_ctl) reports its creator's";
 
-const UNIX_ONLY: &str = "AF_UNIX is the sandbox's own; AF_INET/AF_INET6 TCP, UDP and ICMP datagram sockets and AF_NETLINK NETLINK_ROUTE (read-only) are host sockets of the sentry's network namespace (inet.rs); SOCK_RAW gives EPERM, AF_PACKET and other families EAFNOSUPPORT";
+const UNIX_ONLY: &str = "AF_UNIX is the sandbox's own; AF_INET/AF_INET6 TCP, UDP and ICMP datagram sockets and AF_NETLINK NETLINK_ROUTE are host sockets of the sentry's network namespace (inet.rs); SOCK_RAW gives EPERM, AF_PACKET and other families EAFNOSUPPORT";
 const PAIR: &str = "AF_UNIX; EOPNOTSUPP for AF_INET, AF_INET6 and AF_NETLINK, as Linux";
-const SOCK_SEND: &str = "AF_UNIX: no MSG_OOB; network sockets: only the IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS control messages; netlink requests other than RTM_GET* give EPERM";
+const SOCK_SEND: &str = "AF_UNIX: no MSG_OOB; network sockets: only the IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO, IPV6_HOPLIMIT and IPV6_TCLASS control messages; netlink changes (links, addresses, routes, neighbours; plain attributes only) only by a caller with CAP_NET_ADMIN in the sandbox's own namespace, else answered with NLMSG_ERROR EPERM as Linux; a write mixing reads and refused changes fails with EPERM";
 const SOCK_RECV: &str = "AF_UNIX: no MSG_OOB or MSG_ERRQUEUE, SO_RCVLOWAT ignored; network sockets: at most 1 MiB per call";
 const SOCK_OPTS: &str = "AF_UNIX: SOL_SOCKET only, SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER and the like stored without effect, buffer sizes capped at Linux's default maxima; network sockets: an allowlist passed to the host (sockopt.rs), SO_RCVTIMEO/SO_SNDTIMEO kept by the sentry, SO_MARK and IP_TRANSPARENT EPERM, anything else ENOPROTOOPT";
 
