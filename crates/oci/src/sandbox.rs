@@ -290,6 +290,8 @@ fn serve(
             uid,
             gid,
             additional_gids,
+            capabilities,
+            no_new_privileges,
         } => {
             let mut it = fds.into_iter();
             let p = boot::bundle::BundleProcess {
@@ -299,6 +301,8 @@ fn serve(
                 uid,
                 gid,
                 additional_gids,
+                capabilities: capabilities.map(Into::into),
+                no_new_privileges,
                 stdio: [it.next(), it.next(), it.next()],
             };
             let spawned = boot::bundle::process_spec(&ns, &procfs, p)

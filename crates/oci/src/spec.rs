@@ -2,18 +2,95 @@
 
 use std::path::{Path, PathBuf};
 
-use boot::bundle::{Bundle, BundleMount, BundleProcess, MountKind};
+use boot::bundle::{Bundle, BundleMount, BundleProcess, CapabilitySets, MountKind};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::OciError;
 
 /// Loads `BUNDLE/config.json`. Unknown fields are ignored; a field of the wrong shape is
-/// refused with serde's message, which names it.
+/// refused with serde's message, which names it. Unknown capability names are left out
+/// with a warning ([`parse_process_json`]).
 pub fn load(bundle: &Path) -> Result<Spec, OciError> {
     let path = bundle.join("config.json");
     let bytes = std::fs::read(&path).map_err(|e| OciError::io(format!("{}", path.display()), e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| OciError::Invalid(format!("{}: {e}", path.display())))
+    parse_json(&bytes, &path, &["process", "capabilities"])
+}
+
+/// Reads an OCI `process` (`runsc exec --process FILE`), as [`load`] reads config.json.
+pub fn parse_process_json(bytes: &[u8], path: &Path) -> Result<Process, OciError> {
+    parse_json(bytes, path, &["capabilities"])
+}
+
+/// Parses `bytes` as a `T`, leaving out the capability names the sets at `caps_at` hold
+/// that runc doesn't know. runc (since 1.0, so the 1.1 Debian ships and Docker drives
+/// here) warns "ignoring unknown or unavailable capabilities: [...]" and runs the
+/// container without them; an older runc refused the container. We do as today's runc:
+/// a Docker or Kubernetes that knows a newer kernel's capability still runs its containers.
+/// oci-spec alone would refuse the whole file without naming the field.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    caps_at: &[&str],
+) -> Result<T, OciError> {
+    let invalid = |e: serde_json::Error| OciError::Invalid(format!("{}: {e}", path.display()));
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let mut unknown = Vec::new();
+    let mut sets = Some(&mut value);
+    for key in caps_at {
+        sets = sets.and_then(|v| v.get_mut(*key));
+    }
+    if let Some(serde_json::Value::Object(sets)) = sets {
+        for (set, names) in sets.iter_mut() {
+            if let serde_json::Value::Array(names) = names {
+                names.retain(|n| match n.as_str() {
+                    Some(name) if boot::caps::number(name).is_none() => {
+                        unknown.push(format!("{}.{set}: {name}", caps_at.join(".")));
+                        false
+                    }
+                    // Not a string: oci-spec refuses it, naming the field.
+                    _ => true,
+                });
+            }
+        }
+    }
+    if unknown.is_empty() {
+        // From the bytes: serde's messages then give the line and column.
+        return serde_json::from_slice(bytes).map_err(invalid);
+    }
+    tracing::warn!(
+        "{}: ignoring unknown or unavailable capabilities: [{}]",
+        path.display(),
+        unknown.join(", ")
+    );
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// A set of `process.capabilities` as a mask. Every name in it is one [`parse_json`] kept
+/// (oci-spec spells them "CAP_CHOWN" when written back, as the `caps` table does).
+fn cap_mask(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
+    set.iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_json::to_value(c).ok()?;
+            let n = boot::caps::number(name.as_str()?);
+            if n.is_none() {
+                tracing::warn!("ignoring unknown capability {name}");
+            }
+            n
+        })
+        .fold(0, |m, n| m | 1 << n)
+}
+
+/// `process.capabilities` as masks (None: the process has none).
+pub fn capabilities(p: &Process) -> Option<CapabilitySets> {
+    let c = p.capabilities().as_ref()?;
+    Some(CapabilitySets {
+        bounding: cap_mask(c.bounding()),
+        effective: cap_mask(c.effective()),
+        inheritable: cap_mask(c.inheritable()),
+        permitted: cap_mask(c.permitted()),
+        ambient: cap_mask(c.ambient()),
+    })
 }
 
 fn parse_mode(opts: &[String]) -> Option<u32> {
@@ -132,6 +209,8 @@ pub fn process(p: &Process) -> BundleProcess {
         uid: user.uid(),
         gid: user.gid(),
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        capabilities: capabilities(p),
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
         stdio: [None, None, None],
     }
 }

@@ -37,6 +37,8 @@ pub struct ProcessSpec {
     /// Working directory the program starts in (the root if it doesn't resolve).
     pub cwd: Vec<u8>,
     pub creds: Creds,
+    /// Starts with no_new_privs set (OCI `process.noNewPrivileges`).
+    pub no_new_privs: bool,
     /// Standard input, output and error (None: closed).
     pub stdio: [Option<OwnedFd>; 3],
 }
@@ -545,6 +547,9 @@ fn new_process(
     kernel.tasks.add(spec.creds.uid);
     group.add_thread(pid, signals.thread.clone());
     let seccomp: Arc<crate::seccomp::ThreadSeccomp> = Default::default();
+    if spec.no_new_privs {
+        seccomp.set_no_new_privs();
+    }
     group.set_seccomp(pid, seccomp.clone());
     group.set_thread_caps(pid, spec.creds.caps);
     let _ = info.group.set(Arc::downgrade(&group));
