@@ -371,7 +371,11 @@ fn a_missing_entrypoint_fails_create_as_runc_says() {
     .unwrap();
     assert_ne!(env.run(&["create", "m3"]).0, 0);
     let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
-    assert!(msg.contains("config.json"), "{msg}");
+    // The message names the field.
+    assert!(
+        msg.contains("config.json: process.args: invalid type"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -754,7 +758,10 @@ fn process_capabilities_and_no_new_privileges() {
     });
     assert_ne!(env.run(&["run", "caps-shape"]).0, 0);
     let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
-    assert!(msg.contains("config.json"), "{msg}");
+    assert!(
+        msg.contains("config.json: process.capabilities.bounding: invalid type"),
+        "{msg}"
+    );
 }
 
 /// `exec` takes the capabilities and no_new_privs of its process: the container's (without
@@ -844,4 +851,67 @@ fn exec_capabilities_and_no_new_privileges() {
     let (st, _, err) = exec(&["--process", &no_chown, "ex"]);
     assert_eq!(st, 1, "{err}");
     assert_eq!(env.run(&["delete", "--force", "ex"]).0, 0);
+}
+
+/// process.rlimits: the container's process starts with them (over the host's limits), an
+/// exec takes its own or, without any, the container's (as runc's exec); limits runc's
+/// setrlimit would refuse are refused, naming the field.
+#[test]
+fn process_rlimits_for_init_and_exec() {
+    let Some(env) = Env::new("process_rlimits_for_init_and_exec") else {
+        return;
+    };
+    let limits = "echo $(ulimit -Sn) $(ulimit -Hn) $(ulimit -Sc) $(ulimit -Hc)";
+    env.config(&format!("{limits}; sleep 1000"), |c| {
+        c["process"]["rlimits"] = json!([
+            { "type": "RLIMIT_NOFILE", "soft": 100, "hard": 200 },
+            { "type": "RLIMIT_CORE", "soft": 0, "hard": 4096 }
+        ]);
+    });
+    let out_file = env.dir.path().join("out");
+    let mut run = env.cmd(&["run", "--detach", "rl"]);
+    run.stdout(fs::File::create(&out_file).unwrap());
+    assert!(run.status().unwrap().success());
+    env.wait_status("rl", "running");
+    let end = Instant::now() + Duration::from_secs(20);
+    while fs::read_to_string(&out_file).unwrap_or_default().is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ulimit -c counts 512-byte blocks in busybox's sh.
+    assert_eq!(fs::read_to_string(&out_file).unwrap(), "100 200 0 8\n");
+    let (st, out, err) = env.run(&["exec", "rl", "sh", "-c", limits]);
+    assert_eq!((st, out.as_str()), (0, "100 200 0 8\n"), "{err}");
+    let inherit = env.file_json(
+        "inherit.json",
+        json!({ "args": ["sh", "-c", limits], "cwd": "/", "env": ["PATH=/bin"],
+                "user": { "uid": 0, "gid": 0 } }),
+    );
+    let (st, out, err) = env.run(&["exec", "--process", &inherit, "rl"]);
+    assert_eq!((st, out.as_str()), (0, "100 200 0 8\n"), "{err}");
+    let own = env.file_json(
+        "own.json",
+        json!({ "args": ["sh", "-c", limits], "cwd": "/", "env": ["PATH=/bin"],
+                "user": { "uid": 0, "gid": 0 },
+                "rlimits": [ { "type": "RLIMIT_NOFILE", "soft": 50, "hard": 60 } ] }),
+    );
+    let (st, out, err) = env.run(&["exec", "--process", &own, "rl"]);
+    let host_core = {
+        let out = Command::new("sh")
+            .args(["-c", "echo $(ulimit -Sc) $(ulimit -Hc)"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!((st, out), (0, format!("50 60 {host_core}\n")), "{err}");
+    assert_eq!(env.run(&["delete", "--force", "rl"]).0, 0);
+
+    env.config("true", |c| {
+        c["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 300, "hard": 200 }]);
+    });
+    assert_ne!(env.run(&["run", "rl-bad"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with("process.rlimits: resource 7 (soft 300, hard 200): the soft limit"),
+        "{msg}"
+    );
 }

@@ -82,7 +82,40 @@ pub struct BundleProcess {
     pub capabilities: Option<CapabilitySets>,
     /// `process.noNewPrivileges`.
     pub no_new_privileges: bool,
+    /// `process.rlimits`: (resource number, soft, hard), set over the host's limits.
+    pub rlimits: Vec<(u32, u64, u64)>,
     pub stdio: [Option<OwnedFd>; 3],
+}
+
+/// Checks `process.rlimits` as runc's setrlimit calls would: a known resource, the soft
+/// limit within the hard one (EINVAL), at most fs.nr_open descriptors (EPERM).
+fn check_rlimits(rlimits: &[(u32, u64, u64)]) -> Result<Vec<(usize, u64, u64)>, BootError> {
+    rlimits
+        .iter()
+        .map(|&(resource, soft, hard)| {
+            let bad = |why: &str| {
+                Err(BootError::Container(format!(
+                    "process.rlimits: resource {resource} (soft {soft}, hard {hard}): {why}"
+                )))
+            };
+            if resource as usize >= sentry::task::RLIM_NLIMITS {
+                return bad("no such resource");
+            }
+            if soft > hard {
+                return bad("the soft limit is above the hard limit (setrlimit: invalid argument)");
+            }
+            // (glibc's resource type is u32, musl's c_int.)
+            #[allow(clippy::unnecessary_cast)]
+            let nofile = libc::RLIMIT_NOFILE as u32;
+            if resource == nofile && hard > sentry::rlimit::NR_OPEN {
+                return bad(&format!(
+                    "above fs.nr_open, {} (setrlimit: operation not permitted)",
+                    sentry::rlimit::NR_OPEN
+                ));
+            }
+            Ok((resource as usize, soft, hard))
+        })
+        .collect()
 }
 
 /// The five capability sets of an OCI process (bit N: capability N).
@@ -377,6 +410,7 @@ pub fn process_spec(
 ) -> Result<ProcessSpec, BootError> {
     let name = p.args.first().cloned().ok_or(BootError::NoProgram)?;
     let creds = process_creds(&p)?;
+    let rlimits = check_rlimits(&p.rlimits)?;
     let fs_creds = creds.fs_creds();
     let root = ns.root();
     let cwd = if p.cwd.is_empty() {
@@ -450,6 +484,7 @@ pub fn process_spec(
         cwd: cwd.into_bytes(),
         creds,
         no_new_privs: p.no_new_privileges,
+        rlimits,
         stdio: p.stdio,
     })
 }

@@ -396,6 +396,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         cwd,
         creds,
         no_new_privs: false,
+        rlimits: Vec::new(),
         stdio: dup_stdio()?,
     };
     let sandbox = sentry::prepare(platform, spec)?;

@@ -614,9 +614,16 @@ pub fn exec_spec(
         None => container_process()?,
     };
     let mut bp = spec::process(&p);
-    if bp.capabilities.is_none() && process_file.is_some() {
-        // runc's exec falls back to the container's capabilities (finalizeNamespace).
-        bp.capabilities = spec::capabilities(&container_process()?);
+    if process_file.is_some() && (bp.capabilities.is_none() || bp.rlimits.is_empty()) {
+        // runc's exec falls back to the container's capabilities (finalizeNamespace) and
+        // resource limits (a process without rlimits takes the container's).
+        let container = container_process()?;
+        if bp.capabilities.is_none() {
+            bp.capabilities = spec::capabilities(&container);
+        }
+        if bp.rlimits.is_empty() {
+            bp.rlimits = spec::rlimits(&container);
+        }
     }
     if !caps.is_empty() {
         let c = bp.capabilities.get_or_insert_with(Default::default);
@@ -678,6 +685,7 @@ pub fn exec_spec(
             additional_gids: bp.additional_gids,
             capabilities: bp.capabilities.map(Into::into),
             no_new_privileges: bp.no_new_privileges,
+            rlimits: bp.rlimits,
         },
     })
 }

@@ -52,6 +52,9 @@ pub enum Request {
         /// `process.noNewPrivileges`.
         #[serde(default)]
         no_new_privileges: bool,
+        /// `process.rlimits`: (resource, soft, hard).
+        #[serde(default)]
+        rlimits: Vec<(u32, u64, u64)>,
     },
     /// The sandbox's processes.
     Ps,

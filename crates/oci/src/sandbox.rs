@@ -292,6 +292,7 @@ fn serve(
             additional_gids,
             capabilities,
             no_new_privileges,
+            rlimits,
         } => {
             let mut it = fds.into_iter();
             let p = boot::bundle::BundleProcess {
@@ -303,6 +304,7 @@ fn serve(
                 additional_gids,
                 capabilities: capabilities.map(Into::into),
                 no_new_privileges,
+                rlimits,
                 stdio: [it.next(), it.next(), it.next()],
             };
             let spawned = boot::bundle::process_spec(&ns, &procfs, p)
