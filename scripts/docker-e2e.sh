@@ -111,6 +111,13 @@ chmod 1777 "$W/host"
 $D --rm -u 1000:1001 -v "$W/host:/data" rbox sh -c 'echo mine > /data/owned'
 check "-v new file owner" "1000:1001" "$(stat -c %u:%g "$W/host/owned")"
 check "-v :ro refuses" "refused" "$($D --rm -v "$W/host:/data:ro" rbox sh -c '{ echo x > /data/x; } 2>/dev/null && echo written || echo refused')"
+# A single file bound is the host file itself, as under runc.
+echo "file on the host" > "$W/hostfile"
+check "-v FILE: writes reach the host" "file on the host appended" \
+  "$($D --rm -v "$W/hostfile:/etc/hf" rbox sh -c 'echo appended >> /etc/hf'; tr '\n' ' ' < "$W/hostfile" | sed 's/ $//')"
+check "-v FILE:ro refuses" "refused" "$($D --rm -v "$W/hostfile:/etc/hf:ro" rbox sh -c '{ echo x >> /etc/hf; } 2>/dev/null && echo written || echo refused')"
+# process.rlimits (--ulimit).
+check "--ulimit" "100 200" "$($D --rm --ulimit nofile=100:200 rbox sh -c 'echo $(ulimit -Sn) $(ulimit -Hn)')"
 # The container's own pseudo-terminals (devpts).
 check "devpts" "ptmx" "$($D --rm rbox sh -c 'test -c /dev/pts/ptmx && test -L /dev/ptmx && ls /dev/pts')"
 # process.capabilities and noNewPrivileges: Docker's default set as runc gives it (CapEff

@@ -634,6 +634,16 @@ fn a_terminal_starts_at_the_console_size() {
     assert_eq!(env.run(&["delete", "tty1"]).0, 0);
 }
 
+/// Deletes container `.1` (with --force) when dropped, so that a failed assertion leaves no
+/// sandbox running.
+struct Deleted<'a>(&'a Env, &'a str);
+
+impl Drop for Deleted<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["delete", "--force", self.1]);
+    }
+}
+
 /// The capability and no_new_privs lines of /proc/self/status.
 const STATUS_LINES: &str = "grep -E '^(Cap|NoNew)' /proc/self/status";
 
@@ -779,6 +789,7 @@ fn exec_capabilities_and_no_new_privileges() {
             "effective": ["CAP_CHOWN", "CAP_KILL"]
         });
     });
+    let _deleted = Deleted(&env, "ex");
     let mut run = env.cmd(&["run", "--detach", "ex"]);
     run.stdout(fs::File::create(env.dir.path().join("out")).unwrap());
     assert!(run.status().unwrap().success());
@@ -869,6 +880,7 @@ fn process_rlimits_for_init_and_exec() {
         ]);
     });
     let out_file = env.dir.path().join("out");
+    let _deleted = Deleted(&env, "rl");
     let mut run = env.cmd(&["run", "--detach", "rl"]);
     run.stdout(fs::File::create(&out_file).unwrap());
     assert!(run.status().unwrap().success());
@@ -914,4 +926,64 @@ fn process_rlimits_for_init_and_exec() {
         msg.starts_with("process.rlimits: resource 7 (soft 300, hard 200): the soft limit"),
         "{msg}"
     );
+}
+
+/// A bind mount of a single host file (Docker's /etc/hosts, hostname and resolv.conf, or
+/// `-v FILE:DEST`) is the host file itself, as runc binds it: the container's writes reach
+/// it, the host's show, and a read-only one refuses writes.
+#[test]
+fn file_bind_mounts_are_the_host_file() {
+    let Some(env) = Env::new("file_bind_mounts_are_the_host_file") else {
+        return;
+    };
+    let host = env.dir.path().join("hostdir");
+    fs::write(host.join("rw"), "rw on the host\n").unwrap();
+    fs::write(host.join("ro"), "ro on the host\n").unwrap();
+    env.config(
+        "cat /etc/rwfile /etc/rofile /new/dir/file; echo from the container >> /etc/rwfile; \
+         { echo x >> /etc/rofile; } 2>/dev/null && echo ro-written || echo ro-refused; \
+         while [ ! -e /etc/rwfile.go ]; do [ \"$(cat /etc/rwfile)\" = changed ] && break; sleep 0.05; done; \
+         cat /etc/rwfile",
+        |c| {
+            let m = c["mounts"].as_array_mut().unwrap();
+            m.push(json!({ "destination": "/etc/rwfile", "type": "bind",
+                           "source": host.join("rw"), "options": ["rbind", "rw"] }));
+            m.push(json!({ "destination": "/etc/rofile", "type": "bind",
+                           "source": host.join("ro"), "options": ["rbind", "ro"] }));
+            m.push(json!({ "destination": "/new/dir/file", "type": "bind",
+                           "source": host.join("f"), "options": ["rbind", "ro"] }));
+        },
+    );
+    let out_file = env.dir.path().join("out");
+    let _deleted = Deleted(&env, "fb");
+    let mut run = env.cmd(&["run", "--detach", "fb"]);
+    run.stdout(fs::File::create(&out_file).unwrap());
+    assert!(run.status().unwrap().success());
+    // The container's append reaches the host file; then the host's change shows inside.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(host.join("rw"))
+        .unwrap()
+        .contains("from the container")
+    {
+        assert!(
+            Instant::now() < end,
+            "the container's write never reached the host file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        fs::read_to_string(host.join("rw")).unwrap(),
+        "rw on the host\nfrom the container\n"
+    );
+    fs::write(host.join("rw"), "changed\n").unwrap();
+    env.wait_status("fb", "stopped");
+    assert_eq!(
+        fs::read_to_string(&out_file).unwrap(),
+        "rw on the host\nro on the host\nhost file\nro-refused\nchanged\n"
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("ro")).unwrap(),
+        "ro on the host\n"
+    );
+    assert_eq!(env.run(&["delete", "fb"]).0, 0);
 }

@@ -201,23 +201,80 @@ fn mount_dev(n: usize) -> u64 {
     fs::dev::makedev(0, 64 + (n as u32 % 180))
 }
 
-/// Replaces the file at `dest` (in the memory layer) with a copy of the host file `source`:
-/// how a single-file bind mount (Docker's /etc/hosts, hostname, resolv.conf) is served.
-fn copy_file_in(resolver: &Resolver<'_>, dest: &str, source: &Path) -> Result<(), BootError> {
-    let contents = std::fs::read(source)
-        .map_err(|e| fail(format_args!("bind mount {}: {e}", source.display())))?;
-    let (parent, name) = match dest.trim_end_matches('/').rsplit_once('/') {
-        Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
-        _ => return Err(fail(format_args!("bind mount destination {dest:?}"))),
+/// A bind mount of the host file `source` at `dest` (Docker's /etc/hosts, hostname and
+/// resolv.conf, or `-v FILE:DEST`): the host file itself, through hostfs on its directory,
+/// mounted over a file at `dest` (made empty where missing), as runc binds it: the
+/// container's writes reach the host file (unless read-only) and the host's changes show.
+/// Only that file is reachable: the mount's root is the file, which has no `..`.
+fn bind_file(
+    ns: &MountNamespace,
+    resolver: &Resolver<'_>,
+    dest: &str,
+    source: &Path,
+    read_only: bool,
+) -> Result<(), BootError> {
+    let failed = |e: i32| {
+        fail(format_args!(
+            "bind mount {}: {}",
+            source.display(),
+            errno_text(e)
+        ))
     };
-    let dir = mount_point_in(resolver, parent.as_bytes(), true).map_err(fail)?;
-    crate::container::replace_file(
-        &dir,
-        name.as_bytes(),
-        &contents,
-        dest,
-        "a file bind mount over a directory",
+    let (dir, name) = match (source.parent(), source.file_name()) {
+        (Some(d), Some(n)) => (d, n),
+        _ => {
+            return Err(fail(format_args!(
+                "bind mount {}: not a file",
+                source.display()
+            )))
+        }
+    };
+    let fs = HostFs::with_options(
+        dir,
+        fs::hostfs::HostFsOptions {
+            writable: !read_only,
+            ..Default::default()
+        },
     )
+    .map_err(failed)?;
+    let file = fs
+        .root()
+        .lookup(std::os::unix::ffi::OsStrExt::as_bytes(name))
+        .map_err(failed)?;
+    if file.file_type() == FileType::Directory {
+        return Err(failed(libc::EISDIR));
+    }
+    let top = ns.root();
+    let at = match resolver.resolve(&top, dest.as_bytes(), ResolveFlags::follow()) {
+        Ok(loc) => loc,
+        Err(_) => {
+            // runc makes the missing mount point: an empty file.
+            let (parent, fname) = match dest.trim_end_matches('/').rsplit_once('/') {
+                Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+                _ => return Err(fail(format_args!("bind mount destination {dest:?}"))),
+            };
+            let dir = mount_point_in(resolver, parent.as_bytes(), true).map_err(fail)?;
+            crate::container::replace_file(
+                &dir,
+                fname.as_bytes(),
+                b"",
+                dest,
+                "a file bind mount over a directory",
+            )?;
+            resolver
+                .resolve(&top, dest.as_bytes(), ResolveFlags::follow())
+                .map_err(|e| fail(format_args!("mount {dest}: {}", errno_text(e))))?
+        }
+    };
+    if at.inode().file_type() == FileType::Directory {
+        return Err(fail(format_args!(
+            "bind mount {} on {dest}: a file over a directory",
+            source.display()
+        )));
+    }
+    ns.mount(&at, file, "bind", &source.display().to_string(), read_only)
+        .map_err(|e| fail(format_args!("mount {dest}: {}", errno_text(e))))?;
+    Ok(())
 }
 
 /// Builds the container's mount namespace from `bundle`.
@@ -293,7 +350,7 @@ pub fn build_namespace(bundle: &Bundle, procfs: &ProcFs) -> Result<Arc<MountName
                     )
                     .map_err(mounted)?;
                 } else {
-                    copy_file_in(&resolver, dest, source)?;
+                    bind_file(&ns, &resolver, dest, source, m.read_only)?;
                 }
             }
             MountKind::Tmpfs { mode } => {
