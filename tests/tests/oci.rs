@@ -987,3 +987,71 @@ fn file_bind_mounts_are_the_host_file() {
     );
     assert_eq!(env.run(&["delete", "fb"]).0, 0);
 }
+
+/// `kill --all` reaches every process of the container, where a plain `kill` reaches only
+/// the first (which, as a pid namespace's init, takes only signals it handles); `events
+/// --stats` gives one sample; the global flags runc takes are accepted and `--debug-log`
+/// writes a log per command.
+#[test]
+fn kill_all_events_and_global_flags() {
+    let Some(env) = Env::new("kill_all_events_and_global_flags") else {
+        return;
+    };
+    let rw = env.dir.path().join("rw");
+    fs::create_dir_all(&rw).unwrap();
+    env.config(
+        "(trap 'echo child got TERM > /rw/child; exit' TERM; while :; do sleep 0.05; done) & \
+         while :; do sleep 0.05; done",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]
+            }));
+        },
+    );
+    let _deleted = Deleted(&env, "ka");
+    let mut run = env.cmd(&["run", "--detach", "ka"]);
+    run.stdout(Stdio::null());
+    assert!(run.status().unwrap().success());
+    env.wait_status("ka", "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.run(&["kill", "ka", "TERM"]).0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!rw.join("child").exists(), "a plain kill reached the child");
+    assert_eq!(env.state("ka")["status"], "running");
+    assert_eq!(env.run(&["kill", "--all", "ka", "TERM"]).0, 0);
+    let end = Instant::now() + Duration::from_secs(20);
+    while !rw.join("child").exists() {
+        assert!(Instant::now() < end, "kill --all never reached the child");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        fs::read_to_string(rw.join("child")).unwrap(),
+        "child got TERM\n"
+    );
+    // The first process has no handler: TERM leaves it running.
+    assert_eq!(env.state("ka")["status"], "running");
+
+    let (st, out, err) = env.run(&["events", "--stats", "ka"]);
+    assert_eq!(st, 0, "{err}");
+    let ev: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (ev["type"].clone(), ev["id"].clone()),
+        (json!("stats"), json!("ka"))
+    );
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 2, "{ev}");
+
+    let logs = env.dir.path().join("debug-logs/");
+    let (st, _, err) = env.run(&[
+        "--systemd-cgroup",
+        "--rootless=false",
+        "--debug-log",
+        logs.to_str().unwrap(),
+        "state",
+        "ka",
+    ]);
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(fs::read_dir(&logs).unwrap().count(), 1);
+
+    assert_eq!(env.run(&["kill", "--all", "ka", "KILL"]).0, 0);
+    env.wait_status("ka", "stopped");
+}
