@@ -54,8 +54,32 @@ chmod 1777 "$W/host"
 $D --rm -u 1000:1001 -v "$W/host:/data" rbox sh -c 'echo mine > /data/owned'
 check "-v new file owner" "1000:1001" "$(stat -c %u:%g "$W/host/owned")"
 check "-v :ro refuses" "refused" "$($D --rm -v "$W/host:/data:ro" rbox sh -c '{ echo x > /data/x; } 2>/dev/null && echo written || echo refused')"
+# A single file bound is the host file itself, as under runc.
+echo "file on the host" > "$W/hostfile"
+check "-v FILE: writes reach the host" "file on the host appended" \
+  "$($D --rm -v "$W/hostfile:/etc/hf" rbox sh -c 'echo appended >> /etc/hf'; tr '\n' ' ' < "$W/hostfile" | sed 's/ $//')"
+check "-v FILE:ro refuses" "refused" "$($D --rm -v "$W/hostfile:/etc/hf:ro" rbox sh -c '{ echo x >> /etc/hf; } 2>/dev/null && echo written || echo refused')"
+# process.rlimits (--ulimit).
+check "--ulimit" "100 200" "$($D --rm --ulimit nofile=100:200 rbox sh -c 'echo $(ulimit -Sn) $(ulimit -Hn)')"
 # The container's own pseudo-terminals (devpts).
 check "devpts" "ptmx" "$($D --rm rbox sh -c 'test -c /dev/pts/ptmx && test -L /dev/ptmx && ls /dev/pts')"
+# process.capabilities and noNewPrivileges: Docker's default set as runc gives it (CapEff
+# 00000000a80425fb), --cap-drop, no-new-privileges, and the same lines as under runc.
+CAPS='grep -E "^(Cap|NoNew)" /proc/self/status'
+check "caps: default CapEff" "00000000a80425fb" "$($D --rm rbox sh -c "$CAPS" | awk '/^CapEff/ {print $2}')"
+for opts in "" "--cap-drop=CHOWN --cap-add=SYS_ADMIN" "-u 1000" "--security-opt no-new-privileges"; do
+  check "caps: as runc's with [$opts]" "$($DOCKER run --rm --runtime=runc --network=none $opts rbox sh -c "$CAPS" 2>&1)" \
+    "$($D --rm $opts rbox sh -c "$CAPS" 2>&1)"
+done
+# --privileged: every capability Docker lists (20.10 knows them up to CAP_AUDIT_READ, 37). Not
+# compared with runc: runc can give only what the host gave dockerd, where the sandbox's
+# capabilities are its own (a host without CAP_SYS_RESOURCE fails runc's capset).
+PRIV=0000003fffffffff
+check "caps: --privileged" "$PRIV" "$($D --rm --privileged rbox sh -c "$CAPS" | awk '/^CapEff/ {print $2}')"
+check "caps: no-new-privileges" "1" "$($D --rm --security-opt no-new-privileges rbox sh -c "$CAPS" | awk '/^NoNewPrivs/ {print $2}')"
+check "caps: root may chown" "1000" "$($D --rm rbox sh -c 'touch /tmp/f && chown 1000 /tmp/f && stat -c %u /tmp/f')"
+check "caps: --cap-drop=CHOWN: chown fails with EPERM" "chown: /tmp/f: Operation not permitted 1" \
+  "$($D --rm --cap-drop=CHOWN rbox sh -c 'touch /tmp/f && chown 1000 /tmp/f 2>&1; echo $?' | tr '\n' ' ' | sed 's/ $//')"
 # A debootstrap'd Debian root (scripts/debian-cache.sh; CI builds it before the tests).
 debian_tar="$(dirname "$0")/../${CARGO_TARGET_DIR:-target}/debian/bookworm-minbase.tar.gz"
 case "${CARGO_TARGET_DIR:-}" in /*) debian_tar="$CARGO_TARGET_DIR/debian/bookworm-minbase.tar.gz" ;; esac
@@ -79,6 +103,8 @@ sleep 1
 check "exec" "in exec" "$($DOCKER exec "$id" echo in exec)"
 $DOCKER exec "$id" sh -c 'exit 5'; check "exec status" 5 $?
 check "exec -e -w" "x /tmp" "$($DOCKER exec -e E=x -w /tmp "$id" sh -c 'echo $E $(pwd)')"
+check "exec: the container's capabilities" "00000000a80425fb" "$($DOCKER exec "$id" sh -c "$CAPS" | awk '/^CapEff/ {print $2}')"
+check "exec --privileged: every capability" "$PRIV" "$($DOCKER exec --privileged "$id" sh -c "$CAPS" | awk '/^CapEff/ {print $2}')"
 check "top" "1" "$($DOCKER top "$id" | tail -n +2 | wc -l)"
 # The sandbox process runs under the sentry's seccomp filter in every thread (after exec).
 spid=$(pgrep -f "sandbox --bundle .*$id" | head -n 1)

@@ -61,4 +61,11 @@ check "user network: by name" "served by the container" "$got"
 $DOCKER rm -f "$id" >/dev/null
 $DOCKER network rm rnet >/dev/null
 
+# Network changes: a container with CAP_NET_ADMIN changes its own namespace, as under runc;
+# Docker's default set has no CAP_NET_ADMIN, and the change gets Linux's refusal.
+check "--cap-add NET_ADMIN: ip link set" "mtu 1400" "$($D --rm --cap-add NET_ADMIN rbox sh -c \
+  'ip link set eth0 mtu 1400 && ip -o link show eth0 | grep -o "mtu [0-9]*"' 2>&1)"
+check "default caps: ip link set refused" "ip: SIOCSIFMTU: Operation not permitted" \
+  "$($D --rm rbox ip link set eth0 mtu 1400 2>&1)"
+
 dockerd_stop_and_check

@@ -13,6 +13,25 @@ use serde_json::{json, Value};
 
 const BUSYBOX: &str = "/bin/busybox";
 
+/// The capabilities Docker gives a container by default (moby's oci/caps/defaults.go);
+/// CapEff 00000000a80425fb under runc.
+const DOCKER_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 struct Env {
     dir: ScratchDir,
 }
@@ -37,7 +56,8 @@ impl Env {
         }
         fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
         for app in [
-            "sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "ls", "true", "kill",
+            "sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "ls", "true", "kill", "grep",
+            "chown",
         ] {
             symlink("busybox", root.join("bin").join(app)).unwrap();
         }
@@ -68,7 +88,12 @@ impl Env {
                 "user": { "uid": 0, "gid": 0 },
                 "args": ["sh", "-c", script],
                 "env": ["PATH=/bin", "A=b"],
-                "cwd": "/"
+                "cwd": "/",
+                "capabilities": {
+                    "bounding": DOCKER_CAPS,
+                    "effective": DOCKER_CAPS,
+                    "permitted": DOCKER_CAPS
+                }
             },
             "root": { "path": "rootfs", "readonly": false },
             "hostname": "ocitest",
@@ -346,7 +371,11 @@ fn a_missing_entrypoint_fails_create_as_runc_says() {
     .unwrap();
     assert_ne!(env.run(&["create", "m3"]).0, 0);
     let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
-    assert!(msg.contains("config.json"), "{msg}");
+    // The message names the field.
+    assert!(
+        msg.contains("config.json: process.args: invalid type"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -655,4 +684,426 @@ fn file_bind_mounts_are_the_host_files_live() {
         fs::read_to_string(&resolv).unwrap(),
         "nameserver 127.0.0.11\n"
     );
+}
+
+/// Deletes container `.1` (with --force) when dropped, so that a failed assertion leaves no
+/// sandbox running.
+struct Deleted<'a>(&'a Env, &'a str);
+
+impl Drop for Deleted<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["delete", "--force", self.1]);
+    }
+}
+
+/// The capability and no_new_privs lines of /proc/self/status.
+const STATUS_LINES: &str = "grep -E '^(Cap|NoNew)' /proc/self/status";
+
+fn status_lines(inh: u64, prm: u64, eff: u64, bnd: u64, amb: u64, nnp: u8) -> String {
+    format!(
+        "CapInh:\t{inh:016x}\nCapPrm:\t{prm:016x}\nCapEff:\t{eff:016x}\nCapBnd:\t{bnd:016x}\n\
+         CapAmb:\t{amb:016x}\nNoNewPrivs:\t{nnp}\n"
+    )
+}
+
+/// process.capabilities and noNewPrivileges: the sets the program sees are what runc 1.1.5
+/// gives for the same config.json (each expected value below was checked against
+/// `runc run` on this host): runc's init applies the five sets, then the kernel's execve
+/// recomputes them. An unknown name is ignored (as runc: a warning); a capset runc's
+/// would fail is refused, naming the field.
+#[test]
+fn process_capabilities_and_no_new_privileges() {
+    let Some(env) = Env::new("process_capabilities_and_no_new_privileges") else {
+        return;
+    };
+    let reduced = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_NET_RAW"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID"],
+        "effective": ["CAP_CHOWN"],
+        "inheritable": ["CAP_KILL"],
+        "ambient": ["CAP_KILL", "CAP_NET_RAW", "CAP_NO_SUCH"]
+    });
+    let cases = [
+        // Root: permitted and effective become bounding | inheritable (with the ambient
+        // set, cut to what is permitted and inheritable).
+        (
+            reduced.clone(),
+            0,
+            false,
+            status_lines(0x20, 0x20a1, 0x20a1, 0x20a1, 0x20, 0),
+        ),
+        // no_new_privs: nothing beyond the permitted set the config gave.
+        (
+            reduced.clone(),
+            0,
+            true,
+            status_lines(0x20, 0xa1, 0xa1, 0x20a1, 0x20, 1),
+        ),
+        // Not root: only the ambient set survives execve.
+        (
+            json!({
+                "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "permitted": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "effective": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "inheritable": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "ambient": ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
+            }),
+            1000,
+            false,
+            status_lines(0x420, 0x420, 0x420, 0x420, 0x420, 0),
+        ),
+        (
+            json!({ "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"] }),
+            1000,
+            false,
+            status_lines(0, 0, 0, 0x20, 0, 0),
+        ),
+        // No capabilities at all: runc's init drops every set.
+        (Value::Null, 0, false, status_lines(0, 0, 0, 0, 0, 0)),
+    ];
+    for (i, (caps, uid, nnp, want)) in cases.into_iter().enumerate() {
+        env.config(STATUS_LINES, |c| {
+            c["process"]["capabilities"] = caps.clone();
+            c["process"]["user"] = json!({ "uid": uid, "gid": uid });
+            c["process"]["noNewPrivileges"] = json!(nnp);
+        });
+        let (st, out, err) = env.run(&["run", &format!("caps{i}")]);
+        assert_eq!((st, out.as_str()), (0, want.as_str()), "case {i}: {err}");
+        if i == 0 {
+            assert!(
+                err.contains("ignoring unknown or unavailable capabilities")
+                    && err.contains("CAP_NO_SUCH"),
+                "no warning for the unknown capability: {err}"
+            );
+        }
+    }
+    // Docker's default set, as root: CapEff 00000000a80425fb, as under runc.
+    env.config(STATUS_LINES, |_| {});
+    let (_, out, err) = env.run(&["run", "docker-default"]);
+    assert_eq!(
+        out,
+        status_lines(0, 0xa80425fb, 0xa80425fb, 0xa80425fb, 0, 0),
+        "{err}"
+    );
+    // Without CAP_CHOWN root can't give a file away; with it, it can.
+    let chown = "echo x > /tmp/f && chown 1000 /tmp/f && echo chowned";
+    env.config(chown, |_| {});
+    assert_eq!(env.run(&["run", "chown-yes"]).1, "chowned\n");
+    env.config(chown, |c| {
+        let no_chown: Vec<&str> = DOCKER_CAPS
+            .iter()
+            .copied()
+            .filter(|&c| c != "CAP_CHOWN")
+            .collect();
+        c["process"]["capabilities"] = json!({
+            "bounding": no_chown, "effective": no_chown, "permitted": no_chown
+        });
+    });
+    let (st, out, err) = env.run(&["run", "chown-no"]);
+    assert_eq!((st, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    // An effective capability that isn't permitted: runc's capset fails; we refuse it.
+    env.config("true", |c| {
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"], "effective": ["CAP_KILL"]
+        });
+    });
+    assert_ne!(env.run(&["run", "caps-bad"]).0, 0);
+    assert_eq!(
+        env.last_log_line()["msg"],
+        "process.capabilities.effective: CAP_KILL: not in process.capabilities.permitted \
+         (capset: operation not permitted)"
+    );
+    // A set that isn't a list of names is refused by the parser, which names the field.
+    env.config("true", |c| {
+        c["process"]["capabilities"] = json!({ "bounding": "CAP_CHOWN" });
+    });
+    assert_ne!(env.run(&["run", "caps-shape"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("config.json: process.capabilities.bounding: invalid type"),
+        "{msg}"
+    );
+}
+
+/// `exec` takes the capabilities and no_new_privs of its process: the container's (without
+/// --process, or a --process without capabilities, as runc's exec), plus `--cap`, or the
+/// process file's own; `--no-new-privs` sets no_new_privs.
+#[test]
+fn exec_capabilities_and_no_new_privileges() {
+    let Some(env) = Env::new("exec_capabilities_and_no_new_privileges") else {
+        return;
+    };
+    env.config("sleep 1000", |c| {
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"]
+        });
+    });
+    let _deleted = Deleted(&env, "ex");
+    let mut run = env.cmd(&["run", "--detach", "ex"]);
+    run.stdout(fs::File::create(env.dir.path().join("out")).unwrap());
+    assert!(run.status().unwrap().success());
+    env.wait_status("ex", "running");
+    let exec = |args: &[&str]| {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(args);
+        env.run(&a)
+    };
+    let (st, out, err) = exec(&["ex", "sh", "-c", STATUS_LINES]);
+    assert_eq!(
+        (st, out),
+        (0, status_lines(0, 0x21, 0x21, 0x21, 0, 0)),
+        "{err}"
+    );
+    let (st, out, err) = exec(&[
+        "--cap",
+        "CAP_SYS_ADMIN",
+        "--cap",
+        "CAP_NO_SUCH",
+        "--no-new-privs",
+        "ex",
+        "sh",
+        "-c",
+        STATUS_LINES,
+    ]);
+    let with_admin = 0x21 | 1 << 21;
+    assert_eq!(
+        (st, out),
+        (0, status_lines(0, with_admin, with_admin, with_admin, 0, 1)),
+        "{err}"
+    );
+    assert!(err.contains("CAP_NO_SUCH"), "{err}");
+    let own = env.file_json(
+        "own.json",
+        json!({
+            "args": ["sh", "-c", STATUS_LINES], "cwd": "/", "env": ["PATH=/bin"],
+            "user": { "uid": 0, "gid": 0 }, "noNewPrivileges": true,
+            "capabilities": { "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"] }
+        }),
+    );
+    let (st, out, err) = exec(&["--process", &own, "ex"]);
+    assert_eq!(
+        (st, out),
+        (0, status_lines(0, 0x20, 0x20, 0x20, 0, 1)),
+        "{err}"
+    );
+    let inherit = env.file_json(
+        "inherit.json",
+        json!({
+            "args": ["sh", "-c", STATUS_LINES], "cwd": "/", "env": ["PATH=/bin"],
+            "user": { "uid": 0, "gid": 0 }
+        }),
+    );
+    let (st, out, err) = exec(&["--process", &inherit, "ex"]);
+    assert_eq!(
+        (st, out),
+        (0, status_lines(0, 0x21, 0x21, 0x21, 0, 0)),
+        "{err}"
+    );
+    // The exec'd root without CAP_CHOWN in its own set can't chown.
+    let no_chown = env.file_json(
+        "nochown.json",
+        json!({
+            "args": ["chown", "1000", "/tmp"], "cwd": "/", "env": ["PATH=/bin"],
+            "user": { "uid": 0, "gid": 0 },
+            "capabilities": { "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"] }
+        }),
+    );
+    let (st, _, err) = exec(&["--process", &no_chown, "ex"]);
+    assert_eq!(st, 1, "{err}");
+    assert_eq!(env.run(&["delete", "--force", "ex"]).0, 0);
+}
+
+/// process.rlimits: the container's process starts with them (over the host's limits), an
+/// exec takes its own or, without any, the container's (as runc's exec); limits runc's
+/// setrlimit would refuse are refused, naming the field.
+#[test]
+fn process_rlimits_for_init_and_exec() {
+    let Some(env) = Env::new("process_rlimits_for_init_and_exec") else {
+        return;
+    };
+    let limits = "echo $(ulimit -Sn) $(ulimit -Hn) $(ulimit -Sc) $(ulimit -Hc)";
+    env.config(&format!("{limits}; sleep 1000"), |c| {
+        c["process"]["rlimits"] = json!([
+            { "type": "RLIMIT_NOFILE", "soft": 100, "hard": 200 },
+            { "type": "RLIMIT_CORE", "soft": 0, "hard": 4096 }
+        ]);
+    });
+    let out_file = env.dir.path().join("out");
+    let _deleted = Deleted(&env, "rl");
+    let mut run = env.cmd(&["run", "--detach", "rl"]);
+    run.stdout(fs::File::create(&out_file).unwrap());
+    assert!(run.status().unwrap().success());
+    env.wait_status("rl", "running");
+    let end = Instant::now() + Duration::from_secs(20);
+    while fs::read_to_string(&out_file).unwrap_or_default().is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ulimit -c counts 512-byte blocks in busybox's sh.
+    assert_eq!(fs::read_to_string(&out_file).unwrap(), "100 200 0 8\n");
+    let (st, out, err) = env.run(&["exec", "rl", "sh", "-c", limits]);
+    assert_eq!((st, out.as_str()), (0, "100 200 0 8\n"), "{err}");
+    let inherit = env.file_json(
+        "inherit.json",
+        json!({ "args": ["sh", "-c", limits], "cwd": "/", "env": ["PATH=/bin"],
+                "user": { "uid": 0, "gid": 0 } }),
+    );
+    let (st, out, err) = env.run(&["exec", "--process", &inherit, "rl"]);
+    assert_eq!((st, out.as_str()), (0, "100 200 0 8\n"), "{err}");
+    let own = env.file_json(
+        "own.json",
+        json!({ "args": ["sh", "-c", limits], "cwd": "/", "env": ["PATH=/bin"],
+                "user": { "uid": 0, "gid": 0 },
+                "rlimits": [ { "type": "RLIMIT_NOFILE", "soft": 50, "hard": 60 } ] }),
+    );
+    let (st, out, err) = env.run(&["exec", "--process", &own, "rl"]);
+    let host_core = {
+        let out = Command::new("sh")
+            .args(["-c", "echo $(ulimit -Sc) $(ulimit -Hc)"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!((st, out), (0, format!("50 60 {host_core}\n")), "{err}");
+    assert_eq!(env.run(&["delete", "--force", "rl"]).0, 0);
+
+    env.config("true", |c| {
+        c["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 300, "hard": 200 }]);
+    });
+    assert_ne!(env.run(&["run", "rl-bad"]).0, 0);
+    let msg = env.last_log_line()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with("process.rlimits: resource 7 (soft 300, hard 200): the soft limit"),
+        "{msg}"
+    );
+}
+
+/// A bind mount of a single host file (Docker's /etc/hosts, hostname and resolv.conf, or
+/// `-v FILE:DEST`) is the host file itself, as runc binds it: the container's writes reach
+/// it, the host's show, and a read-only one refuses writes.
+#[test]
+fn file_bind_mounts_are_the_host_file() {
+    let Some(env) = Env::new("file_bind_mounts_are_the_host_file") else {
+        return;
+    };
+    let host = env.dir.path().join("hostdir");
+    fs::write(host.join("rw"), "rw on the host\n").unwrap();
+    fs::write(host.join("ro"), "ro on the host\n").unwrap();
+    env.config(
+        "cat /etc/rwfile /etc/rofile /new/dir/file; echo from the container >> /etc/rwfile; \
+         { echo x >> /etc/rofile; } 2>/dev/null && echo ro-written || echo ro-refused; \
+         while [ ! -e /etc/rwfile.go ]; do [ \"$(cat /etc/rwfile)\" = changed ] && break; sleep 0.05; done; \
+         cat /etc/rwfile",
+        |c| {
+            let m = c["mounts"].as_array_mut().unwrap();
+            m.push(json!({ "destination": "/etc/rwfile", "type": "bind",
+                           "source": host.join("rw"), "options": ["rbind", "rw"] }));
+            m.push(json!({ "destination": "/etc/rofile", "type": "bind",
+                           "source": host.join("ro"), "options": ["rbind", "ro"] }));
+            m.push(json!({ "destination": "/new/dir/file", "type": "bind",
+                           "source": host.join("f"), "options": ["rbind", "ro"] }));
+        },
+    );
+    let out_file = env.dir.path().join("out");
+    let _deleted = Deleted(&env, "fb");
+    let mut run = env.cmd(&["run", "--detach", "fb"]);
+    run.stdout(fs::File::create(&out_file).unwrap());
+    assert!(run.status().unwrap().success());
+    // The container's append reaches the host file; then the host's change shows inside.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(host.join("rw"))
+        .unwrap()
+        .contains("from the container")
+    {
+        assert!(
+            Instant::now() < end,
+            "the container's write never reached the host file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        fs::read_to_string(host.join("rw")).unwrap(),
+        "rw on the host\nfrom the container\n"
+    );
+    fs::write(host.join("rw"), "changed\n").unwrap();
+    env.wait_status("fb", "stopped");
+    assert_eq!(
+        fs::read_to_string(&out_file).unwrap(),
+        "rw on the host\nro on the host\nhost file\nro-refused\nchanged\n"
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("ro")).unwrap(),
+        "ro on the host\n"
+    );
+    assert_eq!(env.run(&["delete", "fb"]).0, 0);
+}
+
+/// `kill --all` reaches every process of the container, where a plain `kill` reaches only
+/// the first (which, as a pid namespace's init, takes only signals it handles); `events
+/// --stats` gives one sample; the global flags runc takes are accepted and `--debug-log`
+/// writes a log per command.
+#[test]
+fn kill_all_events_and_global_flags() {
+    let Some(env) = Env::new("kill_all_events_and_global_flags") else {
+        return;
+    };
+    let rw = env.dir.path().join("rw");
+    fs::create_dir_all(&rw).unwrap();
+    env.config(
+        "(trap 'echo child got TERM > /rw/child; exit' TERM; while :; do sleep 0.05; done) & \
+         while :; do sleep 0.05; done",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]
+            }));
+        },
+    );
+    let _deleted = Deleted(&env, "ka");
+    let mut run = env.cmd(&["run", "--detach", "ka"]);
+    run.stdout(Stdio::null());
+    assert!(run.status().unwrap().success());
+    env.wait_status("ka", "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.run(&["kill", "ka", "TERM"]).0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!rw.join("child").exists(), "a plain kill reached the child");
+    assert_eq!(env.state("ka")["status"], "running");
+    assert_eq!(env.run(&["kill", "--all", "ka", "TERM"]).0, 0);
+    let end = Instant::now() + Duration::from_secs(20);
+    while !rw.join("child").exists() {
+        assert!(Instant::now() < end, "kill --all never reached the child");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        fs::read_to_string(rw.join("child")).unwrap(),
+        "child got TERM\n"
+    );
+    // The first process has no handler: TERM leaves it running.
+    assert_eq!(env.state("ka")["status"], "running");
+
+    let (st, out, err) = env.run(&["events", "--stats", "ka"]);
+    assert_eq!(st, 0, "{err}");
+    let ev: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (ev["type"].clone(), ev["id"].clone()),
+        (json!("stats"), json!("ka"))
+    );
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 2, "{ev}");
+
+    let logs = env.dir.path().join("debug-logs/");
+    let (st, _, err) = env.run(&[
+        "--systemd-cgroup",
+        "--rootless=false",
+        "--debug-log",
+        logs.to_str().unwrap(),
+        "state",
+        "ka",
+    ]);
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(fs::read_dir(&logs).unwrap().count(), 1);
+
+    assert_eq!(env.run(&["kill", "--all", "ka", "KILL"]).0, 0);
+    env.wait_status("ka", "stopped");
 }

@@ -77,7 +77,108 @@ pub struct BundleProcess {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+    /// `process.capabilities`, as masks (bit N: capability N). None (no `capabilities`)
+    /// is what runc makes of it: every set empty.
+    pub capabilities: Option<CapabilitySets>,
+    /// `process.noNewPrivileges`.
+    pub no_new_privileges: bool,
+    /// `process.rlimits`: (resource number, soft, hard), set over the host's limits.
+    pub rlimits: Vec<(u32, u64, u64)>,
     pub stdio: [Option<OwnedFd>; 3],
+}
+
+/// Checks `process.rlimits` as runc's setrlimit calls would: a known resource, the soft
+/// limit within the hard one (EINVAL), at most fs.nr_open descriptors (EPERM).
+fn check_rlimits(rlimits: &[(u32, u64, u64)]) -> Result<Vec<(usize, u64, u64)>, BootError> {
+    rlimits
+        .iter()
+        .map(|&(resource, soft, hard)| {
+            let bad = |why: &str| {
+                Err(BootError::Container(format!(
+                    "process.rlimits: resource {resource} (soft {soft}, hard {hard}): {why}"
+                )))
+            };
+            if resource as usize >= sentry::task::RLIM_NLIMITS {
+                return bad("no such resource");
+            }
+            if soft > hard {
+                return bad("the soft limit is above the hard limit (setrlimit: invalid argument)");
+            }
+            // (glibc's resource type is u32, musl's c_int.)
+            #[allow(clippy::unnecessary_cast)]
+            let nofile = libc::RLIMIT_NOFILE as u32;
+            if resource == nofile && hard > sentry::rlimit::NR_OPEN {
+                return bad(&format!(
+                    "above fs.nr_open, {} (setrlimit: operation not permitted)",
+                    sentry::rlimit::NR_OPEN
+                ));
+            }
+            Ok((resource as usize, soft, hard))
+        })
+        .collect()
+}
+
+/// The five capability sets of an OCI process (bit N: capability N).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapabilitySets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
+}
+
+/// The credentials a bundle process starts with: what runc's init leaves for the
+/// container's program once the kernel's execve has run. runc's init (finalizeNamespace)
+/// holds every capability; it cuts the bounding set to `bounding`, keeps its capabilities
+/// through setuid to the process's user (SECBIT_KEEP_CAPS), then capset()s the effective,
+/// permitted and inheritable sets, raises each ambient capability (ignoring failures: one
+/// that isn't both permitted and inheritable stays out) and calls execve, which for a
+/// program without file capabilities gives root the bounding and inheritable sets and
+/// anyone else the ambient set ([`sentry::caps::exec`]), within the old permitted set under
+/// no_new_privs. The capset()s runc's would fail with EPERM are refused, naming the field.
+pub fn process_creds(p: &BundleProcess) -> Result<Creds, BootError> {
+    let mut creds = Creds::login(p.uid, p.gid, p.additional_gids.clone());
+    let c = p.capabilities.unwrap_or_default();
+    let valid = sentry::caps::CAP_VALID_MASK;
+    for (field, mask) in [
+        ("bounding", c.bounding),
+        ("effective", c.effective),
+        ("inheritable", c.inheritable),
+        ("permitted", c.permitted),
+        ("ambient", c.ambient),
+    ] {
+        if mask & !valid != 0 {
+            return Err(BootError::Container(format!(
+                "process.capabilities.{field}: {}: not a capability of this kernel",
+                crate::caps::names(mask & !valid)
+            )));
+        }
+    }
+    if c.effective & !c.permitted != 0 {
+        return Err(BootError::Container(format!(
+            "process.capabilities.effective: {}: not in process.capabilities.permitted \
+             (capset: operation not permitted)",
+            crate::caps::names(c.effective & !c.permitted)
+        )));
+    }
+    if c.inheritable & !c.bounding != 0 {
+        return Err(BootError::Container(format!(
+            "process.capabilities.inheritable: {}: not in process.capabilities.bounding \
+             (capset: operation not permitted)",
+            crate::caps::names(c.inheritable & !c.bounding)
+        )));
+    }
+    creds.caps = sentry::caps::CapSets {
+        bounding: c.bounding,
+        effective: c.effective,
+        inheritable: c.inheritable,
+        permitted: c.permitted,
+        ambient: c.ambient & c.permitted & c.inheritable,
+        securebits: 0,
+    };
+    sentry::caps::exec(&mut creds, p.no_new_privileges);
+    Ok(creds)
 }
 
 fn fail(what: impl std::fmt::Display) -> BootError {
@@ -340,9 +441,8 @@ pub fn process_spec(
     p: BundleProcess,
 ) -> Result<ProcessSpec, BootError> {
     let name = p.args.first().cloned().ok_or(BootError::NoProgram)?;
-    // The bundle's capability sets (process.capabilities) are the OCI runtime's to apply;
-    // until then a login's: root has every capability.
-    let creds = Creds::login(p.uid, p.gid, p.additional_gids.clone());
+    let creds = process_creds(&p)?;
+    let rlimits = check_rlimits(&p.rlimits)?;
     let fs_creds = creds.fs_creds();
     let root = ns.root();
     let cwd = if p.cwd.is_empty() {
@@ -415,6 +515,8 @@ pub fn process_spec(
         envp: p.env.into_iter().map(String::into_bytes).collect(),
         cwd: cwd.into_bytes(),
         creds,
+        no_new_privs: p.no_new_privileges,
+        rlimits,
         stdio: p.stdio,
     })
 }

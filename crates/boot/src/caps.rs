@@ -73,3 +73,45 @@ pub fn drop_unneeded(network_admin: bool) -> Result<(), CapsError> {
     tracing::debug!("capabilities kept: {keep:?}");
     Ok(())
 }
+
+/// The number of the capability `name` as runc spells it ("CAP_CHOWN"), from the `caps`
+/// crate's table; None for a name it doesn't know (runc knows exactly these spellings:
+/// no lower case, no missing "CAP_").
+pub fn number(name: &str) -> Option<u8> {
+    name.parse::<Capability>().ok().map(|c| c.index())
+}
+
+/// The name of capability `n` ("CAP_CHOWN"), or its number for one the table doesn't know.
+pub fn name(n: u8) -> String {
+    caps::all()
+        .into_iter()
+        .find(|c| c.index() == n)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| format!("capability {n}"))
+}
+
+/// The names of the capabilities in `mask`, lowest first, comma-separated.
+pub fn names(mask: u64) -> String {
+    (0..64u8)
+        .filter(|&n| mask & (1 << n) != 0)
+        .map(name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers_round_trip() {
+        assert_eq!(number("CAP_CHOWN"), Some(0));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(number("CAP_NO_SUCH"), None);
+        assert_eq!(number("chown"), None);
+        for n in 0..=40 {
+            assert_eq!(number(&name(n)), Some(n));
+        }
+        assert_eq!(names(0b11), "CAP_CHOWN, CAP_DAC_OVERRIDE");
+    }
+}

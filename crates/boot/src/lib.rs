@@ -402,6 +402,8 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         envp,
         cwd,
         creds,
+        no_new_privs: false,
+        rlimits: Vec::new(),
         stdio: dup_stdio()?,
     };
     let sandbox = sentry::prepare(platform, spec)?;

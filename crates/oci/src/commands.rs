@@ -498,6 +498,9 @@ pub fn stats(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
 
 /// `features`: what this runtime supports, as runc prints it.
 pub fn features() -> serde_json::Value {
+    let capabilities: Vec<String> = (0..=sentry::caps::CAP_LAST_CAP as u8)
+        .map(boot::caps::name)
+        .collect();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
@@ -505,7 +508,7 @@ pub fn features() -> serde_json::Value {
         "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "mode"],
         "linux": {
             "namespaces": ["network", "mount", "pid", "ipc", "uts", "user", "cgroup"],
-            "capabilities": [],
+            "capabilities": capabilities,
             "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false },
             "seccomp": { "enabled": false },
             "apparmor": { "enabled": false },
@@ -525,6 +528,12 @@ pub fn spec_template() -> serde_json::Value {
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
             "noNewPrivileges": true
         },
         "root": { "path": "rootfs", "readonly": true },
@@ -564,6 +573,12 @@ pub struct ExecOverrides<'a> {
     /// UID[:GID].
     pub user: Option<&'a str>,
     pub tty: bool,
+    /// `--cap`: capabilities added to the bounding, effective, permitted and ambient sets
+    /// (runc's exec adds to ambient only where the inheritable set is given; the kernel
+    /// keeps an ambient capability only if it is inheritable, so that is the same).
+    pub caps: &'a [String],
+    /// `--no-new-privs`.
+    pub no_new_privs: bool,
 }
 
 /// Builds the exec request.
@@ -579,22 +594,63 @@ pub fn exec_spec(
         cwd,
         user,
         tty,
+        caps,
+        no_new_privs,
     } = *o;
+    let container_process = || -> Result<oci_spec::runtime::Process, OciError> {
+        let rec = state::load(&g.root, id)?
+            .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+        let spec = spec::load(&rec.bundle)?;
+        spec.process()
+            .clone()
+            .ok_or_else(|| OciError::Invalid("config.json: process: missing".into()))
+    };
     let p: oci_spec::runtime::Process = match process_file {
         Some(f) => {
             let bytes =
                 std::fs::read(f).map_err(|e| OciError::io(format!("{}", f.display()), e))?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| OciError::Invalid(format!("{}: {e}", f.display())))?
+            spec::parse_process_json(&bytes, f)?
         }
-        None => {
-            let rec = state::load(&g.root, id)?
-                .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
-            let spec = spec::load(&rec.bundle)?;
-            spec.process().clone().unwrap_or_default()
-        }
+        None => container_process()?,
     };
     let mut bp = spec::process(&p);
+    if process_file.is_some() && (bp.capabilities.is_none() || bp.rlimits.is_empty()) {
+        // runc's exec falls back to the container's capabilities (finalizeNamespace) and
+        // resource limits (a process without rlimits takes the container's).
+        let container = container_process()?;
+        if bp.capabilities.is_none() {
+            bp.capabilities = spec::capabilities(&container);
+        }
+        if bp.rlimits.is_empty() {
+            bp.rlimits = spec::rlimits(&container);
+        }
+    }
+    if !caps.is_empty() {
+        let c = bp.capabilities.get_or_insert_with(Default::default);
+        let mut unknown = Vec::new();
+        for name in caps {
+            match boot::caps::number(name) {
+                Some(n) => {
+                    let bit = 1u64 << n;
+                    c.bounding |= bit;
+                    c.effective |= bit;
+                    c.permitted |= bit;
+                    c.ambient |= bit;
+                }
+                None => unknown.push(name.as_str()),
+            }
+        }
+        if !unknown.is_empty() {
+            // As runc: a warning, and the process runs without them.
+            tracing::warn!(
+                "--cap: ignoring unknown or unavailable capabilities: [{}]",
+                unknown.join(", ")
+            );
+        }
+    }
+    if no_new_privs {
+        bp.no_new_privileges = true;
+    }
     if process_file.is_none() {
         if args.is_empty() {
             return Err(OciError::Invalid("exec: no command given".into()));
@@ -627,6 +683,9 @@ pub fn exec_spec(
             uid: bp.uid,
             gid: bp.gid,
             additional_gids: bp.additional_gids,
+            capabilities: bp.capabilities.map(Into::into),
+            no_new_privileges: bp.no_new_privileges,
+            rlimits: bp.rlimits,
         },
     })
 }

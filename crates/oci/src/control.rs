@@ -46,9 +46,52 @@ pub enum Request {
         uid: u32,
         gid: u32,
         additional_gids: Vec<u32>,
+        /// `process.capabilities` (None: every set empty).
+        #[serde(default)]
+        capabilities: Option<Capabilities>,
+        /// `process.noNewPrivileges`.
+        #[serde(default)]
+        no_new_privileges: bool,
+        /// `process.rlimits`: (resource, soft, hard).
+        #[serde(default)]
+        rlimits: Vec<(u32, u64, u64)>,
     },
     /// The sandbox's processes.
     Ps,
+}
+
+/// An exec's capability sets (bit N: capability N).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
+}
+
+impl From<boot::bundle::CapabilitySets> for Capabilities {
+    fn from(c: boot::bundle::CapabilitySets) -> Self {
+        Capabilities {
+            bounding: c.bounding,
+            effective: c.effective,
+            inheritable: c.inheritable,
+            permitted: c.permitted,
+            ambient: c.ambient,
+        }
+    }
+}
+
+impl From<Capabilities> for boot::bundle::CapabilitySets {
+    fn from(c: Capabilities) -> Self {
+        boot::bundle::CapabilitySets {
+            bounding: c.bounding,
+            effective: c.effective,
+            inheritable: c.inheritable,
+            permitted: c.permitted,
+            ambient: c.ambient,
+        }
+    }
 }
 
 /// A reply from the sandbox.

@@ -310,6 +310,9 @@ fn serve(
             uid,
             gid,
             additional_gids,
+            capabilities,
+            no_new_privileges,
+            rlimits,
         } => {
             let mut it = fds.into_iter();
             let p = boot::bundle::BundleProcess {
@@ -319,6 +322,9 @@ fn serve(
                 uid,
                 gid,
                 additional_gids,
+                capabilities: capabilities.map(Into::into),
+                no_new_privileges,
+                rlimits,
                 stdio: [it.next(), it.next(), it.next()],
             };
             let spawned = boot::bundle::process_spec(&ns, &procfs, p)

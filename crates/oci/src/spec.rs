@@ -2,18 +2,105 @@
 
 use std::path::{Path, PathBuf};
 
-use boot::bundle::{Bundle, BundleMount, BundleProcess, MountKind};
+use boot::bundle::{Bundle, BundleMount, BundleProcess, CapabilitySets, MountKind};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::OciError;
 
 /// Loads `BUNDLE/config.json`. Unknown fields are ignored; a field of the wrong shape is
-/// refused with serde's message, which names it.
+/// refused with a message naming it (`process.user.uid: invalid type: ...`). Unknown
+/// capability names are left out with a warning ([`parse_json`]).
 pub fn load(bundle: &Path) -> Result<Spec, OciError> {
     let path = bundle.join("config.json");
     let bytes = std::fs::read(&path).map_err(|e| OciError::io(format!("{}", path.display()), e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| OciError::Invalid(format!("{}: {e}", path.display())))
+    parse_json(&bytes, &path, &["process", "capabilities"])
+}
+
+/// Reads an OCI `process` (`runsc exec --process FILE`), as [`load`] reads config.json.
+pub fn parse_process_json(bytes: &[u8], path: &Path) -> Result<Process, OciError> {
+    parse_json(bytes, path, &["capabilities"])
+}
+
+/// Parses `bytes` as a `T`, leaving out the capability names the sets at `caps_at` hold
+/// that runc doesn't know. runc (since 1.0, so the 1.1 Debian ships and Docker drives
+/// here) warns "ignoring unknown or unavailable capabilities: [...]" and runs the
+/// container without them; an older runc refused the container. We do as today's runc:
+/// a Docker or Kubernetes that knows a newer kernel's capability still runs its containers.
+/// oci-spec alone would refuse the whole file without naming the field.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    caps_at: &[&str],
+) -> Result<T, OciError> {
+    let invalid = |e: serde_json::Error| OciError::Invalid(format!("{}: {e}", path.display()));
+    // serde's own message says what was wrong, not where: the field's path goes first.
+    let invalid_at = |e: serde_path_to_error::Error<serde_json::Error>| {
+        let field = e.path().to_string();
+        if field == "." {
+            invalid(e.into_inner())
+        } else {
+            OciError::Invalid(format!("{}: {field}: {}", path.display(), e.into_inner()))
+        }
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let mut unknown = Vec::new();
+    let mut sets = Some(&mut value);
+    for key in caps_at {
+        sets = sets.and_then(|v| v.get_mut(*key));
+    }
+    if let Some(serde_json::Value::Object(sets)) = sets {
+        for (set, names) in sets.iter_mut() {
+            if let serde_json::Value::Array(names) = names {
+                names.retain(|n| match n.as_str() {
+                    Some(name) if boot::caps::number(name).is_none() => {
+                        unknown.push(format!("{}.{set}: {name}", caps_at.join(".")));
+                        false
+                    }
+                    // Not a string: oci-spec refuses it, naming the field.
+                    _ => true,
+                });
+            }
+        }
+    }
+    if unknown.is_empty() {
+        // From the bytes: serde's messages then give the line and column.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        return serde_path_to_error::deserialize(&mut de).map_err(invalid_at);
+    }
+    tracing::warn!(
+        "{}: ignoring unknown or unavailable capabilities: [{}]",
+        path.display(),
+        unknown.join(", ")
+    );
+    serde_path_to_error::deserialize(value).map_err(invalid_at)
+}
+
+/// A set of `process.capabilities` as a mask. Every name in it is one [`parse_json`] kept
+/// (oci-spec spells them "CAP_CHOWN" when written back, as the `caps` table does).
+fn cap_mask(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
+    set.iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_json::to_value(c).ok()?;
+            let n = boot::caps::number(name.as_str()?);
+            if n.is_none() {
+                tracing::warn!("ignoring unknown capability {name}");
+            }
+            n
+        })
+        .fold(0, |m, n| m | 1 << n)
+}
+
+/// `process.capabilities` as masks (None: the process has none).
+pub fn capabilities(p: &Process) -> Option<CapabilitySets> {
+    let c = p.capabilities().as_ref()?;
+    Some(CapabilitySets {
+        bounding: cap_mask(c.bounding()),
+        effective: cap_mask(c.effective()),
+        inheritable: cap_mask(c.inheritable()),
+        permitted: cap_mask(c.permitted()),
+        ambient: cap_mask(c.ambient()),
+    })
 }
 
 fn parse_mode(opts: &[String]) -> Option<u32> {
@@ -122,6 +209,39 @@ fn root_image(spec: &Spec) -> Result<Option<(Vec<PathBuf>, PathBuf)>, OciError> 
     st.root_files(&rec).map(Some).map_err(bad)
 }
 
+/// `process.rlimits` as (resource number, soft, hard).
+pub fn rlimits(p: &Process) -> Vec<(u32, u64, u64)> {
+    use oci_spec::runtime::PosixRlimitType as T;
+    p.rlimits()
+        .iter()
+        .flatten()
+        .map(|r| {
+            let resource = match r.typ() {
+                T::RlimitCpu => libc::RLIMIT_CPU,
+                T::RlimitFsize => libc::RLIMIT_FSIZE,
+                T::RlimitData => libc::RLIMIT_DATA,
+                T::RlimitStack => libc::RLIMIT_STACK,
+                T::RlimitCore => libc::RLIMIT_CORE,
+                T::RlimitRss => libc::RLIMIT_RSS,
+                T::RlimitNproc => libc::RLIMIT_NPROC,
+                T::RlimitNofile => libc::RLIMIT_NOFILE,
+                T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+                T::RlimitAs => libc::RLIMIT_AS,
+                T::RlimitLocks => libc::RLIMIT_LOCKS,
+                T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+                T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+                T::RlimitNice => libc::RLIMIT_NICE,
+                T::RlimitRtprio => libc::RLIMIT_RTPRIO,
+                T::RlimitRttime => libc::RLIMIT_RTTIME,
+            };
+            // (glibc's resource type is u32, musl's c_int.)
+            #[allow(clippy::unnecessary_cast)]
+            let resource = resource as u32;
+            (resource, r.soft(), r.hard())
+        })
+        .collect()
+}
+
 /// The bundle's process (without its stdio).
 pub fn process(p: &Process) -> BundleProcess {
     let user = p.user();
@@ -132,6 +252,9 @@ pub fn process(p: &Process) -> BundleProcess {
         uid: user.uid(),
         gid: user.gid(),
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        capabilities: capabilities(p),
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
+        rlimits: rlimits(p),
         stdio: [None, None, None],
     }
 }
@@ -146,4 +269,66 @@ pub fn network_namespace(spec: &Spec) -> Option<Option<PathBuf>> {
         .iter()
         .find(|n| n.typ() == LinuxNamespaceType::Network)
         .map(|n| n.path().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Spec, String> {
+        parse_json(
+            json.as_bytes(),
+            Path::new("config.json"),
+            &["process", "capabilities"],
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_invalid_field_is_named() {
+        let base = r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "#;
+        let err = parse(&format!(
+            r#"{base} "process": {{"cwd": "/", "user": {{"uid": "zero", "gid": 0}}}}}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("config.json: process.user.uid: invalid type"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            r#"{base} "mounts": [{{"destination": "/p", "options": "ro"}}]}}"#
+        ))
+        .unwrap_err();
+        assert!(err.contains("mounts[0].options: invalid type"), "{err}");
+        // An unknown field is ignored.
+        assert!(parse(&format!(r#"{base} "noSuchField": 1}}"#)).is_ok());
+    }
+
+    #[test]
+    fn unknown_capabilities_are_left_out() {
+        let spec = parse(
+            r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
+               "capabilities": {"bounding": ["CAP_CHOWN", "CAP_NO_SUCH", "chown"],
+                                "ambient": ["CAP_KILL"]}}}"#,
+        )
+        .unwrap();
+        let caps = capabilities(spec.process().as_ref().unwrap()).unwrap();
+        assert_eq!(
+            caps,
+            CapabilitySets {
+                bounding: 1,
+                ambient: 1 << 5,
+                ..Default::default()
+            }
+        );
+        let err = parse(
+            r#"{"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
+               "capabilities": {"bounding": ["CAP_NO_SUCH", 5]}}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("process.capabilities.bounding[0]: invalid type"),
+            "{err}"
+        );
+    }
 }

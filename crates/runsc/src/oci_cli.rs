@@ -63,6 +63,13 @@ pub struct ExecArgs {
     /// UID[:GID].
     #[arg(long, short = 'u')]
     user: Option<String>,
+    /// Add a capability (CAP_NAME) to the process's bounding, effective, permitted and
+    /// ambient sets (repeatable).
+    #[arg(long, short = 'c')]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    no_new_privs: bool,
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     id: String,
@@ -275,6 +282,8 @@ fn run_command(g: &OciGlobals, cmd: OciCommand) -> Result<i32, OciError> {
                     cwd: a.cwd.as_deref(),
                     user: a.user.as_deref(),
                     tty: a.tty,
+                    caps: &a.cap,
+                    no_new_privs: a.no_new_privs,
                 },
             )?;
             if a.detach {

@@ -37,6 +37,11 @@ pub struct ProcessSpec {
     /// Working directory the program starts in (the root if it doesn't resolve).
     pub cwd: Vec<u8>,
     pub creds: Creds,
+    /// Starts with no_new_privs set (OCI `process.noNewPrivileges`).
+    pub no_new_privs: bool,
+    /// Resource limits (resource, soft, hard) set over the host's (OCI `process.rlimits`);
+    /// the caller checks them as setrlimit would.
+    pub rlimits: Vec<(usize, u64, u64)>,
     /// Standard input, output and error (None: closed).
     pub stdio: [Option<OwnedFd>; 3],
 }
@@ -498,7 +503,12 @@ fn new_process(
     let platform = kernel.platform.clone();
     let fs = Arc::new(start_fs(&spec.mounts, &spec.cwd, &spec.creds));
     let execfn = spec.program.execfn.clone();
-    let rlimits = host_rlimits();
+    let mut rlimits = host_rlimits();
+    for &(resource, soft, hard) in &spec.rlimits {
+        if let Some(slot) = rlimits.get_mut(resource) {
+            *slot = (soft, hard);
+        }
+    }
     let loaded = load_program(
         platform.as_ref(),
         &kernel.vdso,
@@ -545,6 +555,9 @@ fn new_process(
     kernel.tasks.add(spec.creds.uid);
     group.add_thread(pid, signals.thread.clone());
     let seccomp: Arc<crate::seccomp::ThreadSeccomp> = Default::default();
+    if spec.no_new_privs {
+        seccomp.set_no_new_privs();
+    }
     group.set_seccomp(pid, seccomp.clone());
     group.set_thread_caps(pid, spec.creds.caps);
     let _ = info.group.set(Arc::downgrade(&group));
