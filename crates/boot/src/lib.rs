@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod caps;
+pub mod confine;
 pub mod container;
 pub mod mounts;
 pub mod netns;
@@ -125,6 +126,8 @@ pub enum BootError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Caps(#[from] caps::CapsError),
+    #[error(transparent)]
+    Confine(#[from] confine::ConfineError),
     #[error("no program given")]
     NoProgram,
     #[error("platform {0} is not available yet; use --platform=kvm")]
@@ -188,8 +191,14 @@ fn dup_stdio() -> Result<[Option<OwnedFd>; 3], BootError> {
 
 /// The credentials `runsc do`'s program starts with: the caller's ids, and the
 /// capabilities execve would give it from the caller's sets (root: its bounding set, as
-/// permitted and effective; anyone else: its ambient set), as if the caller ran it.
+/// permitted and effective; anyone else: its ambient set), as if the caller ran it:
+/// those `confine::remember_caller` kept, if it ran (before a user namespace).
 fn caller_creds() -> Creds {
+    confine::caller().unwrap_or_else(read_caller_creds)
+}
+
+/// The caller's credentials as the kernel has them now.
+pub(crate) fn read_caller_creds() -> Creds {
     let groups = nix::unistd::getgroups()
         .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
         .unwrap_or_default();
@@ -283,12 +292,6 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     let name = opts.argv.first().ok_or(BootError::NoProgram)?;
     // The caller's capabilities, read before the sentry drops its own.
     let caller = caller_creds();
-    if opts.seccomp != seccomp::Mode::Off {
-        // Before the sentry starts any thread (capabilities are per thread); with the
-        // filter, as the confinement of the running sentry (`--seccomp=off` keeps both off
-        // for debugging).
-        caps::drop_unneeded()?;
-    }
     // The file system, the program and the images are checked before any VM exists, so bad
     // input costs nothing. The program is found in the sandbox's file system (so it may
     // come from a mounted image), along the caller's PATH, from the caller's directory.
@@ -368,10 +371,24 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         image.entry
     );
 
+    // Every host file the sentry needs is open now (the root's and volumes' directories,
+    // the images, the standard streams, the log) but /dev/kvm: open it, then leave the
+    // host's file system for an empty root (when the namespaces were made).
+    let device_fd = bundle::open_device(opts.platform)?;
+    if let Err(e) = confine::pivot_to_empty_root() {
+        tracing::warn!("{e}; the sentry keeps the host's root");
+    }
+    if opts.seccomp != seccomp::Mode::Off {
+        // Before the sentry starts any thread (capabilities are per thread), after the
+        // pivot (which needs CAP_SYS_ADMIN); with the filter, as the confinement of the
+        // running sentry (`--seccomp=off` keeps both off for debugging).
+        caps::drop_unneeded()?;
+    }
     let platform = match opts.platform {
         PlatformKind::Kvm => {
             let mut config = KvmConfig {
                 syscall_path: opts.syscall_path,
+                device_fd,
                 ..Default::default()
             };
             if let Some(bytes) = opts.total_memory {
