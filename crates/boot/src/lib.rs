@@ -43,6 +43,9 @@ pub struct DoOptions {
     pub volumes: Vec<Volume>,
     /// The sentry's own seccomp filter (`--seccomp`).
     pub seccomp: seccomp::Mode,
+    /// The most tasks (threads included) the sandbox may have (`--pids-limit`, as the OCI
+    /// `linux.resources.pids.limit`): fork and clone past it give EAGAIN. None: no limit.
+    pub pids_limit: Option<u64>,
 }
 
 /// A host directory bind-mounted in the sandbox (`--volume HOSTDIR:/PATH[:ro|:rw]`, as
@@ -274,6 +277,7 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
         image_mounts: Vec::new(),
         volumes: Vec::new(),
         seccomp: seccomp::Mode::Enforce,
+        pids_limit: None,
     };
     let rootfs = RootFs::Layers {
         layers: layers.iter().map(PathBuf::from).collect(),
@@ -415,6 +419,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         stdio: dup_stdio()?,
     };
     let sandbox = sentry::prepare(platform, spec)?;
+    sandbox.kernel().tasks.set_pids_max(opts.pids_limit);
     // Everything the sentry opens by path is open now: from here on it needs only the calls
     // in seccomp::ALLOWED.
     seccomp::install(opts.seccomp)?;

@@ -110,6 +110,10 @@ enum Command {
         /// `docker run --network=none`).
         #[arg(long, value_enum)]
         network: Option<NetworkArg>,
+        /// The most tasks (processes and threads) the sandbox may have, as a pids cgroup's
+        /// pids.max: fork and clone past it fail with EAGAIN (default: no limit).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        pids_limit: Option<u64>,
         /// Mount the ImgFS image IMG read-only at PATH in the sandbox (PATH is created if
         /// missing). Repeatable; mounted in order.
         #[arg(
@@ -358,6 +362,7 @@ fn main() -> ExitCode {
         Command::Do {
             syscall_path,
             network: _,
+            pids_limit,
             mount_image,
             volume,
             image,
@@ -388,6 +393,7 @@ fn main() -> ExitCode {
                 image_mounts: mount_image,
                 volumes: volume,
                 seccomp: cli.seccomp.parse().expect("clap checked the value"),
+                pids_limit,
             };
             match boot::run_do_in(opts, rootfs) {
                 Ok(status) => ExitCode::from(status as u8),
