@@ -411,11 +411,29 @@ fn supervise(child: libc::pid_t, set: &libc::sigset_t) -> ! {
             }
             libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
                 // Stop the sentry (from an ancestor namespace, SIGSTOP always reaches an
-                // init), then ourselves; SIGCONT wakes both.
-                // SAFETY: kill(2) on our child, raise on ourselves.
+                // init), then ourselves by the same signal, so that the shell reports the
+                // stop it would have; SIGCONT wakes both.
+                // SAFETY: kill(2) on our child; the signal's default action, unblocked
+                // and raised on ourselves (it stops us until SIGCONT), then blocked and
+                // caught again.
                 unsafe {
                     libc::kill(child, libc::SIGSTOP);
-                    libc::raise(libc::SIGSTOP);
+                    let mut one = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                    libc::sigemptyset(one.as_mut_ptr());
+                    libc::sigaddset(one.as_mut_ptr(), sig);
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::pthread_sigmask(libc::SIG_UNBLOCK, one.as_ptr(), std::ptr::null_mut());
+                    libc::raise(sig);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, one.as_ptr(), std::ptr::null_mut());
+                    // Stopped, we are back after a SIGCONT (blocked: pending, and passed
+                    // on below). None pending: the kernel discarded the stop (an orphaned
+                    // process group), as it would have for the sentry: wake it.
+                    let mut pending = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                    libc::sigemptyset(pending.as_mut_ptr());
+                    libc::sigpending(pending.as_mut_ptr());
+                    if libc::sigismember(pending.as_ptr(), libc::SIGCONT) != 1 {
+                        libc::kill(child, libc::SIGCONT);
+                    }
                 }
             }
             libc::SIGCONT => {
