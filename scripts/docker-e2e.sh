@@ -113,6 +113,12 @@ check "sandbox under seccomp, every thread" "2" \
 # ... keeping only CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, NET_BIND_SERVICE.
 check "sandbox capabilities, every thread" "000000000000041f" \
   "$(for t in /proc/"$spid"/task/*; do awk '/^CapEff:/ {print $2}' "$t/status"; done | sort -u | tr '\n' ' ' | sed 's/ $//')"
+# ... in mount, pid, ipc and uts namespaces of its own (pid 1 there), in an empty root
+# holding only its own /proc (boot::confine).
+check "sandbox namespaces differ from the host's" "mnt pid ipc uts" \
+  "$(for n in mnt pid ipc uts; do [ "$(readlink /proc/"$spid"/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] && printf '%s ' $n; done | sed 's/ $//')"
+check "sandbox is pid 1 of its namespace" "1" "$(awk '/^NSpid:/ {print $NF}' /proc/"$spid"/status)"
+check "sandbox root is empty but for its /proc" "proc" "$(ls /proc/"$spid"/root | tr '\n' ' ' | sed 's/ $//')"
 $DOCKER pause "$id" >/dev/null && check "pause" "paused" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER unpause "$id" >/dev/null && check "unpause" "running" "$($DOCKER inspect -f '{{.State.Status}}' "$id")"
 $DOCKER stop -t 5 "$id" >/dev/null

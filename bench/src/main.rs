@@ -246,6 +246,24 @@ fn main() -> anyhow::Result<()> {
         "us",
         Some(native_start),
     );
+    // The same without the sentry's namespaces and empty root (boot::confine): what they
+    // cost at start.
+    let unconfined_start = median(
+        (0..start_runs)
+            .map(|_| {
+                time_run(
+                    b.sandboxed(SyscallPath::Ring, nothing, &[])
+                        .env("RUNSC_NO_NAMESPACES", "1"),
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    row(
+        "start to exit, do-nothing program, runsc do, no namespaces",
+        unconfined_start,
+        "us",
+        Some(native_start),
+    );
     let ops_program = programs::build_one(&dir.join("bench-programs"), "ops")?;
     ops::run(&b, &ops_program, quick)?;
     net::run(&b, &net_program, quick)?;

@@ -202,6 +202,42 @@ pub fn kvm_usable() -> Result<(), String> {
         .map_err(|e| format!("cannot open /dev/kvm read-write: {e}"))
 }
 
+/// The host pid of the sentry of a `runsc do` started as `pid`: its child, pid 1 of the
+/// sandbox's own pid namespace (boot::confine), once it exists; `pid` itself when runsc
+/// runs without namespaces (RUNSC_NO_NAMESPACES, or the host refused them: no child shows
+/// up within 5 s, or `pid` ended).
+pub fn sentry_pid(pid: u32) -> u32 {
+    if std::env::var_os("RUNSC_NO_NAMESPACES").is_some_and(|v| v != "0" && !v.is_empty()) {
+        return pid;
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Some(c) = child_of(pid) {
+            return c;
+        }
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pid
+}
+
+/// A child process of `pid` (from /proc/*/status PPid).
+pub fn child_of(pid: u32) -> Option<u32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let n: u32 = e.file_name().to_str()?.parse().ok()?;
+        let status = fs::read_to_string(e.path().join("status")).ok()?;
+        let ppid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        (ppid == pid).then_some(n)
+    })
+}
+
 /// Writes a line straight to the process's stderr. Unlike `eprintln!`, this
 /// is not captured by the test runner, so it shows even for passing tests.
 pub fn loud(msg: &str) {

@@ -66,7 +66,7 @@ fn stat_and_open_of_many_host_files_keeps_descriptors_bounded() {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn runsc");
-    let pid = child.id();
+    let pid = conformance::sentry_pid(child.id());
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout");
     let (tx, lines) = mpsc::channel();

@@ -705,7 +705,7 @@ fn mapping_an_image_file_copies_nothing() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start runsc do");
-    let pid = child.id();
+    let pid = conformance::sentry_pid(child.id());
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut wait_line = |want: &str| loop {

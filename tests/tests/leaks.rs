@@ -157,7 +157,7 @@ fn start_guest(name: &str) -> Option<(Guest, u32, Usage)> {
         return None;
     }
     let mut guest = Guest::start(&build("leak_workload", Libc::Musl));
-    let pid = guest.child.id();
+    let pid = conformance::sentry_pid(guest.child.id());
     guest.expect("ready");
     let idle = usage(pid);
     Some((guest, pid, idle))

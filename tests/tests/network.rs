@@ -336,7 +336,7 @@ fn connection_churn_leaks_no_host_descriptors() {
     let mut cmd = runsc_do_command(&prog, &[] as &[&str]);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     let mut child = Killed(cmd.spawn().expect("spawn runsc"));
-    let pid = child.0.id();
+    let pid = conformance::sentry_pid(child.0.id());
     let mut stdin = child.0.stdin.take().expect("stdin");
     let stdout = child.0.stdout.take().expect("stdout");
     let (tx, lines) = mpsc::channel();

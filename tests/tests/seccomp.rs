@@ -22,7 +22,7 @@ fn thread_status(extra: &[&str]) -> Vec<[String; 5]> {
     let mut found = Vec::new();
     while start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(300));
-        let dir = format!("/proc/{}/task", child.id());
+        let dir = format!("/proc/{}/task", conformance::sentry_pid(child.id()));
         let Ok(tasks) = std::fs::read_dir(&dir) else {
             continue;
         };

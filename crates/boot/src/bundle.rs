@@ -522,18 +522,35 @@ pub fn process_spec(
 }
 
 /// The platform a bundle's sandbox runs on.
+///
+/// `device_fd`: the KVM device ([`open_device`]), opened already (before the sentry left the host's root).
 pub fn new_platform(
     kind: PlatformKind,
     total_memory: Option<u64>,
+    device_fd: Option<Arc<std::os::fd::OwnedFd>>,
 ) -> Result<Arc<dyn Platform>, BootError> {
     match kind {
         PlatformKind::Kvm => {
-            let mut config = KvmConfig::default();
+            let mut config = KvmConfig {
+                device_fd,
+                ..KvmConfig::default()
+            };
             if let Some(bytes) = total_memory {
                 config.memory_size = bytes;
             }
             Ok(Arc::new(KvmPlatform::new(config)?))
         }
         PlatformKind::Systrap => Err(BootError::PlatformUnavailable("systrap")),
+    }
+}
+
+/// Opens the device of platform `kind` (/dev/kvm), before the sentry leaves the host's root
+/// (`confine::pivot_to_empty_root`); None for a platform without one.
+pub fn open_device(kind: PlatformKind) -> Result<Option<Arc<std::os::fd::OwnedFd>>, BootError> {
+    match kind {
+        PlatformKind::Kvm => Ok(Some(Arc::new(platform::kvm::open_device(
+            &KvmConfig::default().device,
+        )?))),
+        PlatformKind::Systrap => Ok(None),
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod caps;
+pub mod confine;
 pub mod container;
 pub mod mounts;
 pub mod netns;
@@ -42,6 +43,9 @@ pub struct DoOptions {
     pub volumes: Vec<Volume>,
     /// The sentry's own seccomp filter (`--seccomp`).
     pub seccomp: seccomp::Mode,
+    /// The most tasks (threads included) the sandbox may have (`--pids-limit`, as the OCI
+    /// `linux.resources.pids.limit`): fork and clone past it give EAGAIN. None: no limit.
+    pub pids_limit: Option<u64>,
 }
 
 /// A host directory bind-mounted in the sandbox (`--volume HOSTDIR:/PATH[:ro|:rw]`, as
@@ -125,6 +129,8 @@ pub enum BootError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Caps(#[from] caps::CapsError),
+    #[error(transparent)]
+    Confine(#[from] confine::ConfineError),
     #[error("no program given")]
     NoProgram,
     #[error("platform {0} is not available yet; use --platform=kvm")]
@@ -188,8 +194,14 @@ fn dup_stdio() -> Result<[Option<OwnedFd>; 3], BootError> {
 
 /// The credentials `runsc do`'s program starts with: the caller's ids, and the
 /// capabilities execve would give it from the caller's sets (root: its bounding set, as
-/// permitted and effective; anyone else: its ambient set), as if the caller ran it.
+/// permitted and effective; anyone else: its ambient set), as if the caller ran it:
+/// those `confine::remember_caller` kept, if it ran (before a user namespace).
 fn caller_creds() -> Creds {
+    confine::caller().unwrap_or_else(read_caller_creds)
+}
+
+/// The caller's credentials as the kernel has them now.
+pub(crate) fn read_caller_creds() -> Creds {
     let groups = nix::unistd::getgroups()
         .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
         .unwrap_or_default();
@@ -265,6 +277,7 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
         image_mounts: Vec::new(),
         volumes: Vec::new(),
         seccomp: seccomp::Mode::Enforce,
+        pids_limit: None,
     };
     let rootfs = RootFs::Layers {
         layers: layers.iter().map(PathBuf::from).collect(),
@@ -287,15 +300,6 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // (--network=none), never the host's.
     let network_admin =
         netns::is_own() && sentry::caps::capable(&caller, sentry::caps::Cap::NetAdmin);
-    if opts.seccomp != seccomp::Mode::Off {
-        // Before the sentry starts any thread (capabilities are per thread); with the
-        // filter, as the confinement of the running sentry (`--seccomp=off` keeps both off
-        // for debugging).
-        caps::drop_unneeded(network_admin)?;
-    }
-    if network_admin {
-        fs::hostinet::allow_network_changes();
-    }
     // The file system, the program and the images are checked before any VM exists, so bad
     // input costs nothing. The program is found in the sandbox's file system (so it may
     // come from a mounted image), along the caller's PATH, from the caller's directory.
@@ -375,10 +379,27 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         image.entry
     );
 
+    // Every host file the sentry needs is open now (the root's and volumes' directories,
+    // the images, the standard streams, the log) but /dev/kvm: open it, then leave the
+    // host's file system for an empty root (when the namespaces were made).
+    let device_fd = bundle::open_device(opts.platform)?;
+    if let Err(e) = confine::pivot_to_empty_root() {
+        tracing::warn!("{e}; the sentry keeps the host's root");
+    }
+    if opts.seccomp != seccomp::Mode::Off {
+        // Before the sentry starts any thread (capabilities are per thread), after the
+        // pivot (which needs CAP_SYS_ADMIN); with the filter, as the confinement of the
+        // running sentry (`--seccomp=off` keeps both off for debugging).
+        caps::drop_unneeded(network_admin)?;
+    }
+    if network_admin {
+        fs::hostinet::allow_network_changes();
+    }
     let platform = match opts.platform {
         PlatformKind::Kvm => {
             let mut config = KvmConfig {
                 syscall_path: opts.syscall_path,
+                device_fd,
                 ..Default::default()
             };
             if let Some(bytes) = opts.total_memory {
@@ -407,6 +428,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         stdio: dup_stdio()?,
     };
     let sandbox = sentry::prepare(platform, spec)?;
+    sandbox.kernel().tasks.set_pids_max(opts.pids_limit);
     // Everything the sentry opens by path is open now: from here on it needs only the calls
     // in seccomp::ALLOWED.
     seccomp::install(opts.seccomp)?;

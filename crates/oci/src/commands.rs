@@ -119,6 +119,122 @@ fn spawn_self(
         .map_err(|e| OciError::io(format!("starting {}", g.exe.display()), e))
 }
 
+/// The sandbox process `create` started: std's child, or (in a pid namespace of its own)
+/// one cloned by hand.
+pub enum SandboxChild {
+    Std(std::process::Child),
+    Cloned(i32),
+}
+
+impl SandboxChild {
+    /// Its host pid (for `--pid-file`, the state, and the shim's wait).
+    pub fn id(&self) -> i32 {
+        match self {
+            SandboxChild::Std(c) => c.id() as i32,
+            SandboxChild::Cloned(pid) => *pid,
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            SandboxChild::Std(c) => {
+                let _ = c.kill();
+            }
+            // SAFETY: kill(2) on our own child, not reaped yet.
+            SandboxChild::Cloned(pid) => unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            },
+        }
+    }
+
+    /// Waits for it: its exit status (128+N for signal N).
+    pub fn wait(&mut self) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
+        match self {
+            SandboxChild::Std(c) => match c.wait() {
+                Ok(s) => s
+                    .code()
+                    .unwrap_or_else(|| 128 + s.signal().unwrap_or(libc::SIGKILL)),
+                Err(_) => 1,
+            },
+            SandboxChild::Cloned(pid) => loop {
+                let mut status = 0;
+                // SAFETY: waitpid on our own child.
+                let r = unsafe { libc::waitpid(*pid, &mut status, 0) };
+                if r == *pid {
+                    if libc::WIFEXITED(status) {
+                        return libc::WEXITSTATUS(status);
+                    }
+                    if libc::WIFSIGNALED(status) {
+                        return 128 + libc::WTERMSIG(status);
+                    }
+                } else if r < 0
+                    && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
+                {
+                    return 1;
+                }
+            },
+        }
+    }
+}
+
+/// Starts the sandbox process, `exe GLOBALS ARGS`, as [`spawn_self`] does, but cloned into
+/// a new pid namespace, where it is pid 1 (boot::confine): its host pid is still the one
+/// `create` reports and the shim reaps. Falls back to [`spawn_self`] (with a warning)
+/// where the host refuses the namespace, or with RUNSC_NO_NAMESPACES.
+fn spawn_sandbox(g: &Globals, args: &[OsString], keep: RawFd) -> Result<SandboxChild, OciError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let disabled =
+        std::env::var_os(boot::confine::DISABLE_ENV).is_some_and(|v| v != "0" && !v.is_empty());
+    if disabled {
+        return spawn_self(g, args, keep).map(SandboxChild::Std);
+    }
+    let cstring = |s: &std::ffi::OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| OciError::Invalid(format!("{s:?} holds a NUL byte")))
+    };
+    let exe = cstring(g.exe.as_os_str())?;
+    let mut argv = vec![exe.clone()];
+    for a in g.args.iter().chain(args) {
+        argv.push(cstring(a)?);
+    }
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let mut kv = k;
+        kv.push("=");
+        kv.push(v);
+        envp.push(cstring(&kv)?);
+    }
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let flags = (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM, like fork: the child gets a copy of this process and,
+    // below, makes only async-signal-safe calls on memory prepared before the clone, then
+    // execs or exits.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: in the child: setsid, fcntl, execve and _exit on prepared memory only.
+        unsafe {
+            if libc::setsid() < 0 || libc::fcntl(keep, libc::F_SETFD, 0) < 0 {
+                libc::_exit(125);
+            }
+            libc::execve(exe.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(
+            "namespaces: the sandbox process gets no pid namespace of its own \
+             (clone(CLONE_NEWPID): {e}); the sentry stays in the caller's namespaces and root"
+        );
+        return spawn_self(g, args, keep).map(SandboxChild::Std);
+    }
+    Ok(SandboxChild::Cloned(pid as i32))
+}
+
 /// Reads what a child reports on `read`: Ok(text after "ok"), or its error.
 fn read_report(read: OwnedFd) -> Result<String, OciError> {
     let mut f = std::fs::File::from(read);
@@ -175,7 +291,7 @@ pub fn create(
     bundle: Option<&Path>,
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
-) -> Result<std::process::Child, OciError> {
+) -> Result<SandboxChild, OciError> {
     state::check_id(id)?;
     let bundle = match bundle {
         Some(b) => b.to_path_buf(),
@@ -214,18 +330,18 @@ pub fn create(
         args.push(c.into());
     }
     args.push(id.into());
-    let mut child = spawn_self(g, &args, write.as_raw_fd()).map_err(cleanup)?;
+    let mut child = spawn_sandbox(g, &args, write.as_raw_fd()).map_err(cleanup)?;
     drop(write);
-    let fail = |child: &mut std::process::Child, e: OciError| {
-        let _ = child.kill();
-        let _ = child.wait();
+    let fail = |child: &mut SandboxChild, e: OciError| {
+        child.kill();
+        child.wait();
         let _ = std::fs::remove_dir_all(&dir);
         e
     };
     if let Err(e) = read_report(read) {
         return Err(fail(&mut child, e));
     }
-    let pid = child.id() as i32;
+    let pid = child.id();
     let rec = Record {
         id: id.to_string(),
         pid,
@@ -850,14 +966,8 @@ pub fn exec_spec_from_json(s: &str) -> Result<ExecSpec, OciError> {
 }
 
 /// Waits for our child sandbox (for `run` without `--detach`): its exit status.
-pub fn wait_child(mut child: std::process::Child) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match child.wait() {
-        Ok(s) => s
-            .code()
-            .unwrap_or_else(|| 128 + s.signal().unwrap_or(libc::SIGKILL)),
-        Err(_) => 1,
-    }
+pub fn wait_child(mut child: SandboxChild) -> i32 {
+    child.wait()
 }
 
 #[cfg(test)]

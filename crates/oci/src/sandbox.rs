@@ -171,17 +171,28 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
             .and_then(|p| p.capabilities().as_ref())
             .and_then(|c| c.bounding().as_ref())
             .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
+    // The control socket, ROOT/ID/control.sock: bound now, while the state directory is in
+    // reach; exec, kill and ps reach the sandbox through it by path from the host.
+    let listener = control::listen(&crate::state::dir(&args.root, &args.id))?;
+    // Every host file the sentry needs is open (the rootfs and bind sources, the stdio or
+    // terminal, the log, the control socket) but /dev/kvm: open it, then leave the host's
+    // file system for an empty root (boot::confine).
+    let device_fd = boot::bundle::open_device(args.platform).map_err(OciError::boot)?;
+    if let Err(e) = boot::confine::pivot_to_empty_root() {
+        tracing::warn!("{e}; the sentry keeps the host's root");
+    }
     if args.seccomp != boot::seccomp::Mode::Off {
         // The namespace is joined and the bundle's files are open: from here on the sentry
         // needs only boot::caps::KEPT. Before the platform starts its threads
-        // (capabilities are per thread).
-        boot::caps::drop_unneeded(network_admin).map_err(|e| OciError::Sandbox(e.to_string()))?;
+        // (capabilities are per thread), after the pivot (it needs CAP_SYS_ADMIN).
+        boot::caps::drop_unneeded(network_admin)
+            .map_err(|e| OciError::Sandbox(e.to_string()))?;
     }
     if network_admin {
         fs::hostinet::allow_network_changes();
     }
-    let platform =
-        boot::bundle::new_platform(args.platform, total_memory).map_err(OciError::boot)?;
+    let platform = boot::bundle::new_platform(args.platform, total_memory, device_fd)
+        .map_err(OciError::boot)?;
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
     // linux.resources.pids.limit: the cgroup pids.max of the sandbox (0 or less: none).
     let pids = spec
@@ -195,7 +206,6 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     if let Some(h) = spec.hostname() {
         procfs.set_hostname(h.as_bytes());
     }
-    let listener = control::listen(&crate::state::dir(&args.root, &args.id))?;
     Ok(Built {
         sandbox,
         ns,
@@ -350,6 +360,9 @@ fn serve(
 
 /// Runs the sandbox process; returns its exit status.
 pub fn main(args: SandboxArgs) -> i32 {
+    // Still single-threaded: mount, ipc and uts namespaces of its own (create cloned this
+    // process into a pid namespace of its own).
+    boot::confine::enter_for_sandbox();
     // SAFETY: create handed us this descriptor and nothing else owns it.
     let ready = unsafe { OwnedFd::from_raw_fd(args.ready_fd) };
     // Don't let our descriptor leak into hooks or the sandbox.

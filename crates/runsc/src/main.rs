@@ -110,6 +110,10 @@ enum Command {
         /// `docker run --network=none`).
         #[arg(long, value_enum)]
         network: Option<NetworkArg>,
+        /// The most tasks (processes and threads) the sandbox may have, as a pids cgroup's
+        /// pids.max: fork and clone past it fail with EAGAIN (default: no limit).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        pids_limit: Option<u64>,
         /// Mount the ImgFS image IMG read-only at PATH in the sandbox (PATH is created if
         /// missing). Repeatable; mounted in order.
         #[arg(
@@ -171,7 +175,7 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
             let file_path = if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
                 std::fs::create_dir_all(path)
                     .with_context(|| format!("creating log directory {}", path.display()))?;
-                path.join(format!("runsc.{}.log", std::process::id()))
+                path.join(format!("runsc.{}.log", host_pid()))
             } else {
                 path.clone()
             };
@@ -198,6 +202,20 @@ fn init_logging(cli: &Cli) -> anyhow::Result<()> {
         None => builder.with_writer(std::io::stderr).init(),
     }
     Ok(())
+}
+
+/// This process's pid in the host's pid namespace (the OCI sandbox process is pid 1 of its
+/// own): the first of /proc/self/status's NSpid, read while /proc is still the host's.
+fn host_pid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|p| p.parse().ok())
+        })
+        .unwrap_or_else(std::process::id)
 }
 
 /// A new container ID: 32 random bytes in hex, as Docker makes them.
@@ -262,6 +280,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any thread starts: the namespace is the calling thread's (see boot::netns).
     if let Command::Do { network, image, .. } = &cli.command {
+        // The caller's credentials for the program, before a user namespace changes them.
+        boot::confine::remember_caller();
         let none = match network {
             Some(n) => *n == NetworkArg::None,
             None => image.is_some(),
@@ -276,6 +296,12 @@ fn main() -> ExitCode {
     if let Err(e) = init_logging(&cli) {
         eprintln!("runsc: {e:#}");
         return ExitCode::from(125);
+    }
+    if matches!(cli.command, Command::Do { .. }) {
+        // Still single-threaded: the sentry's own namespaces; from here on this is the
+        // sentry, pid 1 of its pid namespace, and the process the caller started waits for
+        // it (boot::confine).
+        boot::confine::enter_for_do();
     }
     match cli.command {
         Command::Oci(cmd) => {
@@ -336,6 +362,7 @@ fn main() -> ExitCode {
         Command::Do {
             syscall_path,
             network: _,
+            pids_limit,
             mount_image,
             volume,
             image,
@@ -366,6 +393,7 @@ fn main() -> ExitCode {
                 image_mounts: mount_image,
                 volumes: volume,
                 seccomp: cli.seccomp.parse().expect("clap checked the value"),
+                pids_limit,
             };
             match boot::run_do_in(opts, rootfs) {
                 Ok(status) => ExitCode::from(status as u8),

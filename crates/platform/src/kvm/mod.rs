@@ -37,6 +37,9 @@ pub const DEFAULT_MEMORY_SIZE: u64 = 2 << 30;
 #[derive(Debug, Clone)]
 pub struct KvmConfig {
     pub device: String,
+    /// `device` opened already (by [`open_device`], before the sentry left the host's file
+    /// system): used instead of opening `device`.
+    pub device_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub memory_size: u64,
     pub syscall_path: SyscallPath,
 }
@@ -45,6 +48,7 @@ impl Default for KvmConfig {
     fn default() -> Self {
         KvmConfig {
             device: "/dev/kvm".into(),
+            device_fd: None,
             memory_size: DEFAULT_MEMORY_SIZE,
             syscall_path: SyscallPath::Ring,
         }
@@ -244,7 +248,18 @@ impl KvmPlatform {
     /// Opens KVM, creates the VM and its memory, and runs the start-up self-test.
     pub fn new(config: KvmConfig) -> Result<Self, PlatformError> {
         vcpu::install_kick_handler();
-        let kvm = open_kvm(&config.device)?;
+        let kvm = match &config.device_fd {
+            Some(fd) => {
+                use std::os::fd::IntoRawFd;
+                let fd = fd.try_clone().map_err(|e| {
+                    PlatformError::KvmUnavailable(format!("{}: {e}", config.device))
+                })?;
+                // SAFETY: a duplicate of the KVM device descriptor open_device returned, owned
+                // by the Kvm object from here on.
+                unsafe { <Kvm as std::os::fd::FromRawFd>::from_raw_fd(fd.into_raw_fd()) }
+            }
+            None => open_kvm(&config.device)?,
+        };
         if !kvm.check_extension(Cap::SyncRegs) {
             return Err(PlatformError::KvmUnavailable(
                 "KVM lacks KVM_CAP_SYNC_REGS".into(),
@@ -452,11 +467,13 @@ fn install_region_slots(shared: &Arc<VmShared>, readonly_slots: bool) {
         }));
 }
 
-fn open_kvm(device: &str) -> Result<Kvm, PlatformError> {
-    use std::os::fd::FromRawFd;
+/// Opens the KVM device `device` (for [`KvmConfig::device_fd`]), with the same errors as
+/// [`KvmPlatform::new`] gives for it.
+pub fn open_device(device: &str) -> Result<std::os::fd::OwnedFd, PlatformError> {
+    use std::os::fd::{FromRawFd, OwnedFd};
     let path = std::ffi::CString::new(device)
         .map_err(|_| PlatformError::KvmUnavailable(format!("bad device path {device:?}")))?;
-    // SAFETY: opening a path; the fd is owned by the Kvm object below.
+    // SAFETY: opening a path; the fd is owned by the OwnedFd below.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
         let err = std::io::Error::last_os_error();
@@ -471,8 +488,15 @@ fn open_kvm(device: &str) -> Result<Kvm, PlatformError> {
             "{device}: {err}{hint}"
         )));
     }
-    // SAFETY: fd is a freshly opened KVM device descriptor we own.
-    Ok(unsafe { Kvm::from_raw_fd(fd) })
+    // SAFETY: fd is a freshly opened descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn open_kvm(device: &str) -> Result<Kvm, PlatformError> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let fd = open_device(device)?;
+    // SAFETY: fd is a freshly opened KVM device descriptor, owned by the Kvm object from here.
+    Ok(unsafe { Kvm::from_raw_fd(fd.into_raw_fd()) })
 }
 
 impl Platform for KvmPlatform {

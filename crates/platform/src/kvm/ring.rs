@@ -647,7 +647,12 @@ impl Drop for Poller {
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
-            let _ = t.join();
+            // The poller's own last reference (a ring slot's handler holds the sentry, which
+            // holds the platform) can drop it on the poller thread at exit: it then just
+            // returns, as `stop` says; joining itself would fail (EDEADLK) and panic.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
