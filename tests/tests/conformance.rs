@@ -494,6 +494,8 @@ program_test!(mmap_sigbus);
 program_test!(sigtimedwait);
 program_test!(timer_thread);
 program_test!(job_control);
+// ptrace inside the sandbox (crates/sentry/src/ptrace/).
+program_test!(ptrace_basic);
 // stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
 // tests/tests/terminal.rs).
 program_test!(

@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod process;
+pub mod ptrace;
 pub mod procfs;
 pub mod program;
 pub mod rlimit;
