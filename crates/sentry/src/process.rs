@@ -84,6 +84,9 @@ pub struct ThreadGroup {
     pub exit_signal: AtomicI32,
     /// The thread running execve while the others are made to end (Linux's de_thread), or 0.
     execing: AtomicI32,
+    /// How many of its threads are traced: their tracer sees every signal, ignored ones
+    /// too (Linux's sig_ignored), so none is discarded on arrival.
+    pub traced: std::sync::atomic::AtomicUsize,
 }
 
 impl ThreadGroup {
@@ -104,6 +107,7 @@ impl ThreadGroup {
             job: JobControl::default(),
             exit_signal: AtomicI32::new(0),
             execing: AtomicI32::new(0),
+            traced: Default::default(),
         })
     }
 
@@ -237,7 +241,7 @@ impl ThreadGroup {
         let threads = lock(&self.threads);
         // Linux asks the main thread's mask (kill's target) whether it is ignored.
         let blocked = threads.first().map(|s| s.signals.mask()).unwrap_or(0);
-        if self.handlers().discards(info.signo, blocked) {
+        if self.traced.load(Ordering::Relaxed) == 0 && self.handlers().discards(info.signo, blocked) {
             return false;
         }
         let queued = lock(&self.pending).add(info);
@@ -256,7 +260,9 @@ impl ThreadGroup {
     pub fn send_thread(&self, tid: i32, info: SigInfo, kick: bool) -> Option<bool> {
         let threads = lock(&self.threads);
         let slot = threads.iter().find(|s| s.tid == tid)?;
-        if self.handlers().discards(info.signo, slot.signals.mask()) {
+        if self.traced.load(Ordering::Relaxed) == 0
+            && self.handlers().discards(info.signo, slot.signals.mask())
+        {
             return Some(false);
         }
         let queued = slot.signals.queue(info);

@@ -664,7 +664,15 @@ impl Task {
                     group.job.wait_while_stopped(|| group.exiting().is_some());
                     st = lock(&self.state);
                     if st.group.exiting().is_none() {
-                        st = self.event_stop(st, ctx, regs, &tr, crate::ptrace::PTRACE_EVENT_STOP, 0);
+                        st = self.event_stop(
+                            st,
+                            ctx,
+                            regs,
+                            &tr,
+                            crate::ptrace::PTRACE_EVENT_STOP,
+                            0,
+                            u64::MAX,
+                        );
                     }
                     return st;
                 }
@@ -702,7 +710,15 @@ impl Task {
         // PTRACE_INTERRUPT (or a seized tracee's first stop): PTRACE_EVENT_STOP.
         let interrupt = std::mem::take(&mut tr.lock().interrupt);
         if interrupt {
-            st = self.event_stop(st, ctx, regs, tr, crate::ptrace::PTRACE_EVENT_STOP, 0);
+            st = self.event_stop(
+                st,
+                ctx,
+                regs,
+                tr,
+                crate::ptrace::PTRACE_EVENT_STOP,
+                0,
+                orig_rax,
+            );
             if st.kernel.ptrace.get(st.tid).is_none() {
                 deliver_signals(&mut st, ctx, regs, None);
                 return st;
@@ -821,6 +837,8 @@ impl Task {
             0
         };
         let mut run = true;
+        // orig_rax at the exit stop: the number the call ran with (or -1 if skipped).
+        let mut exit_orig = nr;
         if mode == Mode::Syscall {
             let code = libc::SIGTRAP | good;
             let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
@@ -842,6 +860,7 @@ impl Task {
             };
             syscall_stop_signal(&st, r);
             let orig = tr.lock().orig_rax;
+            exit_orig = orig;
             if orig as u32 == u32::MAX {
                 // Skipped: RAX stays what the tracer left (-ENOSYS unless it set one).
                 run = false;
@@ -849,7 +868,6 @@ impl Task {
                 regs.rax = orig;
             }
         }
-        let nr = regs.rax;
         if run {
             syscalls::dispatch(&mut st, regs, true);
         }
@@ -859,7 +877,7 @@ impl Task {
         restore_fpu(&mut st, ctx);
         let event = tr.lock().pending_event.take();
         if let Some((event, msg)) = event {
-            st = self.event_stop(st, ctx, regs, tr, event, msg);
+            st = self.event_stop(st, ctx, regs, tr, event, msg, exit_orig);
         }
         let Some(tr) = st.kernel.ptrace.get(st.tid) else {
             return st;
@@ -875,7 +893,7 @@ impl Task {
                 StopKind::SyscallExit,
                 code,
                 &info,
-                nr,
+                exit_orig,
                 Some(crate::ptrace::EVENTMSG_SYSCALL_EXIT),
             );
             st = g;
@@ -895,6 +913,7 @@ impl Task {
         tr: &Arc<Tracee>,
         event: u32,
         msg: u64,
+        orig_rax: u64,
     ) -> MutexGuard<'a, TaskState> {
         let code = libc::SIGTRAP | ((event as i32) << 8);
         let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
@@ -906,7 +925,7 @@ impl Task {
             StopKind::Event(event),
             code,
             &info,
-            u64::MAX,
+            orig_rax,
             Some(msg),
         )
         .0
@@ -1016,17 +1035,12 @@ impl Task {
 
     /// A traced thread ended: its link goes; a tracer that isn't the parent hears of the
     /// process's end (a wait report and SIGCHLD) before the parent.
-    fn ptrace_exited(&self, st: &TaskState, last: bool) {
+    fn ptrace_exited(&self, st: &TaskState, last: bool, status: ExitStatus) {
         let Some(tr) = st.kernel.ptrace.get(st.tid) else {
             return;
         };
         let tracer = tr.tracer();
         let parent = st.kernel.ppid(st.pid);
-        let status = st
-            .group
-            .exiting()
-            .or(st.exit)
-            .unwrap_or(ExitStatus::Code(0));
         st.kernel
             .ptrace
             .tracee_exited(st.tid, st.pid, parent, status, last);
@@ -1048,6 +1062,13 @@ impl Task {
     pub fn finish(&self) -> ExitStatus {
         let mut st = lock(&self.state);
         let group_status = st.group.exiting();
+        // What a tracer is told: a thread's own exit code, unless the group ended first.
+        let traced_status = st
+            .exit
+            .filter(|_| st.thread_exit)
+            .or(group_status)
+            .or(st.exit)
+            .unwrap_or(ExitStatus::Code(0));
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
         exit_robust_list(&st);
         st.seccomp.release();
@@ -1067,7 +1088,7 @@ impl Task {
             st.kernel.tasks.release(st.creds.uid);
         }
         let remaining = st.group.remove_thread(st.tid);
-        self.ptrace_exited(&st, remaining == 0);
+        self.ptrace_exited(&st, remaining == 0, traced_status);
         if remaining == 0 {
             // The last thread out reports the process's status. It reads exit_group's
             // status again now: another thread may have called exit_group after this one

@@ -236,6 +236,7 @@ impl Tracee {
             if let Some(r) = i.resume.take() {
                 i.stop = None;
                 i.report = None;
+                i.mm = None;
                 return Some(r);
             }
             if killed() {
@@ -303,7 +304,10 @@ impl Registry {
         if t.get(&tracee.tid).is_some_and(|x| x.tracer() != 0) {
             return Err(libc::EPERM);
         }
-        if t.insert(tracee.tid, tracee).is_none() {
+        tracee.group.traced.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = t.insert(tracee.tid, tracee) {
+            old.group.traced.fetch_sub(1, Ordering::Relaxed);
+        } else {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -311,7 +315,8 @@ impl Registry {
 
     /// Forgets thread `tid`'s link.
     pub fn unlink(&self, tid: i32) {
-        if lock(&self.tracees).remove(&tid).is_some() {
+        if let Some(old) = lock(&self.tracees).remove(&tid) {
+            old.group.traced.fetch_sub(1, Ordering::Relaxed);
             self.count.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -357,6 +362,8 @@ impl Registry {
             return;
         };
         let mut i = tr.lock();
+        i.mm = None;
+        i.fpu = Vec::new();
         // A thread's end is reported to the tracer; a process's, when the tracer isn't
         // the parent (which hears of it anyway).
         let report = if tid == tgid {
