@@ -497,6 +497,7 @@ program_test!(job_control);
 // ptrace inside the sandbox (crates/sentry/src/ptrace/).
 program_test!(ptrace_basic);
 program_test!(ptrace_syscall);
+program_test!(ptrace_attach);
 // stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
 // tests/tests/terminal.rs).
 program_test!(

@@ -483,6 +483,23 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                         })
                                     }),
                                 ),
+                                // Yama's relational mode, enforced by ptrace.
+                                (
+                                    b"yama".to_vec(),
+                                    DynDir::build(
+                                        "/sys/kernel/yama",
+                                        0o555,
+                                        Box::new(|| {
+                                            vec![(
+                                                b"ptrace_scope".to_vec(),
+                                                GenFile::build(
+                                                    "/sys/kernel/yama/ptrace_scope",
+                                                    text("1\n"),
+                                                ),
+                                            )]
+                                        }),
+                                    ),
+                                ),
                                 (
                                     b"ngroups_max".to_vec(),
                                     GenFile::build("/sys/kernel/ngroups_max", text("65536\n")),
