@@ -498,6 +498,7 @@ program_test!(job_control);
 program_test!(ptrace_basic);
 program_test!(ptrace_syscall);
 program_test!(ptrace_attach);
+program_test!(ptrace_step);
 // stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
 // tests/tests/terminal.rs).
 program_test!(

@@ -264,6 +264,8 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
         // Linux reports the instruction for these two, and their cause.
         Fault::InvalidOpcode => (2, rip), // ILL_ILLOPN
         Fault::DivideError => (1, rip),   // FPE_INTDIV
+        // A single step (the trap flag): TRAP_TRACE at the next instruction.
+        Fault::Debug => (2, rip),
         Fault::AlignmentCheck => (1, 0),  // BUS_ADRALN
         _ => (0x80, 0),                   // SI_KERNEL
     };
@@ -480,6 +482,32 @@ fn restore_fpu(st: &mut TaskState, ctx: &mut dyn Context) {
     }
 }
 
+/// The x86 trap flag.
+const TF: u64 = 0x100;
+
+/// PTRACE_SINGLESTEP: the trap flag on for one instruction (a `syscall` instruction runs
+/// whole and traps after, as Linux reports a step over a system call); off again when
+/// resumed otherwise.
+fn arm_single_step(st: &TaskState, tr: &Tracee, regs: &mut UserRegs) {
+    let mut i = tr.lock();
+    i.step_syscall = false;
+    if i.mode != Mode::Step {
+        if std::mem::take(&mut i.forced_tf) {
+            regs.rflags &= !TF;
+        }
+        return;
+    }
+    let mut insn = [0u8; 2];
+    if st.mm.copy_in(regs.rip, &mut insn).is_ok() && insn == [0x0f, 0x05] {
+        i.step_syscall = true;
+        return;
+    }
+    if regs.rflags & TF == 0 {
+        i.forced_tf = true;
+        regs.rflags |= TF;
+    }
+}
+
 /// A signal the tracer gave when resuming from a syscall-stop is sent to the thread (as
 /// Linux's ptrace_report_syscall, from the kernel).
 fn syscall_stop_signal(st: &TaskState, r: Resume) {
@@ -552,6 +580,13 @@ impl Task {
                 },
                 Event::Fault(fault) => {
                     tracing::trace!("fault {fault:?} at rip {:#x}", regs.rip);
+                    if fault == Fault::Debug {
+                        if let Some(tr) = st.kernel.ptrace.get(st.tid) {
+                            if std::mem::take(&mut tr.lock().forced_tf) {
+                                regs.rflags &= !TF;
+                            }
+                        }
+                    }
                     let unresolved = match fault {
                         Fault::Page { addr, access } => st.mm.handle_fault(addr, access).err(),
                         _ => Some(FaultError::AccessDenied),
@@ -827,6 +862,7 @@ impl Task {
         tr: &Arc<Tracee>,
     ) -> MutexGuard<'a, TaskState> {
         let nr = regs.rax;
+        let stepped = std::mem::take(&mut tr.lock().step_syscall);
         let (mode, options) = {
             let i = tr.lock();
             (i.mode, i.options)
@@ -875,6 +911,16 @@ impl Task {
             return st;
         }
         restore_fpu(&mut st, ctx);
+        if stepped {
+            // Stepped over the call: the trap comes after it (TRAP_BRKPT, as Linux's
+            // user_single_step_report).
+            st.signals.thread.queue(SigInfo {
+                signo: libc::SIGTRAP,
+                code: 1,
+                addr: regs.rip,
+                ..Default::default()
+            });
+        }
         let event = tr.lock().pending_event.take();
         if let Some((event, msg)) = event {
             st = self.event_stop(st, ctx, regs, tr, event, msg, exit_orig);
@@ -1018,6 +1064,7 @@ impl Task {
                     (i.regs, fpu)
                 };
                 *regs = new_regs;
+                arm_single_step(&st, tr, regs);
                 if let Some(f) = fpu {
                     if let Err(e) = ctx.set_fpu_state(&f) {
                         tracing::debug!("ptrace: the tracer's FPU state was refused: {e}");

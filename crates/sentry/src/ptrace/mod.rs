@@ -138,6 +138,12 @@ pub struct Inner {
     pub group_stop_reported: bool,
     /// Debug registers as PEEKUSER/POKEUSER see them (only DR7 = 0 is accepted).
     pub debugreg: [u64; 8],
+    /// The trap flag was set for PTRACE_SINGLESTEP (Linux's TIF_FORCED_TF): cleared again
+    /// when the tracee resumes otherwise.
+    pub forced_tf: bool,
+    /// Single-stepping over a `syscall` instruction: the trap is reported after the call
+    /// (the trampoline the call enters must not run with the trap flag).
+    pub step_syscall: bool,
 }
 
 /// A traced thread.
@@ -182,6 +188,8 @@ impl Tracee {
                 injected: None,
                 group_stop_reported: false,
                 debugreg: [0; 8],
+                forced_tf: false,
+                step_syscall: false,
             }),
             cv: Condvar::new(),
         }

@@ -22,6 +22,7 @@ const PTRACE_POKEDATA: i64 = 5;
 const PTRACE_POKEUSR: i64 = 6;
 const PTRACE_CONT: i64 = 7;
 const PTRACE_KILL: i64 = 8;
+const PTRACE_SINGLESTEP: i64 = 9;
 const PTRACE_GETREGS: i64 = 12;
 const PTRACE_SETREGS: i64 = 13;
 const PTRACE_GETFPREGS: i64 = 14;
@@ -49,7 +50,7 @@ const NT_X86_XSTATE: u64 = 0x202;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// What the table says of ptrace.
-pub const SUPPORT: &str = "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, KILL; CONT and SYSCALL with signal injection; PEEK/POKE TEXT, DATA and USER; GETREGS, SETREGS, GETFPREGS, SETFPREGS, GETREGSET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE); GETSIGINFO, SETSIGINFO, GETSIGMASK, SETSIGMASK, GETEVENTMSG, GET_SYSCALL_INFO; every option but TRACESECCOMP (accepted; seccomp's RET_TRACE still gives ENOSYS) and TRACEVFORKDONE (no stop). SINGLESTEP, SYSEMU and PEEKSIGINFO are EIO; hardware breakpoints (DR7) EIO. Yama scope 1 (descendants, or PR_SET_PTRACER) is enforced. Links are per thread; wait reports traced threads without __WALL too";
+pub const SUPPORT: &str = "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, KILL; CONT and SYSCALL with signal injection; PEEK/POKE TEXT, DATA and USER; GETREGS, SETREGS, GETFPREGS, SETFPREGS, GETREGSET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE); GETSIGINFO, SETSIGINFO, GETSIGMASK, SETSIGMASK, GETEVENTMSG, GET_SYSCALL_INFO; every option but TRACESECCOMP (accepted; seccomp's RET_TRACE still gives ENOSYS) and TRACEVFORKDONE (no stop). SINGLESTEP (the trap flag; a `syscall` instruction is stepped over whole, its trap reported after the call); SYSEMU and PEEKSIGINFO are EIO; hardware breakpoints (DR7) EIO. Yama scope 1 (descendants, or PR_SET_PTRACER) is enforced. Links are per thread; wait reports traced threads without __WALL too";
 
 pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (req, pid, addr, data) = (a[0] as i64, a[1] as i32, a[2], a[3]);
@@ -223,7 +224,7 @@ pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             t.mm.copy_out(data, &b[..n])?;
             Ok(b.len() as u64)
         }
-        PTRACE_CONT | PTRACE_SYSCALL | PTRACE_DETACH => {
+        PTRACE_CONT | PTRACE_SYSCALL | PTRACE_SINGLESTEP | PTRACE_DETACH => {
             let sig = data as i64;
             if !(0..=crate::signal::NSIG as i64).contains(&sig) {
                 return Err(Errno::EIO);
@@ -238,10 +239,10 @@ pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     tr.resume(Resume::Detach { sig });
                 }
                 _ => {
-                    i.mode = if req == PTRACE_SYSCALL {
-                        Mode::Syscall
-                    } else {
-                        Mode::Cont
+                    i.mode = match req {
+                        PTRACE_SYSCALL => Mode::Syscall,
+                        PTRACE_SINGLESTEP => Mode::Step,
+                        _ => Mode::Cont,
                     };
                     drop(i);
                     tr.resume(Resume::Run { sig });
@@ -260,8 +261,7 @@ pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             tr.resume(Resume::Listen);
             Ok(0)
         }
-        // No single-stepping on this platform (the trap flag isn't delivered back as a
-        // debug exception), nor PTRACE_SYSEMU.
+        // PTRACE_SYSEMU, SYSEMU_SINGLESTEP, PEEKSIGINFO and the rest.
         _ => Err(Errno::EIO),
     }
 }
