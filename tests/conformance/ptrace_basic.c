@@ -230,6 +230,13 @@ static void test_fpu(void)
 	printf("xstate: len_ok %d xmm0 %08x %08x sse_bv %d\n",
 	       iov.iov_len >= 576 && iov.iov_len <= sizeof xs, x0[0], x0[1],
 	       (int)(xsave_bv & 2) >> 1);
+	uint64_t sw_xcr0;
+	memcpy(&sw_xcr0, xs + 464, 8);
+	int sw_rest_zero = 1;
+	for (int k = 472; k < 512; k++)
+		sw_rest_zero &= xs[k] == 0;
+	printf("xstate sw bytes: xcr0 has x87+sse %d, rest zero %d\n", (int)((sw_xcr0 & 3) == 3),
+	       sw_rest_zero);
 	x0[1] = 0xbbbbbbbb;
 	memcpy(xs + 160, x0, 16);
 	xsave_bv |= 2;

@@ -241,7 +241,8 @@ impl ThreadGroup {
         let threads = lock(&self.threads);
         // Linux asks the main thread's mask (kill's target) whether it is ignored.
         let blocked = threads.first().map(|s| s.signals.mask()).unwrap_or(0);
-        if self.traced.load(Ordering::Relaxed) == 0 && self.handlers().discards(info.signo, blocked) {
+        if self.traced.load(Ordering::Relaxed) == 0 && self.handlers().discards(info.signo, blocked)
+        {
             return false;
         }
         let queued = lock(&self.pending).add(info);

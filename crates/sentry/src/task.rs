@@ -266,8 +266,8 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
         Fault::DivideError => (1, rip),   // FPE_INTDIV
         // A single step (the trap flag): TRAP_TRACE at the next instruction.
         Fault::Debug => (2, rip),
-        Fault::AlignmentCheck => (1, 0),  // BUS_ADRALN
-        _ => (0x80, 0),                   // SI_KERNEL
+        Fault::AlignmentCheck => (1, 0), // BUS_ADRALN
+        _ => (0x80, 0),                  // SI_KERNEL
     };
     st.signals.thread.queue(crate::signal_frame::SigInfo {
         signo: sig.0,
@@ -650,8 +650,13 @@ impl Task {
                 return st;
             }
             let Some(sig) = st.group.job.stop_signal() else {
-                if let Some(tr) = tracee {
-                    tr.lock().group_stop_reported = false;
+                match tracee {
+                    Some(tr) => tr.lock().group_stop_reported = false,
+                    // A tracer attached meanwhile (PTRACE_SEIZE of a process that was
+                    // stopping and got SIGCONT at once, as strace starts its child): its
+                    // PTRACE_INTERRUPT must trap before any more user code runs.
+                    None if st.kernel.ptrace.is_traced(st.tid) => continue,
+                    None => {}
                 }
                 return st;
             };
@@ -719,9 +724,9 @@ impl Task {
                     let tid = st.tid;
                     drop(st);
                     ctx.may_block();
-                    group
-                        .job
-                        .wait_while_stopped(|| group.exiting().is_some() || kernel.ptrace.is_traced(tid));
+                    group.job.wait_while_stopped(|| {
+                        group.exiting().is_some() || kernel.ptrace.is_traced(tid)
+                    });
                     st = lock(&self.state);
                     if st.group.exiting().is_some() {
                         return st;
@@ -861,6 +866,23 @@ impl Task {
         regs: &mut UserRegs,
         tr: &Arc<Tracee>,
     ) -> MutexGuard<'a, TaskState> {
+        // A PTRACE_INTERRUPT that came while the thread was on its way back to user mode
+        // traps before the call starts.
+        let interrupt = std::mem::take(&mut tr.lock().interrupt);
+        if interrupt {
+            st = self.event_stop(
+                st,
+                ctx,
+                regs,
+                tr,
+                crate::ptrace::PTRACE_EVENT_STOP,
+                0,
+                u64::MAX,
+            );
+            if st.group.exiting().is_some() {
+                return st;
+            }
+        }
         let nr = regs.rax;
         let stepped = std::mem::take(&mut tr.lock().step_syscall);
         let (mode, options) = {
@@ -988,7 +1010,11 @@ impl Task {
         let Some(tr) = st.kernel.ptrace.get(st.tid) else {
             return st;
         };
-        let status = st.group.exiting().or(st.exit).unwrap_or(ExitStatus::Code(0));
+        let status = st
+            .group
+            .exiting()
+            .or(st.exit)
+            .unwrap_or(ExitStatus::Code(0));
         if tr.options() & crate::ptrace::PTRACE_O_TRACEEXIT == 0
             || status == ExitStatus::Signal(Signo::SIGKILL)
         {
@@ -1011,7 +1037,11 @@ impl Task {
             &info,
             Some(word),
         );
-        let (group, thread, kernel) = (st.group.clone(), st.signals.thread.clone(), st.kernel.clone());
+        let (group, thread, kernel) = (
+            st.group.clone(),
+            st.signals.thread.clone(),
+            st.kernel.clone(),
+        );
         let (tid, uid, tracer) = (st.tid, st.group.uids().uid, tr.tracer());
         drop(st);
         kernel.ptrace_stopped(tracer, tid, uid, code);
@@ -1042,8 +1072,13 @@ impl Task {
         msg: Option<u64>,
     ) -> (MutexGuard<'a, TaskState>, Option<Resume>) {
         let sigkill = crate::signal::bit(libc::SIGKILL);
-        let (group, thread, kernel) = (st.group.clone(), st.signals.thread.clone(), st.kernel.clone());
-        let killed = || group.exiting().is_some() || (group.pending() | thread.pending()) & sigkill != 0;
+        let (group, thread, kernel) = (
+            st.group.clone(),
+            st.signals.thread.clone(),
+            st.kernel.clone(),
+        );
+        let killed =
+            || group.exiting().is_some() || (group.pending() | thread.pending()) & sigkill != 0;
         if killed() {
             return (st, None);
         }
@@ -1051,9 +1086,11 @@ impl Task {
         tr.enter_stop(kind, code, regs, orig_rax, fpu, st.mm.clone(), info, msg);
         let (tid, uid, tracer) = (st.tid, st.group.uids().uid, tr.tracer());
         drop(st);
+        tracing::debug!("ptrace: {tid} stops ({kind:?}, code {code:#x}, orig_rax {orig_rax:#x})");
         kernel.ptrace_stopped(tracer, tid, uid, code);
         ctx.may_block();
         let r = tr.wait_resume(killed);
+        tracing::debug!("ptrace: {tid} resumes: {r:?}");
         let st = lock(&self.state);
         match r {
             Some(_) => {

@@ -5,6 +5,7 @@
 //! describe hardware and the kernel (cpuinfo, version) pass the host's through; everything
 //! about processes is the sandbox's.
 
+mod mem;
 mod net;
 mod nodes;
 mod process;

@@ -278,6 +278,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
                 (
+                    b"mem".to_vec(),
+                    super::mem::MemFile::build(&path("mem"), p.clone()),
+                ),
+                (
                     b"smaps".to_vec(),
                     GenFile::build(&path("smaps"), Box::new(move || ok(smaps(&p12)))),
                 ),

@@ -22,7 +22,8 @@ const USER_DS: u64 = 0x2b;
 const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 /// RFLAGS bits a tracer may change (Linux's FLAG_MASK): CF PF AF ZF SF TF DF OF NT RF AC.
 /// TF is left out: single-stepping is asked with PTRACE_SINGLESTEP.
-const FLAG_MASK: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x4000 | 0x1_0000 | 0x4_0000;
+const FLAG_MASK: u64 =
+    0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x400 | 0x800 | 0x4000 | 0x1_0000 | 0x4_0000;
 
 /// user_regs_struct index of each register.
 pub const R15: usize = 0;
@@ -129,20 +130,17 @@ pub fn poke_user(i: &mut Inner, off: u64, v: u64) -> Result<(), Errno> {
     Err(Errno::EIO)
 }
 
-/// The XSAVE image as NT_X86_XSTATE gives it: `xstate_size()` bytes with the software
-/// bytes of the legacy area filled (magic, sizes, enabled features), as Linux's
-/// copy_xstate_to_kernel.
+/// The XSAVE image as NT_X86_XSTATE gives it: `xstate_size()` bytes whose legacy area's
+/// software-reserved bytes hold the enabled features (XCR0) in their first word and zeros
+/// after, as Linux's xstate_fx_sw_bytes (debuggers read XCR0 there to pick the
+/// registers they show).
 pub fn xstate_image(fpu: &[u8]) -> Vec<u8> {
     let size = crate::signal_frame::xstate_size();
     let mut out = vec![0u8; size];
     let n = size.min(fpu.len());
     out[..n].copy_from_slice(&fpu[..n]);
-    let xcr0 = xcr0();
-    let sw = 464;
-    out[sw..sw + 4].copy_from_slice(&0x4650_5853u32.to_le_bytes());
-    out[sw + 4..sw + 8].copy_from_slice(&((size + 4) as u32).to_le_bytes());
-    out[sw + 8..sw + 16].copy_from_slice(&xcr0.to_le_bytes());
-    out[sw + 16..sw + 20].copy_from_slice(&(size as u32).to_le_bytes());
+    out[464..512].fill(0);
+    out[464..472].copy_from_slice(&xcr0().to_le_bytes());
     out
 }
 
