@@ -973,6 +973,7 @@ impl Task {
     }
 
     /// A PTRACE_EVENT_* stop with message `msg`.
+    #[allow(clippy::too_many_arguments)]
     fn event_stop<'a>(
         &'a self,
         st: MutexGuard<'a, TaskState>,

@@ -94,7 +94,7 @@ pub fn set_all(i: &mut Inner, words: &[u64]) -> Result<(), Errno> {
 
 /// PEEKUSER: the word at `off` in struct user.
 pub fn peek_user(i: &Inner, off: u64) -> Result<u64, Errno> {
-    if off % 8 != 0 || off >= USER_SIZE {
+    if !off.is_multiple_of(8) || off >= USER_SIZE {
         return Err(Errno::EIO);
     }
     if off < USER_REGS_SIZE as u64 {
@@ -109,7 +109,7 @@ pub fn peek_user(i: &Inner, off: u64) -> Result<u64, Errno> {
 /// POKEUSER: registers, and the debug registers as long as no breakpoint is enabled (the
 /// sandbox has no hardware breakpoints: DR7 must stay 0, the address registers are kept).
 pub fn poke_user(i: &mut Inner, off: u64, v: u64) -> Result<(), Errno> {
-    if off % 8 != 0 || off >= USER_SIZE {
+    if !off.is_multiple_of(8) || off >= USER_SIZE {
         return Err(Errno::EIO);
     }
     if off < USER_REGS_SIZE as u64 {

@@ -258,7 +258,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_set_robust_list, process::set_robust_list, Partial("processed at thread exit (owner-died marking and one wake per held lock), but the owner-died write is not atomic against a waiter setting FUTEX_WAITERS at that moment"), Any),
     sys(n::SYS_get_robust_list, process::get_robust_list, Partial("the calling thread's list only: another thread's is EPERM (no ptrace rights in the sandbox)"), Any),
     // ptrace (crates/sentry/src/ptrace/).
-    sys(n::SYS_ptrace, crate::ptrace::request::ptrace, Partial(crate::ptrace::request::SUPPORT), Own),
+    sys(n::SYS_ptrace, crate::ptrace::request::ptrace, Partial(crate::ptrace::request::SUPPORT), Any),
     sys(n::SYS_uname, process::uname, Full, Any),
     sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); a pidfd's O_NONBLOCK doesn't make waitid(P_PIDFD) EAGAIN"), Any),
     sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
