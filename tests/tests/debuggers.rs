@@ -2,7 +2,9 @@
 //! `strace -f` of a shell pipeline and `gdb -batch` setting a breakpoint, stepping and
 //! printing, each run natively and under `runsc do` and compared in substance (pids and
 //! addresses taken out, strace's lines sorted: the interleaving of processes is the
-//! scheduler's). A host without strace or gdb skips loudly.
+//! scheduler's). A host without strace or gdb skips loudly. Yama's rules are checked
+//! against what Linux with Yama in scope 1 gives (the hosts here have no Yama to compare
+//! with).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -206,4 +208,109 @@ fn gdb_breaks_steps_and_prints() {
         "gdb's warnings"
     );
     assert_eq!(native.status.code(), Some(sandboxed.status));
+}
+
+/// Yama, scope 1, as an unprivileged user: a sibling may attach only while the target has
+/// named any tracer with PR_SET_PTRACER; the parent always may.
+const YAMA: &str = r#"#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int to_a[2], from_a[2];
+
+static const char *res(long r) { return r == 0 ? "0" : errno == EPERM ? "EPERM" : strerror(errno); }
+
+/* B: tries to attach to its sibling A. */
+static void attacher(pid_t a, const char *what)
+{
+	pid_t b = fork();
+	if (b == 0) {
+		long r = ptrace(PTRACE_ATTACH, a, 0, 0);
+		printf("%s: %s\n", what, res(r));
+		fflush(stdout);
+		if (r == 0) {
+			int st;
+			waitpid(a, &st, __WALL);
+			ptrace(PTRACE_DETACH, a, 0, 0);
+		}
+		_exit(0);
+	}
+	int st;
+	waitpid(b, &st, 0);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	char scope[8] = "?";
+	int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY);
+	if (fd >= 0) { ssize_t n = read(fd, scope, sizeof scope - 1); scope[n > 0 ? n - 1 : 0] = 0; close(fd); }
+	printf("scope %s\n", scope);
+	if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) { printf("setuid failed\n"); return 1; }
+	if (pipe(to_a) || pipe(from_a)) return 1;
+	pid_t a = fork();
+	if (a == 0) {
+		char c;
+		close(to_a[1]);
+		close(from_a[0]);
+		while (read(to_a[0], &c, 1) == 1) {
+			if (c == 'y') prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+			if (c == 'n') prctl(PR_SET_PTRACER, 0, 0, 0, 0);
+			if (write(from_a[1], &c, 1) != 1) _exit(2);
+		}
+		_exit(0);
+	}
+	char c;
+	attacher(a, "sibling attach");
+	c = 'y'; write(to_a[1], &c, 1); read(from_a[0], &c, 1);
+	attacher(a, "sibling attach after PR_SET_PTRACER_ANY");
+	c = 'n'; write(to_a[1], &c, 1); read(from_a[0], &c, 1);
+	attacher(a, "sibling attach after PR_SET_PTRACER 0");
+	long r = ptrace(PTRACE_ATTACH, a, 0, 0);
+	printf("parent attach: %s\n", res(r));
+	if (r == 0) { int st; waitpid(a, &st, 0); ptrace(PTRACE_DETACH, a, 0, 0); }
+	close(to_a[1]);
+	int st;
+	waitpid(a, &st, 0);
+	printf("child exit %d\n", WEXITSTATUS(st));
+	return 0;
+}
+"#;
+
+#[test]
+fn yama_scope_one_is_enforced() {
+    if skip_without_kvm("yama_scope_one_is_enforced") {
+        return;
+    }
+    let dir = run_dir().join("debuggers");
+    std::fs::create_dir_all(&dir).expect("create the run directory");
+    let src = dir.join("yama.c");
+    std::fs::write(&src, YAMA).expect("write yama.c");
+    let bin = dir.join("yama");
+    let built = Command::new("gcc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(built.success(), "gcc failed");
+    let mut cmd = runsc_do_command::<&str>(&bin, &[]);
+    let out = run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(60)).expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "scope 1\n\
+         sibling attach: EPERM\n\
+         sibling attach after PR_SET_PTRACER_ANY: 0\n\
+         sibling attach after PR_SET_PTRACER 0: EPERM\n\
+         parent attach: 0\n\
+         child exit 0\n"
+    );
+    assert_eq!(out.status, 0);
 }

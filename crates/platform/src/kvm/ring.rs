@@ -647,7 +647,12 @@ impl Drop for Poller {
         self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
-            let _ = t.join();
+            // The last reference to the VM may go on the poller itself (a task's state it
+            // served, dropped there as the sandbox ends): it can't join itself, and stops
+            // on its own now that `stop` is set.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
