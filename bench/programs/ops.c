@@ -12,6 +12,7 @@
 #include <mqueue.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -106,7 +107,8 @@ int main(int argc, char **argv) {
 		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority") &&
 		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty") && strcmp(kind, "semop") &&
 		    strcmp(kind, "msg") && strcmp(kind, "mq") && strcmp(kind, "shm") &&
-		    strcmp(kind, "sleep20");
+		    strcmp(kind, "sleep20") && strcmp(kind, "ptrace_syscall") &&
+		    strcmp(kind, "ptrace_peek");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -325,6 +327,30 @@ int main(int argc, char **argv) {
 		}
 	} else if (!strcmp(kind, "getpriority")) {
 		for (long i = 0; i < n; i++) syscall(SYS_getpriority, PRIO_PROCESS, 0);
+	} else if (!strcmp(kind, "ptrace_syscall") || !strcmp(kind, "ptrace_peek")) {
+		/* A traced child calling getppid forever: per op, one call with its entry and
+		 * exit stops (PTRACE_SYSCALL and a wait each), or one PTRACE_PEEKDATA. */
+		static volatile long word = 42;
+		pid_t c = fork();
+		if (c == 0) {
+			ptrace(PTRACE_TRACEME, 0, 0, 0);
+			raise(SIGSTOP);
+			for (;;) syscall(SYS_getppid);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		start = now_ns();
+		if (!strcmp(kind, "ptrace_peek")) {
+			for (long i = 0; i < n; i++)
+				if (ptrace(PTRACE_PEEKDATA, c, &word, 0) != 42) return 4;
+		} else {
+			for (long i = 0; i < 2 * n; i++) {
+				ptrace(PTRACE_SYSCALL, c, 0, 0);
+				waitpid(c, &st, 0);
+			}
+		}
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
 	} else {
 		return 2;
 	}

@@ -70,6 +70,12 @@ const OPS: &[(&str, &str, u64)] = &[
         "shm",
         2_000,
     ),
+    (
+        "ptrace: a traced getppid with its entry and exit stops (PTRACE_SYSCALL, waitpid)",
+        "ptrace_syscall",
+        2_000,
+    ),
+    ("ptrace: PTRACE_PEEKDATA of a stopped tracee", "ptrace_peek", 20_000),
 ];
 
 pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {

@@ -496,6 +496,11 @@ program_test!(mmap_sigbus);
 program_test!(sigtimedwait);
 program_test!(timer_thread);
 program_test!(job_control);
+// ptrace inside the sandbox (crates/sentry/src/ptrace/).
+program_test!(ptrace_basic);
+program_test!(ptrace_syscall);
+program_test!(ptrace_attach);
+program_test!(ptrace_step);
 // stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
 // tests/tests/terminal.rs).
 program_test!(

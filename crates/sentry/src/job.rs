@@ -21,6 +21,8 @@ pub enum JobEvent {
 #[derive(Default)]
 struct State {
     stopped: bool,
+    /// The signal that stopped it, while stopped.
+    signal: i32,
     /// The last change, until a wait collects it.
     report: Option<JobEvent>,
 }
@@ -44,6 +46,7 @@ impl JobControl {
             return false;
         }
         s.stopped = true;
+        s.signal = sig;
         s.report = Some(JobEvent::Stopped(sig));
         true
     }
@@ -67,6 +70,12 @@ impl JobControl {
     pub fn release(&self) {
         self.lock().stopped = false;
         self.resumed.notify_all();
+    }
+
+    /// The signal the process is stopped by, if stopped.
+    pub fn stop_signal(&self) -> Option<i32> {
+        let s = self.lock();
+        s.stopped.then_some(s.signal)
     }
 
     pub fn is_stopped(&self) -> bool {

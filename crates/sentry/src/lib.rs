@@ -17,6 +17,7 @@ pub mod mm;
 pub mod process;
 pub mod procfs;
 pub mod program;
+pub mod ptrace;
 pub mod rlimit;
 pub mod sched;
 pub mod seccomp;

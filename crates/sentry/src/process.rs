@@ -84,6 +84,9 @@ pub struct ThreadGroup {
     pub exit_signal: AtomicI32,
     /// The thread running execve while the others are made to end (Linux's de_thread), or 0.
     execing: AtomicI32,
+    /// How many of its threads are traced: their tracer sees every signal, ignored ones
+    /// too (Linux's sig_ignored), so none is discarded on arrival.
+    pub traced: std::sync::atomic::AtomicUsize,
 }
 
 impl ThreadGroup {
@@ -104,6 +107,7 @@ impl ThreadGroup {
             job: JobControl::default(),
             exit_signal: AtomicI32::new(0),
             execing: AtomicI32::new(0),
+            traced: Default::default(),
         })
     }
 
@@ -237,7 +241,8 @@ impl ThreadGroup {
         let threads = lock(&self.threads);
         // Linux asks the main thread's mask (kill's target) whether it is ignored.
         let blocked = threads.first().map(|s| s.signals.mask()).unwrap_or(0);
-        if self.handlers().discards(info.signo, blocked) {
+        if self.traced.load(Ordering::Relaxed) == 0 && self.handlers().discards(info.signo, blocked)
+        {
             return false;
         }
         let queued = lock(&self.pending).add(info);
@@ -256,7 +261,9 @@ impl ThreadGroup {
     pub fn send_thread(&self, tid: i32, info: SigInfo, kick: bool) -> Option<bool> {
         let threads = lock(&self.threads);
         let slot = threads.iter().find(|s| s.tid == tid)?;
-        if self.handlers().discards(info.signo, slot.signals.mask()) {
+        if self.traced.load(Ordering::Relaxed) == 0
+            && self.handlers().discards(info.signo, slot.signals.mask())
+        {
             return Some(false);
         }
         let queued = slot.signals.queue(info);
@@ -266,6 +273,14 @@ impl ThreadGroup {
         drop(threads);
         self.signal_queue.notify(fs::waiter::POLLIN);
         Some(queued)
+    }
+
+    /// Thread `tid`'s mask and pending signals (a tracer's GETSIGMASK and SETSIGMASK).
+    pub fn thread_signals(&self, tid: i32) -> Option<Arc<ThreadSignals>> {
+        lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .map(|s| s.signals.clone())
     }
 
     /// Interrupts thread `tid`'s vCPU (a call served on the ring poller raised a signal
@@ -415,6 +430,9 @@ pub enum ChildState {
     Exited(ExitStatus),
     /// Stopped or continued (WUNTRACED, WCONTINUED).
     Job(JobEvent),
+    /// In a ptrace-stop, reported to its tracer: the stop's code (the signal, with a
+    /// PTRACE_EVENT_* in bits 8-15).
+    Traced(i32),
 }
 
 /// Which changes a wait is for.
@@ -472,6 +490,8 @@ pub struct Kernel {
     pub exits: fs::waiter::WaitQueue,
     /// The sandbox's IPC namespace (System V IPC, POSIX message queues).
     pub ipc: Arc<crate::ipc::IpcNs>,
+    /// Tracer/tracee links (ptrace).
+    pub ptrace: crate::ptrace::Registry,
 }
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
@@ -496,6 +516,7 @@ impl Kernel {
             booted: Instant::now(),
             exits: fs::waiter::WaitQueue::new(),
             ipc: crate::ipc::IpcNs::new(),
+            ptrace: Default::default(),
         });
         procfs_handle.set_kernel(&kernel);
         kernel
@@ -527,6 +548,35 @@ impl Kernel {
             return;
         }
         parent.send(SigInfo::child_job(child.pid, child.uids().uid, event));
+    }
+
+    /// A tracee entered a ptrace-stop with `code`: its tracer's waits look again, and the
+    /// tracer gets SIGCHLD (CLD_TRAPPED) unless its SIGCHLD action has SA_NOCLDSTOP.
+    pub fn ptrace_stopped(&self, tracer: i32, tid: i32, uid: u32, code: i32) {
+        {
+            // Taking the table lock orders this with a wait about to sleep.
+            let _t = lock(&self.table);
+            self.changed.notify_all();
+        }
+        let Some(g) = self.group(tracer) else {
+            return;
+        };
+        const SA_NOCLDSTOP: u64 = 1;
+        if g.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
+            return;
+        }
+        g.send(SigInfo {
+            signo: libc::SIGCHLD,
+            code: crate::ptrace::CLD_TRAPPED,
+            pid: tid,
+            uid,
+            child: Some(crate::signal_frame::ChildExit {
+                status: code & 0x7f,
+                utime: 0,
+                stime: 0,
+            }),
+            ..Default::default()
+        });
     }
 
     /// A fresh process or thread id.
@@ -779,6 +829,8 @@ impl Kernel {
                 ..Default::default()
             });
         }
+        // Its tracees go free (or die, with PTRACE_O_EXITKILL).
+        self.ptrace.tracer_exited(pid);
         self.changed.notify_all();
         self.exits
             .notify(fs::waiter::POLLIN | fs::waiter::POLLRDNORM);
@@ -929,6 +981,48 @@ impl Kernel {
                             maxrss_kb,
                         }));
                     }
+                }
+            }
+            // Tracees: their ptrace-stops (whether or not WUNTRACED was asked, as Linux)
+            // and, for a tracer that isn't the parent, their end.
+            for tr in self.ptrace.tracees_of(parent) {
+                let pgid = t.get(&tr.tgid).map(|e| e.pgid);
+                let wanted = match which {
+                    WaitFor::Any => true,
+                    WaitFor::Pid(p) => p == tr.tid,
+                    WaitFor::Group(g) => pgid == Some(g),
+                };
+                if !wanted || done.is_some() {
+                    continue;
+                }
+                any = true;
+                let mut i = tr.lock();
+                let (cpu, maxrss_kb) = usage_both(&tr.group);
+                let uid = tr.group.uids().uid;
+                if let Some(code) = i.report {
+                    if !keep {
+                        i.report = None;
+                    }
+                    return Ok(Some(Reaped {
+                        pid: tr.tid,
+                        state: ChildState::Traced(code),
+                        uid,
+                        cpu,
+                        maxrss_kb,
+                    }));
+                }
+                if let Some(status) = i.exited.filter(|_| events.exited) {
+                    drop(i);
+                    if !keep {
+                        self.ptrace.unlink(tr.tid);
+                    }
+                    return Ok(Some(Reaped {
+                        pid: tr.tid,
+                        state: ChildState::Exited(status),
+                        uid,
+                        cpu,
+                        maxrss_kb,
+                    }));
                 }
             }
             if let Some(r) = done {

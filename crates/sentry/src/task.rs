@@ -9,7 +9,9 @@ use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{FaultError, Mm};
 use crate::process::{Completion, Kernel, ThreadGroup};
+use crate::ptrace::{Mode, Resume, StopKind, Tracee};
 use crate::signal::{SignalState, Signo, NSIG};
+use crate::signal_frame::SigInfo;
 use crate::syscalls;
 use crate::SentryError;
 
@@ -172,8 +174,12 @@ impl TaskSyscalls {
 impl FastSyscalls for TaskSyscalls {
     fn serve(&self, regs: &mut UserRegs) -> bool {
         let mut st = lock(&self.state);
-        // A pending signal is delivered by the task's own thread: send the call there.
-        if !syscalls::can_serve_on_poller(&st, regs) || has_deliverable(&st) {
+        // A pending signal is delivered by the task's own thread: send the call there. So
+        // is every call of a traced thread, which may stop at its entry and exit.
+        if !syscalls::can_serve_on_poller(&st, regs)
+            || has_deliverable(&st)
+            || st.kernel.ptrace.is_traced(st.tid)
+        {
             return false;
         }
         if !syscalls::dispatch_on_poller(&mut st, regs) {
@@ -193,6 +199,9 @@ impl FastSyscalls for TaskSyscalls {
 
     fn ring_wait(&self, regs: &UserRegs) -> Option<std::time::Duration> {
         let st = lock(&self.state);
+        if st.kernel.ptrace.is_traced(st.tid) {
+            return None;
+        }
         let mut w = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         syscalls::ring_wait::begin(&mut w, &st, regs)
     }
@@ -228,7 +237,18 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
     let action = st.group.handlers().get(sig.0);
     let blocked = st.signals.mask() & crate::signal::bit(sig.0) != 0;
     let handled = action.handler != libc::SIG_DFL as u64 && action.handler != libc::SIG_IGN as u64;
-    if !handled || blocked || sig == Signo::SIGKILL {
+    let traced = st.kernel.ptrace.is_traced(st.tid);
+    if traced && sig != Signo::SIGKILL {
+        // Linux's force_sig_info_to_task: the signal is unblocked, an ignored action goes
+        // back to the default, and it is queued: the tracer sees it at its delivery stop.
+        if blocked {
+            st.signals
+                .set_mask(st.signals.mask() & !crate::signal::bit(sig.0));
+        }
+        if action.handler == libc::SIG_IGN as u64 {
+            st.group.handlers().set(sig.0, Default::default());
+        }
+    } else if !handled || blocked || sig == Signo::SIGKILL {
         st.group.exit(ExitStatus::Signal(sig));
         return;
     }
@@ -244,8 +264,10 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
         // Linux reports the instruction for these two, and their cause.
         Fault::InvalidOpcode => (2, rip), // ILL_ILLOPN
         Fault::DivideError => (1, rip),   // FPE_INTDIV
-        Fault::AlignmentCheck => (1, 0),  // BUS_ADRALN
-        _ => (0x80, 0),                   // SI_KERNEL
+        // A single step (the trap flag): TRAP_TRACE at the next instruction.
+        Fault::Debug => (2, rip),
+        Fault::AlignmentCheck => (1, 0), // BUS_ADRALN
+        _ => (0x80, 0),                  // SI_KERNEL
     };
     st.signals.thread.queue(crate::signal_frame::SigInfo {
         signo: sig.0,
@@ -259,16 +281,25 @@ fn force_fault_signal(st: &mut TaskState, fault: &Fault, err: FaultError, sig: S
 /// first handled one gets a frame (one per return to user mode, like Linux's nesting). A
 /// system call that was interrupted (`interrupted_call`) restarts or fails with EINTR by
 /// the rules of signal(7).
-fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserRegs) {
+///
+/// `traced`: the thread is traced, and this is the one signal its tracer let through its
+/// delivery stop (none: only a pending restart is settled). Returns whether a handler
+/// will run.
+fn deliver_signals(
+    st: &mut TaskState,
+    ctx: &mut dyn Context,
+    regs: &mut UserRegs,
+    mut traced: Option<Option<SigInfo>>,
+) -> bool {
     let interrupted = st.signals.interrupted_call.take();
-    let handled = run_handler(st, ctx, regs, interrupted);
-    if handled {
+    let handled = run_handler(st, ctx, regs, interrupted, &mut traced);
+    if handled && traced.is_none() {
         // As Linux's exit-to-user loop: a frame for every signal still deliverable under
         // the mask the last handler set, each on top of the previous, so the last one set
         // up runs first and the others run as each returns. (Bounded: a signal with
         // SA_NODEFER and a full real-time queue could otherwise go on for long.)
         for _ in 0..NSIG {
-            if st.group.exiting().is_some() || !run_handler(st, ctx, regs, None) {
+            if st.group.exiting().is_some() || !run_handler(st, ctx, regs, None, &mut None) {
                 break;
             }
         }
@@ -283,6 +314,7 @@ fn deliver_signals(st: &mut TaskState, ctx: &mut dyn Context, regs: &mut UserReg
             st.signals.set_mask(mask);
         }
     }
+    handled
 }
 
 /// Takes pending signals until one has a handler, and sets up its frame. Returns whether a
@@ -292,11 +324,17 @@ fn run_handler(
     ctx: &mut dyn Context,
     regs: &mut UserRegs,
     interrupted: Option<u64>,
+    traced: &mut Option<Option<SigInfo>>,
 ) -> bool {
     use crate::signal::{bit, ignored_by_default, stops_by_default, UNBLOCKABLE};
     loop {
         let mask = st.signals.mask();
-        let Some(info) = st.group.dequeue(&st.signals.thread, mask) else {
+        let next = match traced {
+            // A traced thread delivers only what its tracer let through.
+            Some(slot) => slot.take(),
+            None => st.group.dequeue(&st.signals.thread, mask),
+        };
+        let Some(info) = next else {
             return false;
         };
         let sig = info.signo;
@@ -434,6 +472,58 @@ fn fault_signal(fault: &Fault, mm_result: Option<FaultError>) -> Signo {
     }
 }
 
+/// Loads an XSAVE image rt_sigreturn or execve left for the next run.
+fn restore_fpu(st: &mut TaskState, ctx: &mut dyn Context) {
+    if let Some(fpu) = st.restore_fpu.take() {
+        if ctx.set_fpu_state(&fpu).is_err() {
+            // A damaged frame: Linux answers a bad sigreturn with SIGSEGV.
+            st.group.exit(ExitStatus::Signal(Signo::SIGSEGV));
+        }
+    }
+}
+
+/// The x86 trap flag.
+const TF: u64 = 0x100;
+
+/// PTRACE_SINGLESTEP: the trap flag on for one instruction (a `syscall` instruction runs
+/// whole and traps after, as Linux reports a step over a system call); off again when
+/// resumed otherwise.
+fn arm_single_step(st: &TaskState, tr: &Tracee, regs: &mut UserRegs) {
+    let mut i = tr.lock();
+    i.step_syscall = false;
+    if i.mode != Mode::Step {
+        if std::mem::take(&mut i.forced_tf) {
+            regs.rflags &= !TF;
+        }
+        return;
+    }
+    let mut insn = [0u8; 2];
+    if st.mm.copy_in(regs.rip, &mut insn).is_ok() && insn == [0x0f, 0x05] {
+        i.step_syscall = true;
+        return;
+    }
+    if regs.rflags & TF == 0 {
+        i.forced_tf = true;
+        regs.rflags |= TF;
+    }
+}
+
+/// A signal the tracer gave when resuming from a syscall-stop is sent to the thread (as
+/// Linux's ptrace_report_syscall, from the kernel).
+fn syscall_stop_signal(st: &TaskState, r: Resume) {
+    let sig = match r {
+        Resume::Run { sig } | Resume::Detach { sig } => sig,
+        Resume::Listen => 0,
+    };
+    if sig > 0 {
+        st.signals.thread.queue(SigInfo {
+            signo: sig,
+            code: crate::signal_frame::SI_KERNEL,
+            ..Default::default()
+        });
+    }
+}
+
 /// How long a thread stopped mid system call may run before it is kicked again.
 const REKICK_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -476,10 +566,27 @@ impl Task {
                 st = lock(&self.state);
             }
             let mut safe_point = true;
+            // Linux's orig_rax at a later signal-delivery-stop: the call's number, or -1
+            // after a fault or an interrupt.
+            let orig_rax = if event == Event::Syscall {
+                regs.rax as u32 as u64
+            } else {
+                u64::MAX
+            };
             match event {
-                Event::Syscall => syscalls::dispatch(&mut st, &mut regs, true),
+                Event::Syscall => match st.kernel.ptrace.get(st.tid) {
+                    Some(tr) => st = self.traced_syscall(st, ctx, &mut regs, &tr),
+                    None => syscalls::dispatch(&mut st, &mut regs, true),
+                },
                 Event::Fault(fault) => {
                     tracing::trace!("fault {fault:?} at rip {:#x}", regs.rip);
+                    if fault == Fault::Debug {
+                        if let Some(tr) = st.kernel.ptrace.get(st.tid) {
+                            if std::mem::take(&mut tr.lock().forced_tf) {
+                                regs.rflags &= !TF;
+                            }
+                        }
+                    }
                     let unresolved = match fault {
                         Fault::Page { addr, access } => st.mm.handle_fault(addr, access).err(),
                         _ => Some(FaultError::AccessDenied),
@@ -493,26 +600,9 @@ impl Task {
                 Event::Interrupted { at_user } => safe_point = at_user,
             }
             if st.group.exiting().is_none() && st.exit.is_none() {
-                if let Some(fpu) = st.restore_fpu.take() {
-                    if ctx.set_fpu_state(&fpu).is_err() {
-                        // A damaged frame: Linux answers a bad sigreturn with SIGSEGV.
-                        st.group.exit(ExitStatus::Signal(Signo::SIGSEGV));
-                    }
-                }
+                restore_fpu(&mut st, ctx);
                 if safe_point {
-                    deliver_signals(&mut st, ctx, &mut regs);
-                    if st.group.job.is_stopped() {
-                        // Job control: park until SIGCONT (or SIGKILL, or the end), then
-                        // take what arrived meanwhile (SIGCONT's handler).
-                        let group = st.group.clone();
-                        drop(st);
-                        ctx.may_block();
-                        group.job.wait_while_stopped(|| group.exiting().is_some());
-                        st = lock(&self.state);
-                        if st.group.exiting().is_none() {
-                            deliver_signals(&mut st, ctx, &mut regs);
-                        }
-                    }
+                    st = self.at_safe_point(st, ctx, &mut regs, orig_rax);
                 } else if has_deliverable(&st) {
                     // Stopped in the trampoline mid system call: come back once it is
                     // answered. The guest has to run on for that (to ring the doorbell when
@@ -528,6 +618,7 @@ impl Task {
                 st.thread_exit = true;
             }
             if st.exit.is_some() || st.group.exiting().is_some() {
+                st = self.exit_event(st, ctx, &mut regs);
                 // Nobody may kick the vCPU once it is back in the pool.
                 st.group.clear_interrupter(st.tid);
                 drop(st);
@@ -537,11 +628,532 @@ impl Task {
         }
     }
 
+    /// At a return to user mode: signals are delivered (through the tracer's delivery stops
+    /// when traced), and a stopped process parks (or, traced, reports its group stop).
+    fn at_safe_point<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        orig_rax: u64,
+    ) -> MutexGuard<'a, TaskState> {
+        // Each round parks or returns; the bound only guards against surprises.
+        for _ in 0..64 {
+            let tracee = st.kernel.ptrace.get(st.tid);
+            match &tracee {
+                Some(tr) => st = self.traced_signals(st, ctx, regs, tr, orig_rax),
+                None => {
+                    deliver_signals(&mut st, ctx, regs, None);
+                }
+            }
+            if st.group.exiting().is_some() || st.exit.is_some() {
+                return st;
+            }
+            let Some(sig) = st.group.job.stop_signal() else {
+                match tracee {
+                    Some(tr) => tr.lock().group_stop_reported = false,
+                    // A tracer attached meanwhile (PTRACE_SEIZE of a process that was
+                    // stopping and got SIGCONT at once, as strace starts its child): its
+                    // PTRACE_INTERRUPT must trap before any more user code runs.
+                    None if st.kernel.ptrace.is_traced(st.tid) => continue,
+                    None => {}
+                }
+                return st;
+            };
+            match tracee {
+                Some(tr) => {
+                    let (reported, seized) = {
+                        let i = tr.lock();
+                        (i.group_stop_reported, i.seized)
+                    };
+                    if reported {
+                        // Resumed by the tracer during the group stop: runs on (Linux).
+                        return st;
+                    }
+                    tr.lock().group_stop_reported = true;
+                    let code = if seized {
+                        sig | ((crate::ptrace::PTRACE_EVENT_STOP as i32) << 8)
+                    } else {
+                        sig
+                    };
+                    let info = SigInfo {
+                        signo: sig,
+                        code: crate::signal_frame::SI_KERNEL,
+                        ..Default::default()
+                    };
+                    let (g, r) = self.ptrace_stop(
+                        st,
+                        ctx,
+                        regs,
+                        &tr,
+                        StopKind::Group,
+                        code,
+                        &info,
+                        u64::MAX,
+                        None,
+                    );
+                    st = g;
+                    if r != Some(Resume::Listen) {
+                        return st;
+                    }
+                    // PTRACE_LISTEN: stopped until the group continues, which is
+                    // reported as PTRACE_EVENT_STOP.
+                    let group = st.group.clone();
+                    drop(st);
+                    ctx.may_block();
+                    group.job.wait_while_stopped(|| group.exiting().is_some());
+                    st = lock(&self.state);
+                    if st.group.exiting().is_none() {
+                        st = self.event_stop(
+                            st,
+                            ctx,
+                            regs,
+                            &tr,
+                            crate::ptrace::PTRACE_EVENT_STOP,
+                            0,
+                            u64::MAX,
+                        );
+                    }
+                    return st;
+                }
+                None => {
+                    // Job control: park until SIGCONT (or SIGKILL, or the end, or a tracer
+                    // attaching), then take what arrived meanwhile (SIGCONT's handler).
+                    let group = st.group.clone();
+                    let kernel = st.kernel.clone();
+                    let tid = st.tid;
+                    drop(st);
+                    ctx.may_block();
+                    group.job.wait_while_stopped(|| {
+                        group.exiting().is_some() || kernel.ptrace.is_traced(tid)
+                    });
+                    st = lock(&self.state);
+                    if st.group.exiting().is_some() {
+                        return st;
+                    }
+                }
+            }
+        }
+        st
+    }
+
+    /// Signal delivery for a traced thread: each signal taken goes through a
+    /// signal-delivery-stop, where the tracer may change it, suppress it, or let it through.
+    fn traced_signals<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        tr: &Arc<Tracee>,
+        orig_rax: u64,
+    ) -> MutexGuard<'a, TaskState> {
+        // PTRACE_INTERRUPT (or a seized tracee's first stop): PTRACE_EVENT_STOP.
+        let interrupt = std::mem::take(&mut tr.lock().interrupt);
+        if interrupt {
+            st = self.event_stop(
+                st,
+                ctx,
+                regs,
+                tr,
+                crate::ptrace::PTRACE_EVENT_STOP,
+                0,
+                orig_rax,
+            );
+            if st.kernel.ptrace.get(st.tid).is_none() {
+                deliver_signals(&mut st, ctx, regs, None);
+                return st;
+            }
+        }
+        for _ in 0..NSIG {
+            if st.group.exiting().is_some() {
+                return st;
+            }
+            let mut injected = None;
+            let mask = st.signals.mask();
+            let next = if has_deliverable(&st) {
+                st.group.dequeue(&st.signals.thread, mask)
+            } else {
+                None
+            };
+            let had_signal = next.is_some();
+            if let Some(info) = next {
+                if info.signo == libc::SIGKILL {
+                    injected = Some(info);
+                } else {
+                    let orig = st.signals.interrupted_call.unwrap_or(orig_rax);
+                    let (g, r) = self.ptrace_stop(
+                        st,
+                        ctx,
+                        regs,
+                        tr,
+                        StopKind::Signal,
+                        info.signo,
+                        &info,
+                        orig,
+                        None,
+                    );
+                    st = g;
+                    let sig = match r {
+                        Some(Resume::Run { sig }) | Some(Resume::Detach { sig }) => sig,
+                        _ => 0,
+                    };
+                    let (orig_after, written, raw) = {
+                        let i = tr.lock();
+                        (i.orig_rax, i.siginfo_written, i.siginfo)
+                    };
+                    if orig_after as u32 == u32::MAX {
+                        // The tracer cancelled the interrupted call's restart.
+                        st.signals.interrupted_call = None;
+                    }
+                    if sig != 0 && r.is_some() {
+                        let mut inf = if written {
+                            crate::ptrace::parse_siginfo(&raw)
+                        } else {
+                            info
+                        };
+                        if sig != inf.signo {
+                            // Another signal than the one stopped for: from the tracer.
+                            let tracer = tr.tracer();
+                            inf = SigInfo {
+                                signo: sig,
+                                code: 0, // SI_USER
+                                pid: tracer,
+                                uid: st.kernel.group(tracer).map_or(0, |g| g.uids().uid),
+                                ..Default::default()
+                            };
+                        }
+                        if st.signals.mask() & crate::signal::bit(sig) != 0 {
+                            // Blocked now: it waits, pending.
+                            st.signals.thread.queue(inf);
+                        } else {
+                            injected = Some(inf);
+                        }
+                    }
+                }
+            }
+            let traced = st.kernel.ptrace.is_traced(st.tid);
+            let handled = if traced || injected.is_some() {
+                deliver_signals(&mut st, ctx, regs, Some(injected))
+            } else {
+                deliver_signals(&mut st, ctx, regs, None)
+            };
+            if !traced {
+                return st;
+            }
+            if handled
+                || !had_signal
+                || st.group.job.is_stopped()
+                || st.group.exiting().is_some()
+                || !has_deliverable(&st)
+            {
+                break;
+            }
+        }
+        if has_deliverable(&st) && st.group.exiting().is_none() && !st.group.job.is_stopped() {
+            // More to deliver after the handler's frame: come back at once to stop for it.
+            ctx.interrupter().interrupt();
+        }
+        st
+    }
+
+    /// A system call of a traced thread: stops at its entry and exit under PTRACE_SYSCALL
+    /// (where the tracer may change the number, the arguments and the result, or skip the
+    /// call with number -1), and at the events it raises (exec, fork, clone).
+    fn traced_syscall<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        tr: &Arc<Tracee>,
+    ) -> MutexGuard<'a, TaskState> {
+        // A PTRACE_INTERRUPT that came while the thread was on its way back to user mode
+        // traps before the call starts.
+        let interrupt = std::mem::take(&mut tr.lock().interrupt);
+        if interrupt {
+            st = self.event_stop(
+                st,
+                ctx,
+                regs,
+                tr,
+                crate::ptrace::PTRACE_EVENT_STOP,
+                0,
+                u64::MAX,
+            );
+            if st.group.exiting().is_some() {
+                return st;
+            }
+        }
+        let nr = regs.rax;
+        let stepped = std::mem::take(&mut tr.lock().step_syscall);
+        let (mode, options) = {
+            let i = tr.lock();
+            (i.mode, i.options)
+        };
+        let good = if options & crate::ptrace::PTRACE_O_TRACESYSGOOD != 0 {
+            0x80
+        } else {
+            0
+        };
+        let mut run = true;
+        // orig_rax at the exit stop: the number the call ran with (or -1 if skipped).
+        let mut exit_orig = nr;
+        if mode == Mode::Syscall {
+            let code = libc::SIGTRAP | good;
+            let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
+            regs.rax = (-(libc::ENOSYS as i64)) as u64;
+            let (g, r) = self.ptrace_stop(
+                st,
+                ctx,
+                regs,
+                tr,
+                StopKind::SyscallEntry,
+                code,
+                &info,
+                nr,
+                Some(crate::ptrace::EVENTMSG_SYSCALL_ENTRY),
+            );
+            st = g;
+            let Some(r) = r else {
+                return st;
+            };
+            syscall_stop_signal(&st, r);
+            let orig = tr.lock().orig_rax;
+            exit_orig = orig;
+            if orig as u32 == u32::MAX {
+                // Skipped: RAX stays what the tracer left (-ENOSYS unless it set one).
+                run = false;
+            } else {
+                regs.rax = orig;
+            }
+        }
+        if run {
+            syscalls::dispatch(&mut st, regs, true);
+        }
+        if st.exit.is_some() || st.group.exiting().is_some() {
+            return st;
+        }
+        restore_fpu(&mut st, ctx);
+        if stepped {
+            // Stepped over the call: the trap comes after it (TRAP_BRKPT, as Linux's
+            // user_single_step_report).
+            st.signals.thread.queue(SigInfo {
+                signo: libc::SIGTRAP,
+                code: 1,
+                addr: regs.rip,
+                ..Default::default()
+            });
+        }
+        let event = tr.lock().pending_event.take();
+        if let Some((event, msg)) = event {
+            st = self.event_stop(st, ctx, regs, tr, event, msg, exit_orig);
+        }
+        let Some(tr) = st.kernel.ptrace.get(st.tid) else {
+            return st;
+        };
+        if tr.lock().mode == Mode::Syscall && st.group.exiting().is_none() {
+            let code = libc::SIGTRAP | good;
+            let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
+            let (g, r) = self.ptrace_stop(
+                st,
+                ctx,
+                regs,
+                &tr,
+                StopKind::SyscallExit,
+                code,
+                &info,
+                exit_orig,
+                Some(crate::ptrace::EVENTMSG_SYSCALL_EXIT),
+            );
+            st = g;
+            if let Some(r) = r {
+                syscall_stop_signal(&st, r);
+            }
+        }
+        st
+    }
+
+    /// A PTRACE_EVENT_* stop with message `msg`.
+    #[allow(clippy::too_many_arguments)]
+    fn event_stop<'a>(
+        &'a self,
+        st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        tr: &Arc<Tracee>,
+        event: u32,
+        msg: u64,
+        orig_rax: u64,
+    ) -> MutexGuard<'a, TaskState> {
+        let code = libc::SIGTRAP | ((event as i32) << 8);
+        let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
+        self.ptrace_stop(
+            st,
+            ctx,
+            regs,
+            tr,
+            StopKind::Event(event),
+            code,
+            &info,
+            orig_rax,
+            Some(msg),
+        )
+        .0
+    }
+
+    /// PTRACE_O_TRACEEXIT: the thread stops once more as it ends, its status as the
+    /// message (not when killed by SIGKILL).
+    fn exit_event<'a>(
+        &'a self,
+        st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+    ) -> MutexGuard<'a, TaskState> {
+        let Some(tr) = st.kernel.ptrace.get(st.tid) else {
+            return st;
+        };
+        let status = st
+            .group
+            .exiting()
+            .or(st.exit)
+            .unwrap_or(ExitStatus::Code(0));
+        if tr.options() & crate::ptrace::PTRACE_O_TRACEEXIT == 0
+            || status == ExitStatus::Signal(Signo::SIGKILL)
+        {
+            return st;
+        }
+        let word = match status {
+            ExitStatus::Code(c) => (c as u64) << 8,
+            ExitStatus::Signal(s) => s.0 as u64,
+        };
+        let code = libc::SIGTRAP | ((crate::ptrace::PTRACE_EVENT_EXIT as i32) << 8);
+        let info = crate::ptrace::self_info(code, st.pid, st.creds.uid);
+        let fpu = ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
+        tr.enter_stop(
+            StopKind::Event(crate::ptrace::PTRACE_EVENT_EXIT),
+            code,
+            regs,
+            u64::MAX,
+            fpu,
+            st.mm.clone(),
+            &info,
+            Some(word),
+        );
+        let (group, thread, kernel) = (
+            st.group.clone(),
+            st.signals.thread.clone(),
+            st.kernel.clone(),
+        );
+        let (tid, uid, tracer) = (st.tid, st.group.uids().uid, tr.tracer());
+        drop(st);
+        kernel.ptrace_stopped(tracer, tid, uid, code);
+        ctx.may_block();
+        let sigkill = crate::signal::bit(libc::SIGKILL);
+        tr.wait_resume(|| {
+            group.exiting() == Some(ExitStatus::Signal(Signo::SIGKILL))
+                || (group.pending() | thread.pending()) & sigkill != 0
+        });
+        lock(&self.state)
+    }
+
+    /// A ptrace-stop: publishes the thread's state for the tracer, tells it, lets go of the
+    /// task state and sleeps until resumed; then takes back the registers and FPU state
+    /// the tracer may have changed. None when SIGKILL (or the process's end) cut the stop
+    /// short: the process is then ending.
+    #[allow(clippy::too_many_arguments)]
+    fn ptrace_stop<'a>(
+        &'a self,
+        st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        tr: &Arc<Tracee>,
+        kind: StopKind,
+        code: i32,
+        info: &SigInfo,
+        orig_rax: u64,
+        msg: Option<u64>,
+    ) -> (MutexGuard<'a, TaskState>, Option<Resume>) {
+        let sigkill = crate::signal::bit(libc::SIGKILL);
+        let (group, thread, kernel) = (
+            st.group.clone(),
+            st.signals.thread.clone(),
+            st.kernel.clone(),
+        );
+        let killed =
+            || group.exiting().is_some() || (group.pending() | thread.pending()) & sigkill != 0;
+        if killed() {
+            return (st, None);
+        }
+        let fpu = ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
+        tr.enter_stop(kind, code, regs, orig_rax, fpu, st.mm.clone(), info, msg);
+        let (tid, uid, tracer) = (st.tid, st.group.uids().uid, tr.tracer());
+        drop(st);
+        tracing::debug!("ptrace: {tid} stops ({kind:?}, code {code:#x}, orig_rax {orig_rax:#x})");
+        kernel.ptrace_stopped(tracer, tid, uid, code);
+        ctx.may_block();
+        let r = tr.wait_resume(killed);
+        tracing::debug!("ptrace: {tid} resumes: {r:?}");
+        let st = lock(&self.state);
+        match r {
+            Some(_) => {
+                let (new_regs, fpu) = {
+                    let mut i = tr.lock();
+                    let fpu = i.fpu_dirty.then(|| std::mem::take(&mut i.fpu));
+                    i.fpu_dirty = false;
+                    (i.regs, fpu)
+                };
+                *regs = new_regs;
+                arm_single_step(&st, tr, regs);
+                if let Some(f) = fpu {
+                    if let Err(e) = ctx.set_fpu_state(&f) {
+                        tracing::debug!("ptrace: the tracer's FPU state was refused: {e}");
+                    }
+                }
+            }
+            None => {
+                if st.group.exiting().is_none() {
+                    st.group.exit(ExitStatus::Signal(Signo::SIGKILL));
+                }
+            }
+        }
+        (st, r)
+    }
+
+    /// A traced thread ended: its link goes; a tracer that isn't the parent hears of the
+    /// process's end (a wait report and SIGCHLD) before the parent.
+    fn ptrace_exited(&self, st: &TaskState, last: bool, status: ExitStatus) {
+        let Some(tr) = st.kernel.ptrace.get(st.tid) else {
+            return;
+        };
+        let tracer = tr.tracer();
+        let parent = st.kernel.ppid(st.pid);
+        st.kernel
+            .ptrace
+            .tracee_exited(st.tid, st.pid, parent, status, last);
+        if last && st.tid == st.pid && tracer != parent {
+            if let Some(g) = st.kernel.group(tracer) {
+                g.send(SigInfo::child_exit(
+                    libc::SIGCHLD,
+                    st.pid,
+                    st.group.uids().uid,
+                    status,
+                    st.group.cpu.process(),
+                ));
+            }
+        }
+    }
+
     /// Ends this thread: clears and wakes its child-tid word, releases a vfork parent, and
     /// when it was the last thread, makes the process a zombie. Returns the thread's status.
     pub fn finish(&self) -> ExitStatus {
         let mut st = lock(&self.state);
         let group_status = st.group.exiting();
+        // What a tracer is told: a thread's own exit code, unless the group ended first.
+        let traced_status = st
+            .exit
+            .filter(|_| st.thread_exit)
+            .or(group_status)
+            .or(st.exit)
+            .unwrap_or(ExitStatus::Code(0));
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
         exit_robust_list(&st);
         st.seccomp.release();
@@ -561,6 +1173,7 @@ impl Task {
             st.kernel.tasks.release(st.creds.uid);
         }
         let remaining = st.group.remove_thread(st.tid);
+        self.ptrace_exited(&st, remaining == 0, traced_status);
         if remaining == 0 {
             // The last thread out reports the process's status. It reads exit_group's
             // status again now: another thread may have called exit_group after this one

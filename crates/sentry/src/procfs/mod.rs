@@ -5,6 +5,7 @@
 //! describe hardware and the kernel (cpuinfo, version) pass the host's through; everything
 //! about processes is the sandbox's.
 
+mod mem;
 mod net;
 mod nodes;
 mod process;
@@ -482,6 +483,23 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                             me.upgrade().ok_or(libc::ENOENT)?.threads_max()
                                         })
                                     }),
+                                ),
+                                // Yama's relational mode, enforced by ptrace.
+                                (
+                                    b"yama".to_vec(),
+                                    DynDir::build(
+                                        "/sys/kernel/yama",
+                                        0o555,
+                                        Box::new(|| {
+                                            vec![(
+                                                b"ptrace_scope".to_vec(),
+                                                GenFile::build(
+                                                    "/sys/kernel/yama/ptrace_scope",
+                                                    text("1\n"),
+                                                ),
+                                            )]
+                                        }),
+                                    ),
                                 ),
                                 (
                                     b"ngroups_max".to_vec(),

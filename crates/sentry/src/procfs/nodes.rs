@@ -22,7 +22,7 @@ pub fn ino_of(path: &str) -> u64 {
     h | 1
 }
 
-fn base_stat(ino: u64, mode: u32, nlink: u64) -> Stat {
+pub(super) fn base_stat(ino: u64, mode: u32, nlink: u64) -> Stat {
     Stat {
         dev: PROC_DEV,
         ino,
@@ -33,7 +33,7 @@ fn base_stat(ino: u64, mode: u32, nlink: u64) -> Stat {
     }
 }
 
-fn statfs() -> StatFs {
+pub(super) fn statfs() -> StatFs {
     StatFs {
         fs_type: PROC_SUPER_MAGIC,
         block_size: 4096,

@@ -278,6 +278,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
                 (
+                    b"mem".to_vec(),
+                    super::mem::MemFile::build(&path("mem"), p.clone()),
+                ),
+                (
                     b"smaps".to_vec(),
                     GenFile::build(&path("smaps"), Box::new(move || ok(smaps(&p12)))),
                 ),
@@ -625,7 +629,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     let seccomp = p.seccomp.get().map(|s| s.status()).unwrap_or_default();
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
-         TracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
+         TracerPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
          VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t{:016x}\n\
@@ -633,6 +637,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         String::from_utf8_lossy(&p.comm()),
         state(p),
         parent(p),
+        p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid)),
         c.uid,
         c.euid,
         c.suid,

@@ -9,7 +9,8 @@
 //! relaxed atomic load and a branch per call ([`ThreadSeccomp::active`]).
 //!
 //! SECCOMP_RET_USER_NOTIF goes to the filter's listener (notify.rs; ENOSYS without one, as
-//! Linux). Not done: SECCOMP_RET_TRACE gives ENOSYS, as without a tracer (no ptrace);
+//! Linux). Not done: SECCOMP_RET_TRACE gives ENOSYS, as without a tracer (no
+//! PTRACE_EVENT_SECCOMP stop);
 //! LOG actions and SECCOMP_FILTER_FLAG_LOG go to the sentry's log at debug level, not to
 //! an audit log; SECCOMP_FILTER_FLAG_SPEC_ALLOW is accepted and changes nothing (the
 //! guest's speculation controls are the host's).

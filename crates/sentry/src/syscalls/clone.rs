@@ -228,6 +228,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         seccomp,
         waiter,
     };
+    crate::ptrace::on_clone(t, args.flags, tid, &child.group, &child.signals.thread);
     spawn(child, child_regs)?;
     charge.commit();
     if let Some(done) = vfork_done {
@@ -382,6 +383,7 @@ fn status_word(s: ChildState) -> i32 {
         ChildState::Exited(ExitStatus::Signal(sig)) => sig.0,
         ChildState::Job(JobEvent::Stopped(sig)) => (sig << 8) | 0x7f,
         ChildState::Job(JobEvent::Continued) => 0xffff,
+        ChildState::Traced(code) => crate::ptrace::status_word(code),
     }
 }
 
@@ -463,6 +465,20 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 SigInfo::child_exit(libc::SIGCHLD, r.pid, r.uid, status, Duration::ZERO).bytes()
             }
             ChildState::Job(event) => SigInfo::child_job(r.pid, r.uid, event).bytes(),
+            // CLD_TRAPPED with the whole stop code, as Linux's wait_task_stopped.
+            ChildState::Traced(code) => SigInfo {
+                signo: libc::SIGCHLD,
+                code: crate::ptrace::CLD_TRAPPED,
+                pid: r.pid,
+                uid: r.uid,
+                child: Some(crate::signal_frame::ChildExit {
+                    status: code,
+                    utime: 0,
+                    stime: 0,
+                }),
+                ..Default::default()
+            }
+            .bytes(),
         });
         t.mm.copy_out(infop, &info)?;
     }

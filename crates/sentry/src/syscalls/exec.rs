@@ -169,6 +169,7 @@ fn do_execve(
         comm: crate::procfs::comm_of(&execfn),
     });
     *regs = loaded.regs;
+    crate::ptrace::on_exec(t);
     // A vfork parent may run again: the child no longer uses its memory.
     if let Some(v) = t.vfork_done.take() {
         v.complete();

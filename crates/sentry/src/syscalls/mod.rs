@@ -96,7 +96,7 @@ const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per t
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
 const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt) and populated (unless ONFAULT); the sandbox never pages out, so nothing else changes; mlockall(MCL_FUTURE|MCL_ONFAULT) locks future mappings populated anyway";
-const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (no ptrace: as without a tracer); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
+const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
@@ -257,6 +257,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_set_tid_address, process::set_tid_address, Full, Any),
     sys(n::SYS_set_robust_list, process::set_robust_list, Partial("processed at thread exit (owner-died marking and one wake per held lock), but the owner-died write is not atomic against a waiter setting FUTEX_WAITERS at that moment"), Any),
     sys(n::SYS_get_robust_list, process::get_robust_list, Partial("the calling thread's list only: another thread's is EPERM (no ptrace rights in the sandbox)"), Any),
+    // ptrace (crates/sentry/src/ptrace/).
+    sys(n::SYS_ptrace, crate::ptrace::request::ptrace, Partial(crate::ptrace::request::SUPPORT), Any),
     sys(n::SYS_uname, process::uname, Full, Any),
     sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); a pidfd's O_NONBLOCK doesn't make waitid(P_PIDFD) EAGAIN"), Any),
     sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),

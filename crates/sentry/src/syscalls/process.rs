@@ -475,8 +475,21 @@ pub fn capset(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// prctl's Yama option (not in the libc crate for Linux).
+const PR_SET_PTRACER: i32 = 0x5961_6d61;
+
 pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     match a[0] as i32 {
+        // Yama: who may attach to this process besides its ancestors (0: nobody more,
+        // -1: anyone).
+        PR_SET_PTRACER => {
+            let tracer = a[1] as i64;
+            if tracer != -1 && tracer != 0 && t.kernel.alive(tracer as i32) != Some(true) {
+                return Err(Errno::EINVAL);
+            }
+            t.kernel.ptrace.set_ptracer(t.pid, tracer as i32);
+            Ok(0)
+        }
         libc::PR_SET_NAME => {
             let mut name = vec![0u8; 16];
             t.mm.copy_in(a[1], &mut name[..16]).or_else(|_| {
