@@ -443,6 +443,9 @@ program_test!(fs_rw);
 program_test!(fs_dir);
 program_test!(fs_attr);
 program_test!(fs_escape);
+// inotify: watches, masks, the events of changes made in the sandbox, the read format,
+// readiness and IN_Q_OVERFLOW.
+program_test!(fs_inotify);
 program_test!(mmap_file);
 program_test!(proc_fork);
 // Locks and copies: record locks, flock, sendfile, copy_file_range, memfd_create.

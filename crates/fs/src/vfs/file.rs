@@ -173,6 +173,25 @@ impl OpenFile {
         self.flags.store(new, Ordering::Relaxed);
     }
 
+    /// Reports `mask` (IN_ACCESS, IN_MODIFY, IN_OPEN, ...) to inotify watches of the file
+    /// and its directory; nothing but one atomic load while nothing is watched.
+    #[inline]
+    pub fn notify(&self, mask: u32) {
+        if crate::inotify::active() && !self.is_path_only() {
+            if let Some(loc) = &self.location {
+                crate::inotify::file_event(&loc.dentry, mask);
+            }
+        }
+    }
+
+    /// As [`OpenFile::notify`] when `r` is a transfer of at least one byte.
+    #[inline]
+    fn notify_moved(&self, r: &Result<usize, Errno>, mask: u32) {
+        if matches!(r, Ok(n) if *n > 0) {
+            self.notify(mask);
+        }
+    }
+
     fn is_path_only(&self) -> bool {
         self.flags() & libc::O_PATH as u32 != 0
     }
@@ -221,6 +240,12 @@ impl OpenFile {
     }
 
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let r = self.read_inner(buf);
+        self.notify_moved(&r, crate::inotify::IN_ACCESS);
+        r
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(libc::EBADF);
         }
@@ -235,6 +260,12 @@ impl OpenFile {
     }
 
     pub fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let r = self.pread_inner(buf, offset);
+        self.notify_moved(&r, crate::inotify::IN_ACCESS);
+        r
+    }
+
+    fn pread_inner(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(libc::EBADF);
         }
@@ -245,6 +276,12 @@ impl OpenFile {
     }
 
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        let r = self.write_inner(buf);
+        self.notify_moved(&r, crate::inotify::IN_MODIFY);
+        r
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(libc::EBADF);
         }
@@ -266,6 +303,12 @@ impl OpenFile {
     }
 
     pub fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let r = self.pwrite_inner(buf, offset);
+        self.notify_moved(&r, crate::inotify::IN_MODIFY);
+        r
+    }
+
+    fn pwrite_inner(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(libc::EBADF);
         }
@@ -386,6 +429,9 @@ impl OpenFile {
             index += 1;
         }
         *off = index as u64;
+        drop(off);
+        drop(listing);
+        self.notify(crate::inotify::IN_ACCESS);
         Ok(out)
     }
 }
@@ -393,7 +439,15 @@ impl OpenFile {
 impl Drop for OpenFile {
     /// OFD record locks and flock locks belong to the description: they go with its last
     /// reference (Linux's `locks_remove_file`). Cheap when no file has locks.
+    /// Closing the last reference is inotify's IN_CLOSE_WRITE or IN_CLOSE_NOWRITE.
     fn drop(&mut self) {
         crate::lock::description_closed(self as *const OpenFile as usize);
+        if crate::inotify::active() {
+            self.notify(if self.writable() {
+                crate::inotify::IN_CLOSE_WRITE
+            } else {
+                crate::inotify::IN_CLOSE_NOWRITE
+            });
+        }
     }
 }

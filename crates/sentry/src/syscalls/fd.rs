@@ -74,6 +74,7 @@ fn create_regular(
         .inode()
         .create(name, NewNode::Regular, mode & 0o7777 & !t.umask, owner)
         .map_err(Errno)?;
+    fs::inotify::dir_event(dir.inode(), fs::inotify::IN_CREATE, name, false);
     Ok(Location {
         dentry: dir.dentry.insert_child(name, inode),
         mount: dir.mount.clone(),
@@ -325,6 +326,12 @@ pub fn do_open(
     };
     if let Some(access) = write_access {
         file.hold_write_access(access);
+    }
+    if fs::inotify::active() {
+        file.notify(fs::inotify::IN_OPEN);
+        if truncate && ftype == FileType::Regular {
+            file.notify(fs::inotify::IN_MODIFY);
+        }
     }
     let cloexec = flags & libc::O_CLOEXEC != 0;
     Ok(t.fds.alloc(0, file, cloexec, limit)? as u64)
