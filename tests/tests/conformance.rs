@@ -454,6 +454,8 @@ program_test!(lock_flock);
 program_test!(copy_sendfile);
 program_test!(copy_range);
 program_test!(copy_memfd);
+// memfd seals enforced on write, truncation, fallocate and shared mappings.
+program_test!(memfd_seals);
 // AF_UNIX sockets (single process): socketpair data paths and options; names and
 // connections; SCM_RIGHTS, SCM_CREDENTIALS and SO_PEERCRED.
 program_test!(unix_pair);

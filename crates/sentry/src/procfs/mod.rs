@@ -303,6 +303,11 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
+    /// Every process procfs knows (each with its address space while it runs).
+    pub fn processes(&self) -> Vec<Arc<ProcessInfo>> {
+        self.lock().values().cloned().collect()
+    }
+
     /// What procfs knows of process `pid` until it is reaped (its command line for `runsc ps`).
     pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()

@@ -567,7 +567,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         | libc::F_OFD_SETLK
         | libc::F_OFD_SETLKW => super::locks::fcntl_lock(t, &file, cmd, arg),
         super::copy::F_ADD_SEALS | super::copy::F_GET_SEALS => {
-            super::copy::fcntl_seals(&file, cmd, arg)
+            super::copy::fcntl_seals(t, &file, cmd, arg)
         }
         libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
             let desc = file.special_desc().ok_or(Errno::EBADF)?;

@@ -147,7 +147,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases or F_NOTIFY; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("no leases or F_NOTIFY; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
     sys(n::SYS_pipe, fd::pipe, Full, Any),
     sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
@@ -368,7 +368,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_flock, locks::flock, Full, Any),
     sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
     sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
-    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); seals are recorded, not enforced"), Any),
+    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); a memfd can't be reopened through /proc/self/fd/N (no magic links yet)"), Any),
     // Sockets: AF_UNIX (socket.rs), network families (inet.rs, sockopt.rs, ifioctl.rs).
     // Calls that may wait for a peer run on the task's thread.
     sys(n::SYS_socket, socket::socket, Partial(UNIX_ONLY), Any),
