@@ -446,6 +446,8 @@ program_test!(fs_escape);
 // inotify: watches, masks, the events of changes made in the sandbox, the read format,
 // readiness and IN_Q_OVERFLOW.
 program_test!(fs_inotify);
+// dnotify: fcntl(F_NOTIFY) signals to the directory descriptor's owner.
+program_test!(fs_dnotify);
 program_test!(mmap_file);
 program_test!(proc_fork);
 // Locks and copies: record locks, flock, sendfile, copy_file_range, memfd_create.

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 
-use crate::vfs::{Dentry, FileType, Inode};
+use crate::vfs::{Dentry, FileType, Inode, OpenFile};
 use crate::waiter::{WaitQueue, POLLIN, POLLRDNORM};
 use crate::{Errno, FileDescription, Stat};
 
@@ -54,6 +54,29 @@ pub const ALL_INOTIFY_BITS: u32 = IN_ALL_EVENTS
     | IN_MASK_ADD
     | IN_ISDIR
     | IN_ONESHOT;
+/// Marks a rename within one directory (Linux's FS_DN_RENAME), for dnotify's DN_RENAME;
+/// never shown to inotify.
+const DN_RENAME_BIT: u32 = 0x1000_0000;
+/// What an inotify event's mask may show (Linux's inotify_mask_to_arg).
+const INOTIFY_VISIBLE: u32 = IN_ALL_EVENTS | IN_ISDIR | IN_UNMOUNT | IN_IGNORED | IN_Q_OVERFLOW;
+
+pub const DN_ACCESS: u32 = 0x1;
+pub const DN_MODIFY: u32 = 0x2;
+pub const DN_CREATE: u32 = 0x4;
+pub const DN_DELETE: u32 = 0x8;
+pub const DN_RENAME: u32 = 0x10;
+pub const DN_ATTRIB: u32 = 0x20;
+pub const DN_MULTISHOT: u32 = 0x8000_0000;
+/// Events dnotify reports.
+const DN_EVENTS: u32 = IN_ACCESS
+    | IN_MODIFY
+    | IN_ATTRIB
+    | IN_CREATE
+    | IN_DELETE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | DN_RENAME_BIT;
+
 /// Events a directory's watch gets for its children (with the child's name).
 const EVENTS_ON_CHILD: u32 =
     IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_OPEN;
@@ -97,10 +120,24 @@ struct Target {
     watches: Vec<WatchRef>,
 }
 
+/// Tells a dnotify registration's owner (the sentry sends SIGIO or F_SETSIG's signal).
+pub type DnotifySignal = Arc<dyn Fn(&Arc<OpenFile>) + Send + Sync>;
+
+/// A dnotify registration (`fcntl(F_NOTIFY)` on a directory descriptor).
+struct DnWatch {
+    file: Weak<OpenFile>,
+    file_id: usize,
+    /// IN_* events (and [`DN_RENAME_BIT`]), with [`DN_MULTISHOT`].
+    mask: u32,
+    signal: DnotifySignal,
+}
+
 /// Watches by inode address; users' instance and watch counts.
 #[derive(Default)]
 struct Table {
     targets: HashMap<usize, Target>,
+    /// dnotify registrations by directory inode address (the inode held).
+    dnotify: HashMap<usize, (Arc<dyn Inode>, Vec<DnWatch>)>,
     instances_by_uid: HashMap<u32, usize>,
     watches_by_uid: HashMap<u32, usize>,
 }
@@ -446,9 +483,17 @@ impl FileDescription for Inotify {
 fn deliver(inode: &Arc<dyn Inode>, mask: u32, cookie: u32, name: &[u8], unlinked: bool) {
     let k = key(inode);
     let mut pending = Pending::new();
+    let mut signals = Vec::new();
     {
         let mut t = table();
+        if !t.dnotify.is_empty() {
+            dnotify_deliver(&mut t, k, mask, &mut signals);
+        }
         let Some(target) = t.targets.get(&k) else {
+            drop(t);
+            for (signal, file) in signals {
+                signal(&file);
+            }
             return;
         };
         let mut oneshots = Vec::new();
@@ -464,7 +509,7 @@ fn deliver(inode: &Arc<dyn Inode>, mask: u32, cookie: u32, name: &[u8], unlinked
                     inst,
                     Event {
                         wd: w.wd,
-                        mask,
+                        mask: mask & INOTIFY_VISIBLE,
                         cookie,
                         name: name.to_vec(),
                     },
@@ -479,6 +524,94 @@ fn deliver(inode: &Arc<dyn Inode>, mask: u32, cookie: u32, name: &[u8], unlinked
         }
     }
     flush(pending);
+    for (signal, file) in signals {
+        signal(&file);
+    }
+}
+
+/// dnotify registrations on the directory `k` that `mask` concerns: their signals go to
+/// `signals`; a registration without DN_MULTISHOT goes once it fired, as does one whose
+/// description is gone.
+fn dnotify_deliver(
+    t: &mut Table,
+    k: usize,
+    mask: u32,
+    signals: &mut Vec<(DnotifySignal, Arc<OpenFile>)>,
+) {
+    let test = mask & DN_EVENTS;
+    let Some((_, list)) = t.dnotify.get_mut(&k) else {
+        return;
+    };
+    let before = list.len();
+    list.retain(|dn| {
+        let Some(file) = dn.file.upgrade() else {
+            return false;
+        };
+        if dn.mask & test == 0 {
+            return true;
+        }
+        signals.push((dn.signal.clone(), file));
+        dn.mask & DN_MULTISHOT != 0
+    });
+    let removed = before - list.len();
+    if list.is_empty() {
+        t.dnotify.remove(&k);
+    }
+    WATCHES.fetch_sub(removed, Ordering::Relaxed);
+}
+
+/// `fcntl(F_NOTIFY, arg)` on the directory description `file`: adds `arg`'s events to the
+/// description's registration (or removes it when `arg` names no event). ENOTDIR for a
+/// non-directory.
+pub fn dnotify(file: &Arc<OpenFile>, arg: u32, signal: DnotifySignal) -> Result<(), Errno> {
+    let file_id = Arc::as_ptr(file) as usize;
+    let inode = file.inode().cloned().ok_or(libc::ENOTDIR)?;
+    let k = key(&inode);
+    let mut t = table();
+    if arg & !DN_MULTISHOT == 0 {
+        if let Some((_, list)) = t.dnotify.get_mut(&k) {
+            let before = list.len();
+            list.retain(|dn| dn.file_id != file_id);
+            WATCHES.fetch_sub(before - list.len(), Ordering::Relaxed);
+            if list.is_empty() {
+                t.dnotify.remove(&k);
+            }
+        }
+        return Ok(());
+    }
+    if !is_dir(&inode) {
+        return Err(libc::ENOTDIR);
+    }
+    let mut mask = arg & DN_MULTISHOT;
+    for (dn, events) in [
+        (DN_ACCESS, IN_ACCESS),
+        (DN_MODIFY, IN_MODIFY),
+        (DN_CREATE, IN_CREATE | IN_MOVED_TO),
+        (DN_DELETE, IN_DELETE | IN_MOVED_FROM),
+        (DN_RENAME, DN_RENAME_BIT),
+        (DN_ATTRIB, IN_ATTRIB),
+    ] {
+        if arg & dn != 0 {
+            mask |= events;
+        }
+    }
+    let (_, list) = t
+        .dnotify
+        .entry(k)
+        .or_insert_with(|| (inode.clone(), Vec::new()));
+    if let Some(dn) = list.iter_mut().find(|dn| dn.file_id == file_id) {
+        dn.mask |= mask;
+        dn.signal = signal;
+        return Ok(());
+    }
+    list.push(DnWatch {
+        file: Arc::downgrade(file),
+        file_id,
+        mask,
+        signal,
+    });
+    WATCHES.fetch_add(1, Ordering::Relaxed);
+    Ok(())
 }
 
 fn is_dir(inode: &Arc<dyn Inode>) -> bool {
@@ -570,7 +703,18 @@ pub fn moved(
     }
     let cookie = next_cookie();
     let isdir = if is_dir(source) { IN_ISDIR } else { 0 };
-    deliver(old_dir, IN_MOVED_FROM | isdir, cookie, old_name, false);
+    let same_dir = if key(old_dir) == key(new_dir) {
+        DN_RENAME_BIT
+    } else {
+        0
+    };
+    deliver(
+        old_dir,
+        IN_MOVED_FROM | isdir | same_dir,
+        cookie,
+        old_name,
+        false,
+    );
     deliver(new_dir, IN_MOVED_TO | isdir, cookie, new_name, false);
 }
 

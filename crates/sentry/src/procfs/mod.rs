@@ -674,6 +674,7 @@ fn sys_fs_dir() -> Arc<dyn Inode> {
                 file("pipe-user-pages-hard", "0".into()),
                 file("pipe-user-pages-soft", "16384".into()),
                 file("nr_open", crate::rlimit::NR_OPEN.to_string()),
+                file("dir-notify-enable", "1".into()),
                 (b"inotify".to_vec(), sys_fs_inotify_dir()),
             ]
         }),

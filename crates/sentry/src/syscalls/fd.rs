@@ -551,6 +551,19 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
             set_owner(t, &file, kind, id)
         }
+        F_NOTIFY => {
+            // Linux's fcntl_dirnotify: removal first, then directories only; the caller
+            // becomes the description's owner.
+            if arg as u32 & !fs::inotify::DN_MULTISHOT != 0 {
+                if file.inode().map(|i| i.file_type()) != Some(FileType::Directory) {
+                    return Err(Errno::ENOTDIR);
+                }
+                set_owner(t, &file, sigio::F_OWNER_PID, t.pid)?;
+            }
+            let signal = sigio::dnotify_signal(&t.kernel, fd as i32);
+            fs::inotify::dnotify(&file, arg as u32, signal).map_err(Errno)?;
+            Ok(0)
+        }
         F_GETSIG => Ok(file.owner.lock().unwrap_or_else(|e| e.into_inner()).sig as u64),
         F_SETSIG => {
             let sig = arg as i32;
@@ -582,6 +595,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 const F_SETOWN: i32 = 8;
 const F_GETOWN: i32 = 9;
 const F_SETSIG: i32 = 10;
+const F_NOTIFY: i32 = 1026;
 const F_GETSIG: i32 = 11;
 const F_SETOWN_EX: i32 = 15;
 const F_GETOWN_EX: i32 = 16;
