@@ -543,14 +543,19 @@ fn dnotify_deliver(
         return;
     };
     let before = list.len();
+    // A description is only upgraded to be kept in `signals`: dropping the last reference
+    // here, under the table's lock, would run its close hook, which takes the lock.
     list.retain(|dn| {
-        let Some(file) = dn.file.upgrade() else {
+        if dn.file.strong_count() == 0 {
             return false;
-        };
+        }
         if dn.mask & test == 0 {
             return true;
         }
-        signals.push((dn.signal.clone(), file));
+        match dn.file.upgrade() {
+            Some(file) => signals.push((dn.signal.clone(), file)),
+            None => return false,
+        }
         dn.mask & DN_MULTISHOT != 0
     });
     let removed = before - list.len();
