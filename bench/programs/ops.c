@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <mqueue.h>
+#include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -224,6 +225,20 @@ int main(int argc, char **argv) {
 			close(fd);
 			unlink("new");
 		}
+	} else if (!strcmp(kind, "create_write_watched")) {
+		/* create_write with an inotify watch on the directory (every event), draining
+		 * the queue each round: create, open, modify, close_write, delete. */
+		int in = inotify_init1(IN_NONBLOCK);
+		if (in < 0 || inotify_add_watch(in, ".", IN_ALL_EVENTS) < 0) return 3;
+		char ev[4096];
+		for (long i = 0; i < n; i++) {
+			int fd = open("new", O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0 || write(fd, buf, 4096) != 4096) return 3;
+			close(fd);
+			unlink("new");
+			if (read(in, ev, sizeof ev) <= 0) return 3;
+		}
+		close(in);
 	} else if (!strcmp(kind, "write4k")) {
 		int fd = open("small", O_WRONLY);
 		for (long i = 0; i < n; i++) pwrite(fd, buf, 4096, 0);

@@ -49,6 +49,12 @@ const OPS: &[(&str, &str, u64)] = &[
         20_000,
     ),
     ("create+write 4 KiB+close+unlink", "create_write", 5_000),
+    (
+        "create+write 4 KiB+close+unlink, directory watched by inotify (events read each round)",
+        "create_write_watched",
+        5_000,
+    ),
+    ("4 KiB pwrite", "write4k", 20_000),
     ("getpriority (a recorded attribute)", "getpriority", 100_000),
     (
         "System V semop ping-pong between two processes",

@@ -443,6 +443,11 @@ program_test!(fs_rw);
 program_test!(fs_dir);
 program_test!(fs_attr);
 program_test!(fs_escape);
+// inotify: watches, masks, the events of changes made in the sandbox, the read format,
+// readiness and IN_Q_OVERFLOW.
+program_test!(fs_inotify);
+// dnotify: fcntl(F_NOTIFY) signals to the directory descriptor's owner.
+program_test!(fs_dnotify);
 program_test!(mmap_file);
 program_test!(proc_fork);
 // Locks and copies: record locks, flock, sendfile, copy_file_range, memfd_create.
@@ -451,6 +456,8 @@ program_test!(lock_flock);
 program_test!(copy_sendfile);
 program_test!(copy_range);
 program_test!(copy_memfd);
+// memfd seals enforced on write, truncation, fallocate and shared mappings.
+program_test!(memfd_seals);
 // AF_UNIX sockets (single process): socketpair data paths and options; names and
 // connections; SCM_RIGHTS, SCM_CREDENTIALS and SO_PEERCRED.
 program_test!(unix_pair);

@@ -112,6 +112,24 @@ st = os.waitpid(pid, 0)[1]
 print(repr(out), os.WIFSIGNALED(st) and os.WTERMSIG(st))
 "#;
 
+/// `tail -f` following a file through inotify: the writer waits until tail holds an inotify
+/// descriptor (so the test fails by timeout if tail fell back to polling), appends two
+/// lines and exits; `--pid` makes tail read what is left and exit after it.
+const TAIL_F: &str = r#"
+set -e
+d=$(mktemp -d /tmp/runsc-tail-XXXXXX)
+trap 'rm -rf "$d"' EXIT
+cd "$d"
+echo first > log
+mkfifo go
+( read t < go
+  until ls -l /proc/$t/fd 2>/dev/null | grep -q inotify; do sleep 0.05; done
+  echo second >> log; echo third >> log ) & w=$!
+tail -f --pid=$w -s 0.1 log & t=$!
+echo $t > go
+wait $t; echo "tail status $?"
+"#;
+
 /// (program, arguments), each run natively and in the sandbox.
 const CASES: &[(&str, &[&str])] = &[
     ("/bin/true", &[]),
@@ -174,6 +192,7 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("/usr/bin/python3", &["-c", PYTHON]),
+    ("/bin/sh", &["-c", TAIL_F]),
     ("/usr/bin/python3", &["-c", PYTHON_POOL]),
     ("/usr/bin/python3", &["-c", PYTHON_PTY]),
     (

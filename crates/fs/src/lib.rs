@@ -13,6 +13,7 @@ pub mod host;
 pub mod hostfs;
 pub mod hostinet;
 pub mod imgfs;
+pub mod inotify;
 pub mod lock;
 pub mod overlay;
 pub mod pipe;

@@ -28,6 +28,10 @@ struct Event {
     kernel: Weak<Kernel>,
     file: Weak<OpenFile>,
     events: u32,
+    /// A dnotify event (POLL_MSG), sent whether or not O_ASYNC is set.
+    dnotify: bool,
+    /// The descriptor F_NOTIFY was called on (si_fd of a dnotify signal).
+    fd: i32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +73,8 @@ impl Listener for AsyncListener {
             kernel: self.kernel.clone(),
             file: self.file.clone(),
             events,
+            dnotify: false,
+            fd: 0,
         });
     }
 }
@@ -100,7 +106,7 @@ fn deliver(ev: Event) {
     };
     let (kind, id, sig, fd) = {
         let o = lock(&file.owner);
-        if o.listener.is_none() || o.id == 0 {
+        if (o.listener.is_none() && !ev.dnotify) || o.id == 0 {
             return;
         }
         (o.kind, o.id, o.sig, o.fd)
@@ -109,6 +115,15 @@ fn deliver(ev: Event) {
         SigInfo {
             signo: libc::SIGIO,
             code: SI_KERNEL,
+            ..Default::default()
+        }
+    } else if ev.dnotify {
+        // Linux's send_sigio(fown, fd, POLL_MSG).
+        const POLL_MSG: i32 = 3;
+        SigInfo {
+            signo: sig,
+            code: POLL_MSG,
+            poll: Some(((POLLIN | POLLRDNORM | POLLMSG) as i64, ev.fd)),
             ..Default::default()
         }
     } else {
@@ -141,6 +156,21 @@ fn deliver(ev: Event) {
             }
         }
     }
+}
+
+/// The function dnotify calls when a directory registered with F_NOTIFY through descriptor
+/// `fd` changes: its owner gets SIGIO, or F_SETSIG's signal with si_code POLL_MSG and si_fd.
+pub fn dnotify_signal(kernel: &Arc<Kernel>, fd: i32) -> fs::inotify::DnotifySignal {
+    let kernel = Arc::downgrade(kernel);
+    Arc::new(move |file: &Arc<OpenFile>| {
+        let _ = sender().send(Event {
+            kernel: kernel.clone(),
+            file: Arc::downgrade(file),
+            events: 0,
+            dnotify: true,
+            fd,
+        });
+    })
 }
 
 /// Brings `file`'s listener in line with its flags: registered while O_ASYNC is set (through

@@ -48,7 +48,7 @@ mod tests;
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use crate::vfs::{DirEntry, FileType, Inode, NewNode, Owner, SetAttr, StatFs, Timespec};
@@ -387,9 +387,17 @@ pub struct TmpfsInode {
     /// A directory's parent (its `..`); empty for the root and non-directories.
     parent: Mutex<Weak<TmpfsInode>>,
     state: RwLock<State>,
+    /// File seals (`fcntl(F_ADD_SEALS)`): F_SEAL_SEAL from birth, as Linux's shmem files,
+    /// unless memfd_create says otherwise ([`TmpfsInode::set_seals`]).
+    seals: AtomicU32,
 }
 
 impl TmpfsInode {
+    /// Replaces the seals (memfd_create's initial ones, fcntl's F_ADD_SEALS).
+    pub fn set_seals(&self, seals: u32) {
+        self.seals.store(seals, Ordering::Relaxed);
+    }
+
     fn new(
         fs: &Arc<Shared>,
         ino: u64,
@@ -406,6 +414,7 @@ impl TmpfsInode {
             file_type,
             this: this.clone(),
             parent: Mutex::new(Weak::new()),
+            seals: AtomicU32::new(crate::vfs::seals::F_SEAL_SEAL),
             state: RwLock::new(State {
                 mode: file_type.mode_bits() | perm,
                 uid: owner.uid,
@@ -736,6 +745,10 @@ impl Drop for TmpfsInode {
 }
 
 impl Inode for TmpfsInode {
+    fn seals(&self) -> u32 {
+        self.seals.load(Ordering::Relaxed)
+    }
+
     fn stat(&self) -> Result<Stat, Errno> {
         let st = rd(&self.state);
         let (nlink, size, blocks, rdev) = match &st.body {
@@ -1059,6 +1072,16 @@ impl Inode for TmpfsInode {
         let Body::File(f) = body else {
             return Err(libc::ENODEV);
         };
+        // Seals, as Linux's shmem_fallocate: no hole in a write-sealed file, no growth
+        // (even with KEEP_SIZE) past the size of a grow-sealed one.
+        use crate::vfs::seals::{F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_WRITE};
+        let seals = self.seals();
+        if mode & (PUNCH | ZERO) != 0 && seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(libc::EPERM);
+        }
+        if seals & F_SEAL_GROW != 0 && end > f.size() {
+            return Err(libc::EPERM);
+        }
         let mut charge = self.charge(charged);
         if mode & PUNCH != 0 {
             f.punch_hole(&mut charge, offset, end);
@@ -1085,7 +1108,24 @@ impl Inode for TmpfsInode {
     }
 
     fn setattr(&self, attr: &SetAttr) -> Result<(), Errno> {
+        use crate::vfs::seals::{F_SEAL_EXEC, F_SEAL_GROW, F_SEAL_SHRINK};
         let mut st = wr(&self.state);
+        // Seals first, as Linux's shmem_setattr: no size change they forbid, no change of
+        // the execute bits under F_SEAL_EXEC.
+        let seals = self.seals();
+        if let (Some(size), Body::File(f)) = (attr.size, &st.body) {
+            let old = f.size();
+            if (size < old && seals & F_SEAL_SHRINK != 0)
+                || (size > old && seals & F_SEAL_GROW != 0)
+            {
+                return Err(libc::EPERM);
+            }
+        }
+        if let Some(mode) = attr.mode {
+            if seals & F_SEAL_EXEC != 0 && (st.mode ^ mode) & 0o111 != 0 {
+                return Err(libc::EPERM);
+            }
+        }
         // Validate everything before changing anything.
         if let Some(size) = attr.size {
             match self.file_type {

@@ -109,6 +109,18 @@ fn write_coherent(inode: &Arc<dyn Inode>, offset: u64, data: &[u8]) -> Result<us
     Ok(n)
 }
 
+/// How much of a `len`-byte write at `offset` the file's seals let through (memory files
+/// only; one virtual call for any other file).
+fn sealed_len(inode: &Arc<dyn Inode>, offset: u64, len: usize) -> Result<usize, Errno> {
+    use super::seals::{writable_len, F_SEAL_GROW, WRITE_SEALS};
+    let seals = inode.seals() & (WRITE_SEALS | F_SEAL_GROW);
+    if seals == 0 {
+        return Ok(len);
+    }
+    let size = inode.stat()?.size.max(0) as u64;
+    writable_len(seals, size, offset, len)
+}
+
 impl OpenFile {
     /// A description served from `inode`.
     pub fn new(location: Option<Location>, inode: Arc<dyn Inode>, flags: u32) -> Arc<OpenFile> {
@@ -173,6 +185,25 @@ impl OpenFile {
         self.flags.store(new, Ordering::Relaxed);
     }
 
+    /// Reports `mask` (IN_ACCESS, IN_MODIFY, IN_OPEN, ...) to inotify watches of the file
+    /// and its directory; nothing but one atomic load while nothing is watched.
+    #[inline]
+    pub fn notify(&self, mask: u32) {
+        if crate::inotify::active() && !self.is_path_only() {
+            if let Some(loc) = &self.location {
+                crate::inotify::file_event(&loc.dentry, mask);
+            }
+        }
+    }
+
+    /// As [`OpenFile::notify`] when `r` is a transfer of at least one byte.
+    #[inline]
+    fn notify_moved(&self, r: &Result<usize, Errno>, mask: u32) {
+        if matches!(r, Ok(n) if *n > 0) {
+            self.notify(mask);
+        }
+    }
+
     fn is_path_only(&self) -> bool {
         self.flags() & libc::O_PATH as u32 != 0
     }
@@ -221,6 +252,12 @@ impl OpenFile {
     }
 
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let r = self.read_inner(buf);
+        self.notify_moved(&r, crate::inotify::IN_ACCESS);
+        r
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(libc::EBADF);
         }
@@ -235,6 +272,12 @@ impl OpenFile {
     }
 
     pub fn pread(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+        let r = self.pread_inner(buf, offset);
+        self.notify_moved(&r, crate::inotify::IN_ACCESS);
+        r
+    }
+
+    fn pread_inner(&self, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(libc::EBADF);
         }
@@ -245,6 +288,12 @@ impl OpenFile {
     }
 
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        let r = self.write_inner(buf);
+        self.notify_moved(&r, crate::inotify::IN_MODIFY);
+        r
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(libc::EBADF);
         }
@@ -260,12 +309,19 @@ impl OpenFile {
         if room == 0 && !buf.is_empty() {
             return Err(libc::EFBIG);
         }
-        let n = write_coherent(inode, *off, &buf[..buf.len().min(room)])?;
+        let len = sealed_len(inode, *off, buf.len().min(room))?;
+        let n = write_coherent(inode, *off, &buf[..len])?;
         *off += n as u64;
         Ok(n)
     }
 
     pub fn pwrite(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+        let r = self.pwrite_inner(buf, offset);
+        self.notify_moved(&r, crate::inotify::IN_MODIFY);
+        r
+    }
+
+    fn pwrite_inner(&self, buf: &[u8], offset: u64) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(libc::EBADF);
         }
@@ -285,7 +341,8 @@ impl OpenFile {
         {
             return Err(libc::EFBIG);
         }
-        write_coherent(inode, at, buf)
+        let len = sealed_len(inode, at, buf.len())?;
+        write_coherent(inode, at, &buf[..len])
     }
 
     /// lseek.
@@ -386,6 +443,9 @@ impl OpenFile {
             index += 1;
         }
         *off = index as u64;
+        drop(off);
+        drop(listing);
+        self.notify(crate::inotify::IN_ACCESS);
         Ok(out)
     }
 }
@@ -393,7 +453,15 @@ impl OpenFile {
 impl Drop for OpenFile {
     /// OFD record locks and flock locks belong to the description: they go with its last
     /// reference (Linux's `locks_remove_file`). Cheap when no file has locks.
+    /// Closing the last reference is inotify's IN_CLOSE_WRITE or IN_CLOSE_NOWRITE.
     fn drop(&mut self) {
         crate::lock::description_closed(self as *const OpenFile as usize);
+        if crate::inotify::active() {
+            self.notify(if self.writable() {
+                crate::inotify::IN_CLOSE_WRITE
+            } else {
+                crate::inotify::IN_CLOSE_NOWRITE
+            });
+        }
     }
 }

@@ -237,6 +237,13 @@ pub trait Inode: Send + Sync + Any {
         Err(libc::EOPNOTSUPP)
     }
 
+    /// The file's seals (`F_SEAL_*` of [`super::seals`]): only memory files have any. The
+    /// inode enforces them on size changes and fallocate; the VFS on write and the memory
+    /// manager on shared mappings.
+    fn seals(&self) -> u32 {
+        0
+    }
+
     /// Flushes to stable storage (nothing to do for memory filesystems).
     fn sync(&self) -> Result<(), Errno> {
         Ok(())

@@ -12,6 +12,7 @@ pub mod mappable;
 pub mod mount;
 pub mod perm;
 pub mod resolve;
+pub mod seals;
 pub mod write_access;
 
 pub use dentry::Dentry;

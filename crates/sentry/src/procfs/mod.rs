@@ -304,6 +304,11 @@ impl ProcFs {
         self.lock().remove(&pid);
     }
 
+    /// Every process procfs knows (each with its address space while it runs).
+    pub fn processes(&self) -> Vec<Arc<ProcessInfo>> {
+        self.lock().values().cloned().collect()
+    }
+
     /// What procfs knows of process `pid` until it is reaped (its command line for `runsc ps`).
     pub fn process(&self, pid: i32) -> Option<Arc<ProcessInfo>> {
         self.lock().get(&pid).cloned()
@@ -687,6 +692,31 @@ fn sys_fs_dir() -> Arc<dyn Inode> {
                 file("pipe-user-pages-hard", "0".into()),
                 file("pipe-user-pages-soft", "16384".into()),
                 file("nr_open", crate::rlimit::NR_OPEN.to_string()),
+                file("dir-notify-enable", "1".into()),
+                (b"inotify".to_vec(), sys_fs_inotify_dir()),
+            ]
+        }),
+    )
+}
+
+/// /proc/sys/fs/inotify: the limits `fs::inotify` applies, read-only.
+fn sys_fs_inotify_dir() -> Arc<dyn Inode> {
+    DynDir::build(
+        "/sys/fs/inotify",
+        0o555,
+        Box::new(|| {
+            let file = |name: &str, value: usize| {
+                let path = format!("/sys/fs/inotify/{name}");
+                let content = format!("{value}\n").into_bytes();
+                (
+                    name.as_bytes().to_vec(),
+                    GenFile::build(&path, Box::new(move || Ok(content.clone()))),
+                )
+            };
+            vec![
+                file("max_queued_events", fs::inotify::MAX_QUEUED_EVENTS),
+                file("max_user_instances", fs::inotify::MAX_USER_INSTANCES),
+                file("max_user_watches", fs::inotify::MAX_USER_WATCHES),
             ]
         }),
     )

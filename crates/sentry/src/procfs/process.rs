@@ -318,8 +318,16 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
     }
 }
 
-/// What Linux shows for a descriptor without a path: `socket:[INO]` and `pipe:[INO]`.
+/// What Linux shows for a descriptor without a path: `socket:[INO]`, `pipe:[INO]`,
+/// `anon_inode:inotify`.
 fn anon_link(file: &fs::vfs::OpenFile) -> Option<Vec<u8>> {
+    if file
+        .special_desc()
+        .and_then(fs::inotify::instance)
+        .is_some()
+    {
+        return Some(b"anon_inode:inotify".to_vec());
+    }
     let st = file.stat().ok()?;
     let kind = match st.mode & libc::S_IFMT {
         libc::S_IFSOCK => "socket",

@@ -171,8 +171,31 @@ pub fn faccessat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     access_at(t, a[0], a[1], a[2], a[3] as i32)
 }
 
+/// The name a metadata call reached its file by, for inotify's events (None for a file
+/// without one).
+type At = Option<Arc<fs::vfs::Dentry>>;
+
+/// Reports a metadata change to inotify: through the name, so that the directory's watches
+/// see it too, or to the inode alone.
+fn notify_change(at: &At, inode: &Arc<dyn Inode>, mask: u32) {
+    if mask == 0 || !fs::inotify::active() {
+        return;
+    }
+    match at {
+        Some(d) => fs::inotify::file_event(d, mask),
+        None => {
+            let isdir = if inode.file_type() == FileType::Directory {
+                fs::inotify::IN_ISDIR
+            } else {
+                0
+            };
+            fs::inotify::inode_event(inode, mask | isdir)
+        }
+    }
+}
+
 /// The inode and whether it lives on a read-only mount, for an fd.
-fn fd_inode(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool), Errno> {
+fn fd_inode(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool, At), Errno> {
     let file = t.fds.get(fd)?;
     if file.flags() & libc::O_PATH as u32 != 0 {
         return Err(Errno::EBADF);
@@ -181,11 +204,12 @@ fn fd_inode(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool), Errno> {
 }
 
 /// As [`fd_inode`], also for O_PATH descriptors (the `*at(fd, "", AT_EMPTY_PATH)` calls).
-fn fd_inode_any(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool), Errno> {
+fn fd_inode_any(t: &TaskState, fd: u64) -> Result<(Arc<dyn Inode>, bool, At), Errno> {
     let file = t.fds.get(fd)?;
     let inode = file.inode().cloned().ok_or(Errno::EINVAL)?;
     let ro = file.location.as_ref().is_some_and(read_only) || inode.read_only();
-    Ok((inode, ro))
+    let at = file.location.as_ref().map(|l| l.dentry.clone());
+    Ok((inode, ro, at))
 }
 
 /// The inode a path-or-fd metadata call changes, and whether it is read-only.
@@ -194,12 +218,16 @@ fn path_inode(
     dirfd: u64,
     path: u64,
     flags: i32,
-) -> Result<(Arc<dyn Inode>, bool), Errno> {
+) -> Result<(Arc<dyn Inode>, bool, At), Errno> {
     let p = read_path(t, path)?;
     if p.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         if dirfd as i64 as i32 == libc::AT_FDCWD {
             let loc = t.fs.cwd();
-            return Ok((loc.inode().clone(), read_only(&loc)));
+            return Ok((
+                loc.inode().clone(),
+                read_only(&loc),
+                Some(loc.dentry.clone()),
+            ));
         }
         return fd_inode_any(t, dirfd);
     }
@@ -209,10 +237,14 @@ fn path_inode(
         ResolveFlags::follow()
     };
     let loc = resolve_at(t, dirfd, &p, rf)?;
-    Ok((loc.inode().clone(), read_only(&loc)))
+    Ok((
+        loc.inode().clone(),
+        read_only(&loc),
+        Some(loc.dentry.clone()),
+    ))
 }
 
-fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, mode: u32) -> SysResult {
+fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, at: &At, mode: u32) -> SysResult {
     let st = inode.stat().map_err(Errno)?;
     let creds = fs_creds(t);
     if !perm::is_owner_or_root(&st, &creds) {
@@ -232,24 +264,32 @@ fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, mode: u32) -> Sy
             ..Default::default()
         })
         .map_err(Errno)?;
+    notify_change(at, inode, fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
 pub fn fchmod(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (inode, ro) = fd_inode(t, a[0])?;
-    chmod_inode(t, &inode, ro, a[1] as u32)
+    let (inode, ro, at) = fd_inode(t, a[0])?;
+    chmod_inode(t, &inode, ro, &at, a[1] as u32)
 }
 
 pub fn fchmodat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (inode, ro) = path_inode(t, a[0], a[1], 0)?;
-    chmod_inode(t, &inode, ro, a[2] as u32)
+    let (inode, ro, at) = path_inode(t, a[0], a[1], 0)?;
+    chmod_inode(t, &inode, ro, &at, a[2] as u32)
 }
 
 pub fn chmod(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
     fchmodat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
 }
 
-fn chown_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, uid: u32, gid: u32) -> SysResult {
+fn chown_inode(
+    t: &TaskState,
+    inode: &Arc<dyn Inode>,
+    ro: bool,
+    at: &At,
+    uid: u32,
+    gid: u32,
+) -> SysResult {
     let st = inode.stat().map_err(Errno)?;
     let creds = fs_creds(t);
     let new_uid = (uid != u32::MAX).then_some(uid);
@@ -283,12 +323,16 @@ fn chown_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, uid: u32, gid: u
         }
     }
     inode.setattr(&attr).map_err(Errno)?;
+    // chown(-1, -1) changes only ctime: no event, as on Linux.
+    if new_uid.is_some() || new_gid.is_some() || attr.mode.is_some() {
+        notify_change(at, inode, fs::inotify::IN_ATTRIB);
+    }
     Ok(0)
 }
 
 pub fn fchown(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (inode, ro) = fd_inode(t, a[0])?;
-    chown_inode(t, &inode, ro, a[1] as u32, a[2] as u32)
+    let (inode, ro, at) = fd_inode(t, a[0])?;
+    chown_inode(t, &inode, ro, &at, a[1] as u32, a[2] as u32)
 }
 
 pub fn fchownat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -296,8 +340,8 @@ pub fn fchownat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (inode, ro) = path_inode(t, a[0], a[1], flags)?;
-    chown_inode(t, &inode, ro, a[2] as u32, a[3] as u32)
+    let (inode, ro, at) = path_inode(t, a[0], a[1], flags)?;
+    chown_inode(t, &inode, ro, &at, a[2] as u32, a[3] as u32)
 }
 
 pub fn chown(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -309,7 +353,7 @@ pub fn lchown(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
     fchownat(t, r, [libc::AT_FDCWD as u64, a[0], a[1], a[2], nofollow, 0])
 }
 
-fn truncate_inode(inode: &Arc<dyn Inode>, ro: bool, len: u64) -> SysResult {
+fn truncate_inode(inode: &Arc<dyn Inode>, ro: bool, at: &At, len: u64) -> SysResult {
     if (len as i64) < 0 {
         return Err(Errno::EINVAL);
     }
@@ -329,6 +373,7 @@ fn truncate_inode(inode: &Arc<dyn Inode>, ro: bool, len: u64) -> SysResult {
             ..Default::default()
         })
         .map_err(Errno)?;
+    notify_change(at, inode, fs::inotify::IN_MODIFY);
     Ok(0)
 }
 
@@ -346,7 +391,12 @@ pub fn truncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             fs::vfs::write_access::check_write(&**loc.inode()).map_err(Errno)?;
         }
     }
-    truncate_inode(loc.inode(), read_only(&loc), a[1])
+    truncate_inode(
+        loc.inode(),
+        read_only(&loc),
+        &Some(loc.dentry.clone()),
+        a[1],
+    )
 }
 
 pub fn ftruncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -354,8 +404,8 @@ pub fn ftruncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if !file.writable() {
         return Err(Errno::EINVAL);
     }
-    let (inode, ro) = fd_inode(t, a[0])?;
-    truncate_inode(&inode, ro, a[1])
+    let (inode, ro, at) = fd_inode(t, a[0])?;
+    truncate_inode(&inode, ro, &at, a[1])
 }
 
 pub fn fallocate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -367,7 +417,7 @@ pub fn fallocate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if !file.writable() {
         return Err(Errno::EBADF);
     }
-    let (inode, ro) = fd_inode(t, a[0])?;
+    let (inode, ro, at) = fd_inode(t, a[0])?;
     match inode.file_type() {
         FileType::Regular => {}
         FileType::Directory => return Err(Errno::EISDIR),
@@ -383,6 +433,7 @@ pub fn fallocate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     inode
         .allocate(mode, offset as u64, len as u64)
         .map_err(Errno)?;
+    notify_change(&at, &inode, fs::inotify::IN_MODIFY);
     Ok(0)
 }
 
@@ -428,7 +479,7 @@ fn set_times(
         }
     }
     // A NULL path (futimens) means the file open at dirfd.
-    let (inode, ro) = if path == 0 {
+    let (inode, ro, at) = if path == 0 {
         fd_inode(t, dirfd)?
     } else {
         path_inode(t, dirfd, path, flags)?
@@ -455,13 +506,13 @@ fn set_times(
         UTIME_NOW => Some(now()),
         _ => Some((s, ns)),
     };
-    inode
-        .setattr(&SetAttr {
-            atime: pick(requested[0]),
-            mtime: pick(requested[1]),
-            ..Default::default()
-        })
-        .map_err(Errno)?;
+    let attr = SetAttr {
+        atime: pick(requested[0]),
+        mtime: pick(requested[1]),
+        ..Default::default()
+    };
+    inode.setattr(&attr).map_err(Errno)?;
+    notify_change(&at, &inode, fs::inotify::setattr_mask(&attr));
     Ok(0)
 }
 
@@ -661,7 +712,7 @@ fn xattr_target(
     target: u64,
     by_fd: bool,
     follow: bool,
-) -> Result<(Arc<dyn Inode>, bool), Errno> {
+) -> Result<(Arc<dyn Inode>, bool, At), Errno> {
     if by_fd {
         return fd_inode(t, target);
     }
@@ -670,7 +721,7 @@ fn xattr_target(
 }
 
 fn getxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
-    let (inode, _) = xattr_target(t, a[0], by_fd, follow)?;
+    let (inode, _, _) = xattr_target(t, a[0], by_fd, follow)?;
     let name = xattr_name(t, a[1])?;
     check_xattr_access(t, &inode, &name, false)?;
     let value = inode.getxattr(&name).map_err(Errno)?;
@@ -686,7 +737,7 @@ fn getxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) ->
 }
 
 fn setxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
-    let (inode, ro) = xattr_target(t, a[0], by_fd, follow)?;
+    let (inode, ro, at) = xattr_target(t, a[0], by_fd, follow)?;
     let name = xattr_name(t, a[1])?;
     let (size, flags) = (a[3], a[4] as i32);
     if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
@@ -702,11 +753,12 @@ fn setxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) ->
         return Err(Errno::EROFS);
     }
     inode.setxattr(&name, &value, flags).map_err(Errno)?;
+    notify_change(&at, &inode, fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
 fn listxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
-    let (inode, _) = xattr_target(t, a[0], by_fd, follow)?;
+    let (inode, _, _) = xattr_target(t, a[0], by_fd, follow)?;
     let creds = fs_creds(t);
     let mut list = Vec::new();
     for name in inode.listxattr().map_err(Errno)? {
@@ -728,13 +780,14 @@ fn listxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -
 }
 
 fn removexattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
-    let (inode, ro) = xattr_target(t, a[0], by_fd, follow)?;
+    let (inode, ro, at) = xattr_target(t, a[0], by_fd, follow)?;
     let name = xattr_name(t, a[1])?;
     check_xattr_access(t, &inode, &name, true)?;
     if ro {
         return Err(Errno::EROFS);
     }
     inode.removexattr(&name).map_err(Errno)?;
+    notify_change(&at, &inode, fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 

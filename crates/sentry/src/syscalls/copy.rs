@@ -5,8 +5,7 @@
 //! every pair of files the sandbox can open works alike (Linux refuses some pairs across
 //! filesystems with EXDEV; inside the sandbox nothing needs to).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fs::lock::FileKey;
 use fs::tmpfs::{Tmpfs, TmpfsInode, TmpfsOptions};
@@ -313,14 +312,10 @@ const MFD_NAME_MAX_LEN: usize = 255 - 6;
 
 pub const F_ADD_SEALS: i32 = 1033;
 pub const F_GET_SEALS: i32 = 1034;
-const F_SEAL_SEAL: u32 = 0x1;
-const F_SEAL_SHRINK: u32 = 0x2;
-const F_SEAL_GROW: u32 = 0x4;
-const F_SEAL_WRITE: u32 = 0x8;
-const F_SEAL_FUTURE_WRITE: u32 = 0x10;
-const F_SEAL_EXEC: u32 = 0x20;
-const F_ALL_SEALS: u32 =
-    F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+use fs::vfs::seals::{
+    F_ALL_SEALS, F_SEAL_EXEC, F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK,
+    F_SEAL_WRITE,
+};
 
 /// The device of the memfd filesystem (Linux's internal shm mount is an anonymous device
 /// too; 0:1 is what it usually gets).
@@ -348,22 +343,6 @@ fn memfd_fs() -> &'static MemfdFs {
         });
         MemfdFs { fs, mount }
     })
-}
-
-/// Seals of memory files, by inode identity. Linux keeps them in the shmem inode; tmpfs
-/// inodes have no room for them, and only memfds may change theirs.
-type SealTable = HashMap<usize, (Weak<dyn Inode>, u32)>;
-
-fn seal_table() -> MutexGuard<'static, SealTable> {
-    static SEALS: OnceLock<Mutex<SealTable>> = OnceLock::new();
-    SEALS
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
-
-fn inode_addr(inode: &Arc<dyn Inode>) -> usize {
-    Arc::as_ptr(inode) as *const () as usize
 }
 
 /// The memory object behind a MAP_SHARED|MAP_ANONYMOUS mapping: an unnamed `len`-byte file
@@ -427,10 +406,8 @@ pub fn memfd_create(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
     } else {
         F_SEAL_SEAL
     };
-    {
-        let mut table = seal_table();
-        table.retain(|_, (w, _)| w.strong_count() > 0);
-        table.insert(inode_addr(&inode), (Arc::downgrade(&inode), seals));
+    if let Some(tmp) = inode.as_any().downcast_ref::<TmpfsInode>() {
+        tmp.set_seals(seals);
     }
     // A name of its own, outside every tree, so that /proc/self/fd shows
     // "/memfd:NAME (deleted)" as on Linux: a fresh parent, named and then unlinked at once.
@@ -451,8 +428,9 @@ pub fn memfd_create(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
 }
 
 /// F_ADD_SEALS and F_GET_SEALS. Files of other tmpfs instances are shmem files on Linux
-/// too, sealed with F_SEAL_SEAL from birth; files elsewhere have no seals (EINVAL).
-pub fn fcntl_seals(file: &OpenFile, cmd: i32, arg: u64) -> SysResult {
+/// too, sealed with F_SEAL_SEAL from birth; files elsewhere have no seals (EINVAL). The
+/// seals live in the inode; the VFS, tmpfs and the memory manager enforce them.
+pub fn fcntl_seals(t: &TaskState, file: &OpenFile, cmd: i32, arg: u64) -> SysResult {
     if path_only(file) {
         return Err(Errno::EBADF);
     }
@@ -466,23 +444,24 @@ pub fn fcntl_seals(file: &OpenFile, cmd: i32, arg: u64) -> SysResult {
         }
     }
     let inode = file.inode().ok_or(Errno::EINVAL)?;
-    let mut table = seal_table();
-    let memfd = table
-        .get_mut(&inode_addr(inode))
-        .filter(|(w, _)| w.strong_count() > 0)
-        .map(|(_, seals)| seals);
-    let Some(seals) = memfd else {
-        return match inode.as_any().is::<TmpfsInode>() {
-            true if cmd == F_GET_SEALS => Ok(F_SEAL_SEAL as u64),
-            true => Err(Errno::EPERM),
-            false => Err(Errno::EINVAL),
-        };
-    };
+    let tmp = inode
+        .as_any()
+        .downcast_ref::<TmpfsInode>()
+        .ok_or(Errno::EINVAL)?;
+    // One sealer at a time: the check for writable mappings and the update go together.
+    static SEALING: Mutex<()> = Mutex::new(());
+    let _guard = SEALING.lock().unwrap_or_else(|e| e.into_inner());
+    let seals = inode.seals();
     if cmd == F_GET_SEALS {
-        return Ok(*seals as u64);
+        return Ok(seals as u64);
     }
-    if *seals & F_SEAL_SEAL != 0 {
+    if seals & F_SEAL_SEAL != 0 {
         return Err(Errno::EPERM);
+    }
+    // F_SEAL_WRITE can't be added while a shared mapping may write the file (Linux's
+    // mapping_deny_writable: EBUSY).
+    if add & F_SEAL_WRITE != 0 && seals & F_SEAL_WRITE == 0 && writably_mapped(t, inode) {
+        return Err(Errno::EBUSY);
     }
     let mut add = add;
     // Sealing an executable file against exec makes it W^X: no more writes either.
@@ -490,6 +469,21 @@ pub fn fcntl_seals(file: &OpenFile, cmd: i32, arg: u64) -> SysResult {
     if add & F_SEAL_EXEC != 0 && executable {
         add |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
     }
-    *seals |= add;
+    tmp.set_seals(seals | add);
     Ok(0)
+}
+
+/// Whether some address space in the sandbox has a shared mapping of `inode` that may
+/// write it (VM_SHARED with VM_MAYWRITE, what Linux's i_mmap_writable counts).
+fn writably_mapped(t: &TaskState, inode: &Arc<dyn Inode>) -> bool {
+    let target = Arc::as_ptr(inode) as *const ();
+    t.kernel.procfs.processes().iter().any(|p| {
+        p.image().mm.upgrade().is_some_and(|mm| {
+            mm.lock().vmas().any(|v| {
+                v.file.as_ref().is_some_and(|f| {
+                    f.shared && f.may_write && Arc::as_ptr(&f.inode) as *const () == target
+                })
+            })
+        })
+    })
 }

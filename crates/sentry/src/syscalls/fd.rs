@@ -74,6 +74,7 @@ fn create_regular(
         .inode()
         .create(name, NewNode::Regular, mode & 0o7777 & !t.umask, owner)
         .map_err(Errno)?;
+    fs::inotify::dir_event(dir.inode(), fs::inotify::IN_CREATE, name, false);
     Ok(Location {
         dentry: dir.dentry.insert_child(name, inode),
         mount: dir.mount.clone(),
@@ -326,6 +327,12 @@ pub fn do_open(
     if let Some(access) = write_access {
         file.hold_write_access(access);
     }
+    if fs::inotify::active() {
+        file.notify(fs::inotify::IN_OPEN);
+        if truncate && ftype == FileType::Regular {
+            file.notify(fs::inotify::IN_MODIFY);
+        }
+    }
     let cloexec = flags & libc::O_CLOEXEC != 0;
     Ok(t.fds.alloc(0, file, cloexec, limit)? as u64)
 }
@@ -544,6 +551,19 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
             set_owner(t, &file, kind, id)
         }
+        F_NOTIFY => {
+            // Linux's fcntl_dirnotify: removal first, then directories only; the caller
+            // becomes the description's owner.
+            if arg as u32 & !fs::inotify::DN_MULTISHOT != 0 {
+                if file.inode().map(|i| i.file_type()) != Some(FileType::Directory) {
+                    return Err(Errno::ENOTDIR);
+                }
+                set_owner(t, &file, sigio::F_OWNER_PID, t.pid)?;
+            }
+            let signal = sigio::dnotify_signal(&t.kernel, fd as i32);
+            fs::inotify::dnotify(&file, arg as u32, signal).map_err(Errno)?;
+            Ok(0)
+        }
         F_GETSIG => Ok(file.owner.lock().unwrap_or_else(|e| e.into_inner()).sig as u64),
         F_SETSIG => {
             let sig = arg as i32;
@@ -560,7 +580,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         | libc::F_OFD_SETLK
         | libc::F_OFD_SETLKW => super::locks::fcntl_lock(t, &file, cmd, arg),
         super::copy::F_ADD_SEALS | super::copy::F_GET_SEALS => {
-            super::copy::fcntl_seals(&file, cmd, arg)
+            super::copy::fcntl_seals(t, &file, cmd, arg)
         }
         libc::F_GETPIPE_SZ | libc::F_SETPIPE_SZ => {
             let desc = file.special_desc().ok_or(Errno::EBADF)?;
@@ -575,6 +595,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 const F_SETOWN: i32 = 8;
 const F_GETOWN: i32 = 9;
 const F_SETSIG: i32 = 10;
+const F_NOTIFY: i32 = 1026;
 const F_GETSIG: i32 = 11;
 const F_SETOWN_EX: i32 = 15;
 const F_GETOWN_EX: i32 = 16;

@@ -208,9 +208,17 @@ fn file_mapping(
     if !file.readable() {
         return Err(Errno::EACCES);
     }
-    let may_write = file.writable() && file.flags() & libc::O_APPEND as u32 == 0;
+    let mut may_write = file.writable() && file.flags() & libc::O_APPEND as u32 == 0;
     if shared && prot & libc::PROT_WRITE as u64 != 0 && !may_write {
         return Err(Errno::EACCES);
+    }
+    // A write-sealed memory file: no new shared writable mapping (EPERM), and a shared
+    // read-only one can't become writable (mprotect: EACCES), as Linux's seal_check_write.
+    if shared && inode.seals() & fs::vfs::seals::WRITE_SEALS != 0 {
+        if prot & libc::PROT_WRITE as u64 != 0 {
+            return Err(Errno::EPERM);
+        }
+        may_write = false;
     }
     if offset
         .checked_add(len)

@@ -9,6 +9,7 @@ mod exec;
 mod fd;
 mod futex;
 mod ifioctl;
+mod inotify;
 pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
@@ -89,6 +90,7 @@ use Support::{Full, Partial};
 use Thread::{Any, Own};
 
 const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
+const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); IN_DELETE_SELF and IN_IGNORED come when the last name goes, even while the file is still open (Linux waits for the last close); no IN_UNMOUNT (umount isn't implemented); no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
@@ -145,7 +147,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("memfd seals are recorded, not enforced; no leases or F_NOTIFY; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("no leases (F_SETLEASE, F_GETLEASE: EINVAL); F_NOTIFY (dnotify) registrations go when the description goes, not at the close of each descriptor as on Linux; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
     sys(n::SYS_pipe, fd::pipe, Full, Any),
     sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
@@ -355,6 +357,11 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_epoll_pwait2, poll::epoll_pwait2, Partial(RESTART_FULL_TIMEOUT), Own),
     sys(n::SYS_eventfd, poll::eventfd, Full, Any),
     sys(n::SYS_eventfd2, poll::eventfd2, Full, Any),
+    // inotify (inotify.rs; events from the VFS hooks in fd.rs, namei.rs, attr.rs, fs::vfs::file).
+    sys(n::SYS_inotify_init, inotify::inotify_init, Full, Any),
+    sys(n::SYS_inotify_init1, inotify::inotify_init1, Full, Any),
+    sys(n::SYS_inotify_add_watch, inotify::inotify_add_watch, Partial(INOTIFY_PARTIAL), Any),
+    sys(n::SYS_inotify_rm_watch, inotify::inotify_rm_watch, Full, Any),
     sys(n::SYS_splice, poll::splice, Partial(PIPE_SLOTS), Own),
     sys(n::SYS_tee, poll::tee, Partial(PIPE_SLOTS), Own),
     sys(n::SYS_vmsplice, poll::vmsplice, Partial("the pages are copied into the pipe, not referenced; SIGPIPE as for splice"), Own),
@@ -363,7 +370,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_flock, locks::flock, Full, Any),
     sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
     sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
-    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); seals are recorded, not enforced"), Any),
+    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); a memfd can't be reopened through /proc/self/fd/N (no magic links yet)"), Any),
     // Sockets: AF_UNIX (socket.rs), network families (inet.rs, sockopt.rs, ifioctl.rs).
     // Calls that may wait for a peer run on the task's thread.
     sys(n::SYS_socket, socket::socket, Partial(UNIX_ONLY), Any),

@@ -1,6 +1,7 @@
 //! The namespace: mkdir, mknod, unlink, rmdir, rename, link, symlink, readlink, chdir,
 //! getcwd, getdents64.
 
+use fs::inotify;
 use fs::vfs::{perm, Dentry, FileType, Location, NewNode, Owner, ResolveFlags};
 use platform::UserRegs;
 
@@ -46,12 +47,14 @@ fn make_node(t: &mut TaskState, dirfd: u64, path: &[u8], node: NewNode, mode: u3
         uid: creds.uid,
         gid: creds.gid,
     };
+    let is_dir = node == NewNode::Directory;
     let inode = parent
         .dir
         .inode()
         .create(&parent.name, node, mode & !t.umask, owner)
         .map_err(Errno)?;
     parent.dir.dentry.insert_child(&parent.name, inode);
+    inotify::dir_event(parent.dir.inode(), inotify::IN_CREATE, &parent.name, is_dir);
     Ok(0)
 }
 
@@ -156,6 +159,10 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
     }
     parent.dir.inode().unlink(name, dir).map_err(Errno)?;
     parent.dir.dentry.remove_child(name);
+    if inotify::active() {
+        inotify::unlinked(victim.inode(), !is_dir);
+        inotify::dir_event(parent.dir.inode(), inotify::IN_DELETE, name, is_dir);
+    }
     Ok(0)
 }
 
@@ -290,6 +297,25 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
         &new.name,
         flags & RENAME_EXCHANGE != 0,
     );
+    if inotify::active() {
+        // Linux's fsnotify_move: the pair of names, the replaced target's link count, the
+        // source's IN_MOVE_SELF; an exchange is two moves; a replaced target goes last.
+        let (od, nd) = (old.dir.inode(), new.dir.inode());
+        inotify::moved(od, &old.name, nd, &new.name, source.inode());
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        if let (Some(tg), false) = (&target, exchange) {
+            inotify::inode_event(tg.inode(), inotify::IN_ATTRIB);
+        }
+        inotify::move_self(source.inode());
+        if let Some(tg) = &target {
+            if exchange {
+                inotify::moved(nd, &new.name, od, &old.name, tg.inode());
+                inotify::move_self(tg.inode());
+            } else {
+                inotify::unlinked(tg.inode(), false);
+            }
+        }
+    }
     Ok(0)
 }
 
@@ -346,6 +372,10 @@ pub fn linkat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     new.dir
         .dentry
         .insert_child(&new.name, source.inode().clone());
+    if inotify::active() {
+        inotify::inode_event(source.inode(), inotify::IN_ATTRIB);
+        inotify::dir_event(new.dir.inode(), inotify::IN_CREATE, &new.name, false);
+    }
     Ok(0)
 }
 

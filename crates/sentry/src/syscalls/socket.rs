@@ -290,6 +290,7 @@ fn bind_path(t: &TaskState, sock: &UnixSocket, path: Vec<u8>) -> Result<(), Errn
     match bound {
         Ok(st) => {
             reg.insert(BindKey::Node(st.dev, st.ino), sock.id());
+            fs::inotify::dir_event(parent.dir.inode(), fs::inotify::IN_CREATE, &name, false);
             Ok(())
         }
         Err(e) => {
