@@ -2,7 +2,7 @@
  * PTRACE_INTERRUPT (out of a sleeping call, which restarts), PTRACE_LISTEN and group-stops
  * (SIGSTOP, SIGCONT) of a seized tracee, /proc/PID/status's TracerPid, attaching twice,
  * to oneself, to a dead process, PR_SET_PTRACER. Prints properties only. */
-#include "conf.h"
+#include "ptrace.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -18,35 +18,8 @@ static long pt(long req, pid_t pid, unsigned long addr, unsigned long data)
 	return syscall(SYS_ptrace, req, pid, addr, data);
 }
 
-static void show_status(const char *what, int st)
-{
-	if (WIFEXITED(st))
-		printf("%s: exited %d\n", what, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		printf("%s: killed by %d\n", what, WTERMSIG(st));
-	else if (WIFSTOPPED(st))
-		printf("%s: stopped by %d (event %d)\n", what, WSTOPSIG(st), st >> 16);
-	else if (WIFCONTINUED(st))
-		printf("%s: continued\n", what);
-	else
-		printf("%s: status %#x\n", what, st);
-}
 
-static int wait_show(const char *what, pid_t pid)
-{
-	int st = 0;
-	if (waitpid(pid, &st, __WALL) != pid) {
-		printf("%s: waitpid: %s\n", what, errname(errno));
-		return -1;
-	}
-	show_status(what, st);
-	return st;
-}
 
-static void err(const char *what, long r)
-{
-	printf("%s: %ld %s\n", what, r, r == -1 ? errname(errno) : "");
-}
 
 /* TracerPid of `pid`, as 'self', '0' or 'other'. */
 static const char *tracer_of(pid_t pid)

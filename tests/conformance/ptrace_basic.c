@@ -3,7 +3,7 @@
  * SETREGS, GETFPREGS, SETFPREGS, GETREGSET/SETREGSET (NT_PRSTATUS, NT_PRFPREG,
  * NT_X86_XSTATE); GETSIGINFO/SETSIGINFO and signal injection or suppression at a
  * signal-delivery-stop. Prints properties only (no addresses or pids). */
-#include "conf.h"
+#include "ptrace.h"
 #include <elf.h>
 #include <signal.h>
 #include <stddef.h>
@@ -31,33 +31,8 @@ static pid_t traced_child(void (*body)(void))
 	return pid;
 }
 
-static void show_status(const char *what, int st)
-{
-	if (WIFEXITED(st))
-		printf("%s: exited %d\n", what, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		printf("%s: killed by %d\n", what, WTERMSIG(st));
-	else if (WIFSTOPPED(st))
-		printf("%s: stopped by %d (event %d)\n", what, WSTOPSIG(st), st >> 16);
-	else
-		printf("%s: status %#x\n", what, st);
-}
 
-static int wait_show(const char *what, pid_t pid)
-{
-	int st = 0;
-	if (waitpid(pid, &st, 0) != pid) {
-		printf("%s: waitpid: %s\n", what, errname(errno));
-		return -1;
-	}
-	show_status(what, st);
-	return st;
-}
 
-static void err(const char *what, long r)
-{
-	printf("%s: %ld %s\n", what, r, r == -1 ? errname(errno) : "");
-}
 
 static char *self_path;
 

@@ -3,7 +3,7 @@
  * PTRACE_GET_SYSCALL_INFO, SETOPTIONS with TRACESYSGOOD, TRACEEXEC, TRACEEXIT,
  * TRACEFORK, TRACECLONE (auto-attached children), EXITKILL, and GETEVENTMSG; signals sent
  * from a syscall-stop. Prints properties only. */
-#include "conf.h"
+#include "ptrace.h"
 #include <sys/ptrace.h>
 #include <pthread.h>
 #include <signal.h>
@@ -52,28 +52,7 @@ static long peek_user(pid_t pid, size_t off)
 	return v;
 }
 
-static void show_status(const char *what, int st)
-{
-	if (WIFEXITED(st))
-		printf("%s: exited %d\n", what, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		printf("%s: killed by %d\n", what, WTERMSIG(st));
-	else if (WIFSTOPPED(st))
-		printf("%s: stopped by %#x (event %d)\n", what, WSTOPSIG(st), st >> 16);
-	else
-		printf("%s: status %#x\n", what, st);
-}
 
-static int wait_show(const char *what, pid_t pid)
-{
-	int st = 0;
-	if (waitpid(pid, &st, __WALL) != pid) {
-		printf("%s: waitpid: %s\n", what, errname(errno));
-		return -1;
-	}
-	show_status(what, st);
-	return st;
-}
 
 static pid_t traced_child(void (*body)(void))
 {
