@@ -463,6 +463,8 @@ program_test!(memfd_seals);
 program_test!(unix_pair);
 program_test!(unix_bind);
 program_test!(unix_scm);
+// recvmmsg's timeout: checked after each datagram, the time left written back.
+program_test!(recvmmsg_timeout);
 // /proc/net/unix lists the sandbox's own AF_UNIX sockets.
 program_test!(unix_proc);
 // Network sockets (hostinet): TCP and UDP over 127.0.0.1 and ::1 with threads; the

@@ -387,7 +387,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sendmmsg, socket::sendmmsg, Partial(SOCK_SEND), Own),
     sys(n::SYS_recvfrom, socket::recvfrom, Partial(SOCK_RECV), Own),
     sys(n::SYS_recvmsg, socket::recvmsg, Partial(SOCK_RECV), Own),
-    sys(n::SYS_recvmmsg, socket::recvmmsg, Partial("the timeout is ignored; MSG_OOB unsupported"), Own),
+    sys(n::SYS_recvmmsg, socket::recvmmsg, Partial("MSG_OOB unsupported; an error after some datagrams is dropped, where Linux keeps it for SO_ERROR"), Own),
     sys(n::SYS_shutdown, socket::shutdown, Full, Any),
     sys(n::SYS_getsockopt, socket::getsockopt, Partial(SOCK_OPTS), Any),
     sys(n::SYS_setsockopt, socket::setsockopt, Partial(SOCK_OPTS), Any),

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fs::unix::{Received, RecvOpts, SendOpts, SockType, Ucred, UnixAddr, UnixSocket};
 use fs::vfs::{perm, FileType, NewNode, OpenFile, Owner, ResolveFlags};
@@ -1021,10 +1021,27 @@ pub fn recvmsg(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     recvmsg_one(t, &file, a[1], a[2])
 }
 
+/// recvmmsg(2). The timeout is Linux's: checked after each datagram received (a wait for
+/// the first is not bounded by it), the time left written back when any datagram came.
 pub fn recvmmsg(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let file = socket_file(t, a[0])?;
     let (vec, vlen) = (a[1], (a[2] as u32 as u64).min(IOV_MAX));
     let mut flags = a[3];
+    let timeout_ptr = a[4];
+    let deadline = if timeout_ptr == 0 {
+        None
+    } else {
+        let mut ts = [0u8; 16];
+        t.mm.copy_in(timeout_ptr, &mut ts)?;
+        let sec = i64::from_le_bytes(ts[..8].try_into().unwrap_or_default());
+        let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap_or_default());
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        let wait = Duration::new(sec as u64, nsec as u32);
+        Some(Instant::now().checked_add(wait).unwrap_or_else(far_future))
+    };
+    let mut left = Duration::ZERO;
     let mut done = 0u64;
     while done < vlen {
         let entry = vec.wrapping_add(done * MMSGHDR_SIZE);
@@ -1042,8 +1059,24 @@ pub fn recvmmsg(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         if flags & libc::MSG_WAITFORONE as u64 != 0 {
             flags |= libc::MSG_DONTWAIT as u64;
         }
+        if let Some(end) = deadline {
+            left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+        }
+    }
+    if deadline.is_some() && done > 0 {
+        let mut ts = (left.as_secs() as i64).to_le_bytes().to_vec();
+        ts.extend_from_slice(&i64::from(left.subsec_nanos()).to_le_bytes());
+        t.mm.copy_out(timeout_ptr, &ts)?;
     }
     Ok(done)
+}
+
+/// A deadline past any wait (a timeout too large for `Instant`).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 // --- options -----------------------------------------------------------------------------
