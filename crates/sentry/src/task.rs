@@ -737,6 +737,23 @@ impl Task {
         st
     }
 
+    /// A pending PTRACE_INTERRUPT (taken): the PTRACE_EVENT_STOP it asks for, with
+    /// `orig_rax` shown to the tracer. Returns whether there was one.
+    fn interrupt_stop<'a>(
+        &'a self,
+        st: MutexGuard<'a, TaskState>,
+        ctx: &mut dyn Context,
+        regs: &mut UserRegs,
+        tr: &Arc<Tracee>,
+        orig_rax: u64,
+    ) -> (MutexGuard<'a, TaskState>, bool) {
+        if !std::mem::take(&mut tr.lock().interrupt) {
+            return (st, false);
+        }
+        let event = crate::ptrace::PTRACE_EVENT_STOP;
+        (self.event_stop(st, ctx, regs, tr, event, 0, orig_rax), true)
+    }
+
     /// Signal delivery for a traced thread: each signal taken goes through a
     /// signal-delivery-stop, where the tracer may change it, suppress it, or let it through.
     fn traced_signals<'a>(
@@ -748,21 +765,11 @@ impl Task {
         orig_rax: u64,
     ) -> MutexGuard<'a, TaskState> {
         // PTRACE_INTERRUPT (or a seized tracee's first stop): PTRACE_EVENT_STOP.
-        let interrupt = std::mem::take(&mut tr.lock().interrupt);
-        if interrupt {
-            st = self.event_stop(
-                st,
-                ctx,
-                regs,
-                tr,
-                crate::ptrace::PTRACE_EVENT_STOP,
-                0,
-                orig_rax,
-            );
-            if st.kernel.ptrace.get(st.tid).is_none() {
-                deliver_signals(&mut st, ctx, regs, None);
-                return st;
-            }
+        let (got, interrupted) = self.interrupt_stop(st, ctx, regs, tr, orig_rax);
+        st = got;
+        if interrupted && st.kernel.ptrace.get(st.tid).is_none() {
+            deliver_signals(&mut st, ctx, regs, None);
+            return st;
         }
         for _ in 0..NSIG {
             if st.group.exiting().is_some() {
@@ -868,20 +875,10 @@ impl Task {
     ) -> MutexGuard<'a, TaskState> {
         // A PTRACE_INTERRUPT that came while the thread was on its way back to user mode
         // traps before the call starts.
-        let interrupt = std::mem::take(&mut tr.lock().interrupt);
-        if interrupt {
-            st = self.event_stop(
-                st,
-                ctx,
-                regs,
-                tr,
-                crate::ptrace::PTRACE_EVENT_STOP,
-                0,
-                u64::MAX,
-            );
-            if st.group.exiting().is_some() {
-                return st;
-            }
+        let (got, interrupted) = self.interrupt_stop(st, ctx, regs, tr, u64::MAX);
+        st = got;
+        if interrupted && st.group.exiting().is_some() {
+            return st;
         }
         let nr = regs.rax;
         let stepped = std::mem::take(&mut tr.lock().step_syscall);
