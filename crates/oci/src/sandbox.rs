@@ -185,8 +185,7 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         // The namespace is joined and the bundle's files are open: from here on the sentry
         // needs only boot::caps::KEPT. Before the platform starts its threads
         // (capabilities are per thread), after the pivot (it needs CAP_SYS_ADMIN).
-        boot::caps::drop_unneeded(network_admin)
-            .map_err(|e| OciError::Sandbox(e.to_string()))?;
+        boot::caps::drop_unneeded(network_admin).map_err(|e| OciError::Sandbox(e.to_string()))?;
     }
     if network_admin {
         fs::hostinet::allow_network_changes();
