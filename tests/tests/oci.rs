@@ -1174,3 +1174,33 @@ fn events_stream_stats_until_the_container_stops() {
     std::io::Read::read_to_string(&mut events.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "events: {status}: {err}");
 }
+
+/// `process.oomScoreAdj` is the sandbox process's host oom_score_adj (raised here: lowering
+/// needs CAP_SYS_RESOURCE); a value outside -1000..=1000 is refused, naming the field.
+#[test]
+fn oom_score_adj_applies_to_the_sandbox_process() {
+    let Some(env) = Env::new("oom_score_adj_applies_to_the_sandbox_process") else {
+        return;
+    };
+    env.config("sleep 1000", |c| c["process"]["oomScoreAdj"] = json!(567));
+    let _deleted = Deleted(&env, "oom");
+    // The sandbox keeps create's stdout (the container's): don't wait for its end.
+    let mut create = env.cmd(&["create", "oom"]);
+    create.stdout(Stdio::null());
+    assert!(create.status().unwrap().success(), "create failed");
+    let pid = env.state("oom")["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim(),
+        "567"
+    );
+    assert_eq!(env.run(&["delete", "--force", "oom"]).0, 0);
+
+    env.config("true", |c| c["process"]["oomScoreAdj"] = json!(5000));
+    let _deleted = Deleted(&env, "oombad");
+    let (st, _, _) = env.run(&["create", "oombad"]);
+    assert_ne!(st, 0, "an oomScoreAdj of 5000 was taken");
+    let msg = env.last_log_line()["msg"].as_str().unwrap_or("").to_string();
+    assert!(msg.contains("oomScoreAdj"), "{msg}");
+}
