@@ -1201,6 +1201,9 @@ fn oom_score_adj_applies_to_the_sandbox_process() {
     let _deleted = Deleted(&env, "oombad");
     let (st, _, _) = env.run(&["create", "oombad"]);
     assert_ne!(st, 0, "an oomScoreAdj of 5000 was taken");
-    let msg = env.last_log_line()["msg"].as_str().unwrap_or("").to_string();
+    let msg = env.last_log_line()["msg"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(msg.contains("oomScoreAdj"), "{msg}");
 }
