@@ -1107,3 +1107,103 @@ fn kill_all_events_and_global_flags() {
     assert_eq!(env.run(&["kill", "--all", "ka", "KILL"]).0, 0);
     env.wait_status("ka", "stopped");
 }
+
+/// `events` without `--stats` streams one stats event a `--interval` (runc's JSON: type,
+/// id, data with pids, memory and cpu) until the container stops, then ends with status 0.
+#[test]
+fn events_stream_stats_until_the_container_stops() {
+    use std::io::BufRead;
+    let Some(env) = Env::new("events_stream_stats_until_the_container_stops") else {
+        return;
+    };
+    env.config("while :; do sleep 0.05; done", |_| {});
+    let _deleted = Deleted(&env, "ev");
+    let mut run = env.cmd(&["run", "--detach", "ev"]);
+    run.stdout(Stdio::null());
+    assert!(run.status().unwrap().success());
+    env.wait_status("ev", "running");
+    let mut events = env
+        .cmd(&["events", "--interval", "200ms", "ev"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = events.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for _ in 0..2 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no stats event within 30 s");
+        let ev: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("event {line:?}: {e}"));
+        assert_eq!(
+            (ev["type"].clone(), ev["id"].clone()),
+            (json!("stats"), json!("ev"))
+        );
+        assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{ev}");
+        assert!(
+            ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+            "{ev}"
+        );
+        assert!(
+            ev["data"]["cpu"]["usage"]["total"].as_u64().is_some(),
+            "{ev}"
+        );
+    }
+    assert_eq!(env.run(&["kill", "ev", "KILL"]).0, 0);
+    env.wait_status("ev", "stopped");
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = events.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = events.kill();
+            panic!("events went on after the container stopped");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut events.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "events: {status}: {err}");
+}
+
+/// `process.oomScoreAdj` is the sandbox process's host oom_score_adj (raised here: lowering
+/// needs CAP_SYS_RESOURCE); a value outside -1000..=1000 is refused, naming the field.
+#[test]
+fn oom_score_adj_applies_to_the_sandbox_process() {
+    let Some(env) = Env::new("oom_score_adj_applies_to_the_sandbox_process") else {
+        return;
+    };
+    env.config("sleep 1000", |c| c["process"]["oomScoreAdj"] = json!(567));
+    let _deleted = Deleted(&env, "oom");
+    // The sandbox keeps create's stdout (the container's): don't wait for its end.
+    let mut create = env.cmd(&["create", "oom"]);
+    create.stdout(Stdio::null());
+    assert!(create.status().unwrap().success(), "create failed");
+    let pid = env.state("oom")["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim(),
+        "567"
+    );
+    assert_eq!(env.run(&["delete", "--force", "oom"]).0, 0);
+
+    env.config("true", |c| c["process"]["oomScoreAdj"] = json!(5000));
+    let _deleted = Deleted(&env, "oombad");
+    let (st, _, _) = env.run(&["create", "oombad"]);
+    assert_ne!(st, 0, "an oomScoreAdj of 5000 was taken");
+    let msg = env.last_log_line()["msg"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(msg.contains("oomScoreAdj"), "{msg}");
+}

@@ -602,14 +602,113 @@ pub fn stats(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
             _ => None,
         })
         .unwrap_or(0);
+    // utime and stime (fields 14 and 15 of /proc/PID/stat, the whole thread group) in
+    // clock ticks; runc reports nanoseconds.
+    let (user, kernel) = std::fs::read_to_string(format!("/proc/{}/stat", rec.pid))
+        .ok()
+        .and_then(|s| {
+            let rest = s.get(s.rfind(')')? + 2..)?.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((
+                f.get(11)?.parse::<u64>().ok()?,
+                f.get(12)?.parse::<u64>().ok()?,
+            ))
+        })
+        .unwrap_or((0, 0));
+    // SAFETY: sysconf has no memory effects.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as u64,
+        _ => 100,
+    };
+    let ns = |ticks: u64| ticks.saturating_mul(1_000_000_000 / hz);
     Ok(serde_json::json!({
         "type": "stats",
         "id": id,
         "data": {
+            "cpu": { "usage": {
+                "total": ns(user + kernel),
+                "kernel": ns(kernel),
+                "user": ns(user),
+            }},
             "memory": { "usage": { "usage": kb("VmRSS:") * 1024, "max": kb("VmHWM:") * 1024 } },
             "pids": { "current": pids },
         }
     }))
+}
+
+/// `events` without `--stats`: as runc, one stats event every `interval` (the first after
+/// one interval), given to `emit`, until the container stops.
+pub fn events(
+    g: &Globals,
+    id: &str,
+    interval: std::time::Duration,
+    mut emit: impl FnMut(&serde_json::Value) -> Result<(), OciError>,
+) -> Result<(), OciError> {
+    let alive = || -> Result<bool, OciError> {
+        Ok(state::load(&g.root, id)?.as_ref().is_some_and(state::alive))
+    };
+    if !alive()? {
+        return Err(OciError::State(format!("container {id} is not running")));
+    }
+    let step = std::time::Duration::from_millis(100);
+    loop {
+        // Sleep one interval, looking every 100 ms whether the container has stopped.
+        let end = std::time::Instant::now() + interval;
+        loop {
+            if !alive()? {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= end {
+                break;
+            }
+            std::thread::sleep(step.min(end - now));
+        }
+        match stats(g, id) {
+            Ok(ev) => emit(&ev)?,
+            // Stopped between the look and the sample.
+            Err(_) if !alive()? => return Ok(()),
+            Err(e) => tracing::warn!("events: stats of {id}: {e}"),
+        }
+    }
+}
+
+/// A Go duration as runc's `--interval` takes it ("5s", "200ms", "1m30s", "1.5s"); more
+/// than zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, OciError> {
+    let bad = || OciError::Invalid(format!("invalid duration {text:?} (e.g. 5s, 200ms)"));
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[u..];
+    }
+    if !(total > 0.0 && total < 1e9) {
+        return Err(OciError::Invalid(
+            "duration interval must be greater than 0".into(),
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
 }
 
 /// `features`: what this runtime supports, as runc prints it.
@@ -983,6 +1082,23 @@ mod tests {
         assert_eq!(parse_signal("SIGRTMIN+2").unwrap(), 36);
         for bad in ["0", "65", "NOPE", "", "-1"] {
             assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "5", "s", "0s", "-1s", "5x", "1e9h", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -111,6 +111,21 @@ pub fn null_stdio() {
     }
 }
 
+/// Writes `adj` to /proc/self/oom_score_adj.
+fn set_oom_score_adj(adj: i32) -> Result<(), OciError> {
+    if !(-1000..=1000).contains(&adj) {
+        return Err(OciError::Invalid(format!(
+            "config.json: process.oomScoreAdj: {adj} is outside -1000..1000"
+        )));
+    }
+    std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+        OciError::io(
+            format!("process.oomScoreAdj: writing {adj} to /proc/self/oom_score_adj"),
+            e,
+        )
+    })
+}
+
 fn dup(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) makes a new descriptor we then own, or fails.
     let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
@@ -133,6 +148,12 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         .process()
         .as_ref()
         .ok_or_else(|| OciError::Invalid("config.json: process: missing".into()))?;
+    // process.oomScoreAdj: the host's OOM killer weighs the whole sandbox by it. Written
+    // while /proc is the host's (before the pivot) and CAP_SYS_RESOURCE is held (lowering
+    // needs it), as runc's init writes it before the container's program.
+    if let Some(adj) = proc.oom_score_adj() {
+        set_oom_score_adj(adj)?;
+    }
     let mut p = spec::process(proc);
     if proc.terminal().unwrap_or(false) {
         let console = args.console_socket.as_ref().ok_or_else(|| {

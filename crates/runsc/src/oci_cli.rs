@@ -123,7 +123,8 @@ pub enum OciCommand {
     Pause { id: String },
     /// Continue a paused container.
     Resume { id: String },
-    /// Resource use of a container (only --stats: one sample).
+    /// Resource use of a container: a stats event every --interval until it stops
+    /// (--stats: one sample).
     Events {
         #[arg(long)]
         stats: bool,
@@ -324,13 +325,23 @@ fn run_command(g: &OciGlobals, cmd: OciCommand) -> Result<i32, OciError> {
         }
         OciCommand::Pause { id } => commands::pause(globals, &id, true).map(|_| 0),
         OciCommand::Resume { id } => commands::pause(globals, &id, false).map(|_| 0),
-        OciCommand::Events { stats, id, .. } => {
-            if !stats {
-                return Err(OciError::Invalid(
-                    "events: only --stats (one sample) is supported".into(),
-                ));
+        OciCommand::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            if stats {
+                println!("{}", commands::stats(globals, &id)?);
+                return Ok(0);
             }
-            println!("{}", commands::stats(globals, &id)?);
+            let interval = commands::parse_duration(&interval)?;
+            commands::events(globals, &id, interval, |ev| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{ev}")
+                    .and_then(|_| out.flush())
+                    .map_err(|e| OciError::io("writing an event", e))
+            })?;
             Ok(0)
         }
         OciCommand::Features => {
