@@ -94,6 +94,63 @@ fn python_http_server_serves_the_host() {
     assert!(again == body);
 }
 
+/// An asyncio echo server and clients in one Python process (the event loop on epoll,
+/// non-blocking connects and accepts, half-close), native against sandbox.
+#[test]
+fn python_asyncio_echo_matches_native() {
+    if skip_without_kvm("python_asyncio_echo_matches_native") {
+        return;
+    }
+    const SCRIPT: &str = r#"
+import asyncio
+
+async def handle(reader, writer):
+    while line := await reader.readline():
+        writer.write(line.upper())
+        await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+async def client(port, n):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    got = []
+    for i in range(50):
+        writer.write(f"client {n} line {i}\n".encode())
+        await writer.drain()
+        got.append(await reader.readline())
+    writer.write_eof()
+    rest = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return n, len(got), got[0].decode().strip(), got[-1].decode().strip(), rest
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        for r in sorted(await asyncio.gather(*(client(port, n) for n in range(8)))):
+            print(*r)
+
+asyncio.run(main())
+"#;
+    let python = std::path::Path::new(PYTHON);
+    let native = run_native(python, &Case::args(["-c", SCRIPT])).expect("native python");
+    let mut cmd = runsc_do_command(python, &["-c", SCRIPT]);
+    let out =
+        run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(120)).expect("run python");
+    let (want, got) = (
+        String::from_utf8_lossy(&native.stdout),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert!(want.lines().count() == 8, "native: {want}");
+    assert!(
+        want == got,
+        "asyncio echo differs (- native, + sandbox):\n{}\nsandbox stderr: {}",
+        diff_lines(&want, &got),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// python urllib in the sandbox against a server on the host.
 #[test]
 fn python_urllib_reaches_a_host_server() {
