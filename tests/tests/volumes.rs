@@ -65,7 +65,13 @@ fn fs_programs_on_a_rw_volume_match_native() {
             let prog = build(name, libc);
             let native = run_native(&prog, &Case::default()).expect("native run");
             let vol = TempDir::new(name);
-            let mut cmd = runsc_do_command_with(&volume(&vol.0, "/tmp", false), &prog, &[""; 0]);
+            // The program runs from inside the volume: the volume covers the sandbox's /tmp,
+            // which would hide a build directory under the host's /tmp.
+            let inside = vol.0.join(format!(".prog-{name}"));
+            std::fs::copy(&prog, &inside).expect("copy the program into the volume");
+            let prog_in_sandbox = Path::new("/tmp").join(inside.file_name().expect("a name"));
+            let mut cmd =
+                runsc_do_command_with(&volume(&vol.0, "/tmp", false), &prog_in_sandbox, &[""; 0]);
             let sandboxed = run_with_timeout(&mut cmd, &Input::Null, Duration::from_secs(60))
                 .expect("sandboxed run");
             if native.stdout != sandboxed.stdout || native.status != sandboxed.status {
