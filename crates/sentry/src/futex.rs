@@ -90,19 +90,14 @@ pub fn wait(
     check: impl FnOnce() -> bool,
     interrupted: impl Fn() -> bool,
 ) -> WaitResult {
-    let waiter = Arc::new(Waiter {
-        bitset,
-        woken: Mutex::new(false),
-        cv: Condvar::new(),
-    });
-    {
-        let mut t = lock();
-        if !check() {
-            return WaitResult::ValueChanged;
-        }
-        t.queues.entry(key).or_default().push(waiter.clone());
-    }
-    let mut woken = waiter.woken.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(queued) = enqueue(key, bitset, check) else {
+        return WaitResult::ValueChanged;
+    };
+    let mut woken = queued
+        .waiter
+        .woken
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut stopped = false;
     loop {
         if *woken {
@@ -118,22 +113,16 @@ pub fn wait(
             Some(d) => (d - now).min(SLICE),
             None => SLICE,
         };
-        woken = waiter
+        woken = queued
+            .waiter
             .cv
             .wait_timeout(woken, slice)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
     drop(woken);
-    // Timed out: leave the queue, unless a waker took us meanwhile.
-    let mut t = lock();
-    if let Some(q) = t.queues.get_mut(&key) {
-        q.retain(|w| !Arc::ptr_eq(w, &waiter));
-        if q.is_empty() {
-            t.queues.remove(&key);
-        }
-    }
-    if *waiter.woken.lock().unwrap_or_else(|e| e.into_inner()) {
+    // Timed out or interrupted: leave the queue, unless a waker took us meanwhile.
+    if queued.cancel() {
         WaitResult::Woken
     } else if stopped {
         WaitResult::Interrupted

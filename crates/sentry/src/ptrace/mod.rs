@@ -399,14 +399,10 @@ impl Registry {
             };
             self.unlink(tr.tid);
             if kill {
-                tr.group.send(SigInfo {
-                    signo: libc::SIGKILL,
-                    code: crate::signal_frame::SI_KERNEL,
-                    ..Default::default()
-                });
-                tr.group.job.release();
+                request::kill(&tr);
+            } else {
+                tr.wake();
             }
-            tr.wake();
         }
     }
 }

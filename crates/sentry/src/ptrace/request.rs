@@ -308,8 +308,9 @@ fn syscall_info(i: &super::Inner, kind: StopKind) -> Vec<u8> {
     b
 }
 
-/// PTRACE_KILL: the tracee dies (also when it isn't stopped, as Linux before 6.x did).
-fn kill(tr: &Arc<Tracee>) {
+/// PTRACE_KILL (and a tracer's exit with PTRACE_O_EXITKILL): the tracee dies (also when it
+/// isn't stopped, as Linux before 6.x did).
+pub(super) fn kill(tr: &Arc<Tracee>) {
     tr.group.send(SigInfo {
         signo: libc::SIGKILL,
         code: crate::signal_frame::SI_KERNEL,
