@@ -368,6 +368,26 @@ fn spawn_reader<R: Read + Send + 'static>(mut r: R) -> mpsc::Receiver<Vec<u8>> {
 
 /// Runs `cmd` with `stdin`, capturing stdout and stderr, killing it after
 /// `timeout`. Errors describe a spawn failure or a timeout.
+/// Spawns `cmd`, retrying while exec says ETXTBSY. A test that has just written an
+/// executable (a script in a scratch directory) closes its descriptor before running it, but
+/// another test thread of this process may fork in between and hold a copy of that write
+/// descriptor until its child execs; Linux then refuses to exec the file for that moment.
+/// The window is the few microseconds between a sibling's fork and its exec, so a short
+/// bounded retry is the fix (Go's os/exec tests do the same).
+pub fn spawn_past_busy_text(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return Ok(child),
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 pub fn run_with_timeout(
     cmd: &mut Command,
     stdin: &Input,
@@ -380,9 +400,8 @@ pub fn run_with_timeout(
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child: Child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot spawn {cmd:?}: {e}"))?;
+    let mut child: Child =
+        spawn_past_busy_text(cmd).map_err(|e| format!("cannot spawn {cmd:?}: {e}"))?;
     if let (Input::Bytes(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let data = data.clone();
         // A program that stops reading early closes the pipe: ignore EPIPE.
@@ -786,6 +805,25 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_still_open_for_writing_elsewhere_runs_once_it_is_closed() {
+        // The CI failure this guards: a sibling thread's fork held a copy of the write
+        // descriptor of a script just written, and its exec failed with ETXTBSY.
+        let dir = ScratchDir::new("busy_text");
+        let script = dir.file("busy.sh", b"#!/bin/sh\nexit 5\n", 0o755);
+        let writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&script)
+            .unwrap();
+        let held = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(writer);
+        });
+        let o = run_with_timeout(&mut Command::new(&script), &Input::Null, TIMEOUT).unwrap();
+        assert_eq!(o.status, 5);
+        held.join().unwrap();
+    }
 
     #[test]
     fn timeout_kills_the_run() {
