@@ -569,6 +569,8 @@ program_test!(proc_info);
 program_test!(proc_stat);
 program_test!(admin_calls);
 program_test!(mm_calls);
+// NUMA policies as a one-node machine answers them (set/get_mempolicy, mbind).
+program_test!(mempolicy);
 program_test!(pidfd_vm);
 program_test!(clone_pidfd);
 // utime, utimes and futimesat over utimensat's implementation.

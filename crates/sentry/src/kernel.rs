@@ -606,6 +606,7 @@ fn new_process(
         vfork_done: None,
         restore_fpu: None,
         prctl: Default::default(),
+        mempolicy: None,
         seccomp,
         waiter,
     }));

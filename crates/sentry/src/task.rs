@@ -138,6 +138,9 @@ pub struct TaskState {
     pub restore_fpu: Option<Vec<u8>>,
     /// prctl state: the thread's name, the signal sent when the parent dies, and flags.
     pub prctl: Prctl,
+    /// set_mempolicy's NUMA policy (None: the default); inherited by fork and clone, kept
+    /// across execve.
+    pub mempolicy: Option<crate::mm::policy::MemPolicy>,
     /// seccomp mode and filters, and no_new_privs (shared: TSYNC and /proc reach it).
     pub seccomp: Arc<crate::seccomp::ThreadSeccomp>,
     /// What the task sleeps on in poll, select and epoll_wait. A signal interrupts the

@@ -4,6 +4,7 @@
 //! page); the platform address space is a cache of it, filled eagerly in windows because a
 //! user-mode page fault costs tens of microseconds under KVM.
 
+pub mod policy;
 mod vma;
 
 use std::collections::BTreeMap;

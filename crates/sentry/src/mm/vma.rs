@@ -51,7 +51,8 @@ impl std::fmt::Debug for FileMapping {
     }
 }
 
-/// What mlock and madvise set on a VMA (Linux's VM_LOCKED, VM_DONTCOPY, VM_WIPEONFORK).
+/// What mlock, madvise and mbind set on a VMA (Linux's VM_LOCKED, VM_DONTCOPY, VM_WIPEONFORK,
+/// vm_policy).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VmFlags {
     /// mlock, mlock2, mlockall: counted against RLIMIT_MEMLOCK; not inherited by fork.
@@ -60,6 +61,8 @@ pub struct VmFlags {
     pub dontfork: bool,
     /// MADV_WIPEONFORK: a forked child gets the mapping empty (zeros).
     pub wipeonfork: bool,
+    /// mbind's NUMA policy (None: the default); kept by fork, as Linux's vm_policy.
+    pub policy: Option<super::policy::MemPolicy>,
 }
 
 /// A contiguous range of the address space with one protection and one kind.

@@ -225,6 +225,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         vfork_done: vfork_done.clone(),
         restore_fpu: None,
         prctl: t.prctl.clone(),
+        mempolicy: t.mempolicy,
         seccomp,
         waiter,
     };

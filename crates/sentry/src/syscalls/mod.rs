@@ -13,6 +13,7 @@ mod inotify;
 pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
+mod mempolicy;
 mod mm;
 mod mqueue;
 mod msg;
@@ -98,6 +99,7 @@ const SCHED_KEPT: &str = "nice values and policies are per process (Linux: per t
 const SCHED_POLICY: &str = "policies are per process (Linux: per thread) and only recorded, never applied to the host; SCHED_DEADLINE is EPERM without CAP_SYS_NICE and EBUSY with it (no bandwidth to admit)";
 const USAGE_CPU: &str = "the CPU time the CPU-time clocks count (see clock_gettime), all of it as user time (system time 0); children's time is that of waited-for children";
 const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LOCK exempt) and populated (unless ONFAULT); the sandbox never pages out, so nothing else changes; mlockall(MCL_FUTURE|MCL_ONFAULT) locks future mappings populated anyway";
+const MEMPOLICY: &str = "one memory node (node 0), as on this host: policies are checked, recorded (per thread, per VMA by mbind) and reported as Linux reports them, never applied; mbind's MPOL_MF_MOVE/STRICT have nothing to move or report; a shared mapping's policy is its VMA's, not the shared file's (Linux's shmem shared policy); no /proc/PID/numa_maps";
 const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
 const NO_PIPES: &str =
@@ -220,6 +222,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_mremap, mm::mremap, Partial("old_size 0 (duplicating a shared mapping) and MREMAP_DONTUNMAP are refused with EINVAL"), Any),
     sys(n::SYS_madvise, mm::madvise, Partial("DONTNEED/FREE/REMOVE discard pages (FREE at once, not lazily; REMOVE doesn't punch a hole in the file); DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK and POPULATE_READ/WRITE act; Linux's refusals (locked, file-backed, shared); the other advice (paging, huge pages, KSM) is accepted and ignored"), Any),
     sys(n::SYS_mincore, mm::mincore, Partial("a page is resident once the mapping has populated it (a file's page cache isn't consulted)"), Any),
+    sys(n::SYS_mbind, mempolicy::mbind, Partial(MEMPOLICY), Any),
+    sys(n::SYS_set_mempolicy, mempolicy::set_mempolicy, Partial(MEMPOLICY), Any),
+    sys(n::SYS_get_mempolicy, mempolicy::get_mempolicy, Partial(MEMPOLICY), Any),
     sys(n::SYS_mlock, mm::mlock, Partial(MLOCK), Any),
     sys(n::SYS_mlock2, mm::mlock2, Partial(MLOCK), Any),
     sys(n::SYS_munlock, mm::munlock, Full, Any),
@@ -630,6 +635,23 @@ pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs, own_thread: bool) {
     };
 }
 
+/// Calls left out on purpose (ENOSYS, as a kernel built without them answers), with why and
+/// what programs do instead: shown in docs/syscalls.md's notes.
+const ABSENT: &[(i64, &str)] = &[
+    (
+        n::SYS_rseq,
+        "on purpose: restartable sequences need the kernel to abort a thread's critical section whenever it leaves its CPU or takes a signal, and to report CPU ids below the CPU count, which the sandbox can't promise while its threads outnumber its CPUs; glibc (2.35+) registers rseq at thread start and, given ENOSYS, falls back to getcpu for sched_getcpu; tcmalloc and others fall back to locks",
+    ),
+];
+
+/// The note for a call that is not in the table, if it is absent on purpose.
+fn absent_note(nr: u64) -> &'static str {
+    ABSENT
+        .iter()
+        .find(|&&(n, _)| n as u64 == nr)
+        .map_or("", |&(_, why)| why)
+}
+
 /// `docs/syscalls.md`: every x86-64 system call and its status.
 pub fn markdown_status() -> String {
     let mut out = String::new();
@@ -655,7 +677,7 @@ pub fn markdown_status() -> String {
                 Full => ("implemented", ""),
                 Partial(why) => ("partial", why),
             },
-            None => ("ENOSYS", ""),
+            None => ("ENOSYS", absent_note(nr as u64)),
         };
         out.push_str(&format!("| {nr} | {n} | {status} | {notes} |\n"));
     }
@@ -672,6 +694,13 @@ mod tests {
         for s in TABLE {
             assert!(seen.insert(s.nr), "duplicate {}", s.nr);
             assert_ne!(name(s.nr), "unknown", "{} has no name", s.nr);
+        }
+        for &(nr, _) in ABSENT {
+            assert!(
+                lookup(nr as u64).is_none(),
+                "{} is absent and served",
+                name(nr as u64)
+            );
         }
     }
 }
