@@ -571,6 +571,8 @@ program_test!(admin_calls);
 program_test!(mm_calls);
 // NUMA policies as a one-node machine answers them (set/get_mempolicy, mbind).
 program_test!(mempolicy);
+// File leases: the rules, breaks by open and truncate, signals, waiting openers.
+program_test!(lease);
 program_test!(pidfd_vm);
 program_test!(clone_pidfd);
 // utime, utimes and futimesat over utimensat's implementation.

@@ -14,6 +14,7 @@ pub mod hostfs;
 pub mod hostinet;
 pub mod imgfs;
 pub mod inotify;
+pub mod lease;
 pub mod lock;
 pub mod overlay;
 pub mod pipe;

@@ -159,8 +159,10 @@ fn deliver(ev: Event) {
 }
 
 /// The function dnotify calls when a directory registered with F_NOTIFY through descriptor
-/// `fd` changes: its owner gets SIGIO, or F_SETSIG's signal with si_code POLL_MSG and si_fd.
-pub fn dnotify_signal(kernel: &Arc<Kernel>, fd: i32) -> fs::inotify::DnotifySignal {
+/// `fd` changes, and a lease break when an open conflicts with a lease taken through `fd`:
+/// the description's owner gets SIGIO, or F_SETSIG's signal with si_code POLL_MSG and si_fd
+/// (Linux's kill_fasync(..., POLL_MSG)).
+pub fn msg_signal(kernel: &Arc<Kernel>, fd: i32) -> fs::inotify::DnotifySignal {
     let kernel = Arc::downgrade(kernel);
     Arc::new(move |file: &Arc<OpenFile>| {
         let _ = sender().send(Event {

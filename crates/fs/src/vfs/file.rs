@@ -37,6 +37,8 @@ pub struct OpenFile {
     /// The description's write access to its file, for ETXTBSY (regular files opened for
     /// writing).
     write_access: OnceLock<super::write_access::WriteAccess>,
+    /// The same for read-only openers of regular files (file leases count them).
+    read_access: OnceLock<super::write_access::ReadAccess>,
 }
 
 /// A description's signal-driven I/O state (Linux's `fown_struct` and fasync entry). The
@@ -132,6 +134,7 @@ impl OpenFile {
             listing: Mutex::new(None),
             owner: Mutex::default(),
             write_access: OnceLock::new(),
+            read_access: OnceLock::new(),
         })
     }
 
@@ -150,12 +153,18 @@ impl OpenFile {
             listing: Mutex::new(None),
             owner: Mutex::default(),
             write_access: OnceLock::new(),
+            read_access: OnceLock::new(),
         })
     }
 
     /// Keeps `access` for the description's life.
     pub fn hold_write_access(&self, access: super::write_access::WriteAccess) {
         let _ = self.write_access.set(access);
+    }
+
+    /// Keeps `access` for the description's life.
+    pub fn hold_read_access(&self, access: super::write_access::ReadAccess) {
+        let _ = self.read_access.set(access);
     }
 
     /// The inode, if the description has one.
@@ -456,6 +465,7 @@ impl Drop for OpenFile {
     /// Closing the last reference is inotify's IN_CLOSE_WRITE or IN_CLOSE_NOWRITE.
     fn drop(&mut self) {
         crate::lock::description_closed(self as *const OpenFile as usize);
+        crate::lease::description_closed(self as *const OpenFile as usize);
         if crate::inotify::active() {
             self.notify(if self.writable() {
                 crate::inotify::IN_CLOSE_WRITE

@@ -3,6 +3,9 @@
 //! known by (st_dev, st_ino), which stay the same for a file's life (across copy-up too).
 //!
 //! A count above zero is that many writers; below zero, that many running images.
+//!
+//! Read-only openers are counted too (Linux's `i_readcount`): file leases need both counts
+//! (`crate::lease`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -13,12 +16,17 @@ use crate::Errno;
 type Key = (u64, u64);
 
 static COUNTS: Mutex<Option<HashMap<Key, i64>>> = Mutex::new(None);
+static READERS: Mutex<Option<HashMap<Key, i64>>> = Mutex::new(None);
 
 fn counts() -> MutexGuard<'static, Option<HashMap<Key, i64>>> {
     COUNTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn key(inode: &dyn Inode) -> Result<Key, Errno> {
+fn readers() -> MutexGuard<'static, Option<HashMap<Key, i64>>> {
+    READERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn key(inode: &dyn Inode) -> Result<Key, Errno> {
     let st = inode.stat()?;
     Ok((st.dev, st.ino))
 }
@@ -37,6 +45,41 @@ fn change(key: Key, delta: i64, allowed: impl Fn(i64) -> bool) -> Result<(), Err
         map.insert(key, count + delta);
     }
     Ok(())
+}
+
+/// The (readers, writers) counts of `key`: read-only open descriptions, and writers (or,
+/// below zero, running images).
+pub(crate) fn open_counts(key: Key) -> (i64, i64) {
+    let r = readers().as_ref().and_then(|m| m.get(&key).copied());
+    let w = counts().as_ref().and_then(|m| m.get(&key).copied());
+    (r.unwrap_or(0), w.unwrap_or(0))
+}
+
+fn change_readers(key: Key, delta: i64) {
+    let mut guard = readers();
+    let map = guard.get_or_insert_with(HashMap::new);
+    let count = map.get(&key).copied().unwrap_or(0) + delta;
+    if count == 0 {
+        map.remove(&key);
+    } else {
+        map.insert(key, count);
+    }
+}
+
+/// A read-only open description of a regular file, until dropped.
+pub struct ReadAccess(Key);
+
+/// Counts a read-only opener of `inode`.
+pub fn get_read(inode: &dyn Inode) -> Result<ReadAccess, Errno> {
+    let k = key(inode)?;
+    change_readers(k, 1);
+    Ok(ReadAccess(k))
+}
+
+impl Drop for ReadAccess {
+    fn drop(&mut self) {
+        change_readers(self.0, -1);
+    }
 }
 
 /// A writer of a file (an open file description with write access), until dropped.

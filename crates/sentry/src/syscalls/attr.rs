@@ -388,7 +388,10 @@ pub fn truncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         )
         .map_err(Errno)?;
         if !read_only(&loc) {
-            fs::vfs::write_access::check_write(&**loc.inode()).map_err(Errno)?;
+            // Held while truncating, as Linux's vfs_truncate: no lease is granted meanwhile.
+            let _writer = fs::vfs::write_access::get_write(&**loc.inode()).map_err(Errno)?;
+            fs::lease::break_for_open(&**loc.inode(), true, false).map_err(Errno)?;
+            return truncate_inode(loc.inode(), false, &Some(loc.dentry.clone()), a[1]);
         }
     }
     truncate_inode(

@@ -235,7 +235,7 @@ pub fn do_open(
     if ftype == FileType::Directory && (wants_write || truncate) && !tmpfile {
         return Err(Errno::EISDIR);
     }
-    let mut write_access = None;
+    let (mut write_access, mut read_access) = (None, None);
     if !path_only {
         let stat = inode.stat().map_err(Errno)?;
         let mut mask = 0;
@@ -261,6 +261,14 @@ pub fn do_open(
             write_access = Some(fs::vfs::write_access::get_write(&*inode).map_err(Errno)?);
         } else if ftype == FileType::Regular && truncate {
             fs::vfs::write_access::check_write(&*inode).map_err(Errno)?;
+        }
+        if ftype == FileType::Regular {
+            if !wants_write {
+                read_access = Some(fs::vfs::write_access::get_read(&*inode).map_err(Errno)?);
+            }
+            // Counted first, as Linux's do_dentry_open: a lease taken meanwhile sees us.
+            let nonblock = flags & libc::O_NONBLOCK != 0;
+            fs::lease::break_for_open(&*inode, wants_write, nonblock).map_err(Errno)?;
         }
         // Linux truncates even with O_RDONLY, given write permission.
         if truncate && ftype == FileType::Regular {
@@ -326,6 +334,9 @@ pub fn do_open(
     };
     if let Some(access) = write_access {
         file.hold_write_access(access);
+    }
+    if let Some(access) = read_access {
+        file.hold_read_access(access);
     }
     if fs::inotify::active() {
         file.notify(fs::inotify::IN_OPEN);
@@ -481,6 +492,15 @@ pub fn dup3(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (fd, cmd, arg) = (a[0], a[1] as i32, a[2]);
     let file = t.fds.get(fd)?;
+    // Linux's check_fcntl_cmd: an O_PATH descriptor answers only these.
+    if file.flags() & libc::O_PATH as u32 != 0
+        && !matches!(
+            cmd,
+            libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_GETFD | libc::F_SETFD | libc::F_GETFL
+        )
+    {
+        return Err(Errno::EBADF);
+    }
     match cmd {
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             let limit = fd_limit(t);
@@ -560,10 +580,15 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 }
                 set_owner(t, &file, sigio::F_OWNER_PID, t.pid)?;
             }
-            let signal = sigio::dnotify_signal(&t.kernel, fd as i32);
+            let signal = sigio::msg_signal(&t.kernel, fd as i32);
             fs::inotify::dnotify(&file, arg as u32, signal).map_err(Errno)?;
             Ok(0)
         }
+        F_SETLEASE => set_lease(t, &file, fd as i32, arg as i32),
+        F_GETLEASE => Ok(match file.inode() {
+            Some(inode) => fs::lease::get(&file, &**inode) as u64,
+            None => fs::lease::F_UNLCK as u64,
+        }),
         F_GETSIG => Ok(file.owner.lock().unwrap_or_else(|e| e.into_inner()).sig as u64),
         F_SETSIG => {
             let sig = arg as i32;
@@ -592,6 +617,8 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
 }
 
+const F_SETLEASE: i32 = 1024;
+const F_GETLEASE: i32 = 1025;
 const F_SETOWN: i32 = 8;
 const F_GETOWN: i32 = 9;
 const F_SETSIG: i32 = 10;
@@ -603,6 +630,41 @@ const F_GETOWN_EX: i32 = 16;
 /// F_SETOWN and F_SETOWN_EX: `id` 0 clears the owner; another must name a live process,
 /// thread or group (ESRCH), as Linux's find_vpid. Partial: the owner's credentials aren't
 /// kept, so the signal goes without Linux's sigio_perm check.
+/// F_SETLEASE, in Linux's order of checks: the lease type, then (vfs_setlease) the file's
+/// owner or CAP_LEASE, then a regular file. A lease makes the caller's process the
+/// description's owner, which a break signals (SIGIO, or F_SETSIG's signal with POLL_MSG and
+/// the descriptor); giving it up clears the owner and F_SETSIG's signal, as Linux's
+/// lease_modify does.
+fn set_lease(t: &TaskState, file: &std::sync::Arc<OpenFile>, fd: i32, typ: i32) -> SysResult {
+    use fs::lease::{F_RDLCK, F_UNLCK, F_WRLCK};
+    if ![F_RDLCK, F_WRLCK, F_UNLCK].contains(&typ) {
+        return Err(Errno::EINVAL);
+    }
+    let stat = match file.inode() {
+        Some(inode) => Some(inode.stat().map_err(Errno)?),
+        None => file.stat().ok(),
+    };
+    // Pipes and sockets are the caller's own (their inode's owner is their creator). The
+    // file-system uid is the effective one here (no setfsuid).
+    let owner = stat.as_ref().map_or(t.creds.euid, |s| s.uid);
+    if owner != t.creds.euid && !crate::caps::capable(&t.creds, crate::caps::Cap::Lease) {
+        return Err(Errno::EACCES);
+    }
+    let inode = file
+        .inode()
+        .filter(|i| i.file_type() == FileType::Regular)
+        .ok_or(Errno::EINVAL)?;
+    let signal = sigio::msg_signal(&t.kernel, fd);
+    fs::lease::set(file, &**inode, typ, signal).map_err(Errno)?;
+    if typ == F_UNLCK {
+        let mut o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
+        (o.kind, o.id, o.sig) = (sigio::F_OWNER_TID, 0, 0);
+    } else {
+        set_owner(t, file, sigio::F_OWNER_PID, t.pid)?;
+    }
+    Ok(0)
+}
+
 fn set_owner(t: &TaskState, file: &OpenFile, kind: i32, id: i32) -> SysResult {
     if id != 0 {
         let exists = t.kernel.thread_owner(id).is_some()

@@ -149,7 +149,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_dup, fd::dup, Full, Any),
     sys(n::SYS_dup2, fd::dup2, Full, Any),
     sys(n::SYS_dup3, fd::dup3, Full, Any),
-    sys(n::SYS_fcntl, fd::fcntl, Partial("no leases (F_SETLEASE, F_GETLEASE: EINVAL); F_NOTIFY (dnotify) registrations go when the description goes, not at the close of each descriptor as on Linux; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
+    sys(n::SYS_fcntl, fd::fcntl, Partial("leases (F_SETLEASE, F_GETLEASE) break on opens and truncate by the sandbox's processes only (not the host's, under a host directory), with the break time fixed at Linux's default 45 s, and show nowhere in /proc/locks; F_NOTIFY (dnotify) registrations go when the description goes, not at the close of each descriptor as on Linux; O_ASYNC signals (SIGIO or F_SETSIG's) tell readers of data and pipe writers of room, not of hang-ups, and go without Linux's sigio_perm credential check; F_SETPIPE_SZ applies pipe-max-size but no per-user pipe-user-pages accounting"), Any),
     sys(n::SYS_pipe, fd::pipe, Full, Any),
     sys(n::SYS_pipe2, fd::pipe2, Full, Any),
     // The namespace (namei.rs).
