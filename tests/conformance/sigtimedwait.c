@@ -86,8 +86,10 @@ int main(void)
 	sigaddset(&only_usr1, SIGUSR1);
 	sigprocmask(SIG_UNBLOCK, &only_usr1, NULL);
 	child = send_later(SIGUSR1);
-	/* musl retries on EINTR, so there it ends with EAGAIN when the time is up. */
-	struct timespec long_wait = {0, 300000000};
+	/* musl retries on EINTR, so there it ends with EAGAIN when the time is up. The wait is
+	 * long so that the child's signal comes within it however busy the machine is (CI saw
+	 * it come after 300 ms): glibc returns at once with EINTR. */
+	struct timespec long_wait = {3, 0};
 	errno = 0;
 	r = sigtimedwait(&usr2, &si, &long_wait);
 	printf("interrupted by a handled signal: %d %s, handler ran %d\n", r, errname(errno),
