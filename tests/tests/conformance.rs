@@ -584,3 +584,6 @@ program_test!(sysv_shm);
 program_test!(sysv_msg);
 program_test!(sysv_sem);
 program_test!(posix_mq);
+// POSIX ACLs on tmpfs: the xattr format and its checks, mode kept in step, who may set one,
+// permission checks through named entries and the mask, default ACLs at create.
+program_test!(acl);
