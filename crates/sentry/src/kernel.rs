@@ -123,6 +123,7 @@ fn map_segment_from_file(
             shared: false,
             may_write: false,
             path: program.exe.clone(),
+            name: None,
         }),
         flags: Default::default(),
     });

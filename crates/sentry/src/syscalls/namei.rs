@@ -164,7 +164,7 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
     parent.dir.inode().unlink(name, dir).map_err(Errno)?;
     parent.dir.dentry.remove_child(name);
     if inotify::active() {
-        inotify::unlinked(victim.inode(), !is_dir);
+        inotify::unlinked(&victim.dentry, !is_dir);
         inotify::dir_event(parent.dir.inode(), inotify::IN_DELETE, name, is_dir);
     }
     Ok(0)
@@ -319,7 +319,7 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
                 inotify::moved(nd, &new.name, od, &old.name, tg.inode());
                 inotify::move_self(tg.inode());
             } else {
-                inotify::unlinked(tg.inode(), false);
+                inotify::unlinked(&tg.dentry, false);
             }
         }
     }
