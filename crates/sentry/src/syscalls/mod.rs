@@ -2,6 +2,7 @@
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
 mod admin;
+pub use admin::snapshot_host_clock;
 mod attr;
 mod clone;
 mod copy;
@@ -276,7 +277,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
-    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host's clock state; any change is EPERM, CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host clock's state as it was when the sandbox started (the sentry may not call adjtimex once its seccomp filter is on), with the current time; any change is EPERM, CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_adjtime, admin::clock_adjtime, Partial("CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP (dynamic POSIX clocks are EINVAL)"), Any),
     sys(n::SYS_fadvise64, admin::fadvise64, Partial("the advice is checked and has no effect (nothing is cached apart from the host's page cache)"), Any),
     sys(n::SYS_readahead, admin::readahead, Partial("checks the file and reads nothing ahead"), Any),
