@@ -584,3 +584,6 @@ program_test!(sysv_shm);
 program_test!(sysv_msg);
 program_test!(sysv_sem);
 program_test!(posix_mq);
+// Linux AIO (issue 15): io_setup's ring as a real mapping, every command, eventfd, poll and
+// cancel, io_getevents' waits and signals, io_pgetevents, destroy, munmap, mremap, fork.
+program_test!(aio);
