@@ -64,6 +64,19 @@ impl EventFd {
         crate::waiter::wait_on(&self.changed, g)
     }
 
+    /// Adds 1 without ever blocking or failing, for completions the kernel side reports
+    /// (Linux's eventfd_signal, as aio's IOCB_FLAG_RESFD uses it): the count saturates at
+    /// u64::MAX, which reads as POLLERR, instead of waiting for room.
+    pub fn signal(&self) {
+        let mut count = self.lock();
+        if *count < u64::MAX {
+            *count += 1;
+        }
+        self.changed.notify_all();
+        drop(count);
+        self.queue.notify(POLLIN);
+    }
+
     /// The current count (for tests and /proc fdinfo).
     pub fn count(&self) -> u64 {
         *self.lock()
@@ -158,6 +171,10 @@ impl FileDescription for EventFd {
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.queue)
     }
+
+    fn as_eventfd(&self) -> Option<&EventFd> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +209,19 @@ mod tests {
         assert_eq!(e.write_with_flags(&[0u8; 7], NB), Err(libc::EINVAL));
         assert_eq!(e.write_with_flags(&[0u8; 16], NB), Err(libc::EINVAL));
         assert_eq!(read(&e), Ok(MAX_COUNT));
+    }
+
+    #[test]
+    fn signal_adds_one_and_saturates() {
+        let e = EventFd::new(0, 0);
+        e.signal();
+        e.signal();
+        assert_eq!(read(&e), Ok(2));
+        assert_eq!(write(&e, MAX_COUNT), Ok(8));
+        e.signal();
+        e.signal();
+        assert_eq!(e.count(), u64::MAX);
+        assert_eq!(e.readiness(POLLERR), POLLERR);
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub trait FileDescription: Send + Sync {
     fn as_epoll(&self) -> Option<&epoll::Epoll> {
         None
     }
+    /// The eventfd behind this description, for aio's completion notification (IOCB_FLAG_RESFD).
+    fn as_eventfd(&self) -> Option<&eventfd::EventFd> {
+        None
+    }
     /// The timerfd behind this description, for timerfd_settime and timerfd_gettime.
     fn as_timerfd(&self) -> Option<&timerfd::TimerFd> {
         None

@@ -4,6 +4,7 @@
 //! manager, the fd table, the ELF loader and the system call table (one file per family in
 //! [`syscalls`]).
 
+pub mod aio;
 pub mod caps;
 pub mod errno;
 pub mod fdtable;

@@ -1114,6 +1114,8 @@ impl Drop for MemoryManager {
 pub struct Mm {
     inner: Mutex<MemoryManager>,
     space: Arc<dyn AddressSpace>,
+    /// The AIO contexts of this address space (Linux's mm->ioctx_table): they end with it.
+    pub aio: crate::aio::Table,
 }
 
 impl Mm {
@@ -1121,6 +1123,7 @@ impl Mm {
         Mm {
             space: mm.address_space().clone(),
             inner: Mutex::new(mm),
+            aio: Default::default(),
         }
     }
 

@@ -64,6 +64,8 @@ pub struct VmFlags {
     pub dontfork: bool,
     /// MADV_WIPEONFORK: a forked child gets the mapping empty (zeros).
     pub wipeonfork: bool,
+    /// VM_DONTEXPAND (an aio ring): mremap may move the mapping but not grow it (EFAULT).
+    pub dontexpand: bool,
     /// mbind's NUMA policy (None: the default); kept by fork, as Linux's vm_policy.
     pub policy: Option<super::policy::MemPolicy>,
 }

@@ -671,7 +671,7 @@ fn sys_vm_dir() -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/sys/fs: the limits the sandbox applies, read-only.
+/// /proc/sys/fs: the limits the sandbox applies, read-only, and aio-nr.
 fn sys_fs_dir() -> Arc<dyn Inode> {
     DynDir::build(
         "/sys/fs",
@@ -693,6 +693,14 @@ fn sys_fs_dir() -> Arc<dyn Inode> {
                 file("pipe-user-pages-soft", "16384".into()),
                 file("nr_open", crate::rlimit::NR_OPEN.to_string()),
                 file("dir-notify-enable", "1".into()),
+                file("aio-max-nr", crate::aio::AIO_MAX_NR.to_string()),
+                (
+                    b"aio-nr".to_vec(),
+                    GenFile::build(
+                        "/sys/fs/aio-nr",
+                        Box::new(|| Ok(format!("{}\n", crate::aio::aio_nr()).into_bytes())),
+                    ),
+                ),
                 (b"inotify".to_vec(), sys_fs_inotify_dir()),
             ]
         }),

@@ -291,7 +291,24 @@ pub fn mprotect(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+pub fn mremap(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let to = do_mremap(t, r, a)?;
+    if to != a[0] {
+        // A moved aio ring keeps its context: the context's id follows it (Linux's
+        // aio_ring_mremap).
+        let ring =
+            t.mm.lock()
+                .vma_at(to)
+                .filter(|v| v.flags.dontexpand)
+                .and_then(|v| v.file.as_ref().map(|f| f.inode.clone()));
+        if let Some(inode) = ring {
+            t.mm.aio.ring_moved(&inode, to);
+        }
+    }
+    Ok(to)
+}
+
+fn do_mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3] as i32, a[4]);
     let known = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | 4; // 4: MREMAP_DONTUNMAP
     if flags & !known != 0
@@ -315,6 +332,9 @@ pub fn mremap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Ok(old);
     }
     if old_end > vma.end {
+        return Err(Errno::EFAULT);
+    }
+    if new_len > old_len && vma.flags.dontexpand {
         return Err(Errno::EFAULT);
     }
     check_address_space_limit(

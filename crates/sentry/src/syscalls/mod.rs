@@ -2,7 +2,7 @@
 //! numbers to handlers, and generates `docs/syscalls.md`.
 
 mod admin;
-pub use admin::snapshot_host_clock;
+mod aio;
 mod attr;
 mod clone;
 mod copy;
@@ -40,6 +40,8 @@ mod time;
 mod timer;
 mod timerfd;
 mod tty;
+
+pub use admin::snapshot_host_clock;
 
 use std::sync::OnceLock;
 
@@ -105,6 +107,11 @@ const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry bef
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
+
+/// io_pgetevents' number (the libc crate doesn't name it on x86-64).
+const SYS_IO_PGETEVENTS: i64 = 333;
+const AIO_SETUP: &str = "rings are sized for the CPUs the sentry may run on (Linux: the possible CPUs); /proc/sys/fs/aio-max-nr is Linux's default 65536, read-only; aio-nr counts the sandbox's contexts";
+const AIO_SUBMIT: &str = "reads and writes complete inside io_submit, as Linux's buffered AIO does (O_DIRECT is not asynchronous either); fsync and fdsync run on a worker thread; RWF_NOWAIT and RWF_NOAPPEND are accepted without effect, RWF_ATOMIC and RWF_DONTCACHE refused (EOPNOTSUPP); the I/O priority is checked, not applied";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
@@ -417,6 +424,14 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_mq_timedreceive, mqueue::mq_timedreceive, Partial(MQ_WAKE), Own),
     sys(n::SYS_mq_notify, mqueue::mq_notify, Partial(MQ_NOTIFY), Any),
     sys(n::SYS_mq_getsetattr, mqueue::mq_getsetattr, Full, Any),
+    // Linux AIO (aio.rs over crate::aio). io_submit may block on a stream, io_destroy waits
+    // for requests in flight: the task's own thread.
+    sys(n::SYS_io_setup, aio::io_setup, Partial(AIO_SETUP), Any),
+    sys(n::SYS_io_destroy, aio::io_destroy, Full, Own),
+    sys(n::SYS_io_submit, aio::io_submit, Partial(AIO_SUBMIT), Own),
+    sys(n::SYS_io_cancel, aio::io_cancel, Full, Any),
+    sys(n::SYS_io_getevents, aio::io_getevents, Full, Own),
+    sys(SYS_IO_PGETEVENTS, aio::io_pgetevents, Full, Own),
 ];
 
 fn lookup_table() -> &'static [Option<&'static Syscall>] {
@@ -506,6 +521,9 @@ pub fn may_wait_long(task: &TaskState, regs: &UserRegs) -> bool {
             n::SYS_vmsplice,
             n::SYS_ioctl,
             n::SYS_io_getevents,
+            SYS_IO_PGETEVENTS,
+            n::SYS_io_submit,
+            n::SYS_io_destroy,
             n::SYS_msgrcv,
             n::SYS_msgsnd,
             n::SYS_semop,
@@ -640,10 +658,25 @@ pub fn dispatch(task: &mut TaskState, regs: &mut UserRegs, own_thread: bool) {
 /// what programs do instead: shown in docs/syscalls.md's notes.
 const ABSENT: &[(i64, &str)] = &[
     (
+        n::SYS_io_uring_setup,
+        IO_URING,
+    ),
+    (
+        n::SYS_io_uring_enter,
+        IO_URING,
+    ),
+    (
+        n::SYS_io_uring_register,
+        IO_URING,
+    ),
+    (
         n::SYS_rseq,
         "on purpose: restartable sequences need the kernel to abort a thread's critical section whenever it leaves its CPU or takes a signal, and to report CPU ids below the CPU count, which the sandbox can't promise while its threads outnumber its CPUs; glibc (2.35+) registers rseq at thread start and, given ENOSYS, falls back to getcpu for sched_getcpu; tcmalloc and others fall back to locks",
     ),
 ];
+
+/// Why io_uring is absent.
+const IO_URING: &str = "on purpose: io_uring is a second system call interface (its rings carry reads, writes, accepts, opens and more, outside the syscall path the sentry filters and serves), so the sandbox leaves it out as gVisor does by default; liburing users fall back on ENOSYS (fio's engine selection, libuv, tokio-uring's callers) to epoll, threads or Linux AIO (io_setup and io_submit, which the sandbox implements)";
 
 /// The note for a call that is not in the table, if it is absent on purpose.
 fn absent_note(nr: u64) -> &'static str {

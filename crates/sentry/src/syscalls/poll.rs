@@ -153,7 +153,7 @@ fn write_remaining(t: &TaskState, addr: u64, deadline: &Deadline, timeval: bool)
 /// for a wrong size, EFAULT for an unreadable set. When a signal interrupts the wait, the
 /// caller's mask comes back only after delivery, so that the handler runs under the
 /// temporary one and its frame restores the caller's (Linux's restore_saved_sigmask_unless).
-fn with_sigmask(
+pub(super) fn with_sigmask(
     t: &mut TaskState,
     addr: u64,
     size: u64,
