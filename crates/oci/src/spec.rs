@@ -246,6 +246,7 @@ pub fn rlimits(p: &Process) -> Vec<(u32, u64, u64)> {
 pub fn process(p: &Process) -> BundleProcess {
     let user = p.user();
     BundleProcess {
+        path: None,
         args: p.args().clone().unwrap_or_default(),
         env: p.env().clone().unwrap_or_default(),
         cwd: p.cwd().to_string_lossy().into_owned(),
