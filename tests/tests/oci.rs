@@ -1426,3 +1426,94 @@ fn container_hooks_run_in_the_container() {
     env.wait_status("hk2", "stopped");
     assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
 }
+
+/// IPC and UTS namespaces given by path are joined by the sandbox process (a container
+/// without `hostname` has the joined namespace's); a path for a namespace a sandbox can't
+/// join is refused at create, naming the field.
+#[test]
+fn namespaces_by_path_join_ipc_and_uts_and_refuse_the_rest() {
+    let Some(env) = Env::new("namespaces_by_path_join_ipc_and_uts_and_refuse_the_rest") else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/unshare").exists() {
+        loud("*** SKIPPED: namespaces_by_path...: needs root and unshare(1) ***");
+        return;
+    }
+    // A host process in UTS and IPC namespaces of its own, its host name set.
+    let mut holder = Command::new("/usr/bin/unshare")
+        .args([
+            "--uts",
+            "--ipc",
+            "sh",
+            "-c",
+            "hostname fromns && exec sleep 60",
+        ])
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = holder.id();
+    let end = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(holder.try_wait().unwrap().is_none(), "unshare failed");
+        assert!(Instant::now() < end, "unshare never ran sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let holder = Kill(holder);
+    let link = |p: String| fs::read_link(p).unwrap().display().to_string();
+    env.config("hostname", |c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        c["linux"]["namespaces"] = json!([
+            { "type": "pid" }, { "type": "mount" },
+            { "type": "uts", "path": format!("/proc/{pid}/ns/uts") },
+            { "type": "ipc", "path": format!("/proc/{pid}/ns/ipc") }
+        ]);
+    });
+    let _deleted = Deleted(&env, "ns");
+    let stdout = env.dir.path().join("stdout");
+    let mut create = env.cmd(&["create", "ns"]);
+    create.stdout(fs::File::create(&stdout).unwrap());
+    assert!(
+        create.status().unwrap().success(),
+        "{:?}",
+        env.last_log_line()
+    );
+    let spid = env.state("ns")["pid"].as_i64().unwrap();
+    for n in ["uts", "ipc"] {
+        assert_eq!(
+            link(format!("/proc/{spid}/ns/{n}")),
+            link(format!("/proc/{pid}/ns/{n}")),
+            "{n}"
+        );
+    }
+    assert_eq!(env.run(&["start", "ns"]).0, 0);
+    env.wait_status("ns", "stopped");
+    assert_eq!(fs::read_to_string(&stdout).unwrap(), "fromns\n");
+    drop(holder);
+
+    for (i, typ) in [(2, "pid"), (2, "mount"), (2, "user")] {
+        env.config("true", |c| {
+            c["linux"]["namespaces"] = json!([
+                { "type": "ipc" }, { "type": "uts" },
+                { "type": typ, "path": "/proc/1/ns/pid" }
+            ]);
+        });
+        let (st, _, _) = env.run(&["create", "nsbad"]);
+        let _deleted = Deleted(&env, "nsbad");
+        assert_ne!(st, 0, "{typ} by path was taken");
+        let msg = env.last_log_line()["msg"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let want = format!(
+            "linux.namespaces[{i}].path: joining a {typ} namespace by path is not supported"
+        );
+        assert!(msg.contains(&want), "{msg}");
+    }
+}

@@ -302,6 +302,7 @@ pub fn create(
     let spec = spec::load(&bundle)?;
     // Refuse a bad config here, before any process exists.
     spec::bundle(&spec, &bundle)?;
+    spec::joined_namespaces(&spec)?;
     std::fs::create_dir_all(&g.root)
         .map_err(|e| OciError::io(format!("creating {}", g.root.display()), e))?;
     let dir = state::dir(&g.root, id);

@@ -85,6 +85,32 @@ fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciErro
     Ok(())
 }
 
+/// Joins the IPC and UTS namespaces the bundle names by path (`spec::joined_namespaces`),
+/// in place of the sandbox's own (`boot::confine`). A container without `hostname` then
+/// has the joined namespace's host name (the sentry reads it live); one with `hostname`
+/// keeps its own, and the joined namespace's is not changed. The container's System V IPC
+/// and POSIX queues stay the sentry's own: they are not shared with that namespace's host
+/// processes.
+fn join_namespaces(spec: &oci_spec::runtime::Spec) -> Result<(), OciError> {
+    use nix::sched::CloneFlags;
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    for (typ, path) in spec::joined_namespaces(spec)? {
+        let (flag, name) = match typ {
+            T::Ipc => (CloneFlags::CLONE_NEWIPC, "ipc"),
+            _ => (CloneFlags::CLONE_NEWUTS, "uts"),
+        };
+        let f = std::fs::File::open(&path)
+            .map_err(|e| OciError::io(format!("{name} namespace {}", path.display()), e))?;
+        nix::sched::setns(f.as_fd(), flag).map_err(|e| {
+            OciError::io(
+                format!("joining {name} namespace {}", path.display()),
+                e.into(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// A pty for the container's terminal: its master goes to the console socket, its slave is
 /// returned (and made this process's controlling terminal, so ^C and resizes reach the
 /// sentry, which passes them on).
@@ -146,6 +172,7 @@ struct Built {
 fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let spec = spec::load(&args.bundle)?;
     enter_network_namespace(&spec)?;
+    join_namespaces(&spec)?;
     let bundle = spec::bundle(&spec, &args.bundle)?;
     let proc = spec
         .process()
