@@ -244,7 +244,7 @@ pub enum OciCommand {
     },
     /// Change a running container's limits: the memory limit and the task limit apply
     /// live; what the sandbox can't enforce (cpu, blkio) is refused, naming it.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// (internal) The sandbox process of a container.
     #[command(hide = true)]
     Sandbox {
