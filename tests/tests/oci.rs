@@ -1336,13 +1336,10 @@ fn container_hooks_run_in_the_container() {
     let Some(env) = Env::new("container_hooks_run_in_the_container") else {
         return;
     };
+    // A new network namespace needs root; unprivileged, the sandbox may share the caller's
+    // namespaces, and the hook then joins nothing (hooks::container_namespaces).
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        loud(
-            "*** SKIPPED: container_hooks_run_in_the_container: a network namespace needs root ***",
-        );
-        return;
-    }
+    let root = unsafe { libc::geteuid() } == 0;
     let out = env.dir.path().join("hook-out");
     fs::create_dir_all(&out).unwrap();
     // Only in the container's root: the host has no /bin/start-hook.
@@ -1360,8 +1357,10 @@ fn container_hooks_run_in_the_container() {
     env.config(
         "cat /tmp/hooked; grep -c '\"status\":\"created\"' /tmp/hook-state",
         |c| {
-            c["linux"]["namespaces"] =
-                json!([{ "type": "pid" }, { "type": "mount" }, { "type": "network" }]);
+            if root {
+                c["linux"]["namespaces"] =
+                    json!([{ "type": "pid" }, { "type": "mount" }, { "type": "network" }]);
+            }
             c["hooks"] = json!({
                 "createContainer": [ { "path": "/bin/sh", "args": ["sh", "-c", create_hook] } ],
                 "startContainer": [ {
@@ -1388,7 +1387,9 @@ fn container_hooks_run_in_the_container() {
         .collect();
     let hook_ns = fs::read_to_string(out.join("ns")).unwrap();
     assert_eq!(hook_ns.lines().collect::<Vec<_>>(), sandbox_ns);
-    assert_ne!(sandbox_ns[0], link("/proc/self/ns/net".into()));
+    if root {
+        assert_ne!(sandbox_ns[0], link("/proc/self/ns/net".into()));
+    }
     let state: Value = serde_json::from_slice(&fs::read(out.join("state")).unwrap()).unwrap();
     assert_eq!(
         (state["id"].clone(), state["pid"].clone()),

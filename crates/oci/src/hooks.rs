@@ -175,3 +175,68 @@ pub fn run_all(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn namespaces_equal_to_ours_are_not_joined() {
+        // A sandbox left in its caller's namespaces (unprivileged, or RUNSC_NO_NAMESPACES):
+        // nothing to join, so a hook needs no privilege to run.
+        assert!(container_namespaces(std::process::id() as i32)
+            .unwrap()
+            .is_empty());
+    }
+
+    /// A sandbox in a user namespace of its own (how an unprivileged caller gets the
+    /// others): the hook joins it first, then its UTS namespace.
+    #[test]
+    fn a_hook_joins_a_user_namespace_first() {
+        let unshare = Path::new("/usr/bin/unshare");
+        if !unshare.exists() {
+            eprintln!("*** SKIPPED: a_hook_joins_a_user_namespace_first: no unshare(1) ***");
+            return;
+        }
+        let mut holder = Command::new(unshare)
+            .args(["--user", "--map-root-user", "--uts", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let pid = holder.id() as i32;
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n"
+        {
+            if holder.try_wait().unwrap().is_some() || Instant::now() > end {
+                eprintln!("*** SKIPPED: a_hook_joins...: no user namespace here ***");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let want: Vec<String> = ["user", "uts"]
+            .iter()
+            .map(|n| {
+                std::fs::read_link(format!("/proc/{pid}/ns/{n}"))
+                    .map(|l| l.display().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let join = container_namespaces(pid).unwrap();
+        assert_eq!(join.len(), 2, "the user and UTS namespaces");
+        let out = std::env::temp_dir().join(format!("runsc-hook-test-{}", std::process::id()));
+        let hook: Hook = serde_json::from_value(serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "readlink /proc/self/ns/user /proc/self/ns/uts > {}", out.display()
+            )],
+        }))
+        .unwrap();
+        let result = run(&hook, &serde_json::json!({}), &join);
+        let _ = holder.kill();
+        let _ = holder.wait();
+        result.unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    }
+}
