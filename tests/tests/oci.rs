@@ -166,6 +166,21 @@ impl Env {
     }
 }
 
+/// The `Seccomp:` field of every thread of host process `pid`.
+fn seccomp_modes(pid: i64) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| fs::read_to_string(e.ok()?.path().join("status")).ok())
+                .filter_map(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Seccomp:"))
+                        .map(|v| v.trim().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn run_gives_the_process_its_config_and_status() {
     let Some(env) = Env::new("run_gives_the_process_its_config_and_status") else {
@@ -252,6 +267,12 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
     // Nothing runs before start.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
+    // The sandbox process is under its seccomp filter from create on, every thread.
+    let modes = seccomp_modes(pid);
+    assert!(
+        !modes.is_empty() && modes.iter().all(|m| m == "2"),
+        "Seccomp of the created sandbox's threads: {modes:?}"
+    );
     // A second create with the same id is refused.
     assert_ne!(env.run(&["create", "life"]).0, 0);
     assert!(env.last_log_line()["msg"]

@@ -28,7 +28,8 @@ pub struct SandboxArgs {
     pub console_socket: Option<PathBuf>,
     pub platform: boot::PlatformKind,
     pub total_memory: Option<u64>,
-    /// The sentry's seccomp filter, loaded at `start` before the first guest instruction.
+    /// The sentry's seccomp filter, loaded before `create` returns (so before the first guest
+    /// instruction).
     pub seccomp: boot::seccomp::Mode,
 }
 
@@ -532,17 +533,19 @@ pub fn main(args: SandboxArgs) -> i32 {
                 .spawn(move || serve(conn, sh));
         })
         .expect("control thread");
+    // Every thread of this process (the control threads too) from here on, before create
+    // returns: between create and start the sandbox only serves its control socket.
+    if let Err(e) = boot::seccomp::install(args.seccomp) {
+        tracing::warn!("sandbox {}: {e}", args.id);
+        report(&ready, &Err(OciError::Sandbox(e.to_string())));
+        return 128 + libc::SIGKILL;
+    }
     report(&ready, &Ok(()));
     drop(ready);
     match rx.recv() {
         Ok(Main::Start) => {}
         Ok(Main::Exit(code)) => return code,
         Err(_) => return 1,
-    }
-    // Every thread of this process (the control threads too) from here on.
-    if let Err(e) = boot::seccomp::install(args.seccomp) {
-        tracing::warn!("sandbox {}: {e}", args.id);
-        return 128 + libc::SIGKILL;
     }
     match sandbox.run() {
         Ok(status) => status.shell_status(),
