@@ -590,3 +590,5 @@ program_test!(acl);
 // Linux AIO (issue 15): io_setup's ring as a real mapping, every command, eventfd, poll and
 // cancel, io_getevents' waits and signals, io_pgetevents, destroy, munmap, mremap, fork.
 program_test!(aio);
+// CPU affinity per thread: set, read by tid, inherited, kept by execve, and its errors.
+program_test!(sched_affinity);

@@ -33,6 +33,9 @@ struct ThreadSlot {
     seccomp: Option<Arc<crate::seccomp::ThreadSeccomp>>,
     /// The thread's capability sets as last committed, for another thread's capget.
     caps: Option<crate::caps::CapSets>,
+    /// sched_setaffinity's CPU mask (bit N: CPU N), None for every CPU. Kept here, not in
+    /// the thread's own state, because another thread may set or read it by tid.
+    affinity: Option<Arc<[u64]>>,
 }
 
 impl ThreadSlot {
@@ -162,7 +165,27 @@ impl ThreadGroup {
             interrupter: None,
             seccomp: None,
             caps: None,
+            affinity: None,
         });
+    }
+
+    /// Sets a live thread's CPU mask (None: every CPU). False if there is no such thread.
+    pub fn set_thread_affinity(&self, tid: i32, mask: Option<Arc<[u64]>>) -> bool {
+        match lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            Some(slot) => {
+                slot.affinity = mask;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A live thread's CPU mask: None if there is no such thread, Some(None) for every CPU.
+    pub fn thread_affinity(&self, tid: i32) -> Option<Option<Arc<[u64]>>> {
+        lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .map(|s| s.affinity.clone())
     }
 
     /// Records a thread's capability sets (at clone time and whenever they change).

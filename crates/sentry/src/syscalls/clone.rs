@@ -131,10 +131,13 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let signals = t.signals.for_child(waiter.clone(), keep_altstack);
     // Every new task keeps its creator's seccomp filters and no_new_privs.
     let seccomp = t.seccomp.copy();
+    // A new thread or process runs where its creator may (Linux copies cpus_mask).
+    let affinity = t.group.thread_affinity(t.tid).flatten();
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
         t.group.set_seccomp(tid, seccomp.clone());
         t.group.set_thread_caps(tid, t.creds.caps);
+        t.group.set_thread_affinity(tid, affinity);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
         // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
@@ -147,6 +150,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         group.add_thread(tid, signals.thread.clone());
         group.set_seccomp(tid, seccomp.clone());
         group.set_thread_caps(tid, t.creds.caps);
+        group.set_thread_affinity(tid, affinity);
         group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,

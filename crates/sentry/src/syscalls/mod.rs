@@ -315,7 +315,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_prlimit64, process::prlimit64, Partial(RLIMITS), Any),
     sys(n::SYS_getrlimit, process::getrlimit, Partial(RLIMITS), Any),
     sys(n::SYS_setrlimit, process::setrlimit, Partial(RLIMITS), Any),
-    sys(n::SYS_sched_getaffinity, process::sched_getaffinity, Partial("reports the sandbox's host CPU set"), Any),
+    sys(n::SYS_sched_setaffinity, sched::sched_setaffinity, Partial("the mask is checked, recorded per thread (inherited by clone and fork, kept by execve) and reported; the sandbox's host threads are not pinned to it"), Any),
+    sys(n::SYS_sched_getaffinity, sched::sched_getaffinity, Partial("the thread's mask within the sentry's host CPU set"), Any),
     sys(n::SYS_sched_yield, process::sched_yield, Full, Own),
     // Priorities and policies (sched.rs): recorded and checked, the host's scheduling is untouched.
     sys(n::SYS_getpriority, sched::getpriority, Partial(SCHED_KEPT), Any),

@@ -691,28 +691,6 @@ pub fn setrlimit(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResu
     prlimit64(t, regs, [0, a[0], a[1], 0, 0, 0])
 }
 
-pub fn sched_getaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let (pid, len, out) = (a[0] as i32, a[1] as usize, a[2]);
-    if pid != 0 && pid != t.pid {
-        return Err(Errno::ESRCH);
-    }
-    let host = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_err(Errno::from)?;
-    let ncpus = nix::sched::CpuSet::count();
-    // Linux: the buffer must hold nr_cpu_ids bits and be a multiple of a long.
-    let needed = (ncpus_online().max(1)).div_ceil(64) * 8;
-    if len.saturating_mul(8) < ncpus_online() || len % 8 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let mut mask = vec![0u8; needed];
-    for cpu in 0..ncpus.min(needed * 8) {
-        if host.is_set(cpu).unwrap_or(false) {
-            mask[cpu / 8] |= 1 << (cpu % 8);
-        }
-    }
-    t.mm.copy_out(out, &mask)?;
-    Ok(needed as u64)
-}
-
 /// getcpu: the host CPU (and NUMA node) the calling thread's vCPU runs on, which is where
 /// its code runs, so the answer is as current as Linux's. The cache argument has been
 /// unused since Linux 2.6.24.
@@ -737,16 +715,6 @@ pub fn getcpu(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         t.mm.copy_out(a[1], &node.to_le_bytes())?;
     }
     Ok(0)
-}
-
-fn ncpus_online() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-    if n > 0 {
-        n as usize
-    } else {
-        1
-    }
 }
 
 pub fn sched_yield(_: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {

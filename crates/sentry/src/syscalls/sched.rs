@@ -401,3 +401,88 @@ pub fn sched_setattr(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
         },
     )
 }
+
+/// Linux's nr_cpu_ids: the CPUs the host could have.
+fn possible_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    n.max(1) as usize
+}
+
+/// Bytes of a CPU mask (Linux's cpumask_size()): nr_cpu_ids bits in whole longs.
+fn cpumask_bytes() -> usize {
+    possible_cpus().div_ceil(64) * 8
+}
+
+/// The CPUs the sandbox's threads may run on (the sentry's own host affinity), as words.
+fn host_cpus() -> Result<Vec<u64>, Errno> {
+    let host = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_err(Errno::from)?;
+    let mut words = vec![0u64; cpumask_bytes() / 8];
+    for cpu in 0..words.len() * 64 {
+        if host.is_set(cpu).unwrap_or(false) {
+            words[cpu / 64] |= 1 << (cpu % 64);
+        }
+    }
+    Ok(words)
+}
+
+/// The thread sched_{set,get}affinity name: the caller for 0, else any live thread by id.
+fn find_thread(t: &TaskState, tid: i32) -> Result<(Arc<ThreadGroup>, i32), Errno> {
+    if tid == 0 || tid == t.tid {
+        return Ok((t.group.clone(), t.tid));
+    }
+    if tid < 0 {
+        return Err(Errno::ESRCH);
+    }
+    let group = t.kernel.thread_owner(tid).ok_or(Errno::ESRCH)?.group;
+    Ok((group, tid))
+}
+
+/// sched_setaffinity: the thread's CPU mask, as Linux checks it (the mask is read first, a
+/// shorter buffer meaning the rest clear; then the thread, the owner rule, and EINVAL when
+/// no allowed CPU is left). The mask is recorded and reported; the sandbox's host threads
+/// stay where the host puts them.
+pub fn sched_setaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (tid, len, addr) = (a[0] as i32, a[1] as usize, a[2]);
+    let size = cpumask_bytes();
+    let mut bytes = vec![0u8; size];
+    let n = len.min(size);
+    t.mm.copy_in(addr, &mut bytes[..n])?;
+    let (group, tid) = find_thread(t, tid)?;
+    if !same_owner(t, &group) {
+        return Err(Errno::EPERM);
+    }
+    let host = host_cpus()?;
+    let mask: Vec<u64> = bytes
+        .chunks_exact(8)
+        .zip(&host)
+        .map(|(b, h)| u64::from_le_bytes(b.try_into().expect("8 bytes")) & h)
+        .collect();
+    if mask.iter().all(|&w| w == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if !group.set_thread_affinity(tid, Some(mask.into())) {
+        return Err(Errno::ESRCH);
+    }
+    Ok(0)
+}
+
+/// sched_getaffinity: the thread's mask within the CPUs the sandbox has; returns the bytes
+/// written (the smaller of the buffer and the mask size).
+pub fn sched_getaffinity(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (tid, len, out) = (a[0] as i32, a[1] as usize, a[2]);
+    // Linux: the buffer must hold nr_cpu_ids bits and be a whole number of longs.
+    if len.saturating_mul(8) < possible_cpus() || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (group, tid) = find_thread(t, tid)?;
+    let host = host_cpus()?;
+    let words: Vec<u64> = match group.thread_affinity(tid).ok_or(Errno::ESRCH)? {
+        Some(mask) => mask.iter().zip(&host).map(|(m, h)| m & h).collect(),
+        None => host,
+    };
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let n = len.min(bytes.len());
+    t.mm.copy_out(out, &bytes[..n])?;
+    Ok(n as u64)
+}
