@@ -592,3 +592,5 @@ program_test!(acl);
 program_test!(aio);
 // CPU affinity per thread: set, read by tid, inherited, kept by execve, and its errors.
 program_test!(sched_affinity);
+// sync_file_range's checks and its use on files, directories, pipes and sockets.
+program_test!(sync_file_range);

@@ -648,6 +648,40 @@ pub fn fsync(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// sync_file_range's flags (linux/fs.h).
+const SYNC_FILE_RANGE_WAIT_BEFORE: u32 = 1;
+const SYNC_FILE_RANGE_WRITE: u32 = 2;
+const SYNC_FILE_RANGE_WAIT_AFTER: u32 = 4;
+
+/// sync_file_range: Linux's checks (the descriptor, flags, a negative or overflowing range, ESPIPE for
+/// anything but regular files, directories, symlinks and block devices), then, when writing
+/// is asked, the file's data synced as fdatasync syncs it (the whole file: the sandbox's
+/// file systems have no range writeback; memory-backed ones have nothing to write).
+pub fn sync_file_range(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (offset, nbytes, flags) = (a[1] as i64, a[2] as i64, a[3]);
+    let file = t.fds.get(a[0])?;
+    let known = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    if flags & !u64::from(known) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if offset < 0 || nbytes < 0 || offset.checked_add(nbytes).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    let mode = file.stat().map_err(Errno)?.mode & libc::S_IFMT;
+    if !matches!(
+        mode,
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK | libc::S_IFBLK
+    ) {
+        return Err(Errno::ESPIPE);
+    }
+    if flags as u32 & SYNC_FILE_RANGE_WRITE != 0 {
+        if let Some(i) = file.inode() {
+            i.sync().map_err(Errno)?;
+        }
+    }
+    Ok(0)
+}
+
 // --- extended attributes ---------------------------------------------------------------
 
 const XATTR_SIZE_MAX: u64 = 65536;

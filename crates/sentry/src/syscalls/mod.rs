@@ -210,6 +210,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_syncfs, attr::fsync, Full, Any),
     sys(n::SYS_fsync, attr::fsync, Full, Any),
     sys(n::SYS_fdatasync, attr::fsync, Full, Any),
+    sys(n::SYS_sync_file_range, attr::sync_file_range, Partial("writing a range syncs the whole file's data, as fdatasync"), Any),
     sys(n::SYS_getxattr, attr::getxattr, Full, Any),
     sys(n::SYS_lgetxattr, attr::lgetxattr, Full, Any),
     sys(n::SYS_fgetxattr, attr::fgetxattr, Full, Any),
