@@ -200,3 +200,97 @@ int main(void) {
         "listed-queue\nQSIZE:11         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n1\n0\n"
     );
 }
+
+/// Where Debian's PostgreSQL keeps its programs (/usr/lib/postgresql/VERSION/bin), if it
+/// is installed.
+fn pg_bin() -> Option<String> {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().map(|b| b.display().to_string())
+}
+
+/// A PostgreSQL cluster's life as an unprivileged user (initdb refuses root): initdb, a
+/// server on a Unix socket only, SQL through psql, pgbench's tables and 100 transactions
+/// from two clients, a fast shutdown. The server uses System V and POSIX shared memory,
+/// semaphores in shared memory, fork, signals, fsync and sync_file_range.
+const PG_SCRIPT: &str = r#"set -e
+B=PG_BIN
+D=$(mktemp -d /tmp/pgdata.XXXXXX)
+$B/initdb -D $D/data -A trust -U postgres --no-sync >$D/initdb.log 2>&1 || { echo "initdb failed"; tail -5 $D/initdb.log; exit 1; }
+echo initdb ok
+$B/pg_ctl -D $D/data -o "-k $D -c listen_addresses= -c dynamic_shared_memory_type=posix" -l $D/server.log -w -t 120 start >/dev/null || { echo "start failed"; tail -20 $D/server.log; exit 1; }
+$B/psql -h $D -U postgres -At -c "create table t(x int); insert into t select generate_series(1,1000); select count(*), sum(x) from t;" postgres
+$B/pgbench -h $D -U postgres -i -q postgres >/dev/null 2>&1 && echo pgbench init ok
+$B/pgbench -h $D -U postgres -t 50 -c 2 -j 2 postgres 2>&1 | grep -E "^number of transactions actually processed"
+$B/pg_ctl -D $D/data -m fast -w stop >/dev/null
+echo stopped
+rm -rf $D
+"#;
+
+/// PostgreSQL (issue 15 item 7) runs in the sandbox as natively. The native run is in an IPC
+/// namespace of its own (`unshare --ipc`), so the host's System V objects are never touched.
+#[test]
+fn postgresql_cluster_runs_as_natively() {
+    let test = "postgresql_cluster_runs_as_natively";
+    let bin = pg_bin().unwrap_or_else(|| "/usr/lib/postgresql/VERSION/bin".into());
+    if skip_without_kvm(test)
+        || !have(&format!("{bin}/initdb"), test)
+        || !have("/usr/bin/setpriv", test)
+        || !have("/usr/bin/unshare", test)
+    {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud(&format!(
+            "*** SKIPPED: `{test}` runs the cluster as uid 1000 through setpriv, which needs root: did NOT run ***"
+        ));
+        return;
+    }
+    let script = PG_SCRIPT.replace("PG_BIN", &bin);
+    let as_user = [
+        "/usr/bin/setpriv",
+        "--reuid",
+        "1000",
+        "--regid",
+        "1000",
+        "--clear-groups",
+        "/bin/bash",
+        "-c",
+        &script,
+    ];
+    let mut native = Command::new("/usr/bin/unshare");
+    native.arg("--ipc").args(as_user);
+    let native = run_with_timeout(
+        &mut native,
+        &conformance::Input::Null,
+        Duration::from_secs(300),
+    )
+    .expect("native PostgreSQL run");
+    assert_eq!(
+        native.status,
+        0,
+        "natively: {}",
+        String::from_utf8_lossy(&native.stdout)
+    );
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    let mut cmd = runsc_do_command(std::path::Path::new(as_user[0]), &as_user[1..]);
+    let out = run_with_timeout(
+        &mut cmd,
+        &conformance::Input::Null,
+        Duration::from_secs(600),
+    )
+    .unwrap_or_else(|e| panic!("running PostgreSQL in the sandbox: {e}"));
+    let sandbox = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        (out.status, sandbox.as_str()),
+        (0, native.as_str()),
+        "PostgreSQL in the sandbox differs:\n{}\nstderr: {}",
+        diff_lines(&native, &sandbox),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
