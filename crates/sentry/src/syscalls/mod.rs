@@ -546,6 +546,9 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
             inet::host_at(task, regs.rdi)
                 .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
         }
+        Some(_) if nr == n::SYS_io_submit as u64 || nr == n::SYS_io_getevents as u64 => {
+            aio::poller_candidate(task, nr, regs.syscall_args())
+        }
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
             Ok(file) => !file.may_block() || pipe_io_ready(&file, nr, regs.rdx),
             // A bad descriptor fails at once.
