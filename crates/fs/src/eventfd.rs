@@ -69,9 +69,7 @@ impl EventFd {
     /// u64::MAX, which reads as POLLERR, instead of waiting for room.
     pub fn signal(&self) {
         let mut count = self.lock();
-        if *count < u64::MAX {
-            *count += 1;
-        }
+        *count = count.saturating_add(1);
         self.changed.notify_all();
         drop(count);
         self.queue.notify(POLLIN);

@@ -677,7 +677,7 @@ const ABSENT: &[(i64, &str)] = &[
 ];
 
 /// Why io_uring is absent.
-const IO_URING: &str = "on purpose: io_uring is a second system call interface (its rings carry reads, writes, accepts, opens and more, outside the syscall path the sentry filters and serves), so the sandbox leaves it out as gVisor does by default; liburing users fall back on ENOSYS (fio's engine selection, libuv, tokio-uring's callers) to epoll, threads or Linux AIO (io_setup and io_submit, which the sandbox implements)";
+const IO_URING: &str = "on purpose: io_uring is a second system call interface (its rings carry reads, writes, accepts, opens and more, outside the syscall path the sentry filters and serves), so the sandbox leaves it out as gVisor does by default; programs fall back on ENOSYS: libuv and RocksDB probe for io_uring and use threads or epoll instead, and fio users pick another engine (fio --ioengine=libaio runs: Linux AIO is implemented)";
 
 /// The note for a call that is not in the table, if it is absent on purpose.
 fn absent_note(nr: u64) -> &'static str {
