@@ -165,6 +165,20 @@ static void arm_alarm(long ms)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* SIGALRM every `ms` until disarmed: a call expected to be interrupted is, even if the
+ * first tick comes before the call starts (a loaded machine). */
+static void arm_ticks(long ms)
+{
+	struct itimerval it = {{ms / 1000, (ms % 1000) * 1000}, {ms / 1000, (ms % 1000) * 1000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void disarm(void)
+{
+	struct itimerval it = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
 static long ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -362,9 +376,10 @@ static void stream_checks(aio_context_t ctx)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
-	arm_alarm(100);
+	arm_ticks(100);
 	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
 	one(ctx, "blocking pipe read interrupted", &cb);
+	disarm();
 	/* O_NONBLOCK: EAGAIN in the event. */
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
@@ -462,8 +477,9 @@ static void getevents_checks(aio_context_t ctx, int fd)
 	sigaction(SIGALRM, &sa, NULL);
 	ts.tv_sec = -1;
 	ts.tv_nsec = 0;
-	arm_alarm(200);
+	arm_ticks(200);
 	SHOW("getevents negative timeout waits", io_getevents(ctx, 1, 1, ev, &ts));
+	disarm();
 	signal(SIGALRM, SIG_DFL);
 	/* tv_nsec isn't checked: 0.3 s as 300000000 ns past 0 s... or past a second. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -499,12 +515,14 @@ static void signal_checks(aio_context_t ctx)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
 	/* io_getevents is never restarted, even with SA_RESTART. */
-	arm_alarm(100);
+	arm_ticks(100);
 	SHOW("getevents interrupted (SA_RESTART)", io_getevents(ctx, 1, 1, ev, NULL));
+	disarm();
 	/* io_pgetevents: EINTR when the handler runs. */
-	struct timespec ts = {5, 0};
-	arm_alarm(100);
+	struct timespec ts = {30, 0};
+	arm_ticks(100);
 	SHOW("pgetevents interrupted", io_pgetevents(ctx, 1, 1, ev, &ts, NULL));
+	disarm();
 	/* Its mask blocks the signal for the wait: the timeout ends it, and the handler runs
 	 * after (the caller's mask is back). */
 	sigset_t block;
@@ -543,12 +561,13 @@ static void stop_checks(aio_context_t ctx, const char *which)
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
-		struct timespec t = {0, 200000000};
+		/* Generous gaps: the parent must be waiting when it is stopped, and running
+		 * again well before the write (a loaded machine delays both). */
+		struct timespec t = {1, 0}, stopped = {0, 200000000};
 		nanosleep(&t, NULL);
 		kill(parent, SIGSTOP);
-		nanosleep(&t, NULL);
+		nanosleep(&stopped, NULL);
 		kill(parent, SIGCONT);
-		t.tv_nsec = 400000000;
 		nanosleep(&t, NULL);
 		write(p[1], "x", 1);
 		_exit(0);
