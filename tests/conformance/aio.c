@@ -727,6 +727,38 @@ static void destroy_checks(int fd)
 	SHOW("parent: destroy moved", io_destroy(nctx));
 }
 
+/* A process that exits (or execs) with contexts, a poll pending and an fsync in flight
+ * loses them, and gives their events back to aio-nr: a hundred such children of 1000
+ * events each fit under aio-max-nr (65536) only if they do. */
+static void exit_checks(int fd)
+{
+	int p[2];
+	if (pipe(p))
+		return;
+	int ok = 1;
+	for (int i = 0; i < 100 && ok; i++) {
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			aio_context_t ctx = 0;
+			if (io_setup(1000, &ctx))
+				_exit(1);
+			struct iocb poll_cb = cb_rw(CMD_POLL, p[0], (void *)POLLIN, 0, 0);
+			struct iocb sync_cb = cb_rw(CMD_FSYNC, fd, NULL, 0, 0);
+			struct iocb *l[2] = {&poll_cb, &sync_cb};
+			_exit(io_submit(ctx, 2, l) == 2 ? 0 : 2);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (!ok)
+			printf("exit: child %d: %s\n", i, wait_status(st));
+	}
+	printf("exit: 100 children leaving contexts behind: %d\n", ok);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/aioconf-XXXXXX";
@@ -758,6 +790,7 @@ int main(void)
 	stop_checks(ctx, "pgetevents");
 	user_reap_checks(fd);
 	destroy_checks(fd);
+	exit_checks(fd);
 	SHOW("destroy the main context", io_destroy(ctx));
 
 	unlink(path);
