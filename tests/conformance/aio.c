@@ -376,6 +376,10 @@ static void stream_checks(aio_context_t ctx)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
+	/* RWF_NOWAIT: EAGAIN in the event instead of waiting. */
+	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
+	cb.aio_rw_flags = 8;
+	one(ctx, "RWF_NOWAIT read of an empty pipe", &cb);
 	arm_ticks(100);
 	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
 	one(ctx, "blocking pipe read interrupted", &cb);

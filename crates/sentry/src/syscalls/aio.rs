@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs::vfs::{FileType, OpenFile};
-use fs::waiter::{Wake, ERESTARTNOHAND, POLLERR, POLLHUP};
+use fs::waiter::{Wake, ERESTARTNOHAND, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use platform::{Prot, UserRegs};
 
 use crate::aio::{self, Completion, Context, IoEvent, EVENT_LEN};
@@ -31,6 +31,7 @@ const IOCB_FLAG_IOPRIO: u32 = 2;
 
 /// RWF_HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND.
 const RWF_ACCEPTED: u32 = 0x3f;
+const RWF_NOWAIT: u32 = 0x8;
 const RWF_APPEND: u32 = 0x10;
 
 /// `sizeof(struct iocb)`.
@@ -263,7 +264,11 @@ fn start(t: &mut TaskState, ctx: &Arc<Context>, user_iocb: u64, iocb: &Iocb) -> 
             let segs = setup_rw(t, iocb, iocb.opcode == IOCB_CMD_PREADV)?;
             let total = segs.iter().map(|s| s.1).sum();
             verify_area(iocb.offset, total)?;
-            let res = read_op(t, &file, &segs, iocb.offset as u64);
+            let res = if would_wait(&file, iocb, POLLIN | POLLHUP) {
+                -(libc::EAGAIN as i64)
+            } else {
+                read_op(t, &file, &segs, iocb.offset as u64)
+            };
             ctx.complete(completion, res);
         }
         IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => {
@@ -276,7 +281,11 @@ fn start(t: &mut TaskState, ctx: &Arc<Context>, user_iocb: u64, iocb: &Iocb) -> 
             let total = segs.iter().map(|s| s.1).sum();
             verify_area(iocb.offset, total)?;
             let append = iocb.rw_flags & RWF_APPEND != 0;
-            let res = write_op(t, &file, &segs, iocb.offset as u64, append);
+            let res = if would_wait(&file, iocb, POLLOUT | POLLERR) {
+                -(libc::EAGAIN as i64)
+            } else {
+                write_op(t, &file, &segs, iocb.offset as u64, append)
+            };
             if res == -(libc::EPIPE as i64) {
                 // pipe_write raises SIGPIPE itself, also for aio.
                 let _ = super::signal::sigpipe_on_epipe(t, Err(Errno(libc::EPIPE)));
@@ -414,6 +423,12 @@ fn res_of(r: Result<u64, i32>) -> i64 {
         Err(e) if fs::waiter::is_restart(e) => -(libc::EINTR as i64),
         Err(e) => -(e as i64),
     }
+}
+
+/// RWF_NOWAIT on a stream that isn't ready for `events`: EAGAIN instead of waiting (a
+/// regular file never waits here).
+fn would_wait(file: &OpenFile, iocb: &Iocb, events: u32) -> bool {
+    iocb.rw_flags & RWF_NOWAIT != 0 && is_stream(file) && file.readiness(events) == 0
 }
 
 /// A stream (pipe, socket, terminal, eventfd) ignores the position, as its read_iter does.

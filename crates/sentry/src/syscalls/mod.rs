@@ -109,7 +109,7 @@ const NO_PIPES: &str =
 /// io_pgetevents' number (the libc crate doesn't name it on x86-64).
 const SYS_IO_PGETEVENTS: i64 = 333;
 const AIO_SETUP: &str = "rings are sized for the CPUs the sentry may run on (Linux: the possible CPUs); /proc/sys/fs/aio-max-nr is Linux's default 65536, read-only; aio-nr counts the sandbox's contexts";
-const AIO_SUBMIT: &str = "reads and writes complete inside io_submit, as Linux's buffered AIO does (O_DIRECT is not asynchronous either); fsync and fdsync run on a worker thread; RWF_NOWAIT and RWF_NOAPPEND are accepted without effect, RWF_ATOMIC and RWF_DONTCACHE refused (EOPNOTSUPP); the I/O priority is checked, not applied";
+const AIO_SUBMIT: &str = "reads and writes complete inside io_submit, as Linux's buffered AIO does (O_DIRECT is not asynchronous either); fsync and fdsync run on a worker thread; RWF_NOWAIT gives EAGAIN for a stream that isn't ready (a regular file never waits), RWF_NOAPPEND is accepted without effect, RWF_ATOMIC and RWF_DONTCACHE refused (EOPNOTSUPP); the I/O priority is checked, not applied";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
