@@ -5,12 +5,15 @@
 //! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`);
 //! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
 //! `target/release/bench --containerfs` the ContainerFS ones (`containerfs.rs`: layered file
-//! operations, cold start and conversion of the Debian image).
+//! operations, cold start and conversion of the Debian image); `target/release/bench
+//! --docker` times `docker run --rm IMG true` with runc and runsc in a private dockerd
+//! (`docker.rs`, `bench/docker-run.sh`).
 //!
 //! These are measurements, not tests: the machines are shared and noisy, so each figure is
 //! the median of several runs and nothing here fails on a slow result.
 
 mod containerfs;
+mod docker;
 mod imgfs;
 mod net;
 mod ops;
@@ -117,6 +120,9 @@ fn main() -> anyhow::Result<()> {
         .is_err()
     {
         bail!("/dev/kvm is not usable: the benchmarks need KVM");
+    }
+    if std::env::args().any(|a| a == "--docker") {
+        return docker::run(&runsc, quick);
     }
     if std::env::args().any(|a| a == "--imgfs") {
         return imgfs::main(&runsc, &dir.join("bench-programs"));

@@ -17,7 +17,9 @@ if [ ! -x "$RUNSC" ]; then echo "$NAME: no runsc at $RUNSC" >&2; exit 1; fi
 if [ "$(id -u)" != 0 ]; then echo "SKIPPED: $NAME: needs root" >&2; exit 0; fi
 
 W=$(mktemp -d /tmp/rd.XXXXXX)
-RROOT=$W/exec/runtime-runsc/moby   # runsc's --root, as dockerd passes it
+# runsc's --root as dockerd 20.10 passes it: runtime-runc (for every runtime) under the exec
+# root, then the containerd namespace (--containerd-namespace below).
+RROOT=$W/exec/runtime-runc/$NAME
 SOCK=$W/d.sock
 export DOCKER_HOST=unix://$SOCK
 cat > "$W/daemon.json" <<JSON

@@ -4,8 +4,9 @@
  * made by this process (open, read, write, close, attributes, create, delete,
  * rename with cookies, self events, IN_ISDIR), the read format (name padding,
  * EINVAL for a short buffer, coalescing), FIONREAD, poll and epoll readiness,
- * a blocked reader woken by an event, and IN_Q_OVERFLOW at
- * /proc/sys/fs/inotify/max_queued_events. Works in a fresh temp dir. */
+ * a blocked reader woken by an event, IN_Q_OVERFLOW at
+ * /proc/sys/fs/inotify/max_queued_events, and IN_DELETE_SELF held back while the removed
+ * file is still open, mapped or a working directory. Works in a fresh temp dir. */
 #define CONF_FS
 #include "conf.h"
 #include <poll.h>
@@ -13,17 +14,18 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
 
 /* Watch descriptors by label, so that output never shows their numbers. */
-static int wds[16];
-static const char *wd_names[16];
+static int wds[64];
+static const char *wd_names[64];
 static int nwds;
 
 static void name_wd(int wd, const char *name)
 {
-	if (nwds < 16) {
+	if (nwds < 64) {
 		wds[nwds] = wd;
 		wd_names[nwds++] = name;
 	}
@@ -533,6 +535,59 @@ static void close_instance(void)
 	rmdir("c");
 }
 
+/* A removed file's deletion (IN_DELETE_SELF, IN_IGNORED) is reported when the last
+ * reference to its name goes: at once when nothing holds it, else at the last close,
+ * munmap, or chdir away, as Linux's d_delete and dput. */
+static void deferred_deletion(void)
+{
+	write_file("held", "x");
+	int fd = open("held", O_RDONLY);
+	add("held", IN_ALL_EVENTS, "held");
+	RES("unlink open file", unlink("held"));
+	drain(ifd, "unlinked while open");
+	close(fd);
+	drain(ifd, "after the last close");
+
+	write_file("mapped", "data");
+	fd = open("mapped", O_RDONLY);
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	add("mapped", IN_ALL_EVENTS & ~IN_CLOSE_NOWRITE & ~IN_OPEN, "mapped");
+	RES("unlink mapped file", unlink("mapped"));
+	drain(ifd, "unlinked while mapped");
+	munmap(p, 4096);
+	drain(ifd, "after munmap");
+
+	write_file("linked", "x");
+	RES("second name", link("linked", "linked2"));
+	fd = open("linked", O_RDONLY);
+	add("linked", IN_ATTRIB | IN_DELETE_SELF, "linked");
+	RES("unlink one of two names", unlink("linked"));
+	close(fd);
+	drain(ifd, "a name left");
+	RES("unlink the other", unlink("linked2"));
+	drain(ifd, "no name left, nothing open");
+
+	write_file("target", "x");
+	write_file("source", "y");
+	fd = open("target", O_RDONLY);
+	add("target", IN_ATTRIB | IN_DELETE_SELF | IN_CLOSE_NOWRITE, "target");
+	RES("rename over an open file", rename("source", "target"));
+	drain(ifd, "replaced while open");
+	close(fd);
+	drain(ifd, "replaced file closed");
+
+	mkdir("cwd", 0755);
+	add("cwd", IN_DELETE_SELF, "cwd");
+	int here = open(".", O_RDONLY | O_DIRECTORY);
+	RES("chdir cwd", chdir("cwd"));
+	RES("rmdir the working directory", rmdir("../cwd"));
+	drain(ifd, "removed while the working directory");
+	RES("fchdir back", fchdir(here));
+	close(here);
+	drain(ifd, "after leaving it");
+}
+
 int main(void)
 {
 	fs_enter();
@@ -548,6 +603,7 @@ int main(void)
 	ifd = inotify_init1(IN_NONBLOCK);
 	flag_events();
 	read_format();
+	deferred_deletion();
 	close(ifd);
 	readiness();
 	overflow();

@@ -584,6 +584,9 @@ program_test!(sysv_shm);
 program_test!(sysv_msg);
 program_test!(sysv_sem);
 program_test!(posix_mq);
+// POSIX ACLs on tmpfs: the xattr format and its checks, mode kept in step, who may set one,
+// permission checks through named entries and the mask, default ACLs at create.
+program_test!(acl);
 // Linux AIO (issue 15): io_setup's ring as a real mapping, every command, eventfd, poll and
 // cancel, io_getevents' waits and signals, io_pgetevents, destroy, munmap, mremap, fork.
 program_test!(aio);

@@ -798,3 +798,93 @@ fn dynamic_program_runs_from_an_image() {
     .collect();
     finish("dynamic_program_runs_from_an_image", failures);
 }
+
+/// `system.posix_acl_access` as Linux stores it: the owner rw, user 1000 r, nothing for the
+/// group and others, a mask of r.
+fn acl_user_1000_reads() -> Vec<u8> {
+    let entries: [(u16, u16, u32); 5] = [
+        (0x01, 6, u32::MAX),
+        (0x02, 4, 1000),
+        (0x04, 0, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ];
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+/// `setpriv` as `uid` (no groups) running `cat path`, natively or in the sandbox.
+fn cat_as(uid: u32, path: &str, images: Option<&[(&Path, &str)]>) -> Outcome {
+    let id = uid.to_string();
+    let args = [
+        "--reuid",
+        &id,
+        "--regid",
+        &id,
+        "--clear-groups",
+        "cat",
+        path,
+    ];
+    let setpriv = Path::new("/usr/bin/setpriv");
+    match images {
+        Some(images) => run_with_images(images, setpriv, &args),
+        None => {
+            let mut cmd = Command::new(setpriv);
+            cmd.args(args).env_clear().envs(fixed_env());
+            run_with_timeout(&mut cmd, &Input::Null, TIMEOUT).unwrap()
+        }
+    }
+}
+
+/// ACLs a layer's files carry are enforced in the sandbox: the named user the ACL lets read
+/// can, another user can't, as natively on the directory the image was built from.
+#[test]
+fn acls_from_an_image_are_enforced() {
+    if skip("acls_from_an_image_are_enforced") {
+        return;
+    }
+    if !Path::new("/usr/bin/setpriv").exists() {
+        loud("*** SKIPPED: acls_from_an_image_are_enforced needs setpriv (util-linux) ***");
+        return;
+    }
+    let scratch = ScratchDir::new("imgfs-acl");
+    let src = scratch.path().join("src");
+    fs::create_dir(&src).unwrap();
+    chmod(&src, 0o755);
+    let file = src.join("f");
+    fs::write(&file, "for 1000 only\n").unwrap();
+    chmod(&file, 0o600);
+    set_xattr(&file, "system.posix_acl_access", &acl_user_1000_reads());
+    let img = scratch.path().join("acl.img");
+    build_image(&[src.as_os_str()], &img);
+    let inside = format!("{MOUNT}/f");
+    let mut failures = Vec::new();
+    for (uid, reads) in [(1000, true), (1001, false)] {
+        let native = cat_as(uid, file.to_str().unwrap(), None);
+        if (native.status == 0) != reads {
+            loud(&format!(
+                "*** SKIPPED: acls_from_an_image_are_enforced: natively uid {uid} got status {} \
+                 (the scratch directory's parents must be searchable by others) ***",
+                native.status
+            ));
+            return;
+        }
+        let sandbox = cat_as(uid, &inside, Some(&[(&img, MOUNT)]));
+        if sandbox.status != native.status || sandbox.stdout != native.stdout {
+            failures.push(format!(
+                "uid {uid}: native status {} {:?}, sandbox status {} {:?} (stderr {})",
+                native.status,
+                String::from_utf8_lossy(&native.stdout),
+                sandbox.status,
+                String::from_utf8_lossy(&sandbox.stdout),
+                String::from_utf8_lossy(&sandbox.stderr)
+            ));
+        }
+    }
+    finish("acls_from_an_image_are_enforced", failures);
+}

@@ -166,6 +166,21 @@ impl Env {
     }
 }
 
+/// The `Seccomp:` field of every thread of host process `pid`.
+fn seccomp_modes(pid: i64) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| fs::read_to_string(e.ok()?.path().join("status")).ok())
+                .filter_map(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Seccomp:"))
+                        .map(|v| v.trim().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn run_gives_the_process_its_config_and_status() {
     let Some(env) = Env::new("run_gives_the_process_its_config_and_status") else {
@@ -252,6 +267,12 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
     // Nothing runs before start.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
+    // The sandbox process is under its seccomp filter from create on, every thread.
+    let modes = seccomp_modes(pid);
+    assert!(
+        !modes.is_empty() && modes.iter().all(|m| m == "2"),
+        "Seccomp of the created sandbox's threads: {modes:?}"
+    );
     // A second create with the same id is refused.
     assert_ne!(env.run(&["create", "life"]).0, 0);
     assert!(env.last_log_line()["msg"]
@@ -1206,4 +1227,342 @@ fn oom_score_adj_applies_to_the_sandbox_process() {
         .unwrap_or("")
         .to_string();
     assert!(msg.contains("oomScoreAdj"), "{msg}");
+}
+
+impl Env {
+    /// `events --stats ID`'s data.
+    fn stats(&self, id: &str) -> Value {
+        let (st, out, err) = self.run(&["events", "--stats", id]);
+        assert_eq!(st, 0, "events --stats {id}: {err}");
+        let ev: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
+        ev["data"].clone()
+    }
+
+    /// `exec ID sh -c SCRIPT`: (status, stdout and stderr).
+    fn exec_sh(&self, id: &str, script: &str) -> (i32, String) {
+        let (st, out, err) = self.run(&["exec", id, "sh", "-c", script]);
+        (st, out + &err)
+    }
+}
+
+/// `update` changes the task limit and the memory limit of a running container, live (the
+/// next fork, the next allocation), `events --stats` reports them, and what the sandbox
+/// can't enforce is refused, naming the field.
+#[test]
+fn update_applies_pids_and_memory_limits_live() {
+    let Some(env) = Env::new("update_applies_pids_and_memory_limits_live") else {
+        return;
+    };
+    env.config("sleep 1000", |_| {});
+    let _deleted = Deleted(&env, "up");
+    let mut run = env.cmd(&["run", "--detach", "up"]);
+    run.stdout(Stdio::null());
+    assert!(run.status().unwrap().success());
+    env.wait_status("up", "running");
+    let forks = "for i in 1 2 3; do sleep 1 & done; wait; echo done";
+    let refused = "Resource temporarily unavailable";
+
+    // The first process and the exec'd shell are two tasks: a limit of 3 lets one fork by.
+    assert_eq!(env.run(&["update", "--pids-limit", "3", "up"]).0, 0);
+    let s = env.stats("up");
+    assert_eq!(s["pids"]["limit"], 3, "{s}");
+    let (_, out) = env.exec_sh("up", forks);
+    assert!(
+        out.contains(refused),
+        "no fork failed under the limit: {out:?}"
+    );
+    assert_eq!(env.run(&["update", "--pids-limit", "-1", "up"]).0, 0);
+    let (_, out) = env.exec_sh("up", forks);
+    assert!(!out.contains(refused) && out.contains("done"), "{out:?}");
+    assert_eq!(env.stats("up")["pids"]["limit"], 0);
+
+    // 64 MB of string in awk: fine without a limit, not under a 32 MB one.
+    let awk = "awk 'BEGIN{s=\"x\"; while(length(s)<64000000) s=s s; print length(s)}' 2>/dev/null; echo $?";
+    assert_eq!(env.exec_sh("up", awk).1, "67108864\n0\n");
+    assert_eq!(env.run(&["update", "--memory", "32m", "up"]).0, 0);
+    let s = env.stats("up");
+    assert_eq!(s["memory"]["usage"]["limit"], 32 << 20, "{s}");
+    assert!(s["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{s}");
+    let (_, out) = env.exec_sh("up", awk);
+    assert_ne!(out, "67108864\n0\n", "the memory limit did not hold");
+    // The killed process's pages come back once it is torn down.
+    let end = Instant::now() + Duration::from_secs(20);
+    while env.stats("up")["memory"]["usage"]["usage"]
+        .as_u64()
+        .unwrap()
+        > 16 << 20
+    {
+        assert!(Instant::now() < end, "the memory never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The guest sees the limit as its memory.
+    let (_, out) = env.exec_sh("up", "grep MemTotal /proc/meminfo");
+    assert_eq!(out.split_whitespace().nth(1), Some("32768"), "{out}");
+    assert_eq!(env.run(&["update", "--memory", "-1", "up"]).0, 0);
+    assert_eq!(env.exec_sh("up", awk).1, "67108864\n0\n");
+
+    // Docker's way: `--resources -` with the JSON on stdin.
+    let mut update = env.cmd(&["update", "--resources", "-", "up"]);
+    update.stdin(Stdio::piped());
+    let mut child = update.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        json!({ "memory": { "limit": 48 << 20, "swap": 96 << 20 },
+                "cpu": { "period": 0, "quota": 0, "cpus": "", "mems": "" },
+                "pids": { "limit": 7 } })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success(), "{:?}", env.last_log_line());
+    let s = env.stats("up");
+    assert_eq!(
+        (
+            s["memory"]["usage"]["limit"].clone(),
+            s["pids"]["limit"].clone()
+        ),
+        (json!(48 << 20), json!(7)),
+        "{s}"
+    );
+
+    // What can't be applied is refused, by name, and changes nothing.
+    for (args, field) in [
+        (&["--cpu-quota", "50000"][..], "cpu.quota"),
+        (&["--cpuset-cpus", "0"][..], "cpu.cpus"),
+        (
+            &["--memory", "64m", "--memory-swap", "32m"][..],
+            "memory.swap",
+        ),
+        (&["--memory", "1t"][..], "memory.limit"),
+    ] {
+        let mut a = vec!["update"];
+        a.extend_from_slice(args);
+        a.push("up");
+        assert_ne!(env.run(&a).0, 0, "{args:?} was taken");
+        let msg = env.last_log_line()["msg"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(msg.contains(field), "{args:?}: {msg}");
+    }
+    assert_eq!(env.stats("up")["memory"]["usage"]["limit"], 48 << 20);
+    assert_ne!(env.run(&["update", "--pids-limit", "5", "nosuch"]).0, 0);
+}
+
+/// createContainer hooks run on the host in the sandbox's namespaces (network, IPC, UTS);
+/// startContainer hooks run in the container, before its process, with its user and the
+/// state on stdin; a failing one fails `start` and stops the container.
+#[test]
+fn container_hooks_run_in_the_container() {
+    let Some(env) = Env::new("container_hooks_run_in_the_container") else {
+        return;
+    };
+    // A new network namespace needs root; unprivileged, the sandbox may share the caller's
+    // namespaces, and the hook then joins nothing (hooks::container_namespaces).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let out = env.dir.path().join("hook-out");
+    fs::create_dir_all(&out).unwrap();
+    // Only in the container's root: the host has no /bin/start-hook.
+    let hook = env.bundle().join("rootfs/bin/start-hook");
+    fs::write(
+        &hook,
+        "#!/bin/sh\ncat > /tmp/hook-state; echo \"$0 $1 $HOOKVAR $(id -u)\" > /tmp/hooked\n",
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let create_hook = format!(
+        "readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts > {0}/ns; cat > {0}/state",
+        out.display()
+    );
+    env.config(
+        "cat /tmp/hooked; grep -c '\"status\":\"created\"' /tmp/hook-state",
+        |c| {
+            if root {
+                c["linux"]["namespaces"] =
+                    json!([{ "type": "pid" }, { "type": "mount" }, { "type": "network" }]);
+            }
+            c["hooks"] = json!({
+                "createContainer": [ { "path": "/bin/sh", "args": ["sh", "-c", create_hook] } ],
+                "startContainer": [ {
+                    "path": "/bin/start-hook", "args": ["start-hook", "arg1"],
+                    "env": ["PATH=/bin", "HOOKVAR=v"]
+                } ]
+            });
+        },
+    );
+    let _deleted = Deleted(&env, "hk");
+    let stdout = env.dir.path().join("stdout");
+    let mut create = env.cmd(&["create", "hk"]);
+    create.stdout(fs::File::create(&stdout).unwrap());
+    assert!(
+        create.status().unwrap().success(),
+        "{:?}",
+        env.last_log_line()
+    );
+    let pid = env.state("hk")["pid"].as_i64().unwrap();
+    let link = |p: String| fs::read_link(p).unwrap().display().to_string();
+    let sandbox_ns: Vec<String> = ["net", "ipc", "uts"]
+        .iter()
+        .map(|n| link(format!("/proc/{pid}/ns/{n}")))
+        .collect();
+    let hook_ns = fs::read_to_string(out.join("ns")).unwrap();
+    assert_eq!(hook_ns.lines().collect::<Vec<_>>(), sandbox_ns);
+    if root {
+        assert_ne!(sandbox_ns[0], link("/proc/self/ns/net".into()));
+    }
+    let state: Value = serde_json::from_slice(&fs::read(out.join("state")).unwrap()).unwrap();
+    assert_eq!(
+        (state["id"].clone(), state["pid"].clone()),
+        (json!("hk"), json!(pid))
+    );
+
+    assert_eq!(env.run(&["start", "hk"]).0, 0, "{:?}", env.last_log_line());
+    env.wait_status("hk", "stopped");
+    assert_eq!(
+        fs::read_to_string(&stdout).unwrap(),
+        "/bin/start-hook arg1 v 0\n1\n"
+    );
+
+    // A failing startContainer hook: start fails naming it, and the container stops.
+    env.config("echo ran", |c| {
+        c["hooks"] = json!({ "startContainer": [ {
+            "path": "/bin/sh", "args": ["sh", "-c", "echo bad hook; exit 3"]
+        } ] });
+    });
+    let _deleted = Deleted(&env, "hk2");
+    let mut create = env.cmd(&["create", "hk2"]);
+    create.stdout(fs::File::create(&stdout).unwrap());
+    assert!(create.status().unwrap().success());
+    assert_ne!(env.run(&["start", "hk2"]).0, 0);
+    let msg = env.last_log_line()["msg"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        msg.contains("StartContainer hook /bin/sh")
+            && msg.contains("exit status 3")
+            && msg.contains("bad hook"),
+        "{msg}"
+    );
+    env.wait_status("hk2", "stopped");
+    assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
+}
+
+/// IPC and UTS namespaces given by path are joined by the sandbox process (a container
+/// without `hostname` has the joined namespace's); a path for a namespace a sandbox can't
+/// join is refused at create, naming the field.
+#[test]
+fn namespaces_by_path_join_ipc_and_uts_and_refuse_the_rest() {
+    let Some(env) = Env::new("namespaces_by_path_join_ipc_and_uts_and_refuse_the_rest") else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/unshare").exists() {
+        loud("*** SKIPPED: namespaces_by_path...: needs root and unshare(1) ***");
+        return;
+    }
+    // A host process in UTS and IPC namespaces of its own, its host name set.
+    let mut holder = Command::new("/usr/bin/unshare")
+        .args([
+            "--uts",
+            "--ipc",
+            "sh",
+            "-c",
+            "hostname fromns && exec sleep 60",
+        ])
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = holder.id();
+    let end = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(holder.try_wait().unwrap().is_none(), "unshare failed");
+        assert!(Instant::now() < end, "unshare never ran sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let holder = Kill(holder);
+    let link = |p: String| fs::read_link(p).unwrap().display().to_string();
+    env.config("hostname", |c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        c["linux"]["namespaces"] = json!([
+            { "type": "pid" }, { "type": "mount" },
+            { "type": "uts", "path": format!("/proc/{pid}/ns/uts") },
+            { "type": "ipc", "path": format!("/proc/{pid}/ns/ipc") }
+        ]);
+    });
+    let _deleted = Deleted(&env, "ns");
+    let stdout = env.dir.path().join("stdout");
+    let mut create = env.cmd(&["create", "ns"]);
+    create.stdout(fs::File::create(&stdout).unwrap());
+    assert!(
+        create.status().unwrap().success(),
+        "{:?}",
+        env.last_log_line()
+    );
+    let spid = env.state("ns")["pid"].as_i64().unwrap();
+    for n in ["uts", "ipc"] {
+        assert_eq!(
+            link(format!("/proc/{spid}/ns/{n}")),
+            link(format!("/proc/{pid}/ns/{n}")),
+            "{n}"
+        );
+    }
+    assert_eq!(env.run(&["start", "ns"]).0, 0);
+    env.wait_status("ns", "stopped");
+    assert_eq!(fs::read_to_string(&stdout).unwrap(), "fromns\n");
+    drop(holder);
+
+    for (i, typ) in [(2, "pid"), (2, "mount"), (2, "user")] {
+        env.config("true", |c| {
+            c["linux"]["namespaces"] = json!([
+                { "type": "ipc" }, { "type": "uts" },
+                { "type": typ, "path": "/proc/1/ns/pid" }
+            ]);
+        });
+        let (st, _, _) = env.run(&["create", "nsbad"]);
+        let _deleted = Deleted(&env, "nsbad");
+        assert_ne!(st, 0, "{typ} by path was taken");
+        let msg = env.last_log_line()["msg"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let want = format!(
+            "linux.namespaces[{i}].path: joining a {typ} namespace by path is not supported"
+        );
+        assert!(msg.contains(&want), "{msg}");
+    }
+}
+
+/// `kill --all ID KILL` ends the first process, and with it the sandbox, which may be gone
+/// before it answers the request: the kill still succeeded (main's runsc failed 4 in 20
+/// with "the sandbox closed the connection").
+#[test]
+fn kill_all_kill_succeeds_when_the_sandbox_ends_first() {
+    let Some(env) = Env::new("kill_all_kill_succeeds_when_the_sandbox_ends_first") else {
+        return;
+    };
+    env.config(
+        "sleep 1000 & sleep 1000 & while :; do sleep 0.05; done",
+        |_| {},
+    );
+    for i in 0..20 {
+        let id = format!("kk{i}");
+        let _deleted = Deleted(&env, &id);
+        let mut run = env.cmd(&["run", "--detach", &id]);
+        run.stdout(Stdio::null());
+        assert!(run.status().unwrap().success());
+        env.wait_status(&id, "running");
+        // The background sleeps are running: the signal loop has three processes to do.
+        std::thread::sleep(Duration::from_millis(200));
+        let (st, _, err) = env.run(&["kill", "--all", &id, "KILL"]);
+        assert_eq!(st, 0, "kill --all {id} KILL: {err}");
+        env.wait_status(&id, "stopped");
+    }
 }

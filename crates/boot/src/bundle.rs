@@ -71,6 +71,8 @@ pub struct Bundle {
 /// A process of a bundle (`process`, or `runsc exec --process`).
 #[derive(Debug, Default)]
 pub struct BundleProcess {
+    /// The program, when it is not `args[0]` looked up along PATH (a hook's `path`).
+    pub path: Option<String>,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
@@ -440,7 +442,10 @@ pub fn process_spec(
     procfs: &Arc<ProcFs>,
     p: BundleProcess,
 ) -> Result<ProcessSpec, BootError> {
-    let name = p.args.first().cloned().ok_or(BootError::NoProgram)?;
+    let name = match &p.path {
+        Some(path) => path.clone(),
+        None => p.args.first().cloned().ok_or(BootError::NoProgram)?,
+    };
     let creds = process_creds(&p)?;
     let rlimits = check_rlimits(&p.rlimits)?;
     let fs_creds = creds.fs_creds();

@@ -70,8 +70,11 @@ pub const ALLOWED: &[(i64, &str)] = &[
         "size the memory file, truncate hostfs files",
     ),
     // Threads and synchronisation.
-    (libc::SYS_clone, "task threads (older std path)"),
-    (libc::SYS_clone3, "task threads"),
+    (
+        libc::SYS_clone3,
+        "none: its flags are in memory, where a filter can't look, so the second filter \
+         answers ENOSYS and glibc falls back to clone, which is narrowed to threads",
+    ),
     (
         libc::SYS_futex,
         "locks, condition variables, thread parking",
@@ -109,14 +112,6 @@ pub const ALLOWED: &[(i64, &str)] = &[
     (libc::SYS_timerfd_create, "interval timers"),
     (libc::SYS_timerfd_settime, "interval timers"),
     (libc::SYS_timerfd_gettime, "interval timers"),
-    (
-        libc::SYS_adjtimex,
-        "read the host's clock state for adjtimex (modes 0)",
-    ),
-    (
-        libc::SYS_clock_adjtime,
-        "read a host clock's state for clock_adjtime (modes 0)",
-    ),
     // Descriptors the sentry holds (hostfs directories, images, sockets, streams).
     (libc::SYS_read, "read host files and streams"),
     (libc::SYS_write, "write host files, streams, logs"),
@@ -310,6 +305,12 @@ pub fn narrowed() -> Vec<(i64, &'static str, Args)> {
             Args::Without(2, prot_exec),
         ),
         (
+            libc::SYS_clone,
+            "threads only, with the flags of glibc's pthread_create: the running sentry never \
+             starts a process",
+            Args::OneOf(0, vec![PTHREAD_CLONE_FLAGS]),
+        ),
+        (
             libc::SYS_prctl,
             "thread names only",
             Args::OneOf(0, vec![libc::PR_SET_NAME as u64, libc::PR_GET_NAME as u64]),
@@ -331,6 +332,34 @@ fn rules(args: &Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
             0,
         )?])?]),
     }
+}
+
+/// The clone flags of glibc's pthread_create (nptl's create_thread).
+const PTHREAD_CLONE_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SYSVSEM
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SETTLS
+    | libc::CLONE_PARENT_SETTID
+    | libc::CLONE_CHILD_CLEARTID) as u64;
+
+/// The calls the sentry may make but gets an error for: clone3 (ENOSYS, so that glibc
+/// creates threads with clone, whose flags the main filter can check). A second filter,
+/// because a seccompiler filter has one action for its matches; the kernel takes the
+/// strictest answer of the two (ERRNO over ALLOW).
+fn refusals() -> Result<BpfProgram, SeccompError> {
+    let build_err = |e: seccompiler::BackendError| SeccompError::Build(e.to_string());
+    let rules = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        TargetArch::x86_64,
+    )
+    .map_err(|e| SeccompError::Build(e.to_string()))?;
+    filter.try_into().map_err(build_err)
 }
 
 /// Builds the filter for `mode` (None for `Mode::Off`).
@@ -360,6 +389,10 @@ pub fn install(mode: Mode) -> Result<(), SeccompError> {
         return Ok(());
     };
     install_sigsys_handler();
+    // The refusals first: installing a filter sets no_new_privs with prctl, which the main
+    // filter then no longer allows.
+    seccompiler::apply_filter_all_threads(&refusals()?)
+        .map_err(|e| SeccompError::Install(e.to_string()))?;
     seccompiler::apply_filter_all_threads(&program)
         .map_err(|e| SeccompError::Install(e.to_string()))?;
     tracing::debug!(
@@ -373,10 +406,11 @@ pub fn install(mode: Mode) -> Result<(), SeccompError> {
     Ok(())
 }
 
-/// Set to `1`, `ioctl`, `socket` or `mmap`, makes the sentry attempt a forbidden host call
-/// (`1`: one never allowed; the others: an allowed call with forbidden arguments) right
-/// after the filter is installed; tests check that it is stopped and named. Only the host
-/// user who starts runsc can ask for it; the guest can't.
+/// Set to `1`, `adjtimex`, `ioctl`, `socket`, `mmap` or `fork`, makes the sentry attempt a
+/// forbidden host call (`1`, `adjtimex`: calls never allowed; the others: an allowed call
+/// with forbidden arguments) right after the filter is installed; tests check that it is
+/// stopped and named. `clone3` makes it try clone3 and write the errno it got to stderr,
+/// then go on. Only the host user who starts runsc can ask for it; the guest can't.
 pub const SELFTEST_ENV: &str = "RUNSC_SECCOMP_SELFTEST";
 
 fn self_test(which: &str) {
@@ -391,6 +425,41 @@ fn self_test(which: &str) {
             let b = 0u8;
             libc::ioctl(0, libc::TIOCSTI, &b);
         },
+        // SAFETY: an all-zero timex with modes 0 only reads; the filter stops it first.
+        "adjtimex" => unsafe {
+            let mut tx: libc::timex = std::mem::zeroed();
+            libc::adjtimex(&mut tx);
+        },
+        // SAFETY: a fork-like clone (no shared memory, SIGCHLD at exit); the filter stops it
+        // before a child exists.
+        "fork" => unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                libc::SIGCHLD as u64,
+                0u64,
+                0u64,
+                0u64,
+                0u64,
+            );
+        },
+        "clone3" => {
+            // An all-zero clone_args (size 64, CLONE_ARGS_SIZE_VER2) would fork; the second
+            // filter answers ENOSYS before the kernel looks at it.
+            let args = [0u64; 8];
+            // SAFETY: args is a readable clone_args of the size given.
+            let r = unsafe { libc::syscall(libc::SYS_clone3, args.as_ptr(), 64usize) };
+            let errno = if r < 0 {
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+            } else {
+                0
+            };
+            // The forked child, had there been one, must not go on as a second sentry.
+            if r == 0 {
+                // SAFETY: _exit has no preconditions.
+                unsafe { libc::_exit(0) };
+            }
+            eprintln!("runsc: seccomp self-test: clone3 gave errno {errno}");
+        }
         // SAFETY: a packet socket; the filter stops it before it exists.
         "socket" => unsafe {
             libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
@@ -521,6 +590,8 @@ mod tests {
             libc::SYS_reboot,
             libc::SYS_settimeofday,
             libc::SYS_clock_settime,
+            libc::SYS_adjtimex,
+            libc::SYS_clock_adjtime,
         ] {
             assert!(
                 !ALLOWED.iter().any(|&(nr, _)| nr == forbidden),

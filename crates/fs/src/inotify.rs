@@ -658,16 +658,32 @@ pub fn dir_event(dir: &Arc<dyn Inode>, mask: u32, name: &[u8], child_is_dir: boo
     deliver(dir, mask, 0, name, false);
 }
 
-/// `inode` lost a name (unlink, rmdir, replaced by a rename): IN_ATTRIB for a non-directory
-/// (its link count changed) and, when no link is left, IN_DELETE_SELF and the watches'
-/// removal (IN_IGNORED). Linux reports the deletion when the last reference to the name
-/// goes; this reports it at once, even while the file is still open.
-pub fn unlinked(inode: &Arc<dyn Inode>, link_count_event: bool) {
+/// The name `victim` was removed (unlink, rmdir, replaced by a rename), and the caller's
+/// is its only reference it expects: IN_ATTRIB for a non-directory (its link count
+/// changed) and, when no link is left, the deletion: IN_DELETE_SELF and the watches'
+/// removal (IN_IGNORED). As Linux's `d_delete`, the deletion is reported at once only when
+/// nothing else holds the name; otherwise when the last holder lets go (the last close,
+/// munmap or chdir away: `Dentry`'s drop calls [`deleted`]).
+pub fn unlinked(victim: &Arc<Dentry>, link_count_event: bool) {
     if !active() {
         return;
     }
+    let inode = victim.inode();
     if link_count_event {
         deliver(inode, IN_ATTRIB, 0, b"", false);
+    }
+    if Arc::strong_count(victim) > 1 {
+        victim.defer_deletion_notice();
+    } else {
+        deleted(inode);
+    }
+}
+
+/// A removed name's last reference went: if the file has no link left (a directory has
+/// none once removed), IN_DELETE_SELF and IN_IGNORED to its watches.
+pub fn deleted(inode: &Arc<dyn Inode>) {
+    if !active() {
+        return;
     }
     let gone = is_dir(inode) || inode.stat().map(|s| s.nlink == 0).unwrap_or(true);
     if gone {

@@ -223,10 +223,11 @@ pub fn break_for_open(inode: &dyn Inode, write: bool, nonblock: bool) -> Result<
         return Ok(());
     }
     let key = write_access::key(inode)?;
-    let mut guard = files();
     let now = Instant::now();
     let deadline = now + break_time();
+    let mut tell = Vec::new();
     {
+        let mut guard = files();
         let Some(list) = guard.as_mut().and_then(|m| m.get_mut(&key)) else {
             return Ok(());
         };
@@ -236,7 +237,7 @@ pub fn break_for_open(inode: &dyn Inode, write: bool, nonblock: bool) -> Result<
             return Ok(());
         }
         for l in list.iter_mut().filter(|l| l.conflicts(write)) {
-            let tell = if write {
+            let first = if write {
                 let already = matches!(l.pending, Pending::Unlock(_));
                 l.pending = Pending::Unlock(deadline);
                 !already
@@ -246,16 +247,22 @@ pub fn break_for_open(inode: &dyn Inode, write: bool, nonblock: bool) -> Result<
             } else {
                 false
             };
-            if tell {
+            if first {
                 if let Some(holder) = l.holder.upgrade() {
-                    (l.signal)(&holder);
+                    tell.push((l.signal.clone(), holder));
                 }
             }
         }
     }
+    // Told, and the holders let go of, without the table: a holder's last reference may go
+    // here, and its close takes the table (`description_closed`).
+    for (signal, holder) in tell {
+        signal(&holder);
+    }
     if nonblock {
         return Err(libc::EWOULDBLOCK);
     }
+    let mut guard = files();
     loop {
         let now = Instant::now();
         let Some(list) = guard.as_mut().and_then(|m| m.get_mut(&key)) else {

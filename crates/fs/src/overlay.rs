@@ -709,6 +709,13 @@ impl Inode for OverlayInode {
         self.copy_up()?.removexattr(name)
     }
 
+    fn acl(
+        &self,
+        kind: crate::vfs::acl::AclKind,
+    ) -> Result<Option<Arc<crate::vfs::acl::Acl>>, Errno> {
+        self.top()?.acl(kind)
+    }
+
     fn statfs(&self) -> Result<StatFs, Errno> {
         match self.upper() {
             Some(u) => u.statfs(),

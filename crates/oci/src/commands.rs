@@ -302,6 +302,7 @@ pub fn create(
     let spec = spec::load(&bundle)?;
     // Refuse a bad config here, before any process exists.
     spec::bundle(&spec, &bundle)?;
+    spec::joined_namespaces(&spec)?;
     std::fs::create_dir_all(&g.root)
         .map_err(|e| OciError::io(format!("creating {}", g.root.display()), e))?;
     let dir = state::dir(&g.root, id);
@@ -399,11 +400,9 @@ pub fn start(g: &Globals, id: &str) -> Result<(), OciError> {
         }
     }
     let spec = spec::load(&rec.bundle).ok();
+    // The startContainer hooks run in the sandbox, in the container (container_hooks).
     let st = state::state_json(id, Some(&rec), None);
-    if let Some(spec) = &spec {
-        hooks::run_all(spec, Point::StartContainer, &st)?;
-    }
-    control::call(&state::dir(&g.root, id), &Request::Start, &[])?;
+    control::call(&state::dir(&g.root, id), &Request::Start { state: st }, &[])?;
     rec.started = true;
     state::save(&g.root, &rec)?;
     if let Some(spec) = &spec {
@@ -452,7 +451,7 @@ pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> Result<(), OciErr
         unsafe { libc::kill(rec.pid, libc::SIGKILL) };
         return Ok(());
     }
-    control::call(
+    let sent = control::call(
         &state::dir(&g.root, id),
         &Request::Signal {
             signo,
@@ -460,8 +459,14 @@ pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> Result<(), OciErr
             pid: None,
         },
         &[],
-    )?;
-    Ok(())
+    );
+    match sent {
+        Ok(_) => Ok(()),
+        // A signal that ends the first process ends the sandbox, which may be gone before
+        // its answer is sent (`kill --all ID KILL` under load): the signal did its work.
+        Err(_) if wait_gone(&rec, Duration::from_secs(2)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `delete [--force]`.
@@ -595,13 +600,14 @@ pub fn stats(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let pids = control::call(&state::dir(&g.root, id), &Request::Ps, &[])
-        .ok()
-        .and_then(|(_, r)| match r {
-            Reply::Processes { list } => Some(list.len()),
-            _ => None,
-        })
-        .unwrap_or(0);
+    // The sandbox's own accounting: the memory its limit applies to and its tasks (threads
+    // included, as the pids cgroup counts). A paused sandbox answers nothing: then only what
+    // the host shows of it.
+    let usage = if rec.paused {
+        None
+    } else {
+        sandbox_usage(g, id, &Request::Usage).ok()
+    };
     // utime and stime (fields 14 and 15 of /proc/PID/stat, the whole thread group) in
     // clock ticks; runc reports nanoseconds.
     let (user, kernel) = std::fs::read_to_string(format!("/proc/{}/stat", rec.pid))
@@ -630,10 +636,83 @@ pub fn stats(g: &Globals, id: &str) -> Result<serde_json::Value, OciError> {
                 "kernel": ns(kernel),
                 "user": ns(user),
             }},
-            "memory": { "usage": { "usage": kb("VmRSS:") * 1024, "max": kb("VmHWM:") * 1024 } },
-            "pids": { "current": pids },
+            "memory": { "usage": match &usage {
+                Some(u) => serde_json::json!({
+                    "usage": u.memory_usage,
+                    "max": u.memory_max_usage,
+                    "limit": u.memory_limit,
+                }),
+                None => serde_json::json!({ "usage": kb("VmRSS:") * 1024 }),
+            }},
+            "pids": match &usage {
+                Some(u) => serde_json::json!({
+                    "current": u.pids_current,
+                    // runc's stats give 0 for no limit.
+                    "limit": u.pids_limit.unwrap_or(0),
+                }),
+                None => serde_json::json!({ "current": 0 }),
+            },
         }
     }))
+}
+
+/// Asks the sandbox of `id` for its limits and use (`Usage`, or `Update`, which answers
+/// with them).
+fn sandbox_usage(
+    g: &Globals,
+    id: &str,
+    req: &Request,
+) -> Result<crate::resources::Usage, OciError> {
+    let (_, reply) = control::call_within(
+        &state::dir(&g.root, id),
+        req,
+        &[],
+        Some(Duration::from_secs(10)),
+    )?;
+    match reply {
+        Reply::Usage { usage } => Ok(usage),
+        _ => Err(OciError::Sandbox(
+            "unexpected reply to a usage request".into(),
+        )),
+    }
+}
+
+/// `update`: applies `resources` (a `linux.resources` object, runc's flags applied over
+/// it) to the running sandbox, as far as it can enforce them (`crate::resources`), and
+/// returns the limits now in force.
+pub fn update(
+    g: &Globals,
+    id: &str,
+    resources: &serde_json::Value,
+) -> Result<crate::resources::Usage, OciError> {
+    state::check_id(id)?;
+    let _lock = state::lock(&g.root, id)?;
+    let rec = state::load(&g.root, id)?
+        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
+    match state::status(Some(&rec)) {
+        Status::Created | Status::Running => {}
+        Status::Paused => {
+            return Err(OciError::State(
+                "cannot update a paused container: its sandbox answers nothing until resumed"
+                    .into(),
+            ))
+        }
+        s => {
+            return Err(OciError::State(format!(
+                "container not running (status {})",
+                s.as_str()
+            )))
+        }
+    }
+    let spec = spec::load(&rec.bundle)?;
+    let created = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| serde_json::to_value(r).ok());
+    let limits = crate::resources::plan(resources, created.as_ref())?;
+    tracing::debug!("update {id}: {limits:?}");
+    sandbox_usage(g, id, &Request::Update { limits })
 }
 
 /// `events` without `--stats`: as runc, one stats event every `interval` (the first after

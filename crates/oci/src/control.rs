@@ -27,8 +27,12 @@ const MAX_MESSAGE: usize = 1 << 20;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Run the container's process.
-    Start,
+    /// Run the container's startContainer hooks (in the sandbox, with `state` on their
+    /// stdin), then its process.
+    Start {
+        #[serde(default)]
+        state: serde_json::Value,
+    },
     /// Send `signo` to the container's first process, or with `all` to every process
     /// (`pid`: to that process instead, an exec's).
     Signal {
@@ -58,6 +62,10 @@ pub enum Request {
     },
     /// The sandbox's processes.
     Ps,
+    /// Set the sandbox's limits (`runsc update`); the reply is `Usage`.
+    Update { limits: crate::resources::Limits },
+    /// The limits in force and the use (`events --stats`); the reply is `Usage`.
+    Usage,
 }
 
 /// An exec's capability sets (bit N: capability N).
@@ -103,6 +111,7 @@ pub enum Reply {
     Started { pid: i32 },
     Exited { status: i32 },
     Processes { list: Vec<(i32, i32, String)> },
+    Usage { usage: crate::resources::Usage },
 }
 
 fn addr_in(dir: &impl AsRawFd) -> Result<UnixAddr, OciError> {
@@ -217,9 +226,36 @@ pub fn recv<T: for<'de> Deserialize<'de>>(
 
 /// Sends `req` and returns the first reply (an error reply becomes an error).
 pub fn call(dir: &Path, req: &Request, fds: &[RawFd]) -> Result<(OwnedFd, Reply), OciError> {
+    call_within(dir, req, fds, None)
+}
+
+/// [`call`], giving up on the reply after `limit` (a sandbox stopped from outside answers
+/// nothing).
+pub fn call_within(
+    dir: &Path,
+    req: &Request,
+    fds: &[RawFd],
+    limit: Option<std::time::Duration>,
+) -> Result<(OwnedFd, Reply), OciError> {
     let sock = connect(dir)?;
+    if let Some(limit) = limit {
+        let tv = nix::sys::time::TimeVal::new(
+            limit.as_secs() as libc::time_t,
+            limit.subsec_micros() as libc::suseconds_t,
+        );
+        socket::setsockopt(&sock, socket::sockopt::ReceiveTimeout, &tv)
+            .map_err(|e| OciError::io("control socket timeout", e.into()))?;
+    }
     send(&sock, req, fds)?;
-    match recv::<Reply>(&sock)? {
+    let reply = recv::<Reply>(&sock).map_err(|e| match (e, limit) {
+        (OciError::Io { error, .. }, Some(limit))
+            if error.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            OciError::Sandbox(format!("the sandbox did not answer within {limit:?}"))
+        }
+        (e, _) => e,
+    })?;
+    match reply {
         None => Err(OciError::Sandbox(
             "the sandbox closed the connection".into(),
         )),

@@ -4,8 +4,10 @@
 //! around [`commands`].
 
 pub mod commands;
+pub mod container_hooks;
 pub mod control;
 pub mod hooks;
+pub mod resources;
 pub mod sandbox;
 pub mod spec;
 pub mod state;

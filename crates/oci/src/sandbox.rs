@@ -13,7 +13,9 @@ use fs::vfs::MountNamespace;
 use sentry::process::Kernel;
 use sentry::procfs::ProcFs;
 
+use crate::container_hooks::StartHooks;
 use crate::control::{self, Reply, Request};
+use crate::resources::{Limits, Usage, UNLIMITED};
 use crate::{spec, OciError};
 
 /// What `runsc create` hands the sandbox process.
@@ -26,7 +28,8 @@ pub struct SandboxArgs {
     pub console_socket: Option<PathBuf>,
     pub platform: boot::PlatformKind,
     pub total_memory: Option<u64>,
-    /// The sentry's seccomp filter, loaded at `start` before the first guest instruction.
+    /// The sentry's seccomp filter, loaded before `create` returns (so before the first guest
+    /// instruction).
     pub seccomp: boot::seccomp::Mode,
 }
 
@@ -79,6 +82,32 @@ fn enter_network_namespace(spec: &oci_spec::runtime::Spec) -> Result<(), OciErro
     }
     if started_in.is_some() && boot::netns::current_id() != started_in {
         boot::netns::mark_own();
+    }
+    Ok(())
+}
+
+/// Joins the IPC and UTS namespaces the bundle names by path (`spec::joined_namespaces`),
+/// in place of the sandbox's own (`boot::confine`). A container without `hostname` then
+/// has the joined namespace's host name (the sentry reads it live); one with `hostname`
+/// keeps its own, and the joined namespace's is not changed. The container's System V IPC
+/// and POSIX queues stay the sentry's own: they are not shared with that namespace's host
+/// processes.
+fn join_namespaces(spec: &oci_spec::runtime::Spec) -> Result<(), OciError> {
+    use nix::sched::CloneFlags;
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    for (typ, path) in spec::joined_namespaces(spec)? {
+        let (flag, name) = match typ {
+            T::Ipc => (CloneFlags::CLONE_NEWIPC, "ipc"),
+            _ => (CloneFlags::CLONE_NEWUTS, "uts"),
+        };
+        let f = std::fs::File::open(&path)
+            .map_err(|e| OciError::io(format!("{name} namespace {}", path.display()), e))?;
+        nix::sched::setns(f.as_fd(), flag).map_err(|e| {
+            OciError::io(
+                format!("joining {name} namespace {}", path.display()),
+                e.into(),
+            )
+        })?;
     }
     Ok(())
 }
@@ -138,11 +167,13 @@ struct Built {
     ns: Arc<MountNamespace>,
     procfs: Arc<ProcFs>,
     listener: OwnedFd,
+    start_hooks: Arc<StartHooks>,
 }
 
 fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let spec = spec::load(&args.bundle)?;
     enter_network_namespace(&spec)?;
+    join_namespaces(&spec)?;
     let bundle = spec::bundle(&spec, &args.bundle)?;
     let proc = spec
         .process()
@@ -178,11 +209,17 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         .and_then(|r| r.memory().as_ref())
         .and_then(|m| m.limit())
         .filter(|&l| l > 0)
-        .map(|l| (l as u64).div_ceil(4096).saturating_mul(4096).max(16 << 20));
-    let total_memory = match (args.total_memory, limit) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+        .map(|l| {
+            (l as u64)
+                .div_ceil(4096)
+                .saturating_mul(4096)
+                .max(crate::resources::MIN_MEMORY as u64)
+        });
+    // The memory file is sized once (`--total-memory`, or the platform's default, or more
+    // for a larger limit); the limit is enforced under it and `runsc update` moves it.
+    let memory_size = args
+        .total_memory
+        .unwrap_or_else(|| platform::kvm::DEFAULT_MEMORY_SIZE.max(limit.unwrap_or(0)));
     // The container's process may hold CAP_NET_ADMIN (its bounding set has it): then it
     // may change its own network namespace, as under runc, never the host's.
     let network_admin = boot::netns::is_own()
@@ -211,8 +248,14 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     if network_admin {
         fs::hostinet::allow_network_changes();
     }
-    let platform = boot::bundle::new_platform(args.platform, total_memory, device_fd)
+    let platform = boot::bundle::new_platform(args.platform, Some(memory_size), device_fd)
         .map_err(OciError::boot)?;
+    if let Some(limit) = limit {
+        let mem = platform.memory();
+        // Above an operator's --total-memory: the whole file, as before update existed.
+        mem.set_limit(limit.min(mem.size()))
+            .map_err(|e| OciError::Sandbox(e.to_string()))?;
+    }
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
     // linux.resources.pids.limit: the cgroup pids.max of the sandbox (0 or less: none).
     let pids = spec
@@ -226,11 +269,16 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     if let Some(h) = spec.hostname() {
         procfs.set_hostname(h.as_bytes());
     }
+    let start_hooks = Arc::new(StartHooks {
+        hooks: crate::hooks::of(&spec, crate::hooks::Point::StartContainer),
+        process: proc.clone(),
+    });
     Ok(Built {
         sandbox,
         ns,
         procfs,
         listener,
+        start_hooks,
     })
 }
 
@@ -262,30 +310,89 @@ fn signal(kernel: &Kernel, pid: i32, signo: i32) -> bool {
     true
 }
 
-fn serve(
-    conn: OwnedFd,
+/// What every control connection works on.
+#[derive(Clone)]
+struct Shared {
     kernel: Arc<Kernel>,
     ns: Arc<MountNamespace>,
     procfs: Arc<ProcFs>,
     started: Arc<Mutex<bool>>,
+    start_hooks: Arc<StartHooks>,
     main: mpsc::Sender<Main>,
-) {
+}
+
+/// Sets the limits `runsc update` asks for: the memory the sandbox may use (no limit: all of
+/// its memory file) and its task limit.
+fn update_limits(kernel: &Kernel, limits: Limits) -> Result<(), String> {
+    let mem = kernel.platform.memory();
+    if let Some(m) = limits.memory {
+        let bytes = if m == UNLIMITED { mem.size() } else { m as u64 };
+        mem.set_limit(bytes)
+            .map_err(|e| format!("memory.limit: {e}"))?;
+    }
+    if let Some(p) = limits.pids {
+        kernel
+            .tasks
+            .set_pids_max((p != UNLIMITED).then_some(p as u64));
+    }
+    Ok(())
+}
+
+fn usage(kernel: &Kernel) -> Usage {
+    let mem = kernel.platform.memory();
+    Usage {
+        memory_limit: mem.limit(),
+        memory_usage: mem.used_bytes(),
+        memory_max_usage: mem.max_used_bytes(),
+        pids_limit: kernel.tasks.pids_max(),
+        pids_current: kernel.tasks.total(),
+    }
+}
+
+/// Start: the startContainer hooks, in the container, then the first process. A failed
+/// hook ends the container (the spec's "stop the container").
+fn start(sh: &Shared, state: &serde_json::Value) -> Reply {
+    let mut s = sh.started.lock().unwrap_or_else(|e| e.into_inner());
+    if *s {
+        return Reply::Error {
+            message: "the container was started already".into(),
+        };
+    }
+    *s = true;
+    if let Err(message) =
+        crate::container_hooks::run_all(&sh.kernel, &sh.ns, &sh.procfs, &sh.start_hooks, state)
+    {
+        tracing::debug!("{message}");
+        let _ = sh.main.send(Main::Exit(1));
+        return Reply::Error { message };
+    }
+    let _ = sh.main.send(Main::Start);
+    Reply::Ok
+}
+
+fn serve(conn: OwnedFd, sh: Shared) {
     let Ok(Some((req, fds))) = control::recv::<Request>(&conn) else {
         return;
     };
+    let Shared {
+        kernel,
+        ns,
+        procfs,
+        started,
+        main,
+        ..
+    } = sh.clone();
     let reply = match req {
-        Request::Start => {
-            let mut s = started.lock().unwrap_or_else(|e| e.into_inner());
-            if *s {
-                Reply::Error {
-                    message: "the container was started already".into(),
-                }
-            } else {
-                *s = true;
-                let _ = main.send(Main::Start);
-                Reply::Ok
-            }
-        }
+        Request::Start { state } => start(&sh, &state),
+        Request::Update { limits } => match update_limits(&kernel, limits) {
+            Ok(()) => Reply::Usage {
+                usage: usage(&kernel),
+            },
+            Err(message) => Reply::Error { message },
+        },
+        Request::Usage => Reply::Usage {
+            usage: usage(&kernel),
+        },
         Request::Signal { signo, all, pid } => {
             if !(1..=64).contains(&signo) {
                 Reply::Error {
@@ -346,6 +453,7 @@ fn serve(
         } => {
             let mut it = fds.into_iter();
             let p = boot::bundle::BundleProcess {
+                path: None,
                 args,
                 env,
                 cwd,
@@ -402,30 +510,35 @@ pub fn main(args: SandboxArgs) -> i32 {
         ns,
         procfs,
         listener,
+        start_hooks,
     } = built;
-    let kernel = sandbox.kernel().clone();
     let (tx, rx) = mpsc::channel();
-    let started = Arc::new(Mutex::new(false));
-    {
-        let kernel = kernel.clone();
-        std::thread::Builder::new()
-            .name("control".into())
-            .spawn(move || loop {
-                let Ok(conn) = control::accept(&listener) else {
-                    continue;
-                };
-                let (kernel, ns, procfs, started, tx) = (
-                    kernel.clone(),
-                    ns.clone(),
-                    procfs.clone(),
-                    started.clone(),
-                    tx.clone(),
-                );
-                let _ = std::thread::Builder::new()
-                    .name("control-conn".into())
-                    .spawn(move || serve(conn, kernel, ns, procfs, started, tx));
-            })
-            .expect("control thread");
+    let shared = Shared {
+        kernel: sandbox.kernel().clone(),
+        ns,
+        procfs,
+        started: Arc::new(Mutex::new(false)),
+        start_hooks,
+        main: tx,
+    };
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || loop {
+            let Ok(conn) = control::accept(&listener) else {
+                continue;
+            };
+            let sh = shared.clone();
+            let _ = std::thread::Builder::new()
+                .name("control-conn".into())
+                .spawn(move || serve(conn, sh));
+        })
+        .expect("control thread");
+    // Every thread of this process (the control threads too) from here on, before create
+    // returns: between create and start the sandbox only serves its control socket.
+    if let Err(e) = boot::seccomp::install(args.seccomp) {
+        tracing::warn!("sandbox {}: {e}", args.id);
+        report(&ready, &Err(OciError::Sandbox(e.to_string())));
+        return 128 + libc::SIGKILL;
     }
     report(&ready, &Ok(()));
     drop(ready);
@@ -433,11 +546,6 @@ pub fn main(args: SandboxArgs) -> i32 {
         Ok(Main::Start) => {}
         Ok(Main::Exit(code)) => return code,
         Err(_) => return 1,
-    }
-    // Every thread of this process (the control threads too) from here on.
-    if let Err(e) = boot::seccomp::install(args.seccomp) {
-        tracing::warn!("sandbox {}: {e}", args.id);
-        return 128 + libc::SIGKILL;
     }
     match sandbox.run() {
         Ok(status) => status.shell_status(),

@@ -246,6 +246,7 @@ pub fn rlimits(p: &Process) -> Vec<(u32, u64, u64)> {
 pub fn process(p: &Process) -> BundleProcess {
     let user = p.user();
     BundleProcess {
+        path: None,
         args: p.args().clone().unwrap_or_default(),
         env: p.env().clone().unwrap_or_default(),
         cwd: p.cwd().to_string_lossy().into_owned(),
@@ -257,6 +258,37 @@ pub fn process(p: &Process) -> BundleProcess {
         rlimits: rlimits(p),
         stdio: [None, None, None],
     }
+}
+
+/// The IPC and UTS namespaces the bundle names by path (`linux.namespaces[].path`), which
+/// the sandbox process joins. A path for any other type but network (joined apart,
+/// [`network_namespace`]) can't be honoured by a sandbox, and is refused naming the field:
+/// the container's processes, mounts, users and cgroups are the sentry's, not the host's.
+pub fn joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, PathBuf)>, OciError> {
+    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, n) in list.iter().enumerate() {
+        let Some(path) = n.path() else { continue };
+        let name = match n.typ() {
+            LinuxNamespaceType::Network => continue,
+            LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts => {
+                out.push((n.typ(), path.clone()));
+                continue;
+            }
+            LinuxNamespaceType::Pid => "pid",
+            LinuxNamespaceType::Mount => "mount",
+            LinuxNamespaceType::User => "user",
+            LinuxNamespaceType::Cgroup => "cgroup",
+            LinuxNamespaceType::Time => "time",
+        };
+        return Err(OciError::Invalid(format!(
+            "config.json: linux.namespaces[{i}].path: joining a {name} namespace by path is \
+             not supported"
+        )));
+    }
+    Ok(out)
 }
 
 /// The network namespace the sandbox joins: Some(path) to join, Some(None) for a new one,
@@ -302,6 +334,44 @@ mod tests {
         assert!(err.contains("mounts[0].options: invalid type"), "{err}");
         // An unknown field is ignored.
         assert!(parse(&format!(r#"{base} "noSuchField": 1}}"#)).is_ok());
+    }
+
+    #[test]
+    fn namespaces_by_path_ipc_and_uts_only() {
+        let with = |list: &str| {
+            parse(&format!(
+                r#"{{"ociVersion": "1.0.2", "linux": {{"namespaces": {list}}}}}"#
+            ))
+            .unwrap()
+        };
+        let spec = with(
+            r#"[{"type": "pid"}, {"type": "ipc", "path": "/i"}, {"type": "uts", "path": "/u"},
+                {"type": "network", "path": "/n"}]"#,
+        );
+        assert_eq!(
+            joined_namespaces(&spec).unwrap(),
+            vec![
+                (LinuxNamespaceType::Ipc, PathBuf::from("/i")),
+                (LinuxNamespaceType::Uts, PathBuf::from("/u"))
+            ]
+        );
+        for (typ, name) in [
+            ("pid", "pid"),
+            ("mount", "mount"),
+            ("user", "user"),
+            ("cgroup", "cgroup"),
+        ] {
+            let spec = with(&format!(
+                r#"[{{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "{typ}", "path": "/x"}}]"#
+            ));
+            let err = joined_namespaces(&spec).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "linux.namespaces[2].path: joining a {name} namespace by path is not supported"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

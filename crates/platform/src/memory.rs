@@ -14,6 +14,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
@@ -31,6 +32,19 @@ struct Allocator {
     free: Vec<Gpa>,
     /// Extra owners of shared pages (a page absent here has one owner).
     extra_refs: std::collections::HashMap<Gpa, u32>,
+    /// The most bytes ever in use at once.
+    peak: u64,
+}
+
+impl Allocator {
+    /// Bytes handed out and not freed (page 0, never handed out, not counted).
+    fn in_use(&self) -> u64 {
+        (self.next - PAGE_SIZE).saturating_sub(self.free.len() as u64 * PAGE_SIZE)
+    }
+
+    fn note_peak(&mut self) {
+        self.peak = self.peak.max(self.in_use());
+    }
 }
 
 /// Guest-physical addresses of external regions start here (above the memory file, the
@@ -65,6 +79,11 @@ pub struct MemoryFile {
     fd: OwnedFd,
     base: NonNull<u8>,
     size: u64,
+    /// The most bytes in use at once: the sandbox's memory limit, at most `size`. The file
+    /// (and the KVM memory slot over it) can't change size while the guest runs, so a limit
+    /// changed live (`runsc update --memory`) moves this instead; past it allocation fails
+    /// as it does when the file is full.
+    limit: AtomicU64,
     alloc: Mutex<Allocator>,
     regions: RwLock<Regions>,
 }
@@ -104,11 +123,13 @@ impl MemoryFile {
             fd,
             base: NonNull::new(ptr.cast()).expect("mmap never returns null on success"),
             size,
+            limit: AtomicU64::new(size),
             // Page 0 is never handed out so that a zero GPA can mean "none".
             alloc: Mutex::new(Allocator {
                 next: PAGE_SIZE,
                 free: Vec::new(),
                 extra_refs: std::collections::HashMap::new(),
+                peak: 0,
             }),
             regions: RwLock::new(Regions::default()),
         })
@@ -198,10 +219,49 @@ impl MemoryFile {
         self.size
     }
 
-    /// Bytes never handed out or freed again (sysinfo's freeram).
+    /// The memory limit: the most bytes in use at once (sysinfo's totalram).
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the memory limit, rounded down to whole pages. It may be below what is in use
+    /// (as a cgroup's memory.max may): nothing is taken back, but no page is handed out
+    /// until use falls below it. Above the file's size it can't be honoured: an error.
+    pub fn set_limit(&self, bytes: u64) -> Result<(), PlatformError> {
+        if bytes > self.size {
+            return Err(PlatformError::Memory(format!(
+                "a limit of {bytes} bytes is above the sandbox's memory, {} bytes, which is \
+                 fixed when the sandbox starts",
+                self.size
+            )));
+        }
+        self.limit
+            .store(bytes - bytes % PAGE_SIZE, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes handed out and not freed (the memory cgroup's usage).
+    pub fn used_bytes(&self) -> u64 {
+        self.alloc
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_use()
+    }
+
+    /// The most bytes ever in use at once (the memory cgroup's max_usage).
+    pub fn max_used_bytes(&self) -> u64 {
+        self.alloc.lock().unwrap_or_else(|e| e.into_inner()).peak
+    }
+
+    /// Bytes that may still be handed out under the limit (sysinfo's freeram).
     pub fn free_bytes(&self) -> u64 {
         let a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        self.size.saturating_sub(a.next) + a.free.len() as u64 * PAGE_SIZE
+        self.limit().saturating_sub(a.in_use())
+    }
+
+    /// Whether `bytes` more fit under the limit.
+    fn fits(&self, a: &Allocator, bytes: u64) -> bool {
+        a.in_use() + bytes <= self.limit()
     }
 
     /// Host address of the start of the mapping (for the KVM memory slot).
@@ -212,14 +272,18 @@ impl MemoryFile {
     /// Allocates one zeroed page.
     pub fn alloc_page(&self) -> Result<Gpa, PlatformError> {
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(page) = a.free.pop() {
-            return Ok(page);
-        }
-        if a.next + PAGE_SIZE > self.size {
+        if !self.fits(&a, PAGE_SIZE) {
             return Err(PlatformError::OutOfMemory);
         }
-        let page = a.next;
-        a.next += PAGE_SIZE;
+        let page = match a.free.pop() {
+            Some(page) => page,
+            None if a.next + PAGE_SIZE > self.size => return Err(PlatformError::OutOfMemory),
+            None => {
+                a.next += PAGE_SIZE;
+                a.next - PAGE_SIZE
+            }
+        };
+        a.note_peak();
         Ok(page)
     }
 
@@ -227,6 +291,9 @@ impl MemoryFile {
     /// page-table roots). Freed as two ordinary pages.
     pub fn alloc_page_pair(&self) -> Result<Gpa, PlatformError> {
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.fits(&a, 2 * PAGE_SIZE) {
+            return Err(PlatformError::OutOfMemory);
+        }
         if a.next & PAGE_SIZE != 0 {
             if a.next + PAGE_SIZE > self.size {
                 return Err(PlatformError::OutOfMemory);
@@ -240,6 +307,7 @@ impl MemoryFile {
         }
         let pair = a.next;
         a.next += 2 * PAGE_SIZE;
+        a.note_peak();
         Ok(pair)
     }
 
@@ -390,5 +458,39 @@ impl Drop for MemoryFile {
     fn drop(&mut self) {
         // SAFETY: unmapping the mapping created in `new`; no pointers into it outlive self.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_bounds_allocation_and_moves_live() {
+        let mem = MemoryFile::new(64 * PAGE_SIZE).unwrap();
+        assert_eq!(mem.limit(), 64 * PAGE_SIZE);
+        mem.set_limit(4 * PAGE_SIZE + 100).unwrap();
+        assert_eq!(mem.limit(), 4 * PAGE_SIZE);
+        let pages: Vec<Gpa> = (0..4).map(|_| mem.alloc_page().unwrap()).collect();
+        assert_eq!(mem.used_bytes(), 4 * PAGE_SIZE);
+        assert_eq!(mem.max_used_bytes(), 4 * PAGE_SIZE);
+        assert_eq!(mem.free_bytes(), 0);
+        assert!(matches!(mem.alloc_page(), Err(PlatformError::OutOfMemory)));
+        assert!(matches!(
+            mem.alloc_page_pair(),
+            Err(PlatformError::OutOfMemory)
+        ));
+        // A freed page may be handed out again; a lower limit takes nothing back but stops
+        // allocation until use falls under it.
+        mem.free_pages(&pages[..1]);
+        assert!(mem.alloc_page().is_ok());
+        mem.set_limit(2 * PAGE_SIZE).unwrap();
+        assert!(mem.alloc_page().is_err());
+        mem.free_pages(&pages[1..]);
+        assert_eq!(mem.used_bytes(), PAGE_SIZE);
+        assert!(mem.alloc_page().is_ok());
+        assert!(mem.set_limit(65 * PAGE_SIZE).is_err());
+        mem.set_limit(64 * PAGE_SIZE).unwrap();
+        assert!(mem.alloc_page_pair().is_ok());
     }
 }

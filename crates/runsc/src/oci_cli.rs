@@ -77,6 +77,109 @@ pub struct ExecArgs {
     args: Vec<String>,
 }
 
+/// runc's `update` flags; each overrides the same field of `--resources`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// A JSON file with the `linux.resources` to apply, or `-` for stdin.
+    #[arg(long, short = 'r')]
+    resources: Option<PathBuf>,
+    /// Memory limit (64m, 1g, -1 for none).
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory plus swap limit (the sandbox never swaps: at least --memory, or -1).
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    /// The most tasks (threads included) the container may have (-1 for none).
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpu_share: Option<u64>,
+    #[arg(long)]
+    cpu_rt_period: Option<u64>,
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    #[arg(long)]
+    l3_cache_schema: Option<String>,
+    #[arg(long)]
+    mem_bw_schema: Option<String>,
+    id: String,
+}
+
+impl UpdateArgs {
+    /// The resources object: `--resources`, then the flags over it.
+    fn resources(&self) -> Result<serde_json::Value, OciError> {
+        use oci::resources::{parse, parse_bytes, set};
+        use serde_json::json;
+        let mut r = match &self.resources {
+            None => json!({}),
+            Some(p) if p.as_os_str() == "-" => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                    .map_err(|e| OciError::io("reading the resources from stdin", e))?;
+                parse(&bytes, "resources (stdin)")?
+            }
+            Some(p) => {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| OciError::io(format!("reading {}", p.display()), e))?;
+                parse(&bytes, &p.display().to_string())?
+            }
+        };
+        let sizes = [
+            ("memory.limit", &self.memory),
+            ("memory.swap", &self.memory_swap),
+            ("memory.reservation", &self.memory_reservation),
+            ("memory.kernel", &self.kernel_memory),
+            ("memory.kernelTCP", &self.kernel_memory_tcp),
+        ];
+        for (path, v) in sizes {
+            if let Some(v) = v {
+                set(&mut r, path, json!(parse_bytes(v)?));
+            }
+        }
+        let numbers = [
+            ("pids.limit", self.pids_limit.map(|v| json!(v))),
+            ("cpu.period", self.cpu_period.map(|v| json!(v))),
+            ("cpu.quota", self.cpu_quota.map(|v| json!(v))),
+            ("cpu.shares", self.cpu_share.map(|v| json!(v))),
+            ("cpu.realtimePeriod", self.cpu_rt_period.map(|v| json!(v))),
+            ("cpu.realtimeRuntime", self.cpu_rt_runtime.map(|v| json!(v))),
+            ("cpu.cpus", self.cpuset_cpus.as_ref().map(|v| json!(v))),
+            ("cpu.mems", self.cpuset_mems.as_ref().map(|v| json!(v))),
+            ("blockIO.weight", self.blkio_weight.map(|v| json!(v))),
+            (
+                "intelRdt.l3CacheSchema",
+                self.l3_cache_schema.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "intelRdt.memBwSchema",
+                self.mem_bw_schema.as_ref().map(|v| json!(v)),
+            ),
+        ];
+        for (path, v) in numbers {
+            if let Some(v) = v {
+                set(&mut r, path, v);
+            }
+        }
+        Ok(r)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum OciCommand {
     /// Create a container from a bundle, stopped before its program runs.
@@ -139,12 +242,9 @@ pub enum OciCommand {
         #[arg(long, short = 'b')]
         bundle: Option<PathBuf>,
     },
-    /// Accepted for Docker (`docker update`): resource limits are not applied yet.
-    Update {
-        #[arg(long, short = 'r')]
-        resources: Option<String>,
-        id: String,
-    },
+    /// Change a running container's limits: the memory limit and the task limit apply
+    /// live; what the sandbox can't enforce (cpu, blkio) is refused, naming it.
+    Update(Box<UpdateArgs>),
     /// (internal) The sandbox process of a container.
     #[command(hide = true)]
     Sandbox {
@@ -363,13 +463,10 @@ fn run_command(g: &OciGlobals, cmd: OciCommand) -> Result<i32, OciError> {
                 .map_err(|e| OciError::io(format!("writing {}", path.display()), e))?;
             Ok(0)
         }
-        OciCommand::Update { resources, id } => {
-            if resources.as_deref() == Some("-") {
-                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
-            }
-            oci::state::check_id(&id)?;
-            oci::state::load(&g.root, &id)?;
-            tracing::warn!("update {id}: resource limits are not applied");
+        OciCommand::Update(a) => {
+            let resources = a.resources()?;
+            let now = commands::update(globals, &a.id, &resources)?;
+            tracing::info!("update {}: now {now:?}", a.id);
             Ok(0)
         }
         OciCommand::Sandbox {

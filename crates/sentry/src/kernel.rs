@@ -123,6 +123,7 @@ fn map_segment_from_file(
             shared: false,
             may_write: false,
             path: program.exe.clone(),
+            name: None,
         }),
         flags: Default::default(),
     });
@@ -616,6 +617,7 @@ fn new_process(
 /// Builds the sandbox and loads its first process (pid 1), without running it.
 pub fn prepare(platform: Arc<dyn Platform>, spec: ProcessSpec) -> Result<Sandbox, SentryError> {
     let vdso = Vdso::new(platform.memory().clone(), platform.guest_tsc())?;
+    crate::syscalls::snapshot_host_clock();
     let kernel = Kernel::new(platform.clone(), spec.procfs.clone(), vdso);
     crate::tty::connect_devpts(&kernel, &spec.mounts);
     let (task, group, regs) = new_process(&kernel, spec, 0, true)?;

@@ -46,7 +46,7 @@ pub fn read_at(
         _ => return Err(Errno::EACCES),
     }
     let st = inode.stat().map_err(Errno)?;
-    perm::check(&st, creds, perm::MAY_EXEC).map_err(Errno)?;
+    perm::check(&*inode, &st, creds, perm::MAY_EXEC).map_err(Errno)?;
     if st.size.max(0) as u64 > limit {
         return Err(Errno::ENOMEM);
     }

@@ -258,6 +258,13 @@ impl Inode for MergedInode {
         self.inner.getxattr(name)
     }
 
+    fn acl(
+        &self,
+        kind: crate::vfs::acl::AclKind,
+    ) -> Result<Option<Arc<crate::vfs::acl::Acl>>, Errno> {
+        self.inner.acl(kind)
+    }
+
     fn setxattr(&self, name: &[u8], value: &[u8], flags: i32) -> Result<(), Errno> {
         self.inner.setxattr(name, value, flags)
     }

@@ -69,6 +69,7 @@ use std::sync::Arc;
 use super::error::ImageError;
 use super::format::{self, PAGE_SIZE};
 use super::reader::{Image, Ino};
+use crate::vfs::acl::{Acl, AclKind};
 use crate::vfs::{
     DirEntry, FileType, HostRegion, Inode, Mappable, MappedRange, NewNode, Owner, SetAttr, StatFs,
     Translation,
@@ -512,6 +513,16 @@ impl Inode for ImgInode {
             Some(v) => Ok(v.to_vec()),
             None if name == OPAQUE_XATTR && self.opaque() => Ok(b"y".to_vec()),
             None => Err(libc::ENODATA),
+        }
+    }
+
+    /// An image keeps ACLs as the xattrs its tar entries carried. One that doesn't parse is
+    /// treated as absent: the file's mode bits still apply.
+    fn acl(&self, kind: AclKind) -> Result<Option<Arc<Acl>>, Errno> {
+        match self.getxattr(kind.xattr_name()) {
+            Ok(v) => Ok(Acl::from_xattr(&v).ok().flatten().map(Arc::new)),
+            Err(libc::ENODATA) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

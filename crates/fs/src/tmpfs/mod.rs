@@ -39,8 +39,13 @@
 //! Reads, `readdir` and `readlink` move atime with Linux's default `relatime` rule.
 //!
 //! Where we differ from Linux's tmpfs on purpose: `FALLOC_FL_ZERO_RANGE` is supported (as
-//! on ext4; shmem says EOPNOTSUPP), and `system.*` xattrs are refused with EOPNOTSUPP
-//! (POSIX ACLs would not be enforced, as a kernel without `CONFIG_TMPFS_POSIX_ACL`).
+//! on ext4; shmem says EOPNOTSUPP).
+//!
+//! POSIX ACLs (`system.posix_acl_access`, `system.posix_acl_default`) are kept parsed, as
+//! Linux's tmpfs with `CONFIG_TMPFS_POSIX_ACL` keeps them: setting an access ACL rewrites
+//! the mode (and is dropped when the mode says it all), chmod rewrites the ACL, and both
+//! count against the byte budget like other xattrs. Who may set them, and inheritance at
+//! create, are the VFS's (`vfs::acl`); other `system.*` names are refused (EOPNOTSUPP).
 
 mod file;
 #[cfg(test)]
@@ -51,6 +56,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
+use crate::vfs::acl::{Acl, AclKind};
 use crate::vfs::{DirEntry, FileType, Inode, NewNode, Owner, SetAttr, StatFs, Timespec};
 use crate::{Errno, Stat};
 use file::{Charge, FileData, MAX_FILE_SIZE, PAGE};
@@ -344,12 +350,22 @@ struct State {
     mtime: Timespec,
     ctime: Timespec,
     xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The access and default ACLs, shared with permission checks in progress.
+    acl_access: Option<Arc<Acl>>,
+    acl_default: Option<Arc<Acl>>,
     /// Bytes charged to the instance's budget, refunded when the inode is dropped.
     charged: u64,
     body: Body,
 }
 
 impl State {
+    fn acl_mut(&mut self, kind: AclKind) -> &mut Option<Arc<Acl>> {
+        match kind {
+            AclKind::Access => &mut self.acl_access,
+            AclKind::Default => &mut self.acl_default,
+        }
+    }
+
     fn dir(&self) -> Result<&DirData, Errno> {
         match &self.body {
             Body::Dir(d) => Ok(d),
@@ -425,6 +441,8 @@ impl TmpfsInode {
                 mtime: t,
                 ctime: t,
                 xattrs: BTreeMap::new(),
+                acl_access: None,
+                acl_default: None,
                 charged,
                 body,
             }),
@@ -713,6 +731,58 @@ impl TmpfsInode {
             return Err(libc::EINVAL);
         }
         Ok(user)
+    }
+
+    /// Symlinks have no ACLs (Linux: EOPNOTSUPP).
+    fn acls_allowed(&self) -> Result<(), Errno> {
+        if self.file_type == FileType::Symlink {
+            Err(libc::EOPNOTSUPP)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Stores (or with `None` removes) an ACL, as Linux's `simple_set_acl`: a default ACL
+    /// only on a directory; an access ACL rewrites the mode's permission bits and is
+    /// dropped when they say all it says. Its bytes are charged like an xattr's.
+    fn set_acl(&self, kind: AclKind, acl: Option<Acl>) -> Result<(), Errno> {
+        self.acls_allowed()?;
+        if kind == AclKind::Default && self.file_type != FileType::Directory {
+            return if acl.is_some() {
+                Err(libc::EACCES)
+            } else {
+                Ok(())
+            };
+        }
+        let mut st = wr(&self.state);
+        let mut acl = acl;
+        let mut mode = st.mode;
+        if kind == AclKind::Access {
+            if let Some(a) = &acl {
+                let keep;
+                (mode, keep) = a.equiv_mode(st.mode);
+                if !keep {
+                    acl = None;
+                }
+            }
+        }
+        let bytes = |a: &Option<Arc<Acl>>| {
+            a.as_ref()
+                .map_or(0, |a| (kind.xattr_name().len() + a.to_xattr().len()) as u64)
+        };
+        let acl = acl.map(Arc::new);
+        let (old_bytes, new_bytes) = (bytes(st.acl_mut(kind)), bytes(&acl));
+        let State { charged, .. } = &mut *st;
+        let mut charge = self.charge(charged);
+        if new_bytes > old_bytes {
+            charge.take(new_bytes - old_bytes)?;
+        } else {
+            charge.give_back(old_bytes - new_bytes);
+        }
+        *st.acl_mut(kind) = acl;
+        st.mode = mode;
+        st.ctime = now();
+        Ok(())
     }
 
     /// Linux keeps user.* xattrs to regular files and directories.
@@ -1154,6 +1224,9 @@ impl Inode for TmpfsInode {
         }
         if let Some(mode) = attr.mode {
             st.mode = (st.mode & libc::S_IFMT) | (mode & 0o7777);
+            if let Some(acl) = st.acl_access.as_mut() {
+                Arc::make_mut(acl).chmod(mode);
+            }
             changed = true;
         }
         if attr.uid.is_some() || attr.gid.is_some() {
@@ -1189,6 +1262,10 @@ impl Inode for TmpfsInode {
     }
 
     fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        if let Some(kind) = AclKind::from_xattr_name(name) {
+            self.acls_allowed()?;
+            return self.acl(kind)?.map(|a| a.to_xattr()).ok_or(libc::ENODATA);
+        }
         let user = self.xattr_name(name)?;
         if user && !self.user_xattrs_allowed() {
             return Err(libc::ENODATA);
@@ -1209,6 +1286,10 @@ impl Inode for TmpfsInode {
         }
         if value.len() > XATTR_SIZE_MAX {
             return Err(libc::E2BIG);
+        }
+        if let Some(kind) = AclKind::from_xattr_name(name) {
+            // As Linux since 6.2, ACLs are set whatever XATTR_CREATE/REPLACE say.
+            return self.set_acl(kind, Acl::from_xattr(value)?);
         }
         let user = self.xattr_name(name)?;
         if user && !self.user_xattrs_allowed() {
@@ -1238,10 +1319,23 @@ impl Inode for TmpfsInode {
     }
 
     fn listxattr(&self) -> Result<Vec<Vec<u8>>, Errno> {
-        Ok(rd(&self.state).xattrs.keys().cloned().collect())
+        let st = rd(&self.state);
+        let mut names: Vec<Vec<u8>> = st.xattrs.keys().cloned().collect();
+        for (kind, acl) in [
+            (AclKind::Access, &st.acl_access),
+            (AclKind::Default, &st.acl_default),
+        ] {
+            if acl.is_some() {
+                names.push(kind.xattr_name().to_vec());
+            }
+        }
+        Ok(names)
     }
 
     fn removexattr(&self, name: &[u8]) -> Result<(), Errno> {
+        if let Some(kind) = AclKind::from_xattr_name(name) {
+            return self.set_acl(kind, None);
+        }
         let user = self.xattr_name(name)?;
         if user && !self.user_xattrs_allowed() {
             return Err(libc::EPERM);
@@ -1255,6 +1349,15 @@ impl Inode for TmpfsInode {
             .give_back((name.len() + value.len()) as u64);
         st.ctime = now();
         Ok(())
+    }
+
+    fn acl(&self, kind: AclKind) -> Result<Option<Arc<Acl>>, Errno> {
+        self.acls_allowed()?;
+        let st = rd(&self.state);
+        Ok(match kind {
+            AclKind::Access => st.acl_access.clone(),
+            AclKind::Default => st.acl_default.clone(),
+        })
     }
 
     fn statfs(&self) -> Result<StatFs, Errno> {

@@ -1234,8 +1234,11 @@ fn xattrs() {
     assert_eq!(errno(f.getxattr(b"user.a")), libc::ENODATA);
     // Names.
     assert_eq!(errno(f.setxattr(b"nonamespace", b"", 0)), libc::EOPNOTSUPP);
+    assert_eq!(errno(f.setxattr(b"system.other", b"", 0)), libc::EOPNOTSUPP);
+    // ACLs are kept (vfs::acl); an empty one is a removal.
+    f.setxattr(b"system.posix_acl_access", b"", 0).unwrap();
     assert_eq!(
-        errno(f.setxattr(b"system.posix_acl_access", b"", 0)),
+        errno(f.setxattr(b"system.posix_acl_access", &[1, 0, 0, 0], 0)),
         libc::EOPNOTSUPP
     );
     assert_eq!(errno(f.getxattr(b"other.x")), libc::EOPNOTSUPP);

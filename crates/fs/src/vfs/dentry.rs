@@ -18,10 +18,23 @@ pub struct Dentry {
     dead: AtomicBool,
     /// Something is mounted here: the parent keeps this dentry even if it caches nothing.
     pinned: AtomicBool,
+    /// This was the file's last name and something still held it (an open descriptor, a
+    /// mapping, a working directory) when it was removed: the file's deletion is reported
+    /// (inotify's IN_DELETE_SELF) when the dentry goes, as Linux reports it when the last
+    /// reference to the dentry is dropped.
+    deletion_pending: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        if *self.deletion_pending.get_mut() {
+            crate::inotify::deleted(&self.inode);
+        }
+    }
 }
 
 impl Dentry {
@@ -33,6 +46,7 @@ impl Dentry {
             children: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             pinned: AtomicBool::new(false),
+            deletion_pending: AtomicBool::new(false),
         })
     }
 
@@ -51,6 +65,11 @@ impl Dentry {
             .as_ref()
             .map(|(n, _)| n.clone())
             .unwrap_or_default()
+    }
+
+    /// Reports the file's deletion when this dentry goes (see `deletion_pending`).
+    pub fn defer_deletion_notice(&self) {
+        self.deletion_pending.store(true, Ordering::Relaxed);
     }
 
     /// Marks this dentry as a mount point.
@@ -98,6 +117,7 @@ impl Dentry {
             children: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             pinned: AtomicBool::new(false),
+            deletion_pending: AtomicBool::new(false),
         });
         children.insert(name.to_vec(), d.clone());
         d

@@ -283,6 +283,13 @@ pub trait Inode: Send + Sync + Any {
         Ok(Vec::new())
     }
 
+    /// The file's access or default ACL, for permission checks and for files created in a
+    /// directory. Filesystems that keep ACLs answer (tmpfs, and overlays through their
+    /// layers); the rest (EOPNOTSUPP) are checked by their mode bits alone.
+    fn acl(&self, _kind: super::acl::AclKind) -> Result<Option<Arc<super::acl::Acl>>, Errno> {
+        Err(libc::EOPNOTSUPP)
+    }
+
     fn removexattr(&self, _name: &[u8]) -> Result<(), Errno> {
         Err(libc::ENODATA)
     }

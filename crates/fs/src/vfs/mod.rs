@@ -5,6 +5,7 @@
 //! paths with Linux's rules ([`Resolver`]), checks permissions ([`perm`]) and keeps open file
 //! descriptions ([`OpenFile`]).
 
+pub mod acl;
 pub mod dentry;
 pub mod file;
 pub mod inode;

@@ -1,5 +1,7 @@
 //! Permission checks against a task's credentials, as Linux's `generic_permission`.
 
+use super::acl::AclKind;
+use super::Inode;
 use crate::{Errno, Stat};
 
 /// Access bits of `access(2)` and of permission checks.
@@ -50,20 +52,30 @@ impl Creds {
     }
 }
 
-/// Checks `mask` (MAY_*) against the mode, owner and group in `stat`, then the overriding
-/// capabilities as Linux's generic_permission: CAP_DAC_OVERRIDE for anything but executing
-/// a file no execute bit allows, CAP_DAC_READ_SEARCH for reading a file and reading or
-/// searching a directory.
-pub fn check(stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
+/// Checks `mask` (MAY_*) for `inode`, whose metadata is `stat`, as Linux's
+/// generic_permission: the owner's mode bits for the owner; for anyone else the access ACL
+/// if the file has one (and a group class), else the group or other bits; then the
+/// overriding capabilities: CAP_DAC_OVERRIDE for anything but executing a file no execute
+/// bit allows, CAP_DAC_READ_SEARCH for reading a file and reading or searching a directory.
+pub fn check(inode: &dyn Inode, stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
     let mode = stat.mode;
-    let bits = if creds.uid == stat.uid {
-        (mode >> 6) & 7
-    } else if creds.in_group(stat.gid) {
-        (mode >> 3) & 7
+    let allowed = if creds.uid == stat.uid {
+        (mode >> 6) & 7 & mask == mask
     } else {
-        mode & 7
+        // Linux asks the ACL only when the group class grants something: with a mask of
+        // nothing, no named entry could grant anything either.
+        let acl = if mode & 0o070 != 0 {
+            inode.acl(AclKind::Access).ok().flatten()
+        } else {
+            None
+        };
+        match acl {
+            Some(acl) => acl.permission(stat, creds, mask).is_ok(),
+            None if creds.in_group(stat.gid) => (mode >> 3) & 7 & mask == mask,
+            None => mode & 7 & mask == mask,
+        }
     };
-    if bits & mask == mask {
+    if allowed {
         return Ok(());
     }
     let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
@@ -81,6 +93,11 @@ pub fn check(stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
     Err(libc::EACCES)
 }
 
+/// [`check`] for `inode` as it is now.
+pub fn check_inode(inode: &dyn Inode, creds: &Creds, mask: u32) -> Result<(), Errno> {
+    check(inode, &inode.stat()?, creds, mask)
+}
+
 /// Whether `creds` may change the metadata of a file they don't own (chmod, utimes...):
 /// the owner, or CAP_FOWNER (Linux's inode_owner_or_capable).
 pub fn is_owner_or_root(stat: &Stat, creds: &Creds) -> bool {
@@ -88,8 +105,13 @@ pub fn is_owner_or_root(stat: &Stat, creds: &Creds) -> bool {
 }
 
 /// The sticky-bit rule for removing or renaming `victim` from directory `dir`.
-pub fn may_delete_from(dir: &Stat, victim: &Stat, creds: &Creds) -> Result<(), Errno> {
-    check(dir, creds, MAY_WRITE | MAY_EXEC)?;
+pub fn may_delete_from(
+    dir_inode: &dyn Inode,
+    dir: &Stat,
+    victim: &Stat,
+    creds: &Creds,
+) -> Result<(), Errno> {
+    check(dir_inode, dir, creds, MAY_WRITE | MAY_EXEC)?;
     if dir.mode & libc::S_ISVTX != 0
         && !creds.has_cap(CAP_FOWNER)
         && creds.uid != victim.uid

@@ -216,7 +216,7 @@ impl Resolver<'_> {
             if cur.inode().file_type() != FileType::Directory {
                 return Err(libc::ENOTDIR);
             }
-            perm::check(&cur.inode().stat()?, self.creds, MAY_EXEC)?;
+            perm::check_inode(&**cur.inode(), self.creds, MAY_EXEC)?;
             if name == b"." {
                 continue;
             }

@@ -39,6 +39,9 @@ pub struct FileMapping {
     pub path: Vec<u8>,
     /// A System V shared memory attachment: the segment's token (`crate::ipc::shm`).
     pub shm: Option<Arc<crate::ipc::shm::Attach>>,
+    /// The name the file was mapped through. A mapping holds it as Linux's VMA holds its
+    /// struct file, so a removed file's deletion is reported (inotify) at the last munmap.
+    pub name: Option<Arc<fs::vfs::Dentry>>,
 }
 
 impl std::fmt::Debug for FileMapping {

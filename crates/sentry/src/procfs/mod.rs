@@ -108,7 +108,7 @@ impl ProcFs {
     fn memory(&self) -> Result<(u64, u64), fs::Errno> {
         let k = self.kernel()?;
         let mem = k.platform.memory();
-        Ok((mem.size(), mem.free_bytes()))
+        Ok((mem.limit(), mem.free_bytes()))
     }
 
     /// /proc/meminfo: the sandbox's memory (the memory file its pages come from). Nothing

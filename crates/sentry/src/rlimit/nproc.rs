@@ -112,12 +112,17 @@ impl TaskCounts {
         }
     }
 
-    /// How many tasks `uid` has.
-    /// Every task of every user (sysinfo's procs).
+    /// Every task of every user (sysinfo's procs, the pids cgroup's pids.current).
     pub fn total(&self) -> u64 {
         self.lock().values().sum()
     }
 
+    /// The sandbox's task limit (None: no limit).
+    pub fn pids_max(&self) -> Option<u64> {
+        Some(self.pids_max.load(Ordering::Relaxed)).filter(|&m| m != u64::MAX)
+    }
+
+    /// How many tasks `uid` has.
     pub fn count(&self, uid: u32) -> u64 {
         self.lock().get(&uid).copied().unwrap_or(0)
     }

@@ -76,8 +76,43 @@ const TIMEX_SIZE: usize = 208;
 /// adjtimex modes that only read (Linux's ADJ_OFFSET_SS_READ).
 const ADJ_OFFSET_SS_READ: u32 = 0xa001;
 
-/// adjtimex on the realtime clock: a read (modes 0) gives the host's clock state; any change
-/// is EPERM.
+/// The host clock's state (adjtimex with modes 0) and adjtimex's answer, read once before
+/// the sentry's seccomp filter: the filter forbids adjtimex, whose modes are in memory
+/// where a filter can't look (a compromised sentry run as root could otherwise set the
+/// host's clock).
+struct HostClock {
+    timex: libc::timex,
+    state: i32,
+}
+
+// SAFETY: timex is plain data (integers); the pointer-free struct is shared read-only.
+unsafe impl Send for HostClock {}
+// SAFETY: as above.
+unsafe impl Sync for HostClock {}
+
+static HOST_CLOCK: std::sync::OnceLock<Result<HostClock, i32>> = std::sync::OnceLock::new();
+
+/// Reads the host clock's state for later adjtimex reads. Called while building the
+/// sandbox, before the seccomp filter; a sentry without a filter (tests) reads it on first
+/// use.
+pub fn snapshot_host_clock() {
+    HOST_CLOCK.get_or_init(|| {
+        // SAFETY: an all-zero timex is valid; modes 0 only reads.
+        let mut timex: libc::timex = unsafe { std::mem::zeroed() };
+        // SAFETY: timex is a valid, writable timex; with modes 0 the host only reads.
+        let state = unsafe { libc::adjtimex(&mut timex) };
+        if state < 0 {
+            Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO))
+        } else {
+            Ok(HostClock { timex, state })
+        }
+    });
+}
+
+/// adjtimex on the realtime clock: a read (modes 0) gives the host clock's state as it was
+/// when the sandbox started, with the time of now; any change is EPERM.
 fn adjtime(t: &mut TaskState, addr: u64) -> SysResult {
     let mut b = [0u8; TIMEX_SIZE];
     t.mm.copy_in(addr, &mut b)?;
@@ -85,17 +120,22 @@ fn adjtime(t: &mut TaskState, addr: u64) -> SysResult {
     if modes != 0 && modes != ADJ_OFFSET_SS_READ {
         return Err(Errno::EPERM);
     }
-    // SAFETY: an all-zero timex is valid; modes 0 only reads.
-    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
-    // SAFETY: tx is a valid, writable timex; with modes 0 the host only reads its clock.
-    let state = unsafe { libc::adjtimex(&mut tx) };
-    if state < 0 {
-        return Err(Errno(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        ));
-    }
+    snapshot_host_clock();
+    let host = match HOST_CLOCK.get() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(Errno(*e)),
+        None => return Err(Errno(libc::EIO)),
+    };
+    let mut tx = host.timex;
+    let state = host.state;
+    let now = super::time::sandbox_clock(t, libc::CLOCK_REALTIME)?;
+    tx.time.tv_sec = now.tv_sec;
+    // STA_NANO: the kernel gives nanoseconds in the microseconds field.
+    tx.time.tv_usec = if tx.status & libc::STA_NANO != 0 {
+        now.tv_nsec
+    } else {
+        now.tv_nsec / 1000
+    };
     tx.modes = modes;
     // SAFETY: timex is plain data of TIMEX_SIZE bytes.
     let bytes =

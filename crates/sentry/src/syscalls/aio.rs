@@ -124,6 +124,7 @@ pub fn io_setup(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 may_write: true,
                 path: b"/[aio] (deleted)".to_vec(),
                 shm: None,
+                name: None,
             }),
             flags: crate::mm::VmFlags {
                 dontexpand: true,

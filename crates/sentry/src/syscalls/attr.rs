@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use fs::vfs::acl::{self, AclKind};
 use fs::vfs::{perm, FileType, Inode, ResolveFlags, SetAttr};
 use fs::Stat;
 use platform::UserRegs;
@@ -148,7 +149,7 @@ fn access_at(t: &mut TaskState, dirfd: u64, path: u64, mode: u64, flags: i32) ->
         creds.gid = t.creds.gid;
     }
     let st = loc.inode().stat().map_err(Errno)?;
-    perm::check(&st, &creds, mode as u32).map_err(Errno)?;
+    perm::check(&**loc.inode(), &st, &creds, mode as u32).map_err(Errno)?;
     let special = !matches!(
         loc.inode().file_type(),
         FileType::Regular | FileType::Directory | FileType::Symlink
@@ -381,12 +382,7 @@ pub fn truncate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let p = read_path(t, a[0])?;
     let loc = resolve_at(t, libc::AT_FDCWD as u64, &p, ResolveFlags::follow())?;
     if loc.inode().file_type() == FileType::Regular {
-        perm::check(
-            &loc.inode().stat().map_err(Errno)?,
-            &fs_creds(t),
-            perm::MAY_WRITE,
-        )
-        .map_err(Errno)?;
+        perm::check_inode(&**loc.inode(), &fs_creds(t), perm::MAY_WRITE).map_err(Errno)?;
         if !read_only(&loc) {
             // Held while truncating, as Linux's vfs_truncate: no lease is granted meanwhile.
             let _writer = fs::vfs::write_access::get_write(&**loc.inode()).map_err(Errno)?;
@@ -499,7 +495,7 @@ fn set_times(
         if !only_now {
             return Err(Errno::EPERM);
         }
-        perm::check(&st, &creds, perm::MAY_WRITE).map_err(Errno)?;
+        perm::check(&*inode, &st, &creds, perm::MAY_WRITE).map_err(Errno)?;
     }
     if ro {
         return Err(Errno::EROFS);
@@ -704,7 +700,7 @@ fn check_xattr_access(
         } else {
             perm::MAY_READ
         };
-        perm::check(&inode.stat().map_err(Errno)?, &creds, mask).map_err(Errno)?;
+        perm::check_inode(&**inode, &creds, mask).map_err(Errno)?;
     }
     Ok(())
 }
@@ -751,12 +747,51 @@ fn setxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) ->
     }
     let mut value = vec![0u8; size as usize];
     t.mm.copy_in(a[2], &mut value)?;
+    if let Some(kind) = AclKind::from_xattr_name(&name) {
+        return set_acl(t, &inode, ro, &at, kind, Some(&value));
+    }
     check_xattr_access(t, &inode, &name, true)?;
     if ro {
         return Err(Errno::EROFS);
     }
     inode.setxattr(&name, &value, flags).map_err(Errno)?;
     notify_change(&at, &inode, fs::inotify::IN_ATTRIB);
+    Ok(0)
+}
+
+/// setxattr or removexattr (`value` `None`) of an ACL: Linux's checks (`acl::check_set`),
+/// the filesystem's store, and the S_ISGID Linux drops alongside for an owner outside the
+/// file's group.
+fn set_acl(
+    t: &TaskState,
+    inode: &Arc<dyn Inode>,
+    ro: bool,
+    at: &At,
+    kind: AclKind,
+    value: Option<&[u8]>,
+) -> SysResult {
+    if ro {
+        return Err(Errno::EROFS);
+    }
+    let Some(clear_sgid) = acl::check_set(&**inode, kind, value, &fs_creds(t)).map_err(Errno)?
+    else {
+        return Ok(0);
+    };
+    match value {
+        Some(v) => inode.setxattr(kind.xattr_name(), v, 0),
+        None => inode.removexattr(kind.xattr_name()),
+    }
+    .map_err(Errno)?;
+    let mode = inode.stat().map_err(Errno)?.mode;
+    if clear_sgid && mode & libc::S_ISGID != 0 {
+        inode
+            .setattr(&SetAttr {
+                mode: Some(mode & 0o7777 & !libc::S_ISGID),
+                ..SetAttr::default()
+            })
+            .map_err(Errno)?;
+    }
+    notify_change(at, inode, fs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
@@ -785,6 +820,9 @@ fn listxattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -
 fn removexattr_common(t: &mut TaskState, a: [u64; 6], by_fd: bool, follow: bool) -> SysResult {
     let (inode, ro, at) = xattr_target(t, a[0], by_fd, follow)?;
     let name = xattr_name(t, a[1])?;
+    if let Some(kind) = AclKind::from_xattr_name(&name) {
+        return set_acl(t, &inode, ro, &at, kind, None);
+    }
     check_xattr_access(t, &inode, &name, true)?;
     if ro {
         return Err(Errno::EROFS);

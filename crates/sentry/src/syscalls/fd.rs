@@ -1,6 +1,7 @@
 //! Opening and closing files, and descriptor operations: open, openat, openat2, creat,
 //! close, close_range, dup, dup2, dup3, fcntl.
 
+use fs::vfs::acl;
 use fs::vfs::{perm, FileType, Location, NewNode, OpenFile, Owner, ResolveFlags, SetAttr};
 use platform::UserRegs;
 
@@ -57,12 +58,7 @@ fn create_regular(
     mode: u32,
 ) -> Result<Location, Errno> {
     let creds = fs_creds(t);
-    perm::check(
-        &dir.inode().stat().map_err(Errno)?,
-        &creds,
-        perm::MAY_WRITE | perm::MAY_EXEC,
-    )
-    .map_err(Errno)?;
+    perm::check_inode(&**dir.inode(), &creds, perm::MAY_WRITE | perm::MAY_EXEC).map_err(Errno)?;
     if read_only(dir) {
         return Err(Errno::EROFS);
     }
@@ -70,15 +66,26 @@ fn create_regular(
         uid: creds.uid,
         gid: creds.gid,
     };
+    let new = acl::inherit(&**dir.inode(), FileType::Regular, mode & 0o7777, t.umask);
     let inode = dir
         .inode()
-        .create(name, NewNode::Regular, mode & 0o7777 & !t.umask, owner)
+        .create(name, NewNode::Regular, new.mode, owner)
         .map_err(Errno)?;
+    give_inherited_acls(&new, &*inode);
     fs::inotify::dir_event(dir.inode(), fs::inotify::IN_CREATE, name, false);
     Ok(Location {
         dentry: dir.dentry.insert_child(name, inode),
         mount: dir.mount.clone(),
     })
+}
+
+/// Gives a new file the ACLs it inherited from its directory's default ACL. Only a full
+/// file system refuses them, and by then the file exists: Linux would undo the create; we
+/// keep the file (with the mode the default ACL gave it) and log.
+pub(super) fn give_inherited_acls(new: &acl::Inherited, inode: &dyn fs::vfs::Inode) {
+    if let Err(e) = new.apply(inode) {
+        tracing::debug!(errno = e, "inherited ACLs not stored");
+    }
 }
 
 /// Finds or creates the target of an O_CREAT open: follows symlinks in the last component
@@ -153,12 +160,7 @@ fn open_tmpfile(
         return Err(Errno::ENOTDIR);
     }
     let creds = fs_creds(t);
-    perm::check(
-        &dir.inode().stat().map_err(Errno)?,
-        &creds,
-        perm::MAY_WRITE | perm::MAY_EXEC,
-    )
-    .map_err(Errno)?;
+    perm::check_inode(&**dir.inode(), &creds, perm::MAY_WRITE | perm::MAY_EXEC).map_err(Errno)?;
     if read_only(&dir) {
         return Err(Errno::EROFS);
     }
@@ -166,10 +168,12 @@ fn open_tmpfile(
         uid: creds.uid,
         gid: creds.gid,
     };
+    let new = acl::inherit(&**dir.inode(), FileType::Regular, mode & 0o7777, t.umask);
     let inode = dir
         .inode()
-        .create_tmpfile(mode & 0o7777 & !t.umask, owner, linkable)
+        .create_tmpfile(new.mode, owner, linkable)
         .map_err(Errno)?;
+    give_inherited_acls(&new, &*inode);
     // A name outside the tree: /proc shows it as "/#ino (deleted)" like Linux's.
     let ino = inode.stat().map(|s| s.ino).unwrap_or(0);
     let dentry = fs::vfs::Dentry::new_root(inode);
@@ -245,7 +249,7 @@ pub fn do_open(
         if wants_write || truncate {
             mask |= perm::MAY_WRITE;
         }
-        perm::check(&stat, &creds, mask).map_err(Errno)?;
+        perm::check(&*inode, &stat, &creds, mask).map_err(Errno)?;
         if flags & libc::O_NOATIME != 0
             && t.creds.euid != stat.uid
             && !crate::caps::capable(&t.creds, crate::caps::Cap::Fowner)

@@ -60,7 +60,7 @@ pub fn inotify_add_watch(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
     if mask & ino::IN_ONLYDIR != 0 && inode.file_type() != FileType::Directory {
         return Err(Errno::ENOTDIR);
     }
-    perm::check(&inode.stat().map_err(Errno)?, &fs_creds(t), perm::MAY_READ).map_err(Errno)?;
+    perm::check_inode(&*inode, &fs_creds(t), perm::MAY_READ).map_err(Errno)?;
     let inst = file
         .special_desc()
         .and_then(ino::instance)

@@ -101,6 +101,7 @@ pub fn mmap(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             shared: true,
             may_write: true,
             path: b"/dev/zero (deleted)".to_vec(),
+            name: None,
         }),
         file => file,
     };
@@ -237,6 +238,7 @@ fn file_mapping(
         may_write,
         path,
         shm: None,
+        name: file.location.as_ref().map(|l| l.dentry.clone()),
     }))
 }
 

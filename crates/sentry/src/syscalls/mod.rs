@@ -41,6 +41,8 @@ mod timer;
 mod timerfd;
 mod tty;
 
+pub use admin::snapshot_host_clock;
+
 use std::sync::OnceLock;
 
 use platform::UserRegs;
@@ -92,7 +94,7 @@ use Support::{Full, Partial};
 use Thread::{Any, Own};
 
 const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
-const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); IN_DELETE_SELF and IN_IGNORED come when the last name goes, even while the file is still open (Linux waits for the last close); no IN_UNMOUNT (umount isn't implemented); no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
+const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); a running program's removed binary reports IN_DELETE_SELF when its last name goes, not at exit (its mapping holds no name); no IN_UNMOUNT (umount isn't implemented); no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
@@ -282,7 +284,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
-    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host's clock state; any change is EPERM, CAP_SYS_TIME or not"), Any),
+    sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host clock's state as it was when the sandbox started (the sentry may not call adjtimex once its seccomp filter is on), with the current time; any change is EPERM, CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_adjtime, admin::clock_adjtime, Partial("CLOCK_REALTIME as adjtimex; other clocks EOPNOTSUPP (dynamic POSIX clocks are EINVAL)"), Any),
     sys(n::SYS_fadvise64, admin::fadvise64, Partial("the advice is checked and has no effect (nothing is cached apart from the host's page cache)"), Any),
     sys(n::SYS_readahead, admin::readahead, Partial("checks the file and reads nothing ahead"), Any),

@@ -2,6 +2,7 @@
 //! getcwd, getdents64.
 
 use fs::inotify;
+use fs::vfs::acl;
 use fs::vfs::{perm, Dentry, FileType, Location, NewNode, Owner, ResolveFlags};
 use platform::UserRegs;
 
@@ -12,8 +13,8 @@ use crate::task::TaskState;
 
 /// Checks that `dir` may get or lose entries.
 fn may_modify_dir(t: &TaskState, dir: &Location) -> Result<(), Errno> {
-    perm::check(
-        &dir.inode().stat().map_err(Errno)?,
+    perm::check_inode(
+        &**dir.inode(),
         &fs_creds(t),
         perm::MAY_WRITE | perm::MAY_EXEC,
     )
@@ -48,11 +49,13 @@ fn make_node(t: &mut TaskState, dirfd: u64, path: &[u8], node: NewNode, mode: u3
         gid: creds.gid,
     };
     let is_dir = node == NewNode::Directory;
+    let new = acl::inherit(&**parent.dir.inode(), node.file_type(), mode, t.umask);
     let inode = parent
         .dir
         .inode()
-        .create(&parent.name, node, mode & !t.umask, owner)
+        .create(&parent.name, node, new.mode, owner)
         .map_err(Errno)?;
+    super::fd::give_inherited_acls(&new, &*inode);
     parent.dir.dentry.insert_child(&parent.name, inode);
     inotify::dir_event(parent.dir.inode(), inotify::IN_CREATE, &parent.name, is_dir);
     Ok(0)
@@ -149,6 +152,7 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
     }
     let creds = fs_creds(t);
     perm::may_delete_from(
+        &**parent.dir.inode(),
         &parent.dir.inode().stat().map_err(Errno)?,
         &victim.inode().stat().map_err(Errno)?,
         &creds,
@@ -160,7 +164,7 @@ fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
     parent.dir.inode().unlink(name, dir).map_err(Errno)?;
     parent.dir.dentry.remove_child(name);
     if inotify::active() {
-        inotify::unlinked(victim.inode(), !is_dir);
+        inotify::unlinked(&victim.dentry, !is_dir);
         inotify::dir_event(parent.dir.inode(), inotify::IN_DELETE, name, is_dir);
     }
     Ok(0)
@@ -262,6 +266,7 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     let creds = fs_creds(t);
     let old_dir_stat = old.dir.inode().stat().map_err(Errno)?;
     perm::may_delete_from(
+        &**old.dir.inode(),
         &old_dir_stat,
         &source.inode().stat().map_err(Errno)?,
         &creds,
@@ -269,22 +274,24 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     .map_err(Errno)?;
     let new_dir_stat = new.dir.inode().stat().map_err(Errno)?;
     match &target {
-        Some(tg) => {
-            perm::may_delete_from(&new_dir_stat, &tg.inode().stat().map_err(Errno)?, &creds)
-                .map_err(Errno)?
-        }
-        None => {
-            perm::check(&new_dir_stat, &creds, perm::MAY_WRITE | perm::MAY_EXEC).map_err(Errno)?
-        }
+        Some(tg) => perm::may_delete_from(
+            &**new.dir.inode(),
+            &new_dir_stat,
+            &tg.inode().stat().map_err(Errno)?,
+            &creds,
+        )
+        .map_err(Errno)?,
+        None => perm::check(
+            &**new.dir.inode(),
+            &new_dir_stat,
+            &creds,
+            perm::MAY_WRITE | perm::MAY_EXEC,
+        )
+        .map_err(Errno)?,
     }
     // Moving a directory to another parent rewrites its "..": it must be writable.
     if source_is_dir && !std::sync::Arc::ptr_eq(&old.dir.dentry, &new.dir.dentry) {
-        perm::check(
-            &source.inode().stat().map_err(Errno)?,
-            &creds,
-            perm::MAY_WRITE,
-        )
-        .map_err(Errno)?;
+        perm::check_inode(&**source.inode(), &creds, perm::MAY_WRITE).map_err(Errno)?;
     }
     old.dir
         .inode()
@@ -312,7 +319,7 @@ pub fn renameat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
                 inotify::moved(nd, &new.name, od, &old.name, tg.inode());
                 inotify::move_self(tg.inode());
             } else {
-                inotify::unlinked(tg.inode(), false);
+                inotify::unlinked(&tg.dentry, false);
             }
         }
     }
@@ -421,12 +428,7 @@ fn set_cwd(t: &mut TaskState, loc: Location) -> SysResult {
     if loc.inode().file_type() != FileType::Directory {
         return Err(Errno::ENOTDIR);
     }
-    perm::check(
-        &loc.inode().stat().map_err(Errno)?,
-        &fs_creds(t),
-        perm::MAY_EXEC,
-    )
-    .map_err(Errno)?;
+    perm::check_inode(&**loc.inode(), &fs_creds(t), perm::MAY_EXEC).map_err(Errno)?;
     t.fs.set_cwd(loc);
     Ok(0)
 }

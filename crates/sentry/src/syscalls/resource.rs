@@ -38,7 +38,7 @@ pub fn sysinfo(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let mut b = [0u8; 112];
     b[0..8].copy_from_slice(&uptime.to_le_bytes());
     // loads[3] (8..32) stay 0: the sandbox keeps no load average.
-    b[32..40].copy_from_slice(&mem.size().to_le_bytes());
+    b[32..40].copy_from_slice(&mem.limit().to_le_bytes());
     b[40..48].copy_from_slice(&mem.free_bytes().to_le_bytes());
     // sharedram, bufferram, totalswap, freeswap: 0.
     b[80..82].copy_from_slice(&(procs as u16).to_le_bytes());

@@ -155,6 +155,7 @@ pub fn shmat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 may_write: flags & SHM_RDONLY == 0,
                 path: format!("/SYSV{:08x} (deleted)", key as u32).into_bytes(),
                 shm: Some(token),
+                name: None,
             }),
             flags: Default::default(),
         });

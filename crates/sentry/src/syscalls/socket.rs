@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use fs::unix::{Received, RecvOpts, SendOpts, SockType, Ucred, UnixAddr, UnixSocket};
+use fs::vfs::acl;
 use fs::vfs::{perm, FileType, NewNode, OpenFile, Owner, ResolveFlags};
 use platform::UserRegs;
 
@@ -257,8 +258,8 @@ fn bind_path(t: &TaskState, sock: &UnixSocket, path: Vec<u8>) -> Result<(), Errn
         return Err(Errno::ENOENT);
     }
     let creds = fs_creds(t);
-    perm::check(
-        &parent.dir.inode().stat().map_err(err)?,
+    perm::check_inode(
+        &**parent.dir.inode(),
         &creds,
         perm::MAY_WRITE | perm::MAY_EXEC,
     )
@@ -271,10 +272,11 @@ fn bind_path(t: &TaskState, sock: &UnixSocket, path: Vec<u8>) -> Result<(), Errn
         gid: creds.gid,
     };
     let mut reg = registry();
+    let new = acl::inherit(&**parent.dir.inode(), FileType::Socket, 0o777, t.umask);
     let inode = parent
         .dir
         .inode()
-        .create(&name, NewNode::Socket, 0o777 & !t.umask, owner)
+        .create(&name, NewNode::Socket, new.mode, owner)
         .map_err(|e| {
             err(if e == libc::EEXIST {
                 libc::EADDRINUSE
@@ -283,6 +285,7 @@ fn bind_path(t: &TaskState, sock: &UnixSocket, path: Vec<u8>) -> Result<(), Errn
             })
         })?;
     parent.dir.dentry.insert_child(&name, inode.clone());
+    super::fd::give_inherited_acls(&new, &*inode);
     let bound = inode
         .stat()
         .map_err(err)
@@ -312,7 +315,7 @@ fn resolve_target(t: &TaskState, addr: &UnixAddr) -> Result<u64, Errno> {
         UnixAddr::Path(path) => {
             let loc = resolve_at(t, libc::AT_FDCWD as u64, path, ResolveFlags::follow())?;
             let st = loc.inode().stat().map_err(err)?;
-            perm::check(&st, &fs_creds(t), perm::MAY_WRITE).map_err(err)?;
+            perm::check(&**loc.inode(), &st, &fs_creds(t), perm::MAY_WRITE).map_err(err)?;
             if loc.inode().file_type() != FileType::Socket {
                 return Err(err(libc::ECONNREFUSED));
             }

@@ -42,7 +42,7 @@ fn host_clock(id: libc::clockid_t) -> Result<libc::timespec, Errno> {
 /// The time on a wall or monotonic clock as the sandbox sees it: the vDSO's reading where
 /// it serves the clock, so that a program mixing the vDSO and system calls sees one clock;
 /// the host's otherwise.
-fn sandbox_clock(t: &TaskState, id: libc::clockid_t) -> Result<libc::timespec, Errno> {
+pub(super) fn sandbox_clock(t: &TaskState, id: libc::clockid_t) -> Result<libc::timespec, Errno> {
     use crate::vdso::Clock;
     let clock = match id {
         libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE => Clock::Realtime,
