@@ -239,6 +239,32 @@ int main(int argc, char **argv) {
 			if (read(in, ev, sizeof ev) <= 0) return 3;
 		}
 		close(in);
+	} else if (!strcmp(kind, "aio_pread4k") || !strcmp(kind, "aio_batch16")) {
+		/* Linux AIO through raw calls (no libaio): a round is io_submit of 1 (or 16)
+		 * 4 KiB preads and io_getevents of their events. */
+		int batch = strcmp(kind, "aio_batch16") ? 1 : 16;
+		unsigned long ctx = 0;
+		if (syscall(SYS_io_setup, 64, &ctx)) return 3;
+		int fd = open("small", O_RDONLY);
+		struct { unsigned long long data; unsigned key, rw_flags; unsigned short op; short prio;
+			 unsigned fd; unsigned long long buf, nbytes; long long off;
+			 unsigned long long res2; unsigned flags, resfd; } cb[16];
+		void *list[16];
+		unsigned long long ev[16 * 4];
+		memset(cb, 0, sizeof cb);
+		for (int j = 0; j < batch; j++) {
+			cb[j].op = 0; /* IOCB_CMD_PREAD */
+			cb[j].fd = fd;
+			cb[j].buf = (unsigned long long)(buf + j * 4096);
+			cb[j].nbytes = 4096;
+			list[j] = &cb[j];
+		}
+		for (long i = 0; i < n; i++) {
+			if (syscall(SYS_io_submit, ctx, batch, list) != batch) return 4;
+			if (syscall(SYS_io_getevents, ctx, batch, batch, ev, NULL) != batch) return 5;
+		}
+		syscall(SYS_io_destroy, ctx);
+		close(fd);
 	} else if (!strcmp(kind, "write4k")) {
 		int fd = open("small", O_WRONLY);
 		for (long i = 0; i < n; i++) pwrite(fd, buf, 4096, 0);

@@ -55,6 +55,16 @@ const OPS: &[(&str, &str, u64)] = &[
         5_000,
     ),
     ("4 KiB pwrite", "write4k", 20_000),
+    (
+        "Linux AIO: io_submit of a 4 KiB pread + io_getevents of its event",
+        "aio_pread4k",
+        20_000,
+    ),
+    (
+        "Linux AIO: io_submit of 16 4 KiB preads + io_getevents of their 16 events",
+        "aio_batch16",
+        2_000,
+    ),
     ("getpriority (a recorded attribute)", "getpriority", 100_000),
     (
         "System V semop ping-pong between two processes",

@@ -165,6 +165,20 @@ static void arm_alarm(long ms)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* SIGALRM every `ms` until disarmed: a call expected to be interrupted is, even if the
+ * first tick comes before the call starts (a loaded machine). */
+static void arm_ticks(long ms)
+{
+	struct itimerval it = {{ms / 1000, (ms % 1000) * 1000}, {ms / 1000, (ms % 1000) * 1000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void disarm(void)
+{
+	struct itimerval it = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
 static long ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -362,9 +376,14 @@ static void stream_checks(aio_context_t ctx)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
-	arm_alarm(100);
+	/* RWF_NOWAIT: EAGAIN in the event instead of waiting. */
+	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
+	cb.aio_rw_flags = 8;
+	one(ctx, "RWF_NOWAIT read of an empty pipe", &cb);
+	arm_ticks(100);
 	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
 	one(ctx, "blocking pipe read interrupted", &cb);
+	disarm();
 	/* O_NONBLOCK: EAGAIN in the event. */
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	cb = cb_rw(CMD_PREAD, p[0], buf, sizeof buf, 0);
@@ -462,8 +481,9 @@ static void getevents_checks(aio_context_t ctx, int fd)
 	sigaction(SIGALRM, &sa, NULL);
 	ts.tv_sec = -1;
 	ts.tv_nsec = 0;
-	arm_alarm(200);
+	arm_ticks(200);
 	SHOW("getevents negative timeout waits", io_getevents(ctx, 1, 1, ev, &ts));
+	disarm();
 	signal(SIGALRM, SIG_DFL);
 	/* tv_nsec isn't checked: 0.3 s as 300000000 ns past 0 s... or past a second. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -499,12 +519,14 @@ static void signal_checks(aio_context_t ctx)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGALRM, &sa, NULL);
 	/* io_getevents is never restarted, even with SA_RESTART. */
-	arm_alarm(100);
+	arm_ticks(100);
 	SHOW("getevents interrupted (SA_RESTART)", io_getevents(ctx, 1, 1, ev, NULL));
+	disarm();
 	/* io_pgetevents: EINTR when the handler runs. */
-	struct timespec ts = {5, 0};
-	arm_alarm(100);
+	struct timespec ts = {30, 0};
+	arm_ticks(100);
 	SHOW("pgetevents interrupted", io_pgetevents(ctx, 1, 1, ev, &ts, NULL));
+	disarm();
 	/* Its mask blocks the signal for the wait: the timeout ends it, and the handler runs
 	 * after (the caller's mask is back). */
 	sigset_t block;
@@ -543,12 +565,13 @@ static void stop_checks(aio_context_t ctx, const char *which)
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0) {
-		struct timespec t = {0, 200000000};
+		/* Generous gaps: the parent must be waiting when it is stopped, and running
+		 * again well before the write (a loaded machine delays both). */
+		struct timespec t = {1, 0}, stopped = {0, 200000000};
 		nanosleep(&t, NULL);
 		kill(parent, SIGSTOP);
-		nanosleep(&t, NULL);
+		nanosleep(&stopped, NULL);
 		kill(parent, SIGCONT);
-		t.tv_nsec = 400000000;
 		nanosleep(&t, NULL);
 		write(p[1], "x", 1);
 		_exit(0);
@@ -708,6 +731,38 @@ static void destroy_checks(int fd)
 	SHOW("parent: destroy moved", io_destroy(nctx));
 }
 
+/* A process that exits (or execs) with contexts, a poll pending and an fsync in flight
+ * loses them, and gives their events back to aio-nr: a hundred such children of 1000
+ * events each fit under aio-max-nr (65536) only if they do. */
+static void exit_checks(int fd)
+{
+	int p[2];
+	if (pipe(p))
+		return;
+	int ok = 1;
+	for (int i = 0; i < 100 && ok; i++) {
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			aio_context_t ctx = 0;
+			if (io_setup(1000, &ctx))
+				_exit(1);
+			struct iocb poll_cb = cb_rw(CMD_POLL, p[0], (void *)POLLIN, 0, 0);
+			struct iocb sync_cb = cb_rw(CMD_FSYNC, fd, NULL, 0, 0);
+			struct iocb *l[2] = {&poll_cb, &sync_cb};
+			_exit(io_submit(ctx, 2, l) == 2 ? 0 : 2);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (!ok)
+			printf("exit: child %d: %s\n", i, wait_status(st));
+	}
+	printf("exit: 100 children leaving contexts behind: %d\n", ok);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/aioconf-XXXXXX";
@@ -739,6 +794,7 @@ int main(void)
 	stop_checks(ctx, "pgetevents");
 	user_reap_checks(fd);
 	destroy_checks(fd);
+	exit_checks(fd);
 	SHOW("destroy the main context", io_destroy(ctx));
 
 	unlink(path);

@@ -62,8 +62,9 @@ fn fio_args(file: &str, extra: &[&str]) -> Vec<String> {
     args
 }
 
-fn run_native(args: &[String]) -> Summary {
-    let dir = std::env::temp_dir().join(format!("aio-fio-native-{}", std::process::id()));
+fn run_native(test: &str, args: &[String]) -> Summary {
+    // One directory per test: the tests of this file run in parallel in one process.
+    let dir = std::env::temp_dir().join(format!("{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let out = Command::new(FIO)
         .args(args)
@@ -107,7 +108,7 @@ fn compare(test: &str, file_native: &str, file_sandbox: &str, extra: &[&str]) {
         ));
         return;
     }
-    let native = run_native(&fio_args(file_native, extra));
+    let native = run_native(test, &fio_args(file_native, extra));
     let sandboxed = run_sandboxed(&fio_args(file_sandbox, extra));
     assert_eq!(native.error, 0, "native fio reported an error: {native:?}");
     assert_eq!(sandboxed, native, "fio in the sandbox differs from native");

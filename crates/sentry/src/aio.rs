@@ -402,9 +402,12 @@ impl Context {
     /// aio_read_events_ring), advancing the ring's head past them. Head and tail are read
     /// from the ring, as Linux reads them, reduced modulo its size. A store that fails
     /// consumes nothing: EFAULT.
+    /// With `need`, takes nothing unless at least that many are there (for a caller that
+    /// must not wait and must not consume part of what it needs).
     pub fn take_events(
         &self,
         max: u64,
+        need: u64,
         mut store: impl FnMut(&[u8], u64) -> Result<(), ()>,
     ) -> Result<u64, i32> {
         let _st = lock(&self.state);
@@ -414,6 +417,9 @@ impl Context {
             return Ok(0);
         }
         let (mut head, tail) = (head0 % self.slots, tail0 % self.slots);
+        if (((tail + self.slots - head) % self.slots) as u64) < need {
+            return Ok(0);
+        }
         let mut taken = 0u64;
         let mut buf = Vec::new();
         while taken < max && head != tail {
@@ -429,6 +435,13 @@ impl Context {
         }
         let _ = self.write_ring(HEAD_OFF, &head.to_le_bytes());
         Ok(taken)
+    }
+
+    /// Events in the ring not yet taken, as io_getevents would count them.
+    pub fn available(&self) -> u64 {
+        let _st = lock(&self.state);
+        let (head, tail) = (self.head(), self.read_ring_u32(TAIL_OFF) % self.slots);
+        ((tail + self.slots - head) % self.slots) as u64
     }
 
     pub fn dead(&self) -> bool {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs::vfs::{FileType, OpenFile};
-use fs::waiter::{Wake, ERESTARTNOHAND, POLLERR, POLLHUP};
+use fs::waiter::{Wake, ERESTARTNOHAND, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use platform::{Prot, UserRegs};
 
 use crate::aio::{self, Completion, Context, IoEvent, EVENT_LEN};
@@ -31,6 +31,7 @@ const IOCB_FLAG_IOPRIO: u32 = 2;
 
 /// RWF_HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND.
 const RWF_ACCEPTED: u32 = 0x3f;
+const RWF_NOWAIT: u32 = 0x8;
 const RWF_APPEND: u32 = 0x10;
 
 /// `sizeof(struct iocb)`.
@@ -264,7 +265,11 @@ fn start(t: &mut TaskState, ctx: &Arc<Context>, user_iocb: u64, iocb: &Iocb) -> 
             let segs = setup_rw(t, iocb, iocb.opcode == IOCB_CMD_PREADV)?;
             let total = segs.iter().map(|s| s.1).sum();
             verify_area(iocb.offset, total)?;
-            let res = read_op(t, &file, &segs, iocb.offset as u64);
+            let res = if would_wait(&file, iocb, POLLIN | POLLHUP) {
+                -(libc::EAGAIN as i64)
+            } else {
+                read_op(t, &file, &segs, iocb.offset as u64)
+            };
             ctx.complete(completion, res);
         }
         IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => {
@@ -277,7 +282,11 @@ fn start(t: &mut TaskState, ctx: &Arc<Context>, user_iocb: u64, iocb: &Iocb) -> 
             let total = segs.iter().map(|s| s.1).sum();
             verify_area(iocb.offset, total)?;
             let append = iocb.rw_flags & RWF_APPEND != 0;
-            let res = write_op(t, &file, &segs, iocb.offset as u64, append);
+            let res = if would_wait(&file, iocb, POLLOUT | POLLERR) {
+                -(libc::EAGAIN as i64)
+            } else {
+                write_op(t, &file, &segs, iocb.offset as u64, append)
+            };
             if res == -(libc::EPIPE as i64) {
                 // pipe_write raises SIGPIPE itself, also for aio.
                 let _ = super::signal::sigpipe_on_epipe(t, Err(Errno(libc::EPIPE)));
@@ -415,6 +424,12 @@ fn res_of(r: Result<u64, i32>) -> i64 {
         Err(e) if fs::waiter::is_restart(e) => -(libc::EINTR as i64),
         Err(e) => -(e as i64),
     }
+}
+
+/// RWF_NOWAIT on a stream that isn't ready for `events`: EAGAIN instead of waiting (a
+/// regular file never waits here).
+fn would_wait(file: &OpenFile, iocb: &Iocb, events: u32) -> bool {
+    iocb.rw_flags & RWF_NOWAIT != 0 && is_stream(file) && file.readiness(events) == 0
 }
 
 /// A stream (pipe, socket, terminal, eventfd) ignores the position, as its read_iter does.
@@ -574,6 +589,44 @@ fn write_op(
     res_of(r)
 }
 
+/// Whether the ring poller may serve this io_submit or io_getevents (a ring round trip
+/// instead of a kick and an exit): an io_submit whose reads and writes are all of files that
+/// never block (fsync and poll requests never wait in io_submit); an io_getevents that
+/// won't wait (zero timeout, or min_nr events already in the ring). Should another thread
+/// take the events first, the poller declines the call (see `read_events`).
+pub fn poller_candidate(t: &TaskState, nr: u64, a: [u64; 6]) -> bool {
+    if nr == libc::SYS_io_getevents as u64 {
+        let min_nr = a[1] as i64;
+        if min_nr <= 0 {
+            return true;
+        }
+        let mut ts = [0u8; 16];
+        if a[4] != 0 && t.mm.copy_in(a[4], &mut ts).is_ok() && ts == [0u8; 16] {
+            return true;
+        }
+        return lookup(t, a[0]).map_or(true, |ctx| ctx.available() >= min_nr as u64);
+    }
+    // io_submit: a handful of iocbs are looked at; a bad pointer fails at once anyway.
+    let count = a[1] as i64;
+    if count > 16 {
+        return false;
+    }
+    (0..count.max(0) as u64).all(|i| {
+        let Ok(p) = t.mm.read_u64(a[2].wrapping_add(i * 8)) else {
+            return true;
+        };
+        let mut raw = [0u8; IOCB_LEN];
+        if t.mm.copy_in(p, &mut raw).is_err() {
+            return true;
+        }
+        let iocb = Iocb::parse(&raw);
+        match iocb.opcode {
+            IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC | IOCB_CMD_POLL => true,
+            _ => t.fds.get(iocb.fd as u64).map_or(true, |f| !f.may_block()),
+        }
+    })
+}
+
 pub fn io_cancel(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let iocb = a[1];
     let key = t.mm.read_u32(iocb.checked_add(8).ok_or(Errno::EFAULT)?)?;
@@ -631,10 +684,18 @@ fn read_events(
     timeout: Option<Option<Instant>>,
 ) -> Result<Result<u64, Errno>, Interrupted> {
     let mut got = 0u64;
+    // On the ring poller, which must not sleep: all min_nr events or none, and a wait
+    // declined (WOULD_SLEEP: the task's own thread serves the call from the start).
+    let no_sleep = fs::waiter::no_sleep();
+    let need = if no_sleep && timeout != Some(None) {
+        min_nr
+    } else {
+        0
+    };
     // One aio_read_events: Some(result) when the wait is over.
     let step = |got: &mut u64| -> Option<Result<u64, Errno>> {
         let base = *got;
-        let r = ctx.take_events(nr - base, |bytes, off| {
+        let r = ctx.take_events(nr - base, need, |bytes, off| {
             let at = events.checked_add(base * EVENT_LEN + off).ok_or(())?;
             t.mm.copy_out(at, bytes).map_err(|_| ())
         });
@@ -658,6 +719,9 @@ fn read_events(
         Some(Some(at)) => Some(at),
         None => None,
     };
+    if no_sleep {
+        return Ok(step(&mut got).unwrap_or(Err(Errno(fs::waiter::WOULD_SLEEP))));
+    }
     let waiter = &t.waiter;
     waiter.reset();
     let _registration = ctx.queue().register(waiter, fs::waiter::POLLIN);

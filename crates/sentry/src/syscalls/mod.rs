@@ -111,7 +111,7 @@ const NO_PIPES: &str =
 /// io_pgetevents' number (the libc crate doesn't name it on x86-64).
 const SYS_IO_PGETEVENTS: i64 = 333;
 const AIO_SETUP: &str = "rings are sized for the CPUs the sentry may run on (Linux: the possible CPUs); /proc/sys/fs/aio-max-nr is Linux's default 65536, read-only; aio-nr counts the sandbox's contexts";
-const AIO_SUBMIT: &str = "reads and writes complete inside io_submit, as Linux's buffered AIO does (O_DIRECT is not asynchronous either); fsync and fdsync run on a worker thread; RWF_NOWAIT and RWF_NOAPPEND are accepted without effect, RWF_ATOMIC and RWF_DONTCACHE refused (EOPNOTSUPP); the I/O priority is checked, not applied";
+const AIO_SUBMIT: &str = "reads and writes complete inside io_submit, as Linux's buffered AIO does (O_DIRECT is not asynchronous either); fsync and fdsync run on a worker thread; RWF_NOWAIT gives EAGAIN for a stream that isn't ready (a regular file never waits), RWF_NOAPPEND is accepted without effect, RWF_ATOMIC and RWF_DONTCACHE refused (EOPNOTSUPP); the I/O priority is checked, not applied";
 
 /// poll and epoll_wait restarted because a signal nobody handled woke them.
 const RESTART_FULL_TIMEOUT: &str = "when a signal without a handler (one another thread took first) interrupts the wait, it restarts with the full timeout";
@@ -550,6 +550,9 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
             inet::host_at(task, regs.rdi)
                 .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
         }
+        Some(_) if nr == n::SYS_io_submit as u64 || nr == n::SYS_io_getevents as u64 => {
+            aio::poller_candidate(task, nr, regs.syscall_args())
+        }
         Some(_) if blocks_only_on_streams(nr) => match task.fds.get(regs.rdi) {
             Ok(file) => !file.may_block() || pipe_io_ready(&file, nr, regs.rdx),
             // A bad descriptor fails at once.
@@ -678,7 +681,7 @@ const ABSENT: &[(i64, &str)] = &[
 ];
 
 /// Why io_uring is absent.
-const IO_URING: &str = "on purpose: io_uring is a second system call interface (its rings carry reads, writes, accepts, opens and more, outside the syscall path the sentry filters and serves), so the sandbox leaves it out as gVisor does by default; liburing users fall back on ENOSYS (fio's engine selection, libuv, tokio-uring's callers) to epoll, threads or Linux AIO (io_setup and io_submit, which the sandbox implements)";
+const IO_URING: &str = "on purpose: io_uring is a second system call interface (its rings carry reads, writes, accepts, opens and more, outside the syscall path the sentry filters and serves), so the sandbox leaves it out as gVisor does by default; programs fall back on ENOSYS: libuv and RocksDB probe for io_uring and use threads or epoll instead, and fio users pick another engine (fio --ioengine=libaio runs: Linux AIO is implemented)";
 
 /// The note for a call that is not in the table, if it is absent on purpose.
 fn absent_note(nr: u64) -> &'static str {
