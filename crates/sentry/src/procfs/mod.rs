@@ -290,6 +290,20 @@ impl ProcFs {
         Ok(u.nodename().as_encoded_bytes().to_vec())
     }
 
+    /// (host name, domain name) in the UTS namespace `uts`.
+    pub fn uts_names(&self, uts: &crate::namespaces::UtsNs) -> (Vec<u8>, Vec<u8>) {
+        uts.names()
+            .unwrap_or_else(|| (self.hostname().unwrap_or_default(), self.domainname()))
+    }
+
+    /// The names /proc/sys/kernel/{hostname,domainname} show: the reader's UTS namespace's.
+    fn current_uts_names(&self) -> (Vec<u8>, Vec<u8>) {
+        match self.process(current_pid()) {
+            Some(p) => self.uts_names(&p.namespaces().uts),
+            None => (self.hostname().unwrap_or_default(), self.domainname()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Arc<ProcessInfo>>> {
         self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -452,7 +466,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                         "/sys/kernel/hostname",
                                         Box::new(move || {
                                             let fs = me_host.upgrade().ok_or(libc::ENOENT)?;
-                                            let mut v = fs.hostname()?;
+                                            let mut v = fs.current_uts_names().0;
                                             v.push(b'\n');
                                             Ok(v)
                                         }),
@@ -463,8 +477,11 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                     GenFile::build("/sys/kernel/domainname", {
                                         let me = me.clone();
                                         Box::new(move || {
-                                            let mut v =
-                                                me.upgrade().ok_or(libc::ENOENT)?.domainname();
+                                            let mut v = me
+                                                .upgrade()
+                                                .ok_or(libc::ENOENT)?
+                                                .current_uts_names()
+                                                .1;
                                             v.push(b'\n');
                                             Ok(v)
                                         })

@@ -25,7 +25,6 @@ const CLONE_PTRACE: u64 = 0x2000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_THREAD: u64 = 0x10000;
-const CLONE_NEWNS: u64 = 0x20000;
 const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_SETTLS: u64 = 0x80000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
@@ -67,11 +66,26 @@ struct CloneArgs {
 
 fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResult {
     let flags = args.flags & !0xff; // the low byte is the exit signal
-    if flags & CLONE_NEWNS != 0 || flags & 0x7e02_0000 & !CLONE_NEWNS != 0 {
+    use crate::namespaces as ns;
+    let ns_flags = flags & ns::SUPPORTED;
+    // Linux's copy_process: a new mount or user namespace can't share the fs_struct, and a
+    // thread can't be in other user or pid namespaces than its process. (Namespaces are
+    // per process here, so a thread can't be in another of any kind.)
+    if flags & CLONE_FS != 0 && flags & (ns::CLONE_NEWNS | ns::CLONE_NEWUSER) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && ns_flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // A network namespace of the sandbox's own isn't made from inside it.
+    if flags & ns::CLONE_NEWNET != 0 {
         return Err(Errno::EPERM);
     }
-    if flags & !SUPPORTED & !0xff != 0 {
+    if flags & !SUPPORTED & !ns::SUPPORTED & !0xff != 0 {
         return Err(Errno::EINVAL);
+    }
+    if ns_flags != 0 && !crate::caps::capable(&t.creds, crate::caps::Cap::SysAdmin) {
+        return Err(Errno::EPERM);
     }
     // A pidfd names a process here (Linux 6.9+ also gives threads one).
     if flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
@@ -112,9 +126,20 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     };
     let fs = if flags & CLONE_FS != 0 {
         t.fs.clone()
+    } else if flags & ns::CLONE_NEWNS != 0 {
+        let (new, map) = t.fs.ns().copy();
+        let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
+        Arc::new(FsContext::new(new, root, cwd))
     } else {
-        Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
+        Arc::new(FsContext::new(t.fs.ns(), t.fs.root(), t.fs.cwd()))
     };
+    let namespaces = t
+        .process
+        .namespaces()
+        .with_new(ns_flags, || {
+            kernel.procfs.uts_names(&t.process.namespaces().uts)
+        })
+        .for_child();
     // The parent's pidfd for the child: after the child's copy of the table (it doesn't get
     // one) and before the child exists, so that a bad address leaves no child behind.
     if flags & CLONE_PIDFD != 0 {
@@ -174,6 +199,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             io: Default::default(),
             started: std::time::Instant::now(),
             kernel: Arc::downgrade(&kernel),
+            ns: Mutex::new(namespaces),
         });
         let _ = info.group.set(Arc::downgrade(&group));
         let _ = info.seccomp.set(seccomp.clone());

@@ -15,6 +15,8 @@ mod inet;
 mod locks;
 mod mempolicy;
 mod mm;
+mod mount;
+mod mount_fs;
 mod mqueue;
 mod msg;
 mod namei;
@@ -123,6 +125,10 @@ const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are 
 const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
 const MQ_NOTIFY: &str =
     "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
+
+const NAMESPACES: &str = "UTS, IPC, mount, cgroup, user and pid namespaces are the sandbox's own objects; per process, not per thread (a thread's unshare moves its whole process; clone with CLONE_THREAD and a CLONE_NEW* flag is EINVAL); a pid namespace is an identity only: pids are not renumbered in it (a child is not pid 1); a user namespace is an identity with every id mapped to itself, made only with CAP_SYS_ADMIN (as with unprivileged user namespaces turned off), and gives no capabilities; CLONE_NEWNET and CLONE_NEWTIME are EPERM (the network namespace is the sandbox's already)";
+const SETNS: &str = "/proc/PID/ns files only (a pidfd is EINVAL); per process, as unshare";
+const MOUNT: &str = "tmpfs (a new one each time; size, nr_inodes, mode, uid, gid), proc, sysfs, devpts and mqueue (the sandbox's own instances), bind and recursive bind, MS_MOVE, remount (the per-mount flags; a tmpfs' size isn't changed), ro/nosuid/nodev/noexec and the atime flags per mount (noexec, nodev and ro enforced); propagation types are recorded and shown in mountinfo, but no mount or unmount propagates to peers or slaves; other types ENODEV";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -272,8 +278,15 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
     sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
-    sys(n::SYS_sethostname, admin::sethostname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
-    sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_sethostname, admin::sethostname, Full, Any),
+    sys(n::SYS_setdomainname, admin::setdomainname, Full, Any),
+    // Namespaces and mounts inside the sandbox (mount.rs, mount_fs.rs, crate::namespaces).
+    sys(n::SYS_chroot, mount::chroot, Full, Any),
+    sys(n::SYS_unshare, mount::unshare, Partial(NAMESPACES), Any),
+    sys(n::SYS_setns, mount::setns, Partial(SETNS), Any),
+    sys(n::SYS_mount, mount::mount, Partial(MOUNT), Any),
+    sys(n::SYS_umount2, mount::umount2, Partial("MNT_EXPIRE never marks: every call is EAGAIN (not busy) or EBUSY; MNT_FORCE has nothing to abort; unmounting the root is EBUSY (Linux remounts it read-only)"), Any),
+    sys(n::SYS_pivot_root, mount::pivot_root, Full, Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host's clock state; any change is EPERM, CAP_SYS_TIME or not"), Any),

@@ -91,8 +91,7 @@ fn utsname_field(s: &[u8]) -> [u8; 65] {
 
 pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let host = nix::sys::utsname::uname().map_err(Errno::from)?;
-    let nodename = t.kernel.procfs.hostname().map_err(Errno)?;
-    let domainname = t.kernel.procfs.domainname();
+    let (nodename, domainname) = t.kernel.procfs.uts_names(&t.process.namespaces().uts);
     let fields = [
         b"Linux".as_slice(),
         &nodename,
