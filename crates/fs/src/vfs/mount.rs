@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::dentry::Dentry;
 use super::inode::{FileType, Inode};
@@ -48,6 +48,28 @@ pub enum Propagation {
 
 /// Peer group numbers, as mountinfo's `shared:N` shows them.
 static NEXT_PEER_GROUP: AtomicU64 = AtomicU64::new(1);
+/// The mounts of each peer group (weak: a mount leaves with its last reference).
+static PEERS: Mutex<BTreeMap<u64, Vec<Weak<Mount>>>> = Mutex::new(BTreeMap::new());
+
+/// Whether peer group `g` has a live shared member other than `me`.
+fn has_other_peer(g: u64, me: &Arc<Mount>) -> bool {
+    let members: Vec<Arc<Mount>> = {
+        let mut peers = lock(&PEERS);
+        let Some(v) = peers.get_mut(&g) else {
+            return false;
+        };
+        v.retain(|w| w.strong_count() > 0);
+        let live = v.iter().filter_map(Weak::upgrade).collect();
+        if v.is_empty() {
+            peers.remove(&g);
+        }
+        live
+    };
+    members
+        .iter()
+        .any(|m| !Arc::ptr_eq(m, me) && m.propagation() == Propagation::Shared(g))
+}
+
 /// Mount ids are unique across namespaces, as Linux's.
 static NEXT_MOUNT_ID: AtomicU64 = AtomicU64::new(1);
 /// Namespace inode numbers (what /proc/PID/ns links show) after Linux's fixed initial ones.
@@ -83,6 +105,8 @@ pub struct Mount {
     parent: Mutex<Option<(Arc<Mount>, Arc<Dentry>)>>,
     flags: AtomicU32,
     propagation: Mutex<Propagation>,
+    /// umount2(MNT_EXPIRE) marked it: the next such call unmounts it if it is idle.
+    expiry_mark: std::sync::atomic::AtomicBool,
     /// Filesystem type name, as /proc/mounts shows it ("tmpfs", "proc", ...).
     pub fs_type: String,
     /// Mount source, as /proc/mounts shows it.
@@ -123,6 +147,7 @@ impl Mount {
             parent: Mutex::new(None),
             flags: AtomicU32::new(flags & flags::ALL),
             propagation: Mutex::new(Propagation::Private),
+            expiry_mark: Default::default(),
             fs_type: fs_type.into(),
             source: source.into(),
             options: options.into(),
@@ -193,17 +218,21 @@ impl Mount {
 
     /// Sets the propagation type (MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE): a mount
     /// made shared gets a new peer group unless it has one; a shared mount made a slave
-    /// receives from its old group.
-    pub fn set_propagation(&self, kind: PropagationChange) {
-        let mut p = lock(&self.propagation);
-        *p = match (kind, *p) {
+    /// receives from its old group if that has other members, else it is private (Linux's
+    /// do_make_slave).
+    pub fn set_propagation(self: &Arc<Self>, kind: PropagationChange) {
+        let cur = self.propagation();
+        let peers = match cur {
+            Propagation::Shared(g) => has_other_peer(g, self),
+            _ => false,
+        };
+        let new = match (kind, cur) {
             (PropagationChange::Shared, Propagation::Shared(g)) => Propagation::Shared(g),
             (PropagationChange::Shared, _) => {
                 Propagation::Shared(NEXT_PEER_GROUP.fetch_add(1, Ordering::Relaxed))
             }
-            (PropagationChange::Slave, Propagation::Shared(g) | Propagation::Slave(g)) => {
-                Propagation::Slave(g)
-            }
+            (PropagationChange::Slave, Propagation::Shared(g)) if peers => Propagation::Slave(g),
+            (PropagationChange::Slave, Propagation::Slave(g)) => Propagation::Slave(g),
             // Linux: a private mount made a slave stays private (it has no master).
             (PropagationChange::Slave, other) if other != Propagation::Unbindable => {
                 Propagation::Private
@@ -212,6 +241,18 @@ impl Mount {
             (PropagationChange::Private, _) => Propagation::Private,
             (PropagationChange::Unbindable, _) => Propagation::Unbindable,
         };
+        self.set_propagation_state(new);
+    }
+
+    /// Records `p`, joining its peer group if it is shared.
+    fn set_propagation_state(self: &Arc<Self>, p: Propagation) {
+        if let Propagation::Shared(g) = p {
+            lock(&PEERS)
+                .entry(g)
+                .or_default()
+                .push(Arc::downgrade(self));
+        }
+        *lock(&self.propagation) = p;
     }
 }
 
@@ -400,6 +441,9 @@ impl MountNamespace {
             return Err(if at_dir { libc::EISDIR } else { libc::ENOTDIR });
         }
         let top = src.mount.clone_at(&src.dentry);
+        if let Propagation::Shared(g) = src.mount.propagation() {
+            top.set_propagation_state(Propagation::Shared(g));
+        }
         // The copies to make: (original, where it is attached in the original) pairs, found
         // before anything is attached so that a bind into its own subtree ends.
         let mut copies: Vec<(Arc<Mount>, Arc<Mount>)> = vec![(src.mount.clone(), top.clone())];
@@ -508,8 +552,13 @@ impl MountNamespace {
             .any(|m| m.parent().is_some_and(|(p, _)| Arc::ptr_eq(&p, &mount)));
         let busy = has_children || Arc::strong_count(&mount) > 3;
         if umount_flags & MNT_EXPIRE != 0 {
-            // Not marked before (nothing remembers a mark here): Linux's first call.
-            return Err(if busy { libc::EBUSY } else { libc::EAGAIN });
+            if busy {
+                return Err(libc::EBUSY);
+            }
+            // The first call marks it (EAGAIN); the next unmounts it.
+            if !mount.expiry_mark.swap(true, Ordering::Relaxed) {
+                return Err(libc::EAGAIN);
+            }
         }
         if busy && umount_flags & MNT_DETACH == 0 {
             return Err(libc::EBUSY);
@@ -656,7 +705,7 @@ impl MountNamespace {
         for m in tree.all.values() {
             let c = m.clone_at(&m.root);
             // Shared mounts stay in their peer groups, as Linux's copy_mnt_ns.
-            *lock(&c.propagation) = m.propagation();
+            c.set_propagation_state(m.propagation());
             map.insert(m.id, c);
         }
         let root = map[&tree.root.id].clone();

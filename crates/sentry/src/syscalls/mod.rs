@@ -285,7 +285,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_unshare, mount::unshare, Partial(NAMESPACES), Any),
     sys(n::SYS_setns, mount::setns, Partial(SETNS), Any),
     sys(n::SYS_mount, mount::mount, Partial(MOUNT), Any),
-    sys(n::SYS_umount2, mount::umount2, Partial("MNT_EXPIRE never marks: every call is EAGAIN (not busy) or EBUSY; MNT_FORCE has nothing to abort; unmounting the root is EBUSY (Linux remounts it read-only)"), Any),
+    sys(n::SYS_umount2, mount::umount2, Partial("MNT_FORCE has nothing to abort; unmounting the root is EBUSY (Linux remounts it read-only)"), Any),
     sys(n::SYS_pivot_root, mount::pivot_root, Full, Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),

@@ -1,6 +1,7 @@
 //! The filesystems mount(2) makes inside the sandbox, and their options: tmpfs (a new one
-//! each time), proc, sysfs, devpts and mqueue (the sandbox's own instances: the sandbox has
-//! one of each, as Linux has one proc per pid namespace and one mqueue per IPC namespace).
+//! each time), proc (a new superblock each mount, as Linux's since 5.8), sysfs, devpts and
+//! mqueue (the sandbox's own instances; Linux has one mqueue per IPC namespace and one sysfs
+//! per network namespace, which is what mounting one again on its own root, EBUSY, compares).
 
 use std::sync::Arc;
 
@@ -152,7 +153,6 @@ pub fn sb_key_of(m: &Mount) -> u64 {
     }
     use crate::namespaces as ns;
     match m.fs_type.as_str() {
-        "proc" => ns::INIT_PID,
         "mqueue" => ns::INIT_IPC,
         "sysfs" => ns::INIT_NET,
         _ => 0,
@@ -185,9 +185,8 @@ pub fn new_mount(
         b"proc" => {
             let shown = proc_options(data)?;
             let root = t.kernel.procfs.root();
-            Ok(Mount::with_options(
-                root, "proc", source, &shown, flags, n.pid,
-            ))
+            // A new superblock each time, as Linux's since 5.8 (subset=pid).
+            Ok(Mount::with_options(root, "proc", source, &shown, flags, 0))
         }
         b"mqueue" => {
             words(data)?;

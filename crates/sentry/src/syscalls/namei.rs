@@ -444,7 +444,16 @@ pub fn fchdir(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 pub fn getcwd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let mut cwd = t.fs.ns().path(&t.fs.cwd(), &t.fs.root());
+    let ns = t.fs.ns();
+    let (loc, root) = (t.fs.cwd(), t.fs.root());
+    let mut cwd = ns.path(&loc, &root);
+    // A working directory the root doesn't reach (left outside by chroot) is shown as
+    // Linux's getcwd shows it; glibc and musl make that ENOENT.
+    if !ns.reachable(&loc, &root) {
+        let mut v = b"(unreachable)".to_vec();
+        v.extend_from_slice(&cwd);
+        cwd = v;
+    }
     if t.fs.cwd().dentry.is_dead() {
         // Linux reports a removed working directory as unreachable.
         return Err(Errno::ENOENT);
