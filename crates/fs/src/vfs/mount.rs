@@ -883,3 +883,100 @@ impl MountMap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tmpfs::Tmpfs;
+    use crate::vfs::{NewNode, Owner};
+
+    fn mkdir(at: &Location, name: &[u8]) -> Location {
+        let inode = at
+            .inode()
+            .create(name, NewNode::Directory, 0o755, Owner { uid: 0, gid: 0 })
+            .unwrap();
+        Location {
+            dentry: at.dentry.insert_child(name, inode),
+            mount: at.mount.clone(),
+        }
+    }
+
+    fn lookup(ns: &MountNamespace, at: &Location, name: &[u8]) -> Location {
+        let loc = Location {
+            dentry: at.dentry.child(name).unwrap(),
+            mount: at.mount.clone(),
+        };
+        ns.mounted_at(&loc).unwrap_or(loc)
+    }
+
+    /// An unmounted tmpfs goes, dentries, inodes and all, despite the parent/child cycle
+    /// of its dentries; also when detached lazily while a location in it was held.
+    #[test]
+    fn unmounted_trees_are_freed() {
+        let ns = MountNamespace::new(Tmpfs::new(1).root(), "tmpfs", "root", false);
+        let mnt = mkdir(&ns.root(), b"mnt");
+        for detach in [false, true] {
+            let fs = Tmpfs::new(2);
+            let top = ns.mount(&mnt, fs.root(), "tmpfs", "t", false).unwrap();
+            let deep = mkdir(&mkdir(&top, b"a"), b"b");
+            let weak_inode = Arc::downgrade(deep.inode());
+            let weak_dentry = Arc::downgrade(&deep.dentry);
+            let weak_mount = Arc::downgrade(&top.mount);
+            drop(fs);
+            drop(top);
+            let held = detach.then(|| deep.clone());
+            drop(deep);
+            let at = lookup(&ns, &ns.root(), b"mnt");
+            if detach {
+                assert_eq!(ns.umount(at.clone(), 0), Err(libc::EBUSY));
+                ns.umount(at, MNT_DETACH).unwrap();
+                assert!(weak_inode.upgrade().is_some(), "held while in use");
+                drop(held);
+            } else {
+                ns.umount(at, 0).unwrap();
+            }
+            assert!(weak_mount.upgrade().is_none(), "mount freed");
+            assert!(weak_dentry.upgrade().is_none(), "dentries freed");
+            assert!(weak_inode.upgrade().is_none(), "inodes freed");
+        }
+    }
+
+    /// A copied namespace mounts and unmounts on its own; a recursive bind takes the
+    /// mounts below along, a plain one doesn't.
+    #[test]
+    fn copies_and_binds() {
+        let ns = MountNamespace::new(Tmpfs::new(1).root(), "tmpfs", "root", false);
+        let root = ns.root();
+        let (a, b, c) = (mkdir(&root, b"a"), mkdir(&root, b"b"), mkdir(&root, b"c"));
+        let top = ns
+            .mount(&a, Tmpfs::new(2).root(), "tmpfs", "a", false)
+            .unwrap();
+        let sub = mkdir(&top, b"sub");
+        ns.mount(&sub, Tmpfs::new(3).root(), "tmpfs", "sub", false)
+            .unwrap();
+        let (copy, map) = ns.copy();
+        assert_ne!(copy.ino, ns.ino);
+        assert_eq!(copy.mounts(&copy.root()).len(), 3);
+        let moved = map.translate(&a);
+        assert!(copy.contains(&moved.mount) && !ns.contains(&moved.mount));
+        // The map holds the copies: a mount it holds is busy.
+        drop((map, moved));
+        let a_copy = lookup(&copy, &copy.root(), b"a");
+        copy.umount(lookup(&copy, &a_copy, b"sub"), 0).unwrap();
+        assert_eq!(copy.mounts(&copy.root()).len(), 2);
+        assert_eq!(ns.mounts(&ns.root()).len(), 3);
+
+        let src = lookup(&ns, &root, b"a");
+        ns.bind(&b, &src, false).unwrap();
+        ns.bind(&c, &src, true).unwrap();
+        let under = |dir: &[u8]| {
+            let d = lookup(&ns, &root, dir);
+            ns.mounted_at(&lookup(&ns, &d, b"sub").clone()).is_some()
+                || lookup(&ns, &d, b"sub").is_mount_root()
+        };
+        assert!(!under(b"b"));
+        assert!(under(b"c"));
+        // Busy: a submount.
+        assert_eq!(ns.umount(lookup(&ns, &root, b"c"), 0), Err(libc::EBUSY));
+    }
+}
