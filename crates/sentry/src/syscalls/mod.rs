@@ -93,7 +93,7 @@ use Support::{Full, Partial};
 use Thread::{Any, Own};
 
 const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
-const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); IN_DELETE_SELF and IN_IGNORED come when the last name goes, even while the file is still open (Linux waits for the last close); no IN_UNMOUNT (umount isn't implemented); no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
+const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); IN_DELETE_SELF and IN_IGNORED come when the last name goes, even while the file is still open (Linux waits for the last close); no IN_UNMOUNT when a watched file's mount goes; no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
@@ -236,7 +236,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_munlock, mm::munlock, Full, Any),
     sys(n::SYS_mlockall, mm::mlockall, Partial(MLOCK), Any),
     sys(n::SYS_munlockall, mm::munlockall, Full, Any),
-    sys(n::SYS_clone, clone::clone, Partial("no namespaces; CLONE_PIDFD for processes only (with CLONE_THREAD: EINVAL)"), Own),
+    sys(n::SYS_clone, clone::clone, Partial("namespaces as unshare's (CLONE_NEWNET EPERM); CLONE_PIDFD for processes only (with CLONE_THREAD: EINVAL)"), Own),
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
     sys(n::SYS_vfork, clone::vfork, Full, Own),
