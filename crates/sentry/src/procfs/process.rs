@@ -711,6 +711,9 @@ fn mountinfo(p: &ProcessInfo) -> Vec<u8> {
     out
 }
 
+/// How a /proc/PID/ns link finds its namespace.
+type NsOf = fn(&ProcessInfo) -> crate::namespaces::NsRef;
+
 /// /proc/PID/ns: a magic link per namespace kind (`uts:[4026531838]`), leading to the file
 /// setns takes.
 fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
@@ -720,7 +723,7 @@ fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
         path,
         0o511,
         Box::new(move || {
-            let kinds: [(&str, fn(&ProcessInfo) -> NsRef); 10] = [
+            let kinds: [(&str, NsOf); 10] = [
                 ("cgroup", |p| NsRef::Cgroup(p.namespaces().cgroup)),
                 ("ipc", |p| NsRef::Ipc(p.namespaces().ipc)),
                 ("mnt", |p| NsRef::Mnt(p.fs.ns())),
