@@ -133,13 +133,10 @@ fn unshare_m_private_tmpfs() {
     assert!(native.1.contains("invisible"), "{}", native.1);
 }
 
-/// `unshare -p -f --mount-proc`: the command is pid 1 of a new pid namespace and the /proc
-/// mounted for it lists only that namespace's processes.
-///
-/// Ignored: pid namespaces are identities only in the sandbox (pids are not renumbered),
-/// so the shell sees its sandbox pid there. Run with `--ignored` to see the gap.
+/// `unshare -p -f --mount-proc`: the command is pid 1 of a new pid namespace, its parent
+/// (outside) is 0 to it, and the /proc mounted for it numbers processes as the namespace
+/// does.
 #[test]
-#[ignore = "pid namespaces don't renumber pids yet (issue 15 item 5)"]
 fn unshare_pid_mount_proc() {
     let name = "unshare_pid_mount_proc";
     if skip_without_kvm(name) || !have(&[UNSHARE], name) {
@@ -152,7 +149,11 @@ fn unshare_pid_mount_proc() {
         "--mount-proc",
         "/bin/sh",
         "-c",
-        "echo $$; ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/pid | cut -c1-5",
+        "echo $$ $PPID; readlink /proc/self/ns/pid | cut -c1-5; \
+         cut -d' ' -f1,4 /proc/self/stat; sleep 0.1 & wait $! && echo waited; \
+         kill -0 1 && echo init-alive; ls /proc/1/ns/pid; test -e /proc/2 || echo no-2; \
+         readlink /proc/self",
     ]);
     assert_same(&native, &sandboxed);
+    assert!(native.1.starts_with("1 0\n"), "{}", native.1);
 }

@@ -548,6 +548,7 @@ fn new_process(
         started: std::time::Instant::now(),
         kernel: Arc::downgrade(kernel),
         ns: std::sync::Mutex::new(crate::namespaces::Namespaces::initial(kernel.ipc.clone())),
+        pid_nested: false,
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

@@ -4,13 +4,15 @@
 //! None of this touches the host: the sentry already runs in namespaces of its own, and these
 //! are the sandbox's objects. A UTS namespace holds host and domain names; an IPC namespace
 //! its own System V objects and message queues; a mount namespace is the VFS's
-//! ([`fs::vfs::MountNamespace`]). Cgroup, user and time namespaces are identities only (what
-//! /proc/PID/ns shows and setns joins): the sandbox has no cgroup tree, user namespaces map
-//! every id to itself, and there is one clock. PID namespaces are identities as well: pids
-//! are the sandbox's in every one of them.
+//! ([`fs::vfs::MountNamespace`]). A pid namespace ([`PidNs`]) numbers the processes made in
+//! it (and below) from 1: the sandbox's pids stay the kernel's own ids, and the calls that
+//! show or take pids translate at the boundary. Cgroup, user and time namespaces are
+//! identities only (what /proc/PID/ns shows and setns joins): the sandbox has no cgroup tree,
+//! user namespaces map every id to itself, and there is one clock.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use fs::vfs::{FileType, Inode, MountNamespace, StatFs};
 use fs::{Errno, Stat};
@@ -85,6 +87,126 @@ impl UtsNs {
     }
 }
 
+/// A pid namespace: the ids it gives the sandbox's tasks (which are known by the kernel's
+/// own ids, the initial namespace's). The initial namespace translates nothing.
+pub struct PidNs {
+    pub ino: u64,
+    parent: Option<Arc<PidNs>>,
+    ids: Mutex<PidMap>,
+}
+
+#[derive(Default)]
+struct PidMap {
+    local: BTreeMap<i32, i32>,
+    global: BTreeMap<i32, i32>,
+    next: i32,
+}
+
+impl PidNs {
+    fn initial() -> Arc<PidNs> {
+        Arc::new(PidNs {
+            ino: INIT_PID,
+            parent: None,
+            ids: Default::default(),
+        })
+    }
+
+    /// A child namespace of `parent`.
+    fn child_of(parent: &Arc<PidNs>) -> Arc<PidNs> {
+        Arc::new(PidNs {
+            ino: fs::vfs::next_ns_ino(),
+            parent: Some(parent.clone()),
+            ids: Mutex::new(PidMap {
+                next: 1,
+                ..Default::default()
+            }),
+        })
+    }
+
+    pub fn is_initial(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PidMap> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id the task `global` has here: 0 if it isn't in this namespace or below.
+    pub fn view(&self, global: i32) -> i32 {
+        if self.is_initial() || global <= 0 {
+            return global;
+        }
+        self.lock().local.get(&global).copied().unwrap_or(0)
+    }
+
+    /// The task called `local` here, if there is one.
+    pub fn global(&self, local: i32) -> Option<i32> {
+        if self.is_initial() {
+            return Some(local);
+        }
+        self.lock().global.get(&local).copied()
+    }
+
+    /// Gives the new task `global` an id here and in every namespace above (Linux's
+    /// alloc_pid, one number per level).
+    pub fn register(self: &Arc<Self>, global: i32) {
+        let mut cur = Some(self.clone());
+        while let Some(ns) = cur {
+            if ns.is_initial() {
+                break;
+            }
+            {
+                let mut m = ns.lock();
+                let id = m.next;
+                m.next += 1;
+                m.local.insert(global, id);
+                m.global.insert(id, global);
+            }
+            cur = ns.parent.clone();
+        }
+    }
+
+    /// Whether this namespace is `ancestor` or below it.
+    pub fn is_within(&self, ancestor: &PidNs) -> bool {
+        if self.ino == ancestor.ino {
+            return true;
+        }
+        self.parent.as_ref().is_some_and(|p| p.is_within(ancestor))
+    }
+
+    /// Forgets the task `global` (reaped) here and above.
+    pub fn forget(&self, global: i32) {
+        if self.is_initial() {
+            return;
+        }
+        let mut m = self.lock();
+        if let Some(id) = m.local.remove(&global) {
+            m.global.remove(&id);
+        }
+        drop(m);
+        if let Some(p) = &self.parent {
+            p.forget(global);
+        }
+    }
+}
+
+/// The id the task `global` has for the process `p` (its pid namespace's): 0 if `p` can't
+/// see it.
+pub fn pid_view(p: &crate::procfs::ProcessInfo, global: i32) -> i32 {
+    if !p.pid_nested {
+        return global;
+    }
+    p.namespaces().pid.view(global)
+}
+
+/// The task the process `p` calls `local`, if it sees one by that id.
+pub fn pid_global(p: &crate::procfs::ProcessInfo, local: i32) -> Option<i32> {
+    if !p.pid_nested || local <= 0 {
+        return Some(local);
+    }
+    p.namespaces().pid.global(local)
+}
+
 /// An IPC namespace and its inode number.
 #[derive(Clone)]
 pub struct Ipc {
@@ -100,9 +222,10 @@ pub struct Namespaces {
     pub ipc: Ipc,
     pub cgroup: u64,
     pub user: u64,
-    pub pid: u64,
+    /// The pid namespace the process is in (Linux's task_active_pid_ns).
+    pub pid: Arc<PidNs>,
     /// Where children go (unshare(CLONE_NEWPID) moves only them).
-    pub pid_for_children: u64,
+    pub pid_for_children: Arc<PidNs>,
     pub time: u64,
     pub net: u64,
 }
@@ -118,8 +241,8 @@ impl Namespaces {
             },
             cgroup: INIT_CGROUP,
             user: INIT_USER,
-            pid: INIT_PID,
-            pid_for_children: INIT_PID,
+            pid: PidNs::initial(),
+            pid_for_children: PidNs::initial(),
             time: INIT_TIME,
             net: INIT_NET,
         }
@@ -148,7 +271,7 @@ impl Namespaces {
             n.user = fs::vfs::next_ns_ino();
         }
         if flags & CLONE_NEWPID != 0 {
-            n.pid_for_children = fs::vfs::next_ns_ino();
+            n.pid_for_children = PidNs::child_of(&self.pid_for_children);
         }
         n
     }
@@ -157,7 +280,7 @@ impl Namespaces {
     /// `pid_for_children`.
     pub fn for_child(&self) -> Namespaces {
         let mut n = self.clone();
-        n.pid = n.pid_for_children;
+        n.pid = n.pid_for_children.clone();
         n
     }
 }
@@ -170,7 +293,7 @@ pub enum NsRef {
     Ipc(Ipc),
     Cgroup(u64),
     User(u64),
-    Pid(u64),
+    Pid(Arc<PidNs>),
     Time(u64),
     Net(u64),
 }
@@ -209,9 +332,8 @@ impl NsRef {
             NsRef::Mnt(m) => m.ino,
             NsRef::Uts(u) => u.ino,
             NsRef::Ipc(i) => i.ino,
-            NsRef::Cgroup(n) | NsRef::User(n) | NsRef::Pid(n) | NsRef::Time(n) | NsRef::Net(n) => {
-                *n
-            }
+            NsRef::Pid(p) => p.ino,
+            NsRef::Cgroup(n) | NsRef::User(n) | NsRef::Time(n) | NsRef::Net(n) => *n,
         }
     }
 

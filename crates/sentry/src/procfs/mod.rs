@@ -363,6 +363,13 @@ impl ProcFs {
 
     /// The root directory, to mount at /proc.
     pub fn root(&self) -> Arc<dyn Inode> {
+        self.root_in(None)
+    }
+
+    /// The root of a proc mounted in the pid namespace `pid_ns` (None: the sandbox's
+    /// first): it lists the processes that namespace sees, by its ids, and `self` is the
+    /// reader's id there.
+    pub fn root_in(&self, pid_ns: Option<Arc<crate::namespaces::PidNs>>) -> Arc<dyn Inode> {
         let me = self.me.clone();
         DynDir::build(
             "/",
@@ -374,10 +381,16 @@ impl ProcFs {
                 let mut out: Vec<(Vec<u8>, Arc<dyn Inode>)> = vec![
                     (
                         b"self".to_vec(),
-                        DynLink::build(
-                            "/self",
-                            Box::new(|| Ok(current_pid().to_string().into_bytes())),
-                        ),
+                        DynLink::build("/self", {
+                            let ns = pid_ns.clone();
+                            Box::new(move || {
+                                let me = match &ns {
+                                    Some(ns) => ns.view(current_pid()),
+                                    None => current_pid(),
+                                };
+                                Ok(me.to_string().into_bytes())
+                            })
+                        }),
                     ),
                     (
                         b"cpuinfo".to_vec(),
@@ -419,7 +432,7 @@ impl ProcFs {
                         b"filesystems".to_vec(),
                         GenFile::build(
                             "/filesystems",
-                            text("nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n"),
+                            text("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\tmqueue\n"),
                         ),
                     ),
                     (
@@ -431,7 +444,13 @@ impl ProcFs {
                     (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
-                    out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
+                    let id = match &pid_ns {
+                        Some(ns) => ns.view(*pid),
+                        None => *pid,
+                    };
+                    if id > 0 {
+                        out.push((id.to_string().into_bytes(), process::pid_dir(info.clone())));
+                    }
                 }
                 out
             }),

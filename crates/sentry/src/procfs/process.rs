@@ -40,6 +40,8 @@ pub struct ProcessInfo {
     /// Its namespaces but the mount namespace (which is in `fs`). Per process here; Linux
     /// keeps them per thread.
     pub ns: std::sync::Mutex<crate::namespaces::Namespaces>,
+    /// Its pid namespace isn't the sandbox's first (pids seen and given are translated).
+    pub pid_nested: bool,
 }
 
 /// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
@@ -782,7 +784,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         String::from_utf8_lossy(&p.comm()),
         state(p),
         parent(p),
-        p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid)),
+        seen(p, p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid))),
         c.uid,
         c.euid,
         c.suid,
@@ -801,14 +803,27 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         seccomp.no_new_privs as u8,
         seccomp.mode,
         seccomp.filters,
-        pid = p.pid,
+        pid = seen(p, p.pid),
     )
     .into_bytes()
 }
 
-/// Its parent now (the parent it was born with may have gone: then init, or a subreaper).
+/// Its parent now (the parent it was born with may have gone: then init, or a subreaper),
+/// as the reader sees it.
 fn parent(p: &ProcessInfo) -> i32 {
-    p.kernel.upgrade().map_or(p.ppid, |k| k.ppid(p.pid))
+    seen(p, p.kernel.upgrade().map_or(p.ppid, |k| k.ppid(p.pid)))
+}
+
+/// The id the process reading /proc gives the task `global` (its pid namespace's; 0 if it
+/// doesn't see it).
+fn seen(p: &ProcessInfo, global: i32) -> i32 {
+    let Some(k) = p.kernel.upgrade() else {
+        return global;
+    };
+    match k.procfs.process(super::current_pid()) {
+        Some(reader) => crate::namespaces::pid_view(&reader, global),
+        None => global,
+    }
 }
 
 /// The process's state as /proc/PID/status names it: running when it reads its own files,
@@ -846,6 +861,7 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
         .as_ref()
         .and_then(|k| k.ids(p.pid))
         .unwrap_or((p.pid, p.pid));
+    let (pgrp, session) = (seen(p, pgrp), seen(p, session));
     let state = state(p).chars().next().unwrap_or('S');
     let ticks = |d: std::time::Duration| d.as_nanos() as u64 * 100 / 1_000_000_000;
     let (utime, cutime, nice, threads) = match &group {
@@ -867,7 +883,7 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
     // rsslim, then 27 more.
     let mut s = format!(
         "{} ({}) {state} {ppid} {pgrp} {session} 0 -1 4194304 0 0 0 0 {utime} 0 {cutime} 0 {} {nice} {threads} 0 {starttime} {vsize} {rss} {rsslim}",
-        p.pid,
+        seen(p, p.pid),
         String::from_utf8_lossy(&p.comm()),
         20 + nice,
     );

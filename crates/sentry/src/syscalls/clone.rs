@@ -199,6 +199,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             io: Default::default(),
             started: std::time::Instant::now(),
             kernel: Arc::downgrade(&kernel),
+            pid_nested: !namespaces.pid.is_initial(),
             ns: Mutex::new(namespaces),
         });
         let _ = info.group.set(Arc::downgrade(&group));
@@ -206,12 +207,17 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         kernel.procfs.register(info.clone());
         (tid, group, info)
     };
+    // Its ids in its pid namespace and those above (the process's, for a thread).
+    let child_pid_ns = process.namespaces().pid;
+    child_pid_ns.register(tid);
+    let parent_view = crate::namespaces::pid_view(&t.process, tid);
     if flags & CLONE_PARENT_SETTID != 0 {
-        t.mm.copy_out(args.parent_tid, &tid.to_le_bytes())?;
+        t.mm.copy_out(args.parent_tid, &parent_view.to_le_bytes())?;
     }
 
     if flags & CLONE_CHILD_SETTID != 0 {
-        mm.copy_out(args.child_tid, &tid.to_le_bytes())?;
+        let own = crate::namespaces::pid_view(&process, tid);
+        mm.copy_out(args.child_tid, &own.to_le_bytes())?;
     }
     let vfork_done = (flags & CLONE_VFORK != 0).then(|| Arc::new(Completion::default()));
 
@@ -262,7 +268,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         // The parent sleeps until the child execs or exits (its memory is ours).
         done.wait();
     }
-    Ok(tid as u64)
+    Ok(parent_view as u64)
 }
 
 /// Starts a task on its own host thread, with its own vCPU.
@@ -419,11 +425,13 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
         return Err(Errno::EINVAL);
     }
+    // Ids of the caller's pid namespace; one it doesn't see is no child of it (ECHILD).
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     let which = match pid {
         -1 => WaitFor::Any,
         0 => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
-        p if p < -1 => WaitFor::Group(-p),
-        p => WaitFor::Pid(p),
+        p if p < -1 => WaitFor::Group(global(-p)),
+        p => WaitFor::Pid(global(p)),
     };
     let waiter = t.waiter.clone();
     let reaped = t
@@ -449,7 +457,7 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         let usage = super::resource::rusage_bytes(r.cpu, r.maxrss_kb);
         t.mm.copy_out(rusage, &usage)?;
     }
-    Ok(r.pid as u64)
+    Ok(crate::namespaces::pid_view(&t.process, r.pid) as u64)
 }
 
 pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -460,10 +468,11 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     let which = match idtype {
         libc::P_ALL => WaitFor::Any,
-        libc::P_PID if id > 0 => WaitFor::Pid(id),
-        libc::P_PGID if id > 0 => WaitFor::Group(id),
+        libc::P_PID if id > 0 => WaitFor::Pid(global(id)),
+        libc::P_PGID if id > 0 => WaitFor::Group(global(id)),
         libc::P_PGID => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
         P_PIDFD => WaitFor::Pid(super::pidfd::pidfd_target(t, id as u32 as u64)?),
         _ => return Err(Errno::EINVAL),
@@ -484,6 +493,10 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             || waiter.interrupted(),
         )
         .map_err(Errno)?;
+    let reaped = reaped.map(|mut r| {
+        r.pid = crate::namespaces::pid_view(&t.process, r.pid);
+        r
+    });
     if infop != 0 {
         // siginfo_t: signo, errno, code, then pid, uid, status (no CPU times, as Linux's
         // waitid); all zeros when WNOHANG found nothing.

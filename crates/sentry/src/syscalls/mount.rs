@@ -202,6 +202,8 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         NsRef::Uts(u) => n.uts = u,
         NsRef::Ipc(i) => n.ipc = i,
         NsRef::Cgroup(c) => n.cgroup = c,
+        // Only the caller's own pid namespace or one below it (Linux's pidns_install).
+        NsRef::Pid(p) if !p.is_within(&n.pid) => return Err(Errno::EINVAL),
         NsRef::Pid(p) => n.pid_for_children = p,
         NsRef::Time(x) => n.time = x,
         // The sandbox has one network namespace: joining it changes nothing.

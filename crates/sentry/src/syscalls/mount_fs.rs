@@ -184,7 +184,11 @@ pub fn new_mount(
         }
         b"proc" => {
             let shown = proc_options(data)?;
-            let root = t.kernel.procfs.root();
+            let root = if n.pid.is_initial() {
+                t.kernel.procfs.root()
+            } else {
+                t.kernel.procfs.root_in(Some(n.pid.clone()))
+            };
             // A new superblock each time, as Linux's since 5.8 (subset=pid).
             Ok(Mount::with_options(root, "proc", source, &shown, flags, 0))
         }
