@@ -140,6 +140,38 @@ static int no_admin(void)
 	return 0;
 }
 
+/* In a new pid namespace: pid 1, a parent outside (0), children numbered from 2. */
+static int pid_init(void)
+{
+	char pid0[80], kids0[80];
+	strcpy(pid0, link_of("pid", 0));
+	strcpy(kids0, link_of("pid_for_children", 0));
+	if (unshare(CLONE_NEWPID))
+		return 1;
+	printf("pidns: pid kept %d, pid_for_children changed %d\n", strcmp(pid0, link_of("pid", 0)) == 0,
+	       strcmp(kids0, link_of("pid_for_children", 0)) != 0);
+	fflush(stdout);
+	pid_t p = fork();
+	if (p == 0) {
+		printf("pidns init: pid %d ppid %d tid %ld\n", getpid(), getppid(), syscall(SYS_gettid));
+		printf("pidns init: in the new one %d\n", strcmp(link_of("pid", 0), kids0) != 0);
+		fflush(stdout);
+		pid_t c = fork();
+		if (c == 0) {
+			printf("pidns child: pid %d ppid %d, kill(1, 0) %d\n", getpid(), getppid(), kill(1, 0));
+			_exit(7);
+		}
+		int st;
+		pid_t w = waitpid(c, &st, 0);
+		printf("pidns init: fork gave %d, waitpid %d status %d\n", c, w, WEXITSTATUS(st));
+		printf("pidns init: kill(99, 0) %s\n", kill(99, 0) ? errname(errno) : "0");
+		_exit(0);
+	}
+	int st;
+	printf("pidns: the parent sees a positive pid %d, waitpid %d\n", p > 1, waitpid(p, &st, 0) == p);
+	return 0;
+}
+
 static int cloned(void *arg)
 {
 	(void)arg;
@@ -186,6 +218,7 @@ int main(void)
 	printf("new_ipc: %d\n", run_child(new_ipc));
 	shmctl(id, IPC_RMID, NULL);
 	printf("no_admin: %d\n", run_child(no_admin));
+	printf("pid_init: %d\n", run_child(pid_init));
 
 	static char stack[64 * 1024];
 	fflush(stdout);
