@@ -88,7 +88,10 @@ impl UtsNs {
 }
 
 /// A pid namespace: the ids it gives the sandbox's tasks (which are known by the kernel's
-/// own ids, the initial namespace's). The initial namespace translates nothing.
+/// own ids, the initial namespace's). The initial namespace translates nothing. Ids are
+/// kept until the namespace goes (a reaped child's id must still translate for the wait
+/// that reaped it; the kernel's ids are never reused, so an old entry names nothing else):
+/// two map entries per task made in it.
 pub struct PidNs {
     pub ino: u64,
     parent: Option<Arc<PidNs>>,
@@ -174,20 +177,6 @@ impl PidNs {
         self.parent.as_ref().is_some_and(|p| p.is_within(ancestor))
     }
 
-    /// Forgets the task `global` (reaped) here and above.
-    pub fn forget(&self, global: i32) {
-        if self.is_initial() {
-            return;
-        }
-        let mut m = self.lock();
-        if let Some(id) = m.local.remove(&global) {
-            m.global.remove(&id);
-        }
-        drop(m);
-        if let Some(p) = &self.parent {
-            p.forget(global);
-        }
-    }
 }
 
 /// The id the task `global` has for the process `p` (its pid namespace's): 0 if `p` can't
