@@ -176,7 +176,6 @@ impl PidNs {
         }
         self.parent.as_ref().is_some_and(|p| p.is_within(ancestor))
     }
-
 }
 
 /// The id the task `global` has for the process `p` (its pid namespace's): 0 if `p` can't
