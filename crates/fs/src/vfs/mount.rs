@@ -327,6 +327,10 @@ pub struct MountNamespace {
     tree: Mutex<Tree>,
 }
 
+/// The most mounts a namespace holds (Linux's default /proc/sys/fs/mount-max): more is
+/// ENOSPC, so that a program repeating recursive binds can't grow the tree without end.
+pub const MOUNT_MAX: usize = 100_000;
+
 /// umount2's flags.
 pub const MNT_FORCE: u32 = 1;
 pub const MNT_DETACH: u32 = 2;
@@ -399,6 +403,9 @@ impl MountNamespace {
             return Err(if at_dir { libc::EISDIR } else { libc::ENOTDIR });
         }
         let mut tree = lock(&self.tree);
+        if tree.all.len() >= MOUNT_MAX {
+            return Err(libc::ENOSPC);
+        }
         Self::attach_locked(&mut tree, at, mount.clone());
         Ok(Location {
             dentry: mount.root.clone(),
@@ -449,12 +456,13 @@ impl MountNamespace {
         let mut copies: Vec<(Arc<Mount>, Arc<Mount>)> = vec![(src.mount.clone(), top.clone())];
         let mut pending: Vec<(Arc<Mount>, Arc<Dentry>, Arc<Mount>)> = Vec::new();
         if recursive {
+            let index = Self::children_index(&tree);
             let mut i = 0;
             while i < copies.len() {
                 let (orig, copy) = copies[i].clone();
-                for m in tree.all.values() {
-                    let Some((p, d)) = m.parent() else { continue };
-                    if !Arc::ptr_eq(&p, &orig) || m.propagation() == Propagation::Unbindable {
+                for m in index.get(&orig.id).into_iter().flatten() {
+                    let Some((_, d)) = m.parent() else { continue };
+                    if m.propagation() == Propagation::Unbindable {
                         continue;
                     }
                     // Only mounts inside the bound subtree of the source's own mount.
@@ -467,6 +475,9 @@ impl MountNamespace {
                 }
                 i += 1;
             }
+        }
+        if tree.all.len() + copies.len() > MOUNT_MAX {
+            return Err(libc::ENOSPC);
         }
         Self::attach_locked(&mut tree, at, top);
         for (m, d, parent) in pending {
@@ -495,16 +506,26 @@ impl MountNamespace {
         })
     }
 
+    /// Each mount's children, by the parent's id: one pass, so that walking a subtree is
+    /// linear in the namespace's size.
+    fn children_index(tree: &Tree) -> HashMap<u64, Vec<Arc<Mount>>> {
+        let mut index: HashMap<u64, Vec<Arc<Mount>>> = HashMap::new();
+        for m in tree.all.values() {
+            if let Some((p, _)) = m.parent() {
+                index.entry(p.id).or_default().push(m.clone());
+            }
+        }
+        index
+    }
+
     /// The mounts below `mount` in this namespace, `mount` first.
     fn subtree(tree: &Tree, mount: &Arc<Mount>) -> Vec<Arc<Mount>> {
+        let index = Self::children_index(tree);
         let mut out = vec![mount.clone()];
         let mut i = 0;
         while i < out.len() {
-            let cur = out[i].clone();
-            for m in tree.all.values() {
-                if m.parent().is_some_and(|(p, _)| Arc::ptr_eq(&p, &cur)) {
-                    out.push(m.clone());
-                }
+            if let Some(children) = index.get(&out[i].id) {
+                out.extend(children.iter().cloned());
             }
             i += 1;
         }

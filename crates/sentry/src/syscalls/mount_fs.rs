@@ -84,7 +84,7 @@ pub fn tmpfs_options(data: &[u8]) -> Result<(TmpfsOptions, String), Errno> {
                 o.size_bytes = if bytes == 0 {
                     u64::MAX
                 } else {
-                    bytes.div_ceil(4096) * 4096
+                    bytes.div_ceil(4096).saturating_mul(4096)
                 };
                 if bytes != 0 {
                     shown.push(format!("size={}k", o.size_bytes / 1024));
