@@ -242,7 +242,9 @@ fn unmounted_file_systems_are_freed() {
         guest.round("go");
     }
     let after = settled(pid, base.threads);
-    loud(&format!("{name}: after the warm-up round {base:?}, after {ROUNDS} more {after:?}"));
+    loud(&format!(
+        "{name}: after the warm-up round {base:?}, after {ROUNDS} more {after:?}"
+    ));
     assert!(
         after.rss_kib <= base.rss_kib + RSS_TOLERANCE_KIB,
         "resident memory grew from {} KiB to {} KiB",
