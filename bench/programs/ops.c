@@ -17,6 +17,8 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/mount.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <termios.h>
 #include <stdlib.h>
@@ -109,7 +111,7 @@ int main(int argc, char **argv) {
 		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty") && strcmp(kind, "semop") &&
 		    strcmp(kind, "msg") && strcmp(kind, "mq") && strcmp(kind, "shm") &&
 		    strcmp(kind, "sleep20") && strcmp(kind, "ptrace_syscall") &&
-		    strcmp(kind, "ptrace_peek");
+		    strcmp(kind, "ptrace_peek") && strcmp(kind, "mount");
 	if (files) setup_files();
 	double start = now_ns();
 	if (!strcmp(kind, "clock_gettime")) {
@@ -366,6 +368,19 @@ int main(int argc, char **argv) {
 			shmctl(id, IPC_RMID, NULL);
 			shmdt(p);
 		}
+	} else if (!strcmp(kind, "mount")) {
+		/* mount and umount of a tmpfs, in a mount namespace of the program's own made
+		 * private first (as `unshare -m`), so that natively nothing is seen outside. */
+		if (unshare(CLONE_NEWNS) || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL)) return 5;
+		char dir[] = "/tmp/bench-mount-XXXXXX";
+		if (!mkdtemp(dir)) return 5;
+		start = now_ns();
+		for (long i = 0; i < n; i++)
+			if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") || umount2(dir, 0)) return 4;
+		double end = now_ns();
+		rmdir(dir);
+		printf("%.1f\n", (end - start) / n);
+		return 0;
 	} else if (!strcmp(kind, "getpriority")) {
 		for (long i = 0; i < n; i++) syscall(SYS_getpriority, PRIO_PROCESS, 0);
 	} else if (!strcmp(kind, "ptrace_syscall") || !strcmp(kind, "ptrace_peek")) {

@@ -87,6 +87,11 @@ const OPS: &[(&str, &str, u64)] = &[
         2_000,
     ),
     (
+        "mount+umount2 of a tmpfs (in a private mount namespace of its own)",
+        "mount",
+        2_000,
+    ),
+    (
         "ptrace: a traced getppid with its entry and exit stops (PTRACE_SYSCALL, waitpid)",
         "ptrace_syscall",
         2_000,

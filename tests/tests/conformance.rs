@@ -594,3 +594,42 @@ program_test!(aio);
 program_test!(sched_affinity);
 // sync_file_range's checks and its use on files, directories, pipes and sockets.
 program_test!(sync_file_range);
+// Namespaces and mounts inside the sandbox (issue 15 item 5). Natively both make
+// namespaces of their own and mount only in a private one (as `unshare -m`).
+program_test!(ns_uts);
+program_test!(mount_ns);
+
+/// pivot_root runs only in the sandbox: swapping a root is not something a test should do
+/// to the machine it runs on, private namespace or not. The expected output
+/// (tests/conformance/pivot_root.expected) was recorded from a native run of the same
+/// program, which makes its own private mount namespace first.
+#[test]
+fn pivot_root() {
+    let name = "pivot_root";
+    if skip_without_kvm(name) || native_only() {
+        return;
+    }
+    let expected = std::fs::read_to_string(source_dir().join("pivot_root.expected"))
+        .expect("pivot_root.expected");
+    let mut failures = Vec::new();
+    for libc in Libc::ALL {
+        let prog = build(name, libc);
+        let case = Case::default();
+        let label = describe(name, libc, &case);
+        match run_sandboxed(&prog, &case) {
+            Err(e) => failures.push(format!("=== {label}: {e}")),
+            Ok(o) => {
+                let out = String::from_utf8_lossy(&o.stdout);
+                if o.status != 0 || out != expected {
+                    failures.push(format!(
+                        "=== {label}: status {} ===\n{}\nstderr:\n{}",
+                        o.status,
+                        diff_lines(&expected, &out),
+                        clip(&String::from_utf8_lossy(&o.stderr))
+                    ));
+                }
+            }
+        }
+    }
+    finish(name, failures);
+}

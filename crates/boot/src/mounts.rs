@@ -162,7 +162,7 @@ pub(crate) fn mount_point_in(
         cur = match resolver.resolve(resolver.root, &prefix, ResolveFlags::follow()) {
             Ok(loc) => loc,
             Err(libc::ENOENT) => {
-                if (cur.mount.read_only && !over_read_only_mount) || cur.inode().read_only() {
+                if (cur.mount.read_only() && !over_read_only_mount) || cur.inode().read_only() {
                     return Err(format!(
                         "cannot create the mount point: {}",
                         describe(&prefix, libc::EROFS)

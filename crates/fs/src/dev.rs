@@ -7,6 +7,16 @@ use std::sync::Arc;
 use crate::{Errno, FileDescription, Stat};
 
 /// `makedev(major, minor)` as Linux encodes it.
+/// The major number of a device number (glibc's gnu_dev_major).
+pub const fn major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)) as u32
+}
+
+/// The minor number of a device number (glibc's gnu_dev_minor).
+pub const fn minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
+}
+
 pub const fn makedev(major: u32, minor: u32) -> u64 {
     ((major as u64 & 0xfffff000) << 32)
         | ((major as u64 & 0xfff) << 8)

@@ -393,11 +393,11 @@ fn inside(loc: &Location, top: &Location) -> bool {
             return true;
         }
         if cur.is_mount_root() {
-            match &cur.mount.parent {
+            match cur.mount.parent() {
                 Some((m, d)) => {
                     cur = Location {
-                        mount: m.clone(),
-                        dentry: d.clone(),
+                        mount: m,
+                        dentry: d,
                     };
                     continue;
                 }

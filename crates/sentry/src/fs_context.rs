@@ -4,10 +4,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use fs::vfs::{Location, MountNamespace};
 
-/// Linux's `fs_struct` plus the namespace. Internally locked so that it can be shared
-/// (CLONE_FS) and read by /proc while a system call runs.
+/// Linux's `fs_struct` plus the mount namespace (Linux keeps that in the nsproxy; here the
+/// three change together on unshare, setns and pivot_root). Internally locked so that it can
+/// be shared (CLONE_FS) and read by /proc while a system call runs.
 pub struct FsContext {
-    pub ns: Arc<MountNamespace>,
+    ns: Mutex<Arc<MountNamespace>>,
     root: Mutex<Location>,
     cwd: Mutex<Location>,
 }
@@ -19,10 +20,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl FsContext {
     pub fn new(ns: Arc<MountNamespace>, root: Location, cwd: Location) -> Self {
         FsContext {
-            ns,
+            ns: Mutex::new(ns),
             root: Mutex::new(root),
             cwd: Mutex::new(cwd),
         }
+    }
+
+    /// The mount namespace.
+    pub fn ns(&self) -> Arc<MountNamespace> {
+        lock(&self.ns).clone()
     }
 
     pub fn root(&self) -> Location {
@@ -34,6 +40,19 @@ impl FsContext {
     }
 
     pub fn set_cwd(&self, cwd: Location) {
+        *lock(&self.cwd) = cwd;
+    }
+
+    /// chroot.
+    pub fn set_root(&self, root: Location) {
+        *lock(&self.root) = root;
+    }
+
+    /// Moves to another mount namespace (unshare, setns) with a root and working directory
+    /// in it.
+    pub fn enter(&self, ns: Arc<MountNamespace>, root: Location, cwd: Location) {
+        *lock(&self.ns) = ns;
+        *lock(&self.root) = root;
         *lock(&self.cwd) = cwd;
     }
 }

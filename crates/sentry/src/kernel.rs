@@ -253,18 +253,18 @@ fn read_interpreter(
     let root = fs.root();
     let fs_creds = creds.fs_creds();
     let resolver = Resolver {
-        ns: &fs.ns,
+        ns: &fs.ns(),
         root: &root,
         creds: &fs_creds,
     };
     let loc = resolver
         .resolve(&fs.cwd(), name, ResolveFlags::follow())
         .map_err(errno)?;
-    let interp = crate::program::read_at(&fs.ns, &root, &loc, name, &fs_creds, MAX_INTERP_SIZE)
+    let interp = crate::program::read_at(&fs.ns(), &root, &loc, name, &fs_creds, MAX_INTERP_SIZE)
         .map_err(|e| match e {
-            Errno::ENOMEM => fail("too large".into()),
-            e => errno(e.0),
-        })?;
+        Errno::ENOMEM => fail("too large".into()),
+        e => errno(e.0),
+    })?;
     let path = std::path::PathBuf::from(shown.clone());
     let image = loader::parse(&path, &interp.bytes)?;
     if image.interp.is_some() || image.kind != loader::ElfKind::StaticPie {
@@ -485,7 +485,7 @@ fn resolve_absolute(fs: &FsContext, creds: &Creds, path: &[u8]) -> Option<fs::vf
     let root = fs.root();
     let fs_creds = creds.fs_creds();
     let resolver = Resolver {
-        ns: &fs.ns,
+        ns: &fs.ns(),
         root: &root,
         creds: &fs_creds,
     };
@@ -548,6 +548,8 @@ fn new_process(
         io: Default::default(),
         started: std::time::Instant::now(),
         kernel: Arc::downgrade(kernel),
+        ns: std::sync::Mutex::new(crate::namespaces::Namespaces::initial(kernel.ipc.clone())),
+        pid_nested: false,
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

@@ -15,6 +15,7 @@ pub mod job;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod namespaces;
 pub mod process;
 pub mod procfs;
 pub mod program;

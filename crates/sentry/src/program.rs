@@ -45,6 +45,10 @@ pub fn read_at(
         FileType::Symlink => return Err(Errno::ELOOP),
         _ => return Err(Errno::EACCES),
     }
+    // A noexec mount runs nothing (Linux's path_noexec).
+    if loc.mount.noexec() {
+        return Err(Errno::EACCES);
+    }
     let st = inode.stat().map_err(Errno)?;
     perm::check(&*inode, &st, creds, perm::MAY_EXEC).map_err(Errno)?;
     if st.size.max(0) as u64 > limit {

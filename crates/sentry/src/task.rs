@@ -1185,7 +1185,7 @@ impl Task {
                 .or(st.exit)
                 .unwrap_or(ExitStatus::Code(0));
             st.group.timers.clear();
-            st.kernel.ipc.process_exited(st.pid);
+            st.process.namespaces().ipc.ns.process_exited(st.pid);
             if Arc::strong_count(&st.mm) == 1 {
                 // System V segments are detached before the parent may see the exit.
                 st.mm.lock().detach_shm();

@@ -160,6 +160,18 @@ impl Dentry {
         }
     }
 
+    /// Empties the cache of this tree, from here down, so that dentries that only the cache
+    /// kept alive go (each child names its parent: without this a tree is a cycle). Called
+    /// when the last mount showing the tree goes. Iterative: trees may be deep.
+    pub fn prune(&self) {
+        let mut stack: Vec<Arc<Dentry>> = std::mem::take(&mut *lock(&self.children))
+            .into_values()
+            .collect();
+        while let Some(d) = stack.pop() {
+            stack.extend(std::mem::take(&mut *lock(&d.children)).into_values());
+        }
+    }
+
     /// Whether `self` is `other` or lies below it (following parents, within one filesystem).
     pub fn is_descendant_of(self: &Arc<Self>, other: &Arc<Dentry>) -> bool {
         let mut cur = Some(self.clone());

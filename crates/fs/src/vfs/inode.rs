@@ -149,6 +149,12 @@ pub trait Inode: Send + Sync + Any {
     /// For downcasting (a filesystem recognising its own inodes, e.g. in `link`).
     fn as_any(&self) -> &dyn Any;
 
+    /// For a /proc magic link (such as /proc/PID/ns/uts): the file that following it reaches,
+    /// which no path names. None for an ordinary symlink, which is followed by its target.
+    fn magic_link(&self) -> Option<Arc<dyn Inode>> {
+        None
+    }
+
     /// The file's pages for mappings without a copy ([`super::mappable`]), if it can lend
     /// them. Files that can't are mapped by copying their contents into private pages.
     fn mappable(&self) -> Option<&dyn super::Mappable> {

@@ -20,6 +20,9 @@ pub use dentry::Dentry;
 pub use file::{file_identity, set_shared_page_hooks, OpenFile, SharedPageHooks};
 pub use inode::*;
 pub use mappable::{HostRegion, Mappable, MappedRange, Translation};
-pub use mount::{Location, Mount, MountInfo, MountNamespace};
+pub use mount::{
+    flags as mount_flags, next_ns_ino, Location, Mount, MountInfo, MountMap, MountNamespace,
+    Propagation, PropagationChange,
+};
 pub use perm::Creds;
 pub use resolve::{Parent, ResolveFlags, Resolver};

@@ -159,12 +159,12 @@ impl Resolver<'_> {
             if !cur.is_mount_root() {
                 break;
             }
-            match &cur.mount.parent {
+            match cur.mount.parent() {
                 Some(_) if flags.no_xdev => return Err(libc::EXDEV),
                 Some((m, d)) => {
                     cur = Location {
-                        mount: m.clone(),
-                        dentry: d.clone(),
+                        mount: m,
+                        dentry: d,
                     }
                 }
                 None => return Ok(cur),
@@ -245,6 +245,21 @@ impl Resolver<'_> {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(libc::ELOOP);
+                }
+                if let Some(target) = child.inode().magic_link() {
+                    // Linux's nd_jump_link: the walk goes on from the file itself, on
+                    // the link's mount, whatever the link's text says.
+                    if flags.no_magiclinks {
+                        return Err(libc::ELOOP);
+                    }
+                    if flags.beneath || flags.in_root {
+                        return Err(libc::EXDEV);
+                    }
+                    cur = Location {
+                        dentry: super::Dentry::new_root(target),
+                        mount: child.mount.clone(),
+                    };
+                    continue;
                 }
                 let target = child.inode().readlink()?;
                 if target.is_empty() {

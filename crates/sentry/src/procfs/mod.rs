@@ -290,6 +290,20 @@ impl ProcFs {
         Ok(u.nodename().as_encoded_bytes().to_vec())
     }
 
+    /// (host name, domain name) in the UTS namespace `uts`.
+    pub fn uts_names(&self, uts: &crate::namespaces::UtsNs) -> (Vec<u8>, Vec<u8>) {
+        uts.names()
+            .unwrap_or_else(|| (self.hostname().unwrap_or_default(), self.domainname()))
+    }
+
+    /// The names /proc/sys/kernel/{hostname,domainname} show: the reader's UTS namespace's.
+    fn current_uts_names(&self) -> (Vec<u8>, Vec<u8>) {
+        match self.process(current_pid()) {
+            Some(p) => self.uts_names(&p.namespaces().uts),
+            None => (self.hostname().unwrap_or_default(), self.domainname()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Arc<ProcessInfo>>> {
         self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -349,6 +363,13 @@ impl ProcFs {
 
     /// The root directory, to mount at /proc.
     pub fn root(&self) -> Arc<dyn Inode> {
+        self.root_in(None)
+    }
+
+    /// The root of a proc mounted in the pid namespace `pid_ns` (None: the sandbox's
+    /// first): it lists the processes that namespace sees, by its ids, and `self` is the
+    /// reader's id there.
+    pub fn root_in(&self, pid_ns: Option<Arc<crate::namespaces::PidNs>>) -> Arc<dyn Inode> {
         let me = self.me.clone();
         DynDir::build(
             "/",
@@ -360,10 +381,16 @@ impl ProcFs {
                 let mut out: Vec<(Vec<u8>, Arc<dyn Inode>)> = vec![
                     (
                         b"self".to_vec(),
-                        DynLink::build(
-                            "/self",
-                            Box::new(|| Ok(current_pid().to_string().into_bytes())),
-                        ),
+                        DynLink::build("/self", {
+                            let ns = pid_ns.clone();
+                            Box::new(move || {
+                                let me = match &ns {
+                                    Some(ns) => ns.view(current_pid()),
+                                    None => current_pid(),
+                                };
+                                Ok(me.to_string().into_bytes())
+                            })
+                        }),
                     ),
                     (
                         b"cpuinfo".to_vec(),
@@ -405,7 +432,7 @@ impl ProcFs {
                         b"filesystems".to_vec(),
                         GenFile::build(
                             "/filesystems",
-                            text("nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\n"),
+                            text("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tdevpts\nnodev\tmqueue\n"),
                         ),
                     ),
                     (
@@ -417,7 +444,13 @@ impl ProcFs {
                     (b"net".to_vec(), net::net_dir()),
                 ];
                 for (pid, info) in fs.lock().iter() {
-                    out.push((pid.to_string().into_bytes(), process::pid_dir(info.clone())));
+                    let id = match &pid_ns {
+                        Some(ns) => ns.view(*pid),
+                        None => *pid,
+                    };
+                    if id > 0 {
+                        out.push((id.to_string().into_bytes(), process::pid_dir(info.clone())));
+                    }
                 }
                 out
             }),
@@ -452,7 +485,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                         "/sys/kernel/hostname",
                                         Box::new(move || {
                                             let fs = me_host.upgrade().ok_or(libc::ENOENT)?;
-                                            let mut v = fs.hostname()?;
+                                            let mut v = fs.current_uts_names().0;
                                             v.push(b'\n');
                                             Ok(v)
                                         }),
@@ -463,8 +496,11 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                     GenFile::build("/sys/kernel/domainname", {
                                         let me = me.clone();
                                         Box::new(move || {
-                                            let mut v =
-                                                me.upgrade().ok_or(libc::ENOENT)?.domainname();
+                                            let mut v = me
+                                                .upgrade()
+                                                .ok_or(libc::ENOENT)?
+                                                .current_uts_names()
+                                                .1;
                                             v.push(b'\n');
                                             Ok(v)
                                         })

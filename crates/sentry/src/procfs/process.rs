@@ -37,6 +37,11 @@ pub struct ProcessInfo {
     pub started: std::time::Instant,
     /// The kernel, for what changes over the process's life (parent, group, session).
     pub kernel: std::sync::Weak<crate::process::Kernel>,
+    /// Its namespaces but the mount namespace (which is in `fs`). Per process here; Linux
+    /// keeps them per thread.
+    pub ns: std::sync::Mutex<crate::namespaces::Namespaces>,
+    /// Its pid namespace isn't the sandbox's first (pids seen and given are translated).
+    pub pid_nested: bool,
 }
 
 /// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
@@ -107,6 +112,16 @@ pub fn comm_of(path: &[u8]) -> Vec<u8> {
 }
 
 impl ProcessInfo {
+    /// The process's namespaces.
+    pub fn namespaces(&self) -> crate::namespaces::Namespaces {
+        self.ns.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// After unshare or setns.
+    pub fn set_namespaces(&self, ns: crate::namespaces::Namespaces) {
+        *self.ns.lock().unwrap_or_else(|e| e.into_inner()) = ns;
+    }
+
     /// The descriptor table, while the process lives.
     pub fn fd_table(&self) -> Option<Arc<FdTable>> {
         self.fds.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
@@ -208,6 +223,7 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
         {
             let path = |name: &str| format!("{base}/{name}");
             let (p12, p13, p14, p15) = (p.clone(), p.clone(), p.clone(), p.clone());
+            let (p16, p17) = (p.clone(), p.clone());
             let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
                 p.clone(),
                 p.clone(),
@@ -230,12 +246,18 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                     b"cwd".to_vec(),
                     DynLink::build(
                         &path("cwd"),
-                        Box::new(move || ok(p2.fs.ns.path(&p2.fs.cwd(), &p2.fs.root()))),
+                        Box::new(move || ok(p2.fs.ns().path(&p2.fs.cwd(), &p2.fs.root()))),
                     ),
                 ),
                 (
                     b"root".to_vec(),
-                    DynLink::build(&path("root"), Box::new(|| ok(b"/".to_vec()))),
+                    DynLink::build(
+                        &path("root"),
+                        Box::new(move || {
+                            let ns = p16.fs.ns();
+                            ok(ns.path(&p16.fs.root(), &ns.root()))
+                        }),
+                    ),
                 ),
                 (
                     b"cmdline".to_vec(),
@@ -276,6 +298,11 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                     b"mounts".to_vec(),
                     GenFile::build(&path("mounts"), Box::new(move || ok(mounts(&p10)))),
                 ),
+                (
+                    b"mountinfo".to_vec(),
+                    GenFile::build(&path("mountinfo"), Box::new(move || ok(mountinfo(&p17)))),
+                ),
+                (b"ns".to_vec(), ns_dir(p.clone(), &path("ns"))),
                 (b"fd".to_vec(), fd_dir(p11, &path("fd"))),
                 (
                     b"mem".to_vec(),
@@ -351,7 +378,7 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                 .into_iter()
                 .map(|(fd, entry)| {
                     let target = match &entry.file.location {
-                        Some(loc) => p.fs.ns.path(loc, &root),
+                        Some(loc) => p.fs.ns().path(loc, &root),
                         None => anon_link(&entry.file)
                             .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
                     };
@@ -603,17 +630,129 @@ fn limits(p: &ProcessInfo) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// /proc/PID/mounts (and /proc/mounts): the namespace as seen from the process's root.
+/// A path or name as /proc/mounts and mountinfo print it: space, tab, newline and
+/// backslash as octal escapes (Linux's mangle).
+fn mangle(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => out.extend_from_slice(format!("\\{b:03o}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// A mount's per-mount options, as Linux's show_mnt_opts: `rw` or `ro`, then the rest.
+fn mount_opts(m: &fs::vfs::MountInfo) -> String {
+    use fs::vfs::mount_flags as f;
+    let mut o = String::from(if m.read_only { "ro" } else { "rw" });
+    for (bit, name) in [
+        (f::NOSUID, ",nosuid"),
+        (f::NODEV, ",nodev"),
+        (f::NOEXEC, ",noexec"),
+        (f::NOATIME, ",noatime"),
+        (f::NODIRATIME, ",nodiratime"),
+        (f::RELATIME, ",relatime"),
+    ] {
+        if m.flags & bit != 0 {
+            o.push_str(name);
+        }
+    }
+    o
+}
+
+/// /proc/PID/mounts (and /proc/mounts): the mounts the process's root reaches.
 fn mounts(p: &ProcessInfo) -> Vec<u8> {
     let mut out = Vec::new();
-    for m in p.fs.ns.mounts(&p.fs.root()) {
-        out.extend_from_slice(m.source.as_bytes());
+    for m in p.fs.ns().mounts(&p.fs.root()) {
+        mangle(&mut out, m.source.as_bytes());
         out.push(b' ');
-        out.extend_from_slice(&m.path);
-        let opts = if m.read_only { "ro" } else { "rw" };
-        out.extend_from_slice(format!(" {} {opts} 0 0\n", m.fs_type).as_bytes());
+        mangle(&mut out, &m.path);
+        out.push(b' ');
+        mangle(&mut out, m.fs_type.as_bytes());
+        let mut opts = mount_opts(&m);
+        if !m.options.is_empty() {
+            opts.push(',');
+            opts.push_str(&m.options);
+        }
+        out.extend_from_slice(format!(" {opts} 0 0\n").as_bytes());
     }
     out
+}
+
+/// /proc/PID/mountinfo: `id parent major:minor root mount-point options [optional] -
+/// type source super-options`, the optional fields being the propagation (shared:N,
+/// master:N, unbindable).
+fn mountinfo(p: &ProcessInfo) -> Vec<u8> {
+    use fs::vfs::Propagation;
+    let mut out = Vec::new();
+    for m in p.fs.ns().mounts(&p.fs.root()) {
+        let (major, minor) = (fs::dev::major(m.dev), fs::dev::minor(m.dev));
+        out.extend_from_slice(format!("{} {} {major}:{minor} ", m.id, m.parent_id).as_bytes());
+        mangle(&mut out, &m.root);
+        out.push(b' ');
+        mangle(&mut out, &m.path);
+        out.push(b' ');
+        out.extend_from_slice(mount_opts(&m).as_bytes());
+        match m.propagation {
+            Propagation::Shared(g) => out.extend_from_slice(format!(" shared:{g}").as_bytes()),
+            Propagation::Slave(g) => out.extend_from_slice(format!(" master:{g}").as_bytes()),
+            Propagation::Unbindable => out.extend_from_slice(b" unbindable"),
+            Propagation::Private => {}
+        }
+        out.extend_from_slice(b" - ");
+        mangle(&mut out, m.fs_type.as_bytes());
+        out.push(b' ');
+        mangle(&mut out, m.source.as_bytes());
+        out.extend_from_slice(if m.read_only { b" ro" } else { b" rw" });
+        if !m.options.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(m.options.as_bytes());
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// How a /proc/PID/ns link finds its namespace.
+type NsOf = fn(&ProcessInfo) -> crate::namespaces::NsRef;
+
+/// /proc/PID/ns: a magic link per namespace kind (`uts:[4026531838]`), leading to the file
+/// setns takes.
+fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
+    use crate::namespaces::{NsLink, NsRef};
+    let base = path.to_string();
+    DynDir::build(
+        path,
+        0o511,
+        Box::new(move || {
+            let kinds: [(&str, NsOf); 10] = [
+                ("cgroup", |p| NsRef::Cgroup(p.namespaces().cgroup)),
+                ("ipc", |p| NsRef::Ipc(p.namespaces().ipc)),
+                ("mnt", |p| NsRef::Mnt(p.fs.ns())),
+                ("net", |p| NsRef::Net(p.namespaces().net)),
+                ("pid", |p| NsRef::Pid(p.namespaces().pid)),
+                ("pid_for_children", |p| {
+                    NsRef::Pid(p.namespaces().pid_for_children)
+                }),
+                ("time", |p| NsRef::Time(p.namespaces().time)),
+                ("time_for_children", |p| NsRef::Time(p.namespaces().time)),
+                ("user", |p| NsRef::User(p.namespaces().user)),
+                ("uts", |p| NsRef::Uts(p.namespaces().uts)),
+            ];
+            kinds
+                .into_iter()
+                .map(|(name, get)| {
+                    let weak = Arc::downgrade(&p);
+                    let link = NsLink::build(
+                        super::nodes::ino_of(&format!("{base}/{name}")),
+                        super::PROC_DEV,
+                        Box::new(move || weak.upgrade().map(|p| get(&p))),
+                    );
+                    (name.as_bytes().to_vec(), link)
+                })
+                .collect()
+        }),
+    )
 }
 
 fn status(p: &ProcessInfo) -> Vec<u8> {
@@ -645,7 +784,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         String::from_utf8_lossy(&p.comm()),
         state(p),
         parent(p),
-        p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid)),
+        seen(p, p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid))),
         c.uid,
         c.euid,
         c.suid,
@@ -664,14 +803,27 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         seccomp.no_new_privs as u8,
         seccomp.mode,
         seccomp.filters,
-        pid = p.pid,
+        pid = seen(p, p.pid),
     )
     .into_bytes()
 }
 
-/// Its parent now (the parent it was born with may have gone: then init, or a subreaper).
+/// Its parent now (the parent it was born with may have gone: then init, or a subreaper),
+/// as the reader sees it.
 fn parent(p: &ProcessInfo) -> i32 {
-    p.kernel.upgrade().map_or(p.ppid, |k| k.ppid(p.pid))
+    seen(p, p.kernel.upgrade().map_or(p.ppid, |k| k.ppid(p.pid)))
+}
+
+/// The id the process reading /proc gives the task `global` (its pid namespace's; 0 if it
+/// doesn't see it).
+fn seen(p: &ProcessInfo, global: i32) -> i32 {
+    let Some(k) = p.kernel.upgrade() else {
+        return global;
+    };
+    match k.procfs.process(super::current_pid()) {
+        Some(reader) => crate::namespaces::pid_view(&reader, global),
+        None => global,
+    }
 }
 
 /// The process's state as /proc/PID/status names it: running when it reads its own files,
@@ -709,6 +861,7 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
         .as_ref()
         .and_then(|k| k.ids(p.pid))
         .unwrap_or((p.pid, p.pid));
+    let (pgrp, session) = (seen(p, pgrp), seen(p, session));
     let state = state(p).chars().next().unwrap_or('S');
     let ticks = |d: std::time::Duration| d.as_nanos() as u64 * 100 / 1_000_000_000;
     let (utime, cutime, nice, threads) = match &group {
@@ -730,7 +883,7 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
     // rsslim, then 27 more.
     let mut s = format!(
         "{} ({}) {state} {ppid} {pgrp} {session} 0 -1 4194304 0 0 0 0 {utime} 0 {cutime} 0 {} {nice} {threads} 0 {starttime} {vsize} {rss} {rsslim}",
-        p.pid,
+        seen(p, p.pid),
         String::from_utf8_lossy(&p.comm()),
         20 + nice,
     );

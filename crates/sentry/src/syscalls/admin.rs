@@ -30,13 +30,19 @@ fn uts_name(t: &TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
 
 pub fn sethostname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let name = uts_name(t, a[0], a[1])?;
-    t.kernel.procfs.set_hostname(&name);
+    let uts = t.process.namespaces().uts;
+    if !uts.set(true, &name) {
+        t.kernel.procfs.set_hostname(&name);
+    }
     Ok(0)
 }
 
 pub fn setdomainname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let name = uts_name(t, a[0], a[1])?;
-    t.kernel.procfs.set_domainname(&name);
+    let uts = t.process.namespaces().uts;
+    if !uts.set(false, &name) {
+        t.kernel.procfs.set_domainname(&name);
+    }
     Ok(0)
 }
 

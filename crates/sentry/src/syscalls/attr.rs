@@ -593,11 +593,21 @@ pub fn statfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let p = read_path(t, a[0])?;
     let loc = resolve_at(t, libc::AT_FDCWD as u64, &p, ResolveFlags::follow())?;
     let mut s = loc.inode().statfs().map_err(Errno)?;
-    if loc.mount.read_only {
-        s.flags |= libc::ST_RDONLY as i64;
-    }
+    s.flags |= statfs_flags(&loc.mount);
     t.mm.copy_out(a[1], &statfs_bytes(&s))?;
     Ok(0)
+}
+
+/// statfs' f_flags for a mount's flags (ST_* are MS_*, but ST_RELATIME is 4096).
+fn statfs_flags(m: &fs::vfs::Mount) -> i64 {
+    use fs::vfs::mount_flags as f;
+    let mf = m.flags();
+    let mut out =
+        (mf & (f::RDONLY | f::NOSUID | f::NODEV | f::NOEXEC | f::NOATIME | f::NODIRATIME)) as i64;
+    if mf & f::RELATIME != 0 {
+        out |= libc::ST_RELATIME as i64;
+    }
+    out
 }
 
 /// The statfs of a file without an inode in a mounted file system: pipes (pipefs), sockets
@@ -629,8 +639,8 @@ pub fn fstatfs(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         Some(inode) => inode.statfs().map_err(Errno)?,
         None => pseudo_statfs(&file)?,
     };
-    if file.location.as_ref().is_some_and(|l| l.mount.read_only) {
-        s.flags |= libc::ST_RDONLY as i64;
+    if let Some(l) = &file.location {
+        s.flags |= statfs_flags(&l.mount);
     }
     t.mm.copy_out(a[1], &statfs_bytes(&s))?;
     Ok(0)

@@ -25,7 +25,6 @@ const CLONE_PTRACE: u64 = 0x2000;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_THREAD: u64 = 0x10000;
-const CLONE_NEWNS: u64 = 0x20000;
 const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_SETTLS: u64 = 0x80000;
 const CLONE_PARENT_SETTID: u64 = 0x100000;
@@ -67,11 +66,26 @@ struct CloneArgs {
 
 fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResult {
     let flags = args.flags & !0xff; // the low byte is the exit signal
-    if flags & CLONE_NEWNS != 0 || flags & 0x7e02_0000 & !CLONE_NEWNS != 0 {
+    use crate::namespaces as ns;
+    let ns_flags = flags & ns::SUPPORTED;
+    // Linux's copy_process: a new mount or user namespace can't share the fs_struct, and a
+    // thread can't be in other user or pid namespaces than its process. (Namespaces are
+    // per process here, so a thread can't be in another of any kind.)
+    if flags & CLONE_FS != 0 && flags & (ns::CLONE_NEWNS | ns::CLONE_NEWUSER) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_THREAD != 0 && ns_flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // A network namespace of the sandbox's own isn't made from inside it.
+    if flags & ns::CLONE_NEWNET != 0 {
         return Err(Errno::EPERM);
     }
-    if flags & !SUPPORTED & !0xff != 0 {
+    if flags & !SUPPORTED & !ns::SUPPORTED & !0xff != 0 {
         return Err(Errno::EINVAL);
+    }
+    if ns_flags != 0 && !crate::caps::capable(&t.creds, crate::caps::Cap::SysAdmin) {
+        return Err(Errno::EPERM);
     }
     // A pidfd names a process here (Linux 6.9+ also gives threads one).
     if flags & CLONE_PIDFD != 0 && flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
@@ -112,9 +126,20 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     };
     let fs = if flags & CLONE_FS != 0 {
         t.fs.clone()
+    } else if flags & ns::CLONE_NEWNS != 0 {
+        let (new, map) = t.fs.ns().copy();
+        let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
+        Arc::new(FsContext::new(new, root, cwd))
     } else {
-        Arc::new(FsContext::new(t.fs.ns.clone(), t.fs.root(), t.fs.cwd()))
+        Arc::new(FsContext::new(t.fs.ns(), t.fs.root(), t.fs.cwd()))
     };
+    let namespaces = t
+        .process
+        .namespaces()
+        .with_new(ns_flags, || {
+            kernel.procfs.uts_names(&t.process.namespaces().uts)
+        })
+        .for_child();
     // The parent's pidfd for the child: after the child's copy of the table (it doesn't get
     // one) and before the child exists, so that a bad address leaves no child behind.
     if flags & CLONE_PIDFD != 0 {
@@ -178,18 +203,25 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             io: Default::default(),
             started: std::time::Instant::now(),
             kernel: Arc::downgrade(&kernel),
+            pid_nested: !namespaces.pid.is_initial(),
+            ns: Mutex::new(namespaces),
         });
         let _ = info.group.set(Arc::downgrade(&group));
         let _ = info.seccomp.set(seccomp.clone());
         kernel.procfs.register(info.clone());
         (tid, group, info)
     };
+    // Its ids in its pid namespace and those above (the process's, for a thread).
+    let child_pid_ns = process.namespaces().pid;
+    child_pid_ns.register(tid);
+    let parent_view = crate::namespaces::pid_view(&t.process, tid);
     if flags & CLONE_PARENT_SETTID != 0 {
-        t.mm.copy_out(args.parent_tid, &tid.to_le_bytes())?;
+        t.mm.copy_out(args.parent_tid, &parent_view.to_le_bytes())?;
     }
 
     if flags & CLONE_CHILD_SETTID != 0 {
-        mm.copy_out(args.child_tid, &tid.to_le_bytes())?;
+        let own = crate::namespaces::pid_view(&process, tid);
+        mm.copy_out(args.child_tid, &own.to_le_bytes())?;
     }
     let vfork_done = (flags & CLONE_VFORK != 0).then(|| Arc::new(Completion::default()));
 
@@ -240,7 +272,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         // The parent sleeps until the child execs or exits (its memory is ours).
         done.wait();
     }
-    Ok(tid as u64)
+    Ok(parent_view as u64)
 }
 
 /// Starts a task on its own host thread, with its own vCPU.
@@ -397,11 +429,13 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
         return Err(Errno::EINVAL);
     }
+    // Ids of the caller's pid namespace; one it doesn't see is no child of it (ECHILD).
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     let which = match pid {
         -1 => WaitFor::Any,
         0 => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
-        p if p < -1 => WaitFor::Group(-p),
-        p => WaitFor::Pid(p),
+        p if p < -1 => WaitFor::Group(global(-p)),
+        p => WaitFor::Pid(global(p)),
     };
     let waiter = t.waiter.clone();
     let reaped = t
@@ -427,7 +461,7 @@ pub fn wait4(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         let usage = super::resource::rusage_bytes(r.cpu, r.maxrss_kb);
         t.mm.copy_out(rusage, &usage)?;
     }
-    Ok(r.pid as u64)
+    Ok(crate::namespaces::pid_view(&t.process, r.pid) as u64)
 }
 
 pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -438,10 +472,11 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     let which = match idtype {
         libc::P_ALL => WaitFor::Any,
-        libc::P_PID if id > 0 => WaitFor::Pid(id),
-        libc::P_PGID if id > 0 => WaitFor::Group(id),
+        libc::P_PID if id > 0 => WaitFor::Pid(global(id)),
+        libc::P_PGID if id > 0 => WaitFor::Group(global(id)),
         libc::P_PGID => WaitFor::Group(t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)),
         P_PIDFD => WaitFor::Pid(super::pidfd::pidfd_target(t, id as u32 as u64)?),
         _ => return Err(Errno::EINVAL),
@@ -462,6 +497,10 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             || waiter.interrupted(),
         )
         .map_err(Errno)?;
+    let reaped = reaped.map(|mut r| {
+        r.pid = crate::namespaces::pid_view(&t.process, r.pid);
+        r
+    });
     if infop != 0 {
         // siginfo_t: signo, errno, code, then pid, uid, status (no CPU times, as Linux's
         // waitid); all zeros when WNOHANG found nothing.

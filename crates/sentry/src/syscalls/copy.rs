@@ -332,15 +332,7 @@ fn memfd_fs() -> &'static MemfdFs {
     static FS: OnceLock<MemfdFs> = OnceLock::new();
     FS.get_or_init(|| {
         let fs = Tmpfs::with_options(MEMFD_DEV, TmpfsOptions::default());
-        let mount = Arc::new(Mount {
-            // Namespaces number their mounts from 1.
-            id: 0,
-            root: Dentry::new_root(fs.root()),
-            parent: None,
-            read_only: false,
-            fs_type: "tmpfs".into(),
-            source: "memfd".into(),
-        });
+        let mount = Mount::new(fs.root(), "tmpfs", "memfd", 0);
         MemfdFs { fs, mount }
     })
 }

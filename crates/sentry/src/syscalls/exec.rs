@@ -66,7 +66,7 @@ fn open_program(t: &TaskState, dirfd: u64, path: &[u8], flags: i32) -> Result<Pr
         resolve_at(t, dirfd, path, follow)?
     };
     program::read_at(
-        &t.fs.ns,
+        &t.fs.ns(),
         &t.fs.root(),
         &loc,
         path,

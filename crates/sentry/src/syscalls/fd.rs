@@ -47,7 +47,7 @@ pub fn fd_limit(t: &TaskState) -> u64 {
 
 /// Whether a write to `loc` must fail with EROFS.
 pub fn read_only(loc: &Location) -> bool {
-    loc.mount.read_only || loc.inode().read_only()
+    loc.mount.read_only() || loc.inode().read_only()
 }
 
 /// Creates the regular file `name` in `dir` for O_CREAT.
@@ -122,7 +122,7 @@ fn open_or_create(
                 let creds = fs_creds(t);
                 let root = t.fs.root();
                 let r = fs::vfs::Resolver {
-                    ns: &t.fs.ns,
+                    ns: &t.fs.ns(),
                     root: &root,
                     creds: &creds,
                 };
@@ -135,7 +135,7 @@ fn open_or_create(
                     dentry: child,
                     mount: parent.dir.mount.clone(),
                 };
-                let loc = t.fs.ns.mounted_at(&loc).unwrap_or(loc);
+                let loc = t.fs.ns().mounted_at(&loc).unwrap_or(loc);
                 if loc.inode().file_type() == FileType::Directory {
                     return Err(Errno::EISDIR);
                 }
@@ -295,6 +295,13 @@ pub fn do_open(
             | libc::O_PATH
             | libc::O_ASYNC) as u32)
         | O_LARGEFILE;
+    // Device nodes on a nodev mount don't open (Linux's may_open_dev).
+    if !path_only
+        && matches!(ftype, FileType::CharDevice | FileType::BlockDevice)
+        && loc.mount.nodev()
+    {
+        return Err(Errno::EACCES);
+    }
     let file = if path_only {
         OpenFile::new(Some(loc), inode, status)
     } else {

@@ -228,7 +228,7 @@ fn file_mapping(
         return Err(Errno::EOVERFLOW);
     }
     let path = match &file.location {
-        Some(loc) => t.fs.ns.path(loc, &t.fs.root()),
+        Some(loc) => t.fs.ns().path(loc, &t.fs.root()),
         None => Vec::new(),
     };
     Ok(Some(FileMapping {

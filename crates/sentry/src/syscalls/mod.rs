@@ -16,6 +16,8 @@ mod inet;
 mod locks;
 mod mempolicy;
 mod mm;
+mod mount;
+mod mount_fs;
 mod mqueue;
 mod msg;
 mod namei;
@@ -94,7 +96,7 @@ use Support::{Full, Partial};
 use Thread::{Any, Own};
 
 const CPU_TIMERS: &str = "CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF, CPU clocks) count the host CPU time of the process's task threads (guest code and the calls served on them, not those the ring poller serves), checked when the clock could first reach the deadline; ITIMER_VIRTUAL counts system time too";
-const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); a running program's removed binary reports IN_DELETE_SELF when its last name goes, not at exit (its mapping holds no name); no IN_UNMOUNT (umount isn't implemented); no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
+const INOTIFY_PARTIAL: &str = "events only for changes made inside the sandbox (not by the host under a host directory); a running program's removed binary reports IN_DELETE_SELF when its last name goes, not at exit (its mapping holds no name); no IN_UNMOUNT when a watched file's mount goes; no events for exec's open and read, nor for writes through shared mappings (as Linux); /proc/PID/fdinfo shows no watches; the /proc/sys/fs/inotify limits are fixed at Linux's defaults (max_user_watches 65536)";
 const PIPE_SLOTS: &str = "a pipe's room is counted in bytes, not in page-sized slots";
 const THREAD_SIGNAL_PERMISSION: &str = "the permission check uses the target process's main thread's user ids, not the target thread's";
 const RLIMITS: &str = "enforced: RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_NPROC (at fork and clone; execve after a setuid to a user over the limit isn't refused) and RLIMIT_STACK (read at execve: the main stack is reserved whole, at most 128 MiB, also when unlimited); RLIMIT_CORE: no core file is ever written; the others are recorded, not enforced";
@@ -131,6 +133,10 @@ const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are 
 const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
 const MQ_NOTIFY: &str =
     "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
+
+const NAMESPACES: &str = "UTS, IPC, mount, cgroup, user and pid namespaces are the sandbox's own objects; per process, not per thread (a thread's unshare moves its whole process; clone with CLONE_THREAD and a CLONE_NEW* flag is EINVAL); a pid namespace numbers its processes from 1 for getpid/gettid/getppid, clone, wait4/waitid, kill/tkill/tgkill, getpgid/getsid/setpgid and the proc mounted in it, but not yet for the other calls taking pids (ptrace, pidfd_open, sched_*, prlimit, ...), nor in siginfo's si_pid; its init's end doesn't kill the rest of it, and signals to it aren't filtered; a user namespace is an identity with every id mapped to itself, made only with CAP_SYS_ADMIN (as with unprivileged user namespaces turned off), and gives no capabilities; CLONE_NEWNET and CLONE_NEWTIME are EPERM (the network namespace is the sandbox's already)";
+const SETNS: &str = "/proc/PID/ns files only (a pidfd is EINVAL); per process, as unshare";
+const MOUNT: &str = "tmpfs (a new one each time; size, nr_inodes, mode, uid, gid), proc, sysfs, devpts and mqueue (the sandbox's own instances), bind and recursive bind, MS_MOVE, remount (the per-mount flags; a tmpfs' size isn't changed), ro/nosuid/nodev/noexec and the atime flags per mount (noexec, nodev and ro enforced); propagation types are recorded and shown in mountinfo, but no mount or unmount propagates to peers or slaves; other types ENODEV";
 
 /// Every implemented system call.
 pub static TABLE: &[Syscall] = &[
@@ -239,7 +245,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_munlock, mm::munlock, Full, Any),
     sys(n::SYS_mlockall, mm::mlockall, Partial(MLOCK), Any),
     sys(n::SYS_munlockall, mm::munlockall, Full, Any),
-    sys(n::SYS_clone, clone::clone, Partial("no namespaces; CLONE_PIDFD for processes only (with CLONE_THREAD: EINVAL)"), Own),
+    sys(n::SYS_clone, clone::clone, Partial("namespaces as unshare's (CLONE_NEWNET EPERM); CLONE_PIDFD for processes only (with CLONE_THREAD: EINVAL)"), Own),
     sys(n::SYS_clone3, clone::clone3, Partial("as clone; set_tid and cgroup refused"), Own),
     sys(n::SYS_fork, clone::fork, Full, Own),
     sys(n::SYS_vfork, clone::vfork, Full, Own),
@@ -281,8 +287,15 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
     sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
-    sys(n::SYS_sethostname, admin::sethostname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
-    sys(n::SYS_setdomainname, admin::setdomainname, Partial("the sandbox has one UTS namespace, its own: the name is every sandbox process's (never the host's)"), Any),
+    sys(n::SYS_sethostname, admin::sethostname, Full, Any),
+    sys(n::SYS_setdomainname, admin::setdomainname, Full, Any),
+    // Namespaces and mounts inside the sandbox (mount.rs, mount_fs.rs, crate::namespaces).
+    sys(n::SYS_chroot, mount::chroot, Full, Any),
+    sys(n::SYS_unshare, mount::unshare, Partial(NAMESPACES), Any),
+    sys(n::SYS_setns, mount::setns, Partial(SETNS), Any),
+    sys(n::SYS_mount, mount::mount, Partial(MOUNT), Any),
+    sys(n::SYS_umount2, mount::umount2, Partial("MNT_FORCE has nothing to abort; unmounting the root is EBUSY (Linux remounts it read-only)"), Any),
+    sys(n::SYS_pivot_root, mount::pivot_root, Full, Any),
     sys(n::SYS_settimeofday, admin::settimeofday, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_clock_settime, admin::clock_settime, Partial("the clock is the host's: EPERM for every caller (after Linux's argument checks), CAP_SYS_TIME or not"), Any),
     sys(n::SYS_adjtimex, admin::adjtimex, Partial("reads give the host clock's state as it was when the sandbox started (the sentry may not call adjtimex once its seccomp filter is on), with the current time; any change is EPERM, CAP_SYS_TIME or not"), Any),

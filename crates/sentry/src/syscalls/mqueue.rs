@@ -89,7 +89,7 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if oflag & libc::O_ACCMODE == libc::O_ACCMODE {
         return Err(Errno::EINVAL);
     }
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let queue = {
         let mut queues = lock(&ns.mq.queues);
         match queues.get(&name) {
@@ -159,7 +159,7 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 pub fn mq_unlink(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let name = read_name(t, a[0])?;
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut queues = lock(&ns.mq.queues);
     let q = queues.get(&name).ok_or(Errno::ENOENT)?;
     // The root directory is sticky: the owner (or CAP_FOWNER) removes.
@@ -236,7 +236,7 @@ pub fn mq_timedsend(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResu
     let mut data = vec![0u8; len as usize];
     t.mm.copy_in(ptr, &mut data)?;
     let nonblock = file.flags() & libc::O_NONBLOCK as u32 != 0;
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut reg = None;
     let mut data = Some(data);
     loop {

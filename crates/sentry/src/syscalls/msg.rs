@@ -31,7 +31,7 @@ const MSGSEG: u32 = 0xffff;
 
 pub fn msgget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (key, flags) = (a[0] as i32, a[1] as i32);
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut ids = lock(&ns.msg);
     let id = ids.get_or_create(
         key,
@@ -91,7 +91,7 @@ pub fn msgsnd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
     let mut data = vec![0u8; size as usize];
     t.mm.copy_in(msgp.checked_add(8).ok_or(Errno::EFAULT)?, &mut data)?;
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut serial = None;
     let mut reg = None;
     let mut data = Some(data);
@@ -147,7 +147,7 @@ pub fn msgrcv(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         Search::Equal(msgtyp)
     };
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut serial = None;
     let mut reg = None;
     let message = loop {
@@ -199,7 +199,7 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if cmd < 0 || id < 0 {
         return Err(Errno::EINVAL);
     }
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     match cmd {
         IPC_INFO | MSG_INFO => {
             // struct msginfo.

@@ -113,7 +113,7 @@ pub fn symlink(t: &mut TaskState, r: &mut UserRegs, a: [u64; 6]) -> SysResult {
 
 /// Whether a filesystem is mounted on `loc` (it can't be removed or renamed then).
 fn is_mountpoint(t: &TaskState, loc: &Location) -> bool {
-    t.fs.ns.mounted_at(loc).is_some()
+    t.fs.ns().mounted_at(loc).is_some()
 }
 
 fn remove(t: &mut TaskState, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
@@ -446,7 +446,16 @@ pub fn fchdir(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 pub fn getcwd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let mut cwd = t.fs.ns.path(&t.fs.cwd(), &t.fs.root());
+    let ns = t.fs.ns();
+    let (loc, root) = (t.fs.cwd(), t.fs.root());
+    let mut cwd = ns.path(&loc, &root);
+    // A working directory the root doesn't reach (left outside by chroot) is shown as
+    // Linux's getcwd shows it; glibc and musl make that ENOENT.
+    if !ns.reachable(&loc, &root) {
+        let mut v = b"(unreachable)".to_vec();
+        v.extend_from_slice(&cwd);
+        cwd = v;
+    }
     if t.fs.cwd().dentry.is_dead() {
         // Linux reports a removed working directory as unreachable.
         return Err(Errno::ENOENT);
@@ -470,7 +479,7 @@ pub fn getdents64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let parent_ino = match &file.location {
         Some(loc) => {
             let up = if loc.is_mount_root() {
-                match &loc.mount.parent {
+                match loc.mount.parent() {
                     Some((_, d)) => d.parent().unwrap_or_else(|| d.clone()),
                     None => loc.dentry.clone(),
                 }

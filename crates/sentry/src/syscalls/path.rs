@@ -50,7 +50,7 @@ pub fn resolve_at(
     let start = start_dir_with(t, dirfd, path, flags.beneath || flags.in_root)?;
     let creds = fs_creds(t);
     let r = Resolver {
-        ns: &t.fs.ns,
+        ns: &t.fs.ns(),
         root: &t.fs.root(),
         creds: &creds,
     };
@@ -62,7 +62,7 @@ pub fn resolve_parent_at(t: &TaskState, dirfd: u64, path: &[u8]) -> Result<Paren
     let start = start_dir(t, dirfd, path)?;
     let creds = fs_creds(t);
     let r = Resolver {
-        ns: &t.fs.ns,
+        ns: &t.fs.ns(),
         root: &t.fs.root(),
         creds: &creds,
     };

@@ -91,8 +91,7 @@ fn utsname_field(s: &[u8]) -> [u8; 65] {
 
 pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let host = nix::sys::utsname::uname().map_err(Errno::from)?;
-    let nodename = t.kernel.procfs.hostname().map_err(Errno)?;
-    let domainname = t.kernel.procfs.domainname();
+    let (nodename, domainname) = t.kernel.procfs.uts_names(&t.process.namespaces().uts);
     let fields = [
         b"Linux".as_slice(),
         &nodename,
@@ -109,16 +108,18 @@ pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+// Pids as the caller's pid namespace numbers them (crate::namespaces::PidNs): a parent
+// outside it is 0.
 pub fn getpid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.pid as u64)
+    Ok(crate::namespaces::pid_view(&t.process, t.pid) as u64)
 }
 
 pub fn gettid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.tid as u64)
+    Ok(crate::namespaces::pid_view(&t.process, t.tid) as u64)
 }
 
 pub fn getppid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.kernel.ppid(t.pid) as u64)
+    Ok(crate::namespaces::pid_view(&t.process, t.kernel.ppid(t.pid)) as u64)
 }
 
 /// The process a pid argument names: 0 is the caller.
@@ -127,14 +128,17 @@ fn target(t: &TaskState, pid: u64) -> Result<i32, Errno> {
     if pid < 0 {
         return Err(Errno::ESRCH);
     }
-    Ok(if pid == 0 { t.pid } else { pid })
+    if pid == 0 {
+        return Ok(t.pid);
+    }
+    crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)
 }
 
 pub fn getpgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let pid = target(t, a[0])?;
     t.kernel
         .ids(pid)
-        .map(|(pgid, _)| pgid as u64)
+        .map(|(pgid, _)| crate::namespaces::pid_view(&t.process, pgid) as u64)
         .ok_or(Errno::ESRCH)
 }
 
@@ -146,13 +150,14 @@ pub fn getsid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let pid = target(t, a[0])?;
     t.kernel
         .ids(pid)
-        .map(|(_, sid)| sid as u64)
+        .map(|(_, sid)| crate::namespaces::pid_view(&t.process, sid) as u64)
         .ok_or(Errno::ESRCH)
 }
 
 pub fn setpgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     t.kernel
-        .setpgid(t.pid, a[0] as i32, a[1] as i32)
+        .setpgid(t.pid, global(a[0] as i32), global(a[1] as i32))
         .map(|_| 0)
         .map_err(Errno)
 }

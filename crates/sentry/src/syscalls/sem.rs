@@ -38,7 +38,7 @@ pub fn semget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let nsems = nsems as usize;
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut tab = lock(&ns.sem);
     let used = tab.used_sems;
     let creds = t.creds.clone();
@@ -180,7 +180,7 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let max = ops.iter().map(|o| o.num).max().unwrap_or(0) as usize;
     let undos = ops.iter().any(|o| o.flg & SEM_UNDO != 0);
     let alter = ops.iter().any(|o| o.op != 0);
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut serial = None;
     let mut reg: Option<fs::waiter::Registration> = None;
     let mut timed_out = false;
@@ -276,7 +276,7 @@ pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if id < 0 || cmd < 0 {
         return Err(Errno::EINVAL);
     }
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     match cmd {
         IPC_INFO | SEM_INFO => {
             let mut b = [0u8; 40];

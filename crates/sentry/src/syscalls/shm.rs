@@ -29,7 +29,7 @@ const S_IXUGO: u32 = 0o111;
 
 pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (key, size, flags) = (a[0] as i32, a[1], a[2] as i32);
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let mut tab = lock(&ns.shm);
     tab.sweep();
     let pages_now = tab.pages;
@@ -112,7 +112,7 @@ pub fn shmat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         prot.exec = true;
         acc |= S_IXUGO;
     }
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     let (inode, token, key) = {
         let mut tab = lock(&ns.shm);
         tab.sweep();
@@ -217,7 +217,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if cmd < 0 || id < 0 {
         return Err(Errno::EINVAL);
     }
-    let ns = t.kernel.ipc.clone();
+    let ns = t.process.namespaces().ipc.ns;
     match cmd {
         IPC_INFO => {
             // struct shminfo64.

@@ -122,8 +122,10 @@ pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     // process is ESRCH whatever the signal.
     let (pid, sig) = (a[0] as i32, a[1] as i32);
     let info = sender_info(t, sig, SI_USER);
+    // Pids of the caller's pid namespace; one it doesn't see is no process (ESRCH).
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
     match pid {
-        p if p > 0 => send_to_pid(t, p, info),
+        p if p > 0 => send_to_pid(t, global(p), info),
         -1 => {
             // Every process but init and the caller: success unless there is none; a
             // process the caller may not signal is skipped.
@@ -148,7 +150,7 @@ pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             let pgid = if p == 0 {
                 t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)
             } else {
-                -p
+                global(-p)
             };
             let mut result = Err(Errno::ESRCH);
             let mut delivered = false;
@@ -213,6 +215,7 @@ pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let info = sender_info(t, a[1] as i32, SI_TKILL);
+    let tid = crate::namespaces::pid_global(&t.process, tid).unwrap_or(i32::MAX);
     send_to_thread(t, None, tid, info)
 }
 
@@ -222,7 +225,8 @@ pub fn tgkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let info = sender_info(t, a[2] as i32, SI_TKILL);
-    send_to_thread(t, Some(tgid), tid, info)
+    let global = |p: i32| crate::namespaces::pid_global(&t.process, p).unwrap_or(i32::MAX);
+    send_to_thread(t, Some(global(tgid)), global(tid), info)
 }
 
 /// Reads the siginfo rt_sigqueueinfo passes. Nobody may pretend to be the kernel (si_code
