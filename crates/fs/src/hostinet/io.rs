@@ -93,7 +93,12 @@ impl HostSocket {
             if w.interrupted() {
                 return Err(interrupted);
             }
-            match (edge, self.wait_queue()) {
+            // The queue only when waiting for edges: asking for it registers the socket
+            // with the host notifier for good, whose thread then wakes at every readiness
+            // edge of the socket (a context switch per packet on a 2-core host) although
+            // nothing listens.
+            let queue = if edge { self.wait_queue() } else { None };
+            match (edge, queue) {
                 (true, Some(q)) => {
                     if registration.is_none() {
                         // Registered, then tried again: an edge in between notifies.
