@@ -124,31 +124,6 @@ pub(super) fn completes_at_once(file: &OpenFile, nr: u64, args: [u64; 6]) -> boo
     }
 }
 
-/// Whether a blocking receive or accept on a network socket may wait on the ring
-/// (`ring_wait`): retried there with [`completes_at_once`] until it does. Not with a receive
-/// timeout (the task's thread counts it), nor the forms `completes_at_once` never accepts.
-pub(super) fn may_wait_on_ring(t: &TaskState, nr: u64, args: [u64; 6]) -> bool {
-    if !matches!(
-        nr as i64,
-        libc::SYS_read
-            | libc::SYS_recvfrom
-            | libc::SYS_recvmsg
-            | libc::SYS_accept
-            | libc::SYS_accept4
-    ) {
-        return false;
-    }
-    let Some(file) = host_at(t, args[0]) else {
-        return false;
-    };
-    let Some(s) = host(&file) else {
-        return false;
-    };
-    let (len, flags) = len_and_flags(nr, args);
-    let waitall = flags & libc::MSG_WAITALL != 0 && s.is_stream();
-    s.timeout(false).is_none() && (!waitall || (len.is_some() && flags & libc::MSG_PEEK == 0))
-}
-
 /// Logs a refused kind of socket once, at debug level.
 fn refuse(what: String, e: i32) -> Errno {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();

@@ -107,14 +107,6 @@ pub fn begin(w: &mut RingWaits, st: &TaskState, regs: &UserRegs) -> Option<Durat
             }
             Pending::Stream
         }
-        // A blocking receive or accept on a network socket, tried again each time it looks
-        // complete.
-        _ if super::inet::may_wait_on_ring(st, nr as u64, a) => {
-            if !worth_trying(w) {
-                return None;
-            }
-            Pending::Stream
-        }
         _ => return None,
     };
     w.pending = Some(pending);
@@ -169,9 +161,7 @@ pub fn retry(w: &mut RingWaits, st: &mut TaskState, regs: &mut UserRegs, last: b
         }
         Pending::Stream if last => Retry::HandOver,
         Pending::Stream => {
-            // Only when it looks complete: a network receive's dispatch costs a buffer and
-            // host calls, and a pipe's check is what its dispatch would do first anyway.
-            if super::can_serve_on_poller(st, regs) && super::dispatch_on_poller(st, regs) {
+            if super::dispatch_on_poller(st, regs) {
                 if st.signals.interrupted_call.take().is_some() {
                     regs.rax = (-(libc::EINTR as i64)) as u64;
                 }
