@@ -622,6 +622,52 @@ static void unprivileged(void)
 	printf("unprivileged child: %s\n", wait_status(st));
 }
 
+/* --- MSG_WAITALL across pauses ---------------------------------------------------------
+ * The sender writes a request in pieces with pauses between them, so a blocking
+ * MSG_WAITALL receive (and accept) finds part of what it wants and must wait for the rest:
+ * the sandbox's ring poller, which keeps such waits for a while, must not answer with
+ * what came first. */
+struct trickle {
+	int lfd;
+};
+
+static void *trickle_sender(void *arg)
+{
+	struct trickle *t = arg;
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	nanosleep(&pause, NULL);
+	int s = accept(t->lfd, NULL, NULL);
+	for (int round = 0; round < 3; round++) {
+		for (int piece = 0; piece < 4; piece++) {
+			send(s, "0123456789abcdef", 16, 0);
+			nanosleep(&pause, NULL);
+		}
+	}
+	close(s);
+	return NULL;
+}
+
+static void waitall_in_pieces(void)
+{
+	int port;
+	struct trickle t;
+	t.lfd = listener(&port);
+	pthread_t th;
+	pthread_create(&th, NULL, trickle_sender, &t);
+	int c = connect_to(port);
+	char buf[64];
+	for (int round = 0; round < 3; round++) {
+		ssize_t n = recv(c, buf, sizeof buf, MSG_WAITALL);
+		printf("waitall in pieces %d: %zd %s\n", round, n,
+		       n == 64 && !memcmp(buf + 48, "0123456789abcdef", 16) ? "whole" : "short");
+	}
+	ssize_t n = recv(c, buf, sizeof buf, MSG_WAITALL);
+	printf("waitall at eof: %zd\n", n);
+	pthread_join(th, NULL);
+	close(c);
+	close(t.lfd);
+}
+
 int main(void)
 {
 	int fams[2] = { AF_INET, AF_INET6 };
@@ -630,6 +676,7 @@ int main(void)
 		fname = family == AF_INET ? "inet" : "inet6";
 		printf("=== %s\n", fname);
 		echo_round();
+		waitall_in_pieces();
 		nonblocking_connect();
 		errors();
 		options();

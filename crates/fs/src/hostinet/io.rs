@@ -93,7 +93,12 @@ impl HostSocket {
             if w.interrupted() {
                 return Err(interrupted);
             }
-            match (edge, self.wait_queue()) {
+            // The queue only when waiting for edges: asking for it registers the socket
+            // with the host notifier for good, whose thread then wakes at every readiness
+            // edge of the socket (a context switch per packet on a 2-core host) although
+            // nothing listens.
+            let queue = if edge { self.wait_queue() } else { None };
+            match (edge, queue) {
                 (true, Some(q)) => {
                     if registration.is_none() {
                         // Registered, then tried again: an edge in between notifies.
@@ -367,9 +372,26 @@ impl HostSocket {
         let mut out = Received::default();
         let len = buf.len();
         let mut got = 0usize;
+        // On the ring poller, which must not wait once it has consumed something, a
+        // MSG_WAITALL receive runs only when it will be whole: enough queued (or no more to
+        // come), taken under the receive lock so that no other receiver gets there first.
+        // Otherwise it is declined before anything changed.
+        let held = if waitall && waiter::no_sleep() {
+            if peek {
+                return Err(waiter::WOULD_SLEEP);
+            }
+            let g = super::lock(&self.recv_lock);
+            if !self.whole_receive_ready(len) {
+                return Err(waiter::WOULD_SLEEP);
+            }
+            Some(g)
+        } else {
+            None
+        };
         loop {
             let mut peeked = 0usize;
             let r = self.wait_for(POLLIN, nonblock, timeout, waitall && peek, || {
+                let _g = held.is_none().then(|| super::lock(&self.recv_lock));
                 let (n, nl, cl, fl) =
                     self.host_recvmsg(&mut buf[got..], &mut name, &mut control, host_flags)?;
                 if waitall && peek && n > 0 && n < len {
@@ -405,6 +427,15 @@ impl HostSocket {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl HostSocket {
+    /// Whether a stream receive of `len` bytes would complete now: that much is queued, or
+    /// no more can come (end of stream, an error), when it returns what there is.
+    pub fn whole_receive_ready(&self, len: usize) -> bool {
+        self.bytes_available().is_ok_and(|n| n as usize >= len)
+            || self.host_readiness(POLLRDHUP | POLLHUP | POLLERR) != 0
     }
 }
 

@@ -63,6 +63,10 @@ pub struct HostSocket {
     /// NETLINK_ROUTE: the sentry's answers to refused requests (NLMSG_ERROR messages),
     /// read before anything the host has queued ([`netlink::Plan::Answer`]).
     answers: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    /// Held around every host receive, so that a MSG_WAITALL receive on the ring poller
+    /// (which must not wait after consuming anything) can check that enough is queued and
+    /// take it with no other receiver in between ([`HostSocket::recv`]).
+    recv_lock: Mutex<()>,
 }
 
 pub(crate) fn last_errno() -> Errno {
@@ -117,6 +121,7 @@ impl HostSocket {
             timeouts: Mutex::new([None, None]),
             ino,
             answers: Mutex::new(std::collections::VecDeque::new()),
+            recv_lock: Mutex::new(()),
         }
     }
 

@@ -15,8 +15,9 @@ use fs::vfs::OpenFile;
 
 use super::fd::fd_limit;
 use super::socket::{
-    check_writable, gather, iov_total, nonblocking, read_iovecs, read_msg_name, read_msghdr,
-    read_sockaddr, scatter, write_sockaddr, CHUNK, CMSGHDR_SIZE, CONTROL_MAX, MAX_RW_COUNT,
+    check_writable, gather, gather_into, iov_total, nonblocking, read_iovecs, read_msg_name,
+    read_msghdr, read_sockaddr, scatter, write_sockaddr, CHUNK, CMSGHDR_SIZE, CONTROL_MAX,
+    MAX_RW_COUNT,
 };
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
@@ -57,6 +58,8 @@ pub(super) fn poller_candidate(nr: u64) -> bool {
         libc::SYS_sendto,
         libc::SYS_recvfrom,
         libc::SYS_recvmsg,
+        libc::SYS_accept,
+        libc::SYS_accept4,
     ]
     .contains(&(nr as i64))
 }
@@ -67,8 +70,21 @@ pub(super) fn poller_candidate(nr: u64) -> bool {
 /// wait after changing something.)
 const POLLER_SEND_MAX: u64 = 1024;
 
-/// Whether call `nr` with `args` on `s` will complete without waiting: a receive without
-/// MSG_WAITALL with something to receive, a datagram or short stream send with room. If
+/// The length and flags of call `nr` (a [`poller_candidate`]); None for recvmsg's length,
+/// which is in the message header.
+fn len_and_flags(nr: u64, args: [u64; 6]) -> (Option<u64>, i32) {
+    match nr as i64 {
+        libc::SYS_read | libc::SYS_write => (Some(args[2]), 0),
+        libc::SYS_recvmsg => (None, args[2] as i32),
+        libc::SYS_accept => (None, 0),
+        libc::SYS_accept4 => (None, args[3] as i32),
+        _ => (Some(args[2]), args[3] as i32),
+    }
+}
+
+/// Whether call `nr` with `args` on `s` will complete without waiting: any call that may
+/// not wait (O_NONBLOCK, MSG_DONTWAIT), a receive or accept with something to take (with
+/// MSG_WAITALL on a stream: all of it), a datagram or short stream send with room. If
 /// another thread gets there first, the call still doesn't wait on the poller: it is
 /// declined before anything changed ([`fs::waiter::WOULD_SLEEP`]) and served again on the
 /// task's thread.
@@ -78,18 +94,32 @@ pub(super) fn completes_at_once(file: &OpenFile, nr: u64, args: [u64; 6]) -> boo
     let Some(s) = host(file) else {
         return false;
     };
-    let (len, flags) = match nr as i64 {
-        libc::SYS_read | libc::SYS_write => (args[2], 0),
-        libc::SYS_recvmsg => (0, args[2] as i32),
-        _ => (args[2], args[3] as i32),
-    };
+    let (len, flags) = len_and_flags(nr, args);
+    let accepting = matches!(nr as i64, libc::SYS_accept | libc::SYS_accept4);
+    // accept4's flags are SOCK_*, not MSG_*: only O_NONBLOCK decides whether it waits.
+    if nonblocking(file) || (!accepting && flags & libc::MSG_DONTWAIT != 0) {
+        return true;
+    }
     match nr as i64 {
-        libc::SYS_read | libc::SYS_recvfrom | libc::SYS_recvmsg => {
-            flags & libc::MSG_WAITALL == 0 && s.readiness(POLLIN | POLLERR | POLLHUP) != 0
+        libc::SYS_read | libc::SYS_recvfrom | libc::SYS_recvmsg
+            if flags & libc::MSG_WAITALL != 0 && s.is_stream() =>
+        {
+            // MSG_PEEK|MSG_WAITALL waits for new data even with some queued; recvmsg's
+            // length would need its header read first.
+            match len {
+                Some(len) if flags & libc::MSG_PEEK == 0 => {
+                    s.whole_receive_ready(len.min(super::socket::CHUNK as u64) as usize)
+                }
+                _ => false,
+            }
         }
+        libc::SYS_read | libc::SYS_recvfrom | libc::SYS_recvmsg => {
+            s.readiness(POLLIN | POLLERR | POLLHUP) != 0
+        }
+        libc::SYS_accept | libc::SYS_accept4 => s.readiness(POLLIN | POLLERR | POLLHUP) != 0,
         _ => {
             let ready = s.readiness(POLLOUT | POLLERR | POLLHUP);
-            ready == POLLOUT && (!s.is_stream() || len <= POLLER_SEND_MAX)
+            ready == POLLOUT && (!s.is_stream() || len.unwrap_or(0) <= POLLER_SEND_MAX)
         }
     }
 }
@@ -345,13 +375,17 @@ fn send(
         let mut sent = 0usize;
         loop {
             let want = (len - sent).min(CHUNK);
-            let data = match gather(t, iovs, sent, want) {
-                Ok(d) => d,
+            let c = if sent == 0 { &ctl[..] } else { &[] };
+            let r = super::scratch::with(want, |buf| {
+                gather_into(t, iovs, sent, buf)?;
+                Ok(s.send_as(rights, buf, to.as_deref(), c, flags, nonblock))
+            });
+            let r = match r {
+                Ok(r) => r,
                 Err(e) if sent == 0 => return Err(e),
                 Err(_) => break Ok(sent),
             };
-            let c = if sent == 0 { &ctl[..] } else { &[] };
-            match s.send_as(rights, &data, to.as_deref(), c, flags, nonblock) {
+            match r {
                 Ok(n) => {
                     sent += n;
                     if n < want || sent >= len {
@@ -427,11 +461,13 @@ pub(super) fn recvfrom(t: &mut TaskState, file: &OpenFile, a: [u64; 6]) -> SysRe
     if s.is_stream() {
         check_writable(t, &iovs, len)?;
     }
-    let mut buf = vec![0u8; len];
-    let r = s
-        .recv(&mut buf, flags, nonblocking(file), a[4] != 0, 0)
-        .map_err(err)?;
-    scatter(t, &iovs, &buf[..r.len.min(len)])?;
+    let r = super::scratch::with(len, |buf| {
+        let r = s
+            .recv(buf, flags, nonblocking(file), a[4] != 0, 0)
+            .map_err(err)?;
+        scatter(t, &iovs, &buf[..r.len.min(len)])?;
+        Ok::<_, Errno>(r)
+    })?;
     if a[4] != 0 {
         write_sockaddr(t, &r.name, a[4], a[5])?;
     }
@@ -460,11 +496,13 @@ pub(super) fn recvmsg_one(
     if control_len > 0 {
         t.mm.check_range(m.control, control_len, true)?;
     }
-    let mut buf = vec![0u8; len];
-    let r = s
-        .recv(&mut buf, flags, nonblocking(file), m.name != 0, control_len)
-        .map_err(err)?;
-    scatter(t, &iovs, &buf[..r.len.min(len)])?;
+    let r = super::scratch::with(len, |buf| {
+        let r = s
+            .recv(buf, flags, nonblocking(file), m.name != 0, control_len)
+            .map_err(err)?;
+        scatter(t, &iovs, &buf[..r.len.min(len)])?;
+        Ok::<_, Errno>(r)
+    })?;
     if m.name != 0 {
         write_sockaddr(t, &r.name, m.name, msg_addr.wrapping_add(8))?;
     }

@@ -31,6 +31,7 @@ mod resource;
 pub mod ring_wait;
 mod rw;
 mod sched;
+mod scratch;
 mod seccomp;
 mod sem;
 mod shm;

@@ -64,30 +64,31 @@ fn read_into_uncounted(
             .map_err(fs_err)?;
         return Ok(n);
     }
-    let mut done = 0u64;
-    let mut buf = vec![0u8; len.min(CHUNK as u64) as usize];
-    loop {
-        let want = (len - done).min(CHUNK as u64) as usize;
-        let r = match offset {
-            Some(off) => file.pread(&mut buf[..want], off + done),
-            None => file.read(&mut buf[..want]),
-        };
-        let n = match r {
-            Ok(n) => n,
-            Err(e) if done == 0 => return Err(fs_err(e)),
-            Err(_) => break,
-        };
-        if n > 0 {
-            if let Err(e) = t.mm.copy_out(addr + done, &buf[..n]) {
-                return if done > 0 { Ok(done) } else { Err(e) };
+    super::scratch::with(len.min(CHUNK as u64) as usize, |buf| {
+        let mut done = 0u64;
+        loop {
+            let want = (len - done).min(CHUNK as u64) as usize;
+            let r = match offset {
+                Some(off) => file.pread(&mut buf[..want], off + done),
+                None => file.read(&mut buf[..want]),
+            };
+            let n = match r {
+                Ok(n) => n.min(want),
+                Err(e) if done == 0 => return Err(fs_err(e)),
+                Err(_) => break,
+            };
+            if n > 0 {
+                if let Err(e) = t.mm.copy_out(addr + done, &buf[..n]) {
+                    return if done > 0 { Ok(done) } else { Err(e) };
+                }
+            }
+            done += n as u64;
+            if stream || n < want || done >= len {
+                break;
             }
         }
-        done += n as u64;
-        if stream || n < want || done >= len {
-            break;
-        }
-    }
-    Ok(done)
+        Ok(done)
+    })
 }
 
 pub fn read(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -125,13 +126,16 @@ fn write_from_uncounted(
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(CHUNK as u64) as usize;
-        let mut buf = vec![0u8; n];
-        if let Err(e) = t.mm.copy_in(addr + done, &mut buf) {
-            return if done > 0 { Ok(done) } else { Err(e) };
-        }
-        let r = match offset {
-            Some(off) => file.pwrite(&buf, off as u64 + done),
-            None => file.write(&buf),
+        let r = super::scratch::with(n, |buf| {
+            t.mm.copy_in(addr + done, buf)?;
+            Ok(match offset {
+                Some(off) => file.pwrite(buf, off as u64 + done),
+                None => file.write(buf),
+            })
+        });
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
         };
         match r {
             Ok(w) => {

@@ -384,6 +384,38 @@ pub(super) fn gather(
     Ok(out)
 }
 
+/// Copies bytes [skip, skip + buf.len()) of the iovecs' concatenation from the
+/// application into `buf`, which the iovecs must cover (the caller bounds it by their
+/// total).
+pub(super) fn gather_into(
+    t: &mut TaskState,
+    iovs: &[(u64, usize)],
+    skip: usize,
+    buf: &mut [u8],
+) -> Result<(), Errno> {
+    let mut pos = 0usize;
+    let mut at = 0usize;
+    for &(base, len) in iovs {
+        if at >= buf.len() {
+            break;
+        }
+        let (start, end) = (pos, pos + len);
+        pos = end;
+        if end <= skip {
+            continue;
+        }
+        let from = skip.max(start) - start;
+        let take = (len - from).min(buf.len() - at);
+        t.mm.copy_in(base.wrapping_add(from as u64), &mut buf[at..at + take])?;
+        at += take;
+    }
+    if at < buf.len() {
+        // Never reached by the callers; a short cover would leave stale bytes to send.
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
 /// Copies `data` into the iovecs.
 pub(super) fn scatter(t: &mut TaskState, iovs: &[(u64, usize)], data: &[u8]) -> Result<(), Errno> {
     let mut off = 0;
