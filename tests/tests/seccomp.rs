@@ -117,19 +117,28 @@ fn seccomp_off_leaves_the_sentry_unfiltered() {
     assert!(threads.iter().all(|[s, ..]| s == "0"), "{threads:?}");
 }
 
+/// `runsc do -- /bin/true` with the sentry's seccomp self-test `which`
+/// (`boot::seccomp::SELFTEST_ENV`): its exit status and stderr.
+fn self_test(which: &str) -> (Option<i32>, String) {
+    let out = Command::new(runsc_path())
+        .args(["do", "--", "/bin/true"])
+        .env(boot::seccomp::SELFTEST_ENV, which)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runsc");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_forbidden_host_call_stops_the_sandbox_and_is_named() {
     if skip_without_kvm("a_forbidden_host_call_stops_the_sandbox_and_is_named") {
         return;
     }
-    let out = Command::new(runsc_path())
-        .args(["do", "--", "/bin/true"])
-        .env(boot::seccomp::SELFTEST_ENV, "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run runsc");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(159), "stderr: {stderr}");
+    let (status, stderr) = self_test("1");
+    assert_eq!(status, Some(159), "stderr: {stderr}");
     assert!(
         stderr.contains("forbidden host system call personality (135)"),
         "stderr: {stderr}"
@@ -166,14 +175,8 @@ fn forbidden_arguments_stop_the_sandbox_and_are_named() {
         // (glibc makes adjtimex a clock_adjtime of CLOCK_REALTIME.)
         ("adjtimex", "forbidden host system call clock_adjtime (305)"),
     ] {
-        let out = Command::new(runsc_path())
-            .args(["do", "--", "/bin/true"])
-            .env(boot::seccomp::SELFTEST_ENV, test)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run runsc");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(159), "{test}: stderr: {stderr}");
+        let (status, stderr) = self_test(test);
+        assert_eq!(status, Some(159), "{test}: stderr: {stderr}");
         assert!(stderr.contains(named), "{test}: stderr: {stderr}");
     }
 }
@@ -185,14 +188,8 @@ fn clone3_is_refused_with_enosys_and_the_sandbox_goes_on() {
     if skip_without_kvm("clone3_is_refused_with_enosys_and_the_sandbox_goes_on") {
         return;
     }
-    let out = Command::new(runsc_path())
-        .args(["do", "--", "/bin/true"])
-        .env(boot::seccomp::SELFTEST_ENV, "clone3")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run runsc");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let (status, stderr) = self_test("clone3");
+    assert_eq!(status, Some(0), "stderr: {stderr}");
     assert!(
         stderr.contains(&format!("clone3 gave errno {}", libc::ENOSYS)),
         "stderr: {stderr}"
