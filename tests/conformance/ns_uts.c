@@ -3,6 +3,8 @@
  * the errors. Natively this needs root; it makes namespaces for itself and its children
  * only (nothing is mounted), so it changes nothing of the host. */
 #include "conf.h"
+#include <sched.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/ipc.h>
@@ -165,6 +167,37 @@ static int pid_init(void)
 		pid_t w = waitpid(c, &st, 0);
 		printf("pidns init: fork gave %d, waitpid %d status %d\n", c, w, WEXITSTATUS(st));
 		printf("pidns init: kill(99, 0) %s\n", kill(99, 0) ? errname(errno) : "0");
+		/* Calls that name a process take the namespace's ids too. */
+		errno = 0;
+		int prio = getpriority(PRIO_PROCESS, 1);
+		printf("pidns init: getpriority(1) %s\n", prio == -1 && errno ? errname(errno) : "ok");
+		printf("pidns init: setpriority(1, 5) %s\n",
+		       setpriority(PRIO_PROCESS, 1, 5) ? errname(errno) : "ok");
+		printf("pidns init: own nice now %d\n", getpriority(PRIO_PROCESS, 0));
+		struct sched_param sp;
+		printf("pidns init: sched_getparam(1) %s\n", sched_getparam(1, &sp) ? errname(errno) : "ok");
+		printf("pidns init: sched_getscheduler(1) %s\n",
+		       sched_getscheduler(1) < 0 ? errname(errno) : "ok");
+		cpu_set_t cpus;
+		printf("pidns init: sched_getaffinity(1) %s\n",
+		       sched_getaffinity(1, sizeof cpus, &cpus) ? errname(errno) : "ok");
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &cpus)) {
+				CPU_SET(i, &one);
+				break;
+			}
+		printf("pidns init: sched_setaffinity(1) %s\n",
+		       sched_setaffinity(1, sizeof one, &one) ? errname(errno) : "ok");
+		sched_getaffinity(0, sizeof cpus, &cpus);
+		printf("pidns init: own CPU count now %d\n", CPU_COUNT(&cpus));
+		struct rlimit rl;
+		printf("pidns init: prlimit(1) %s\n", prlimit(1, RLIMIT_NOFILE, NULL, &rl) ? errname(errno) : "ok");
+		long pfd = syscall(SYS_pidfd_open, 1, 0);
+		printf("pidns init: pidfd_open(1) %s\n", pfd < 0 ? errname(errno) : "ok");
+		printf("pidns init: sched_getparam(99) %s\n", sched_getparam(99, &sp) ? errname(errno) : "ok");
+		printf("pidns init: prlimit(99) %s\n", prlimit(99, RLIMIT_NOFILE, NULL, &rl) ? errname(errno) : "ok");
 		_exit(0);
 	}
 	int st;

@@ -79,6 +79,7 @@ pub fn pidfd_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     if flags & !PIDFD_NONBLOCK != 0 || pid <= 0 {
         return Err(Errno::EINVAL);
     }
+    let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
     if t.kernel.alive(pid).is_none() {
         // A thread's id: a pidfd names a process (PIDFD_THREAD isn't supported).
         return Err(if t.kernel.thread_owner(pid).is_some() {
@@ -222,6 +223,7 @@ fn process_vm(t: &mut TaskState, a: [u64; 6], write: bool) -> SysResult {
     }
     let local = iovecs(t, lvec, lcnt)?;
     let remote = iovecs(t, rvec, rcnt)?;
+    let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
     let owner = if t.kernel.alive(pid).is_some() {
         t.kernel.recipients(ProcessSet::Pid(pid)).pop()
     } else {

@@ -664,7 +664,9 @@ fn set_limit(t: &mut TaskState, resource: usize, soft: u64, hard: u64) -> Result
 
 pub fn prlimit64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (pid, resource, new, old) = (a[0] as i32, a[1] as usize, a[2], a[3]);
-    if pid != 0 && pid != t.pid {
+    // The caller's own limits only (another process's would need its task state); `pid` is
+    // in the caller's pid namespace.
+    if pid != 0 && crate::namespaces::pid_global(&t.process, pid) != Some(t.pid) {
         return Err(Errno::ESRCH);
     }
     if resource >= RLIM_NLIMITS {

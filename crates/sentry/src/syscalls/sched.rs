@@ -36,13 +36,23 @@ const SCHED_ATTR_SIZE_VER0: u64 = 48;
 const SCHED_ATTR_SIZE: u64 = 56;
 const PAGE_SIZE: u64 = 4096;
 
-/// The live process with pid (or thread id) `who`, 0 for the caller's.
+/// A process or thread id the caller gave, in its pid namespace, as the sandbox's id.
+fn global_id(t: &TaskState, local: i32) -> Result<i32, Errno> {
+    if local < 0 {
+        return Err(Errno::ESRCH);
+    }
+    crate::namespaces::pid_global(&t.process, local).ok_or(Errno::ESRCH)
+}
+
+/// The live process with pid (or thread id) `who` (in the caller's pid namespace), 0 for
+/// the caller's.
 fn find_process(t: &TaskState, who: i32) -> Result<Arc<ThreadGroup>, Errno> {
-    if who == 0 || who == t.pid {
+    if who == 0 {
         return Ok(t.group.clone());
     }
-    if who < 0 {
-        return Err(Errno::ESRCH);
+    let who = global_id(t, who)?;
+    if who == t.pid {
+        return Ok(t.group.clone());
     }
     if let Some(g) = t.kernel.group(who) {
         return Ok(g);
@@ -62,7 +72,7 @@ fn prio_targets(t: &TaskState, which: u64, who: u64) -> Result<Vec<Arc<ThreadGro
             let pgid = if who == 0 {
                 t.kernel.ids(t.pid).map(|(g, _)| g).unwrap_or(t.pid)
             } else {
-                who
+                global_id(t, who)?
             };
             Ok(t.kernel
                 .live_processes()
@@ -426,13 +436,15 @@ fn host_cpus() -> Result<Vec<u64>, Errno> {
     Ok(words)
 }
 
-/// The thread sched_{set,get}affinity name: the caller for 0, else any live thread by id.
+/// The thread sched_{set,get}affinity name: the caller for 0, else any live thread by id
+/// (in the caller's pid namespace).
 fn find_thread(t: &TaskState, tid: i32) -> Result<(Arc<ThreadGroup>, i32), Errno> {
-    if tid == 0 || tid == t.tid {
+    if tid == 0 {
         return Ok((t.group.clone(), t.tid));
     }
-    if tid < 0 {
-        return Err(Errno::ESRCH);
+    let tid = global_id(t, tid)?;
+    if tid == t.tid {
+        return Ok((t.group.clone(), t.tid));
     }
     let group = t.kernel.thread_owner(tid).ok_or(Errno::ESRCH)?.group;
     Ok((group, tid))
