@@ -4,6 +4,7 @@
  * only (nothing is mounted), so it changes nothing of the host. */
 #include "conf.h"
 #include <sched.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -198,6 +199,20 @@ static int pid_init(void)
 		printf("pidns init: pidfd_open(1) %s\n", pfd < 0 ? errname(errno) : "ok");
 		printf("pidns init: sched_getparam(99) %s\n", sched_getparam(99, &sp) ? errname(errno) : "ok");
 		printf("pidns init: prlimit(99) %s\n", prlimit(99, RLIMIT_NOFILE, NULL, &rl) ? errname(errno) : "ok");
+		pid_t tracee = fork();
+		if (tracee == 0) {
+			for (;;)
+				pause();
+		}
+		printf("pidns init: ptrace(ATTACH, %d) %s\n", tracee,
+		       ptrace(PTRACE_ATTACH, tracee, 0, 0) ? errname(errno) : "ok");
+		int tst;
+		pid_t tw = waitpid(tracee, &tst, 0);
+		printf("pidns init: tracee %s, %s\n", tw == tracee ? "waited" : "not waited",
+		       WIFSTOPPED(tst) ? "stopped" : "not stopped");
+		printf("pidns init: ptrace(DETACH) %s\n", ptrace(PTRACE_DETACH, tracee, 0, 0) ? errname(errno) : "ok");
+		kill(tracee, SIGKILL);
+		waitpid(tracee, &tst, 0);
 		_exit(0);
 	}
 	int st;

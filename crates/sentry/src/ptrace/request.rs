@@ -55,8 +55,12 @@ pub const SUPPORT: &str = "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, KI
 pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (req, pid, addr, data) = (a[0] as i64, a[1] as i32, a[2], a[3]);
     tracing::debug!("ptrace({req:#x}, {pid}, {addr:#x}, {data:#x})");
+    if req == PTRACE_TRACEME {
+        return traceme(t);
+    }
+    // The tracee's id is in the caller's pid namespace.
+    let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
     match req {
-        PTRACE_TRACEME => return traceme(t),
         PTRACE_ATTACH | PTRACE_SEIZE => return attach(t, pid, req == PTRACE_SEIZE, addr, data),
         _ => {}
     }
