@@ -768,7 +768,7 @@ impl TmpfsInode {
         }
         let bytes = |a: &Option<Arc<Acl>>| {
             a.as_ref()
-                .map_or(0, |a| (kind.xattr_name().len() + a.to_xattr().len()) as u64)
+                .map_or(0, |a| (kind.xattr_name().len() + a.xattr_len()) as u64)
         };
         let acl = acl.map(Arc::new);
         let (old_bytes, new_bytes) = (bytes(st.acl_mut(kind)), bytes(&acl));
@@ -1263,7 +1263,6 @@ impl Inode for TmpfsInode {
 
     fn getxattr(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
         if let Some(kind) = AclKind::from_xattr_name(name) {
-            self.acls_allowed()?;
             return self.acl(kind)?.map(|a| a.to_xattr()).ok_or(libc::ENODATA);
         }
         let user = self.xattr_name(name)?;

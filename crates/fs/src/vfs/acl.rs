@@ -164,6 +164,11 @@ impl Acl {
         out
     }
 
+    /// The length of [`Acl::to_xattr`]'s value.
+    pub fn xattr_len(&self) -> usize {
+        HEADER + ENTRY * self.entries.len()
+    }
+
     pub fn entries(&self) -> &[AclEntry] {
         &self.entries
     }

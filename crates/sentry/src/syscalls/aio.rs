@@ -647,10 +647,7 @@ fn read_timeout(t: &TaskState, addr: u64) -> Result<Option<Option<Instant>>, Err
     if addr == 0 {
         return Ok(None);
     }
-    let mut b = [0u8; 16];
-    t.mm.copy_in(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    let (sec, nsec) = super::time::read_raw_timespec(t, addr)?;
     if sec >= KTIME_SEC_MAX {
         return Ok(None);
     }

@@ -187,13 +187,8 @@ fn deadline(t: &TaskState, addr: u64) -> Result<Option<Instant>, Errno> {
     if addr == 0 {
         return Ok(None);
     }
-    let mut b = [0u8; 16];
-    t.mm.copy_in(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-    let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
+    let ts = super::time::read_timespec(t, addr)?;
+    let (sec, nsec) = (ts.tv_sec, ts.tv_nsec);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

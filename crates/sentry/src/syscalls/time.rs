@@ -69,11 +69,18 @@ fn timespec_bytes(ts: &libc::timespec) -> [u8; 16] {
 }
 
 /// Reads and validates a guest `struct timespec`.
-pub(super) fn read_timespec(t: &TaskState, addr: u64) -> Result<libc::timespec, Errno> {
+/// A guest `struct timespec` as it is (seconds, nanoseconds), unchecked: callers that take
+/// what Linux's timespec64_to_ktime takes without validation (io_getevents).
+pub(super) fn read_raw_timespec(t: &TaskState, addr: u64) -> Result<(i64, i64), Errno> {
     let mut b = [0u8; 16];
     t.mm.copy_in(addr, &mut b)?;
     let sec = i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
     let nsec = i64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+    Ok((sec, nsec))
+}
+
+pub(super) fn read_timespec(t: &TaskState, addr: u64) -> Result<libc::timespec, Errno> {
+    let (sec, nsec) = read_raw_timespec(t, addr)?;
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(Errno::EINVAL);
     }
