@@ -597,6 +597,7 @@ program_test!(sync_file_range);
 // Namespaces and mounts inside the sandbox (issue 15 item 5). Natively both make
 // namespaces of their own and mount only in a private one (as `unshare -m`).
 program_test!(ns_uts);
+program_test!(pidns_signals);
 program_test!(mount_ns);
 
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do

@@ -347,6 +347,16 @@ fn run_handler(
             continue;
         }
         if action.handler == libc::SIG_DFL as u64 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            // A pid namespace's init takes no default action but SIGKILL's and SIGSTOP's,
+            // which reach it only from outside its namespace (Linux's get_signal and
+            // SIGNAL_UNKILLABLE).
+            let unkillable = st
+                .group
+                .unkillable
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if unkillable && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                continue;
+            }
             if stops_by_default(sig) {
                 // The terminal's stop signals don't stop an orphaned process group, which
                 // no shell could continue (POSIX; Linux's is_current_pgrp_orphaned).

@@ -98,6 +98,12 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
         return Err(Errno::EINVAL);
     }
+    // A pid namespace whose init has ended takes no one new (Linux's alloc_pid).
+    let joins_dead_ns = flags & (CLONE_THREAD | ns::CLONE_NEWPID) == 0
+        && t.process.namespaces().pid_for_children.is_dead();
+    if joins_dead_ns {
+        return Err(Errno::ENOMEM);
+    }
 
     let kernel = t.kernel.clone();
     // RLIMIT_NPROC counts every task, threads included, against the caller's real uid.
@@ -214,6 +220,11 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     // Its ids in its pid namespace and those above (the process's, for a thread).
     let child_pid_ns = process.namespaces().pid;
     child_pid_ns.register(tid);
+    if !thread && !child_pid_ns.is_initial() && child_pid_ns.view(tid) == 1 {
+        group
+            .unkillable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let parent_view = crate::namespaces::pid_view(&t.process, tid);
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.copy_out(args.parent_tid, &parent_view.to_le_bytes())?;

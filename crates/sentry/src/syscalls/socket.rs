@@ -657,7 +657,10 @@ fn parse_control(t: &TaskState, ctl: &[u8]) -> Result<Control, Errno> {
 /// Linux's scm_check_creds: one's own pid and ids (real or effective), unless privileged.
 fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
     use crate::caps::{capable, Cap};
-    let pid_ok = c.pid == t.pid || capable(&t.creds, Cap::SysAdmin);
+    // The pid is the caller's namespace's; the message carries the kernel's id, which each
+    // receiver sees as its own namespace does.
+    let global = crate::namespaces::pid_global(&t.process, c.pid).unwrap_or(0);
+    let pid_ok = global == t.pid || capable(&t.creds, Cap::SysAdmin);
     let uid_ok = c.uid == t.creds.uid
         || c.uid == t.creds.euid
         || c.uid == t.creds.suid
@@ -669,14 +672,14 @@ fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
     if !(pid_ok && uid_ok && gid_ok) {
         return Err(Errno::EPERM);
     }
-    if c.pid != t.pid {
+    if global != t.pid {
         // Only this process exists until fork does.
         return Err(Errno::ESRCH);
     }
     if c.uid == u32::MAX || c.gid == u32::MAX {
         return Err(Errno::EINVAL);
     }
-    Ok(c)
+    Ok(Ucred { pid: global, ..c })
 }
 
 /// The common part of sendto, sendmsg and sendmmsg: `len` bytes from the iovecs to the
@@ -1036,7 +1039,8 @@ fn recvmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) ->
             w.flags |= libc::MSG_CTRUNC;
         }
     } else {
-        if let Some(c) = r.creds {
+        if let Some(mut c) = r.creds {
+            c.pid = crate::namespaces::pid_view(&t.process, c.pid);
             w.put(libc::SCM_CREDENTIALS, &c.to_bytes());
         }
         if !r.files.is_empty() {
@@ -1163,7 +1167,11 @@ pub fn getsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         libc::SO_SNDBUF => int(sock.sndbuf() as i32),
         libc::SO_RCVBUF => int(sock.rcvbuf() as i32),
         libc::SO_PASSCRED => int(sock.passcred() as i32),
-        libc::SO_PEERCRED => sock.peer_cred().to_bytes().to_vec(),
+        libc::SO_PEERCRED => {
+            let mut c = sock.peer_cred();
+            c.pid = crate::namespaces::pid_view(&t.process, c.pid);
+            c.to_bytes().to_vec()
+        }
         libc::SO_RCVTIMEO | libc::SO_SNDTIMEO => {
             timeval_bytes(sock.timeout(name == libc::SO_SNDTIMEO))
         }
