@@ -97,6 +97,8 @@ impl UtsNs {
 /// two map entries per task made in it.
 pub struct PidNs {
     pub ino: u64,
+    /// The user namespace whose CAP_SYS_ADMIN mounts a proc for it and joins it.
+    pub owner: Arc<UserNs>,
     parent: Option<Arc<PidNs>>,
     ids: Mutex<PidMap>,
 }
@@ -112,15 +114,17 @@ impl PidNs {
     fn initial() -> Arc<PidNs> {
         Arc::new(PidNs {
             ino: INIT_PID,
+            owner: UserNs::initial(),
             parent: None,
             ids: Default::default(),
         })
     }
 
-    /// A child namespace of `parent`.
-    fn child_of(parent: &Arc<PidNs>) -> Arc<PidNs> {
+    /// A child namespace of `parent`, owned by `owner`.
+    fn child_of(parent: &Arc<PidNs>, owner: &Arc<UserNs>) -> Arc<PidNs> {
         Arc::new(PidNs {
             ino: fs::vfs::next_ns_ino(),
+            owner: owner.clone(),
             parent: Some(parent.clone()),
             ids: Mutex::new(PidMap {
                 next: 1,
@@ -756,7 +760,7 @@ impl Namespaces {
             n.cgroup = fs::vfs::next_ns_ino();
         }
         if flags & CLONE_NEWPID != 0 {
-            n.pid_for_children = PidNs::child_of(&self.pid_for_children);
+            n.pid_for_children = PidNs::child_of(&self.pid_for_children, owner);
         }
         n
     }

@@ -776,7 +776,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     let seccomp = p.seccomp.get().map(|s| s.status()).unwrap_or_default();
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
-         TracerPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
+         TracerPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{} \n\
          VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t{:016x}\n\
@@ -793,6 +793,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         g(c.egid),
         g(c.sgid),
         g(c.egid),
+        // Linux ends the list with a space, even an empty one.
         groups.join(" "),
         p.tids().len().max(1),
         c.caps.inheritable,
@@ -1057,11 +1058,9 @@ impl fs::FileDescription for UserNsFd {
         Ok(self.read_at(offset as u64, buf))
     }
 
-    fn pwrite(&self, buf: &[u8], offset: i64) -> Result<usize, fs::Errno> {
-        if offset < 0 {
-            return Err(libc::EINVAL);
-        }
-        self.write_at(offset as u64, buf)
+    /// A seq file's: no pwrite (Linux's seq_open clears FMODE_PWRITE).
+    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, fs::Errno> {
+        Err(libc::ESPIPE)
     }
 
     fn seek(&self, offset: i64, whence: i32) -> Result<i64, fs::Errno> {

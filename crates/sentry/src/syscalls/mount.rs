@@ -233,6 +233,7 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         NsRef::Ipc(i) => admin_in(&i.owner),
         NsRef::Mnt(m) => admin_in(&mnt_owner(m)),
         NsRef::User(u) => ns_capable(c, u, Cap::SysAdmin),
+        NsRef::Pid(p) => admin_in(&p.owner),
         // The rest belong to the initial user namespace here.
         _ => capable(c, Cap::SysAdmin),
     };
@@ -416,6 +417,7 @@ pub fn mount(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return nsp.move_mount(&from, &at).map(|_| 0).map_err(Errno);
     }
     let fstype = fstype.ok_or(Errno::EINVAL)?;
+    mount_capable(t, &fstype)?;
     let source = String::from_utf8_lossy(source.as_deref().unwrap_or(b"none")).into_owned();
     let data = data.unwrap_or_default();
     let mount =
@@ -434,6 +436,28 @@ pub fn mount(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     nsp.attach(&at, mount)
         .map(|_| 0)
         .map_err(|e| Errno(if e == libc::EISDIR { libc::ENOTDIR } else { e }))
+}
+
+/// Linux's mount_capable for a new file system: CAP_SYS_ADMIN in the user namespace the
+/// file system belongs to. The types Linux marks FS_USERNS_MOUNT belong to the caller's
+/// (tmpfs, devpts), its IPC namespace's owner (mqueue), its pid namespace's (proc) or its
+/// network namespace's (sysfs: the initial one here). The sandbox has no other types
+/// (mount_fs gives ENODEV, which Linux checks first).
+fn mount_capable(t: &TaskState, fstype: &[u8]) -> Result<(), Errno> {
+    let c = &t.creds;
+    let n = t.process.namespaces();
+    let ok = match fstype {
+        b"tmpfs" | b"devpts" => own_capable(c, Cap::SysAdmin),
+        b"mqueue" => ns_capable(c, &n.ipc.owner, Cap::SysAdmin),
+        b"proc" => ns_capable(c, &n.pid.owner, Cap::SysAdmin),
+        b"sysfs" => capable(c, Cap::SysAdmin),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
 }
 
 /// A remount's options: a tmpfs takes its own again; the others take what they mount with.
