@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -261,6 +262,40 @@ static void chrooted(void)
 
 static int to_parent[2], from_parent[2];
 
+static const char *send_creds(int fd, uid_t uid, gid_t gid)
+{
+	struct ucred c = {getpid(), uid, gid};
+	char cbuf[CMSG_SPACE(sizeof c)];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {"x", 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			   .msg_controllen = sizeof cbuf};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_CREDENTIALS;
+	h->cmsg_len = CMSG_LEN(sizeof c);
+	memcpy(CMSG_DATA(h), &c, sizeof c);
+	return sendmsg(fd, &m, 0) < 0 ? errname(errno) : "0";
+}
+
+static void recv_creds(int fd)
+{
+	char buf[4], cbuf[CMSG_SPACE(sizeof(struct ucred))];
+	struct iovec iov = {buf, sizeof buf};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			   .msg_controllen = sizeof cbuf};
+	if (recvmsg(fd, &m, MSG_DONTWAIT) < 0) {
+		printf("recvmsg: %s\n", errname(errno));
+		return;
+	}
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	struct ucred c;
+	if (h && h->cmsg_type == SCM_CREDENTIALS) {
+		memcpy(&c, CMSG_DATA(h), sizeof c);
+		printf("received ids: %u %u\n", c.uid, c.gid);
+	}
+}
+
 /* uid 1000 makes a namespace: only its own ids may be mapped; the namespace's root has
  * every capability over what it owns and over files of mapped owners, none over files of
  * unmapped owners (the sandbox's root's). */
@@ -277,6 +312,10 @@ static void as_user(void)
 	/* Changing the effective uid made the process non-dumpable, which leaves its /proc
 	 * files to root. */
 	prctl(PR_SET_DUMPABLE, 1);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+	int on = 1;
+	setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 	show_caps("uid 1000");
 	P("unshare(NEWUSER) as 1000", unshare(CLONE_NEWUSER));
 	show_ids("1000 unmapped");
@@ -294,6 +333,15 @@ static void as_user(void)
 	show_status_ids("1000 mapped");
 	show_caps("1000 mapped");
 	P("setgroups(0) after deny", setgroups(0, NULL));
+
+	/* Credentials on a socket made before the namespace, in its terms. */
+	struct ucred peer;
+	socklen_t plen = sizeof peer;
+	getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &peer, &plen);
+	printf("SO_PEERCRED ids: %u %u\n", peer.uid, peer.gid);
+	printf("SCM_CREDENTIALS 0 0: %s\n", send_creds(sv[0], 0, 0));
+	printf("SCM_CREDENTIALS unmapped 5: %s\n", send_creds(sv[0], 5, 0));
+	recv_creds(sv[1]);
 
 	/* Files: the unmapped owner's stay closed to this root; the mapped owner's open. */
 	show_owner("root's secret owner", at("secret"));

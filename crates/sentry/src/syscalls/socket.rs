@@ -138,6 +138,16 @@ fn peer_creds(t: &TaskState) -> Ucred {
     }
 }
 
+/// Credentials as the reader's user namespace names them (the overflow ids when unmapped),
+/// as SCM_CREDENTIALS and SO_PEERCRED show them (Linux's cred_to_ucred).
+fn seen_ucred(t: &TaskState, c: Ucred) -> Ucred {
+    Ucred {
+        uid: t.creds.user_ns.uid_seen(c.uid),
+        gid: t.creds.user_ns.gid_seen(c.gid),
+        ..c
+    }
+}
+
 /// Reads a socket address argument (EINVAL past sockaddr_storage).
 pub(super) fn read_sockaddr(t: &mut TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     let len = len as u32 as i32;
@@ -656,16 +666,30 @@ fn parse_control(t: &TaskState, ctl: &[u8]) -> Result<Control, Errno> {
 
 /// Linux's scm_check_creds: one's own pid and ids (real or effective), unless privileged.
 fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
-    use crate::caps::{capable, Cap};
+    use crate::caps::{capable, own_capable, Cap};
+    // The ids are the sender's namespace's: kernel ids from here on, EINVAL for one the
+    // namespace doesn't map (-1 is checked below, in this order).
+    let ns = &t.creds.user_ns;
+    let c = Ucred {
+        uid: match c.uid {
+            u32::MAX => u32::MAX,
+            u => ns.make_kuid(u).ok_or(Errno::EINVAL)?,
+        },
+        gid: match c.gid {
+            u32::MAX => u32::MAX,
+            g => ns.make_kgid(g).ok_or(Errno::EINVAL)?,
+        },
+        ..c
+    };
     let pid_ok = c.pid == t.pid || capable(&t.creds, Cap::SysAdmin);
     let uid_ok = c.uid == t.creds.uid
         || c.uid == t.creds.euid
         || c.uid == t.creds.suid
-        || capable(&t.creds, Cap::Setuid);
+        || own_capable(&t.creds, Cap::Setuid);
     let gid_ok = c.gid == t.creds.gid
         || c.gid == t.creds.egid
         || c.gid == t.creds.sgid
-        || capable(&t.creds, Cap::Setgid);
+        || own_capable(&t.creds, Cap::Setgid);
     if !(pid_ok && uid_ok && gid_ok) {
         return Err(Errno::EPERM);
     }
@@ -1037,7 +1061,7 @@ fn recvmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) ->
         }
     } else {
         if let Some(c) = r.creds {
-            w.put(libc::SCM_CREDENTIALS, &c.to_bytes());
+            w.put(libc::SCM_CREDENTIALS, &seen_ucred(t, c).to_bytes());
         }
         if !r.files.is_empty() {
             w.put_files(t, r.files, flags & libc::MSG_CMSG_CLOEXEC != 0);
@@ -1163,7 +1187,7 @@ pub fn getsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         libc::SO_SNDBUF => int(sock.sndbuf() as i32),
         libc::SO_RCVBUF => int(sock.rcvbuf() as i32),
         libc::SO_PASSCRED => int(sock.passcred() as i32),
-        libc::SO_PEERCRED => sock.peer_cred().to_bytes().to_vec(),
+        libc::SO_PEERCRED => seen_ucred(t, sock.peer_cred()).to_bytes().to_vec(),
         libc::SO_RCVTIMEO | libc::SO_SNDTIMEO => {
             timeval_bytes(sock.timeout(name == libc::SO_SNDTIMEO))
         }
