@@ -599,6 +599,10 @@ program_test!(sync_file_range);
 program_test!(ns_uts);
 program_test!(pidns_signals);
 program_test!(mount_ns);
+// User namespaces: maps and their write rules, ids seen through them, capabilities in a
+// namespace and over what it owns, and none over files of unmapped owners. Natively every
+// namespace is the child's own; the one mount is in a mount namespace it made.
+program_test!(userns);
 
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output

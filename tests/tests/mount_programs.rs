@@ -157,3 +157,41 @@ fn unshare_pid_mount_proc() {
     assert_same(&native, &sandboxed);
     assert!(native.1.starts_with("1 0\n"), "{}", native.1);
 }
+
+/// util-linux `unshare` with user namespaces, as root and as uid 1000 (through setpriv):
+/// `-r` maps the caller to root (uid_map, setgroups "deny", gid_map written by unshare
+/// itself), `-U` alone leaves every id unmapped (65534), the maps read back in the
+/// namespace's own terms, and root in the namespace sets the hostname of a UTS namespace
+/// it owns and mounts a tmpfs in a mount namespace it owns. Natively every namespace is
+/// the command's own.
+#[test]
+fn unshare_user_namespaces() {
+    let name = "unshare_user_namespaces";
+    if skip_without_kvm(name) || !have(&[UNSHARE, "/usr/bin/setpriv", "/usr/bin/id"], name) {
+        return;
+    }
+    let dir = ScratchDir::new("unshare-user");
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).expect("mkdir");
+    let m = m.to_str().expect("utf-8 path");
+    let script = format!(
+        "unshare -r id; unshare -U id; \
+         unshare -Ur sh -c 'cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups'; \
+         unshare -U sh -c 'grep -E \"^(Uid|Gid|CapEff)\" /proc/self/status'; \
+         unshare -Uru sh -c 'hostname inner && hostname'; \
+         unshare -Urm sh -c 'mount -t tmpfs tmpfs {m} && touch {m}/f && stat -c %u:%g {m}/f'; \
+         setpriv --reuid 1000 --regid 1000 --clear-groups sh -c \"unshare -r id; unshare -U id; \
+           unshare -r sh -c 'cat /proc/self/uid_map /proc/self/gid_map; \
+           grep CapEff /proc/self/status; stat -c %u:%g /etc/shadow; \
+           head -c0 /etc/shadow 2>/dev/null || echo shadow-denied'\"; \
+         echo end"
+    );
+    let (native, sandboxed) = both(&["/bin/sh", "-c", &script]);
+    assert_same(&native, &sandboxed);
+    assert!(
+        native.1.starts_with("uid=0(root) gid=0(root)"),
+        "{}",
+        native.1
+    );
+    assert!(native.1.contains("shadow-denied"), "{}", native.1);
+}

@@ -229,6 +229,7 @@ pub(crate) fn read_caller_creds() -> Creds {
             ambient: set(::caps::CapSet::Ambient),
             securebits: securebits.max(0) as u32,
         },
+        user_ns: Default::default(),
     };
     sentry::caps::exec(&mut creds, false);
     creds

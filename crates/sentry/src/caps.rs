@@ -7,9 +7,19 @@
 //! ([`fix_setuid`], cap_emulate_setxuid), execve ([`exec`], without file capabilities:
 //! the sandbox never reads `security.capability`, so only root's legacy rules and the
 //! ambient set give an exec'd program capabilities), and the prctl options ([`prctl`]).
-//! There is one user namespace, so `ns_capable` is `capable`.
+//!
+//! The sets hold in the thread's user namespace (`Creds::user_ns`) and, as Linux's
+//! cap_capable, every capability holds in a namespace the thread's effective uid owns
+//! below its own ([`ns_capable`]). [`capable`] asks about the initial namespace (the
+//! sandbox's: devices, clocks, modules...); a check about an object asks the namespace
+//! that owns the object (hostname: the UTS namespace's owner, mount: the mount
+//! namespace's, set*id: the caller's own), and a file's capability overrides hold only
+//! when its owner and group are mapped in the caller's namespace
+//! (`fs::vfs::Creds::has_cap_over`). "Root" for execve and the set*id fixups is uid 0 of
+//! the thread's namespace, which may be unmapped (then nobody is root).
 
 use crate::errno::Errno;
+use crate::namespaces::UserNs;
 use crate::task::Creds;
 
 /// The highest capability number Linux 6.x knows (CAP_CHECKPOINT_RESTORE).
@@ -122,13 +132,49 @@ impl CapSets {
     }
 }
 
-/// Whether `creds` has `cap` in its effective set.
+/// Whether `creds` has `cap` in the initial user namespace (Linux's capable()).
 pub fn capable(creds: &Creds, cap: Cap) -> bool {
+    creds.user_ns.is_initial() && own_capable(creds, cap)
+}
+
+/// Whether `creds` has `cap` in its own user namespace (ns_capable(current_user_ns())):
+/// its effective set.
+pub fn own_capable(creds: &Creds, cap: Cap) -> bool {
     creds.caps.effective & cap.bit() != 0
 }
 
-fn any_root(c: &Creds) -> bool {
-    c.uid == 0 || c.euid == 0 || c.suid == 0
+/// Linux's cap_capable: whether `creds` has `cap` in `target`. In its own namespace, its
+/// effective set decides; in a namespace below its own whose parent is its own and whose
+/// owner is its effective uid, every capability holds (the creator's); otherwise the
+/// question moves to the target's parent, and a namespace not below the caller's gives
+/// nothing.
+pub fn ns_capable(creds: &Creds, target: &UserNs, cap: Cap) -> bool {
+    let own = &creds.user_ns;
+    let mut ns = target;
+    loop {
+        if ns.ino == own.ino {
+            return own_capable(creds, cap);
+        }
+        if ns.level <= own.level {
+            return false;
+        }
+        let Some(parent) = &ns.parent else {
+            return false;
+        };
+        if parent.ino == own.ino && ns.owner == creds.euid {
+            return true;
+        }
+        ns = parent;
+    }
+}
+
+/// The kernel uid of root (uid 0) in the thread's namespace; None when 0 isn't mapped.
+fn root_uid(c: &Creds) -> Option<u32> {
+    c.user_ns.make_kuid(0)
+}
+
+fn any_root(c: &Creds, root: Option<u32>) -> bool {
+    root.is_some_and(|r| c.uid == r || c.euid == r || c.suid == r)
 }
 
 /// Linux's cap_task_fix_setuid for setuid, setreuid and setresuid (cap_emulate_setxuid):
@@ -141,7 +187,9 @@ pub fn fix_setuid(old: &Creds, new: &mut Creds) {
     if old.caps.secure(SECBIT_NO_SETUID_FIXUP) {
         return;
     }
-    let leaves_root = any_root(old) && !any_root(new);
+    let root = root_uid(old);
+    let is_root = |id: u32| root == Some(id);
+    let leaves_root = any_root(old, root) && !any_root(new, root);
     let c = &mut new.caps;
     if leaves_root {
         if !old.caps.secure(SECBIT_KEEP_CAPS) {
@@ -150,10 +198,10 @@ pub fn fix_setuid(old: &Creds, new: &mut Creds) {
         }
         c.ambient = 0;
     }
-    if old.euid == 0 && new.euid != 0 {
+    if is_root(old.euid) && !is_root(new.euid) {
         c.effective = 0;
     }
-    if old.euid != 0 && new.euid == 0 {
+    if !is_root(old.euid) && is_root(new.euid) {
         c.effective = c.permitted;
     }
 }
@@ -165,14 +213,16 @@ pub fn fix_setuid(old: &Creds, new: &mut Creds) {
 /// program gains nothing it didn't have. SECBIT_KEEP_CAPS is cleared.
 pub fn exec(creds: &mut Creds, no_new_privs: bool) {
     let old = creds.caps;
+    let root = root_uid(creds);
+    let (uid_root, euid_root) = (root == Some(creds.uid), root == Some(creds.euid));
     let c = &mut creds.caps;
     c.permitted = 0;
     let mut effective = false;
     if !old.secure(SECBIT_NOROOT) {
-        if creds.euid == 0 || creds.uid == 0 {
+        if euid_root || uid_root {
             c.permitted = old.bounding | old.inheritable;
         }
-        effective = creds.euid == 0;
+        effective = euid_root;
     }
     if no_new_privs && c.permitted & !old.permitted != 0 {
         c.permitted &= old.permitted;
@@ -198,7 +248,7 @@ pub fn capset(
         inheritable & CAP_VALID_MASK,
     );
     let old = creds.caps;
-    if !capable(creds, Cap::Setpcap) && i & !(old.inheritable | old.permitted) != 0 {
+    if !own_capable(creds, Cap::Setpcap) && i & !(old.inheritable | old.permitted) != 0 {
         return Err(Errno::EPERM);
     }
     if i & !(old.inheritable | old.bounding) != 0 {
@@ -241,7 +291,7 @@ pub fn prctl(creds: &mut Creds, option: i32, a: [u64; 4]) -> Option<Result<u64, 
             Ok((c.bounding >> a[0]) & 1)
         }
         PR_CAPBSET_DROP => {
-            if !capable(creds, Cap::Setpcap) {
+            if !own_capable(creds, Cap::Setpcap) {
                 Err(Errno::EPERM)
             } else if !cap_valid(a[0]) {
                 Err(Errno::EINVAL)
@@ -257,7 +307,7 @@ pub fn prctl(creds: &mut Creds, option: i32, a: [u64; 4]) -> Option<Result<u64, 
             if (locks >> 1) & (c.securebits as u64 ^ new) != 0
                 || locks & !new != 0
                 || new & !((SECURE_ALL_BITS | SECURE_ALL_LOCKS) as u64) != 0
-                || !capable(creds, Cap::Setpcap)
+                || !own_capable(creds, Cap::Setpcap)
             {
                 Err(Errno::EPERM)
             } else {
@@ -326,8 +376,25 @@ fn ambient(creds: &mut Creds, a: [u64; 4]) -> Result<u64, Errno> {
 /// Whether a change of credentials makes the process non-dumpable and forgets its
 /// parent-death signal (Linux's commit_creds): a new effective user or group, or
 /// permitted capabilities it didn't have.
+/// Capabilities in another user namespace count as Linux's cred_cap_issubset counts them:
+/// entering a namespace the old credentials' euid owns (unshare, setns into a child) gains
+/// nothing the owner didn't have.
 pub fn lowers_trust(old: &Creds, new: &Creds) -> bool {
-    old.euid != new.euid || old.egid != new.egid || new.caps.permitted & !old.caps.permitted != 0
+    old.euid != new.euid || old.egid != new.egid || !cap_subset(old, new)
+}
+
+fn cap_subset(set: &Creds, subset: &Creds) -> bool {
+    if set.user_ns.ino == subset.user_ns.ino {
+        return subset.caps.permitted & !set.caps.permitted == 0;
+    }
+    let mut ns = &subset.user_ns.0;
+    while let Some(parent) = &ns.parent {
+        if parent.ino == set.user_ns.ino && ns.owner == set.euid {
+            return true;
+        }
+        ns = parent;
+    }
+    false
 }
 
 /// The user ids another process's permission checks look at.

@@ -48,6 +48,8 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 /// A UTS namespace: the host and NIS domain names.
 pub struct UtsNs {
     pub ino: u64,
+    /// The user namespace whose CAP_SYS_ADMIN sets the names.
+    pub owner: Arc<UserNs>,
     /// None for the sandbox's first namespace, whose names procfs keeps (a container's host
     /// name is set there before anything runs, and unset means the host's).
     names: Option<Mutex<(Vec<u8>, Vec<u8>)>>,
@@ -57,6 +59,7 @@ impl UtsNs {
     fn initial() -> Arc<UtsNs> {
         Arc::new(UtsNs {
             ino: INIT_UTS,
+            owner: UserNs::initial(),
             names: None,
         })
     }
@@ -94,6 +97,8 @@ impl UtsNs {
 /// two map entries per task made in it.
 pub struct PidNs {
     pub ino: u64,
+    /// The user namespace whose CAP_SYS_ADMIN mounts a proc for it and joins it.
+    pub owner: Arc<UserNs>,
     parent: Option<Arc<PidNs>>,
     ids: Mutex<PidMap>,
 }
@@ -111,15 +116,17 @@ impl PidNs {
     fn initial() -> Arc<PidNs> {
         Arc::new(PidNs {
             ino: INIT_PID,
+            owner: UserNs::initial(),
             parent: None,
             ids: Default::default(),
         })
     }
 
-    /// A child namespace of `parent`.
-    fn child_of(parent: &Arc<PidNs>) -> Arc<PidNs> {
+    /// A child namespace of `parent`, owned by `owner`.
+    fn child_of(parent: &Arc<PidNs>, owner: &Arc<UserNs>) -> Arc<PidNs> {
         Arc::new(PidNs {
             ino: fs::vfs::next_ns_ino(),
+            owner: owner.clone(),
             parent: Some(parent.clone()),
             ids: Mutex::new(PidMap {
                 next: 1,
@@ -214,11 +221,500 @@ pub fn pid_global(p: &crate::procfs::ProcessInfo, local: i32) -> Option<i32> {
     p.namespaces().pid.global(local)
 }
 
+/// Linux's overflowuid and overflowgid (/proc/sys/kernel/overflow{u,g}id): what an id with
+/// no mapping in the reader's user namespace reads as.
+pub const OVERFLOW_ID: u32 = 65534;
+/// Linux's UID_GID_MAP_MAX_EXTENTS: lines a uid_map or gid_map may have.
+const MAX_EXTENTS: usize = 340;
+/// Linux's create_user_ns refuses a child of a namespace deeper than this (ENOSPC).
+const MAX_LEVEL: u32 = 32;
+
+/// One line of a uid_map or gid_map: `count` ids from `first` in the namespace are the
+/// kernel's (the sandbox's) ids from `lower` (Linux keeps `lower_first` as a kernel id
+/// once the write has translated it through the parent's map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub first: u32,
+    pub lower: u32,
+    pub count: u32,
+}
+
+/// A uid_map or gid_map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdMap {
+    pub extents: Vec<Extent>,
+}
+
+impl IdMap {
+    /// The identity map of the initial namespace.
+    fn identity() -> IdMap {
+        IdMap {
+            extents: vec![Extent {
+                first: 0,
+                lower: 0,
+                count: u32::MAX,
+            }],
+        }
+    }
+
+    /// The kernel id of the namespace's `id` (Linux's map_id_down).
+    pub fn down(&self, id: u32) -> Option<u32> {
+        self.extents
+            .iter()
+            .find(|e| id >= e.first && id - e.first < e.count)
+            .map(|e| e.lower + (id - e.first))
+    }
+
+    /// The namespace's id for the kernel id `kid` (Linux's map_id_up).
+    pub fn up(&self, kid: u32) -> Option<u32> {
+        self.extents
+            .iter()
+            .find(|e| kid >= e.lower && kid - e.lower < e.count)
+            .map(|e| e.first + (kid - e.lower))
+    }
+
+    /// The kernel ids the map covers, as (first, count) ranges.
+    fn kernel_ranges(&self) -> Vec<(u32, u32)> {
+        self.extents.iter().map(|e| (e.lower, e.count)).collect()
+    }
+}
+
+/// Which map a write or read is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    Uid,
+    Gid,
+}
+
+/// A user namespace (user_namespaces(7)): the ids its processes see, and the capabilities
+/// its creator and members have over the objects it owns. Ids inside the sandbox stay the
+/// kernel's (the initial namespace's) everywhere; the calls that show or take ids translate
+/// through the caller's namespace's maps ([`UserNs::from_kuid`], [`UserNs::make_kuid`]).
+pub struct UserNs {
+    pub ino: u64,
+    pub parent: Option<Arc<UserNs>>,
+    /// 0 for the initial namespace, one more per generation.
+    pub level: u32,
+    /// The creator's effective uid and gid (kernel ids).
+    pub owner: u32,
+    pub group: u32,
+    /// The creator had CAP_SETFCAP: only then may its own process map the parent's root
+    /// (Linux's parent_could_setfcap, verify_root_map).
+    parent_could_setfcap: bool,
+    uid_map: std::sync::OnceLock<IdMap>,
+    gid_map: std::sync::OnceLock<IdMap>,
+    /// /proc/PID/setgroups: "allow" until "deny" is written (then for good).
+    setgroups_allowed: std::sync::atomic::AtomicBool,
+    /// Serializes map and setgroups writes (Linux's userns_state_mutex).
+    writing: Mutex<()>,
+}
+
+impl std::fmt::Debug for UserNs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UserNs({}, level {})", self.ino, self.level)
+    }
+}
+
+static INIT_USER_NS: std::sync::LazyLock<Arc<UserNs>> = std::sync::LazyLock::new(|| {
+    let ns = UserNs {
+        ino: INIT_USER,
+        parent: None,
+        level: 0,
+        owner: 0,
+        group: 0,
+        parent_could_setfcap: true,
+        uid_map: std::sync::OnceLock::new(),
+        gid_map: std::sync::OnceLock::new(),
+        setgroups_allowed: std::sync::atomic::AtomicBool::new(true),
+        writing: Mutex::new(()),
+    };
+    let _ = ns.uid_map.set(IdMap::identity());
+    let _ = ns.gid_map.set(IdMap::identity());
+    Arc::new(ns)
+});
+
+/// A credential's user namespace (Linux's cred->user_ns); the initial one by default.
+#[derive(Clone, Debug)]
+pub struct UserNsRef(pub Arc<UserNs>);
+
+impl Default for UserNsRef {
+    fn default() -> Self {
+        UserNsRef(UserNs::initial())
+    }
+}
+
+impl std::ops::Deref for UserNsRef {
+    type Target = Arc<UserNs>;
+    fn deref(&self) -> &Arc<UserNs> {
+        &self.0
+    }
+}
+
+impl UserNs {
+    /// The sandbox's first user namespace: every id is itself.
+    pub fn initial() -> Arc<UserNs> {
+        INIT_USER_NS.clone()
+    }
+
+    pub fn is_initial(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    /// A child of `parent` made by a task with effective ids `euid`, `egid` (kernel ids),
+    /// as Linux's create_user_ns: ENOSPC past the depth limit, EPERM when the creator's
+    /// ids have no mapping in the parent. (The chroot check is the caller's.)
+    pub fn child_of(
+        parent: &Arc<UserNs>,
+        euid: u32,
+        egid: u32,
+        could_setfcap: bool,
+    ) -> Result<Arc<UserNs>, crate::errno::Errno> {
+        if parent.level > MAX_LEVEL {
+            return Err(crate::errno::Errno(libc::ENOSPC));
+        }
+        if parent.from_kuid(euid).is_none() || parent.from_kgid(egid).is_none() {
+            return Err(crate::errno::Errno::EPERM);
+        }
+        Ok(Arc::new(UserNs {
+            ino: fs::vfs::next_ns_ino(),
+            parent: Some(parent.clone()),
+            level: parent.level + 1,
+            owner: euid,
+            group: egid,
+            parent_could_setfcap: could_setfcap,
+            uid_map: std::sync::OnceLock::new(),
+            gid_map: std::sync::OnceLock::new(),
+            setgroups_allowed: std::sync::atomic::AtomicBool::new(parent.setgroups_allowed()),
+            writing: Mutex::new(()),
+        }))
+    }
+
+    fn map(&self, kind: MapKind) -> Option<&IdMap> {
+        match kind {
+            MapKind::Uid => self.uid_map.get(),
+            MapKind::Gid => self.gid_map.get(),
+        }
+    }
+
+    /// The kernel uid of this namespace's `uid` (Linux's make_kuid): None if unmapped.
+    pub fn make_kuid(&self, uid: u32) -> Option<u32> {
+        if uid == u32::MAX {
+            return None;
+        }
+        self.map(MapKind::Uid)?.down(uid)
+    }
+
+    pub fn make_kgid(&self, gid: u32) -> Option<u32> {
+        if gid == u32::MAX {
+            return None;
+        }
+        self.map(MapKind::Gid)?.down(gid)
+    }
+
+    /// This namespace's id for the kernel uid `kuid` (Linux's from_kuid): None if unmapped.
+    pub fn from_kuid(&self, kuid: u32) -> Option<u32> {
+        self.map(MapKind::Uid)?.up(kuid)
+    }
+
+    pub fn from_kgid(&self, kgid: u32) -> Option<u32> {
+        self.map(MapKind::Gid)?.up(kgid)
+    }
+
+    /// [`Self::from_kuid`], an unmapped id showing as the overflow uid (from_kuid_munged).
+    pub fn uid_seen(&self, kuid: u32) -> u32 {
+        self.from_kuid(kuid).unwrap_or(OVERFLOW_ID)
+    }
+
+    pub fn gid_seen(&self, kgid: u32) -> u32 {
+        self.from_kgid(kgid).unwrap_or(OVERFLOW_ID)
+    }
+
+    /// Whether setgroups(2) may be used here (Linux's userns_may_setgroups): the gid map
+    /// is written and "deny" wasn't.
+    pub fn may_setgroups(&self) -> bool {
+        self.gid_map.get().is_some() && self.setgroups_allowed()
+    }
+
+    pub fn setgroups_allowed(&self) -> bool {
+        self.setgroups_allowed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The kernel ids this namespace maps, for the file permission checks (None: the
+    /// initial namespace, which maps all).
+    pub fn mapped_ids(&self) -> Option<Arc<fs::vfs::perm::MappedIds>> {
+        if self.is_initial() {
+            return None;
+        }
+        Some(Arc::new(fs::vfs::perm::MappedIds {
+            uids: self
+                .uid_map
+                .get()
+                .map(IdMap::kernel_ranges)
+                .unwrap_or_default(),
+            gids: self
+                .gid_map
+                .get()
+                .map(IdMap::kernel_ranges)
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// Whether `self` is `other` or one of its descendants.
+    pub fn is_within(&self, other: &UserNs) -> bool {
+        let mut cur = self;
+        loop {
+            if cur.ino == other.ino {
+                return true;
+            }
+            match &cur.parent {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// /proc/PID/uid_map (or gid_map) as a process in `reader` sees it (Linux's
+    /// uid_m_show): the lower ids in the reader's namespace, or its parent's when the
+    /// reader reads its own namespace's map; -1 for a lower id the reader can't name.
+    pub fn map_text(&self, kind: MapKind, reader: &UserNs) -> Vec<u8> {
+        let Some(map) = self.map(kind) else {
+            return Vec::new();
+        };
+        let lower_ns = match &reader.parent {
+            Some(p) if reader.ino == self.ino => p.as_ref(),
+            _ => reader,
+        };
+        let mut out = String::new();
+        for e in &map.extents {
+            let lower = match kind {
+                MapKind::Uid => lower_ns.from_kuid(e.lower),
+                MapKind::Gid => lower_ns.from_kgid(e.lower),
+            }
+            .unwrap_or(u32::MAX);
+            out.push_str(&format!("{:>10} {:>10} {:>10}\n", e.first, lower, e.count));
+        }
+        out.into_bytes()
+    }
+
+    /// A write of `text` to this namespace's /proc/PID/uid_map or gid_map by a task with
+    /// `writer`'s credentials, as Linux's map_write: once (EPERM after), at most 340
+    /// lines of "first lower count" with no overlaps (EINVAL), with CAP_SYS_ADMIN here,
+    /// and lower ids the writer may use (new_idmap_permitted: its own euid or egid alone,
+    /// the egid only after setgroups "deny", or anything with CAP_SETUID/CAP_SETGID in the
+    /// parent) which are mapped in the parent (EPERM).
+    pub fn write_map(
+        self: &Arc<Self>,
+        kind: MapKind,
+        text: &[u8],
+        writer: &crate::task::Creds,
+    ) -> Result<(), crate::errno::Errno> {
+        use crate::caps::{ns_capable, Cap};
+        use crate::errno::Errno;
+        let Some(parent) = self.parent.clone() else {
+            // The initial namespace's maps are written already.
+            return Err(Errno::EPERM);
+        };
+        // Linux's proc_{uid,gid}_map_write: the writer is in this namespace or its parent.
+        if writer.user_ns.ino != self.ino && writer.user_ns.ino != parent.ino {
+            return Err(Errno::EPERM);
+        }
+        let _lock = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.map(kind).is_some() {
+            return Err(Errno::EPERM);
+        }
+        if !ns_capable(writer, self, Cap::SysAdmin) {
+            return Err(Errno::EPERM);
+        }
+        let mut extents = parse_map(text)?;
+        // new_idmap_permitted.
+        let cap = match kind {
+            MapKind::Uid => Cap::Setuid,
+            MapKind::Gid => Cap::Setgid,
+        };
+        if kind == MapKind::Uid && extents.iter().any(|e| e.lower == 0) {
+            // verify_root_map: mapping the parent's root needs CAP_SETFCAP against the
+            // parent (for the namespace's own process: its creator had it).
+            let ok = if writer.user_ns.ino == self.ino {
+                self.parent_could_setfcap
+            } else {
+                ns_capable(writer, &parent, Cap::Setfcap)
+            };
+            if !ok {
+                return Err(Errno::EPERM);
+            }
+        }
+        let own = extents.len() == 1 && extents[0].count == 1 && self.owner == writer.euid && {
+            let id = extents[0].lower;
+            match kind {
+                MapKind::Uid => parent.make_kuid(id) == Some(writer.euid),
+                MapKind::Gid => {
+                    !self.setgroups_allowed() && parent.make_kgid(id) == Some(writer.egid)
+                }
+            }
+        };
+        if !own && !ns_capable(writer, &parent, cap) {
+            return Err(Errno::EPERM);
+        }
+        // The lower ids, in the parent's terms, become kernel ids.
+        for e in &mut extents {
+            let (first, last) = match kind {
+                MapKind::Uid => (
+                    parent.make_kuid(e.lower),
+                    parent.make_kuid(e.lower + (e.count - 1)),
+                ),
+                MapKind::Gid => (
+                    parent.make_kgid(e.lower),
+                    parent.make_kgid(e.lower + (e.count - 1)),
+                ),
+            };
+            // Linux's map_id_range_down: the whole range in one extent of the parent's.
+            match (first, last) {
+                (Some(f), Some(l)) if l.checked_sub(f) == Some(e.count - 1) => e.lower = f,
+                _ => return Err(Errno::EPERM),
+            }
+        }
+        let map = IdMap { extents };
+        let slot = match kind {
+            MapKind::Uid => &self.uid_map,
+            MapKind::Gid => &self.gid_map,
+        };
+        slot.set(map).map_err(|_| Errno::EPERM)
+    }
+
+    /// A write to /proc/PID/setgroups (Linux's proc_setgroups_write): "allow" or "deny"
+    /// and optional white space (EINVAL otherwise); "allow" after "deny", or "deny" once
+    /// the gid map is written, is EPERM.
+    pub fn write_setgroups(&self, text: &[u8]) -> Result<(), crate::errno::Errno> {
+        use crate::errno::Errno;
+        if text.len() >= 8 {
+            return Err(Errno::EINVAL);
+        }
+        let text = text.split(|&b| b == 0).next().unwrap_or_default();
+        let (allow, rest) = if let Some(r) = text.strip_prefix(b"allow") {
+            (true, r)
+        } else if let Some(r) = text.strip_prefix(b"deny") {
+            (false, r)
+        } else {
+            return Err(Errno::EINVAL);
+        };
+        if !rest.iter().all(|b| is_space(*b)) {
+            return Err(Errno::EINVAL);
+        }
+        let _lock = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if allow {
+            if !self.setgroups_allowed() {
+                return Err(Errno::EPERM);
+            }
+        } else {
+            if self.gid_map.get().is_some() {
+                return Err(Errno::EPERM);
+            }
+            self.setgroups_allowed
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// C's isspace in the "C" locale (Linux's _ctype).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Linux's simple_strtoul in base 10: the digits at the front (0 for none; wrapping as
+/// the kernel's does) and the rest.
+fn strtoul(s: &[u8]) -> (u32, &[u8]) {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = s[..n].iter().fold(0u64, |v, &d| {
+        v.wrapping_mul(10).wrapping_add((d - b'0') as u64)
+    });
+    (v as u32, &s[n..])
+}
+
+fn skip_spaces(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| is_space(**b)).count();
+    &s[n..]
+}
+
+/// Parses a map write as Linux's map_write does, before the permission checks: EINVAL for
+/// a malformed line, -1 as an id, an empty or wrapping range, an overlap (inside or
+/// outside), more than 340 lines or none.
+fn parse_map(text: &[u8]) -> Result<Vec<Extent>, crate::errno::Errno> {
+    use crate::errno::Errno;
+    if text.len() >= 4096 {
+        return Err(Errno::EINVAL);
+    }
+    // The kernel copies the buffer as a C string: a NUL ends it.
+    let text = text.split(|&b| b == 0).next().unwrap_or_default();
+    let mut out: Vec<Extent> = Vec::new();
+    let mut rest = Some(text);
+    while let Some(chunk) = rest {
+        let (line, next) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let n = &chunk[i + 1..];
+                (&chunk[..i], (!n.is_empty()).then_some(n))
+            }
+            None => (chunk, None),
+        };
+        rest = next;
+        let pos = skip_spaces(line);
+        let (first, pos) = strtoul(pos);
+        if !pos.first().is_some_and(|b| is_space(*b)) {
+            return Err(Errno::EINVAL);
+        }
+        let (lower, pos) = strtoul(skip_spaces(pos));
+        if !pos.first().is_some_and(|b| is_space(*b)) {
+            return Err(Errno::EINVAL);
+        }
+        let (count, pos) = strtoul(skip_spaces(pos));
+        if pos.first().is_some_and(|b| !is_space(*b)) {
+            return Err(Errno::EINVAL);
+        }
+        if !skip_spaces(pos).is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        if first == u32::MAX || lower == u32::MAX {
+            return Err(Errno::EINVAL);
+        }
+        if first.wrapping_add(count) <= first || lower.wrapping_add(count) <= lower {
+            return Err(Errno::EINVAL);
+        }
+        let e = Extent {
+            first,
+            lower,
+            count,
+        };
+        if out.iter().any(|p| {
+            ranges_overlap(p.first, p.count, e.first, e.count)
+                || ranges_overlap(p.lower, p.count, e.lower, e.count)
+        }) {
+            return Err(Errno::EINVAL);
+        }
+        if out.len() + 1 == MAX_EXTENTS && rest.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        out.push(e);
+    }
+    if out.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(out)
+}
+
+/// Whether [a, a+n) and [b, b+m) share an id (Linux's mappings_overlap).
+fn ranges_overlap(a: u32, n: u32, b: u32, m: u32) -> bool {
+    let (a_last, b_last) = (a + (n - 1), b + (m - 1));
+    (a <= b && b <= a_last) || (a <= b_last && b_last <= a_last) || (b < a && a_last < b_last)
+}
+
 /// An IPC namespace and its inode number.
 #[derive(Clone)]
 pub struct Ipc {
     pub ino: u64,
     pub ns: Arc<IpcNs>,
+    /// The user namespace whose capabilities hold over its objects.
+    pub owner: Arc<UserNs>,
 }
 
 /// A process's namespaces (Linux's nsproxy plus its user and pid namespaces). The mount
@@ -228,7 +724,6 @@ pub struct Namespaces {
     pub uts: Arc<UtsNs>,
     pub ipc: Ipc,
     pub cgroup: u64,
-    pub user: u64,
     /// The pid namespace the process is in (Linux's task_active_pid_ns).
     pub pid: Arc<PidNs>,
     /// Where children go (unshare(CLONE_NEWPID) moves only them).
@@ -245,9 +740,9 @@ impl Namespaces {
             ipc: Ipc {
                 ino: INIT_IPC,
                 ns: ipc,
+                owner: UserNs::initial(),
             },
             cgroup: INIT_CGROUP,
-            user: INIT_USER,
             pid: PidNs::initial(),
             pid_for_children: PidNs::initial(),
             time: INIT_TIME,
@@ -256,12 +751,20 @@ impl Namespaces {
     }
 
     /// The namespaces after unshare or clone with `flags`: new ones for the CLONE_NEW*
-    /// bits. `uts` is the current host and domain names, which a new UTS namespace copies.
-    pub fn with_new(&self, flags: u64, uts: impl FnOnce() -> (Vec<u8>, Vec<u8>)) -> Namespaces {
+    /// bits, owned by `owner` (the user namespace of the credentials that made them). `uts`
+    /// is the current host and domain names, which a new UTS namespace copies. (The user
+    /// namespace is the credentials'; the mount namespace the fs context's.)
+    pub fn with_new(
+        &self,
+        flags: u64,
+        owner: &Arc<UserNs>,
+        uts: impl FnOnce() -> (Vec<u8>, Vec<u8>),
+    ) -> Namespaces {
         let mut n = self.clone();
         if flags & CLONE_NEWUTS != 0 {
             n.uts = Arc::new(UtsNs {
                 ino: fs::vfs::next_ns_ino(),
+                owner: owner.clone(),
                 names: Some(Mutex::new(uts())),
             });
         }
@@ -269,16 +772,14 @@ impl Namespaces {
             n.ipc = Ipc {
                 ino: fs::vfs::next_ns_ino(),
                 ns: IpcNs::new(),
+                owner: owner.clone(),
             };
         }
         if flags & CLONE_NEWCGROUP != 0 {
             n.cgroup = fs::vfs::next_ns_ino();
         }
-        if flags & CLONE_NEWUSER != 0 {
-            n.user = fs::vfs::next_ns_ino();
-        }
         if flags & CLONE_NEWPID != 0 {
-            n.pid_for_children = PidNs::child_of(&self.pid_for_children);
+            n.pid_for_children = PidNs::child_of(&self.pid_for_children, owner);
         }
         n
     }
@@ -299,7 +800,7 @@ pub enum NsRef {
     Uts(Arc<UtsNs>),
     Ipc(Ipc),
     Cgroup(u64),
-    User(u64),
+    User(Arc<UserNs>),
     Pid(Arc<PidNs>),
     Time(u64),
     Net(u64),
@@ -340,7 +841,8 @@ impl NsRef {
             NsRef::Uts(u) => u.ino,
             NsRef::Ipc(i) => i.ino,
             NsRef::Pid(p) => p.ino,
-            NsRef::Cgroup(n) | NsRef::User(n) | NsRef::Time(n) | NsRef::Net(n) => *n,
+            NsRef::User(u) => u.ino,
+            NsRef::Cgroup(n) | NsRef::Time(n) | NsRef::Net(n) => *n,
         }
     }
 

@@ -26,8 +26,12 @@ pub struct Creds {
     /// Saved set-user-ID and set-group-ID.
     pub suid: u32,
     pub sgid: u32,
-    /// Capability sets and securebits (caps.rs).
+    /// Capability sets and securebits (caps.rs), which hold in `user_ns` and the
+    /// namespaces it owns.
     pub caps: crate::caps::CapSets,
+    /// The user namespace (Linux's cred->user_ns). The ids above are kernel ids (the
+    /// sandbox's), translated at the system call boundary through its maps.
+    pub user_ns: crate::namespaces::UserNsRef,
 }
 
 impl Creds {
@@ -39,6 +43,7 @@ impl Creds {
             gid: self.egid,
             groups: self.groups.clone(),
             caps: self.caps.effective,
+            userns: self.user_ns.mapped_ids(),
         }
     }
 
@@ -58,6 +63,7 @@ impl Creds {
             } else {
                 Default::default()
             },
+            user_ns: Default::default(),
         }
     }
 }

@@ -375,7 +375,7 @@ pub fn check_set(
     }
     let clear_sgid = kind == AclKind::Access
         && !creds.in_group(stat.gid)
-        && !creds.has_cap(super::perm::CAP_FSETID);
+        && !creds.has_cap_over(super::perm::CAP_FSETID, &stat);
     Ok(Some(clear_sgid))
 }
 

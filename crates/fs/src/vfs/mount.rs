@@ -325,6 +325,9 @@ pub struct MountNamespace {
     /// The inode number /proc/PID/ns/mnt shows.
     pub ino: u64,
     tree: Mutex<Tree>,
+    /// The user namespace that owns it (the sentry's; unset: the initial one), set once
+    /// when unshare or clone makes the copy: mounting here asks for CAP_SYS_ADMIN in it.
+    pub owner: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The most mounts a namespace holds (Linux's default /proc/sys/fs/mount-max): more is
@@ -353,6 +356,7 @@ impl MountNamespace {
         all.insert(root.id, root.clone());
         MountNamespace {
             ino,
+            owner: std::sync::OnceLock::new(),
             tree: Mutex::new(Tree {
                 root,
                 children: HashMap::new(),

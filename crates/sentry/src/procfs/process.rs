@@ -9,6 +9,7 @@ use super::nodes::{DynDir, DynLink, GenFile};
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{Mm, VmaKind};
+use crate::namespaces::{MapKind, UserNs};
 use crate::task::Creds;
 
 /// The parts of a process procfs reads. Each is shared with the process and locked on its
@@ -167,9 +168,6 @@ impl ProcessInfo {
     }
 }
 
-/// The initial user namespace's identity map (uid_map and gid_map).
-const ID_MAP: &[u8] = b"         0          0 4294967295\n";
-
 fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
     Ok(v)
 }
@@ -327,18 +325,17 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                     b"io".to_vec(),
                     GenFile::build(&path("io"), Box::new(move || ok(p15.io.text()))),
                 ),
-                // The sandbox has one user namespace, the initial one, as Linux shows it.
                 (
                     b"uid_map".to_vec(),
-                    GenFile::build(&path("uid_map"), Box::new(|| ok(ID_MAP.to_vec()))),
+                    UserNsFile::build(&path("uid_map"), &p, UserNsFileKind::Map(MapKind::Uid)),
                 ),
                 (
                     b"gid_map".to_vec(),
-                    GenFile::build(&path("gid_map"), Box::new(|| ok(ID_MAP.to_vec()))),
+                    UserNsFile::build(&path("gid_map"), &p, UserNsFileKind::Map(MapKind::Gid)),
                 ),
                 (
                     b"setgroups".to_vec(),
-                    GenFile::build(&path("setgroups"), Box::new(|| ok(b"allow\n".to_vec()))),
+                    UserNsFile::build(&path("setgroups"), &p, UserNsFileKind::Setgroups),
                 ),
             ]
         }
@@ -736,7 +733,7 @@ fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                 }),
                 ("time", |p| NsRef::Time(p.namespaces().time)),
                 ("time_for_children", |p| NsRef::Time(p.namespaces().time)),
-                ("user", |p| NsRef::User(p.namespaces().user)),
+                ("user", |p| NsRef::User(p.creds().user_ns.0)),
                 ("uts", |p| NsRef::Uts(p.namespaces().uts)),
             ];
             kinds
@@ -757,7 +754,10 @@ fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
 
 fn status(p: &ProcessInfo) -> Vec<u8> {
     let c = &p.creds();
-    let groups: Vec<String> = c.groups.iter().map(|g| g.to_string()).collect();
+    // The ids as the reader's user namespace names them.
+    let ns = reader_userns(p);
+    let (u, g) = (|id| ns.uid_seen(id), |id| ns.gid_seen(id));
+    let groups: Vec<String> = c.groups.iter().map(|&id| g(id).to_string()).collect();
     let (vm_kb, rss_kb, lck_kb) = {
         let image = p.image();
         match image.mm.upgrade() {
@@ -776,7 +776,7 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
     let seccomp = p.seccomp.get().map(|s| s.status()).unwrap_or_default();
     format!(
         "Name:\t{}\nUmask:\t0022\nState:\t{}\nTgid:\t{pid}\nNgid:\t0\nPid:\t{pid}\nPPid:\t{}\n\
-         TracerPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{}\n\
+         TracerPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nFDSize:\t64\nGroups:\t{} \n\
          VmPeak:\t{vm_kb} kB\nVmSize:\t{vm_kb} kB\nVmLck:\t{lck_kb} kB\nVmRSS:\t{rss_kb} kB\nThreads:\t{}\n\
          SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
          CapInh:\t{:016x}\nCapPrm:\t{:016x}\nCapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t{:016x}\n\
@@ -785,14 +785,15 @@ fn status(p: &ProcessInfo) -> Vec<u8> {
         state(p),
         parent(p),
         seen(p, p.kernel.upgrade().map_or(0, |k| k.ptrace.tracer_of(p.pid))),
-        c.uid,
-        c.euid,
-        c.suid,
-        c.euid,
-        c.gid,
-        c.egid,
-        c.sgid,
-        c.egid,
+        u(c.uid),
+        u(c.euid),
+        u(c.suid),
+        u(c.euid),
+        g(c.gid),
+        g(c.egid),
+        g(c.sgid),
+        g(c.egid),
+        // Linux ends the list with a space, even an empty one.
         groups.join(" "),
         p.tids().len().max(1),
         c.caps.inheritable,
@@ -893,4 +894,195 @@ fn stat(p: &ProcessInfo) -> Vec<u8> {
     }
     s.push('\n');
     s.into_bytes()
+}
+
+/// The user namespace of the process reading /proc (the initial one when none is);
+/// `p` is any process of the same kernel.
+pub(super) fn reader_userns(p: &ProcessInfo) -> Arc<UserNs> {
+    reader_creds(p).user_ns.0
+}
+
+/// The credentials of the process whose system call this thread serves.
+fn reader_creds(p: &ProcessInfo) -> Creds {
+    let me = super::current_pid();
+    p.kernel
+        .upgrade()
+        .and_then(|k| k.procfs.process(me))
+        .map(|p| p.creds())
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy)]
+enum UserNsFileKind {
+    Map(MapKind),
+    Setgroups,
+}
+
+/// /proc/PID/uid_map, gid_map and setgroups: the process's user namespace's maps as the
+/// reader sees them (`UserNs::map_text`), written once by a process in that namespace or
+/// its parent (`UserNs::write_map`). Owned by the process's effective ids, as Linux's
+/// /proc/PID files of a dumpable process, so that it may open its own for writing.
+struct UserNsFile {
+    ino: u64,
+    p: std::sync::Weak<ProcessInfo>,
+    kind: UserNsFileKind,
+}
+
+impl UserNsFile {
+    fn build(path: &str, p: &Arc<ProcessInfo>, kind: UserNsFileKind) -> Arc<dyn Inode> {
+        Arc::new(UserNsFile {
+            ino: super::nodes::ino_of(path),
+            p: Arc::downgrade(p),
+            kind,
+        })
+    }
+
+    fn stat_now(&self) -> fs::Stat {
+        let (uid, gid) = self
+            .p
+            .upgrade()
+            .map(|p| {
+                let c = p.creds();
+                (c.euid, c.egid)
+            })
+            .unwrap_or((0, 0));
+        fs::Stat {
+            uid,
+            gid,
+            ..super::nodes::base_stat(self.ino, libc::S_IFREG | 0o644, 1)
+        }
+    }
+}
+
+impl Inode for UserNsFile {
+    fn stat(&self) -> Result<fs::Stat, fs::Errno> {
+        Ok(self.stat_now())
+    }
+
+    fn file_type(&self) -> fs::vfs::FileType {
+        fs::vfs::FileType::Regular
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn open(&self, flags: i32) -> Result<Option<Arc<dyn fs::FileDescription>>, fs::Errno> {
+        let p = self.p.upgrade().ok_or(libc::ESRCH)?;
+        let target = p.creds().user_ns.0;
+        let opener = reader_creds(&p);
+        let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        // Linux's proc_setgroups_open: writing needs CAP_SYS_ADMIN in the namespace.
+        if writing
+            && matches!(self.kind, UserNsFileKind::Setgroups)
+            && !crate::caps::ns_capable(&opener, &target, crate::caps::Cap::SysAdmin)
+        {
+            return Err(libc::EPERM);
+        }
+        let data = match self.kind {
+            UserNsFileKind::Map(k) => target.map_text(k, &opener.user_ns),
+            UserNsFileKind::Setgroups if target.setgroups_allowed() => b"allow\n".to_vec(),
+            UserNsFileKind::Setgroups => b"deny\n".to_vec(),
+        };
+        Ok(Some(Arc::new(UserNsFd {
+            data,
+            offset: std::sync::Mutex::new(0),
+            stat: self.stat_now(),
+            target,
+            opener,
+            kind: self.kind,
+        })))
+    }
+
+    fn setattr(&self, _: &fs::vfs::SetAttr) -> Result<(), fs::Errno> {
+        Err(libc::EPERM)
+    }
+
+    fn statfs(&self) -> Result<fs::vfs::StatFs, fs::Errno> {
+        Ok(super::nodes::statfs())
+    }
+}
+
+/// An open uid_map, gid_map or setgroups: the text as of the open, and the opener's
+/// credentials, which a write is checked against (Linux's file->f_cred).
+struct UserNsFd {
+    data: Vec<u8>,
+    offset: std::sync::Mutex<u64>,
+    stat: fs::Stat,
+    target: Arc<UserNs>,
+    opener: Creds,
+    kind: UserNsFileKind,
+}
+
+impl UserNsFd {
+    fn read_at(&self, at: u64, buf: &mut [u8]) -> usize {
+        let rest = self.data.get(at as usize..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        n
+    }
+
+    /// One write, which must start at offset 0 (EINVAL otherwise, as Linux's).
+    fn write_at(&self, at: u64, buf: &[u8]) -> Result<usize, fs::Errno> {
+        if at != 0 {
+            return Err(libc::EINVAL);
+        }
+        match self.kind {
+            UserNsFileKind::Map(k) => self.target.write_map(k, buf, &self.opener),
+            UserNsFileKind::Setgroups => self.target.write_setgroups(buf),
+        }
+        .map_err(|e| e.0)?;
+        Ok(buf.len())
+    }
+}
+
+impl fs::FileDescription for UserNsFd {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, fs::Errno> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.read_at(*off, buf);
+        *off += n as u64;
+        Ok(n)
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, fs::Errno> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.write_at(*off, buf)?;
+        *off += n as u64;
+        Ok(n)
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, fs::Errno> {
+        if offset < 0 {
+            return Err(libc::EINVAL);
+        }
+        Ok(self.read_at(offset as u64, buf))
+    }
+
+    /// A seq file's: no pwrite (Linux's seq_open clears FMODE_PWRITE).
+    fn pwrite(&self, _: &[u8], _: i64) -> Result<usize, fs::Errno> {
+        Err(libc::ESPIPE)
+    }
+
+    fn seek(&self, offset: i64, whence: i32) -> Result<i64, fs::Errno> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let base = match whence {
+            libc::SEEK_SET => 0,
+            libc::SEEK_CUR => *off as i64,
+            _ => return Err(libc::EINVAL),
+        };
+        let new = base
+            .checked_add(offset)
+            .filter(|&n| n >= 0)
+            .ok_or(libc::EINVAL)?;
+        *off = new as u64;
+        Ok(new)
+    }
+
+    fn stat(&self) -> Result<fs::Stat, fs::Errno> {
+        Ok(self.stat)
+    }
+
+    fn may_block(&self) -> bool {
+        false
+    }
 }

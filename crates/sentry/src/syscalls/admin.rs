@@ -6,7 +6,7 @@
 
 use platform::UserRegs;
 
-use crate::caps::{capable, Cap};
+use crate::caps::Cap;
 use crate::errno::{Errno, SysResult};
 use crate::task::TaskState;
 
@@ -14,9 +14,11 @@ use crate::task::TaskState;
 const UTS_LEN: u64 = 64;
 
 /// Reads the name argument of sethostname and setdomainname with Linux's checks, in its
-/// order: CAP_SYS_ADMIN (EPERM), the length (EINVAL), the memory (EFAULT).
+/// order: CAP_SYS_ADMIN in the user namespace that owns the caller's UTS namespace
+/// (EPERM), the length (EINVAL), the memory (EFAULT).
 fn uts_name(t: &TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
-    if !capable(&t.creds, Cap::SysAdmin) {
+    let owner = t.process.namespaces().uts.owner.clone();
+    if !crate::caps::ns_capable(&t.creds, &owner, Cap::SysAdmin) {
         return Err(Errno::EPERM);
     }
     let len = len as i32;

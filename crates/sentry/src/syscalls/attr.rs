@@ -35,8 +35,20 @@ fn stat_bytes(s: &Stat) -> [u8; 144] {
     b
 }
 
+/// `st` with its owner and group as the caller's user namespace names them (the overflow
+/// ids when it doesn't map them).
+fn seen_by(t: &TaskState, st: &Stat) -> Stat {
+    let ns = &t.creds.user_ns;
+    Stat {
+        uid: ns.uid_seen(st.uid),
+        gid: ns.gid_seen(st.gid),
+        ..*st
+    }
+}
+
 fn write_stat(t: &mut TaskState, out: u64, st: &Stat) -> SysResult {
-    t.mm.copy_out(out, &stat_bytes(st))?;
+    let st = seen_by(t, st);
+    t.mm.copy_out(out, &stat_bytes(&st))?;
     Ok(0)
 }
 
@@ -91,6 +103,7 @@ pub fn statx(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let s = stat_at(t, dirfd, path, flags)?;
+    let s = seen_by(t, &s);
     let mut b = [0u8; 256];
     let put32 =
         |b: &mut [u8; 256], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
@@ -256,7 +269,7 @@ fn chmod_inode(t: &TaskState, inode: &Arc<dyn Inode>, ro: bool, at: &At, mode: u
     }
     let mut mode = mode & 0o7777;
     // Only a member of the file's group (or a holder of CAP_FSETID) may set setgid.
-    if !creds.has_cap(perm::CAP_FSETID) && !creds.in_group(st.gid) {
+    if !creds.has_cap_over(perm::CAP_FSETID, &st) && !creds.in_group(st.gid) {
         mode &= !libc::S_ISGID;
     }
     inode
@@ -293,9 +306,18 @@ fn chown_inode(
 ) -> SysResult {
     let st = inode.stat().map_err(Errno)?;
     let creds = fs_creds(t);
-    let new_uid = (uid != u32::MAX).then_some(uid);
-    let new_gid = (gid != u32::MAX).then_some(gid);
-    if !creds.has_cap(perm::CAP_CHOWN) {
+    // The ids are the caller's user namespace's; one it doesn't map is EINVAL (Linux's
+    // chown_common).
+    let ns = &t.creds.user_ns;
+    let new_uid = match (uid != u32::MAX).then_some(uid) {
+        Some(u) => Some(ns.make_kuid(u).ok_or(Errno::EINVAL)?),
+        None => None,
+    };
+    let new_gid = match (gid != u32::MAX).then_some(gid) {
+        Some(g) => Some(ns.make_kgid(g).ok_or(Errno::EINVAL)?),
+        None => None,
+    };
+    if !creds.has_cap_over(perm::CAP_CHOWN, &st) {
         // Without CAP_CHOWN, an owner may only give the file to a group they belong to.
         let uid_ok = new_uid.is_none_or(|u| u == st.uid);
         let gid_ok = new_gid.is_none_or(|g| creds.in_group(g) || g == st.gid);

@@ -84,7 +84,17 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     if flags & !SUPPORTED & !ns::SUPPORTED & !0xff != 0 {
         return Err(Errno::EINVAL);
     }
-    if ns_flags != 0 && !crate::caps::capable(&t.creds, crate::caps::Cap::SysAdmin) {
+    // A new user namespace is the child's (anyone may make one: Linux's copy_creds); the
+    // other new namespaces are owned by the child's user namespace and need CAP_SYS_ADMIN
+    // in it (copy_namespaces), which its creator has.
+    let child_creds = if flags & ns::CLONE_NEWUSER != 0 {
+        super::mount::creds_in_new_userns(t)?
+    } else {
+        t.creds.clone()
+    };
+    if ns_flags & !ns::CLONE_NEWUSER != 0
+        && !crate::caps::ns_capable(&t.creds, &child_creds.user_ns, crate::caps::Cap::SysAdmin)
+    {
         return Err(Errno::EPERM);
     }
     // A pidfd names a process here (Linux 6.9+ also gives threads one).
@@ -134,6 +144,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         t.fs.clone()
     } else if flags & ns::CLONE_NEWNS != 0 {
         let (new, map) = t.fs.ns().copy();
+        let _ = new.owner.set(child_creds.user_ns.0.clone());
         let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
         Arc::new(FsContext::new(new, root, cwd))
     } else {
@@ -142,7 +153,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let namespaces = t
         .process
         .namespaces()
-        .with_new(ns_flags, || {
+        .with_new(ns_flags, &child_creds.user_ns, || {
             kernel.procfs.uts_names(&t.process.namespaces().uts)
         })
         .for_child();
@@ -177,10 +188,10 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         } else {
             t.group.handlers().copy()
         };
-        let group = ThreadGroup::new(tid, crate::caps::Uids::of(&t.creds), handlers);
+        let group = ThreadGroup::new(tid, crate::caps::Uids::of(&child_creds), handlers);
         group.add_thread(tid, signals.thread.clone());
         group.set_seccomp(tid, seccomp.clone());
-        group.set_thread_caps(tid, t.creds.caps);
+        group.set_thread_caps(tid, child_creds.caps);
         group.set_thread_affinity(tid, affinity);
         group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
@@ -201,7 +212,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             ppid,
             fds: std::sync::Mutex::new(Arc::downgrade(&fds)),
             fs: fs.clone(),
-            creds: Mutex::new(t.creds.clone()),
+            creds: Mutex::new(child_creds.clone()),
             seccomp: std::sync::OnceLock::new(),
             image: Mutex::new(image),
             group: std::sync::OnceLock::new(),
@@ -248,7 +259,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         mm,
         fds,
         fs,
-        creds: t.creds.clone(),
+        creds: child_creds,
         pid,
         tid,
         ppid: if thread { t.ppid } else { t.pid },

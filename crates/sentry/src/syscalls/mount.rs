@@ -1,8 +1,11 @@
 //! Namespaces and mounts, inside the sandbox: chroot, unshare, setns, mount, umount2 and
 //! pivot_root. Everything here changes the sandbox's own objects (the VFS's mount trees, the
 //! namespaces of `crate::namespaces`); the host's mounts and namespaces are never touched.
-//! Permission is CAP_SYS_ADMIN (CAP_SYS_CHROOT for chroot) in the caller's effective set:
-//! the sandbox has one user namespace for capabilities (see `crate::caps`).
+//! Permission is CAP_SYS_ADMIN (CAP_SYS_CHROOT for chroot) in the user namespace that owns
+//! the object (see `crate::caps`): a mount namespace's owner for mount, umount2 and
+//! pivot_root (and only file systems Linux marks FS_USERNS_MOUNT when that owner isn't
+//! the initial namespace), the caller's own namespace for unshare and clone, the target's
+//! owner for setns.
 
 use std::sync::Arc;
 
@@ -10,9 +13,9 @@ use fs::vfs::{mount_flags as mf, Location, Mount, PropagationChange, ResolveFlag
 use platform::UserRegs;
 
 use super::path::{fs_creds, read_path, resolve_at};
-use crate::caps::{capable, Cap};
+use crate::caps::{capable, ns_capable, own_capable, Cap};
 use crate::errno::{Errno, SysResult};
-use crate::namespaces::{self as ns, Namespaces, NsFile, NsRef};
+use crate::namespaces::{self as ns, Namespaces, NsFile, NsRef, UserNs};
 use crate::task::TaskState;
 
 // mount(2)'s flags (linux/mount.h).
@@ -69,12 +72,48 @@ fn resolve_dir(t: &TaskState, path: &[u8], follow: bool) -> Result<Location, Err
     Ok(loc)
 }
 
+/// The user namespace that owns a mount namespace (the initial one unless unshare or
+/// clone made it with a new user namespace's credentials).
+pub fn mnt_owner(mnt: &fs::vfs::MountNamespace) -> Arc<UserNs> {
+    mnt.owner
+        .get()
+        .and_then(|o| o.clone().downcast::<UserNs>().ok())
+        .unwrap_or_else(UserNs::initial)
+}
+
+/// Linux's may_mount: CAP_SYS_ADMIN in the user namespace that owns the caller's mount
+/// namespace.
 fn may_mount(t: &TaskState) -> Result<(), Errno> {
-    if capable(&t.creds, Cap::SysAdmin) {
+    if ns_capable(&t.creds, &mnt_owner(&t.fs.ns()), Cap::SysAdmin) {
         Ok(())
     } else {
         Err(Errno::EPERM)
     }
+}
+
+/// Linux's current_chrooted: the caller's root isn't its mount namespace's root (the
+/// topmost mount on it).
+fn chrooted(t: &TaskState) -> bool {
+    let nsp = t.fs.ns();
+    let root = nsp.root();
+    let top = nsp.mounted_at(&root).unwrap_or(root);
+    !t.fs.root().same(&top)
+}
+
+/// The credentials a task gets with a new user namespace (Linux's create_user_ns and
+/// set_cred_user_ns): a child of its own, owned by its effective ids, in which it has
+/// every capability; the securebits and the inheritable and ambient sets are cleared.
+/// EPERM for a chroot'ed caller, ENOSPC past the nesting limit.
+pub(super) fn creds_in_new_userns(t: &TaskState) -> Result<crate::task::Creds, Errno> {
+    if chrooted(t) {
+        return Err(Errno::EPERM);
+    }
+    let c = &t.creds;
+    let ns = UserNs::child_of(&c.user_ns, c.euid, c.egid, own_capable(c, Cap::Setfcap))?;
+    let mut new = c.clone();
+    new.user_ns = ns::UserNsRef(ns);
+    new.caps = crate::caps::CapSets::full();
+    Ok(new)
 }
 
 /// unshare(2): Linux's implied flags and checks (ksys_unshare, check_unshare_flags), then
@@ -122,7 +161,16 @@ pub fn unshare(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let new = flags & (ns::SUPPORTED | ns::CLONE_NEWNET | ns::CLONE_NEWTIME);
-    if new != 0 && !capable(&t.creds, Cap::SysAdmin) {
+    // A user namespace first (anyone may make one); the others are owned by the caller's
+    // namespace, the new one if there is one, and need CAP_SYS_ADMIN in it (Linux's
+    // unshare_nsproxy_namespaces), which the creator has.
+    let creds = if new & ns::CLONE_NEWUSER != 0 {
+        Some(creds_in_new_userns(t)?)
+    } else {
+        None
+    };
+    let owner = creds.as_ref().unwrap_or(&t.creds).user_ns.0.clone();
+    if new & !ns::CLONE_NEWUSER != 0 && !ns_capable(&t.creds, &owner, Cap::SysAdmin) {
         return Err(Errno::EPERM);
     }
     // The sandbox's network is its own already, and it has one clock.
@@ -137,14 +185,18 @@ pub fn unshare(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
     if new & ns::CLONE_NEWNS != 0 {
         let (copy, map) = t.fs.ns().copy();
+        let _ = copy.owner.set(owner.clone());
         let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
         t.fs.enter(copy, root, cwd);
     }
-    if new & !ns::CLONE_NEWNS != 0 {
+    if new & !(ns::CLONE_NEWNS | ns::CLONE_NEWUSER) != 0 {
         let cur = t.process.namespaces();
         let procfs = t.kernel.procfs.clone();
-        let next = cur.with_new(new, || procfs.uts_names(&cur.uts));
+        let next = cur.with_new(new, &owner, || procfs.uts_names(&cur.uts));
         t.process.set_namespaces(next);
+    }
+    if let Some(creds) = creds {
+        super::process::commit_creds(t, creds);
     }
     Ok(0)
 }
@@ -169,15 +221,28 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     if nstype != 0 && nstype != target.flag() {
         return Err(Errno::EINVAL);
     }
-    let admin = capable(&t.creds, Cap::SysAdmin);
     let single = t.group.thread_count() == 1;
     let mut n: Namespaces = t.process.namespaces();
+    // CAP_SYS_ADMIN in the user namespace that owns the target (Linux's *_install), and
+    // in the caller's own for what it leaves behind.
+    let c = &t.creds;
+    let admin_in =
+        |owner: &UserNs| ns_capable(c, owner, Cap::SysAdmin) && own_capable(c, Cap::SysAdmin);
+    let admin = match &target {
+        NsRef::Uts(u) => admin_in(&u.owner),
+        NsRef::Ipc(i) => admin_in(&i.owner),
+        NsRef::Mnt(m) => admin_in(&mnt_owner(m)),
+        NsRef::User(u) => ns_capable(c, u, Cap::SysAdmin),
+        NsRef::Pid(p) => admin_in(&p.owner),
+        // The rest belong to the initial user namespace here.
+        _ => capable(c, Cap::SysAdmin),
+    };
     match target {
         NsRef::Mnt(mnt) => {
             if !single {
                 return Err(Errno::EINVAL);
             }
-            if !admin || !capable(&t.creds, Cap::SysChroot) {
+            if !admin || !own_capable(&t.creds, Cap::SysChroot) {
                 return Err(Errno::EPERM);
             }
             let root = mnt.root();
@@ -186,13 +251,19 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             return Ok(0);
         }
         NsRef::User(u) => {
-            if u == n.user || !single {
+            // Linux's userns_install: not the caller's own, single-threaded,
+            // CAP_SYS_ADMIN in the target; the caller then has every capability there.
+            if u.ino == t.creds.user_ns.ino || !single {
                 return Err(Errno::EINVAL);
             }
             if !admin {
                 return Err(Errno::EPERM);
             }
-            n.user = u;
+            let mut new = t.creds.clone();
+            new.user_ns = ns::UserNsRef(u);
+            new.caps = crate::caps::CapSets::full();
+            super::process::commit_creds(t, new);
+            return Ok(0);
         }
         _ if !admin => return Err(Errno::EPERM),
         NsRef::Uts(u) => n.uts = u,
@@ -346,6 +417,7 @@ pub fn mount(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         return nsp.move_mount(&from, &at).map(|_| 0).map_err(Errno);
     }
     let fstype = fstype.ok_or(Errno::EINVAL)?;
+    mount_capable(t, &fstype)?;
     let source = String::from_utf8_lossy(source.as_deref().unwrap_or(b"none")).into_owned();
     let data = data.unwrap_or_default();
     let mount =
@@ -364,6 +436,28 @@ pub fn mount(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     nsp.attach(&at, mount)
         .map(|_| 0)
         .map_err(|e| Errno(if e == libc::EISDIR { libc::ENOTDIR } else { e }))
+}
+
+/// Linux's mount_capable for a new file system: CAP_SYS_ADMIN in the user namespace the
+/// file system belongs to. The types Linux marks FS_USERNS_MOUNT belong to the caller's
+/// (tmpfs, devpts), its IPC namespace's owner (mqueue), its pid namespace's (proc) or its
+/// network namespace's (sysfs: the initial one here). The sandbox has no other types
+/// (mount_fs gives ENODEV, which Linux checks first).
+fn mount_capable(t: &TaskState, fstype: &[u8]) -> Result<(), Errno> {
+    let c = &t.creds;
+    let n = t.process.namespaces();
+    let ok = match fstype {
+        b"tmpfs" | b"devpts" => own_capable(c, Cap::SysAdmin),
+        b"mqueue" => ns_capable(c, &n.ipc.owner, Cap::SysAdmin),
+        b"proc" => ns_capable(c, &n.pid.owner, Cap::SysAdmin),
+        b"sysfs" => capable(c, Cap::SysAdmin),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
 }
 
 /// A remount's options: a tmpfs takes its own again; the others take what they mount with.

@@ -2,7 +2,7 @@
 
 use platform::UserRegs;
 
-use crate::caps::{capable, Cap};
+use crate::caps::{capable, own_capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::task::{ExitStatus, TaskState, RLIM_NLIMITS};
 
@@ -171,20 +171,23 @@ pub fn setsid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
     t.kernel.setsid(t.pid).map(|s| s as u64).map_err(Errno)
 }
 
+// The ids a task sees are its user namespace's (unmapped ones: the overflow id); the
+// credentials keep the kernel's.
+
 pub fn getuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.uid as u64)
+    Ok(t.creds.user_ns.uid_seen(t.creds.uid) as u64)
 }
 
 pub fn geteuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.euid as u64)
+    Ok(t.creds.user_ns.uid_seen(t.creds.euid) as u64)
 }
 
 pub fn getgid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.gid as u64)
+    Ok(t.creds.user_ns.gid_seen(t.creds.gid) as u64)
 }
 
 pub fn getegid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.egid as u64)
+    Ok(t.creds.user_ns.gid_seen(t.creds.egid) as u64)
 }
 
 fn write_ids(t: &mut TaskState, addrs: [u64; 3], ids: [u32; 3]) -> SysResult {
@@ -196,13 +199,13 @@ fn write_ids(t: &mut TaskState, addrs: [u64; 3], ids: [u32; 3]) -> SysResult {
 
 pub fn getresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let c = &t.creds;
-    let ids = [c.uid, c.euid, c.suid];
+    let ids = [c.uid, c.euid, c.suid].map(|id| c.user_ns.uid_seen(id));
     write_ids(t, [a[0], a[1], a[2]], ids)
 }
 
 pub fn getresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let c = &t.creds;
-    let ids = [c.gid, c.egid, c.sgid];
+    let ids = [c.gid, c.egid, c.sgid].map(|id| c.user_ns.gid_seen(id));
     write_ids(t, [a[0], a[1], a[2]], ids)
 }
 
@@ -210,6 +213,22 @@ pub fn getresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
 fn id_arg(v: u64) -> Option<u32> {
     let v = v as u32;
     (v != u32::MAX).then_some(v)
+}
+
+/// A uid argument in the caller's user namespace, as a kernel uid: -1 is None, an id the
+/// namespace doesn't map EINVAL (Linux's make_kuid and uid_valid).
+fn uid_arg(t: &TaskState, v: u64) -> Result<Option<u32>, Errno> {
+    match id_arg(v) {
+        None => Ok(None),
+        Some(id) => t.creds.user_ns.make_kuid(id).map(Some).ok_or(Errno::EINVAL),
+    }
+}
+
+fn gid_arg(t: &TaskState, v: u64) -> Result<Option<u32>, Errno> {
+    match id_arg(v) {
+        None => Ok(None),
+        Some(id) => t.creds.user_ns.make_kgid(id).map(Some).ok_or(Errno::EINVAL),
+    }
 }
 
 /// Installs new credentials for the calling thread, as Linux's commit_creds: a new
@@ -264,31 +283,25 @@ fn set_res(current: [u32; 3], new: [Option<u32>; 3], privileged: bool) -> Result
 }
 
 pub fn setresuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let new = [uid_arg(t, a[0])?, uid_arg(t, a[1])?, uid_arg(t, a[2])?];
     let c = &t.creds;
-    let ids = set_res(
-        [c.uid, c.euid, c.suid],
-        [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
-        capable(c, Cap::Setuid),
-    )?;
+    let ids = set_res([c.uid, c.euid, c.suid], new, own_capable(c, Cap::Setuid))?;
     set_uids(t, ids);
     Ok(0)
 }
 
 pub fn setresgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let new = [gid_arg(t, a[0])?, gid_arg(t, a[1])?, gid_arg(t, a[2])?];
     let c = &t.creds;
-    let ids = set_res(
-        [c.gid, c.egid, c.sgid],
-        [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])],
-        capable(c, Cap::Setgid),
-    )?;
+    let ids = set_res([c.gid, c.egid, c.sgid], new, own_capable(c, Cap::Setgid))?;
     set_gids(t, ids);
     Ok(0)
 }
 
 pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    let id = uid_arg(t, a[0])?.ok_or(Errno::EINVAL)?;
     let c = &t.creds;
-    let ids = if capable(c, Cap::Setuid) {
+    let ids = if own_capable(c, Cap::Setuid) {
         // Privileged: all three change.
         [id, id, id]
     } else if id == c.uid || id == c.suid {
@@ -301,9 +314,9 @@ pub fn setuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 pub fn setgid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
-    let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    let id = gid_arg(t, a[0])?.ok_or(Errno::EINVAL)?;
     let c = &t.creds;
-    let ids = if capable(c, Cap::Setgid) {
+    let ids = if own_capable(c, Cap::Setgid) {
         [id, id, id]
     } else if id == c.gid || id == c.sgid {
         [c.gid, id, c.sgid]
@@ -341,35 +354,27 @@ fn set_re(
 }
 
 pub fn setreuid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (r, e) = (uid_arg(t, a[0])?, uid_arg(t, a[1])?);
     let c = &t.creds;
-    let ids = set_re(
-        [c.uid, c.euid, c.suid],
-        id_arg(a[0]),
-        id_arg(a[1]),
-        capable(c, Cap::Setuid),
-    )?;
+    let ids = set_re([c.uid, c.euid, c.suid], r, e, own_capable(c, Cap::Setuid))?;
     set_uids(t, ids);
     Ok(0)
 }
 
 pub fn setregid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    let (r, e) = (gid_arg(t, a[0])?, gid_arg(t, a[1])?);
     let c = &t.creds;
-    let ids = set_re(
-        [c.gid, c.egid, c.sgid],
-        id_arg(a[0]),
-        id_arg(a[1]),
-        capable(c, Cap::Setgid),
-    )?;
+    let ids = set_re([c.gid, c.egid, c.sgid], r, e, own_capable(c, Cap::Setgid))?;
     set_gids(t, ids);
     Ok(0)
 }
 /// setfsuid/setfsgid: file-system ids follow the effective ids here; report the old one.
 pub fn setfsuid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.euid as u64)
+    Ok(t.creds.user_ns.uid_seen(t.creds.euid) as u64)
 }
 
 pub fn setfsgid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(t.creds.egid as u64)
+    Ok(t.creds.user_ns.gid_seen(t.creds.egid) as u64)
 }
 
 /// Linux's NGROUPS_MAX.
@@ -380,15 +385,20 @@ pub fn setgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if n > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }
-    if !capable(&t.creds, Cap::Setgid) {
+    // Linux's may_setgroups: CAP_SETGID in the caller's namespace, whose gid map is
+    // written and whose setgroups file doesn't say "deny".
+    if !own_capable(&t.creds, Cap::Setgid) || !t.creds.user_ns.may_setgroups() {
         return Err(Errno::EPERM);
     }
     let mut raw = vec![0u8; n * 4];
     t.mm.copy_in(a[1], &mut raw)?;
     let mut groups: Vec<u32> = raw
         .chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
+        .map(|c| {
+            let g = u32::from_le_bytes(c.try_into().expect("4 bytes"));
+            t.creds.user_ns.make_kgid(g).ok_or(Errno::EINVAL)
+        })
+        .collect::<Result<_, _>>()?;
     groups.sort_unstable();
     let mut new = t.creds.clone();
     new.groups = groups;
@@ -617,11 +627,12 @@ pub fn getgroups(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     if (size as usize) < n {
         return Err(Errno::EINVAL);
     }
+    let ns = &t.creds.user_ns;
     let bytes: Vec<u8> = t
         .creds
         .groups
         .iter()
-        .flat_map(|g| g.to_le_bytes())
+        .flat_map(|&g| ns.gid_seen(g).to_le_bytes())
         .collect();
     t.mm.copy_out(a[1], &bytes)?;
     Ok(n as u64)

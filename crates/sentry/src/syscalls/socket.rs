@@ -138,6 +138,17 @@ fn peer_creds(t: &TaskState) -> Ucred {
     }
 }
 
+/// Credentials as the reader's namespaces name them (the overflow ids when unmapped, pid 0
+/// for a process its pid namespace doesn't see), as SCM_CREDENTIALS and SO_PEERCRED show
+/// them (Linux's cred_to_ucred).
+fn seen_ucred(t: &TaskState, c: Ucred) -> Ucred {
+    Ucred {
+        pid: crate::namespaces::pid_view(&t.process, c.pid),
+        uid: t.creds.user_ns.uid_seen(c.uid),
+        gid: t.creds.user_ns.gid_seen(c.gid),
+    }
+}
+
 /// Reads a socket address argument (EINVAL past sockaddr_storage).
 pub(super) fn read_sockaddr(t: &mut TaskState, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     let len = len as u32 as i32;
@@ -656,19 +667,33 @@ fn parse_control(t: &TaskState, ctl: &[u8]) -> Result<Control, Errno> {
 
 /// Linux's scm_check_creds: one's own pid and ids (real or effective), unless privileged.
 fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
-    use crate::caps::{capable, Cap};
-    // The pid is the caller's namespace's; the message carries the kernel's id, which each
-    // receiver sees as its own namespace does.
+    use crate::caps::{capable, own_capable, Cap};
+    // The ids are the sender's namespace's: kernel ids from here on, EINVAL for one the
+    // namespace doesn't map (-1 is checked below, in this order).
+    let ns = &t.creds.user_ns;
+    let c = Ucred {
+        uid: match c.uid {
+            u32::MAX => u32::MAX,
+            u => ns.make_kuid(u).ok_or(Errno::EINVAL)?,
+        },
+        gid: match c.gid {
+            u32::MAX => u32::MAX,
+            g => ns.make_kgid(g).ok_or(Errno::EINVAL)?,
+        },
+        ..c
+    };
+    // The pid is the caller's pid namespace's; the message carries the kernel's id, which
+    // each receiver sees as its own namespace does.
     let global = crate::namespaces::pid_global(&t.process, c.pid).unwrap_or(0);
     let pid_ok = global == t.pid || capable(&t.creds, Cap::SysAdmin);
     let uid_ok = c.uid == t.creds.uid
         || c.uid == t.creds.euid
         || c.uid == t.creds.suid
-        || capable(&t.creds, Cap::Setuid);
+        || own_capable(&t.creds, Cap::Setuid);
     let gid_ok = c.gid == t.creds.gid
         || c.gid == t.creds.egid
         || c.gid == t.creds.sgid
-        || capable(&t.creds, Cap::Setgid);
+        || own_capable(&t.creds, Cap::Setgid);
     if !(pid_ok && uid_ok && gid_ok) {
         return Err(Errno::EPERM);
     }
@@ -1039,9 +1064,8 @@ fn recvmsg_one(t: &mut TaskState, file: &OpenFile, msg_addr: u64, flags: u64) ->
             w.flags |= libc::MSG_CTRUNC;
         }
     } else {
-        if let Some(mut c) = r.creds {
-            c.pid = crate::namespaces::pid_view(&t.process, c.pid);
-            w.put(libc::SCM_CREDENTIALS, &c.to_bytes());
+        if let Some(c) = r.creds {
+            w.put(libc::SCM_CREDENTIALS, &seen_ucred(t, c).to_bytes());
         }
         if !r.files.is_empty() {
             w.put_files(t, r.files, flags & libc::MSG_CMSG_CLOEXEC != 0);
@@ -1167,11 +1191,7 @@ pub fn getsockopt(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         libc::SO_SNDBUF => int(sock.sndbuf() as i32),
         libc::SO_RCVBUF => int(sock.rcvbuf() as i32),
         libc::SO_PASSCRED => int(sock.passcred() as i32),
-        libc::SO_PEERCRED => {
-            let mut c = sock.peer_cred();
-            c.pid = crate::namespaces::pid_view(&t.process, c.pid);
-            c.to_bytes().to_vec()
-        }
+        libc::SO_PEERCRED => seen_ucred(t, sock.peer_cred()).to_bytes().to_vec(),
         libc::SO_RCVTIMEO | libc::SO_SNDTIMEO => {
             timeval_bytes(sock.timeout(name == libc::SO_SNDTIMEO))
         }
