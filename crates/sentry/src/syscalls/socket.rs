@@ -144,8 +144,15 @@ fn peer_creds(t: &TaskState) -> Ucred {
 fn seen_ucred(t: &TaskState, c: Ucred) -> Ucred {
     Ucred {
         pid: crate::namespaces::pid_view(&t.process, c.pid),
-        uid: t.creds.user_ns.uid_seen(c.uid),
-        gid: t.creds.user_ns.gid_seen(c.gid),
+        // -1: no peer (an unconnected socket's SO_PEERCRED), shown as is.
+        uid: match c.uid {
+            u32::MAX => u32::MAX,
+            uid => t.creds.user_ns.uid_seen(uid),
+        },
+        gid: match c.gid {
+            u32::MAX => u32::MAX,
+            gid => t.creds.user_ns.gid_seen(gid),
+        },
     }
 }
 
