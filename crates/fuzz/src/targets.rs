@@ -480,6 +480,7 @@ pub fn resolve(data: &[u8]) -> Outcome {
             gid: 1000,
             groups: vec![],
             caps: 0,
+            userns: None,
         }
     } else {
         Creds::default()

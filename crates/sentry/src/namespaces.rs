@@ -6,9 +6,16 @@
 //! its own System V objects and message queues; a mount namespace is the VFS's
 //! ([`fs::vfs::MountNamespace`]). A pid namespace ([`PidNs`]) numbers the processes made in
 //! it (and below) from 1: the sandbox's pids stay the kernel's own ids, and the calls that
-//! show or take pids translate at the boundary. Cgroup, user and time namespaces are
-//! identities only (what /proc/PID/ns shows and setns joins): the sandbox has no cgroup tree,
-//! user namespaces map every id to itself, and there is one clock.
+//! show or take pids translate at the boundary. A user namespace ([`UserNs`]) is Linux's:
+//! a parent, an owner (its creator's euid), a depth, and uid_map/gid_map written once
+//! through /proc/PID (the write rules of kernel/user_namespace.c's map_write). Ids stay the
+//! kernel's (the sandbox's) in credentials and files; the calls that show ids translate
+//! them into the caller's namespace ([`UserNs::uid_seen`]: 65534 when unmapped) and those
+//! that take ids translate them back ([`UserNs::make_kuid`]: EINVAL when unmapped). The
+//! capability rules that go with it are in `crate::caps`. UTS, IPC, pid and mount
+//! namespaces record the user namespace that owns them. Cgroup and time namespaces are
+//! identities only (what /proc/PID/ns shows and setns joins): the sandbox has no cgroup
+//! tree, and there is one clock.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -936,5 +943,117 @@ impl Inode for NsLink {
         // A process that is gone leaves a link that leads nowhere: ENOENT from the
         // walk's readlink of the (empty) text.
         (self.target)().map(|target| Arc::new(NsFile { target }) as Arc<dyn Inode>)
+    }
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::*;
+    use crate::caps::{ns_capable, Cap};
+    use crate::errno::Errno;
+    use crate::task::Creds;
+
+    #[test]
+    fn map_parsing() {
+        let ok = parse_map(b" 0 1000 1\n5\t2000 10\n").expect("valid");
+        assert_eq!(ok.len(), 2);
+        for bad in [
+            &b""[..],
+            b"0 0",
+            b"0 0 0",
+            b"0 0 1 x",
+            b"4294967295 0 1",
+            b"0 0 1\n\n",
+            b"0 0 2\n1 5 1",
+            b"0 0 1\n5 0 1",
+            b"4294967295 0 2",
+        ] {
+            assert_eq!(parse_map(bad), Err(Errno::EINVAL), "{:?}", bad);
+        }
+        let lines: String = (0..340).map(|i| format!("{i} {i} 1\n")).collect();
+        assert!(parse_map(lines.as_bytes()).is_ok());
+        let lines: String = (0..341).map(|i| format!("{i} {i} 1\n")).collect();
+        assert_eq!(parse_map(lines.as_bytes()), Err(Errno::EINVAL));
+    }
+
+    fn user(uid: u32, ns: &Arc<UserNs>) -> Creds {
+        let mut c = Creds::login(uid, uid, Vec::new());
+        c.user_ns = UserNsRef(ns.clone());
+        c
+    }
+
+    #[test]
+    fn maps_and_capabilities() {
+        let init = UserNs::initial();
+        let creator = user(1000, &init);
+        let ns = UserNs::child_of(&init, 1000, 1000, false).expect("child");
+        // Unmapped: nothing translates.
+        assert_eq!(ns.uid_seen(1000), OVERFLOW_ID);
+        assert_eq!(ns.make_kuid(0), None);
+        // The creator (outside) has every capability in it; a stranger none.
+        assert!(ns_capable(&creator, &ns, Cap::SysAdmin));
+        assert!(!ns_capable(&user(1001, &init), &ns, Cap::SysAdmin));
+        // A member without the effective bit has none; the initial namespace is out of
+        // reach from inside.
+        let mut inside = user(1000, &ns);
+        inside.caps = crate::caps::CapSets::full();
+        assert!(ns_capable(&inside, &ns, Cap::SysAdmin));
+        assert!(!ns_capable(&inside, &init, Cap::SysAdmin));
+        assert!(!crate::caps::capable(&inside, Cap::SysAdmin));
+        // Only its own uid, once; not the parent's root without CAP_SETFCAP.
+        assert_eq!(
+            ns.write_map(MapKind::Uid, b"0 0 1\n", &inside),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(
+            ns.write_map(MapKind::Uid, b"0 1000 2\n", &inside),
+            Err(Errno::EPERM)
+        );
+        ns.write_map(MapKind::Uid, b"0 1000 1\n", &inside)
+            .expect("own uid");
+        assert_eq!(
+            ns.write_map(MapKind::Uid, b"0 1000 1\n", &inside),
+            Err(Errno::EPERM)
+        );
+        assert_eq!((ns.uid_seen(1000), ns.make_kuid(0)), (0, Some(1000)));
+        // The gid only after "deny".
+        assert_eq!(
+            ns.write_map(MapKind::Gid, b"0 1000 1\n", &inside),
+            Err(Errno::EPERM)
+        );
+        ns.write_setgroups(b"deny").expect("deny");
+        ns.write_map(MapKind::Gid, b"0 1000 1\n", &inside)
+            .expect("own gid");
+        assert!(!ns.may_setgroups());
+        // Files: only those whose owner and group are mapped.
+        let m = ns.mapped_ids().expect("not initial");
+        assert!(m.maps(1000, 1000));
+        assert!(!m.maps(0, 1000) && !m.maps(1000, 0));
+        assert_eq!(
+            String::from_utf8_lossy(&ns.map_text(MapKind::Uid, &ns)),
+            "         0       1000          1\n"
+        );
+    }
+
+    #[test]
+    fn nesting_limit() {
+        let mut ns = UserNs::initial();
+        let mut levels = 0;
+        loop {
+            match UserNs::child_of(&ns, 0, 0, true) {
+                Ok(child) => {
+                    child.uid_map.set(IdMap::identity()).expect("fresh");
+                    child.gid_map.set(IdMap::identity()).expect("fresh");
+                    ns = child;
+                    levels += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, Errno(libc::ENOSPC));
+                    break;
+                }
+            }
+        }
+        // As Linux (parent level > 32 refused): 33 below the initial namespace.
+        assert_eq!(levels, 33);
     }
 }

@@ -486,6 +486,7 @@ mod tests {
             gid: uid,
             groups: groups.to_vec(),
             caps: 0,
+            userns: None,
         };
         assert_eq!(a.permission(&stat, &user(1000, &[]), MAY_READ), Ok(()));
         assert_eq!(
