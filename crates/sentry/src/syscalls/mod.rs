@@ -582,6 +582,14 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
     }
 }
 
+/// Calls that change only the caller's own signal state, which the ring poller may serve
+/// where the trampoline can save the FPU state for a delivery they make due (see
+/// `TaskSyscalls::serve_ring`): sigprocmask, and raise's tkill or tgkill of the caller.
+/// Elsewhere they stay on the task's thread, which delivers at once.
+pub fn own_signal_call(task: &TaskState, regs: &UserRegs) -> bool {
+    regs.rax as u32 as i64 == n::SYS_rt_sigprocmask || sigsend::targets_caller(task, regs)
+}
+
 /// Whether a read or write of a sandbox pipe would complete without waiting, so that the
 /// poller may serve it (a ring round trip instead of a kick and an exit: several times
 /// cheaper). Should another thread drain or fill the pipe first, the poller still doesn't
