@@ -275,8 +275,11 @@ pub fn setup(
     ucontext[sc + 144..sc + 146].copy_from_slice(&0x33u16.to_le_bytes());
     ucontext[sc + 150..sc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
     put(&mut ucontext, sc + 168, mask);
-    put(&mut ucontext, sc + 184, info.addr);
-    put(&mut ucontext, sc + 192, fpstate);
+    // struct sigcontext: err 152, trapno 160, oldmask 168, cr2 176, fpstate 184 (glibc's
+    // gregs[REG_CR2] and uc_mcontext.fpregs). They were written 8 bytes too far once: a
+    // handler found fpregs NULL, and rt_sigreturn ignored changes made through it.
+    put(&mut ucontext, sc + 176, info.addr);
+    put(&mut ucontext, sc + 184, fpstate);
     put(&mut ucontext, sc + SIGCONTEXT_SIZE as usize, mask);
 
     mm.copy_out(fpstate, &fpu)?;
@@ -344,7 +347,7 @@ pub fn restore(mm: &Mm, regs: &mut UserRegs) -> Result<(u64, Option<Vec<u8>>), E
         gs_base: regs.gs_base,
     };
     let mask = get(sc + SIGCONTEXT_SIZE as usize);
-    let fpstate = get(sc + 192);
+    let fpstate = get(sc + 184);
     let fpu = if fpstate != 0 {
         let mut buf = vec![0u8; xstate_size()];
         mm.copy_in(fpstate, &mut buf)?;
