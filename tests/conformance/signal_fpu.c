@@ -151,7 +151,7 @@ static void vectors(int use_avx)
 
 /* Signals landing while the main thread creates and joins threads. */
 static atomic_int rt_handled, rt_sent, sender_done;
-static pthread_t main_thread;
+static long main_tid;
 
 static void rt_handler(int sig) { (void)sig; atomic_fetch_add(&rt_handled, 1); }
 
@@ -159,8 +159,15 @@ static void *sender(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < 300; i++) {
-		union sigval v = {.sival_int = i};
-		if (pthread_sigqueue(main_thread, SIGRTMIN, v) == 0)
+		/* pthread_sigqueue, which musl lacks. */
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		si.si_signo = SIGRTMIN;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value.sival_int = i;
+		if (syscall(SYS_rt_tgsigqueueinfo, getpid(), main_tid, SIGRTMIN, &si) == 0)
 			atomic_fetch_add(&rt_sent, 1);
 		/* At most a few queued at once (RLIMIT_SIGPENDING), each landing somewhere
 		 * in the other thread's create and join. */
@@ -175,7 +182,7 @@ static void *child(void *arg) { return (void *)((long)arg * 3 + 1); }
 
 static void threads(void)
 {
-	main_thread = pthread_self();
+	main_tid = syscall(SYS_gettid);
 	signal(SIGRTMIN, rt_handler);
 	pthread_t s;
 	pthread_create(&s, NULL, sender, NULL);
