@@ -118,7 +118,11 @@ program_test!(fpu);
 // signals landing while threads are created and joined.
 program_test!(
     signal_fpu,
-    vec![Case::args(["xmm"]), Case::args(["ymm"]), Case::args(["threads"])]
+    vec![
+        Case::args(["xmm"]),
+        Case::args(["ymm"]),
+        Case::args(["threads"])
+    ]
 );
 program_test!(stack);
 program_test!(

@@ -15,8 +15,8 @@ use super::guest_code;
 use super::layout::*;
 use super::pagetables::*;
 use super::ring::{
-    Handed, Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, KIND_FPU_SAVED,
-    STATE_DEFER, STATE_EXIT,
+    Handed, Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, KIND_FPU_SAVED, STATE_DEFER,
+    STATE_EXIT,
 };
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
@@ -863,7 +863,10 @@ impl KvmContext {
             }
         }
         if what == Handed::SignalPoint {
-            b.slot.stats.signals_by_thread.fetch_add(1, Ordering::Relaxed);
+            b.slot
+                .stats
+                .signals_by_thread
+                .fetch_add(1, Ordering::Relaxed);
         }
         let sregs = &b.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);

@@ -66,6 +66,14 @@ struct CloneArgs {
 
 fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResult {
     let flags = args.flags & !0xff; // the low byte is the exit signal
+    if flags & CLONE_THREAD == 0 || flags & CLONE_VFORK != 0 {
+        // Only a new thread is made on the ring poller (see `thread_on_poller`), which must
+        // not sleep: a vfork parent waits for its child, and a new process is the thread's
+        // work. (The flags were read again since that check: they may have changed.)
+        if fs::waiter::no_sleep() {
+            return Err(Errno(fs::waiter::WOULD_SLEEP));
+        }
+    }
     use crate::namespaces as ns;
     let ns_flags = flags & ns::SUPPORTED;
     // Linux's copy_process: a new mount or user namespace can't share the fs_struct, and a
@@ -311,6 +319,20 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
             Err(Errno::EAGAIN)
         }
     }
+}
+
+/// Whether a clone or clone3 in `regs` makes a thread (CLONE_THREAD, no CLONE_VFORK): that
+/// never waits, so the ring poller may serve it (one exit less per pthread_create).
+pub fn thread_on_poller(t: &TaskState, regs: &UserRegs) -> bool {
+    let flags = match regs.rax as u32 as i64 {
+        libc::SYS_clone => regs.rdi,
+        libc::SYS_clone3 => match t.mm.read_u64(regs.rdi) {
+            Ok(f) => f,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    flags & CLONE_THREAD != 0 && flags & CLONE_VFORK == 0
 }
 
 pub fn clone(t: &mut TaskState, regs: &mut UserRegs, a: [u64; 6]) -> SysResult {

@@ -560,6 +560,9 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if nr == n::SYS_clone as u64 || nr == n::SYS_clone3 as u64 => {
+            clone::thread_on_poller(task, regs)
+        }
         Some(_) if inet::poller_candidate(nr) && inet::host_at(task, regs.rdi).is_some() => {
             inet::host_at(task, regs.rdi)
                 .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
