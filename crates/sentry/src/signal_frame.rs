@@ -187,8 +187,13 @@ impl AltStack {
 
 /// The size of the XSAVE image the host enabled (CPUID 0xD.0 EBX), at least the legacy area.
 pub fn xstate_size() -> usize {
-    let ebx = core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize;
-    ebx.clamp(576, 4096)
+    // Read once: this host is itself a virtual machine, where CPUID traps to its
+    // hypervisor. Asked twice per signal round trip it was a tenth of the ring poller's time.
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let ebx = core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize;
+        ebx.clamp(576, 4096)
+    })
 }
 
 /// Builds the frame for `action` and points `regs` at the handler; `mask` is what the frame

@@ -799,12 +799,7 @@ impl KvmContext {
             self.fast.clone(),
             self.kicker.clone(),
             entry == SyscallEntry::UserTrampoline,
-            (entry == SyscallEntry::UserTrampoline).then(|| {
-                (
-                    cpu::xcr0(&self.vm.cpuid),
-                    core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize,
-                )
-            }),
+            (entry == SyscallEntry::UserTrampoline).then(|| cpu::xsave_layout(&self.vm.cpuid)),
         ));
         if let Some(poller) = &self.vm.poller {
             poller.register(slot.clone());
