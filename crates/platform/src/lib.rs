@@ -335,3 +335,35 @@ pub trait Platform: Send + Sync {
     /// A short description for logs (platform and syscall entry in use).
     fn describe(&self) -> String;
 }
+
+#[cfg(test)]
+mod xrstor_tests {
+    use super::xrstor_ok;
+
+    fn image(bv: u64) -> Vec<u8> {
+        let mut i = vec![0u8; 832];
+        i[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        i[512..520].copy_from_slice(&bv.to_le_bytes());
+        i
+    }
+
+    #[test]
+    fn what_xrstor_would_refuse_is_refused() {
+        assert!(xrstor_ok(&image(0x7), 0x7));
+        // A component the guest's XCR0 lacks.
+        assert!(!xrstor_ok(&image(0x7), 0x3));
+        // XCOMP_BV (compacted form) or a reserved header byte.
+        let mut i = image(0x3);
+        i[527] = 0x80;
+        assert!(!xrstor_ok(&i, 0x7));
+        let mut i = image(0x3);
+        i[575] = 1;
+        assert!(!xrstor_ok(&i, 0x7));
+        // MXCSR's reserved bits.
+        let mut i = image(0x3);
+        i[26] = 1;
+        assert!(!xrstor_ok(&i, 0x7));
+        // Shorter than the legacy area and header.
+        assert!(!xrstor_ok(&image(0x3)[..575], 0x7));
+    }
+}
