@@ -114,6 +114,16 @@ program_test!(rlimit_stack);
 program_test!(kill_perm);
 program_test!(tls);
 program_test!(fpu);
+// The FPU state across signal handlers, delivered by the ring poller or the thread, and
+// signals landing while threads are created and joined.
+program_test!(
+    signal_fpu,
+    vec![
+        Case::args(["xmm"]),
+        Case::args(["ymm"]),
+        Case::args(["threads"])
+    ]
+);
 program_test!(stack);
 program_test!(
     stdio_io,

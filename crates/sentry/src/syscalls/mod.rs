@@ -560,6 +560,9 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if nr == n::SYS_clone as u64 || nr == n::SYS_clone3 as u64 => {
+            clone::thread_on_poller(task, regs)
+        }
         Some(_) if inet::poller_candidate(nr) && inet::host_at(task, regs.rdi).is_some() => {
             inet::host_at(task, regs.rdi)
                 .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
@@ -580,6 +583,14 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         },
         Some(_) => false,
     }
+}
+
+/// Calls that change only the caller's own signal state, which the ring poller may serve
+/// where the trampoline can save the FPU state for a delivery they make due (see
+/// `TaskSyscalls::serve_ring`): sigprocmask, and raise's tkill or tgkill of the caller.
+/// Elsewhere they stay on the task's thread, which delivers at once.
+pub fn own_signal_call(task: &TaskState, regs: &UserRegs) -> bool {
+    regs.rax as u32 as i64 == n::SYS_rt_sigprocmask || sigsend::targets_caller(task, regs)
 }
 
 /// Whether a read or write of a sandbox pipe would complete without waiting, so that the

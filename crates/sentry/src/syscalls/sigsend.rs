@@ -245,6 +245,17 @@ fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo)
     Ok(0)
 }
 
+/// Whether a tkill or tgkill in `regs` is aimed at the caller itself (raise): then it only
+/// queues a signal for the caller and may be served on the ring poller.
+pub fn targets_caller(t: &TaskState, regs: &UserRegs) -> bool {
+    let global = |p: u64| crate::namespaces::pid_global(&t.process, p as i32);
+    match regs.rax as u32 as i64 {
+        libc::SYS_tkill => global(regs.rdi) == Some(t.tid),
+        libc::SYS_tgkill => global(regs.rdi) == Some(t.pid) && global(regs.rsi) == Some(t.tid),
+        _ => false,
+    }
+}
+
 pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let tid = a[0] as i32;
     if tid <= 0 {
