@@ -1,5 +1,6 @@
 /* TCP over 127.0.0.1 and ::1 in one process: a server thread and a client, blocking and
- * non-blocking connect (epoll, SO_ERROR), accept4 flags, half-close, MSG_PEEK/WAITALL/
+ * non-blocking connect (epoll, SO_ERROR), blocking connects in a row, EISCONN and
+ * AF_UNSPEC, accept4 flags, half-close, MSG_PEEK/WAITALL/
  * DONTWAIT/NOSIGNAL, EPIPE and SIGPIPE, readv/writev, FIONREAD/SIOCOUTQ, SO_RCVTIMEO,
  * EADDRINUSE and SO_REUSEADDR, ECONNREFUSED, the allowed options, a blocking accept
  * or recv interrupted by a signal (EINTR without SA_RESTART, restarted with it, EINTR with
@@ -578,6 +579,46 @@ static void interrupted_accept(int restart)
 	close(b.lfd);
 }
 
+/* --- blocking connects ----------------------------------------------------------------- */
+
+/* Blocking connects in a row (the sandbox may finish them on its ring poller), each one
+ * accepted and the peer's port matching the client's; a second connect on a connected
+ * socket (EISCONN), a disconnect with AF_UNSPEC and a connect again after it. */
+static void blocking_connects(void)
+{
+	int port;
+	int lfd = listener(&port);
+	int good = 0;
+	for (int i = 0; i < 20; i++) {
+		int c = connect_to(port);
+		struct sockaddr_storage mine, peer;
+		socklen_t ml = sizeof mine, pl = sizeof peer;
+		int s = accept(lfd, (struct sockaddr *)&peer, &pl);
+		getsockname(c, (struct sockaddr *)&mine, &ml);
+		if (s >= 0 && ml == pl && !memcmp(&mine, &peer, ml))
+			good++;
+		close(s);
+		close(c);
+	}
+	printf("blocking connects accepted with matching peers: %d of 20\n", good);
+	int c = connect_to(port);
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(&ss, port);
+	NCALL("blocking connect again", connect(c, (struct sockaddr *)&ss, len));
+	int s = accept(lfd, NULL, NULL);
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	NCALL("connect AF_UNSPEC", connect(c, &unspec, sizeof unspec));
+	NCALL("blocking connect after AF_UNSPEC", connect(c, (struct sockaddr *)&ss, len));
+	int s2 = accept(lfd, NULL, NULL);
+	NCALL("send after reconnect", send(c, "y", 1, MSG_NOSIGNAL));
+	char b = 0;
+	NCALL("recv after reconnect", recv(s2, &b, 1, 0));
+	close(s2);
+	close(s);
+	close(c);
+	close(lfd);
+}
+
 /* --- signals interrupting recv ------------------------------------------------------- */
 
 struct receiver {
@@ -755,6 +796,7 @@ int main(void)
 		wild_pointers();
 		interrupted_accept(0);
 		interrupted_accept(1);
+		blocking_connects();
 		interrupted_recv(0, 0, 0);
 		interrupted_recv(1, 0, 0);
 		interrupted_recv(1, 1, 0);
