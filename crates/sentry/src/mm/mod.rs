@@ -24,6 +24,8 @@ pub const MIN_ADDR: u64 = 0x1_0000;
 /// "What a page fault costs"), a page already in the guest tables one exit on first touch,
 /// or none when KVM prefetches it with a neighbour.
 const FAULT_WINDOW_PAGES: u64 = 16;
+/// How many recent fault windows a new fault is compared with to detect streaming.
+const RECENT_WINDOWS: usize = 4;
 /// The window when the program streams through memory (the fault lands just past the last
 /// fault's window), like Linux's readahead: such a program touches every page of it.
 const STREAMING_FAULT_WINDOW_PAGES: u64 = 64;
@@ -173,9 +175,11 @@ pub struct MemoryManager {
     pub exe_access: Option<fs::vfs::write_access::ExecAccess>,
     /// mlockall(MCL_FUTURE): new mappings are locked.
     pub lock_future: bool,
-    /// The window the last new-page fault populated, `[start, end)`: a fault right next to
-    /// it means the program is streaming through memory (see `handle_fault`).
-    last_window: (u64, u64),
+    /// The windows the last new-page faults populated, `[start, end)`, most recent first: a
+    /// fault right next to one means the program is streaming through memory (see
+    /// `handle_fault`). Several, because a program streams through a few regions at once
+    /// (heap, malloc arenas, stack) and its faults interleave.
+    recent_windows: [(u64, u64); RECENT_WINDOWS],
 }
 
 impl MemoryManager {
@@ -193,7 +197,7 @@ impl MemoryManager {
             brk: 0,
             exe_access: None,
             lock_future: false,
-            last_window: (0, 0),
+            recent_windows: [(0, 0); RECENT_WINDOWS],
         }
     }
 
@@ -871,10 +875,11 @@ impl MemoryManager {
         // Streaming: this fault lands just past either end of the window the last one
         // populated (a growing heap, a memset, a stack growing down).
         let gap = FAULT_WINDOW_PAGES * PAGE_SIZE;
-        let (last_start, last_end) = self.last_window;
-        let streaming = last_end > last_start
-            && ((page >= last_end && page - last_end < gap)
-                || (page < last_start && last_start - page <= gap));
+        let streaming = self.recent_windows.iter().any(|&(last_start, last_end)| {
+            last_end > last_start
+                && ((page >= last_end && page - last_end < gap)
+                    || (page < last_start && last_start - page <= gap))
+        });
         let window = if lends {
             LENT_FAULT_WINDOW_PAGES
         } else if streaming {
@@ -912,7 +917,8 @@ impl MemoryManager {
         // entries too (KVM's prefetch, 8 at a time) instead of one exit per page. Otherwise
         // don't: backing a page costs the host an allocation and a zeroing (~1-5 us), paid
         // for nothing (and kept as memory) when the program touches memory sparsely.
-        self.last_window = (start, end);
+        self.recent_windows.rotate_right(1);
+        self.recent_windows[0] = (start, end);
         if streaming {
             self.mem.prefault(&mut fresh);
         }
