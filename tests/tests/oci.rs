@@ -1092,8 +1092,9 @@ fn kill_all_events_and_global_flags() {
     assert!(!rw.join("child").exists(), "a plain kill reached the child");
     assert_eq!(env.state("ka")["status"], "running");
     assert_eq!(env.run(&["kill", "--all", "ka", "TERM"]).0, 0);
+    // The trap's redirection creates the file before echo writes it: wait for the line.
     let end = Instant::now() + Duration::from_secs(20);
-    while !rw.join("child").exists() {
+    while fs::read_to_string(rw.join("child")).map_or(true, |s| !s.ends_with('\n')) {
         assert!(Instant::now() < end, "kill --all never reached the child");
         std::thread::sleep(Duration::from_millis(20));
     }
