@@ -260,6 +260,33 @@ static void chrooted(void)
 	P("unshare(NEWUSER) chrooted", unshare(CLONE_NEWUSER));
 }
 
+/* Mounts a new user namespace's root inherits stay as they were (Linux's lock_mnt_tree):
+ * no unmounting or moving them, no clearing their ro flag, no reconfiguring their file
+ * system, and no bind of their parent that would uncover what they hide. Natively the
+ * mounts are made in a private mount namespace of the child's own first. */
+static void locked_mounts(void)
+{
+	P("unshare(NEWNS)", unshare(CLONE_NEWNS));
+	P("make private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	P("mount ro tmpfs", mount("t", at("mnt"), "tmpfs", MS_RDONLY, "size=1m"));
+	P("mount covering tmpfs", mount("t", at("rootdir"), "tmpfs", 0, "size=1m"));
+	P("unshare(NEWUSER|NEWNS)", unshare(CLONE_NEWUSER | CLONE_NEWNS));
+	printf("uid_map: %s\n", write_file(0, "uid_map", "0 0 1\n"));
+	P("remount bind rw", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_BIND, NULL));
+	P("remount bind ro,nosuid", mount(NULL, at("mnt"), NULL,
+					  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL));
+	P("remount sb", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	P("umount locked", umount(at("mnt")));
+	P("umount2 detach locked", umount2(at("rootdir"), MNT_DETACH));
+	P("move locked", mount(at("mnt"), at("rootdir"), NULL, MS_MOVE, NULL));
+	P("bind parent non-recursive", mount(base, at("rootdir"), NULL, MS_BIND, NULL));
+	P("bind parent recursive", mount(base, at("rootdir"), NULL, MS_BIND | MS_REC, NULL));
+	P("umount the recursive bind", umount2(at("rootdir"), MNT_DETACH));
+	P("mount own tmpfs over", mount("t", at("mnt"), "tmpfs", 0, "size=1m"));
+	P("remount own rw->ro", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	P("umount own", umount(at("mnt")));
+}
+
 static int to_parent[2], from_parent[2];
 
 static const char *send_creds(int fd, uid_t uid, gid_t gid)
@@ -407,6 +434,7 @@ int main(void)
 	in_child(unmapped_creator);
 	in_child(threaded);
 	in_child(chrooted);
+	in_child(locked_mounts);
 
 	if (pipe(to_parent) || pipe(from_parent))
 		return 1;
