@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -288,6 +289,14 @@ static void locked_mounts(void)
 }
 
 static int to_parent[2], from_parent[2];
+static volatile uid_t got_uid = 12345;
+
+static void on_usr1(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	got_uid = si->si_uid;
+}
 
 static const char *send_creds(int fd, uid_t uid, gid_t gid)
 {
@@ -400,11 +409,28 @@ static void as_user(void)
 	P("mknod fifo", mknod(at("mnt/fifo"), S_IFIFO | 0600, 0));
 	P("umount", umount(at("mnt")));
 
+	/* si_uid in this namespace's terms: its own (0), a child's (0) and root outside's
+	 * (unmapped: 65534). */
+	struct sigaction sa = {.sa_sigaction = on_usr1, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	kill(getpid(), SIGUSR1);
+	printf("si_uid from self: %u\n", got_uid);
+	pid_t kid = fork();
+	if (kid == 0)
+		_exit(3);
+	siginfo_t wi;
+	memset(&wi, 0, sizeof wi);
+	waitid(P_PID, kid, &wi, WEXITED);
+	printf("waitid si_uid: %u status %d\n", wi.si_uid, wi.si_status);
+	got_uid = 12345;
+
 	/* The parent reads this namespace's maps in its own terms. */
 	fflush(stdout);
 	char c = 'r';
 	write(to_parent[1], &c, 1);
 	read(from_parent[0], &c, 1);
+
+	printf("si_uid from root outside: %u\n", got_uid);
 
 	/* Back to the parent's namespace: no CAP_SYS_ADMIN there. */
 	P("setns(parent's user ns)", setns(parent_ns, CLONE_NEWUSER));
@@ -451,6 +477,8 @@ int main(void)
 		show_file("parent reads child's gid_map", c, "gid_map");
 		show_file("parent reads child's setgroups", c, "setgroups");
 		printf("parent writes child's uid_map: %s\n", write_file(c, "uid_map", "1 1 1\n"));
+		kill(c, SIGUSR1);
+		usleep(100000);
 		write(from_parent[1], &b, 1);
 	}
 	int st;

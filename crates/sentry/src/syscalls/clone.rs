@@ -509,6 +509,7 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         .map_err(Errno)?;
     let reaped = reaped.map(|mut r| {
         r.pid = crate::namespaces::pid_view(&t.process, r.pid);
+        r.uid = t.creds.user_ns.uid_seen(r.uid);
         r
     });
     if infop != 0 {
