@@ -139,11 +139,21 @@ fn peer_creds(t: &TaskState) -> Ucred {
 }
 
 /// Credentials as the reader's user namespace names them (the overflow ids when unmapped),
-/// as SCM_CREDENTIALS and SO_PEERCRED show them (Linux's cred_to_ucred).
+/// as SCM_CREDENTIALS and SO_PEERCRED show them (Linux's cred_to_ucred). No credentials
+/// (an unconnected socket's peer: -1) stay -1.
 fn seen_ucred(t: &TaskState, c: Ucred) -> Ucred {
+    let ns = &t.creds.user_ns;
     Ucred {
-        uid: t.creds.user_ns.uid_seen(c.uid),
-        gid: t.creds.user_ns.gid_seen(c.gid),
+        uid: if c.uid == u32::MAX {
+            c.uid
+        } else {
+            ns.uid_seen(c.uid)
+        },
+        gid: if c.gid == u32::MAX {
+            c.gid
+        } else {
+            ns.gid_seen(c.gid)
+        },
         ..c
     }
 }
