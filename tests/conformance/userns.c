@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -289,6 +290,7 @@ static void locked_mounts(void)
 }
 
 static int to_parent[2], from_parent[2];
+static int root_shm = -1;
 static volatile uid_t got_uid = 12345;
 
 static void on_usr1(int sig, siginfo_t *si, void *ctx)
@@ -369,6 +371,21 @@ static void as_user(void)
 	show_status_ids("1000 mapped");
 	show_caps("1000 mapped");
 	P("setgroups(0) after deny", setgroups(0, NULL));
+
+	/* System V owners in this namespace's terms; IPC_SET takes them in its terms. */
+	struct shmid_ds ds;
+	P("IPC_STAT root's segment", shmctl(root_shm, IPC_STAT, &ds));
+	printf("root's segment owner %u:%u creator %u:%u\n", ds.shm_perm.uid, ds.shm_perm.gid,
+	       ds.shm_perm.cuid, ds.shm_perm.cgid);
+	int own = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	P("IPC_STAT own segment", shmctl(own, IPC_STAT, &ds));
+	printf("own segment owner %u:%u creator %u:%u\n", ds.shm_perm.uid, ds.shm_perm.gid,
+	       ds.shm_perm.cuid, ds.shm_perm.cgid);
+	ds.shm_perm.uid = 5;
+	P("IPC_SET unmapped owner", shmctl(own, IPC_SET, &ds));
+	ds.shm_perm.uid = 0;
+	P("IPC_SET owner 0", shmctl(own, IPC_SET, &ds));
+	P("IPC_RMID own", shmctl(own, IPC_RMID, NULL));
 
 	/* Credentials on a socket made before the namespace, in its terms. */
 	struct ucred peer;
@@ -464,6 +481,7 @@ int main(void)
 
 	if (pipe(to_parent) || pipe(from_parent))
 		return 1;
+	root_shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0644);
 	fflush(stdout);
 	pid_t c = fork();
 	if (c == 0) {
@@ -484,6 +502,7 @@ int main(void)
 	int st;
 	waitpid(c, &st, 0);
 	printf("user child status %d\n", st);
+	shmctl(root_shm, IPC_RMID, NULL);
 
 	unlink(at("secret"));
 	unlink(at("mine"));
