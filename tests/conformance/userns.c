@@ -242,6 +242,37 @@ static void unmapped_creator(void)
 	P("unshare(NEWUSER) unmapped creator", unshare(CLONE_NEWUSER));
 }
 
+/* clone(CLONE_NEWUSER): the child is in the new namespace with every capability there;
+ * the parent maps it from outside (as root: any ids of its own namespace). */
+static void cloned(void)
+{
+	int go[2];
+	if (pipe(go))
+		return;
+	fflush(stdout);
+	pid_t c = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (c == 0) {
+		show_ids("cloned unmapped");
+		show_caps("cloned unmapped");
+		fflush(stdout);
+		char b;
+		read(go[0], &b, 1);
+		show_ids("cloned mapped");
+		show_file("cloned uid_map", 0, "uid_map");
+		fflush(stdout);
+		_exit(0);
+	}
+	usleep(100000);
+	printf("parent maps 0 0 2: %s\n", write_file(c, "uid_map", "0 0 2\n"));
+	printf("parent maps gid 0 0 1: %s\n", write_file(c, "gid_map", "0 0 1\n"));
+	show_file("parent sees", c, "uid_map");
+	fflush(stdout);
+	write(go[1], "g", 1);
+	int st;
+	waitpid(c, &st, 0);
+	printf("cloned status %d\n", st);
+}
+
 static void *sleeper(void *arg)
 {
 	(void)arg;
@@ -474,6 +505,7 @@ int main(void)
 
 	in_child(as_root);
 	in_child(nesting);
+	in_child(cloned);
 	in_child(unmapped_creator);
 	in_child(threaded);
 	in_child(chrooted);
