@@ -773,7 +773,8 @@ impl MountNamespace {
 
     /// Locks every mount (Linux's lock_mnt_tree, for a copy made for a less privileged user
     /// namespace): the per-mount flags set now and the atime flags can't be changed by a
-    /// remount, and every mount but the root can't be unmounted or moved alone.
+    /// remount, and every mount but the root can't be unmounted or moved alone. Shared
+    /// mounts become slaves of their peer groups, as copy_mnt_ns makes them.
     pub fn lock_all(&self) {
         let tree = lock(&self.tree);
         for m in tree.all.values() {
@@ -783,6 +784,11 @@ impl MountNamespace {
                 l |= LOCKED;
             }
             m.locks.fetch_or(l, Ordering::Relaxed);
+            // CL_SHARED_TO_SLAVE: the copy receives from its originals' group, never
+            // sends to it.
+            if matches!(m.propagation(), Propagation::Shared(_)) {
+                m.set_propagation(PropagationChange::Slave);
+            }
         }
     }
 
