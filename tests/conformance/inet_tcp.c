@@ -1,8 +1,10 @@
 /* TCP over 127.0.0.1 and ::1 in one process: a server thread and a client, blocking and
- * non-blocking connect (epoll, SO_ERROR), accept4 flags, half-close, MSG_PEEK/WAITALL/
+ * non-blocking connect (epoll, SO_ERROR), blocking connects in a row, EISCONN and
+ * AF_UNSPEC, accept4 flags, half-close, MSG_PEEK/WAITALL/
  * DONTWAIT/NOSIGNAL, EPIPE and SIGPIPE, readv/writev, FIONREAD/SIOCOUTQ, SO_RCVTIMEO,
  * EADDRINUSE and SO_REUSEADDR, ECONNREFUSED, the allowed options, a blocking accept
- * interrupted by a signal (EINTR without SA_RESTART, restarted with it), wild pointers
+ * or recv interrupted by a signal (EINTR without SA_RESTART, restarted with it, EINTR with
+ * it once SO_RCVTIMEO is set, the bytes so far for MSG_WAITALL), wild pointers
  * (EFAULT) and socket(2)'s errors. Ports are never printed. */
 #define CONF_FS
 #include "conf.h"
@@ -577,6 +579,117 @@ static void interrupted_accept(int restart)
 	close(b.lfd);
 }
 
+/* --- blocking connects ----------------------------------------------------------------- */
+
+/* Blocking connects in a row (the sandbox may finish them on its ring poller), each one
+ * accepted and the peer's port matching the client's; a second connect on a connected
+ * socket (EISCONN), a disconnect with AF_UNSPEC and a connect again after it. */
+static void blocking_connects(void)
+{
+	int port;
+	int lfd = listener(&port);
+	int good = 0;
+	for (int i = 0; i < 20; i++) {
+		int c = connect_to(port);
+		struct sockaddr_storage mine, peer;
+		socklen_t ml = sizeof mine, pl = sizeof peer;
+		int s = accept(lfd, (struct sockaddr *)&peer, &pl);
+		getsockname(c, (struct sockaddr *)&mine, &ml);
+		if (s >= 0 && ml == pl && !memcmp(&mine, &peer, ml))
+			good++;
+		close(s);
+		close(c);
+	}
+	printf("blocking connects accepted with matching peers: %d of 20\n", good);
+	int c = connect_to(port);
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(&ss, port);
+	NCALL("blocking connect again", connect(c, (struct sockaddr *)&ss, len));
+	int s = accept(lfd, NULL, NULL);
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	NCALL("connect AF_UNSPEC", connect(c, &unspec, sizeof unspec));
+	NCALL("blocking connect after AF_UNSPEC", connect(c, (struct sockaddr *)&ss, len));
+	int s2 = accept(lfd, NULL, NULL);
+	NCALL("send after reconnect", send(c, "y", 1, MSG_NOSIGNAL));
+	char b = 0;
+	NCALL("recv after reconnect", recv(s2, &b, 1, 0));
+	close(s2);
+	close(s);
+	close(c);
+	close(lfd);
+}
+
+/* --- signals interrupting recv ------------------------------------------------------- */
+
+struct receiver {
+	int fd;
+	int flags;
+	ssize_t result;
+	int err;
+	int done;
+};
+
+static void *block_in_recv(void *arg)
+{
+	struct receiver *r = arg;
+	char buf[8];
+	errno = 0;
+	r->result = recv(r->fd, buf, sizeof buf, r->flags);
+	r->err = errno;
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A thread blocked in recv on a connected stream takes a signal. Without SA_RESTART: EINTR.
+ * With SA_RESTART: restarted, it returns the byte sent after the signal. With SA_RESTART and
+ * SO_RCVTIMEO (5 s): EINTR all the same, since a receive with a timeout is not restartable
+ * (Linux's sock_intr_errno). With MSG_WAITALL and 3 of 8 bytes already received: the 3,
+ * whether or not SA_RESTART is set. Signals repeat every 100 ms until recv returns where the
+ * result must be an interruption: one landing before the thread is in recv (a busy machine)
+ * is spent on the handler alone. */
+static void interrupted_recv(int restart, int timeout, int waitall)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigaction(SIGUSR1, &sa, NULL);
+	int port;
+	int lfd = listener(&port);
+	int c = connect_to(port);
+	int s = accept(lfd, NULL, NULL);
+	if (timeout) {
+		struct timeval tv = { 5, 0 };
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	}
+	struct receiver r = { .fd = s, .flags = waitall ? MSG_WAITALL : 0 };
+	if (waitall)
+		send(c, "abc", 3, 0);
+	pthread_t th;
+	pthread_create(&th, NULL, block_in_recv, &r);
+	if (restart && !timeout && !waitall) {
+		usleep(100000);
+		pthread_kill(th, SIGUSR1);
+		usleep(100000);
+		send(c, "x", 1, 0);
+	} else {
+		for (int i = 0; i < 600 && !__atomic_load_n(&r.done, __ATOMIC_SEQ_CST); i++) {
+			usleep(100000);
+			if (!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST))
+				pthread_kill(th, SIGUSR1);
+		}
+	}
+	pthread_join(th, NULL);
+	if (r.result >= 0)
+		printf("recv %s%s%s: %zd bytes\n", restart ? "SA_RESTART" : "no SA_RESTART",
+		       timeout ? ", SO_RCVTIMEO" : "", waitall ? ", MSG_WAITALL" : "", r.result);
+	else
+		printf("recv %s%s%s: %s\n", restart ? "SA_RESTART" : "no SA_RESTART",
+		       timeout ? ", SO_RCVTIMEO" : "", waitall ? ", MSG_WAITALL" : "", nerr(r.err));
+	close(s);
+	close(c);
+	close(lfd);
+}
+
 static void socket_errors(void)
 {
 	NCALL("socket bad type", socket(family, 99, 0));
@@ -683,6 +796,13 @@ int main(void)
 		wild_pointers();
 		interrupted_accept(0);
 		interrupted_accept(1);
+		blocking_connects();
+		interrupted_recv(0, 0, 0);
+		interrupted_recv(1, 0, 0);
+		interrupted_recv(1, 1, 0);
+		interrupted_recv(0, 1, 0);
+		interrupted_recv(0, 0, 1);
+		interrupted_recv(1, 0, 1);
 		socket_errors();
 	}
 	unprivileged();

@@ -114,6 +114,16 @@ program_test!(rlimit_stack);
 program_test!(kill_perm);
 program_test!(tls);
 program_test!(fpu);
+// The FPU state across signal handlers, delivered by the ring poller or the thread, and
+// signals landing while threads are created and joined.
+program_test!(
+    signal_fpu,
+    vec![
+        Case::args(["xmm"]),
+        Case::args(["ymm"]),
+        Case::args(["threads"])
+    ]
+);
 program_test!(stack);
 program_test!(
     stdio_io,
@@ -498,6 +508,7 @@ program_test!(signals);
 program_test!(shm_fork);
 program_test!(shm_anon_fork);
 program_test!(cow_fork);
+program_test!(fault_stream);
 program_test!(exec_exe_path);
 program_test!(exec_reset);
 program_test!(vdso);
@@ -597,6 +608,7 @@ program_test!(sync_file_range);
 // Namespaces and mounts inside the sandbox (issue 15 item 5). Natively both make
 // namespaces of their own and mount only in a private one (as `unshare -m`).
 program_test!(ns_uts);
+program_test!(pidns_signals);
 program_test!(mount_ns);
 // User namespaces: maps and their write rules, ids seen through them, capabilities in a
 // namespace and over what it owns, and none over files of unmapped owners. Natively every

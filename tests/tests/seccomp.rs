@@ -108,6 +108,51 @@ fn every_thread_keeps_only_the_capabilities_it_needs() {
     }
 }
 
+/// `runsc do`'s waiting parent (the process its caller started, which waits for the
+/// sentry and passes signals on) runs under its own filter with no capabilities.
+#[test]
+fn the_waiting_parent_is_filtered_and_holds_no_capabilities() {
+    if skip_without_kvm("the_waiting_parent_is_filtered_and_holds_no_capabilities") {
+        return;
+    }
+    let mut child = Command::new(runsc_path())
+        .args(["do", "--", "/bin/sleep", "2"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start runsc");
+    let parent = child.id();
+    if conformance::sentry_pid(parent) == parent {
+        let _ = child.wait();
+        eprintln!(
+            "SKIPPED: the_waiting_parent_is_filtered_and_holds_no_capabilities: no waiting \
+             parent (the sentry kept the caller's namespaces)"
+        );
+        return;
+    }
+    // The filter goes in right after the fork; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::fs::read_to_string(format!("/proc/{parent}/status")).expect("status");
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let seen = [
+        field("Seccomp:"),
+        field("NoNewPrivs:"),
+        field("CapEff:"),
+        field("CapPrm:"),
+    ];
+    assert!(child.wait().expect("wait runsc").success());
+    assert_eq!(
+        seen,
+        ["2", "1", "0000000000000000", "0000000000000000"],
+        "the waiting parent's Seccomp, NoNewPrivs, CapEff, CapPrm"
+    );
+}
+
 #[test]
 fn seccomp_off_leaves_the_sentry_unfiltered() {
     if skip_without_kvm("seccomp_off_leaves_the_sentry_unfiltered") {

@@ -51,11 +51,22 @@ pub struct CapsError(String);
 /// Drops every capability not in [`KEPT`] (nor [`NETWORK_ADMIN`] when `network_admin`)
 /// from the calling thread (and so from the threads it starts later).
 pub fn drop_unneeded(network_admin: bool) -> Result<(), CapsError> {
-    let err = |e: caps::errors::CapsError| CapsError(e.to_string());
     let mut kept: CapsHashSet = KEPT.iter().map(|&(c, _)| c).collect();
     if network_admin {
         kept.insert(NETWORK_ADMIN);
     }
+    keep_only(&kept)
+}
+
+/// Drops every capability from the calling thread: `runsc do`'s waiting parent needs none
+/// (it signals and waits for its own child, of its own uid).
+pub fn drop_all() -> Result<(), CapsError> {
+    keep_only(&CapsHashSet::new())
+}
+
+/// Leaves the calling thread only the capabilities of `kept` that it has.
+fn keep_only(kept: &CapsHashSet) -> Result<(), CapsError> {
+    let err = |e: caps::errors::CapsError| CapsError(e.to_string());
     let permitted = caps::read(None, CapSet::Permitted).map_err(err)?;
     if permitted.contains(&Capability::CAP_SETPCAP) {
         for cap in caps::read(None, CapSet::Bounding).map_err(err)? {
@@ -66,7 +77,7 @@ pub fn drop_unneeded(network_admin: bool) -> Result<(), CapsError> {
     }
     caps::clear(None, CapSet::Ambient).map_err(err)?;
     caps::clear(None, CapSet::Inheritable).map_err(err)?;
-    let keep: CapsHashSet = permitted.intersection(&kept).copied().collect();
+    let keep: CapsHashSet = permitted.intersection(kept).copied().collect();
     // Effective first: it must stay within the permitted set at every step.
     caps::set(None, CapSet::Effective, &keep).map_err(err)?;
     caps::set(None, CapSet::Permitted, &keep).map_err(err)?;

@@ -111,7 +111,7 @@ fn unshare(flags: nix::sched::CloneFlags, what: &str) -> bool {
 /// ipc and uts namespaces (and a user namespace when unprivileged), then forks: the child
 /// (pid 1 of the new pid namespace) returns and becomes the sentry; the parent never
 /// returns: it waits for the child, passes signals on, and exits as the child did.
-pub fn enter_for_do() {
+pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
     remember_caller();
     use nix::sched::CloneFlags as F;
     if disabled() {
@@ -162,7 +162,21 @@ pub fn enter_for_do() {
         }
         return;
     }
-    supervise(pid, &forwarded)
+    let sentry = SentryStatus::open(pid);
+    confine_supervisor(seccomp, pid);
+    supervise(pid, &forwarded, &sentry)
+}
+
+/// Takes from the waiting parent what it doesn't need: every capability, and every host
+/// call but the few it makes (crate::seccomp::install_supervisor). A failure is a warning:
+/// the sentry itself is confined either way.
+fn confine_supervisor(seccomp: crate::seccomp::Mode, sentry: libc::pid_t) {
+    if let Err(e) = crate::caps::drop_all() {
+        tracing::warn!("runsc do: the waiting parent keeps its capabilities: {e}");
+    }
+    if let Err(e) = crate::seccomp::install_supervisor(seccomp, sentry) {
+        tracing::warn!("runsc do: the waiting parent runs without its filter: {e}");
+    }
 }
 
 /// The OCI sandbox process (cloned by `create` into a new pid namespace): makes its mount,
@@ -350,16 +364,37 @@ const FORWARDED: [i32; 20] = [
     libc::SIGWINCH,
 ];
 
-/// Whether process `pid` has a handler for `sig` (its /proc status's SigCgt).
-fn catches(pid: libc::pid_t, sig: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        .is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
+/// The sentry's /proc status, opened before the waiting parent's filter (which allows no
+/// open): which signals the sentry handles.
+struct SentryStatus(Option<std::fs::File>);
+
+impl SentryStatus {
+    fn open(pid: libc::pid_t) -> SentryStatus {
+        SentryStatus(std::fs::File::open(format!("/proc/{pid}/status")).ok())
+    }
+
+    /// Whether the sentry has a handler for `sig` (its status's SigCgt).
+    fn catches(&self, sig: i32) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &self.0 else {
+            return false;
+        };
+        let mut buf = vec![0u8; 16 << 10];
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read_at(&mut buf[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
+    }
 }
 
 /// Dies of `sig` as the sentry did (or exits 128+sig if it can't).
@@ -379,7 +414,7 @@ fn die_of(sig: i32) -> ! {
 /// The `runsc do` parent: waits for the sentry (`child`), passing signals on as they would
 /// have reached it before it was a pid namespace's init (which the kernel spares signals
 /// it does not handle), and ends as it ended.
-fn supervise(child: libc::pid_t, set: &libc::sigset_t) -> ! {
+fn supervise(child: libc::pid_t, set: &libc::sigset_t, status: &SentryStatus) -> ! {
     loop {
         let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
         // SAFETY: `set` is blocked in this thread; `info` has room for one siginfo.
@@ -446,7 +481,7 @@ fn supervise(child: libc::pid_t, set: &libc::sigset_t) -> ! {
                     unsafe { libc::kill(child, libc::SIGWINCH) };
                 }
             }
-            _ if catches(child, sig) => {
+            _ if status.catches(sig) => {
                 if !from_tty {
                     // SAFETY: kill(2) on our child.
                     unsafe { libc::kill(child, sig) };

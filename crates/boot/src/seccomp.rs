@@ -54,7 +54,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     // Memory: the memory file, guest memory, image mappings, thread stacks.
     (libc::SYS_munmap, "unmap them"),
     (libc::SYS_mremap, "allocator growth"),
-    (libc::SYS_madvise, "release memory-file pages, allocator"),
+    (
+        libc::SYS_madvise,
+        "free memory-file pages, back fault windows, allocator",
+    ),
     (libc::SYS_brk, "allocator"),
     (libc::SYS_msync, "MAP_SHARED write-back to hostfs files"),
     (
@@ -403,6 +406,86 @@ pub fn install(mode: Mode) -> Result<(), SeccompError> {
     if let Some(test) = std::env::var_os(SELFTEST_ENV) {
         self_test(&test.to_string_lossy());
     }
+    Ok(())
+}
+
+/// The host calls of `runsc do`'s waiting parent (`crate::confine`), which only waits for
+/// the sentry, passes signals on to it, and ends as it ended; and why.
+const SUPERVISOR_ALLOWED: &[(i64, &str)] = &[
+    (
+        libc::SYS_rt_sigtimedwait,
+        "sigwaitinfo: the signals it passes on",
+    ),
+    (libc::SYS_wait4, "waitpid: the sentry's end"),
+    (
+        libc::SYS_pread64,
+        "the sentry's /proc status (which signals it handles), opened before the filter",
+    ),
+    (libc::SYS_write, "log lines"),
+    (
+        libc::SYS_rt_sigaction,
+        "dying of the sentry's signal: its default action",
+    ),
+    (
+        libc::SYS_rt_sigprocmask,
+        "unblocking a signal to stop or die of it",
+    ),
+    (
+        libc::SYS_rt_sigpending,
+        "whether a SIGCONT came while it was stopped",
+    ),
+    (
+        libc::SYS_rt_sigreturn,
+        "the return from the SIGSYS handler's frame",
+    ),
+    (libc::SYS_getpid, "raise"),
+    (libc::SYS_gettid, "raise"),
+    (libc::SYS_exit, "the end"),
+    (libc::SYS_exit_group, "the end, with the sentry's status"),
+    (libc::SYS_futex, "std's locks (stderr)"),
+    (libc::SYS_brk, "the allocator (log formatting)"),
+    (libc::SYS_munmap, "the allocator"),
+    (libc::SYS_mremap, "the allocator"),
+    (libc::SYS_madvise, "the allocator"),
+    (
+        libc::SYS_clock_gettime,
+        "log timestamps where the vDSO isn't used",
+    ),
+    (libc::SYS_sigaltstack, "std's stack overflow handler"),
+    (libc::SYS_restart_syscall, "a wait interrupted by a stop"),
+];
+
+/// Confines `runsc do`'s waiting parent (single-threaded), whose child `sentry` runs the
+/// sandbox: the calls of [`SUPERVISOR_ALLOWED`], kill only towards the sentry, tgkill only
+/// towards itself (raise), mmap never executable. A call outside them stops it as the
+/// sentry's filter does (its SIGKILL then reaches the sentry as its parent-death signal).
+pub fn install_supervisor(mode: Mode, sentry: libc::pid_t) -> Result<(), SeccompError> {
+    let mismatch = match mode {
+        Mode::Enforce => SeccompAction::Trap,
+        Mode::Log => SeccompAction::Log,
+        Mode::Off => return Ok(()),
+    };
+    let build_err = |e: seccompiler::BackendError| SeccompError::Build(e.to_string());
+    // SAFETY: getpid has no preconditions.
+    let own = unsafe { libc::getpid() };
+    let narrowed = [
+        (libc::SYS_kill, Args::OneOf(0, vec![sentry as u64])),
+        (libc::SYS_tgkill, Args::OneOf(0, vec![own as u64])),
+        (libc::SYS_mmap, Args::Without(2, libc::PROT_EXEC as u64)),
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = SUPERVISOR_ALLOWED
+        .iter()
+        .map(|&(nr, _)| (nr, Vec::new()))
+        .collect();
+    for (nr, args) in narrowed {
+        rules.insert(nr, self::rules(&args).map_err(build_err)?);
+    }
+    let filter = SeccompFilter::new(rules, mismatch, SeccompAction::Allow, TargetArch::x86_64)
+        .map_err(|e| SeccompError::Build(e.to_string()))?;
+    let program: BpfProgram = filter.try_into().map_err(build_err)?;
+    install_sigsys_handler();
+    seccompiler::apply_filter(&program).map_err(|e| SeccompError::Install(e.to_string()))?;
+    tracing::debug!("seccomp: the waiting parent is under its filter ({mode:?})");
     Ok(())
 }
 

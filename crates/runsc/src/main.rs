@@ -301,7 +301,7 @@ fn main() -> ExitCode {
         // Still single-threaded: the sentry's own namespaces; from here on this is the
         // sentry, pid 1 of its pid namespace, and the process the caller started waits for
         // it (boot::confine).
-        boot::confine::enter_for_do();
+        boot::confine::enter_for_do(cli.seccomp.parse().expect("clap checked the value"));
     }
     match cli.command {
         Command::Oci(cmd) => {

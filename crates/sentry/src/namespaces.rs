@@ -115,6 +115,8 @@ struct PidMap {
     local: BTreeMap<i32, i32>,
     global: BTreeMap<i32, i32>,
     next: i32,
+    /// Its init has ended: nothing new may join it (Linux clears PIDNS_ADDING).
+    dead: bool,
 }
 
 impl PidNs {
@@ -181,6 +183,23 @@ impl PidNs {
             }
             cur = ns.parent.clone();
         }
+    }
+
+    /// The task that is pid 1 here (the namespace's init, its orphans' reaper), if it was
+    /// made.
+    pub fn init(&self) -> Option<i32> {
+        self.global(1)
+    }
+
+    /// The namespace's init ended: its other processes are killed, and fork or clone into
+    /// it fails with ENOMEM from now on (Linux's zap_pid_ns_processes and alloc_pid).
+    pub fn set_dead(&self) {
+        self.lock().dead = true;
+    }
+
+    /// Whether the namespace's init has ended.
+    pub fn is_dead(&self) -> bool {
+        !self.is_initial() && self.lock().dead
     }
 
     /// Whether this namespace is `ancestor` or below it.

@@ -17,6 +17,7 @@ use fs::waiter::WaitQueue;
 
 use crate::caps::Uids;
 use crate::job::{JobControl, JobEvent};
+use crate::namespaces::PidNs;
 use crate::procfs::ProcFs;
 use crate::rlimit::nproc::TaskCounts;
 use crate::signal::{bit, PendingSet, SigHandlers, ThreadSignals, NSIG};
@@ -90,6 +91,11 @@ pub struct ThreadGroup {
     /// How many of its threads are traced: their tracer sees every signal, ignored ones
     /// too (Linux's sig_ignored), so none is discarded on arrival.
     pub traced: std::sync::atomic::AtomicUsize,
+    /// It is the init of a pid namespace made in the sandbox (Linux's SIGNAL_UNKILLABLE):
+    /// signals whose action is the default don't reach it, but SIGKILL and SIGSTOP from
+    /// outside its namespace. The sandbox's own first process is not marked: `runsc do`
+    /// runs the user's program as pid 1, and programs expect a default action to work.
+    pub unkillable: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -111,6 +117,7 @@ impl ThreadGroup {
             exit_signal: AtomicI32::new(0),
             execing: AtomicI32::new(0),
             traced: Default::default(),
+            unkillable: Default::default(),
         })
     }
 
@@ -421,6 +428,9 @@ struct Entry {
     ctty: Option<u64>,
     /// Set when every thread has ended: a zombie waiting for its parent.
     zombie: Option<ExitStatus>,
+    /// Its parent is gone and nobody inherits it (the init of its pid namespace ended): it
+    /// is forgotten as soon as it ends, as the dying init reaps it in Linux.
+    autoreap: bool,
 }
 
 /// A process as wait reports it.
@@ -570,7 +580,8 @@ impl Kernel {
         if parent.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
             return;
         }
-        parent.send(SigInfo::child_job(child.pid, child.uids().uid, event));
+        let pid = self.pid_seen_by(parent.pid, child.pid);
+        parent.send(SigInfo::child_job(pid, child.uids().uid, event));
     }
 
     /// A tracee entered a ptrace-stop with `code`: its tracer's waits look again, and the
@@ -591,7 +602,7 @@ impl Kernel {
         g.send(SigInfo {
             signo: libc::SIGCHLD,
             code: crate::ptrace::CLD_TRAPPED,
-            pid: tid,
+            pid: self.pid_seen_by(tracer, tid),
             uid,
             child: Some(crate::signal_frame::ChildExit {
                 status: code & 0x7f,
@@ -621,6 +632,7 @@ impl Kernel {
                 sid,
                 ctty,
                 zombie: None,
+                autoreap: false,
             },
         );
     }
@@ -731,15 +743,94 @@ impl Kernel {
         Ok(caller)
     }
 
+    /// The pid namespace process `pid` is in (None once it is reaped).
+    pub fn pid_ns(&self, pid: i32) -> Option<Arc<PidNs>> {
+        self.procfs.process(pid).map(|p| p.namespaces().pid.clone())
+    }
+
+    /// The id process `observer`'s pid namespace gives task `global`: 0 if it can't see it.
+    pub fn pid_seen_by(&self, observer: i32, global: i32) -> i32 {
+        self.pid_ns(observer).map_or(global, |ns| ns.view(global))
+    }
+
+    /// The end of a pid namespace's init (Linux's zap_pid_ns_processes): nothing may join
+    /// the namespace any more, every other process in it or below it is killed, and the
+    /// init's own end waits until they have all ended, so that its parent hears of it last.
+    fn zap_pid_namespace(&self, init: i32, ns: &Arc<PidNs>) {
+        ns.set_dead();
+        let kill = SigInfo {
+            signo: libc::SIGKILL,
+            code: crate::signal_frame::SI_KERNEL,
+            ..Default::default()
+        };
+        loop {
+            let victims: Vec<Arc<ThreadGroup>> = self
+                .procfs
+                .processes()
+                .into_iter()
+                .filter(|p| p.pid != init && p.namespaces().pid.is_within(ns))
+                .filter_map(|p| self.group(p.pid))
+                .collect();
+            if victims.is_empty() {
+                return;
+            }
+            // Sent again each round: one forked before the namespace died needs it too.
+            for g in victims {
+                g.send(kill);
+                g.job.release();
+            }
+            let t = lock(&self.table);
+            let _ = self.changed.wait_timeout(t, WAIT_SLICE);
+        }
+    }
+
+    /// Where the orphans of `pid` go (Linux's find_new_reaper): the nearest living ancestor
+    /// that is a subreaper, within `pid`'s pid namespace, else that namespace's init. None
+    /// when the namespace's init is the one ending (or has ended): nobody inherits them.
+    fn new_reaper(table: &BTreeMap<i32, Entry>, pid: i32, ns: Option<&Arc<PidNs>>) -> Option<i32> {
+        let ns_init = match ns {
+            Some(ns) if ns.is_dead() => return None,
+            Some(ns) => ns.init()?,
+            None => 1,
+        };
+        if pid == ns_init {
+            return None;
+        }
+        let mut ancestor = table.get(&pid).map(|e| e.ppid).unwrap_or(0);
+        let mut hops = 0;
+        while ancestor > 1 && ancestor != ns_init && hops < table.len() {
+            match table.get(&ancestor) {
+                Some(e)
+                    if e.zombie.is_none() && e.group.child_subreaper.load(Ordering::Relaxed) =>
+                {
+                    return Some(ancestor);
+                }
+                Some(e) => ancestor = e.ppid,
+                None => break,
+            }
+            hops += 1;
+        }
+        Some(ns_init)
+    }
+
     /// Marks `pid` a zombie with `status`, signals its parent (SIGCHLD, or the exit signal
-    /// clone asked for), gives its children to init, and wakes waiters.
+    /// clone asked for), gives its children to their new reaper, and wakes waiters. A pid
+    /// namespace's init first ends every other process of its namespace.
     pub fn process_exited(&self, pid: i32, status: ExitStatus) {
-        use std::sync::atomic::Ordering;
+        let ns = self.pid_ns(pid);
+        let is_ns_init = self
+            .group(pid)
+            .is_some_and(|g| g.unkillable.load(Ordering::Relaxed));
+        if let Some(ns) = ns.as_ref().filter(|_| is_ns_init) {
+            self.zap_pid_namespace(pid, ns);
+        }
         let mut t = lock(&self.table);
         let mut parent_signal = None;
         let mut hangup = None;
+        let mut autoreap = false;
         if let Some(e) = t.get_mut(&pid) {
             e.zombie = Some(status);
+            autoreap = e.autoreap;
             if e.sid == pid {
                 // A session leader's end releases its terminal, and the foreground group
                 // hears of it (SIGHUP), as Linux's disassociate_ctty at exit.
@@ -762,23 +853,7 @@ impl Kernel {
                     .map(|p| (p.group.clone(), info));
             }
         }
-        // Orphans go to the nearest living ancestor that is a subreaper, else to init.
-        let mut reaper = 1;
-        let mut ancestor = t.get(&pid).map(|e| e.ppid).unwrap_or(0);
-        let mut hops = 0;
-        while ancestor > 1 && hops < t.len() {
-            match t.get(&ancestor) {
-                Some(e)
-                    if e.zombie.is_none() && e.group.child_subreaper.load(Ordering::Relaxed) =>
-                {
-                    reaper = ancestor;
-                    break;
-                }
-                Some(e) => ancestor = e.ppid,
-                None => break,
-            }
-            hops += 1;
-        }
+        let reaper = Self::new_reaper(&t, pid, ns.as_ref());
         let hangup = hangup.and_then(|tty| {
             for other in t.values_mut() {
                 if other.sid == pid && other.ctty == Some(tty) {
@@ -790,15 +865,19 @@ impl Kernel {
         let mut death_signals = Vec::new();
         // Zombies among the orphans: the new parent hears of them as if they ended now.
         let mut orphan_exits = Vec::new();
+        // Zombies nobody inherits: forgotten below.
+        let mut unreaped = Vec::new();
         for (&child, e) in t.iter_mut() {
             if e.ppid == pid {
-                e.ppid = reaper;
+                e.ppid = reaper.unwrap_or(0);
+                e.autoreap = reaper.is_none();
                 // Linux's reparent_leader: a custom exit signal is not for the new parent.
                 e.group.exit_signal.store(libc::SIGCHLD, Ordering::Relaxed);
                 let sig = e.group.parent_death_signal.load(Ordering::Relaxed);
                 match e.zombie {
                     None if sig != 0 => death_signals.push((e.group.clone(), sig)),
                     None => {}
+                    Some(_) if reaper.is_none() => unreaped.push(child),
                     Some(status) => orphan_exits.push(SigInfo::child_exit(
                         libc::SIGCHLD,
                         child,
@@ -809,8 +888,8 @@ impl Kernel {
                 }
             }
         }
-        let reaper_group = t
-            .get(&reaper)
+        let reaper_group = reaper
+            .and_then(|r| t.get(&r))
             .filter(|e| e.zombie.is_none())
             .map(|e| e.group.clone());
         // A parent that ignores SIGCHLD, or set SA_NOCLDWAIT, leaves no zombies: the child
@@ -820,20 +899,27 @@ impl Kernel {
             let action = p.group.handlers().get(libc::SIGCHLD);
             action.handler == libc::SIG_IGN as u64 || action.flags & SA_NOCLDWAIT != 0
         });
-        if parent_discards {
-            self.forget(&mut t, pid);
+        if parent_discards || autoreap {
+            unreaped.push(pid);
+        }
+        for &gone in &unreaped {
+            self.forget(&mut t, gone);
         }
         drop(t);
-        if parent_discards {
-            self.procfs.unregister(pid);
-        }
-        if let Some((parent, info)) = parent_signal {
+        // The pids signals carry are as their receiver's namespace sees them (Linux's
+        // do_notify_parent: task_pid_nr_ns of the parent's namespace).
+        if let Some((parent, mut info)) = parent_signal.filter(|_| !autoreap) {
+            info.pid = self.pid_seen_by(parent.pid, pid);
             parent.send(info);
         }
         if let Some(reaper) = reaper_group {
-            for info in orphan_exits {
+            for mut info in orphan_exits {
+                info.pid = self.pid_seen_by(reaper.pid, info.pid);
                 reaper.send(info);
             }
+        }
+        for gone in unreaped {
+            self.procfs.unregister(gone);
         }
         if let Some(pgid) = hangup {
             for g in self.group_members(pgid) {
@@ -848,7 +934,7 @@ impl Kernel {
             group.send(SigInfo {
                 signo: sig,
                 code: 0, // SI_USER, from the parent
-                pid,
+                pid: self.pid_seen_by(group.pid, pid),
                 ..Default::default()
             });
         }

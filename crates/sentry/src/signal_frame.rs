@@ -197,8 +197,13 @@ impl AltStack {
 
 /// The size of the XSAVE image the host enabled (CPUID 0xD.0 EBX), at least the legacy area.
 pub fn xstate_size() -> usize {
-    let ebx = core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize;
-    ebx.clamp(576, 4096)
+    // Read once: this host is itself a virtual machine, where CPUID traps to its
+    // hypervisor. Asked twice per signal round trip it was a tenth of the ring poller's time.
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let ebx = core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize;
+        ebx.clamp(576, 4096)
+    })
 }
 
 /// Builds the frame for `action` and points `regs` at the handler; `mask` is what the frame
@@ -285,8 +290,11 @@ pub fn setup(
     ucontext[sc + 144..sc + 146].copy_from_slice(&0x33u16.to_le_bytes());
     ucontext[sc + 150..sc + 152].copy_from_slice(&0x2bu16.to_le_bytes());
     put(&mut ucontext, sc + 168, mask);
-    put(&mut ucontext, sc + 184, info.addr);
-    put(&mut ucontext, sc + 192, fpstate);
+    // struct sigcontext: err 152, trapno 160, oldmask 168, cr2 176, fpstate 184 (glibc's
+    // gregs[REG_CR2] and uc_mcontext.fpregs). They were written 8 bytes too far once: a
+    // handler found fpregs NULL, and rt_sigreturn ignored changes made through it.
+    put(&mut ucontext, sc + 176, info.addr);
+    put(&mut ucontext, sc + 184, fpstate);
     put(&mut ucontext, sc + SIGCONTEXT_SIZE as usize, mask);
 
     mm.copy_out(fpstate, &fpu)?;
@@ -354,7 +362,7 @@ pub fn restore(mm: &Mm, regs: &mut UserRegs) -> Result<(u64, Option<Vec<u8>>), E
         gs_base: regs.gs_base,
     };
     let mask = get(sc + SIGCONTEXT_SIZE as usize);
-    let fpstate = get(sc + 192);
+    let fpstate = get(sc + 184);
     let fpu = if fpstate != 0 {
         let mut buf = vec![0u8; xstate_size()];
         mm.copy_in(fpstate, &mut buf)?;

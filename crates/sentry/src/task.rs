@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use platform::{Context, Event, FastSyscalls, Fault, Retry, UserRegs};
+use platform::{Context, Event, FastSyscalls, Fault, Retry, RingFpu, UserRegs};
 
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
@@ -182,26 +182,96 @@ impl TaskSyscalls {
 
 impl FastSyscalls for TaskSyscalls {
     fn serve(&self, regs: &mut UserRegs) -> bool {
+        self.serve_ring(regs, None)
+    }
+
+    fn serve_ring(&self, regs: &mut UserRegs, mut fpu: Option<&mut RingFpu>) -> bool {
         let mut st = lock(&self.state);
         // A pending signal is delivered by the task's own thread: send the call there. So
         // is every call of a traced thread, which may stop at its entry and exit.
-        if !syscalls::can_serve_on_poller(&st, regs)
-            || has_deliverable(&st)
-            || st.kernel.ptrace.is_traced(st.tid)
+        if has_deliverable(&st) || st.kernel.ptrace.is_traced(st.tid) {
+            return false;
+        }
+        let nr = regs.rax as u32 as u64;
+        if nr == libc::SYS_rt_sigreturn as u64 {
+            // Where the trampoline can load the frame's FPU state itself.
+            match fpu.as_deref_mut() {
+                Some(f) if !st.seccomp.active() => {
+                    if !sigreturn_on_ring(&mut st, regs, f) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        } else {
+            let own = fpu.is_some() && syscalls::own_signal_call(&st, regs);
+            if !own && !syscalls::can_serve_on_poller(&st, regs) {
+                return false;
+            }
+            if !syscalls::dispatch_on_poller(&mut st, regs) {
+                return false;
+            }
+            if st.signals.interrupted_call.take().is_some() {
+                // Calls served here never sleep, so nothing interrupts them; should one
+                // report an interruption anyway, it must not reach the application as a
+                // restart code.
+                regs.rax = (-(libc::EINTR as i64)) as u64;
+            }
+        }
+        if has_deliverable(&st) {
+            match fpu {
+                // The call unblocked or raised a signal (sigprocmask, kill of itself,
+                // SIGPIPE): the trampoline saves the FPU state and comes back for the
+                // delivery (`deliver`), still on the ring.
+                Some(f) => f.save = true,
+                // The task's thread must come to deliver it.
+                None => st.group.interrupt_thread(st.tid),
+            }
+        }
+        true
+    }
+
+    fn deliver(&self, regs: &mut UserRegs, xsave: &[u8], _fpu: &mut RingFpu) -> bool {
+        let mut st = lock(&self.state);
+        // What needs the thread (a tracer's delivery stops, a stop, the end) goes there.
+        if st.kernel.ptrace.is_traced(st.tid)
+            || st.group.exiting().is_some()
+            || st.exit.is_some()
+            || st.group.job.stop_signal().is_some()
         {
             return false;
         }
-        if !syscalls::dispatch_on_poller(&mut st, regs) {
+        // Only handlers run here: a default action (the end, a stop) is the thread's,
+        // which parks or exits before any more user code runs.
+        let mask = st.signals.mask();
+        let due = (st.signals.thread.pending() | st.group.pending()) & !mask;
+        let handlers = st.group.handlers();
+        let all_handled = (1..=NSIG as i32)
+            .filter(|&sig| due & crate::signal::bit(sig) != 0)
+            .all(|sig| {
+                let h = handlers.get(sig).handler;
+                sig != libc::SIGKILL
+                    && sig != libc::SIGSTOP
+                    && h != libc::SIG_DFL as u64
+                    && h != libc::SIG_IGN as u64
+            });
+        if !all_handled {
             return false;
         }
-        if st.signals.interrupted_call.take().is_some() {
-            // Calls served here never sleep, so nothing interrupts them; should one report
-            // an interruption anyway, it must not reach the application as a restart code.
-            regs.rax = (-(libc::EINTR as i64)) as u64;
-        }
-        if has_deliverable(&st) {
-            // The call raised a signal (SIGPIPE): the task's thread must come to deliver it.
-            st.group.interrupt_thread(st.tid);
+        let mut image = || xsave.to_vec();
+        deliver_signals_with(&mut st, &mut image, regs, None);
+        if st.group.job.stop_signal().is_some() || st.group.exiting().is_some() {
+            // Something changed an action meanwhile (another thread's sigaction) and a
+            // default action ran after all: make sure the thread comes to a safe point
+            // once it is back in user mode.
+            let group = st.group.clone();
+            let tid = st.tid;
+            let _ = std::thread::Builder::new()
+                .name("rekick".into())
+                .spawn(move || {
+                    std::thread::sleep(REKICK_DELAY);
+                    group.interrupt_thread(tid);
+                });
         }
         true
     }
@@ -233,6 +303,26 @@ impl FastSyscalls for TaskSyscalls {
         }
         st.mm.handle_fault(addr, access).is_ok()
     }
+}
+
+/// rt_sigreturn served on the ring: the frame's registers and mask, and its XSAVE image for
+/// the trampoline to load. False (nothing changed) where the thread must do it: a frame
+/// that can't be read (SIGSEGV) or an image XRSTOR would refuse (KVM judges it there).
+fn sigreturn_on_ring(st: &mut TaskState, regs: &mut UserRegs, fpu: &mut RingFpu) -> bool {
+    let mut restored = *regs;
+    let Ok((mask, image)) = crate::signal_frame::restore(&st.mm, &mut restored) else {
+        return false;
+    };
+    if image
+        .as_ref()
+        .is_some_and(|i| !platform::xrstor_ok(i, fpu.xcr0))
+    {
+        return false;
+    }
+    *regs = restored;
+    st.signals.set_mask(mask);
+    fpu.restore = image;
+    true
 }
 
 /// Whether a signal could be delivered to this thread now.
@@ -298,17 +388,29 @@ fn deliver_signals(
     st: &mut TaskState,
     ctx: &mut dyn Context,
     regs: &mut UserRegs,
+    traced: Option<Option<SigInfo>>,
+) -> bool {
+    let mut fpu = || ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
+    deliver_signals_with(st, &mut fpu, regs, traced)
+}
+
+/// [`deliver_signals`] with the thread's XSAVE image from `fpu` (the vCPU's, or the one the
+/// ring trampoline saved).
+fn deliver_signals_with(
+    st: &mut TaskState,
+    fpu: &mut dyn FnMut() -> Vec<u8>,
+    regs: &mut UserRegs,
     mut traced: Option<Option<SigInfo>>,
 ) -> bool {
     let interrupted = st.signals.interrupted_call.take();
-    let handled = run_handler(st, ctx, regs, interrupted, &mut traced);
+    let handled = run_handler(st, fpu, regs, interrupted, &mut traced);
     if handled && traced.is_none() {
         // As Linux's exit-to-user loop: a frame for every signal still deliverable under
         // the mask the last handler set, each on top of the previous, so the last one set
         // up runs first and the others run as each returns. (Bounded: a signal with
         // SA_NODEFER and a full real-time queue could otherwise go on for long.)
         for _ in 0..NSIG {
-            if st.group.exiting().is_some() || !run_handler(st, ctx, regs, None, &mut None) {
+            if st.group.exiting().is_some() || !run_handler(st, fpu, regs, None, &mut None) {
                 break;
             }
         }
@@ -330,7 +432,7 @@ fn deliver_signals(
 /// handler will run (false also when a default action ended the process).
 fn run_handler(
     st: &mut TaskState,
-    ctx: &mut dyn Context,
+    fpu: &mut dyn FnMut() -> Vec<u8>,
     regs: &mut UserRegs,
     interrupted: Option<u64>,
     traced: &mut Option<Option<SigInfo>>,
@@ -353,6 +455,16 @@ fn run_handler(
             continue;
         }
         if action.handler == libc::SIG_DFL as u64 || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            // A pid namespace's init takes no default action but SIGKILL's and SIGSTOP's,
+            // which reach it only from outside its namespace (Linux's get_signal and
+            // SIGNAL_UNKILLABLE).
+            let unkillable = st
+                .group
+                .unkillable
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if unkillable && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                continue;
+            }
             if stops_by_default(sig) {
                 // The terminal's stop signals don't stop an orphaned process group, which
                 // no shell could continue (POSIX; Linux's is_current_pgrp_orphaned).
@@ -373,7 +485,7 @@ fn run_handler(
         if let Some(nr) = interrupted {
             crate::signal::restart_for_handler(regs, nr, action.flags);
         }
-        let fpu = ctx.fpu_state().unwrap_or_else(|_| vec![0u8; 4096]);
+        let fpu = fpu();
         let alt = st.signals.altstack;
         // After sigsuspend, the frame restores the mask from before the call.
         let frame_mask = st.signals.saved_mask.take().unwrap_or(mask);

@@ -173,6 +173,19 @@ pub fn xcr0(cpuid: &kvm_bindings::CpuId) -> u64 {
     (host & supported) | 0x3
 }
 
+/// The guest's XCR0 and the size of an XSAVE image of the host's enabled components (at
+/// least the guest's), computed once: CPUID and XGETBV trap on this host, itself a virtual
+/// machine, and every vCPU binding asks.
+pub fn xsave_layout(cpuid: &kvm_bindings::CpuId) -> (u64, usize) {
+    static LAYOUT: std::sync::OnceLock<(u64, usize)> = std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(|| {
+        (
+            xcr0(cpuid),
+            core::arch::x86_64::__cpuid_count(0xd, 0).ebx as usize,
+        )
+    })
+}
+
 /// XSAVE image of a reset CPU: x87 control word 0x37f, MXCSR 0x1f80, every other component
 /// in its initial state.
 pub fn initial_xsave() -> kvm_bindings::kvm_xsave {

@@ -24,11 +24,13 @@
 //! |--------|-----------------------------------------|
 //! | 0x00   | state (u32): IDLE 0, REQUEST 1, SERVING 2, DONE 3, EXIT 4, DEFER 5 |
 //! | 0x04   | poller_active (u32): nonzero while a sentry thread polls   |
-//! | 0x08   | kind (u32): 0 system call, 1 exception (direct switch)    |
+//! | 0x08   | kind (u32): 0 system call, 1 exception (direct switch), 2 FPU saved for a signal |
 //! | 0x10   | poller heartbeat (u64): guest TSC when the poller last ran     |
 //! | 0x18   | heartbeat limit (u64): TSC ticks after which the poller counts as off its core |
+//! | 0x20   | FPU operations of an answer (u32 bits): 2 XRSTOR first, 1 then XSAVE and ask again (kind 2) |
 //! | 0x40   | rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip rflags (u64 each) |
 //! | 0xd0   | exception: vector, error code, CR2 (u64 each)                |
+//! | 0x100  | XSAVE image (standard form, up to 0xe00 bytes) of an FPU operation |
 //! | 0xf00  | direct switch: the `int $0x17` frame of the trampoline       |
 //! | 0xff0  | top of the trampoline's private stack (used for `popfq`)    |
 
@@ -44,6 +46,8 @@ global_asm!(
     .set SP_KIND,   -0x1000 + 0x08
     .set SP_BEAT,   -0x1000 + 0x10
     .set SP_BEAT_LIMIT, -0x1000 + 0x18
+    .set SP_FPOP,   -0x1000 + 0x20
+    .set SP_XSAVE,  -0x1000 + 0x100
     .set SP_RAX,    -0x1000 + 0x40
     .set SP_RBX,    -0x1000 + 0x48
     .set SP_RCX,    -0x1000 + 0x50
@@ -90,6 +94,7 @@ global_asm!(
     // Publish the request. x86 keeps stores in order, so the registers are visible first.
     movl $0, SP_KIND + 1b(%rip)
     movl $1, SP_STATE + 1b(%rip)
+7:
     cmpl $0, SP_ACTIVE + 1b(%rip)
     je 3f
     mov ${spin_limit}, %ecx
@@ -129,6 +134,13 @@ global_asm!(
     movb $0, DOORBELL + 1b(%rip)
     jmp 2b
 4:
+    // The answer may ask for the FPU state (see `FpuOp`): saved to the page and sent back as
+    // a request of kind 2, or loaded from the page. XSAVE and XRSTOR take the component
+    // mask in EDX:EAX (all of them); every general register is reloaded below anyway.
+    mov SP_FPOP + 1b(%rip), %eax
+    test %eax, %eax
+    jnz 8f
+9:
     movl $0, SP_STATE + 1b(%rip)
     .if \ds
     // Direct switch: return with PVM's `int $0x17` (eretu), which takes RIP, CS, RFLAGS, RSP
@@ -175,6 +187,22 @@ global_asm!(
     mov SP_RSP + 1b(%rip), %rsp
     jmp *SP_RIP + 1b(%rip)
     .endif
+8:
+    movl $0, SP_FPOP + 1b(%rip)
+    mov %eax, %ecx
+    mov $-1, %edx
+    mov $-1, %eax
+    test $2, %ecx
+    jz 5f
+    xrstor64 SP_XSAVE + 1b(%rip)
+5:
+    test $1, %ecx
+    jz 9b
+    // Save: the registers in the page are the thread's (the call's result); ask again.
+    xsave64 SP_XSAVE + 1b(%rip)
+    movl $2, SP_KIND + 1b(%rip)
+    movl $1, SP_STATE + 1b(%rip)
+    jmp 7b
     .endm
 
     .globl runsc_trampoline_start

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::memory::{Gpa, MemoryFile};
-use crate::{FastSyscalls, Fault, Interrupter, Retry, UserRegs};
+use crate::{FastSyscalls, Fault, Interrupter, Retry, RingFpu, UserRegs};
 
 pub const STATE_IDLE: u32 = 0;
 pub const STATE_REQUEST: u32 = 1;
@@ -34,9 +34,20 @@ const OFF_KIND: u64 = 0x08;
 const OFF_BEAT: u64 = 0x10;
 const OFF_BEAT_LIMIT: u64 = 0x18;
 const OFF_EXCEPTION: u64 = 0xd0;
+const OFF_FPOP: u64 = 0x20;
+const OFF_XSAVE: u64 = 0x100;
+/// Room for the XSAVE image in the page (up to the trampoline's frame at 0xf00).
+pub const XSAVE_ROOM: usize = 0xe00;
+/// FPU operations of an answer (see `RingFpu`), bits: XRSTOR from the page first, then
+/// XSAVE to it and ask again.
+const FPOP_SAVE: u32 = 1;
+const FPOP_RESTORE: u32 = 2;
 /// Request kinds.
 pub const KIND_SYSCALL: u32 = 0;
 pub const KIND_EXCEPTION: u32 = 1;
+/// The trampoline saved the FPU state in the page, as an answer asked (`FpuOp::Save`), and
+/// waits for the pending signals' delivery; the registers are the thread's.
+pub const KIND_FPU_SAVED: u32 = 2;
 const OFF_REGS: u64 = 0x40;
 /// Registers in the page, in order: the 16 GPRs, RIP, RFLAGS.
 const NREGS: usize = 18;
@@ -69,6 +80,13 @@ const SHRINK_AFTER: u32 = 256;
 /// short spin after an exit, and its first answer restores the window.
 const FRUITLESS_SPELLS: u32 = 2;
 const FRUITLESS_DIVISOR: u32 = 8;
+/// While spells are fruitless, only one exit in this many wakes the poller. Each wake-up is a
+/// futex wake, a context switch and a short spin: in `netbench rr` under load (load average
+/// ~10 on the 2 cores) every call went by exit, the poller was woken ~2 times per round trip
+/// and still took 26-29% of the sandbox's CPU samples (`perf record`), all spent finding
+/// nothing. A program whose calls would find the poller again still gets there: the probe
+/// that answers ends the fruitless run, and every exit wakes it again.
+const FRUITLESS_WAKE_EVERY: u32 = 16;
 
 /// A vCPU's shared page.
 pub struct SharedPage {
@@ -178,6 +196,33 @@ impl SharedPage {
 
     /// Writes the registers the guest resumes with and answers the request.
     pub fn answer(&self, regs: &UserRegs) {
+        self.answer_fpu(regs, None);
+    }
+
+    /// The XSAVE image the trampoline saved (kind [`KIND_FPU_SAVED`]), `len` bytes.
+    pub fn read_xsave(&self, len: usize) -> Vec<u8> {
+        let mut image = vec![0u8; len.min(XSAVE_ROOM)];
+        self.mem.read(self.gpa + OFF_XSAVE, &mut image);
+        image
+    }
+
+    /// As [`SharedPage::answer`], with what the trampoline does with the FPU state first.
+    /// An image to restore must fit the page and have passed `xrstor_ok`.
+    pub fn answer_fpu(&self, regs: &UserRegs, fpu: Option<&RingFpu>) {
+        let mut op = 0;
+        if let Some(f) = fpu {
+            if let Some(image) = &f.restore {
+                // The page is the thread's alone while it waits in the trampoline: no
+                // other thread can change the image between this write and its XRSTOR.
+                self.mem
+                    .write(self.gpa + OFF_XSAVE, &image[..image.len().min(XSAVE_ROOM)]);
+                op |= FPOP_RESTORE;
+            }
+            if f.save {
+                op |= FPOP_SAVE;
+            }
+        }
+        self.atomic(OFF_FPOP).store(op, Ordering::Relaxed);
         let values = [
             regs.rax,
             regs.rbx,
@@ -307,6 +352,16 @@ impl Interrupter for Kicker {
     }
 }
 
+/// A request the poller handed to the context's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    Syscall,
+    Fault(Fault),
+    /// The trampoline saved the FPU state for a signal's delivery (kind
+    /// [`KIND_FPU_SAVED`]): the thread delivers it, as at any return to user mode.
+    SignalPoint,
+}
+
 /// How a context's system calls were served (reported at debug level when it ends).
 #[derive(Debug, Default)]
 pub struct RingStats {
@@ -321,6 +376,9 @@ pub struct RingStats {
     /// to the thread when their time was up (counted in `deferred` too).
     pub ring_waits_served: AtomicU64,
     pub ring_waits_handed_over: AtomicU64,
+    /// Signal deliveries after a saved FPU state (kind 2): by the poller, or by the thread.
+    pub signals_by_poller: AtomicU64,
+    pub signals_by_thread: AtomicU64,
 }
 
 /// One context's end of the ring.
@@ -330,11 +388,14 @@ pub struct RingSlot {
     fast: Arc<dyn FastSyscalls>,
     /// A request the poller declined, waiting for the vCPU thread (with its exception, if
     /// it is one).
-    deferred: Mutex<Option<(UserRegs, Option<Fault>)>>,
+    deferred: Mutex<Option<(UserRegs, Handed)>>,
     pub kicker: Arc<Kicker>,
     /// Whether the guest code rings the doorbell on DEFER (the user-mode trampoline and the
     /// stubs do; the ring-0 trampoline does not, and is kicked instead).
     defer_by_doorbell: bool,
+    /// The guest's XCR0 where the trampoline does FPU operations (`FpuOp`), and the size of
+    /// the XSAVE image; None where it doesn't (the ring-0 trampoline).
+    fpu_ops: Option<(u64, usize)>,
     /// False once the context has ended. The poller serves the slot only while holding this
     /// lock with the flag true, and [`Poller::unregister`] clears it under the lock, so once
     /// unregister returns the poller never touches the page through this slot again. Without
@@ -356,6 +417,7 @@ impl RingSlot {
         fast: Arc<dyn FastSyscalls>,
         kicker: Arc<Kicker>,
         defer_by_doorbell: bool,
+        fpu_ops: Option<(u64, usize)>,
     ) -> Self {
         RingSlot {
             page,
@@ -364,6 +426,7 @@ impl RingSlot {
             deferred: Mutex::new(None),
             kicker,
             defer_by_doorbell,
+            fpu_ops: fpu_ops.filter(|&(_, len)| len <= XSAVE_ROOM),
             live: Mutex::new(true),
             waiting: Mutex::new(None),
             has_waiting: AtomicBool::new(false),
@@ -371,7 +434,7 @@ impl RingSlot {
     }
 
     /// The request the poller declined, if one waits for the vCPU thread (taking it).
-    pub fn take_deferred(&self) -> Option<(UserRegs, Option<Fault>)> {
+    pub fn take_deferred(&self) -> Option<(UserRegs, Handed)> {
         self.deferred
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -396,9 +459,17 @@ impl RingSlot {
         }
         let mut regs = UserRegs::default();
         self.page.read_regs(&mut regs);
-        let fault = (self.page.kind() == KIND_EXCEPTION).then(|| self.page.fault());
+        let kind = self.page.kind();
+        if kind == KIND_FPU_SAVED {
+            return self.deliver(regs);
+        }
+        let fault = (kind == KIND_EXCEPTION).then(|| self.page.fault());
+        let mut fpu = self.fpu_ops.map(|(xcr0, _)| RingFpu {
+            xcr0,
+            ..Default::default()
+        });
         let served = match &fault {
-            None => self.fast.serve(&mut regs),
+            None => self.fast.serve_ring(&mut regs, fpu.as_mut()),
             Some(f) => self.fast.serve_fault(f, &mut regs),
         };
         let (done, deferred) = match fault {
@@ -406,7 +477,7 @@ impl RingSlot {
             Some(_) => (&self.stats.faults_by_poller, &self.stats.faults_deferred),
         };
         if served {
-            self.page.answer(&regs);
+            self.page.answer_fpu(&regs, fpu.as_ref());
             done.fetch_add(1, Ordering::Relaxed);
         } else if let Some(d) = fault
             .is_none()
@@ -420,9 +491,29 @@ impl RingSlot {
             return (true, true);
         } else {
             deferred.fetch_add(1, Ordering::Relaxed);
-            self.hand_over(regs, fault);
+            self.hand_over(regs, fault.map_or(Handed::Syscall, Handed::Fault));
         }
         (true, served)
+    }
+
+    /// A request of kind [`KIND_FPU_SAVED`] (claimed): the pending signals are delivered
+    /// with the saved FPU state, here or by the thread.
+    fn deliver(&self, mut regs: UserRegs) -> (bool, bool) {
+        let before = regs;
+        if let Some((xcr0, len)) = self.fpu_ops {
+            let xsave = self.page.read_xsave(len);
+            let mut fpu = RingFpu {
+                xcr0,
+                ..Default::default()
+            };
+            if self.fast.deliver(&mut regs, &xsave, &mut fpu) {
+                self.page.answer_fpu(&regs, Some(&fpu));
+                self.stats.signals_by_poller.fetch_add(1, Ordering::Relaxed);
+                return (true, true);
+            }
+        }
+        self.hand_over(before, Handed::SignalPoint);
+        (true, false)
     }
 
     /// Retries the call waiting on the ring: answers it, leaves it, or hands it to the
@@ -462,16 +553,16 @@ impl RingSlot {
                 self.stats
                     .ring_waits_handed_over
                     .fetch_add(1, Ordering::Relaxed);
-                self.hand_over(regs, None);
+                self.hand_over(regs, Handed::Syscall);
                 (true, false)
             }
         }
     }
 
     /// Gives a claimed request (state SERVING) to the context's thread.
-    fn hand_over(&self, regs: UserRegs, fault: Option<Fault>) {
+    fn hand_over(&self, regs: UserRegs, what: Handed) {
         {
-            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, fault));
+            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) = Some((regs, what));
             if self.defer_by_doorbell {
                 // Only from SERVING: a kick (a signal for the thread) may already have made
                 // the thread take the request and answer it (DONE); a plain store would then
@@ -506,6 +597,10 @@ struct PollerShared {
     exit_wakes: AtomicU64,
     /// The widest window reached, in microseconds.
     widest_us: AtomicU64,
+    /// Whether the poller's last spells were fruitless (see [`FRUITLESS_WAKE_EVERY`]), and
+    /// exits that found it asleep meanwhile.
+    fruitless: AtomicBool,
+    skipped_wakes: AtomicU32,
 }
 
 /// How long the guest waits for a poller that stopped beating before it takes the exit. The
@@ -547,6 +642,8 @@ impl Poller {
             sleeps: AtomicU64::new(0),
             exit_wakes: AtomicU64::new(0),
             widest_us: AtomicU64::new(SPIN_MIN.as_micros() as u64),
+            fruitless: AtomicBool::new(false),
+            skipped_wakes: AtomicU32::new(0),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -639,6 +736,13 @@ impl Poller {
     /// Wakes the poller after an exit showed it was asleep.
     pub fn wake(&self) {
         if self.shared.sleeping.load(Ordering::Relaxed) {
+            if self.shared.fruitless.load(Ordering::Relaxed)
+                && !(self.shared.skipped_wakes.fetch_add(1, Ordering::Relaxed))
+                    .wrapping_add(1)
+                    .is_multiple_of(FRUITLESS_WAKE_EVERY)
+            {
+                return;
+            }
             self.shared.woken_by_exit.store(true, Ordering::Relaxed);
             if let Some(t) = &self.thread {
                 t.thread().unpark();
@@ -771,6 +875,9 @@ fn poll_loop(shared: &PollerShared) {
         } else if woken_by_exit {
             fruitless = fruitless.saturating_add(1);
         }
+        shared
+            .fruitless
+            .store(fruitless >= FRUITLESS_SPELLS, Ordering::Relaxed);
         // Go to sleep: tell the trampolines first, then serve anything that raced in.
         shared.woken_by_exit.store(false, Ordering::Relaxed);
         set_sleeping(shared, true);

@@ -15,7 +15,8 @@ use super::guest_code;
 use super::layout::*;
 use super::pagetables::*;
 use super::ring::{
-    Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, STATE_DEFER, STATE_EXIT,
+    Handed, Kicker, RingSlot, SharedPage, KICK_SIGNAL, KIND_EXCEPTION, KIND_FPU_SAVED, STATE_DEFER,
+    STATE_EXIT,
 };
 use super::{SyscallEntry, VmShared};
 use crate::memory::Gpa;
@@ -798,6 +799,7 @@ impl KvmContext {
             self.fast.clone(),
             self.kicker.clone(),
             entry == SyscallEntry::UserTrampoline,
+            (entry == SyscallEntry::UserTrampoline).then(|| cpu::xsave_layout(&self.vm.cpuid)),
         ));
         if let Some(poller) = &self.vm.poller {
             poller.register(slot.clone());
@@ -841,20 +843,25 @@ impl KvmContext {
     /// Takes a request from the shared page (`from_page`, after the doorbell) or the one the
     /// poller deferred (`deferred`): a system call, or under the direct switch an exception.
     /// Either way it is answered through the page.
-    fn take_syscall(
-        &mut self,
-        regs: &mut UserRegs,
-        from_page: bool,
-        mut fault: Option<Fault>,
-    ) -> Event {
+    fn take_syscall(&mut self, regs: &mut UserRegs, from_page: bool, mut what: Handed) -> Event {
         let b = self.bound.as_ref().expect("called on a vCPU");
         if from_page {
-            if b.slot.page.kind() == KIND_EXCEPTION {
-                fault = Some(b.slot.page.fault());
-                b.slot.stats.faults_by_exit.fetch_add(1, Ordering::Relaxed);
-            } else {
-                b.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+            match b.slot.page.kind() {
+                KIND_EXCEPTION => {
+                    what = Handed::Fault(b.slot.page.fault());
+                    b.slot.stats.faults_by_exit.fetch_add(1, Ordering::Relaxed);
+                }
+                KIND_FPU_SAVED => what = Handed::SignalPoint,
+                _ => {
+                    b.slot.stats.by_exit.fetch_add(1, Ordering::Relaxed);
+                }
             }
+        }
+        if what == Handed::SignalPoint {
+            b.slot
+                .stats
+                .signals_by_thread
+                .fetch_add(1, Ordering::Relaxed);
         }
         let sregs = &b.vcpu.fd.sync_regs().sregs;
         let (fs, gs) = (sregs.fs.base, sregs.gs.base);
@@ -864,9 +871,13 @@ impl KvmContext {
         regs.fs_base = fs;
         regs.gs_base = gs;
         self.resume = Resume::Syscall;
-        match fault {
-            Some(f) => Event::Fault(f),
-            None => Event::Syscall,
+        match what {
+            Handed::Fault(f) => Event::Fault(f),
+            Handed::Syscall => Event::Syscall,
+            // The trampoline saved the FPU state for a signal: the thread's state is in
+            // `regs` (the FPU's is still in the vCPU, XSAVE leaves it) and the answer goes
+            // back through the page, as a call's. The sentry delivers, as after a kick.
+            Handed::SignalPoint => Event::Interrupted { at_user: true },
         }
     }
 }
@@ -910,14 +921,14 @@ impl Context for KvmContext {
                         if let Some(p) = &self.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true, None));
+                        return Ok(self.take_syscall(regs, true, Handed::Syscall));
                     }
                 }
                 RawExit::Mmio(addr) if addr & !(PAGE_SIZE - 1) == self.vm.doorbell_gpa => {
                     if slot.page.claim(STATE_DEFER) {
-                        if let Some((d, fault)) = slot.take_deferred() {
+                        if let Some((d, what)) = slot.take_deferred() {
                             *regs = d;
-                            return Ok(self.take_syscall(regs, false, fault));
+                            return Ok(self.take_syscall(regs, false, what));
                         }
                         // Cannot happen (the poller sets DEFER only over SERVING, with the
                         // request stored first); say so rather than leave the guest waiting.
@@ -927,14 +938,14 @@ impl Context for KvmContext {
                         if let Some(p) = &self.vm.poller {
                             p.wake();
                         }
-                        return Ok(self.take_syscall(regs, true, None));
+                        return Ok(self.take_syscall(regs, true, Handed::Syscall));
                     }
                 }
                 RawExit::Mmio(_) => {}
                 RawExit::Interrupted => {
-                    if let Some((d, fault)) = slot.take_deferred() {
+                    if let Some((d, what)) = slot.take_deferred() {
                         *regs = d;
-                        return Ok(self.take_syscall(regs, false, fault));
+                        return Ok(self.take_syscall(regs, false, what));
                     }
                     if self.kicker.interrupted.swap(false, Ordering::SeqCst) {
                         // In plain user code (not the trampoline, not ring 0) the state is

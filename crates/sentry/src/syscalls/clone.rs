@@ -66,6 +66,14 @@ struct CloneArgs {
 
 fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResult {
     let flags = args.flags & !0xff; // the low byte is the exit signal
+    if flags & CLONE_THREAD == 0 || flags & CLONE_VFORK != 0 {
+        // Only a new thread is made on the ring poller (see `thread_on_poller`), which must
+        // not sleep: a vfork parent waits for its child, and a new process is the thread's
+        // work. (The flags were read again since that check: they may have changed.)
+        if fs::waiter::no_sleep() {
+            return Err(Errno(fs::waiter::WOULD_SLEEP));
+        }
+    }
     use crate::namespaces as ns;
     let ns_flags = flags & ns::SUPPORTED;
     // Linux's copy_process: a new mount or user namespace can't share the fs_struct, and a
@@ -107,6 +115,12 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     }
     if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
         return Err(Errno::EINVAL);
+    }
+    // A pid namespace whose init has ended takes no one new (Linux's alloc_pid).
+    let joins_dead_ns = flags & (CLONE_THREAD | ns::CLONE_NEWPID) == 0
+        && t.process.namespaces().pid_for_children.is_dead();
+    if joins_dead_ns {
+        return Err(Errno::ENOMEM);
     }
 
     let kernel = t.kernel.clone();
@@ -224,6 +238,11 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     // Its ids in its pid namespace and those above (the process's, for a thread).
     let child_pid_ns = process.namespaces().pid;
     child_pid_ns.register(tid);
+    if !thread && !child_pid_ns.is_initial() && child_pid_ns.view(tid) == 1 {
+        group
+            .unkillable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let parent_view = crate::namespaces::pid_view(&t.process, tid);
     if flags & CLONE_PARENT_SETTID != 0 {
         t.mm.copy_out(args.parent_tid, &parent_view.to_le_bytes())?;
@@ -292,33 +311,152 @@ pub fn spawn(state: TaskState, regs: UserRegs) -> Result<(), Errno> {
     let group = state.group.clone();
     let state = Arc::new(Mutex::new(state));
     let task_state = state.clone();
-    let started = std::thread::Builder::new()
-        .name(format!("task-{tid}"))
-        .spawn(move || {
-            let fast = Arc::new(TaskSyscalls::new(task_state.clone()));
-            let task = Task { state: task_state };
-            let ctx = match kernel.platform.new_context(fast) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("task {tid}: no vCPU: {e}");
-                    group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
-                    task.finish();
-                    return;
-                }
-            };
-            group.set_interrupter(tid, ctx.interrupter());
-            if let Err(e) = task.run(ctx, regs) {
-                tracing::warn!("task {tid}: {e}");
+    let started = host_threads::run(format!("task-{tid}"), move || {
+        let fast = Arc::new(TaskSyscalls::new(task_state.clone()));
+        let task = Task { state: task_state };
+        let ctx = match kernel.platform.new_context(fast) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("task {tid}: no vCPU: {e}");
                 group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
                 task.finish();
+                return;
             }
-        });
+        };
+        group.set_interrupter(tid, ctx.interrupter());
+        if let Err(e) = task.run(ctx, regs) {
+            tracing::warn!("task {tid}: {e}");
+            group.exit(ExitStatus::Signal(crate::signal::Signo::SIGKILL));
+            task.finish();
+        }
+    });
     match started {
         Ok(_) => Ok(()),
         Err(_) => {
             let st = state.lock().unwrap_or_else(|e| e.into_inner());
             st.group.remove_thread(tid);
             Err(Errno::EAGAIN)
+        }
+    }
+}
+
+/// Whether a clone or clone3 in `regs` makes a thread (CLONE_THREAD, no CLONE_VFORK): that
+/// never waits, so the ring poller may serve it (one exit less per pthread_create).
+pub fn thread_on_poller(t: &TaskState, regs: &UserRegs) -> bool {
+    let flags = match regs.rax as u32 as i64 {
+        libc::SYS_clone => regs.rdi,
+        libc::SYS_clone3 => match t.mm.read_u64(regs.rdi) {
+            Ok(f) => f,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    flags & CLONE_THREAD != 0 && flags & CLONE_VFORK == 0
+}
+
+/// The host threads tasks run on. One whose task ended waits a while for the next task
+/// instead of exiting: a new thread costs a host clone and a dozen set-up and tear-down
+/// calls (signal stack, robust list, name; munmap and madvise at exit), a good part of a
+/// pthread_create and join in the sandbox.
+mod host_threads {
+    use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    use std::time::{Duration, Instant};
+
+    type Job = Box<dyn FnOnce() + Send>;
+
+    /// Idle threads kept at most, and how long each waits before it exits.
+    const MAX_IDLE: usize = 16;
+    const IDLE_TIME: Duration = Duration::from_secs(2);
+
+    /// An idle thread: a job is handed over in `job`, with `cv` notified.
+    #[derive(Default)]
+    struct Idle {
+        job: Mutex<Option<(String, Job)>>,
+        cv: Condvar,
+    }
+
+    static IDLE: Mutex<Vec<Arc<Idle>>> = Mutex::new(Vec::new());
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `job` on an idle host thread, or a new one named `name`.
+    pub fn run(name: String, job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        let job: Job = Box::new(job);
+        if let Some(idle) = lock(&IDLE).pop() {
+            *lock(&idle.job) = Some((name, job));
+            idle.cv.notify_one();
+            return Ok(());
+        }
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || worker(job))
+            .map(|_| ())
+    }
+
+    fn worker(mut job: Job) {
+        loop {
+            job();
+            match wait_for_job() {
+                Some((name, next)) => {
+                    set_name(&name);
+                    job = next;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Waits in the idle list for a job; None when the time is up (or the list is full).
+    fn wait_for_job() -> Option<(String, Job)> {
+        let me = Arc::new(Idle::default());
+        {
+            let mut idle = lock(&IDLE);
+            if idle.len() >= MAX_IDLE {
+                return None;
+            }
+            idle.push(me.clone());
+        }
+        let deadline = Instant::now() + IDLE_TIME;
+        let mut job = lock(&me.job);
+        loop {
+            if let Some(j) = job.take() {
+                return Some(j);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(job);
+                let mut idle = lock(&IDLE);
+                if let Some(i) = idle.iter().position(|i| Arc::ptr_eq(i, &me)) {
+                    idle.remove(i);
+                    return None;
+                }
+                // Taken off the list by `run`, which is handing a job over: wait for it.
+                drop(idle);
+                job = lock(&me.job);
+                while job.is_none() {
+                    job = me.cv.wait(job).unwrap_or_else(|e| e.into_inner());
+                }
+                continue;
+            }
+            job = me
+                .cv
+                .wait_timeout(job, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Names the host thread after its new task (as a new thread's name would be).
+    fn set_name(name: &str) {
+        let mut bytes = [0u8; 16];
+        let n = name.len().min(15);
+        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes, which
+        // `bytes` is (zeroed past the name); it changes only this thread's name.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, bytes.as_ptr());
         }
     }
 }

@@ -539,10 +539,11 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         F_GETOWN => {
             let o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
+            let id = crate::namespaces::pid_view(&t.process, o.id);
             Ok(if o.kind == sigio::F_OWNER_PGRP {
-                -(o.id as i64) as u64
+                -(id as i64) as u64
             } else {
-                o.id as u64
+                id as u64
             })
         }
         F_SETOWN => {
@@ -560,7 +561,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         F_GETOWN_EX => {
             let (kind, id) = {
                 let o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
-                (o.kind, o.id)
+                (o.kind, crate::namespaces::pid_view(&t.process, o.id))
             };
             let mut b = [0u8; 8];
             b[..4].copy_from_slice(&kind.to_le_bytes());
@@ -589,7 +590,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if file.inode().map(|i| i.file_type()) != Some(FileType::Directory) {
                     return Err(Errno::ENOTDIR);
                 }
-                set_owner(t, &file, sigio::F_OWNER_PID, t.pid)?;
+                set_owner(t, &file, sigio::F_OWNER_PID, own_pid(t))?;
             }
             let signal = sigio::msg_signal(&t.kernel, fd as i32);
             fs::inotify::dnotify(&file, arg as u32, signal).map_err(Errno)?;
@@ -671,12 +672,23 @@ fn set_lease(t: &TaskState, file: &std::sync::Arc<OpenFile>, fd: i32, typ: i32) 
         let mut o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
         (o.kind, o.id, o.sig) = (sigio::F_OWNER_TID, 0, 0);
     } else {
-        set_owner(t, file, sigio::F_OWNER_PID, t.pid)?;
+        set_owner(t, file, sigio::F_OWNER_PID, own_pid(t))?;
     }
     Ok(0)
 }
 
+/// The caller's pid as its own pid namespace gives it (what `set_owner` takes).
+fn own_pid(t: &TaskState) -> i32 {
+    crate::namespaces::pid_view(&t.process, t.pid)
+}
+
+/// `id` is the caller's pid namespace's; the owner is kept by the kernel's id.
 fn set_owner(t: &TaskState, file: &OpenFile, kind: i32, id: i32) -> SysResult {
+    let id = if id > 0 {
+        crate::namespaces::pid_global(&t.process, id).ok_or(Errno::ESRCH)?
+    } else {
+        id
+    };
     if id != 0 {
         let exists = t.kernel.thread_owner(id).is_some()
             || !t

@@ -60,8 +60,17 @@ pub(super) fn poller_candidate(nr: u64) -> bool {
         libc::SYS_recvmsg,
         libc::SYS_accept,
         libc::SYS_accept4,
+        libc::SYS_connect,
     ]
     .contains(&(nr as i64))
+}
+
+/// Whether `fd` names a host stream socket that a connect(2) would wait on (not
+/// O_NONBLOCK): such a connect may wait on the ring (`ring_wait`). On loopback the
+/// handshake is done within the host's connect (softirq on the way out), so the retry finds
+/// it complete: the second connect answers at once, with no exit to the task's thread.
+pub(super) fn connect_may_wait(t: &TaskState, fd: u64) -> bool {
+    host_at(t, fd).is_some_and(|f| !nonblocking(&f) && host(&f).is_some_and(|s| s.is_stream()))
 }
 
 /// Stream sends at most this long go to the poller when the socket is writable: a host
@@ -94,6 +103,11 @@ pub(super) fn completes_at_once(file: &OpenFile, nr: u64, args: [u64; 6]) -> boo
     let Some(s) = host(file) else {
         return false;
     };
+    // connect(2) has no flags: only O_NONBLOCK decides whether it waits (a blocking one may
+    // still wait on the ring: `ring_wait`).
+    if nr as i64 == libc::SYS_connect {
+        return nonblocking(file);
+    }
     let (len, flags) = len_and_flags(nr, args);
     let accepting = matches!(nr as i64, libc::SYS_accept | libc::SYS_accept4);
     // accept4's flags are SOCK_*, not MSG_*: only O_NONBLOCK decides whether it waits.

@@ -135,7 +135,7 @@ const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the long
 const MQ_NOTIFY: &str =
     "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
 
-const NAMESPACES: &str = "UTS, IPC, mount, cgroup, user and pid namespaces are the sandbox's own objects; per process, not per thread (a thread's unshare moves its whole process; clone with CLONE_THREAD and a CLONE_NEW* flag is EINVAL); a pid namespace numbers its processes from 1 for getpid/gettid/getppid, clone, wait4/waitid, kill/tkill/tgkill, getpgid/getsid/setpgid and the proc mounted in it, but not yet for the other calls taking pids (ptrace, pidfd_open, sched_*, prlimit, ...), nor in siginfo's si_pid; its init's end doesn't kill the rest of it, and signals to it aren't filtered; a user namespace may be made by anyone (EINVAL from a threaded process, EPERM when chroot'ed or when the creator's ids aren't mapped, ENOSPC past 32 levels); its uid_map and gid_map are written once with Linux's rules (at most 340 lines, no overlaps, outside ids mapped in the parent, only one's own euid/egid without CAP_SETUID/CAP_SETGID in the parent, the egid only after setgroups \"deny\") and read relative to the reader's namespace; ids are the sandbox's inside and translated at the edges (unmapped: 65534): get*id, getgroups, setfsuid/setfsgid, stat/statx, /proc/PID/status, SO_PEERCRED, SCM_CREDENTIALS, si_uid (handlers, rt_sigtimedwait, waitid), IPC_STAT show them, set*id, setgroups, chown, SCM_CREDENTIALS and IPC_SET take them (EINVAL unmapped); its creator has every capability in it and over the UTS, IPC, mount and pid namespaces it owns (hostname, mount of tmpfs/devpts/proc/mqueue, setns), while capabilities over files hold only for files whose owner and group it maps, and the rest (devices, clocks, kill, ptrace, IPC permissions, sysfs) only in the initial namespace; mounts copied into a mount namespace owned by another user namespace are locked as Linux's (no umount or move of them, their ro/nosuid/nodev/noexec and atime flags kept, no non-recursive bind of their parent, no superblock remount); not yet translated: si_uid from signalfd and PTRACE_GETSIGINFO, /proc/sysvipc, file owners in /proc/PID; /proc/PID files stay the process's even when it is not dumpable; CLONE_NEWNET and CLONE_NEWTIME are EPERM (the network namespace is the sandbox's already)";
+const NAMESPACES: &str = "UTS, IPC, mount, cgroup, user and pid namespaces are the sandbox's own objects; per process, not per thread (a thread's unshare moves its whole process; clone with CLONE_THREAD and a CLONE_NEW* flag is EINVAL); a pid namespace numbers its processes from 1 for every call taking or giving a pid, the proc mounted in it, and siginfo's si_pid (0 for a sender outside it); its init reaps its orphans, takes no default action from inside (SIGKILL and SIGSTOP only from outside), and its end kills the rest of the namespace, after which fork into it is ENOMEM; kill(-1) stays within the caller's namespace; the sandbox's own first process is not protected as an init is (`runsc do` programs expect a default action to work); a user namespace may be made by anyone (EINVAL from a threaded process, EPERM when chroot'ed or when the creator's ids aren't mapped, ENOSPC past 32 levels); its uid_map and gid_map are written once with Linux's rules (at most 340 lines, no overlaps, outside ids mapped in the parent, only one's own euid/egid without CAP_SETUID/CAP_SETGID in the parent, the egid only after setgroups \"deny\") and read relative to the reader's namespace; ids are the sandbox's inside and translated at the edges (unmapped: 65534): get*id, getgroups, setfsuid/setfsgid, stat/statx, /proc/PID/status, SO_PEERCRED, SCM_CREDENTIALS, si_uid (handlers, rt_sigtimedwait, waitid), IPC_STAT show them, set*id, setgroups, chown, SCM_CREDENTIALS and IPC_SET take them (EINVAL unmapped); its creator has every capability in it and over the UTS, IPC, mount and pid namespaces it owns (hostname, mount of tmpfs/devpts/proc/mqueue, setns), while capabilities over files hold only for files whose owner and group it maps, and the rest (devices, clocks, kill, ptrace, IPC permissions, sysfs) only in the initial namespace; mounts copied into a mount namespace owned by another user namespace are locked as Linux's (no umount or move of them, their ro/nosuid/nodev/noexec and atime flags kept, no non-recursive bind of their parent, no superblock remount); not yet translated: si_uid from signalfd and PTRACE_GETSIGINFO, /proc/sysvipc, file owners in /proc/PID; /proc/PID files stay the process's even when it is not dumpable; CLONE_NEWNET and CLONE_NEWTIME are EPERM (the network namespace is the sandbox's already)";
 const SETNS: &str = "/proc/PID/ns files only (a pidfd is EINVAL); per process, as unshare";
 const MOUNT: &str = "tmpfs (a new one each time; size, nr_inodes, mode, uid, gid), proc, sysfs, devpts and mqueue (the sandbox's own instances), bind and recursive bind, MS_MOVE, remount (the per-mount flags; a tmpfs' size isn't changed), ro/nosuid/nodev/noexec and the atime flags per mount (noexec, nodev and ro enforced); propagation types are recorded and shown in mountinfo, but no mount or unmount propagates to peers or slaves; other types ENODEV";
 
@@ -560,6 +560,9 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if nr == n::SYS_clone as u64 || nr == n::SYS_clone3 as u64 => {
+            clone::thread_on_poller(task, regs)
+        }
         Some(_) if inet::poller_candidate(nr) && inet::host_at(task, regs.rdi).is_some() => {
             inet::host_at(task, regs.rdi)
                 .is_some_and(|f| inet::completes_at_once(&f, nr, regs.syscall_args()))
@@ -580,6 +583,14 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         },
         Some(_) => false,
     }
+}
+
+/// Calls that change only the caller's own signal state, which the ring poller may serve
+/// where the trampoline can save the FPU state for a delivery they make due (see
+/// `TaskSyscalls::serve_ring`): sigprocmask, and raise's tkill or tgkill of the caller.
+/// Elsewhere they stay on the task's thread, which delivers at once.
+pub fn own_signal_call(task: &TaskState, regs: &UserRegs) -> bool {
+    regs.rax as u32 as i64 == n::SYS_rt_sigprocmask || sigsend::targets_caller(task, regs)
 }
 
 /// Whether a read or write of a sandbox pipe would complete without waiting, so that the

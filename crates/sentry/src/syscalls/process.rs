@@ -69,6 +69,11 @@ pub fn set_robust_list(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysR
 /// learn whether the kernel supports robust mutexes at all.
 pub fn get_robust_list(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (pid, head_addr, len_addr) = (a[0] as i32, a[1], a[2]);
+    let pid = if pid > 0 {
+        crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?
+    } else {
+        pid
+    };
     if pid != 0 && pid != t.tid {
         // Another thread's list needs ptrace rights, which nobody has in the sandbox.
         return Err(if t.kernel.group(pid).is_some() || pid < 0 {
@@ -421,7 +426,11 @@ fn cap_words(t: &mut TaskState, header: u64) -> Result<usize, Errno> {
 /// The capability sets of the task `pid` names (0: the caller), as last committed (the
 /// task's own state may be locked by a sleep).
 fn caps_of(t: &TaskState, pid: i32) -> Result<crate::caps::CapSets, Errno> {
-    if pid == 0 || pid == t.tid {
+    if pid == 0 {
+        return Ok(t.creds.caps);
+    }
+    let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
+    if pid == t.tid {
         return Ok(t.creds.caps);
     }
     if let Some(caps) =

@@ -34,7 +34,7 @@ enum Pending {
     Sleep(Instant),
     /// A futex wait, queued without sleeping.
     Futex(futex::Queued),
-    /// A pipe read or write, tried again each time.
+    /// A pipe read or write, or a connect on a host stream socket, tried again each time.
     Stream,
     /// Already answered (a futex word that had changed): the value of RAX.
     Answer(u64),
@@ -102,6 +102,17 @@ pub fn begin(w: &mut RingWaits, st: &TaskState, regs: &UserRegs) -> Option<Durat
                     .ok()
                     .is_some_and(|f| f.special_desc().and_then(|d| d.as_pipe()).is_some()) =>
         {
+            if !worth_trying(w) {
+                return None;
+            }
+            Pending::Stream
+        }
+        // A blocking connect on a host stream socket: the first try starts the connection
+        // (EINPROGRESS on the host), each retry asks the host again, which answers 0 once it
+        // is established (or its error) and EALREADY meanwhile; a connect handed over later
+        // finds the attempt in progress (EALREADY) and waits for it on the task's thread,
+        // as a connect restarted after a signal does.
+        libc::SYS_connect if super::inet::connect_may_wait(st, a[0]) => {
             if !worth_trying(w) {
                 return None;
             }

@@ -18,12 +18,14 @@ const SI_TKILL: i32 = -6;
 /// The size of the kernel's siginfo (the part rt_sigqueueinfo reads).
 const KERNEL_SIGINFO_SIZE: usize = 48;
 
-/// The siginfo a signal the caller sends itself carries: who sent it.
+/// The siginfo a signal the caller sends carries: who sent it, by the id the sender's pid
+/// namespace gives it (Linux's prepare_kill_siginfo: task_tgid_vnr). A receiver that can't
+/// see the sender gets 0 instead ([`as_received`]).
 pub(super) fn sender_info(t: &TaskState, sig: i32, code: i32) -> SigInfo {
     SigInfo {
         signo: sig,
         code,
-        pid: t.pid,
+        pid: crate::namespaces::pid_view(&t.process, t.pid),
         uid: t.creds.uid,
         ..Default::default()
     }
@@ -49,6 +51,30 @@ fn signal_self(t: &mut TaskState, info: SigInfo, to_process: bool) {
     } else {
         t.group.send_thread(t.tid, info, false);
     }
+}
+
+/// si_code of signals that carry no sender (their siginfo has no si_pid): a POSIX
+/// timer's, and an I/O readiness signal's.
+const SI_SIGIO: i32 = -5;
+
+/// What `info`, sent by the caller, becomes for process `target` (Linux's
+/// send_signal_locked): None when the target drops it on arrival, because it is a pid
+/// namespace's init and SIGKILL or SIGSTOP comes from inside the namespace. A sender the
+/// target's namespace doesn't see (an ancestor namespace's) shows as pid 0.
+fn as_received(t: &TaskState, target: &ThreadGroup, mut info: SigInfo) -> Option<SigInfo> {
+    let Some(ns) = t.kernel.pid_ns(target.pid) else {
+        return Some(info);
+    };
+    let from_inside = ns.view(t.pid) != 0;
+    let has_sender = info.code != crate::signal_frame::SI_TIMER && info.code != SI_SIGIO;
+    if !from_inside && has_sender {
+        info.pid = 0;
+    }
+    let kernel_only = info.signo == libc::SIGKILL || info.signo == libc::SIGSTOP;
+    if from_inside && kernel_only && target.unkillable.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    Some(info)
 }
 
 /// May the caller signal `target`? Its own process always; another when the credentials
@@ -99,10 +125,10 @@ pub(super) fn send_to_process(
     continue_on_sigcont(t, &target.group, info.signo);
     if target.group.pid == t.pid {
         signal_self(t, info, true);
-    } else {
+    } else if let Some(info) = as_received(t, &target.group, info) {
         target.group.send(info);
+        release_on_sigkill(&target.group, info.signo);
     }
-    release_on_sigkill(&target.group, info.signo);
     Ok(())
 }
 
@@ -127,11 +153,13 @@ pub fn kill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     match pid {
         p if p > 0 => send_to_pid(t, global(p), info),
         -1 => {
-            // Every process but init and the caller: success unless there is none; a
-            // process the caller may not signal is skipped.
+            // Every process of the caller's pid namespace (and below) but its init and the
+            // caller: success unless there is none; a process the caller may not signal is
+            // skipped.
             let mut count = 0;
             for target in t.kernel.recipients(ProcessSet::All) {
-                if target.group.pid <= 1 || target.group.pid == t.pid {
+                let seen_as = crate::namespaces::pid_view(&t.process, target.group.pid);
+                if seen_as <= 1 || target.group.pid == t.pid {
                     continue;
                 }
                 count += 1;
@@ -202,11 +230,30 @@ fn send_to_thread(t: &mut TaskState, tgid: Option<i32>, tid: i32, info: SigInfo)
     check_permission(t, &target, info.signo)?;
     if info.signo != 0 {
         continue_on_sigcont(t, &target.group, info.signo);
-        // The thread may have exited meanwhile: Linux reports success then too.
-        target.group.send_thread(tid, info, true);
-        release_on_sigkill(&target.group, info.signo);
+        let own_process = target.group.pid == t.pid;
+        let received = if own_process {
+            Some(info)
+        } else {
+            as_received(t, &target.group, info)
+        };
+        if let Some(info) = received {
+            // The thread may have exited meanwhile: Linux reports success then too.
+            target.group.send_thread(tid, info, true);
+            release_on_sigkill(&target.group, info.signo);
+        }
     }
     Ok(0)
+}
+
+/// Whether a tkill or tgkill in `regs` is aimed at the caller itself (raise): then it only
+/// queues a signal for the caller and may be served on the ring poller.
+pub fn targets_caller(t: &TaskState, regs: &UserRegs) -> bool {
+    let global = |p: u64| crate::namespaces::pid_global(&t.process, p as i32);
+    match regs.rax as u32 as i64 {
+        libc::SYS_tkill => global(regs.rdi) == Some(t.tid),
+        libc::SYS_tgkill => global(regs.rdi) == Some(t.pid) && global(regs.rsi) == Some(t.tid),
+        _ => false,
+    }
 }
 
 pub fn tkill(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {

@@ -138,23 +138,21 @@ fn peer_creds(t: &TaskState) -> Ucred {
     }
 }
 
-/// Credentials as the reader's user namespace names them (the overflow ids when unmapped),
-/// as SCM_CREDENTIALS and SO_PEERCRED show them (Linux's cred_to_ucred). No credentials
-/// (an unconnected socket's peer: -1) stay -1.
+/// Credentials as the reader's namespaces name them (the overflow ids when unmapped, pid 0
+/// for a process its pid namespace doesn't see), as SCM_CREDENTIALS and SO_PEERCRED show
+/// them (Linux's cred_to_ucred).
 fn seen_ucred(t: &TaskState, c: Ucred) -> Ucred {
-    let ns = &t.creds.user_ns;
     Ucred {
-        uid: if c.uid == u32::MAX {
-            c.uid
-        } else {
-            ns.uid_seen(c.uid)
+        pid: crate::namespaces::pid_view(&t.process, c.pid),
+        // -1: no peer (an unconnected socket's SO_PEERCRED), shown as is.
+        uid: match c.uid {
+            u32::MAX => u32::MAX,
+            uid => t.creds.user_ns.uid_seen(uid),
         },
-        gid: if c.gid == u32::MAX {
-            c.gid
-        } else {
-            ns.gid_seen(c.gid)
+        gid: match c.gid {
+            u32::MAX => u32::MAX,
+            gid => t.creds.user_ns.gid_seen(gid),
         },
-        ..c
     }
 }
 
@@ -691,7 +689,10 @@ fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
         },
         ..c
     };
-    let pid_ok = c.pid == t.pid || capable(&t.creds, Cap::SysAdmin);
+    // The pid is the caller's pid namespace's; the message carries the kernel's id, which
+    // each receiver sees as its own namespace does.
+    let global = crate::namespaces::pid_global(&t.process, c.pid).unwrap_or(0);
+    let pid_ok = global == t.pid || capable(&t.creds, Cap::SysAdmin);
     let uid_ok = c.uid == t.creds.uid
         || c.uid == t.creds.euid
         || c.uid == t.creds.suid
@@ -703,14 +704,14 @@ fn check_creds(t: &TaskState, c: Ucred) -> Result<Ucred, Errno> {
     if !(pid_ok && uid_ok && gid_ok) {
         return Err(Errno::EPERM);
     }
-    if c.pid != t.pid {
+    if global != t.pid {
         // Only this process exists until fork does.
         return Err(Errno::ESRCH);
     }
     if c.uid == u32::MAX || c.gid == u32::MAX {
         return Err(Errno::EINVAL);
     }
-    Ok(c)
+    Ok(Ucred { pid: global, ..c })
 }
 
 /// The common part of sendto, sendmsg and sendmmsg: `len` bytes from the iovecs to the
