@@ -503,6 +503,8 @@ int main(void)
 	mkdir(at("mnt"), 0777);
 	chmod(at("mnt"), 0777);
 
+	show_file("overflowuid", 0, "../sys/kernel/overflowuid");
+	show_file("overflowgid", 0, "../sys/kernel/overflowgid");
 	in_child(as_root);
 	in_child(nesting);
 	in_child(cloned);
