@@ -13,7 +13,9 @@
 #include <sys/sysmacros.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -240,6 +242,37 @@ static void unmapped_creator(void)
 	P("unshare(NEWUSER) unmapped creator", unshare(CLONE_NEWUSER));
 }
 
+/* clone(CLONE_NEWUSER): the child is in the new namespace with every capability there;
+ * the parent maps it from outside (as root: any ids of its own namespace). */
+static void cloned(void)
+{
+	int go[2];
+	if (pipe(go))
+		return;
+	fflush(stdout);
+	pid_t c = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (c == 0) {
+		show_ids("cloned unmapped");
+		show_caps("cloned unmapped");
+		fflush(stdout);
+		char b;
+		read(go[0], &b, 1);
+		show_ids("cloned mapped");
+		show_file("cloned uid_map", 0, "uid_map");
+		fflush(stdout);
+		_exit(0);
+	}
+	usleep(100000);
+	printf("parent maps 0 0 2: %s\n", write_file(c, "uid_map", "0 0 2\n"));
+	printf("parent maps gid 0 0 1: %s\n", write_file(c, "gid_map", "0 0 1\n"));
+	show_file("parent sees", c, "uid_map");
+	fflush(stdout);
+	write(go[1], "g", 1);
+	int st;
+	waitpid(c, &st, 0);
+	printf("cloned status %d\n", st);
+}
+
 static void *sleeper(void *arg)
 {
 	(void)arg;
@@ -260,7 +293,43 @@ static void chrooted(void)
 	P("unshare(NEWUSER) chrooted", unshare(CLONE_NEWUSER));
 }
 
+/* Mounts a new user namespace's root inherits stay as they were (Linux's lock_mnt_tree):
+ * no unmounting or moving them, no clearing their ro flag, no reconfiguring their file
+ * system, and no bind of their parent that would uncover what they hide. Natively the
+ * mounts are made in a private mount namespace of the child's own first. */
+static void locked_mounts(void)
+{
+	P("unshare(NEWNS)", unshare(CLONE_NEWNS));
+	P("make private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	P("mount ro tmpfs", mount("t", at("mnt"), "tmpfs", MS_RDONLY, "size=1m"));
+	P("mount covering tmpfs", mount("t", at("rootdir"), "tmpfs", 0, "size=1m"));
+	P("unshare(NEWUSER|NEWNS)", unshare(CLONE_NEWUSER | CLONE_NEWNS));
+	printf("uid_map: %s\n", write_file(0, "uid_map", "0 0 1\n"));
+	P("remount bind rw", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_BIND, NULL));
+	P("remount bind ro,nosuid", mount(NULL, at("mnt"), NULL,
+					  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL));
+	P("remount sb", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	P("umount locked", umount(at("mnt")));
+	P("umount2 detach locked", umount2(at("rootdir"), MNT_DETACH));
+	P("move locked", mount(at("mnt"), at("rootdir"), NULL, MS_MOVE, NULL));
+	P("bind parent non-recursive", mount(base, at("rootdir"), NULL, MS_BIND, NULL));
+	P("bind parent recursive", mount(base, at("rootdir"), NULL, MS_BIND | MS_REC, NULL));
+	P("umount the recursive bind", umount2(at("rootdir"), MNT_DETACH));
+	P("mount own tmpfs over", mount("t", at("mnt"), "tmpfs", 0, "size=1m"));
+	P("remount own rw->ro", mount(NULL, at("mnt"), NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	P("umount own", umount(at("mnt")));
+}
+
 static int to_parent[2], from_parent[2];
+static int root_shm = -1;
+static volatile uid_t got_uid = 12345;
+
+static void on_usr1(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	got_uid = si->si_uid;
+}
 
 static const char *send_creds(int fd, uid_t uid, gid_t gid)
 {
@@ -334,6 +403,21 @@ static void as_user(void)
 	show_caps("1000 mapped");
 	P("setgroups(0) after deny", setgroups(0, NULL));
 
+	/* System V owners in this namespace's terms; IPC_SET takes them in its terms. */
+	struct shmid_ds ds;
+	P("IPC_STAT root's segment", shmctl(root_shm, IPC_STAT, &ds));
+	printf("root's segment owner %u:%u creator %u:%u\n", ds.shm_perm.uid, ds.shm_perm.gid,
+	       ds.shm_perm.cuid, ds.shm_perm.cgid);
+	int own = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	P("IPC_STAT own segment", shmctl(own, IPC_STAT, &ds));
+	printf("own segment owner %u:%u creator %u:%u\n", ds.shm_perm.uid, ds.shm_perm.gid,
+	       ds.shm_perm.cuid, ds.shm_perm.cgid);
+	ds.shm_perm.uid = 5;
+	P("IPC_SET unmapped owner", shmctl(own, IPC_SET, &ds));
+	ds.shm_perm.uid = 0;
+	P("IPC_SET owner 0", shmctl(own, IPC_SET, &ds));
+	P("IPC_RMID own", shmctl(own, IPC_RMID, NULL));
+
 	/* Credentials on a socket made before the namespace, in its terms. */
 	struct ucred peer;
 	socklen_t plen = sizeof peer;
@@ -373,11 +457,28 @@ static void as_user(void)
 	P("mknod fifo", mknod(at("mnt/fifo"), S_IFIFO | 0600, 0));
 	P("umount", umount(at("mnt")));
 
+	/* si_uid in this namespace's terms: its own (0), a child's (0) and root outside's
+	 * (unmapped: 65534). */
+	struct sigaction sa = {.sa_sigaction = on_usr1, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	kill(getpid(), SIGUSR1);
+	printf("si_uid from self: %u\n", got_uid);
+	pid_t kid = fork();
+	if (kid == 0)
+		_exit(3);
+	siginfo_t wi;
+	memset(&wi, 0, sizeof wi);
+	waitid(P_PID, kid, &wi, WEXITED);
+	printf("waitid si_uid: %u status %d\n", wi.si_uid, wi.si_status);
+	got_uid = 12345;
+
 	/* The parent reads this namespace's maps in its own terms. */
 	fflush(stdout);
 	char c = 'r';
 	write(to_parent[1], &c, 1);
 	read(from_parent[0], &c, 1);
+
+	printf("si_uid from root outside: %u\n", got_uid);
 
 	/* Back to the parent's namespace: no CAP_SYS_ADMIN there. */
 	P("setns(parent's user ns)", setns(parent_ns, CLONE_NEWUSER));
@@ -402,14 +503,19 @@ int main(void)
 	mkdir(at("mnt"), 0777);
 	chmod(at("mnt"), 0777);
 
+	show_file("overflowuid", 0, "../sys/kernel/overflowuid");
+	show_file("overflowgid", 0, "../sys/kernel/overflowgid");
 	in_child(as_root);
 	in_child(nesting);
+	in_child(cloned);
 	in_child(unmapped_creator);
 	in_child(threaded);
 	in_child(chrooted);
+	in_child(locked_mounts);
 
 	if (pipe(to_parent) || pipe(from_parent))
 		return 1;
+	root_shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0644);
 	fflush(stdout);
 	pid_t c = fork();
 	if (c == 0) {
@@ -423,11 +529,14 @@ int main(void)
 		show_file("parent reads child's gid_map", c, "gid_map");
 		show_file("parent reads child's setgroups", c, "setgroups");
 		printf("parent writes child's uid_map: %s\n", write_file(c, "uid_map", "1 1 1\n"));
+		kill(c, SIGUSR1);
+		usleep(100000);
 		write(from_parent[1], &b, 1);
 	}
 	int st;
 	waitpid(c, &st, 0);
 	printf("user child status %d\n", st);
+	shmctl(root_shm, IPC_RMID, NULL);
 
 	unlink(at("secret"));
 	unlink(at("mine"));

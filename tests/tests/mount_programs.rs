@@ -162,8 +162,8 @@ fn unshare_pid_mount_proc() {
 /// `-r` maps the caller to root (uid_map, setgroups "deny", gid_map written by unshare
 /// itself), `-U` alone leaves every id unmapped (65534), the maps read back in the
 /// namespace's own terms, and root in the namespace sets the hostname of a UTS namespace
-/// it owns and mounts a tmpfs in a mount namespace it owns. Natively every namespace is
-/// the command's own.
+/// it owns and mounts a tmpfs in a mount namespace it owns, where what it inherited is
+/// locked and shared mounts became slaves. Natively every namespace is the command's own.
 #[test]
 fn unshare_user_namespaces() {
     let name = "unshare_user_namespaces";
@@ -184,6 +184,9 @@ fn unshare_user_namespaces() {
            unshare -r sh -c 'cat /proc/self/uid_map /proc/self/gid_map; \
            grep CapEff /proc/self/status; stat -c %u:%g /etc/shadow; \
            head -c0 /etc/shadow 2>/dev/null || echo shadow-denied'\"; \
+         unshare -m sh -c 'mount -t tmpfs t {m} && mount --make-shared {m} && \
+           unshare -Urm --propagation unchanged sh -c \"grep -o \\\"{m} rw,relatime [a-z]*\\\" \
+           /proc/self/mountinfo; umount {m} || echo locked\"'; \
          echo end"
     );
     let (native, sandboxed) = both(&["/bin/sh", "-c", &script]);
@@ -194,4 +197,5 @@ fn unshare_user_namespaces() {
         native.1
     );
     assert!(native.1.contains("shadow-denied"), "{}", native.1);
+    assert!(native.1.contains("master\nlocked"), "{}", native.1);
 }

@@ -128,6 +128,16 @@ impl SigInfo {
     }
 
     /// The siginfo_t a handler or sigtimedwait's caller sees.
+    /// The info as a receiver in user namespace `ns` sees it: a sender's uid in its terms
+    /// (Linux's userns_fixup_signal_uid; 65534 when unmapped). Signals the kernel makes
+    /// (no sender) keep uid 0.
+    pub fn seen_by(mut self, ns: &crate::namespaces::UserNs) -> SigInfo {
+        if self.pid != 0 || self.child.is_some() {
+            self.uid = ns.uid_seen(self.uid);
+        }
+        self
+    }
+
     pub fn bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());

@@ -489,6 +489,7 @@ fn run_handler(
         let alt = st.signals.altstack;
         // After sigsuspend, the frame restores the mask from before the call.
         let frame_mask = st.signals.saved_mask.take().unwrap_or(mask);
+        let info = info.seen_by(&st.creds.user_ns);
         match crate::signal_frame::setup(&st.mm, regs, &action, &info, frame_mask, &alt, fpu) {
             Ok(_) => {
                 // During the handler: the mask in force now, the action's, and the signal

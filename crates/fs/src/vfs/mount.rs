@@ -107,6 +107,11 @@ pub struct Mount {
     propagation: Mutex<Propagation>,
     /// umount2(MNT_EXPIRE) marked it: the next such call unmounts it if it is idle.
     expiry_mark: std::sync::atomic::AtomicBool,
+    /// Linux's MNT_LOCK_* and MNT_LOCKED ([`LOCKED`] and the per-mount flags a remount may
+    /// not clear), set when a mount namespace is copied for a less privileged user
+    /// namespace ([`MountNamespace::lock_all`]): what was hidden or read-only there stays
+    /// so for root in the new user namespace.
+    locks: AtomicU32,
     /// Filesystem type name, as /proc/mounts shows it ("tmpfs", "proc", ...).
     pub fs_type: String,
     /// Mount source, as /proc/mounts shows it.
@@ -148,6 +153,7 @@ impl Mount {
             flags: AtomicU32::new(flags & flags::ALL),
             propagation: Mutex::new(Propagation::Private),
             expiry_mark: Default::default(),
+            locks: AtomicU32::new(0),
             fs_type: fs_type.into(),
             source: source.into(),
             options: options.into(),
@@ -156,9 +162,9 @@ impl Mount {
     }
 
     /// A new mount of the same files (a bind mount of `root`, or a namespace copy), flags and
-    /// all; propagation is the caller's to set.
+    /// locks and all; propagation is the caller's to set.
     fn clone_at(&self, root: &Arc<Dentry>) -> Arc<Mount> {
-        Mount::build(
+        let m = Mount::build(
             root.clone(),
             self.tree.clone(),
             &self.fs_type,
@@ -166,7 +172,34 @@ impl Mount {
             &self.options,
             self.flags(),
             self.sb_key,
-        )
+        );
+        m.locks.store(self.locks(), Ordering::Relaxed);
+        m
+    }
+
+    fn locks(&self) -> u32 {
+        self.locks.load(Ordering::Relaxed)
+    }
+
+    /// It may not be unmounted or moved alone (Linux's MNT_LOCKED): it hides what is under
+    /// it from a less privileged user namespace.
+    pub fn is_locked(&self) -> bool {
+        self.locks() & LOCKED != 0
+    }
+
+    /// It came from a namespace of a more privileged user namespace (its file system's
+    /// superblock isn't the copy's to reconfigure).
+    pub fn is_inherited(&self) -> bool {
+        self.locks() != 0
+    }
+
+    /// Whether a remount may give it `new` flags (Linux's can_change_locked_flags): a
+    /// locked ro, nosuid, nodev or noexec stays, and locked atime flags don't change.
+    pub fn may_set_flags(&self, new: u32) -> bool {
+        let locks = self.locks();
+        let kept = locks & (flags::RDONLY | flags::NOSUID | flags::NODEV | flags::NOEXEC);
+        let atime = flags::NOATIME | flags::NODIRATIME | flags::RELATIME;
+        new & kept == kept && (locks & LOCK_ATIME == 0 || new & atime == self.flags() & atime)
     }
 
     /// With filesystem options (mountinfo's last column).
@@ -335,6 +368,10 @@ pub struct MountNamespace {
 pub const MOUNT_MAX: usize = 100_000;
 
 /// umount2's flags.
+/// [`Mount::is_locked`]'s bit and the atime lock, beside the locked per-mount flags.
+const LOCKED: u32 = 1 << 31;
+const LOCK_ATIME: u32 = 1 << 30;
+
 pub const MNT_FORCE: u32 = 1;
 pub const MNT_DETACH: u32 = 2;
 pub const MNT_EXPIRE: u32 = 4;
@@ -451,7 +488,18 @@ impl MountNamespace {
         if at_dir != src_dir {
             return Err(if at_dir { libc::EISDIR } else { libc::ENOTDIR });
         }
+        // Without MS_REC a bind would show what locked mounts hide (Linux's
+        // has_locked_children; here any locked child of the source mount counts).
+        if !recursive
+            && tree.all.values().any(|m| {
+                m.is_locked() && m.parent().is_some_and(|(p, _)| Arc::ptr_eq(&p, &src.mount))
+            })
+        {
+            return Err(libc::EINVAL);
+        }
         let top = src.mount.clone_at(&src.dentry);
+        // The top of a bind is never locked (its flags' locks stay).
+        top.locks.fetch_and(!LOCKED, Ordering::Relaxed);
         if let Propagation::Shared(g) = src.mount.propagation() {
             top.set_propagation_state(Propagation::Shared(g));
         }
@@ -560,6 +608,9 @@ impl MountNamespace {
         if umount_flags & MNT_EXPIRE != 0 && umount_flags & (MNT_FORCE | MNT_DETACH) != 0 {
             return Err(libc::EINVAL);
         }
+        if mount.is_locked() {
+            return Err(libc::EINVAL);
+        }
         let is_root = Arc::ptr_eq(&tree.root, &mount);
         if is_root {
             // Linux remounts a busy root read-only instead; the sandbox's root stays.
@@ -615,7 +666,7 @@ impl MountNamespace {
         if !from.is_mount_root() || !tree.all.contains_key(&from.mount.id) {
             return Err(libc::EINVAL);
         }
-        if Arc::ptr_eq(&tree.root, &from.mount) {
+        if Arc::ptr_eq(&tree.root, &from.mount) || from.mount.is_locked() {
             return Err(libc::EINVAL);
         }
         // Not into itself.
@@ -718,6 +769,27 @@ impl MountNamespace {
             m.set_propagation(change);
         }
         Ok(())
+    }
+
+    /// Locks every mount (Linux's lock_mnt_tree, for a copy made for a less privileged user
+    /// namespace): the per-mount flags set now and the atime flags can't be changed by a
+    /// remount, and every mount but the root can't be unmounted or moved alone. Shared
+    /// mounts become slaves of their peer groups, as copy_mnt_ns makes them.
+    pub fn lock_all(&self) {
+        let tree = lock(&self.tree);
+        for m in tree.all.values() {
+            let f = m.flags() & (flags::RDONLY | flags::NOSUID | flags::NODEV | flags::NOEXEC);
+            let mut l = f | LOCK_ATIME;
+            if !Arc::ptr_eq(m, &tree.root) {
+                l |= LOCKED;
+            }
+            m.locks.fetch_or(l, Ordering::Relaxed);
+            // CL_SHARED_TO_SLAVE: the copy receives from its originals' group, never
+            // sends to it.
+            if matches!(m.propagation(), Propagation::Shared(_)) {
+                m.set_propagation(PropagationChange::Slave);
+            }
+        }
     }
 
     /// A copy of this namespace (unshare or clone with CLONE_NEWNS): new mounts over the

@@ -110,12 +110,32 @@ impl Perm {
         b
     }
 
-    /// IPC_SET: the owner and the permission bits from a guest `struct ipc64_perm`.
-    pub fn set_from(&mut self, b: &[u8]) {
-        self.uid = u32_at(b, 4);
-        self.gid = u32_at(b, 8);
+    /// IPC_SET: the owner and the permission bits from a guest `struct ipc64_perm`, whose
+    /// ids are the caller's user namespace's (EINVAL, and nothing changes, for one it
+    /// doesn't map: Linux's ipc_update_perm).
+    pub fn set_from(&mut self, b: &[u8], ns: &crate::namespaces::UserNs) -> Result<(), Errno> {
+        let uid = ns.make_kuid(u32_at(b, 4)).ok_or(Errno::EINVAL)?;
+        let gid = ns.make_kgid(u32_at(b, 8)).ok_or(Errno::EINVAL)?;
+        self.uid = uid;
+        self.gid = gid;
         self.mode = (self.mode & !S_IRWXUGO) | (u32_at(b, 20) & S_IRWXUGO);
+        Ok(())
     }
+}
+
+/// An object's `*_ds` as IPC_STAT fills it, with the owner and creator ids of its leading
+/// `struct ipc64_perm` in the caller's user namespace's terms (65534 when unmapped).
+pub fn perm_seen<const N: usize>(mut b: [u8; N], ns: &crate::namespaces::UserNs) -> [u8; N] {
+    for (at, uid) in [(4, true), (8, false), (12, true), (16, false)] {
+        let id = u32_at(&b, at);
+        let seen = if uid {
+            ns.uid_seen(id)
+        } else {
+            ns.gid_seen(id)
+        };
+        b[at..at + 4].copy_from_slice(&seen.to_le_bytes());
+    }
+    b
 }
 
 pub fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -472,7 +492,8 @@ mod tests {
         let mut ds = p.to_bytes();
         ds[4..8].copy_from_slice(&50u32.to_le_bytes());
         ds[20..24].copy_from_slice(&0o7600u32.to_le_bytes());
-        p.set_from(&ds);
+        p.set_from(&ds, &crate::namespaces::UserNs::initial())
+            .expect("mapped");
         assert_eq!((p.uid, p.cuid, p.mode), (50, 10, 0o600));
         assert!(p.check_owner(&creds(10, 0)).is_ok());
         assert_eq!(p.check_owner(&creds(11, 0)), Err(Errno::EPERM));

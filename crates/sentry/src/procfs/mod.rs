@@ -479,6 +479,27 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                             let me = me.clone();
                             let me_host = me.clone();
                             vec![
+                                // What an id with no mapping in a user namespace reads as.
+                                (
+                                    b"overflowuid".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/overflowuid",
+                                        Box::new(|| {
+                                            Ok(format!("{}\n", crate::namespaces::OVERFLOW_ID)
+                                                .into_bytes())
+                                        }),
+                                    ),
+                                ),
+                                (
+                                    b"overflowgid".to_vec(),
+                                    GenFile::build(
+                                        "/sys/kernel/overflowgid",
+                                        Box::new(|| {
+                                            Ok(format!("{}\n", crate::namespaces::OVERFLOW_ID)
+                                                .into_bytes())
+                                        }),
+                                    ),
+                                ),
                                 (
                                     b"hostname".to_vec(),
                                     GenFile::build(

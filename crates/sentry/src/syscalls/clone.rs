@@ -151,8 +151,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let fs = if flags & CLONE_FS != 0 {
         t.fs.clone()
     } else if flags & ns::CLONE_NEWNS != 0 {
-        let (new, map) = t.fs.ns().copy();
-        let _ = new.owner.set(child_creds.user_ns.0.clone());
+        let (new, map) = super::mount::copy_mnt_ns(&t.fs.ns(), &child_creds.user_ns);
         let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
         Arc::new(FsContext::new(new, root, cwd))
     } else {
@@ -648,6 +647,7 @@ pub fn waitid(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         .map_err(Errno)?;
     let reaped = reaped.map(|mut r| {
         r.pid = crate::namespaces::pid_view(&t.process, r.pid);
+        r.uid = t.creds.user_ns.uid_seen(r.uid);
         r
     });
     if infop != 0 {

@@ -91,6 +91,21 @@ fn may_mount(t: &TaskState) -> Result<(), Errno> {
     }
 }
 
+/// A copy of the mount namespace `from` owned by `owner`, locked when the owner isn't the
+/// original's (Linux's copy_mnt_ns with CL_UNPRIVILEGED): mounts root in a new user
+/// namespace inherits stay where they are and keep their read-only and other flags.
+pub(super) fn copy_mnt_ns(
+    from: &fs::vfs::MountNamespace,
+    owner: &Arc<UserNs>,
+) -> (Arc<fs::vfs::MountNamespace>, fs::vfs::mount::MountMap) {
+    let (copy, map) = from.copy();
+    if mnt_owner(from).ino != owner.ino {
+        copy.lock_all();
+    }
+    let _ = copy.owner.set(owner.clone());
+    (copy, map)
+}
+
 /// Linux's current_chrooted: the caller's root isn't its mount namespace's root (the
 /// topmost mount on it).
 fn chrooted(t: &TaskState) -> bool {
@@ -184,8 +199,7 @@ pub fn unshare(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         t.process.set_fd_table(&t.fds);
     }
     if new & ns::CLONE_NEWNS != 0 {
-        let (copy, map) = t.fs.ns().copy();
-        let _ = copy.owner.set(owner.clone());
+        let (copy, map) = copy_mnt_ns(&t.fs.ns(), &owner);
         let (root, cwd) = (map.translate(&t.fs.root()), map.translate(&t.fs.cwd()));
         t.fs.enter(copy, root, cwd);
     }
@@ -366,19 +380,31 @@ pub fn mount(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         if !nsp.contains(&at.mount) || !at.is_mount_root() {
             return Err(Errno::EINVAL);
         }
-        at.mount
-            .set_flags(mount_flags_of(flags, Some(at.mount.flags())));
+        let new = mount_flags_of(flags, Some(at.mount.flags()));
+        if !at.mount.may_set_flags(new) {
+            return Err(Errno::EPERM);
+        }
+        at.mount.set_flags(new);
         return Ok(0);
     }
     if flags & MS_REMOUNT != 0 {
         if !nsp.contains(&at.mount) || !at.is_mount_root() {
             return Err(Errno::EINVAL);
         }
+        // Reconfiguring the file system needs CAP_SYS_ADMIN over its superblock's user
+        // namespace (do_remount): one inherited from a more privileged namespace belongs to
+        // the initial one here.
+        if at.mount.is_inherited() && !capable(&t.creds, Cap::SysAdmin) {
+            return Err(Errno::EPERM);
+        }
         if let Some(d) = &data {
             check_remount_options(&at.mount, d)?;
         }
-        at.mount
-            .set_flags(mount_flags_of(flags, Some(at.mount.flags())));
+        let new = mount_flags_of(flags, Some(at.mount.flags()));
+        if !at.mount.may_set_flags(new) {
+            return Err(Errno::EPERM);
+        }
+        at.mount.set_flags(new);
         return Ok(0);
     }
     if flags & MS_BIND != 0 {
@@ -506,6 +532,10 @@ pub fn pivot_root(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let put_old = resolve_dir(t, &old_path, true)?;
     let nsp = t.fs.ns();
     let cur_root = t.fs.root();
+    // Linux's do_pivot_root: a locked new root would uncover what it hides.
+    if new_root.mount.is_locked() {
+        return Err(Errno::EINVAL);
+    }
     nsp.pivot_root(&new_root, &put_old, &cur_root)
         .map_err(Errno)?;
     let new_loc = Location {

@@ -243,7 +243,7 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if cmd != MSG_STAT_ANY {
                     q.perm.check(&t.creds, S_IRUGO)?;
                 }
-                (ret, q.to_bytes())
+                (ret, crate::ipc::perm_seen(q.to_bytes(), &t.creds.user_ns))
             };
             t.mm.copy_out(buf, &bytes)?;
             Ok(ret as u64)
@@ -258,8 +258,8 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if qbytes > limits::MSGMNB as u64 && !capable(&t.creds, Cap::SysResource) {
                 return Err(Errno::EPERM);
             }
+            q.perm.set_from(&b, &t.creds.user_ns)?;
             q.qbytes = qbytes;
-            q.perm.set_from(&b);
             q.ctime = crate::ipc::now();
             // Room may have appeared.
             q.wq.notify(0);

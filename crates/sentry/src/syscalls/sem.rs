@@ -320,7 +320,7 @@ pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if cmd != SEM_STAT_ANY {
                     set.perm.check(&t.creds, S_IRUGO)?;
                 }
-                (ret, set.to_bytes())
+                (ret, crate::ipc::perm_seen(set.to_bytes(), &t.creds.user_ns))
             };
             t.mm.copy_out(arg, &bytes)?;
             Ok(ret as u64)
@@ -331,7 +331,7 @@ pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             let mut tab = lock(&ns.sem);
             let set = tab.ids.get_mut(id)?;
             set.perm.check_owner(&t.creds)?;
-            set.perm.set_from(&b);
+            set.perm.set_from(&b, &t.creds.user_ns)?;
             set.ctime = crate::ipc::now();
             Ok(0)
         }

@@ -267,7 +267,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if cmd != SHM_STAT_ANY {
                     seg.perm.check(&t.creds, S_IRUGO)?;
                 }
-                (ret, seg.to_bytes())
+                (ret, crate::ipc::perm_seen(seg.to_bytes(), &t.creds.user_ns))
             };
             t.mm.copy_out(buf, &bytes)?;
             Ok(ret as u64)
@@ -278,7 +278,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             let mut tab = lock(&ns.shm);
             let seg = tab.ids.get_mut(id)?;
             seg.perm.check_owner(&t.creds)?;
-            seg.perm.set_from(&b);
+            seg.perm.set_from(&b, &t.creds.user_ns)?;
             seg.ctime = crate::ipc::now();
             Ok(0)
         }

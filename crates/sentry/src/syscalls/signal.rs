@@ -219,6 +219,7 @@ pub fn rt_sigtimedwait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysR
     loop {
         if let Some(info) = t.group.dequeue(&t.signals.thread, !set) {
             if info_addr != 0 {
+                let info = info.seen_by(&t.creds.user_ns);
                 t.mm.copy_out(info_addr, &info.bytes())?;
             }
             return Ok(info.signo as u64);
