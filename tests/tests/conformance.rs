@@ -520,6 +520,7 @@ program_test!(ptrace_basic);
 program_test!(ptrace_syscall);
 program_test!(ptrace_attach);
 program_test!(ptrace_step);
+program_test!(ptrace_caps);
 // stdin /dev/null, then a pipe: every terminal request gives ENOTTY (on a pty, see
 // tests/tests/terminal.rs).
 program_test!(
