@@ -358,7 +358,8 @@ fn may_attach(t: &TaskState, target: &ThreadGroup) -> bool {
     if let Some(c) = &target_creds {
         let same_ns = c.user_ns.ino == t.creds.user_ns.ino;
         let subset = c.caps.permitted & !t.creds.caps.permitted == 0;
-        if !(same_ns && subset) && !ns_capable(&t.creds, &c.user_ns, Cap::SysPtrace) {
+        let allowed = same_ns && subset || ns_capable(&t.creds, &c.user_ns, Cap::SysPtrace);
+        if !allowed {
             return false;
         }
     }
