@@ -12,6 +12,20 @@ pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// procfs's device number (anonymous 0:N, like Linux's).
 pub const PROC_DEV: u64 = fs::dev::makedev(0, 23);
 
+/// Where lseek moves a file's offset `current` (SEEK_SET, SEEK_CUR, and SEEK_END when the
+/// file has an `end`): EINVAL for another whence, or an offset before 0 or past i64::MAX.
+pub fn seek_to(current: u64, end: Option<u64>, offset: i64, whence: i32) -> Result<i64, Errno> {
+    let base = match (whence, end) {
+        (libc::SEEK_SET, _) => 0,
+        (libc::SEEK_CUR, _) => current as i64,
+        (libc::SEEK_END, Some(end)) => end as i64,
+        _ => return Err(libc::EINVAL),
+    };
+    base.checked_add(offset)
+        .filter(|&n| n >= 0)
+        .ok_or(libc::EINVAL)
+}
+
 /// A stable inode number for a procfs path (FNV-1a), so repeated lookups agree.
 pub fn ino_of(path: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -244,16 +258,7 @@ impl FileDescription for Snapshot {
 
     fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno> {
         let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        let base = match whence {
-            libc::SEEK_SET => 0,
-            libc::SEEK_CUR => *off as i64,
-            libc::SEEK_END => self.data.len() as i64,
-            _ => return Err(libc::EINVAL),
-        };
-        let new = base
-            .checked_add(offset)
-            .filter(|&n| n >= 0)
-            .ok_or(libc::EINVAL)?;
+        let new = seek_to(*off as u64, Some(self.data.len() as u64), offset, whence)?;
         *off = new as usize;
         Ok(new)
     }

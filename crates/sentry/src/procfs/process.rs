@@ -1065,15 +1065,8 @@ impl fs::FileDescription for UserNsFd {
 
     fn seek(&self, offset: i64, whence: i32) -> Result<i64, fs::Errno> {
         let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        let base = match whence {
-            libc::SEEK_SET => 0,
-            libc::SEEK_CUR => *off as i64,
-            _ => return Err(libc::EINVAL),
-        };
-        let new = base
-            .checked_add(offset)
-            .filter(|&n| n >= 0)
-            .ok_or(libc::EINVAL)?;
+        // A map file has no end to seek from (SEEK_END is EINVAL).
+        let new = super::nodes::seek_to(*off, None, offset, whence)?;
         *off = new as u64;
         Ok(new)
     }
