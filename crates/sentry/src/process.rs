@@ -580,8 +580,10 @@ impl Kernel {
         if parent.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
             return;
         }
-        let pid = self.pid_seen_by(parent.pid, child.pid);
-        parent.send(SigInfo::child_job(pid, child.uids().uid, event));
+        self.notify(
+            &parent,
+            SigInfo::child_job(child.pid, child.uids().uid, event),
+        );
     }
 
     /// A tracee entered a ptrace-stop with `code`: its tracer's waits look again, and the
@@ -599,18 +601,21 @@ impl Kernel {
         if g.handlers().get(libc::SIGCHLD).flags & SA_NOCLDSTOP != 0 {
             return;
         }
-        g.send(SigInfo {
-            signo: libc::SIGCHLD,
-            code: crate::ptrace::CLD_TRAPPED,
-            pid: self.pid_seen_by(tracer, tid),
-            uid,
-            child: Some(crate::signal_frame::ChildExit {
-                status: code & 0x7f,
-                utime: 0,
-                stime: 0,
-            }),
-            ..Default::default()
-        });
+        self.notify(
+            &g,
+            SigInfo {
+                signo: libc::SIGCHLD,
+                code: crate::ptrace::CLD_TRAPPED,
+                pid: tid,
+                uid,
+                child: Some(crate::signal_frame::ChildExit {
+                    status: code & 0x7f,
+                    utime: 0,
+                    stime: 0,
+                }),
+                ..Default::default()
+            },
+        );
     }
 
     /// A fresh process or thread id.
@@ -749,8 +754,16 @@ impl Kernel {
     }
 
     /// The id process `observer`'s pid namespace gives task `global`: 0 if it can't see it.
-    pub fn pid_seen_by(&self, observer: i32, global: i32) -> i32 {
+    fn pid_seen_by(&self, observer: i32, global: i32) -> i32 {
         self.pid_ns(observer).map_or(global, |ns| ns.view(global))
+    }
+
+    /// Sends `to` a signal the kernel raises about a process (SIGCHLD, the parent-death
+    /// signal): `info.pid` holds that process's kernel id, and `to` gets it as its own pid
+    /// namespace sees it (Linux's do_notify_parent: task_pid_nr_ns of the receiver's).
+    fn notify(&self, to: &ThreadGroup, mut info: SigInfo) {
+        info.pid = self.pid_seen_by(to.pid, info.pid);
+        to.send(info);
     }
 
     /// The end of a pid namespace's init (Linux's zap_pid_ns_processes): nothing may join
@@ -906,16 +919,12 @@ impl Kernel {
             self.forget(&mut t, gone);
         }
         drop(t);
-        // The pids signals carry are as their receiver's namespace sees them (Linux's
-        // do_notify_parent: task_pid_nr_ns of the parent's namespace).
-        if let Some((parent, mut info)) = parent_signal.filter(|_| !autoreap) {
-            info.pid = self.pid_seen_by(parent.pid, pid);
-            parent.send(info);
+        if let Some((parent, info)) = parent_signal.filter(|_| !autoreap) {
+            self.notify(&parent, info);
         }
         if let Some(reaper) = reaper_group {
-            for mut info in orphan_exits {
-                info.pid = self.pid_seen_by(reaper.pid, info.pid);
-                reaper.send(info);
+            for info in orphan_exits {
+                self.notify(&reaper, info);
             }
         }
         for gone in unreaped {
@@ -931,12 +940,13 @@ impl Kernel {
             }
         }
         for (group, sig) in death_signals {
-            group.send(SigInfo {
+            let info = SigInfo {
                 signo: sig,
                 code: 0, // SI_USER, from the parent
-                pid: self.pid_seen_by(group.pid, pid),
+                pid,
                 ..Default::default()
-            });
+            };
+            self.notify(&group, info);
         }
         // Its tracees go free (or die, with PTRACE_O_EXITKILL).
         self.ptrace.tracer_exited(pid);

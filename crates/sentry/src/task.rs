@@ -155,6 +155,13 @@ pub struct TaskState {
     pub waiter: Arc<fs::waiter::Waiter>,
 }
 
+impl TaskState {
+    /// The process's pid as its own pid namespace numbers it (getpid's answer).
+    pub fn own_pid(&self) -> i32 {
+        crate::namespaces::pid_view(&self.process, self.pid)
+    }
+}
+
 /// A task: its state and the context that runs it.
 pub struct Task {
     pub state: Arc<Mutex<TaskState>>,

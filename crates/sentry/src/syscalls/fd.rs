@@ -590,7 +590,7 @@ pub fn fcntl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if file.inode().map(|i| i.file_type()) != Some(FileType::Directory) {
                     return Err(Errno::ENOTDIR);
                 }
-                set_owner(t, &file, sigio::F_OWNER_PID, own_pid(t))?;
+                set_owner(t, &file, sigio::F_OWNER_PID, t.own_pid())?;
             }
             let signal = sigio::msg_signal(&t.kernel, fd as i32);
             fs::inotify::dnotify(&file, arg as u32, signal).map_err(Errno)?;
@@ -672,14 +672,9 @@ fn set_lease(t: &TaskState, file: &std::sync::Arc<OpenFile>, fd: i32, typ: i32) 
         let mut o = file.owner.lock().unwrap_or_else(|e| e.into_inner());
         (o.kind, o.id, o.sig) = (sigio::F_OWNER_TID, 0, 0);
     } else {
-        set_owner(t, file, sigio::F_OWNER_PID, own_pid(t))?;
+        set_owner(t, file, sigio::F_OWNER_PID, t.own_pid())?;
     }
     Ok(0)
-}
-
-/// The caller's pid as its own pid namespace gives it (what `set_owner` takes).
-fn own_pid(t: &TaskState) -> i32 {
-    crate::namespaces::pid_view(&t.process, t.pid)
 }
 
 /// `id` is the caller's pid namespace's; the owner is kept by the kernel's id.

@@ -116,7 +116,7 @@ pub fn uname(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 // Pids as the caller's pid namespace numbers them (crate::namespaces::PidNs): a parent
 // outside it is 0.
 pub fn getpid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {
-    Ok(crate::namespaces::pid_view(&t.process, t.pid) as u64)
+    Ok(t.own_pid() as u64)
 }
 
 pub fn gettid(t: &mut TaskState, _: &mut UserRegs, _: [u64; 6]) -> SysResult {

@@ -25,7 +25,7 @@ pub(super) fn sender_info(t: &TaskState, sig: i32, code: i32) -> SigInfo {
     SigInfo {
         signo: sig,
         code,
-        pid: crate::namespaces::pid_view(&t.process, t.pid),
+        pid: t.own_pid(),
         uid: t.creds.uid,
         ..Default::default()
     }
