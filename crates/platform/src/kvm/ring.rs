@@ -859,6 +859,13 @@ fn poll_loop(shared: &PollerShared) {
         shared.woken_by_exit.store(false, Ordering::Relaxed);
         set_sleeping(shared, true);
         poll_all(shared);
+        // Let go of the copy while asleep: a slot unregistered meanwhile holds its context's
+        // handler, and through it the task and its whole address space. Kept, a process that
+        // died while the poller slept kept its memory until the next exit woke the poller,
+        // which in an idle sandbox may be never (`runsc update --memory` saw the memory of an
+        // OOM-killed process never come back).
+        slots.clear();
+        seen = u64::MAX;
         let asleep_since = Instant::now();
         std::thread::park();
         let asleep = asleep_since.elapsed();
@@ -876,10 +883,77 @@ fn poll_loop(shared: &PollerShared) {
         } else if asleep > window * SHRINK_AFTER {
             window = (window / 2).max(SPIN_MIN);
         }
-        beat_all(shared, &slots);
+        beat_all(
+            shared,
+            &shared.slots.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         set_sleeping(shared, false);
         useful = false;
         idle = Duration::ZERO;
         last_check = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kvm::layout::PAGE_SIZE;
+    use crate::memory::MemoryFile;
+
+    /// A handler that serves nothing; only its lifetime matters.
+    struct Idle;
+
+    impl FastSyscalls for Idle {
+        fn serve(&self, _regs: &mut UserRegs) -> bool {
+            false
+        }
+    }
+
+    /// A context's handler (in the sentry: the task, and through it its address space) is
+    /// let go when the context unregisters, even while the poller sleeps and no exit comes
+    /// to wake it. The poller used to sleep holding its copy of the slot list: an idle
+    /// sandbox then kept a dead process's memory for as long as nothing else ran.
+    #[test]
+    fn an_unregistered_slot_is_not_kept_by_a_sleeping_poller() {
+        let mem = Arc::new(MemoryFile::new(1 << 20).unwrap());
+        let poller = Poller::start().unwrap();
+        let fast: Arc<dyn FastSyscalls> = Arc::new(Idle);
+        let handler = Arc::downgrade(&fast);
+        let slot = Arc::new(RingSlot::new(
+            SharedPage::new(mem, PAGE_SIZE),
+            fast,
+            Arc::new(Kicker::new(0, Arc::new(()))),
+            true,
+            None,
+        ));
+        let asleep = |what: &str| {
+            let end = Instant::now() + Duration::from_secs(10);
+            while !poller.shared.sleeping.load(Ordering::SeqCst) {
+                assert!(
+                    Instant::now() < end,
+                    "the poller never went to sleep {what}"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        asleep("at start");
+        poller.register(slot.clone());
+        // Wake the poller so that it lists the slot, and wait for it to sleep again (its
+        // window is at most SPIN_MAX).
+        poller.wake();
+        let end = Instant::now() + Duration::from_secs(10);
+        while poller.stats().0 == 0 {
+            assert!(Instant::now() < end, "the poller never woke");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        asleep("after waking");
+        std::thread::sleep(SPIN_MAX * 5);
+        poller.unregister(&slot);
+        drop(slot);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            handler.upgrade().is_none(),
+            "the sleeping poller still holds the unregistered context's handler"
+        );
     }
 }
