@@ -7,7 +7,7 @@ use crate::{median, row, time_run, Bench};
 use platform::SyscallPath;
 
 /// Operations also measured with `RUNSC_NO_DIRECT_SWITCH=1` (PVM hosts: the exit path).
-const BOTH_PATHS: &[&str] = &["stat", "open_close", "fault", "signal"];
+const BOTH_PATHS: &[&str] = &["stat", "open_close", "fault", "fault_seq", "signal"];
 
 /// (name shown, ops.c kind, iterations in full mode)
 const OPS: &[(&str, &str, u64)] = &[
@@ -19,6 +19,11 @@ const OPS: &[(&str, &str, u64)] = &[
     ("open+close", "open_close", 20_000),
     ("stat", "stat", 20_000),
     ("page fault (first write to a fresh page)", "fault", 5_000),
+    (
+        "first write to each page of a fresh region, in order",
+        "fault_seq",
+        20_000,
+    ),
     ("4 KiB read (pread)", "read4k", 20_000),
     ("1 MiB sequential read", "read1m", 200),
     ("getdents of a 1000-entry directory", "getdents", 100),

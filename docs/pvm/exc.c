@@ -2,7 +2,8 @@
  * and return under the direct switch (raw KVM, no project code).
  * Build: gcc -O2 -Wall -Wno-unused-variable -Wno-unused-result -o exc exc.c
  * Run:   SOME=gisS ./exc VARIANT [PVFLAGS [N]]   VARIANT 0 iretq, 1 int $0x17 (rsi=rsp), 6 int $0x17,
- *        7 #UD handled in the guest stub (no host work; counts exits), 8 syscall loop (T17=1: the
+ *        7 #UD handled in the guest stub (no host work; counts exits), 9 the same returning with
+ *        int $0x19 (RCX = RIP, R11 = RFLAGS, RSP from the frame), 8 syscall loop (T17=1: the
  *        trampoline returns with int $0x17). SOME= which kernel pages the user root maps too
  *        (g GDT, i IDT, c code, s stack; S supervisor, R read-only); BOTH=1 maps them all.
  *        TX=2|3|4 with variant 8: the trampoline leaves KVM_RUN on every call (MMIO write,
@@ -80,7 +81,8 @@ __asm__(".pushsection .rodata\n"
         "kcode:\n"
         "kstub_ud: pushq $0\n pushq $6\n jmp 3f\n"
         "kstub_pf: pushq $14\n jmp 3f\n"
-        "3: cmp $7, %r15\n jne 12f\n cmpq $6, (%rsp)\n jne 12f\n addq $2, 16(%rsp)\n add $16, %rsp\n int $0x17\n"
+        "3: cmp $9, %r15\n jne 31f\n cmpq $6, (%rsp)\n jne 12f\n addq $2, 16(%rsp)\n mov 16(%rsp), %rcx\n mov 32(%rsp), %r11\n mov 40(%rsp), %rsp\n int $0x19\n ud2\n"
+        "31: cmp $7, %r15\n jne 12f\n cmpq $6, (%rsp)\n jne 12f\n addq $2, 16(%rsp)\n add $16, %rsp\n int $0x17\n"
         "12: outb %al, $0x10\n"
         " add $16, %rsp\n"
         " cmp $1, %r15\n je 6f\n"

@@ -508,6 +508,7 @@ program_test!(signals);
 program_test!(shm_fork);
 program_test!(shm_anon_fork);
 program_test!(cow_fork);
+program_test!(fault_stream);
 program_test!(exec_exe_path);
 program_test!(exec_reset);
 program_test!(vdso);

@@ -54,7 +54,10 @@ pub const ALLOWED: &[(i64, &str)] = &[
     // Memory: the memory file, guest memory, image mappings, thread stacks.
     (libc::SYS_munmap, "unmap them"),
     (libc::SYS_mremap, "allocator growth"),
-    (libc::SYS_madvise, "release memory-file pages, allocator"),
+    (
+        libc::SYS_madvise,
+        "free memory-file pages, back fault windows, allocator",
+    ),
     (libc::SYS_brk, "allocator"),
     (libc::SYS_msync, "MAP_SHARED write-back to hostfs files"),
     (
