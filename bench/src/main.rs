@@ -2,7 +2,8 @@
 //! starting a program, as ratios against native Linux measured in the same run.
 //!
 //! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
-//! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`);
+//! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`), `--real` only
+//! the real programs (`real.rs`: python, find, a shell pipeline script, tar);
 //! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
 //! `target/release/bench --containerfs` the ContainerFS ones (`containerfs.rs`: layered file
 //! operations, cold start and conversion of the Debian image); `target/release/bench
@@ -14,10 +15,12 @@
 
 mod containerfs;
 mod docker;
+mod goals;
 mod imgfs;
 mod net;
 mod ops;
 mod programs;
+mod real;
 mod transport;
 
 use std::path::PathBuf;
@@ -93,9 +96,11 @@ impl Bench {
 }
 
 fn row(name: &str, value: f64, unit: &str, native: Option<f64>) {
-    match native {
-        Some(n) => println!("{name:<44} {value:>12.2} {unit:<3} {:>9.1}x", value / n),
-        None => println!("{name:<44} {value:>12.2} {unit:<3}"),
+    let ratio = native.map(|n| value / n);
+    let goal = goals::column(name, value, ratio);
+    match ratio {
+        Some(r) => println!("{name:<44} {value:>12.2} {unit:<3} {r:>9.1}x{goal}"),
+        None => println!("{name:<44} {value:>12.2} {unit:<3}{goal}"),
     }
 }
 
@@ -139,7 +144,14 @@ fn main() -> anyhow::Result<()> {
     };
     let net_program = programs::build_one(&dir.join("bench-programs"), "netbench")?;
     if std::env::args().any(|a| a == "--net") {
-        return net::run(&b, &net_program, quick);
+        net::run(&b, &net_program, quick)?;
+        goals::summary();
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--real") {
+        real::run(&b, quick)?;
+        goals::summary();
+        return Ok(());
     }
     let n = b.iterations.to_string();
     let loop_prog = &b.programs.syscall_loop;
@@ -272,6 +284,8 @@ fn main() -> anyhow::Result<()> {
     );
     let ops_program = programs::build_one(&dir.join("bench-programs"), "ops")?;
     ops::run(&b, &ops_program, quick)?;
+    real::run(&b, quick)?;
     net::run(&b, &net_program, quick)?;
+    goals::summary();
     Ok(())
 }

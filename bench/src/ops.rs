@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{median, row, time_run, Bench};
+use crate::{row, Bench};
 use platform::SyscallPath;
 
 /// Operations also measured with `RUNSC_NO_DIRECT_SWITCH=1` (PVM hosts: the exit path).
@@ -176,32 +176,5 @@ pub fn run(b: &Bench, ops: &Path, quick: bool) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&vol);
-    // python3 -c pass, start to exit, when the host has python3.
-    let python = Path::new("/usr/bin/python3");
-    if python.exists() {
-        let runs = if quick { 3 } else { 9 };
-        let native = median(
-            (0..runs)
-                .map(|_| time_run(Command::new(python).args(["-c", "pass"])))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        );
-        let sandbox = median(
-            (0..runs)
-                .map(|_| {
-                    time_run(Command::new(&b.runsc).args([
-                        "do",
-                        "--",
-                        "/usr/bin/python3",
-                        "-c",
-                        "pass",
-                    ]))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        );
-        row("python3 -c pass, native", native, "us", Some(native));
-        row("python3 -c pass, runsc do", sandbox, "us", Some(native));
-    } else {
-        println!("*** SKIPPED: python3 -c pass (no /usr/bin/python3)");
-    }
     Ok(())
 }
