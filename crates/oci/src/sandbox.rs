@@ -350,24 +350,22 @@ fn usage(kernel: &Kernel) -> Usage {
 }
 
 /// Start: the startContainer hooks, in the container, then the first process. A failed
-/// hook ends the container (the spec's "stop the container").
-fn start(sh: &Shared, state: &serde_json::Value) -> Reply {
+/// hook ends the container (the spec's "stop the container"). The message for the main
+/// thread goes after the reply (see `serve`).
+fn start(sh: &Shared, state: &serde_json::Value) -> (Reply, Option<Main>) {
     let mut s = sh.started.lock().unwrap_or_else(|e| e.into_inner());
     if *s {
-        return Reply::Error {
-            message: "the container was started already".into(),
-        };
+        let message = "the container was started already".into();
+        return (Reply::Error { message }, None);
     }
     *s = true;
     if let Err(message) =
         crate::container_hooks::run_all(&sh.kernel, &sh.ns, &sh.procfs, &sh.start_hooks, state)
     {
         tracing::debug!("{message}");
-        let _ = sh.main.send(Main::Exit(1));
-        return Reply::Error { message };
+        return (Reply::Error { message }, Some(Main::Exit(1)));
     }
-    let _ = sh.main.send(Main::Start);
-    Reply::Ok
+    (Reply::Ok, Some(Main::Start))
 }
 
 fn serve(conn: OwnedFd, sh: Shared) {
@@ -382,8 +380,16 @@ fn serve(conn: OwnedFd, sh: Shared) {
         main,
         ..
     } = sh.clone();
+    // What the main thread is told, once the reply is sent: told first, it could end the
+    // sandbox, and this connection with it, before the reply went out (`start` of a
+    // container whose hook failed then saw "the sandbox closed the connection").
+    let mut after = None;
     let reply = match req {
-        Request::Start { state } => start(&sh, &state),
+        Request::Start { state } => {
+            let (reply, then) = start(&sh, &state);
+            after = then;
+            reply
+        }
         Request::Update { limits } => match update_limits(&kernel, limits) {
             Ok(()) => Reply::Usage {
                 usage: usage(&kernel),
@@ -401,7 +407,7 @@ fn serve(conn: OwnedFd, sh: Shared) {
             } else if !*started.lock().unwrap_or_else(|e| e.into_inner()) && pid.is_none() {
                 // Not running yet: the first process dies of a fatal signal before it starts.
                 if fatal_by_default(signo) {
-                    let _ = main.send(Main::Exit(128 + signo));
+                    after = Some(Main::Exit(128 + signo));
                 }
                 Reply::Ok
             } else if all {
@@ -484,6 +490,9 @@ fn serve(conn: OwnedFd, sh: Shared) {
         }
     };
     let _ = control::send(&conn, &reply, &[]);
+    if let Some(message) = after {
+        let _ = main.send(message);
+    }
 }
 
 /// Runs the sandbox process; returns its exit status.
