@@ -13,6 +13,19 @@ RUNSC=${1:-${CARGO_TARGET_DIR:-target}/release/runsc}
 RUNSC=$(readlink -f "$RUNSC")
 NAME=docker-e2e
 . "$(dirname "$0")/lib/dockerd.sh"
+# A second runtime: the same runsc with the sentry's Landlock self-test on
+# (boot::landlock::SELFTEST_ENV): right after restricting itself, the sandbox process opens
+# `..` and `.` of each directory tree it was given and writes the results to the container's
+# stderr. Only reads: nothing changes even if a try that should fail succeeds.
+cat > "$W/runsc-landlock-test" <<SH
+#!/bin/sh
+RUNSC_LANDLOCK_SELFTEST='/ read:..,proc:..,read:.' exec "$RUNSC" "\$@"
+SH
+chmod 755 "$W/runsc-landlock-test"
+cat > "$W/daemon.json" <<JSON
+{ "runtimes": { "runsc": { "path": "$RUNSC", "runtimeArgs": ["--platform=kvm"] },
+                "runsc-landlock-test": { "path": "$W/runsc-landlock-test", "runtimeArgs": ["--platform=kvm"] } } }
+JSON
 dockerd_start -- --bridge=none --iptables=false --ip6tables=false --ip-masq=false
 
 mkdir -p "$W/img/etc" && echo 'from the image' > "$W/img/etc/motd"
@@ -183,6 +196,16 @@ case "$rc $out" in
   *) bad "update --cpu-quota refused, naming cpu.quota: [$out]" ;;
 esac
 $DOCKER rm -f "$id" >/dev/null
+
+# The sandbox process opens host files only beneath its rootfs and binds (Landlock): `..` of
+# each tree it was given is refused (EACCES, 13), directly and through /proc/self/fd/N/..,
+# while the trees themselves open.
+out=$($DOCKER run --rm --runtime=runsc-landlock-test --network=none -v "$W/host:/data" rbox true 2>&1)
+refused=$(echo "$out" | grep -c -- 'read:\.\. -> errno 13$')
+escaped=$(echo "$out" | grep -c -- '\.\. -> ok$')
+opened=$(echo "$out" | grep -c -- 'read:\. -> ok$')
+check "sandbox under Landlock: .. of each tree refused, each tree opened" "escaped 0, refused = opened >= 3" \
+  "escaped $escaped, $([ "$refused" = "$opened" ] && [ "$opened" -ge 3 ] && echo 'refused = opened >= 3' || echo "refused $refused, opened $opened: $out")"
 
 # Networking (hostinet): the container's sockets live in the namespace Docker made for it
 # (--network=none: loopback only), and TCP over its loopback works.
