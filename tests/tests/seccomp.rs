@@ -1,6 +1,8 @@
 //! The sentry's confinement (issue 13): its own seccomp filter, loaded into every thread
 //! of a running sandbox with no_new_privs (a host call outside its list stops the sandbox
-//! and is named), and only the capabilities it needs (boot::caps::KEPT).
+//! and is named), only the capabilities it needs (boot::caps::KEPT), and a Landlock
+//! ruleset that lets it open host files only beneath the trees the sandbox was given
+//! (boot::landlock; its state isn't in /proc, so the tests make the sentry try opens).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -243,7 +245,7 @@ fn clone3_is_refused_with_enosys_and_the_sandbox_goes_on() {
 
 /// The lines of the sentry's Landlock self-test (`boot::landlock::SELFTEST_ENV`) about the
 /// tree at host path `tree`: `(OP:PATH, result)`, result "ok" or "errno N".
-fn landlock_tries(stderr: &str, tree: &std::path::Path) -> Vec<(String, String)> {
+fn landlock_tries(stderr: &str, tree: &std::path::Path) -> Tries {
     let prefix = format!("runsc: landlock self-test: {} ", tree.display());
     stderr
         .lines()
@@ -252,6 +254,9 @@ fn landlock_tries(stderr: &str, tree: &std::path::Path) -> Vec<(String, String)>
         .map(|(op, r)| (op.to_string(), r.to_string()))
         .collect()
 }
+
+/// `(OP:PATH, result)` of each try, in order.
+type Tries = Vec<(String, String)>;
 
 fn eacces() -> String {
     format!("errno {}", libc::EACCES)
@@ -263,12 +268,7 @@ fn eacces() -> String {
 fn landlock_do(
     extra: &[&str],
     env: &[(&str, &str)],
-) -> (
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-    conformance::ScratchDir,
-    String,
-) {
+) -> (Tries, Tries, conformance::ScratchDir, String) {
     let dir = conformance::ScratchDir::new("landlock-do");
     let (rw, ro) = (dir.path().join("rw"), dir.path().join("ro"));
     std::fs::create_dir_all(&rw).unwrap();
@@ -342,7 +342,7 @@ fn landlock_keeps_the_sentrys_writes_in_its_read_write_volumes() {
         ("read:../beside", ok.clone()),
         ("proc:../beside", ok.clone()),
     ];
-    let owned = |e: &[(&str, String)]| -> Vec<(String, String)> {
+    let owned = |e: &[(&str, String)]| -> Tries {
         e.iter().map(|(o, r)| (o.to_string(), r.clone())).collect()
     };
     assert_eq!(rw, owned(&expect_rw), "read-write volume; stderr: {stderr}");
@@ -452,7 +452,7 @@ fn landlock_keeps_the_oci_sentry_beneath_its_rootfs_and_binds() {
     );
     let ok = "ok".to_string();
     let enoent = format!("errno {}", libc::ENOENT);
-    let owned = |e: &[(&str, &String)]| -> Vec<(String, String)> {
+    let owned = |e: &[(&str, &String)]| -> Tries {
         e.iter()
             .map(|(o, r)| (o.to_string(), r.to_string()))
             .collect()
