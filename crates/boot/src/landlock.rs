@@ -52,7 +52,8 @@ pub const DISABLE_ENV: &str = "RUNSC_NO_LANDLOCK";
 
 /// Makes the sentry try, right after [`restrict`], host opens relative to the directory
 /// trees it was given, and write one line per try to stderr (`runsc: landlock self-test:
-/// TREE OP:PATH -> ok` or `-> errno N`); tests check that what lies outside is refused.
+/// TREE OP:PATH -> ok`, `-> ok (the tree itself)` or `-> errno N`); tests check that what
+/// lies outside is refused.
 /// `DIR OP:PATH[,OP:PATH...]`: the tries are made in each tree whose host path is beneath
 /// DIR (a test's own scratch directory, so that nothing else is touched even if a try that
 /// should fail succeeds); OP is `read` (open for reading), `write` (open for writing,
@@ -285,7 +286,8 @@ fn self_test(trees: &[Tree], spec: &str) {
         for op in ops.split(',').filter(|s| !s.is_empty()) {
             let (kind, rel) = op.split_once(':').unwrap_or((op, "."));
             let result = match try_open(t.fd.as_fd(), kind, rel) {
-                Ok(()) => "ok".to_string(),
+                Ok(true) => "ok (the tree itself)".to_string(),
+                Ok(false) => "ok".to_string(),
                 Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
             };
             eprintln!(
@@ -296,7 +298,10 @@ fn self_test(trees: &[Tree], spec: &str) {
     }
 }
 
-fn try_open(dir: BorrowedFd<'_>, kind: &str, rel: &str) -> std::io::Result<()> {
+/// Opens `rel` in the tree `dir` as `kind` asks; true if what opened is the tree's root
+/// itself (`..` of a mount's root once the sentry's root is pivoted: the old root's mounts
+/// are detached, so `..` stays where it is).
+fn try_open(dir: BorrowedFd<'_>, kind: &str, rel: &str) -> std::io::Result<bool> {
     use std::ffi::CString;
     let flags = libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     let (at, path, flags) = match kind {
@@ -320,8 +325,17 @@ fn try_open(dir: BorrowedFd<'_>, kind: &str, rel: &str) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: openat returned a new descriptor that nothing else owns.
-    unsafe { libc::close(fd) };
-    Ok(())
+    let opened = unsafe { OwnedFd::from_raw_fd(fd) };
+    let id = |fd: BorrowedFd<'_>| {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat of a descriptor we hold into room for one stat.
+        (unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } == 0).then(|| {
+            // SAFETY: fstat succeeded and filled it.
+            let st = unsafe { st.assume_init() };
+            (st.st_dev, st.st_ino)
+        })
+    };
+    Ok(id(opened.as_fd()).is_some() && id(opened.as_fd()) == id(dir))
 }
 
 #[cfg(test)]
