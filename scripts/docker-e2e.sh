@@ -15,11 +15,12 @@ NAME=docker-e2e
 . "$(dirname "$0")/lib/dockerd.sh"
 # A second runtime: the same runsc with the sentry's Landlock self-test on
 # (boot::landlock::SELFTEST_ENV): right after restricting itself, the sandbox process opens
-# `..` and `.` of each directory tree it was given and writes the results to the container's
-# stderr. Only reads: nothing changes even if a try that should fail succeeds.
+# `..`, `.` and `../daemon.json` in each directory tree it was given and writes the results
+# to the container's stderr. Only reads: nothing changes even if a try that should fail
+# succeeds.
 cat > "$W/runsc-landlock-test" <<SH
 #!/bin/sh
-RUNSC_LANDLOCK_SELFTEST='/ read:..,proc:..,read:.' exec "$RUNSC" "\$@"
+RUNSC_LANDLOCK_SELFTEST='/ read:..,proc:..,read:.,read:../daemon.json' exec "$RUNSC" "\$@"
 SH
 chmod 755 "$W/runsc-landlock-test"
 cat > "$W/daemon.json" <<JSON
@@ -208,6 +209,9 @@ opened=$(echo "$out" | grep -c -- 'read:\. -> ok (the tree itself)$')
 check "sandbox under Landlock: .. of a tree refused or itself, each tree opened" \
   "escaped 0, refused >= 2, opened >= 3" \
   "escaped $escaped, $([ "$refused" -ge 2 ] && [ "$opened" -ge 3 ] && echo 'refused >= 2, opened >= 3' || echo "refused $refused, opened $opened: $out")"
+# ... and a host file beside the -v bind's directory ($W/daemon.json) is refused.
+check "sandbox under Landlock: a host file beside a -v bind refused" "errno 13" \
+  "$(echo "$out" | sed -n "s|^runsc: landlock self-test: $W/host read:../daemon.json -> ||p")"
 
 # Networking (hostinet): the container's sockets live in the namespace Docker made for it
 # (--network=none: loopback only), and TCP over its loopback works.
