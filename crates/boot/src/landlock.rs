@@ -20,6 +20,12 @@
 //! - its own /proc (read): /proc/cpuinfo, /proc/net/*, /proc/sys/net/* and hostfs's reopens
 //!   through `/proc/self/fd/N` (whose target must itself be in a tree above).
 //!
+//! What this adds to the pivot: `..` of a tree that is a mount's root (Docker's overlay
+//! rootfs) already stays in it, since the pivot detached the old root's mounts; but a tree
+//! that is a plain directory (a volume or bind source, an OCI rootfs that is a directory)
+//! has its parents in the same detached mount, reachable by `..`, and so has any other
+//! directory the sentry holds a descriptor of. Landlock refuses those.
+//!
 //! Rules are made from the held descriptors, so no host path is looked up again. Images,
 //! /dev/kvm, the streams, the log and the control socket need no rule: Landlock checks a
 //! file when it is opened, and those are open already and never opened again.
