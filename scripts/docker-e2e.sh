@@ -13,6 +13,20 @@ RUNSC=${1:-${CARGO_TARGET_DIR:-target}/release/runsc}
 RUNSC=$(readlink -f "$RUNSC")
 NAME=docker-e2e
 . "$(dirname "$0")/lib/dockerd.sh"
+# A second runtime: the same runsc with the sentry's Landlock self-test on
+# (boot::landlock::SELFTEST_ENV): right after restricting itself, the sandbox process opens
+# `..`, `.` and `../daemon.json` in each directory tree it was given and writes the results
+# to the container's stderr. Only reads: nothing changes even if a try that should fail
+# succeeds.
+cat > "$W/runsc-landlock-test" <<SH
+#!/bin/sh
+RUNSC_LANDLOCK_SELFTEST='/ read:..,proc:..,read:.,read:../daemon.json' exec "$RUNSC" "\$@"
+SH
+chmod 755 "$W/runsc-landlock-test"
+cat > "$W/daemon.json" <<JSON
+{ "runtimes": { "runsc": { "path": "$RUNSC", "runtimeArgs": ["--platform=kvm"] },
+                "runsc-landlock-test": { "path": "$W/runsc-landlock-test", "runtimeArgs": ["--platform=kvm"] } } }
+JSON
 dockerd_start -- --bridge=none --iptables=false --ip6tables=false --ip-masq=false
 
 mkdir -p "$W/img/etc" && echo 'from the image' > "$W/img/etc/motd"
@@ -183,6 +197,21 @@ case "$rc $out" in
   *) bad "update --cpu-quota refused, naming cpu.quota: [$out]" ;;
 esac
 $DOCKER rm -f "$id" >/dev/null
+
+# The sandbox process opens host files only beneath its rootfs and binds (Landlock): `..` of
+# each tree it was given is refused (EACCES, 13), directly and through /proc/self/fd/N/..,
+# or, for a mount's root (the overlay rootfs), is the tree itself (the old root's mounts are
+# detached by the pivot); the trees themselves open.
+out=$($DOCKER run --rm --runtime=runsc-landlock-test --network=none -v "$W/host:/data" rbox true 2>&1)
+escaped=$(echo "$out" | grep -c -- '\.\. -> ok$')
+refused=$(echo "$out" | grep -c -- 'read:\.\. -> errno 13$')
+opened=$(echo "$out" | grep -c -- 'read:\. -> ok (the tree itself)$')
+check "sandbox under Landlock: .. of a tree refused or itself, each tree opened" \
+  "escaped 0, refused >= 2, opened >= 3" \
+  "escaped $escaped, $([ "$refused" -ge 2 ] && [ "$opened" -ge 3 ] && echo 'refused >= 2, opened >= 3' || echo "refused $refused, opened $opened: $out")"
+# ... and a host file beside the -v bind's directory ($W/daemon.json) is refused.
+check "sandbox under Landlock: a host file beside a -v bind refused" "errno 13" \
+  "$(echo "$out" | sed -n "s|^runsc: landlock self-test: $W/host read:../daemon.json -> ||p")"
 
 # Networking (hostinet): the container's sockets live in the namespace Docker made for it
 # (--network=none: loopback only), and TCP over its loopback works.

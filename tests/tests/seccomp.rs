@@ -1,6 +1,8 @@
 //! The sentry's confinement (issue 13): its own seccomp filter, loaded into every thread
 //! of a running sandbox with no_new_privs (a host call outside its list stops the sandbox
-//! and is named), and only the capabilities it needs (boot::caps::KEPT).
+//! and is named), only the capabilities it needs (boot::caps::KEPT), and a Landlock
+//! ruleset that lets it open host files only beneath the trees the sandbox was given
+//! (boot::landlock; its state isn't in /proc, so the tests make the sentry try opens).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -239,4 +241,267 @@ fn clone3_is_refused_with_enosys_and_the_sandbox_goes_on() {
         stderr.contains(&format!("clone3 gave errno {}", libc::ENOSYS)),
         "stderr: {stderr}"
     );
+}
+
+/// The lines of the sentry's Landlock self-test (`boot::landlock::SELFTEST_ENV`) about the
+/// tree at host path `tree`: `(OP:PATH, result)`, result "ok", "ok (the tree itself)" or
+/// "errno N".
+fn landlock_tries(stderr: &str, tree: &std::path::Path) -> Tries {
+    let prefix = format!("runsc: landlock self-test: {} ", tree.display());
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| l.split_once(" -> "))
+        .map(|(op, r)| (op.to_string(), r.to_string()))
+        .collect()
+}
+
+/// `(OP:PATH, result)` of each try, in order.
+type Tries = Vec<(String, String)>;
+
+fn eacces() -> String {
+    format!("errno {}", libc::EACCES)
+}
+
+/// The tries of `runsc [extra] do` with a read-write and a read-only volume in a scratch
+/// directory that also holds a file beside them: (rw volume's tries, ro volume's tries,
+/// the scratch directory, stderr).
+fn landlock_do(
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Tries, Tries, conformance::ScratchDir, String) {
+    let dir = conformance::ScratchDir::new("landlock-do");
+    let (rw, ro) = (dir.path().join("rw"), dir.path().join("ro"));
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(ro.join("f"), "read-only volume\n").unwrap();
+    std::fs::write(dir.path().join("beside"), "beside the volumes\n").unwrap();
+    let tries = format!(
+        "{} read:.,write:made-by-sentry,write:../escaped,read:../beside,proc:../beside",
+        dir.path().display()
+    );
+    let out = Command::new(runsc_path())
+        .args(extra)
+        .arg("do")
+        .arg("-v")
+        .arg(format!("{}:/rw", rw.display()))
+        .arg("-v")
+        .arg(format!("{}:/ro:ro", ro.display()))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo guest > /rw/g && cat /rw/g /ro/f && ! (echo x > /ro/h) 2>/dev/null",
+        ])
+        .env(boot::landlock::SELFTEST_ENV, tries)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runsc");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "guest\nread-only volume\n"),
+        "the volumes as the guest sees them; stderr: {stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(rw.join("g")).unwrap(), "guest\n");
+    assert!(!ro.join("h").exists());
+    (
+        landlock_tries(&stderr, &rw),
+        landlock_tries(&stderr, &ro),
+        dir,
+        stderr,
+    )
+}
+
+/// Under `runsc do` the sentry's Landlock ruleset lets it write only in read-write volumes:
+/// even as host root with CAP_DAC_OVERRIDE, it can't create a file beside a volume
+/// (`openat(volume_fd, "../escaped")`), nor write in a read-only one, while the volumes
+/// work for the guest as before. (The host root is given read-only, so reads beside a
+/// volume stay allowed here; the OCI test below shows reads refused outside a rootfs.)
+#[test]
+fn landlock_keeps_the_sentrys_writes_in_its_read_write_volumes() {
+    if skip_without_kvm("landlock_keeps_the_sentrys_writes_in_its_read_write_volumes") {
+        return;
+    }
+    let (rw, ro, dir, stderr) = landlock_do(&[], &[]);
+    let ok = "ok".to_string();
+    let itself = "ok (the tree itself)".to_string();
+    let expect_rw = [
+        ("read:.", itself.clone()),
+        ("write:made-by-sentry", ok.clone()),
+        ("write:../escaped", eacces()),
+        ("read:../beside", ok.clone()),
+        ("proc:../beside", ok.clone()),
+    ];
+    let expect_ro = [
+        ("read:.", itself.clone()),
+        ("write:made-by-sentry", eacces()),
+        ("write:../escaped", eacces()),
+        ("read:../beside", ok.clone()),
+        ("proc:../beside", ok.clone()),
+    ];
+    let owned = |e: &[(&str, String)]| -> Tries {
+        e.iter().map(|(o, r)| (o.to_string(), r.clone())).collect()
+    };
+    assert_eq!(rw, owned(&expect_rw), "read-write volume; stderr: {stderr}");
+    assert_eq!(ro, owned(&expect_ro), "read-only volume; stderr: {stderr}");
+    assert!(!dir.path().join("escaped").exists());
+    assert!(!dir.path().join("ro/made-by-sentry").exists());
+    assert!(dir.path().join("rw/made-by-sentry").exists());
+}
+
+/// `--landlock=off` and `RUNSC_NO_LANDLOCK=1` really turn the ruleset off: the same tries
+/// get out of the volumes (into the test's scratch directory), so the test above can fail.
+#[test]
+fn landlock_off_lets_the_sentry_out_of_its_volumes() {
+    if skip_without_kvm("landlock_off_lets_the_sentry_out_of_its_volumes") {
+        return;
+    }
+    for (extra, env) in [
+        (&["--landlock=off"][..], &[][..]),
+        (&[][..], &[(boot::landlock::DISABLE_ENV, "1")][..]),
+    ] {
+        let (rw, ro, dir, stderr) = landlock_do(extra, env);
+        assert!(
+            rw.iter().chain(&ro).all(|(_, r)| r.starts_with("ok"))
+                && rw.len() == 5
+                && ro.len() == 5,
+            "{extra:?} {env:?}: {rw:?} {ro:?}; stderr: {stderr}"
+        );
+        assert!(dir.path().join("escaped").exists());
+    }
+}
+
+/// The OCI sandbox process opens host files only beneath its rootfs and bind sources:
+/// `openat(rootfs_fd, "..")` and a file beside the rootfs are refused (EACCES), directly and
+/// through `/proc/self/fd/N/..`, while a file inside opens; a read-write bind takes writes,
+/// a read-only one refuses them, to the sentry as to the guest.
+#[test]
+fn landlock_keeps_the_oci_sentry_beneath_its_rootfs_and_binds() {
+    let name = "landlock_keeps_the_oci_sentry_beneath_its_rootfs_and_binds";
+    if skip_without_kvm(name) {
+        return;
+    }
+    const BUSYBOX: &str = "/bin/busybox";
+    if !std::path::Path::new(BUSYBOX).is_file() {
+        conformance::loud(&format!(
+            "*** SKIPPED: {name}: no {BUSYBOX} (apt-get install busybox-static) ***"
+        ));
+        return;
+    }
+    let dir = conformance::ScratchDir::new("landlock-oci");
+    let bundle = dir.path().join("bundle");
+    let rootfs = bundle.join("rootfs");
+    let (rw, ro) = (dir.path().join("rw"), dir.path().join("ro"));
+    for d in [
+        rootfs.join("bin"),
+        rootfs.join("proc"),
+        rw.clone(),
+        ro.clone(),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    std::fs::write(rootfs.join("inside"), "in the rootfs\n").unwrap();
+    // Beside the rootfs, and beside the binds.
+    std::fs::write(bundle.join("beside"), "beside the rootfs\n").unwrap();
+    std::fs::write(dir.path().join("beside"), "beside the binds\n").unwrap();
+    std::fs::write(ro.join("f"), "read-only bind\n").unwrap();
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["/bin/busybox", "sh", "-c",
+                     "echo guest > /rw/g && cat /rw/g /ro/f && ! (echo x > /ro/h) 2>/dev/null"],
+            "env": ["PATH=/bin"],
+            "cwd": "/"
+        },
+        "root": { "path": "rootfs" },
+        "hostname": "landlock",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/rw", "type": "bind", "source": rw, "options": ["rbind"] },
+            { "destination": "/ro", "type": "bind", "source": ro, "options": ["rbind", "ro"] }
+        ],
+        "linux": { "namespaces": [ { "type": "pid" }, { "type": "mount" } ] }
+    });
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let tries = format!(
+        "{} read:inside,read:f,read:..,read:../beside,proc:../beside,write:made-by-sentry",
+        dir.path().display()
+    );
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let status = Command::new(runsc_path())
+        .arg("--root")
+        .arg(dir.path().join("state"))
+        .args(["run", "landlock1"])
+        .current_dir(&bundle)
+        .env(boot::landlock::SELFTEST_ENV, tries)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .expect("runsc run");
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert_eq!(
+        (status.code(), stdout.as_str()),
+        (Some(0), "guest\nread-only bind\n"),
+        "the binds as the guest sees them; stderr: {stderr}"
+    );
+    let ok = "ok".to_string();
+    let enoent = format!("errno {}", libc::ENOENT);
+    let owned = |e: &[(&str, &String)]| -> Tries {
+        e.iter()
+            .map(|(o, r)| (o.to_string(), r.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        landlock_tries(&stderr, &rootfs),
+        owned(&[
+            ("read:inside", &ok),
+            ("read:f", &enoent),
+            ("read:..", &eacces()),
+            ("read:../beside", &eacces()),
+            ("proc:../beside", &eacces()),
+            ("write:made-by-sentry", &eacces()),
+        ]),
+        "rootfs (read-only for the sentry: the guest writes to memory); stderr: {stderr}"
+    );
+    assert_eq!(
+        landlock_tries(&stderr, &ro),
+        owned(&[
+            ("read:inside", &enoent),
+            ("read:f", &ok),
+            ("read:..", &eacces()),
+            ("read:../beside", &eacces()),
+            ("proc:../beside", &eacces()),
+            ("write:made-by-sentry", &eacces()),
+        ]),
+        "read-only bind; stderr: {stderr}"
+    );
+    assert_eq!(
+        landlock_tries(&stderr, &rw),
+        owned(&[
+            ("read:inside", &enoent),
+            ("read:f", &enoent),
+            ("read:..", &eacces()),
+            ("read:../beside", &eacces()),
+            ("proc:../beside", &eacces()),
+            ("write:made-by-sentry", &ok),
+        ]),
+        "read-write bind; stderr: {stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(rw.join("g")).unwrap(), "guest\n");
+    assert!(!ro.join("h").exists() && !ro.join("made-by-sentry").exists());
+    let _ = Command::new(runsc_path())
+        .arg("--root")
+        .arg(dir.path().join("state"))
+        .args(["delete", "--force", "landlock1"])
+        .status();
 }

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod caps;
 pub mod confine;
 pub mod container;
+pub mod landlock;
 pub mod mounts;
 pub mod netns;
 pub mod seccomp;
@@ -129,6 +130,8 @@ pub enum BootError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Caps(#[from] caps::CapsError),
+    #[error(transparent)]
+    Landlock(#[from] landlock::LandlockError),
     #[error(transparent)]
     Confine(#[from] confine::ConfineError),
     #[error("no program given")]
@@ -393,6 +396,11 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         // running sentry (`--seccomp=off` keeps both off for debugging).
         caps::drop_unneeded(network_admin)?;
     }
+    // The host trees the sandbox was given are all open: from here on the sentry opens
+    // host files only beneath them. Before the platform starts its threads (a Landlock
+    // domain is per thread on kernels before ABI 8) and the seccomp filter (which has no
+    // Landlock calls).
+    landlock::restrict()?;
     if network_admin {
         fs::hostinet::allow_network_changes();
     }

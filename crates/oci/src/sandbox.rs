@@ -245,6 +245,10 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         // (capabilities are per thread), after the pivot (it needs CAP_SYS_ADMIN).
         boot::caps::drop_unneeded(network_admin).map_err(|e| OciError::Sandbox(e.to_string()))?;
     }
+    // The rootfs and bind sources are open: from here on the sentry opens host files only
+    // beneath them (boot::landlock). Before the platform and the control socket start
+    // their threads (a Landlock domain is per thread before ABI 8).
+    boot::landlock::restrict().map_err(|e| OciError::Sandbox(e.to_string()))?;
     if network_admin {
         fs::hostinet::allow_network_changes();
     }

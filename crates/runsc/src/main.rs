@@ -49,6 +49,10 @@ struct Cli {
     /// logs such calls and lets them through) or off.
     #[arg(long, global = true, default_value = "enforce", value_parser = ["enforce", "log", "off"])]
     seccomp: String,
+    /// The sentry's Landlock ruleset, applied before the first guest instruction: enforce
+    /// (it may open host files only beneath the trees the sandbox was given) or off.
+    #[arg(long, global = true, default_value = "enforce", value_parser = ["enforce", "off"])]
+    landlock: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -297,6 +301,7 @@ fn main() -> ExitCode {
         eprintln!("runsc: {e:#}");
         return ExitCode::from(125);
     }
+    boot::landlock::set_mode(cli.landlock.parse().expect("clap checked the value"));
     if matches!(cli.command, Command::Do { .. }) {
         // Still single-threaded: the sentry's own namespaces; from here on this is the
         // sentry, pid 1 of its pid namespace, and the process the caller started waits for
@@ -334,6 +339,7 @@ fn main() -> ExitCode {
                 args.push(format!("--total-memory={m}").into());
             }
             args.push(format!("--seccomp={}", cli.seccomp).into());
+            args.push(format!("--landlock={}", cli.landlock).into());
             let g = oci_cli::OciGlobals {
                 root: cli.root.clone(),
                 log: cli.log.clone(),

@@ -115,7 +115,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -397,7 +397,9 @@ impl HostFs {
             path_fds: Mutex::new(PathFds::default()),
             inodes: Mutex::new(HashMap::new()),
         });
+        let source = root.to_path_buf();
         let root = shared.intern(fd, &st, want, false, None);
+        roots().push((Arc::downgrade(&root), source));
         Ok(Arc::new(HostFs { root }))
     }
 
@@ -405,6 +407,48 @@ impl HostFs {
     pub fn root(&self) -> Arc<dyn Inode> {
         self.root.clone()
     }
+}
+
+/// The root of every hostfs opened in this process (while it lives), with the host path it
+/// was opened from: the host trees the sandbox was given.
+fn roots() -> MutexGuard<'static, Vec<(Weak<HostInode>, PathBuf)>> {
+    static ROOTS: Mutex<Vec<(Weak<HostInode>, PathBuf)>> = Mutex::new(Vec::new());
+    let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    roots.retain(|(r, _)| r.strong_count() > 0);
+    roots
+}
+
+/// A host tree a live hostfs serves: see [`live_roots`].
+#[derive(Debug, Clone)]
+pub struct HostRoot {
+    /// The root's `O_PATH` descriptor, held as long as the filesystem.
+    pub fd: Arc<OwnedFd>,
+    /// The host path it was opened from (for messages).
+    pub path: PathBuf,
+    /// A directory (else a single regular file: a file bind mount).
+    pub directory: bool,
+    /// The sandbox may change it ([`HostFsOptions::writable`]).
+    pub writable: bool,
+}
+
+/// Every host tree a live hostfs of this process serves, oldest first. Once the sandbox is
+/// built, these are the only host files it may reach besides the descriptors it holds, so
+/// the sentry confines its own host file access to them (boot's Landlock ruleset), from
+/// their descriptors: no host path is looked up again.
+pub fn live_roots() -> Vec<HostRoot> {
+    roots()
+        .iter()
+        .filter_map(|(r, path)| {
+            let r = r.upgrade()?;
+            let fd = r.fd_slot().clone()?;
+            Some(HostRoot {
+                fd,
+                path: path.clone(),
+                directory: r.file_type == FileType::Directory,
+                writable: r.shared.writable,
+            })
+        })
+        .collect()
 }
 
 /// A quarter of the soft `RLIMIT_NOFILE`, between 16 and 4096.

@@ -1094,3 +1094,45 @@ fn read_only_by_default() {
     assert_eq!(err(f.open(libc::O_WRONLY)), libc::EROFS);
     assert!(root.read_only());
 }
+
+/// `live_roots` lists each live hostfs's root descriptor (the same host directory), how it
+/// may be used, and forgets a filesystem once it is gone: what the sentry's Landlock
+/// ruleset is made from.
+#[test]
+fn live_roots_lists_the_trees_while_they_live() {
+    let t = tree();
+    let file = t.path("file.txt");
+    let ro = fs(&t);
+    let rw = HostFs::with_options(
+        &t.path("dir"),
+        HostFsOptions {
+            writable: true,
+            ..Default::default()
+        },
+    )
+    .expect("writable hostfs");
+    let one = HostFs::file_with_options(&file, HostFsOptions::default()).expect("file hostfs");
+    let find = |p: &Path| live_roots().into_iter().find(|r| r.path == p);
+    let (r, w, f) = (
+        find(&t.root()).expect("root listed"),
+        find(&t.path("dir")).expect("dir listed"),
+        find(&file).expect("file listed"),
+    );
+    assert!(r.directory && !r.writable);
+    assert!(w.directory && w.writable);
+    assert!(!f.directory && !f.writable);
+    let same = |fd: &OwnedFd, p: &Path| {
+        let st = sys::fstat(fd.as_fd()).expect("fstat");
+        let m = std::fs::metadata(p).expect("stat");
+        (st.st_dev, st.st_ino) == (m.dev(), m.ino())
+    };
+    assert!(same(&r.fd, &t.root()) && same(&w.fd, &t.path("dir")) && same(&f.fd, &file));
+    drop((r, w, f));
+    drop(rw);
+    assert!(
+        find(&t.path("dir")).is_none(),
+        "a dropped hostfs is forgotten"
+    );
+    assert!(find(&t.root()).is_some());
+    drop((ro, one));
+}
