@@ -110,6 +110,12 @@ pub enum LandlockError {
         what: String,
         source: std::io::Error,
     },
+    #[error(
+        "the sentry's Landlock ruleset: {0} threads existed when it was applied, and this \
+         kernel restricts only the calling thread and the threads it starts later: a \
+         start-up order bug (restrict before starting any thread)"
+    )]
+    Threads(usize),
 }
 
 /// Read-only trees: open files for reading, list directories.
@@ -209,7 +215,12 @@ pub fn restrict() -> Result<bool, LandlockError> {
         ruleset = ruleset.add_rule(PathBeneath::new(t.fd.as_fd(), access))?;
     }
     let status = ruleset.restrict_self()?;
-    report(&status, trees.len(), threads, start.elapsed());
+    report(&status, trees.len(), start.elapsed());
+    if threads > 1 && !status.all_threads && status.ruleset != RulesetStatus::NotEnforced {
+        // A thread that existed before is not restricted on a kernel without ABI 8: refuse
+        // to run half confined rather than warn (a warning let such a regression through).
+        return Err(LandlockError::Threads(threads));
+    }
     let enforced = status.ruleset != RulesetStatus::NotEnforced;
     if let Some(test) = std::env::var_os(SELFTEST_ENV) {
         self_test(&trees, &test.to_string_lossy());
@@ -225,7 +236,7 @@ fn describe(access: BitFlags<AccessFs>) -> &'static str {
     }
 }
 
-fn report(status: &RestrictionStatus, rules: usize, threads: usize, took: std::time::Duration) {
+fn report(status: &RestrictionStatus, rules: usize, took: std::time::Duration) {
     let effective = match status.landlock {
         LandlockStatus::Available { effective_abi, .. } => Some(effective_abi),
         _ => None,
@@ -271,10 +282,6 @@ fn report(status: &RestrictionStatus, rules: usize, threads: usize, took: std::t
                  {took:?})"
             );
         }
-    }
-    if threads > 1 && !status.all_threads {
-        // A thread that existed before is not restricted on a kernel without ABI 8.
-        tracing::warn!("landlock: {threads} threads existed when the sentry restricted itself");
     }
 }
 
