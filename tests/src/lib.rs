@@ -125,6 +125,21 @@ pub fn shell_status(st: ExitStatus) -> i32 {
     }
 }
 
+/// The static busybox the OCI tests put in their bundles' root file systems.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Returns true (after printing a loud SKIPPED line) when test `test` cannot run because
+/// the host has no static busybox to put in a bundle. A skip is not a pass.
+pub fn skip_without_busybox(test: &str) -> bool {
+    if Path::new(BUSYBOX).is_file() {
+        return false;
+    }
+    loud(&format!(
+        "*** SKIPPED: {test}: no {BUSYBOX} (apt-get install busybox-static) ***"
+    ));
+    true
+}
+
 // ---------------------------------------------------------------------------
 // Locations
 

@@ -192,11 +192,7 @@ fn oci_sentry_has_its_own_namespaces_and_an_empty_root() {
     if skip_without_kvm(name) {
         return;
     }
-    const BUSYBOX: &str = "/bin/busybox";
-    if !Path::new(BUSYBOX).is_file() {
-        loud(&format!(
-            "*** SKIPPED: {name}: no {BUSYBOX} (apt-get install busybox-static) ***"
-        ));
+    if conformance::skip_without_busybox(name) {
         return;
     }
     let dir = conformance::ScratchDir::new("ns-oci");
@@ -205,7 +201,7 @@ fn oci_sentry_has_its_own_namespaces_and_an_empty_root() {
     for d in ["bin", "proc", "tmp"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    std::fs::copy(conformance::BUSYBOX, rootfs.join("bin/busybox")).unwrap();
     std::fs::create_dir_all(dir.path().join("hostdir")).unwrap();
     std::fs::write(dir.path().join("hostdir/f"), "host file\n").unwrap();
     let config = serde_json::json!({

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use conformance::{loud, runsc_path, skip_without_kvm, ScratchDir};
 use serde_json::{json, Value};
 
-const BUSYBOX: &str = "/bin/busybox";
+use conformance::BUSYBOX;
 
 /// The capabilities Docker gives a container by default (moby's oci/caps/defaults.go);
 /// CapEff 00000000a80425fb under runc.
@@ -43,10 +43,7 @@ impl Env {
         if skip_without_kvm(test) {
             return None;
         }
-        if !Path::new(BUSYBOX).is_file() {
-            loud(&format!(
-                "*** SKIPPED: {test}: no {BUSYBOX} (apt-get install busybox-static) ***"
-            ));
+        if conformance::skip_without_busybox(test) {
             return None;
         }
         let dir = ScratchDir::new("oci");

@@ -386,11 +386,7 @@ fn landlock_keeps_the_oci_sentry_beneath_its_rootfs_and_binds() {
     if skip_without_kvm(name) {
         return;
     }
-    const BUSYBOX: &str = "/bin/busybox";
-    if !std::path::Path::new(BUSYBOX).is_file() {
-        conformance::loud(&format!(
-            "*** SKIPPED: {name}: no {BUSYBOX} (apt-get install busybox-static) ***"
-        ));
+    if conformance::skip_without_busybox(name) {
         return;
     }
     let dir = conformance::ScratchDir::new("landlock-oci");
@@ -405,7 +401,7 @@ fn landlock_keeps_the_oci_sentry_beneath_its_rootfs_and_binds() {
     ] {
         std::fs::create_dir_all(d).unwrap();
     }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    std::fs::copy(conformance::BUSYBOX, rootfs.join("bin/busybox")).unwrap();
     std::fs::write(rootfs.join("inside"), "in the rootfs\n").unwrap();
     // Beside the rootfs, and beside the binds.
     std::fs::write(bundle.join("beside"), "beside the rootfs\n").unwrap();
