@@ -3,7 +3,8 @@
 //! The sentry is the only thing between untrusted code and the host; a bug in it must not
 //! reach calls it never needs (execve, ptrace, mount, bpf, keyctl, perf_event_open...). Once
 //! the sandbox is built and before the first guest instruction, [`install`] loads a filter
-//! (built with `seccompiler`) into every thread of the process (TSYNC); threads started
+//! (built with `seccompiler`, behind a binary search for the calls allowed whatever their
+//! arguments: see [`build`]) into every thread of the process (TSYNC); threads started
 //! later inherit it. A call outside the list raises SIGSYS, whose handler writes one line
 //! naming the call to stderr and ends the process (status 159, as a SIGSYS death), so a
 //! missing entry shows at once and by name. `Mode::Log` lets every call through and has the
