@@ -4,6 +4,8 @@
 //! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
 //! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`), `--real` only
 //! the real programs (`real.rs`: python, find, a shell pipeline script, tar);
+//! `target/release/bench --startup [N]` only the start-to-exit rows, best and median of N
+//! runs each (default 50), taken in turn so that load changes hit all of them alike;
 //! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
 //! `target/release/bench --containerfs` the ContainerFS ones (`containerfs.rs`: layered file
 //! operations, cold start and conversion of the Debian image); `target/release/bench
@@ -104,6 +106,44 @@ fn row(name: &str, value: f64, unit: &str, native: Option<f64>) {
     }
 }
 
+/// `--startup N`: start to exit of the do-nothing program natively, under `runsc do` and
+/// under `runsc do` without its namespaces, N runs of each in turn; best and median.
+fn startup(b: &Bench, runs: usize) -> anyhow::Result<()> {
+    let nothing = &b.programs.donothing;
+    type Make<'a> = Box<dyn Fn() -> Command + 'a>;
+    let kinds: [(&str, Make); 3] = [
+        ("native", Box::new(|| b.native(nothing, &[]))),
+        (
+            "runsc do",
+            Box::new(|| b.sandboxed(SyscallPath::Ring, nothing, &[])),
+        ),
+        (
+            "runsc do, no namespaces",
+            Box::new(|| {
+                let mut c = b.sandboxed(SyscallPath::Ring, nothing, &[]);
+                c.env("RUNSC_NO_NAMESPACES", "1");
+                c
+            }),
+        ),
+    ];
+    let mut samples = vec![Vec::with_capacity(runs); kinds.len()];
+    for _ in 0..runs.max(1) {
+        for (k, (_, make)) in kinds.iter().enumerate() {
+            samples[k].push(time_run(&mut make())?);
+        }
+    }
+    println!("start to exit, do-nothing program, {runs} runs each, taken in turn");
+    for ((name, _), mut v) in kinds.iter().zip(samples) {
+        v.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "  {name:<26} best {:>7.2} ms   median {:>7.2} ms",
+            v[0] / 1000.0,
+            v[v.len() / 2] / 1000.0
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     // The sandbox rows measure PVM's direct switch where the host has it (runsc's default);
     // the "no direct switch" rows turn it off.
@@ -142,6 +182,13 @@ fn main() -> anyhow::Result<()> {
         runs: if quick { 3 } else { 7 },
         iterations: if quick { 20_000 } else { 100_000 },
     };
+    if let Some(i) = std::env::args().position(|a| a == "--startup") {
+        let n = match std::env::args().nth(i + 1) {
+            Some(n) => n.parse().context("--startup N: a number of runs")?,
+            None => 50,
+        };
+        return startup(&b, n);
+    }
     let net_program = programs::build_one(&dir.join("bench-programs"), "netbench")?;
     if std::env::args().any(|a| a == "--net") {
         net::run(&b, &net_program, quick)?;

@@ -250,8 +250,10 @@ fn mount(
 /// Moves the sentry into an empty read-only root holding only its own /proc, once every
 /// host file it needs is open. Does nothing unless [`enter_for_do`] or
 /// [`enter_for_sandbox`] made the namespaces. Needs CAP_SYS_ADMIN (before
-/// `caps::drop_unneeded`) and runs before any thread starts (the root is per process, but
-/// the mount namespace was made for all threads at once).
+/// `caps::drop_unneeded`) in the calling thread. Threads started before (`runsc do`'s VM
+/// thread and the ring poller it starts) share the caller's root (CLONE_FS), which
+/// pivot_root moves for all of them; they open nothing by path. The namespaces themselves
+/// were made while the process had one thread (unshare refuses CLONE_NEWNS otherwise).
 pub fn pivot_to_empty_root() -> Result<(), ConfineError> {
     if !entered() {
         return Ok(());

@@ -290,6 +290,64 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
     run_do_in(opts, rootfs)
 }
 
+/// The platform being made on a thread of its own ([`start_platform`]), or why it can't be.
+enum PendingPlatform {
+    Making(std::thread::JoinHandle<Result<KvmPlatform, BootError>>),
+    Failed(BootError),
+}
+
+impl PendingPlatform {
+    /// Waits for the platform.
+    fn finish(self) -> Result<std::sync::Arc<KvmPlatform>, BootError> {
+        match self {
+            PendingPlatform::Making(thread) => match thread.join() {
+                Ok(made) => Ok(std::sync::Arc::new(made?)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            PendingPlatform::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// Opens /dev/kvm (while the host's file system is still there) and starts making the VM
+/// on a new thread, which first drops its own capabilities as [`run_do_in`] drops this
+/// thread's: capabilities are per thread, and the threads it starts (the ring poller)
+/// inherit its sets. It starts no guest code, and has ended before the seccomp filter is
+/// installed for every thread. Errors wait for [`PendingPlatform::finish`], so that a
+/// missing program is still reported first.
+fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
+    let device_fd = match opts.platform {
+        PlatformKind::Kvm => match bundle::open_device(opts.platform) {
+            Ok(fd) => fd,
+            Err(e) => return PendingPlatform::Failed(e),
+        },
+        PlatformKind::Systrap => {
+            return PendingPlatform::Failed(BootError::PlatformUnavailable("systrap"))
+        }
+    };
+    let mut config = KvmConfig {
+        syscall_path: opts.syscall_path,
+        device_fd,
+        ..Default::default()
+    };
+    if let Some(bytes) = opts.total_memory {
+        config.memory_size = bytes;
+    }
+    let drop_caps = opts.seccomp != seccomp::Mode::Off;
+    let made = std::thread::Builder::new()
+        .name("vm-setup".into())
+        .spawn(move || {
+            if drop_caps {
+                caps::drop_unneeded(network_admin)?;
+            }
+            Ok(KvmPlatform::new(config)?)
+        });
+    match made {
+        Ok(thread) => PendingPlatform::Making(thread),
+        Err(e) => PendingPlatform::Failed(BootError::Io("starting the VM's thread", e)),
+    }
+}
+
 /// Runs `runsc do`: returns the program's exit status as a shell reports it.
 pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     run_do_in(opts, RootFs::Host)
@@ -304,9 +362,14 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // (--network=none), never the host's.
     let network_admin =
         netns::is_own() && sentry::caps::capable(&caller, sentry::caps::Cap::NetAdmin);
-    // The file system, the program and the images are checked before any VM exists, so bad
-    // input costs nothing. The program is found in the sandbox's file system (so it may
-    // come from a mounted image), along the caller's PATH, from the caller's directory.
+    // The VM is made on a thread of its own while this one builds the file system, finds
+    // the program and leaves the host's root: most of its cost is waiting (KVM's memory
+    // slot waits for an SRCU grace period) or host CPUID, and the two together took ~2 ms
+    // one after the other (docs/architecture.md, "Start-up"). A bad program or image now
+    // costs a VM made for nothing; the error is the same.
+    let vm = start_platform(&opts, network_admin);
+    // The program is found in the sandbox's file system (so it may come from a mounted
+    // image), along the caller's PATH, from the caller's directory.
     let images = mounts::open_images(&opts.image_mounts)?;
     let procfs = sentry::procfs::ProcFs::new();
     if let RootFs::Image { process, .. } = &rootfs {
@@ -384,16 +447,16 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     );
 
     // Every host file the sentry needs is open now (the root's and volumes' directories,
-    // the images, the standard streams, the log) but /dev/kvm: open it, then leave the
-    // host's file system for an empty root (when the namespaces were made).
-    let device_fd = bundle::open_device(opts.platform)?;
+    // the images, the standard streams, the log, /dev/kvm): leave the host's file system
+    // for an empty root (when the namespaces were made).
     if let Err(e) = confine::pivot_to_empty_root() {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }
     if opts.seccomp != seccomp::Mode::Off {
-        // Before the sentry starts any thread (capabilities are per thread), after the
-        // pivot (which needs CAP_SYS_ADMIN); with the filter, as the confinement of the
-        // running sentry (`--seccomp=off` keeps both off for debugging).
+        // After the pivot (which needs CAP_SYS_ADMIN); with the filter, as the confinement
+        // of the running sentry (`--seccomp=off` keeps both off for debugging).
+        // Capabilities are per thread: the VM's thread dropped its own before it started
+        // any (`start_platform`), and the threads this one starts inherit these.
         caps::drop_unneeded(network_admin)?;
     }
     // The host trees the sandbox was given are all open: from here on the sentry opens
@@ -404,20 +467,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     if network_admin {
         fs::hostinet::allow_network_changes();
     }
-    let platform = match opts.platform {
-        PlatformKind::Kvm => {
-            let mut config = KvmConfig {
-                syscall_path: opts.syscall_path,
-                device_fd,
-                ..Default::default()
-            };
-            if let Some(bytes) = opts.total_memory {
-                config.memory_size = bytes;
-            }
-            std::sync::Arc::new(KvmPlatform::new(config)?)
-        }
-        PlatformKind::Systrap => return Err(BootError::PlatformUnavailable("systrap")),
-    };
+    let platform = vm.finish()?;
     tracing::debug!(
         "platform: {}",
         platform::Platform::describe(platform.as_ref())

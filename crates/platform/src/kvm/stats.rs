@@ -26,19 +26,32 @@ pub fn read_vcpu_stats(fd: &impl AsRawFd) -> std::io::Result<Vec<(String, u64)>>
     let (desc_off, data_off) = (u32_at(&h, 16) as u64, u32_at(&h, 20) as u64);
     let desc_size = 16 + name_size;
     let descs = read_at(desc_off, desc_size * num_desc)?;
-    let mut out = Vec::with_capacity(num_desc);
-    for d in descs.chunks_exact(desc_size) {
-        let size = u16::from_le_bytes([d[6], d[7]]) as usize;
-        let offset = u32_at(d, 8) as u64;
-        let name = String::from_utf8_lossy(&d[16..])
-            .trim_end_matches('\0')
-            .to_string();
-        let data = read_at(data_off + offset, size * 8)?;
-        let sum = data
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .sum();
-        out.push((name, sum));
-    }
-    Ok(out)
+    // (name, offset in the data block, values): the whole block is then read at once, one
+    // pread instead of one per statistic (~40; the start-up self-test reads them twice).
+    let stats: Vec<(String, usize, usize)> = descs
+        .chunks_exact(desc_size)
+        .map(|d| {
+            let name = String::from_utf8_lossy(&d[16..])
+                .trim_end_matches('\0')
+                .to_string();
+            let size = u16::from_le_bytes([d[6], d[7]]) as usize;
+            (name, u32_at(d, 8) as usize, size)
+        })
+        .collect();
+    let data_len = stats
+        .iter()
+        .map(|&(_, offset, size)| offset + size * 8)
+        .max()
+        .unwrap_or(0);
+    let data = read_at(data_off, data_len)?;
+    Ok(stats
+        .into_iter()
+        .map(|(name, offset, size)| {
+            let sum = data[offset..offset + size * 8]
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+                .sum();
+            (name, sum)
+        })
+        .collect())
 }
