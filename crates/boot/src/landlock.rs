@@ -111,11 +111,11 @@ pub enum LandlockError {
         source: std::io::Error,
     },
     #[error(
-        "the sentry's Landlock ruleset: {0} threads existed when it was applied, and this \
+        "the sentry's Landlock ruleset: threads {0} existed when it was applied, and this \
          kernel restricts only the calling thread and the threads it starts later: a \
          start-up order bug (restrict before starting any thread)"
     )]
-    Threads(usize),
+    Threads(String),
 }
 
 /// Read-only trees: open files for reading, list directories.
@@ -193,9 +193,7 @@ pub fn restrict() -> Result<bool, LandlockError> {
         return Ok(false);
     }
     let start = std::time::Instant::now();
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let threads = thread_names();
     let trees = trees()?;
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
@@ -216,16 +214,46 @@ pub fn restrict() -> Result<bool, LandlockError> {
     }
     let status = ruleset.restrict_self()?;
     report(&status, trees.len(), start.elapsed());
-    if threads > 1 && !status.all_threads && status.ruleset != RulesetStatus::NotEnforced {
+    if threads.len() > 1 && !status.all_threads && status.ruleset != RulesetStatus::NotEnforced {
         // A thread that existed before is not restricted on a kernel without ABI 8: refuse
         // to run half confined rather than warn (a warning let such a regression through).
-        return Err(LandlockError::Threads(threads));
+        return Err(LandlockError::Threads(threads.join(", ")));
     }
     let enforced = status.ruleset != RulesetStatus::NotEnforced;
     if let Some(test) = std::env::var_os(SELFTEST_ENV) {
         self_test(&trees, &test.to_string_lossy());
     }
     Ok(enforced)
+}
+
+/// The names of this process's threads that run user code (`/proc/self/task/*/comm`).
+/// Kernel workers attached to the process are left out: KVM's per-VM
+/// `kvm-nx-lpage-recovery` is one (PF_USER_WORKER in the task's flags); they never run the
+/// sentry's code, so Landlock has nothing to restrict in them.
+fn thread_names() -> Vec<String> {
+    const PF_USER_WORKER: u64 = 0x4000;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            // The flags are the 9th field, after the parenthesised name (which may hold
+            // spaces).
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let flags = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+            flags & PF_USER_WORKER == 0
+        })
+        .map(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_else(|_| t.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
 }
 
 fn describe(access: BitFlags<AccessFs>) -> &'static str {

@@ -459,15 +459,17 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
         // any (`start_platform`), and the threads this one starts inherit these.
         caps::drop_unneeded(network_admin)?;
     }
+    // The VM's thread ends here; the platform starts no thread of its own until the first
+    // task runs (the ring poller starts with the first vCPU's page).
+    let platform = vm.finish()?;
     // The host trees the sandbox was given are all open: from here on the sentry opens
-    // host files only beneath them. Before the platform starts its threads (a Landlock
-    // domain is per thread on kernels before ABI 8) and the seccomp filter (which has no
-    // Landlock calls).
+    // host files only beneath them. While this is the sentry's only thread (a Landlock
+    // domain is per thread on kernels before ABI 8; `landlock::restrict` refuses to run
+    // otherwise) and before the seccomp filter (which has no Landlock calls).
     landlock::restrict()?;
     if network_admin {
         fs::hostinet::allow_network_changes();
     }
-    let platform = vm.finish()?;
     tracing::debug!(
         "platform: {}",
         platform::Platform::describe(platform.as_ref())
