@@ -311,9 +311,9 @@ impl PendingPlatform {
 
 /// Opens /dev/kvm (while the host's file system is still there) and starts making the VM
 /// on a new thread, which first drops its own capabilities as [`run_do_in`] drops this
-/// thread's: capabilities are per thread, and the threads it starts (the ring poller)
-/// inherit its sets. It starts no guest code, and has ended before the seccomp filter is
-/// installed for every thread. Errors wait for [`PendingPlatform::finish`], so that a
+/// thread's (capabilities are per thread). It starts no guest code and no thread (the
+/// ring poller starts with the first task), and [`run_do_in`] joins it before the sentry
+/// restricts itself (Landlock, per thread) and installs the seccomp filter. Errors wait for [`PendingPlatform::finish`], so that a
 /// missing program is still reported first.
 fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
     let device_fd = match opts.platform {
