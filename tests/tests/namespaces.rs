@@ -352,3 +352,100 @@ fn without_cap_sys_admin_the_sentry_makes_a_user_namespace() {
     assert!(status.success(), "{status:?}: {}", warned());
     let _ = std::fs::remove_file(&log);
 }
+
+/// Issue 13 item 3: a normal user runs `runsc do` with nothing but access to /dev/kvm. The
+/// test gives uid 65534 a /dev/kvm of its own: a device node of mode 0666 bound over
+/// /dev/kvm in a private mount namespace (`unshare --mount`), so the host's /dev/kvm is
+/// never touched. The sentry then runs as that uid on the host, confined as root's is: its
+/// own namespaces (a user namespace first), an empty root, the seccomp filter and
+/// no_new_privs in every thread.
+#[test]
+fn a_normal_user_runs_the_sandbox_with_only_dev_kvm() {
+    let name = "a_normal_user_runs_the_sandbox_with_only_dev_kvm";
+    if skip_without_kvm(name) {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        loud(&format!(
+            "*** SKIPPED: {name}: needs root to give a normal user a /dev/kvm of its own ***"
+        ));
+        return;
+    }
+    for tool in ["/usr/bin/unshare", "/usr/bin/setpriv"] {
+        if !Path::new(tool).exists() {
+            loud(&format!("*** SKIPPED: {name}: no {tool} (util-linux) ***"));
+            return;
+        }
+    }
+    let host_kvm = std::fs::metadata("/dev/kvm").expect("stat /dev/kvm");
+    let dir = conformance::ScratchDir::new("normal-user-kvm");
+    // The private mount namespace's tmpfs goes over the scratch directory, inside it only.
+    let script = format!(
+        "mount -t tmpfs -o mode=0755 none {d} && mknod {d}/kvm c 10 232 && chmod 666 {d}/kvm \
+         && mount --bind {d}/kvm /dev/kvm && exec setpriv --reuid=65534 --regid=65534 \
+         --clear-groups {runsc} do -- /bin/sh -c 'id -u; sleep 3; echo done'",
+        d = dir.path().display(),
+        runsc = runsc_path().display(),
+    );
+    let log = dir.path().join("stderr");
+    let out = dir.path().join("stdout");
+    let mut child = Command::new("/usr/bin/unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start unshare");
+    // unshare and sh exec into setpriv and then runsc: the child is runsc's waiting parent.
+    let pid = sentry_pid(child.id());
+    let warned = || std::fs::read_to_string(&log).unwrap_or_default();
+    if check_confined("runsc do as uid 65534", pid, warned) {
+        assert_ne!(
+            ns(&pid.to_string(), "user"),
+            ns("self", "user"),
+            "no user namespace of its own"
+        );
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            let field = |f: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(f))
+                    .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default()
+            };
+            if status.is_empty() || field("Name:").starts_with("kvm-") {
+                continue; // ended meanwhile, or KVM's kernel worker
+            }
+            assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{status}");
+            assert_eq!(field("Seccomp:"), "2", "{status}");
+            assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+        }
+    }
+    let status = child.wait().expect("wait runsc");
+    assert!(status.success(), "{status:?}: {}", warned());
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "65534\ndone\n",
+        "stderr: {}",
+        warned()
+    );
+    let after = std::fs::metadata("/dev/kvm").expect("stat /dev/kvm");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (after.mode(), after.uid(), after.rdev()),
+        (host_kvm.mode(), host_kvm.uid(), host_kvm.rdev()),
+        "the host's /dev/kvm changed"
+    );
+}
