@@ -1431,6 +1431,9 @@ fn container_hooks_run_in_the_container() {
     let _deleted = Deleted(&env, "hk2");
     let mut create = env.cmd(&["create", "hk2"]);
     create.stdout(fs::File::create(&stdout).unwrap());
+    // The sandbox's replies held back: its main thread, told to end the sandbox, would win
+    // against the reply to the failed start if it were told first (it was).
+    create.env("RUNSC_TEST_CONTROL_REPLY_DELAY_MS", "300"); // oci::sandbox::REPLY_DELAY_ENV
     assert!(create.status().unwrap().success());
     assert_ne!(env.run(&["start", "hk2"]).0, 0);
     let msg = env.last_log_line()["msg"]

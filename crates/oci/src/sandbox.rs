@@ -493,10 +493,29 @@ fn serve(conn: OwnedFd, sh: Shared) {
             }
         }
     };
+    if let Some(delay) = reply_delay() {
+        std::thread::sleep(delay);
+    }
     let _ = control::send(&conn, &reply, &[]);
     if let Some(message) = after {
         let _ = main.send(message);
     }
+}
+
+/// Milliseconds to hold every control reply back (unset: none), so that a test can make
+/// anything racing a reply win (`oci container_hooks_run_in_the_container`: the main thread
+/// ending the sandbox before the reply to a failed start went out). Read from the
+/// environment `runsc create` was started with, which the guest can't touch.
+pub const REPLY_DELAY_ENV: &str = "RUNSC_TEST_CONTROL_REPLY_DELAY_MS";
+
+fn reply_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var(REPLY_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
 }
 
 /// Runs the sandbox process; returns its exit status.
