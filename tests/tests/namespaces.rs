@@ -413,10 +413,21 @@ fn a_normal_user_runs_the_sandbox_with_only_dev_kvm() {
             ns("self", "user"),
             "no user namespace of its own"
         );
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .flatten()
-        {
+        // The filter goes on (on every thread at once) just before the first guest
+        // instruction: wait for it on the main thread, for at most 10 s (the program runs
+        // for 3), then look at every thread.
+        let tasks = format!("/proc/{pid}/task");
+        let filtered = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.split_whitespace().eq(["Seccomp:", "2"]))
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        while !filtered() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for task in std::fs::read_dir(&tasks).unwrap().flatten() {
             let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
             let field = |f: &str| {
                 status
