@@ -377,16 +377,24 @@ impl MemoryFile {
     /// MMU notifier then forgets every guest translation of these pages, so a guest page-table
     /// entry that was narrowed (unmapped, made read-only) takes effect on the next access.
     pub fn invalidate_translations(&self, gpa: Gpa, len: u64) {
-        let ptr = self.host_ptr(gpa, len);
-        // SAFETY: the range lies inside our shared file mapping; MADV_DONTNEED on a shared
-        // mapping only drops page-table entries, the file keeps the data.
-        let r = unsafe { libc::madvise(ptr.cast(), len as usize, libc::MADV_DONTNEED) };
-        if r != 0 {
-            tracing::warn!(
-                "madvise(DONTNEED) at {gpa:#x}: {}",
-                std::io::Error::last_os_error()
-            );
+        if let Err(e) = self.advise(gpa, len, libc::MADV_DONTNEED) {
+            tracing::warn!("madvise(DONTNEED) at {gpa:#x}: {e}");
         }
+    }
+
+    /// `madvise` of a range of the file's own pages, with one of the two pieces of advice
+    /// used here: MADV_DONTNEED (on a shared mapping it only drops the host's page-table
+    /// entries; the file keeps the data) and MADV_POPULATE_WRITE (faults the pages in,
+    /// allocating them in the file; no content changes).
+    fn advise(&self, gpa: Gpa, len: u64, advice: libc::c_int) -> std::io::Result<()> {
+        debug_assert!(advice == libc::MADV_DONTNEED || advice == libc::MADV_POPULATE_WRITE);
+        let ptr = self.host_ptr(gpa, len);
+        // SAFETY: the range lies inside our shared file mapping (`host_ptr` checks), and
+        // neither advice changes what the file holds.
+        if unsafe { libc::madvise(ptr.cast(), len as usize, advice) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Host pointer to `len` bytes at `gpa` (in the file or an external region; the latter
@@ -437,15 +445,8 @@ impl MemoryFile {
             .filter(|&p| !self.is_external(p))
             .collect();
         crate::for_each_page_run(&mut own, |start, len| {
-            let ptr = self.host_ptr(start, len);
-            // SAFETY: the range lies inside our shared file mapping; MADV_POPULATE_WRITE only
-            // faults the pages in (allocating them in the file), it changes no content.
-            let r = unsafe { libc::madvise(ptr.cast(), len as usize, libc::MADV_POPULATE_WRITE) };
-            if r != 0 {
-                tracing::trace!(
-                    "madvise(POPULATE_WRITE) at {start:#x}: {}",
-                    std::io::Error::last_os_error()
-                );
+            if let Err(e) = self.advise(start, len, libc::MADV_POPULATE_WRITE) {
+                tracing::trace!("madvise(POPULATE_WRITE) at {start:#x}: {e}");
             }
         });
     }

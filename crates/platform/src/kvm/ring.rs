@@ -837,6 +837,19 @@ fn poll_slots(slots: &[Arc<RingSlot>]) -> (bool, bool) {
     (found, answered)
 }
 
+/// Brings the poller's copy of the slot list up to date if the list changed since `seen`.
+fn refresh(shared: &PollerShared, slots: &mut Vec<Arc<RingSlot>>, seen: &mut u64) {
+    let generation = shared.generation.load(Ordering::Acquire);
+    if generation != *seen {
+        *slots = shared
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        *seen = generation;
+    }
+}
+
 fn poll_loop(shared: &PollerShared) {
     // A copy of the slot list, refreshed when it changes (copying it every round cost an
     // allocation per round). A slot removed meanwhile is harmless: `RingSlot::live` keeps the
@@ -855,15 +868,7 @@ fn poll_loop(shared: &PollerShared) {
     let mut fruitless = 0u32;
     let mut woken_by_exit = false;
     while !shared.stop.load(Ordering::Relaxed) {
-        let generation = shared.generation.load(Ordering::Acquire);
-        if generation != seen {
-            slots = shared
-                .slots
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            seen = generation;
-        }
+        refresh(shared, &mut slots, &mut seen);
         if rounds.is_multiple_of(BEAT_ROUNDS) {
             beat_all(shared, &slots);
         }
@@ -928,10 +933,8 @@ fn poll_loop(shared: &PollerShared) {
         } else if asleep > window * SHRINK_AFTER {
             window = (window / 2).max(SPIN_MIN);
         }
-        beat_all(
-            shared,
-            &shared.slots.lock().unwrap_or_else(|e| e.into_inner()),
-        );
+        refresh(shared, &mut slots, &mut seen);
+        beat_all(shared, &slots);
         set_sleeping(shared, false);
         useful = false;
         idle = Duration::ZERO;
