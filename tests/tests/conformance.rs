@@ -459,6 +459,9 @@ program_test!(fs_inotify);
 // dnotify: fcntl(F_NOTIFY) signals to the directory descriptor's owner.
 program_test!(fs_dnotify);
 program_test!(mmap_file);
+// Private read-only mappings after the file changed (the sentry's file cache): writes,
+// truncation, a punched hole, another process's write, a program rewritten and run again.
+program_test!(mmap_file_cache);
 program_test!(proc_fork);
 // Locks and copies: record locks, flock, sendfile, copy_file_range, memfd_create.
 program_test!(lock_fcntl);

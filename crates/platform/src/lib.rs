@@ -257,6 +257,15 @@ pub trait AddressSpace: Send + Sync {
     /// Maps `len` bytes of the memory file at `gpa` to `addr` with `prot`, replacing whatever
     /// was mapped there. `addr`, `gpa` and `len` are page aligned.
     fn map(&self, addr: u64, gpa: Gpa, len: u64, prot: Prot) -> Result<(), PlatformError>;
+    /// Maps each `(addr, gpa)` page of `pages` with `prot`, as `map` of one page each, but
+    /// dropping whatever translations the old entries leave behind in one go (each drop costs
+    /// the host a TLB shootdown on every CPU running the sandbox, whatever its size).
+    fn map_pages(&self, pages: &[(u64, Gpa)], prot: Prot) -> Result<(), PlatformError> {
+        for &(addr, gpa) in pages {
+            self.map(addr, gpa, PAGE_SIZE, prot)?;
+        }
+        Ok(())
+    }
     /// Removes mappings in `[addr, addr+len)`.
     fn unmap(&self, addr: u64, len: u64);
     /// Takes write access away from the mapped pages among `pages` (page-aligned addresses),

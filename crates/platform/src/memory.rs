@@ -7,10 +7,16 @@
 //! addresses too and are mapped into the guest without a copy. They are never allocated, freed
 //! or written; the memory manager copies them before a write, as it does copy-on-write pages.
 //!
-//! Pages are handed out by a simple allocator. A freed page is returned to the host with
-//! `FALLOCATE_PUNCH_HOLE`, which zeroes it and, because it changes the host mapping, makes KVM
-//! drop every shadow translation that pointed at it: a freed page is never reachable from a
-//! stale guest TLB entry when it is handed out again.
+//! Pages are handed out by a simple allocator. A page is freed only once no guest translation
+//! can reach it: the memory manager drops a live address space's translations of a page
+//! before it frees it (`AddressSpace::unmap` and narrowing `map`s make KVM's MMU notifier
+//! forget them), and a dead address space's tables are never loaded again (their pages are
+//! retired until KVM drops every shadow page, `retire_tables`). A freed page is either kept,
+//! zeroed and still backed by the host, for the next allocation ([`BACKED_POOL_BYTES`] of
+//! them at most), or returned to the host with `FALLOCATE_PUNCH_HOLE`, which zeroes it too.
+//! Keeping some matters on this host: a punch is a TLB shootdown of the host's on every CPU
+//! running the sandbox (an exit of each vCPU there), the next use of the page a host fault
+//! and a zeroing, and a page the host does not back defeats KVM's shadow prefetch.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -28,8 +34,10 @@ pub type Gpa = u64;
 struct Allocator {
     /// Pages below this have been handed out at least once.
     next: Gpa,
-    /// Pages returned by `free`, ready for reuse.
+    /// Pages returned by `free` as holes, ready for reuse.
     free: Vec<Gpa>,
+    /// Pages returned by `free`, zeroed but still backed by the host: handed out first.
+    backed: Vec<Gpa>,
     /// Extra owners of shared pages (a page absent here has one owner).
     extra_refs: std::collections::HashMap<Gpa, u32>,
     /// The most bytes ever in use at once.
@@ -39,13 +47,19 @@ struct Allocator {
 impl Allocator {
     /// Bytes handed out and not freed (page 0, never handed out, not counted).
     fn in_use(&self) -> u64 {
-        (self.next - PAGE_SIZE).saturating_sub(self.free.len() as u64 * PAGE_SIZE)
+        (self.next - PAGE_SIZE)
+            .saturating_sub((self.free.len() + self.backed.len()) as u64 * PAGE_SIZE)
     }
 
     fn note_peak(&mut self) {
         self.peak = self.peak.max(self.in_use());
     }
 }
+
+/// Freed pages kept backed by the host for reuse, at most (see the module's documentation):
+/// what a short-lived process gives back at its end and the next one takes, while staying
+/// small beside the sandbox's own memory (host memory that the sandbox does not use).
+pub const BACKED_POOL_BYTES: u64 = 4 << 20;
 
 /// Guest-physical addresses of external regions start here (above the memory file, the
 /// doorbell and the scratch slot the KVM platform keeps right above it).
@@ -128,6 +142,7 @@ impl MemoryFile {
             alloc: Mutex::new(Allocator {
                 next: PAGE_SIZE,
                 free: Vec::new(),
+                backed: Vec::new(),
                 extra_refs: std::collections::HashMap::new(),
                 peak: 0,
             }),
@@ -275,7 +290,7 @@ impl MemoryFile {
         if !self.fits(&a, PAGE_SIZE) {
             return Err(PlatformError::OutOfMemory);
         }
-        let page = match a.free.pop() {
+        let page = match a.backed.pop().or_else(|| a.free.pop()) {
             Some(page) => page,
             None if a.next + PAGE_SIZE > self.size => return Err(PlatformError::OutOfMemory),
             None => {
@@ -348,12 +363,24 @@ impl MemoryFile {
                 }
             }
         }
-        // One hole per run of adjacent pages: each punch costs the host a TLB shootdown on
-        // every CPU running the sandbox, whatever its length (perf showed 17% of a
-        // fork+exec+wait loop in those IPIs when pages were punched one by one).
-        crate::for_each_page_run(&mut freed, |start, len| self.punch_hole(start, len));
+        if freed.is_empty() {
+            return;
+        }
+        // Up to the pool's size, kept backed and zeroed here (outside the lock); the rest
+        // punched, one hole per run of adjacent pages: each punch costs the host a TLB
+        // shootdown on every CPU running the sandbox, whatever its length.
+        let room = {
+            let a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+            (BACKED_POOL_BYTES / PAGE_SIZE).saturating_sub(a.backed.len() as u64) as usize
+        };
+        let mut punched = freed.split_off(room.min(freed.len()));
+        for &page in &freed {
+            self.zero(page, PAGE_SIZE);
+        }
+        crate::for_each_page_run(&mut punched, |start, len| self.punch_hole(start, len));
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        a.free.extend_from_slice(&freed);
+        a.backed.extend_from_slice(&freed);
+        a.free.extend_from_slice(&punched);
     }
 
     /// Zeroes a range and gives its memory back to the host.
@@ -519,5 +546,40 @@ mod tests {
         assert!(mem.set_limit(65 * PAGE_SIZE).is_err());
         mem.set_limit(64 * PAGE_SIZE).unwrap();
         assert!(mem.alloc_page_pair().is_ok());
+    }
+
+    /// Freed pages come back zeroed whether they were kept backed or punched, the kept ones
+    /// first; at most BACKED_POOL_BYTES are kept, and kept pages don't count as used.
+    #[test]
+    fn freed_pages_are_kept_backed_up_to_the_pool_size_and_come_back_zeroed() {
+        let pool = (BACKED_POOL_BYTES / PAGE_SIZE) as usize;
+        let mem = MemoryFile::new((2 * pool as u64 + 8) * PAGE_SIZE).unwrap();
+        let pages: Vec<Gpa> = (0..pool + 4).map(|_| mem.alloc_page().unwrap()).collect();
+        for &p in &pages {
+            mem.write(p, &[0xa5; PAGE_SIZE as usize]);
+        }
+        mem.free_pages(&pages);
+        assert_eq!(mem.used_bytes(), 0);
+        {
+            let a = mem.alloc.lock().unwrap();
+            assert_eq!(a.backed.len(), pool);
+            assert_eq!(a.free.len(), 4);
+        }
+        let again: Vec<Gpa> = (0..pool + 4).map(|_| mem.alloc_page().unwrap()).collect();
+        let mut sorted = again.clone();
+        sorted.sort_unstable();
+        let mut before = pages.clone();
+        before.sort_unstable();
+        assert_eq!(sorted, before, "the freed pages are reused before new ones");
+        for &p in &again {
+            let mut buf = [0xffu8; PAGE_SIZE as usize];
+            mem.read(p, &mut buf);
+            assert!(buf.iter().all(|&b| b == 0), "page {p:#x} came back dirty");
+        }
+        // A page with another owner is not freed by one owner's free.
+        mem.share_page(again[0]);
+        mem.free_pages(&again[..1]);
+        assert_eq!(mem.owners(again[0]), 1);
+        assert_eq!(mem.used_bytes(), (pool as u64 + 4) * PAGE_SIZE);
     }
 }

@@ -90,18 +90,22 @@ fn load_image(
 }
 
 /// Maps the part of a segment that comes from the file as a private file mapping, when the
-/// file lends its pages (an ImgFS image): the program's text is then the image's pages, not
-/// a copy, and a write (relocations, .data) copies just the page written, as on Linux.
-/// Returns the end of what was mapped, or None where the segment must be copied instead:
-/// file and memory offsets not congruent modulo the page size, or a page already used by
-/// an earlier segment.
+/// file lends its pages (an ImgFS image), or when the segment is read-only (text, read-only
+/// data) and its pages can come from the file cache (`mm::file_cache`): the program's text
+/// is then the image's or the cache's pages, not a copy of its own in every process, and a
+/// write (relocations, .data) copies just the page written, as on Linux. Returns the start
+/// and end of what was mapped, or None where the segment must be copied instead: a writable
+/// segment of a file that doesn't lend its pages, file and memory offsets not congruent
+/// modulo the page size, or a page already used by an earlier segment.
 fn map_segment_from_file(
     mm: &mut MemoryManager,
     seg: &loader::Segment,
     program: &Program,
     bias: u64,
-) -> Option<u64> {
-    program.inode.mappable()?;
+) -> Option<(u64, u64)> {
+    if program.inode.mappable().is_none() && seg.prot.write {
+        return None;
+    }
     let vaddr = seg.vaddr.checked_add(bias)?;
     if seg.filesz == 0 || vaddr.wrapping_sub(seg.file_offset) % PAGE_SIZE != 0 {
         return None;
@@ -133,7 +137,7 @@ fn map_segment_from_file(
         mm.write_force(file_end, &vec![0u8; (end - file_end) as usize])
             .ok()?;
     }
-    Some(end)
+    Some((start, end))
 }
 
 /// Maps the segments of `image` with load bias `bias`.
@@ -149,7 +153,13 @@ fn load_image_at(
         let mut start = page_align_down(seg.vaddr + bias);
         let end = page_align_up(seg.vaddr + bias + seg.memsz).ok_or(SentryError::OutOfMemory)?;
         let copy_data = match map_segment_from_file(mm, seg, program, bias) {
-            Some(mapped_end) => {
+            Some((mapped_start, mapped_end)) => {
+                // Pages a file lends cost nothing to leave to faults; cached ones are mapped
+                // now, as copied ones are, since a fault costs tens of microseconds here.
+                if program.inode.mappable().is_none() {
+                    mm.populate(mapped_start, mapped_end)
+                        .map_err(|_| SentryError::OutOfMemory)?;
+                }
                 start = mapped_end;
                 false
             }

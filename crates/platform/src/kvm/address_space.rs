@@ -85,6 +85,24 @@ impl AddressSpace for KvmAddressSpace {
         Ok(())
     }
 
+    fn map_pages(&self, pages: &[(u64, Gpa)], prot: Prot) -> Result<(), PlatformError> {
+        let flags = leaf_flags(prot);
+        let mut inval = Invalidations::default();
+        let mapped = {
+            let mut t = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            pages.iter().try_for_each(|&(addr, gpa)| {
+                let old = t.map(addr, gpa, flags)?;
+                if narrows(old, gpa | flags) {
+                    inval.add(old);
+                }
+                Ok(())
+            })
+        };
+        // Whatever was replaced before a failure is dropped too.
+        inval.flush(&self.vm);
+        mapped
+    }
+
     fn unmap(&self, addr: u64, len: u64) {
         let mut inval = Invalidations::default();
         {

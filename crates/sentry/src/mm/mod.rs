@@ -4,6 +4,7 @@
 //! page); the platform address space is a cache of it, filled eagerly in windows because a
 //! user-mode page fault costs tens of microseconds under KVM.
 
+mod file_cache;
 pub mod policy;
 mod vma;
 
@@ -123,6 +124,7 @@ fn shared_page_hooks() -> fs::vfs::SharedPageHooks {
             })
         },
         write: |file, offset, data| {
+            file_cache::invalidate(file, offset, data.len() as u64);
             for_shared_pages(file, offset, data.len(), |p, in_page, range| {
                 p.mem.write(p.gpa + in_page, &data[range]);
             })
@@ -130,18 +132,52 @@ fn shared_page_hooks() -> fs::vfs::SharedPageHooks {
     }
 }
 
-/// The first address of a file mapping whose page lies wholly past the end of the file,
-/// where Linux raises SIGBUS (the rest of the file's last page reads as zeros); u64::MAX
-/// for anything else. One stat of the file, so callers ask once per fault, not per page.
-fn eof_limit(vma: &Vma) -> u64 {
-    let Some(f) = vma.file.as_ref() else {
-        return u64::MAX;
+/// The sandbox changed `inode`'s content other than by writing it (truncate, fallocate):
+/// pages private mappings kept of it are out of date.
+pub fn file_content_changed(inode: &Arc<dyn fs::vfs::Inode>) {
+    file_cache::forget(fs::vfs::file_identity(inode));
+}
+
+/// What populating pages of a VMA needs to know of its file, from one stat (so callers ask
+/// once per fault, not per page).
+#[derive(Clone, Copy)]
+struct FileState {
+    /// The first address of a file mapping whose page lies wholly past the end of the file,
+    /// where Linux raises SIGBUS (the rest of the file's last page reads as zeros); u64::MAX
+    /// for anything else.
+    limit: u64,
+    /// For a private read-only mapping of a file that doesn't lend its pages: the file's
+    /// version, under which its pages are kept in the file cache (`file_cache`).
+    cache_version: Option<file_cache::Version>,
+}
+
+impl FileState {
+    const NO_FILE: FileState = FileState {
+        limit: u64::MAX,
+        cache_version: None,
     };
-    let size = f.inode.stat().map(|s| s.size.max(0) as u64).unwrap_or(0);
-    match page_align_up(size) {
-        Some(end) if end <= f.offset => vma.start,
-        Some(end) => vma.start.saturating_add(end - f.offset),
-        None => u64::MAX,
+
+    fn of(vma: &Vma) -> FileState {
+        let Some(f) = vma.file.as_ref() else {
+            return FileState::NO_FILE;
+        };
+        let st = f.inode.stat().ok();
+        let size = st.as_ref().map_or(0, |s| s.size.max(0) as u64);
+        let limit = match page_align_up(size) {
+            Some(end) if end <= f.offset => vma.start,
+            Some(end) => vma.start.saturating_add(end - f.offset),
+            None => u64::MAX,
+        };
+        let cacheable = !f.shared
+            && !vma.prot.write
+            && f.inode.file_type() == fs::vfs::FileType::Regular
+            && f.inode.mappable().is_none();
+        FileState {
+            limit,
+            cache_version: st
+                .filter(|_| cacheable)
+                .map(|s| file_cache::Version::of(&s)),
+        }
     }
 }
 
@@ -657,6 +693,7 @@ impl MemoryManager {
                 let n = (size - off).min(PAGE_SIZE) as usize;
                 let mut buf = vec![0u8; n];
                 self.mem.read(gpa, &mut buf);
+                file_cache::invalidate(fs::vfs::file_identity(&f.inode), off, n as u64);
                 if let Err(e) = f.inode.write_at(off, &buf) {
                     tracing::debug!("write-back of a shared mapping failed: errno {e}");
                 }
@@ -664,23 +701,79 @@ impl MemoryManager {
         }
     }
 
-    /// Fills a new page of a file mapping from the file (zeros past its end).
-    fn fill_from_file(&self, gpa: Gpa, vma: &Vma, va: u64) {
+    /// Fills a new page of a file mapping from the file (zeros past its end). False if a
+    /// read failed (the page then holds what was read before the failure).
+    fn fill_from_file(&self, gpa: Gpa, vma: &Vma, va: u64) -> bool {
         let Some(off) = vma.file_offset(va) else {
-            return;
+            return false;
         };
-        let Some(f) = vma.file.as_ref() else { return };
+        let Some(f) = vma.file.as_ref() else {
+            return false;
+        };
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         let mut filled = 0;
+        let mut complete = true;
         while filled < buf.len() {
             match f.inode.read_at(off + filled as u64, &mut buf[filled..]) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
                 Ok(n) => filled += n,
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
             }
         }
         if filled > 0 {
             self.mem.write(gpa, &buf[..filled]);
         }
+        complete
+    }
+
+    /// A zeroed page from the memory file; when it is full, the file cache's pages are given
+    /// back first and the allocation tried again.
+    fn alloc_page(&self) -> Result<Gpa, FaultError> {
+        match self.mem.alloc_page() {
+            Ok(gpa) => Ok(gpa),
+            Err(_) if file_cache::drop_all(&self.mem) => {
+                self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)
+            }
+            Err(_) => Err(FaultError::OutOfMemory),
+        }
+    }
+
+    /// Maps the page of a private read-only file mapping at `va` if the file cache holds it.
+    fn map_if_cached(&mut self, vma: &Vma, va: u64, version: file_cache::Version) {
+        let (Some(f), Some(off)) = (vma.file.as_ref(), vma.file_offset(va)) else {
+            return;
+        };
+        if let Some(gpa) = file_cache::lookup(&self.mem, &f.inode, version, off / PAGE_SIZE) {
+            if self.install_page(va, gpa, vma.prot).is_err() {
+                // Not mapped in the guest: the page stays ours until unmapped, as any other.
+                tracing::debug!("mapping a cached file page failed");
+            }
+        }
+    }
+
+    /// The page of a private read-only file mapping at `va` from the file cache, or a new
+    /// page read from the file and kept there.
+    fn cached_file_page(
+        &self,
+        vma: &Vma,
+        va: u64,
+        version: file_cache::Version,
+    ) -> Result<Gpa, FaultError> {
+        let (Some(f), Some(off)) = (vma.file.as_ref(), vma.file_offset(va)) else {
+            return self.alloc_page();
+        };
+        let index = off / PAGE_SIZE;
+        if let Some(gpa) = file_cache::lookup(&self.mem, &f.inode, version, index) {
+            return Ok(gpa);
+        }
+        let gpa = self.alloc_page()?;
+        if self.fill_from_file(gpa, vma, va) {
+            file_cache::insert(&self.mem, &f.inode, version, index, gpa);
+        }
+        Ok(gpa)
     }
 
     /// Whether the private page at `va` (backed by `gpa`) is still shared with another
@@ -716,7 +809,7 @@ impl MemoryManager {
             }
             return Ok(gpa);
         }
-        let copy = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+        let copy = self.alloc_page()?;
         let mut buf = vec![0u8; PAGE_SIZE as usize];
         self.mem.read(gpa, &mut buf);
         self.mem.write(copy, &buf);
@@ -728,10 +821,66 @@ impl MemoryManager {
         Ok(copy)
     }
 
+    /// [`make_writable`](Self::make_writable) for `page` (which must succeed) and as many of
+    /// `others` as memory allows, with the old translations of all of them dropped in one
+    /// go: the pages a copy-on-write fault copies were mapped read-only, and each drop is a
+    /// TLB shootdown of the host's on every CPU running the sandbox (one per page copied was
+    /// the largest source of them in a shell pipeline, `perf record -e tlb:tlb_flush`).
+    fn make_writable_together(
+        &mut self,
+        page: u64,
+        others: &[u64],
+        prot: Prot,
+    ) -> Result<(), FaultError> {
+        let mut copies: Vec<(u64, Gpa)> = Vec::with_capacity(others.len() + 1);
+        let mut originals = Vec::with_capacity(others.len() + 1);
+        for (i, &va) in std::iter::once(&page).chain(others).enumerate() {
+            let Some(&gpa) = self.pages.get(&va) else {
+                if i == 0 {
+                    return Err(FaultError::NotMapped);
+                }
+                continue;
+            };
+            if !self.is_cow(va, gpa) {
+                if prot.write {
+                    copies.push((va, gpa));
+                }
+                continue;
+            }
+            let copy = match self.alloc_page() {
+                Ok(copy) => copy,
+                Err(e) if i == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let mut buf = vec![0u8; PAGE_SIZE as usize];
+            self.mem.read(gpa, &mut buf);
+            self.mem.write(copy, &buf);
+            self.pages.insert(va, copy);
+            copies.push((va, copy));
+            originals.push(gpa);
+        }
+        let mapped = if prot.any() {
+            self.space.map_pages(&copies, prot)
+        } else {
+            Ok(())
+        };
+        // Drops our ownership of the originals, now that no translation of ours reaches
+        // them (whether or not mapping the copies worked: the copies are ours now); the
+        // last owner of each then writes it in place.
+        self.mem.free_pages(&originals);
+        mapped.map_err(|_| FaultError::OutOfMemory)
+    }
+
     /// The memory-file page behind `va`, allocating (filling from the file for file
     /// mappings) and mapping it if needed. With `write`, a copy-on-write page is copied first
     /// so that writing it can't be seen by another address space.
-    fn populate_page(&mut self, va: u64, prot: Prot, write: bool) -> Result<Gpa, FaultError> {
+    fn populate_page(
+        &mut self,
+        va: u64,
+        prot: Prot,
+        write: bool,
+        file: FileState,
+    ) -> Result<Gpa, FaultError> {
         if let Some(&gpa) = self.pages.get(&va) {
             return if write {
                 self.make_writable(va, prot)
@@ -765,7 +914,7 @@ impl MemoryManager {
                         entry.gpa
                     }
                     None => {
-                        let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
+                        let gpa = self.alloc_page()?;
                         if let Some(vma) = &file_vma {
                             self.fill_from_file(gpa, vma, va);
                         }
@@ -782,13 +931,27 @@ impl MemoryManager {
                     }
                 }
             }
-            None => {
-                let gpa = self.mem.alloc_page().map_err(|_| FaultError::OutOfMemory)?;
-                if let Some(vma) = &file_vma {
-                    self.fill_from_file(gpa, vma, va);
+            None => match (&file_vma, file.cache_version) {
+                // A page of a private read-only file mapping: shared with the file cache,
+                // so mapped copy-on-write.
+                (Some(vma), Some(version)) => {
+                    let gpa = self.cached_file_page(vma, va, version)?;
+                    self.install_page(va, gpa, prot)
+                        .map_err(|_| FaultError::OutOfMemory)?;
+                    return if write {
+                        self.make_writable(va, prot)
+                    } else {
+                        Ok(gpa)
+                    };
                 }
-                gpa
-            }
+                _ => {
+                    let gpa = self.alloc_page()?;
+                    if let Some(vma) = &file_vma {
+                        self.fill_from_file(gpa, vma, va);
+                    }
+                    gpa
+                }
+            },
         };
         if let Some(key) = shared_key {
             self.shared_keys.insert(va, key);
@@ -804,14 +967,14 @@ impl MemoryManager {
 
     /// Populates `[start, end)` (page aligned, inside one VMA) eagerly.
     pub fn populate(&mut self, start: u64, end: u64) -> Result<(), FaultError> {
-        let limit = self.vma_at(start).map_or(u64::MAX, eof_limit);
+        let file = self.vma_at(start).map_or(FileState::NO_FILE, FileState::of);
         let mut va = start;
         while va < end {
             let prot = self.vma_at(va).ok_or(FaultError::NotMapped)?.prot;
-            if va >= limit && !self.pages.contains_key(&va) {
+            if va >= file.limit && !self.pages.contains_key(&va) {
                 return Err(FaultError::BeyondEof);
             }
-            self.populate_page(va, prot, false)?;
+            self.populate_page(va, prot, false, file)?;
             va += PAGE_SIZE;
         }
         Ok(())
@@ -844,7 +1007,6 @@ impl MemoryManager {
             // microseconds here, a page copy well under one, and a process that writes one
             // page after fork usually writes the next. Pages a file lends are left alone:
             // copying them is never free, and reading them never faults.
-            self.make_writable(page, vma.prot)?;
             let half = FAULT_WINDOW_PAGES / 2 * PAGE_SIZE;
             let (start, end) = (
                 page.saturating_sub(half).max(vma.start),
@@ -853,18 +1015,14 @@ impl MemoryManager {
             let neighbours: Vec<u64> = self
                 .pages
                 .range(start..end)
-                .filter(|(_, &gpa)| !self.mem.is_external(gpa))
+                .filter(|(&va, &gpa)| va != page && !self.mem.is_external(gpa))
                 .map(|(&va, _)| va)
                 .collect();
-            for va in neighbours {
-                if self.make_writable(va, vma.prot).is_err() {
-                    break;
-                }
-            }
-            return Ok(());
+            return self.make_writable_together(page, &neighbours, vma.prot);
         }
         // A new page: none wholly past the end of the file (one stat for the whole window).
-        let limit = eof_limit(&vma);
+        let file = FileState::of(&vma);
+        let limit = file.limit;
         if page >= limit {
             return Err(FaultError::BeyondEof);
         }
@@ -880,7 +1038,7 @@ impl MemoryManager {
                 && ((page >= last_end && page - last_end < gap)
                     || (page < last_start && last_start - page <= gap))
         });
-        let window = if lends {
+        let window = if lends || file.cache_version.is_some() {
             LENT_FAULT_WINDOW_PAGES
         } else if streaming {
             STREAMING_FAULT_WINDOW_PAGES
@@ -899,12 +1057,29 @@ impl MemoryManager {
         // The faulting page first, so running out of memory fails on it and nowhere else.
         let mut fresh = Vec::with_capacity(window as usize);
         if !self.pages.contains_key(&page) {
-            fresh.push(self.populate_page(page, vma.prot, access.write)?);
+            fresh.push(self.populate_page(page, vma.prot, access.write, file)?);
         }
+        // A cached file's window maps only what the cache holds, beyond the usual window
+        // around the fault: those pages cost no copy and no host memory, while reading the
+        // rest from the file would cost a read each.
+        let (read_start, read_end) = if file.cache_version.is_some() {
+            let small = FAULT_WINDOW_PAGES * PAGE_SIZE;
+            let base = page & !(small - 1);
+            (base, base.saturating_add(small))
+        } else {
+            (start, end)
+        };
         let mut va = start;
         while va < end {
+            if (va < read_start || va >= read_end) && !self.pages.contains_key(&va) {
+                if let Some(version) = file.cache_version {
+                    self.map_if_cached(&vma, va, version);
+                }
+                va += PAGE_SIZE;
+                continue;
+            }
             let new = !self.pages.contains_key(&va);
-            match self.populate_page(va, vma.prot, false) {
+            match self.populate_page(va, vma.prot, false, file) {
                 Ok(gpa) if new && !lends => fresh.push(gpa),
                 Ok(_) => {}
                 Err(_) => break,
@@ -955,12 +1130,17 @@ impl MemoryManager {
                 return Err(Errno::EFAULT);
             }
             let page = page_align_down(at);
-            if !self.pages.contains_key(&page) && page >= eof_limit(vma) {
+            let file = if self.pages.contains_key(&page) {
+                FileState::NO_FILE
+            } else {
+                FileState::of(vma)
+            };
+            if page >= file.limit {
                 // Linux's copy routines fault there as the program would: EFAULT.
                 return Err(Errno::EFAULT);
             }
             let gpa = self
-                .populate_page(page, prot, write)
+                .populate_page(page, prot, write, file)
                 .map_err(|_| Errno::EFAULT)?;
             let off = (at - page) as usize;
             let n = ((PAGE_SIZE as usize) - off).min((end - at) as usize);

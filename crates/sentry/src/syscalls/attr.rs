@@ -396,6 +396,7 @@ fn truncate_inode(inode: &Arc<dyn Inode>, ro: bool, at: &At, len: u64) -> SysRes
             ..Default::default()
         })
         .map_err(Errno)?;
+    crate::mm::file_content_changed(inode);
     notify_change(at, inode, fs::inotify::IN_MODIFY);
     Ok(0)
 }
@@ -454,6 +455,7 @@ pub fn fallocate(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult 
     inode
         .allocate(mode, offset as u64, len as u64)
         .map_err(Errno)?;
+    crate::mm::file_content_changed(&inode);
     notify_change(&at, &inode, fs::inotify::IN_MODIFY);
     Ok(0)
 }
