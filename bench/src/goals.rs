@@ -48,6 +48,17 @@ const GOALS: &[(&str, Goal, u32)] = &[
         12,
     ),
     ("python3 -c pass, runsc do", Goal::Ratio(1.5), 12),
+    // Issue 12 item 5: the ratio is to the same row measured quiet just before.
+    (
+        "getpid, sandbox, ring, two host spinners",
+        Goal::Ratio(3.0),
+        12,
+    ),
+    (
+        "python3 -c pass, runsc do, two host spinners",
+        Goal::Ratio(2.0),
+        12,
+    ),
     ("find /usr -type f | wc -l, runsc do", Goal::Ratio(3.0), 12),
     ("bash pipeline script, runsc do", Goal::Ratio(3.0), 12),
     ("tar czf of /usr/share/doc, runsc do", Goal::Ratio(1.3), 12),

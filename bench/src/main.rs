@@ -3,7 +3,8 @@
 //!
 //! Usage: `cargo build --release -p runsc -p bench && target/release/bench [--quick]`;
 //! `target/release/bench --net` runs only the loopback TCP rows (`net.rs`), `--real` only
-//! the real programs (`real.rs`: python, find, a shell pipeline script, tar);
+//! the real programs (`real.rs`: python, find, a shell pipeline script, tar), `--load` only
+//! getpid and python quiet and with two host processes spinning (`load.rs`);
 //! `target/release/bench --startup [N]` only the start-to-exit rows, best and median of N
 //! runs each (default 50), taken in turn so that load changes hit all of them alike;
 //! `target/release/bench --imgfs` runs the ImgFS benchmark instead (`imgfs.rs`), and
@@ -19,6 +20,7 @@ mod containerfs;
 mod docker;
 mod goals;
 mod imgfs;
+mod load;
 mod net;
 mod ops;
 mod programs;
@@ -200,6 +202,11 @@ fn main() -> anyhow::Result<()> {
         goals::summary();
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--load") {
+        load::run(&b, quick)?;
+        goals::summary();
+        return Ok(());
+    }
     let n = b.iterations.to_string();
     let loop_prog = &b.programs.syscall_loop;
 
@@ -332,6 +339,7 @@ fn main() -> anyhow::Result<()> {
     let ops_program = programs::build_one(&dir.join("bench-programs"), "ops")?;
     ops::run(&b, &ops_program, quick)?;
     real::run(&b, quick)?;
+    load::run(&b, quick)?;
     net::run(&b, &net_program, quick)?;
     goals::summary();
     Ok(())

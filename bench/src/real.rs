@@ -44,6 +44,14 @@ const PROGRAMS: &[(&str, &str, &[&str], &str)] = &[
     ),
 ];
 
+/// The python that `python3 -c pass` runs, if this host has one.
+pub fn python() -> Option<&'static Path> {
+    PROGRAMS
+        .iter()
+        .find(|(name, ..)| name.starts_with("python3"))
+        .map(|&(_, program, ..)| Path::new(program))
+}
+
 pub fn run(b: &Bench, quick: bool) -> anyhow::Result<()> {
     let runs = if quick { 3 } else { 7 };
     for &(name, program, args, needs) in PROGRAMS {
