@@ -498,7 +498,7 @@ pub fn process_spec(
     )
     .map_err(|e| BootError::Container(exec_error(&name, &e)))?;
     let argv: Vec<Vec<u8>> = p.args.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let (program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
+    let (mut program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
         sentry::program::open(
             ns,
             cwd.as_bytes(),
@@ -509,7 +509,8 @@ pub fn process_spec(
     })
     .map_err(|e| BootError::Container(exec_error(&name, &e.into_load_error(name.as_bytes()))))?;
     let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
-    let image = loader::parse(&path, &program.bytes)
+    let image = program
+        .image(&path)
         .map_err(|e| BootError::Container(exec_error(&name, &e)))?;
     Ok(ProcessSpec {
         mounts: ns.clone(),

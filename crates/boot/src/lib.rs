@@ -433,12 +433,12 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // A `#!` script runs as execve runs it: its interpreter, opened from the working
     // directory, takes its place.
     let argv = opts.argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let (program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
+    let (mut program, argv) = sentry::program::follow_scripts(program, argv, |interp| {
         sentry::program::open(&mounts, &cwd, &fs_creds, interp, loader::MAX_PROGRAM_SIZE)
     })
     .map_err(|e| e.into_load_error(name.as_bytes()))?;
     let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
-    let image = loader::parse(&path, &program.bytes)?;
+    let image = program.image(&path)?;
     tracing::debug!(
         "{}: {:?} image, entry {:#x}",
         path.display(),

@@ -148,7 +148,6 @@ fn load_image_at(
     bias: u64,
 ) -> Result<u64, SentryError> {
     let oom = |_| SentryError::OutOfMemory;
-    let file = &program.bytes;
     for seg in &image.segments {
         let mut start = page_align_down(seg.vaddr + bias);
         let end = page_align_up(seg.vaddr + bias + seg.memsz).ok_or(SentryError::OutOfMemory)?;
@@ -181,9 +180,14 @@ fn load_image_at(
             at = next;
         }
         if copy_data {
-            let data_start = seg.file_offset as usize;
-            let data = &file[data_start..data_start + seg.filesz as usize];
-            mm.write_force(seg.vaddr + bias, data).map_err(oom)?;
+            let data = program.bytes_at(seg.file_offset, seg.filesz).map_err(|e| {
+                let path = PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
+                SentryError::Load(loader::LoadError::io(
+                    &path,
+                    std::io::Error::from_raw_os_error(e.0),
+                ))
+            })?;
+            mm.write_force(seg.vaddr + bias, &data).map_err(oom)?;
         }
         if start < end {
             mm.populate(start, end)
@@ -270,13 +274,15 @@ fn read_interpreter(
     let loc = resolver
         .resolve(&fs.cwd(), name, ResolveFlags::follow())
         .map_err(errno)?;
-    let interp = crate::program::read_at(&fs.ns(), &root, &loc, name, &fs_creds, MAX_INTERP_SIZE)
-        .map_err(|e| match e {
-        Errno::ENOMEM => fail("too large".into()),
-        e => errno(e.0),
-    })?;
+    let mut interp =
+        crate::program::read_at(&fs.ns(), &root, &loc, name, &fs_creds, MAX_INTERP_SIZE).map_err(
+            |e| match e {
+                Errno::ENOMEM => fail("too large".into()),
+                e => errno(e.0),
+            },
+        )?;
     let path = std::path::PathBuf::from(shown.clone());
-    let image = loader::parse(&path, &interp.bytes)?;
+    let image = interp.image(&path)?;
     if image.interp.is_some() || image.kind != loader::ElfKind::StaticPie {
         return Err(fail("not a position-independent interpreter".into()));
     }

@@ -22,10 +22,70 @@ pub struct Program {
     /// The absolute path of the file in the sandbox, symlinks resolved (/proc/PID/exe):
     /// glibc's static startup asserts that it starts with '/'.
     pub exe: Vec<u8>,
+    /// The file's first bytes ([`HEAD_BYTES`] at most; all of it once [`Program::image`]
+    /// needed more): what `#!` and the ELF headers are read from.
     pub bytes: Vec<u8>,
+    /// The file's length when it was opened.
+    pub size: u64,
     /// The file, so that the loader can map its segments (without a copy where the file
     /// lends its pages).
     pub inode: Arc<dyn Inode>,
+}
+
+/// How much of a program is read when it is opened. The ELF and program headers and the
+/// interpreter's name sit at the start of any usual program; the segments are mapped from
+/// the file (or the file cache) or read when they are loaded. Reading the whole file cost
+/// an exec 0.1 ms for a 760 KiB program and ~1.5 ms for python's 6.8 MB.
+pub const HEAD_BYTES: u64 = 64 << 10;
+
+impl Program {
+    /// The program's ELF image: parsed from the bytes read, or from the whole file, read
+    /// now, when a header lies past them.
+    pub fn image(&mut self, shown: &Path) -> Result<crate::loader::ElfImage, LoadError> {
+        if (self.bytes.len() as u64) < self.size {
+            if let Some(image) = crate::loader::parse_head(shown, &self.bytes, self.size)? {
+                return Ok(image);
+            }
+            self.bytes = read_bytes(&*self.inode, 0, self.size)
+                .map_err(|e| LoadError::io(shown, std::io::Error::from_raw_os_error(e.0)))?;
+        }
+        crate::loader::parse(shown, &self.bytes)
+    }
+
+    /// The file's bytes `[offset, offset+len)`: from those read already, or read now. EIO
+    /// if the file is shorter than that now (it changed since it was opened).
+    pub fn bytes_at(&self, offset: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>, Errno> {
+        let end = offset.checked_add(len).ok_or(Errno::EIO)?;
+        if let Some(b) = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .and_then(|(o, e)| self.bytes.get(o..e))
+        {
+            return Ok(std::borrow::Cow::Borrowed(b));
+        }
+        let read = read_bytes(&*self.inode, offset, len)?;
+        if (read.len() as u64) < len {
+            return Err(Errno::EIO);
+        }
+        Ok(std::borrow::Cow::Owned(read))
+    }
+}
+
+/// Up to `len` bytes of `inode` from `offset` (fewer at its end).
+fn read_bytes(inode: &dyn Inode, offset: u64, len: u64) -> Result<Vec<u8>, Errno> {
+    let mut bytes = vec![0u8; usize::try_from(len).map_err(|_| Errno::ENOMEM)?];
+    let mut done = 0;
+    while done < bytes.len() {
+        match inode
+            .read_at(offset + done as u64, &mut bytes[done..])
+            .map_err(Errno)?
+        {
+            0 => break,
+            n => done += n,
+        }
+    }
+    bytes.truncate(done);
+    Ok(bytes)
 }
 
 /// Reads the executable at `loc` (named `named`) if `creds` may execute it, as execve checks:
@@ -51,21 +111,11 @@ pub fn read_at(
     }
     let st = inode.stat().map_err(Errno)?;
     perm::check(&*inode, &st, creds, perm::MAY_EXEC).map_err(Errno)?;
-    if st.size.max(0) as u64 > limit {
+    let size = st.size.max(0) as u64;
+    if size > limit {
         return Err(Errno::ENOMEM);
     }
-    let mut bytes = vec![0u8; st.size.max(0) as usize];
-    let mut done = 0;
-    while done < bytes.len() {
-        match inode
-            .read_at(done as u64, &mut bytes[done..])
-            .map_err(Errno)?
-        {
-            0 => break,
-            n => done += n,
-        }
-    }
-    bytes.truncate(done);
+    let bytes = read_bytes(&*inode, 0, size.min(HEAD_BYTES))?;
     let exe = ns.path(loc, root);
     let path = if named.is_empty() {
         exe.clone()
@@ -77,6 +127,7 @@ pub fn read_at(
         path,
         exe,
         bytes,
+        size,
         inode,
     })
 }

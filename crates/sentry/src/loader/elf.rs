@@ -264,7 +264,29 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ElfImage, LoadError> {
 
 /// Like [`parse`], with an explicit exclusive user address limit.
 pub fn parse_with_limit(path: &Path, bytes: &[u8], max_addr: u64) -> Result<ElfImage, LoadError> {
-    build_image(bytes, max_addr).map_err(|bad| bad.at(path))
+    match build_image(bytes, bytes.len(), max_addr) {
+        Ok(image) => Ok(image),
+        Err(Bad::NeedMore) => Err(Bad::Malformed("truncated".into()).at(path)),
+        Err(bad) => Err(bad.at(path)),
+    }
+}
+
+/// Like [`parse`], from the first bytes of a `file_len`-byte file (the headers an ELF
+/// parse reads are near the start; the segments' bytes are read, or mapped, when they are
+/// loaded). Ok(None) when `head` doesn't hold everything the parse reads: parse the whole
+/// file then.
+pub fn parse_head(path: &Path, head: &[u8], file_len: u64) -> Result<Option<ElfImage>, LoadError> {
+    let Ok(file_len) = usize::try_from(file_len) else {
+        return Ok(None);
+    };
+    if head.len() > file_len {
+        return Err(Bad::Malformed("longer than its length".into()).at(path));
+    }
+    match build_image(head, file_len, USER_ADDR_LIMIT) {
+        Ok(image) => Ok(Some(image)),
+        Err(Bad::NeedMore) => Ok(None),
+        Err(bad) => Err(bad.at(path)),
+    }
 }
 
 /// Reads the program at `path` for [`parse`], refusing what execve(2)
@@ -332,6 +354,8 @@ enum Bad {
     NotElf,
     Unsupported(String),
     Malformed(String),
+    /// The parse needs file bytes past those it was given ([`parse_head`]).
+    NeedMore,
 }
 
 impl Bad {
@@ -341,6 +365,10 @@ impl Bad {
             Bad::NotElf => LoadError::NotElf { path },
             Bad::Unsupported(reason) => LoadError::Unsupported { path, reason },
             Bad::Malformed(reason) => LoadError::Malformed { path, reason },
+            Bad::NeedMore => LoadError::Malformed {
+                path,
+                reason: "truncated".into(),
+            },
         }
     }
 }
@@ -349,11 +377,16 @@ fn malformed(reason: impl Into<String>) -> Bad {
     Bad::Malformed(reason.into())
 }
 
-fn build_image(bytes: &[u8], max_addr: u64) -> Result<ElfImage, Bad> {
+/// Parses the headers in `bytes`, the first bytes of a `file_len`-byte file (all of it, or
+/// a head: `Bad::NeedMore` when a header lies past it).
+fn build_image(bytes: &[u8], file_len: usize, max_addr: u64) -> Result<ElfImage, Bad> {
+    if bytes.len() < file_len && bytes.len() < EHDR_SIZE {
+        return Err(Bad::NeedMore);
+    }
     let ehdr = Ehdr::parse(bytes)?;
-    let phdrs = read_phdrs(bytes, &ehdr)?;
+    let phdrs = read_phdrs(bytes, file_len, &ehdr)?;
     let interp = match phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        Some(p) => Some(interp_path(bytes, p)?),
+        Some(p) => Some(interp_path(bytes, file_len, p)?),
         None => None,
     };
     let kind = if ehdr.e_type == ET_DYN {
@@ -365,7 +398,7 @@ fn build_image(bytes: &[u8], max_addr: u64) -> Result<ElfImage, Bad> {
     let mut segments = Vec::new();
     let mut align = PAGE_SIZE;
     for phdr in phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
-        let segment = check_load(bytes.len(), phdr)?;
+        let segment = check_load(file_len, phdr)?;
         // Linux maps nothing for an empty segment; neither do we.
         if segment.memsz > 0 {
             align = align.max(phdr.align);
@@ -405,12 +438,12 @@ fn build_image(bytes: &[u8], max_addr: u64) -> Result<ElfImage, Bad> {
 
 /// The interpreter path of a PT_INTERP header: inside the file, NUL-terminated, no NUL
 /// inside, not empty, shorter than PATH_MAX.
-fn interp_path(bytes: &[u8], interp: &Phdr) -> Result<Vec<u8>, Bad> {
+fn interp_path(bytes: &[u8], file_len: usize, interp: &Phdr) -> Result<Vec<u8>, Bad> {
     let shown = || interp_name(bytes, interp);
-    let raw = interp
-        .file_range(bytes.len())
-        .and_then(|r| bytes.get(r))
+    let range = interp
+        .file_range(file_len)
         .ok_or_else(|| malformed(format!("PT_INTERP {} outside the file", shown())))?;
+    let raw = bytes.get(range).ok_or(Bad::NeedMore)?;
     let path = match raw.iter().position(|&b| b == 0) {
         Some(end) if end + 1 == raw.len() => &raw[..end],
         _ => {
@@ -542,7 +575,7 @@ impl Phdr {
     }
 }
 
-fn read_phdrs(bytes: &[u8], ehdr: &Ehdr) -> Result<Vec<Phdr>, Bad> {
+fn read_phdrs(bytes: &[u8], file_len: usize, ehdr: &Ehdr) -> Result<Vec<Phdr>, Bad> {
     if usize::from(ehdr.phentsize) != PHDR_SIZE {
         return Err(malformed(format!(
             "bad program header size {} (expected {PHDR_SIZE})",
@@ -566,14 +599,17 @@ fn read_phdrs(bytes: &[u8], ehdr: &Ehdr) -> Result<Vec<Phdr>, Bad> {
             ehdr.phoff
         )));
     };
-    let table = usize::try_from(ehdr.phoff)
+    let range = usize::try_from(ehdr.phoff)
         .ok()
         .zip(usize::try_from(end).ok())
-        .and_then(|(start, end)| bytes.get(start..end));
+        .filter(|&(_, end)| end <= file_len);
+    if range.is_some_and(|(_, end)| end > bytes.len()) {
+        return Err(Bad::NeedMore);
+    }
+    let table = range.and_then(|(start, end)| bytes.get(start..end));
     let Some(table) = table else {
         return Err(malformed(format!(
-            "truncated: program headers end at {end}, file is {} bytes",
-            bytes.len()
+            "truncated: program headers end at {end}, file is {file_len} bytes"
         )));
     };
     Ok(table.chunks_exact(PHDR_SIZE).map(Phdr::decode).collect())
@@ -861,6 +897,39 @@ mod tests {
             "error {msg:?} does not contain {expected:?}"
         );
         assert!(!msg.contains('\n'));
+    }
+
+    /// A head of the file is enough when it holds the headers (the segments may lie past
+    /// it); not enough (Ok(None): read it all) when the program headers or the
+    /// interpreter's name lie past it; what the whole file would refuse, a head refuses too.
+    #[test]
+    fn parse_head_needs_only_the_headers() {
+        let path = Path::new(PATH);
+        let exec = TestElf::exec().bytes();
+        let image = parse_head(path, &exec[..0x200], exec.len() as u64)
+            .unwrap()
+            .expect("the headers are in the first 0x200 bytes");
+        assert_eq!(image.segments, parse(path, &exec).unwrap().segments);
+        assert!(parse_head(path, &exec[..100], exec.len() as u64)
+            .unwrap()
+            .is_none());
+        assert!(parse_head(path, &exec[..10], exec.len() as u64)
+            .unwrap()
+            .is_none());
+        // A segment past the file's end is refused whatever the head holds.
+        let err = parse_head(path, &exec[..0x200], 0x2000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated: PT_LOAD"), "{err}");
+        // Not an ELF file: refused from its first bytes.
+        let err = parse_head(path, &[b'#'; 128], 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an ELF"), "{err}");
+        let err = parse_head(path, &exec, exec.len() as u64 - 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod elf;
 pub mod stack;
 
 pub use elf::{
-    parse, parse_with_limit, read_program, ElfImage, ElfKind, LoadError, Prot, Segment,
+    parse, parse_head, parse_with_limit, read_program, ElfImage, ElfKind, LoadError, Prot, Segment,
     ELF_ET_DYN_BASE, MAX_PROGRAM_SIZE, MIN_USER_ADDR, USER_ADDR_LIMIT,
 };
 pub use stack::{build_initial_stack, InitialStack, StackArgs, StackError};

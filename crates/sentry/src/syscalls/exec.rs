@@ -101,7 +101,7 @@ fn do_execve(
     let argv = read_string_array(t, argv_addr)?;
     let envp = read_string_array(t, envp_addr)?;
     let program = open_program(t, dirfd, path, flags)?;
-    let (program, argv) = program::follow_scripts(program, argv, |interp| {
+    let (mut program, argv) = program::follow_scripts(program, argv, |interp| {
         open_program(t, libc::AT_FDCWD as u64, interp, 0)
     })
     .map_err(|e| match e {
@@ -113,7 +113,8 @@ fn do_execve(
     let exe_access = fs::vfs::write_access::deny_write(&*program.inode).map_err(Errno)?;
     let execfn = program.execfn.clone();
     let shown = std::path::PathBuf::from(String::from_utf8_lossy(&program.path).into_owned());
-    let image = loader::parse(&shown, &program.bytes)
+    let image = program
+        .image(&shown)
         .map_err(|e| load_error_errno(&SentryError::Load(e)))?;
     let loaded = load_program(
         t.platform.as_ref(),
