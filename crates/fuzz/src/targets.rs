@@ -106,6 +106,23 @@ pub fn elf(data: &[u8]) -> Outcome {
             }
         }
     }
+    // From a head of the file, as exec parses it: the same answer as from the whole file,
+    // or "read it all".
+    let whole = loader::parse(path, data).map(|img| img.segments);
+    for head in [64, 200, 4096, data.len() / 2] {
+        let head = head.min(data.len());
+        match loader::parse_head(path, &data[..head], data.len() as u64) {
+            Ok(Some(img)) => assert!(
+                whole.as_ref().is_ok_and(|w| *w == img.segments),
+                "elf: a head of {head} bytes parsed otherwise than the whole file"
+            ),
+            Ok(None) => {}
+            Err(e) => assert!(
+                whole.is_err(),
+                "elf: a head of {head} bytes refused ({e}) what the whole file gives"
+            ),
+        }
+    }
     stack_from(data);
     outcome
 }
