@@ -11,6 +11,7 @@ pub mod layout;
 mod pagetables;
 pub mod ring;
 mod selftest;
+pub mod selftest_cache;
 pub mod stats;
 mod vcpu;
 
@@ -29,6 +30,7 @@ use crate::{
 };
 
 pub use self::selftest::SyscallEntry;
+use self::selftest_cache::DirectSwitch;
 
 /// Default size of the memory file (sparse: only touched pages cost host memory).
 pub const DEFAULT_MEMORY_SIZE: u64 = 2 << 30;
@@ -42,6 +44,10 @@ pub struct KvmConfig {
     pub device_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub memory_size: u64,
     pub syscall_path: SyscallPath,
+    /// The self-tests' answers from earlier runs, and where to keep this run's
+    /// ([`selftest_cache::SelftestCache::prepare`], before the sentry leaves the host's file
+    /// system). None: the self-tests run.
+    pub selftest_cache: Option<Arc<selftest_cache::SelftestCache>>,
 }
 
 impl Default for KvmConfig {
@@ -51,6 +57,7 @@ impl Default for KvmConfig {
             device_fd: None,
             memory_size: DEFAULT_MEMORY_SIZE,
             syscall_path: SyscallPath::Ring,
+            selftest_cache: None,
         }
     }
 }
@@ -352,11 +359,36 @@ impl KvmPlatform {
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
         shared.map_kernel_page(IDT_VA, idt_page, false, false);
 
-        let entry = selftest::probe(&shared)?;
-        tracing::debug!("syscall entry: {entry:?}");
+        let cache = config.selftest_cache.as_deref();
+        let cached = cache.and_then(|c| c.answers());
+        if let Some(c) = cache.filter(|c| c.answers().is_none()) {
+            tracing::debug!("self-test cache: {}", c.miss());
+        }
+        let entry = match cached {
+            Some(a) => {
+                tracing::debug!("syscall entry: {:?} (cached)", a.entry);
+                a.entry
+            }
+            None => {
+                let entry = selftest::probe(&shared)?;
+                tracing::debug!("syscall entry: {entry:?}");
+                entry
+            }
+        };
         *shared.entry.lock().unwrap_or_else(|e| e.into_inner()) = entry;
-        if entry == SyscallEntry::UserTrampoline {
-            decide_direct_switch(&shared);
+        let direct_switch = if entry == SyscallEntry::UserTrampoline {
+            decide_direct_switch(&shared, cached.map(|a| &a.direct_switch))
+        } else {
+            DirectSwitch::Untested
+        };
+        if let Some(c) = cache {
+            let answers = selftest_cache::Answers {
+                entry,
+                direct_switch,
+            };
+            if cached != Some(&answers) {
+                c.store(&answers);
+            }
         }
         // Every vCPU of a VM shares one TSC offset (KVM synchronizes them), so one reading
         // serves all; the vCPU goes back to the pool.
@@ -399,39 +431,66 @@ fn env_flag(name: &str) -> bool {
 
 /// Turns on PVM's direct switch if the host has it: the self-test must see the PV-feature MSR
 /// accepted, a batch of system calls come back without exits and an exception delivered and
-/// resumed. Otherwise the exit path stays, and the log says why.
-fn decide_direct_switch(shared: &Arc<VmShared>) {
+/// resumed (or an earlier run's self-test, `cached`, must have seen it on this host).
+/// Otherwise the exit path stays, and the log says why. Returns the self-test's answer, to
+/// be cached ([`DirectSwitch::Untested`] when an environment switch kept it off).
+fn decide_direct_switch(shared: &Arc<VmShared>, cached: Option<&DirectSwitch>) -> DirectSwitch {
     if env_flag(NO_DIRECT_SWITCH_ENV) {
         tracing::debug!("direct switch: off ({NO_DIRECT_SWITCH_ENV} is set); exit path");
-        return;
+        return cached.cloned().unwrap_or(DirectSwitch::Untested);
     }
     if std::env::var_os(DIRECT_SWITCH_ENV).is_some_and(|v| v == "0") {
         tracing::debug!("direct switch: off ({DIRECT_SWITCH_ENV}=0); exit path");
-        return;
+        return cached.cloned().unwrap_or(DirectSwitch::Untested);
     }
-    shared
-        .mem
-        .write(shared.code_page, &guest_code::kernel_code_ds());
-    match selftest::probe_direct_switch(shared) {
-        Ok(exits) => {
+    let from_cache = matches!(cached, Some(DirectSwitch::On | DirectSwitch::Off(_)));
+    let (answer, detail) = match cached {
+        Some(a @ (DirectSwitch::On | DirectSwitch::Off(_))) => {
+            (a.clone(), "cached self-test answer".to_string())
+        }
+        _ => {
+            shared
+                .mem
+                .write(shared.code_page, &guest_code::kernel_code_ds());
+            match selftest::probe_direct_switch(shared) {
+                Ok(exits) => (
+                    DirectSwitch::On,
+                    format!(
+                        "self-test: {} system calls took {exits} exits",
+                        selftest::DS_PROBE_CALLS
+                    ),
+                ),
+                Err(why) => {
+                    shared
+                        .mem
+                        .write(shared.code_page, guest_code::kernel_code());
+                    (DirectSwitch::Off(why), String::new())
+                }
+            }
+        }
+    };
+    match &answer {
+        DirectSwitch::On => {
+            if from_cache {
+                shared
+                    .mem
+                    .write(shared.code_page, &guest_code::kernel_code_ds());
+            }
             shared
                 .mem
                 .write(shared.trampoline_page, guest_code::trampoline_ds());
             shared
                 .direct_switch
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(
-                "direct switch: on (self-test: {} system calls took {exits} exits)",
-                selftest::DS_PROBE_CALLS
-            );
+            tracing::debug!("direct switch: on ({detail})");
         }
-        Err(why) => {
-            shared
-                .mem
-                .write(shared.code_page, guest_code::kernel_code());
-            tracing::debug!("direct switch: off ({why}); exit path");
+        DirectSwitch::Off(why) if from_cache => {
+            tracing::debug!("direct switch: off ({why}; cached self-test answer); exit path");
         }
+        DirectSwitch::Off(why) => tracing::debug!("direct switch: off ({why}); exit path"),
+        DirectSwitch::Untested => {}
     }
+    answer
 }
 
 /// Lets the memory file add external regions (ImgFS images mapped without a copy) as KVM
