@@ -344,6 +344,9 @@ fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
     let mut config = KvmConfig {
         syscall_path: opts.syscall_path,
         device_fd,
+        // The caller waits for this process: the VM's destruction is left to the kernel
+        // (platform::kvm::teardown).
+        defer_teardown: true,
         ..Default::default()
     };
     if let Some(bytes) = opts.total_memory {

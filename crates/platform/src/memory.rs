@@ -96,6 +96,11 @@ unsafe impl Send for MemoryFile {}
 unsafe impl Sync for MemoryFile {}
 
 impl MemoryFile {
+    /// The memfd itself.
+    pub fn file(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// Creates a sparse memory file of `size` bytes and maps it.
     pub fn new(size: u64) -> Result<Self, PlatformError> {
         let fd = memfd_create(c"runsc-memory", MemFdCreateFlag::MFD_CLOEXEC)

@@ -13,6 +13,7 @@ pub mod ring;
 mod selftest;
 pub mod selftest_cache;
 pub mod stats;
+mod teardown;
 mod vcpu;
 
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,9 @@ pub struct KvmConfig {
     /// ([`selftest_cache::SelftestCache::prepare`], before the sentry leaves the host's file
     /// system). None: the self-tests run.
     pub selftest_cache: Option<Arc<selftest_cache::SelftestCache>>,
+    /// Leave the VM's destruction to a kernel worker after the process exits ([`teardown`]),
+    /// so that whoever waits for the process does not wait for it (`runsc do`).
+    pub defer_teardown: bool,
 }
 
 impl Default for KvmConfig {
@@ -58,6 +62,7 @@ impl Default for KvmConfig {
             memory_size: DEFAULT_MEMORY_SIZE,
             syscall_path: SyscallPath::Ring,
             selftest_cache: None,
+            defer_teardown: false,
         }
     }
 }
@@ -245,6 +250,9 @@ pub struct KvmPlatform {
     shared: Arc<VmShared>,
     config: KvmConfig,
     tsc: Option<GuestTsc>,
+    /// The io_uring holding the VM and the memory file for the kernel to release
+    /// ([`KvmConfig::defer_teardown`]); closed at the process's exit.
+    _teardown: Option<std::os::fd::OwnedFd>,
 }
 
 fn kvm_err(what: &str, e: kvm_ioctls::Error) -> PlatformError {
@@ -284,6 +292,23 @@ impl KvmPlatform {
         // SAFETY: the memory file mapping lives as long as VmShared (which owns both the VM
         // and an Arc of the file) and is never shrunk.
         unsafe { vm.set_user_memory_region(region) }.map_err(|e| kvm_err("memory slot", e))?;
+        let teardown = if config.defer_teardown {
+            use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+            // SAFETY: the VM's descriptor, open for the whole call (`vm` owns it).
+            let vm_fd = unsafe { BorrowedFd::borrow_raw(vm.as_raw_fd()) };
+            match teardown::hand_to_kernel(&[vm_fd, mem.file().as_fd()]) {
+                Ok(ring) => {
+                    tracing::debug!("VM teardown: left to a kernel worker after exit (io_uring)");
+                    Some(ring)
+                }
+                Err(e) => {
+                    tracing::debug!("VM teardown at exit, in this process (io_uring: {e})");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(|e| kvm_err("supported CPUID", e))?;
@@ -401,6 +426,7 @@ impl KvmPlatform {
             shared,
             config,
             tsc,
+            _teardown: teardown,
         })
     }
 
