@@ -34,6 +34,9 @@ struct Allocator {
     extra_refs: std::collections::HashMap<Gpa, u32>,
     /// The most bytes ever in use at once.
     peak: u64,
+    /// Pages below this are behind the hardware's memory slots, so they may be handed out;
+    /// the rest of the file gets slots as the allocator reaches it ([`SlotGrower`]).
+    usable: Gpa,
 }
 
 impl Allocator {
@@ -64,6 +67,13 @@ struct ExternalRegion {
     _owner: Arc<dyn std::any::Any + Send + Sync>,
 }
 
+/// Makes more of the memory file visible to the hardware (the KVM platform adds a memory
+/// slot): `(start, end)` guest-physical addresses, `start` the end of what is visible now.
+pub type SlotGrower = Box<dyn Fn(Gpa, Gpa) -> Result<(), PlatformError> + Send + Sync>;
+
+/// Slots added by a [`SlotGrower`] end on a multiple of this.
+const SLOT_GROWTH_ALIGN: u64 = 2 << 20;
+
 /// Makes an external region visible to the hardware (the KVM platform adds a read-only
 /// memory slot): `(guest-physical address, host address, length)`.
 pub type RegionInstaller = Box<dyn Fn(Gpa, u64, u64) -> Result<(), PlatformError> + Send + Sync>;
@@ -86,6 +96,7 @@ pub struct MemoryFile {
     limit: AtomicU64,
     alloc: Mutex<Allocator>,
     regions: RwLock<Regions>,
+    grower: std::sync::OnceLock<SlotGrower>,
 }
 
 // SAFETY: the mapping is shared memory accessed only through raw pointers with explicit
@@ -135,8 +146,10 @@ impl MemoryFile {
                 free: Vec::new(),
                 extra_refs: std::collections::HashMap::new(),
                 peak: 0,
+                usable: size,
             }),
             regions: RwLock::new(Regions::default()),
+            grower: std::sync::OnceLock::new(),
         })
     }
 
@@ -274,6 +287,41 @@ impl MemoryFile {
         self.base.as_ptr() as u64
     }
 
+    /// Says that only the file's first `usable` bytes are visible to the hardware (its first
+    /// memory slot), and how to make more of it visible when the allocator gets there: a
+    /// KVM memory slot costs its VM's creation and destruction time in proportion to its
+    /// size (docs/architecture.md, "Start-up"), and most sandboxes use a small part of
+    /// their memory. Fails if pages past `usable` were handed out already, or if it was
+    /// said already.
+    pub fn set_slot_grower(&self, usable: u64, grower: SlotGrower) -> Result<(), PlatformError> {
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if a.next > usable || usable > self.size || self.grower.set(grower).is_err() {
+            return Err(PlatformError::Memory(format!(
+                "cannot make only {usable:#x} bytes visible at first"
+            )));
+        }
+        a.usable = usable;
+        Ok(())
+    }
+
+    /// Makes the file visible to the hardware up to `end` at least (growing by doubling,
+    /// so that a large sandbox adds a few slots, not many).
+    fn make_usable(&self, a: &mut Allocator, end: Gpa) -> Result<(), PlatformError> {
+        if end <= a.usable {
+            return Ok(());
+        }
+        if end > self.size {
+            return Err(PlatformError::OutOfMemory);
+        }
+        let grower = self.grower.get().ok_or(PlatformError::OutOfMemory)?;
+        let new_end = (a.usable * 2)
+            .max(end.next_multiple_of(SLOT_GROWTH_ALIGN))
+            .min(self.size);
+        grower(a.usable, new_end)?;
+        a.usable = new_end;
+        Ok(())
+    }
+
     /// Allocates one zeroed page.
     pub fn alloc_page(&self) -> Result<Gpa, PlatformError> {
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,6 +332,8 @@ impl MemoryFile {
             Some(page) => page,
             None if a.next + PAGE_SIZE > self.size => return Err(PlatformError::OutOfMemory),
             None => {
+                let end = a.next + PAGE_SIZE;
+                self.make_usable(&mut a, end)?;
                 a.next += PAGE_SIZE;
                 a.next - PAGE_SIZE
             }
@@ -303,6 +353,8 @@ impl MemoryFile {
             if a.next + PAGE_SIZE > self.size {
                 return Err(PlatformError::OutOfMemory);
             }
+            let end = a.next + PAGE_SIZE;
+            self.make_usable(&mut a, end)?;
             let odd = a.next;
             a.free.push(odd);
             a.next += PAGE_SIZE;
@@ -310,6 +362,8 @@ impl MemoryFile {
         if a.next + 2 * PAGE_SIZE > self.size {
             return Err(PlatformError::OutOfMemory);
         }
+        let end = a.next + 2 * PAGE_SIZE;
+        self.make_usable(&mut a, end)?;
         let pair = a.next;
         a.next += 2 * PAGE_SIZE;
         a.note_peak();
