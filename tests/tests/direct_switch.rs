@@ -84,7 +84,17 @@ fn the_self_tests_answers_are_cached_until_the_key_changes() {
     }
     let dir = conformance::ScratchDir::new("selftest-cache");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let file = dir.path().join("kvm-selftest");
+    // The one file a run leaves there: kvm-selftest-HASH (of the key).
+    let find_file = || {
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("kvm-selftest-"))
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        dir.path().join(&names[0])
+    };
     let dir_env = dir.path().to_str().unwrap().to_string();
     let env = [("RUNSC_SELFTEST_CACHE_DIR", dir_env.as_str())];
     let expected = "registers across faults: ok\n";
@@ -95,6 +105,7 @@ fn the_self_tests_answers_are_cached_until_the_key_changes() {
     assert!(err.contains("self-test cache: no cache file yet"), "{err}");
     let lines = selftest_lines(&err);
     assert!(lines.iter().all(|l| !l.contains("(cached")), "{lines:#?}");
+    let file = find_file();
     let stored = std::fs::read_to_string(&file).expect("the cache file was written");
     let entry = if err.contains("syscall entry: Ring0") {
         "entry ring0"
@@ -119,8 +130,9 @@ fn the_self_tests_answers_are_cached_until_the_key_changes() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), stored);
 
-    // A file made on another boot (its key differs), one damaged, one others may write,
-    // and a symlink: the self-tests run again and the file is rewritten with this run's key.
+    // A file whose key differs (made on another boot, or planted), one damaged, one others
+    // may write, and a symlink: the self-tests run again and the file is rewritten with this
+    // run's key.
     let other_boot = stored.replacen("key boot=", "key boot=0", 1);
     let lying = stored.replacen(entry, "entry something-else", 1);
     let cases: [(&str, &dyn Fn()); 4] = [
@@ -132,7 +144,7 @@ fn the_self_tests_answers_are_cached_until_the_key_changes() {
             std::fs::write(&file, &stored).unwrap();
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
         }),
-        ("kvm-selftest: ", &|| {
+        ("symbolic links", &|| {
             let target = dir.path().join("elsewhere");
             std::fs::write(&target, &stored).unwrap();
             std::fs::remove_file(&file).unwrap();
@@ -154,6 +166,7 @@ fn the_self_tests_answers_are_cached_until_the_key_changes() {
             lines.iter().all(|l| !l.contains("(cached")),
             "{why}: {lines:#?}"
         );
+        assert_eq!(find_file(), file, "{why}");
         let meta = std::fs::symlink_metadata(&file).unwrap();
         assert!(meta.is_file(), "{why}: not replaced by a file");
         assert_eq!(meta.permissions().mode() & 0o022, 0, "{why}");

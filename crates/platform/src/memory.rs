@@ -90,7 +90,8 @@ pub struct MemoryFile {
     base: NonNull<u8>,
     size: u64,
     /// The most bytes in use at once: the sandbox's memory limit, at most `size`. The file
-    /// (and the KVM memory slot over it) can't change size while the guest runs, so a limit
+    /// (and the KVM memory slots over it, which cover at most the file) can't grow while the
+    /// guest runs, so a limit
     /// changed live (`runsc update --memory`) moves this instead; past it allocation fails
     /// as it does when the file is full.
     limit: AtomicU64,

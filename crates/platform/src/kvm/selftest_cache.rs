@@ -3,7 +3,7 @@
 //! The syscall-entry self-test and the direct-switch self-test ([`super::selftest`]) ask the
 //! host a question whose answer does not change from one run to the next: they took ~0.9 ms
 //! of each `runsc do` (docs/architecture.md, "Start-up"). Their answers are kept in a small
-//! file, `kvm-selftest` in `/run/runsc-cache` (root) or `$XDG_RUNTIME_DIR/runsc-cache`
+//! file, `kvm-selftest-HASH` in `/run/runsc-cache` (root) or `$XDG_RUNTIME_DIR/runsc-cache`
 //! (anyone else; no cache without it), under a key naming everything the answers depend on:
 //! the boot (`/proc/sys/kernel/random/boot_id`: the host kernel and its built-in modules),
 //! the KVM modules as loaded (each `/sys/module/NAME` directory's inode, new at every load,
@@ -38,7 +38,8 @@ pub const NO_CACHE_ENV: &str = "RUNSC_NO_SELFTEST_CACHE";
 /// writable by nobody else).
 pub const DIR_ENV: &str = "RUNSC_SELFTEST_CACHE_DIR";
 
-const FILE_NAME: &str = "kvm-selftest";
+/// The cache file's name: this, a dash and a hash of the key (see [`file_name`]).
+const FILE_PREFIX: &str = "kvm-selftest";
 const MAGIC: &str = "runsc kvm self-test cache 1";
 /// The file is a few hundred bytes; anything larger is not ours.
 const MAX_FILE: usize = 4096;
@@ -68,6 +69,8 @@ pub struct Answers {
 #[derive(Debug)]
 pub struct SelftestCache {
     dir: OwnedFd,
+    /// The file's name in `dir`, from the key.
+    name: String,
     key: String,
     answers: Option<Answers>,
     /// Why the stored answers were not used (for the debug log).
@@ -101,7 +104,8 @@ impl SelftestCache {
                 return None;
             }
         };
-        let (answers, miss) = match read_file(&dir_fd) {
+        let name = file_name(&key);
+        let (answers, miss) = match read_file(&dir_fd, &name) {
             Ok(Some(text)) => match parse(&text, &key) {
                 Ok(a) => (Some(a), String::new()),
                 Err(why) => (None, why),
@@ -111,6 +115,7 @@ impl SelftestCache {
         };
         Some(SelftestCache {
             dir: dir_fd,
+            name,
             key,
             answers,
             miss,
@@ -138,7 +143,7 @@ impl SelftestCache {
         use std::io::Write as _;
         let text = format(&self.key, answers);
         // SAFETY: getpid has no preconditions.
-        let tmp = format!("{FILE_NAME}.{}.tmp", unsafe { libc::getpid() });
+        let tmp = format!("{}.{}.tmp", self.name, unsafe { libc::getpid() });
         let ctmp = CString::new(tmp.clone()).expect("no NUL in the name");
         // SAFETY: openat on our directory descriptor with a NUL-terminated name; O_EXCL and
         // O_NOFOLLOW: a file or symlink of that name is not followed or reused.
@@ -157,7 +162,7 @@ impl SelftestCache {
         let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
         let written = file.write_all(text.as_bytes());
         drop(file);
-        let cname = CString::new(FILE_NAME).expect("no NUL in the name");
+        let cname = CString::new(self.name.as_str()).expect("no NUL in the name");
         let renamed = written.map_err(|e| e.to_string()).and_then(|()| {
             // SAFETY: renameat within our directory descriptor, NUL-terminated names.
             let r = unsafe {
@@ -249,15 +254,15 @@ fn check_owner(fd: &OwnedFd, what: &str) -> Result<(), String> {
 }
 
 /// The cache file's text, if there is one and it may be trusted that far.
-fn read_file(dir: &OwnedFd) -> Result<Option<String>, String> {
+fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<String>, String> {
     use std::io::Read as _;
-    let name = CString::new(FILE_NAME).expect("no NUL in the name");
+    let cname = CString::new(name).expect("no NUL in the name");
     // SAFETY: openat on our directory descriptor with a NUL-terminated name; O_NOFOLLOW and
     // O_NONBLOCK: neither a symlink nor a FIFO planted there is followed or waited on.
     let fd = unsafe {
         libc::openat(
             dir.as_raw_fd(),
-            name.as_ptr(),
+            cname.as_ptr(),
             libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
         )
     };
@@ -265,7 +270,7 @@ fn read_file(dir: &OwnedFd) -> Result<Option<String>, String> {
         let e = std::io::Error::last_os_error();
         return match e.raw_os_error() {
             Some(libc::ENOENT) => Ok(None),
-            _ => Err(format!("{FILE_NAME}: {e}")),
+            _ => Err(format!("{name}: {e}")),
         };
     }
     // SAFETY: a descriptor just opened, owned from here.
@@ -273,19 +278,31 @@ fn read_file(dir: &OwnedFd) -> Result<Option<String>, String> {
     check_owner(&fd, "file")?;
     let mut file = std::fs::File::from(fd);
     if !file.metadata().map_err(|e| e.to_string())?.is_file() {
-        return Err(format!("{FILE_NAME} is not a regular file"));
+        return Err(format!("{name} is not a regular file"));
     }
     let mut bytes = Vec::new();
     (&mut file)
         .take(MAX_FILE as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{FILE_NAME}: {e}"))?;
+        .map_err(|e| format!("{name}: {e}"))?;
     if bytes.len() > MAX_FILE {
-        return Err(format!("{FILE_NAME} is larger than {MAX_FILE} bytes"));
+        return Err(format!("{name} is larger than {MAX_FILE} bytes"));
     }
     String::from_utf8(bytes)
         .map(Some)
-        .map_err(|_| format!("{FILE_NAME} is not UTF-8"))
+        .map_err(|_| format!("{name} is not UTF-8"))
+}
+
+/// The cache file's name for `key`: `kvm-selftest-` and the key's 64-bit FNV-1a hash, so
+/// that runsc binaries used in turn on one host (an installed one and a build, or two
+/// builds) each keep their own answers instead of taking turns to test and rewrite one
+/// file. Files of old binaries stay until the next boot empties /run (a few hundred bytes
+/// each).
+fn file_name(key: &str) -> String {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{FILE_PREFIX}-{hash:016x}")
 }
 
 fn entry_name(entry: SyscallEntry) -> &'static str {
@@ -324,7 +341,7 @@ pub(crate) fn format(key: &str, answers: &Answers) -> String {
 
 /// Parses the file's text: exactly the layout [`format`] writes, with `key` as its key.
 pub(crate) fn parse(text: &str, key: &str) -> Result<Answers, String> {
-    let bad = |what: &str| Err(format!("{FILE_NAME}: {what}; testing again"));
+    let bad = |what: &str| Err(format!("the cache file: {what}; testing again"));
     let Some(body) = text.strip_suffix('\n') else {
         return bad("no final newline");
     };
@@ -529,6 +546,16 @@ mod tests {
         // Another key: another boot, host or binary.
         assert!(parse(&good, "boot=z cpu=y exe=1:2:3:4.5").is_err());
         assert!(parse(&good, "boot=x cpu=y").is_err());
+    }
+
+    #[test]
+    fn each_key_has_its_own_file() {
+        let a = file_name(KEY);
+        assert_eq!(a, file_name(KEY));
+        assert_ne!(a, file_name("boot=x cpu=y exe=1:2:3:4.6"));
+        let hash = a.strip_prefix("kvm-selftest-").unwrap();
+        assert_eq!(hash.len(), 16);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
     }
 
     #[test]
