@@ -312,9 +312,24 @@ impl KvmPlatform {
         } else {
             None
         };
-        let cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| kvm_err("supported CPUID", e))?;
+        let cache = config.selftest_cache.as_deref();
+        let cached = cache.and_then(|c| c.answers());
+        if let Some(c) = cache.filter(|c| c.answers().is_none()) {
+            tracing::debug!("self-test cache: {}", c.miss());
+        }
+        // The host's CPUID as KVM supports it: many host CPUIDs, each an exit to the outer
+        // hypervisor on a nested host, so it is cached with the self-tests' answers.
+        let cpuid = match cached {
+            Some(a) => {
+                let entries: Vec<kvm_bindings::kvm_cpuid_entry2> =
+                    a.cpuid.iter().map(|&e| cpuid_entry(e)).collect();
+                CpuId::from_entries(&entries)
+                    .map_err(|e| PlatformError::Kvm(format!("cached CPUID: {e:?}")))?
+            }
+            None => kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(|e| kvm_err("supported CPUID", e))?,
+        };
 
         // The kernel region: PML4[511] -> PDPT -> PD -> one page table.
         let kernel_pdpt = mem.alloc_page()?;
@@ -393,11 +408,6 @@ impl KvmPlatform {
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
         shared.map_kernel_page(IDT_VA, idt_page, false, false);
 
-        let cache = config.selftest_cache.as_deref();
-        let cached = cache.and_then(|c| c.answers());
-        if let Some(c) = cache.filter(|c| c.answers().is_none()) {
-            tracing::debug!("self-test cache: {}", c.miss());
-        }
         let entry = match cached {
             Some(a) => {
                 tracing::debug!("syscall entry: {:?} (cached)", a.entry);
@@ -419,6 +429,12 @@ impl KvmPlatform {
             let answers = selftest_cache::Answers {
                 entry,
                 direct_switch,
+                cpuid: shared
+                    .cpuid
+                    .as_slice()
+                    .iter()
+                    .map(|e| [e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx])
+                    .collect(),
             };
             if cached != Some(&answers) {
                 c.store(&answers);
@@ -447,6 +463,21 @@ impl KvmPlatform {
     /// How system calls enter the sentry on this host.
     pub fn syscall_entry(&self) -> SyscallEntry {
         *self.shared.entry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A CPUID entry as KVM takes it, from the cache's words.
+fn cpuid_entry(e: selftest_cache::CpuidEntry) -> kvm_bindings::kvm_cpuid_entry2 {
+    let [function, index, flags, eax, ebx, ecx, edx] = e;
+    kvm_bindings::kvm_cpuid_entry2 {
+        function,
+        index,
+        flags,
+        eax,
+        ebx,
+        ecx,
+        edx,
+        padding: [0; 3],
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The syscall-entry self-test and the direct-switch self-test ([`super::selftest`]) ask the
 //! host a question whose answer does not change from one run to the next: they took ~0.9 ms
-//! of each `runsc do` (docs/architecture.md, "Start-up"). Their answers are kept in a small
+//! of each `runsc do` (docs/architecture.md, "Start-up"), and KVM_GET_SUPPORTED_CPUID
+//! another 0.3 ms. Their answers are kept in a small
 //! file, `kvm-selftest-HASH` in `/run/runsc-cache` (root) or `$XDG_RUNTIME_DIR/runsc-cache`
 //! (anyone else; no cache without it), under a key naming everything the answers depend on:
 //! the boot (`/proc/sys/kernel/random/boot_id`: the host kernel and its built-in modules),
@@ -40,9 +41,11 @@ pub const DIR_ENV: &str = "RUNSC_SELFTEST_CACHE_DIR";
 
 /// The cache file's name: this, a dash and a hash of the key (see [`file_name`]).
 const FILE_PREFIX: &str = "kvm-selftest";
-const MAGIC: &str = "runsc kvm self-test cache 1";
-/// The file is a few hundred bytes; anything larger is not ours.
-const MAX_FILE: usize = 4096;
+const MAGIC: &str = "runsc kvm self-test cache 2";
+/// The file is a few KiB (mostly the CPUID entries); anything larger is not ours.
+const MAX_FILE: usize = 64 << 10;
+/// The most CPUID entries KVM reports (`KVM_MAX_CPUID_ENTRIES`).
+const MAX_CPUID_ENTRIES: usize = 256;
 /// A reason the direct switch is off, as stored (printable ASCII).
 const MAX_REASON: usize = 512;
 
@@ -57,11 +60,19 @@ pub enum DirectSwitch {
     Untested,
 }
 
-/// The self-tests' answers.
+/// One entry of KVM_GET_SUPPORTED_CPUID: function, index, flags, eax, ebx, ecx, edx.
+pub type CpuidEntry = [u32; 7];
+
+/// The self-tests' answers, and the host's other answer that takes time to ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answers {
     pub entry: SyscallEntry,
     pub direct_switch: DirectSwitch,
+    /// What KVM_GET_SUPPORTED_CPUID returned (0.3 ms of host CPUIDs here). It passes the
+    /// APIC ID of the host CPU that ran the query through (leaf 1 EBX, leaf 0xb EDX), so the
+    /// live answer differs from CPU to CPU there; a cached one is one of them, as a live
+    /// one is.
+    pub cpuid: Vec<CpuidEntry>,
 }
 
 /// The cache as [`SelftestCache::prepare`] found it: where to write, the key of this run,
@@ -333,10 +344,35 @@ pub(crate) fn format(key: &str, answers: &Answers) -> String {
         DirectSwitch::Off(why) => format!("off {}", clean_reason(why)),
         DirectSwitch::Untested => "untested".to_string(),
     };
-    format!(
-        "{MAGIC}\nkey {key}\nentry {}\ndirect-switch {ds}\n",
-        entry_name(answers.entry)
-    )
+    let mut text = format!(
+        "{MAGIC}\nkey {key}\nentry {}\ndirect-switch {ds}\ncpuid {}\n",
+        entry_name(answers.entry),
+        answers.cpuid.len()
+    );
+    for e in &answers.cpuid {
+        let words: Vec<String> = e.iter().map(|w| format!("{w:08x}")).collect();
+        text.push_str(&words.join(" "));
+        text.push('\n');
+    }
+    text
+}
+
+/// One CPUID line: seven words of exactly eight lowercase hex digits.
+fn parse_cpuid_line(line: &str) -> Option<CpuidEntry> {
+    let mut entry = [0u32; 7];
+    let mut words = line.split(' ');
+    for slot in &mut entry {
+        let w = words.next()?;
+        if w.len() != 8
+            || !w
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        *slot = u32::from_str_radix(w, 16).ok()?;
+    }
+    words.next().is_none().then_some(entry)
 }
 
 /// Parses the file's text: exactly the layout [`format`] writes, with `key` as its key.
@@ -346,8 +382,8 @@ pub(crate) fn parse(text: &str, key: &str) -> Result<Answers, String> {
         return bad("no final newline");
     };
     let lines: Vec<&str> = body.split('\n').collect();
-    let [magic, key_line, entry, ds] = lines[..] else {
-        return bad("not four lines");
+    let [magic, key_line, entry, ds, count, ref cpuid_lines @ ..] = lines[..] else {
+        return bad("too few lines");
     };
     if magic != MAGIC {
         return bad("not a cache file of this version");
@@ -375,9 +411,26 @@ pub(crate) fn parse(text: &str, key: &str) -> Result<Answers, String> {
         // The direct switch is PVM's: it is never tested on a ring-0 entry.
         return bad("a direct switch answer for a ring-0 entry");
     }
+    let n = match count.strip_prefix("cpuid ") {
+        Some(n) if !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()) => {
+            n.parse::<usize>().unwrap_or(usize::MAX)
+        }
+        _ => return bad("bad cpuid line"),
+    };
+    if n > MAX_CPUID_ENTRIES || n != cpuid_lines.len() {
+        return bad("the wrong number of CPUID entries");
+    }
+    let Some(cpuid) = cpuid_lines
+        .iter()
+        .map(|l| parse_cpuid_line(l))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return bad("a bad CPUID entry");
+    };
     Ok(Answers {
         entry,
         direct_switch,
+        cpuid,
     })
 }
 
@@ -478,24 +531,35 @@ mod tests {
 
     const KEY: &str = "boot=x cpu=y exe=1:2:3:4.5";
 
+    fn cpuid() -> Vec<CpuidEntry> {
+        vec![
+            [0, 0, 0, 0x10, 0x6874_7541, 0x444d_4163, 0x6974_6e65],
+            [7, 1, 1, 0, 0xffff_ffff, 0xdead_beef, 0],
+        ]
+    }
+
     #[test]
     fn what_is_written_is_read_back() {
         for answers in [
             Answers {
                 entry: SyscallEntry::UserTrampoline,
                 direct_switch: DirectSwitch::On,
+                cpuid: cpuid(),
             },
             Answers {
                 entry: SyscallEntry::UserTrampoline,
                 direct_switch: DirectSwitch::Off("32 system calls took 33 exits".into()),
+                cpuid: cpuid(),
             },
             Answers {
                 entry: SyscallEntry::UserTrampoline,
                 direct_switch: DirectSwitch::Untested,
+                cpuid: vec![[0, 1, 2, 3, 4, 5, 6]],
             },
             Answers {
                 entry: SyscallEntry::Ring0,
                 direct_switch: DirectSwitch::Untested,
+                cpuid: cpuid(),
             },
         ] {
             assert_eq!(parse(&format(KEY, &answers), KEY), Ok(answers));
@@ -507,6 +571,7 @@ mod tests {
         let answers = Answers {
             entry: SyscallEntry::UserTrampoline,
             direct_switch: DirectSwitch::Off("a\nentry ring0\n\u{e9}".into()),
+            cpuid: cpuid(),
         };
         let back = parse(&format(KEY, &answers), KEY).unwrap();
         assert_eq!(
@@ -522,6 +587,7 @@ mod tests {
             &Answers {
                 entry: SyscallEntry::UserTrampoline,
                 direct_switch: DirectSwitch::On,
+                cpuid: cpuid(),
             },
         );
         assert!(parse(&good, KEY).is_ok());
@@ -530,7 +596,7 @@ mod tests {
             good.trim_end().to_string(),
             format!("{good}\n"),
             format!("{good}extra\n"),
-            good.replace(MAGIC, "runsc kvm self-test cache 2"),
+            good.replace(MAGIC, "runsc kvm self-test cache 1"),
             good.replace("key ", "key  "),
             good.replace("entry user-trampoline", "entry ring1"),
             good.replace("entry user-trampoline", "entry ring0"),
@@ -539,6 +605,18 @@ mod tests {
             good.replace("direct-switch on", "direct-switch off "),
             good.replace("direct-switch on", "direct-switch off \u{7}"),
             good.replace('\n', "\r\n"),
+            good.replace("cpuid 2\n", "cpuid 3\n"),
+            good.replace("cpuid 2\n", "cpuid 1\n"),
+            good.replace("cpuid 2\n", "cpuid 02\n"),
+            good.replace("cpuid 2\n", "cpuid +2\n"),
+            good.replace("cpuid 2\n", "cpuid 0\n"),
+            good.replace("00000007 00000001", "00000007 0000001"),
+            good.replace("00000007 00000001", "00000007 0000000G"),
+            good.replace("00000007 00000001", "00000007 0000000A"),
+            good.replace("00000007 00000001", "00000007  00000001"),
+            good.replace("deadbeef 00000000\n", "deadbeef 00000000 00000000\n"),
+            good.replace("deadbeef 00000000\n", "deadbeef\n"),
+            format!("{good}00000000 00000000 00000000 00000000 00000000 00000000 00000000\n"),
         ];
         for text in refused {
             assert!(parse(&text, KEY).is_err(), "accepted {text:?}");
