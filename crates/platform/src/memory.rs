@@ -91,9 +91,8 @@ pub struct MemoryFile {
     size: u64,
     /// The most bytes in use at once: the sandbox's memory limit, at most `size`. The file
     /// (and the KVM memory slots over it, which cover at most the file) can't grow while the
-    /// guest runs, so a limit
-    /// changed live (`runsc update --memory`) moves this instead; past it allocation fails
-    /// as it does when the file is full.
+    /// guest runs, so a limit changed live (`runsc update --memory`) moves this instead;
+    /// past it allocation fails as it does when the file is full.
     limit: AtomicU64,
     alloc: Mutex<Allocator>,
     regions: RwLock<Regions>,
@@ -551,6 +550,72 @@ impl Drop for MemoryFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_grow_before_a_page_past_them_is_handed_out() {
+        use std::sync::Mutex as StdMutex;
+        const MIB: u64 = 1 << 20;
+        let mem = MemoryFile::new(16 * MIB).unwrap();
+        let grown = Arc::new(StdMutex::new(Vec::new()));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, f) = (grown.clone(), fail.clone());
+        mem.set_slot_grower(
+            4 * MIB,
+            Box::new(move |start, end| {
+                if f.load(Ordering::Relaxed) {
+                    return Err(PlatformError::Kvm("refused".into()));
+                }
+                g.lock().unwrap().push((start, end));
+                Ok(())
+            }),
+        )
+        .unwrap();
+        // A second grower, or a first slot below what was handed out: refused.
+        assert!(mem
+            .set_slot_grower(4 * MIB, Box::new(|_, _| Ok(())))
+            .is_err());
+        let pages: Vec<Gpa> = (0..(4 * MIB / PAGE_SIZE) - 1)
+            .map(|_| mem.alloc_page().unwrap())
+            .collect();
+        assert_eq!(pages.last(), Some(&(4 * MIB - PAGE_SIZE)));
+        assert!(grown.lock().unwrap().is_empty());
+        // The next page is past the first slot: one slot doubles what is visible first.
+        assert_eq!(mem.alloc_page().unwrap(), 4 * MIB);
+        assert_eq!(*grown.lock().unwrap(), [(4 * MIB, 8 * MIB)]);
+        // A freed page is reused without growing.
+        mem.free_pages(&[4 * MIB]);
+        assert_eq!(mem.alloc_page().unwrap(), 4 * MIB);
+        // A pair straddling the boundary grows first, up to the file's end at most.
+        while mem.alloc_page().unwrap() < 8 * MIB - 2 * PAGE_SIZE {}
+        let pair = mem.alloc_page_pair().unwrap();
+        assert!(pair >= 8 * MIB, "{pair:#x}");
+        assert_eq!(
+            *grown.lock().unwrap(),
+            [(4 * MIB, 8 * MIB), (8 * MIB, 16 * MIB)]
+        );
+        // The whole file is visible now: the end of the file is the end.
+        while mem.alloc_page().is_ok() {}
+        assert_eq!(grown.lock().unwrap().len(), 2);
+        // A slot the hardware refuses: the allocation fails, and the page is not handed out.
+        let mem = MemoryFile::new(16 * MIB).unwrap();
+        let f2 = fail.clone();
+        fail.store(true, Ordering::Relaxed);
+        mem.set_slot_grower(
+            2 * PAGE_SIZE,
+            Box::new(move |_, _| {
+                if f2.load(Ordering::Relaxed) {
+                    Err(PlatformError::Kvm("refused".into()))
+                } else {
+                    Ok(())
+                }
+            }),
+        )
+        .unwrap();
+        assert_eq!(mem.alloc_page().unwrap(), PAGE_SIZE);
+        assert!(mem.alloc_page().is_err());
+        fail.store(false, Ordering::Relaxed);
+        assert_eq!(mem.alloc_page().unwrap(), 2 * PAGE_SIZE);
+    }
 
     #[test]
     fn the_limit_bounds_allocation_and_moves_live() {
