@@ -35,6 +35,7 @@ program_test!(
     ]
 );
 program_test!(malloc_stress);
+program_test!(mem_slots);
 program_test!(mmap_patterns);
 program_test!(rlimit_as);
 program_test!(write_readonly);

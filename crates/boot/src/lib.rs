@@ -292,15 +292,29 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
 
 /// The platform being made on a thread of its own ([`start_platform`]), or why it can't be.
 enum PendingPlatform {
-    Making(std::thread::JoinHandle<Result<KvmPlatform, BootError>>),
+    Making {
+        thread: std::thread::JoinHandle<Result<KvmPlatform, BootError>>,
+        /// Told (or dropped) once the thread has read what it reads by path on the host
+        /// (the self-test cache): the sentry leaves the host's file system after that.
+        host_reads: std::sync::mpsc::Receiver<()>,
+    },
     Failed(BootError),
 }
 
 impl PendingPlatform {
+    /// Waits until the VM's thread needs the host's file system no more (it is done long
+    /// before the main thread gets to the pivot, in practice).
+    fn wait_host_reads(&self) {
+        if let PendingPlatform::Making { host_reads, .. } = self {
+            // Err: the thread ended (or failed) first; either way it reads nothing more.
+            let _ = host_reads.recv();
+        }
+    }
+
     /// Waits for the platform.
     fn finish(self) -> Result<std::sync::Arc<KvmPlatform>, BootError> {
         match self {
-            PendingPlatform::Making(thread) => match thread.join() {
+            PendingPlatform::Making { thread, .. } => match thread.join() {
                 Ok(made) => Ok(std::sync::Arc::new(made?)),
                 Err(panic) => std::panic::resume_unwind(panic),
             },
@@ -310,11 +324,13 @@ impl PendingPlatform {
 }
 
 /// Opens /dev/kvm (while the host's file system is still there) and starts making the VM
-/// on a new thread, which first drops its own capabilities as [`run_do_in`] drops this
-/// thread's (capabilities are per thread). It starts no guest code and no thread (the
-/// ring poller starts with the first task), and [`run_do_in`] joins it before the sentry
-/// restricts itself (Landlock, per thread) and installs the seccomp filter. Errors wait for [`PendingPlatform::finish`], so that a
-/// missing program is still reported first.
+/// on a new thread, which reads the self-test cache (by path: [`run_do_in`] waits for
+/// that before it pivots to the empty root), then drops its own capabilities as
+/// [`run_do_in`] drops this thread's (capabilities are per thread). It starts no guest code
+/// and no thread (the ring poller starts with the first task), and [`run_do_in`] joins it
+/// before the sentry restricts itself (Landlock, per thread) and installs the seccomp
+/// filter. Errors wait for [`PendingPlatform::finish`], so that a missing program is still
+/// reported first.
 fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
     let device_fd = match opts.platform {
         PlatformKind::Kvm => match bundle::open_device(opts.platform) {
@@ -328,22 +344,31 @@ fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
     let mut config = KvmConfig {
         syscall_path: opts.syscall_path,
         device_fd,
+        // The caller waits for this process: the VM's destruction is left to the kernel
+        // (platform::kvm::teardown).
+        defer_teardown: true,
         ..Default::default()
     };
     if let Some(bytes) = opts.total_memory {
         config.memory_size = bytes;
     }
     let drop_caps = opts.seccomp != seccomp::Mode::Off;
+    let (told, host_reads) = std::sync::mpsc::sync_channel(1);
     let made = std::thread::Builder::new()
         .name("vm-setup".into())
         .spawn(move || {
+            // The self-tests' answers from earlier runs (platform::kvm::selftest_cache),
+            // read by path: before the main thread pivots (it waits for this).
+            config.selftest_cache =
+                platform::kvm::selftest_cache::SelftestCache::prepare().map(std::sync::Arc::new);
+            let _ = told.send(());
             if drop_caps {
                 caps::drop_unneeded(network_admin)?;
             }
             Ok(KvmPlatform::new(config)?)
         });
     match made {
-        Ok(thread) => PendingPlatform::Making(thread),
+        Ok(thread) => PendingPlatform::Making { thread, host_reads },
         Err(e) => PendingPlatform::Failed(BootError::Io("starting the VM's thread", e)),
     }
 }
@@ -449,6 +474,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // Every host file the sentry needs is open now (the root's and volumes' directories,
     // the images, the standard streams, the log, /dev/kvm): leave the host's file system
     // for an empty root (when the namespaces were made).
+    vm.wait_host_reads();
     if let Err(e) = confine::pivot_to_empty_root() {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }

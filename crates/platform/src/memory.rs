@@ -42,6 +42,9 @@ struct Allocator {
     extra_refs: std::collections::HashMap<Gpa, u32>,
     /// The most bytes ever in use at once.
     peak: u64,
+    /// Pages below this are behind the hardware's memory slots, so they may be handed out;
+    /// the rest of the file gets slots as the allocator reaches it ([`SlotGrower`]).
+    usable: Gpa,
 }
 
 impl Allocator {
@@ -78,6 +81,13 @@ struct ExternalRegion {
     _owner: Arc<dyn std::any::Any + Send + Sync>,
 }
 
+/// Makes more of the memory file visible to the hardware (the KVM platform adds a memory
+/// slot): `(start, end)` guest-physical addresses, `start` the end of what is visible now.
+pub type SlotGrower = Box<dyn Fn(Gpa, Gpa) -> Result<(), PlatformError> + Send + Sync>;
+
+/// Slots added by a [`SlotGrower`] end on a multiple of this.
+const SLOT_GROWTH_ALIGN: u64 = 2 << 20;
+
 /// Makes an external region visible to the hardware (the KVM platform adds a read-only
 /// memory slot): `(guest-physical address, host address, length)`.
 pub type RegionInstaller = Box<dyn Fn(Gpa, u64, u64) -> Result<(), PlatformError> + Send + Sync>;
@@ -94,12 +104,13 @@ pub struct MemoryFile {
     base: NonNull<u8>,
     size: u64,
     /// The most bytes in use at once: the sandbox's memory limit, at most `size`. The file
-    /// (and the KVM memory slot over it) can't change size while the guest runs, so a limit
-    /// changed live (`runsc update --memory`) moves this instead; past it allocation fails
-    /// as it does when the file is full.
+    /// (and the KVM memory slots over it, which cover at most the file) can't grow while the
+    /// guest runs, so a limit changed live (`runsc update --memory`) moves this instead;
+    /// past it allocation fails as it does when the file is full.
     limit: AtomicU64,
     alloc: Mutex<Allocator>,
     regions: RwLock<Regions>,
+    grower: std::sync::OnceLock<SlotGrower>,
 }
 
 // SAFETY: the mapping is shared memory accessed only through raw pointers with explicit
@@ -110,6 +121,11 @@ unsafe impl Send for MemoryFile {}
 unsafe impl Sync for MemoryFile {}
 
 impl MemoryFile {
+    /// The memfd itself.
+    pub fn file(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// Creates a sparse memory file of `size` bytes and maps it.
     pub fn new(size: u64) -> Result<Self, PlatformError> {
         let fd = memfd_create(c"runsc-memory", MemFdCreateFlag::MFD_CLOEXEC)
@@ -145,8 +161,10 @@ impl MemoryFile {
                 backed: Vec::new(),
                 extra_refs: std::collections::HashMap::new(),
                 peak: 0,
+                usable: size,
             }),
             regions: RwLock::new(Regions::default()),
+            grower: std::sync::OnceLock::new(),
         })
     }
 
@@ -284,6 +302,41 @@ impl MemoryFile {
         self.base.as_ptr() as u64
     }
 
+    /// Says that only the file's first `usable` bytes are visible to the hardware (its first
+    /// memory slot), and how to make more of it visible when the allocator gets there: a
+    /// KVM memory slot costs its VM's creation and destruction time in proportion to its
+    /// size (docs/architecture.md, "Start-up"), and most sandboxes use a small part of
+    /// their memory. Fails if pages past `usable` were handed out already, or if it was
+    /// said already.
+    pub fn set_slot_grower(&self, usable: u64, grower: SlotGrower) -> Result<(), PlatformError> {
+        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if a.next > usable || usable > self.size || self.grower.set(grower).is_err() {
+            return Err(PlatformError::Memory(format!(
+                "cannot make only {usable:#x} bytes visible at first"
+            )));
+        }
+        a.usable = usable;
+        Ok(())
+    }
+
+    /// Makes the file visible to the hardware up to `end` at least (growing by doubling,
+    /// so that a large sandbox adds a few slots, not many).
+    fn make_usable(&self, a: &mut Allocator, end: Gpa) -> Result<(), PlatformError> {
+        if end <= a.usable {
+            return Ok(());
+        }
+        if end > self.size {
+            return Err(PlatformError::OutOfMemory);
+        }
+        let grower = self.grower.get().ok_or(PlatformError::OutOfMemory)?;
+        let new_end = (a.usable * 2)
+            .max(end.next_multiple_of(SLOT_GROWTH_ALIGN))
+            .min(self.size);
+        grower(a.usable, new_end)?;
+        a.usable = new_end;
+        Ok(())
+    }
+
     /// Allocates one zeroed page.
     pub fn alloc_page(&self) -> Result<Gpa, PlatformError> {
         let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,6 +347,8 @@ impl MemoryFile {
             Some(page) => page,
             None if a.next + PAGE_SIZE > self.size => return Err(PlatformError::OutOfMemory),
             None => {
+                let end = a.next + PAGE_SIZE;
+                self.make_usable(&mut a, end)?;
                 a.next += PAGE_SIZE;
                 a.next - PAGE_SIZE
             }
@@ -313,6 +368,8 @@ impl MemoryFile {
             if a.next + PAGE_SIZE > self.size {
                 return Err(PlatformError::OutOfMemory);
             }
+            let end = a.next + PAGE_SIZE;
+            self.make_usable(&mut a, end)?;
             let odd = a.next;
             a.free.push(odd);
             a.next += PAGE_SIZE;
@@ -320,6 +377,8 @@ impl MemoryFile {
         if a.next + 2 * PAGE_SIZE > self.size {
             return Err(PlatformError::OutOfMemory);
         }
+        let end = a.next + 2 * PAGE_SIZE;
+        self.make_usable(&mut a, end)?;
         let pair = a.next;
         a.next += 2 * PAGE_SIZE;
         a.note_peak();
@@ -518,6 +577,72 @@ impl Drop for MemoryFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_grow_before_a_page_past_them_is_handed_out() {
+        use std::sync::Mutex as StdMutex;
+        const MIB: u64 = 1 << 20;
+        let mem = MemoryFile::new(16 * MIB).unwrap();
+        let grown = Arc::new(StdMutex::new(Vec::new()));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, f) = (grown.clone(), fail.clone());
+        mem.set_slot_grower(
+            4 * MIB,
+            Box::new(move |start, end| {
+                if f.load(Ordering::Relaxed) {
+                    return Err(PlatformError::Kvm("refused".into()));
+                }
+                g.lock().unwrap().push((start, end));
+                Ok(())
+            }),
+        )
+        .unwrap();
+        // A second grower, or a first slot below what was handed out: refused.
+        assert!(mem
+            .set_slot_grower(4 * MIB, Box::new(|_, _| Ok(())))
+            .is_err());
+        let pages: Vec<Gpa> = (0..(4 * MIB / PAGE_SIZE) - 1)
+            .map(|_| mem.alloc_page().unwrap())
+            .collect();
+        assert_eq!(pages.last(), Some(&(4 * MIB - PAGE_SIZE)));
+        assert!(grown.lock().unwrap().is_empty());
+        // The next page is past the first slot: one slot doubles what is visible first.
+        assert_eq!(mem.alloc_page().unwrap(), 4 * MIB);
+        assert_eq!(*grown.lock().unwrap(), [(4 * MIB, 8 * MIB)]);
+        // A freed page is reused without growing.
+        mem.free_pages(&[4 * MIB]);
+        assert_eq!(mem.alloc_page().unwrap(), 4 * MIB);
+        // A pair straddling the boundary grows first, up to the file's end at most.
+        while mem.alloc_page().unwrap() < 8 * MIB - 2 * PAGE_SIZE {}
+        let pair = mem.alloc_page_pair().unwrap();
+        assert!(pair >= 8 * MIB, "{pair:#x}");
+        assert_eq!(
+            *grown.lock().unwrap(),
+            [(4 * MIB, 8 * MIB), (8 * MIB, 16 * MIB)]
+        );
+        // The whole file is visible now: the end of the file is the end.
+        while mem.alloc_page().is_ok() {}
+        assert_eq!(grown.lock().unwrap().len(), 2);
+        // A slot the hardware refuses: the allocation fails, and the page is not handed out.
+        let mem = MemoryFile::new(16 * MIB).unwrap();
+        let f2 = fail.clone();
+        fail.store(true, Ordering::Relaxed);
+        mem.set_slot_grower(
+            2 * PAGE_SIZE,
+            Box::new(move |_, _| {
+                if f2.load(Ordering::Relaxed) {
+                    Err(PlatformError::Kvm("refused".into()))
+                } else {
+                    Ok(())
+                }
+            }),
+        )
+        .unwrap();
+        assert_eq!(mem.alloc_page().unwrap(), PAGE_SIZE);
+        assert!(mem.alloc_page().is_err());
+        fail.store(false, Ordering::Relaxed);
+        assert_eq!(mem.alloc_page().unwrap(), 2 * PAGE_SIZE);
+    }
 
     #[test]
     fn the_limit_bounds_allocation_and_moves_live() {

@@ -11,7 +11,9 @@ pub mod layout;
 mod pagetables;
 pub mod ring;
 mod selftest;
+pub mod selftest_cache;
 pub mod stats;
+mod teardown;
 mod vcpu;
 
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ use crate::{
 };
 
 pub use self::selftest::SyscallEntry;
+use self::selftest_cache::DirectSwitch;
 
 /// Default size of the memory file (sparse: only touched pages cost host memory).
 pub const DEFAULT_MEMORY_SIZE: u64 = 2 << 30;
@@ -42,6 +45,13 @@ pub struct KvmConfig {
     pub device_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub memory_size: u64,
     pub syscall_path: SyscallPath,
+    /// The self-tests' answers from earlier runs, and where to keep this run's
+    /// ([`selftest_cache::SelftestCache::prepare`], before the sentry leaves the host's file
+    /// system). None: the self-tests run.
+    pub selftest_cache: Option<Arc<selftest_cache::SelftestCache>>,
+    /// Leave the VM's destruction to a kernel worker after the process exits ([`teardown`]),
+    /// so that whoever waits for the process does not wait for it (`runsc do`).
+    pub defer_teardown: bool,
 }
 
 impl Default for KvmConfig {
@@ -51,6 +61,8 @@ impl Default for KvmConfig {
             device_fd: None,
             memory_size: DEFAULT_MEMORY_SIZE,
             syscall_path: SyscallPath::Ring,
+            selftest_cache: None,
+            defer_teardown: false,
         }
     }
 }
@@ -238,6 +250,9 @@ pub struct KvmPlatform {
     shared: Arc<VmShared>,
     config: KvmConfig,
     tsc: Option<GuestTsc>,
+    /// The io_uring holding the VM and the memory file for the kernel to release
+    /// ([`KvmConfig::defer_teardown`]); closed at the process's exit.
+    _teardown: Option<std::os::fd::OwnedFd>,
 }
 
 fn kvm_err(what: &str, e: kvm_ioctls::Error) -> PlatformError {
@@ -267,19 +282,54 @@ impl KvmPlatform {
         }
         let vm = kvm.create_vm().map_err(|e| kvm_err("create VM", e))?;
         let mem = Arc::new(MemoryFile::new(config.memory_size)?);
+        // The first slot covers the start of the memory file only; the allocator adds slots
+        // as it gets further (`install_growth_slots`).
+        let first_slot = mem.size().min(FIRST_SLOT_SIZE);
         let region = kvm_userspace_memory_region {
             slot: 0,
             flags: 0,
             guest_phys_addr: 0,
-            memory_size: mem.size(),
+            memory_size: first_slot,
             userspace_addr: mem.host_base(),
         };
         // SAFETY: the memory file mapping lives as long as VmShared (which owns both the VM
         // and an Arc of the file) and is never shrunk.
         unsafe { vm.set_user_memory_region(region) }.map_err(|e| kvm_err("memory slot", e))?;
-        let cpuid = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(|e| kvm_err("supported CPUID", e))?;
+        let teardown = if config.defer_teardown {
+            use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+            // SAFETY: the VM's descriptor, open for the whole call (`vm` owns it).
+            let vm_fd = unsafe { BorrowedFd::borrow_raw(vm.as_raw_fd()) };
+            match teardown::hand_to_kernel(&[vm_fd, mem.file().as_fd()]) {
+                Ok(ring) => {
+                    tracing::debug!("VM teardown: left to a kernel worker after exit (io_uring)");
+                    Some(ring)
+                }
+                Err(e) => {
+                    tracing::debug!("VM teardown at exit, in this process (io_uring: {e})");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let cache = config.selftest_cache.as_deref();
+        let cached = cache.and_then(|c| c.answers());
+        if let Some(c) = cache.filter(|c| c.answers().is_none()) {
+            tracing::debug!("self-test cache: {}", c.miss());
+        }
+        // The host's CPUID as KVM supports it: many host CPUIDs, each an exit to the outer
+        // hypervisor on a nested host, so it is cached with the self-tests' answers.
+        let cpuid = match cached {
+            Some(a) => {
+                let entries: Vec<kvm_bindings::kvm_cpuid_entry2> =
+                    a.cpuid.iter().map(|&e| cpuid_entry(e)).collect();
+                CpuId::from_entries(&entries)
+                    .map_err(|e| PlatformError::Kvm(format!("cached CPUID: {e:?}")))?
+            }
+            None => kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(|e| kvm_err("supported CPUID", e))?,
+        };
 
         // The kernel region: PML4[511] -> PDPT -> PD -> one page table.
         let kernel_pdpt = mem.alloc_page()?;
@@ -348,15 +398,47 @@ impl KvmPlatform {
             scratch_slot_page: scratch as u64,
             retired: Mutex::new(Vec::new()),
         });
-        install_region_slots(&shared, kvm.check_extension(Cap::ReadonlyMem));
+        let next_slot = Arc::new(std::sync::atomic::AtomicU32::new(2));
+        install_region_slots(
+            &shared,
+            kvm.check_extension(Cap::ReadonlyMem),
+            next_slot.clone(),
+        );
+        install_growth_slots(&shared, first_slot, next_slot)?;
         shared.map_kernel_page(KERNEL_CODE_VA, code_page, false, true);
         shared.map_kernel_page(IDT_VA, idt_page, false, false);
 
-        let entry = selftest::probe(&shared)?;
-        tracing::debug!("syscall entry: {entry:?}");
+        let entry = match cached {
+            Some(a) => {
+                tracing::debug!("syscall entry: {:?} (cached)", a.entry);
+                a.entry
+            }
+            None => {
+                let entry = selftest::probe(&shared)?;
+                tracing::debug!("syscall entry: {entry:?}");
+                entry
+            }
+        };
         *shared.entry.lock().unwrap_or_else(|e| e.into_inner()) = entry;
-        if entry == SyscallEntry::UserTrampoline {
-            decide_direct_switch(&shared);
+        let direct_switch = if entry == SyscallEntry::UserTrampoline {
+            decide_direct_switch(&shared, cached.map(|a| &a.direct_switch))
+        } else {
+            DirectSwitch::Untested
+        };
+        if let Some(c) = cache {
+            let answers = selftest_cache::Answers {
+                entry,
+                direct_switch,
+                cpuid: shared
+                    .cpuid
+                    .as_slice()
+                    .iter()
+                    .map(|e| [e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx])
+                    .collect(),
+            };
+            if cached != Some(&answers) {
+                c.store(&answers);
+            }
         }
         // Every vCPU of a VM shares one TSC offset (KVM synchronizes them), so one reading
         // serves all; the vCPU goes back to the pool.
@@ -369,6 +451,7 @@ impl KvmPlatform {
             shared,
             config,
             tsc,
+            _teardown: teardown,
         })
     }
 
@@ -380,6 +463,21 @@ impl KvmPlatform {
     /// How system calls enter the sentry on this host.
     pub fn syscall_entry(&self) -> SyscallEntry {
         *self.shared.entry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A CPUID entry as KVM takes it, from the cache's words.
+fn cpuid_entry(e: selftest_cache::CpuidEntry) -> kvm_bindings::kvm_cpuid_entry2 {
+    let [function, index, flags, eax, ebx, ecx, edx] = e;
+    kvm_bindings::kvm_cpuid_entry2 {
+        function,
+        index,
+        flags,
+        eax,
+        ebx,
+        ecx,
+        edx,
+        padding: [0; 3],
     }
 }
 
@@ -399,48 +497,121 @@ fn env_flag(name: &str) -> bool {
 
 /// Turns on PVM's direct switch if the host has it: the self-test must see the PV-feature MSR
 /// accepted, a batch of system calls come back without exits and an exception delivered and
-/// resumed. Otherwise the exit path stays, and the log says why.
-fn decide_direct_switch(shared: &Arc<VmShared>) {
+/// resumed (or an earlier run's self-test, `cached`, must have seen it on this host).
+/// Otherwise the exit path stays, and the log says why. Returns the self-test's answer, to
+/// be cached ([`DirectSwitch::Untested`] when an environment switch kept it off).
+fn decide_direct_switch(shared: &Arc<VmShared>, cached: Option<&DirectSwitch>) -> DirectSwitch {
     if env_flag(NO_DIRECT_SWITCH_ENV) {
         tracing::debug!("direct switch: off ({NO_DIRECT_SWITCH_ENV} is set); exit path");
-        return;
+        return cached.cloned().unwrap_or(DirectSwitch::Untested);
     }
     if std::env::var_os(DIRECT_SWITCH_ENV).is_some_and(|v| v == "0") {
         tracing::debug!("direct switch: off ({DIRECT_SWITCH_ENV}=0); exit path");
-        return;
+        return cached.cloned().unwrap_or(DirectSwitch::Untested);
     }
-    shared
-        .mem
-        .write(shared.code_page, &guest_code::kernel_code_ds());
-    match selftest::probe_direct_switch(shared) {
-        Ok(exits) => {
+    let from_cache = matches!(cached, Some(DirectSwitch::On | DirectSwitch::Off(_)));
+    let (answer, detail) = match cached {
+        Some(a @ (DirectSwitch::On | DirectSwitch::Off(_))) => {
+            (a.clone(), "cached self-test answer".to_string())
+        }
+        _ => {
+            shared
+                .mem
+                .write(shared.code_page, &guest_code::kernel_code_ds());
+            match selftest::probe_direct_switch(shared) {
+                Ok(exits) => (
+                    DirectSwitch::On,
+                    format!(
+                        "self-test: {} system calls took {exits} exits",
+                        selftest::DS_PROBE_CALLS
+                    ),
+                ),
+                Err(why) => {
+                    shared
+                        .mem
+                        .write(shared.code_page, guest_code::kernel_code());
+                    (DirectSwitch::Off(why), String::new())
+                }
+            }
+        }
+    };
+    match &answer {
+        DirectSwitch::On => {
+            if from_cache {
+                shared
+                    .mem
+                    .write(shared.code_page, &guest_code::kernel_code_ds());
+            }
             shared
                 .mem
                 .write(shared.trampoline_page, guest_code::trampoline_ds());
             shared
                 .direct_switch
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(
-                "direct switch: on (self-test: {} system calls took {exits} exits)",
-                selftest::DS_PROBE_CALLS
-            );
+            tracing::debug!("direct switch: on ({detail})");
         }
-        Err(why) => {
-            shared
-                .mem
-                .write(shared.code_page, guest_code::kernel_code());
-            tracing::debug!("direct switch: off ({why}); exit path");
+        DirectSwitch::Off(why) if from_cache => {
+            tracing::debug!("direct switch: off ({why}; cached self-test answer); exit path");
         }
+        DirectSwitch::Off(why) => tracing::debug!("direct switch: off ({why}); exit path"),
+        DirectSwitch::Untested => {}
     }
+    answer
+}
+
+/// The memory file's first KVM memory slot, at most. KVM allocates and zeroes a slot's
+/// rmap and page-track arrays (10 bytes a page) when it is added and frees them with the
+/// VM: for the whole default 2 GiB file that was ~0.8 ms of every start and as much at the
+/// end, while a small program uses a few MiB.
+const FIRST_SLOT_SIZE: u64 = 64 << 20;
+
+/// Lets the memory file's allocator add a KVM memory slot for the next part of the file when
+/// it gets past the part the slots cover (`first_slot` bytes at first; the file's mapping
+/// is whole from the start, only the slots grow). Slot numbers come from `next_slot`, shared
+/// with the external regions.
+fn install_growth_slots(
+    shared: &Arc<VmShared>,
+    first_slot: u64,
+    next_slot: Arc<std::sync::atomic::AtomicU32>,
+) -> Result<(), PlatformError> {
+    if first_slot == shared.mem.size() {
+        return Ok(());
+    }
+    let vm = Arc::downgrade(shared);
+    let host_base = shared.mem.host_base();
+    shared.mem.set_slot_grower(
+        first_slot,
+        Box::new(move |start, end| {
+            let vm = vm
+                .upgrade()
+                .ok_or_else(|| PlatformError::Kvm("VM is gone".into()))?;
+            let slot = next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let region = kvm_userspace_memory_region {
+                slot,
+                flags: 0,
+                guest_phys_addr: start,
+                memory_size: end - start,
+                userspace_addr: host_base + start,
+            };
+            tracing::debug!("memory slot {slot}: {start:#x}..{end:#x}");
+            // SAFETY: the part [start, end) of the memory file's mapping, which lives as long
+            // as VmShared (the VM holds an Arc of the file) and is never shrunk.
+            unsafe { vm.vm.set_user_memory_region(region) }.map_err(|e| kvm_err("memory slot", e))
+        }),
+    )
 }
 
 /// Lets the memory file add external regions (ImgFS images mapped without a copy) as KVM
-/// memory slots from 2 up (0 is the memory file, 1 the scratch slot of `retire_tables`).
+/// memory slots from `next_slot` up (0 is the memory file's first, 1 the scratch slot of
+/// `retire_tables`; the memory file's next slots share the numbers).
 /// The slots are read-only where KVM supports it; either way the guest page tables never
 /// map such a page writable.
-fn install_region_slots(shared: &Arc<VmShared>, readonly_slots: bool) {
+fn install_region_slots(
+    shared: &Arc<VmShared>,
+    readonly_slots: bool,
+    next_slot: Arc<std::sync::atomic::AtomicU32>,
+) {
     let vm = Arc::downgrade(shared);
-    let next_slot = std::sync::atomic::AtomicU32::new(2);
     let flags = if readonly_slots {
         kvm_bindings::KVM_MEM_READONLY
     } else {
