@@ -155,7 +155,7 @@ impl ThreadGroup {
             if let Some(i) = &slot.interrupter {
                 i.interrupt();
             }
-            slot.signals.waiter.wake();
+            slot.signals.waiter.interrupt();
         }
     }
 

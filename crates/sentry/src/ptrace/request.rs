@@ -83,7 +83,7 @@ pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             tr.group.interrupt_thread(tr.tid);
             // Out of a call it sleeps in, too (which restarts after the stop).
             if let Some(s) = tr.group.thread_signals(tr.tid) {
-                s.waiter.wake();
+                s.waiter.interrupt();
             }
             return Ok(0);
         }
