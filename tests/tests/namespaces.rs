@@ -404,7 +404,20 @@ fn a_normal_user_runs_the_sandbox_with_only_dev_kvm() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start unshare");
-    // unshare and sh exec into setpriv and then runsc: the child is runsc's waiting parent.
+    // unshare and sh exec into setpriv and then runsc: the child is runsc's waiting parent,
+    // once it runs runsc. Before that, sh's children are mount, mknod and chmod: a search
+    // for the sentry then found one of those, gone by the time it was checked (seen once in
+    // a full-suite run: "never left the host's root: NotFound").
+    let runsc = std::fs::canonicalize(runsc_path()).expect("runsc's path");
+    let start = Instant::now();
+    while std::fs::read_link(format!("/proc/{}/exe", child.id())).ok() != Some(runsc.clone()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "runsc never started: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let pid = sentry_pid(child.id());
     let warned = || std::fs::read_to_string(&log).unwrap_or_default();
     if check_confined("runsc do as uid 65534", pid, warned) {
