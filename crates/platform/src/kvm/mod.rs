@@ -582,21 +582,11 @@ fn install_growth_slots(
     shared.mem.set_slot_grower(
         first_slot,
         Box::new(move |start, end| {
-            let vm = vm
-                .upgrade()
-                .ok_or_else(|| PlatformError::Kvm("VM is gone".into()))?;
-            let slot = next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let region = kvm_userspace_memory_region {
-                slot,
-                flags: 0,
-                guest_phys_addr: start,
-                memory_size: end - start,
-                userspace_addr: host_base + start,
-            };
-            tracing::debug!("memory slot {slot}: {start:#x}..{end:#x}");
+            tracing::debug!("memory slot for {start:#x}..{end:#x}");
             // SAFETY: the part [start, end) of the memory file's mapping, which lives as long
             // as VmShared (the VM holds an Arc of the file) and is never shrunk.
-            unsafe { vm.vm.set_user_memory_region(region) }.map_err(|e| kvm_err("memory slot", e))
+            unsafe { add_slot(&vm, &next_slot, 0, start, end - start, host_base + start) }
+                .map_err(|e| kvm_err("memory slot", e))
         }),
     )
 }
@@ -620,22 +610,37 @@ fn install_region_slots(
     shared
         .mem
         .set_region_installer(Box::new(move |gpa, host, len| {
-            let vm = vm
-                .upgrade()
-                .ok_or_else(|| PlatformError::Kvm("VM is gone".into()))?;
-            let slot = next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let region = kvm_userspace_memory_region {
-                slot,
-                flags,
-                guest_phys_addr: gpa,
-                memory_size: len,
-                userspace_addr: host,
-            };
             // SAFETY: the memory file keeps the region's host mapping alive (through its owner)
             // for as long as it lives, and the VM never outlives the memory file it shares.
-            unsafe { vm.vm.set_user_memory_region(region) }
+            unsafe { add_slot(&vm, &next_slot, flags, gpa, len, host) }
                 .map_err(|e| kvm_err("external memory slot", e))
         }));
+}
+
+/// Adds a memory slot numbered from `next_slot` to the VM, if it still lives.
+///
+/// # Safety
+/// `[host, host+len)` must stay mapped for as long as the VM lives.
+unsafe fn add_slot(
+    vm: &std::sync::Weak<VmShared>,
+    next_slot: &std::sync::atomic::AtomicU32,
+    flags: u32,
+    gpa: u64,
+    len: u64,
+    host: u64,
+) -> Result<(), kvm_ioctls::Error> {
+    let Some(vm) = vm.upgrade() else {
+        return Err(kvm_ioctls::Error::new(libc::ENODEV));
+    };
+    let region = kvm_userspace_memory_region {
+        slot: next_slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        flags,
+        guest_phys_addr: gpa,
+        memory_size: len,
+        userspace_addr: host,
+    };
+    // SAFETY: the caller keeps the host range mapped for the VM's life.
+    unsafe { vm.vm.set_user_memory_region(region) }
 }
 
 /// Opens the KVM device `device` (for [`KvmConfig::device_fd`]), with the same errors as
