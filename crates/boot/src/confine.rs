@@ -45,7 +45,7 @@ pub enum ConfineError {
 }
 
 fn disabled() -> bool {
-    std::env::var_os(DISABLE_ENV).is_some_and(|v| v != "0" && !v.is_empty())
+    platform::env_flag(DISABLE_ENV)
 }
 
 /// Remembers the caller's credentials (ids, groups, capability sets) for `runsc do`'s

@@ -97,7 +97,7 @@ pub fn set_mode(mode: Mode) {
 }
 
 fn enabled() -> bool {
-    let env_off = std::env::var_os(DISABLE_ENV).is_some_and(|v| v != "0" && !v.is_empty());
+    let env_off = platform::env_flag(DISABLE_ENV);
     !env_off && MODE.get().copied().unwrap_or(Mode::Enforce) == Mode::Enforce
 }
 

@@ -185,8 +185,7 @@ impl SandboxChild {
 fn spawn_sandbox(g: &Globals, args: &[OsString], keep: RawFd) -> Result<SandboxChild, OciError> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let disabled =
-        std::env::var_os(boot::confine::DISABLE_ENV).is_some_and(|v| v != "0" && !v.is_empty());
+    let disabled = platform::env_flag(boot::confine::DISABLE_ENV);
     if disabled {
         return spawn_self(g, args, keep).map(SandboxChild::Std);
     }

@@ -253,6 +253,12 @@ pub enum Retry {
 }
 
 /// An application address space: a mapping of memory-file pages at user addresses.
+/// Whether the environment switch `name` is on: set, and neither empty nor `0` (the form
+/// of every `RUNSC_NO_*` switch).
+pub fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 pub trait AddressSpace: Send + Sync {
     /// Maps `len` bytes of the memory file at `gpa` to `addr` with `prot`, replacing whatever
     /// was mapped there. `addr`, `gpa` and `len` are page aligned.

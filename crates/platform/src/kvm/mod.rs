@@ -491,17 +491,13 @@ pub const NO_DIRECT_SWITCH_ENV: &str = "RUNSC_NO_DIRECT_SWITCH";
 /// slot after its vCPU had gone to another thread, fixed in `ring.rs`, `RingSlot::live`.)
 pub const DIRECT_SWITCH_ENV: &str = "RUNSC_DIRECT_SWITCH";
 
-fn env_flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Turns on PVM's direct switch if the host has it: the self-test must see the PV-feature MSR
 /// accepted, a batch of system calls come back without exits and an exception delivered and
 /// resumed (or an earlier run's self-test, `cached`, must have seen it on this host).
 /// Otherwise the exit path stays, and the log says why. Returns the self-test's answer, to
 /// be cached ([`DirectSwitch::Untested`] when an environment switch kept it off).
 fn decide_direct_switch(shared: &Arc<VmShared>, cached: Option<&DirectSwitch>) -> DirectSwitch {
-    if env_flag(NO_DIRECT_SWITCH_ENV) {
+    if crate::env_flag(NO_DIRECT_SWITCH_ENV) {
         tracing::debug!("direct switch: off ({NO_DIRECT_SWITCH_ENV} is set); exit path");
         return cached.cloned().unwrap_or(DirectSwitch::Untested);
     }

@@ -93,7 +93,7 @@ impl SelftestCache {
     /// reads the stored answers. None when the cache is off or unusable (the self-tests
     /// then run as without it); the debug log says why.
     pub fn prepare() -> Option<SelftestCache> {
-        if std::env::var_os(NO_CACHE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        if crate::env_flag(NO_CACHE_ENV) {
             tracing::debug!("self-test cache: off ({NO_CACHE_ENV} is set)");
             return None;
         }
