@@ -25,7 +25,7 @@
 //! [`MAX_CACHE_FRACTION`] of the memory limit (and [`MAX_CACHE_BYTES`]), dropping the least
 //! recently used files first, and gives everything back when an allocation fails.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use fs::vfs::Inode;
@@ -68,20 +68,40 @@ struct CachedFile {
     used: u64,
 }
 
-impl CachedFile {
-    fn release(self) {
-        let pages: Vec<Gpa> = self.pages.into_values().collect();
-        self.mem.free_pages(&pages);
-    }
-}
-
 #[derive(Default)]
 struct Cache {
-    /// Keyed by the memory file (a process may hold several sandboxes' in tests) and the
-    /// inode's identity.
-    files: HashMap<(usize, usize), CachedFile>,
+    /// Keyed by the inode's identity and the memory file (a process may hold several
+    /// sandboxes' in tests), in that order: a write looks up its file's entries as a range.
+    files: BTreeMap<Key, CachedFile>,
     pages: u64,
     clock: u64,
+}
+
+type Key = (usize, usize);
+
+impl Cache {
+    /// Drops a file's entry and gives its pages back.
+    fn remove(&mut self, key: &Key) {
+        if let Some(file) = self.files.remove(key) {
+            self.pages -= file.pages.len() as u64;
+            let pages: Vec<Gpa> = file.pages.into_values().collect();
+            file.mem.free_pages(&pages);
+        }
+    }
+
+    /// The keys of `file`'s entries (one per memory file).
+    fn keys_of(&self, file: usize) -> Vec<Key> {
+        self.files
+            .range((file, 0)..=(file, usize::MAX))
+            .map(|(&k, _)| k)
+            .collect()
+    }
+
+    /// The clock's next tick.
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
 }
 
 fn cache() -> MutexGuard<'static, Cache> {
@@ -92,8 +112,8 @@ fn cache() -> MutexGuard<'static, Cache> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
-fn mem_id(mem: &Arc<MemoryFile>) -> usize {
-    Arc::as_ptr(mem) as usize
+fn key(mem: &Arc<MemoryFile>, inode: &Arc<dyn Inode>) -> Key {
+    (fs::vfs::file_identity(inode), Arc::as_ptr(mem) as usize)
 }
 
 /// The page cached for page `index` of `inode` at `version`, with a reference taken for
@@ -105,14 +125,12 @@ pub fn lookup(
     index: u64,
 ) -> Option<Gpa> {
     let mut c = cache();
-    let key = (mem_id(mem), fs::vfs::file_identity(inode));
-    c.clock += 1;
-    let now = c.clock;
+    let key = key(mem, inode);
+    let now = c.tick();
     let file = c.files.get_mut(&key)?;
     if file.version != version {
-        let stale = c.files.remove(&key).expect("present");
-        c.pages -= stale.pages.len() as u64;
-        stale.release();
+        // The file changed since its pages were read: they are out of date.
+        c.remove(&key);
         return None;
     }
     file.used = now;
@@ -135,9 +153,13 @@ pub fn insert(
         return;
     }
     let mut c = cache();
-    let key = (mem_id(mem), fs::vfs::file_identity(inode));
-    c.clock += 1;
-    let now = c.clock;
+    let key = key(mem, inode);
+    let now = c.tick();
+    if c.files.get(&key).is_some_and(|f| f.version != version) {
+        // Read at another version than the one cached (the file changed in between): the
+        // older pages go.
+        c.remove(&key);
+    }
     let file = c.files.entry(key).or_insert_with(|| CachedFile {
         _inode: inode.clone(),
         mem: mem.clone(),
@@ -145,16 +167,6 @@ pub fn insert(
         pages: HashMap::new(),
         used: now,
     });
-    if file.version != version {
-        // Read at another version than the one cached (the file changed in between): the
-        // older pages go.
-        let old = std::mem::take(&mut file.pages);
-        file.version = version;
-        let dropped = old.len() as u64;
-        mem.free_pages(&old.into_values().collect::<Vec<_>>());
-        c.pages -= dropped;
-    }
-    let file = c.files.get_mut(&key).expect("present");
     file.used = now;
     if file.pages.contains_key(&index) {
         return;
@@ -173,26 +185,22 @@ fn shrink(c: &mut Cache, target: u64) {
         let Some(key) = c.files.iter().min_by_key(|(_, f)| f.used).map(|(&k, _)| k) else {
             break;
         };
-        let file = c.files.remove(&key).expect("present");
-        c.pages -= file.pages.len() as u64;
-        file.release();
+        c.remove(&key);
     }
 }
 
 /// Drops the cached pages of `[offset, offset+len)` of the file known by `file`
-/// (`fs::vfs::file_identity`), whose content the sandbox just changed.
+/// (`fs::vfs::file_identity`), whose content the sandbox just changed. Every write(2) of
+/// the sandbox comes here: a lookup of the file's entries, nothing more when it has none.
 pub fn invalidate(file: usize, offset: u64, len: u64) {
     if len == 0 {
         return;
     }
     let mut c = cache();
-    if c.files.is_empty() {
-        return;
-    }
     let first = offset / PAGE_SIZE;
     let last = offset.saturating_add(len - 1) / PAGE_SIZE;
     let mut dropped = 0;
-    for (_, f) in c.files.iter_mut().filter(|((_, id), _)| *id == file) {
+    for (_, f) in c.files.range_mut((file, 0)..=(file, usize::MAX)) {
         let mut gone = Vec::new();
         f.pages.retain(|i, &mut gpa| {
             let keep = !(first..=last).contains(i);
@@ -211,17 +219,8 @@ pub fn invalidate(file: usize, offset: u64, len: u64) {
 /// content changed other than through a write (a truncation, fallocate).
 pub fn forget(file: usize) {
     let mut c = cache();
-    let keys: Vec<_> = c
-        .files
-        .keys()
-        .copied()
-        .filter(|&(_, id)| id == file)
-        .collect();
-    for key in keys {
-        if let Some(f) = c.files.remove(&key) {
-            c.pages -= f.pages.len() as u64;
-            f.release();
-        }
+    for key in c.keys_of(file) {
+        c.remove(&key);
     }
 }
 
@@ -229,17 +228,13 @@ pub fn forget(file: usize) {
 /// page was dropped.
 pub fn drop_all(mem: &Arc<MemoryFile>) -> bool {
     let mut c = cache();
-    let id = mem_id(mem);
-    let keys: Vec<_> = c.files.keys().copied().filter(|&(m, _)| m == id).collect();
-    let mut dropped = 0;
+    let id = Arc::as_ptr(mem) as usize;
+    let keys: Vec<Key> = c.files.keys().copied().filter(|&(_, m)| m == id).collect();
+    let before = c.pages;
     for key in keys {
-        if let Some(f) = c.files.remove(&key) {
-            dropped += f.pages.len() as u64;
-            f.release();
-        }
+        c.remove(&key);
     }
-    c.pages -= dropped;
-    dropped > 0
+    c.pages < before
 }
 
 #[cfg(test)]

@@ -798,27 +798,8 @@ impl MemoryManager {
     /// Gives the populated page at `va` an exclusive memory-file page, copying it if it is
     /// shared copy-on-write, and maps it with the VMA's full protection `prot`.
     fn make_writable(&mut self, va: u64, prot: Prot) -> Result<Gpa, FaultError> {
-        let Some(&gpa) = self.pages.get(&va) else {
-            return Err(FaultError::NotMapped);
-        };
-        if !self.is_cow(va, gpa) {
-            if prot.write {
-                self.space
-                    .map(va, gpa, PAGE_SIZE, prot)
-                    .map_err(|_| FaultError::OutOfMemory)?;
-            }
-            return Ok(gpa);
-        }
-        let copy = self.alloc_page()?;
-        let mut buf = vec![0u8; PAGE_SIZE as usize];
-        self.mem.read(gpa, &mut buf);
-        self.mem.write(copy, &buf);
-        let mapped = self.install_page(va, copy, prot);
-        // Drops our ownership (whether or not mapping the copy worked: the copy is ours
-        // now); the last owner of the original then writes it in place.
-        self.mem.free_pages(&[gpa]);
-        mapped.map_err(|_| FaultError::OutOfMemory)?;
-        Ok(copy)
+        self.make_writable_together(va, &[], prot)?;
+        self.pages.get(&va).copied().ok_or(FaultError::NotMapped)
     }
 
     /// [`make_writable`](Self::make_writable) for `page` (which must succeed) and as many of
