@@ -165,12 +165,17 @@ impl Env {
 
 /// The `Seccomp:` field of every thread of host process `pid`.
 fn seccomp_modes(pid: i64) -> Vec<String> {
+    thread_field(pid, "Seccomp:")
+}
+
+/// The field `key` ("Seccomp:") of every thread of host process `pid`.
+fn thread_field(pid: i64, key: &str) -> Vec<String> {
     fs::read_dir(format!("/proc/{pid}/task"))
         .map(|dir| {
             dir.filter_map(|e| fs::read_to_string(e.ok()?.path().join("status")).ok())
                 .filter_map(|s| {
                     s.lines()
-                        .find_map(|l| l.strip_prefix("Seccomp:"))
+                        .find_map(|l| l.strip_prefix(key))
                         .map(|v| v.trim().to_string())
                 })
                 .collect()
@@ -270,6 +275,16 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
         !modes.is_empty() && modes.iter().all(|m| m == "2"),
         "Seccomp of the created sandbox's threads: {modes:?}"
     );
+    // ... and, created by root, runs as nobody (boot::identity), every thread.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let uids = thread_field(pid, "Uid:");
+        let nobody = format!("{0}\t{0}\t{0}\t{0}", boot::identity::SENTRY_UID);
+        assert!(
+            !uids.is_empty() && uids.iter().all(|u| *u == nobody),
+            "Uid of the created sandbox's threads: {uids:?}"
+        );
+    }
     // A second create with the same id is refused.
     assert_ne!(env.run(&["create", "life"]).0, 0);
     assert!(env.last_log_line()["msg"]

@@ -157,3 +157,43 @@ fn writes_reach_the_host_directory() {
     assert!(err.contains("--volume /no/such/dir:/data"), "{err}");
     let _ = Command::new("true");
 }
+
+/// What the guest makes on a volume belongs on the host to the guest's user, whatever user
+/// the sentry itself runs as (root's sentry runs as nobody: boot::identity): files,
+/// directories, symlinks and FIFOs of root, a file of another user in a shared directory,
+/// and an explicit chown.
+#[test]
+fn new_files_belong_to_the_guests_user() {
+    if skip_without_kvm("new_files_belong_to_the_guests_user") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: new_files_belong_to_the_guests_user: needs root (chown)");
+        return;
+    }
+    let vol = TempDir::new("owner");
+    let out = sandboxed_sh(
+        &volume(&vol.0, "/data", false),
+        "set -e; echo x > /data/f; mkdir /data/d; ln -s f /data/l; mkfifo /data/p; \
+         mkdir -m 1777 /data/shared; \
+         setpriv --reuid 1234 --regid 1235 --clear-groups sh -c 'echo y > /data/shared/u'; \
+         echo z > /data/given; chown 1500:1501 /data/given",
+    );
+    assert_eq!(
+        out.status,
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::MetadataExt;
+    let owner = |p: &str| {
+        let m = std::fs::symlink_metadata(vol.0.join(p)).expect(p);
+        (m.uid(), m.gid())
+    };
+    for p in ["f", "d", "l", "p", "shared"] {
+        assert_eq!(owner(p), (0, 0), "{p}");
+    }
+    assert_eq!(owner("shared/u"), (1234, 1235));
+    assert_eq!(owner("given"), (1500, 1501));
+}

@@ -68,6 +68,9 @@ pub fn drop_all() -> Result<(), CapsError> {
 fn keep_only(kept: &CapsHashSet) -> Result<(), CapsError> {
     let err = |e: caps::errors::CapsError| CapsError(e.to_string());
     let permitted = caps::read(None, CapSet::Permitted).map_err(err)?;
+    // A change of uid away from root empties the effective set (identity): narrowing the
+    // bounding set needs CAP_SETPCAP there.
+    caps::set(None, CapSet::Effective, &permitted).map_err(err)?;
     if permitted.contains(&Capability::CAP_SETPCAP) {
         for cap in caps::read(None, CapSet::Bounding).map_err(err)? {
             if !kept.contains(&cap) {

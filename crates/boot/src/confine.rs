@@ -127,6 +127,10 @@ pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
         return;
     }
     let forwarded = forwarded_signals();
+    // Its write end stays with the parent alone, for as long as it lives: the child learns
+    // from the pipe whether the parent died while its parent-death signal was unset
+    // (crate::identity).
+    let parent_alive = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok();
     // Blocked across the fork, so that none is lost before the parent waits for it; the
     // child puts its mask back at once.
     let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
@@ -152,6 +156,10 @@ pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
             // The sandbox ends with the process its caller knows (a SIGKILL of it included).
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         }
+        if let Some((read_end, write_end)) = parent_alive {
+            drop(write_end);
+            crate::identity::keep_parent_pipe(read_end);
+        }
         let ok = unshare(
             F::CLONE_NEWNS | F::CLONE_NEWIPC | F::CLONE_NEWUTS,
             "namespaces",
@@ -162,6 +170,8 @@ pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
         }
         return;
     }
+    // Held, never closed, until this process exits.
+    let _parent_alive = parent_alive.map(|(_, write_end)| write_end);
     let sentry = SentryStatus::open(pid);
     confine_supervisor(seccomp, pid);
     supervise(pid, &forwarded, &sentry)
@@ -171,6 +181,12 @@ pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
 /// call but the few it makes (crate::seccomp::install_supervisor). A failure is a warning:
 /// the sentry itself is confined either way.
 fn confine_supervisor(seccomp: crate::seccomp::Mode, sentry: libc::pid_t) {
+    if crate::identity::changes(seccomp) {
+        // The sentry will give up root: keep a uid it shares before and after.
+        if let Err(e) = crate::identity::follow_sentry() {
+            tracing::warn!("runsc do: the waiting parent: {e}");
+        }
+    }
     if let Err(e) = crate::caps::drop_all() {
         tracing::warn!("runsc do: the waiting parent keeps its capabilities: {e}");
     }

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod caps;
 pub mod confine;
 pub mod container;
+pub mod identity;
 pub mod landlock;
 pub mod mounts;
 pub mod netns;
@@ -130,6 +131,8 @@ pub enum BootError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Caps(#[from] caps::CapsError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
     #[error(transparent)]
     Landlock(#[from] landlock::LandlockError),
     #[error(transparent)]
@@ -478,16 +481,19 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     if let Err(e) = confine::pivot_to_empty_root() {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }
-    if opts.seccomp != seccomp::Mode::Off {
-        // After the pivot (which needs CAP_SYS_ADMIN); with the filter, as the confinement
-        // of the running sentry (`--seccomp=off` keeps both off for debugging).
-        // Capabilities are per thread: the VM's thread dropped its own before it started
-        // any (`start_platform`), and the threads this one starts inherit these.
-        caps::drop_unneeded(network_admin)?;
-    }
     // The VM's thread ends here; the platform starts no thread of its own until the first
     // task runs (the ring poller starts with the first vCPU's page).
     let platform = vm.finish()?;
+    if identity::changes(opts.seccomp) {
+        // Root gives up uid 0 for `nobody`, keeping only the capabilities it needs: while
+        // this is the only thread (the VM's thread dropped its own before it made the VM,
+        // `start_platform`), after the pivot (which needs CAP_SYS_ADMIN).
+        identity::become_sentry_user(network_admin)?;
+    } else if opts.seccomp != seccomp::Mode::Off {
+        // With the filter, as the confinement of the running sentry (`--seccomp=off`
+        // keeps both off for debugging); the threads this one starts inherit these.
+        caps::drop_unneeded(network_admin)?;
+    }
     // The host trees the sandbox was given are all open: from here on the sentry opens
     // host files only beneath them. While this is the sentry's only thread (a Landlock
     // domain is per thread on kernels before ABI 8; `landlock::restrict` refuses to run

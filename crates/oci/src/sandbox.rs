@@ -239,10 +239,14 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     if let Err(e) = boot::confine::pivot_to_empty_root() {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }
-    if args.seccomp != boot::seccomp::Mode::Off {
-        // The namespace is joined and the bundle's files are open: from here on the sentry
-        // needs only boot::caps::KEPT. Before the platform starts its threads
-        // (capabilities are per thread), after the pivot (it needs CAP_SYS_ADMIN).
+    // The namespace is joined and the bundle's files are open: from here on the sentry
+    // needs only boot::caps::KEPT, and (started by root) runs as `nobody`
+    // (boot::identity). Before the platform starts its threads (capabilities are per
+    // thread), after the pivot (it needs CAP_SYS_ADMIN).
+    if boot::identity::changes(args.seccomp) {
+        boot::identity::become_sentry_user(network_admin)
+            .map_err(|e| OciError::Sandbox(e.to_string()))?;
+    } else if args.seccomp != boot::seccomp::Mode::Off {
         boot::caps::drop_unneeded(network_admin).map_err(|e| OciError::Sandbox(e.to_string()))?;
     }
     // The rootfs and bind sources are open: from here on the sentry opens host files only
