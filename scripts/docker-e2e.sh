@@ -76,6 +76,14 @@ check "-v FILE: writes reach the host" "file on the host appended" \
 check "-v FILE:ro refuses" "refused" "$($D --rm -v "$W/hostfile:/etc/hf:ro" rbox sh -c '{ echo x >> /etc/hf; } 2>/dev/null && echo written || echo refused')"
 # process.rlimits (--ulimit).
 check "--ulimit" "100 200" "$($D --rm --ulimit nofile=100:200 rbox sh -c 'echo $(ulimit -Sn) $(ulimit -Hn)')"
+# linux.sysctl (oci::sysctl): Docker's defaults (any user may bind a port below 1024) and
+# --sysctl land in the container's own network namespace, as runc puts them there.
+SYSCTLS='cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/core/somaxconn | tr "\n" " "'
+sysctls=$($D --rm -u 1000 --sysctl net.core.somaxconn=1234 rbox sh -c "$SYSCTLS" 2>&1)
+check "sysctl: Docker's defaults, --sysctl" "0 1234 " "$sysctls"
+check "sysctl: as runc's" \
+  "$($DOCKER run --rm --runtime=runc --network=none -u 1000 --sysctl net.core.somaxconn=1234 rbox sh -c "$SYSCTLS" 2>&1)" \
+  "$sysctls"
 # The container's own pseudo-terminals (devpts).
 check "devpts" "ptmx" "$($D --rm rbox sh -c 'test -c /dev/pts/ptmx && test -L /dev/ptmx && ls /dev/pts')"
 # process.capabilities and noNewPrivileges: Docker's default set as runc gives it (CapEff

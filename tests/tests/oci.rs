@@ -1582,3 +1582,87 @@ fn kill_all_kill_succeeds_when_the_sandbox_ends_first() {
         env.wait_status(&id, "stopped");
     }
 }
+
+/// linux.sysctl as runc applies it (oci::sysctl): Docker's two defaults reach the
+/// container's own network namespace (a user without capabilities binds port 80, as under
+/// runc with Docker), kernel.domainname is the sandbox's; a net.* key with the host's
+/// network namespace, a key outside any namespace, and a name that could climb out of
+/// /proc/sys are refused at create, naming the key.
+#[test]
+fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
+    let Some(env) = Env::new("sysctls_apply_in_the_containers_namespaces_or_are_refused") else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED: sysctls_apply_in_the_containers_namespaces_or_are_refused: a network \
+             namespace of the container's own needs root"
+        );
+        return;
+    }
+    symlink("busybox", env.bundle().join("rootfs/bin/nc")).unwrap();
+    let docker_defaults = json!({
+        "net.ipv4.ip_unprivileged_port_start": "0",
+        "net.ipv4.ping_group_range": "0 2147483647",
+        "kernel.domainname": "example.org"
+    });
+    let own_network = json!([{ "type": "pid" }, { "type": "mount" }, { "type": "network" }]);
+    env.config(
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range \
+         /proc/sys/kernel/domainname; id -u; nc -l -p 80 & p=$!; sleep 0.5; kill $p && echo bound",
+        |c| {
+            c["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
+            c["linux"]["namespaces"] = own_network.clone();
+            c["linux"]["sysctl"] = docker_defaults.clone();
+        },
+    );
+    let (st, out, err) = env.run(&["run", "sc1"]);
+    assert_eq!(
+        (st, out.as_str()),
+        (0, "0\n0\t2147483647\nexample.org\n1000\nbound\n"),
+        "stderr: {err}; {:?}",
+        env.last_log_line()
+    );
+    // The host's own namespace is untouched.
+    assert_ne!(
+        fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap(),
+        "0\t2147483647\n"
+    );
+
+    let refused = |sysctl: Value, namespaces: Value, want: &str| {
+        env.config("echo ran", |c| {
+            c["linux"]["namespaces"] = namespaces;
+            c["linux"]["sysctl"] = sysctl;
+        });
+        let (st, out, _) = env.run(&["run", "sc2"]);
+        let msg = env.last_log_line()["msg"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            st != 0 && out.is_empty() && msg.contains(want),
+            "{st} {out:?} {msg}"
+        );
+    };
+    refused(
+        json!({ "net.ipv4.ip_unprivileged_port_start": "0" }),
+        json!([{ "type": "pid" }, { "type": "mount" }]),
+        "\"net.ipv4.ip_unprivileged_port_start\" not allowed in the host's network namespace",
+    );
+    refused(
+        json!({ "vm.swappiness": "10" }),
+        own_network.clone(),
+        "\"vm.swappiness\" is not in a separate kernel namespace",
+    );
+    refused(
+        json!({ "net.ipv4/../../kernel/core_pattern": "x" }),
+        own_network.clone(),
+        "not a sysctl name",
+    );
+    refused(
+        json!({ "net.ipv4.no_such_setting": "1" }),
+        own_network,
+        "net/ipv4/no_such_setting",
+    );
+}

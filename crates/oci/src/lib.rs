@@ -11,6 +11,7 @@ pub mod resources;
 pub mod sandbox;
 pub mod spec;
 pub mod state;
+pub mod sysctl;
 
 /// Failures of the runtime commands; the message is what Docker shows the user.
 #[derive(Debug, thiserror::Error)]

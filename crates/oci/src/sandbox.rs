@@ -199,6 +199,9 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         p.stdio = [dup(0), dup(1), dup(2)];
     }
     let procfs = ProcFs::new();
+    // linux.sysctl: in the container's network namespace, through the host's /proc, with
+    // the capabilities the sentry gives up below.
+    crate::sysctl::apply(&spec, boot::netns::is_own(), &procfs)?;
     let ns = boot::bundle::build_namespace(&bundle, &procfs).map_err(OciError::boot)?;
     let pspec = boot::bundle::process_spec(&ns, &procfs, p).map_err(OciError::boot)?;
     // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).

@@ -48,6 +48,7 @@ const SYSCTLS: &[(&str, &[&str])] = &[
             "ip_local_port_range",
             "ip_forward",
             "ping_group_range",
+            "ip_unprivileged_port_start",
             "tcp_fin_timeout",
             "tcp_keepalive_time",
             "tcp_keepalive_intvl",
