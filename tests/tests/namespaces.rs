@@ -182,6 +182,62 @@ fn runsc_do_exit_status_and_signals_pass_through() {
     }
 }
 
+/// Whether host process `pid` is gone or a zombie (this host's init may never reap it).
+fn dead(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| s.contains("State:\tZ"))
+        .unwrap_or(true)
+}
+
+/// SIGKILL of `runsc do` (the waiting parent, which can't pass it on) ends the sentry by
+/// its parent-death signal. A change of credentials clears that signal, and root's sentry
+/// changes its user once the guest is about to run (boot::identity): it must set it again.
+#[test]
+fn a_killed_runsc_do_takes_the_sentry_with_it() {
+    let name = "a_killed_runsc_do_takes_the_sentry_with_it";
+    if skip_without_kvm(name) {
+        return;
+    }
+    let mut child = Command::new(runsc_path())
+        .args(["do", "--", "/bin/sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sentry = sentry_pid(child.id());
+    if sentry == child.id() {
+        let _ = child.kill();
+        let _ = child.wait();
+        loud(&format!(
+            "SKIPPED: {name}: no waiting parent (the sentry kept the caller's namespaces)"
+        ));
+        return;
+    }
+    // The guest runs (the ring poller starts with it), so every change of the sentry's
+    // credentials is behind it.
+    let start = Instant::now();
+    while !list(&format!("/proc/{sentry}/task")).iter().any(|t| {
+        std::fs::read_to_string(format!("/proc/{sentry}/task/{t}/comm"))
+            .is_ok_and(|c| c.starts_with("ring"))
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the guest never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let gone = Instant::now();
+    while !dead(sentry) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the sentry outlived a killed runsc do"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The OCI runtime: `runsc run --detach` cloned the sandbox process into a pid namespace of
 /// its own, so the pid in `--pid-file` and the state is the sentry itself (what the shim
 /// reaps); it has the same namespaces and empty root; `exec`, `ps` and `kill` still reach
