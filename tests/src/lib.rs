@@ -238,6 +238,19 @@ pub fn sentry_pid(pid: u32) -> u32 {
     pid
 }
 
+/// Whether host uid `uid` is mapped in this process's user namespace (root of a user
+/// namespace that maps only itself can't become `nobody`; the sentry then stays root).
+pub fn uid_mapped(uid: u32) -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|v| v.parse::<u64>().ok());
+            Some((f.next()??, f.next()??, f.next()??))
+        })
+        .any(|(inside, _, count)| (inside..inside + count).contains(&u64::from(uid)))
+}
+
 /// A child process of `pid` (from /proc/*/status PPid).
 pub fn child_of(pid: u32) -> Option<u32> {
     fs::read_dir("/proc").ok()?.flatten().find_map(|e| {

@@ -277,7 +277,7 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
     );
     // ... and, created by root, runs as nobody (boot::identity), every thread.
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if unsafe { libc::geteuid() } == 0 && conformance::uid_mapped(boot::identity::SENTRY_UID) {
         let uids = thread_field(pid, "Uid:");
         let nobody = format!("{0}\t{0}\t{0}\t{0}", boot::identity::SENTRY_UID);
         assert!(
@@ -1601,16 +1601,28 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         );
         return;
     }
-    symlink("busybox", env.bundle().join("rootfs/bin/nc")).unwrap();
+    for app in ["nc", "seq"] {
+        symlink("busybox", env.bundle().join("rootfs/bin").join(app)).unwrap();
+    }
     let docker_defaults = json!({
         "net.ipv4.ip_unprivileged_port_start": "0",
         "net.ipv4.ping_group_range": "0 2147483647",
         "kernel.domainname": "example.org"
     });
-    let own_network = json!([{ "type": "pid" }, { "type": "mount" }, { "type": "network" }]);
+    let own_network = json!([
+        { "type": "pid" }, { "type": "mount" }, { "type": "network" }, { "type": "uts" }
+    ]);
+    let host_range = fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    // The listener shows in the namespace's /proc/net/tcp or tcp6 (busybox nc may listen
+    // on ::): port 80 is 0050, LISTEN is state 0A.
     env.config(
         "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range \
-         /proc/sys/kernel/domainname; id -u; nc -l -p 80 & p=$!; sleep 0.5; kill $p && echo bound",
+         /proc/sys/kernel/domainname; id -u; nc -l -p 80 & p=$!; \
+         for i in $(seq 100); do \
+           grep -q ':0050 [0-9A-F]*:0000 0A' /proc/net/tcp /proc/net/tcp6 && \
+             { echo bound; break; }; \
+           sleep 0.1; \
+         done; kill $p",
         |c| {
             c["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
             c["linux"]["namespaces"] = own_network.clone();
@@ -1625,9 +1637,9 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         env.last_log_line()
     );
     // The host's own namespace is untouched.
-    assert_ne!(
+    assert_eq!(
         fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap(),
-        "0\t2147483647\n"
+        host_range
     );
 
     let refused = |sysctl: Value, namespaces: Value, want: &str| {

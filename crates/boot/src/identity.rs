@@ -17,6 +17,14 @@
 //! its effective and saved ids ([`follow_sentry`]), so that its signals reach the sentry
 //! before and after the change; it holds no capability.
 //!
+//! What sharing `nobody` with the host brings (gVisor's sandbox shares it too): a host
+//! process running as `nobody` may signal the sentry (and `runsc do`'s waiting parent),
+//! where only root could before; the host judges ICMP datagram sockets against the
+//! sentry's gid, so a namespace whose `ping_group_range` leaves out 65534 refuses them.
+//! RLIMIT_NPROC, which counts per user and from which root is exempt, is raised to
+//! unlimited before the change, so that sandboxes don't share one count (their bound is
+//! their pids limit).
+//!
 //! Not done where the sentry does not run as root (a normal user's `runsc do` keeps the
 //! caller's uid), with `--seccomp=off` (which keeps every confinement off for debugging),
 //! or with `RUNSC_NO_UID_CHANGE=1`. Where `nobody` is not mapped (root of a user namespace
@@ -56,17 +64,46 @@ pub(crate) fn keep_parent_pipe(read_end: OwnedFd) {
 /// The sentry becomes [`SENTRY_UID`]/[`SENTRY_GID`] with no supplementary groups, then
 /// keeps only the capabilities it needs (crate::caps::drop_unneeded). Call it once the
 /// host files are open, with the calling thread the process's only one (capabilities,
-/// and the keep-capabilities flag, are per thread).
+/// and the keep-capabilities flag, are per thread): another thread is an error.
 pub fn become_sentry_user(network_admin: bool) -> Result<(), IdentityError> {
-    let err = |what: &str, e: nix::Error| IdentityError(format!("{what}: {e}"));
-    let mut death_signal: libc::c_int = 0;
-    // SAFETY: PR_GET_PDEATHSIG stores an int at the address given, which is ours.
-    unsafe {
-        libc::prctl(
-            libc::PR_GET_PDEATHSIG,
-            &mut death_signal as *mut libc::c_int,
-        )
+    let threads = crate::landlock::thread_names();
+    if threads.len() > 1 {
+        return Err(IdentityError(format!(
+            "other threads exist ({}); each would keep its own capabilities",
+            threads.join(", ")
+        )));
+    }
+    let death_signal = parent_death_signal();
+    // Root's threads are exempt from RLIMIT_NPROC, nobody's are not, and the count is per
+    // user: every root-started sandbox (and any other `nobody` process) would share one.
+    // The sandbox's own bound is its pids limit; keep the host's count out of it, as it
+    // was. Raising the hard limit needs CAP_SYS_RESOURCE, held until the change.
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
     };
+    // SAFETY: setrlimit with a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &unlimited) } < 0 {
+        tracing::debug!("RLIMIT_NPROC stays: {}", std::io::Error::last_os_error());
+    }
+    let changed = change_ids();
+    // Any change of credentials (a partial one too) clears the parent-death signal.
+    restore_parent_death_signal(death_signal);
+    if let Err(e) = changed {
+        tracing::warn!("{e}; the sentry stays root (is uid {SENTRY_UID} mapped here?)");
+        return crate::caps::drop_unneeded(network_admin).map_err(|e| IdentityError(e.to_string()));
+    }
+    // The change emptied the effective set; drop_unneeded raises what is permitted again
+    // before it narrows the sets.
+    crate::caps::drop_unneeded(network_admin).map_err(|e| IdentityError(e.to_string()))?;
+    tracing::debug!("sentry: host uid {SENTRY_UID}, gid {SENTRY_GID}, no groups");
+    Ok(())
+}
+
+/// No groups, then gid and uid [`SENTRY_GID`]/[`SENTRY_UID`], all four of each, keeping the
+/// permitted capabilities across the change.
+fn change_ids() -> Result<(), IdentityError> {
+    let err = |what: &str, e: nix::Error| IdentityError(format!("{what}: {e}"));
     // Permitted capabilities survive the uid change only with this flag (the kernel clears
     // it again at the next execve; the sentry never execs).
     // SAFETY: prctl with integer arguments.
@@ -81,36 +118,42 @@ pub fn become_sentry_user(network_admin: bool) -> Result<(), IdentityError> {
         .and_then(|()| nix::unistd::setresuid(uid, uid, uid).map_err(|e| err("setresuid", e)));
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
-    if let Err(e) = changed {
-        tracing::warn!("{e}; the sentry stays root (is uid {SENTRY_UID} mapped here?)");
-        return crate::caps::drop_unneeded(network_admin).map_err(|e| IdentityError(e.to_string()));
+    changed
+}
+
+/// The calling process's parent-death signal (0: none).
+fn parent_death_signal() -> libc::c_int {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG stores an int at the address given, which is ours.
+    unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    signal
+}
+
+/// Sets the parent-death signal `signal` again after a change of credentials cleared it;
+/// if `runsc do`'s parent died meanwhile (its pipe's only write end is closed), exits as
+/// that signal would have ended us. Exits rather than raises: the sentry is pid 1 of its
+/// pid namespace, which ignores a signal it sends itself, SIGKILL included.
+fn restore_parent_death_signal(signal: libc::c_int) {
+    if signal == 0 {
+        return;
     }
-    // The change emptied the effective set; drop_unneeded raises what is permitted again
-    // before it narrows the sets.
-    crate::caps::drop_unneeded(network_admin).map_err(|e| IdentityError(e.to_string()))?;
-    // A change of credentials clears the parent-death signal: set it again, and if the
-    // parent died meanwhile (its pipe's only write end closed), end as it would have ended
-    // us.
-    if death_signal != 0 {
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, death_signal, 0, 0, 0) };
-        if let Some(pipe) = PARENT_ALIVE.get() {
-            let mut poll = libc::pollfd {
-                fd: pipe.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll of one pollfd, without waiting.
-            let n = unsafe { libc::poll(&mut poll, 1, 0) };
-            if n > 0 && poll.revents & libc::POLLHUP != 0 {
-                tracing::debug!("the waiting parent died while the sentry changed its user");
-                // SAFETY: raising a signal on ourselves.
-                unsafe { libc::raise(death_signal) };
-            }
-        }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) };
+    let Some(pipe) = PARENT_ALIVE.get() else {
+        return;
+    };
+    let mut poll = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll of one pollfd of ours, without waiting.
+    let n = unsafe { libc::poll(&mut poll, 1, 0) };
+    if n > 0 && poll.revents & libc::POLLHUP != 0 {
+        tracing::debug!("the waiting parent died while the sentry changed its user");
+        // SAFETY: _exit ends the process at once; nothing of the sandbox runs yet.
+        unsafe { libc::_exit(128 + signal) };
     }
-    tracing::debug!("sentry: host uid {SENTRY_UID}, gid {SENTRY_GID}, no groups");
-    Ok(())
 }
 
 /// `runsc do`'s waiting parent, when its sentry [`changes`]: effective and saved uid

@@ -233,7 +233,7 @@ pub fn restrict() -> Result<bool, LandlockError> {
 /// ended: one just joined (the VM's set-up thread) can still be listed for a moment, with
 /// its stat unreadable or its state X (dead) or Z; the full suite saw that 2 times in 512
 /// runs of `runsc do`.
-fn thread_names() -> Vec<String> {
+pub(crate) fn thread_names() -> Vec<String> {
     const PF_USER_WORKER: u64 = 0x4000;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();

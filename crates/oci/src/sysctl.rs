@@ -10,7 +10,8 @@
 //!   the host's /proc and gives up its capabilities; the sentry's own checks (a bind below
 //!   the unprivileged start, ping_group_range) read the same files. Refused when the
 //!   container shares the runtime's namespace, as runc refuses it.
-//! - `kernel.domainname`: the sandbox's UTS name, the sentry's own.
+//! - `kernel.domainname`: the sandbox's UTS name, the sentry's own (with a UTS namespace
+//!   in `linux.namespaces`, as runc asks).
 //! - `kernel.hostname`: refused; the OCI `hostname` field sets it (as runc says).
 //! - the System V IPC limits (`kernel.shm*`, `kernel.msg*`, `kernel.sem`) and
 //!   `fs.mqueue.*`: the sentry's IPC limits are fixed (`sentry::ipc`), so a value is
@@ -43,8 +44,8 @@ enum Target {
 }
 
 /// Decides where `key` goes; `own_network` says whether the container's network namespace
-/// is its own.
-fn target(key: &str, own_network: bool) -> Result<Target, String> {
+/// is its own, `own_uts` whether the bundle gives it a UTS namespace.
+fn target(key: &str, own_network: bool, own_uts: bool) -> Result<Target, String> {
     // sysctl(8) accepts both separators; a key is a path below /proc/sys, so each component
     // must be a plain name (nothing that could climb out of it).
     let parts: Vec<&str> = key.split(['.', '/']).collect();
@@ -62,7 +63,10 @@ fn target(key: &str, own_network: bool) -> Result<Target, String> {
         "net" => Err(format!(
             "sysctl {dotted:?} not allowed in the host's network namespace"
         )),
-        _ if dotted == "kernel.domainname" => Ok(Target::DomainName),
+        _ if dotted == "kernel.domainname" && own_uts => Ok(Target::DomainName),
+        _ if dotted == "kernel.domainname" => Err(format!(
+            "sysctl {dotted:?} needs a UTS namespace in linux.namespaces"
+        )),
         _ if dotted == "kernel.hostname" => Err(format!(
             "sysctl {dotted:?} is not allowed as it conflicts with the OCI \"hostname\" field"
         )),
@@ -89,12 +93,26 @@ pub fn apply(
     let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
-    // In key order, so that what happens doesn't depend on the map's.
+    let own_uts = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Uts)
+        });
+    // Every key is checked before any is written (as runc does), in key order, so that a
+    // refused key leaves nothing half applied in a namespace joined by path.
     let mut keys: Vec<&String> = sysctls.keys().collect();
     keys.sort();
-    for key in keys {
+    let targets = keys
+        .iter()
+        .map(|key| target(key, own_network, own_uts))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(OciError::Invalid)?;
+    for (key, target) in keys.into_iter().zip(targets) {
         let value = &sysctls[key];
-        match target(key, own_network).map_err(OciError::Invalid)? {
+        match target {
             Target::Network(path) => {
                 let file = format!("/proc/sys/{path}");
                 std::fs::OpenOptions::new()
@@ -117,21 +135,27 @@ mod tests {
     #[test]
     fn keys_go_where_runc_sends_them_or_are_refused() {
         assert_eq!(
-            target("net.ipv4.ip_unprivileged_port_start", true),
+            target("net.ipv4.ip_unprivileged_port_start", true, true),
             Ok(Target::Network(
                 "net/ipv4/ip_unprivileged_port_start".into()
             ))
         );
         assert_eq!(
-            target("net/ipv4/ping_group_range", true),
+            target("net/ipv4/ping_group_range", true, true),
             Ok(Target::Network("net/ipv4/ping_group_range".into()))
         );
         assert_eq!(
-            target("net.ipv4.conf.eth0-x.forwarding", true),
+            target("net.ipv4.conf.eth0-x.forwarding", true, true),
             Ok(Target::Network("net/ipv4/conf/eth0-x/forwarding".into()))
         );
-        assert_eq!(target("kernel.domainname", false), Ok(Target::DomainName));
-        let refused = |k: &str, own: bool| target(k, own).unwrap_err();
+        assert_eq!(
+            target("kernel.domainname", false, true),
+            Ok(Target::DomainName)
+        );
+        assert!(target("kernel.domainname", true, false)
+            .unwrap_err()
+            .contains("UTS namespace"));
+        let refused = |k: &str, own: bool| target(k, own, true).unwrap_err();
         assert!(refused("net.ipv4.ip_forward", false).contains("host's network namespace"));
         assert!(refused("kernel.hostname", true).contains("hostname"));
         assert!(refused("kernel.shmmax", true).contains("fixed"));
