@@ -153,12 +153,7 @@ fn runsc_do_exit_status_and_signals_pass_through() {
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(7));
-    let mut child = Command::new(runsc_path())
-        .args(["do", "--", "/bin/sleep", "30"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sentry = sentry_pid(child.id());
+    let (mut child, sentry) = sleeping_sandbox();
     assert!(wait_for_empty_root(sentry) || sentry == child.id());
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -167,26 +162,30 @@ fn runsc_do_exit_status_and_signals_pass_through() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
     assert!(start.elapsed() < Duration::from_secs(20));
-    // The sentry went with it.
-    let gone = Instant::now();
-    while Path::new(&format!("/proc/{sentry}/status")).exists()
-        && std::fs::read_to_string(format!("/proc/{sentry}/status"))
-            .map(|s| !s.contains("State:\tZ"))
-            .unwrap_or(false)
-    {
-        assert!(
-            gone.elapsed() < Duration::from_secs(10),
-            "the sentry outlived runsc"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_dead(sentry, "the sentry outlived runsc");
 }
 
-/// Whether host process `pid` is gone or a zombie (this host's init may never reap it).
-fn dead(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map(|s| s.contains("State:\tZ"))
-        .unwrap_or(true)
+/// `runsc do -- sleep 30`, and the sentry's host pid (runsc's own without namespaces).
+fn sleeping_sandbox() -> (std::process::Child, u32) {
+    let child = Command::new(runsc_path())
+        .args(["do", "--", "/bin/sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sentry = sentry_pid(child.id());
+    (child, sentry)
+}
+
+/// Waits (up to 10 s) until host process `pid` is gone or a zombie (this host's init may
+/// never reap it); fails with `why` otherwise.
+fn wait_dead(pid: u32, why: &str) {
+    let start = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|s| !s.contains("State:\tZ"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "{why}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// SIGKILL of `runsc do` (the waiting parent, which can't pass it on) ends the sentry by
@@ -198,12 +197,7 @@ fn a_killed_runsc_do_takes_the_sentry_with_it() {
     if skip_without_kvm(name) {
         return;
     }
-    let mut child = Command::new(runsc_path())
-        .args(["do", "--", "/bin/sleep", "30"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sentry = sentry_pid(child.id());
+    let (mut child, sentry) = sleeping_sandbox();
     if sentry == child.id() {
         let _ = child.kill();
         let _ = child.wait();
@@ -228,14 +222,7 @@ fn a_killed_runsc_do_takes_the_sentry_with_it() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
-    let gone = Instant::now();
-    while !dead(sentry) {
-        assert!(
-            gone.elapsed() < Duration::from_secs(10),
-            "the sentry outlived a killed runsc do"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_dead(sentry, "the sentry outlived a killed runsc do");
 }
 
 /// The OCI runtime: `runsc run --detach` cloned the sandbox process into a pid namespace of
