@@ -598,6 +598,9 @@ program_test!(personality);
 // System V IPC and POSIX message queues (issue 15): one namespace per sandbox.
 program_test!(sysv_shm);
 program_test!(sysv_msg);
+// The System V limits of /proc/sys/kernel, written by root in an IPC namespace of the
+// program's own and applied by the calls.
+program_test!(ipc_sysctl);
 program_test!(sysv_sem);
 program_test!(posix_mq);
 // POSIX ACLs on tmpfs: the xattr format and its checks, mode kept in step, who may set one,

@@ -1585,7 +1585,7 @@ fn kill_all_kill_succeeds_when_the_sandbox_ends_first() {
 
 /// linux.sysctl as runc applies it (oci::sysctl): Docker's two defaults reach the
 /// container's own network namespace (a user without capabilities binds port 80, as under
-/// runc with Docker), kernel.domainname is the sandbox's; a net.* key with the host's
+/// runc with Docker), kernel.domainname and the System V limits are the sandbox's; a net.* key with the host's
 /// network namespace, a key outside any namespace, and a name that could climb out of
 /// /proc/sys are refused at create, naming the key.
 #[test]
@@ -1607,17 +1607,21 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
     let docker_defaults = json!({
         "net.ipv4.ip_unprivileged_port_start": "0",
         "net.ipv4.ping_group_range": "0 2147483647",
-        "kernel.domainname": "example.org"
+        "kernel.domainname": "example.org",
+        "kernel.shmmax": "1048576",
+        "kernel.sem": "250 32000 32 128"
     });
     let own_network = json!([
-        { "type": "pid" }, { "type": "mount" }, { "type": "network" }, { "type": "uts" }
+        { "type": "pid" }, { "type": "mount" }, { "type": "network" }, { "type": "uts" },
+        { "type": "ipc" }
     ]);
     let host_range = fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
     // The listener shows in the namespace's /proc/net/tcp or tcp6 (busybox nc may listen
     // on ::): port 80 is 0050, LISTEN is state 0A.
     env.config(
         "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range \
-         /proc/sys/kernel/domainname; id -u; nc -l -p 80 & p=$!; \
+         /proc/sys/kernel/domainname /proc/sys/kernel/shmmax /proc/sys/kernel/sem; id -u; \
+         nc -l -p 80 & p=$!; \
          for i in $(seq 100); do \
            grep -q ':0050 [0-9A-F]*:0000 0A' /proc/net/tcp /proc/net/tcp6 && \
              { echo bound; break; }; \
@@ -1632,7 +1636,10 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
     let (st, out, err) = env.run(&["run", "sc1"]);
     assert_eq!(
         (st, out.as_str()),
-        (0, "0\n0\t2147483647\nexample.org\n1000\nbound\n"),
+        (
+            0,
+            "0\n0\t2147483647\nexample.org\n1048576\n250\t32000\t32\t128\n1000\nbound\n"
+        ),
         "stderr: {err}; {:?}",
         env.last_log_line()
     );
@@ -1661,6 +1668,11 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         json!({ "net.ipv4.ip_unprivileged_port_start": "0" }),
         json!([{ "type": "pid" }, { "type": "mount" }]),
         "\"net.ipv4.ip_unprivileged_port_start\" not allowed in the host's network namespace",
+    );
+    refused(
+        json!({ "kernel.msgmax": "100" }),
+        json!([{ "type": "pid" }, { "type": "mount" }]),
+        "\"kernel.msgmax\" needs an IPC namespace",
     );
     refused(
         json!({ "vm.swappiness": "10" }),

@@ -201,7 +201,11 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let procfs = ProcFs::new();
     // linux.sysctl: in the container's network namespace, through the host's /proc, with
     // the capabilities the sentry gives up below.
-    crate::sysctl::apply(&spec, boot::netns::is_own(), &procfs)?;
+    let ipc_sysctls = crate::sysctl::apply(
+        &spec,
+        crate::sysctl::Own::of(&spec, boot::netns::is_own()),
+        &procfs,
+    )?;
     let ns = boot::bundle::build_namespace(&bundle, &procfs).map_err(OciError::boot)?;
     let pspec = boot::bundle::process_spec(&ns, &procfs, p).map_err(OciError::boot)?;
     // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).
@@ -268,6 +272,7 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
             .map_err(|e| OciError::Sandbox(e.to_string()))?;
     }
     let sandbox = sentry::prepare(platform, pspec).map_err(|e| OciError::Sandbox(e.to_string()))?;
+    ipc_sysctls.apply(&sandbox.kernel().ipc)?;
     // linux.resources.pids.limit: the cgroup pids.max of the sandbox (0 or less: none).
     let pids = spec
         .linux()

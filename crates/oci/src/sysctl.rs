@@ -13,26 +13,48 @@
 //! - `kernel.domainname`: the sandbox's UTS name, the sentry's own (with a UTS namespace
 //!   in `linux.namespaces`, as runc asks).
 //! - `kernel.hostname`: refused; the OCI `hostname` field sets it (as runc says).
-//! - the System V IPC limits (`kernel.shm*`, `kernel.msg*`, `kernel.sem`) and
-//!   `fs.mqueue.*`: the sentry's IPC limits are fixed (`sentry::ipc`), so a value is
-//!   refused, naming the key, rather than silently not applied.
+//! - the System V IPC limits (`kernel.shmmax`, `shmall`, `shmmni`, `msgmax`, `msgmnb`,
+//!   `msgmni`, `sem`), with an IPC namespace in `linux.namespaces` (as runc asks): the
+//!   sandbox's IPC namespace is the sentry's own, and these are its tunables
+//!   (`sentry::ipc::tunables`), set once the sandbox's kernel exists
+//!   ([`IpcSysctls::apply`]); a value Linux would refuse is refused here.
+//!   `kernel.shm_rmid_forced` only as 0 (the sentry never forces the removal), and
+//!   `fs.mqueue.*` not at all (the POSIX queue limits are fixed): refused, naming the key,
+//!   rather than silently not applied.
 //! - anything else is not namespaced: refused, naming the key.
 
 use std::io::Write as _;
 
 use crate::OciError;
 
-/// IPC settings runc accepts with an IPC namespace of the container's own.
-const IPC_KEYS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+/// The namespaces the bundle gives the container, as the keys' rules ask.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Own {
+    /// A network namespace other than the runtime's.
+    pub network: bool,
+    /// `uts` in `linux.namespaces`.
+    pub uts: bool,
+    /// `ipc` in `linux.namespaces`.
+    pub ipc: bool,
+}
+
+impl Own {
+    /// `network` as the caller knows it; `uts` and `ipc` from the bundle's namespaces.
+    pub fn of(spec: &oci_spec::runtime::Spec, network: bool) -> Own {
+        use oci_spec::runtime::LinuxNamespaceType as T;
+        let has = |t: T| {
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|n| n.iter().any(|ns| ns.typ() == t))
+        };
+        Own {
+            network,
+            uts: has(T::Uts),
+            ipc: has(T::Ipc),
+        }
+    }
+}
 
 /// Where one key of `linux.sysctl` goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,11 +63,14 @@ enum Target {
     Network(String),
     /// The sandbox's NIS domain name.
     DomainName,
+    /// A tunable of the sandbox's IPC namespace (its /proc/sys/kernel name).
+    Ipc(&'static str),
+    /// Already so (kernel.shm_rmid_forced=0).
+    AsIs,
 }
 
-/// Decides where `key` goes; `own_network` says whether the container's network namespace
-/// is its own, `own_uts` whether the bundle gives it a UTS namespace.
-fn target(key: &str, own_network: bool, own_uts: bool) -> Result<Target, String> {
+/// Decides where `key` (set to `value`) goes, given the container's namespaces.
+fn target(key: &str, value: &str, own: Own) -> Result<Target, String> {
     // sysctl(8) accepts both separators; a key is a path below /proc/sys, so each component
     // must be a plain name (nothing that could climb out of it).
     let parts: Vec<&str> = key.split(['.', '/']).collect();
@@ -58,56 +83,86 @@ fn target(key: &str, own_network: bool, own_uts: bool) -> Result<Target, String>
         return Err(format!("sysctl {key:?}: not a sysctl name"));
     }
     let dotted = parts.join(".");
+    let ipc = dotted
+        .strip_prefix("kernel.")
+        .and_then(|n| sentry::ipc::tunables::NAMES.iter().find(|&&t| t == n));
     match parts[0] {
-        "net" if own_network => Ok(Target::Network(parts.join("/"))),
+        "net" if own.network => Ok(Target::Network(parts.join("/"))),
         "net" => Err(format!(
             "sysctl {dotted:?} not allowed in the host's network namespace"
         )),
-        _ if dotted == "kernel.domainname" && own_uts => Ok(Target::DomainName),
+        _ if dotted == "kernel.domainname" && own.uts => Ok(Target::DomainName),
         _ if dotted == "kernel.domainname" => Err(format!(
             "sysctl {dotted:?} needs a UTS namespace in linux.namespaces"
         )),
         _ if dotted == "kernel.hostname" => Err(format!(
             "sysctl {dotted:?} is not allowed as it conflicts with the OCI \"hostname\" field"
         )),
-        _ if IPC_KEYS.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") => {
-            Err(format!(
-                "sysctl {dotted:?}: the sandbox's System V IPC and POSIX queue limits are \
-                 fixed by its kernel and can't be set"
-            ))
+        _ if (ipc.is_some() || dotted == "kernel.shm_rmid_forced") && !own.ipc => Err(format!(
+            "sysctl {dotted:?} needs an IPC namespace in linux.namespaces"
+        )),
+        _ if ipc.is_some() => {
+            let name = ipc.copied().unwrap_or_default();
+            // Checked now against a scratch set, so that a bad value fails before any key
+            // is applied.
+            sentry::ipc::tunables::Tunables::default()
+                .set(name, value.as_bytes())
+                .map_err(|_| format!("sysctl {dotted:?}: invalid value {value:?}"))?;
+            Ok(Target::Ipc(name))
         }
+        _ if dotted == "kernel.shm_rmid_forced" && value.trim() == "0" => Ok(Target::AsIs),
+        _ if dotted == "kernel.shm_rmid_forced" => Err(format!(
+            "sysctl {dotted:?}: only 0 (the sandbox doesn't force the removal of segments \
+             no process has attached)"
+        )),
+        _ if dotted.starts_with("fs.mqueue.") => Err(format!(
+            "sysctl {dotted:?}: the sandbox's POSIX message queue limits are fixed by its \
+             kernel and can't be set"
+        )),
         _ => Err(format!(
             "sysctl {dotted:?} is not in a separate kernel namespace"
         )),
     }
 }
 
-/// Applies every key of the bundle's `linux.sysctl` (see the module docs). Called in the
-/// sandbox process once it is in the container's network namespace, while it still sees
-/// the host's /proc and holds CAP_NET_ADMIN over that namespace.
+/// The IPC keys of `linux.sysctl`, checked, for the sandbox's IPC namespace once its kernel
+/// exists.
+#[derive(Debug, Default)]
+pub struct IpcSysctls(Vec<(&'static str, String)>);
+
+impl IpcSysctls {
+    /// Sets them in the sandbox's first IPC namespace.
+    pub fn apply(&self, ipc: &sentry::ipc::IpcNs) -> Result<(), OciError> {
+        for (name, value) in &self.0 {
+            ipc.tunables.set(name, value.as_bytes()).map_err(|_| {
+                OciError::Invalid(format!("sysctl \"kernel.{name}\": invalid value {value:?}"))
+            })?;
+            tracing::debug!("sysctl kernel.{name} = {value:?}");
+        }
+        Ok(())
+    }
+}
+
+/// Applies every key of the bundle's `linux.sysctl` (see the module docs) but the IPC ones,
+/// which it returns for [`IpcSysctls::apply`]. Called in the sandbox process once it is in
+/// the container's network namespace, while it still sees the host's /proc and holds
+/// CAP_NET_ADMIN over that namespace.
 pub fn apply(
     spec: &oci_spec::runtime::Spec,
-    own_network: bool,
+    own: Own,
     procfs: &sentry::procfs::ProcFs,
-) -> Result<(), OciError> {
+) -> Result<IpcSysctls, OciError> {
+    let mut ipc = IpcSysctls::default();
     let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
-        return Ok(());
+        return Ok(ipc);
     };
-    let own_uts = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| {
-            n.iter()
-                .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Uts)
-        });
     // Every key is checked before any is written (as runc does), in key order, so that a
     // refused key leaves nothing half applied in a namespace joined by path.
     let mut keys: Vec<&String> = sysctls.keys().collect();
     keys.sort();
     let targets = keys
         .iter()
-        .map(|key| target(key, own_network, own_uts))
+        .map(|key| target(key, &sysctls[*key], own))
         .collect::<Result<Vec<_>, _>>()
         .map_err(OciError::Invalid)?;
     for (key, target) in keys.into_iter().zip(targets) {
@@ -122,46 +177,69 @@ pub fn apply(
                     .map_err(|e| OciError::io(format!("sysctl {key:?}: {file}"), e))?;
             }
             Target::DomainName => procfs.set_domainname(value.as_bytes()),
+            Target::Ipc(name) => {
+                ipc.0.push((name, value.clone()));
+                continue;
+            }
+            Target::AsIs => {}
         }
         tracing::debug!("sysctl {key} = {value:?}");
     }
-    Ok(())
+    Ok(ipc)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ALL: Own = Own {
+        network: true,
+        uts: true,
+        ipc: true,
+    };
+
     #[test]
     fn keys_go_where_runc_sends_them_or_are_refused() {
+        let to = |k: &str, v: &str| target(k, v, ALL);
         assert_eq!(
-            target("net.ipv4.ip_unprivileged_port_start", true, true),
+            to("net.ipv4.ip_unprivileged_port_start", "0"),
             Ok(Target::Network(
                 "net/ipv4/ip_unprivileged_port_start".into()
             ))
         );
         assert_eq!(
-            target("net/ipv4/ping_group_range", true, true),
+            to("net/ipv4/ping_group_range", "0 1"),
             Ok(Target::Network("net/ipv4/ping_group_range".into()))
         );
         assert_eq!(
-            target("net.ipv4.conf.eth0-x.forwarding", true, true),
+            to("net.ipv4.conf.eth0-x.forwarding", "1"),
             Ok(Target::Network("net/ipv4/conf/eth0-x/forwarding".into()))
         );
-        assert_eq!(
-            target("kernel.domainname", false, true),
-            Ok(Target::DomainName)
+        assert_eq!(to("kernel.domainname", "x"), Ok(Target::DomainName));
+        assert_eq!(to("kernel.shmmax", "1048576"), Ok(Target::Ipc("shmmax")));
+        assert_eq!(to("kernel/sem", "250 32000 32 128"), Ok(Target::Ipc("sem")));
+        assert_eq!(to("kernel.shm_rmid_forced", "0"), Ok(Target::AsIs));
+        let refused = |k: &str, v: &str, own: Own| target(k, v, own).unwrap_err();
+        let without = |f: fn(&mut Own)| {
+            let mut own = ALL;
+            f(&mut own);
+            own
+        };
+        assert!(
+            refused("net.ipv4.ip_forward", "1", without(|o| o.network = false))
+                .contains("host's network namespace")
         );
-        assert!(target("kernel.domainname", true, false)
-            .unwrap_err()
-            .contains("UTS namespace"));
-        let refused = |k: &str, own: bool| target(k, own, true).unwrap_err();
-        assert!(refused("net.ipv4.ip_forward", false).contains("host's network namespace"));
-        assert!(refused("kernel.hostname", true).contains("hostname"));
-        assert!(refused("kernel.shmmax", true).contains("fixed"));
-        assert!(refused("fs.mqueue.msg_max", true).contains("fixed"));
-        assert!(refused("vm.swappiness", true).contains("not in a separate"));
-        assert!(refused("kernel.core_pattern", true).contains("not in a separate"));
+        assert!(
+            refused("kernel.domainname", "x", without(|o| o.uts = false)).contains("UTS namespace")
+        );
+        assert!(refused("kernel.msgmax", "1", without(|o| o.ipc = false)).contains("IPC namespace"));
+        assert!(refused("kernel.hostname", "x", ALL).contains("hostname"));
+        assert!(refused("kernel.msgmax", "-1", ALL).contains("invalid value"));
+        assert!(refused("kernel.sem", "1 2 3 4 5", ALL).contains("invalid value"));
+        assert!(refused("kernel.shm_rmid_forced", "1", ALL).contains("only 0"));
+        assert!(refused("fs.mqueue.msg_max", "10", ALL).contains("fixed"));
+        assert!(refused("vm.swappiness", "10", ALL).contains("not in a separate"));
+        assert!(refused("kernel.core_pattern", "x", ALL).contains("not in a separate"));
         // Nothing that could leave /proc/sys/net.
         for bad in [
             "net.ipv4/../../kernel/core_pattern",
@@ -172,7 +250,10 @@ mod tests {
             "net.ipv4.\0x",
             "net/./ipv4",
         ] {
-            assert!(refused(bad, true).contains("not a sysctl name"), "{bad:?}");
+            assert!(
+                refused(bad, "1", ALL).contains("not a sysctl name"),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -4,13 +4,14 @@
 //!
 //! Identifiers are Linux's: an object's index in its table plus 32768 times a sequence
 //! number that grows with every object made, so a stale identifier of a removed object is
-//! refused (EINVAL) rather than reaching a new one. Limits are Linux's defaults (the
-//! `/proc/sys/kernel` files show them, read-only).
+//! refused (EINVAL) rather than reaching a new one. Limits start at Linux's defaults; the
+//! ones Linux lets root change per namespace are in `tunables` (/proc/sys/kernel).
 
 pub mod mqueue;
 pub mod msg;
 pub mod sem;
 pub mod shm;
+pub mod tunables;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -323,6 +324,8 @@ pub struct IpcNs {
     pub msg: Mutex<Ids<msg::Queue>>,
     pub sem: Mutex<sem::Table>,
     pub mq: mqueue::Registry,
+    /// The limits root may change (/proc/sys/kernel/shm*, msg*, sem).
+    pub tunables: tunables::Tunables,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -395,7 +398,7 @@ pub fn proc_sem(ns: &IpcNs) -> String {
     out
 }
 
-/// /proc/sys/kernel's IPC limits, as Linux's defaults.
+/// Linux's defaults of the IPC limits (the starting `tunables`), and the fixed ones.
 pub mod limits {
     /// SHMMAX and SHMALL: ULONG_MAX - 2^24.
     pub const SHMMAX: u64 = u64::MAX - (1 << 24);

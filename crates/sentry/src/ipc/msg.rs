@@ -46,12 +46,13 @@ impl Object for Queue {
 }
 
 impl Queue {
-    pub fn new(perm: Perm, serial: u64) -> Queue {
+    /// A queue holding at most `qbytes` bytes (the namespace's msgmnb when it is made).
+    pub fn new(perm: Perm, serial: u64, qbytes: u64) -> Queue {
         Queue {
             perm,
             messages: VecDeque::new(),
             cbytes: 0,
-            qbytes: super::limits::MSGMNB as u64,
+            qbytes,
             stime: 0,
             rtime: 0,
             ctime: now(),

@@ -10,14 +10,13 @@ mod net;
 mod nodes;
 mod process;
 
-use crate::ipc::limits as ipc_limits;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use fs::vfs::Inode;
 
-use nodes::{DynDir, DynLink, GenFile};
+use nodes::{DynDir, DynLink, GenFile, SysctlFile};
 pub use nodes::{PROC_DEV, PROC_SUPER_MAGIC};
 pub use process::{comm_of, ImageInfo, ProcessInfo};
 
@@ -229,10 +228,6 @@ fn host_file(path: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> +
     Box::new(move || std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
-fn text_owned(s: String) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
-    Box::new(move || Ok(s.clone().into_bytes()))
-}
-
 fn text(s: &'static str) -> Box<dyn Fn() -> Result<Vec<u8>, fs::Errno> + Send + Sync> {
     Box::new(move || Ok(s.as_bytes().to_vec()))
 }
@@ -294,6 +289,12 @@ impl ProcFs {
     pub fn uts_names(&self, uts: &crate::namespaces::UtsNs) -> (Vec<u8>, Vec<u8>) {
         uts.names()
             .unwrap_or_else(|| (self.hostname().unwrap_or_default(), self.domainname()))
+    }
+
+    /// The reader's IPC namespace (ENOENT when no sandbox process reads).
+    fn current_ipc_ns(&self) -> Result<Arc<crate::ipc::IpcNs>, fs::Errno> {
+        let p = self.process(current_pid()).ok_or(libc::ENOENT)?;
+        Ok(p.namespaces().ipc.ns)
     }
 
     /// The names /proc/sys/kernel/{hostname,domainname} show: the reader's UTS namespace's.
@@ -458,7 +459,8 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only, and the network
+/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only but for the System V
+/// limits root may write (`ipc_sysctls`), and the network
 /// sysctls (net.rs).
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
@@ -569,61 +571,6 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 ),
                                 (b"random".to_vec(), random_dir(me.clone())),
                                 (
-                                    b"shmmax".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/shmmax",
-                                        text_owned(format!("{}\n", ipc_limits::SHMMAX)),
-                                    ),
-                                ),
-                                (
-                                    b"shmall".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/shmall",
-                                        text_owned(format!("{}\n", ipc_limits::SHMALL)),
-                                    ),
-                                ),
-                                (
-                                    b"shmmni".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/shmmni",
-                                        text_owned(format!("{}\n", ipc_limits::SHMMNI)),
-                                    ),
-                                ),
-                                (
-                                    b"msgmax".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/msgmax",
-                                        text_owned(format!("{}\n", ipc_limits::MSGMAX)),
-                                    ),
-                                ),
-                                (
-                                    b"msgmnb".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/msgmnb",
-                                        text_owned(format!("{}\n", ipc_limits::MSGMNB)),
-                                    ),
-                                ),
-                                (
-                                    b"msgmni".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/msgmni",
-                                        text_owned(format!("{}\n", ipc_limits::MSGMNI)),
-                                    ),
-                                ),
-                                (
-                                    b"sem".to_vec(),
-                                    GenFile::build(
-                                        "/sys/kernel/sem",
-                                        text_owned(format!(
-                                            "{}\t{}\t{}\t{}\n",
-                                            ipc_limits::SEMMSL,
-                                            ipc_limits::SEMMNS,
-                                            ipc_limits::SEMOPM,
-                                            ipc_limits::SEMMNI
-                                        )),
-                                    ),
-                                ),
-                                (
                                     b"osrelease".to_vec(),
                                     GenFile::build(
                                         "/sys/kernel/osrelease",
@@ -631,12 +578,39 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                     ),
                                 ),
                             ]
+                            .into_iter()
+                            .chain(ipc_sysctls(&me))
+                            .collect()
                         }),
                     ),
                 ),
             ]
         }),
     )
+}
+
+/// /proc/sys/kernel/{shmmax, shmall, shmmni, msgmax, msgmnb, msgmni, sem}: the reader's
+/// IPC namespace's limits, which root may change (crate::ipc::tunables).
+fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
+    crate::ipc::tunables::NAMES
+        .iter()
+        .map(|&name| {
+            let path = format!("/sys/kernel/{name}");
+            let (me_read, me_write) = (me.clone(), me.clone());
+            let file = SysctlFile::build(
+                &path,
+                Box::new(move || {
+                    let ns = me_read.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
+                    Ok(ns.tunables.text(name).unwrap_or_default().into_bytes())
+                }),
+                Box::new(move |text| {
+                    let ns = me_write.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
+                    ns.tunables.set(name, text).map_err(|e| e.0)
+                }),
+            );
+            (name.as_bytes().to_vec(), file)
+        })
+        .collect()
 }
 
 /// /proc/sysvipc: the sandbox's System V IPC objects, in Linux's layout (what `ipcs` reads).

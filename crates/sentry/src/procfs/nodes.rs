@@ -271,3 +271,119 @@ impl FileDescription for Snapshot {
         false
     }
 }
+
+type Apply = Box<dyn Fn(&[u8]) -> Result<(), Errno> + Send + Sync>;
+
+/// A sysctl file root may write (mode 0644): reads give `content` as of the open, a write
+/// at offset 0 hands its bytes to `apply` (which parses and applies them whole, or fails
+/// changing nothing); a write further on is ignored, as Linux's sysctl_writes_strict
+/// mode (its default) ignores it for numbers.
+pub struct SysctlFile {
+    ino: u64,
+    content: Content,
+    apply: Arc<Apply>,
+}
+
+impl SysctlFile {
+    pub fn build(path: &str, content: Content, apply: Apply) -> Arc<dyn Inode> {
+        Arc::new(SysctlFile {
+            ino: ino_of(path),
+            content,
+            apply: Arc::new(apply),
+        })
+    }
+}
+
+impl Inode for SysctlFile {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(base_stat(self.ino, libc::S_IFREG | 0o644, 1))
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, _flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
+        Ok(Some(Arc::new(SysctlFd {
+            read: Snapshot {
+                data: (self.content)()?,
+                offset: std::sync::Mutex::new(0),
+                ino: self.ino,
+            },
+            apply: self.apply.clone(),
+        })))
+    }
+
+    /// O_TRUNC (`echo N > file`) is ignored, as procfs ignores it; nothing else changes.
+    fn setattr(&self, attr: &fs::vfs::SetAttr) -> Result<(), Errno> {
+        let only_size = attr.mode.is_none()
+            && attr.uid.is_none()
+            && attr.gid.is_none()
+            && attr.atime.is_none()
+            && attr.mtime.is_none();
+        if only_size {
+            Ok(())
+        } else {
+            Err(libc::EPERM)
+        }
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(statfs())
+    }
+}
+
+/// An open [`SysctlFile`]: the text as of the open, and where writes go.
+struct SysctlFd {
+    read: Snapshot,
+    apply: Arc<Apply>,
+}
+
+impl SysctlFd {
+    fn write_at(&self, at: u64, buf: &[u8]) -> Result<usize, Errno> {
+        if at == 0 {
+            (self.apply)(buf)?;
+        }
+        Ok(buf.len())
+    }
+}
+
+impl FileDescription for SysctlFd {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read.read(buf)
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        let mut off = self.read.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.write_at(*off as u64, buf)?;
+        *off += n;
+        Ok(n)
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, Errno> {
+        self.read.pread(buf, offset)
+    }
+
+    fn pwrite(&self, buf: &[u8], offset: i64) -> Result<usize, Errno> {
+        if offset < 0 {
+            return Err(libc::EINVAL);
+        }
+        self.write_at(offset as u64, buf)
+    }
+
+    fn seek(&self, offset: i64, whence: i32) -> Result<i64, Errno> {
+        self.read.seek(offset, whence)
+    }
+
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(base_stat(self.read.ino, libc::S_IFREG | 0o644, 1))
+    }
+
+    fn may_block(&self) -> bool {
+        false
+    }
+}

@@ -10,9 +10,7 @@ use platform::UserRegs;
 use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::ipc::msg::{self, find, Message, Queue, Search};
-use crate::ipc::{
-    limits, lock, put_u32, u64_at, Ids, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT,
-};
+use crate::ipc::{lock, put_u32, u64_at, Ids, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT};
 use crate::task::TaskState;
 
 const MSG_STAT: i32 = 11;
@@ -37,9 +35,9 @@ pub fn msgget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         key,
         flags,
         &t.creds,
-        limits::MSGMNI,
+        ns.tunables.msgmni(),
         |_| Ok(()),
-        |perm, _, serial| Ok(Queue::new(perm, serial)),
+        |perm, _, serial| Ok(Queue::new(perm, serial, ns.tunables.msgmnb() as u64)),
     )?;
     Ok(id as u64)
 }
@@ -83,7 +81,7 @@ fn wait(
 pub fn msgsnd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (id, msgp, size, flags) = (a[0] as i32, a[1], a[2], a[3] as i32);
     let mtype = t.mm.read_u64(msgp)? as i64;
-    if size > limits::MSGMAX as u64 || id < 0 {
+    if size > t.process.namespaces().ipc.ns.tunables.msgmax() as u64 || id < 0 {
         return Err(Errno::EINVAL);
     }
     if mtype < 1 {
@@ -161,7 +159,7 @@ pub fn msgrcv(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     return Err(Errno::E2BIG);
                 }
                 if flags & MSG_COPY != 0 {
-                    if len > size.min(limits::MSGMAX as u64) {
+                    if len > size.min(ns.tunables.msgmax() as u64) {
                         return Err(Errno::EINVAL);
                     }
                     let m = &q.messages[i];
@@ -216,14 +214,15 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                         bytes.min(i32::MAX as u64) as u32,
                     )
                 } else {
-                    let pool = (limits::MSGMNI * limits::MSGMNB / 1024) as u32;
-                    (pool, limits::MSGMNB as u32, limits::MSGMNB as u32)
+                    let tun = &ns.tunables;
+                    let pool = (tun.msgmni() * tun.msgmnb() / 1024) as u32;
+                    (pool, tun.msgmnb() as u32, tun.msgmnb() as u32)
                 };
                 put_u32(&mut b, 0, pool);
                 put_u32(&mut b, 4, map);
-                put_u32(&mut b, 8, limits::MSGMAX as u32);
-                put_u32(&mut b, 12, limits::MSGMNB as u32);
-                put_u32(&mut b, 16, limits::MSGMNI as u32);
+                put_u32(&mut b, 8, ns.tunables.msgmax() as u32);
+                put_u32(&mut b, 12, ns.tunables.msgmnb() as u32);
+                put_u32(&mut b, 16, ns.tunables.msgmni() as u32);
                 put_u32(&mut b, 20, MSGSSZ);
                 put_u32(&mut b, 24, tql);
                 b[28..30].copy_from_slice(&(MSGSEG as u16).to_le_bytes());
@@ -255,7 +254,7 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             let mut ids = lock(&ns.msg);
             let q = ids.get_mut(id)?;
             q.perm.check_owner(&t.creds)?;
-            if qbytes > limits::MSGMNB as u64 && !capable(&t.creds, Cap::SysResource) {
+            if qbytes > ns.tunables.msgmnb() as u64 && !capable(&t.creds, Cap::SysResource) {
                 return Err(Errno::EPERM);
             }
             q.perm.set_from(&b, &t.creds.user_ns)?;

@@ -34,11 +34,11 @@ const SEMUSZ: u32 = 20;
 
 pub fn semget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (key, nsems, flags) = (a[0] as i32, a[1] as i32, a[2] as i32);
-    if nsems < 0 || nsems as usize > limits::SEMMSL {
+    let ns = t.process.namespaces().ipc.ns;
+    if nsems < 0 || nsems as usize > ns.tunables.semmsl() {
         return Err(Errno::EINVAL);
     }
     let nsems = nsems as usize;
-    let ns = t.process.namespaces().ipc.ns;
     let mut tab = lock(&ns.sem);
     let used = tab.used_sems;
     let creds = t.creds.clone();
@@ -47,7 +47,7 @@ pub fn semget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         key,
         flags,
         &creds,
-        limits::SEMMNI,
+        ns.tunables.semmni(),
         |set| {
             if nsems > set.sems.len() {
                 Err(Errno::EINVAL)
@@ -59,7 +59,7 @@ pub fn semget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             if nsems == 0 {
                 return Err(Errno::EINVAL);
             }
-            if used + nsems > limits::SEMMNS {
+            if used + nsems > ns.tunables.semmns() {
                 return Err(Errno(libc::ENOSPC));
             }
             Ok(Set::new(perm, nsems, serial))
@@ -155,7 +155,7 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     if nsops < 1 || id < 0 || nsops > i32::MAX as u64 {
         return Err(Errno::EINVAL);
     }
-    if nsops as usize > limits::SEMOPM {
+    if nsops as usize > t.process.namespaces().ipc.ns.tunables.semopm() {
         return Err(Errno::E2BIG);
     }
     let mut raw = vec![0u8; nsops as usize * 6];
@@ -287,16 +287,17 @@ pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 } else {
                     (SEMUSZ, limits::SEMAEM as u32)
                 };
-                let semmns = limits::SEMMNS as u32;
+                let tun = &ns.tunables;
+                let semmns = tun.semmns() as u32;
                 // semmap semmni semmns semmnu semmsl semopm semume semusz semvmx semaem
                 let vals = [
                     semmns,
-                    limits::SEMMNI as u32,
+                    tun.semmni() as u32,
                     semmns,
                     semmns,
-                    limits::SEMMSL as u32,
-                    limits::SEMOPM as u32,
-                    limits::SEMOPM as u32,
+                    tun.semmsl() as u32,
+                    tun.semopm() as u32,
+                    tun.semopm() as u32,
                     usz,
                     limits::SEMVMX as u32,
                     aem,

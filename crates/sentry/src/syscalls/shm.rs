@@ -38,7 +38,7 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         key,
         flags,
         &creds,
-        limits::SHMMNI,
+        ns.tunables.shmmni(),
         |seg| {
             if seg.size < size {
                 Err(Errno::EINVAL)
@@ -47,7 +47,7 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
         },
         |perm, id, _| {
-            if !(limits::SHMMIN..=limits::SHMMAX).contains(&size) {
+            if !(limits::SHMMIN..=ns.tunables.shmmax()).contains(&size) {
                 return Err(Errno::EINVAL);
             }
             let pages = size.div_ceil(PAGE_SIZE);
@@ -58,7 +58,7 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
             if pages_now
                 .checked_add(pages)
-                .is_none_or(|p| p > limits::SHMALL)
+                .is_none_or(|p| p > ns.tunables.shmall())
             {
                 return Err(Errno(libc::ENOSPC));
             }
@@ -222,11 +222,11 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         IPC_INFO => {
             // struct shminfo64.
             let mut b = [0u8; 72];
-            put_u64(&mut b, 0, limits::SHMMAX);
+            put_u64(&mut b, 0, ns.tunables.shmmax());
             put_u64(&mut b, 8, limits::SHMMIN);
-            put_u64(&mut b, 16, limits::SHMMNI as u64);
-            put_u64(&mut b, 24, limits::SHMMNI as u64);
-            put_u64(&mut b, 32, limits::SHMALL);
+            put_u64(&mut b, 16, ns.tunables.shmmni() as u64);
+            put_u64(&mut b, 24, ns.tunables.shmmni() as u64);
+            put_u64(&mut b, 32, ns.tunables.shmall());
             let max = {
                 let mut tab = lock(&ns.shm);
                 tab.sweep();
