@@ -235,7 +235,8 @@ mod tests {
         assert!(refused("kernel.msgmax", "1", without(|o| o.ipc = false)).contains("IPC namespace"));
         assert!(refused("kernel.hostname", "x", ALL).contains("hostname"));
         assert!(refused("kernel.msgmax", "-1", ALL).contains("invalid value"));
-        assert!(refused("kernel.sem", "1 2 3 4 5", ALL).contains("invalid value"));
+        assert!(refused("kernel.sem", "1 2 3 40000", ALL).contains("invalid value"));
+        assert_eq!(to("kernel.sem", "1 2 3 4 5"), Ok(Target::Ipc("sem")));
         assert!(refused("kernel.shm_rmid_forced", "1", ALL).contains("only 0"));
         assert!(refused("fs.mqueue.msg_max", "10", ALL).contains("fixed"));
         assert!(refused("vm.swappiness", "10", ALL).contains("not in a separate"));
