@@ -92,7 +92,8 @@ int main(void)
 	printf("msgsnd 100 bytes: %s\n", msgsnd(q, &msg, 100, IPC_NOWAIT) < 0 ? errname(errno) : "sent");
 	struct msginfo mi;
 	if (msgctl(0, IPC_INFO, (struct msqid_ds *)&mi) >= 0)
-		printf("IPC_INFO msgmax=%d msgmnb=%d\n", mi.msgmax, mi.msgmnb);
+		printf("IPC_INFO msgmax=%d msgmnb=%d msgmni=%d msgpool=%d msgmap=%d msgtql=%d\n",
+		       mi.msgmax, mi.msgmnb, mi.msgmni, mi.msgpool, mi.msgmap, mi.msgtql);
 	if (q >= 0)
 		msgctl(q, IPC_RMID, NULL);
 
@@ -110,6 +111,11 @@ int main(void)
 	errno = 0;
 	printf("semop 6 ops: %s\n", semop(s10, ops, 6) < 0 ? errname(errno) : "done");
 	printf("semop 5 ops: %s\n", semop(s10, ops, 5) < 0 ? errname(errno) : "done");
+	struct seminfo sinfo;
+	if (semctl(0, 0, IPC_INFO, &sinfo) >= 0)
+		printf("IPC_INFO semmap=%d semmni=%d semmns=%d semmnu=%d semmsl=%d semopm=%d semume=%d\n",
+		       sinfo.semmap, sinfo.semmni, sinfo.semmns, sinfo.semmnu, sinfo.semmsl,
+		       sinfo.semopm, sinfo.semume);
 	if (s10 >= 0)
 		semctl(s10, 0, IPC_RMID);
 	if (s11 >= 0)
@@ -124,6 +130,22 @@ int main(void)
 	put("sem", "5 6 7 40000");
 	show("sem");
 	put("msgmax", "7 8");
+	show("msgmax");
+	put("msgmnb", "0x20");
+	show("msgmnb");
+	put("msgmnb", "010");
+	show("msgmnb");
+	put("msgmnb", "+5");
+	put("msgmnb", "5\r");
+	show("msgmnb");
+
+	/* An open file writes the namespace it was opened in, even after the opener moves. */
+	int old_ns = open("/proc/sys/kernel/msgmax", O_WRONLY);
+	if (unshare(CLONE_NEWIPC) < 0)
+		printf("unshare again: %s\n", errname(errno));
+	ssize_t w = write(old_ns, "55", 2);
+	printf("write through the old namespace's file: %s\n", w < 0 ? errname(errno) : "ok");
+	close(old_ns);
 	show("msgmax");
 	fflush(stdout);
 	pid_t child = fork();

@@ -102,19 +102,11 @@ impl Tunables {
     /// proc_ipc_sem_dointvec a semmni past IPCMNI is ERANGE and leaves the other three set. (Linux takes
     /// a negative `int` in `sem`; here it is EINVAL.)
     pub fn set(&self, name: &str, text: &[u8]) -> Result<(), Errno> {
-        let text = std::str::from_utf8(text).map_err(|_| Errno::EINVAL)?;
         let count = if name == "sem" { 4 } else { 1 };
-        let numbers = text
-            .split_ascii_whitespace()
-            .take(count)
-            .map(|w| w.parse::<u64>().map_err(|_| Errno::EINVAL))
-            .collect::<Result<Vec<_>, _>>()?;
-        if numbers.is_empty() {
-            return Err(Errno::EINVAL);
-        }
+        let numbers = parse_numbers(text, count)?;
         if name == "sem" {
             // Fewer than four leave the rest as they were, as Linux's proc_dointvec does.
-            if numbers.iter().take(3).any(|&n| n > INT_MAX) {
+            if numbers.iter().any(|&n| n > INT_MAX) {
                 return Err(Errno::EINVAL);
             }
             for (slot, &n) in self.sem.iter().zip(&numbers).take(3) {
@@ -153,6 +145,49 @@ impl Tunables {
     }
 }
 
+/// Up to `count` numbers of a sysctl write, as Linux's proc_get_long reads them: white
+/// space first, then digits in base 0 (`0x` hexadecimal, a leading `0` octal, decimal
+/// otherwise; no sign), each followed by a space, a tab, a newline or the end; at least
+/// one. What follows the last one taken is not looked at.
+fn parse_numbers(text: &[u8], count: usize) -> Result<Vec<u64>, Errno> {
+    let mut numbers = Vec::new();
+    let mut rest = text;
+    while numbers.len() < count {
+        while let [c, tail @ ..] = rest {
+            if !c.is_ascii_whitespace() && *c != 0x0b {
+                break;
+            }
+            rest = tail;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let (radix, digits) = match rest {
+            [b'0', b'x' | b'X', tail @ ..] => (16, tail),
+            [b'0', tail @ ..] if tail.first().is_some_and(u8::is_ascii_digit) => (8, tail),
+            _ => (10, rest),
+        };
+        let len = digits
+            .iter()
+            .take_while(|c| (**c as char).is_digit(radix))
+            .count();
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (number, tail) = digits.split_at(len);
+        let number = std::str::from_utf8(number).map_err(|_| Errno::EINVAL)?;
+        numbers.push(u64::from_str_radix(number, radix).map_err(|_| Errno::EINVAL)?);
+        if !matches!(tail.first(), None | Some(b' ' | b'\t' | b'\n')) {
+            return Err(Errno::EINVAL);
+        }
+        rest = tail;
+    }
+    if numbers.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(numbers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +214,15 @@ mod tests {
         assert_eq!((t.semmsl(), t.semmni()), (1, 4));
         assert_eq!(t.set("msgmax", b"7 x"), Ok(()));
         assert_eq!(t.msgmax(), 7);
+        assert_eq!(t.set("msgmnb", b"0x10\n"), Ok(()));
+        assert_eq!(t.msgmnb(), 16);
+        assert_eq!(t.set("msgmnb", b"010"), Ok(()));
+        assert_eq!(t.msgmnb(), 8);
         for (name, bad) in [
-            ("msgmax", &b"-1"[..]),
+            ("msgmax", &b"+5"[..]),
+            ("msgmax", b"5\r"),
+            ("sem", b"1 2 3 3000000000"),
+            ("msgmax", b"-1"),
             ("msgmax", b"2147483648"),
             ("msgmni", b"32769"),
             ("shmmax", b"12x"),

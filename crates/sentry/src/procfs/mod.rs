@@ -596,16 +596,16 @@ fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
         .iter()
         .map(|&name| {
             let path = format!("/sys/kernel/{name}");
-            let (me_read, me_write) = (me.clone(), me.clone());
+            let me = me.clone();
             let file = SysctlFile::build(
                 &path,
                 Box::new(move || {
-                    let ns = me_read.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
-                    Ok(ns.tunables.text(name).unwrap_or_default().into_bytes())
-                }),
-                Box::new(move |text| {
-                    let ns = me_write.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
-                    ns.tunables.set(name, text).map_err(|e| e.0)
+                    // The opener's namespace, for the reads and writes of this open.
+                    let ns = me.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
+                    let text = ns.tunables.text(name).unwrap_or_default().into_bytes();
+                    let apply: nodes::Apply =
+                        Box::new(move |bytes| ns.tunables.set(name, bytes).map_err(|e| e.0));
+                    Ok((text, apply))
                 }),
             );
             (name.as_bytes().to_vec(), file)

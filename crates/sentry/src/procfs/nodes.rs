@@ -272,24 +272,26 @@ impl FileDescription for Snapshot {
     }
 }
 
-type Apply = Box<dyn Fn(&[u8]) -> Result<(), Errno> + Send + Sync>;
+/// Where the writes of one open sysctl file go: parses and applies their bytes.
+pub type Apply = Box<dyn Fn(&[u8]) -> Result<(), Errno> + Send + Sync>;
+/// What an open of a sysctl file binds: its text then, and where its writes go (the
+/// opener's namespace, as Linux keeps it in the open file).
+type Bind = Box<dyn Fn() -> Result<(Vec<u8>, Apply), Errno> + Send + Sync>;
 
-/// A sysctl file root may write (mode 0644): reads give `content` as of the open, a write
-/// at offset 0 hands its bytes to `apply` (which parses and applies them whole, or fails
-/// changing nothing); a write further on is ignored, as Linux's sysctl_writes_strict
-/// mode (its default) ignores it for numbers.
+/// A sysctl file root may write (mode 0644): an open binds its text and its target
+/// (`bind`); a write at offset 0 hands its bytes to the target (which parses and applies
+/// them, or fails changing nothing); a write further on is ignored, as Linux's
+/// sysctl_writes_strict mode (its default) ignores it for numbers.
 pub struct SysctlFile {
     ino: u64,
-    content: Content,
-    apply: Arc<Apply>,
+    bind: Bind,
 }
 
 impl SysctlFile {
-    pub fn build(path: &str, content: Content, apply: Apply) -> Arc<dyn Inode> {
+    pub fn build(path: &str, bind: Bind) -> Arc<dyn Inode> {
         Arc::new(SysctlFile {
             ino: ino_of(path),
-            content,
-            apply: Arc::new(apply),
+            bind,
         })
     }
 }
@@ -308,13 +310,14 @@ impl Inode for SysctlFile {
     }
 
     fn open(&self, _flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
+        let (data, apply) = (self.bind)()?;
         Ok(Some(Arc::new(SysctlFd {
             read: Snapshot {
-                data: (self.content)()?,
+                data,
                 offset: std::sync::Mutex::new(0),
                 ino: self.ino,
             },
-            apply: self.apply.clone(),
+            apply,
         })))
     }
 
@@ -340,7 +343,7 @@ impl Inode for SysctlFile {
 /// An open [`SysctlFile`]: the text as of the open, and where writes go.
 struct SysctlFd {
     read: Snapshot,
-    apply: Arc<Apply>,
+    apply: Apply,
 }
 
 impl SysctlFd {

@@ -10,7 +10,9 @@ use platform::UserRegs;
 use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::ipc::msg::{self, find, Message, Queue, Search};
-use crate::ipc::{lock, put_u32, u64_at, Ids, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT};
+use crate::ipc::{
+    limits, lock, put_u32, u64_at, Ids, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT,
+};
 use crate::task::TaskState;
 
 const MSG_STAT: i32 = 11;
@@ -214,9 +216,10 @@ pub fn msgctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                         bytes.min(i32::MAX as u64) as u32,
                     )
                 } else {
-                    let tun = &ns.tunables;
-                    let pool = (tun.msgmni() * tun.msgmnb() / 1024) as u32;
-                    (pool, tun.msgmnb() as u32, tun.msgmnb() as u32)
+                    // Linux's fixed MSGPOOL, MSGMAP and MSGTQL, whatever the namespace's
+                    // limits (msgctl_info).
+                    let pool = (limits::MSGMNI * limits::MSGMNB / 1024) as u32;
+                    (pool, limits::MSGMNB as u32, limits::MSGMNB as u32)
                 };
                 put_u32(&mut b, 0, pool);
                 put_u32(&mut b, 4, map);

@@ -288,16 +288,17 @@ pub fn semctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     (SEMUSZ, limits::SEMAEM as u32)
                 };
                 let tun = &ns.tunables;
-                let semmns = tun.semmns() as u32;
-                // semmap semmni semmns semmnu semmsl semopm semume semusz semvmx semaem
+                // semmap semmni semmns semmnu semmsl semopm semume semusz semvmx semaem:
+                // semmap, semmnu and semume are Linux's fixed SEMMAP, SEMMNU and SEMUME,
+                // whatever the namespace's limits (semctl_info).
                 let vals = [
-                    semmns,
+                    limits::SEMMNS as u32,
                     tun.semmni() as u32,
-                    semmns,
-                    semmns,
+                    tun.semmns() as u32,
+                    limits::SEMMNS as u32,
                     tun.semmsl() as u32,
                     tun.semopm() as u32,
-                    tun.semopm() as u32,
+                    limits::SEMOPM as u32,
                     usz,
                     limits::SEMVMX as u32,
                     aem,
