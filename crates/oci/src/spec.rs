@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use boot::bundle::{Bundle, BundleMount, BundleProcess, CapabilitySets, MountKind};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process, Spec};
 
 use crate::OciError;
 
@@ -294,13 +294,17 @@ pub fn joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, PathBuf
 /// The network namespace the sandbox joins: Some(path) to join, Some(None) for a new one,
 /// None to stay in the caller's (the bundle asks for none).
 pub fn network_namespace(spec: &Spec) -> Option<Option<PathBuf>> {
+    namespace(spec, LinuxNamespaceType::Network).map(|n| n.path().clone())
+}
+
+/// The bundle's `linux.namespaces` entry of type `typ`, if it has one.
+pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<&LinuxNamespace> {
     spec.linux()
         .as_ref()?
         .namespaces()
         .as_ref()?
         .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Network)
-        .map(|n| n.path().clone())
+        .find(|n| n.typ() == typ)
 }
 
 #[cfg(test)]

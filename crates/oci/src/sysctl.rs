@@ -42,16 +42,10 @@ impl Own {
     /// `network` as the caller knows it; `uts` and `ipc` from the bundle's namespaces.
     pub fn of(spec: &oci_spec::runtime::Spec, network: bool) -> Own {
         use oci_spec::runtime::LinuxNamespaceType as T;
-        let has = |t: T| {
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_ref())
-                .is_some_and(|n| n.iter().any(|ns| ns.typ() == t))
-        };
         Own {
             network,
-            uts: has(T::Uts),
-            ipc: has(T::Ipc),
+            uts: crate::spec::namespace(spec, T::Uts).is_some(),
+            ipc: crate::spec::namespace(spec, T::Ipc).is_some(),
         }
     }
 }

@@ -83,7 +83,8 @@ fn wait(
 pub fn msgsnd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (id, msgp, size, flags) = (a[0] as i32, a[1], a[2], a[3] as i32);
     let mtype = t.mm.read_u64(msgp)? as i64;
-    if size > t.process.namespaces().ipc.ns.tunables.msgmax() as u64 || id < 0 {
+    let ns = t.process.namespaces().ipc.ns;
+    if size > ns.tunables.msgmax() as u64 || id < 0 {
         return Err(Errno::EINVAL);
     }
     if mtype < 1 {
@@ -91,7 +92,6 @@ pub fn msgsnd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     }
     let mut data = vec![0u8; size as usize];
     t.mm.copy_in(msgp.checked_add(8).ok_or(Errno::EFAULT)?, &mut data)?;
-    let ns = t.process.namespaces().ipc.ns;
     let mut serial = None;
     let mut reg = None;
     let mut data = Some(data);

@@ -155,7 +155,9 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     if nsops < 1 || id < 0 || nsops > i32::MAX as u64 {
         return Err(Errno::EINVAL);
     }
-    if nsops as usize > t.process.namespaces().ipc.ns.tunables.semopm() {
+    // One look at the namespace per call (a lock and a copy): semop is a hot path.
+    let ns = t.process.namespaces().ipc.ns;
+    if nsops as usize > ns.tunables.semopm() {
         return Err(Errno::E2BIG);
     }
     let mut raw = vec![0u8; nsops as usize * 6];
@@ -180,7 +182,6 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     let max = ops.iter().map(|o| o.num).max().unwrap_or(0) as usize;
     let undos = ops.iter().any(|o| o.flg & SEM_UNDO != 0);
     let alter = ops.iter().any(|o| o.op != 0);
-    let ns = t.process.namespaces().ipc.ns;
     let mut serial = None;
     let mut reg: Option<fs::waiter::Registration> = None;
     let mut timed_out = false;
