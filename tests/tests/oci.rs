@@ -275,13 +275,16 @@ fn lifecycle_create_start_exec_pause_kill_delete() {
         !modes.is_empty() && modes.iter().all(|m| m == "2"),
         "Seccomp of the created sandbox's threads: {modes:?}"
     );
-    // ... and, created by root, runs as nobody (boot::identity), every thread.
+    // ... and, created by root, runs as a user of its own (boot::identity: the range's
+    // base plus its pid namespace's number), every thread.
+    let own =
+        boot::identity::id_for_pid_namespace(std::path::Path::new(&format!("/proc/{pid}/ns/pid")));
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && conformance::uid_mapped(boot::identity::SENTRY_UID) {
+    if unsafe { libc::geteuid() } == 0 && own.is_some_and(conformance::uid_mapped) {
         let uids = thread_field(pid, "Uid:");
-        let nobody = format!("{0}\t{0}\t{0}\t{0}", boot::identity::SENTRY_UID);
+        let own = format!("{0}\t{0}\t{0}\t{0}", own.unwrap_or_default());
         assert!(
-            !uids.is_empty() && uids.iter().all(|u| *u == nobody),
+            !uids.is_empty() && uids.iter().all(|u| *u == own),
             "Uid of the created sandbox's threads: {uids:?}"
         );
     }

@@ -29,56 +29,69 @@ fn thread_fields<const N: usize>(
     env: &[(&str, &str)],
     keys: [&str; N],
 ) -> Vec<(String, [String; N])> {
-    let mut child = Command::new(runsc_path())
+    let (mut child, sentry) = start_sandbox(extra, env);
+    let found = sentry
+        .map(|pid| read_thread_fields(pid, keys))
+        .unwrap_or_default();
+    let status = child.wait().expect("wait runsc");
+    assert!(status.success(), "runsc do -- sleep: {status:?}");
+    assert!(!found.is_empty(), "never saw the sandbox's threads");
+    found
+}
+
+/// Starts `runsc do -- sleep 3` and waits until its guest runs (the filter goes in before
+/// its first instruction): the child, and the sentry's pid once its ring poller and task
+/// thread exist (None if they never showed within 20 s).
+fn start_sandbox(extra: &[&str], env: &[(&str, &str)]) -> (std::process::Child, Option<u32>) {
+    let child = Command::new(runsc_path())
         .envs(env.iter().copied())
         .args(extra)
         .args(["do", "--", "/bin/sleep", "3"])
         .stdin(Stdio::null())
         .spawn()
         .expect("start runsc");
-    // Wait until the guest runs (the filter goes in before its first instruction): the
-    // ring poller and the task thread exist by then.
     let start = Instant::now();
-    let mut found = Vec::new();
     while start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(300));
-        let dir = format!("/proc/{}/task", conformance::sentry_pid(child.id()));
-        let Ok(tasks) = std::fs::read_dir(&dir) else {
+        let sentry = conformance::sentry_pid(child.id());
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{sentry}/task")) else {
             continue;
         };
-        let names: Vec<String> = tasks
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-            .collect();
         // The ring poller starts once the first task's vCPU runs: every change of the
         // sentry's credentials and confinement is behind it.
-        if !names.iter().any(|n| n.starts_with("ring")) {
-            continue;
-        }
-        found = std::fs::read_dir(&dir)
-            .unwrap()
+        let ring = tasks
             .flatten()
-            .filter_map(|t| {
-                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
-                let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
-                Some((name.trim().to_string(), status))
-            })
-            .map(|(name, s)| {
-                let field = |k: &str| {
-                    s.lines()
-                        .find(|l| l.starts_with(k))
-                        .map(|l| l[k.len()..].trim().to_string())
-                        .unwrap_or_default()
-                };
-                (name, keys.map(field))
-            })
-            .collect();
-        break;
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .any(|n| n.starts_with("ring"));
+        if ring {
+            return (child, Some(sentry));
+        }
     }
-    let status = child.wait().expect("wait runsc");
-    assert!(status.success(), "runsc do -- sleep: {status:?}");
-    assert!(!found.is_empty(), "never saw the sandbox's threads");
-    found
+    (child, None)
+}
+
+/// Each thread of process `pid`: its name and the values of `keys` in its status.
+fn read_thread_fields<const N: usize>(pid: u32, keys: [&str; N]) -> Vec<(String, [String; N])> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            Some((name.trim().to_string(), status))
+        })
+        .map(|(name, s)| {
+            let field = |k: &str| {
+                s.lines()
+                    .find(|l| l.starts_with(k))
+                    .map(|l| l[k.len()..].trim().to_string())
+                    .unwrap_or_default()
+            };
+            (name, keys.map(field))
+        })
+        .collect()
 }
 
 #[test]
@@ -125,43 +138,63 @@ fn every_thread_keeps_only_the_capabilities_it_needs() {
     }
 }
 
-/// Started by root, the sentry gives up uid 0 for `nobody` in every thread (boot::identity),
-/// with no supplementary groups; `RUNSC_NO_UID_CHANGE=1` keeps it root, which shows the
-/// check can fail. KVM's own workers (`kvm-*`, kernel code only, made with the VM before
-/// the change) are not the sentry's threads.
+/// Started by root, the sentry gives up uid 0 in every thread for a uid and gid of its own
+/// (boot::identity: the range's base plus its pid namespace's number), with no
+/// supplementary groups: two sandboxes running at once have different ones.
+/// `RUNSC_NO_UID_CHANGE=1` keeps it root, which shows the check can fail. KVM's own
+/// workers (`kvm-*`, kernel code only, made with the VM before the change) are not the
+/// sentry's threads.
 #[test]
-fn a_root_started_sentry_runs_as_nobody() {
-    if skip_without_kvm("a_root_started_sentry_runs_as_nobody") {
+fn a_root_started_sentry_runs_as_a_user_of_its_own() {
+    let name = "a_root_started_sentry_runs_as_a_user_of_its_own";
+    if skip_without_kvm(name) {
         return;
     }
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !conformance::uid_mapped(boot::identity::SENTRY_UID) {
-        eprintln!(
-            "SKIPPED: a_root_started_sentry_runs_as_nobody: needs root, with uid 65534 mapped"
-        );
+    if unsafe { libc::geteuid() } != 0
+        || !conformance::uid_mapped(boot::identity::ID_BASE)
+        || !conformance::uid_mapped(boot::identity::ID_BASE + boot::identity::ID_COUNT - 1)
+    {
+        eprintln!("SKIPPED: {name}: needs root, with the sentries' uid range mapped");
         return;
     }
-    let nobody = format!("{0}\t{0}\t{0}\t{0}", boot::identity::SENTRY_UID);
-    let nogroup = format!("{0}\t{0}\t{0}\t{0}", boot::identity::SENTRY_GID);
-    let sentry = |env: &[(&str, &str)]| {
-        thread_fields(&[], env, ["Uid:", "Gid:", "Groups:"])
+    let sandboxes = [start_sandbox(&[], &[]), start_sandbox(&[], &[])];
+    let mut seen = Vec::new();
+    for (_, sentry) in &sandboxes {
+        let pid = sentry.expect("never saw the sandbox's threads");
+        let expected = boot::identity::id_for_pid_namespace(std::path::Path::new(&format!(
+            "/proc/{pid}/ns/pid"
+        )))
+        .expect("the sentry's pid namespace is numbered within the range");
+        let threads: Vec<_> = read_thread_fields(pid, ["Uid:", "Gid:", "Groups:"])
             .into_iter()
             .filter(|(name, _)| !name.starts_with("kvm-"))
-            .collect::<Vec<_>>()
-    };
-    let threads = sentry(&[]);
-    assert!(
-        threads.iter().any(|(name, _)| name.starts_with("ring")),
-        "{threads:?}"
-    );
-    for (_, [uid, gid, groups]) in &threads {
-        assert_eq!(uid, &nobody, "{threads:?}");
-        assert_eq!(gid, &nogroup, "{threads:?}");
-        assert_eq!(groups, "", "{threads:?}");
+            .collect();
+        assert!(
+            threads.iter().any(|(name, _)| name.starts_with("ring")),
+            "{threads:?}"
+        );
+        let all = format!("{expected}\t{expected}\t{expected}\t{expected}");
+        for (_, [uid, gid, groups]) in &threads {
+            assert_eq!(uid, &all, "{threads:?}");
+            assert_eq!(gid, &all, "{threads:?}");
+            assert_eq!(groups, "", "{threads:?}");
+        }
+        seen.push(expected);
     }
-    let kept = sentry(&[(boot::identity::DISABLE_ENV, "1")]);
+    for (mut child, _) in sandboxes {
+        assert!(child.wait().expect("wait runsc").success());
+    }
+    assert_ne!(seen[0], seen[1], "two sandboxes share a uid");
     assert!(
-        kept.iter().all(|(_, [uid, ..])| uid == "0\t0\t0\t0"),
+        seen.iter().all(|&id| id >= boot::identity::ID_BASE),
+        "{seen:?}"
+    );
+    let kept = thread_fields(&[], &[(boot::identity::DISABLE_ENV, "1")], ["Uid:"]);
+    assert!(
+        kept.iter()
+            .filter(|(name, _)| !name.starts_with("kvm-"))
+            .all(|(_, [uid])| uid == "0\t0\t0\t0"),
         "{kept:?}"
     );
 }
@@ -190,6 +223,11 @@ fn the_waiting_parent_is_filtered_and_holds_no_capabilities() {
     // The filter goes in right after the fork; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
     let status = std::fs::read_to_string(format!("/proc/{parent}/status")).expect("status");
+    let sentry = conformance::sentry_pid(parent);
+    let sentry_uid = boot::identity::id_for_pid_namespace(std::path::Path::new(&format!(
+        "/proc/{sentry}/ns/pid"
+    )))
+    .unwrap_or(boot::identity::NOBODY);
     let field = |k: &str| {
         status
             .lines()
@@ -210,13 +248,12 @@ fn the_waiting_parent_is_filtered_and_holds_no_capabilities() {
         "the waiting parent's Seccomp, NoNewPrivs, CapEff, CapPrm"
     );
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && conformance::uid_mapped(boot::identity::SENTRY_UID) {
-        // Root's sentry becomes nobody: the parent keeps a uid in common with it before
-        // and after (real root, effective and saved nobody), and no more.
-        let nobody = boot::identity::SENTRY_UID;
+    if unsafe { libc::geteuid() } == 0 && conformance::uid_mapped(sentry_uid) {
+        // Root's sentry takes a user of its own: the parent keeps a uid in common with it
+        // before and after (real root, effective and saved the sentry's), and no more.
         assert_eq!(
             field("Uid:"),
-            format!("0\t{nobody}\t{nobody}\t{nobody}"),
+            format!("0\t{sentry_uid}\t{sentry_uid}\t{sentry_uid}"),
             "the waiting parent's uids"
         );
     }

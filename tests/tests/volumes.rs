@@ -159,7 +159,7 @@ fn writes_reach_the_host_directory() {
 }
 
 /// What the guest makes on a volume belongs on the host to the guest's user, whatever user
-/// the sentry itself runs as (root's sentry runs as nobody: boot::identity): files,
+/// the sentry itself runs as (root's sentry runs as a user of its own: boot::identity): files,
 /// directories, symlinks and FIFOs of root, a file of another user in a shared directory,
 /// and an explicit chown.
 #[test]

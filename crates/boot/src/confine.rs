@@ -183,8 +183,9 @@ pub fn enter_for_do(seccomp: crate::seccomp::Mode) {
 fn confine_supervisor(seccomp: crate::seccomp::Mode, sentry: libc::pid_t) {
     if crate::identity::changes(seccomp) {
         // The sentry will give up root: keep a uid it shares before and after.
-        if let Err(e) = crate::identity::follow_sentry() {
-            tracing::warn!("runsc do: the waiting parent: {e}");
+        match crate::identity::follow_sentry() {
+            Ok(id) => tracing::debug!("runsc do: the waiting parent follows the sentry's uid {id}"),
+            Err(e) => tracing::warn!("runsc do: the waiting parent: {e}"),
         }
     }
     if let Err(e) = crate::caps::drop_all() {

@@ -485,7 +485,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // task runs (the ring poller starts with the first vCPU's page).
     let platform = vm.finish()?;
     if identity::changes(opts.seccomp) {
-        // Root gives up uid 0 for `nobody`, keeping only the capabilities it needs: while
+        // Root gives up uid 0 for a user of its own, keeping only the capabilities it needs: while
         // this is the only thread (the VM's thread dropped its own before it made the VM,
         // `start_platform`), after the pivot (which needs CAP_SYS_ADMIN).
         identity::become_sentry_user(network_admin)?;

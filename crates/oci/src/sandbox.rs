@@ -247,7 +247,7 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }
     // The namespace is joined and the bundle's files are open: from here on the sentry
-    // needs only boot::caps::KEPT, and (started by root) runs as `nobody`
+    // needs only boot::caps::KEPT, and (started by root) runs as a user of its own
     // (boot::identity). Before the platform starts its threads (capabilities are per
     // thread), after the pivot (it needs CAP_SYS_ADMIN).
     if boot::identity::changes(args.seccomp) {
