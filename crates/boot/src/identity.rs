@@ -51,6 +51,8 @@ use std::sync::OnceLock;
 pub const ID_BASE: u32 = 0x7f00_0000;
 /// How many there are: up to systemd's foreign range (0x7ffe0000).
 pub const ID_COUNT: u32 = 0x00fe_0000;
+// Below 2^31, where Docker's ping_group_range ends and signed readers still agree.
+const _: () = assert!(ID_BASE + ID_COUNT - 1 < 0x8000_0000);
 /// The host uid and gid a root-started sentry takes when it can't have its own:
 /// `nobody` and `nogroup`.
 pub const NOBODY: u32 = 65534;
@@ -260,7 +262,5 @@ mod tests {
         let last = 0xf000_0000 + u64::from(ID_COUNT) - 1;
         assert_eq!(id_for_namespace_inode(last), Some(0x7ffd_ffff));
         assert_eq!(id_for_namespace_inode(last + 1), None);
-        // Below 2^31, where Docker's ping_group_range ends and signed readers still agree.
-        assert!(ID_BASE + ID_COUNT - 1 < 0x8000_0000);
     }
 }
