@@ -12,8 +12,7 @@ use fs::vfs::{
     Creds as FsCreds, FileType, Location, MountNamespace, NewNode, Owner, ResolveFlags, Resolver,
     SetAttr,
 };
-use platform::kvm::{KvmConfig, KvmPlatform};
-use platform::Platform;
+use platform::kvm::KvmConfig;
 use sentry::loader::{self, LoadError};
 use sentry::procfs::ProcFs;
 use sentry::{Creds, ProcessSpec};
@@ -525,29 +524,6 @@ pub fn process_spec(
         rlimits,
         stdio: p.stdio,
     })
-}
-
-/// The platform a bundle's sandbox runs on.
-///
-/// `device_fd`: the KVM device ([`open_device`]), opened already (before the sentry left the host's root).
-pub fn new_platform(
-    kind: PlatformKind,
-    total_memory: Option<u64>,
-    device_fd: Option<Arc<std::os::fd::OwnedFd>>,
-) -> Result<Arc<dyn Platform>, BootError> {
-    match kind {
-        PlatformKind::Kvm => {
-            let mut config = KvmConfig {
-                device_fd,
-                ..KvmConfig::default()
-            };
-            if let Some(bytes) = total_memory {
-                config.memory_size = bytes;
-            }
-            Ok(Arc::new(KvmPlatform::new(config)?))
-        }
-        PlatformKind::Systrap => Err(BootError::PlatformUnavailable("systrap")),
-    }
 }
 
 /// Opens the device of platform `kind` (/dev/kvm), before the sentry leaves the host's root

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod landlock;
 pub mod mounts;
 pub mod netns;
+pub mod platform_thread;
 pub mod seccomp;
 
 use std::ffi::OsString;
@@ -18,7 +19,6 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use platform::kvm::{KvmConfig, KvmPlatform};
 use platform::SyscallPath;
 use sentry::loader::{self, LoadError};
 use sentry::{Creds, ProcessSpec, SentryError};
@@ -293,89 +293,6 @@ pub fn run_layers_from_args(args: Vec<OsString>) -> Result<i32, BootError> {
     run_do_in(opts, rootfs)
 }
 
-/// The platform being made on a thread of its own ([`start_platform`]), or why it can't be.
-enum PendingPlatform {
-    Making {
-        thread: std::thread::JoinHandle<Result<KvmPlatform, BootError>>,
-        /// Told (or dropped) once the thread has read what it reads by path on the host
-        /// (the self-test cache): the sentry leaves the host's file system after that.
-        host_reads: std::sync::mpsc::Receiver<()>,
-    },
-    Failed(BootError),
-}
-
-impl PendingPlatform {
-    /// Waits until the VM's thread needs the host's file system no more (it is done long
-    /// before the main thread gets to the pivot, in practice).
-    fn wait_host_reads(&self) {
-        if let PendingPlatform::Making { host_reads, .. } = self {
-            // Err: the thread ended (or failed) first; either way it reads nothing more.
-            let _ = host_reads.recv();
-        }
-    }
-
-    /// Waits for the platform.
-    fn finish(self) -> Result<std::sync::Arc<KvmPlatform>, BootError> {
-        match self {
-            PendingPlatform::Making { thread, .. } => match thread.join() {
-                Ok(made) => Ok(std::sync::Arc::new(made?)),
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-            PendingPlatform::Failed(e) => Err(e),
-        }
-    }
-}
-
-/// Opens /dev/kvm (while the host's file system is still there) and starts making the VM
-/// on a new thread, which reads the self-test cache (by path: [`run_do_in`] waits for
-/// that before it pivots to the empty root), then drops its own capabilities as
-/// [`run_do_in`] drops this thread's (capabilities are per thread). It starts no guest code
-/// and no thread (the ring poller starts with the first task), and [`run_do_in`] joins it
-/// before the sentry restricts itself (Landlock, per thread) and installs the seccomp
-/// filter. Errors wait for [`PendingPlatform::finish`], so that a missing program is still
-/// reported first.
-fn start_platform(opts: &DoOptions, network_admin: bool) -> PendingPlatform {
-    let device_fd = match opts.platform {
-        PlatformKind::Kvm => match bundle::open_device(opts.platform) {
-            Ok(fd) => fd,
-            Err(e) => return PendingPlatform::Failed(e),
-        },
-        PlatformKind::Systrap => {
-            return PendingPlatform::Failed(BootError::PlatformUnavailable("systrap"))
-        }
-    };
-    let mut config = KvmConfig {
-        syscall_path: opts.syscall_path,
-        device_fd,
-        // The caller waits for this process: the VM's destruction is left to the kernel
-        // (platform::kvm::teardown).
-        defer_teardown: true,
-        ..Default::default()
-    };
-    if let Some(bytes) = opts.total_memory {
-        config.memory_size = bytes;
-    }
-    let drop_caps = opts.seccomp != seccomp::Mode::Off;
-    let (told, host_reads) = std::sync::mpsc::sync_channel(1);
-    let made = std::thread::Builder::new()
-        .name("vm-setup".into())
-        .spawn(move || {
-            // The self-tests' answers from earlier runs (platform::kvm::selftest_cache),
-            // read by path: before the main thread pivots (it waits for this).
-            config.selftest_cache =
-                platform::kvm::selftest_cache::SelftestCache::prepare().map(std::sync::Arc::new);
-            let _ = told.send(());
-            if drop_caps {
-                caps::drop_unneeded(network_admin)?;
-            }
-            Ok(KvmPlatform::new(config)?)
-        });
-    match made {
-        Ok(thread) => PendingPlatform::Making { thread, host_reads },
-        Err(e) => PendingPlatform::Failed(BootError::Io("starting the VM's thread", e)),
-    }
-}
-
 /// Runs `runsc do`: returns the program's exit status as a shell reports it.
 pub fn run_do(opts: DoOptions) -> Result<i32, BootError> {
     run_do_in(opts, RootFs::Host)
@@ -395,7 +312,18 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // slot waits for an SRCU grace period) or host CPUID, and the two together took ~2 ms
     // one after the other (docs/architecture.md, "Start-up"). A bad program or image now
     // costs a VM made for nothing; the error is the same.
-    let vm = start_platform(&opts, network_admin);
+    let vm = platform_thread::start(
+        opts.platform,
+        platform_thread::Request {
+            syscall_path: opts.syscall_path,
+            total_memory: opts.total_memory,
+            // The caller waits for this process: the VM's destruction is left to the
+            // kernel (platform::kvm::teardown).
+            defer_teardown: true,
+            drop_caps: opts.seccomp != seccomp::Mode::Off,
+            network_admin,
+        },
+    );
     // The program is found in the sandbox's file system (so it may come from a mounted
     // image), along the caller's PATH, from the caller's directory.
     let images = mounts::open_images(&opts.image_mounts)?;
@@ -487,7 +415,7 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     if identity::changes(opts.seccomp) {
         // Root gives up uid 0 for a user of its own, keeping only the capabilities it needs: while
         // this is the only thread (the VM's thread dropped its own before it made the VM,
-        // `start_platform`), after the pivot (which needs CAP_SYS_ADMIN).
+        // `platform_thread::start`), after the pivot (which needs CAP_SYS_ADMIN).
         identity::become_sentry_user(network_admin)?;
     } else if opts.seccomp != seccomp::Mode::Off {
         // With the filter, as the confinement of the running sentry (`--seccomp=off`

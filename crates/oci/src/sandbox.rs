@@ -174,6 +174,46 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     let spec = spec::load(&args.bundle)?;
     enter_network_namespace(&spec)?;
     join_namespaces(&spec)?;
+    // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|&l| l > 0)
+        .map(|l| {
+            (l as u64)
+                .div_ceil(4096)
+                .saturating_mul(4096)
+                .max(crate::resources::MIN_MEMORY as u64)
+        });
+    // The memory file is sized once (`--total-memory`, or the platform's default, or more
+    // for a larger limit); the limit is enforced under it and `runsc update` moves it.
+    let memory_size = args
+        .total_memory
+        .unwrap_or_else(|| platform::kvm::DEFAULT_MEMORY_SIZE.max(limit.unwrap_or(0)));
+    // The container's process may hold CAP_NET_ADMIN (its bounding set has it): then it
+    // may change its own network namespace, as under runc, never the host's.
+    let network_admin = boot::netns::is_own()
+        && spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref())
+            .and_then(|c| c.bounding().as_ref())
+            .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
+    // The VM is made on a thread of its own while the bundle is read (boot::platform_thread),
+    // in the namespaces joined above.
+    let vm = boot::platform_thread::start(
+        args.platform,
+        boot::platform_thread::Request {
+            syscall_path: platform::SyscallPath::Ring,
+            total_memory: Some(memory_size),
+            defer_teardown: false,
+            drop_caps: args.seccomp != boot::seccomp::Mode::Off,
+            network_admin,
+        },
+    );
     let bundle = spec::bundle(&spec, &args.bundle)?;
     let proc = spec
         .process()
@@ -208,44 +248,19 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     )?;
     let ns = boot::bundle::build_namespace(&bundle, &procfs).map_err(OciError::boot)?;
     let pspec = boot::bundle::process_spec(&ns, &procfs, p).map_err(OciError::boot)?;
-    // linux.resources.memory.limit bounds the sandbox's memory (whole pages, at least 16M).
-    let limit = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.memory().as_ref())
-        .and_then(|m| m.limit())
-        .filter(|&l| l > 0)
-        .map(|l| {
-            (l as u64)
-                .div_ceil(4096)
-                .saturating_mul(4096)
-                .max(crate::resources::MIN_MEMORY as u64)
-        });
-    // The memory file is sized once (`--total-memory`, or the platform's default, or more
-    // for a larger limit); the limit is enforced under it and `runsc update` moves it.
-    let memory_size = args
-        .total_memory
-        .unwrap_or_else(|| platform::kvm::DEFAULT_MEMORY_SIZE.max(limit.unwrap_or(0)));
-    // The container's process may hold CAP_NET_ADMIN (its bounding set has it): then it
-    // may change its own network namespace, as under runc, never the host's.
-    let network_admin = boot::netns::is_own()
-        && spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.capabilities().as_ref())
-            .and_then(|c| c.bounding().as_ref())
-            .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
     // The control socket, ROOT/ID/control.sock: bound now, while the state directory is in
     // reach; exec, kill and ps reach the sandbox through it by path from the host.
     let listener = control::listen(&crate::state::dir(&args.root, &args.id))?;
     // Every host file the sentry needs is open (the rootfs and bind sources, the stdio or
-    // terminal, the log, the control socket) but /dev/kvm: open it, then leave the host's
-    // file system for an empty root (boot::confine).
-    let device_fd = boot::bundle::open_device(args.platform).map_err(OciError::boot)?;
+    // terminal, the log, the control socket, /dev/kvm and the self-test cache): leave the
+    // host's file system for an empty root (boot::confine).
+    vm.wait_host_reads();
     if let Err(e) = boot::confine::pivot_to_empty_root() {
         tracing::warn!("{e}; the sentry keeps the host's root");
     }
+    // The VM's thread ends here: the sentry's user, Landlock and the filter below are for
+    // this thread alone while it is the only one.
+    let platform: Arc<dyn platform::Platform> = vm.finish().map_err(OciError::boot)?;
     // The namespace is joined and the bundle's files are open: from here on the sentry
     // needs only boot::caps::KEPT, and (started by root) runs as a user of its own
     // (boot::identity). Before the platform starts its threads (capabilities are per
@@ -263,8 +278,6 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
     if network_admin {
         fs::hostinet::allow_network_changes();
     }
-    let platform = boot::bundle::new_platform(args.platform, Some(memory_size), device_fd)
-        .map_err(OciError::boot)?;
     if let Some(limit) = limit {
         let mem = platform.memory();
         // Above an operator's --total-memory: the whole file, as before update existed.
