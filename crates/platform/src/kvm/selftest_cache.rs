@@ -48,6 +48,11 @@ const MAX_FILE: usize = 64 << 10;
 const MAX_CPUID_ENTRIES: usize = 256;
 /// A reason the direct switch is off, as stored (printable ASCII).
 const MAX_REASON: usize = 512;
+/// How many answer files the directory keeps, this run's included (one per runsc binary and
+/// boot; a host has one or two binaries in use, a developer's a few builds).
+const KEEP_FILES: usize = 8;
+/// A temporary file older than this is a writer's that died before its rename.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the direct-switch self-test said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,11 +148,78 @@ impl SelftestCache {
         &self.miss
     }
 
-    /// Stores `answers` under this run's key. A failure is logged: the next run tests again.
+    /// Stores `answers` under this run's key, then prunes the directory ([`Self::prune`]).
+    /// A failure is logged: the next run tests again.
     pub fn store(&self, answers: &Answers) {
         if let Err(why) = self.write(answers) {
             tracing::debug!("self-test cache: not written: {why}");
         }
+        if let Err(why) = self.prune() {
+            tracing::debug!("self-test cache: not pruned: {why}");
+        }
+    }
+
+    /// Removes all but the newest [`KEEP_FILES`] answer files (other binaries' and boots':
+    /// /run keeps them until a reboot, and each rebuild of runsc makes one) and temporary
+    /// files older than [`STALE_TMP`] (a writer that died before its rename). Only after
+    /// a store, which happens only when this run's answers were missing: rarely.
+    fn prune(&self) -> Result<(), String> {
+        use nix::fcntl::{AtFlags, OFlag};
+        use nix::sys::stat::{fstatat, Mode, SFlag};
+        let dir = nix::dir::Dir::openat(
+            Some(self.dir.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| e.to_string())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut answers = Vec::new();
+        let mut stale = Vec::new();
+        for entry in dir.into_iter().flatten() {
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if !name.starts_with(FILE_PREFIX) {
+                continue;
+            }
+            // Not followed: a symlink planted here is judged (and removed) as itself.
+            let Ok(st) = fstatat(
+                Some(self.dir.as_raw_fd()),
+                name,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) else {
+                continue;
+            };
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+                continue;
+            }
+            if name.ends_with(".tmp") {
+                if now - st.st_mtime > STALE_TMP.as_secs() as i64 {
+                    stale.push(name.to_string());
+                }
+            } else if name != self.name {
+                answers.push((st.st_mtime, st.st_mtime_nsec, name.to_string()));
+            }
+        }
+        // Ours is the newest; keep the newest of the others beside it.
+        answers.sort_unstable_by(|a, b| b.cmp(a));
+        let old = answers
+            .into_iter()
+            .skip(KEEP_FILES - 1)
+            .map(|(_, _, name)| name);
+        for name in old.chain(stale) {
+            nix::unistd::unlinkat(
+                Some(self.dir.as_raw_fd()),
+                name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            tracing::debug!("self-test cache: removed {name}");
+        }
+        Ok(())
     }
 
     fn write(&self, answers: &Answers) -> Result<(), String> {
@@ -307,8 +379,7 @@ fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<String>, String> {
 /// The cache file's name for `key`: `kvm-selftest-` and the key's 64-bit FNV-1a hash, so
 /// that runsc binaries used in turn on one host (an installed one and a build, or two
 /// builds) each keep their own answers instead of taking turns to test and rewrite one
-/// file. Files of old binaries stay until the next boot empties /run (a few hundred bytes
-/// each).
+/// file. Old binaries' files are pruned when a new one is stored (`SelftestCache::prune`).
 fn file_name(key: &str) -> String {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -624,6 +695,58 @@ mod tests {
         // Another key: another boot, host or binary.
         assert!(parse(&good, "boot=z cpu=y exe=1:2:3:4.5").is_err());
         assert!(parse(&good, "boot=x cpu=y").is_err());
+    }
+
+    #[test]
+    fn a_store_prunes_old_answers_and_dead_writers_files() {
+        use std::time::{Duration, SystemTime};
+        let dir = std::env::temp_dir().join(format!("runsc-cache-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let at = |name: &str, age_secs: u64| {
+            let path = dir.join(name);
+            let f = std::fs::File::create(&path).unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(age_secs))
+                .unwrap();
+        };
+        // Twelve other binaries' answers, a minute apart: kvm-selftest-00 the newest.
+        for i in 0..12 {
+            at(&format!("{FILE_PREFIX}-{i:02}"), 60 * (i + 1));
+        }
+        at(&format!("{FILE_PREFIX}-dead.1.tmp"), 120);
+        at(&format!("{FILE_PREFIX}-live.2.tmp"), 0);
+        at("someone-elses", 1000);
+        std::os::unix::fs::symlink("/etc/passwd", dir.join(format!("{FILE_PREFIX}-link"))).unwrap();
+        let cache = SelftestCache {
+            dir: open_dir(&dir, false).unwrap(),
+            name: file_name(KEY),
+            key: KEY.into(),
+            answers: None,
+            miss: String::new(),
+        };
+        cache.store(&Answers {
+            entry: SyscallEntry::UserTrampoline,
+            direct_switch: DirectSwitch::On,
+            cpuid: cpuid(),
+        });
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = (0..KEEP_FILES - 1)
+            .map(|i| format!("{FILE_PREFIX}-{i:02}"))
+            .chain([
+                file_name(KEY),
+                format!("{FILE_PREFIX}-link"),
+                format!("{FILE_PREFIX}-live.2.tmp"),
+                "someone-elses".into(),
+            ])
+            .collect();
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(cache.prune().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
