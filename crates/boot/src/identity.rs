@@ -38,7 +38,8 @@
 //! admit every gid below 2^31 (`ping_group_range` "0 2147483647"); the host's default ("1
 //! 0") admits none, root's included. RLIMIT_NPROC, which counts per user and from which
 //! root is exempt, is raised to unlimited before the change: the sandbox's bound is its
-//! pids limit.
+//! pids limit. A caller without CAP_SYS_RESOURCE (root with it dropped) can't raise it;
+//! the user being the sandbox's own, the limit then counts that sandbox's threads alone.
 //!
 //! Not done where the sentry does not run as root (a normal user's `runsc do` keeps the
 //! caller's uid), with `--seccomp=off` (which keeps every confinement off for debugging),
@@ -126,9 +127,9 @@ pub fn become_sentry_user(network_admin: bool) -> Result<(), IdentityError> {
         )));
     }
     let death_signal = parent_death_signal();
-    // Root's threads are exempt from RLIMIT_NPROC, other users' are not, and the count is
-    // per user. The sandbox's own bound is its pids limit; keep the host's count out of
-    // it, as it was. Raising the hard limit needs CAP_SYS_RESOURCE, held until the change.
+    // Root's threads are exempt from RLIMIT_NPROC, other users' are not. The sandbox's own
+    // bound is its pids limit; keep the host's limit out of it, as it was. Raising the hard
+    // limit needs CAP_SYS_RESOURCE, held until the change where the caller had it.
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
