@@ -472,6 +472,8 @@ program_test!(copy_range);
 program_test!(copy_memfd);
 // memfd seals enforced on write, truncation, fallocate and shared mappings.
 program_test!(memfd_seals);
+// /proc/self/fd/N opened again: pipes, deleted files, memfds (fd magic links).
+program_test!(proc_fd_reopen);
 // AF_UNIX sockets (single process): socketpair data paths and options; names and
 // connections; SCM_RIGHTS, SCM_CREDENTIALS and SO_PEERCRED.
 program_test!(unix_pair);

@@ -35,6 +35,10 @@ here document $(echo with substitution)
 END
 { echo grouped; echo to stderr >&2; } 2>/dev/null | wc -l
 (sleep 0.05; exit 4) & p=$!; wait $p || echo "wait status $?"
+diff <(printf 'a\nb\n') <(printf 'a\nc\n') | grep -c '^[<>]'
+cat /dev/stdin <<< "a here string through /dev/stdin"
+echo "a pipe through /dev/fd/0" | cat /dev/fd/0
+exec 4< <(echo "process substitution held open"); read -r line < /dev/fd/4; echo "$line"
 "#;
 
 /// Busybox applets (a static binary) in a temporary tree, run by busybox's own shell.

@@ -398,6 +398,10 @@ impl HostFile {
 }
 
 impl FileDescription for HostFile {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if self.may_block && !buf.is_empty() {
             if let Some(r) = self.interruptible_read(buf) {

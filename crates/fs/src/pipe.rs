@@ -121,12 +121,6 @@ type FifoBuffers = std::collections::HashMap<(u64, u64), std::sync::Weak<Pipe>>;
 /// ERESTARTSYS when the wait is interrupted; [`crate::waiter::WOULD_SLEEP`] on a thread that
 /// must not sleep, before anything changed.
 pub fn open_fifo(dev: u64, ino: u64, acc: i32, nonblock: bool) -> Result<Arc<PipeEnd>, Errno> {
-    let (read, write) = match acc {
-        libc::O_RDONLY => (true, false),
-        libc::O_WRONLY => (false, true),
-        libc::O_RDWR => (true, true),
-        _ => return Err(libc::EINVAL),
-    };
     let pipe = {
         let mut fifos = FIFOS.lock().unwrap_or_else(|e| e.into_inner());
         let map = fifos.get_or_insert_with(Default::default);
@@ -140,12 +134,36 @@ pub fn open_fifo(dev: u64, ino: u64, acc: i32, nonblock: bool) -> Result<Arc<Pip
             }
         }
     };
+    attach(pipe, acc, nonblock, false)
+}
+
+impl PipeEnd {
+    /// A new end of this end's pipe with access mode `acc`: what an open of
+    /// /proc/PID/fd/N gives for a pipe on Linux (bash's `<(...)` and `/dev/stdin` open
+    /// them). As Linux's fifo_open for a pipe (not a FIFO), it never waits for the other
+    /// side, nor refuses a writer without readers.
+    pub fn reopen(&self, acc: i32, nonblock: bool) -> Result<Arc<PipeEnd>, Errno> {
+        attach(self.pipe.clone(), acc, nonblock, true)
+    }
+}
+
+/// A new end of `pipe` with access mode `acc`, as Linux's fifo_open (see [`open_fifo`]);
+/// `is_pipe`: an anonymous pipe, which neither waits for a partner nor refuses a
+/// non-blocking writer without readers.
+fn attach(pipe: Arc<Pipe>, acc: i32, nonblock: bool, is_pipe: bool) -> Result<Arc<PipeEnd>, Errno> {
+    let (read, write) = match acc {
+        libc::O_RDONLY => (true, false),
+        libc::O_WRONLY => (false, true),
+        libc::O_RDWR => (true, true),
+        _ => return Err(libc::EINVAL),
+    };
     let mut st = pipe.lock();
-    if write && !read && nonblock && st.readers == 0 {
+    if !is_pipe && write && !read && nonblock && st.readers == 0 {
         return Err(libc::ENXIO);
     }
-    let must_wait =
-        !nonblock && ((read && !write && st.writers == 0) || (write && !read && st.readers == 0));
+    let must_wait = !is_pipe
+        && !nonblock
+        && ((read && !write && st.writers == 0) || (write && !read && st.readers == 0));
     if must_wait && crate::waiter::no_sleep() {
         return Err(crate::waiter::WOULD_SLEEP);
     }
@@ -299,6 +317,10 @@ impl PipeEnd {
 }
 
 impl FileDescription for PipeEnd {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         self.do_read(buf, false)
     }

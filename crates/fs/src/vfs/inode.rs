@@ -155,6 +155,13 @@ pub trait Inode: Send + Sync + Any {
         None
     }
 
+    /// For a /proc magic link to a file that has a place in a tree (a deleted file's dead
+    /// dentry, as /proc/PID/fd/N leads to): that place, which the walk goes on from, as
+    /// Linux's nd_jump_link does. Asked before [`Inode::magic_link`].
+    fn magic_location(&self) -> Option<super::Location> {
+        None
+    }
+
     /// The file's pages for mappings without a copy ([`super::mappable`]), if it can lend
     /// them. Files that can't are mapped by copying their contents into private pages.
     fn mappable(&self) -> Option<&dyn super::Mappable> {

@@ -246,19 +246,23 @@ impl Resolver<'_> {
                 if links > MAX_SYMLINKS {
                     return Err(libc::ELOOP);
                 }
-                if let Some(target) = child.inode().magic_link() {
-                    // Linux's nd_jump_link: the walk goes on from the file itself, on
-                    // the link's mount, whatever the link's text says.
+                let jump = child.inode().magic_location().or_else(|| {
+                    child.inode().magic_link().map(|target| Location {
+                        dentry: super::Dentry::new_root(target),
+                        mount: child.mount.clone(),
+                    })
+                });
+                if let Some(target) = jump {
+                    // Linux's nd_jump_link: the walk goes on from the file itself (on its
+                    // own place, or on the link's mount for a file that has none),
+                    // whatever the link's text says.
                     if flags.no_magiclinks {
                         return Err(libc::ELOOP);
                     }
                     if flags.beneath || flags.in_root {
                         return Err(libc::EXDEV);
                     }
-                    cur = Location {
-                        dentry: super::Dentry::new_root(target),
-                        mount: child.mount.clone(),
-                    };
+                    cur = target;
                     continue;
                 }
                 let target = child.inode().readlink()?;

@@ -5,6 +5,7 @@
 //! describe hardware and the kernel (cpuinfo, version) pass the host's through; everything
 //! about processes is the sandbox's.
 
+mod fd_link;
 mod mem;
 mod net;
 mod nodes;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use fs::vfs::Inode;
 
+pub use fd_link::is_reopened;
 use nodes::{DynDir, DynLink, GenFile, SysctlFile};
 pub use nodes::{PROC_DEV, PROC_SUPER_MAGIC};
 pub use process::{comm_of, ImageInfo, ProcessInfo};

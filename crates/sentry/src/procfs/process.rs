@@ -369,20 +369,36 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
         0o500,
         Box::new(move || {
             let root = p.fs.root();
+            let creds = p.creds();
             p.fd_table()
                 .map(|f| f.snapshot())
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(fd, entry)| {
-                    let target = match &entry.file.location {
-                        Some(loc) => p.fs.ns().path(loc, &root),
-                        None => anon_link(&entry.file)
-                            .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                    let path = format!("{base}/{fd}");
+                    let inode = match &entry.file.location {
+                        // A live path: followed by its text, so that `..` below it is the
+                        // file's real parent.
+                        Some(loc) if !loc.dentry.is_dead() => {
+                            let target = p.fs.ns().path(loc, &root);
+                            DynLink::build(&path, Box::new(move || ok(target.clone())))
+                        }
+                        // No path (a pipe, a host stream) or a deleted one: a magic link to
+                        // the file itself (super::fd_link).
+                        location => {
+                            let text = match location {
+                                Some(loc) => p.fs.ns().path(loc, &root),
+                                None => anon_link(&entry.file)
+                                    .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                            };
+                            super::fd_link::FdLink::build(
+                                super::nodes::ino_of(&path),
+                                &entry.file,
+                                text,
+                                (creds.euid, creds.egid),
+                            )
+                        }
                     };
-                    let inode = DynLink::build(
-                        &format!("{base}/{fd}"),
-                        Box::new(move || ok(target.clone())),
-                    );
                     (fd.to_string().into_bytes(), inode)
                 })
                 .collect()

@@ -295,10 +295,13 @@ pub fn do_open(
             | libc::O_PATH
             | libc::O_ASYNC) as u32)
         | O_LARGEFILE;
-    // Device nodes on a nodev mount don't open (Linux's may_open_dev).
+    // Device nodes on a nodev mount don't open (Linux's may_open_dev). A terminal reached
+    // through /proc/PID/fd/N is judged on Linux by its own mount, which a host stream
+    // doesn't have in the sandbox: not by /proc's.
     if !path_only
         && matches!(ftype, FileType::CharDevice | FileType::BlockDevice)
         && loc.mount.nodev()
+        && !crate::procfs::is_reopened(&*inode)
     {
         return Err(Errno::EACCES);
     }
@@ -315,7 +318,13 @@ pub fn do_open(
                 } else if flags & libc::O_NOCTTY == 0 {
                     super::tty::take_as_controlling(t, &desc);
                 }
-                OpenFile::special(Some(loc), Some(inode), desc, status)
+                if crate::procfs::is_reopened(&*inode) {
+                    // A pipe or host stream opened again through /proc/PID/fd/N: as the
+                    // file it came from, it has no path (and shows as pipe:[INO]).
+                    OpenFile::special(None, None, desc, status)
+                } else {
+                    OpenFile::special(Some(loc), Some(inode), desc, status)
+                }
             }
             None => match ftype {
                 FileType::Regular | FileType::Directory => OpenFile::new(Some(loc), inode, status),

@@ -108,8 +108,10 @@ const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LO
 const MEMPOLICY: &str = "one memory node (node 0), as on this host: policies are checked, recorded (per thread, per VMA by mbind) and reported as Linux reports them, never applied; mbind's MPOL_MF_MOVE/STRICT have nothing to move or report; a shared mapping's policy is its VMA's, not the shared file's (Linux's shmem shared policy); no /proc/PID/numa_maps";
 const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
-const NO_PIPES: &str =
-    "a FIFO in a host directory connects the sandbox's processes only, never host processes";
+const OPEN_NOTE: &str =
+    "a FIFO in a host directory connects the sandbox's processes only, never host processes; \
+     /proc/PID/fd/N of a host stream (runsc do's standard streams) opens the same host \
+     descriptor again, so a host regular file's offset is shared (Linux opens it anew)";
 
 /// io_pgetevents' number (the libc crate doesn't name it on x86-64).
 const SYS_IO_PGETEVENTS: i64 = 333;
@@ -155,9 +157,9 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_lseek, rw::lseek, Partial("SEEK_DATA/SEEK_HOLE report no holes"), Any),
     sys(n::SYS_ioctl, rw::ioctl, Partial(tty::SUPPORTED), Own),
     // Opening and descriptors (fd.rs).
-    sys(n::SYS_open, fd::open, Partial(NO_PIPES), Any),
-    sys(n::SYS_openat, fd::openat, Partial(NO_PIPES), Any),
-    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_NO_MAGICLINKS has nothing to refuse until procfs magic links exist"), Any),
+    sys(n::SYS_open, fd::open, Partial(OPEN_NOTE), Any),
+    sys(n::SYS_openat, fd::openat, Partial(OPEN_NOTE), Any),
+    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_NO_MAGICLINKS refuses /proc/PID/ns links and the /proc/PID/fd links of files without a live path (pipes, host streams, deleted files); an fd link of a file with a path is followed by its text, so it is not refused"), Any),
     sys(n::SYS_creat, fd::creat, Full, Any),
     sys(n::SYS_close, fd::close, Full, Any),
     sys(n::SYS_close_range, fd::close_range, Full, Any),
@@ -399,7 +401,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_flock, locks::flock, Full, Any),
     sys(n::SYS_sendfile, copy::sendfile, Partial("a socket as in_fd gives EINVAL (Linux reads from it)"), Own),
     sys(n::SYS_copy_file_range, copy::copy_file_range, Full, Any),
-    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL); a memfd can't be reopened through /proc/self/fd/N (no magic links yet)"), Any),
+    sys(n::SYS_memfd_create, copy::memfd_create, Partial("no MFD_HUGETLB (EINVAL)"), Any),
     // Sockets: AF_UNIX (socket.rs), network families (inet.rs, sockopt.rs, ifioctl.rs).
     // Calls that may wait for a peer run on the task's thread.
     sys(n::SYS_socket, socket::socket, Partial(UNIX_ONLY), Any),

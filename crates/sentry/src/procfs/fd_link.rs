@@ -1,0 +1,171 @@
+//! /proc/PID/fd/N as a magic link, for descriptors whose file no path reaches: a pipe, a
+//! deleted file (a memfd among them), an inherited host stream, a socket.
+//!
+//! On Linux, following /proc/PID/fd/N lands on the open file itself, whatever its link
+//! text says (`pipe:[INO]`, `/tmp/x (deleted)`): opening it opens that file again. Shells
+//! lean on it: bash's `<(...)` hands the program `/dev/fd/63`, a pipe, and `/dev/stdin`
+//! is `/proc/self/fd/0`. A descriptor whose file has a live path keeps an ordinary link
+//! (procfs::process::fd_dir), followed by its text, so that `..` below it is the file's
+//! real parent.
+//!
+//! What an open through the link gives (Linux's rules, fs/pipe.c fifo_open and the
+//! file systems' open):
+//! - a pipe: a new end of the same pipe, with the access mode asked for, as a FIFO opens;
+//! - a deleted file: the file again, a new description with its own offset;
+//! - a host stream (`runsc do`'s standard streams, a terminal): the same host descriptor
+//!   in a new description (partial: a host regular file's offset is shared, where Linux
+//!   opens it anew at 0; a pipe or terminal has no offset);
+//! - anything else (sockets, eventfd, epoll, timerfd, signalfd, inotify): ENXIO, as Linux
+//!   gives for files without an open (sock_no_open, anon inodes).
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use fs::vfs::{FileType, Inode, Location, OpenFile};
+use fs::{Errno, FileDescription, Stat};
+
+/// /proc/PID/fd/N: a link whose text is `text` and whose target is the open file itself.
+/// It holds the file weakly, as Linux's link looks the descriptor up when followed: a
+/// link left in a cache must not keep a pipe's end open (its reader would never see EOF).
+pub(super) struct FdLink {
+    stat: Stat,
+    text: Vec<u8>,
+    file: Weak<OpenFile>,
+    owner: (u32, u32),
+}
+
+impl FdLink {
+    /// The link for descriptor `file`, shown as `text`. `owner` is the (uid, gid) a pipe or
+    /// host stream opened through it is judged against: the process's own, as the creator
+    /// of a pipe owns it on Linux.
+    pub(super) fn build(
+        ino: u64,
+        file: &Arc<OpenFile>,
+        text: Vec<u8>,
+        owner: (u32, u32),
+    ) -> Arc<dyn Inode> {
+        let mut stat = super::nodes::base_stat(ino, libc::S_IFLNK | link_mode(file), 1);
+        stat.size = 64;
+        Arc::new(FdLink {
+            stat,
+            text,
+            file: Arc::downgrade(file),
+            owner,
+        })
+    }
+}
+
+/// Linux's proc_fd_link mode: read and execute for the owner when the file is open for
+/// reading, write and execute when for writing.
+fn link_mode(file: &OpenFile) -> u32 {
+    let mut mode = 0;
+    if file.readable() {
+        mode |= 0o500;
+    }
+    if file.writable() {
+        mode |= 0o300;
+    }
+    mode
+}
+
+impl Inode for FdLink {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(self.stat)
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Symlink
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Ok(self.text.clone())
+    }
+
+    fn magic_location(&self) -> Option<Location> {
+        // A deleted file: its own (dead) place, so that it reopens as itself and its
+        // descriptors show the same "(deleted)" path. A descriptor closed since: None,
+        // and the walk reads the link's text instead (ENOENT for pipe:[...]).
+        self.file.upgrade()?.location.clone()
+    }
+
+    fn magic_link(&self) -> Option<Arc<dyn Inode>> {
+        let file = self.file.upgrade()?;
+        Some(Arc::new(Reopen {
+            file: Arc::downgrade(&file),
+            owner: self.owner,
+        }))
+    }
+}
+
+/// An open file without a path, as the walk through its fd link reaches it.
+struct Reopen {
+    file: Weak<OpenFile>,
+    owner: (u32, u32),
+}
+
+/// What an open through the link makes of the file's description.
+enum Kind {
+    Pipe,
+    HostStream,
+    Other,
+}
+
+fn kind(file: &OpenFile) -> Kind {
+    let any = file.special_desc().and_then(|d| d.as_any());
+    match any {
+        Some(a) if a.is::<fs::pipe::PipeEnd>() => Kind::Pipe,
+        Some(a) if a.is::<fs::host::HostFile>() => Kind::HostStream,
+        _ => Kind::Other,
+    }
+}
+
+/// Whether `inode` is a file without a path reached through an fd magic link: what an open
+/// of it makes has no path either, and its own mount is not the one the walk ended on (see
+/// syscalls::fd's nodev rule).
+pub fn is_reopened(inode: &dyn Inode) -> bool {
+    inode.as_any().is::<Reopen>()
+}
+
+impl Inode for Reopen {
+    fn stat(&self) -> Result<Stat, Errno> {
+        let file = self.file.upgrade().ok_or(libc::ENOENT)?;
+        let mut st = file.stat()?;
+        if !matches!(kind(&file), Kind::Other) {
+            (st.uid, st.gid) = self.owner;
+        }
+        Ok(st)
+    }
+
+    fn file_type(&self) -> FileType {
+        self.file
+            .upgrade()
+            .and_then(|f| f.stat().ok())
+            .and_then(|st| FileType::from_mode(st.mode))
+            .unwrap_or(FileType::Regular)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
+        let file = self.file.upgrade().ok_or(libc::ENOENT)?;
+        let desc = file.special_desc().ok_or(libc::ENXIO)?;
+        match kind(&file) {
+            Kind::Pipe => {
+                let end = desc
+                    .as_any()
+                    .and_then(|a| a.downcast_ref::<fs::pipe::PipeEnd>())
+                    .ok_or(libc::ENXIO)?;
+                let nonblock = flags & libc::O_NONBLOCK != 0;
+                Ok(Some(end.reopen(flags & libc::O_ACCMODE, nonblock)?))
+            }
+            Kind::HostStream => Ok(Some(desc.clone())),
+            Kind::Other => Err(libc::ENXIO),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+/* Opening /proc/self/fd/N again (Linux's fd magic links): a pipe gives a new end of the
+ * same pipe with the access mode asked for, without waiting for a partner; a deleted file
+ * (a memfd among them) opens as itself with an offset of its own; sockets, eventfd and
+ * epoll instances are ENXIO. A link left in a cache must not keep a pipe's end open: a
+ * reader sees EOF once every writer has closed. What bash's <(...) and /dev/stdin use. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *link_of(int fd)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	return path;
+}
+
+static int reopen(const char *what, int fd, int flags)
+{
+	int n = open(link_of(fd), flags);
+	printf("%s: %s\n", what, n >= 0 ? "opened" : strerror(errno));
+	return n;
+}
+
+static void close_if(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int main(void)
+{
+	close_if(reopen("eventfd", eventfd(0, 0), O_RDONLY));
+	close_if(reopen("epoll", epoll_create1(0), O_RDONLY));
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	close_if(reopen("unix socket", sv[0], O_RDWR));
+
+	/* A pipe: its write end opened for reading reads the pipe. */
+	int p[2];
+	pipe(p);
+	int r = reopen("pipe write end, O_RDONLY", p[1], O_RDONLY);
+	write(p[1], "xy", 2);
+	char c[3] = { 0 };
+	printf("read through the new end: %zd %s\n", read(r, c, 1), c);
+	struct stat a, b;
+	fstat(r, &a);
+	fstat(p[0], &b);
+	printf("same pipe: %d, fifo: %d, access mode %d\n", a.st_ino == b.st_ino,
+	       S_ISFIFO(a.st_mode), fcntl(r, F_GETFL) & O_ACCMODE);
+	/* A new writer through the read end. */
+	int w = reopen("pipe read end, O_WRONLY|O_NONBLOCK", p[0], O_WRONLY | O_NONBLOCK);
+	write(w, "z", 1);
+	printf("read: %zd %.2s\n", read(p[0], c, 2), c);
+	/* Every writer closed (the link's too): EOF, not a wait. */
+	close(w);
+	close(p[1]);
+	printf("after the writers closed: %zd\n", read(r, c, 1));
+	close(r);
+	close(p[0]);
+
+	/* A reader opened through the link while no writer is left: no wait (a pipe is not a
+	 * FIFO), and EOF at once. */
+	pipe(p);
+	close(p[1]);
+	r = reopen("pipe without writers, O_RDONLY", p[0], O_RDONLY);
+	printf("read: %zd\n", read(r, c, 1));
+	close_if(r);
+	close(p[0]);
+
+	/* A deleted file opens as itself, with an offset of its own. */
+	int f = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	if (f < 0) {
+		char name[] = "/tmp/reopenXXXXXX";
+		f = mkstemp(name);
+		unlink(name);
+	}
+	write(f, "deleted file", 12);
+	int g = reopen("deleted file, O_RDONLY", f, O_RDONLY);
+	char buf[16] = { 0 };
+	printf("read from 0: %zd %s\n", read(g, buf, sizeof buf - 1), buf);
+	fstat(f, &a);
+	fstat(g, &b);
+	printf("same file: %d, nlink %ld\n", a.st_ino == b.st_ino, (long)b.st_nlink);
+	close(g);
+	close(f);
+
+	int m = memfd_create("m", 0);
+	write(m, "memfd", 5);
+	g = reopen("memfd, O_RDWR", m, O_RDWR);
+	memset(buf, 0, sizeof buf);
+	printf("read: %zd %s\n", read(g, buf, sizeof buf - 1), buf);
+	close_if(g);
+	close(m);
+
+	/* A descriptor closed since: the link is gone. */
+	pipe(p);
+	close(p[0]);
+	close(p[1]);
+	close_if(reopen("closed descriptor", p[0], O_RDONLY));
+	return 0;
+}
