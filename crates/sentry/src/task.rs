@@ -1294,6 +1294,9 @@ impl Task {
         if let Some(v) = st.vfork_done.take() {
             v.complete();
         }
+        // The System V segments this thread made are orphans now (Linux's exit_shm); with
+        // shm_rmid_forced, those nothing has attached go.
+        st.process.namespaces().ipc.ns.thread_exited(st.tid);
         if st.tid != st.pid {
             // A thread stops counting for RLIMIT_NPROC now; the main thread when reaped.
             st.kernel.tasks.release(st.creds.uid);

@@ -459,9 +459,9 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only but for the System V
-/// limits root may write (`ipc_sysctls`), and the network
-/// sysctls (net.rs).
+/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only but for the IPC
+/// namespace's limits root may write (`ipc_sysctls`: the System V ones, shm_rmid_forced
+/// and fs/mqueue), and the network sysctls (net.rs).
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
@@ -469,7 +469,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
         Box::new(move || {
             let me = me.clone();
             vec![
-                (b"fs".to_vec(), sys_fs_dir()),
+                (b"fs".to_vec(), sys_fs_dir(me.clone())),
                 (b"vm".to_vec(), sys_vm_dir()),
                 (b"net".to_vec(), net::sys_net_dir()),
                 (
@@ -579,7 +579,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 ),
                             ]
                             .into_iter()
-                            .chain(ipc_sysctls(&me))
+                            .chain(ipc_sysctls(&me, "kernel", crate::ipc::tunables::NAMES))
                             .collect()
                         }),
                     ),
@@ -589,13 +589,19 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/sys/kernel/{shmmax, shmall, shmmni, msgmax, msgmnb, msgmni, sem}: the reader's
-/// IPC namespace's limits, which root may change (crate::ipc::tunables).
-fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
-    crate::ipc::tunables::NAMES
+/// /proc/sys/kernel/{shmmax, shmall, shmmni, msgmax, msgmnb, msgmni, sem, shm_rmid_forced}
+/// (`dir` "kernel", `names` tunables::NAMES) or /proc/sys/fs/mqueue/* ("fs/mqueue",
+/// tunables::MQUEUE_NAMES): the reader's IPC namespace's limits, which root may change
+/// (crate::ipc::tunables).
+fn ipc_sysctls(
+    me: &Weak<ProcFs>,
+    dir: &str,
+    names: &'static [&'static str],
+) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
+    names
         .iter()
         .map(|&name| {
-            let path = format!("/sys/kernel/{name}");
+            let path = format!("/sys/{dir}/{name}");
             let me = me.clone();
             let file = SysctlFile::build(
                 &path,
@@ -604,7 +610,7 @@ fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
                     let ns = me.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
                     let text = ns.tunables.text(name).unwrap_or_default().into_bytes();
                     let apply: nodes::Apply =
-                        Box::new(move |bytes| ns.tunables.set(name, bytes).map_err(|e| e.0));
+                        Box::new(move |bytes| ns.set_sysctl(name, bytes).map_err(|e| e.0));
                     Ok((text, apply))
                 }),
             );
@@ -702,12 +708,13 @@ fn sys_vm_dir() -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/sys/fs: the limits the sandbox applies, read-only, and aio-nr.
-fn sys_fs_dir() -> Arc<dyn Inode> {
+/// /proc/sys/fs: the limits the sandbox applies, read-only, and aio-nr; fs/mqueue is the
+/// reader's IPC namespace's, writable (`ipc_sysctls`).
+fn sys_fs_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys/fs",
         0o555,
-        Box::new(|| {
+        Box::new(move || {
             let file = |name: &str, value: String| {
                 let path = format!("/sys/fs/{name}");
                 let content = format!("{value}\n").into_bytes();
@@ -733,6 +740,15 @@ fn sys_fs_dir() -> Arc<dyn Inode> {
                     ),
                 ),
                 (b"inotify".to_vec(), sys_fs_inotify_dir()),
+                (
+                    b"mqueue".to_vec(),
+                    DynDir::build("/sys/fs/mqueue", 0o555, {
+                        let me = me.clone();
+                        Box::new(move || {
+                            ipc_sysctls(&me, "fs/mqueue", crate::ipc::tunables::MQUEUE_NAMES)
+                        })
+                    }),
+                ),
             ]
         }),
     )

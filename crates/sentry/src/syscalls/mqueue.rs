@@ -12,8 +12,8 @@ use platform::UserRegs;
 
 use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
-use crate::ipc::lock;
 use crate::ipc::mqueue::{self as mq, MqFile, Notify, Queue};
+use crate::ipc::{limits, lock};
 use crate::task::TaskState;
 
 const NAME_MAX: usize = 255;
@@ -104,36 +104,46 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
             None if oflag & libc::O_CREAT == 0 => return Err(Errno::ENOENT),
             None => {
+                // Linux's mqueue_create_attr, then mqueue_get_inode: the number of queues
+                // first (ENOSPC), then the attributes (EINVAL), then RLIMIT_MSGQUEUE
+                // (EMFILE). CAP_SYS_RESOURCE passes queues_max, and may ask for up to the
+                // hard limits rather than the namespace's.
                 let privileged = capable(&t.creds, Cap::SysResource);
+                let lim = &ns.tunables;
+                let mut accounts = lock(&ns.mq.accounts);
+                // Linux keeps queues_max in an unsigned int: -1 written is no limit.
+                let queues_max = lim.mq_queues_max() as u32 as i64;
+                if accounts.queues >= queues_max && !privileged {
+                    return Err(Errno(libc::ENOSPC));
+                }
+                // Without attributes, the defaults, capped by the maxima.
                 let (maxmsg, msgsize) = match attr {
-                    Some([_, maxmsg, msgsize, _]) => {
-                        if maxmsg <= 0 || msgsize <= 0 {
-                            return Err(Errno::EINVAL);
-                        }
-                        if (maxmsg > mq::MSG_MAX || msgsize > mq::MSGSIZE_MAX) && !privileged {
-                            return Err(Errno::EINVAL);
-                        }
-                        if maxmsg > mq::HARD_MSGMAX || msgsize > mq::HARD_MSGSIZEMAX {
-                            return Err(Errno::EINVAL);
-                        }
-                        (maxmsg, msgsize)
-                    }
-                    None => (mq::MSG_DEFAULT, mq::MSGSIZE_DEFAULT),
+                    Some([_, maxmsg, msgsize, _]) => (maxmsg, msgsize),
+                    None => (
+                        lim.mq_msg_max().min(lim.mq_msg_default()),
+                        lim.mq_msgsize_max().min(lim.mq_msgsize_default()),
+                    ),
                 };
-                // RLIMIT_MSGQUEUE, as Linux's mqueue_get_inode counts a queue's bytes.
-                let per_msg = 8 + msgsize as u64;
-                let bytes = (maxmsg as u64).saturating_mul(per_msg);
-                let mine: u64 = queues
-                    .values()
-                    .filter(|q| q.uid == t.creds.uid)
-                    .map(|q| (q.maxmsg as u64).saturating_mul(8 + q.msgsize as u64))
-                    .sum();
+                if maxmsg <= 0 || msgsize <= 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let (most, most_size) = if privileged {
+                    (limits::HARD_MSGMAX, limits::HARD_MSGSIZEMAX)
+                } else {
+                    (lim.mq_msg_max(), lim.mq_msgsize_max())
+                };
+                if maxmsg > most || msgsize > most_size {
+                    return Err(Errno::EINVAL);
+                }
+                // RLIMIT_MSGQUEUE, against the bytes of the real user's queues.
+                let bytes = mq::queue_bytes(maxmsg, msgsize);
+                let user = t.creds.uid;
+                let mine = accounts.bytes.get(&user).copied().unwrap_or(0);
                 if mine.saturating_add(bytes) > t.rlimits[libc::RLIMIT_MSGQUEUE as usize].0 {
                     return Err(Errno::EMFILE);
                 }
-                if queues.len() >= mq::QUEUES_MAX && !privileged {
-                    return Err(Errno(libc::ENOSPC));
-                }
+                let charge = mq::Charge::new(&ns.mq.accounts, &mut accounts, user, bytes);
+                drop(accounts);
                 let q = Arc::new(Queue {
                     name: name.clone(),
                     maxmsg,
@@ -144,6 +154,7 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
                     state: Default::default(),
                     wq: Default::default(),
+                    charge,
                 });
                 queues.insert(name, q.clone());
                 q
