@@ -130,7 +130,7 @@ const SHM_CTL: &str = "SHM_LOCK/SHM_UNLOCK set and clear the flag only (the sand
 const MSG_WAKE: &str = "waiting senders and receivers are woken together and race for the queue (Linux hands a message straight to the first waiting receiver that takes it); all queues together hold at most 256 MiB and 2^20 messages, whatever msg_qbytes";
 const SEM_WAKE: &str = "waiters are woken together on every change and retry (Linux's queue order among waiters isn't kept); CLONE_SYSVSEM isn't needed: threads share their process's SEM_UNDO adjustments, processes never do";
 
-const MQ_OPEN: &str = "queues are the sandbox's own (one namespace); limits are Linux's defaults, read-only (/proc/sys/fs/mqueue isn't there); RLIMIT_MSGQUEUE counts maxmsg*(8+msgsize) per queue; /dev/mqueue lists the queues and reads their status lines but can't create or remove them (use mq_open, mq_unlink)";
+const MQ_OPEN: &str = "queues are the IPC namespace's own; limits are its /proc/sys/fs/mqueue (queues_max, msg_max, msgsize_max, msg_default, msgsize_default; Linux's defaults and ranges, root may write them), CAP_SYS_RESOURCE passes queues_max and the maxima up to the hard limits; RLIMIT_MSGQUEUE counts Linux's bytes per queue (with 48 per message and per priority node) for the real uid, but within the IPC namespace (Linux: across all of them); /dev/mqueue lists the queues and reads their status lines but can't create or remove them (use mq_open, mq_unlink)";
 const MQ_WAKE: &str = "waiters are woken together and race (Linux wakes the longest-waiting, highest-priority task first); all queues together hold at most 256 MiB";
 const MQ_NOTIFY: &str =
     "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (glibc hands the kernel a netlink socket) is EINVAL";
