@@ -6,9 +6,10 @@
  * past queues_max; RLIMIT_MSGQUEUE counts each queue's bytes with Linux's overhead (48
  * bytes per message and per priority node). The program first makes an IPC namespace of
  * its own (unshare(CLONE_NEWIPC), as root), so that natively it changes only that
- * namespace's limits, never the host's. Only root (euid 0) writes the files; the queues
- * are made by children with uids of their own (54321 without capabilities, 54322 keeping
- * root's), whose queue bytes nothing else on the machine counts. Whether the privileged
+ * namespace's limits, never the host's. Only root (euid 0) writes the files (no capability
+ * overrides their mode); the queues are made by children with uids of their own (54321
+ * without capabilities, 54322 keeping root's), whose queue bytes nothing else on the
+ * machine counts. Whether the privileged
  * child may pass the maxima depends on CAP_SYS_RESOURCE being in the runner's
  * capabilities (the sandbox starts the program with the caller's), so it says which. The
  * queues_max file is an int but compared unsigned: -1 means no limit. Every queue is
@@ -197,6 +198,8 @@ static void privileged(void)
 		if (setrlimit(RLIMIT_MSGQUEUE, &inf) < 0)
 			printf("setrlimit: %s\n", errname(errno));
 	}
+	/* No capability lets a uid other than 0 write a sysctl. */
+	put("msg_max", "7");
 	make("privileged, defaults", "/q", -1, 0, 0);
 	make("privileged, maxmsg 6", "/q", 6, 128, 0);
 	make("privileged, maxmsg 65536", "/q", 65536, 1, 0);
