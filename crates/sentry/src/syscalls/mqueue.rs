@@ -22,11 +22,20 @@ const SIGEV_NONE: i32 = 1;
 const SIGEV_THREAD: i32 = 2;
 
 fn read_name(t: &TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
+    check_name(copy_name(t, addr)?)
+}
+
+/// The name as getname copies it (EFAULT, ENAMETOOLONG).
+fn copy_name(t: &TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
     let name = t.mm.copy_in_cstring(addr, libc::PATH_MAX as usize)?;
     if name.len() >= libc::PATH_MAX as usize {
         return Err(Errno::ENAMETOOLONG);
     }
-    // As a lookup in the mqueue file system's root (lookup_one_len).
+    Ok(name)
+}
+
+/// The name as a lookup in the mqueue file system's root takes it (lookup_one_len).
+fn check_name(name: Vec<u8>) -> Result<Vec<u8>, Errno> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
         return Err(Errno::EACCES);
     }
@@ -85,10 +94,13 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    let name = read_name(t, name_addr)?;
-    if oflag & libc::O_ACCMODE == libc::O_ACCMODE {
-        return Err(Errno::EINVAL);
+    let name = copy_name(t, name_addr)?;
+    // Linux's do_mq_open takes the descriptor before it looks the name up: a full table
+    // is EMFILE whatever the name, and never leaves a queue made.
+    if t.fds.lowest_free(0) as u64 >= super::fd::fd_limit(t) {
+        return Err(Errno::EMFILE);
     }
+    let name = check_name(name)?;
     let ns = t.process.namespaces().ipc.ns;
     let queue = {
         let mut queues = lock(&ns.mq.queues);
@@ -96,6 +108,12 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             Some(q) => {
                 if oflag & libc::O_CREAT != 0 && oflag & libc::O_EXCL != 0 {
                     return Err(Errno::EEXIST);
+                }
+                // Only an existing queue refuses O_ACCMODE (prepare_open); a new one is
+                // made and opened for neither reading nor writing, as Linux's
+                // dentry_open gives it.
+                if oflag & libc::O_ACCMODE == libc::O_ACCMODE {
+                    return Err(Errno::EINVAL);
                 }
                 if !permitted(t, q, access_wanted(oflag)) {
                     return Err(Errno::EACCES);
