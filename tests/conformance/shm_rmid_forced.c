@@ -3,7 +3,8 @@
  * detach (shmdt, exit, a child's exit), IPC_RMID or not, and at its maker's exit (the
  * thread's, not only the process's) if nothing has it attached; setting it to 1 destroys
  * the segments whose maker is gone and which nothing has attached, and leaves those whose
- * maker still runs. Only 0 and 1 may be written. The program first makes an IPC namespace
+ * maker still runs. Only 0 and 1 may be written. /proc/sysvipc/shm lists the reader's
+ * namespace's segments. The program first makes an IPC namespace
  * of its own (unshare(CLONE_NEWIPC), as root), so that natively the host's setting never
  * changes; every segment left is removed. */
 #include "conf.h"
@@ -12,6 +13,7 @@
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static void show(void)
@@ -107,20 +109,49 @@ static void child_attaches(int id)
 }
 
 /* A thread makes a segment and ends while the process goes on. */
+struct made {
+	int id;
+	pid_t tid;
+};
+
 static void *thread_makes(void *out)
 {
-	*(int *)out = make();
+	struct made *m = out;
+	m->id = make();
+	m->tid = (pid_t)syscall(SYS_gettid);
 	return NULL;
 }
 
 static int thread_made(void)
 {
-	int id = -1;
+	struct made m = {-1, 0};
 	pthread_t t;
-	if (pthread_create(&t, NULL, thread_makes, &id) != 0)
+	if (pthread_create(&t, NULL, thread_makes, &m) != 0)
 		return -1;
 	pthread_join(t, NULL);
-	return id;
+	/* pthread_join returns at the child-tid wake, which Linux does just before exit_shm:
+	 * wait until the thread is gone from /proc (after exit_shm) to see its effect. */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d", (int)m.tid);
+	for (int i = 0; i < 1000 && access(path, F_OK) == 0; i++)
+		usleep(1000);
+	return m.id;
+}
+
+/* The segments /proc/sysvipc/shm lists: the reader's namespace's. */
+static void count_sysvipc(const char *when)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	if (!f) {
+		printf("%s: /proc/sysvipc/shm: %s\n", when, errname(errno));
+		return;
+	}
+	char line[512];
+	int n = -1; /* the header */
+	while (fgets(line, sizeof line, f))
+		n++;
+	fclose(f);
+	printf("%s: /proc/sysvipc/shm lists %d\n", when, n);
 }
 
 int main(void)
@@ -148,6 +179,7 @@ int main(void)
 	stat_seg("0: mine, never attached", c);
 	stat_seg("0: mine, attached", d);
 	stat_seg("0: mine, attached and detached", e);
+	count_sysvipc("0");
 
 	/* Setting 1 destroys the orphans nothing has attached. */
 	put("1\n");
@@ -159,6 +191,7 @@ int main(void)
 	stat_seg("1: mine, never attached", c);
 	stat_seg("1: mine, attached", d);
 	stat_seg("1: mine, attached and detached while 0", e);
+	count_sysvipc("1");
 
 	/* 1: the last detach destroys, whoever made it. */
 	shmdt(pd);

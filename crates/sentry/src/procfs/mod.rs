@@ -637,9 +637,10 @@ fn sysvipc_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                         } else {
                             "/sysvipc/sem"
                         },
+                        // The reader's IPC namespace, as Linux's sysvipc files show.
                         Box::new(move || {
-                            let k = me.upgrade().ok_or(libc::ENOENT)?.kernel()?;
-                            Ok(show(&k.ipc).into_bytes())
+                            let ns = me.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
+                            Ok(show(&ns).into_bytes())
                         }),
                     ),
                 )
