@@ -12,12 +12,14 @@
  * machine counts. Whether the privileged
  * child may pass the maxima depends on CAP_SYS_RESOURCE being in the runner's
  * capabilities (the sandbox starts the program with the caller's), so it says which. The
- * queues_max file is an int but compared unsigned: -1 means no limit. Every queue is
- * removed. */
+ * queues_max file is an int but compared unsigned: -1 means no limit. An mqueue file
+ * system mounted in the namespace lists its queues. Every queue is removed. */
 #include "conf.h"
 #include <fcntl.h>
 #include <mqueue.h>
 #include <sched.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -270,6 +272,31 @@ int main(void)
 	put("queues_max", "-2147483648");
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
 		show(files[i]);
+
+	/* An mqueue file system mounted in a namespace lists that namespace's queues (natively
+	 * in a private mount namespace, over /tmp). */
+	mqd_t listed = make("a queue to list", "/listed", 1, 128, 1);
+	fflush(stdout);
+	pid_t lister = fork();
+	if (lister == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("mqueue", "/tmp", "mqueue", 0, NULL) < 0) {
+			printf("mount mqueue: %s\n", errname(errno));
+			_exit(1);
+		}
+		DIR *d = opendir("/tmp");
+		struct dirent *e;
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.')
+				printf("listed: %s\n", e->d_name);
+		if (d)
+			closedir(d);
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(lister, NULL, 0);
+	mq_close(listed);
+	mq_unlink("/listed");
 
 	/* A child's namespace starts at Linux's defaults. */
 	fflush(stdout);

@@ -329,37 +329,18 @@ impl ProcFs {
         self.lock().get(&pid).cloned()
     }
 
-    /// The mqueue file system to mount at /dev/mqueue: the sandbox's POSIX message queues,
-    /// each a file reading its status line. Queues are made and removed with mq_open and
-    /// mq_unlink only (not by creating or removing files here).
+    /// The mqueue file system to mount at /dev/mqueue: the sandbox's first IPC namespace's
+    /// POSIX message queues (looked up when listed: the kernel may not exist yet at the
+    /// sandbox's first mounts).
     pub fn mqueue_root(&self) -> Arc<dyn Inode> {
         let me = self.me.clone();
-        DynDir::build(
-            "/mqueue",
-            0o1777,
-            Box::new(move || {
-                let Some(k) = me.upgrade().and_then(|fs| fs.kernel().ok()) else {
-                    return Vec::new();
-                };
-                let queues: Vec<_> = crate::ipc::lock(&k.ipc.mq.queues)
-                    .iter()
-                    .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
-                    .collect();
-                queues
-                    .into_iter()
-                    .map(|(name, q)| {
-                        let file = GenFile::build(
-                            "/mqueue/queue",
-                            Box::new(move || {
-                                let q = q.upgrade().ok_or(libc::ENOENT)?;
-                                Ok(q.status_line().into_bytes())
-                            }),
-                        );
-                        (name, file)
-                    })
-                    .collect()
-            }),
-        )
+        mqueue_dir(move || Some(me.upgrade()?.kernel().ok()?.ipc.clone()))
+    }
+
+    /// The mqueue file system of IPC namespace `ns`, for a mount made in it (the mount
+    /// holds the namespace, as Linux's superblock does).
+    pub fn mqueue_root_of(&self, ns: Arc<crate::ipc::IpcNs>) -> Arc<dyn Inode> {
+        mqueue_dir(move || Some(ns.clone()))
     }
 
     /// The root directory, to mount at /proc.
@@ -617,6 +598,40 @@ fn ipc_sysctls(
             (name.as_bytes().to_vec(), file)
         })
         .collect()
+}
+
+/// The mqueue file system's root directory listing the queues of the namespace `ns` gives:
+/// each a file reading its status line. Queues are made and removed with mq_open and
+/// mq_unlink only (not by creating or removing files here).
+fn mqueue_dir(
+    ns: impl Fn() -> Option<Arc<crate::ipc::IpcNs>> + Send + Sync + 'static,
+) -> Arc<dyn Inode> {
+    DynDir::build(
+        "/mqueue",
+        0o1777,
+        Box::new(move || {
+            let Some(ns) = ns() else {
+                return Vec::new();
+            };
+            let queues: Vec<_> = crate::ipc::lock(&ns.mq.queues)
+                .iter()
+                .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
+                .collect();
+            queues
+                .into_iter()
+                .map(|(name, q)| {
+                    let file = GenFile::build(
+                        "/mqueue/queue",
+                        Box::new(move || {
+                            let q = q.upgrade().ok_or(libc::ENOENT)?;
+                            Ok(q.status_line().into_bytes())
+                        }),
+                    );
+                    (name, file)
+                })
+                .collect()
+        }),
+    )
 }
 
 /// /proc/sysvipc: the sandbox's System V IPC objects, in Linux's layout (what `ipcs` reads).
