@@ -2,7 +2,8 @@
  * mq_unlink, mq_timedsend/mq_timedreceive (priorities, O_NONBLOCK, timeouts, EMSGSIZE,
  * blocking between processes, signals with and without SA_RESTART), mq_notify
  * (SIGEV_SIGNAL with SI_MESGQ and sigev_value, SIGEV_NONE, EBUSY, one-shot), mq_getsetattr,
- * descriptors (poll, epoll, fstat, close-on-exec, read gives the status line).
+ * descriptors (poll, epoll, fstat, close-on-exec, read gives the status line), O_ACCMODE,
+ * and a full descriptor table (EMFILE first).
  * pids are only compared. Every queue is unlinked. */
 #include "conf.h"
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -334,6 +336,38 @@ int main(void)
 		big_attr.mq_maxmsg = 10;
 		big_attr.mq_msgsize = 8193;
 		ERRCALL("other user, msgsize 8193", mq_open(mine, O_RDWR | O_CREAT, 0600, &big_attr));
+		_exit(0);
+	}
+	waitpid(c, &ws, 0);
+
+	/* O_ACCMODE (3): a new queue is made, opened for neither reading nor writing; an
+	 * existing one refuses it. */
+	char acc[80];
+	snprintf(acc, sizeof acc, "/conf-mq-%d-acc", (int)getpid());
+	errno = 0;
+	mqd_t qa = mq_open(acc, O_CREAT | O_EXCL | 3, 0600, &attr);
+	printf("create with O_ACCMODE: %s\n", qa == (mqd_t)-1 ? errname(errno) : "made");
+	ERRCALL("send on it", mq_send(qa, "x", 1, 0));
+	char abuf[64];
+	ERRCALL("receive on it", mq_receive(qa, abuf, sizeof abuf, NULL));
+	ERRCALL("open existing with O_ACCMODE", mq_open(acc, 3));
+	mq_close(qa);
+	mq_unlink(acc);
+
+	/* A full descriptor table: EMFILE before the name is looked at, and nothing made. */
+	fflush(stdout);
+	c = fork();
+	if (c == 0) {
+		struct rlimit rl = {8, 8};
+		setrlimit(RLIMIT_NOFILE, &rl);
+		while (dup(0) >= 0)
+			;
+		ERRCALL("full table, no such queue", mq_open(acc, O_RDWR));
+		ERRCALL("full table, create", mq_open(acc, O_RDWR | O_CREAT, 0600, NULL));
+		close(7);
+		ERRCALL("then open it", mq_open(acc, O_RDWR));
+		mq_unlink(acc);
+		fflush(stdout);
 		_exit(0);
 	}
 	waitpid(c, &ws, 0);

@@ -603,6 +603,10 @@ program_test!(sysv_msg);
 // The System V limits of /proc/sys/kernel, written by root in an IPC namespace of the
 // program's own and applied by the calls.
 program_test!(ipc_sysctl);
+// The POSIX queue limits of /proc/sys/fs/mqueue, and kernel.shm_rmid_forced, the same way
+// (an IPC namespace of the program's own natively).
+program_test!(mq_sysctl);
+program_test!(shm_rmid_forced);
 program_test!(sysv_sem);
 program_test!(posix_mq);
 // POSIX ACLs on tmpfs: the xattr format and its checks, mode kept in step, who may set one,

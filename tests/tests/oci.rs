@@ -1621,9 +1621,11 @@ fn kill_all_kill_succeeds_when_the_sandbox_ends_first() {
 
 /// linux.sysctl as runc applies it (oci::sysctl): Docker's two defaults reach the
 /// container's own network namespace (a user without capabilities binds port 80, as under
-/// runc with Docker), kernel.domainname and the System V limits are the sandbox's; a net.* key with the host's
-/// network namespace, a key outside any namespace, and a name that could climb out of
-/// /proc/sys are refused at create, naming the key.
+/// runc with Docker), kernel.domainname and the IPC limits (System V's,
+/// kernel.shm_rmid_forced, fs.mqueue.*) are the sandbox's; a net.* key with the host's
+/// network namespace, an IPC key without an IPC namespace or with a value Linux refuses, a
+/// key outside any namespace, and a name that could climb out of /proc/sys are refused at
+/// create, naming the key.
 #[test]
 fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
     let Some(env) = Env::new("sysctls_apply_in_the_containers_namespaces_or_are_refused") else {
@@ -1645,7 +1647,9 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         "net.ipv4.ping_group_range": "0 2147483647",
         "kernel.domainname": "example.org",
         "kernel.shmmax": "1048576",
-        "kernel.sem": "250 32000 32 128"
+        "kernel.sem": "250 32000 32 128",
+        "kernel.shm_rmid_forced": "1",
+        "fs.mqueue.msg_max": "100"
     });
     let own_network = json!([
         { "type": "pid" }, { "type": "mount" }, { "type": "network" }, { "type": "uts" },
@@ -1656,7 +1660,8 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
     // on ::): port 80 is 0050, LISTEN is state 0A.
     env.config(
         "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range \
-         /proc/sys/kernel/domainname /proc/sys/kernel/shmmax /proc/sys/kernel/sem; id -u; \
+         /proc/sys/kernel/domainname /proc/sys/kernel/shmmax /proc/sys/kernel/sem \
+         /proc/sys/kernel/shm_rmid_forced /proc/sys/fs/mqueue/msg_max; id -u; \
          nc -l -p 80 & p=$!; \
          for i in $(seq 100); do \
            grep -q ':0050 [0-9A-F]*:0000 0A' /proc/net/tcp /proc/net/tcp6 && \
@@ -1674,7 +1679,7 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         (st, out.as_str()),
         (
             0,
-            "0\n0\t2147483647\nexample.org\n1048576\n250\t32000\t32\t128\n1000\nbound\n"
+            "0\n0\t2147483647\nexample.org\n1048576\n250\t32000\t32\t128\n1\n100\n1000\nbound\n"
         ),
         "stderr: {err}; {:?}",
         env.last_log_line()
@@ -1709,6 +1714,16 @@ fn sysctls_apply_in_the_containers_namespaces_or_are_refused() {
         json!({ "kernel.msgmax": "100" }),
         json!([{ "type": "pid" }, { "type": "mount" }]),
         "\"kernel.msgmax\" needs an IPC namespace",
+    );
+    refused(
+        json!({ "fs.mqueue.queues_max": "10" }),
+        json!([{ "type": "pid" }, { "type": "mount" }]),
+        "\"fs.mqueue.queues_max\" needs an IPC namespace",
+    );
+    refused(
+        json!({ "fs.mqueue.msg_max": "65537" }),
+        own_network.clone(),
+        "\"fs.mqueue.msg_max\": invalid value",
     );
     refused(
         json!({ "vm.swappiness": "10" }),

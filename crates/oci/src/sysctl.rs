@@ -13,14 +13,13 @@
 //! - `kernel.domainname`: the sandbox's UTS name, the sentry's own (with a UTS namespace
 //!   in `linux.namespaces`, as runc asks).
 //! - `kernel.hostname`: refused; the OCI `hostname` field sets it (as runc says).
-//! - the System V IPC limits (`kernel.shmmax`, `shmall`, `shmmni`, `msgmax`, `msgmnb`,
-//!   `msgmni`, `sem`), with an IPC namespace in `linux.namespaces` (as runc asks): the
-//!   sandbox's IPC namespace is the sentry's own, and these are its tunables
-//!   (`sentry::ipc::tunables`), set once the sandbox's kernel exists
-//!   ([`IpcSysctls::apply`]); a value Linux would refuse is refused here.
-//!   `kernel.shm_rmid_forced` only as 0 (the sentry never forces the removal), and
-//!   `fs.mqueue.*` not at all (the POSIX queue limits are fixed): refused, naming the key,
-//!   rather than silently not applied.
+//! - the IPC limits: System V's (`kernel.shmmax`, `shmall`, `shmmni`, `msgmax`, `msgmnb`,
+//!   `msgmni`, `sem`), `kernel.shm_rmid_forced` and the POSIX message queues'
+//!   (`fs.mqueue.queues_max`, `msg_max`, `msgsize_max`, `msg_default`, `msgsize_default`),
+//!   with an IPC namespace in `linux.namespaces` (as runc asks): the sandbox's IPC
+//!   namespace is the sentry's own, and these are its tunables (`sentry::ipc::tunables`),
+//!   set once the sandbox's kernel exists ([`IpcSysctls::apply`]); a value Linux would
+//!   refuse is refused here, before anything is written.
 //! - anything else is not namespaced: refused, naming the key.
 
 use std::io::Write as _;
@@ -57,10 +56,9 @@ enum Target {
     Network(String),
     /// The sandbox's NIS domain name.
     DomainName,
-    /// A tunable of the sandbox's IPC namespace (its /proc/sys/kernel name).
+    /// A tunable of the sandbox's IPC namespace (its file's name in /proc/sys/kernel or
+    /// /proc/sys/fs/mqueue).
     Ipc(&'static str),
-    /// Already so (kernel.shm_rmid_forced=0).
-    AsIs,
 }
 
 /// Decides where `key` (set to `value`) goes, given the container's namespaces.
@@ -77,9 +75,13 @@ fn target(key: &str, value: &str, own: Own) -> Result<Target, String> {
         return Err(format!("sysctl {key:?}: not a sysctl name"));
     }
     let dotted = parts.join(".");
-    let ipc = dotted
-        .strip_prefix("kernel.")
-        .and_then(|n| sentry::ipc::tunables::NAMES.iter().find(|&&t| t == n));
+    let in_dir = |dir: &str, names: &'static [&'static str]| {
+        dotted
+            .strip_prefix(dir)
+            .and_then(|n| names.iter().find(|&&t| t == n))
+    };
+    let ipc = in_dir("kernel.", sentry::ipc::tunables::NAMES)
+        .or_else(|| in_dir("fs.mqueue.", sentry::ipc::tunables::MQUEUE_NAMES));
     match parts[0] {
         "net" if own.network => Ok(Target::Network(parts.join("/"))),
         "net" => Err(format!(
@@ -92,7 +94,7 @@ fn target(key: &str, value: &str, own: Own) -> Result<Target, String> {
         _ if dotted == "kernel.hostname" => Err(format!(
             "sysctl {dotted:?} is not allowed as it conflicts with the OCI \"hostname\" field"
         )),
-        _ if (ipc.is_some() || dotted == "kernel.shm_rmid_forced") && !own.ipc => Err(format!(
+        _ if (ipc.is_some() || dotted.starts_with("fs.mqueue.")) && !own.ipc => Err(format!(
             "sysctl {dotted:?} needs an IPC namespace in linux.namespaces"
         )),
         _ if ipc.is_some() => {
@@ -104,15 +106,6 @@ fn target(key: &str, value: &str, own: Own) -> Result<Target, String> {
                 .map_err(|_| format!("sysctl {dotted:?}: invalid value {value:?}"))?;
             Ok(Target::Ipc(name))
         }
-        _ if dotted == "kernel.shm_rmid_forced" && value.trim() == "0" => Ok(Target::AsIs),
-        _ if dotted == "kernel.shm_rmid_forced" => Err(format!(
-            "sysctl {dotted:?}: only 0 (the sandbox doesn't force the removal of segments \
-             no process has attached)"
-        )),
-        _ if dotted.starts_with("fs.mqueue.") => Err(format!(
-            "sysctl {dotted:?}: the sandbox's POSIX message queue limits are fixed by its \
-             kernel and can't be set"
-        )),
         _ => Err(format!(
             "sysctl {dotted:?} is not in a separate kernel namespace"
         )),
@@ -120,18 +113,18 @@ fn target(key: &str, value: &str, own: Own) -> Result<Target, String> {
 }
 
 /// The IPC keys of `linux.sysctl`, checked, for the sandbox's IPC namespace once its kernel
-/// exists.
+/// exists: the tunable's name, the key, the value.
 #[derive(Debug, Default)]
-pub struct IpcSysctls(Vec<(&'static str, String)>);
+pub struct IpcSysctls(Vec<(&'static str, String, String)>);
 
 impl IpcSysctls {
-    /// Sets them in the sandbox's first IPC namespace.
+    /// Sets them in the sandbox's first IPC namespace, as a write of their files would.
     pub fn apply(&self, ipc: &sentry::ipc::IpcNs) -> Result<(), OciError> {
-        for (name, value) in &self.0 {
-            ipc.tunables.set(name, value.as_bytes()).map_err(|_| {
-                OciError::Invalid(format!("sysctl \"kernel.{name}\": invalid value {value:?}"))
+        for (name, key, value) in &self.0 {
+            ipc.set_sysctl(name, value.as_bytes()).map_err(|_| {
+                OciError::Invalid(format!("sysctl {key:?}: invalid value {value:?}"))
             })?;
-            tracing::debug!("sysctl kernel.{name} = {value:?}");
+            tracing::debug!("sysctl {key} = {value:?}");
         }
         Ok(())
     }
@@ -172,10 +165,9 @@ pub fn apply(
             }
             Target::DomainName => procfs.set_domainname(value.as_bytes()),
             Target::Ipc(name) => {
-                ipc.0.push((name, value.clone()));
+                ipc.0.push((name, key.clone(), value.clone()));
                 continue;
             }
-            Target::AsIs => {}
         }
         tracing::debug!("sysctl {key} = {value:?}");
     }
@@ -212,7 +204,23 @@ mod tests {
         assert_eq!(to("kernel.domainname", "x"), Ok(Target::DomainName));
         assert_eq!(to("kernel.shmmax", "1048576"), Ok(Target::Ipc("shmmax")));
         assert_eq!(to("kernel/sem", "250 32000 32 128"), Ok(Target::Ipc("sem")));
-        assert_eq!(to("kernel.shm_rmid_forced", "0"), Ok(Target::AsIs));
+        assert_eq!(
+            to("kernel.shm_rmid_forced", "0"),
+            Ok(Target::Ipc("shm_rmid_forced"))
+        );
+        assert_eq!(
+            to("kernel.shm_rmid_forced", "1"),
+            Ok(Target::Ipc("shm_rmid_forced"))
+        );
+        assert_eq!(to("fs.mqueue.msg_max", "100"), Ok(Target::Ipc("msg_max")));
+        assert_eq!(
+            to("fs/mqueue/queues_max", "-1"),
+            Ok(Target::Ipc("queues_max"))
+        );
+        assert_eq!(
+            to("fs.mqueue.msgsize_default", "128"),
+            Ok(Target::Ipc("msgsize_default"))
+        );
         let refused = |k: &str, v: &str, own: Own| target(k, v, own).unwrap_err();
         let without = |f: fn(&mut Own)| {
             let mut own = ALL;
@@ -231,8 +239,21 @@ mod tests {
         assert!(refused("kernel.msgmax", "-1", ALL).contains("invalid value"));
         assert!(refused("kernel.sem", "1 2 3 40000", ALL).contains("invalid value"));
         assert_eq!(to("kernel.sem", "1 2 3 4 5"), Ok(Target::Ipc("sem")));
-        assert!(refused("kernel.shm_rmid_forced", "1", ALL).contains("only 0"));
-        assert!(refused("fs.mqueue.msg_max", "10", ALL).contains("fixed"));
+        // Linux's ranges, checked before anything is written.
+        assert!(refused("kernel.shm_rmid_forced", "2", ALL).contains("invalid value"));
+        assert!(refused("fs.mqueue.msg_max", "0", ALL).contains("invalid value"));
+        assert!(refused("fs.mqueue.msg_max", "65537", ALL).contains("invalid value"));
+        assert!(refused("fs.mqueue.msgsize_max", "127", ALL).contains("invalid value"));
+        assert!(refused("fs.mqueue.msg_default", "x", ALL).contains("invalid value"));
+        assert!(refused("fs.mqueue.nosuch", "1", ALL).contains("not in a separate"));
+        assert!(
+            refused("kernel.shm_rmid_forced", "0", without(|o| o.ipc = false))
+                .contains("IPC namespace")
+        );
+        assert!(
+            refused("fs.mqueue.msg_max", "10", without(|o| o.ipc = false))
+                .contains("IPC namespace")
+        );
         assert!(refused("vm.swappiness", "10", ALL).contains("not in a separate"));
         assert!(refused("kernel.core_pattern", "x", ALL).contains("not in a separate"));
         // Nothing that could leave /proc/sys/net.

@@ -1281,6 +1281,10 @@ impl Task {
             .or(st.exit)
             .unwrap_or(ExitStatus::Code(0));
         let status = group_status.or(st.exit).unwrap_or(ExitStatus::Code(0));
+        // The System V segments this thread made are orphans now (Linux's exit_shm); with
+        // shm_rmid_forced, those nothing has attached go. Before the child-tid wake (Linux
+        // does it a moment after): a joiner sees them gone.
+        st.process.namespaces().ipc.ns.thread_exited(st.tid);
         exit_robust_list(&st);
         st.seccomp.release();
         if st.clear_child_tid != 0 && group_status.is_none() {

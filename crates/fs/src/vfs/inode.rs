@@ -296,6 +296,13 @@ pub trait Inode: Send + Sync + Any {
         Ok(Vec::new())
     }
 
+    /// The file system's own access check for `mask` (MAY_*) by `creds`, in place of the
+    /// generic one (Linux's inode_operations.permission): None (the default) for the
+    /// generic one, mode bits with the overriding capabilities (`super::perm::check`).
+    fn permission(&self, _creds: &super::perm::Creds, _mask: u32) -> Option<Result<(), Errno>> {
+        None
+    }
+
     /// The file's access or default ACL, for permission checks and for files created in a
     /// directory. Filesystems that keep ACLs answer (tmpfs, and overlays through their
     /// layers); the rest (EOPNOTSUPP) are checked by their mode bits alone.

@@ -109,7 +109,11 @@ impl Creds {
 /// if the file has one (and a group class), else the group or other bits; then the
 /// overriding capabilities: CAP_DAC_OVERRIDE for anything but executing a file no execute
 /// bit allows, CAP_DAC_READ_SEARCH for reading a file and reading or searching a directory.
+/// A file system with a check of its own ([`Inode::permission`]) is asked instead.
 pub fn check(inode: &dyn Inode, stat: &Stat, creds: &Creds, mask: u32) -> Result<(), Errno> {
+    if let Some(verdict) = inode.permission(creds, mask) {
+        return verdict;
+    }
     let mode = stat.mode;
     let allowed = if creds.uid == stat.uid {
         (mode >> 6) & 7 & mask == mask

@@ -324,7 +324,7 @@ pub struct IpcNs {
     pub msg: Mutex<Ids<msg::Queue>>,
     pub sem: Mutex<sem::Table>,
     pub mq: mqueue::Registry,
-    /// The limits root may change (/proc/sys/kernel/shm*, msg*, sem).
+    /// The limits root may change (/proc/sys/kernel/shm*, msg*, sem, /proc/sys/fs/mqueue).
     pub tunables: tunables::Tunables,
 }
 
@@ -341,13 +341,36 @@ impl IpcNs {
     pub fn process_exited(&self, pid: i32) {
         sem::exit(self, pid);
     }
+
+    /// Thread `tid` ended: the segments it made are orphans (Linux's exit_shm).
+    pub fn thread_exited(&self, tid: i32) {
+        shm::exit_shm(self, |s| s.creator == Some(tid));
+    }
+
+    /// Process `pid` moved to another IPC namespace (unshare, setns): the segments its
+    /// threads made here are orphans, as Linux's unshare and setns make the caller's
+    /// (here every thread of a process moves together).
+    pub fn process_left(&self, pid: i32) {
+        shm::exit_shm(self, |s| s.cpid == pid);
+    }
+
+    /// A write of the sysctl `name` (one of `tunables::NAMES` or `MQUEUE_NAMES`): the
+    /// value, and for shm_rmid_forced set to 1 the orphaned segments nothing has attached
+    /// destroyed then (Linux's proc_ipc_dointvec_minmax_orphans).
+    pub fn set_sysctl(&self, name: &str, text: &[u8]) -> Result<(), Errno> {
+        self.tunables.set(name, text)?;
+        if name == "shm_rmid_forced" && self.tunables.shm_rmid_forced() {
+            lock(&self.shm).destroy_orphaned();
+        }
+        Ok(())
+    }
 }
 
 /// /proc/sysvipc/shm.
 pub fn proc_shm(ns: &IpcNs) -> String {
     let mut out = String::from("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n");
     let mut t = lock(&ns.shm);
-    t.sweep();
+    t.sweep(ns.tunables.shm_rmid_forced());
     for (id, s) in t.ids.iter() {
         let p = &s.perm;
         let rss = s.inode.stat().map_or(0, |st| st.blocks as u64 * 512);
@@ -414,6 +437,19 @@ pub mod limits {
     pub const SEMMNI: usize = 32000;
     pub const SEMVMX: i32 = 32767;
     pub const SEMAEM: i32 = SEMVMX;
+    /// /proc/sys/fs/mqueue's defaults (DFLT_QUEUESMAX, DFLT_MSGMAX, DFLT_MSGSIZEMAX,
+    /// DFLT_MSG, DFLT_MSGSIZE).
+    pub const MQ_QUEUES_MAX: i64 = 256;
+    pub const MQ_MSG_MAX: i64 = 10;
+    pub const MQ_MSGSIZE_MAX: i64 = 8192;
+    pub const MQ_MSG_DEFAULT: i64 = 10;
+    pub const MQ_MSGSIZE_DEFAULT: i64 = 8192;
+    /// The ranges of msg_max (and msg_default) and msgsize_max (and msgsize_default); the
+    /// most CAP_SYS_RESOURCE may ask of a queue.
+    pub const MIN_MSGMAX: i64 = 1;
+    pub const HARD_MSGMAX: i64 = 65536;
+    pub const MIN_MSGSIZEMAX: i64 = 128;
+    pub const HARD_MSGSIZEMAX: i64 = 16 << 20;
 }
 
 #[cfg(test)]

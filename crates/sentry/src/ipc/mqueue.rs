@@ -3,6 +3,12 @@
 //! A queue lives while its name is linked (mq_unlink removes the name) or a descriptor
 //! holds it. Descriptors poll readable while messages wait and writable while there is
 //! room; reading one gives Linux's status line (QSIZE, NOTIFY, SIGNO, NOTIFY_PID).
+//!
+//! The limits are the namespace's /proc/sys/fs/mqueue (`super::tunables`). Each queue is
+//! counted, from mq_open until it is unlinked and closed, against queues_max and against
+//! its maker's RLIMIT_MSGQUEUE with Linux's size ([`queue_bytes`]), as mqueue_get_inode
+//! and mqueue_evict_inode count it. (Linux counts a user's bytes across all namespaces;
+//! here within the namespace.)
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -14,15 +20,6 @@ use super::lock;
 use crate::process::ThreadGroup;
 use crate::signal_frame::SigInfo;
 
-/// Linux's defaults (/proc/sys/fs/mqueue): msg_max, msgsize_max, their defaults, queues_max.
-pub const MSG_MAX: i64 = 10;
-pub const MSGSIZE_MAX: i64 = 8192;
-pub const MSG_DEFAULT: i64 = 10;
-pub const MSGSIZE_DEFAULT: i64 = 8192;
-pub const QUEUES_MAX: usize = 256;
-/// What CAP_SYS_RESOURCE may go up to (HARD_MSGMAX, HARD_MSGSIZEMAX).
-pub const HARD_MSGMAX: i64 = 65536;
-pub const HARD_MSGSIZEMAX: i64 = 16 << 20;
 pub const MQ_PRIO_MAX: u32 = 32768;
 /// SI_MESGQ.
 const SI_MESGQ: i32 = -3;
@@ -51,6 +48,62 @@ pub struct State {
     pub receivers: usize,
 }
 
+/// sizeof(struct msg_msg) and sizeof(struct posix_msg_tree_node) on x86-64: what Linux
+/// counts per message beside its bytes.
+const MSG_MSG_SIZE: u64 = 48;
+const TREE_NODE_SIZE: u64 = 48;
+
+/// The bytes a queue of `maxmsg` messages of `msgsize` counts against RLIMIT_MSGQUEUE
+/// (Linux's mq_bytes plus mq_treesize). The attributes are within the hard limits, so
+/// this doesn't overflow (Linux's EOVERFLOW checks can't fire either).
+pub fn queue_bytes(maxmsg: i64, msgsize: i64) -> u64 {
+    let (maxmsg, msgsize) = (maxmsg as u64, msgsize as u64);
+    maxmsg.saturating_mul(msgsize)
+        + maxmsg.saturating_mul(MSG_MSG_SIZE)
+        + maxmsg.min(MQ_PRIO_MAX as u64) * TREE_NODE_SIZE
+}
+
+/// The queues that exist and the bytes each user's count (Linux's mq_queues_count and
+/// user_struct's mq_bytes).
+#[derive(Default)]
+pub struct Accounts {
+    pub queues: i64,
+    pub bytes: BTreeMap<u32, u64>,
+}
+
+/// A queue's share of its namespace's [`Accounts`], given back when the queue goes.
+pub struct Charge {
+    accounts: Arc<Mutex<Accounts>>,
+    user: u32,
+    bytes: u64,
+}
+
+impl Charge {
+    /// Counts a new queue of `user` holding `bytes`, to the accounts `accounts`.
+    pub fn new(accounts: &Arc<Mutex<Accounts>>, a: &mut Accounts, user: u32, bytes: u64) -> Charge {
+        a.queues += 1;
+        *a.bytes.entry(user).or_default() += bytes;
+        Charge {
+            accounts: accounts.clone(),
+            user,
+            bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let mut a = lock(&self.accounts);
+        a.queues -= 1;
+        if let Some(b) = a.bytes.get_mut(&self.user) {
+            *b = b.saturating_sub(self.bytes);
+            if *b == 0 {
+                a.bytes.remove(&self.user);
+            }
+        }
+    }
+}
+
 pub struct Queue {
     pub name: Vec<u8>,
     pub maxmsg: i64,
@@ -61,6 +114,8 @@ pub struct Queue {
     pub ino: u64,
     pub state: Mutex<State>,
     pub wq: WaitQueue,
+    /// What it counts against queues_max and RLIMIT_MSGQUEUE until it goes.
+    pub charge: Charge,
 }
 
 impl Queue {
@@ -119,6 +174,8 @@ impl Queue {
 #[derive(Default)]
 pub struct Registry {
     pub queues: Mutex<BTreeMap<Vec<u8>, Arc<Queue>>>,
+    /// Every queue, linked or only open. Taken after `queues` when both are.
+    pub accounts: Arc<Mutex<Accounts>>,
 }
 
 impl Registry {

@@ -6,6 +6,14 @@
 //! attachment holds the segment's [`Attach`] token, so the number of attachments (Linux's
 //! shm_nattch, which counts VMAs) is the token's reference count; VMAs that go away tell the
 //! segment ([`detached`]), which destroys a segment marked for removal at its last detach.
+//!
+//! kernel.shm_rmid_forced (per IPC namespace, `super::tunables`) works as Linux's
+//! (ipc/shm.c): while it is 1 every segment is destroyed at its last detach, IPC_RMID or
+//! not (shm_may_destroy); a segment outlives the thread that made it ([`exit_shm`]: its
+//! exit, or its move to another IPC namespace) as an orphan, destroyed then if the
+//! setting is 1 and nothing is attached; and setting it to 1 destroys the orphans nothing
+//! has attached ([`Table::destroy_orphaned`]). A segment whose maker still runs and that
+//! was never attached stays.
 
 use std::sync::{Arc, Weak};
 
@@ -44,6 +52,12 @@ pub struct Segment {
     pub cpid: i32,
     pub lpid: i32,
     pub attach: Arc<Attach>,
+    /// The thread that made it while that thread lives in this namespace (Linux's
+    /// shm_creator and the task's shm_clist); None once it is an orphan.
+    pub creator: Option<i32>,
+    /// Its last detach happened while shm_rmid_forced was 1 (so [`Table::sweep`] finishes
+    /// a destruction a VMA copy alive at that moment put off).
+    forced_detach: bool,
 }
 
 impl Object for Segment {
@@ -62,7 +76,7 @@ impl Segment {
         id: i32,
         size: u64,
         inode: Arc<dyn Inode>,
-        pid: i32,
+        (pid, tid): (i32, i32),
     ) -> Segment {
         Segment {
             perm,
@@ -78,7 +92,15 @@ impl Segment {
                 id,
                 size,
             }),
+            creator: Some(tid),
+            forced_detach: false,
         }
+    }
+
+    /// Linux's shm_may_destroy: nothing attached, and marked for removal or `forced`
+    /// (shm_rmid_forced).
+    pub fn may_destroy(&self, forced: bool) -> bool {
+        self.nattch() == 0 && (forced || self.perm.mode & SHM_DEST != 0)
     }
 
     /// Attachments: the VMAs holding the token.
@@ -121,12 +143,23 @@ impl Table {
     }
 
     /// Destroys segments marked for removal that nobody has attached any more (a VMA copy
-    /// that was briefly alive when the last attachment went).
-    pub fn sweep(&mut self) {
+    /// that was briefly alive when the last attachment went), and with shm_rmid_forced
+    /// (`forced`) the ones whose last detach or maker's exit happened while it was set.
+    pub fn sweep(&mut self, forced: bool) {
+        self.destroy_where(|s| s.may_destroy(forced && (s.forced_detach || s.creator.is_none())));
+    }
+
+    /// shm_rmid_forced was set to 1: the orphans nothing has attached are destroyed
+    /// (Linux's shm_destroy_orphaned).
+    pub fn destroy_orphaned(&mut self) {
+        self.destroy_where(|s| s.creator.is_none() && s.nattch() == 0);
+    }
+
+    fn destroy_where(&mut self, doomed: impl Fn(&Segment) -> bool) {
         let doomed: Vec<i32> = self
             .ids
             .iter()
-            .filter(|(_, s)| s.perm.mode & SHM_DEST != 0 && s.nattch() == 0)
+            .filter(|(_, s)| doomed(s))
             .map(|(id, _)| id)
             .collect();
         for id in doomed {
@@ -152,8 +185,29 @@ pub fn detached(token: Arc<Attach>, pid: i32) {
     drop(token);
     seg.dtime = now();
     seg.lpid = pid;
-    let gone = seg.perm.mode & SHM_DEST != 0 && seg.nattch() == 0;
-    if gone {
+    let forced = ns.tunables.shm_rmid_forced();
+    seg.forced_detach = forced;
+    if seg.may_destroy(forced) {
+        t.destroy(id);
+    }
+}
+
+/// The segments `made_by` picks lost their maker (Linux's exit_shm: the thread exited, or
+/// moved to another IPC namespace): they are orphans now, and with shm_rmid_forced set
+/// those nothing has attached are destroyed.
+pub fn exit_shm(ns: &IpcNs, made_by: impl Fn(&Segment) -> bool) {
+    let forced = ns.tunables.shm_rmid_forced();
+    let mut t = lock(&ns.shm);
+    let mut doomed = Vec::new();
+    for (id, seg) in t.ids.iter_mut() {
+        if seg.creator.is_some() && made_by(seg) {
+            seg.creator = None;
+            if seg.may_destroy(forced) {
+                doomed.push(id);
+            }
+        }
+    }
+    for id in doomed {
         t.destroy(id);
     }
 }

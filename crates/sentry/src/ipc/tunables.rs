@@ -1,54 +1,89 @@
-//! An IPC namespace's System V limits that root may change: /proc/sys/kernel/{shmmax,
-//! shmall, shmmni, msgmax, msgmnb, msgmni, sem}, as Linux keeps them per namespace
-//! (`struct ipc_namespace`'s shm_ctl*, msg_ctl* and sem_ctls). They start at Linux's
-//! defaults (`super::limits`) and change by a write of the file (the guest's root), or by
-//! the OCI bundle's `linux.sysctl` before the container starts. The fixed limits (SHMMIN,
-//! SEMVMX, SEMAEM) stay in `super::limits`.
+//! An IPC namespace's limits that root may change, as Linux keeps them per namespace
+//! (`struct ipc_namespace`): the System V ones of /proc/sys/kernel/{shmmax, shmall, shmmni,
+//! msgmax, msgmnb, msgmni, sem}, kernel.shm_rmid_forced (ipc/ipc_sysctl.c), and the POSIX
+//! message queue ones of /proc/sys/fs/mqueue/{queues_max, msg_max, msgsize_max,
+//! msg_default, msgsize_default} (ipc/mq_sysctl.c). They start at Linux's defaults
+//! (`super::limits`) and change by a write of the file (the guest's root), or by the OCI
+//! bundle's `linux.sysctl` before the container starts; a write goes through
+//! [`super::IpcNs::set_sysctl`], which also does what shm_rmid_forced's write does. The
+//! fixed limits (SHMMIN, SEMVMX, SEMAEM, HARD_MSGMAX, ...) stay in `super::limits`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{limits, IPCMNI};
 use crate::errno::Errno;
 
-/// The files, in /proc/sys/kernel.
+/// The files in /proc/sys/kernel.
 pub const NAMES: &[&str] = &[
-    "shmmax", "shmall", "shmmni", "msgmax", "msgmnb", "msgmni", "sem",
+    "shmmax",
+    "shmall",
+    "shmmni",
+    "msgmax",
+    "msgmnb",
+    "msgmni",
+    "sem",
+    "shm_rmid_forced",
+];
+
+/// The files in /proc/sys/fs/mqueue.
+pub const MQUEUE_NAMES: &[&str] = &[
+    "queues_max",
+    "msg_max",
+    "msgsize_max",
+    "msg_default",
+    "msgsize_default",
 ];
 
 /// The limits of one IPC namespace.
 pub struct Tunables {
     shmmax: AtomicU64,
     shmall: AtomicU64,
-    shmmni: AtomicU64,
-    msgmax: AtomicU64,
-    msgmnb: AtomicU64,
-    msgmni: AtomicU64,
+    shmmni: AtomicI64,
+    msgmax: AtomicI64,
+    msgmnb: AtomicI64,
+    msgmni: AtomicI64,
     /// SEMMSL, SEMMNS, SEMOPM, SEMMNI: the order of /proc/sys/kernel/sem.
     sem: [AtomicU64; 4],
+    shm_rmid_forced: AtomicI64,
+    /// An `int` Linux lets take any value, negative ones too (proc_dointvec), shown as
+    /// written, but compared as the unsigned int it is kept in (-1: no limit).
+    mq_queues_max: AtomicI64,
+    mq_msg_max: AtomicI64,
+    mq_msgsize_max: AtomicI64,
+    mq_msg_default: AtomicI64,
+    mq_msgsize_default: AtomicI64,
 }
 
 impl Default for Tunables {
     fn default() -> Self {
         let v = |x: u64| AtomicU64::new(x);
+        let i = |x: i64| AtomicI64::new(x);
         Tunables {
             shmmax: v(limits::SHMMAX),
             shmall: v(limits::SHMALL),
-            shmmni: v(limits::SHMMNI as u64),
-            msgmax: v(limits::MSGMAX as u64),
-            msgmnb: v(limits::MSGMNB as u64),
-            msgmni: v(limits::MSGMNI as u64),
+            shmmni: i(limits::SHMMNI as i64),
+            msgmax: i(limits::MSGMAX as i64),
+            msgmnb: i(limits::MSGMNB as i64),
+            msgmni: i(limits::MSGMNI as i64),
             sem: [
                 v(limits::SEMMSL as u64),
                 v(limits::SEMMNS as u64),
                 v(limits::SEMOPM as u64),
                 v(limits::SEMMNI as u64),
             ],
+            shm_rmid_forced: i(0),
+            mq_queues_max: i(limits::MQ_QUEUES_MAX),
+            mq_msg_max: i(limits::MQ_MSG_MAX),
+            mq_msgsize_max: i(limits::MQ_MSGSIZE_MAX),
+            mq_msg_default: i(limits::MQ_MSG_DEFAULT),
+            mq_msgsize_default: i(limits::MQ_MSGSIZE_DEFAULT),
         }
     }
 }
 
 /// The largest value an `int` sysctl takes.
 const INT_MAX: u64 = i32::MAX as u64;
+const INT_MIN: i64 = i32::MIN as i64;
 
 impl Tunables {
     pub fn shmmax(&self) -> u64 {
@@ -68,6 +103,25 @@ impl Tunables {
     }
     pub fn msgmni(&self) -> usize {
         self.msgmni.load(Ordering::Relaxed) as usize
+    }
+    /// kernel.shm_rmid_forced: segments go at their last detach, IPC_RMID or not.
+    pub fn shm_rmid_forced(&self) -> bool {
+        self.shm_rmid_forced.load(Ordering::Relaxed) != 0
+    }
+    pub fn mq_queues_max(&self) -> i64 {
+        self.mq_queues_max.load(Ordering::Relaxed)
+    }
+    pub fn mq_msg_max(&self) -> i64 {
+        self.mq_msg_max.load(Ordering::Relaxed)
+    }
+    pub fn mq_msgsize_max(&self) -> i64 {
+        self.mq_msgsize_max.load(Ordering::Relaxed)
+    }
+    pub fn mq_msg_default(&self) -> i64 {
+        self.mq_msg_default.load(Ordering::Relaxed)
+    }
+    pub fn mq_msgsize_default(&self) -> i64 {
+        self.mq_msgsize_default.load(Ordering::Relaxed)
     }
     pub fn semmsl(&self) -> usize {
         self.sem[0].load(Ordering::Relaxed) as usize
@@ -90,7 +144,9 @@ impl Tunables {
                 let [a, b, c, d] = self.sem.each_ref().map(get);
                 format!("{a}\t{b}\t{c}\t{d}\n")
             }
-            _ => format!("{}\n", get(self.field(name)?.0)),
+            "shmmax" => format!("{}\n", get(&self.shmmax)),
+            "shmall" => format!("{}\n", get(&self.shmall)),
+            _ => format!("{}\n", self.int_field(name)?.0.load(Ordering::Relaxed)),
         })
     }
 
@@ -103,8 +159,16 @@ impl Tunables {
     /// a negative `int` in `sem`; here it is EINVAL.)
     pub fn set(&self, name: &str, text: &[u8]) -> Result<(), Errno> {
         let count = if name == "sem" { 4 } else { 1 };
-        let numbers = parse_numbers(text, count)?;
+        let signed = parse_numbers(text, count)?;
+        // Only an `int` file other than sem takes a sign (see `int_field`).
+        let unsigned = || -> Result<Vec<u64>, Errno> {
+            signed
+                .iter()
+                .map(|&(neg, n)| if neg { Err(Errno::EINVAL) } else { Ok(n) })
+                .collect()
+        };
         if name == "sem" {
+            let numbers = unsigned()?;
             // Fewer than four leave the rest as they were, as Linux's proc_dointvec does.
             if numbers.iter().any(|&n| n > INT_MAX) {
                 return Err(Errno::EINVAL);
@@ -121,35 +185,64 @@ impl Tunables {
                 None => Ok(()),
             };
         }
-        let (slot, max) = self.field(name).ok_or(Errno::ENOENT)?;
-        match numbers[..] {
-            [n] if n <= max => {
-                slot.store(n, Ordering::Relaxed);
-                Ok(())
-            }
-            _ => Err(Errno::EINVAL),
+        let ulong = match name {
+            "shmmax" => Some(&self.shmmax),
+            "shmall" => Some(&self.shmall),
+            _ => None,
+        };
+        if let Some(slot) = ulong {
+            slot.store(unsigned()?[0], Ordering::Relaxed);
+            return Ok(());
         }
+        let (slot, min, max) = self.int_field(name).ok_or(Errno::ENOENT)?;
+        // Linux's do_proc_dointvec_conv: an `int` first (INT_MIN..=INT_MAX), then the
+        // file's range (proc_dointvec_minmax).
+        let value = match signed[0] {
+            (false, n) if n <= INT_MAX => n as i64,
+            (true, n) if n <= INT_MAX + 1 => -(n as i64),
+            _ => return Err(Errno::EINVAL),
+        };
+        if !(min..=max).contains(&value) {
+            return Err(Errno::EINVAL);
+        }
+        slot.store(value, Ordering::Relaxed);
+        Ok(())
     }
 
-    /// The single-number field `name` and its largest value.
-    fn field(&self, name: &str) -> Option<(&AtomicU64, u64)> {
-        Some(match name {
-            "shmmax" => (&self.shmmax, u64::MAX),
-            "shmall" => (&self.shmall, u64::MAX),
-            "shmmni" => (&self.shmmni, IPCMNI as u64),
-            "msgmax" => (&self.msgmax, INT_MAX),
-            "msgmnb" => (&self.msgmnb, INT_MAX),
-            "msgmni" => (&self.msgmni, IPCMNI as u64),
+    /// The `int` file `name` and its range, as Linux's table gives them: the System V
+    /// ones 0 up to INT_MAX or IPCMNI (proc_ipc_dointvec_minmax), shm_rmid_forced 0 or 1,
+    /// the mqueue ones mq_sysctl.c's (queues_max any `int`; msg_max and msg_default
+    /// 1..=HARD_MSGMAX; msgsize_max and msgsize_default 128..=HARD_MSGSIZEMAX).
+    fn int_field(&self, name: &str) -> Option<(&AtomicI64, i64, i64)> {
+        let int_max = INT_MAX as i64;
+        let mni = IPCMNI as i64;
+        let (msgs, sizes) = (
+            (limits::MIN_MSGMAX, limits::HARD_MSGMAX),
+            (limits::MIN_MSGSIZEMAX, limits::HARD_MSGSIZEMAX),
+        );
+        let (slot, (min, max)) = match name {
+            "shmmni" => (&self.shmmni, (0, mni)),
+            "msgmax" => (&self.msgmax, (0, int_max)),
+            "msgmnb" => (&self.msgmnb, (0, int_max)),
+            "msgmni" => (&self.msgmni, (0, mni)),
+            "shm_rmid_forced" => (&self.shm_rmid_forced, (0, 1)),
+            "queues_max" => (&self.mq_queues_max, (INT_MIN, int_max)),
+            "msg_max" => (&self.mq_msg_max, msgs),
+            "msg_default" => (&self.mq_msg_default, msgs),
+            "msgsize_max" => (&self.mq_msgsize_max, sizes),
+            "msgsize_default" => (&self.mq_msgsize_default, sizes),
             _ => return None,
-        })
+        };
+        Some((slot, min, max))
     }
 }
 
 /// Up to `count` numbers of a sysctl write, as Linux's proc_get_long reads them: white
-/// space first, then digits in base 0 (`0x` hexadecimal, a leading `0` octal, decimal
-/// otherwise; no sign), each followed by a space, a tab, a newline or the end; at least
-/// one. What follows the last one taken is not looked at.
-fn parse_numbers(text: &[u8], count: usize) -> Result<Vec<u64>, Errno> {
+/// space first, then a `-` (when something follows it) and digits in base 0 (`0x`
+/// hexadecimal, a leading `0` octal, decimal otherwise), each followed by a space, a tab, a
+/// newline or the end; at least one. What follows the last one taken is not looked at.
+/// Each is (negative, magnitude).
+fn parse_numbers(text: &[u8], count: usize) -> Result<Vec<(bool, u64)>, Errno> {
     let mut numbers = Vec::new();
     let mut rest = text;
     while numbers.len() < count {
@@ -161,6 +254,10 @@ fn parse_numbers(text: &[u8], count: usize) -> Result<Vec<u64>, Errno> {
         }
         if rest.is_empty() {
             break;
+        }
+        let neg = matches!(rest, [b'-', _, ..]);
+        if neg {
+            rest = &rest[1..];
         }
         let (radix, digits) = match rest {
             [b'0', b'x' | b'X', tail @ ..] => (16, tail),
@@ -176,7 +273,8 @@ fn parse_numbers(text: &[u8], count: usize) -> Result<Vec<u64>, Errno> {
         }
         let (number, tail) = digits.split_at(len);
         let number = std::str::from_utf8(number).map_err(|_| Errno::EINVAL)?;
-        numbers.push(u64::from_str_radix(number, radix).map_err(|_| Errno::EINVAL)?);
+        let magnitude = u64::from_str_radix(number, radix).map_err(|_| Errno::EINVAL)?;
+        numbers.push((neg, magnitude));
         if !matches!(tail.first(), None | Some(b' ' | b'\t' | b'\n')) {
             return Err(Errno::EINVAL);
         }
@@ -239,5 +337,58 @@ mod tests {
             (5, 6, 7, 4)
         );
         assert_eq!(t.set("nosuch", b"1"), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn mqueue_files_and_shm_rmid_forced_take_linux_ranges() {
+        let t = Tunables::default();
+        for (name, text) in [
+            ("queues_max", "256\n"),
+            ("msg_max", "10\n"),
+            ("msgsize_max", "8192\n"),
+            ("msg_default", "10\n"),
+            ("msgsize_default", "8192\n"),
+            ("shm_rmid_forced", "0\n"),
+        ] {
+            assert_eq!(t.text(name).as_deref(), Some(text), "{name}");
+        }
+        // queues_max is a plain int (proc_dointvec): negative ones too.
+        assert_eq!(t.set("queues_max", b"-1\n"), Ok(()));
+        assert_eq!(t.text("queues_max").as_deref(), Some("-1\n"));
+        assert_eq!(t.set("queues_max", b"-2147483648"), Ok(()));
+        assert_eq!(t.mq_queues_max(), i32::MIN as i64);
+        assert_eq!(t.set("msg_max", b"65536"), Ok(()));
+        assert_eq!(t.set("msgsize_max", b"128"), Ok(()));
+        assert_eq!(t.set("msg_default", b"1"), Ok(()));
+        assert_eq!(t.set("msgsize_default", b"16777216"), Ok(()));
+        assert_eq!(t.set("shm_rmid_forced", b"1"), Ok(()));
+        assert!(t.shm_rmid_forced());
+        for (name, bad) in [
+            ("queues_max", &b"2147483648"[..]),
+            ("queues_max", b"-2147483649"),
+            ("queues_max", b"-"),
+            ("queues_max", b"--1"),
+            ("msg_max", b"0"),
+            ("msg_max", b"65537"),
+            ("msg_max", b"-1"),
+            ("msg_default", b"0"),
+            ("msgsize_max", b"127"),
+            ("msgsize_max", b"16777217"),
+            ("msgsize_default", b"127"),
+            ("shm_rmid_forced", b"2"),
+            ("shm_rmid_forced", b"-1"),
+            ("shmmax", b"-1"),
+        ] {
+            assert_eq!(t.set(name, bad), Err(Errno::EINVAL), "{name} {bad:?}");
+        }
+        assert_eq!(
+            (
+                t.mq_msg_max(),
+                t.mq_msgsize_max(),
+                t.mq_msg_default(),
+                t.mq_msgsize_default()
+            ),
+            (65536, 128, 1, 16 << 20)
+        );
     }
 }

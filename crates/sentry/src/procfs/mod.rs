@@ -331,37 +331,18 @@ impl ProcFs {
         self.lock().get(&pid).cloned()
     }
 
-    /// The mqueue file system to mount at /dev/mqueue: the sandbox's POSIX message queues,
-    /// each a file reading its status line. Queues are made and removed with mq_open and
-    /// mq_unlink only (not by creating or removing files here).
+    /// The mqueue file system to mount at /dev/mqueue: the sandbox's first IPC namespace's
+    /// POSIX message queues (looked up when listed: the kernel may not exist yet at the
+    /// sandbox's first mounts).
     pub fn mqueue_root(&self) -> Arc<dyn Inode> {
         let me = self.me.clone();
-        DynDir::build(
-            "/mqueue",
-            0o1777,
-            Box::new(move || {
-                let Some(k) = me.upgrade().and_then(|fs| fs.kernel().ok()) else {
-                    return Vec::new();
-                };
-                let queues: Vec<_> = crate::ipc::lock(&k.ipc.mq.queues)
-                    .iter()
-                    .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
-                    .collect();
-                queues
-                    .into_iter()
-                    .map(|(name, q)| {
-                        let file = GenFile::build(
-                            "/mqueue/queue",
-                            Box::new(move || {
-                                let q = q.upgrade().ok_or(libc::ENOENT)?;
-                                Ok(q.status_line().into_bytes())
-                            }),
-                        );
-                        (name, file)
-                    })
-                    .collect()
-            }),
-        )
+        mqueue_dir(move || Some(me.upgrade()?.kernel().ok()?.ipc.clone()))
+    }
+
+    /// The mqueue file system of IPC namespace `ns`, for a mount made in it (the mount
+    /// holds the namespace, as Linux's superblock does).
+    pub fn mqueue_root_of(&self, ns: Arc<crate::ipc::IpcNs>) -> Arc<dyn Inode> {
+        mqueue_dir(move || Some(ns.clone()))
     }
 
     /// The root directory, to mount at /proc.
@@ -461,9 +442,9 @@ impl ProcFs {
     }
 }
 
-/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only but for the System V
-/// limits root may write (`ipc_sysctls`), and the network
-/// sysctls (net.rs).
+/// /proc/sys: kernel/, fs/ and vm/ files programs read, read-only but for the IPC
+/// namespace's limits root may write (`ipc_sysctls`: the System V ones, shm_rmid_forced
+/// and fs/mqueue), and the network sysctls (net.rs).
 fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys",
@@ -471,7 +452,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
         Box::new(move || {
             let me = me.clone();
             vec![
-                (b"fs".to_vec(), sys_fs_dir()),
+                (b"fs".to_vec(), sys_fs_dir(me.clone())),
                 (b"vm".to_vec(), sys_vm_dir()),
                 (b"net".to_vec(), net::sys_net_dir()),
                 (
@@ -581,7 +562,7 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                                 ),
                             ]
                             .into_iter()
-                            .chain(ipc_sysctls(&me))
+                            .chain(ipc_sysctls(&me, "kernel", crate::ipc::tunables::NAMES))
                             .collect()
                         }),
                     ),
@@ -591,13 +572,19 @@ fn sys_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/sys/kernel/{shmmax, shmall, shmmni, msgmax, msgmnb, msgmni, sem}: the reader's
-/// IPC namespace's limits, which root may change (crate::ipc::tunables).
-fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
-    crate::ipc::tunables::NAMES
+/// /proc/sys/kernel/{shmmax, shmall, shmmni, msgmax, msgmnb, msgmni, sem, shm_rmid_forced}
+/// (`dir` "kernel", `names` tunables::NAMES) or /proc/sys/fs/mqueue/* ("fs/mqueue",
+/// tunables::MQUEUE_NAMES): the reader's IPC namespace's limits, which root may change
+/// (crate::ipc::tunables).
+fn ipc_sysctls(
+    me: &Weak<ProcFs>,
+    dir: &str,
+    names: &'static [&'static str],
+) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
+    names
         .iter()
         .map(|&name| {
-            let path = format!("/sys/kernel/{name}");
+            let path = format!("/sys/{dir}/{name}");
             let me = me.clone();
             let file = SysctlFile::build(
                 &path,
@@ -606,13 +593,47 @@ fn ipc_sysctls(me: &Weak<ProcFs>) -> Vec<(Vec<u8>, Arc<dyn Inode>)> {
                     let ns = me.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
                     let text = ns.tunables.text(name).unwrap_or_default().into_bytes();
                     let apply: nodes::Apply =
-                        Box::new(move |bytes| ns.tunables.set(name, bytes).map_err(|e| e.0));
+                        Box::new(move |bytes| ns.set_sysctl(name, bytes).map_err(|e| e.0));
                     Ok((text, apply))
                 }),
             );
             (name.as_bytes().to_vec(), file)
         })
         .collect()
+}
+
+/// The mqueue file system's root directory listing the queues of the namespace `ns` gives:
+/// each a file reading its status line. Queues are made and removed with mq_open and
+/// mq_unlink only (not by creating or removing files here).
+fn mqueue_dir(
+    ns: impl Fn() -> Option<Arc<crate::ipc::IpcNs>> + Send + Sync + 'static,
+) -> Arc<dyn Inode> {
+    DynDir::build(
+        "/mqueue",
+        0o1777,
+        Box::new(move || {
+            let Some(ns) = ns() else {
+                return Vec::new();
+            };
+            let queues: Vec<_> = crate::ipc::lock(&ns.mq.queues)
+                .iter()
+                .map(|(n, q)| (n.clone(), std::sync::Arc::downgrade(q)))
+                .collect();
+            queues
+                .into_iter()
+                .map(|(name, q)| {
+                    let file = GenFile::build(
+                        "/mqueue/queue",
+                        Box::new(move || {
+                            let q = q.upgrade().ok_or(libc::ENOENT)?;
+                            Ok(q.status_line().into_bytes())
+                        }),
+                    );
+                    (name, file)
+                })
+                .collect()
+        }),
+    )
 }
 
 /// /proc/sysvipc: the sandbox's System V IPC objects, in Linux's layout (what `ipcs` reads).
@@ -633,9 +654,10 @@ fn sysvipc_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
                         } else {
                             "/sysvipc/sem"
                         },
+                        // The reader's IPC namespace, as Linux's sysvipc files show.
                         Box::new(move || {
-                            let k = me.upgrade().ok_or(libc::ENOENT)?.kernel()?;
-                            Ok(show(&k.ipc).into_bytes())
+                            let ns = me.upgrade().ok_or(libc::ENOENT)?.current_ipc_ns()?;
+                            Ok(show(&ns).into_bytes())
                         }),
                     ),
                 )
@@ -704,12 +726,13 @@ fn sys_vm_dir() -> Arc<dyn Inode> {
     )
 }
 
-/// /proc/sys/fs: the limits the sandbox applies, read-only, and aio-nr.
-fn sys_fs_dir() -> Arc<dyn Inode> {
+/// /proc/sys/fs: the limits the sandbox applies, read-only, and aio-nr; fs/mqueue is the
+/// reader's IPC namespace's, writable (`ipc_sysctls`).
+fn sys_fs_dir(me: Weak<ProcFs>) -> Arc<dyn Inode> {
     DynDir::build(
         "/sys/fs",
         0o555,
-        Box::new(|| {
+        Box::new(move || {
             let file = |name: &str, value: String| {
                 let path = format!("/sys/fs/{name}");
                 let content = format!("{value}\n").into_bytes();
@@ -735,6 +758,15 @@ fn sys_fs_dir() -> Arc<dyn Inode> {
                     ),
                 ),
                 (b"inotify".to_vec(), sys_fs_inotify_dir()),
+                (
+                    b"mqueue".to_vec(),
+                    DynDir::build("/sys/fs/mqueue", 0o555, {
+                        let me = me.clone();
+                        Box::new(move || {
+                            ipc_sysctls(&me, "fs/mqueue", crate::ipc::tunables::MQUEUE_NAMES)
+                        })
+                    }),
+                ),
             ]
         }),
     )

@@ -321,6 +321,18 @@ impl Inode for SysctlFile {
         })))
     }
 
+    /// Linux's proc_sys_permission: no capability overrides a sysctl's mode (0644): root
+    /// (uid 0) reads and writes, the rest (group root too) read, nobody executes. (Linux
+    /// compares the euid; the fsuid here, which is the euid but after setfsuid.)
+    fn permission(&self, creds: &fs::vfs::perm::Creds, mask: u32) -> Option<Result<(), Errno>> {
+        let mode = if creds.uid == 0 { 0o6 } else { 0o4 };
+        Some(if mask & !mode & 0o7 == 0 {
+            Ok(())
+        } else {
+            Err(libc::EACCES)
+        })
+    }
+
     /// O_TRUNC (`echo N > file`) is ignored, as procfs ignores it; nothing else changes.
     fn setattr(&self, attr: &fs::vfs::SetAttr) -> Result<(), Errno> {
         let only_size = attr.mode.is_none()

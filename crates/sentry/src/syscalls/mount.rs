@@ -208,6 +208,9 @@ pub fn unshare(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         let procfs = t.kernel.procfs.clone();
         let next = cur.with_new(new, &owner, || procfs.uts_names(&cur.uts));
         t.process.set_namespaces(next);
+        if new & ns::CLONE_NEWIPC != 0 {
+            cur.ipc.ns.process_left(t.pid);
+        }
     }
     if let Some(creds) = creds {
         super::process::commit_creds(t, creds);
@@ -251,6 +254,7 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         // The rest belong to the initial user namespace here.
         _ => capable(c, Cap::SysAdmin),
     };
+    let ipc_target = matches!(target, NsRef::Ipc(_));
     match target {
         NsRef::Mnt(mnt) => {
             if !single {
@@ -290,7 +294,13 @@ pub fn setns(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         // The sandbox has one network namespace: joining it changes nothing.
         NsRef::Net(_) => {}
     }
+    let old_ipc = t.process.namespaces().ipc;
     t.process.set_namespaces(n);
+    // Linux's commit_nsset orphans the caller's segments on any IPC setns, into its own
+    // namespace too.
+    if ipc_target {
+        old_ipc.ns.process_left(t.pid);
+    }
     Ok(0)
 }
 

@@ -194,7 +194,8 @@ pub fn new_mount(
         }
         b"mqueue" => {
             words(data)?;
-            let root = t.kernel.procfs.mqueue_root();
+            // The mounter's IPC namespace's queues, as Linux's mqueue_get_tree binds them.
+            let root = t.kernel.procfs.mqueue_root_of(n.ipc.ns.clone());
             Ok(Mount::with_options(
                 root, "mqueue", source, "", flags, n.ipc.ino,
             ))

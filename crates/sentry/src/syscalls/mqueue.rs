@@ -12,8 +12,8 @@ use platform::UserRegs;
 
 use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
-use crate::ipc::lock;
 use crate::ipc::mqueue::{self as mq, MqFile, Notify, Queue};
+use crate::ipc::{limits, lock};
 use crate::task::TaskState;
 
 const NAME_MAX: usize = 255;
@@ -22,11 +22,20 @@ const SIGEV_NONE: i32 = 1;
 const SIGEV_THREAD: i32 = 2;
 
 fn read_name(t: &TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
+    check_name(copy_name(t, addr)?)
+}
+
+/// The name as getname copies it (EFAULT, ENAMETOOLONG).
+fn copy_name(t: &TaskState, addr: u64) -> Result<Vec<u8>, Errno> {
     let name = t.mm.copy_in_cstring(addr, libc::PATH_MAX as usize)?;
     if name.len() >= libc::PATH_MAX as usize {
         return Err(Errno::ENAMETOOLONG);
     }
-    // As a lookup in the mqueue file system's root (lookup_one_len).
+    Ok(name)
+}
+
+/// The name as a lookup in the mqueue file system's root takes it (lookup_one_len).
+fn check_name(name: Vec<u8>) -> Result<Vec<u8>, Errno> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
         return Err(Errno::EACCES);
     }
@@ -85,10 +94,13 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    let name = read_name(t, name_addr)?;
-    if oflag & libc::O_ACCMODE == libc::O_ACCMODE {
-        return Err(Errno::EINVAL);
+    let name = copy_name(t, name_addr)?;
+    // Linux's do_mq_open takes the descriptor before it looks the name up: a full table
+    // is EMFILE whatever the name, and never leaves a queue made.
+    if t.fds.lowest_free(0) as u64 >= super::fd::fd_limit(t) {
+        return Err(Errno::EMFILE);
     }
+    let name = check_name(name)?;
     let ns = t.process.namespaces().ipc.ns;
     let queue = {
         let mut queues = lock(&ns.mq.queues);
@@ -97,6 +109,12 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 if oflag & libc::O_CREAT != 0 && oflag & libc::O_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
+                // Only an existing queue refuses O_ACCMODE (prepare_open); a new one is
+                // made and opened for neither reading nor writing, as Linux's
+                // dentry_open gives it.
+                if oflag & libc::O_ACCMODE == libc::O_ACCMODE {
+                    return Err(Errno::EINVAL);
+                }
                 if !permitted(t, q, access_wanted(oflag)) {
                     return Err(Errno::EACCES);
                 }
@@ -104,36 +122,46 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             }
             None if oflag & libc::O_CREAT == 0 => return Err(Errno::ENOENT),
             None => {
+                // Linux's mqueue_create_attr, then mqueue_get_inode: the number of queues
+                // first (ENOSPC), then the attributes (EINVAL), then RLIMIT_MSGQUEUE
+                // (EMFILE). CAP_SYS_RESOURCE passes queues_max, and may ask for up to the
+                // hard limits rather than the namespace's.
                 let privileged = capable(&t.creds, Cap::SysResource);
+                let lim = &ns.tunables;
+                let mut accounts = lock(&ns.mq.accounts);
+                // Linux keeps queues_max in an unsigned int: -1 written is no limit.
+                let queues_max = lim.mq_queues_max() as u32 as i64;
+                if accounts.queues >= queues_max && !privileged {
+                    return Err(Errno(libc::ENOSPC));
+                }
+                // Without attributes, the defaults, capped by the maxima.
                 let (maxmsg, msgsize) = match attr {
-                    Some([_, maxmsg, msgsize, _]) => {
-                        if maxmsg <= 0 || msgsize <= 0 {
-                            return Err(Errno::EINVAL);
-                        }
-                        if (maxmsg > mq::MSG_MAX || msgsize > mq::MSGSIZE_MAX) && !privileged {
-                            return Err(Errno::EINVAL);
-                        }
-                        if maxmsg > mq::HARD_MSGMAX || msgsize > mq::HARD_MSGSIZEMAX {
-                            return Err(Errno::EINVAL);
-                        }
-                        (maxmsg, msgsize)
-                    }
-                    None => (mq::MSG_DEFAULT, mq::MSGSIZE_DEFAULT),
+                    Some([_, maxmsg, msgsize, _]) => (maxmsg, msgsize),
+                    None => (
+                        lim.mq_msg_max().min(lim.mq_msg_default()),
+                        lim.mq_msgsize_max().min(lim.mq_msgsize_default()),
+                    ),
                 };
-                // RLIMIT_MSGQUEUE, as Linux's mqueue_get_inode counts a queue's bytes.
-                let per_msg = 8 + msgsize as u64;
-                let bytes = (maxmsg as u64).saturating_mul(per_msg);
-                let mine: u64 = queues
-                    .values()
-                    .filter(|q| q.uid == t.creds.uid)
-                    .map(|q| (q.maxmsg as u64).saturating_mul(8 + q.msgsize as u64))
-                    .sum();
+                if maxmsg <= 0 || msgsize <= 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let (most, most_size) = if privileged {
+                    (limits::HARD_MSGMAX, limits::HARD_MSGSIZEMAX)
+                } else {
+                    (lim.mq_msg_max(), lim.mq_msgsize_max())
+                };
+                if maxmsg > most || msgsize > most_size {
+                    return Err(Errno::EINVAL);
+                }
+                // RLIMIT_MSGQUEUE, against the bytes of the real user's queues.
+                let bytes = mq::queue_bytes(maxmsg, msgsize);
+                let user = t.creds.uid;
+                let mine = accounts.bytes.get(&user).copied().unwrap_or(0);
                 if mine.saturating_add(bytes) > t.rlimits[libc::RLIMIT_MSGQUEUE as usize].0 {
                     return Err(Errno::EMFILE);
                 }
-                if queues.len() >= mq::QUEUES_MAX && !privileged {
-                    return Err(Errno(libc::ENOSPC));
-                }
+                let charge = mq::Charge::new(&ns.mq.accounts, &mut accounts, user, bytes);
+                drop(accounts);
                 let q = Arc::new(Queue {
                     name: name.clone(),
                     maxmsg,
@@ -144,6 +172,7 @@ pub fn mq_open(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                     ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
                     state: Default::default(),
                     wq: Default::default(),
+                    charge,
                 });
                 queues.insert(name, q.clone());
                 q

@@ -31,7 +31,7 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (key, size, flags) = (a[0] as i32, a[1], a[2] as i32);
     let ns = t.process.namespaces().ipc.ns;
     let mut tab = lock(&ns.shm);
-    tab.sweep();
+    tab.sweep(ns.tunables.shm_rmid_forced());
     let pages_now = tab.pages;
     let creds = t.creds.clone();
     let id = tab.ids.get_or_create(
@@ -63,7 +63,7 @@ pub fn shmget(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 return Err(Errno(libc::ENOSPC));
             }
             let inode = super::copy::shared_anonymous_object(t, size)?;
-            Ok(Segment::new(&ns, perm, id, size, inode, t.pid))
+            Ok(Segment::new(&ns, perm, id, size, inode, (t.pid, t.tid)))
         },
     )?;
     tab.pages = tab.ids.iter().map(|(_, s)| s.pages()).sum();
@@ -115,7 +115,7 @@ pub fn shmat(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let ns = t.process.namespaces().ipc.ns;
     let (inode, token, key) = {
         let mut tab = lock(&ns.shm);
-        tab.sweep();
+        tab.sweep(ns.tunables.shm_rmid_forced());
         let seg = tab.ids.get(id)?;
         seg.perm.check(&t.creds, acc)?;
         (seg.inode.clone(), seg.attach.clone(), seg.perm.key)
@@ -229,7 +229,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             put_u64(&mut b, 32, ns.tunables.shmall());
             let max = {
                 let mut tab = lock(&ns.shm);
-                tab.sweep();
+                tab.sweep(ns.tunables.shm_rmid_forced());
                 tab.ids.max_idx()
             };
             t.mm.copy_out(buf, &b)?;
@@ -241,7 +241,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             let mut b = [0u8; 48];
             let max = {
                 let mut tab = lock(&ns.shm);
-                tab.sweep();
+                tab.sweep(ns.tunables.shm_rmid_forced());
                 put_u32(&mut b, 0, tab.ids.in_use() as u32);
                 put_u64(&mut b, 8, tab.pages);
                 let rss: u64 = tab
@@ -258,7 +258,7 @@ pub fn shmctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         SHM_STAT | SHM_STAT_ANY | IPC_STAT => {
             let (ret, bytes) = {
                 let mut tab = lock(&ns.shm);
-                tab.sweep();
+                tab.sweep(ns.tunables.shm_rmid_forced());
                 let (ret, seg) = if cmd == IPC_STAT {
                     (0, tab.ids.get(id)?)
                 } else {
