@@ -623,6 +623,10 @@ program_test!(mount_ns);
 // namespace is the child's own; the one mount is in a mount namespace it made.
 program_test!(userns);
 
+// membarrier: QUERY (without the RSEQ bits), registrations across fork and execve, EPERM and
+// EINVAL, and the asymmetric-fence pattern it exists for.
+program_test!(membarrier);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

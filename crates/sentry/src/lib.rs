@@ -14,6 +14,7 @@ pub mod ipc;
 pub mod job;
 pub mod kernel;
 pub mod loader;
+pub mod membarrier;
 pub mod mm;
 pub mod namespaces;
 pub mod process;

@@ -138,7 +138,9 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             .new_address_space()
             .map_err(|_| Errno::ENOMEM)?;
         let child = t.mm.lock().fork(space).map_err(|_| Errno::ENOMEM)?;
-        Arc::new(Mm::new(child))
+        let mut child = Mm::new(child);
+        child.membarrier = t.mm.membarrier.fork();
+        Arc::new(child)
     };
     let fds = if flags & CLONE_FILES != 0 {
         if !thread {

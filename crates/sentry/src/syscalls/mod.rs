@@ -14,6 +14,7 @@ mod inotify;
 pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
+mod membarrier;
 mod mempolicy;
 mod mm;
 mod mount;
@@ -108,6 +109,7 @@ const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LO
 const MEMPOLICY: &str = "one memory node (node 0), as on this host: policies are checked, recorded (per thread, per VMA by mbind) and reported as Linux reports them, never applied; mbind's MPOL_MF_MOVE/STRICT have nothing to move or report; a shared mapping's policy is its VMA's, not the shared file's (Linux's shmem shared policy); no /proc/PID/numa_maps";
 const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
+const MEMBARRIER: &str = "barriers are the host's MEMBARRIER_CMD_PRIVATE_EXPEDITED (SYNC_CORE: its sync-core form) on the sentry process, which covers every thread of the sandbox (registered or not, and the sentry's own), not host processes sharing a file mapping with it; GLOBAL is expedited too; without the host's expedited commands GLOBAL and the memory barriers fall back to its MEMBARRIER_CMD_GLOBAL and the sync-core commands are not offered (QUERY reports what is backed); no RSEQ commands (EINVAL, as a kernel without rseq)";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
@@ -259,6 +261,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setsid, process::setsid, Full, Any),
     sys(n::SYS_execve, exec::execve, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
+    sys(n::SYS_membarrier, membarrier::membarrier, Partial(MEMBARRIER), Own),
     sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes"), Own),
     sys(n::SYS_kill, sigsend::kill, Full, Own),
     sys(n::SYS_tkill, sigsend::tkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
@@ -560,6 +563,7 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if nr == n::SYS_membarrier as u64 => membarrier::never_blocks(regs.syscall_args()),
         Some(_) if nr == n::SYS_clone as u64 || nr == n::SYS_clone3 as u64 => {
             clone::thread_on_poller(task, regs)
         }
