@@ -88,7 +88,7 @@ fn wait(
     let waiter = t.waiter.clone();
     let check = || mm.read_u32(addr).map(|v| v == val).unwrap_or(false);
     match futex::wait(k, bitset, dl, check, || waiter.interrupted()) {
-        WaitResult::Woken => Ok(0),
+        WaitResult::Woken(_) => Ok(0),
         WaitResult::ValueChanged => Err(Errno::EAGAIN),
         WaitResult::TimedOut => Err(Errno(libc::ETIMEDOUT)),
         // As Linux: an untimed wait restarts under SA_RESTART; a timed one goes on through
