@@ -627,6 +627,10 @@ program_test!(userns);
 // EINVAL, and the asymmetric-fence pattern it exists for.
 program_test!(membarrier);
 
+// futex_waitv: woken through any of its futexes (private, and shared with another process),
+// EAGAIN, absolute timeouts on both clocks, EINTR and SA_RESTART, the argument checks.
+program_test!(futex_waitv);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

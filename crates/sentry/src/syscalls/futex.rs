@@ -33,7 +33,7 @@ pub fn never_blocks(op: u64) -> bool {
     )
 }
 
-fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
+pub(super) fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
@@ -42,7 +42,7 @@ fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
 
 /// Reads a timespec and turns it into a deadline: relative for FUTEX_WAIT, absolute (on
 /// the chosen clock) for FUTEX_WAIT_BITSET.
-fn deadline(
+pub(super) fn deadline(
     t: &TaskState,
     addr: u64,
     absolute: bool,

@@ -9,6 +9,7 @@ mod copy;
 mod exec;
 mod fd;
 mod futex;
+mod futex_waitv;
 mod ifioctl;
 mod inotify;
 pub use ifioctl::host_socket_ioctls;
@@ -261,6 +262,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setsid, process::setsid, Full, Any),
     sys(n::SYS_execve, exec::execve, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
+    sys(n::SYS_futex_waitv, futex_waitv::futex_waitv, Partial("FUTEX2_SIZE_U32 with or without FUTEX2_PRIVATE; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL (as before Linux 6.16)"), Own),
     sys(n::SYS_membarrier, membarrier::membarrier, Partial(MEMBARRIER), Own),
     sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes"), Own),
     sys(n::SYS_kill, sigsend::kill, Full, Own),
@@ -528,6 +530,7 @@ pub fn may_wait_long(task: &TaskState, regs: &UserRegs) -> bool {
             n::SYS_epoll_wait,
             n::SYS_epoll_pwait,
             n::SYS_epoll_pwait2,
+            n::SYS_futex_waitv,
             n::SYS_nanosleep,
             n::SYS_clock_nanosleep,
             n::SYS_wait4,
