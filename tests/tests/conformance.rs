@@ -631,6 +631,10 @@ program_test!(membarrier);
 // EAGAIN, absolute timeouts on both clocks, EINTR and SA_RESTART, the argument checks.
 program_test!(futex_waitv);
 
+// The old getdents against getdents64: names, inodes and types, record layout, small
+// buffers, d_off.
+program_test!(getdents);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

@@ -190,6 +190,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_chdir, namei::chdir, Full, Any),
     sys(n::SYS_fchdir, namei::fchdir, Full, Any),
     sys(n::SYS_getcwd, namei::getcwd, Full, Any),
+    sys(n::SYS_getdents, namei::getdents, Full, Any),
     sys(n::SYS_getdents64, namei::getdents64, Full, Any),
     // Metadata (attr.rs).
     sys(n::SYS_stat, attr::stat, Full, Any),
