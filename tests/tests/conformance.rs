@@ -635,6 +635,10 @@ program_test!(futex_waitv);
 // buffers, d_off.
 program_test!(getdents);
 
+// kcmp: shared objects after dup, fork, vfork, clone flags and threads; KCMP_EPOLL_TFD; the
+// errors and the access check.
+program_test!(kcmp);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

@@ -147,7 +147,7 @@ pub fn pidfd_send_signal(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
 /// Linux's ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS): the caller's own process, a
 /// process whose user ids all are the caller's real uid, or CAP_SYS_PTRACE. Partial: group
 /// ids and the target's dumpable flag aren't compared.
-fn may_access(t: &TaskState, target: &Recipient) -> bool {
+pub(super) fn may_access(t: &TaskState, target: &Recipient) -> bool {
     if target.group.pid == t.pid || capable(&t.creds, Cap::SysPtrace) {
         return true;
     }
