@@ -1,10 +1,10 @@
 /* kcmp(2): which kernel objects tasks share, after dup, fork, vfork, clone with CLONE_FILES
  * and friends, and between threads; KCMP_EPOLL_TFD; ESRCH, EBADF, EINVAL, EFAULT, ENOENT and
  * the ptrace access check's EPERM. Only "same" (0) or "different" (1 or 2) is printed: the
- * order of different objects is meaningless (obfuscated) by design. KCMP_IO and
- * KCMP_SYSVSEM are left out: Linux's answers there depend on whether the tasks ever did
- * block I/O or SEM_UNDO (their objects are made lazily), and the sandbox has no such
- * objects to compare. */
+ * order of different objects is meaningless (obfuscated) by design. KCMP_SYSVSEM is left
+ * out: Linux's answer depends on whether the tasks ever did SEM_UNDO (the object is made
+ * lazily), and the sandbox has no such object to compare. KCMP_IO is in ioprio.c, where
+ * ioprio_set gives both sides an I/O context first (Linux makes them lazily too). */
 #include "conf.h"
 #include <fcntl.h>
 #include <pthread.h>

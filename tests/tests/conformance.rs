@@ -639,6 +639,10 @@ program_test!(getdents);
 // errors and the access check.
 program_test!(kcmp);
 
+// ioprio_set/ioprio_get: checks, defaults, per-thread values, inheritance, CLONE_IO (with
+// kcmp's KCMP_IO), permissions.
+program_test!(ioprio);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

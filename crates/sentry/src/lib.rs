@@ -10,6 +10,7 @@ pub mod errno;
 pub mod fdtable;
 pub mod fs_context;
 pub mod futex;
+pub mod ioprio;
 pub mod ipc;
 pub mod job;
 pub mod kernel;

@@ -184,11 +184,16 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let seccomp = t.seccomp.copy();
     // A new thread or process runs where its creator may (Linux copies cpus_mask).
     let affinity = t.group.thread_affinity(t.tid).flatten();
+    let io = crate::ioprio::for_child(
+        t.group.thread_io(t.tid).flatten().as_ref(),
+        flags & CLONE_IO != 0,
+    );
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
         t.group.set_seccomp(tid, seccomp.clone());
         t.group.set_thread_caps(tid, t.creds.caps);
         t.group.set_thread_affinity(tid, affinity);
+        t.group.set_thread_io(tid, io);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
         // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
@@ -202,6 +207,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         group.set_seccomp(tid, seccomp.clone());
         group.set_thread_caps(tid, child_creds.caps);
         group.set_thread_affinity(tid, affinity);
+        group.set_thread_io(tid, io);
         group.sched.inherit(&t.group.sched);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,

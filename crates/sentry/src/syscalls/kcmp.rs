@@ -57,6 +57,8 @@ fn order(a: usize, b: usize, kind: u64) -> u64 {
 struct Task {
     recipient: Recipient,
     info: Arc<ProcessInfo>,
+    /// Its thread id in the sandbox (the process's id for a process).
+    tid: i32,
     /// The caller's own thread: its own descriptor table and fs context, which may differ
     /// from the process's (a thread cloned without CLONE_FILES).
     own: bool,
@@ -82,6 +84,7 @@ fn find(t: &TaskState, pid: i32) -> Result<Task, Errno> {
     Ok(Task {
         recipient,
         info,
+        tid: global,
         own: global == t.tid,
     })
 }
@@ -110,6 +113,13 @@ impl Task {
             KCMP_FS if self.own => Arc::as_ptr(&t.fs) as usize,
             KCMP_FS => Arc::as_ptr(&self.info.fs) as usize,
             KCMP_SIGHAND => Arc::as_ptr(&self.recipient.group.handlers()) as usize,
+            // None until ioprio_set makes one, as Linux's lazily made io_context.
+            KCMP_IO => self
+                .recipient
+                .group
+                .thread_io(self.tid)
+                .flatten()
+                .map_or(0, |c| Arc::as_ptr(&c) as usize),
             _ => 0,
         }
     }
@@ -143,8 +153,8 @@ fn epoll_target(t: &TaskState, t1: &Task, t2: &Task, idx1: u64, slot_addr: u64) 
 
 /// kcmp(pid1, pid2, type, idx1, idx2): both tasks looked up in the caller's pid namespace
 /// (ESRCH), both readable by the caller under ptrace's rules (EPERM), then the comparison.
-/// KCMP_IO and KCMP_SYSVSEM are EINVAL: the sentry has no per-task I/O context, and its
-/// SEM_UNDO lists are per process and never shared, so there is no object to compare.
+/// KCMP_SYSVSEM is EINVAL: the sentry's SEM_UNDO lists are per process and never shared,
+/// so there is no object to compare.
 pub fn kcmp(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (pid1, pid2, kind, idx1, idx2) = (a[0] as i32, a[1] as i32, a[2] as u32 as u64, a[3], a[4]);
     let (t1, t2) = (find(t, pid1)?, find(t, pid2)?);
@@ -160,11 +170,11 @@ pub fn kcmp(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             )),
             _ => Err(Errno::EBADF),
         },
-        KCMP_VM | KCMP_FILES | KCMP_FS | KCMP_SIGHAND => {
+        KCMP_VM | KCMP_FILES | KCMP_FS | KCMP_SIGHAND | KCMP_IO => {
             Ok(order(t1.object(t, kind), t2.object(t, kind), kind))
         }
         KCMP_EPOLL_TFD => epoll_target(t, &t1, &t2, idx1, idx2),
-        KCMP_IO | KCMP_SYSVSEM => Err(Errno::EINVAL),
+        KCMP_SYSVSEM => Err(Errno::EINVAL),
         _ => Err(Errno::EINVAL),
     }
 }

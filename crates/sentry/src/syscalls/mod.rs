@@ -12,6 +12,7 @@ mod futex;
 mod futex_waitv;
 mod ifioctl;
 mod inotify;
+mod ioprio;
 mod kcmp;
 pub use ifioctl::host_socket_ioctls;
 mod inet;
@@ -112,6 +113,7 @@ const MEMPOLICY: &str = "one memory node (node 0), as on this host: policies are
 const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
 const MEMBARRIER: &str = "barriers are the host's MEMBARRIER_CMD_PRIVATE_EXPEDITED (SYNC_CORE: its sync-core form) on the sentry process, which covers every thread of the sandbox (registered or not, and the sentry's own), not host processes sharing a file mapping with it; GLOBAL is expedited too; without the host's expedited commands GLOBAL and the memory barriers fall back to its MEMBARRIER_CMD_GLOBAL and the sync-core commands are not offered (QUERY reports what is backed); no RSEQ commands (EINVAL, as a kernel without rseq)";
+const IOPRIO: &str = "I/O priorities are checked (RT needs CAP_SYS_ADMIN or CAP_SYS_NICE), recorded per thread in an I/O context (shared by CLONE_IO, copied by clone when it holds a class) and reported, but have no effect: the sandbox's I/O is the sentry's; a thread's ownership for the permission check is its process's real uid; the nice value and policy a group's or user's answer is computed from are per process";
 const NO_PIPES: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes";
 
@@ -293,7 +295,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); a pidfd's O_NONBLOCK doesn't make waitid(P_PIDFD) EAGAIN"), Any),
     sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
     sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
-    sys(n::SYS_kcmp, kcmp::kcmp, Partial("KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND and KCMP_EPOLL_TFD; KCMP_IO and KCMP_SYSVSEM are EINVAL (no I/O contexts; SEM_UNDO lists are per process and never shared); another process's thread is compared by its process's descriptor table and fs context (a thread cloned without CLONE_FILES or CLONE_FS has its own); the access check is ptrace's as pidfd_getfd's (user ids only)"), Any),
+    sys(n::SYS_kcmp, kcmp::kcmp, Partial("KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO (the I/O contexts of ioprio_set, none before it) and KCMP_EPOLL_TFD; KCMP_SYSVSEM is EINVAL (SEM_UNDO lists are per process and never shared); another process's thread is compared by its process's descriptor table and fs context (a thread cloned without CLONE_FILES or CLONE_FS has its own); the access check is ptrace's as pidfd_getfd's (user ids only)"), Any),
     sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_sethostname, admin::sethostname, Full, Any),
@@ -350,6 +352,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sched_getparam, sched::sched_getparam, Partial(SCHED_KEPT), Any),
     sys(n::SYS_sched_setattr, sched::sched_setattr, Partial(SCHED_POLICY), Any),
     sys(n::SYS_sched_getattr, sched::sched_getattr, Partial("as sched_getscheduler; no utilization clamps (reports 0..1024)"), Any),
+    sys(n::SYS_ioprio_set, ioprio::ioprio_set, Partial(IOPRIO), Any),
+    sys(n::SYS_ioprio_get, ioprio::ioprio_get, Partial(IOPRIO), Any),
     sys(n::SYS_sched_get_priority_max, sched::sched_get_priority_max, Full, Any),
     sys(n::SYS_sched_get_priority_min, sched::sched_get_priority_min, Full, Any),
     sys(n::SYS_sched_rr_get_interval, sched::sched_rr_get_interval, Partial("SCHED_RR: 100 ms; the fair policies report the host's slice for the serving thread"), Any),
