@@ -7,7 +7,7 @@ use platform::UserRegs;
 
 use crate::errno::{Errno, SysResult};
 use crate::fdtable::FdTable;
-use crate::process::{ProcessSet, Recipient};
+use crate::process::Recipient;
 use crate::procfs::ProcessInfo;
 use crate::task::TaskState;
 
@@ -70,12 +70,7 @@ fn find(t: &TaskState, pid: i32) -> Result<Task, Errno> {
         return Err(Errno::ESRCH);
     }
     let global = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
-    let recipient = if t.kernel.alive(global).is_some() {
-        t.kernel.recipients(ProcessSet::Pid(global)).pop()
-    } else {
-        t.kernel.thread_owner(global)
-    }
-    .ok_or(Errno::ESRCH)?;
+    let recipient = super::pidfd::owner_of(t, global)?;
     let info = t
         .kernel
         .procfs

@@ -184,6 +184,17 @@ pub fn pidfd_getfd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResul
     Ok(t.fds.alloc(0, file, true, limit)? as u64)
 }
 
+/// The process of task `id` (a process's or a thread's id in the sandbox), zombies
+/// included; ESRCH if none.
+pub(super) fn owner_of(t: &TaskState, id: i32) -> Result<Recipient, Errno> {
+    if t.kernel.alive(id).is_some() {
+        t.kernel.recipients(ProcessSet::Pid(id)).pop()
+    } else {
+        t.kernel.thread_owner(id)
+    }
+    .ok_or(Errno::ESRCH)
+}
+
 /// Linux's UIO_MAXIOV.
 const IOV_MAX: u64 = 1024;
 
@@ -224,12 +235,7 @@ fn process_vm(t: &mut TaskState, a: [u64; 6], write: bool) -> SysResult {
     let local = iovecs(t, lvec, lcnt)?;
     let remote = iovecs(t, rvec, rcnt)?;
     let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
-    let owner = if t.kernel.alive(pid).is_some() {
-        t.kernel.recipients(ProcessSet::Pid(pid)).pop()
-    } else {
-        t.kernel.thread_owner(pid)
-    }
-    .ok_or(Errno::ESRCH)?;
+    let owner = owner_of(t, pid)?;
     if !may_access(t, &owner) {
         return Err(Errno::EPERM);
     }
