@@ -928,5 +928,18 @@ mod tests {
         assert!(
             matches!(args(libc::SYS_mmap), Args::Without(2, m) if *m == libc::PROT_EXEC as u64)
         );
+        // membarrier: the barriers only; QUERY and the registrations come before the filter.
+        let Args::OneOf(0, commands) = args(libc::SYS_membarrier) else {
+            panic!("membarrier is narrowed by its command")
+        };
+        assert!(commands.contains(&(sentry::membarrier::CMD_PRIVATE_EXPEDITED as u64)));
+        for never in [
+            sentry::membarrier::CMD_QUERY,
+            sentry::membarrier::CMD_REGISTER_PRIVATE_EXPEDITED,
+            sentry::membarrier::CMD_REGISTER_GLOBAL_EXPEDITED,
+            sentry::membarrier::CMD_GET_REGISTRATIONS,
+        ] {
+            assert!(!commands.contains(&u64::from(never)), "{never}");
+        }
     }
 }
