@@ -1,16 +1,18 @@
 /* kcmp(2): which kernel objects tasks share, after dup, fork, vfork, clone with CLONE_FILES
  * and friends, and between threads; KCMP_EPOLL_TFD; ESRCH, EBADF, EINVAL, EFAULT, ENOENT and
  * the ptrace access check's EPERM. Only "same" (0) or "different" (1 or 2) is printed: the
- * order of different objects is meaningless (obfuscated) by design. KCMP_SYSVSEM is left
- * out: Linux's answer depends on whether the tasks ever did SEM_UNDO (the object is made
- * lazily), and the sandbox has no such object to compare. KCMP_IO is in ioprio.c, where
- * ioprio_set gives both sides an I/O context first (Linux makes them lazily too). */
+ * order of different objects is meaningless (obfuscated) by design. KCMP_SYSVSEM compares
+ * SEM_UNDO lists, which a process has from its first semop with SEM_UNDO (none before: two
+ * tasks without one compare equal). KCMP_IO is in ioprio.c, where ioprio_set gives both
+ * sides an I/O context first (Linux makes them lazily, also from block I/O). */
 #include "conf.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/syscall.h>
 
 #define KCMP_FILE 0
@@ -18,6 +20,7 @@
 #define KCMP_FILES 2
 #define KCMP_FS 3
 #define KCMP_SIGHAND 4
+#define KCMP_SYSVSEM 6
 #define KCMP_EPOLL_TFD 7
 
 struct kcmp_epoll_slot {
@@ -97,6 +100,17 @@ static void cloned(const char *label, int flags)
 int main(void)
 {
 	pid_t me = getpid();
+	/* Before any thread (pthread_create's CLONE_SYSVSEM makes the list too) or SEM_UNDO:
+	 * neither parent nor child has a SEM_UNDO list. */
+	pid_t early = fork();
+	if (early == 0) {
+		long r = kcmp(getppid(), getpid(), KCMP_SYSVSEM, 0, 0);
+		_exit(r == 0 ? 0 : r > 0 ? 1 : 2);
+	}
+	int status;
+	waitpid(early, &status, 0);
+	printf("sysvsem before any thread or SEM_UNDO, parent and child: %s\n",
+	       WEXITSTATUS(status) == 0 ? "same" : WEXITSTATUS(status) == 1 ? "different" : "error");
 	int fd = open("/proc/self/exe", O_RDONLY);
 	int same = dup(fd);
 	int other = open("/proc/self/exe", O_RDONLY);
@@ -176,6 +190,44 @@ int main(void)
 	printf("epoll: the old file is one of toff 0 and 1: %d\n", (t0 == 0) != (t1 == 0));
 	slot.toff = 2;
 	show("epoll: toff 2", kcmp(me, me, KCMP_EPOLL_TFD, p_dup, (uintptr_t)&slot));
+
+	/* KCMP_SYSVSEM: the process has a list now (it made threads), which its threads share
+	 * and a forked child doesn't have until its own SEM_UNDO semop. */
+	static volatile long sem_thread, sem_child, sem_child_own;
+	int sem = semget(IPC_PRIVATE, 1, 0600);
+	struct sembuf up = {0, 1, SEM_UNDO};
+	printf("semop with SEM_UNDO: %d\n", semop(sem, &up, 1));
+	thread_tid = 0;
+	pipe(thread_go);
+	pthread_create(&th, NULL, thread_main, NULL);
+	while (!thread_tid)
+		usleep(1000);
+	sem_thread = kcmp(me, thread_tid, KCMP_SYSVSEM, 0, 0);
+	write(thread_go[1], "x", 1);
+	pthread_join(th, NULL);
+	printf("sysvsem, a thread: %s\n", verdict(sem_thread));
+	int sem_go[2];
+	pipe(sem_go);
+	pid = fork();
+	if (pid == 0) {
+		char c;
+		read(sem_go[0], &c, 1);
+		struct sembuf own = {0, 1, SEM_UNDO};
+		semop(sem, &own, 1);
+		read(sem_go[0], &c, 1);
+		_exit(0);
+	}
+	sem_child = kcmp(me, pid, KCMP_SYSVSEM, 0, 0);
+	write(sem_go[1], "x", 1);
+	/* Until the child has made its own list, it has none. */
+	for (int i = 0; i < 5000 && semctl(sem, 0, GETVAL) != 2; i++)
+		usleep(1000);
+	sem_child_own = kcmp(me, pid, KCMP_SYSVSEM, 0, 0);
+	write(sem_go[1], "x", 1);
+	waitpid(pid, NULL, 0);
+	printf("sysvsem, a forked child: %s; after its own SEM_UNDO: %s\n", verdict(sem_child),
+	       verdict(sem_child_own));
+	semctl(sem, 0, IPC_RMID);
 
 	/* Errors: the tasks first, then the access check, then the type. */
 	show("pid 0", kcmp(0, me, KCMP_VM, 0, 0));

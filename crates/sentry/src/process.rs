@@ -99,6 +99,10 @@ pub struct ThreadGroup {
     /// outside its namespace. The sandbox's own first process is not marked: `runsc do`
     /// runs the user's program as pid 1, and programs expect a default action to work.
     pub unkillable: std::sync::atomic::AtomicBool,
+    /// Linux's sysvsem.undo_list exists: made by the first semop with SEM_UNDO or clone
+    /// with CLONE_SYSVSEM (threads), shared by the threads, not given to a forked child;
+    /// kcmp's KCMP_SYSVSEM compares it.
+    pub sem_undo_list: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -121,6 +125,7 @@ impl ThreadGroup {
             execing: AtomicI32::new(0),
             traced: Default::default(),
             unkillable: Default::default(),
+            sem_undo_list: Default::default(),
         })
     }
 

@@ -188,6 +188,14 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         t.group.thread_io(t.tid).flatten().as_ref(),
         flags & CLONE_IO != 0,
     );
+    // CLONE_SYSVSEM makes the creator's SEM_UNDO list if it had none (Linux's
+    // copy_semundo), for the child to share; a process child here gets one of its own.
+    let sysvsem = flags & CLONE_SYSVSEM != 0;
+    if sysvsem {
+        t.group
+            .sem_undo_list
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
         t.group.set_seccomp(tid, seccomp.clone());
@@ -209,6 +217,9 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         group.set_thread_affinity(tid, affinity);
         group.set_thread_io(tid, io);
         group.sched.inherit(&t.group.sched);
+        group
+            .sem_undo_list
+            .store(sysvsem, std::sync::atomic::Ordering::Relaxed);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,
             std::sync::atomic::Ordering::Relaxed,

@@ -108,6 +108,17 @@ impl Task {
             KCMP_FS if self.own => Arc::as_ptr(&t.fs) as usize,
             KCMP_FS => Arc::as_ptr(&self.info.fs) as usize,
             KCMP_SIGHAND => Arc::as_ptr(&self.recipient.group.handlers()) as usize,
+            KCMP_SYSVSEM => {
+                let group = &self.recipient.group;
+                if group
+                    .sem_undo_list
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    Arc::as_ptr(group) as usize
+                } else {
+                    0
+                }
+            }
             // None until ioprio_set makes one, as Linux's lazily made io_context.
             KCMP_IO => self
                 .recipient
@@ -148,8 +159,6 @@ fn epoll_target(t: &TaskState, t1: &Task, t2: &Task, idx1: u64, slot_addr: u64) 
 
 /// kcmp(pid1, pid2, type, idx1, idx2): both tasks looked up in the caller's pid namespace
 /// (ESRCH), both readable by the caller under ptrace's rules (EPERM), then the comparison.
-/// KCMP_SYSVSEM is EINVAL: the sentry's SEM_UNDO lists are per process and never shared,
-/// so there is no object to compare.
 pub fn kcmp(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (pid1, pid2, kind, idx1, idx2) = (a[0] as i32, a[1] as i32, a[2] as u32 as u64, a[3], a[4]);
     let (t1, t2) = (find(t, pid1)?, find(t, pid2)?);
@@ -165,11 +174,10 @@ pub fn kcmp(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
             )),
             _ => Err(Errno::EBADF),
         },
-        KCMP_VM | KCMP_FILES | KCMP_FS | KCMP_SIGHAND | KCMP_IO => {
+        KCMP_VM | KCMP_FILES | KCMP_FS | KCMP_SIGHAND | KCMP_IO | KCMP_SYSVSEM => {
             Ok(order(t1.object(t, kind), t2.object(t, kind), kind))
         }
         KCMP_EPOLL_TFD => epoll_target(t, &t1, &t2, idx1, idx2),
-        KCMP_SYSVSEM => Err(Errno::EINVAL),
         _ => Err(Errno::EINVAL),
     }
 }

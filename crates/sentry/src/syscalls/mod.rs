@@ -295,7 +295,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); a pidfd's O_NONBLOCK doesn't make waitid(P_PIDFD) EAGAIN"), Any),
     sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
     sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
-    sys(n::SYS_kcmp, kcmp::kcmp, Partial("KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO (the I/O contexts of ioprio_set, none before it) and KCMP_EPOLL_TFD; KCMP_SYSVSEM is EINVAL (SEM_UNDO lists are per process and never shared); another process's thread is compared by its process's descriptor table and fs context (a thread cloned without CLONE_FILES or CLONE_FS has its own); the access check is ptrace's as pidfd_getfd's (user ids only)"), Any),
+    sys(n::SYS_kcmp, kcmp::kcmp, Partial("KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO (the I/O contexts of ioprio_set, none before it), KCMP_SYSVSEM (a process's SEM_UNDO list, from its first SEM_UNDO semop or CLONE_SYSVSEM clone; processes cloned with CLONE_SYSVSEM get one each instead of sharing it) and KCMP_EPOLL_TFD; another process's thread is compared by its process's descriptor table and fs context (a thread cloned without CLONE_FILES or CLONE_FS has its own); the access check is ptrace's as pidfd_getfd's (user ids only)"), Any),
     sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_sethostname, admin::sethostname, Full, Any),
