@@ -629,6 +629,26 @@ program_test!(mount_ns);
 // namespace is the child's own; the one mount is in a mount namespace it made.
 program_test!(userns);
 
+// membarrier: QUERY (without the RSEQ bits), registrations across fork and execve, EPERM and
+// EINVAL, and the asymmetric-fence pattern it exists for.
+program_test!(membarrier);
+
+// futex_waitv: woken through any of its futexes (private, and shared with another process),
+// EAGAIN, absolute timeouts on both clocks, EINTR and SA_RESTART, the argument checks.
+program_test!(futex_waitv);
+
+// The old getdents against getdents64: names, inodes and types, record layout, small
+// buffers, d_off.
+program_test!(getdents);
+
+// kcmp: shared objects after dup, fork, vfork, clone flags and threads; KCMP_EPOLL_TFD; the
+// errors and the access check.
+program_test!(kcmp);
+
+// ioprio_set/ioprio_get: checks, defaults, per-thread values, inheritance, CLONE_IO (with
+// kcmp's KCMP_IO), permissions.
+program_test!(ioprio);
+
 /// pivot_root runs only in the sandbox: swapping a root is not something a test should do
 /// to the machine it runs on, private namespace or not. The expected output
 /// (tests/conformance/pivot_root.expected) was recorded from a native run of the same

@@ -450,6 +450,9 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     };
     let sandbox = sentry::prepare(platform, spec)?;
     sandbox.kernel().tasks.set_pids_max(opts.pids_limit);
+    // The guest's membarrier is the host's on the sentry process, which wants the sentry
+    // registered first; the filter allows only the barrier commands themselves.
+    sentry::membarrier::prepare_host();
     // Everything the sentry opens by path is open now: from here on it needs only the calls
     // in seccomp::ALLOWED.
     seccomp::install(opts.seccomp)?;

@@ -93,7 +93,6 @@ pub const ALLOWED: &[(i64, &str)] = &[
         "sched_getaffinity for the guest, CPU counts",
     ),
     (libc::SYS_getcpu, "getcpu for the guest"),
-    (libc::SYS_membarrier, "runtime barriers"),
     (libc::SYS_set_tid_address, "new threads (libc)"),
     // Signals: vCPU kicks, host signals forwarded to the sandbox.
     (libc::SYS_rt_sigaction, "the kick and SIGSYS handlers"),
@@ -313,6 +312,12 @@ pub fn narrowed() -> Vec<(i64, &'static str, Args)> {
             "threads only, with the flags of glibc's pthread_create: the running sentry never \
              starts a process",
             Args::OneOf(0, vec![PTHREAD_CLONE_FLAGS]),
+        ),
+        (
+            libc::SYS_membarrier,
+            "the guest's membarrier (sentry::membarrier): only the barriers; QUERY and the \
+             registrations are made before the filter",
+            Args::OneOf(0, sentry::membarrier::HOST_COMMANDS.map(u64::from).to_vec()),
         ),
         (
             libc::SYS_prctl,
@@ -923,5 +928,18 @@ mod tests {
         assert!(
             matches!(args(libc::SYS_mmap), Args::Without(2, m) if *m == libc::PROT_EXEC as u64)
         );
+        // membarrier: the barriers only; QUERY and the registrations come before the filter.
+        let Args::OneOf(0, commands) = args(libc::SYS_membarrier) else {
+            panic!("membarrier is narrowed by its command")
+        };
+        assert!(commands.contains(&(sentry::membarrier::CMD_PRIVATE_EXPEDITED as u64)));
+        for never in [
+            sentry::membarrier::CMD_QUERY,
+            sentry::membarrier::CMD_REGISTER_PRIVATE_EXPEDITED,
+            sentry::membarrier::CMD_REGISTER_GLOBAL_EXPEDITED,
+            sentry::membarrier::CMD_GET_REGISTRATIONS,
+        ] {
+            assert!(!commands.contains(&u64::from(never)), "{never}");
+        }
     }
 }

@@ -264,6 +264,17 @@ impl Epoll {
         item.map(drop).ok_or(libc::ENOENT)
     }
 
+    /// kcmp's KCMP_EPOLL_TFD: the file of the `toff`-th item (counting from 0) registered
+    /// under descriptor `tfd`, in Linux's order (its red-black tree sorts items by file,
+    /// then descriptor). None when there is no such item, or its file is gone.
+    pub fn target(&self, tfd: i32, toff: u64) -> Option<Arc<OpenFile>> {
+        let st = self.inner.state();
+        let mut keys: Vec<Key> = st.items.keys().filter(|k| k.1 == tfd).copied().collect();
+        keys.sort_unstable();
+        let key = keys.get(usize::try_from(toff).ok()?)?;
+        st.items.get(key)?.file.upgrade()
+    }
+
     /// After ADD or MOD: an item ready now goes on the ready list at once.
     fn link_if_ready(&self, file: &Arc<OpenFile>, key: Key, id: u64, events: u32) {
         if file.readiness(events & !PRIVATE_BITS) & events != 0 && self.inner.link(key, id, 0) {

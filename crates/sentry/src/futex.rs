@@ -47,10 +47,35 @@ impl Key {
     }
 }
 
+/// One thread's wait, on one futex or (futex_waitv) on several.
+struct Sleeper {
+    /// The highest index (in the futex_waitv vector; 0 for a single futex) among the
+    /// futexes a waker took, once one did.
+    woken: Mutex<Option<usize>>,
+    cv: Condvar,
+}
+
+/// A queue entry: one futex of a sleeper's wait.
 struct Waiter {
     bitset: u32,
-    woken: Mutex<bool>,
-    cv: Condvar,
+    index: usize,
+    /// The queue it is on, which a requeue changes; read and written under the table lock.
+    key: Mutex<Key>,
+    sleeper: Arc<Sleeper>,
+}
+
+impl Waiter {
+    fn key(&self) -> Key {
+        *self.key.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the wait: the sleeper wakes (Linux's futex_wake_mark).
+    fn wake(&self) {
+        let mut woken = self.sleeper.woken.lock().unwrap_or_else(|e| e.into_inner());
+        // As Linux's futex_unqueue_multiple: the last woken entry in vector order counts.
+        *woken = Some(woken.map_or(self.index, |i| i.max(self.index)));
+        self.sleeper.cv.notify_one();
+    }
 }
 
 #[derive(Default)]
@@ -70,7 +95,9 @@ fn lock() -> MutexGuard<'static, Table> {
 /// How a wait ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WaitResult {
-    Woken,
+    /// Woken: the index of the futex a waker took (the highest, if several; 0 for a
+    /// single futex).
+    Woken(usize),
     /// The word didn't hold the expected value (EAGAIN).
     ValueChanged,
     TimedOut,
@@ -90,88 +117,133 @@ pub fn wait(
     check: impl FnOnce() -> bool,
     interrupted: impl Fn() -> bool,
 ) -> WaitResult {
-    let Some(queued) = enqueue(key, bitset, check) else {
-        return WaitResult::ValueChanged;
-    };
-    let mut woken = queued
-        .waiter
-        .woken
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut stopped = false;
-    loop {
-        if *woken {
-            return WaitResult::Woken;
-        }
-        if interrupted() {
-            stopped = true;
-            break;
-        }
-        let now = Instant::now();
-        let slice = match deadline {
-            Some(d) if now >= d => break,
-            Some(d) => (d - now).min(SLICE),
-            None => SLICE,
-        };
-        woken = queued
-            .waiter
-            .cv
-            .wait_timeout(woken, slice)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    }
-    drop(woken);
-    // Timed out or interrupted: leave the queue, unless a waker took us meanwhile.
-    if queued.cancel() {
-        WaitResult::Woken
-    } else if stopped {
-        WaitResult::Interrupted
-    } else {
-        WaitResult::TimedOut
+    match enqueue(key, bitset, check) {
+        Some(queued) => queued.sleep(deadline, interrupted),
+        None => WaitResult::ValueChanged,
     }
 }
 
-/// A wait queued without sleeping, for a waiter that can't sleep (the ring poller waiting
-/// briefly on a thread's behalf): it is woken like any other, and must end with
-/// [`Queued::cancel`].
+/// A wait queued without sleeping yet: for futex_waitv (queued on several futexes at once,
+/// then [`Queued::sleep`]), or for a waiter that can't sleep (the ring poller waiting
+/// briefly on a thread's behalf). It is woken like any other, and must end with
+/// [`Queued::cancel`] (which `sleep` does).
 pub struct Queued {
-    key: Key,
-    waiter: Arc<Waiter>,
+    entries: Vec<Arc<Waiter>>,
+    sleeper: Arc<Sleeper>,
 }
 
 /// Queues a wait on `key` if `check()` (reading the word, under the table lock) is true;
 /// None when the word didn't hold the expected value.
 pub fn enqueue(key: Key, bitset: u32, check: impl FnOnce() -> bool) -> Option<Queued> {
-    let waiter = Arc::new(Waiter {
-        bitset,
-        woken: Mutex::new(false),
+    let mut check = Some(check);
+    enqueue_many(&[key], bitset, |_| {
+        Ok::<_, ()>(check.take().is_some_and(|c| c()))
+    })
+    .ok()
+    .flatten()
+}
+
+/// Queues one wait on every key of `keys` (futex_waitv) if `check(i)` (reading word `i`,
+/// under the table lock) is true for each: all of them or none, so no wake can come
+/// between the checks. None when a word didn't hold its value; `check`'s error when it
+/// failed.
+pub fn enqueue_many<E>(
+    keys: &[Key],
+    bitset: u32,
+    mut check: impl FnMut(usize) -> Result<bool, E>,
+) -> Result<Option<Queued>, E> {
+    let sleeper = Arc::new(Sleeper {
+        woken: Mutex::new(None),
         cv: Condvar::new(),
     });
     let mut t = lock();
-    if !check() {
-        return None;
+    for i in 0..keys.len() {
+        if !check(i)? {
+            return Ok(None);
+        }
     }
-    t.queues.entry(key).or_default().push(waiter.clone());
-    Some(Queued { key, waiter })
+    let entries = keys
+        .iter()
+        .enumerate()
+        .map(|(index, &key)| {
+            let w = Arc::new(Waiter {
+                bitset,
+                index,
+                key: Mutex::new(key),
+                sleeper: sleeper.clone(),
+            });
+            t.queues.entry(key).or_default().push(w.clone());
+            w
+        })
+        .collect();
+    Ok(Some(Queued { entries, sleeper }))
 }
 
 impl Queued {
-    /// Whether a waker took this wait.
-    pub fn woken(&self) -> bool {
-        *self.waiter.woken.lock().unwrap_or_else(|e| e.into_inner())
+    /// The index of the futex a waker took, if one did.
+    fn taken(&self) -> Option<usize> {
+        *self.sleeper.woken.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Leaves the queue; returns whether a waker took the wait first (the wake counts, and
+    /// Whether a waker took this wait.
+    pub fn woken(&self) -> bool {
+        self.taken().is_some()
+    }
+
+    /// Sleeps until a waker takes the wait, `deadline`, or `interrupted()`; then leaves the
+    /// queues.
+    pub fn sleep(self, deadline: Option<Instant>, interrupted: impl Fn() -> bool) -> WaitResult {
+        let mut woken = self.sleeper.woken.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stopped = false;
+        loop {
+            if woken.is_some() {
+                break;
+            }
+            if interrupted() {
+                stopped = true;
+                break;
+            }
+            let now = Instant::now();
+            let slice = match deadline {
+                Some(d) if now >= d => break,
+                Some(d) => (d - now).min(SLICE),
+                None => SLICE,
+            };
+            woken = self
+                .sleeper
+                .cv
+                .wait_timeout(woken, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(woken);
+        // Leave every queue, unless a waker took us meanwhile (the wake counts).
+        match self.cancel_taken() {
+            Some(i) => WaitResult::Woken(i),
+            None if stopped => WaitResult::Interrupted,
+            None => WaitResult::TimedOut,
+        }
+    }
+
+    /// Leaves the queues; returns whether a waker took the wait first (the wake counts, and
     /// the wait ends as woken).
     pub fn cancel(self) -> bool {
+        self.cancel_taken().is_some()
+    }
+
+    fn cancel_taken(self) -> Option<usize> {
         let mut t = lock();
-        if let Some(q) = t.queues.get_mut(&self.key) {
-            q.retain(|w| !Arc::ptr_eq(w, &self.waiter));
-            if q.is_empty() {
-                t.queues.remove(&self.key);
+        for w in &self.entries {
+            // Where it is now: a requeue may have moved it.
+            let key = w.key();
+            if let Some(q) = t.queues.get_mut(&key) {
+                q.retain(|o| !Arc::ptr_eq(o, w));
+                if q.is_empty() {
+                    t.queues.remove(&key);
+                }
             }
         }
-        self.woken()
+        self.taken()
     }
 }
 
@@ -182,8 +254,7 @@ fn wake_locked(t: &mut Table, key: Key, bitset: u32, max: usize) -> usize {
     let mut woken = 0;
     q.retain(|w| {
         if woken < max && w.bitset & bitset != 0 {
-            *w.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            w.cv.notify_one();
+            w.wake();
             woken += 1;
             false
         } else {
@@ -225,6 +296,9 @@ pub fn requeue(
         }
     }
     let count = moved.len();
+    for w in &moved {
+        *w.key.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
     if count > 0 {
         t.queues.entry(to).or_default().extend(moved);
     }
@@ -303,7 +377,72 @@ mod tests {
         }
         assert_eq!(wake(k, 0b10, 1), 0, "bitset mismatch wakes nobody");
         assert_eq!(wake(k, 0b11, 1), 1);
-        assert_eq!(waiter.join().unwrap(), WaitResult::Woken);
+        assert_eq!(waiter.join().unwrap(), WaitResult::Woken(0));
+    }
+
+    #[test]
+    fn a_requeued_wait_leaves_the_queue_it_was_moved_to() {
+        let (from, to) = (
+            Key::Private {
+                mm: 5,
+                addr: 0x5000,
+            },
+            Key::Private {
+                mm: 5,
+                addr: 0x5004,
+            },
+        );
+        let q = enqueue(from, u32::MAX, || true).unwrap();
+        assert_eq!(requeue(from, to, 0, 1, || true), Some(1));
+        assert!(!q.cancel());
+        // A timed-out (cancelled) waiter must not stay behind and swallow a wake.
+        assert_eq!(wake(to, u32::MAX, 1), 0);
+        let soon = Instant::now() + Duration::from_millis(10);
+        let q = enqueue(from, u32::MAX, || true).unwrap();
+        requeue(from, to, 0, 1, || true);
+        assert_eq!(q.sleep(Some(soon), || false), WaitResult::TimedOut);
+        assert_eq!(wake(to, u32::MAX, 1), 0);
+    }
+
+    #[test]
+    fn a_wait_on_several_futexes_is_woken_by_any_and_leaves_all() {
+        let keys: Vec<Key> = (0..3)
+            .map(|i| Key::Private {
+                mm: 6,
+                addr: 0x6000 + 4 * i,
+            })
+            .collect();
+        let mut checked = Vec::new();
+        let none = enqueue_many(&keys, u32::MAX, |i| {
+            checked.push(i);
+            Ok::<_, ()>(i != 1)
+        });
+        assert!(matches!(none, Ok(None)), "the second word differs");
+        assert_eq!(
+            checked,
+            [0, 1],
+            "checked in order, up to the first that differs"
+        );
+        assert_eq!(wake(keys[0], u32::MAX, 1), 0, "nothing queued");
+        assert_eq!(
+            enqueue_many(&keys, u32::MAX, |_| Err::<bool, _>("fault")).err(),
+            Some("fault")
+        );
+        let waiter_keys = keys.clone();
+        let waiter = std::thread::spawn(move || {
+            let q = enqueue_many(&waiter_keys, u32::MAX, |_| Ok::<_, ()>(true))
+                .unwrap()
+                .unwrap();
+            q.sleep(None, || false)
+        });
+        while lock().queues.get(&keys[2]).is_none_or(|q| q.is_empty()) {
+            std::thread::yield_now();
+        }
+        assert_eq!(wake(keys[1], u32::MAX, 1), 1);
+        assert_eq!(waiter.join().unwrap(), WaitResult::Woken(1));
+        for k in &keys {
+            assert_eq!(wake(*k, u32::MAX, 1), 0, "left every queue");
+        }
     }
 
     #[test]
@@ -328,7 +467,7 @@ mod tests {
         assert_eq!(requeue(from, to, 1, 10, || true), Some(3));
         assert_eq!(wake(to, u32::MAX, 10), 2);
         for w in waiters {
-            assert_eq!(w.join().unwrap(), WaitResult::Woken);
+            assert_eq!(w.join().unwrap(), WaitResult::Woken(0));
         }
     }
 }

@@ -37,6 +37,9 @@ struct ThreadSlot {
     /// sched_setaffinity's CPU mask (bit N: CPU N), None for every CPU. Kept here, not in
     /// the thread's own state, because another thread may set or read it by tid.
     affinity: Option<Arc<[u64]>>,
+    /// The thread's I/O context (`crate::ioprio`): None until ioprio_set gives it one.
+    /// Here for the same reason as `affinity`.
+    io: Option<Arc<crate::ioprio::IoContext>>,
 }
 
 impl ThreadSlot {
@@ -96,6 +99,10 @@ pub struct ThreadGroup {
     /// outside its namespace. The sandbox's own first process is not marked: `runsc do`
     /// runs the user's program as pid 1, and programs expect a default action to work.
     pub unkillable: std::sync::atomic::AtomicBool,
+    /// Linux's sysvsem.undo_list exists: made by the first semop with SEM_UNDO or clone
+    /// with CLONE_SYSVSEM (threads), shared by the threads, not given to a forked child;
+    /// kcmp's KCMP_SYSVSEM compares it.
+    pub sem_undo_list: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadGroup {
@@ -118,6 +125,7 @@ impl ThreadGroup {
             execing: AtomicI32::new(0),
             traced: Default::default(),
             unkillable: Default::default(),
+            sem_undo_list: Default::default(),
         })
     }
 
@@ -173,6 +181,7 @@ impl ThreadGroup {
             seccomp: None,
             caps: None,
             affinity: None,
+            io: None,
         });
     }
 
@@ -193,6 +202,26 @@ impl ThreadGroup {
             .iter()
             .find(|s| s.tid == tid)
             .map(|s| s.affinity.clone())
+    }
+
+    /// Gives a live thread an I/O context. False if there is no such thread.
+    pub fn set_thread_io(&self, tid: i32, io: Option<Arc<crate::ioprio::IoContext>>) -> bool {
+        match lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
+            Some(slot) => {
+                slot.io = io;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A live thread's I/O context: None if there is no such thread, Some(None) if it has
+    /// none.
+    pub fn thread_io(&self, tid: i32) -> Option<Option<Arc<crate::ioprio::IoContext>>> {
+        lock(&self.threads)
+            .iter()
+            .find(|s| s.tid == tid)
+            .map(|s| s.io.clone())
     }
 
     /// Records a thread's capability sets (at clone time and whenever they change).

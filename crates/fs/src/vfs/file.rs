@@ -402,9 +402,15 @@ impl OpenFile {
         }
     }
 
-    /// getdents64: as many `linux_dirent64` records as fit in `max` bytes. `.` and `..` come
-    /// first; the offset is the index of the next entry.
-    pub fn getdents(&self, max: usize, parent_ino: u64) -> Result<Vec<u8>, Errno> {
+    /// getdents and getdents64: as many records of `format` as fit in `max` bytes (EINVAL
+    /// when not even the first does). `.` and `..` come first; the offset is the index of
+    /// the next entry.
+    pub fn getdents(
+        &self,
+        max: usize,
+        parent_ino: u64,
+        format: DirentFormat,
+    ) -> Result<Vec<u8>, Errno> {
         let inode = match &self.backing {
             Backing::Inode(i) if i.file_type() == FileType::Directory => i,
             _ => return Err(libc::ENOTDIR),
@@ -435,20 +441,13 @@ impl OpenFile {
         let mut out = Vec::new();
         let mut index = *off as usize;
         while let Some(e) = entries.get(index) {
-            let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
-            if out.len() + reclen > max {
+            if out.len() + format.record_len(e.name.len()) > max {
                 if out.is_empty() {
                     return Err(libc::EINVAL);
                 }
                 break;
             }
-            let start = out.len();
-            out.extend_from_slice(&e.ino.to_le_bytes());
-            out.extend_from_slice(&((index + 1) as i64).to_le_bytes());
-            out.extend_from_slice(&(reclen as u16).to_le_bytes());
-            out.push(e.file_type.dirent_type());
-            out.extend_from_slice(&e.name);
-            out.resize(start + reclen, 0);
+            format.encode(&mut out, e, (index + 1) as i64);
             index += 1;
         }
         *off = index as u64;
@@ -456,6 +455,55 @@ impl OpenFile {
         drop(listing);
         self.notify(crate::inotify::IN_ACCESS);
         Ok(out)
+    }
+}
+
+/// The record layout of a directory listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirentFormat {
+    /// getdents64's `struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type;
+    /// char d_name[]; }`.
+    Dirent64,
+    /// getdents' `struct linux_dirent { unsigned long d_ino; unsigned long d_off; unsigned
+    /// short d_reclen; char d_name[]; }`, then the name's NUL, padding, and d_type as the
+    /// record's last byte. On x86-64 its d_ino is 64 bits, so no inode number overflows it.
+    Dirent,
+}
+
+impl DirentFormat {
+    /// The offset of d_name.
+    fn name_offset(self) -> usize {
+        match self {
+            DirentFormat::Dirent64 => 19,
+            DirentFormat::Dirent => 18,
+        }
+    }
+
+    /// A record's length (Linux's filldir/filldir64): the name, its NUL (and getdents'
+    /// d_type byte), rounded up to 8 bytes.
+    fn record_len(self, name_len: usize) -> usize {
+        let extra = match self {
+            DirentFormat::Dirent64 => 1,
+            DirentFormat::Dirent => 2,
+        };
+        (self.name_offset() + name_len + extra).div_ceil(8) * 8
+    }
+
+    /// Appends `e`'s record, whose d_off is `next_off`; padding is zeros.
+    fn encode(self, out: &mut Vec<u8>, e: &DirEntry, next_off: i64) {
+        let start = out.len();
+        let reclen = self.record_len(e.name.len());
+        out.extend_from_slice(&e.ino.to_le_bytes());
+        out.extend_from_slice(&next_off.to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        if self == DirentFormat::Dirent64 {
+            out.push(e.file_type.dirent_type());
+        }
+        out.extend_from_slice(&e.name);
+        out.resize(start + reclen, 0);
+        if self == DirentFormat::Dirent {
+            out[start + reclen - 1] = e.file_type.dirent_type();
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub mod seals;
 pub mod write_access;
 
 pub use dentry::Dentry;
-pub use file::{file_identity, set_shared_page_hooks, OpenFile, SharedPageHooks};
+pub use file::{file_identity, set_shared_page_hooks, DirentFormat, OpenFile, SharedPageHooks};
 pub use inode::*;
 pub use mappable::{HostRegion, Mappable, MappedRange, Translation};
 pub use mount::{

@@ -1324,6 +1324,8 @@ pub struct Mm {
     space: Arc<dyn AddressSpace>,
     /// The AIO contexts of this address space (Linux's mm->ioctx_table): they end with it.
     pub aio: crate::aio::Table,
+    /// membarrier's registrations (Linux's mm->membarrier_state).
+    pub membarrier: crate::membarrier::Registrations,
 }
 
 impl Mm {
@@ -1332,6 +1334,7 @@ impl Mm {
             space: mm.address_space().clone(),
             inner: Mutex::new(mm),
             aio: Default::default(),
+            membarrier: Default::default(),
         }
     }
 

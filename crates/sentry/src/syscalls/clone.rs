@@ -138,7 +138,9 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             .new_address_space()
             .map_err(|_| Errno::ENOMEM)?;
         let child = t.mm.lock().fork(space).map_err(|_| Errno::ENOMEM)?;
-        Arc::new(Mm::new(child))
+        let mut child = Mm::new(child);
+        child.membarrier = t.mm.membarrier.fork();
+        Arc::new(child)
     };
     let fds = if flags & CLONE_FILES != 0 {
         if !thread {
@@ -182,11 +184,24 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
     let seccomp = t.seccomp.copy();
     // A new thread or process runs where its creator may (Linux copies cpus_mask).
     let affinity = t.group.thread_affinity(t.tid).flatten();
+    let io = crate::ioprio::for_child(
+        t.group.thread_io(t.tid).flatten().as_ref(),
+        flags & CLONE_IO != 0,
+    );
+    // CLONE_SYSVSEM makes the creator's SEM_UNDO list if it had none (Linux's
+    // copy_semundo), for the child to share; a process child here gets one of its own.
+    let sysvsem = flags & CLONE_SYSVSEM != 0;
+    if sysvsem {
+        t.group
+            .sem_undo_list
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let (pid, group, process) = if thread {
         t.group.add_thread(tid, signals.thread.clone());
         t.group.set_seccomp(tid, seccomp.clone());
         t.group.set_thread_caps(tid, t.creds.caps);
         t.group.set_thread_affinity(tid, affinity);
+        t.group.set_thread_io(tid, io);
         (t.pid, t.group.clone(), t.process.clone())
     } else {
         // CLONE_SIGHAND shares the handler table; otherwise the child gets a copy.
@@ -200,7 +215,11 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
         group.set_seccomp(tid, seccomp.clone());
         group.set_thread_caps(tid, child_creds.caps);
         group.set_thread_affinity(tid, affinity);
+        group.set_thread_io(tid, io);
         group.sched.inherit(&t.group.sched);
+        group
+            .sem_undo_list
+            .store(sysvsem, std::sync::atomic::Ordering::Relaxed);
         group.exit_signal.store(
             (args.flags & 0xff) as i32,
             std::sync::atomic::Ordering::Relaxed,

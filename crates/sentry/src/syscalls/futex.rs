@@ -33,7 +33,7 @@ pub fn never_blocks(op: u64) -> bool {
     )
 }
 
-fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
+pub(super) fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
@@ -42,7 +42,7 @@ fn key(t: &TaskState, addr: u64, private: bool) -> Result<Key, Errno> {
 
 /// Reads a timespec and turns it into a deadline: relative for FUTEX_WAIT, absolute (on
 /// the chosen clock) for FUTEX_WAIT_BITSET.
-fn deadline(
+pub(super) fn deadline(
     t: &TaskState,
     addr: u64,
     absolute: bool,
@@ -88,7 +88,7 @@ fn wait(
     let waiter = t.waiter.clone();
     let check = || mm.read_u32(addr).map(|v| v == val).unwrap_or(false);
     match futex::wait(k, bitset, dl, check, || waiter.interrupted()) {
-        WaitResult::Woken => Ok(0),
+        WaitResult::Woken(_) => Ok(0),
         WaitResult::ValueChanged => Err(Errno::EAGAIN),
         WaitResult::TimedOut => Err(Errno(libc::ETIMEDOUT)),
         // As Linux: an untimed wait restarts under SA_RESTART; a timed one goes on through

@@ -9,11 +9,15 @@ mod copy;
 mod exec;
 mod fd;
 mod futex;
+mod futex_waitv;
 mod ifioctl;
 mod inotify;
+mod ioprio;
+mod kcmp;
 pub use ifioctl::host_socket_ioctls;
 mod inet;
 mod locks;
+mod membarrier;
 mod mempolicy;
 mod mm;
 mod mount;
@@ -108,6 +112,8 @@ const MLOCK: &str = "locked memory is counted against RLIMIT_MEMLOCK (CAP_IPC_LO
 const MEMPOLICY: &str = "one memory node (node 0), as on this host: policies are checked, recorded (per thread, per VMA by mbind) and reported as Linux reports them, never applied; mbind's MPOL_MF_MOVE/STRICT have nothing to move or report; a shared mapping's policy is its VMA's, not the shared file's (Linux's shmem shared policy); no /proc/PID/numa_maps";
 const SECCOMP: &str = "strict mode and classic BPF filters run by the sentry before each call, with Linux's checks, precedence, TSYNC and inheritance; user notification (SET_FLAGS' SYNC_WAKE_UP accepted as the hint it is; WAIT_KILLABLE_RECV accepted but the wait stays interruptible); RET_TRACE gives ENOSYS (as without a tracer: no PTRACE_EVENT_SECCOMP stop yet); LOG goes to the sentry's debug log, not the audit log; SPEC_ALLOW changes nothing";
 const PTRACE_ACCESS: &str = "within the sandbox; the ptrace access check compares user ids only (not group ids or the target's dumpable flag; no Yama)";
+const MEMBARRIER: &str = "barriers are the host's MEMBARRIER_CMD_PRIVATE_EXPEDITED (SYNC_CORE: its sync-core form) on the sentry process, which covers every thread of the sandbox (registered or not, and the sentry's own), not host processes sharing a file mapping with it; GLOBAL is expedited too; without the host's expedited commands GLOBAL and the memory barriers fall back to its MEMBARRIER_CMD_GLOBAL and the sync-core commands are not offered (QUERY reports what is backed); no RSEQ commands (EINVAL, as a kernel without rseq)";
+const IOPRIO: &str = "I/O priorities are checked (RT needs CAP_SYS_ADMIN or CAP_SYS_NICE), recorded per thread in an I/O context (shared by CLONE_IO, copied by clone when it holds a class) and reported, but have no effect: the sandbox's I/O is the sentry's; a thread's ownership for the permission check is its process's real uid; the nice value and policy a group's or user's answer is computed from are per process";
 const OPEN_NOTE: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes; \
      /proc/PID/fd/N of a host stream (runsc do's standard streams) opens the same host \
@@ -189,6 +195,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_chdir, namei::chdir, Full, Any),
     sys(n::SYS_fchdir, namei::fchdir, Full, Any),
     sys(n::SYS_getcwd, namei::getcwd, Full, Any),
+    sys(n::SYS_getdents, namei::getdents, Full, Any),
     sys(n::SYS_getdents64, namei::getdents64, Full, Any),
     // Metadata (attr.rs).
     sys(n::SYS_stat, attr::stat, Full, Any),
@@ -261,6 +268,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_setsid, process::setsid, Full, Any),
     sys(n::SYS_execve, exec::execve, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
     sys(n::SYS_execveat, exec::execveat, Partial("the other threads of the process end first, but a thread other than the main one keeps its own thread id (Linux gives it the process id); no setuid/setgid or file capabilities"), Own),
+    sys(n::SYS_futex_waitv, futex_waitv::futex_waitv, Partial("FUTEX2_SIZE_U32 with or without FUTEX2_PRIVATE; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL (as before Linux 6.16)"), Own),
+    sys(n::SYS_membarrier, membarrier::membarrier, Partial(MEMBARRIER), Own),
     sys(n::SYS_futex, futex::futex, Partial("WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP and the BITSET forms; no PI futexes"), Own),
     sys(n::SYS_kill, sigsend::kill, Full, Own),
     sys(n::SYS_tkill, sigsend::tkill, Partial(THREAD_SIGNAL_PERMISSION), Own),
@@ -288,6 +297,7 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_pidfd_open, pidfd::pidfd_open, Partial("processes only (PIDFD_THREAD is EINVAL); the descriptor reads as anon_inodefs' (Linux 6.9+ has pidfs); a pidfd's O_NONBLOCK doesn't make waitid(P_PIDFD) EAGAIN"), Any),
     sys(n::SYS_pidfd_send_signal, pidfd::pidfd_send_signal, Partial("flags must be 0 (no PIDFD_SIGNAL_THREAD/THREAD_GROUP/PROCESS_GROUP)"), Own),
     sys(n::SYS_pidfd_getfd, pidfd::pidfd_getfd, Partial(PTRACE_ACCESS), Any),
+    sys(n::SYS_kcmp, kcmp::kcmp, Partial("KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO (the I/O contexts of ioprio_set, none before it), KCMP_SYSVSEM (a process's SEM_UNDO list, from its first SEM_UNDO semop or CLONE_SYSVSEM clone; processes cloned with CLONE_SYSVSEM get one each instead of sharing it) and KCMP_EPOLL_TFD; another process's thread is compared by its process's descriptor table and fs context (a thread cloned without CLONE_FILES or CLONE_FS has its own); the access check is ptrace's as pidfd_getfd's (user ids only)"), Any),
     sys(n::SYS_process_vm_readv, pidfd::process_vm_readv, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_process_vm_writev, pidfd::process_vm_writev, Partial(PTRACE_ACCESS), Own),
     sys(n::SYS_sethostname, admin::sethostname, Full, Any),
@@ -344,6 +354,8 @@ pub static TABLE: &[Syscall] = &[
     sys(n::SYS_sched_getparam, sched::sched_getparam, Partial(SCHED_KEPT), Any),
     sys(n::SYS_sched_setattr, sched::sched_setattr, Partial(SCHED_POLICY), Any),
     sys(n::SYS_sched_getattr, sched::sched_getattr, Partial("as sched_getscheduler; no utilization clamps (reports 0..1024)"), Any),
+    sys(n::SYS_ioprio_set, ioprio::ioprio_set, Partial(IOPRIO), Any),
+    sys(n::SYS_ioprio_get, ioprio::ioprio_get, Partial(IOPRIO), Any),
     sys(n::SYS_sched_get_priority_max, sched::sched_get_priority_max, Full, Any),
     sys(n::SYS_sched_get_priority_min, sched::sched_get_priority_min, Full, Any),
     sys(n::SYS_sched_rr_get_interval, sched::sched_rr_get_interval, Partial("SCHED_RR: 100 ms; the fair policies report the host's slice for the serving thread"), Any),
@@ -527,6 +539,7 @@ pub fn may_wait_long(task: &TaskState, regs: &UserRegs) -> bool {
             n::SYS_epoll_wait,
             n::SYS_epoll_pwait,
             n::SYS_epoll_pwait2,
+            n::SYS_futex_waitv,
             n::SYS_nanosleep,
             n::SYS_clock_nanosleep,
             n::SYS_wait4,
@@ -562,6 +575,7 @@ pub fn can_serve_on_poller(task: &TaskState, regs: &UserRegs) -> bool {
         Some(_) if locks::may_wait(regs) => false,
         Some(s) if s.thread == Thread::Any => true,
         Some(_) if nr == n::SYS_futex as u64 => futex::never_blocks(regs.rsi),
+        Some(_) if nr == n::SYS_membarrier as u64 => membarrier::never_blocks(regs.syscall_args()),
         Some(_) if nr == n::SYS_clone as u64 || nr == n::SYS_clone3 as u64 => {
             clone::thread_on_poller(task, regs)
         }

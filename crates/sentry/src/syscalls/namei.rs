@@ -1,9 +1,9 @@
 //! The namespace: mkdir, mknod, unlink, rmdir, rename, link, symlink, readlink, chdir,
-//! getcwd, getdents64.
+//! getcwd, getdents, getdents64.
 
 use fs::inotify;
 use fs::vfs::acl;
-use fs::vfs::{perm, Dentry, FileType, Location, NewNode, Owner, ResolveFlags};
+use fs::vfs::{perm, Dentry, DirentFormat, FileType, Location, NewNode, Owner, ResolveFlags};
 use platform::UserRegs;
 
 use super::fd::read_only;
@@ -469,6 +469,15 @@ pub fn getcwd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
 }
 
 pub fn getdents64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    getdents_as(t, a, DirentFormat::Dirent64)
+}
+
+/// The old getdents: `struct linux_dirent`, d_type in each record's last byte.
+pub fn getdents(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
+    getdents_as(t, a, DirentFormat::Dirent)
+}
+
+fn getdents_as(t: &mut TaskState, a: [u64; 6], format: DirentFormat) -> SysResult {
     let file = t.fds.get(a[0])?;
     let max = a[2].min(1 << 20) as usize;
     t.mm.check_range(a[1], max, true)?;
@@ -490,7 +499,7 @@ pub fn getdents64(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
         }
         None => 0,
     };
-    let bytes = file.getdents(max, parent_ino).map_err(Errno)?;
+    let bytes = file.getdents(max, parent_ino, format).map_err(Errno)?;
     t.mm.copy_out(a[1], &bytes)?;
     Ok(bytes.len() as u64)
 }

@@ -147,7 +147,7 @@ pub fn pidfd_send_signal(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
 /// Linux's ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS): the caller's own process, a
 /// process whose user ids all are the caller's real uid, or CAP_SYS_PTRACE. Partial: group
 /// ids and the target's dumpable flag aren't compared.
-fn may_access(t: &TaskState, target: &Recipient) -> bool {
+pub(super) fn may_access(t: &TaskState, target: &Recipient) -> bool {
     if target.group.pid == t.pid || capable(&t.creds, Cap::SysPtrace) {
         return true;
     }
@@ -182,6 +182,17 @@ pub fn pidfd_getfd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResul
     let file = table.get(target_fd)?;
     let limit = super::fd::fd_limit(t);
     Ok(t.fds.alloc(0, file, true, limit)? as u64)
+}
+
+/// The process of task `id` (a process's or a thread's id in the sandbox), zombies
+/// included; ESRCH if none.
+pub(super) fn owner_of(t: &TaskState, id: i32) -> Result<Recipient, Errno> {
+    if t.kernel.alive(id).is_some() {
+        t.kernel.recipients(ProcessSet::Pid(id)).pop()
+    } else {
+        t.kernel.thread_owner(id)
+    }
+    .ok_or(Errno::ESRCH)
 }
 
 /// Linux's UIO_MAXIOV.
@@ -224,12 +235,7 @@ fn process_vm(t: &mut TaskState, a: [u64; 6], write: bool) -> SysResult {
     let local = iovecs(t, lvec, lcnt)?;
     let remote = iovecs(t, rvec, rcnt)?;
     let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
-    let owner = if t.kernel.alive(pid).is_some() {
-        t.kernel.recipients(ProcessSet::Pid(pid)).pop()
-    } else {
-        t.kernel.thread_owner(pid)
-    }
-    .ok_or(Errno::ESRCH)?;
+    let owner = owner_of(t, pid)?;
     if !may_access(t, &owner) {
         return Err(Errno::EPERM);
     }

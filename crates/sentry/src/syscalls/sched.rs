@@ -64,7 +64,11 @@ fn find_process(t: &TaskState, who: i32) -> Result<Arc<ThreadGroup>, Errno> {
 }
 
 /// The processes getpriority and setpriority name.
-fn prio_targets(t: &TaskState, which: u64, who: u64) -> Result<Vec<Arc<ThreadGroup>>, Errno> {
+pub(super) fn prio_targets(
+    t: &TaskState,
+    which: u64,
+    who: u64,
+) -> Result<Vec<Arc<ThreadGroup>>, Errno> {
     let who = who as i32;
     match which {
         PRIO_PROCESS => Ok(find_process(t, who).map(|g| vec![g]).unwrap_or_default()),
@@ -438,7 +442,7 @@ fn host_cpus() -> Result<Vec<u64>, Errno> {
 
 /// The thread sched_{set,get}affinity name: the caller for 0, else any live thread by id
 /// (in the caller's pid namespace).
-fn find_thread(t: &TaskState, tid: i32) -> Result<(Arc<ThreadGroup>, i32), Errno> {
+pub(super) fn find_thread(t: &TaskState, tid: i32) -> Result<(Arc<ThreadGroup>, i32), Errno> {
     if tid == 0 {
         return Ok((t.group.clone(), t.tid));
     }

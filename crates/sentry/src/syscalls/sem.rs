@@ -181,6 +181,12 @@ pub fn semtimedop(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult
     };
     let max = ops.iter().map(|o| o.num).max().unwrap_or(0) as usize;
     let undos = ops.iter().any(|o| o.flg & SEM_UNDO != 0);
+    if undos {
+        // Linux makes the process's undo list here, before it looks the set up.
+        t.group
+            .sem_undo_list
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let alter = ops.iter().any(|o| o.op != 0);
     let mut serial = None;
     let mut reg: Option<fs::waiter::Registration> = None;
