@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *link_of(int fd)
@@ -100,6 +101,30 @@ int main(void)
 	printf("read: %zd %s\n", read(g, buf, sizeof buf - 1), buf);
 	close_if(g);
 	close(m);
+
+	/* A process that is not root lists and follows its own descriptors (its /proc/PID/fd
+	 * is its own, mode 0500), and a write through /dev/stderr-like links opens the file
+	 * rather than creating one named by the link's text. */
+	pid_t child = fork();
+	if (child == 0) {
+		if (setgid(1000) != 0 || setuid(1000) != 0) {
+			printf("as uid 1000: not root here\n");
+			_exit(0);
+		}
+		int q[2];
+		pipe(q);
+		int x = open(link_of(q[1]), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		printf("as uid 1000, O_CREAT through the link: %s\n", x >= 0 ? "opened" : strerror(errno));
+		write(x >= 0 ? x : q[1], "u", 1);
+		int y = open(link_of(q[0]), O_RDONLY);
+		const char *reopened = y >= 0 ? "yes" : strerror(errno);
+		char u = 0;
+		ssize_t got = read(y >= 0 ? y : q[0], &u, 1);
+		printf("as uid 1000, reopened: %s, read %zd %c\n", reopened, got, u);
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
 
 	/* A descriptor closed since: the link is gone. */
 	pipe(p);

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::inode::FileType;
+use super::inode::{FileType, Inode};
 use super::mount::{Location, MountNamespace};
 use super::perm::{self, Creds, MAY_EXEC};
 use crate::Errno;
@@ -246,22 +246,7 @@ impl Resolver<'_> {
                 if links > MAX_SYMLINKS {
                     return Err(libc::ELOOP);
                 }
-                let jump = child.inode().magic_location().or_else(|| {
-                    child.inode().magic_link().map(|target| Location {
-                        dentry: super::Dentry::new_root(target),
-                        mount: child.mount.clone(),
-                    })
-                });
-                if let Some(target) = jump {
-                    // Linux's nd_jump_link: the walk goes on from the file itself (on its
-                    // own place, or on the link's mount for a file that has none),
-                    // whatever the link's text says.
-                    if flags.no_magiclinks {
-                        return Err(libc::ELOOP);
-                    }
-                    if flags.beneath || flags.in_root {
-                        return Err(libc::EXDEV);
-                    }
+                if let Some(target) = magic_jump(child.inode(), &child.mount, flags)? {
                     cur = target;
                     continue;
                 }
@@ -289,6 +274,37 @@ impl Resolver<'_> {
         }
         Ok(cur)
     }
+}
+
+/// Where following the /proc magic link `link` (on `mount`) leads, as Linux's
+/// nd_jump_link: the file itself (on its own place, or on the link's mount for a file that
+/// has none), whatever the link's text says. None for an ordinary symlink. ELOOP under
+/// RESOLVE_NO_MAGICLINKS; EXDEV under RESOLVE_BENEATH or RESOLVE_IN_ROOT, and under
+/// RESOLVE_NO_XDEV when the file is on another mount.
+pub fn magic_jump(
+    link: &Arc<dyn Inode>,
+    mount: &Arc<super::Mount>,
+    flags: ResolveFlags,
+) -> Result<Option<Location>, Errno> {
+    let target = link.magic_location().or_else(|| {
+        link.magic_link().map(|target| Location {
+            dentry: super::Dentry::new_root(target),
+            mount: mount.clone(),
+        })
+    });
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    if flags.no_magiclinks {
+        return Err(libc::ELOOP);
+    }
+    if flags.beneath || flags.in_root {
+        return Err(libc::EXDEV);
+    }
+    if flags.no_xdev && !Arc::ptr_eq(&target.mount, mount) {
+        return Err(libc::EXDEV);
+    }
+    Ok(Some(target))
 }
 
 /// Whether `a` and `b` are the same location (helper for callers holding `Arc`s).

@@ -63,7 +63,13 @@ pub struct DynDir {
     ino: u64,
     mode: u32,
     children: Children,
+    /// Who owns it (uid, gid), asked at each stat; None: root.
+    owner: Option<Owner>,
 }
+
+/// A /proc/PID entry's owner, as Linux's task_dump_owner gives it: the process's effective
+/// ids.
+pub type Owner = Box<dyn Fn() -> (u32, u32) + Send + Sync>;
 
 impl DynDir {
     pub fn build(path: &str, mode: u32, children: Children) -> Arc<dyn Inode> {
@@ -71,13 +77,29 @@ impl DynDir {
             ino: ino_of(path),
             mode,
             children,
+            owner: None,
+        })
+    }
+
+    /// A directory owned by `owner` (a private one, such as /proc/PID/fd, mode 0500, which
+    /// the process itself must be able to list and search).
+    pub fn build_owned(path: &str, mode: u32, owner: Owner, children: Children) -> Arc<dyn Inode> {
+        Arc::new(DynDir {
+            ino: ino_of(path),
+            mode,
+            children,
+            owner: Some(owner),
         })
     }
 }
 
 impl Inode for DynDir {
     fn stat(&self) -> Result<Stat, Errno> {
-        Ok(base_stat(self.ino, libc::S_IFDIR | self.mode, 2))
+        let mut st = base_stat(self.ino, libc::S_IFDIR | self.mode, 2);
+        if let Some(owner) = &self.owner {
+            (st.uid, st.gid) = owner();
+        }
+        Ok(st)
     }
 
     fn file_type(&self) -> FileType {

@@ -364,9 +364,17 @@ fn anon_link(file: &fs::vfs::OpenFile) -> Option<Vec<u8>> {
 /// /proc/PID/fd: a link per open descriptor to what it refers to.
 fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     let base = path.to_string();
-    DynDir::build(
+    let weak = Arc::downgrade(&p);
+    DynDir::build_owned(
         path,
         0o500,
+        // The process's own (Linux: task_dump_owner), so that it may list and follow its
+        // descriptors whatever its user.
+        Box::new(move || {
+            weak.upgrade()
+                .map(|p| (p.creds().euid, p.creds().egid))
+                .unwrap_or((0, 0))
+        }),
         Box::new(move || {
             let root = p.fs.root();
             let creds = p.creds();

@@ -115,6 +115,17 @@ fn open_or_create(
                 if links > fs::vfs::resolve::MAX_SYMLINKS || resolve.no_symlinks {
                     return Err(Errno::ELOOP);
                 }
+                // A /proc magic link (`> /dev/stderr` on a pipe) names a file that exists:
+                // it is opened, never created through its text.
+                if let Some(file) =
+                    fs::vfs::resolve::magic_jump(child.inode(), &parent.dir.mount, resolve)
+                        .map_err(Errno)?
+                {
+                    if file.inode().file_type() == FileType::Directory {
+                        return Err(Errno::EISDIR);
+                    }
+                    return Ok(file);
+                }
                 let target = child.inode().readlink().map_err(Errno)?;
                 if target.is_empty() {
                     return Err(Errno::ENOENT);
