@@ -232,8 +232,12 @@ pub fn restrict() -> Result<bool, LandlockError> {
 /// sentry's code, so Landlock has nothing to restrict in them. So are threads that have
 /// ended: one just joined (the VM's set-up thread) can still be listed for a moment, with
 /// its stat unreadable or its state X (dead) or Z; the full suite saw that 2 times in 512
-/// runs of `runsc do`.
+/// runs of `runsc do`. pthread_join returns when the kernel clears the thread's tid, in
+/// exit_mm, before exit_notify: such a thread can still show state R or D, with
+/// PF_EXITING (set in exit_signals, before exit_mm) in its flags; it runs no more user
+/// code either.
 pub(crate) fn thread_names() -> Vec<String> {
+    const PF_EXITING: u64 = 0x4;
     const PF_USER_WORKER: u64 = 0x4000;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
@@ -253,7 +257,7 @@ pub(crate) fn thread_names() -> Vec<String> {
                 .flatten();
             let state = rest.next().unwrap_or("");
             let flags = rest.nth(5).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-            !matches!(state, "X" | "x" | "Z") && flags & PF_USER_WORKER == 0
+            !matches!(state, "X" | "x" | "Z") && flags & (PF_EXITING | PF_USER_WORKER) == 0
         })
         .map(|t| {
             std::fs::read_to_string(t.path().join("comm"))

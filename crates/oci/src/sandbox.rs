@@ -592,6 +592,9 @@ pub fn main(args: SandboxArgs) -> i32 {
         .expect("control thread");
     // Every thread of this process (the control threads too) from here on, before create
     // returns: between create and start the sandbox only serves its control socket.
+    // The host's membarrier registration, which the filter no longer allows
+    // (sentry::membarrier), as `runsc do` makes it.
+    sentry::membarrier::prepare_host();
     if let Err(e) = boot::seccomp::install(args.seccomp) {
         tracing::warn!("sandbox {}: {e}", args.id);
         report(&ready, &Err(OciError::Sandbox(e.to_string())));

@@ -211,13 +211,16 @@ impl SelftestCache {
             .skip(KEEP_FILES - 1)
             .map(|(_, _, name)| name);
         for name in old.chain(stale) {
-            nix::unistd::unlinkat(
+            match nix::unistd::unlinkat(
                 Some(self.dir.as_raw_fd()),
                 name.as_str(),
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
-            )
-            .map_err(|e| format!("{name}: {e}"))?;
-            tracing::debug!("self-test cache: removed {name}");
+            ) {
+                Ok(()) => tracing::debug!("self-test cache: removed {name}"),
+                // Another run pruning at the same time took it first.
+                Err(nix::Error::ENOENT) => {}
+                Err(e) => return Err(format!("{name}: {e}")),
+            }
         }
         Ok(())
     }
@@ -225,8 +228,13 @@ impl SelftestCache {
     fn write(&self, answers: &Answers) -> Result<(), String> {
         use std::io::Write as _;
         let text = format(&self.key, answers);
+        // Unique among concurrent writers: every sentry is pid 1 of its own namespace, so
+        // the time tells them apart (a clash is EEXIST below: nothing written, no harm).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         // SAFETY: getpid has no preconditions.
-        let tmp = format!("{}.{}.tmp", self.name, unsafe { libc::getpid() });
+        let tmp = format!("{}.{}-{nanos}.tmp", self.name, unsafe { libc::getpid() });
         let ctmp = CString::new(tmp.clone()).expect("no NUL in the name");
         // SAFETY: openat on our directory descriptor with a NUL-terminated name; O_EXCL and
         // O_NOFOLLOW: a file or symlink of that name is not followed or reused.
