@@ -15,34 +15,8 @@
 
 static const char *files[] = {"shmmax", "shmall", "shmmni", "msgmax", "msgmnb", "msgmni", "sem"};
 
-static void show(const char *name)
-{
-	char path[64], buf[128] = {0};
-	snprintf(path, sizeof path, "/proc/sys/kernel/%s", name);
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (n < 0)
-		printf("%s: read %s\n", name, errname(errno));
-	else
-		printf("%s: %s", name, buf);
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Writes `text` to the file in one write; prints the outcome. */
-static void put(const char *name, const char *text)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/sys/kernel/%s", name);
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	if (fd < 0) {
-		printf("write %s '%s': open %s\n", name, text, errname(errno));
-		return;
-	}
-	ssize_t n = write(fd, text, strlen(text));
-	printf("write %s '%s': %s\n", name, text, n < 0 ? errname(errno) : "ok");
-	close(fd);
-}
+#define SYSCTL_DIR "/proc/sys/kernel"
+#include "sysctl.h"
 
 struct m {
 	long mtype;
