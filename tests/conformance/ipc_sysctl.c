@@ -25,12 +25,7 @@ struct m {
 
 int main(void)
 {
-	if (unshare(CLONE_NEWIPC) < 0) {
-		printf("unshare(CLONE_NEWIPC): %s (needs root)\n", errname(errno));
-		return 1;
-	}
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-		show(files[i]);
+	enter_ipc_namespace_showing(files, sizeof files / sizeof *files);
 
 	/* Shared memory: the largest segment, and the number of segments. */
 	put("shmmax", "1048576\n");

@@ -194,12 +194,7 @@ static void privileged_past_queues_max(void)
 
 int main(void)
 {
-	if (unshare(CLONE_NEWIPC) < 0) {
-		printf("unshare(CLONE_NEWIPC): %s (needs root)\n", errname(errno));
-		return 1;
-	}
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-		show(files[i]);
+	enter_ipc_namespace_showing(files, sizeof files / sizeof *files);
 	as_user(54321, 0, start);
 
 	/* The defaults, then defaults above the maxima (capped by them). */

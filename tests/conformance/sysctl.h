@@ -33,3 +33,15 @@ static void put(const char *name, const char *text)
 	printf("write %s '%s': %s\n", name, text, n < 0 ? errname(errno) : "ok");
 	close(fd);
 }
+
+/* Enters an IPC namespace of its own, so that the host's limits stay as they were, and
+ * shows the starting values of `names`; ends the program if that can't be done. */
+static void enter_ipc_namespace_showing(const char *const *names, size_t n)
+{
+	if (unshare(CLONE_NEWIPC) < 0) {
+		printf("unshare(CLONE_NEWIPC): %s (needs root)\n", errname(errno));
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		show(names[i]);
+}
