@@ -306,7 +306,6 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 pub fn build(name: &str, libc: Libc) -> PathBuf {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = source_dir().join(format!("{name}.c"));
-    let header = source_dir().join("conf.h");
     assert!(
         src.is_file(),
         "no such conformance program: {}",
@@ -315,7 +314,18 @@ pub fn build(name: &str, libc: Libc) -> PathBuf {
     let dir = build_dir(libc);
     fs::create_dir_all(&dir).expect("create build dir");
     let out = dir.join(name);
-    let newest_input = [mtime(&src), mtime(&header)].into_iter().flatten().max();
+    // The program and every shared header (conf.h, net.h, sysctl.h...): a changed header
+    // rebuilds the programs.
+    let headers = fs::read_dir(source_dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "h"))
+                .filter_map(|p| mtime(&p))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let newest_input = headers.into_iter().chain(mtime(&src)).max();
     if let (Some(o), Some(i)) = (mtime(&out), newest_input) {
         if o >= i {
             return out;
