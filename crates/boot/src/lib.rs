@@ -312,6 +312,11 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     // slot waits for an SRCU grace period) or host CPUID, and the two together took ~2 ms
     // one after the other (docs/architecture.md, "Start-up"). A bad program or image now
     // costs a VM made for nothing; the error is the same.
+    // The guest's membarrier is the host's on the sentry process, which wants the sentry
+    // registered first (the filter allows only the barrier commands). Now, while this is
+    // the process's only user of its memory: registering later, with the VM's thread and
+    // KVM's workers sharing it, waits for an RCU grace period (14-33 ms measured).
+    sentry::membarrier::prepare_host();
     let vm = platform_thread::start(
         opts.platform,
         platform_thread::Request {
@@ -450,9 +455,6 @@ pub fn run_do_in(opts: DoOptions, rootfs: RootFs) -> Result<i32, BootError> {
     };
     let sandbox = sentry::prepare(platform, spec)?;
     sandbox.kernel().tasks.set_pids_max(opts.pids_limit);
-    // The guest's membarrier is the host's on the sentry process, which wants the sentry
-    // registered first; the filter allows only the barrier commands themselves.
-    sentry::membarrier::prepare_host();
     // Everything the sentry opens by path is open now: from here on it needs only the calls
     // in seccomp::ALLOWED.
     seccomp::install(opts.seccomp)?;

@@ -202,6 +202,10 @@ fn build(args: &SandboxArgs) -> Result<Built, OciError> {
             .and_then(|p| p.capabilities().as_ref())
             .and_then(|c| c.bounding().as_ref())
             .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::NetAdmin));
+    // The host's membarrier registration, which the filter doesn't allow, as `runsc do`
+    // makes it: before the VM's thread and KVM's workers share this process's memory, when
+    // it costs no RCU grace period (boot::run_do_in).
+    sentry::membarrier::prepare_host();
     // The VM is made on a thread of its own while the bundle is read (boot::platform_thread),
     // in the namespaces joined above.
     let vm = boot::platform_thread::start(
@@ -592,9 +596,6 @@ pub fn main(args: SandboxArgs) -> i32 {
         .expect("control thread");
     // Every thread of this process (the control threads too) from here on, before create
     // returns: between create and start the sandbox only serves its control socket.
-    // The host's membarrier registration, which the filter no longer allows
-    // (sentry::membarrier), as `runsc do` makes it.
-    sentry::membarrier::prepare_host();
     if let Err(e) = boot::seccomp::install(args.seccomp) {
         tracing::warn!("sandbox {}: {e}", args.id);
         report(&ready, &Err(OciError::Sandbox(e.to_string())));
