@@ -74,6 +74,10 @@ echo "file on the host" > "$W/hostfile"
 check "-v FILE: writes reach the host" "file on the host appended" \
   "$($D --rm -v "$W/hostfile:/etc/hf" rbox sh -c 'echo appended >> /etc/hf'; tr '\n' ' ' < "$W/hostfile" | sed 's/ $//')"
 check "-v FILE:ro refuses" "refused" "$($D --rm -v "$W/hostfile:/etc/hf:ro" rbox sh -c '{ echo x >> /etc/hf; } 2>/dev/null && echo written || echo refused')"
+# /dev/stdout and /dev/stderr are /proc/self/fd links to the container's pipes: opened
+# for writing (with O_CREAT, as a shell's > does) they reach the pipe, as under runc.
+check "> /dev/stderr and /dev/stdout" "to stderr to stdout" \
+  "$($D --rm rbox sh -c 'echo to stderr > /dev/stderr; echo to stdout > /dev/stdout' 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 # process.rlimits (--ulimit).
 check "--ulimit" "100 200" "$($D --rm --ulimit nofile=100:200 rbox sh -c 'echo $(ulimit -Sn) $(ulimit -Hn)')"
 # linux.sysctl (oci::sysctl): Docker's defaults (any user may bind a port below 1024) and

@@ -110,7 +110,38 @@ fn sentry_ids() -> Vec<u32> {
     let own = own_namespace
         .then(|| id_for_pid_namespace(std::path::Path::new("/proc/self/ns/pid")))
         .flatten();
-    own.into_iter().chain([NOBODY]).collect()
+    candidates(own)
+}
+
+/// `own` (if any), then `nobody`: those whose uid and gid are both mapped in this user
+/// namespace. The sentry and `runsc do`'s waiting parent share a user namespace and decide
+/// with this same rule, so that they settle on the same uid (an id mapped as a uid but not
+/// as a gid would fail the sentry's setresgid, but not the parent's setresuid).
+fn candidates(own: Option<u32>) -> Vec<u32> {
+    let maps = ["/proc/self/uid_map", "/proc/self/gid_map"].map(std::fs::read_to_string);
+    own.into_iter()
+        .chain([NOBODY])
+        .filter(|&id| {
+            maps.iter().all(|map| match map {
+                Ok(text) => in_map(text, id),
+                // Unreadable: try it, as before the maps were consulted.
+                Err(_) => true,
+            })
+        })
+        .collect()
+}
+
+/// Whether `id` is inside one of the ranges of a /proc/PID/{uid,gid}_map text.
+fn in_map(text: &str, id: u32) -> bool {
+    text.lines().any(|line| {
+        let mut f = line.split_whitespace().map(|v| v.parse::<u64>().ok());
+        match (f.next().flatten(), f.next().flatten(), f.next().flatten()) {
+            (Some(inside), Some(_), Some(count)) => {
+                (inside..inside.saturating_add(count)).contains(&u64::from(id))
+            }
+            _ => false,
+        }
+    })
 }
 
 /// The sentry becomes a user of its own (or `nobody`; see the module's comment) with no
@@ -239,8 +270,7 @@ fn restore_parent_death_signal(signal: libc::c_int) {
 /// unmapped there). Before the parent drops its capabilities (it needs CAP_SETUID here).
 pub fn follow_sentry() -> Result<u32, IdentityError> {
     let own = id_for_pid_namespace(std::path::Path::new("/proc/self/ns/pid_for_children"));
-    let ids: Vec<u32> = own.into_iter().chain([NOBODY]).collect();
-    change_to_first(&ids, |id| {
+    change_to_first(&candidates(own), |id| {
         let uid = nix::unistd::Uid::from_raw(id);
         nix::unistd::setresuid(nix::unistd::Uid::from_raw(0), uid, uid)
             .map_err(|e| IdentityError(format!("setresuid: {e}")))
@@ -250,6 +280,16 @@ pub fn follow_sentry() -> Result<u32, IdentityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_counts_as_mapped_only_inside_a_range() {
+        let map = "         0          0 4294967295\n";
+        assert!(in_map(map, 0x7f00_0000));
+        let map = "0 1000 1\n65534 65534 1\n";
+        assert!(in_map(map, 0) && in_map(map, 65534));
+        assert!(!in_map(map, 1) && !in_map(map, 65533) && !in_map(map, 0x7f00_0000));
+        assert!(!in_map("", 0) && !in_map("garbage\n", 0));
+    }
 
     #[test]
     fn namespace_numbers_map_into_the_range_and_no_further() {
