@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,6 +126,48 @@ int main(void)
 		_exit(0);
 	}
 	waitpid(child, NULL, 0);
+
+	/* A renamed file: the link lands on the file, not on what its old name holds now. */
+	char from[] = "/tmp/reopen-from-XXXXXX";
+	int h = mkstemp(from);
+	write(h, "renamed", 7);
+	char to[sizeof from + 8];
+	snprintf(to, sizeof to, "%s-moved", from);
+	rename(from, to);
+	int decoy = open(from, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	write(decoy, "decoy", 5);
+	close(decoy);
+	g = reopen("renamed file", h, O_RDONLY);
+	memset(buf, 0, sizeof buf);
+	printf("read: %zd %s\n", read(g, buf, sizeof buf - 1), buf);
+	close_if(g);
+	unlink(from);
+	unlink(to);
+	close(h);
+
+	/* Every fd link is a magic link: RESOLVE_NO_MAGICLINKS refuses it (ELOOP), a file
+	 * with a path included. */
+	struct {
+		unsigned long long flags, mode, resolve;
+	} how = { O_RDONLY, 0, 0x02 /* RESOLVE_NO_MAGICLINKS */ };
+	int plain = open("/etc/hostname", O_RDONLY);
+	long o2 = syscall(SYS_openat2, AT_FDCWD, link_of(plain), &how, sizeof how);
+	printf("openat2 RESOLVE_NO_MAGICLINKS of a file's link: %s\n", o2 >= 0 ? "opened" : strerror(errno));
+	if (o2 >= 0)
+		close(o2);
+	close(plain);
+
+	/* A directory's link: `..` below it is the directory's real parent. */
+	mkdir("/tmp/reopen-dir", 0700);
+	int d = open("/tmp/reopen-dir", O_RDONLY | O_DIRECTORY);
+	char up[80];
+	snprintf(up, sizeof up, "%s/..", link_of(d));
+	struct stat via, tmp;
+	int parent_ok = stat(up, &via) == 0 && stat("/tmp", &tmp) == 0 && via.st_ino == tmp.st_ino &&
+			via.st_dev == tmp.st_dev;
+	printf("directory link's ..: %s\n", parent_ok ? "its parent" : "elsewhere");
+	close(d);
+	rmdir("/tmp/reopen-dir");
 
 	/* A descriptor closed since: the link is gone. */
 	pipe(p);

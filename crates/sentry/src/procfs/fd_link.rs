@@ -1,17 +1,17 @@
-//! /proc/PID/fd/N as a magic link, for descriptors whose file no path reaches: a pipe, a
-//! deleted file (a memfd among them), an inherited host stream, a socket.
+//! /proc/PID/fd/N as a magic link.
 //!
 //! On Linux, following /proc/PID/fd/N lands on the open file itself, whatever its link
-//! text says (`pipe:[INO]`, `/tmp/x (deleted)`): opening it opens that file again. Shells
-//! lean on it: bash's `<(...)` hands the program `/dev/fd/63`, a pipe, and `/dev/stdin`
-//! is `/proc/self/fd/0`. A descriptor whose file has a live path keeps an ordinary link
-//! (procfs::process::fd_dir), followed by its text, so that `..` below it is the file's
-//! real parent.
+//! text says (`/tmp/x`, `pipe:[INO]`, `/tmp/x (deleted)`): opening it opens that file
+//! again, even if it was renamed or deleted since, and `..` below a directory's link is
+//! the directory's real parent. Shells lean on it: bash's `<(...)` hands the program
+//! `/dev/fd/63`, a pipe, and `/dev/stdin` is `/proc/self/fd/0`. A file with a place in a
+//! tree (live or deleted) is reached at that place ([`Inode::magic_location`]); one without
+//! (a pipe, a host stream, a socket) through a node of its own ([`Inode::magic_link`]).
 //!
 //! What an open through the link gives (Linux's rules, fs/pipe.c fifo_open and the
 //! file systems' open):
+//! - a file with a place: the file again, a new description with its own offset;
 //! - a pipe: a new end of the same pipe, with the access mode asked for, as a FIFO opens;
-//! - a deleted file: the file again, a new description with its own offset;
 //! - a host stream (`runsc do`'s standard streams, a terminal): the same host descriptor
 //!   in a new description (partial: a host regular file's offset is shared, where Linux
 //!   opens it anew at 0; a pipe or terminal has no offset);
@@ -82,13 +82,17 @@ impl Inode for FdLink {
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        // A descriptor closed since this link was made: gone, as Linux's link is.
+        if self.file.strong_count() == 0 {
+            return Err(libc::ENOENT);
+        }
         Ok(self.text.clone())
     }
 
     fn magic_location(&self) -> Option<Location> {
-        // A deleted file: its own (dead) place, so that it reopens as itself and its
-        // descriptors show the same "(deleted)" path. A descriptor closed since: None,
-        // and the walk reads the link's text instead (ENOENT for pipe:[...]).
+        // A file with a place (a deleted one's is dead): that place, so that it reopens as
+        // itself and its new descriptors show the same path. A descriptor closed since:
+        // None, and the walk's readlink gives ENOENT, as Linux's.
         self.file.upgrade()?.location.clone()
     }
 

@@ -384,29 +384,20 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                 .into_iter()
                 .map(|(fd, entry)| {
                     let path = format!("{base}/{fd}");
-                    let inode = match &entry.file.location {
-                        // A live path: followed by its text, so that `..` below it is the
-                        // file's real parent.
-                        Some(loc) if !loc.dentry.is_dead() => {
-                            let target = p.fs.ns().path(loc, &root);
-                            DynLink::build(&path, Box::new(move || ok(target.clone())))
-                        }
-                        // No path (a pipe, a host stream) or a deleted one: a magic link to
-                        // the file itself (super::fd_link).
-                        location => {
-                            let text = match location {
-                                Some(loc) => p.fs.ns().path(loc, &root),
-                                None => anon_link(&entry.file)
-                                    .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
-                            };
-                            super::fd_link::FdLink::build(
-                                super::nodes::ino_of(&path),
-                                &entry.file,
-                                text,
-                                (creds.euid, creds.egid),
-                            )
-                        }
+                    // A magic link to the file itself (super::fd_link): the walk lands on
+                    // the file's own place, or on the file for one without a path, never
+                    // on what the text names now.
+                    let text = match &entry.file.location {
+                        Some(loc) => p.fs.ns().path(loc, &root),
+                        None => anon_link(&entry.file)
+                            .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
                     };
+                    let inode = super::fd_link::FdLink::build(
+                        super::nodes::ino_of(&path),
+                        &entry.file,
+                        text,
+                        (creds.euid, creds.egid),
+                    );
                     (fd.to_string().into_bytes(), inode)
                 })
                 .collect()

@@ -165,7 +165,7 @@ pub static TABLE: &[Syscall] = &[
     // Opening and descriptors (fd.rs).
     sys(n::SYS_open, fd::open, Partial(OPEN_NOTE), Any),
     sys(n::SYS_openat, fd::openat, Partial(OPEN_NOTE), Any),
-    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_NO_MAGICLINKS refuses /proc/PID/ns links and the /proc/PID/fd links of files without a live path (pipes, host streams, deleted files); an fd link of a file with a path is followed by its text, so it is not refused"), Any),
+    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_NO_MAGICLINKS refuses the /proc/PID/ns and /proc/PID/fd links; /proc/PID/exe, cwd and root are followed by their text, so they are not refused"), Any),
     sys(n::SYS_creat, fd::creat, Full, Any),
     sys(n::SYS_close, fd::close, Full, Any),
     sys(n::SYS_close_range, fd::close_range, Full, Any),
