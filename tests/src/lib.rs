@@ -241,14 +241,8 @@ pub fn sentry_pid(pid: u32) -> u32 {
 /// Whether host uid `uid` is mapped in this process's user namespace (root of a user
 /// namespace that maps only itself can't become `nobody`; the sentry then stays root).
 pub fn uid_mapped(uid: u32) -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace().map(|v| v.parse::<u64>().ok());
-            Some((f.next()??, f.next()??, f.next()??))
-        })
-        .any(|(inside, _, count)| (inside..inside + count).contains(&u64::from(uid)))
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    boot::identity::in_map(&map, uid)
 }
 
 /// A child process of `pid` (from /proc/*/status PPid).

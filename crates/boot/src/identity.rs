@@ -132,7 +132,7 @@ fn candidates(own: Option<u32>) -> Vec<u32> {
 }
 
 /// Whether `id` is inside one of the ranges of a /proc/PID/{uid,gid}_map text.
-fn in_map(text: &str, id: u32) -> bool {
+pub fn in_map(text: &str, id: u32) -> bool {
     text.lines().any(|line| {
         let mut f = line.split_whitespace().map(|v| v.parse::<u64>().ok());
         match (f.next().flatten(), f.next().flatten(), f.next().flatten()) {

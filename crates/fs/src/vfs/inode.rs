@@ -114,6 +114,18 @@ pub struct SetAttr {
     pub mtime: Option<Timespec>,
 }
 
+impl SetAttr {
+    /// Whether it changes the size alone (or nothing): what an open's O_TRUNC asks of a
+    /// file, which files without a size of their own (procfs's) may ignore.
+    pub fn only_size(&self) -> bool {
+        self.mode.is_none()
+            && self.uid.is_none()
+            && self.gid.is_none()
+            && self.atime.is_none()
+            && self.mtime.is_none()
+    }
+}
+
 /// Who creates a node: owner of the new inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {

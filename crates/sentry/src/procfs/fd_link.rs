@@ -112,18 +112,23 @@ struct Reopen {
 }
 
 /// What an open through the link makes of the file's description.
-enum Kind {
-    Pipe,
-    HostStream,
+enum Kind<'a> {
+    Pipe(&'a fs::pipe::PipeEnd),
+    HostStream(&'a Arc<dyn FileDescription>),
     Other,
 }
 
-fn kind(file: &OpenFile) -> Kind {
-    let any = file.special_desc().and_then(|d| d.as_any());
-    match any {
-        Some(a) if a.is::<fs::pipe::PipeEnd>() => Kind::Pipe,
-        Some(a) if a.is::<fs::host::HostFile>() => Kind::HostStream,
-        _ => Kind::Other,
+fn kind(file: &OpenFile) -> Kind<'_> {
+    let Some(desc) = file.special_desc() else {
+        return Kind::Other;
+    };
+    let any = desc.as_any();
+    if let Some(end) = any.and_then(|a| a.downcast_ref::<fs::pipe::PipeEnd>()) {
+        Kind::Pipe(end)
+    } else if any.is_some_and(|a| a.is::<fs::host::HostFile>()) {
+        Kind::HostStream(desc)
+    } else {
+        Kind::Other
     }
 }
 
@@ -158,17 +163,12 @@ impl Inode for Reopen {
 
     fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
         let file = self.file.upgrade().ok_or(libc::ENOENT)?;
-        let desc = file.special_desc().ok_or(libc::ENXIO)?;
         match kind(&file) {
-            Kind::Pipe => {
-                let end = desc
-                    .as_any()
-                    .and_then(|a| a.downcast_ref::<fs::pipe::PipeEnd>())
-                    .ok_or(libc::ENXIO)?;
+            Kind::Pipe(end) => {
                 let nonblock = flags & libc::O_NONBLOCK != 0;
                 Ok(Some(end.reopen(flags & libc::O_ACCMODE, nonblock)?))
             }
-            Kind::HostStream => Ok(Some(desc.clone())),
+            Kind::HostStream(desc) => Ok(Some(desc.clone())),
             Kind::Other => Err(libc::ENXIO),
         }
     }

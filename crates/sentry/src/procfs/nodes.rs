@@ -73,22 +73,21 @@ pub type Owner = Box<dyn Fn() -> (u32, u32) + Send + Sync>;
 
 impl DynDir {
     pub fn build(path: &str, mode: u32, children: Children) -> Arc<dyn Inode> {
-        Arc::new(DynDir {
-            ino: ino_of(path),
-            mode,
-            children,
-            owner: None,
-        })
+        Self::make(path, mode, None, children)
     }
 
     /// A directory owned by `owner` (a private one, such as /proc/PID/fd, mode 0500, which
     /// the process itself must be able to list and search).
     pub fn build_owned(path: &str, mode: u32, owner: Owner, children: Children) -> Arc<dyn Inode> {
+        Self::make(path, mode, Some(owner), children)
+    }
+
+    fn make(path: &str, mode: u32, owner: Option<Owner>, children: Children) -> Arc<dyn Inode> {
         Arc::new(DynDir {
             ino: ino_of(path),
             mode,
             children,
-            owner: Some(owner),
+            owner,
         })
     }
 }
@@ -357,11 +356,7 @@ impl Inode for SysctlFile {
 
     /// O_TRUNC (`echo N > file`) is ignored, as procfs ignores it; nothing else changes.
     fn setattr(&self, attr: &fs::vfs::SetAttr) -> Result<(), Errno> {
-        let only_size = attr.mode.is_none()
-            && attr.uid.is_none()
-            && attr.gid.is_none()
-            && attr.atime.is_none()
-            && attr.mtime.is_none();
+        let only_size = attr.only_size();
         if only_size {
             Ok(())
         } else {
