@@ -253,3 +253,31 @@ fn debian_programs_match_native() {
     }
     assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
 }
+
+/// `> /dev/stdout` and `> /dev/stderr` when `runsc do`'s standard streams are host files (a
+/// shell's O_CREAT|O_TRUNC open through /proc/self/fd): the writes reach those files, as
+/// natively, and the command succeeds. The truncation asked for was EPERM, which failed the
+/// redirection. (Only the reopened descriptors write: the sandbox shares the host file's
+/// offset with the original descriptor where Linux gives the reopen its own, so a write
+/// through the original one afterwards lands elsewhere than natively.)
+#[test]
+fn dev_stdout_and_stderr_reach_host_files() {
+    let name = "dev_stdout_and_stderr_reach_host_files";
+    if skip_without_kvm(name) {
+        return;
+    }
+    let dir = conformance::ScratchDir::new("devstd");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let status = Command::new(conformance::runsc_path())
+        .args(["do", "--", "/bin/sh", "-c"])
+        .arg("echo to stdout > /dev/stdout && echo to stderr > /dev/stderr")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("create out"))
+        .stderr(std::fs::File::create(&err).expect("create err"))
+        .status()
+        .expect("run runsc");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(status.success(), "{status:?}: {}", read(&err));
+    assert_eq!(read(&out), "to stdout\n");
+    assert_eq!(read(&err), "to stderr\n");
+}

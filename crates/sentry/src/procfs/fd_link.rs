@@ -14,7 +14,7 @@
 //! - a pipe: a new end of the same pipe, with the access mode asked for, as a FIFO opens;
 //! - a host stream (`runsc do`'s standard streams, a terminal): the same host descriptor
 //!   in a new description (partial: a host regular file's offset is shared, where Linux
-//!   opens it anew at 0; a pipe or terminal has no offset);
+//!   opens it anew at 0, and O_TRUNC leaves it whole; a pipe or terminal has neither);
 //! - anything else (sockets, eventfd, epoll, timerfd, signalfd, inotify): ENXIO, as Linux
 //!   gives for files without an open (sock_no_open, anon inodes).
 
@@ -159,6 +159,18 @@ impl Inode for Reopen {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    /// O_TRUNC through the link (`echo x > /dev/stderr` when stderr is a host file):
+    /// ignored for a host stream, whose host file the sandbox never truncates (partial: Linux
+    /// truncates it); a pipe has no size. Anything else is refused, as before the open.
+    fn setattr(&self, attr: &fs::vfs::SetAttr) -> Result<(), Errno> {
+        let file = self.file.upgrade().ok_or(libc::ENOENT)?;
+        let only_size = attr.only_size();
+        match kind(&file) {
+            Kind::Pipe(_) | Kind::HostStream(_) if only_size => Ok(()),
+            _ => Err(libc::EPERM),
+        }
     }
 
     fn open(&self, flags: i32) -> Result<Option<Arc<dyn FileDescription>>, Errno> {
