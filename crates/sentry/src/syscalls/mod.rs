@@ -117,7 +117,8 @@ const IOPRIO: &str = "I/O priorities are checked (RT needs CAP_SYS_ADMIN or CAP_
 const OPEN_NOTE: &str =
     "a FIFO in a host directory connects the sandbox's processes only, never host processes; \
      /proc/PID/fd/N of a host stream (runsc do's standard streams) opens the same host \
-     descriptor again, so a host regular file's offset is shared (Linux opens it anew)";
+     descriptor again, so a host regular file's offset is shared (Linux opens it anew) and \
+     O_TRUNC leaves it whole";
 
 /// io_pgetevents' number (the libc crate doesn't name it on x86-64).
 const SYS_IO_PGETEVENTS: i64 = 333;
