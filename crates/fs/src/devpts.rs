@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use crate::byte_queue::take_front;
 use crate::tty::{Layout, Terminal, When, WinSize};
 use crate::vfs::{DirEntry, FileType, Inode, SetAttr, StatFs};
 use crate::waiter::{WaitQueue, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
@@ -710,10 +711,8 @@ impl Pty {
             }
             if st.termios.canonical() {
                 if let Some(&len) = st.lines.front() {
-                    let n = len.min(buf.len());
-                    for (d, s) in buf.iter_mut().zip(st.input.drain(..n)) {
-                        *d = s;
-                    }
+                    let upto = len.min(buf.len());
+                    let n = take_front(&mut st.input, &mut buf[..upto]);
                     if n == len {
                         st.lines.pop_front();
                     } else if let Some(l) = st.lines.front_mut() {
@@ -733,10 +732,7 @@ impl Pty {
                     || (vmin == 0 && vtime == 0)
                     || (timed_out && (vmin == 0 || avail > 0))
                 {
-                    let n = avail.min(buf.len());
-                    for (d, s) in buf.iter_mut().zip(st.input.drain(..n)) {
-                        *d = s;
-                    }
+                    let n = take_front(&mut st.input, buf);
                     drop(st);
                     self.changed();
                     return Ok(n);
@@ -820,10 +816,7 @@ impl Pty {
                 return Ok(0);
             }
             if !st.output.is_empty() {
-                let n = st.output.len().min(buf.len());
-                for (d, s) in buf.iter_mut().zip(st.output.drain(..n)) {
-                    *d = s;
-                }
+                let n = take_front(&mut st.output, buf);
                 drop(st);
                 self.changed();
                 return Ok(n);

@@ -4,6 +4,7 @@
 //! passthrough of host file descriptors, used for the standard streams `runsc do` hands to
 //! the application. Path resolution, mounts, tmpfs, devfs, procfs and ImgFS come with the VFS.
 
+mod byte_queue;
 pub mod containerfs;
 pub mod dev;
 pub mod devpts;

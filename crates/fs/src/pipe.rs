@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::byte_queue::take_front;
 use crate::waiter::{WaitQueue, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::{Errno, FileDescription, Stat};
 
@@ -240,11 +241,8 @@ impl PipeEnd {
             }
             st = self.pipe.wait(st)?;
         }
-        let n = buf.len().min(st.buf.len());
         let was_writable = st.writable();
-        for (dst, src) in buf.iter_mut().zip(st.buf.drain(..n)) {
-            *dst = src;
-        }
+        let n = take_front(&mut st.buf, buf);
         self.pipe.changed.notify_all();
         let now_writable = st.writable();
         drop(st);
