@@ -17,6 +17,8 @@
 //! and nobody else may write them, and it is parsed strictly (one exact layout, the key
 //! equal byte for byte); anything else and the tests run. It is written to a temporary
 //! name and renamed into place, so that a concurrent run reads the old or the new one.
+//! A store prunes the directory to the files used last (a use refreshes a file's mtime when
+//! it is an hour old).
 //!
 //! Everything by path happens in [`SelftestCache::prepare`], on the VM's thread before the
 //! sentry leaves the host's file system; [`SelftestCache::store`] writes through the
@@ -53,6 +55,11 @@ const MAX_REASON: usize = 512;
 const KEEP_FILES: usize = 8;
 /// A temporary file older than this is a writer's that died before its rename.
 const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(60);
+/// A file used whose mtime is older than this gets the time of its use as its mtime, so that
+/// pruning keeps the answers in use rather than the ones written last (a developer's builds
+/// would otherwise push out the installed binary's). Not at every use: that would be a write
+/// at every start.
+const USED_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What the direct-switch self-test said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,22 +127,30 @@ impl SelftestCache {
                 return None;
             }
         };
+        Some(Self::load(dir_fd, key))
+    }
+
+    /// Reads the answers stored under `key` in the directory `dir`, and marks them used.
+    fn load(dir: OwnedFd, key: String) -> SelftestCache {
         let name = file_name(&key);
-        let (answers, miss) = match read_file(&dir_fd, &name) {
-            Ok(Some(text)) => match parse(&text, &key) {
-                Ok(a) => (Some(a), String::new()),
+        let (answers, miss) = match read_file(&dir, &name) {
+            Ok(Some((text, file))) => match parse(&text, &key) {
+                Ok(a) => {
+                    mark_used(&file, &name);
+                    (Some(a), String::new())
+                }
                 Err(why) => (None, why),
             },
             Ok(None) => (None, "no cache file yet".into()),
             Err(why) => (None, why),
         };
-        Some(SelftestCache {
-            dir: dir_fd,
+        SelftestCache {
+            dir,
             name,
             key,
             answers,
             miss,
-        })
+        }
     }
 
     /// The answers stored for this host, this boot and this binary, if any.
@@ -159,8 +174,9 @@ impl SelftestCache {
         }
     }
 
-    /// Removes all but the newest [`KEEP_FILES`] answer files (other binaries' and boots':
-    /// /run keeps them until a reboot, and each rebuild of runsc makes one) and temporary
+    /// Removes all but the [`KEEP_FILES`] answer files used last (other binaries' and boots':
+    /// /run keeps them until a reboot, and each rebuild of runsc makes one; a file's mtime
+    /// is when it was written or last used, give or take [`USED_REFRESH`]) and temporary
     /// files older than [`STALE_TMP`] (a writer that died before its rename). Only after
     /// a store, which happens only when this run's answers were missing: rarely.
     fn prune(&self) -> Result<(), String> {
@@ -345,7 +361,22 @@ fn check_owner(fd: &OwnedFd, what: &str) -> Result<(), String> {
 }
 
 /// The cache file's text, if there is one and it may be trusted that far.
-fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<String>, String> {
+/// Sets the mtime of answers just used to now, if it is older than [`USED_REFRESH`].
+fn mark_used(file: &std::fs::File, name: &str) {
+    let now = std::time::SystemTime::now();
+    let stale = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > USED_REFRESH));
+    if stale {
+        if let Err(e) = file.set_modified(now) {
+            tracing::debug!("self-test cache: {name}: not marked used: {e}");
+        }
+    }
+}
+
+/// The cache file `name` in `dir`, its text and the open file; None if there is none.
+fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<(String, std::fs::File)>, String> {
     use std::io::Read as _;
     let cname = CString::new(name).expect("no NUL in the name");
     // SAFETY: openat on our directory descriptor with a NUL-terminated name; O_NOFOLLOW and
@@ -379,9 +410,8 @@ fn read_file(dir: &OwnedFd, name: &str) -> Result<Option<String>, String> {
     if bytes.len() > MAX_FILE {
         return Err(format!("{name} is larger than {MAX_FILE} bytes"));
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| format!("{name} is not UTF-8"))
+    let text = String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8"))?;
+    Ok(Some((text, file)))
 }
 
 /// The cache file's name for `key`: `kvm-selftest-` and the key's 64-bit FNV-1a hash, so
@@ -754,6 +784,50 @@ mod tests {
         expected.sort();
         assert_eq!(left, expected);
         assert!(cache.prune().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn answers_in_use_outlive_newer_unused_ones() {
+        use std::time::{Duration, SystemTime};
+        let dir = std::env::temp_dir().join(format!("runsc-cache-used-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let answers = Answers {
+            entry: SyscallEntry::UserTrampoline,
+            direct_switch: DirectSwitch::On,
+            cpuid: cpuid(),
+        };
+        let aged = |name: &str, text: &str, age_secs: u64| {
+            std::fs::write(dir.join(name), text).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(dir.join(name))
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(age_secs))
+                .unwrap();
+        };
+        // The installed binary's answers, written two days ago, and as many newer files of
+        // other builds as the directory keeps.
+        aged(&file_name(KEY), &format(KEY, &answers), 2 * 86400);
+        for i in 0..KEEP_FILES {
+            aged(&format!("{FILE_PREFIX}-build{i}"), "", 60 * (i as u64 + 1));
+        }
+        // The installed binary starts: its answers are used...
+        let installed = SelftestCache::load(open_dir(&dir, false).unwrap(), KEY.into());
+        assert_eq!(installed.answers(), Some(&answers));
+        // ...and then yet another build stores its own, pruning the directory.
+        let other_key = "boot=x cpu=y exe=9:9:9:9.9";
+        let build = SelftestCache::load(open_dir(&dir, false).unwrap(), other_key.into());
+        assert!(build.answers().is_none());
+        build.store(&answers);
+        assert!(
+            dir.join(file_name(KEY)).exists(),
+            "the answers in use were pruned"
+        );
+        assert!(dir.join(file_name(other_key)).exists());
+        let left = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(left, KEEP_FILES);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
