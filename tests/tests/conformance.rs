@@ -544,6 +544,18 @@ program_test!(robust_mutex);
 program_test!(fault_siginfo);
 program_test!(sigchld_ignore);
 program_test!(exec_threads);
+// execve while the threads it ends are just starting or on their way into a sleep, 40
+// times over: exec_threads' kinds (a spinner, a pipe read, nanosleep), then futex,
+// sigsuspend and sigwait. Each hung execve in a run or two before the sentry's exec kick
+// was made to stick (ThreadGroup::must_end); exec_threads itself timed out now and then
+// under load.
+program_test!(
+    exec_threads_race,
+    vec![
+        Case::args(["spin,read,sleep"]),
+        Case::args(["futex,suspend,sigwait"]),
+    ]
+);
 // 2,000 threads at once, then 10,000 created and joined: about 15 s quiet, over 60 s with
 // both cores taken by builds, so it gets three minutes.
 program_test!(

@@ -258,9 +258,14 @@ impl ThreadGroup {
     /// which also starts counting its CPU time for the process.
     pub fn set_interrupter(&self, tid: i32, interrupter: Arc<dyn Interrupter>) {
         self.cpu.add_current_thread(tid);
-        let exiting = self.exiting().is_some();
-        if let Some(slot) = lock(&self.threads).iter_mut().find(|s| s.tid == tid) {
-            if exiting {
+        let mut threads = lock(&self.threads);
+        if let Some(slot) = threads.iter_mut().find(|s| s.tid == tid) {
+            // Asked under the thread list's lock: `exit` and `end_other_threads` set their
+            // flag before `interrupt_all` takes that lock, so either they find this
+            // interrupter or this finds their flag. A thread just starting (its vCPU made
+            // after the kicks went out) would otherwise run on, a spinning one for ever,
+            // and an execve in another thread would wait for it for ever.
+            if self.must_end(tid) {
                 interrupter.interrupt();
             }
             slot.interrupter = Some(interrupter);
@@ -422,8 +427,30 @@ impl ThreadGroup {
         }
         self.execing.store(tid, Ordering::SeqCst);
         self.interrupt_all();
+        let start = Instant::now();
+        let mut warned = false;
         while self.thread_count() > 1 && self.exiting().is_none() {
             std::thread::sleep(Duration::from_millis(1));
+            if !warned && start.elapsed() > EXEC_WAIT_WARN {
+                // Every thread ends within a sleep slice (50 ms) of the kick; one that
+                // doesn't is a bug that would hang execve: say which, for the report of the
+                // test that times out.
+                warned = true;
+                let left: Vec<String> = lock(&self.threads)
+                    .iter()
+                    .filter(|s| s.tid != tid)
+                    .map(|s| match s.interrupter {
+                        Some(_) => s.tid.to_string(),
+                        None => format!("{} (no vCPU yet)", s.tid),
+                    })
+                    .collect();
+                tracing::warn!(
+                    "execve in thread {tid} of process {}: threads [{}] still running after {:?}",
+                    self.pid,
+                    left.join(", "),
+                    EXEC_WAIT_WARN
+                );
+            }
         }
         self.execing.store(0, Ordering::SeqCst);
         self.exiting().is_none()
@@ -433,6 +460,13 @@ impl ThreadGroup {
     pub fn ended_by_exec(&self, tid: i32) -> bool {
         let execing = self.execing.load(std::sync::atomic::Ordering::SeqCst);
         execing != 0 && execing != tid
+    }
+
+    /// Whether thread `tid` must stop whatever it waits for and come back to end: the
+    /// process is ending, or another thread is running execve (Linux's de_thread sends
+    /// SIGKILL, which every interruptible sleep notices, whenever it starts).
+    pub fn must_end(&self, tid: i32) -> bool {
+        self.exiting().is_some() || self.ended_by_exec(tid)
     }
 
     /// Finds thread `tid` among the live processes' threads: its process.
@@ -555,6 +589,9 @@ pub struct Kernel {
     /// Tracer/tracee links (ptrace).
     pub ptrace: crate::ptrace::Registry,
 }
+
+/// How long execve waits for the other threads to end before it logs which are left.
+const EXEC_WAIT_WARN: Duration = Duration::from_secs(5);
 
 /// How long a blocked wait sleeps before checking whether its own group is ending.
 const WAIT_SLICE: Duration = Duration::from_millis(50);

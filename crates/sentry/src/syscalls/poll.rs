@@ -182,7 +182,8 @@ pub(super) fn with_sigmask(
 /// Held while a call is served on the task's own thread, where calls may sleep: names the
 /// task as the thread's current one (so that blocking inside a file, such as a pipe read,
 /// sleeps interruptibly) and gives the task's waiter its interrupt check, once: a signal
-/// the thread doesn't block is pending for it or its process, or the process is ending.
+/// the thread doesn't block is pending for it or its process, or the process is ending, or
+/// another thread's execve ends this one.
 /// Senders also `wake()` the waiter, which only hurries the check: the flag is cleared
 /// here, for a wake whose signal another thread took.
 pub struct ServingTask(Option<Arc<Waiter>>, Option<crate::signal::Current>);
@@ -194,13 +195,15 @@ impl ServingTask {
             // would make a cycle that kept every ended thread, and its process, alive.
             let group = Arc::downgrade(&t.group);
             let thread = Arc::downgrade(&t.signals.thread);
+            let tid = t.tid;
             t.waiter.set_interrupt_check(move || {
                 let (Some(group), Some(thread)) = (group.upgrade(), thread.upgrade()) else {
                     return true;
                 };
-                group.exiting().is_some()
-                    || thread.deliverable()
-                    || group.has_pending(thread.mask())
+                // Ending for execve too: its kick (`interrupt`) is cleared by the next call
+                // served here, so a thread that was on its way into a sleep when the kick
+                // came would otherwise sleep on, and the execve wait for it.
+                group.must_end(tid) || thread.deliverable() || group.has_pending(thread.mask())
             });
         }
         t.waiter.clear_interrupt();

@@ -170,11 +170,11 @@ pub fn rt_sigpending(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysRes
     Ok(0)
 }
 
-/// Sleeps until a signal can be delivered (or the process ends): pause, sigsuspend. Then
-/// ERESTARTNOHAND: EINTR once a handler runs, a fresh sleep if the signal was taken by
-/// another thread or ignored.
+/// Sleeps until a signal can be delivered (or the process ends, or another thread's execve
+/// ends this thread): pause, sigsuspend. Then ERESTARTNOHAND: EINTR once a handler runs, a
+/// fresh sleep if the signal was taken by another thread or ignored.
 fn wait_for_signal(t: &TaskState) -> SysResult {
-    while !crate::task::has_deliverable(t) && t.group.exiting().is_none() {
+    while !crate::task::has_deliverable(t) && !t.group.must_end(t.tid) {
         t.waiter.wait(None);
         t.waiter.clear_interrupt();
     }
@@ -224,7 +224,9 @@ pub fn rt_sigtimedwait(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysR
             }
             return Ok(info.signo as u64);
         }
-        if crate::task::has_deliverable(t) || t.group.exiting().is_some() {
+        // The thread ends (with its process, or for another thread's execve) before the
+        // guest could see the EINTR.
+        if crate::task::has_deliverable(t) || t.group.must_end(t.tid) {
             return Err(Errno::EINTR);
         }
         match waiter.wait(deadline) {
