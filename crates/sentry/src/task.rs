@@ -1322,7 +1322,9 @@ impl Task {
                 // As Linux's exit_mm before exit_notify: the program may be written again
                 // once a waiter sees the exit (the address space itself goes with this
                 // task's state, a moment later). Not when another process shares it (vfork).
-                st.mm.lock().exe_access = None;
+                let mut mm = st.mm.lock();
+                mm.exe_access = None;
+                mm.exe_file = None;
             }
             st.group
                 .sched

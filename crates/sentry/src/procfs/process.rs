@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use fs::vfs::Inode;
 
-use super::nodes::{DynDir, DynLink, GenFile};
+use super::fd_link::Place;
+use super::nodes::{DynDir, GenFile};
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{Mm, VmaKind};
@@ -43,6 +44,9 @@ pub struct ProcessInfo {
     pub ns: std::sync::Mutex<crate::namespaces::Namespaces>,
     /// Its pid namespace isn't the sandbox's first (pids seen and given are translated).
     pub pid_nested: bool,
+    /// Whether it is dumpable (Linux's per-mm flag: PR_SET_DUMPABLE, cleared by a change
+    /// of ids, set again by execve), for the ptrace access check of other processes.
+    pub dumpable: std::sync::atomic::AtomicBool,
 }
 
 /// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
@@ -153,6 +157,43 @@ impl ProcessInfo {
         *self.creds.lock().unwrap_or_else(|e| e.into_inner()) = creds.clone();
     }
 
+    /// Who /proc/PID's private files show as their owner (Linux's task_dump_owner): the
+    /// process's effective ids while it is dumpable, root otherwise (partial: Linux shows
+    /// the root of the process's user namespace when that one is mapped).
+    pub fn dump_owner(&self) -> (u32, u32) {
+        if self.dumpable() {
+            let c = self.creds();
+            (c.euid, c.egid)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// Whether the process is dumpable.
+    pub fn dumpable(&self) -> bool {
+        self.dumpable.load(Ordering::Relaxed)
+    }
+
+    /// The ptrace access check (`crate::ptrace::may_access`) of the process whose system
+    /// call this thread serves against this one, as Linux's /proc checks it for the links
+    /// that lead into the process (fd, exe, cwd, root). Its own process always passes.
+    pub fn may_be_accessed(&self, mode: crate::ptrace::AccessMode) -> bool {
+        let me = super::current_pid();
+        if me == self.pid {
+            return true;
+        }
+        let Some(caller) = self.kernel.upgrade().and_then(|k| k.procfs.process(me)) else {
+            return false;
+        };
+        let theirs = self.creds();
+        let target = crate::ptrace::AccessTarget {
+            pid: self.pid,
+            creds: &theirs,
+            dumpable: self.dumpable(),
+        };
+        crate::ptrace::may_access(me, &caller.creds(), &target, mode)
+    }
+
     /// The ids of the process's live threads (none once it has exited).
     pub fn tids(&self) -> Vec<i32> {
         self.group
@@ -221,10 +262,8 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
         {
             let path = |name: &str| format!("{base}/{name}");
             let (p12, p13, p14, p15) = (p.clone(), p.clone(), p.clone(), p.clone());
-            let (p16, p17) = (p.clone(), p.clone());
-            let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
-                p.clone(),
-                p.clone(),
+            let p17 = p.clone();
+            let (p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
                 p.clone(),
                 p.clone(),
                 p.clone(),
@@ -236,27 +275,9 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 p.clone(),
             );
             vec![
-                (
-                    b"exe".to_vec(),
-                    DynLink::build(&path("exe"), Box::new(move || ok(p1.image().exe))),
-                ),
-                (
-                    b"cwd".to_vec(),
-                    DynLink::build(
-                        &path("cwd"),
-                        Box::new(move || ok(p2.fs.ns().path(&p2.fs.cwd(), &p2.fs.root()))),
-                    ),
-                ),
-                (
-                    b"root".to_vec(),
-                    DynLink::build(
-                        &path("root"),
-                        Box::new(move || {
-                            let ns = p16.fs.ns();
-                            ok(ns.path(&p16.fs.root(), &ns.root()))
-                        }),
-                    ),
-                ),
+                (b"exe".to_vec(), task_link(&p, &path("exe"), Place::Exe)),
+                (b"cwd".to_vec(), task_link(&p, &path("cwd"), Place::Cwd)),
+                (b"root".to_vec(), task_link(&p, &path("root"), Place::Root)),
                 (
                     b"cmdline".to_vec(),
                     GenFile::build(&path("cmdline"), Box::new(move || ok(p3.image().cmdline))),
@@ -342,6 +363,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
     }
 }
 
+fn task_link(p: &Arc<ProcessInfo>, path: &str, place: Place) -> Arc<dyn Inode> {
+    super::fd_link::TaskLink::build(super::nodes::ino_of(path), p, place)
+}
+
 /// What Linux shows for a descriptor without a path: `socket:[INO]`, `pipe:[INO]`,
 /// `anon_inode:inotify`.
 fn anon_link(file: &fs::vfs::OpenFile) -> Option<Vec<u8>> {
@@ -368,13 +393,8 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     DynDir::build_owned(
         path,
         0o500,
-        // The process's own (Linux: task_dump_owner), so that it may list and follow its
-        // descriptors whatever its user.
-        Box::new(move || {
-            weak.upgrade()
-                .map(|p| (p.creds().euid, p.creds().egid))
-                .unwrap_or((0, 0))
-        }),
+        p.pid,
+        Box::new(move || weak.upgrade().map(|p| p.dump_owner()).unwrap_or((0, 0))),
         Box::new(move || {
             let root = p.fs.root();
             let creds = p.creds();
@@ -387,16 +407,23 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     // A magic link to the file itself (super::fd_link): the walk lands on
                     // the file's own place, or on the file for one without a path, never
                     // on what the text names now.
+                    // A pipe or host stream opened with O_PATH through its fd link has
+                    // the link's place, a node without a parent: it shows as the file
+                    // itself (`pipe:[INO]`), as Linux's.
                     let text = match &entry.file.location {
-                        Some(loc) => p.fs.ns().path(loc, &root),
-                        None => anon_link(&entry.file)
+                        Some(loc) if !super::fd_link::is_reopened(&**loc.inode()) => {
+                            p.fs.ns().path(loc, &root)
+                        }
+                        _ => anon_link(&entry.file)
                             .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
                     };
                     let inode = super::fd_link::FdLink::build(
                         super::nodes::ino_of(&path),
+                        &p,
                         &entry.file,
                         text,
                         (creds.euid, creds.egid),
+                        p.dump_owner(),
                     );
                     (fd.to_string().into_bytes(), inode)
                 })

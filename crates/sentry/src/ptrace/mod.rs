@@ -533,3 +533,85 @@ pub fn on_exec(t: &crate::task::TaskState) {
         });
     }
 }
+
+/// How one process looks at another (Linux's PTRACE_MODE_* bits): reading it (/proc links,
+/// kcmp) or attaching to it (ptrace, its memory), judged with the caller's file-system or
+/// real ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessMode {
+    pub attach: bool,
+    pub fscreds: bool,
+}
+
+impl AccessMode {
+    pub const READ_FSCREDS: AccessMode = AccessMode {
+        attach: false,
+        fscreds: true,
+    };
+    pub const READ_REALCREDS: AccessMode = AccessMode {
+        attach: false,
+        fscreds: false,
+    };
+    pub const ATTACH_FSCREDS: AccessMode = AccessMode {
+        attach: true,
+        fscreds: true,
+    };
+    pub const ATTACH_REALCREDS: AccessMode = AccessMode {
+        attach: true,
+        fscreds: false,
+    };
+}
+
+/// The side of the access check the target process gives: its credentials and whether it
+/// is dumpable.
+pub struct AccessTarget<'a> {
+    pub pid: i32,
+    pub creds: &'a crate::task::Creds,
+    pub dumpable: bool,
+}
+
+/// Linux's __ptrace_may_access with the commoncap check (cap_ptrace_access_check), without
+/// Yama (which only attaching adds: see request.rs): whether the process `caller_pid`, with
+/// `caller`'s credentials, may look at `target` in `mode`. Its own process always; otherwise
+/// the caller's user id (file-system or real, as `mode` says) must be all the target's user
+/// ids and its group id all the target's group ids, or the caller must hold CAP_SYS_PTRACE
+/// over the target's user namespace; a target that is not dumpable (it changed ids, or
+/// PR_SET_DUMPABLE 0) needs CAP_SYS_PTRACE anyway; and the caller must hold, in the
+/// target's user namespace, every capability the target may hold (or CAP_SYS_PTRACE over
+/// it).
+pub fn may_access(
+    caller_pid: i32,
+    caller: &crate::task::Creds,
+    target: &AccessTarget<'_>,
+    mode: AccessMode,
+) -> bool {
+    use crate::caps::{ns_capable, Cap};
+    if caller_pid == target.pid {
+        return true;
+    }
+    let t = target.creds;
+    // The file-system ids follow the effective ones in the sandbox (task.rs, fs_creds).
+    let (uid, gid) = if mode.fscreds {
+        (caller.euid, caller.egid)
+    } else {
+        (caller.uid, caller.gid)
+    };
+    let has_cap = || ns_capable(caller, &t.user_ns, Cap::SysPtrace);
+    let same_ids = [t.uid, t.euid, t.suid].iter().all(|&u| u == uid)
+        && [t.gid, t.egid, t.sgid].iter().all(|&g| g == gid);
+    if !same_ids && !has_cap() {
+        return false;
+    }
+    if !target.dumpable && !has_cap() {
+        return false;
+    }
+    // cap_ptrace_access_check: the effective set for a file-system look, the permitted set
+    // otherwise.
+    let caller_caps = if mode.fscreds {
+        caller.caps.effective
+    } else {
+        caller.caps.permitted
+    };
+    let subset = t.user_ns.ino == caller.user_ns.ino && t.caps.permitted & !caller_caps == 0;
+    subset || has_cap()
+}

@@ -7,7 +7,7 @@ use platform::UserRegs;
 
 use super::regs::{self, FPREGS_SIZE, USER_REGS_SIZE};
 use super::{Mode, Resume, StopKind, Tracee};
-use crate::caps::{capable, ns_capable, Cap};
+use crate::caps::{ns_capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::process::ThreadGroup;
 use crate::signal_frame::SigInfo;
@@ -336,32 +336,29 @@ fn traceme(t: &mut TaskState) -> SysResult {
 }
 
 /// Whether `tracer` may attach to process `target` (Linux's ptrace_may_access with
-/// PTRACE_MODE_ATTACH_REALCREDS, then Yama's scope 1): the same real uid as all the
-/// target's user ids and real gid as all its group ids, or CAP_SYS_PTRACE; and the target
-/// is a descendant, or named the tracer with PR_SET_PTRACER.
+/// PTRACE_MODE_ATTACH_REALCREDS, [`super::may_access`], then Yama's scope 1): the target
+/// is a descendant, or named the tracer with PR_SET_PTRACER, or the tracer holds
+/// CAP_SYS_PTRACE over it.
 fn may_attach(t: &TaskState, target: &ThreadGroup) -> bool {
-    if capable(&t.creds, Cap::SysPtrace) {
-        return true;
-    }
-    let u = target.uids();
-    let same_user = [u.uid, u.euid, u.suid].iter().all(|&id| id == t.creds.uid);
-    let target_creds = t.kernel.procfs.process(target.pid).map(|p| p.creds());
-    let same_group = target_creds
-        .as_ref()
-        .is_none_or(|c| [c.gid, c.egid, c.sgid].iter().all(|&g| g == t.creds.gid));
-    if !same_user || !same_group {
+    let Some(info) = t.kernel.procfs.process(target.pid) else {
+        return false;
+    };
+    let theirs = info.creds();
+    let access = super::AccessTarget {
+        pid: target.pid,
+        creds: &theirs,
+        dumpable: info.dumpable(),
+    };
+    if !super::may_access(
+        t.pid,
+        &t.creds,
+        &access,
+        super::AccessMode::ATTACH_REALCREDS,
+    ) {
         return false;
     }
-    // Linux's cap_ptrace_access_check: in the target's own user namespace, with every
-    // capability it may hold; otherwise CAP_SYS_PTRACE over that namespace. (A process in a
-    // child user namespace holds every capability there, none over its parent's processes.)
-    if let Some(c) = &target_creds {
-        let same_ns = c.user_ns.ino == t.creds.user_ns.ino;
-        let subset = c.caps.permitted & !t.creds.caps.permitted == 0;
-        let allowed = same_ns && subset || ns_capable(&t.creds, &c.user_ns, Cap::SysPtrace);
-        if !allowed {
-            return false;
-        }
+    if ns_capable(&t.creds, &theirs.user_ns, Cap::SysPtrace) {
+        return true;
     }
     // Yama, scope 1 (relational).
     let mut p = target.pid;
