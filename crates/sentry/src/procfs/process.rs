@@ -182,16 +182,13 @@ impl ProcessInfo {
         if me == self.pid {
             return true;
         }
-        let Some(caller) = self.kernel.upgrade().and_then(|k| k.procfs.process(me)) else {
+        let Some(kernel) = self.kernel.upgrade() else {
             return false;
         };
-        let theirs = self.creds();
-        let target = crate::ptrace::AccessTarget {
-            pid: self.pid,
-            creds: &theirs,
-            dumpable: self.dumpable(),
+        let Some(caller) = kernel.procfs.process(me) else {
+            return false;
         };
-        crate::ptrace::may_access(me, &caller.creds(), &target, mode)
+        crate::ptrace::may_access_process(&kernel, me, &caller.creds(), self.pid, mode)
     }
 
     /// The ids of the process's live threads (none once it has exited).

@@ -615,3 +615,59 @@ pub fn may_access(
     let subset = t.user_ns.ino == caller.user_ns.ino && t.caps.permitted & !caller_caps == 0;
     subset || has_cap()
 }
+
+/// Linux's ptrace_may_access as a whole, against the process `target_pid` (false if it
+/// isn't there): [`may_access`], then, for an attach, Yama's scope 1 (relational): the
+/// target is a descendant of the caller, or named it (or one of its ancestors) with
+/// PR_SET_PTRACER, or the caller holds CAP_SYS_PTRACE over the target's user namespace.
+/// ptrace attach, process_vm_readv/writev, pidfd_getfd, /proc/PID/mem (attach), kcmp and
+/// the /proc links into a process (read) all ask this.
+pub fn may_access_process(
+    kernel: &crate::process::Kernel,
+    caller_pid: i32,
+    caller: &crate::task::Creds,
+    target_pid: i32,
+    mode: AccessMode,
+) -> bool {
+    if caller_pid == target_pid {
+        return true;
+    }
+    let Some(info) = kernel.procfs.process(target_pid) else {
+        return false;
+    };
+    let theirs = info.creds();
+    let target = AccessTarget {
+        pid: target_pid,
+        creds: &theirs,
+        // A process that has ended has no memory, whose dumpable flag Linux checks.
+        dumpable: info.dumpable() || info.image().mm.upgrade().is_none(),
+    };
+    if !may_access(caller_pid, caller, &target, mode) {
+        return false;
+    }
+    if !mode.attach || crate::caps::ns_capable(caller, &theirs.user_ns, crate::caps::Cap::SysPtrace)
+    {
+        return true;
+    }
+    let descends_from = |mut p: i32, ancestor: i32| {
+        for _ in 0..4096 {
+            if p == ancestor {
+                return true;
+            }
+            if p <= 1 {
+                break;
+            }
+            p = kernel.ppid(p);
+        }
+        false
+    };
+    if descends_from(target_pid, caller_pid) {
+        return true;
+    }
+    match kernel.ptrace.ptracer(target_pid) {
+        Some(-1) => true,
+        // The named process or one of its descendants (Linux's ptracer_exception_found).
+        Some(allowed) => descends_from(caller_pid, allowed),
+        None => false,
+    }
+}
