@@ -90,6 +90,20 @@ static int exe_child(const char *dir)
 	try_openat2("openat2 exe RESOLVE_NO_MAGICLINKS", "/proc/self/exe", C_RESOLVE_NO_MAGICLINKS);
 	try_openat2("openat2 exe RESOLVE_NO_XDEV", "/proc/self/exe", C_RESOLVE_NO_XDEV);
 	try_openat2("openat2 exe", "/proc/self/exe", 0);
+	/* The deleted program runs again through its link (a program re-executing itself). */
+	fflush(stdout);
+	execl("/proc/self/exe", "prog", "exe-again", dir, (char *)NULL);
+	printf("execl /proc/self/exe: %s\n", errname(errno));
+	return 1;
+}
+
+/* Run again through /proc/self/exe, from a deleted file. */
+static int exe_again(const char *dir)
+{
+	show_link("re-executed: exe text", "/proc/self/exe", dir);
+	char comm[32] = { 0 };
+	prctl(PR_GET_NAME, comm);
+	printf("re-executed: comm %s\n", comm);
 	return 0;
 }
 
@@ -279,6 +293,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "exe-child") == 0)
 		return exe_child(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "exe-again") == 0)
+		return exe_again(argv[2]);
 	fs_enter();
 	exe_links();
 	cwd_links();
