@@ -188,6 +188,11 @@ static void root_links(void)
 		close(ready[0]);
 		close(go[1]);
 		int ok = chroot("r") == 0 && chdir("/") == 0;
+		/* Seen from inside: its root is "/". */
+		show_link("chrooted: own cwd text", "/proc/self/cwd", dir);
+		show_link("chrooted: own root text", "/proc/self/root", dir);
+		/* A descriptor of its root, for the parent to read (fd 100). */
+		dup2(open("/", O_RDONLY | O_DIRECTORY), 100);
 		write(ready[1], ok ? "y" : "n", 1);
 		char c;
 		read(go[0], &c, 1);
@@ -202,6 +207,12 @@ static void root_links(void)
 	snprintf(link, sizeof link, "/proc/%d/root", (int)pid);
 	printf("root: %s\n", same_as(link, &r));
 	show_link("root text", link, dir);
+	/* Its cwd and descriptors are named from the reader's root, not from its own. */
+	snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+	show_link("chrooted child's cwd text", link, dir);
+	snprintf(link, sizeof link, "/proc/%d/fd/100", (int)pid);
+	show_link("chrooted child's fd text", link, dir);
+	snprintf(link, sizeof link, "/proc/%d/root", (int)pid);
 	rmdir("r");
 	show_link("root text after rmdir", link, dir);
 	open_same("open root after rmdir", link, O_RDONLY | O_DIRECTORY, &r);

@@ -46,19 +46,33 @@ fn access(process: &Weak<ProcessInfo>) -> Result<(), Errno> {
     }
 }
 
-/// /proc/PID/fd/N: a link whose text is `text` and whose target is the open file itself.
-/// It holds the file weakly, as Linux's link looks the descriptor up when followed: a
+/// The path of `loc` as the reader of a link sees it, as Linux's d_path from the caller's
+/// root: from the root of the process whose system call this thread serves (else from
+/// `p`'s). A chrooted process's files are named in full to a reader outside its root.
+fn path_for_reader(p: &ProcessInfo, loc: &Location) -> Vec<u8> {
+    let root = p
+        .kernel
+        .upgrade()
+        .and_then(|k| k.procfs.current())
+        .map(|reader| reader.fs.root())
+        .unwrap_or_else(|| p.fs.root());
+    p.fs.ns().path(loc, &root)
+}
+
+/// /proc/PID/fd/N: a link whose text is `text` (or the file's path, as the reader sees
+/// it, when None) and whose target is the open file itself. It holds the file weakly, as Linux's link looks the descriptor up when followed: a
 /// link left in a cache must not keep a pipe's end open (its reader would never see EOF).
 pub(super) struct FdLink {
     stat: Stat,
-    text: Vec<u8>,
+    text: Option<Vec<u8>>,
     file: Weak<OpenFile>,
     owner: (u32, u32),
     process: Weak<ProcessInfo>,
 }
 
 impl FdLink {
-    /// The link for descriptor `file` of `process`, shown as `text`. `owner` is the
+    /// The link for descriptor `file` of `process`, shown as `text` (None: the file's
+    /// path, as each reader sees it). `owner` is the
     /// (uid, gid) a pipe or host stream opened through it is judged against: the process's
     /// effective ids, as the creator of a pipe owns it on Linux. `shown` is the link's own
     /// owner ([`ProcessInfo::dump_owner`]).
@@ -66,7 +80,7 @@ impl FdLink {
         ino: u64,
         process: &Arc<ProcessInfo>,
         file: &Arc<OpenFile>,
-        text: Vec<u8>,
+        text: Option<Vec<u8>>,
         owner: (u32, u32),
         shown: (u32, u32),
     ) -> Arc<dyn Inode> {
@@ -112,10 +126,12 @@ impl Inode for FdLink {
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         access(&self.process)?;
         // A descriptor closed since this link was made: gone, as Linux's link is.
-        if self.file.strong_count() == 0 {
-            return Err(libc::ENOENT);
+        let file = self.file.upgrade().ok_or(libc::ENOENT)?;
+        match (&self.text, &file.location, self.process.upgrade()) {
+            (Some(text), _, _) => Ok(text.clone()),
+            (None, Some(loc), Some(p)) => Ok(path_for_reader(&p, loc)),
+            _ => Err(libc::ENOENT),
         }
-        Ok(self.text.clone())
     }
 
     fn magic_location(&self) -> Option<Location> {
@@ -284,14 +300,7 @@ impl Inode for TaskLink {
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         let target = self.target()?;
         let p = self.process.upgrade().ok_or(libc::ENOENT)?;
-        let ns = p.fs.ns();
-        // The root is shown from the mount namespace's root, the others from the process's
-        // own root (as its descriptors are).
-        let from = match self.place {
-            Place::Root => ns.root(),
-            _ => p.fs.root(),
-        };
-        Ok(ns.path(&target, &from))
+        Ok(path_for_reader(&p, &target))
     }
 
     fn magic_location(&self) -> Option<Location> {

@@ -393,7 +393,6 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
         p.pid,
         Box::new(move || weak.upgrade().map(|p| p.dump_owner()).unwrap_or((0, 0))),
         Box::new(move || {
-            let root = p.fs.root();
             let creds = p.creds();
             p.fd_table()
                 .map(|f| f.snapshot())
@@ -408,11 +407,11 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     // the link's place, a node without a parent: it shows as the file
                     // itself (`pipe:[INO]`), as Linux's.
                     let text = match &entry.file.location {
-                        Some(loc) if !super::fd_link::is_reopened(&**loc.inode()) => {
-                            p.fs.ns().path(loc, &root)
-                        }
-                        _ => anon_link(&entry.file)
-                            .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                        Some(loc) if !super::fd_link::is_reopened(&**loc.inode()) => None,
+                        _ => Some(
+                            anon_link(&entry.file)
+                                .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                        ),
                     };
                     let inode = super::fd_link::FdLink::build(
                         super::nodes::ino_of(&path),
