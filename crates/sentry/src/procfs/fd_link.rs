@@ -60,8 +60,9 @@ fn path_for_reader(p: &ProcessInfo, loc: &Location) -> Vec<u8> {
 }
 
 /// /proc/PID/fd/N: a link whose text is `text` (or the file's path, as the reader sees
-/// it, when None) and whose target is the open file itself. It holds the file weakly, as Linux's link looks the descriptor up when followed: a
-/// link left in a cache must not keep a pipe's end open (its reader would never see EOF).
+/// it, when None) and whose target is the open file itself. It holds the file weakly, as
+/// Linux's link looks the descriptor up when followed: a link left in a cache must not
+/// keep a pipe's end open (its reader would never see EOF).
 pub(super) struct FdLink {
     stat: Stat,
     text: Option<Vec<u8>>,
@@ -72,10 +73,10 @@ pub(super) struct FdLink {
 
 impl FdLink {
     /// The link for descriptor `file` of `process`, shown as `text` (None: the file's
-    /// path, as each reader sees it). `owner` is the
-    /// (uid, gid) a pipe or host stream opened through it is judged against: the process's
-    /// effective ids, as the creator of a pipe owns it on Linux. `shown` is the link's own
-    /// owner ([`ProcessInfo::dump_owner`]).
+    /// path, as each reader sees it). `owner` is the (uid, gid) a pipe or host stream
+    /// opened through it is judged against: the process's effective ids, as the creator
+    /// of a pipe owns it on Linux. `shown` is the link's own owner
+    /// ([`ProcessInfo::dump_owner`]).
     pub(super) fn build(
         ino: u64,
         process: &Arc<ProcessInfo>,
@@ -273,7 +274,7 @@ impl TaskLink {
         let p = self.process.upgrade().ok_or(libc::ENOENT)?;
         match self.place {
             Place::Exe => {
-                let mm = p.image().mm.upgrade().ok_or(libc::ENOENT)?;
+                let mm = p.mm().ok_or(libc::ENOENT)?;
                 let exe = mm.lock().exe_file.clone();
                 exe.ok_or(libc::ENOENT)
             }

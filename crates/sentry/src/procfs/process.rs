@@ -142,6 +142,15 @@ impl ProcessInfo {
         self.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The address space, while the process has one (not once it has ended).
+    pub fn mm(&self) -> Option<Arc<Mm>> {
+        self.image
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mm
+            .upgrade()
+    }
+
     /// Records a new program (execve).
     pub fn set_image(&self, image: ImageInfo) {
         *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
@@ -402,10 +411,10 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     let path = format!("{base}/{fd}");
                     // A magic link to the file itself (super::fd_link): the walk lands on
                     // the file's own place, or on the file for one without a path, never
-                    // on what the text names now.
-                    // A pipe or host stream opened with O_PATH through its fd link has
-                    // the link's place, a node without a parent: it shows as the file
-                    // itself (`pipe:[INO]`), as Linux's.
+                    // on what the text names now. The text of a file with a place is its
+                    // path as each reader sees it; a pipe or host stream opened with
+                    // O_PATH through its fd link has the link's place, a node without a
+                    // parent, and shows as the file itself (`pipe:[INO]`), as Linux's.
                     let text = match &entry.file.location {
                         Some(loc) if !super::fd_link::is_reopened(&**loc.inode()) => None,
                         _ => Some(

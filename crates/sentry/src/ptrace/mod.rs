@@ -571,7 +571,7 @@ pub struct AccessTarget<'a> {
 }
 
 /// Linux's __ptrace_may_access with the commoncap check (cap_ptrace_access_check), without
-/// Yama (which only attaching adds: see request.rs): whether the process `caller_pid`, with
+/// Yama (which [`may_access_process`] adds for an attach): whether the process `caller_pid`, with
 /// `caller`'s credentials, may look at `target` in `mode`. Its own process always; otherwise
 /// the caller's user id (file-system or real, as `mode` says) must be all the target's user
 /// ids and its group id all the target's group ids, or the caller must hold CAP_SYS_PTRACE
@@ -640,7 +640,7 @@ pub fn may_access_process(
         pid: target_pid,
         creds: &theirs,
         // A process that has ended has no memory, whose dumpable flag Linux checks.
-        dumpable: info.dumpable() || info.image().mm.upgrade().is_none(),
+        dumpable: info.dumpable() || info.mm().is_none(),
     };
     if !may_access(caller_pid, caller, &target, mode) {
         return false;
@@ -669,5 +669,113 @@ pub fn may_access_process(
         // The named process or one of its descendants (Linux's ptracer_exception_found).
         Some(allowed) => descends_from(caller_pid, allowed),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use crate::caps::Cap;
+    use crate::task::Creds;
+
+    fn target(creds: &Creds, dumpable: bool) -> AccessTarget<'_> {
+        AccessTarget {
+            pid: 2,
+            creds,
+            dumpable,
+        }
+    }
+
+    fn without_ptrace(mut c: Creds) -> Creds {
+        c.caps.effective &= !Cap::SysPtrace.bit();
+        c.caps.permitted &= !Cap::SysPtrace.bit();
+        c
+    }
+
+    #[test]
+    fn same_user_may_read_a_dumpable_process_only() {
+        let me = Creds::login(1000, 1000, vec![]);
+        let them = Creds::login(1000, 1000, vec![]);
+        assert!(may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, false),
+            AccessMode::READ_FSCREDS
+        ));
+        // Its own process, dumpable or not.
+        let own = AccessTarget {
+            pid: 1,
+            creds: &them,
+            dumpable: false,
+        };
+        assert!(may_access(1, &me, &own, AccessMode::READ_FSCREDS));
+    }
+
+    #[test]
+    fn another_user_or_group_needs_cap_sys_ptrace() {
+        let them = Creds::login(1000, 1000, vec![]);
+        let other_user = Creds::login(1001, 1000, vec![]);
+        let other_group = Creds::login(1000, 1001, vec![]);
+        for me in [&other_user, &other_group] {
+            assert!(!may_access(
+                1,
+                me,
+                &target(&them, true),
+                AccessMode::READ_FSCREDS
+            ));
+        }
+        let root = Creds::login(0, 0, vec![]);
+        assert!(may_access(
+            1,
+            &root,
+            &target(&them, false),
+            AccessMode::READ_FSCREDS
+        ));
+        let weak_root = without_ptrace(root);
+        assert!(!may_access(
+            1,
+            &weak_root,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+    }
+
+    #[test]
+    fn fscreds_judge_the_effective_ids_realcreds_the_real_ones() {
+        let them = Creds::login(1000, 1000, vec![]);
+        let mut me = Creds::login(1000, 1000, vec![]);
+        me.euid = 1001;
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+        assert!(may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_REALCREDS
+        ));
+    }
+
+    #[test]
+    fn a_target_with_more_capabilities_needs_cap_sys_ptrace() {
+        // Same ids, but the target holds capabilities the caller lacks (commoncap).
+        let mut them = Creds::login(1000, 1000, vec![]);
+        them.caps.permitted = Cap::SysAdmin.bit();
+        let me = Creds::login(1000, 1000, vec![]);
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::ATTACH_REALCREDS
+        ));
     }
 }
