@@ -2,6 +2,7 @@
  * Linux's ptrace access check (PTRACE_MODE_READ_FSCREDS, fs/proc/base.c
  * proc_fd_access_allowed): the caller's ids must be all the target's, or the caller must
  * hold CAP_SYS_PTRACE, and a target that is not dumpable needs CAP_SYS_PTRACE anyway.
+ * The same holds for /proc/PID/ns/KIND.
  * Failing it is EACCES for readlink and for a walk through the link; lstat of the link
  * stays allowed. The harness runs this as root; every id and capability change is a
  * forked child's own. */
@@ -85,6 +86,14 @@ static void probe(const char *who, const char *what, const struct target *t)
 		if (fd >= 0)
 			close(fd);
 	}
+	/* Its namespaces' links: the same check (proc_ns_get_link). */
+	snprintf(link, sizeof link, "/proc/%d/ns/uts", (int)t->pid);
+	n = readlink(link, buf, sizeof buf);
+	printf("%s, %s: readlink ns/uts: %s\n", who, what, n >= 0 ? "ok" : errname(errno));
+	fd = open(link, O_RDONLY);
+	printf("%s, %s: open ns/uts: %s\n", who, what, fd >= 0 ? "opened" : errname(errno));
+	if (fd >= 0)
+		close(fd);
 	/* The walk goes through the link: cwd/. and root/. */
 	snprintf(link, sizeof link, "/proc/%d/cwd/.", (int)t->pid);
 	printf("%s, %s: stat cwd/.: %s\n", who, what, stat(link, &st) == 0 ? "ok" : errname(errno));

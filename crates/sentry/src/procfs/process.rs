@@ -790,7 +790,15 @@ fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     let link = NsLink::build(
                         super::nodes::ino_of(&format!("{base}/{name}")),
                         super::PROC_DEV,
-                        Box::new(move || weak.upgrade().map(|p| get(&p))),
+                        // Linux's proc_ns_get_link and proc_ns_readlink: the ptrace
+                        // access check (PTRACE_MODE_READ_FSCREDS), EACCES.
+                        Box::new(move || {
+                            let p = weak.upgrade().ok_or(libc::ENOENT)?;
+                            if !p.may_be_accessed(crate::ptrace::AccessMode::READ_FSCREDS) {
+                                return Err(libc::EACCES);
+                            }
+                            Ok(get(&p))
+                        }),
                     );
                     (name.as_bytes().to_vec(), link)
                 })
