@@ -2,7 +2,8 @@
  * Linux's ptrace access check (PTRACE_MODE_READ_FSCREDS, fs/proc/base.c
  * proc_fd_access_allowed): the caller's ids must be all the target's, or the caller must
  * hold CAP_SYS_PTRACE, and a target that is not dumpable needs CAP_SYS_PTRACE anyway.
- * The same holds for /proc/PID/ns/KIND.
+ * The same holds for /proc/PID/ns/KIND, and for reading environ, auxv, maps, smaps,
+ * smaps_rollup (which CAP_SYS_ADMIN or CAP_PERFMON may read too) and io.
  * Failing it is EACCES for readlink and for a walk through the link; lstat of the link
  * stays allowed. The harness runs this as root; every id and capability change is a
  * forked child's own. */
@@ -15,6 +16,8 @@
 /* musl ships no kernel headers: the capability ABI, from linux/capability.h. */
 #define CAP_VERSION_3 0x20080522
 #define CAP_SYS_PTRACE 19
+#define CAP_SYS_ADMIN 21
+#define CAP_PERFMON 38
 struct cap_header { uint32_t version; int pid; };
 struct cap_data { uint32_t effective, permitted, inheritable; };
 
@@ -94,30 +97,56 @@ static void probe(const char *who, const char *what, const struct target *t)
 	printf("%s, %s: open ns/uts: %s\n", who, what, fd >= 0 ? "opened" : errname(errno));
 	if (fd >= 0)
 		close(fd);
+	/* What tells about its memory, environment and I/O: the same check (proc_mem_open,
+	 * do_io_accounting), at the open or at the read. */
+	const char *files[] = { "environ", "auxv", "maps", "smaps", "smaps_rollup", "io" };
+	for (int i = 0; i < 6; i++) {
+		snprintf(link, sizeof link, "/proc/%d/%s", (int)t->pid, files[i]);
+		fd = open(link, O_RDONLY);
+		const char *r = "read";
+		if (fd < 0)
+			r = errname(errno);
+		else if (read(fd, buf, sizeof buf) < 0)
+			r = errname(errno);
+		printf("%s, %s: %s: %s\n", who, what, files[i], r);
+		if (fd >= 0)
+			close(fd);
+	}
 	/* The walk goes through the link: cwd/. and root/. */
 	snprintf(link, sizeof link, "/proc/%d/cwd/.", (int)t->pid);
 	printf("%s, %s: stat cwd/.: %s\n", who, what, stat(link, &st) == 0 ? "ok" : errname(errno));
 }
 
-static void drop_ptrace_cap(void)
+/* Drops CAP_SYS_PTRACE, and with `more` also CAP_SYS_ADMIN and CAP_PERFMON (either of
+ * which reads another process's maps and environ: Linux's perfmon_capable in mm_access). */
+static void drop_ptrace_cap(int more)
 {
 	struct cap_header h = { CAP_VERSION_3, 0 };
 	struct cap_data d[2];
 	syscall(SYS_capget, &h, d);
-	d[0].effective &= ~(1u << CAP_SYS_PTRACE);
-	d[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+	uint32_t lo = 1u << CAP_SYS_PTRACE, hi = 0;
+	if (more) {
+		lo |= 1u << CAP_SYS_ADMIN;
+		hi |= 1u << (CAP_PERFMON - 32);
+	}
+	d[0].effective &= ~lo;
+	d[0].permitted &= ~lo;
+	d[1].effective &= ~hi;
+	d[1].permitted &= ~hi;
 	if (syscall(SYS_capset, &h, d) != 0)
 		printf("capset: %s\n", errname(errno));
 }
 
 /* Runs `probe` in a forked child that first becomes `who`. */
-static void probe_as(const char *who, int uid, int keep_ptrace, const char *what,
+/* keep: 1 every capability, 0 all but CAP_SYS_PTRACE, -1 also without CAP_SYS_ADMIN and
+ * CAP_PERFMON. */
+static void probe_as(const char *who, int uid, int keep, const char *what,
 		     const struct target *t)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (!keep_ptrace)
-			drop_ptrace_cap();
+		if (keep < 1)
+			drop_ptrace_cap(keep < 0);
 		if (uid != 0 && (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)) {
 			printf("setresuid: %s\n", errname(errno));
 			_exit(1);
@@ -140,6 +169,8 @@ int main(void)
 	probe_as("root", 0, 1, "uid 1000 not dumpable", &shy);
 	probe_as("root without CAP_SYS_PTRACE", 0, 0, "uid 1000 not dumpable", &shy);
 	probe_as("root without CAP_SYS_PTRACE", 0, 0, "uid 1000 dumpable", &open_);
+	probe_as("root without CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_PERFMON", 0, -1,
+		 "uid 1000 dumpable", &open_);
 	probe_as("uid 1000", 1000, 1, "uid 1000 not dumpable", &shy);
 	probe_as("uid 1000", 1000, 1, "uid 1000 dumpable", &open_);
 	probe_as("uid 1001", 1001, 1, "uid 1000 dumpable", &open_);

@@ -219,6 +219,33 @@ fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
     Ok(v)
 }
 
+/// The content of a file that tells about a process's memory, environment or I/O
+/// (environ, auxv, maps, smaps, io), for a reader that passes the ptrace access check
+/// (Linux's do_io_accounting, PTRACE_MODE_READ_FSCREDS) or, for one read through the
+/// process's memory (`of_mm`: Linux's mm_access), holds CAP_PERFMON or CAP_SYS_ADMIN
+/// (perfmon_capable); EACCES at the open otherwise (Linux refuses io at the read).
+fn readable(
+    p: &ProcessInfo,
+    of_mm: bool,
+    content: impl FnOnce(&ProcessInfo) -> Vec<u8>,
+) -> Result<Vec<u8>, fs::Errno> {
+    use crate::caps::{capable, Cap};
+    if !p.may_be_accessed(crate::ptrace::AccessMode::READ_FSCREDS) {
+        let perfmon = of_mm
+            && p.kernel
+                .upgrade()
+                .and_then(|k| k.procfs.current())
+                .is_some_and(|reader| {
+                    let c = reader.creds();
+                    capable(&c, Cap::Perfmon) || capable(&c, Cap::SysAdmin)
+                });
+        if !perfmon {
+            return Err(libc::EACCES);
+        }
+    }
+    Ok(content(p))
+}
+
 /// /proc/PID.
 pub fn pid_dir(p: Arc<ProcessInfo>) -> Arc<dyn Inode> {
     let base = format!("/{}", p.pid);
@@ -290,11 +317,17 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"environ".to_vec(),
-                    GenFile::build(&path("environ"), Box::new(move || ok(p4.image().environ))),
+                    GenFile::build(
+                        &path("environ"),
+                        Box::new(move || readable(&p4, true, |p| p.image().environ)),
+                    ),
                 ),
                 (
                     b"auxv".to_vec(),
-                    GenFile::build(&path("auxv"), Box::new(move || ok(p5.image().auxv))),
+                    GenFile::build(
+                        &path("auxv"),
+                        Box::new(move || readable(&p5, true, |p| p.image().auxv)),
+                    ),
                 ),
                 (
                     b"comm".to_vec(),
@@ -309,7 +342,7 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"maps".to_vec(),
-                    GenFile::build(&path("maps"), Box::new(move || ok(maps(&p7)))),
+                    GenFile::build(&path("maps"), Box::new(move || readable(&p7, true, maps))),
                 ),
                 (
                     b"status".to_vec(),
@@ -335,13 +368,16 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"smaps".to_vec(),
-                    GenFile::build(&path("smaps"), Box::new(move || ok(smaps(&p12)))),
+                    GenFile::build(
+                        &path("smaps"),
+                        Box::new(move || readable(&p12, true, smaps)),
+                    ),
                 ),
                 (
                     b"smaps_rollup".to_vec(),
                     GenFile::build(
                         &path("smaps_rollup"),
-                        Box::new(move || ok(smaps_rollup(&p13))),
+                        Box::new(move || readable(&p13, true, smaps_rollup)),
                     ),
                 ),
                 (
@@ -350,7 +386,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"io".to_vec(),
-                    GenFile::build(&path("io"), Box::new(move || ok(p15.io.text()))),
+                    GenFile::build(
+                        &path("io"),
+                        Box::new(move || readable(&p15, false, |p| p.io.text())),
+                    ),
                 ),
                 (
                     b"uid_map".to_vec(),
