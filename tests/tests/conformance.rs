@@ -474,6 +474,8 @@ program_test!(copy_memfd);
 program_test!(memfd_seals);
 // /proc/self/fd/N opened again: pipes, deleted files, memfds (fd magic links).
 program_test!(proc_fd_reopen);
+program_test!(proc_magic_links);
+program_test!(proc_pid_access);
 // AF_UNIX sockets (single process): socketpair data paths and options; names and
 // connections; SCM_RIGHTS, SCM_CREDENTIALS and SO_PEERCRED.
 program_test!(unix_pair);

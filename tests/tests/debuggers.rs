@@ -254,6 +254,9 @@ int main(void)
 	if (fd >= 0) { ssize_t n = read(fd, scope, sizeof scope - 1); scope[n > 0 ? n - 1 : 0] = 0; close(fd); }
 	printf("scope %s\n", scope);
 	if (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)) { printf("setuid failed\n"); return 1; }
+	/* The change of ids made the process not dumpable, which only CAP_SYS_PTRACE gets
+	 * past (and A, forked next, would inherit it): dumpable again, so that Yama decides. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (pipe(to_a) || pipe(from_a)) return 1;
 	pid_t a = fork();
 	if (a == 0) {

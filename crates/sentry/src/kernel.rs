@@ -540,6 +540,7 @@ fn new_process(
     )?;
     let (mut mm, regs, stack) = (loaded.mm, loaded.regs, loaded.stack);
     mm.exe_access = fs::vfs::write_access::deny_write(&*spec.program.inode).ok();
+    mm.exe_file = Some(spec.program.location.clone());
     let fds = stdio_table(spec.stdio, &fs, &spec.creds);
     let exe = spec.program.exe.clone();
     let mm = Arc::new(crate::mm::Mm::new(mm));
@@ -566,6 +567,7 @@ fn new_process(
         kernel: Arc::downgrade(kernel),
         ns: std::sync::Mutex::new(crate::namespaces::Namespaces::initial(kernel.ipc.clone())),
         pid_nested: false,
+        dumpable: std::sync::atomic::AtomicBool::new(true),
     });
     kernel.procfs.register(info.clone());
     let waiter = fs::waiter::Waiter::new();

@@ -899,10 +899,11 @@ impl Inode for NsFile {
     }
 }
 
-type Target = Box<dyn Fn() -> Option<NsRef> + Send + Sync>;
+type Target = Box<dyn Fn() -> Result<NsRef, Errno> + Send + Sync>;
 
 /// /proc/PID/ns/KIND: a magic link. Read, it says `kind:[ino]`; followed, it is the
-/// namespace's [`NsFile`]. ENOENT once the process is gone.
+/// namespace's [`NsFile`]. ENOENT once the process is gone; EACCES (from `target`) for a
+/// reader the ptrace access check refuses.
 pub struct NsLink {
     ino: u64,
     dev: u64,
@@ -936,13 +937,15 @@ impl Inode for NsLink {
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
-        (self.target)().map(|t| t.link_text()).ok_or(libc::ENOENT)
+        (self.target)().map(|t| t.link_text())
     }
 
     fn magic_link(&self) -> Option<Arc<dyn Inode>> {
-        // A process that is gone leaves a link that leads nowhere: ENOENT from the
-        // walk's readlink of the (empty) text.
-        (self.target)().map(|target| Arc::new(NsFile { target }) as Arc<dyn Inode>)
+        // A process that is gone (or a reader refused) leaves a link that leads nowhere:
+        // the walk's readlink gives the error.
+        (self.target)()
+            .ok()
+            .map(|target| Arc::new(NsFile { target }) as Arc<dyn Inode>)
     }
 }
 

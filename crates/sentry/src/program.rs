@@ -22,6 +22,8 @@ pub struct Program {
     /// The absolute path of the file in the sandbox, symlinks resolved (/proc/PID/exe):
     /// glibc's static startup asserts that it starts with '/'.
     pub exe: Vec<u8>,
+    /// Where the file is (what /proc/PID/exe leads to).
+    pub location: Location,
     /// The file's first bytes ([`HEAD_BYTES`] at most; all of it once [`Program::image`]
     /// needed more): what `#!` and the ELF headers are read from.
     pub bytes: Vec<u8>,
@@ -126,6 +128,7 @@ pub fn read_at(
         execfn: path.clone(),
         path,
         exe,
+        location: loc.clone(),
         bytes,
         size,
         inode,

@@ -1322,7 +1322,14 @@ impl Task {
                 // As Linux's exit_mm before exit_notify: the program may be written again
                 // once a waiter sees the exit (the address space itself goes with this
                 // task's state, a moment later). Not when another process shares it (vfork).
-                st.mm.lock().exe_access = None;
+                let exe_file = {
+                    let mut mm = st.mm.lock();
+                    mm.exe_access = None;
+                    mm.exe_file.take()
+                };
+                // Let go of the program's place outside the address space's lock: the last
+                // reference to a deleted file frees it.
+                drop(exe_file);
             }
             st.group
                 .sched

@@ -209,6 +209,9 @@ pub struct MemoryManager {
     /// The program this address space runs, kept from being written (ETXTBSY) while it
     /// lives; a forked copy holds it too.
     pub exe_access: Option<fs::vfs::write_access::ExecAccess>,
+    /// Where the program is (Linux's mm->exe_file): what /proc/PID/exe leads to, even once
+    /// the file is renamed or deleted. Kept as long as `exe_access`.
+    pub exe_file: Option<fs::vfs::Location>,
     /// mlockall(MCL_FUTURE): new mappings are locked.
     pub lock_future: bool,
     /// The windows the last new-page faults populated, `[start, end)`, most recent first: a
@@ -232,6 +235,7 @@ impl MemoryManager {
             brk_start: 0,
             brk: 0,
             exe_access: None,
+            exe_file: None,
             lock_future: false,
             recent_windows: [(0, 0); RECENT_WINDOWS],
         }
@@ -1247,6 +1251,7 @@ impl MemoryManager {
         child.brk_start = self.brk_start;
         child.brk = self.brk;
         child.exe_access = self.exe_access.clone();
+        child.exe_file = self.exe_file.clone();
         // Write-protect the parent first: a write by one of its other threads between
         // sharing a page and protecting it would leak into the child.
         let private_writable: Vec<u64> = self

@@ -17,6 +17,14 @@
 //!   opens it anew at 0, and O_TRUNC leaves it whole; a pipe or terminal has neither);
 //! - anything else (sockets, eventfd, epoll, timerfd, signalfd, inotify): ENXIO, as Linux
 //!   gives for files without an open (sock_no_open, anon inodes).
+//!
+//! /proc/PID/exe, cwd and root are magic links too ([`TaskLink`]): to the program's file,
+//! the working directory and the root directory themselves.
+//!
+//! Reading or following any of them for another process passes Linux's ptrace access
+//! check (PTRACE_MODE_READ_FSCREDS, fs/proc/base.c proc_fd_access_allowed), EACCES
+//! otherwise: the link's directory's mode alone would let a root without CAP_SYS_PTRACE
+//! open another user's pipes and deleted files.
 
 use std::any::Any;
 use std::sync::{Arc, Weak};
@@ -24,33 +32,68 @@ use std::sync::{Arc, Weak};
 use fs::vfs::{FileType, Inode, Location, OpenFile};
 use fs::{Errno, FileDescription, Stat};
 
-/// /proc/PID/fd/N: a link whose text is `text` and whose target is the open file itself.
-/// It holds the file weakly, as Linux's link looks the descriptor up when followed: a
-/// link left in a cache must not keep a pipe's end open (its reader would never see EOF).
+use super::process::ProcessInfo;
+use crate::ptrace::AccessMode;
+
+/// Linux's proc_fd_access_allowed: whether the caller may read or follow a link into
+/// `process`.
+fn access(process: &Weak<ProcessInfo>) -> Result<(), Errno> {
+    let p = process.upgrade().ok_or(libc::ENOENT)?;
+    if p.may_be_accessed(AccessMode::READ_FSCREDS) {
+        Ok(())
+    } else {
+        Err(libc::EACCES)
+    }
+}
+
+/// The path of `loc` as the reader of a link sees it, as Linux's d_path from the caller's
+/// root: from the root of the process whose system call this thread serves (else from
+/// `p`'s). A chrooted process's files are named in full to a reader outside its root.
+fn path_for_reader(p: &ProcessInfo, loc: &Location) -> Vec<u8> {
+    let root = p
+        .kernel
+        .upgrade()
+        .and_then(|k| k.procfs.current())
+        .map(|reader| reader.fs.root())
+        .unwrap_or_else(|| p.fs.root());
+    p.fs.ns().path(loc, &root)
+}
+
+/// /proc/PID/fd/N: a link whose text is `text` (or the file's path, as the reader sees
+/// it, when None) and whose target is the open file itself. It holds the file weakly, as
+/// Linux's link looks the descriptor up when followed: a link left in a cache must not
+/// keep a pipe's end open (its reader would never see EOF).
 pub(super) struct FdLink {
     stat: Stat,
-    text: Vec<u8>,
+    text: Option<Vec<u8>>,
     file: Weak<OpenFile>,
     owner: (u32, u32),
+    process: Weak<ProcessInfo>,
 }
 
 impl FdLink {
-    /// The link for descriptor `file`, shown as `text`. `owner` is the (uid, gid) a pipe or
-    /// host stream opened through it is judged against: the process's own, as the creator
-    /// of a pipe owns it on Linux.
+    /// The link for descriptor `file` of `process`, shown as `text` (None: the file's
+    /// path, as each reader sees it). `owner` is the (uid, gid) a pipe or host stream
+    /// opened through it is judged against: the process's effective ids, as the creator
+    /// of a pipe owns it on Linux. `shown` is the link's own owner
+    /// ([`ProcessInfo::dump_owner`]).
     pub(super) fn build(
         ino: u64,
+        process: &Arc<ProcessInfo>,
         file: &Arc<OpenFile>,
-        text: Vec<u8>,
+        text: Option<Vec<u8>>,
         owner: (u32, u32),
+        shown: (u32, u32),
     ) -> Arc<dyn Inode> {
         let mut stat = super::nodes::base_stat(ino, libc::S_IFLNK | link_mode(file), 1);
         stat.size = 64;
+        (stat.uid, stat.gid) = shown;
         Arc::new(FdLink {
             stat,
             text,
             file: Arc::downgrade(file),
             owner,
+            process: Arc::downgrade(process),
         })
     }
 }
@@ -82,21 +125,27 @@ impl Inode for FdLink {
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        access(&self.process)?;
         // A descriptor closed since this link was made: gone, as Linux's link is.
-        if self.file.strong_count() == 0 {
-            return Err(libc::ENOENT);
+        let file = self.file.upgrade().ok_or(libc::ENOENT)?;
+        match (&self.text, &file.location, self.process.upgrade()) {
+            (Some(text), _, _) => Ok(text.clone()),
+            (None, Some(loc), Some(p)) => Ok(path_for_reader(&p, loc)),
+            _ => Err(libc::ENOENT),
         }
-        Ok(self.text.clone())
     }
 
     fn magic_location(&self) -> Option<Location> {
         // A file with a place (a deleted one's is dead): that place, so that it reopens as
         // itself and its new descriptors show the same path. A descriptor closed since:
-        // None, and the walk's readlink gives ENOENT, as Linux's.
+        // None, and the walk's readlink gives ENOENT, as Linux's. A caller refused by the
+        // access check: None too, and the walk's readlink gives EACCES.
+        access(&self.process).ok()?;
         self.file.upgrade()?.location.clone()
     }
 
     fn magic_link(&self) -> Option<Arc<dyn Inode>> {
+        access(&self.process).ok()?;
         let file = self.file.upgrade()?;
         Some(Arc::new(Reopen {
             file: Arc::downgrade(&file),
@@ -183,5 +232,84 @@ impl Inode for Reopen {
             Kind::HostStream(desc) => Ok(Some(desc.clone())),
             Kind::Other => Err(libc::ENXIO),
         }
+    }
+}
+
+/// Which of a process's places a [`TaskLink`] leads to.
+#[derive(Clone, Copy)]
+pub(super) enum Place {
+    /// /proc/PID/exe: the program (Linux's mm->exe_file).
+    Exe,
+    /// /proc/PID/cwd: the working directory.
+    Cwd,
+    /// /proc/PID/root: the root directory (another than the sandbox's after chroot).
+    Root,
+}
+
+/// /proc/PID/exe, cwd and root: magic links, as Linux's proc_exe_link, proc_cwd_link and
+/// proc_root_link. Following one lands on the file or directory itself, wherever it has
+/// been renamed to or if it was deleted since; the text only names it.
+pub(super) struct TaskLink {
+    stat: Stat,
+    process: Weak<ProcessInfo>,
+    place: Place,
+}
+
+impl TaskLink {
+    pub(super) fn build(ino: u64, process: &Arc<ProcessInfo>, place: Place) -> Arc<dyn Inode> {
+        let mut stat = super::nodes::base_stat(ino, libc::S_IFLNK | 0o777, 1);
+        stat.size = 64;
+        (stat.uid, stat.gid) = process.dump_owner();
+        Arc::new(TaskLink {
+            stat,
+            process: Arc::downgrade(process),
+            place,
+        })
+    }
+
+    /// Where the link leads, after the access check. ENOENT for a process that has
+    /// ended (a zombie has neither program nor directories, as Linux's).
+    fn target(&self) -> Result<Location, Errno> {
+        access(&self.process)?;
+        let p = self.process.upgrade().ok_or(libc::ENOENT)?;
+        match self.place {
+            Place::Exe => {
+                let mm = p.mm().ok_or(libc::ENOENT)?;
+                let exe = mm.lock().exe_file.clone();
+                exe.ok_or(libc::ENOENT)
+            }
+            _ if p.tids().is_empty() => Err(libc::ENOENT),
+            Place::Cwd => Ok(p.fs.cwd()),
+            Place::Root => Ok(p.fs.root()),
+        }
+    }
+}
+
+impl Inode for TaskLink {
+    fn stat(&self) -> Result<Stat, Errno> {
+        Ok(self.stat)
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Symlink
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        let target = self.target()?;
+        let p = self.process.upgrade().ok_or(libc::ENOENT)?;
+        Ok(path_for_reader(&p, &target))
+    }
+
+    fn magic_location(&self) -> Option<Location> {
+        // Refused or gone: None, and the walk's readlink gives the error.
+        self.target().ok()
+    }
+
+    fn statfs(&self) -> Result<fs::vfs::StatFs, Errno> {
+        Ok(super::nodes::statfs())
     }
 }

@@ -27,9 +27,8 @@ impl MemFile {
         })
     }
 
-    /// Linux's ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) for the opener: the process
-    /// itself, its tracer, CAP_SYS_PTRACE, or the same user among its ancestors (Yama's
-    /// scope 1).
+    /// Linux's ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) for the opener
+    /// ([`crate::ptrace::may_access_process`]), or its tracer.
     fn may_open(&self) -> bool {
         let me = super::current_pid();
         let target = self.process.pid;
@@ -45,28 +44,13 @@ impl MemFile {
         let Some(opener) = kernel.procfs.process(me) else {
             return false;
         };
-        let creds = opener.creds();
-        if crate::caps::capable(&creds, crate::caps::Cap::SysPtrace) {
-            return true;
-        }
-        let theirs = self.process.creds();
-        if [theirs.uid, theirs.euid, theirs.suid]
-            .iter()
-            .any(|&u| u != creds.uid)
-        {
-            return false;
-        }
-        let mut p = target;
-        for _ in 0..4096 {
-            if p == me {
-                return true;
-            }
-            if p <= 1 {
-                break;
-            }
-            p = kernel.ppid(p);
-        }
-        false
+        crate::ptrace::may_access_process(
+            &kernel,
+            me,
+            &opener.creds(),
+            target,
+            crate::ptrace::AccessMode::ATTACH_FSCREDS,
+        )
     }
 }
 

@@ -65,6 +65,9 @@ pub struct DynDir {
     children: Children,
     /// Who owns it (uid, gid), asked at each stat; None: root.
     owner: Option<Owner>,
+    /// The process a private directory describes, which may always search and list it
+    /// (Linux's proc_fd_permission), whoever the owner shows.
+    process: Option<i32>,
 }
 
 /// A /proc/PID entry's owner, as Linux's task_dump_owner gives it: the process's effective
@@ -76,10 +79,22 @@ impl DynDir {
         Self::make(path, mode, None, children)
     }
 
-    /// A directory owned by `owner` (a private one, such as /proc/PID/fd, mode 0500, which
-    /// the process itself must be able to list and search).
-    pub fn build_owned(path: &str, mode: u32, owner: Owner, children: Children) -> Arc<dyn Inode> {
-        Self::make(path, mode, Some(owner), children)
+    /// A directory owned by `owner` (a private one, such as /proc/PID/fd, mode 0500), which
+    /// process `pid` itself may list and search whatever its owner.
+    pub fn build_owned(
+        path: &str,
+        mode: u32,
+        pid: i32,
+        owner: Owner,
+        children: Children,
+    ) -> Arc<dyn Inode> {
+        Arc::new(DynDir {
+            ino: ino_of(path),
+            mode,
+            children,
+            owner: Some(owner),
+            process: Some(pid),
+        })
     }
 
     fn make(path: &str, mode: u32, owner: Option<Owner>, children: Children) -> Arc<dyn Inode> {
@@ -88,6 +103,7 @@ impl DynDir {
             mode,
             children,
             owner,
+            process: None,
         })
     }
 }
@@ -107,6 +123,12 @@ impl Inode for DynDir {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn permission(&self, _: &fs::vfs::perm::Creds, _: u32) -> Option<Result<(), Errno>> {
+        // The process itself: allowed (a process that is not dumpable shows root as the
+        // owner, yet lists its own descriptors). Anyone else: the mode bits.
+        (self.process.is_some() && self.process == Some(super::current_pid())).then_some(Ok(()))
     }
 
     fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use fs::vfs::Inode;
 
-use super::nodes::{DynDir, DynLink, GenFile};
+use super::fd_link::Place;
+use super::nodes::{DynDir, GenFile};
 use crate::fdtable::FdTable;
 use crate::fs_context::FsContext;
 use crate::mm::{Mm, VmaKind};
@@ -43,6 +44,9 @@ pub struct ProcessInfo {
     pub ns: std::sync::Mutex<crate::namespaces::Namespaces>,
     /// Its pid namespace isn't the sandbox's first (pids seen and given are translated).
     pub pid_nested: bool,
+    /// Whether it is dumpable (Linux's per-mm flag: PR_SET_DUMPABLE, cleared by a change
+    /// of ids, set again by execve), for the ptrace access check of other processes.
+    pub dumpable: std::sync::atomic::AtomicBool,
 }
 
 /// Linux's task_io_accounting as /proc/PID/io shows it: bytes and calls of read and write
@@ -138,6 +142,15 @@ impl ProcessInfo {
         self.image.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The address space, while the process has one (not once it has ended).
+    pub fn mm(&self) -> Option<Arc<Mm>> {
+        self.image
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mm
+            .upgrade()
+    }
+
     /// Records a new program (execve).
     pub fn set_image(&self, image: ImageInfo) {
         *self.image.lock().unwrap_or_else(|e| e.into_inner()) = image;
@@ -151,6 +164,40 @@ impl ProcessInfo {
     /// Records the main thread's new credentials.
     pub fn set_creds(&self, creds: &Creds) {
         *self.creds.lock().unwrap_or_else(|e| e.into_inner()) = creds.clone();
+    }
+
+    /// Who /proc/PID's private files show as their owner (Linux's task_dump_owner): the
+    /// process's effective ids while it is dumpable, root otherwise (partial: Linux shows
+    /// the root of the process's user namespace when that one is mapped).
+    pub fn dump_owner(&self) -> (u32, u32) {
+        if self.dumpable() {
+            let c = self.creds();
+            (c.euid, c.egid)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// Whether the process is dumpable.
+    pub fn dumpable(&self) -> bool {
+        self.dumpable.load(Ordering::Relaxed)
+    }
+
+    /// The ptrace access check (`crate::ptrace::may_access`) of the process whose system
+    /// call this thread serves against this one, as Linux's /proc checks it for the links
+    /// that lead into the process (fd, exe, cwd, root). Its own process always passes.
+    pub fn may_be_accessed(&self, mode: crate::ptrace::AccessMode) -> bool {
+        let me = super::current_pid();
+        if me == self.pid {
+            return true;
+        }
+        let Some(kernel) = self.kernel.upgrade() else {
+            return false;
+        };
+        let Some(caller) = kernel.procfs.process(me) else {
+            return false;
+        };
+        crate::ptrace::may_access_process(&kernel, me, &caller.creds(), self.pid, mode)
     }
 
     /// The ids of the process's live threads (none once it has exited).
@@ -170,6 +217,33 @@ impl ProcessInfo {
 
 fn ok(v: Vec<u8>) -> Result<Vec<u8>, fs::Errno> {
     Ok(v)
+}
+
+/// The content of a file that tells about a process's memory, environment or I/O
+/// (environ, auxv, maps, smaps, io), for a reader that passes the ptrace access check
+/// (Linux's do_io_accounting, PTRACE_MODE_READ_FSCREDS) or, for one read through the
+/// process's memory (`of_mm`: Linux's mm_access), holds CAP_PERFMON or CAP_SYS_ADMIN
+/// (perfmon_capable); EACCES at the open otherwise (Linux refuses io at the read).
+fn readable(
+    p: &ProcessInfo,
+    of_mm: bool,
+    content: impl FnOnce(&ProcessInfo) -> Vec<u8>,
+) -> Result<Vec<u8>, fs::Errno> {
+    use crate::caps::{capable, Cap};
+    if !p.may_be_accessed(crate::ptrace::AccessMode::READ_FSCREDS) {
+        let perfmon = of_mm
+            && p.kernel
+                .upgrade()
+                .and_then(|k| k.procfs.current())
+                .is_some_and(|reader| {
+                    let c = reader.creds();
+                    capable(&c, Cap::Perfmon) || capable(&c, Cap::SysAdmin)
+                });
+        if !perfmon {
+            return Err(libc::EACCES);
+        }
+    }
+    Ok(content(p))
 }
 
 /// /proc/PID.
@@ -221,10 +295,8 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
         {
             let path = |name: &str| format!("{base}/{name}");
             let (p12, p13, p14, p15) = (p.clone(), p.clone(), p.clone(), p.clone());
-            let (p16, p17) = (p.clone(), p.clone());
-            let (p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
-                p.clone(),
-                p.clone(),
+            let p17 = p.clone();
+            let (p3, p4, p5, p6, p7, p8, p9, p10, p11) = (
                 p.clone(),
                 p.clone(),
                 p.clone(),
@@ -236,38 +308,26 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 p.clone(),
             );
             vec![
-                (
-                    b"exe".to_vec(),
-                    DynLink::build(&path("exe"), Box::new(move || ok(p1.image().exe))),
-                ),
-                (
-                    b"cwd".to_vec(),
-                    DynLink::build(
-                        &path("cwd"),
-                        Box::new(move || ok(p2.fs.ns().path(&p2.fs.cwd(), &p2.fs.root()))),
-                    ),
-                ),
-                (
-                    b"root".to_vec(),
-                    DynLink::build(
-                        &path("root"),
-                        Box::new(move || {
-                            let ns = p16.fs.ns();
-                            ok(ns.path(&p16.fs.root(), &ns.root()))
-                        }),
-                    ),
-                ),
+                (b"exe".to_vec(), task_link(&p, &path("exe"), Place::Exe)),
+                (b"cwd".to_vec(), task_link(&p, &path("cwd"), Place::Cwd)),
+                (b"root".to_vec(), task_link(&p, &path("root"), Place::Root)),
                 (
                     b"cmdline".to_vec(),
                     GenFile::build(&path("cmdline"), Box::new(move || ok(p3.image().cmdline))),
                 ),
                 (
                     b"environ".to_vec(),
-                    GenFile::build(&path("environ"), Box::new(move || ok(p4.image().environ))),
+                    GenFile::build(
+                        &path("environ"),
+                        Box::new(move || readable(&p4, true, |p| p.image().environ)),
+                    ),
                 ),
                 (
                     b"auxv".to_vec(),
-                    GenFile::build(&path("auxv"), Box::new(move || ok(p5.image().auxv))),
+                    GenFile::build(
+                        &path("auxv"),
+                        Box::new(move || readable(&p5, true, |p| p.image().auxv)),
+                    ),
                 ),
                 (
                     b"comm".to_vec(),
@@ -282,7 +342,7 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"maps".to_vec(),
-                    GenFile::build(&path("maps"), Box::new(move || ok(maps(&p7)))),
+                    GenFile::build(&path("maps"), Box::new(move || readable(&p7, true, maps))),
                 ),
                 (
                     b"status".to_vec(),
@@ -308,13 +368,16 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"smaps".to_vec(),
-                    GenFile::build(&path("smaps"), Box::new(move || ok(smaps(&p12)))),
+                    GenFile::build(
+                        &path("smaps"),
+                        Box::new(move || readable(&p12, true, smaps)),
+                    ),
                 ),
                 (
                     b"smaps_rollup".to_vec(),
                     GenFile::build(
                         &path("smaps_rollup"),
-                        Box::new(move || ok(smaps_rollup(&p13))),
+                        Box::new(move || readable(&p13, true, smaps_rollup)),
                     ),
                 ),
                 (
@@ -323,7 +386,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
                 ),
                 (
                     b"io".to_vec(),
-                    GenFile::build(&path("io"), Box::new(move || ok(p15.io.text()))),
+                    GenFile::build(
+                        &path("io"),
+                        Box::new(move || readable(&p15, false, |p| p.io.text())),
+                    ),
                 ),
                 (
                     b"uid_map".to_vec(),
@@ -340,6 +406,10 @@ fn process_entries(p: Arc<ProcessInfo>, base: &str) -> Vec<(Vec<u8>, Arc<dyn Ino
             ]
         }
     }
+}
+
+fn task_link(p: &Arc<ProcessInfo>, path: &str, place: Place) -> Arc<dyn Inode> {
+    super::fd_link::TaskLink::build(super::nodes::ino_of(path), p, place)
 }
 
 /// What Linux shows for a descriptor without a path: `socket:[INO]`, `pipe:[INO]`,
@@ -368,15 +438,9 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
     DynDir::build_owned(
         path,
         0o500,
-        // The process's own (Linux: task_dump_owner), so that it may list and follow its
-        // descriptors whatever its user.
+        p.pid,
+        Box::new(move || weak.upgrade().map(|p| p.dump_owner()).unwrap_or((0, 0))),
         Box::new(move || {
-            weak.upgrade()
-                .map(|p| (p.creds().euid, p.creds().egid))
-                .unwrap_or((0, 0))
-        }),
-        Box::new(move || {
-            let root = p.fs.root();
             let creds = p.creds();
             p.fd_table()
                 .map(|f| f.snapshot())
@@ -386,17 +450,24 @@ fn fd_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     let path = format!("{base}/{fd}");
                     // A magic link to the file itself (super::fd_link): the walk lands on
                     // the file's own place, or on the file for one without a path, never
-                    // on what the text names now.
+                    // on what the text names now. The text of a file with a place is its
+                    // path as each reader sees it; a pipe or host stream opened with
+                    // O_PATH through its fd link has the link's place, a node without a
+                    // parent, and shows as the file itself (`pipe:[INO]`), as Linux's.
                     let text = match &entry.file.location {
-                        Some(loc) => p.fs.ns().path(loc, &root),
-                        None => anon_link(&entry.file)
-                            .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                        Some(loc) if !super::fd_link::is_reopened(&**loc.inode()) => None,
+                        _ => Some(
+                            anon_link(&entry.file)
+                                .unwrap_or_else(|| format!("host:[{fd}]").into_bytes()),
+                        ),
                     };
                     let inode = super::fd_link::FdLink::build(
                         super::nodes::ino_of(&path),
+                        &p,
                         &entry.file,
                         text,
                         (creds.euid, creds.egid),
+                        p.dump_owner(),
                     );
                     (fd.to_string().into_bytes(), inode)
                 })
@@ -758,7 +829,15 @@ fn ns_dir(p: Arc<ProcessInfo>, path: &str) -> Arc<dyn Inode> {
                     let link = NsLink::build(
                         super::nodes::ino_of(&format!("{base}/{name}")),
                         super::PROC_DEV,
-                        Box::new(move || weak.upgrade().map(|p| get(&p))),
+                        // Linux's proc_ns_get_link and proc_ns_readlink: the ptrace
+                        // access check (PTRACE_MODE_READ_FSCREDS), EACCES.
+                        Box::new(move || {
+                            let p = weak.upgrade().ok_or(libc::ENOENT)?;
+                            if !p.may_be_accessed(crate::ptrace::AccessMode::READ_FSCREDS) {
+                                return Err(libc::EACCES);
+                            }
+                            Ok(get(&p))
+                        }),
                     );
                     (name.as_bytes().to_vec(), link)
                 })

@@ -533,3 +533,249 @@ pub fn on_exec(t: &crate::task::TaskState) {
         });
     }
 }
+
+/// How one process looks at another (Linux's PTRACE_MODE_* bits): reading it (/proc links,
+/// kcmp) or attaching to it (ptrace, its memory), judged with the caller's file-system or
+/// real ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessMode {
+    pub attach: bool,
+    pub fscreds: bool,
+}
+
+impl AccessMode {
+    pub const READ_FSCREDS: AccessMode = AccessMode {
+        attach: false,
+        fscreds: true,
+    };
+    pub const READ_REALCREDS: AccessMode = AccessMode {
+        attach: false,
+        fscreds: false,
+    };
+    pub const ATTACH_FSCREDS: AccessMode = AccessMode {
+        attach: true,
+        fscreds: true,
+    };
+    pub const ATTACH_REALCREDS: AccessMode = AccessMode {
+        attach: true,
+        fscreds: false,
+    };
+}
+
+/// The side of the access check the target process gives: its credentials and whether it
+/// is dumpable.
+pub struct AccessTarget<'a> {
+    pub pid: i32,
+    pub creds: &'a crate::task::Creds,
+    pub dumpable: bool,
+}
+
+/// Linux's __ptrace_may_access with the commoncap check (cap_ptrace_access_check), without
+/// Yama (which [`may_access_process`] adds for an attach): whether the process `caller_pid`, with
+/// `caller`'s credentials, may look at `target` in `mode`. Its own process always; otherwise
+/// the caller's user id (file-system or real, as `mode` says) must be all the target's user
+/// ids and its group id all the target's group ids, or the caller must hold CAP_SYS_PTRACE
+/// over the target's user namespace; a target that is not dumpable (it changed ids, or
+/// PR_SET_DUMPABLE 0) needs CAP_SYS_PTRACE anyway; and the caller must hold, in the
+/// target's user namespace, every capability the target may hold (or CAP_SYS_PTRACE over
+/// it).
+pub fn may_access(
+    caller_pid: i32,
+    caller: &crate::task::Creds,
+    target: &AccessTarget<'_>,
+    mode: AccessMode,
+) -> bool {
+    use crate::caps::{ns_capable, Cap};
+    if caller_pid == target.pid {
+        return true;
+    }
+    let t = target.creds;
+    // The file-system ids follow the effective ones in the sandbox (task.rs, fs_creds).
+    let (uid, gid) = if mode.fscreds {
+        (caller.euid, caller.egid)
+    } else {
+        (caller.uid, caller.gid)
+    };
+    let has_cap = || ns_capable(caller, &t.user_ns, Cap::SysPtrace);
+    let same_ids = [t.uid, t.euid, t.suid].iter().all(|&u| u == uid)
+        && [t.gid, t.egid, t.sgid].iter().all(|&g| g == gid);
+    if !same_ids && !has_cap() {
+        return false;
+    }
+    if !target.dumpable && !has_cap() {
+        return false;
+    }
+    // cap_ptrace_access_check: the effective set for a file-system look, the permitted set
+    // otherwise.
+    let caller_caps = if mode.fscreds {
+        caller.caps.effective
+    } else {
+        caller.caps.permitted
+    };
+    let subset = t.user_ns.ino == caller.user_ns.ino && t.caps.permitted & !caller_caps == 0;
+    subset || has_cap()
+}
+
+/// Linux's ptrace_may_access as a whole, against the process `target_pid` (false if it
+/// isn't there): [`may_access`], then, for an attach, Yama's scope 1 (relational): the
+/// target is a descendant of the caller, or named it (or one of its ancestors) with
+/// PR_SET_PTRACER, or the caller holds CAP_SYS_PTRACE over the target's user namespace.
+/// ptrace attach, process_vm_readv/writev, pidfd_getfd, /proc/PID/mem (attach), kcmp and
+/// the /proc links into a process (read) all ask this.
+pub fn may_access_process(
+    kernel: &crate::process::Kernel,
+    caller_pid: i32,
+    caller: &crate::task::Creds,
+    target_pid: i32,
+    mode: AccessMode,
+) -> bool {
+    if caller_pid == target_pid {
+        return true;
+    }
+    let Some(info) = kernel.procfs.process(target_pid) else {
+        return false;
+    };
+    let theirs = info.creds();
+    let target = AccessTarget {
+        pid: target_pid,
+        creds: &theirs,
+        // A process that has ended has no memory, whose dumpable flag Linux checks.
+        dumpable: info.dumpable() || info.mm().is_none(),
+    };
+    if !may_access(caller_pid, caller, &target, mode) {
+        return false;
+    }
+    if !mode.attach || crate::caps::ns_capable(caller, &theirs.user_ns, crate::caps::Cap::SysPtrace)
+    {
+        return true;
+    }
+    let descends_from = |mut p: i32, ancestor: i32| {
+        for _ in 0..4096 {
+            if p == ancestor {
+                return true;
+            }
+            if p <= 1 {
+                break;
+            }
+            p = kernel.ppid(p);
+        }
+        false
+    };
+    if descends_from(target_pid, caller_pid) {
+        return true;
+    }
+    match kernel.ptrace.ptracer(target_pid) {
+        Some(-1) => true,
+        // The named process or one of its descendants (Linux's ptracer_exception_found).
+        Some(allowed) => descends_from(caller_pid, allowed),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use crate::caps::Cap;
+    use crate::task::Creds;
+
+    fn target(creds: &Creds, dumpable: bool) -> AccessTarget<'_> {
+        AccessTarget {
+            pid: 2,
+            creds,
+            dumpable,
+        }
+    }
+
+    fn without_ptrace(mut c: Creds) -> Creds {
+        c.caps.effective &= !Cap::SysPtrace.bit();
+        c.caps.permitted &= !Cap::SysPtrace.bit();
+        c
+    }
+
+    #[test]
+    fn same_user_may_read_a_dumpable_process_only() {
+        let me = Creds::login(1000, 1000, vec![]);
+        let them = Creds::login(1000, 1000, vec![]);
+        assert!(may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, false),
+            AccessMode::READ_FSCREDS
+        ));
+        // Its own process, dumpable or not.
+        let own = AccessTarget {
+            pid: 1,
+            creds: &them,
+            dumpable: false,
+        };
+        assert!(may_access(1, &me, &own, AccessMode::READ_FSCREDS));
+    }
+
+    #[test]
+    fn another_user_or_group_needs_cap_sys_ptrace() {
+        let them = Creds::login(1000, 1000, vec![]);
+        let other_user = Creds::login(1001, 1000, vec![]);
+        let other_group = Creds::login(1000, 1001, vec![]);
+        for me in [&other_user, &other_group] {
+            assert!(!may_access(
+                1,
+                me,
+                &target(&them, true),
+                AccessMode::READ_FSCREDS
+            ));
+        }
+        let root = Creds::login(0, 0, vec![]);
+        assert!(may_access(
+            1,
+            &root,
+            &target(&them, false),
+            AccessMode::READ_FSCREDS
+        ));
+        let weak_root = without_ptrace(root);
+        assert!(!may_access(
+            1,
+            &weak_root,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+    }
+
+    #[test]
+    fn fscreds_judge_the_effective_ids_realcreds_the_real_ones() {
+        let them = Creds::login(1000, 1000, vec![]);
+        let mut me = Creds::login(1000, 1000, vec![]);
+        me.euid = 1001;
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_FSCREDS
+        ));
+        assert!(may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::READ_REALCREDS
+        ));
+    }
+
+    #[test]
+    fn a_target_with_more_capabilities_needs_cap_sys_ptrace() {
+        // Same ids, but the target holds capabilities the caller lacks (commoncap).
+        let mut them = Creds::login(1000, 1000, vec![]);
+        them.caps.permitted = Cap::SysAdmin.bit();
+        let me = Creds::login(1000, 1000, vec![]);
+        assert!(!may_access(
+            1,
+            &me,
+            &target(&them, true),
+            AccessMode::ATTACH_REALCREDS
+        ));
+    }
+}

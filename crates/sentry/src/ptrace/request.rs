@@ -7,7 +7,6 @@ use platform::UserRegs;
 
 use super::regs::{self, FPREGS_SIZE, USER_REGS_SIZE};
 use super::{Mode, Resume, StopKind, Tracee};
-use crate::caps::{capable, ns_capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::process::ThreadGroup;
 use crate::signal_frame::SigInfo;
@@ -50,7 +49,7 @@ const NT_X86_XSTATE: u64 = 0x202;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// What the table says of ptrace.
-pub const SUPPORT: &str = "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, KILL; CONT and SYSCALL with signal injection; PEEK/POKE TEXT, DATA and USER; GETREGS, SETREGS, GETFPREGS, SETFPREGS, GETREGSET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE); GETSIGINFO, SETSIGINFO, GETSIGMASK, SETSIGMASK, GETEVENTMSG, GET_SYSCALL_INFO; every option but TRACESECCOMP (accepted; seccomp's RET_TRACE still gives ENOSYS) and TRACEVFORKDONE (no stop). SINGLESTEP (the trap flag; a `syscall` instruction is stepped over whole, its trap reported after the call); SYSEMU and PEEKSIGINFO are EIO; hardware breakpoints (DR7) EIO. Attach needs the target's uids and gids, and its user namespace with a superset of its permitted capabilities (else CAP_SYS_PTRACE over that namespace), as Linux's cap_ptrace_access_check; Yama scope 1 (descendants, or PR_SET_PTRACER) is enforced. Links are per thread; wait reports traced threads without __WALL too";
+pub const SUPPORT: &str = "TRACEME, ATTACH, SEIZE, INTERRUPT, LISTEN, DETACH, KILL; CONT and SYSCALL with signal injection; PEEK/POKE TEXT, DATA and USER; GETREGS, SETREGS, GETFPREGS, SETFPREGS, GETREGSET/SETREGSET (NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE); GETSIGINFO, SETSIGINFO, GETSIGMASK, SETSIGMASK, GETEVENTMSG, GET_SYSCALL_INFO; every option but TRACESECCOMP (accepted; seccomp's RET_TRACE still gives ENOSYS) and TRACEVFORKDONE (no stop). SINGLESTEP (the trap flag; a `syscall` instruction is stepped over whole, its trap reported after the call); SYSEMU and PEEKSIGINFO are EIO; hardware breakpoints (DR7) EIO. Attach needs the target's uids and gids, and its user namespace with a superset of its permitted capabilities (else CAP_SYS_PTRACE over that namespace), as Linux's cap_ptrace_access_check, and a target that is not dumpable needs CAP_SYS_PTRACE; Yama scope 1 (descendants, or PR_SET_PTRACER) is enforced. Links are per thread; wait reports traced threads without __WALL too";
 
 pub fn ptrace(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (req, pid, addr, data) = (a[0] as i64, a[1] as i32, a[2], a[3]);
@@ -336,63 +335,15 @@ fn traceme(t: &mut TaskState) -> SysResult {
 }
 
 /// Whether `tracer` may attach to process `target` (Linux's ptrace_may_access with
-/// PTRACE_MODE_ATTACH_REALCREDS, then Yama's scope 1): the same real uid as all the
-/// target's user ids and real gid as all its group ids, or CAP_SYS_PTRACE; and the target
-/// is a descendant, or named the tracer with PR_SET_PTRACER.
+/// PTRACE_MODE_ATTACH_REALCREDS: [`super::may_access_process`]).
 fn may_attach(t: &TaskState, target: &ThreadGroup) -> bool {
-    if capable(&t.creds, Cap::SysPtrace) {
-        return true;
-    }
-    let u = target.uids();
-    let same_user = [u.uid, u.euid, u.suid].iter().all(|&id| id == t.creds.uid);
-    let target_creds = t.kernel.procfs.process(target.pid).map(|p| p.creds());
-    let same_group = target_creds
-        .as_ref()
-        .is_none_or(|c| [c.gid, c.egid, c.sgid].iter().all(|&g| g == t.creds.gid));
-    if !same_user || !same_group {
-        return false;
-    }
-    // Linux's cap_ptrace_access_check: in the target's own user namespace, with every
-    // capability it may hold; otherwise CAP_SYS_PTRACE over that namespace. (A process in a
-    // child user namespace holds every capability there, none over its parent's processes.)
-    if let Some(c) = &target_creds {
-        let same_ns = c.user_ns.ino == t.creds.user_ns.ino;
-        let subset = c.caps.permitted & !t.creds.caps.permitted == 0;
-        let allowed = same_ns && subset || ns_capable(&t.creds, &c.user_ns, Cap::SysPtrace);
-        if !allowed {
-            return false;
-        }
-    }
-    // Yama, scope 1 (relational).
-    let mut p = target.pid;
-    for _ in 0..4096 {
-        if p == t.pid {
-            return true;
-        }
-        if p <= 1 {
-            break;
-        }
-        p = t.kernel.ppid(p);
-    }
-    match t.kernel.ptrace.ptracer(target.pid) {
-        Some(-1) => true,
-        Some(allowed) => {
-            // The named tracer or one of its descendants... Linux: the tracer must be
-            // the named process or a descendant of it.
-            let mut q = t.pid;
-            for _ in 0..4096 {
-                if q == allowed {
-                    return true;
-                }
-                if q <= 1 {
-                    break;
-                }
-                q = t.kernel.ppid(q);
-            }
-            false
-        }
-        None => false,
-    }
+    super::may_access_process(
+        &t.kernel,
+        t.pid,
+        &t.creds,
+        target.pid,
+        super::AccessMode::ATTACH_REALCREDS,
+    )
 }
 
 /// PTRACE_ATTACH (a SIGSTOP follows) and PTRACE_SEIZE (no stop; `data` sets the options).

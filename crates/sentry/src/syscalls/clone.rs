@@ -247,6 +247,7 @@ fn do_clone(t: &mut TaskState, regs: &mut UserRegs, args: CloneArgs) -> SysResul
             started: std::time::Instant::now(),
             kernel: Arc::downgrade(&kernel),
             pid_nested: !namespaces.pid.is_initial(),
+            dumpable: std::sync::atomic::AtomicBool::new(t.process.dumpable()),
             ns: Mutex::new(namespaces),
         });
         let _ = info.group.set(Arc::downgrade(&group));

@@ -138,6 +138,7 @@ fn do_execve(
     // The point of no return: the old image is gone from here on.
     let mut new_mm = loaded.mm;
     new_mm.exe_access = Some(exe_access);
+    new_mm.exe_file = Some(program.location.clone());
     let mm = Arc::new(Mm::new(new_mm));
     // ru_maxrss is the process's, across execve.
     t.group
@@ -195,6 +196,9 @@ fn reset_thread_state(t: &mut TaskState) {
     // without file capabilities (which clears SECBIT_KEEP_CAPS).
     t.prctl.name = Vec::new();
     t.prctl.dumpable = true;
+    t.process
+        .dumpable
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     crate::caps::exec(&mut t.creds, t.seccomp.no_new_privs());
     t.process.set_creds(&t.creds);
     t.group.set_thread_caps(t.tid, t.creds.caps);

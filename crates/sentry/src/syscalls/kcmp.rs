@@ -162,7 +162,10 @@ fn epoll_target(t: &TaskState, t1: &Task, t2: &Task, idx1: u64, slot_addr: u64) 
 pub fn kcmp(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     let (pid1, pid2, kind, idx1, idx2) = (a[0] as i32, a[1] as i32, a[2] as u32 as u64, a[3], a[4]);
     let (t1, t2) = (find(t, pid1)?, find(t, pid2)?);
-    if !super::pidfd::may_access(t, &t1.recipient) || !super::pidfd::may_access(t, &t2.recipient) {
+    let mode = crate::ptrace::AccessMode::READ_REALCREDS;
+    if !super::pidfd::may_access(t, &t1.recipient, mode)
+        || !super::pidfd::may_access(t, &t2.recipient, mode)
+    {
         return Err(Errno::EPERM);
     }
     match kind {

@@ -9,9 +9,9 @@ use fs::{Errno as FsErrno, FileDescription, Stat};
 use platform::UserRegs;
 
 use super::sigsend::{queued_info, send_to_process, sender_info};
-use crate::caps::{capable, Cap};
 use crate::errno::{Errno, SysResult};
 use crate::process::{Kernel, ProcessSet, Recipient};
+use crate::ptrace::AccessMode;
 use crate::task::TaskState;
 
 /// A process descriptor: names one process for its life; readable (POLLIN) once it ended.
@@ -144,15 +144,10 @@ pub fn pidfd_send_signal(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> Sy
     Ok(0)
 }
 
-/// Linux's ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS): the caller's own process, a
-/// process whose user ids all are the caller's real uid, or CAP_SYS_PTRACE. Partial: group
-/// ids and the target's dumpable flag aren't compared.
-pub(super) fn may_access(t: &TaskState, target: &Recipient) -> bool {
-    if target.group.pid == t.pid || capable(&t.creds, Cap::SysPtrace) {
-        return true;
-    }
-    let u = target.group.uids();
-    [u.uid, u.euid, u.suid].iter().all(|&id| id == t.creds.uid)
+/// Linux's ptrace_may_access(`mode`) of the caller against `target`
+/// ([`crate::ptrace::may_access_process`]).
+pub(super) fn may_access(t: &TaskState, target: &Recipient, mode: AccessMode) -> bool {
+    crate::ptrace::may_access_process(&t.kernel, t.pid, &t.creds, target.group.pid, mode)
 }
 
 pub fn pidfd_getfd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
@@ -166,7 +161,7 @@ pub fn pidfd_getfd(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResul
         .recipients(ProcessSet::Pid(pid))
         .pop()
         .ok_or(Errno::ESRCH)?;
-    if !may_access(t, &target) {
+    if !may_access(t, &target, AccessMode::ATTACH_REALCREDS) {
         return Err(Errno::EPERM);
     }
     // A process that ended has closed its files: ESRCH, as Linux's for an exiting task.
@@ -236,7 +231,7 @@ fn process_vm(t: &mut TaskState, a: [u64; 6], write: bool) -> SysResult {
     let remote = iovecs(t, rvec, rcnt)?;
     let pid = crate::namespaces::pid_global(&t.process, pid).ok_or(Errno::ESRCH)?;
     let owner = owner_of(t, pid)?;
-    if !may_access(t, &owner) {
+    if !may_access(t, &owner, AccessMode::ATTACH_REALCREDS) {
         return Err(Errno::EPERM);
     }
     let mm = t

@@ -239,6 +239,9 @@ fn gid_arg(t: &TaskState, v: u64) -> Result<Option<u32>, Errno> {
 pub(super) fn commit_creds(t: &mut TaskState, new: crate::task::Creds) {
     if crate::caps::lowers_trust(&t.creds, &new) {
         t.prctl.dumpable = false;
+        t.process
+            .dumpable
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         t.group
             .parent_death_signal
             .store(0, std::sync::atomic::Ordering::Relaxed);
@@ -595,6 +598,9 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             t.prctl.dumpable = a[1] == 1;
+            t.process
+                .dumpable
+                .store(a[1] == 1, std::sync::atomic::Ordering::Relaxed);
             Ok(0)
         }
         libc::PR_GET_TIMERSLACK => Ok(50_000),
