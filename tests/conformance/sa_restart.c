@@ -6,7 +6,13 @@
  * signal without a handler (ignored by default) never interrupts anything.
  *
  * The signal comes from a child (kill) or from another thread (tgkill) 100 ms
- * after the call started; what unblocks the call comes 100 ms later. */
+ * after the call started and once its task sleeps (state S in /proc, natively: a
+ * task the machine had not yet run that far is waited for); what unblocks the call comes
+ * once the handler has run (it writes a byte to a pipe the helper waits on) and,
+ * 100 ms later, the task sleeps again (in the restarted call, or waiting for the
+ * helper after an interrupted one). With
+ * fixed delays alone a busy machine reordered them, natively too: a parent that
+ * had not reached its read took the signal before it and then read the data. */
 #include "conf.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -33,10 +39,74 @@ static int sv[2];	/* a socket pair for recv */
 static pid_t main_tid;
 static volatile uint32_t futex_word;
 
+/* The handler writes a byte here; a helper waits for it before ending the call. */
+static int handler_ran[2];
+
 static void on_signal(int sig)
 {
 	(void)sig;
 	handled++;
+	if (write(handler_ran[1], "h", 1) != 1)
+		_exit(4);
+}
+
+/* Waits (10 s at most) until thread `tid` of process `pid` sleeps, in the call under test.
+ * A thread of this process is watched from a child: the sandbox's /proc shows every thread
+ * of the reader's own process as running (and those of others as sleeping). */
+static void wait_asleep_here(pid_t pid, pid_t tid);
+
+static void wait_asleep(pid_t pid, pid_t tid)
+{
+	if (pid != getpid()) {
+		wait_asleep_here(pid, tid);
+		return;
+	}
+	pid_t c = fork();
+	if (c == 0) {
+		wait_asleep_here(pid, tid);
+		_exit(0);
+	}
+	int st;
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void wait_asleep_here(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	for (int i = 0; i < 10000; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			char *end = strrchr(buf, ')');
+			if (end && end[1] == ' ' && end[2] == 'S')
+				return;
+		}
+		usleep(1000);
+	}
+}
+
+/* After the signal: waits (10 s at most) until its handler has run, when it has one. */
+static void wait_handled(int sig)
+{
+	if (sig != SIGUSR1)
+		return;
+	struct pollfd pfd = { .fd = handler_ran[0], .events = POLLIN };
+	char b;
+	if (poll(&pfd, 1, 10000) == 1 && read(handler_ran[0], &b, 1) == 1)
+		return;
+}
+
+/* Forgets bytes of handlers that no helper waited for. */
+static void drain_handler_ran(void)
+{
+	char buf[16];
+	while (read(handler_ran[0], buf, sizeof buf) > 0)
+		;
 }
 
 static void install(int sig, int flags)
@@ -93,6 +163,7 @@ static void do_finish(enum finish f)
 static pid_t helper_child(int sig, enum finish f)
 {
 	pid_t parent = getpid();
+	drain_handler_ran();
 	pid_t c = fork();
 	if (c == 0) {
 		if (f == UNLOCK) {
@@ -103,8 +174,11 @@ static pid_t helper_child(int sig, enum finish f)
 				_exit(3);
 		}
 		usleep(GAP_US);
+		wait_asleep(parent, parent);
 		kill(parent, sig);
+		wait_handled(sig);
 		usleep(GAP_US);
+		wait_asleep(parent, parent);
 		do_finish(f);
 		usleep(GAP_US);
 		_exit(0);
@@ -127,9 +201,13 @@ struct thread_job {
 static void *helper_thread(void *arg)
 {
 	struct thread_job *j = arg;
+	drain_handler_ran();
 	usleep(GAP_US);
+	wait_asleep(getpid(), main_tid);
 	syscall(SYS_tgkill, getpid(), main_tid, j->sig);
+	wait_handled(j->sig);
 	usleep(GAP_US);
+	wait_asleep(getpid(), main_tid);
 	do_finish(j->f);
 	return NULL;
 }
@@ -350,7 +428,8 @@ static void sigmask_wait(const char *what)
 int main(void)
 {
 	main_tid = (pid_t)syscall(SYS_gettid);
-	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+	if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 ||
+	    pipe2(handler_ran, O_NONBLOCK) != 0) {
 		printf("setup: FAIL\n");
 		return 1;
 	}

@@ -246,8 +246,10 @@ static void unmapped_creator(void)
  * the parent maps it from outside (as root: any ids of its own namespace). */
 static void cloned(void)
 {
-	int go[2];
-	if (pipe(go))
+	/* ready: the child has shown its unmapped ids; go: the parent has mapped them. (A
+	 * sleep instead of ready let a busy machine map them first.) */
+	int go[2], ready[2];
+	if (pipe(go) || pipe(ready))
 		return;
 	fflush(stdout);
 	pid_t c = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
@@ -255,6 +257,7 @@ static void cloned(void)
 		show_ids("cloned unmapped");
 		show_caps("cloned unmapped");
 		fflush(stdout);
+		write(ready[1], "r", 1);
 		char b;
 		read(go[0], &b, 1);
 		show_ids("cloned mapped");
@@ -262,7 +265,8 @@ static void cloned(void)
 		fflush(stdout);
 		_exit(0);
 	}
-	usleep(100000);
+	char r;
+	read(ready[0], &r, 1);
 	printf("parent maps 0 0 2: %s\n", write_file(c, "uid_map", "0 0 2\n"));
 	printf("parent maps gid 0 0 1: %s\n", write_file(c, "gid_map", "0 0 1\n"));
 	show_file("parent sees", c, "uid_map");
