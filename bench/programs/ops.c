@@ -87,10 +87,23 @@ static void *nothing(void *arg) { return arg; }
 static volatile long handled;
 
 static void count_signal(int sig) { (void)sig; handled++; }
+static atomic_int asleep, interrupted;
+
+/* signal_futex: a thread asleep in a futex wait (pthread_cond_wait), reached by a signal;
+ * the wait restarts after the handler, as glibc's and musl's do. */
+static pthread_mutex_t cond_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond_never = PTHREAD_COND_INITIALIZER;
+static void *wait_forever(void *arg) {
+	(void)arg;
+	pthread_mutex_lock(&cond_mu);
+	atomic_store(&asleep, 1);
+	for (;;)
+		pthread_cond_wait(&cond_never, &cond_mu);
+	return NULL;
+}
 
 /* signal_read: a thread asleep in read() on an empty pipe, interrupted by a signal. */
 static int sleep_pipe[2];
-static atomic_int asleep, interrupted;
 static void *read_until_interrupted(void *arg) {
 	long n = (long)arg;
 	char c;
@@ -107,6 +120,7 @@ int main(int argc, char **argv) {
 	long n = atol(argv[2]);
 	int files = strcmp(kind, "fork_exec") && strcmp(kind, "thread") && strcmp(kind, "futex") &&
 		    strcmp(kind, "signal") && strcmp(kind, "signal_read") && strcmp(kind, "fault") &&
+		    strcmp(kind, "signal_futex") &&
 		    strcmp(kind, "fault_seq") &&
 		    strcmp(kind, "getrusage") && strcmp(kind, "getpriority") &&
 		    strcmp(kind, "pipe_storm") && strcmp(kind, "pty") && strcmp(kind, "semop") &&
@@ -207,6 +221,24 @@ int main(int argc, char **argv) {
 			while (atomic_load(&interrupted) == before) {}
 		}
 		pthread_join(t, NULL);
+	} else if (!strcmp(kind, "signal_futex")) {
+		/* Latency of a signal to a thread asleep in a futex wait: send, and wait until the
+		 * handler has run there. */
+		struct sigaction sa = {0};
+		sa.sa_handler = count_signal;
+		sigaction(SIGUSR1, &sa, NULL);
+		pthread_t t;
+		pthread_create(&t, NULL, wait_forever, NULL);
+		while (!atomic_load(&asleep)) {}
+		for (long i = 0; i < n; i++) {
+			/* Let it reach the sleep (again: the wait restarts inside the library after
+			 * each handler, so nothing in the program can say when). */
+			struct timespec nap = {0, 200000};
+			nanosleep(&nap, NULL);
+			long before = handled;
+			pthread_kill(t, SIGUSR1);
+			while (handled == before) {}
+		}
 	} else if (!strcmp(kind, "fault")) {
 		/* First write to fresh anonymous pages, 32 pages apart so that each one faults
 		 * (the sandbox maps up to 16 pages around a fault). */

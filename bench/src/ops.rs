@@ -43,6 +43,11 @@ const OPS: &[(&str, &str, u64)] = &[
         200,
     ),
     (
+        "signal to a thread asleep in a futex wait (until its handler ran; includes a 0.2 ms nap)",
+        "signal_futex",
+        200,
+    ),
+    (
         "pipe() while keeping every pipe open (60,000 pipes, or as many as the hard RLIMIT_NOFILE allows)",
         "pipe_storm",
         60_000,

@@ -193,6 +193,8 @@ impl Queued {
     /// Sleeps until a waker takes the wait, `deadline`, or `interrupted()`; then leaves the
     /// queues.
     pub fn sleep(self, deadline: Option<Instant>, interrupted: impl Fn() -> bool) -> WaitResult {
+        // A signal or the group's end notifies the condvar, not just the next slice.
+        let notify = fs::waiter::notify_on_wake(&self.sleeper.cv);
         let mut woken = self.sleeper.woken.lock().unwrap_or_else(|e| e.into_inner());
         let mut stopped = false;
         loop {
@@ -217,6 +219,7 @@ impl Queued {
                 .0;
         }
         drop(woken);
+        drop(notify);
         // Leave every queue, unless a waker took us meanwhile (the wake counts).
         match self.cancel_taken() {
             Some(i) => WaitResult::Woken(i),
