@@ -9,6 +9,7 @@
 #define C_RESOLVE_NO_SYMLINKS 0x04
 #define C_RESOLVE_BENEATH 0x08
 #define C_RESOLVE_IN_ROOT 0x10
+#define C_RESOLVE_CACHED 0x20
 
 struct c_open_how {
 	uint64_t flags;
@@ -384,6 +385,10 @@ static void open_openat2(void)
 	try_openat2("openat2 NO_XDEV symlink /dev", r, "devl", O_RDONLY | O_DIRECTORY,
 		    C_RESOLVE_NO_XDEV);
 	closeq(proc);
+	/* RESOLVE_CACHED never creates, truncates or makes a temporary file: EAGAIN. */
+	try_openat2("openat2 CACHED O_CREAT", r, "f", O_RDWR | O_CREAT, C_RESOLVE_CACHED);
+	try_openat2("openat2 CACHED O_TRUNC", r, "f", O_RDWR | O_TRUNC, C_RESOLVE_CACHED);
+	try_openat2("openat2 CACHED O_TMPFILE", r, ".", O_RDWR | O_TMPFILE, C_RESOLVE_CACHED);
 	try_openat2("openat2 unknown resolve flag", r, "f", O_RDONLY, 0x1000);
 	try_openat2("openat2 unknown open flag", r, "f", O_RDONLY | (1ULL << 40), 0);
 

@@ -454,7 +454,11 @@ pub fn openat2(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    if resolve & RESOLVE_CACHED != 0 && flags & (libc::O_CREAT | libc::O_TRUNC) as u64 != 0 {
+    // Linux's build_open_flags: a cached lookup never creates, truncates or makes a
+    // temporary file (O_TMPFILE without its O_DIRECTORY bit is __O_TMPFILE).
+    let never_cached =
+        (libc::O_CREAT | libc::O_TRUNC | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
+    if resolve & RESOLVE_CACHED != 0 && flags & never_cached != 0 {
         return Err(Errno::EAGAIN);
     }
     let path = read_path(t, path_addr)?;

@@ -166,7 +166,7 @@ pub static TABLE: &[Syscall] = &[
     // Opening and descriptors (fd.rs).
     sys(n::SYS_open, fd::open, Partial(OPEN_NOTE), Any),
     sys(n::SYS_openat, fd::openat, Partial(OPEN_NOTE), Any),
-    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_CACHED gives EAGAIN only with O_CREAT or O_TRUNC: every other lookup counts as cached (Linux also refuses O_TMPFILE, and a lookup that would need I/O)"), Any),
+    sys(n::SYS_openat2, fd::openat2, Partial("RESOLVE_CACHED gives EAGAIN only with O_CREAT, O_TRUNC or O_TMPFILE: every other lookup counts as cached (Linux also refuses a lookup that would need I/O)"), Any),
     sys(n::SYS_creat, fd::creat, Full, Any),
     sys(n::SYS_close, fd::close, Full, Any),
     sys(n::SYS_close_range, fd::close_range, Full, Any),
