@@ -145,6 +145,21 @@ __attribute__((unused)) static void conf_own_session(void)
 	setpgid(0, 0);
 }
 
+/* The Threads: line of /proc/self/status (-1 if it can't be read). */
+__attribute__((unused)) static int conf_threads_now(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	int n = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 /* FNV-1a, for printing checksums of deterministic data. */
 __attribute__((unused)) static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
 {

@@ -21,19 +21,6 @@ static void *sleeper(void *a)
 	return NULL;
 }
 
-static int threads_now(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 static void start_threads(void)
 {
 	pthread_t t;
@@ -55,7 +42,7 @@ static void *exec_from_thread(void *a)
 int main(int argc, char **argv)
 {
 	if (argc == 4) {
-		printf("%s: threads %d, same pid %d\n", argv[2], threads_now(),
+		printf("%s: threads %d, same pid %d\n", argv[2], conf_threads_now(),
 		       atoi(argv[3]) == getpid());
 		if (strcmp(argv[2], "from the main thread") == 0) {
 			/* Now exec again from a second thread. */
@@ -76,7 +63,7 @@ int main(int argc, char **argv)
 	snprintf(pid_arg, sizeof pid_arg, "%d", getpid());
 	CHECK("pipe", pipe(p) == 0);
 	start_threads();
-	printf("before: threads %d\n", threads_now());
+	printf("before: threads %d\n", conf_threads_now());
 	fflush(stdout);
 	execl(self, self, "after", "from the main thread", pid_arg, (char *)NULL);
 	printf("execl: %s\n", errname(errno));

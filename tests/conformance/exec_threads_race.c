@@ -65,19 +65,6 @@ static void *sigwaiter(void *a)
 	return NULL;
 }
 
-static int threads_now(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 static void exec_next(void)
 {
 	execl(self, self, kinds, gen_arg, pid_arg, bad_arg, (char *)NULL);
@@ -105,7 +92,7 @@ int main(int argc, char **argv)
 	if (argc == 5) {
 		gen = atoi(argv[2]);
 		bad = atoi(argv[4]);
-		int threads = threads_now();
+		int threads = conf_threads_now();
 		int same_pid = atoi(argv[3]) == getpid();
 		if (threads != 1 || !same_pid) {
 			/* At most a few lines, whatever goes wrong. */

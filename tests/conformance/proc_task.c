@@ -46,25 +46,11 @@ static int count_tasks(const pid_t *want, int nwant, int *all_found)
 	return n;
 }
 
-static int status_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f)
-		return -1;
-	char line[256];
-	int n = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 int main(void)
 {
 	int ok;
 	printf("alone: %d tasks\n", count_tasks(NULL, 0, &ok));
-	printf("alone: main listed %d, status Threads %d\n", ok, status_threads());
+	printf("alone: main listed %d, status Threads %d\n", ok, conf_threads_now());
 
 	pthread_barrier_init(&started, NULL, N + 1);
 	pthread_barrier_init(&finish, NULL, N + 1);
@@ -73,7 +59,7 @@ int main(void)
 		CHECK("pthread_create", pthread_create(&th[i], NULL, worker, (void *)i) == 0);
 	pthread_barrier_wait(&started);
 	printf("with %d threads: %d tasks\n", N, count_tasks(tids, N, &ok));
-	printf("every tid listed: %d, status Threads %d\n", ok, status_threads());
+	printf("every tid listed: %d, status Threads %d\n", ok, conf_threads_now());
 
 	char path[64], comm[64] = { 0 };
 	snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tids[0]);
@@ -93,6 +79,6 @@ int main(void)
 	int n = 0;
 	for (int i = 0; i < 1000 && (n = count_tasks(NULL, 0, &ok)) != 1; i++)
 		usleep(1000);
-	printf("after join: %d tasks, status Threads %d\n", n, status_threads());
+	printf("after join: %d tasks, status Threads %d\n", n, conf_threads_now());
 	return 0;
 }
