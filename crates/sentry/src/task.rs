@@ -87,22 +87,11 @@ impl ExitStatus {
     }
 }
 
-/// What prctl sets on a thread.
-#[derive(Debug, Clone)]
+/// What prctl sets on a thread. (PR_SET_DUMPABLE is the process's: `ProcessInfo::dumpable`.)
+#[derive(Debug, Clone, Default)]
 pub struct Prctl {
     /// PR_SET_NAME (at most 15 bytes); empty means the program's name.
     pub name: Vec<u8>,
-    pub dumpable: bool,
-}
-
-impl Default for Prctl {
-    fn default() -> Self {
-        // Linux starts every process dumpable; everything else off.
-        Prctl {
-            name: Vec::new(),
-            dumpable: true,
-        }
-    }
 }
 
 /// Resource limits (soft, hard) indexed by RLIMIT_*.

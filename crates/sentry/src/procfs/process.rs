@@ -183,6 +183,11 @@ impl ProcessInfo {
         self.dumpable.load(Ordering::Relaxed)
     }
 
+    /// PR_SET_DUMPABLE, execve (on) and a change of credentials that lowers trust (off).
+    pub fn set_dumpable(&self, dumpable: bool) {
+        self.dumpable.store(dumpable, Ordering::Relaxed);
+    }
+
     /// The ptrace access check (`crate::ptrace::may_access`) of the process whose system
     /// call this thread serves against this one, as Linux's /proc checks it for the links
     /// that lead into the process (fd, exe, cwd, root). Its own process always passes.

@@ -195,10 +195,7 @@ fn reset_thread_state(t: &mut TaskState) {
     // again (no set-id exec exists here); the capability sets change as for a program
     // without file capabilities (which clears SECBIT_KEEP_CAPS).
     t.prctl.name = Vec::new();
-    t.prctl.dumpable = true;
-    t.process
-        .dumpable
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    t.process.set_dumpable(true);
     crate::caps::exec(&mut t.creds, t.seccomp.no_new_privs());
     t.process.set_creds(&t.creds);
     t.group.set_thread_caps(t.tid, t.creds.caps);

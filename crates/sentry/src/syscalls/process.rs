@@ -238,10 +238,7 @@ fn gid_arg(t: &TaskState, v: u64) -> Result<Option<u32>, Errno> {
 /// are checked against and /proc shows.
 pub(super) fn commit_creds(t: &mut TaskState, new: crate::task::Creds) {
     if crate::caps::lowers_trust(&t.creds, &new) {
-        t.prctl.dumpable = false;
-        t.process
-            .dumpable
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        t.process.set_dumpable(false);
         t.group
             .parent_death_signal
             .store(0, std::sync::atomic::Ordering::Relaxed);
@@ -592,15 +589,12 @@ pub fn prctl(t: &mut TaskState, _: &mut UserRegs, a: [u64; 6]) -> SysResult {
         }
         libc::PR_GET_SECCOMP => Ok(t.seccomp.mode() as u64),
         libc::PR_SET_SECCOMP => super::seccomp::prctl_set_seccomp(t, a[1], a[2]),
-        libc::PR_GET_DUMPABLE => Ok(if t.prctl.dumpable { 1 } else { 0 }),
+        libc::PR_GET_DUMPABLE => Ok(t.process.dumpable() as u64),
         libc::PR_SET_DUMPABLE => {
             if a[1] > 1 {
                 return Err(Errno::EINVAL);
             }
-            t.prctl.dumpable = a[1] == 1;
-            t.process
-                .dumpable
-                .store(a[1] == 1, std::sync::atomic::Ordering::Relaxed);
+            t.process.set_dumpable(a[1] == 1);
             Ok(0)
         }
         libc::PR_GET_TIMERSLACK => Ok(50_000),
